@@ -1,0 +1,57 @@
+# The two commands: `make run` and `make test`. Both set up everything they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export VAR_DIR ?= var
+
+.PHONY: run test bench install deps-up db seed deploy-tools bench-tools clean
+
+run: install deps-up db
+	@mkdir -p $(VAR_DIR)/mailbox
+	@echo ""
+	@echo "  Gateway:      $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/"
+	@echo "  Dev mailbox:  $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/dev/mailbox"
+	@echo "  Try:          $(BIN)/python -m services.booking.demo   (books a demo slot; the email lands in the mailbox)"
+	@echo "  Ctrl-C stops everything."
+	@echo ""
+	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
+
+test: install deps-up deploy-tools
+	$(BIN)/python -m pytest
+
+bench: install deps-up bench-tools
+	$(BIN)/python -m tests.perf.bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+# PostgreSQL and Redis normally run already; start them if not (HANDBOOK §3).
+deps-up:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+		echo "starting PostgreSQL"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+		for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+		echo "starting Redis"; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no; \
+		for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done; }
+
+db: install
+	$(BIN)/python -m shared.migrations
+	$(BIN)/python -m services.booking.seed
+
+deploy-tools: install
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash deploy/install-tools.sh
+
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+
+clean:
+	rm -rf $(VENV) $(VAR_DIR) *.egg-info bench-results.json

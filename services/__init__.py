@@ -1,0 +1,1 @@
+"""The four services: gateway, booking, payments, notifications."""

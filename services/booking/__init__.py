@@ -1,0 +1,1 @@
+"""Booking service: catalogue, therapists, availability, holds and bookings."""

@@ -1,0 +1,26 @@
+"""Gateway routes: the API goes to the owning service; pages are served here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from services.gateway.proxy import forward
+from services.gateway.routing import service_for
+from shared.keys import SETTINGS
+
+routes = web.RouteTableDef()
+_INDEX = (Path(__file__).parent / "templates" / "index.html").read_text()
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=_INDEX, content_type="text/html")
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    service = service_for(request.path)
+    if service is None or (service == "notifications" and request.path.startswith("/dev/")
+                           and not request.app[SETTINGS].development):
+        raise web.HTTPNotFound()
+    return await forward(request, service)

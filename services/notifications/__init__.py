@@ -1,0 +1,1 @@
+"""Notifications service: emails (through Celery) and, later, clinic webhooks; the dev mailbox."""

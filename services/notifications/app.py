@@ -1,0 +1,15 @@
+"""Notifications service app factory."""
+from aiohttp import web
+
+from services.notifications.routes import dev_routes
+from shared.config import Settings
+from shared.web import create_base_app
+
+SERVICE = "notifications"
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = create_base_app(settings, SERVICE, schema="notifications")
+    if settings.development:
+        app.add_routes(dev_routes)
+    return app

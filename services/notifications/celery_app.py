@@ -1,0 +1,54 @@
+"""The Celery application (Redis broker) that sends emails and, later, clinic webhooks.
+
+`celery -A services.notifications.celery_app worker|beat`. Celery wants a module-level app; it is
+configured from the environment here but opens no connection until a worker or a send needs one.
+"""
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import setup_logging as celery_setup_logging
+
+from shared.config import Settings, load_settings
+from shared.logs import setup_logging
+
+# Broker redelivery: a task whose worker died is handed out again after VISIBILITY_TIMEOUT; every
+# task here is idempotent and far shorter than that, so a run twice is harmless.
+VISIBILITY_TIMEOUT = 60
+TASK_TIME_LIMIT = 60
+REQUEUE_SWEEP_EVERY = 30.0
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    app.conf.update(
+        broker_url=settings.celery_broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "unacked_restore_interval": 2,
+            "unacked_restore_throttle": 1,
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+        },
+        task_default_queue="notifications",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=TASK_TIME_LIMIT - 10,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "requeue-lost-emails": {"task": "notifications.requeue_lost_emails", "schedule": REQUEUE_SWEEP_EVERY},
+        },
+    )
+
+
+@celery_setup_logging.connect
+def _json_logs(**_kwargs) -> None:
+    setup_logging("celery", load_settings().log_level)
+
+
+app = Celery("notifications", include=["services.notifications.tasks"])
+configure(app, load_settings())

@@ -1,0 +1,37 @@
+"""The development mailbox: what the local SMTP sink caught, as JSON and as a page."""
+from __future__ import annotations
+
+import email.policy
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+MAX_MESSAGES = 200
+
+
+def _body(msg: EmailMessage, subtype: str) -> str | None:
+    part = msg.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None else None
+
+
+def read_messages(directory: str | Path) -> list[dict]:
+    """Newest first. The sink writes a Maildir; a missing one is an empty mailbox."""
+    path = Path(directory)
+    if not path.is_dir():
+        return []
+    box = mailbox.Maildir(path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default),
+                          create=False)
+    found = []
+    for key in box.iterkeys():
+        file = path / "new" / key if (path / "new" / key).exists() else path / "cur" / key
+        msg = box[key]
+        found.append({
+            "id": key,
+            "received_at": file.stat().st_mtime if file.exists() else None,
+            "from": msg["From"], "to": msg["To"], "subject": msg["Subject"], "date": msg["Date"],
+            "message_id": msg["Message-ID"], "kind": msg["X-Clinic-Email-Kind"],
+            "text": _body(msg, "plain"), "html": _body(msg, "html"),
+            "attachments": [p.get_filename() for p in msg.iter_attachments()],
+        })
+    found.sort(key=lambda m: m["received_at"] or 0, reverse=True)
+    return found[:MAX_MESSAGES]

@@ -1,0 +1,1 @@
+"""Payments service: Stripe payments, gift vouchers and their ledger, refunds."""

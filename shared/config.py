@@ -1,0 +1,116 @@
+"""Settings from environment variables, with safe local defaults.
+
+Read once by each entrypoint (never at import time) and passed down explicitly.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+SERVICE_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083}
+DEV_WEBHOOK_SECRET = "whsec_dev_only_not_secret"
+DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/clinic"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "clinic:"
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    service_host: str = "127.0.0.1"
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    upstreams: Mapping[str, str] = field(default_factory=dict)
+    public_url: str = "http://127.0.0.1:8080"
+    stripe_secret_key: str = ""
+    stripe_api_base: str = "http://127.0.0.1:8420"
+    stripe_webhook_secret: str = DEV_WEBHOOK_SECRET
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "Clinic bookings <bookings@clinic.localhost>"
+    mailbox_dir: str = "var/mailbox"
+    manage_link_key: str = DEV_MANAGE_LINK_KEY
+    log_level: str = "INFO"
+    # Event path tuning (seconds unless named otherwise).
+    relay_poll_interval: float = 1.0
+    relay_republish_window: float = 7 * 24 * 3600
+    consumer_block_ms: int = 1000
+    consumer_claim_idle_ms: int = 30_000
+    consumer_max_attempts: int = 5
+    db_command_timeout: float = 10.0
+
+    @property
+    def offline_stripe(self) -> bool:
+        return not self.stripe_secret_key
+
+    @property
+    def development(self) -> bool:
+        return self.env in {"development", "test"}
+
+    def port(self, service: str) -> int:
+        return self.ports[service]
+
+    def upstream(self, service: str) -> str:
+        return self.upstreams.get(service) or f"http://127.0.0.1:{self.port(service)}"
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    d = Settings()
+    redis_url = env.get("REDIS_URL", d.redis_url)
+    ports = {name: int(env.get(f"{name.upper()}_PORT", port)) for name, port in SERVICE_PORTS.items()}
+    upstreams = {name: env[f"{name.upper()}_URL"] for name in SERVICE_PORTS if env.get(f"{name.upper()}_URL")}
+    return Settings(
+        env=env.get("APP_ENV", d.env),
+        database_url=env.get("DATABASE_URL", d.database_url),
+        redis_url=redis_url,
+        redis_prefix=env.get("REDIS_PREFIX", d.redis_prefix),
+        celery_broker_url=env.get("CELERY_BROKER_URL", redis_url),
+        service_host=env.get("SERVICE_HOST", d.service_host),
+        ports=ports,
+        upstreams=upstreams,
+        public_url=env.get("PUBLIC_URL", f"http://127.0.0.1:{ports['gateway']}").rstrip("/"),
+        stripe_secret_key=env.get("STRIPE_SECRET_KEY", ""),
+        stripe_api_base=env.get("STRIPE_API_BASE", f"http://127.0.0.1:{env.get('FAKE_STRIPE_PORT', '8420')}"),
+        stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
+        smtp_host=env.get("SMTP_HOST", d.smtp_host),
+        smtp_port=int(env.get("SMTP_PORT", d.smtp_port)),
+        smtp_user=env.get("SMTP_USER", ""),
+        smtp_password=env.get("SMTP_PASSWORD", ""),
+        smtp_starttls=_bool(env.get("SMTP_STARTTLS", "0")),
+        mail_from=env.get("MAIL_FROM", d.mail_from),
+        mailbox_dir=env.get("MAILBOX_DIR", os.path.join(env.get("VAR_DIR", "var"), "mailbox")),
+        manage_link_key=env.get("MANAGE_LINK_KEY", d.manage_link_key),
+        log_level=env.get("LOG_LEVEL", d.log_level),
+        relay_poll_interval=float(env.get("RELAY_POLL_INTERVAL", d.relay_poll_interval)),
+        relay_republish_window=float(env.get("RELAY_REPUBLISH_WINDOW", d.relay_republish_window)),
+        consumer_block_ms=int(env.get("CONSUMER_BLOCK_MS", d.consumer_block_ms)),
+        consumer_claim_idle_ms=int(env.get("CONSUMER_CLAIM_IDLE_MS", d.consumer_claim_idle_ms)),
+        consumer_max_attempts=int(env.get("CONSUMER_MAX_ATTEMPTS", d.consumer_max_attempts)),
+        db_command_timeout=float(env.get("DB_COMMAND_TIMEOUT", d.db_command_timeout)),
+    )
+
+
+def validate_for_production(settings: Settings) -> list[str]:
+    """Problems that must stop a production start (dev defaults standing in for secrets)."""
+    problems = []
+    if settings.env == "production":
+        if settings.manage_link_key == DEV_MANAGE_LINK_KEY:
+            problems.append("MANAGE_LINK_KEY must be set in production")
+        if settings.stripe_webhook_secret == DEV_WEBHOOK_SECRET:
+            problems.append("STRIPE_WEBHOOK_SECRET must be set in production")
+        if settings.offline_stripe:
+            problems.append("STRIPE_SECRET_KEY must be set in production")
+    return problems

@@ -1,0 +1,39 @@
+"""asyncpg pools: one per service, each bound to the service's own schema through search_path."""
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from shared.config import Settings
+
+
+def _server_settings(schema: str) -> dict[str, str]:
+    # public holds extensions (btree_gist); everything of the service lives in its own schema.
+    return {"search_path": f'"{schema}", public', "application_name": f"clinic-{schema}"}
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python objects, everywhere.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=settings.db_command_timeout,
+        timeout=5,
+        init=_init_connection,
+        server_settings=_server_settings(schema),
+    )
+
+
+async def connect(settings: Settings, schema: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(
+        settings.database_url, timeout=5, command_timeout=settings.db_command_timeout,
+        server_settings=_server_settings(schema),
+    )
+    await _init_connection(conn)
+    return conn

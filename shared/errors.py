@@ -1,0 +1,113 @@
+"""The one JSON error shape: {"error": {"code": ..., "message": ..., "details"?: ...}}.
+
+Handlers raise `ApiError`; the middleware turns it, aiohttp's own HTTP errors, validation
+errors and database outages into that shape. A client never sees a stack trace.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+import pydantic
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+# Retry-After (seconds) sent with 503s caused by an unavailable dependency.
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+class DependencyUnavailable(ApiError):
+    def __init__(self, what: str):
+        super().__init__(503, "service_unavailable", f"{what} is unavailable, please retry shortly",
+                         headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict:
+    error = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict | None = None) -> web.Response:
+    return web.json_response(error_body(code, message, details), status=status, headers=headers)
+
+
+# Exceptions that mean "the database cannot be reached right now" rather than "our bug".
+DB_UNAVAILABLE = (
+    ConnectionError,
+    TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
+}
+
+
+def validation_details(exc: pydantic.ValidationError) -> list[dict]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    except pydantic.ValidationError as exc:
+        return error_response(422, "validation_failed", "The request body is not valid", validation_details(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        message = exc.reason if exc.status != 404 else "No such resource"
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        return error_response(exc.status, code, message, headers=headers)
+    except DB_UNAVAILABLE as exc:
+        log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.path})
+        return error_response(503, "service_unavailable", "The database is unavailable, please retry shortly",
+                              headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged")
+
+
+async def read_json(request: web.Request, model: type[pydantic.BaseModel]):
+    """Parse and validate a JSON body, answering 415/400/422 in the error shape."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
+    raw = await request.read()
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object")
+    return model.model_validate(payload)

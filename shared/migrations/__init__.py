@@ -1,0 +1,65 @@
+"""Plain SQL migrations, applied in order per service schema under a PostgreSQL advisory lock.
+
+`shared/migrations/*.sql` (the outbox and inbox every service has) are applied into each schema
+first, then the service's own `services/<name>/migrations/*.sql`. Each file runs in one transaction
+and is recorded in `<schema>.schema_migrations`, so re-running is a no-op and two replicas starting
+at once never race (the second waits for the lock, then finds nothing to do).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+SHARED_DIR = Path(__file__).parent
+SERVICES_DIR = Path(__file__).parents[2] / "services"
+SERVICE_SCHEMAS = ("booking", "payments", "notifications")
+
+
+def migration_files(schema: str) -> list[tuple[str, Path]]:
+    """(version, path) pairs in the order they must run; version names are unique per schema."""
+    files = [(f"shared/{p.name}", p) for p in sorted(SHARED_DIR.glob("*.sql"))]
+    files += [(f"{schema}/{p.name}", p) for p in sorted((SERVICES_DIR / schema / "migrations").glob("*.sql"))]
+    return files
+
+
+async def apply_migrations(conn: asyncpg.Connection, schema: str) -> list[str]:
+    """Apply pending migrations of `schema`; returns the versions applied now."""
+    applied_now = []
+    lock_key = f"migrations:{schema}"
+    await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET search_path TO "{schema}", public')
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, path in migration_files(schema):
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            log.info("migration applied", extra={"schema": schema, "version": version})
+            applied_now.append(version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_key)
+    return applied_now
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in `database_url` if it does not exist; True if created."""
+    base, _, name = database_url.rpartition("/")
+    name = name.split("?")[0]
+    conn = await asyncpg.connect(f"{base}/postgres", timeout=5)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await conn.close()

@@ -1,0 +1,149 @@
+"""Transactional outbox: write events with the change, relay them to Redis Streams after commit.
+
+Redis here keeps nothing on disk, so the relay also guards against Redis losing its data: it keeps
+a marker key in Redis; when the marker is gone (FLUSHALL, restart, failover to an empty replica) it
+re-publishes every outbox row of the republish window. Consumers dedupe by event id (inbox), so
+re-publishing is always safe; losing an event is not.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from shared.events import Event, stream_key
+from shared.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+# Streams are trimmed to about this many entries; the outbox, not the stream, is the record.
+STREAM_MAXLEN = 100_000
+CLEANUP_EVERY = 3600.0
+# Back-off when PostgreSQL or Redis is down, so a restart of either is survived without a storm.
+ERROR_BACKOFF = 1.0
+
+
+async def add_event(conn: asyncpg.Connection, event: Event) -> None:
+    """Record `event` in the caller's transaction: it is published if and only if that commits."""
+    if event.request_id is None and (rid := request_id_var.get()):
+        event = Event(type=event.type, data=event.data, clinic_id=event.clinic_id, id=event.id,
+                      occurred_at=event.occurred_at, request_id=rid, version=event.version)
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, envelope) VALUES ($1, $2, $3)",
+        event.id, event.topic, event.to_dict(),
+    )
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, schema: str, prefix: str,
+                 poll_interval: float = 1.0, republish_window: float = 7 * 24 * 3600):
+        self.pool = pool
+        self.redis = redis
+        self.schema = schema
+        self.prefix = prefix
+        self.poll_interval = poll_interval
+        self.republish_window = republish_window
+        self.marker_key = f"{prefix}relay:{schema}:marker"
+        self._wake = asyncio.Event()
+        self._last_cleanup = 0.0
+
+    async def ensure_redis_intact(self) -> int:
+        """Re-publish the window if Redis lost its data since we last published; returns rows reset."""
+        if await self.redis.exists(self.marker_key):
+            return 0
+        async with self.pool.acquire() as conn:
+            status = await conn.execute(
+                "UPDATE outbox SET published_at = NULL "
+                "WHERE published_at IS NOT NULL AND created_at > clock_timestamp() - make_interval(secs => $1)",
+                self.republish_window,
+            )
+        reset = int(status.split()[-1])
+        run_id = (await self.redis.info("server")).get("run_id")
+        await self.redis.set(self.marker_key, str(run_id))
+        if reset:
+            log.warning("redis lost its data; re-publishing outbox window",
+                        extra={"schema": self.schema, "rows": reset, "redis_run_id": run_id})
+        return reset
+
+    async def publish_batch(self) -> int:
+        """Publish up to BATCH_SIZE unpublished rows in commit order; returns how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            # SKIP LOCKED lets a second relay replica take the next batch instead of waiting.
+            rows = await conn.fetch(
+                "SELECT seq, topic, envelope FROM outbox WHERE published_at IS NULL "
+                "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                BATCH_SIZE,
+            )
+            if not rows:
+                return 0
+            pipe = self.redis.pipeline(transaction=False)
+            for row in rows:
+                pipe.xadd(stream_key(self.prefix, row["topic"]),
+                          {"event": Event.from_dict(row["envelope"]).to_json()},
+                          maxlen=STREAM_MAXLEN, approximate=True)
+            await pipe.execute()
+            await conn.execute(
+                "UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])",
+                [row["seq"] for row in rows],
+            )
+        log.debug("outbox published", extra={"schema": self.schema, "rows": len(rows)})
+        return len(rows)
+
+    async def cleanup(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE published_at IS NOT NULL "
+                "AND created_at < clock_timestamp() - make_interval(secs => $1)",
+                self.republish_window,
+            )
+
+    async def run_once(self) -> int:
+        await self.ensure_redis_intact()
+        published = 0
+        while (n := await self.publish_batch()) > 0:
+            published += n
+        if time.monotonic() - self._last_cleanup > CLEANUP_EVERY:
+            await self.cleanup()
+            self._last_cleanup = time.monotonic()
+        return published
+
+    def _on_notify(self, *_args) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        listener: asyncpg.Connection | None = None
+        log.info("relay started", extra={"schema": self.schema})
+        while not stop.is_set():
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await self.pool.acquire()
+                    await listener.add_listener(f"outbox_{self.schema}", self._on_notify)
+                self._wake.clear()
+                await self.run_once()
+                waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+                await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+            except asyncio.CancelledError:
+                break
+            except Exception as exc:  # PostgreSQL or Redis down: log, back off, carry on
+                log.error("relay error; retrying", extra={"schema": self.schema, "error": repr(exc)})
+                if listener is not None:
+                    await self._release(listener)
+                    listener = None
+                await asyncio.sleep(ERROR_BACKOFF)
+        if listener is not None:
+            await self._release(listener)
+        log.info("relay stopped", extra={"schema": self.schema})
+
+    async def _release(self, listener: asyncpg.Connection) -> None:
+        try:
+            await listener.remove_listener(f"outbox_{self.schema}", self._on_notify)
+            await self.pool.release(listener)
+        except Exception:
+            listener.terminate()

@@ -1,0 +1,185 @@
+"""Redis Streams consumer: consumer groups, inbox dedupe, reclaim of stale entries, dead letters.
+
+Delivery is at-least-once; effects are exactly-once: each event is handled inside a PostgreSQL
+transaction that also inserts (consumer, event_id) into the inbox, and the entry is acked only
+after that transaction commits. A consumer that dies before its ack leaves the entry pending;
+another consumer reclaims it with XAUTOCLAIM once idle, and the inbox turns the second delivery
+into a no-op. An entry delivered `max_attempts` times without success is moved to the topic's
+dead-letter stream and acked, so one poison event never blocks the rest.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from shared.events import Event, dead_letter_key, stream_key
+from shared.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+READ_COUNT = 100
+ERROR_BACKOFF = 1.0
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: the transaction's connection, and a place for work to do after commit."""
+    conn: asyncpg.Connection
+    _after_commit: list[Callable[[], Any]] = field(default_factory=list)
+
+    def after_commit(self, fn: Callable[[], Any]) -> None:
+        self._after_commit.append(fn)
+
+
+Handler = Callable[[HandlerContext, Event], Awaitable[None]]
+
+
+class StreamConsumer:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, prefix: str, group: str, name: str,
+                 handlers: dict[str, Handler], block_ms: int = 1000, claim_idle_ms: int = 30_000,
+                 max_attempts: int = 5):
+        self.pool = pool
+        self.redis = redis
+        self.prefix = prefix
+        self.group = group
+        self.name = name
+        self.handlers = handlers
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_attempts = max_attempts
+        self.topics = sorted({event_type.split(".", 1)[0] for event_type in handlers})
+        self.streams = {stream_key(prefix, t): t for t in self.topics}
+        self._last_errors: dict[str, str] = {}
+        self._last_claim = 0.0
+
+    async def ensure_groups(self) -> None:
+        # Groups start at 0, not $: after Redis lost its data the relay re-publishes the window and we
+        # must read it all; the inbox drops what was already handled.
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read_new(self, block_ms: int | None = None) -> list[tuple[str, str, dict]]:
+        """Entries never delivered to this group, as (stream, entry_id, fields)."""
+        try:
+            reply = await self.redis.xreadgroup(
+                self.group, self.name, {s: ">" for s in self.streams}, count=READ_COUNT,
+                block=self.block_ms if block_ms is None else block_ms,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("consumer group missing (redis lost its data?); recreating", extra={"group": self.group})
+            await self.ensure_groups()
+            return []
+        return [(stream, entry_id, fields) for stream, entries in (reply or []) for entry_id, fields in entries]
+
+    async def process(self, stream: str, entry_id: str, fields: dict) -> bool:
+        """Handle one entry and ack it; False (entry left pending) if the handler failed."""
+        try:
+            await self.handle(Event.from_json(fields["event"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._last_errors[entry_id] = repr(exc)[:500]
+            log.exception("event handler failed; will retry", extra={"group": self.group, "entry_id": entry_id})
+            return False
+        await self.redis.xack(stream, self.group, entry_id)
+        self._last_errors.pop(entry_id, None)
+        return True
+
+    async def handle(self, event: Event) -> bool:
+        """Run the handler for `event` once per consumer group; False if it was a duplicate or unhandled."""
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return False
+        token = request_id_var.set(event.request_id)
+        try:
+            async with self.pool.acquire() as conn:
+                ctx = HandlerContext(conn)
+                async with conn.transaction():
+                    first = await conn.fetchval(
+                        "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) "
+                        "ON CONFLICT DO NOTHING RETURNING true",
+                        self.group, event.id, event.type,
+                    )
+                    if not first:
+                        log.info("duplicate event ignored", extra={"event_id": str(event.id), "type": event.type})
+                        return False
+                    await handler(ctx, event)
+            for fn in ctx._after_commit:
+                try:
+                    result = fn()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    # The committed state is the record; sweepers pick up work whose kick-off failed.
+                    log.exception("after-commit step failed", extra={"event_id": str(event.id)})
+            log.info("event handled", extra={"event_id": str(event.id), "type": event.type, "group": self.group})
+            return True
+        finally:
+            request_id_var.reset(token)
+
+    async def reclaim(self) -> int:
+        """Dead-letter entries out of attempts, then claim and process the other stale ones."""
+        processed = 0
+        for stream, topic in self.streams.items():
+            pending = await self.redis.xpending_range(stream, self.group, min="-", max="+", count=READ_COUNT,
+                                                      idle=self.claim_idle_ms)
+            for entry in pending:
+                if entry["times_delivered"] >= self.max_attempts:
+                    await self.dead_letter(stream, topic, entry["message_id"], entry["times_delivered"])
+            _next, claimed, _deleted = await self.redis.xautoclaim(
+                stream, self.group, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=READ_COUNT)
+            for entry_id, fields in claimed:
+                if fields:
+                    await self.process(stream, entry_id, fields)
+                    processed += 1
+        return processed
+
+    async def dead_letter(self, stream: str, topic: str, entry_id: str, attempts: int) -> None:
+        entries = await self.redis.xrange(stream, entry_id, entry_id)
+        fields = entries[0][1] if entries else {}
+        record = {"stream": stream, "entry_id": entry_id, "group": self.group, "attempts": str(attempts),
+                  "error": self._last_errors.pop(entry_id, "unknown (failed in another consumer)"),
+                  "event": fields.get("event", "")}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(dead_letter_key(self.prefix, topic), record)
+        pipe.xack(stream, self.group, entry_id)
+        await pipe.execute()
+        log.error("event dead-lettered", extra={"group": self.group, "entry_id": entry_id, "attempts": attempts})
+
+    async def run_once(self, block_ms: int | None = None) -> int:
+        handled = 0
+        for stream, entry_id, fields in await self.read_new(block_ms):
+            await self.process(stream, entry_id, fields)
+            handled += 1
+        # Reclaim often enough that a stale entry waits about claim_idle_ms, not much longer.
+        if time.monotonic() - self._last_claim >= self.claim_idle_ms / 2000:
+            handled += await self.reclaim()
+            self._last_claim = time.monotonic()
+        return handled
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        await self.ensure_groups()
+        log.info("consumer started", extra={"group": self.group, "streams": list(self.streams)})
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or PostgreSQL down: back off and carry on
+                log.error("consumer error; retrying", extra={"group": self.group, "error": repr(exc)})
+                await asyncio.sleep(ERROR_BACKOFF)
+        log.info("consumer stopped", extra={"group": self.group})

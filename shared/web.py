@@ -1,0 +1,116 @@
+"""What every aiohttp service has: request ids, access logs, the error shape, health, resources."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import AsyncIterator
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from shared import db, migrations
+from shared.config import Settings, validate_for_production
+from shared.errors import error_middleware
+from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
+from shared.logs import new_request_id, request_id_var, setup_logging
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# Bodies larger than this are refused with 413 before a handler reads them.
+MAX_BODY_BYTES = 256 * 1024
+READY_CHECK_TIMEOUT = 2.0
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler):
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        log.info("request", extra={"method": request.method, "path": request.path, "status": response.status,
+                                   "ms": round((time.perf_counter() - started) * 1000, 2)})
+        return response
+    finally:
+        request_id_var.reset(token)
+
+
+def create_base_app(settings: Settings, service: str, *, schema: str | None = None,
+                    with_redis: bool = True) -> web.Application:
+    """An app with the common middlewares, /healthz, /readyz, and (optionally) its pool and Redis."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[SERVICE_NAME] = service
+    if schema is not None:
+        app.cleanup_ctx.append(_database_ctx(schema))
+    if with_redis:
+        app.cleanup_ctx.append(_redis_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def _database_ctx(schema: str):
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        pool = await db.create_pool(app[SETTINGS], schema)
+        async with pool.acquire() as conn:
+            await migrations.apply_migrations(conn, schema)
+        app[DB] = pool
+        yield
+        await pool.close()
+    return database
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = aioredis.Redis.from_url(app[SETTINGS].redis_url, decode_responses=True)
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": request.app[SERVICE_NAME]})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    app = request.app
+    if DB in app:
+        checks["postgres"] = await _check(_ping_db(app))
+    if REDIS in app:
+        checks["redis"] = await _check(app[REDIS].ping())
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response({"status": "ready" if ready else "unavailable", "checks": checks},
+                             status=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
+
+
+async def _ping_db(app: web.Application) -> None:
+    async with app[DB].acquire(timeout=READY_CHECK_TIMEOUT) as conn:
+        await conn.fetchval("SELECT 1")
+
+
+async def _check(coro) -> str:
+    try:
+        await asyncio.wait_for(coro, READY_CHECK_TIMEOUT)
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+def run_service(app_factory, service: str, settings: Settings) -> None:
+    """Entry point of a service process: JSON logs, uvloop, graceful shutdown on SIGTERM/SIGINT."""
+    setup_logging(service, settings.log_level)
+    problems = validate_for_production(settings)
+    if problems:
+        raise SystemExit("refusing to start: " + "; ".join(problems))
+    import uvloop
+    host, port = settings.service_host, settings.port(service)
+    log.info("listening", extra={"url": f"http://{host}:{port}"})
+    web.run_app(app_factory(settings), host=host, port=port, print=None, access_log=None,
+                shutdown_timeout=10, loop=uvloop.new_event_loop())
