@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import uuid
+from typing import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -14,32 +15,32 @@ from shared import db
 from shared.config import Settings, load_settings
 from shared.events import Event
 from shared.runner import run_worker
-from shared.streams import HandlerContext, StreamConsumer
+from shared.streams import Handler, HandlerContext, StreamConsumer
 
 GROUP = "notifications"
+EnqueueEmail = Callable[[uuid.UUID], Awaitable[None]]
 
 
-async def enqueue_email(email_id: uuid.UUID) -> None:
+async def celery_enqueue_email(email_id: uuid.UUID) -> None:
     from services.notifications.tasks import send_email
     # kombu's publish is blocking I/O; keep it off the event loop.
     await asyncio.to_thread(send_email.delay, str(email_id))
 
 
-async def on_booking_confirmed(ctx: HandlerContext, event: Event) -> None:
-    email_id = await store.insert_email(ctx.conn, event.id, emails.booking_confirmed(event.data))
-    if email_id is not None:
-        ctx.after_commit(lambda: enqueue_email(email_id))
+def build_handlers(enqueue_email: EnqueueEmail) -> dict[str, Handler]:
+    async def on_booking_confirmed(ctx: HandlerContext, event: Event) -> None:
+        email_id = await store.insert_email(ctx.conn, event.id, emails.booking_confirmed(event.data))
+        if email_id is not None:
+            ctx.after_commit(lambda: enqueue_email(email_id))
+
+    return {"booking.confirmed": on_booking_confirmed}
 
 
-HANDLERS = {
-    "booking.confirmed": on_booking_confirmed,
-}
-
-
-def make_consumer(pool, redis, settings: Settings, name: str | None = None) -> StreamConsumer:
+def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmail = celery_enqueue_email,
+                  name: str | None = None) -> StreamConsumer:
     return StreamConsumer(
         pool, redis, prefix=settings.redis_prefix, group=GROUP,
-        name=name or f"{socket.gethostname()}-{os.getpid()}", handlers=HANDLERS,
+        name=name or f"{socket.gethostname()}-{os.getpid()}", handlers=build_handlers(enqueue_email),
         block_ms=settings.consumer_block_ms, claim_idle_ms=settings.consumer_claim_idle_ms,
         max_attempts=settings.consumer_max_attempts,
     )

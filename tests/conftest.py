@@ -1,0 +1,77 @@
+"""Fixtures on real infrastructure: each test gets its own database (cloned from a migrated template)
+and its own Redis key prefix on a private redis-server of this test run."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared import db
+from shared.config import Settings
+from tests.support.infra import (PrivateRedis, clone_database, create_template_database, database_url,
+                                 drop_database)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+async def template_db():
+    name = await create_template_database()
+    yield name
+    await drop_database(name)
+
+
+@pytest.fixture
+async def db_name(template_db):
+    name = await clone_database(template_db)
+    yield name
+    await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def private_redis(tmp_path_factory):
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(db_name, private_redis, tmp_path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url(db_name),
+        redis_url=private_redis.url,
+        celery_broker_url=private_redis.url,
+        redis_prefix=f"t{uuid.uuid4().hex[:8]}:",
+        mailbox_dir=str(tmp_path / "mailbox"),
+        relay_poll_interval=0.05,
+        consumer_block_ms=50,
+        consumer_claim_idle_ms=200,
+        consumer_max_attempts=3,
+        db_command_timeout=5,
+    )
+
+
+@pytest.fixture
+async def redis(settings, private_redis):
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    yield client
+    await client.flushall()
+    await client.aclose()
+
+
+@pytest.fixture
+async def booking_pool(settings):
+    pool = await db.create_pool(settings, "booking", min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def notifications_pool(settings):
+    pool = await db.create_pool(settings, "notifications", min_size=1, max_size=4)
+    yield pool
+    await pool.close()

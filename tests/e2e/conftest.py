@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support.infra import PrivateRedis, clone_database, database_url, drop_database
+from tests.support.stack import Stack, stack_env
+
+
+@pytest.fixture(scope="session")
+def stack_redis(tmp_path_factory):
+    server = PrivateRedis(tmp_path_factory.mktemp("stack-redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack_db(template_db):
+    name = await clone_database(template_db)
+    yield name
+    await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def stack(stack_db, stack_redis, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("stack")
+    running = Stack(stack_env(database_url(stack_db), stack_redis.url, workdir), workdir)
+    running.start()
+    try:
+        running.wait_healthy()
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture
+async def stack_redis_client(stack_redis):
+    client = aioredis.Redis.from_url(stack_redis.url, decode_responses=True)
+    yield client
+    await client.aclose()

@@ -1,0 +1,71 @@
+"""`make run` as a developer uses it: prints the URLs, serves the gateway, mails a booking, and
+Ctrl-C (SIGINT to the terminal's process group) leaves no process behind."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import uuid
+
+import aiohttp
+import pytest
+
+from tests.support.booking import booking_body, tomorrow_at
+from tests.support.infra import database_url, drop_database, unique_name, wait_for
+from tests.support.stack import REPO_ROOT, STACK_MARKER, processes_with_marker, stack_env
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def fresh_database_name():
+    name = unique_name("clinic_run")
+    yield name
+    await drop_database(name)
+
+
+async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_name, stack_redis, tmp_path):
+    env = stack_env(database_url(fresh_database_name), stack_redis.url, tmp_path)
+    output = open(tmp_path / "make-run.log", "wb")
+    make = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=env, stdout=output,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    gateway = env["PUBLIC_URL"]
+    address = f"run-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def gateway_ready():
+                assert make.poll() is None, (tmp_path / "make-run.log").read_text()[-3000:]
+                try:
+                    async with http.get(f"{gateway}/api/v1/clinics") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await wait_for(gateway_ready, timeout=90, interval=0.2, what="make run to serve the gateway")
+            body = booking_body(start=tomorrow_at(14, days=3), customer={"name": "Run", "email": address})
+            async with http.post(f"{gateway}/api/v1/bookings", json=body) as resp:
+                assert resp.status == 201, await resp.text()
+
+            async def mailed():
+                async with http.get(f"{gateway}/dev/mailbox/messages") as resp:
+                    return [m for m in (await resp.json())["messages"] if m["to"] == address]
+
+            await wait_for(mailed, timeout=20, what="the confirmation email")
+    finally:
+        os.killpg(make.pid, signal.SIGINT)   # what Ctrl-C in the terminal does
+        try:
+            await asyncio.to_thread(make.wait, 30)
+        finally:
+            output.close()
+            leftovers = await wait_for(
+                lambda: _none_left(env[STACK_MARKER]), timeout=10, what="every process to exit")
+            assert leftovers
+
+    printed = (tmp_path / "make-run.log").read_text()
+    assert f"Gateway:      {gateway}/" in printed
+    assert f"Dev mailbox:  {gateway}/dev/mailbox" in printed
+
+
+async def _none_left(marker: str) -> bool:
+    return not processes_with_marker(marker)

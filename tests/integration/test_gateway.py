@@ -1,0 +1,63 @@
+"""The gateway forwards to the owning service, keeps request ids, and answers outages in the error shape."""
+from __future__ import annotations
+
+import pytest
+
+from services.booking.app import create_app as create_booking
+from services.gateway.app import create_app as create_gateway
+from tests.support.booking import booking_body
+from tests.support.infra import free_port
+
+
+@pytest.fixture
+async def booking_server(aiohttp_server, settings):
+    return await aiohttp_server(create_booking(settings))
+
+
+async def gateway_for(aiohttp_client, settings, booking_url: str):
+    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams={"booking": booking_url})))
+
+
+async def test_api_is_forwarded_to_the_booking_service(aiohttp_client, settings, booking_server):
+    gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
+    resp = await gateway.post("/api/v1/bookings", json=booking_body(), headers={"X-Request-ID": "gw-test-1"})
+    assert resp.status == 201
+    assert (await resp.json())["status"] == "confirmed"
+    assert resp.headers["X-Request-ID"] == "gw-test-1"
+
+    clinics = await gateway.get("/api/v1/clinics?x=1")
+    assert clinics.status == 200 and len((await clinics.json())["clinics"]) == 2
+
+
+async def test_service_errors_pass_through_unchanged(aiohttp_client, settings, booking_server):
+    gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
+    resp = await gateway.post("/api/v1/bookings", data=b"{oops", headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "invalid_json"
+
+
+async def test_service_down_is_503_with_retry_after(aiohttp_client, settings):
+    gateway = await gateway_for(aiohttp_client, settings, f"http://127.0.0.1:{free_port()}")
+    resp = await gateway.get("/api/v1/clinics")
+    assert resp.status == 503
+    assert resp.headers["Retry-After"]
+    assert (await resp.json())["error"]["code"] == "service_unavailable"
+
+
+async def test_unknown_paths_are_json_404(aiohttp_client, settings):
+    gateway = await aiohttp_client(create_gateway(settings))
+    for path in ("/api/v1/unknown", "/nothing"):
+        resp = await gateway.get(path)
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_dev_mailbox_is_not_routed_in_production(aiohttp_client, settings):
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(env="production")))
+    assert (await gateway.get("/dev/mailbox")).status == 404
+
+
+async def test_health_endpoints(aiohttp_client, settings):
+    gateway = await aiohttp_client(create_gateway(settings))
+    assert (await (await gateway.get("/healthz")).json())["status"] == "ok"
+    assert (await gateway.get("/readyz")).status == 200

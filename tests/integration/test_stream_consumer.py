@@ -1,0 +1,191 @@
+"""Consumers handle each event once in effect: redelivery, reclaim, poison events, Redis data loss."""
+from __future__ import annotations
+
+import json
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from services.notifications.consumer import GROUP, make_consumer
+from shared.events import dead_letter_key, stream_key
+from shared.outbox import OutboxRelay
+from shared.streams import StreamConsumer
+from tests.support.events import booking_confirmed, commit_event
+from tests.support.infra import wait_for
+
+
+class RecordingEnqueue:
+    """Stands in for the Celery hand-off (Celery itself is tested elsewhere), counting calls."""
+
+    def __init__(self):
+        self.ids = []
+
+    async def __call__(self, email_id):
+        self.ids.append(email_id)
+
+
+def relay_for(booking_pool, redis, settings) -> OutboxRelay:
+    return OutboxRelay(booking_pool, redis, schema="booking", prefix=settings.redis_prefix)
+
+
+async def email_count(pool) -> int:
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM emails")
+
+
+async def pending_count(redis, settings) -> int:
+    info = await redis.xpending(stream_key(settings.redis_prefix, "booking"), GROUP)
+    return info["pending"]
+
+
+async def test_published_event_is_handled_once_and_acked(booking_pool, notifications_pool, redis, settings):
+    enqueue = RecordingEnqueue()
+    consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
+    await consumer.ensure_groups()
+    await commit_event(booking_pool, booking_confirmed())
+    await relay_for(booking_pool, redis, settings).run_once()
+
+    assert await consumer.run_once() == 1
+
+    assert await email_count(notifications_pool) == 1
+    assert len(enqueue.ids) == 1
+    assert await pending_count(redis, settings) == 0
+
+
+async def test_consumer_killed_after_commit_before_ack_is_redelivered_without_second_effect(
+        booking_pool, notifications_pool, redis, settings):
+    enqueue = RecordingEnqueue()
+    doomed = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="doomed")
+    await doomed.ensure_groups()
+    await commit_event(booking_pool, booking_confirmed())
+    await relay_for(booking_pool, redis, settings).run_once()
+
+    # The doomed consumer reads and commits its handler, then dies before XACK.
+    [(stream, entry_id, fields)] = await doomed.read_new(block_ms=100)
+    from shared.events import Event
+    assert await doomed.handle(Event.from_json(fields["event"])) is True
+    assert await pending_count(redis, settings) == 1
+
+    survivor = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="survivor")
+
+    async def reclaimed_and_acked():
+        await survivor.run_once(block_ms=20)
+        return await pending_count(redis, settings) == 0
+
+    await wait_for(reclaimed_and_acked, what="the stale entry to be reclaimed and acked")
+    assert await email_count(notifications_pool) == 1, "the inbox must make the redelivery a no-op"
+    assert len(enqueue.ids) == 1
+
+
+async def test_poison_event_is_dead_lettered_and_the_consumer_moves_on(
+        booking_pool, notifications_pool, redis, settings):
+    handled = []
+
+    async def always_fails(ctx, event):
+        raise ValueError("cannot handle this one")
+
+    async def works(ctx, event):
+        handled.append(event.id)
+
+    consumer = StreamConsumer(notifications_pool, redis, prefix=settings.redis_prefix, group="test-group",
+                              name="c1", handlers={"booking.poison": always_fails, "booking.fine": works},
+                              block_ms=20, claim_idle_ms=100, max_attempts=3)
+    await consumer.ensure_groups()
+    from shared.events import Event
+    poison = await commit_event(booking_pool, Event("booking.poison", {}))
+    good = await commit_event(booking_pool, Event("booking.fine", {}))
+    await relay_for(booking_pool, redis, settings).run_once()
+    dlq = dead_letter_key(settings.redis_prefix, "booking")
+
+    async def dead_lettered():
+        await consumer.run_once()
+        return await redis.xrange(dlq)
+
+    [(_id, record)] = await wait_for(dead_lettered, what="the poison event in the dead-letter stream")
+    assert json.loads(record["event"])["id"] == str(poison.id)
+    assert record["attempts"] == "3"
+    assert "cannot handle this one" in record["error"]
+    assert handled == [good.id], "the good event behind the poison one is handled"
+    assert (await redis.xpending(stream_key(settings.redis_prefix, "booking"), "test-group"))["pending"] == 0
+    async with notifications_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", poison.id) == 0
+
+
+async def test_redis_flushed_after_publish_before_consume_event_still_handled_once(
+        booking_pool, notifications_pool, redis, settings):
+    enqueue = RecordingEnqueue()
+    consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
+    relay = relay_for(booking_pool, redis, settings)
+    await consumer.ensure_groups()
+    await commit_event(booking_pool, booking_confirmed())
+    await relay.run_once()
+
+    await redis.flushall()  # the event is gone from Redis before anyone handled it
+
+    await consumer.run_once(block_ms=20)  # notices its group vanished, recreates it
+    await relay.run_once()                # notices the marker vanished, re-publishes the window
+
+    async def handled():
+        await consumer.run_once(block_ms=20)
+        return await email_count(notifications_pool)
+
+    assert await wait_for(handled, what="the re-published event to be handled") == 1
+    assert len(enqueue.ids) == 1
+
+
+async def test_redis_flushed_before_the_relay_ran(booking_pool, notifications_pool, redis, settings):
+    enqueue = RecordingEnqueue()
+    consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
+    relay = relay_for(booking_pool, redis, settings)
+    await relay.run_once()
+    await consumer.ensure_groups()
+    await commit_event(booking_pool, booking_confirmed())
+    await redis.flushall()
+
+    await relay.run_once()
+
+    async def handled():
+        await consumer.run_once(block_ms=20)
+        return await email_count(notifications_pool)
+
+    assert await wait_for(handled, what="the event to be handled") == 1
+    assert len(enqueue.ids) == 1
+
+
+async def test_republish_after_handling_has_no_second_effect(booking_pool, notifications_pool, redis, settings):
+    enqueue = RecordingEnqueue()
+    consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
+    relay = relay_for(booking_pool, redis, settings)
+    await consumer.ensure_groups()
+    await commit_event(booking_pool, booking_confirmed())
+    await relay.run_once()
+    assert await consumer.run_once() == 1
+
+    await redis.flushall()
+    await consumer.run_once(block_ms=20)
+    assert await relay.run_once() == 1
+    assert await consumer.run_once() == 1   # delivered again ...
+
+    assert await email_count(notifications_pool) == 1   # ... but no second email
+    assert len(enqueue.ids) == 1
+
+
+async def test_redis_server_restart_loses_nothing(booking_pool, notifications_pool, redis, settings, private_redis):
+    enqueue = RecordingEnqueue()
+    consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
+    relay = relay_for(booking_pool, redis, settings)
+    await consumer.ensure_groups()
+    await commit_event(booking_pool, booking_confirmed())
+    await relay.run_once()
+
+    private_redis.restart()   # a real crash: the server keeps nothing on disk
+
+    async def handled():
+        for step in (consumer.run_once(block_ms=20), relay.run_once()):
+            try:
+                await step
+            except RedisConnectionError:
+                pass  # the first command after the restart may find the old connection dead
+        return await email_count(notifications_pool)
+
+    assert await wait_for(handled, what="the event to survive the restart") == 1
+    assert len(enqueue.ids) == 1
