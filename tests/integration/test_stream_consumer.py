@@ -23,6 +23,21 @@ class RecordingEnqueue:
         self.ids.append(email_id)
 
 
+def count_handler_runs(consumer: StreamConsumer) -> list:
+    """Record every run of the consumer's handlers (the emails table has its own unique key, so
+    counting rows alone would not show whether the inbox stopped a second run)."""
+    runs = []
+
+    def counted(handler):
+        async def run(ctx, event):
+            runs.append(event.id)
+            await handler(ctx, event)
+        return run
+
+    consumer.handlers = {event_type: counted(h) for event_type, h in consumer.handlers.items()}
+    return runs
+
+
 def relay_for(booking_pool, redis, settings) -> OutboxRelay:
     return OutboxRelay(booking_pool, redis, schema="booking", prefix=settings.redis_prefix)
 
@@ -66,13 +81,15 @@ async def test_consumer_killed_after_commit_before_ack_is_redelivered_without_se
     assert await pending_count(redis, settings) == 1
 
     survivor = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="survivor")
+    survivor_runs = count_handler_runs(survivor)
 
     async def reclaimed_and_acked():
         await survivor.run_once(block_ms=20)
         return await pending_count(redis, settings) == 0
 
     await wait_for(reclaimed_and_acked, what="the stale entry to be reclaimed and acked")
-    assert await email_count(notifications_pool) == 1, "the inbox must make the redelivery a no-op"
+    assert survivor_runs == [], "the inbox must make the redelivery a no-op"
+    assert await email_count(notifications_pool) == 1
     assert len(enqueue.ids) == 1
 
 
@@ -154,6 +171,7 @@ async def test_redis_flushed_before_the_relay_ran(booking_pool, notifications_po
 async def test_republish_after_handling_has_no_second_effect(booking_pool, notifications_pool, redis, settings):
     enqueue = RecordingEnqueue()
     consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
+    runs = count_handler_runs(consumer)
     relay = relay_for(booking_pool, redis, settings)
     await consumer.ensure_groups()
     await commit_event(booking_pool, booking_confirmed())
@@ -165,7 +183,8 @@ async def test_republish_after_handling_has_no_second_effect(booking_pool, notif
     assert await relay.run_once() == 1
     assert await consumer.run_once() == 1   # delivered again ...
 
-    assert await email_count(notifications_pool) == 1   # ... but no second email
+    assert len(runs) == 1                                # ... but the handler does not run again
+    assert await email_count(notifications_pool) == 1
     assert len(enqueue.ids) == 1
 
 

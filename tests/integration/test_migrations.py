@@ -1,0 +1,47 @@
+"""Migrations: applied once, in order, even when two replicas start at the same moment."""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from shared.migrations import SERVICE_SCHEMAS, apply_migrations, ensure_database, migration_files
+from tests.support.infra import database_url, drop_database, unique_name
+
+
+@pytest.fixture
+async def empty_db():
+    name = unique_name("clinic_mig")
+    assert await ensure_database(database_url(name)) is True
+    assert await ensure_database(database_url(name)) is False
+    yield database_url(name)
+    await drop_database(name)
+
+
+async def test_two_replicas_migrating_at_once_apply_each_file_once(empty_db):
+    a, b = await asyncpg.connect(empty_db), await asyncpg.connect(empty_db)
+    try:
+        for schema in SERVICE_SCHEMAS:
+            applied_a, applied_b = await asyncio.gather(apply_migrations(a, schema), apply_migrations(b, schema))
+            expected = [version for version, _ in migration_files(schema)]
+            assert sorted([applied_a, applied_b], key=len) == [[], expected]
+            recorded = await a.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
+            assert sorted(r["version"] for r in recorded) == sorted(expected)
+        assert await apply_migrations(a, "booking") == []
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_each_schema_has_its_own_outbox_and_inbox(empty_db):
+    conn = await asyncpg.connect(empty_db)
+    try:
+        for schema in SERVICE_SCHEMAS:
+            await apply_migrations(conn, schema)
+        rows = await conn.fetch("SELECT table_schema, table_name FROM information_schema.tables "
+                                "WHERE table_name IN ('outbox', 'inbox')")
+        assert {(r["table_schema"], r["table_name"]) for r in rows} == {
+            (s, t) for s in SERVICE_SCHEMAS for t in ("outbox", "inbox")}
+    finally:
+        await conn.close()

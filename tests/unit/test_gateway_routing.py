@@ -1,0 +1,24 @@
+import pytest
+
+from services.gateway.routing import service_for
+
+
+@pytest.mark.parametrize("path, service", [
+    ("/api/v1/clinics", "booking"),
+    ("/api/v1/clinics/urban-therapy/availability", "booking"),
+    ("/api/v1/bookings/123/cancel", "booking"),
+    ("/api/v1/clinic/bookings", "booking"),
+    ("/api/v1/clinic/vouchers", "payments"),
+    ("/api/v1/vouchers/balance", "payments"),
+    ("/api/v1/stripe/webhook", "payments"),
+    ("/api/v1/clinic/webhook-endpoints/9/rotate-secret", "notifications"),
+    ("/api/v1/clinic/deliveries/5/replay", "notifications"),
+    ("/dev/mailbox", "notifications"),
+])
+def test_paths_go_to_their_owner(path, service):
+    assert service_for(path) == service
+
+
+@pytest.mark.parametrize("path", ["/api/v1/clinicsx", "/api/v1/unknown", "/api/v2/clinics", "/"])
+def test_other_paths_have_no_owner(path):
+    assert service_for(path) is None
