@@ -48,6 +48,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.republish_window = republish_window
         self.marker_key = f"{prefix}relay:{schema}:marker"
+        self.channel = f"outbox_{schema}"
         self._wake = asyncio.Event()
         self._last_cleanup = 0.0
 
@@ -115,35 +116,43 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Publish until `stop` is set, waking at each commit (NOTIFY) or every poll interval."""
         stop = stop or asyncio.Event()
         listener: asyncpg.Connection | None = None
         log.info("relay started", extra={"schema": self.schema})
-        while not stop.is_set():
-            try:
-                if listener is None or listener.is_closed():
-                    listener = await self.pool.acquire()
-                    await listener.add_listener(f"outbox_{self.schema}", self._on_notify)
-                self._wake.clear()
-                await self.run_once()
-                waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-                await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
-                for w in waiters:
-                    w.cancel()
-            except asyncio.CancelledError:
-                break
-            except Exception as exc:  # PostgreSQL or Redis down: log, back off, carry on
-                log.error("relay error; retrying", extra={"schema": self.schema, "error": repr(exc)})
-                if listener is not None:
-                    await self._release(listener)
-                    listener = None
-                await asyncio.sleep(ERROR_BACKOFF)
-        if listener is not None:
-            await self._release(listener)
-        log.info("relay stopped", extra={"schema": self.schema})
+        try:
+            while not stop.is_set():
+                try:
+                    if listener is None:
+                        listener = await self.pool.acquire()
+                        await listener.add_listener(self.channel, self._on_notify)
+                    self._wake.clear()
+                    await self.run_once()
+                except Exception as exc:  # PostgreSQL or Redis down: log, back off, carry on
+                    log.error("relay error; retrying", extra={"schema": self.schema, "error": repr(exc)})
+                    if listener is not None:
+                        await self._release(listener)
+                        listener = None
+                    await _wait_any(stop, None, ERROR_BACKOFF)
+                    continue
+                await _wait_any(stop, self._wake, self.poll_interval)
+        finally:
+            if listener is not None:
+                await self._release(listener)
+            log.info("relay stopped", extra={"schema": self.schema})
 
     async def _release(self, listener: asyncpg.Connection) -> None:
         try:
-            await listener.remove_listener(f"outbox_{self.schema}", self._on_notify)
-            await self.pool.release(listener)
+            await listener.remove_listener(self.channel, self._on_notify)
         except Exception:
-            listener.terminate()
+            pass  # the connection is already broken; the pool discards it
+        await self.pool.release(listener)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake) if e is not None]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
