@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import settings as hypothesis_settings
 
 from shared import db
 from shared.config import Settings
@@ -14,6 +15,10 @@ from tests.support.infra import (PrivateRedis, clone_database, create_template_d
                                  drop_database)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests keep no example database in the working tree.
+hypothesis_settings.register_profile("clinic", database=None)
+hypothesis_settings.load_profile("clinic")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,159 @@
+"""The slot generator: examples on ordinary and DST days, and properties over generated schedules."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings, strategies as st
+
+from services.booking.availability import (Interval, Rules, Schedule, Timing, WeeklyTime, free_slots, refusal,
+                                           wall_to_utc)
+
+LONDON = ZoneInfo("Europe/London")
+THERAPIST = uuid.uuid4()
+RULES = Rules("Europe/London", slot_step_minutes=30, min_notice_minutes=0, horizon_days=3650)
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)   # both Sundays
+
+
+def every_day(start: time, end: time) -> tuple[WeeklyTime, ...]:
+    return tuple(WeeklyTime(d, start, end) for d in range(7))
+
+
+def local_walls(slots) -> list[str]:
+    return [s.start.astimezone(LONDON).strftime("%H:%M") for s in slots]
+
+
+def test_ordinary_day_grid_with_break_and_booking():
+    day = date(2026, 12, 1)
+    busy = Interval(datetime(2026, 12, 1, 11, tzinfo=timezone.utc), datetime(2026, 12, 1, 12, tzinfo=timezone.utc))
+    schedule = Schedule(THERAPIST, every_day(time(9), time(14)), breaks=(WeeklyTime(1, time(12), time(13)),),
+                        busy=(busy,))
+    slots = free_slots([schedule], Timing(60), RULES, day, day, NOW)
+    assert local_walls(slots) == ["09:00", "09:30", "10:00", "13:00"]
+    assert all(s.start.utcoffset() == timedelta(0) for s in slots)
+
+
+def test_buffers_keep_distance_from_other_bookings():
+    day = date(2026, 12, 1)
+    busy = Interval(datetime(2026, 12, 1, 11, tzinfo=timezone.utc), datetime(2026, 12, 1, 12, tzinfo=timezone.utc))
+    schedule = Schedule(THERAPIST, every_day(time(9), time(14)), busy=(busy,))
+    slots = free_slots([schedule], Timing(60, buffer_before_minutes=15, buffer_after_minutes=15), RULES, day, day, NOW)
+    assert local_walls(slots) == ["09:00", "09:30", "12:30", "13:00"]
+
+
+def test_spring_forward_gap_has_no_slot_and_durations_are_real_minutes():
+    slots = free_slots([Schedule(THERAPIST, every_day(time(0), time(4)))], Timing(30), RULES, SPRING, SPRING, NOW)
+    walls = local_walls(slots)
+    assert "01:00" not in walls and "01:30" not in walls      # 01:00–02:00 does not exist that night
+    assert walls == ["00:00", "00:30", "02:00", "02:30", "03:00", "03:30"]
+    assert all(s.end - s.start == timedelta(minutes=30) for s in slots)
+
+
+def test_autumn_repeated_hour_offers_each_wall_time_once():
+    slots = free_slots([Schedule(THERAPIST, every_day(time(0), time(3)))], Timing(30), RULES, AUTUMN, AUTUMN, NOW)
+    walls = local_walls(slots)
+    assert len(walls) == len(set(walls))
+    assert walls.count("01:00") == 1 and walls.count("01:30") == 1
+
+
+def test_working_day_on_dst_sundays_is_unchanged_in_wall_time():
+    for day in (SPRING, AUTUMN):
+        slots = free_slots([Schedule(THERAPIST, every_day(time(9), time(11)))], Timing(60), RULES, day, day, NOW)
+        assert local_walls(slots) == ["09:00", "09:30", "10:00"]
+    assert wall_to_utc(SPRING, time(1, 30), LONDON) is None
+
+
+def test_min_notice_and_horizon():
+    rules = Rules("Europe/London", slot_step_minutes=60, min_notice_minutes=120, horizon_days=1)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
+    schedule = Schedule(THERAPIST, every_day(time(9), time(17)))
+    slots = free_slots([schedule], Timing(60), rules, date(2026, 12, 1), date(2026, 12, 3), now)
+    assert slots[0].start == datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+    assert slots[-1].start <= now + timedelta(days=1)
+
+
+def test_refusal_reasons():
+    schedule = Schedule(THERAPIST, every_day(time(9), time(17)), breaks=(WeeklyTime(1, time(12), time(13)),),
+                        time_off=(Interval(datetime(2026, 12, 2, tzinfo=timezone.utc),
+                                           datetime(2026, 12, 3, tzinfo=timezone.utc)),))
+    rules = Rules("Europe/London", slot_step_minutes=15, min_notice_minutes=60, horizon_days=30)
+    now = datetime(2026, 11, 30, 8, tzinfo=timezone.utc)
+    at = lambda d, h, m=0: datetime(2026, 12, d, h, m, tzinfo=timezone.utc)
+    timing = Timing(60)
+    assert refusal(schedule, timing, rules, at(1, 10), now) is None
+    assert refusal(schedule, timing, rules, datetime(2026, 11, 29, tzinfo=timezone.utc), now) == "start_in_past"
+    assert refusal(schedule, timing, rules, now + timedelta(minutes=30), now) == "too_little_notice"
+    assert refusal(schedule, timing, rules, at(1, 10) + timedelta(days=40), now) == "beyond_horizon"
+    assert refusal(schedule, timing, rules, at(1, 10, 5), now) == "off_grid"
+    assert refusal(schedule, timing, rules, at(1, 16, 30), now) == "outside_hours"   # would end 17:30
+    assert refusal(schedule, timing, rules, at(1, 7), now) == "outside_hours"
+    assert refusal(schedule, timing, rules, at(1, 11, 30), now) == "therapist_unavailable"   # runs into the break
+    assert refusal(schedule, timing, rules, at(2, 10), now) == "therapist_unavailable"       # time off
+
+
+# --- properties -------------------------------------------------------------------------------
+
+quarter = st.integers(min_value=0, max_value=95).map(lambda q: q * 15)   # minute of day, on the quarter
+
+
+@st.composite
+def weekly_hours(draw):
+    hours = []
+    for weekday in range(7):
+        if draw(st.booleans()):
+            start = draw(st.integers(0, 80)) * 15
+            length = draw(st.integers(4, 56)) * 15
+            end = min(start + length, 23 * 60 + 45)
+            hours.append(WeeklyTime(weekday, time(start // 60, start % 60), time(end // 60, end % 60)))
+    return tuple(hours)
+
+
+@st.composite
+def intervals_near(draw, first: date, count: int):
+    found = []
+    base = datetime.combine(first, time(0), tzinfo=timezone.utc)
+    for _ in range(draw(st.integers(0, count))):
+        start = base + timedelta(minutes=draw(st.integers(0, 4 * 24 * 60)))
+        found.append(Interval(start, start + timedelta(minutes=draw(st.integers(5, 240)))))
+    return tuple(found)
+
+
+@st.composite
+def scenarios(draw):
+    first = draw(st.sampled_from([SPRING - timedelta(days=1), SPRING, AUTUMN - timedelta(days=1), AUTUMN,
+                                  date(2026, 6, 10), date(2026, 12, 20)]))
+    hours = draw(weekly_hours())
+    breaks = tuple(WeeklyTime(h.weekday, time(12), time(12, 30)) for h in hours if draw(st.booleans()))
+    schedule = Schedule(THERAPIST, hours, breaks=breaks, time_off=draw(intervals_near(first, 2)),
+                        busy=draw(intervals_near(first, 6)))
+    timing = Timing(draw(st.sampled_from([30, 45, 60, 90])), draw(st.sampled_from([0, 5, 15])),
+                    draw(st.sampled_from([0, 10, 15])))
+    rules = Rules("Europe/London", slot_step_minutes=draw(st.sampled_from([5, 15, 30, 60])),
+                  min_notice_minutes=0, horizon_days=3650)
+    return schedule, timing, rules, first, first + timedelta(days=2)
+
+
+@settings(max_examples=250, deadline=None)
+@given(scenarios())
+def test_slots_never_overlap_bookings_breaks_or_time_off_and_stay_inside_local_hours(scenario):
+    schedule, timing, rules, first, last = scenario
+    slots = free_slots([schedule], timing, rules, first, last, NOW)
+    walls = set()
+    for slot in slots:
+        blocked = timing.blocked(slot.start)
+        assert not any(blocked.overlaps(b) for b in schedule.busy + schedule.time_off)
+        local_start, local_end = slot.start.astimezone(LONDON), slot.end.astimezone(LONDON)
+        # The wall time exists (it converts back to itself) and is offered once.
+        assert wall_to_utc(local_start.date(), local_start.time(), LONDON) == slot.start
+        assert (local_start.date(), local_start.time()) not in walls
+        walls.add((local_start.date(), local_start.time()))
+        assert local_start.date() == local_end.date() or local_end.time() == time(0)
+        assert any(h.weekday == local_start.weekday() and h.start <= local_start.time()
+                   and local_end.time() <= h.end for h in schedule.hours)
+        for pause in schedule.breaks:
+            if pause.weekday == local_start.weekday():
+                assert local_end.time() <= pause.start or local_start.time() >= pause.end
+    for slot in slots[:10]:
+        assert refusal(schedule, timing, rules, slot.start, NOW) is None
