@@ -1,14 +1,53 @@
 """Booking service app factory."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
 from aiohttp import web
 
-from services.booking.routes import routes
+from services.booking import service
+from services.booking.routes import booking_errors, routes
 from shared.config import Settings
+from shared.keys import DB
 from shared.web import create_base_app
 
 SERVICE = "booking"
+log = logging.getLogger(__name__)
+HOLD_SWEEPER = web.AppKey("hold_sweeper", asyncio.Task)
+# Expired holds already stop blocking at once (see store.expire_overlapping_holds); the sweep only
+# tidies them up and announces booking.expired, so once every half minute is plenty.
+HOLD_SWEEP_INTERVAL = 30.0
 
 
-def create_app(settings: Settings) -> web.Application:
+async def sweep_expired_holds(app: web.Application, interval: float) -> None:
+    while True:
+        try:
+            async with app[DB].acquire() as conn, conn.transaction():
+                expired = await service.expire_holds(conn)
+            if expired:
+                log.info("expired holds swept", extra={"count": expired})
+        except Exception as exc:  # the database may be down for a while; keep sweeping after
+            log.warning("hold sweep failed", extra={"error": repr(exc)})
+        await asyncio.sleep(interval)
+
+
+def hold_sweeper_ctx(interval: float):
+    async def hold_sweeper(app: web.Application) -> AsyncIterator[None]:
+        app[HOLD_SWEEPER] = asyncio.create_task(sweep_expired_holds(app, interval))
+        yield
+        app[HOLD_SWEEPER].cancel()
+        try:
+            await app[HOLD_SWEEPER]
+        except asyncio.CancelledError:
+            pass
+    return hold_sweeper
+
+
+def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="booking", with_redis=False)
+    app.middlewares.append(booking_errors)
+    app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
     app.add_routes(routes)
     return app

@@ -1,18 +1,28 @@
-"""Booking rules with no I/O: what a new booking is, and what its event says."""
+"""Booking rules with no I/O: the catalogue's shapes, holds, the change window, and what events say."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from services.booking.availability import Interval, Rules, Timing
+
+LIVE_STATUSES = ("held", "pending_payment", "confirmed")
+# How long after the appointment a manage link keeps working (to view it).
+MANAGE_LINK_LIFETIME = timedelta(days=30)
+# The longest availability range one request may ask for.
+MAX_AVAILABILITY_DAYS = 31
 
 
 class BookingError(Exception):
-    """A request the rules refuse; `code` is the stable error code for clients."""
+    """A request the rules refuse: HTTP status, stable code, and a message a customer understands."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
         super().__init__(message)
+        self.status = status
         self.code = code
         self.message = message
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,20 @@ class Clinic:
     slug: str
     name: str
     timezone: str
+    booking_horizon_days: int = 60
+    min_notice_minutes: int = 120
+    slot_step_minutes: int = 15
+    hold_minutes: int = 10
+    change_window_hours: int = 24
+    reminder_offsets_minutes: tuple[int, ...] = (1440, 120)
+    policy_message: str = ""
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(self.timezone, self.slot_step_minutes, self.min_notice_minutes, self.booking_horizon_days)
 
 
 @dataclass(frozen=True)
@@ -30,12 +54,32 @@ class Treatment:
     duration_minutes: int
     price_amount: int
     currency: str
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    requires_screening: bool = True
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.duration_minutes, self.buffer_before_minutes, self.buffer_after_minutes)
+
+
+@dataclass(frozen=True)
+class Course:
+    id: uuid.UUID
+    name: str
+    treatment_id: uuid.UUID
+    sessions: int
+    min_gap_days: int
+    max_gap_days: int
+    price_amount: int
+    currency: str
 
 
 @dataclass(frozen=True)
 class Therapist:
     id: uuid.UUID
     name: str
+    treatment_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -46,42 +90,97 @@ class Customer:
 
 
 @dataclass(frozen=True)
-class Booking:
+class Hold:
+    """A reservation of a therapist's time that becomes a booking, or expires."""
     id: uuid.UUID
-    clinic: Clinic
+    clinic_id: uuid.UUID
     treatment: Treatment
-    therapist: Therapist
-    starts_at: datetime
-    ends_at: datetime
-    customer: Customer
-    status: str = "confirmed"
+    therapist_id: uuid.UUID
+    start: datetime
+    end: datetime
+    blocked: Interval
+    expires_at: datetime
+    price_amount: int
+    currency: str
+    course_id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = None
+    series_index: int | None = None
 
 
-def new_booking(clinic: Clinic, treatment: Treatment, therapist: Therapist, start: datetime,
-                customer: Customer, now: datetime) -> Booking:
-    if start.tzinfo is None:
-        raise BookingError("invalid_start", "The start time must carry a UTC offset")
-    start = start.astimezone(timezone.utc)
-    if start <= now:
-        raise BookingError("start_in_past", "The start time has already passed")
-    return Booking(
-        id=uuid.uuid4(), clinic=clinic, treatment=treatment, therapist=therapist, starts_at=start,
-        ends_at=start + timedelta(minutes=treatment.duration_minutes), customer=customer,
-    )
+def new_hold(clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID, start: datetime, now: datetime, *,
+             price_amount: int | None = None, course_id: uuid.UUID | None = None,
+             series_id: uuid.UUID | None = None, series_index: int | None = None) -> Hold:
+    return Hold(
+        id=uuid.uuid4(), clinic_id=clinic.id, treatment=treatment, therapist_id=therapist_id, start=start,
+        end=treatment.timing.end(start), blocked=treatment.timing.blocked(start),
+        expires_at=now + timedelta(minutes=clinic.hold_minutes),
+        price_amount=treatment.price_amount if price_amount is None else price_amount,
+        currency=treatment.currency, course_id=course_id, series_id=series_id, series_index=series_index)
 
 
-def confirmed_event_data(booking: Booking) -> dict:
-    """What `booking.confirmed` carries: enough for emails and webhooks, never health data."""
-    return {
-        "booking_id": str(booking.id),
-        "status": booking.status,
-        "clinic": {"id": str(booking.clinic.id), "slug": booking.clinic.slug, "name": booking.clinic.name,
-                   "timezone": booking.clinic.timezone},
-        "treatment": {"id": str(booking.treatment.id), "name": booking.treatment.name,
-                      "duration_minutes": booking.treatment.duration_minutes},
-        "therapist": {"id": str(booking.therapist.id), "name": booking.therapist.name},
-        "start": booking.starts_at.isoformat(),
-        "end": booking.ends_at.isoformat(),
-        "price": {"amount": booking.treatment.price_amount, "currency": booking.treatment.currency},
-        "customer": {"name": booking.customer.name, "email": booking.customer.email},
+def course_session_prices(course: Course) -> list[int]:
+    """The course price split over its sessions in minor units, the remainder on the first."""
+    base, remainder = divmod(course.price_amount, course.sessions)
+    return [base + remainder] + [base] * (course.sessions - 1)
+
+
+def check_hold_usable(status: str, expires_at: datetime | None, now: datetime) -> None:
+    if status != "held":
+        raise BookingError(409, "hold_used", "This hold has already been used or released; please choose a time again")
+    if expires_at is not None and expires_at <= now:
+        raise BookingError(409, "hold_expired", "This hold has expired; please choose a time again")
+
+
+def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: datetime) -> None:
+    """Cancel or reschedule: only confirmed bookings, and only before the clinic's window closes."""
+    if status != "confirmed":
+        raise BookingError(409, "not_changeable", f"This booking is {status.replace('_', ' ')} and cannot be changed")
+    if start - now < timedelta(hours=clinic.change_window_hours):
+        raise BookingError(409, "outside_change_window", clinic.policy_message,
+                           {"change_window_hours": clinic.change_window_hours})
+
+
+def manage_link_expiry(end: datetime) -> datetime:
+    return end + MANAGE_LINK_LIFETIME
+
+
+REFUSALS = {
+    "start_in_past": "That time has already passed; please choose a later one.",
+    "too_little_notice": "That time is too soon to book online; please choose a later one or call the clinic.",
+    "beyond_horizon": "That date is too far ahead to book yet.",
+    "outside_hours": "The therapist is not working at that time.",
+    "therapist_unavailable": "The therapist is not available at that time.",
+    "off_grid": "Appointments start on the clinic's time grid; please choose one of the offered times.",
+}
+
+
+def refused_start(code: str) -> BookingError:
+    return BookingError(422, code, REFUSALS[code])
+
+
+def _ref(entity_id: uuid.UUID, name: str) -> dict:
+    return {"id": str(entity_id), "name": name}
+
+
+def booking_event_data(*, booking_id: uuid.UUID, status: str, clinic: Clinic, treatment: Treatment,
+                       therapist: Therapist, start: datetime, end: datetime, customer: Customer | None,
+                       price_amount: int, currency: str, series_id: uuid.UUID | None = None,
+                       series_index: int | None = None, manage_url: str | None = None, **extra) -> dict:
+    """What booking events carry: enough for emails and webhooks, never health data."""
+    data = {
+        "booking_id": str(booking_id),
+        "status": status,
+        "clinic": {"id": str(clinic.id), "slug": clinic.slug, "name": clinic.name, "timezone": clinic.timezone},
+        "treatment": {**_ref(treatment.id, treatment.name), "duration_minutes": treatment.duration_minutes},
+        "therapist": _ref(therapist.id, therapist.name),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "price": {"amount": price_amount, "currency": currency},
+        "customer": {"name": customer.name, "email": customer.email} if customer else None,
     }
+    if series_id is not None:
+        data["series"] = {"id": str(series_id), "index": series_index}
+    if manage_url is not None:
+        data["manage_url"] = manage_url
+    data.update(extra)
+    return data

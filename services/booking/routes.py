@@ -1,37 +1,101 @@
-"""HTTP handlers of the booking service: parse, call the rules and the store, map errors."""
+"""HTTP handlers of the booking service: parse, run a use case in a transaction, shape the answer."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 from aiohttp import web
 
-from services.booking import domain, store
-from services.booking.schemas import BookingIn
+from services.booking import screening, service, store
+from services.booking.availability import Interval
+from services.booking.domain import BookingError, Clinic, Customer, Hold
+from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
 from shared.errors import ApiError, read_json
-from shared.events import Event
-from shared.keys import DB
-from shared.outbox import add_event
+from shared.keys import DB, SETTINGS
 
 routes = web.RouteTableDef()
 
 MAX_IDEMPOTENCY_KEY = 255
+DEFAULT_AVAILABILITY_DAYS = 7
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _links(request: web.Request) -> service.Links:
+    settings = request.app[SETTINGS]
+    return service.Links(settings.public_url, settings.manage_link_key)
+
+
+@web.middleware
+async def booking_errors(request: web.Request, handler):
+    """Refusals of the booking rules, in the one JSON error shape."""
+    try:
+        return await handler(request)
+    except BookingError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
 
 
 def _money(amount: int, currency: str) -> dict:
     return {"amount": amount, "currency": currency.strip()}
 
 
-async def _clinic_or_404(conn: asyncpg.Connection, slug: str) -> domain.Clinic:
-    clinic = await store.get_clinic(conn, slug)
-    if clinic is None:
-        raise ApiError(404, "clinic_not_found", f"No clinic called {slug!r}")
-    return clinic
+def _local(instant: datetime, clinic: Clinic) -> str:
+    """Clinic wall time, always with its UTC offset."""
+    return instant.astimezone(clinic.rules.zone).isoformat()
 
 
-def _clinic_json(c: domain.Clinic) -> dict:
-    return {"id": str(c.id), "slug": c.slug, "name": c.name, "timezone": c.timezone}
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    return key
+
+
+def _uuid_param(request: web.Request, name: str, *, required: bool) -> uuid.UUID | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ApiError(422, "validation_failed", f"Query parameter `{name}` is required",
+                           [{"field": name, "message": "Field required", "type": "missing"}])
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(422, "validation_failed", f"`{name}` must be an id",
+                       [{"field": name, "message": "Input should be a valid UUID", "type": "uuid_parsing"}]) from None
+
+
+def _date_param(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name)
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, "validation_failed", f"`{name}` must be a date like 2026-12-01",
+                       [{"field": name, "message": "Input should be a valid date", "type": "date_parsing"}]) from None
+
+
+# --- catalogue -----------------------------------------------------------------------------------
+
+def _clinic_json(c: Clinic) -> dict:
+    return {
+        "id": str(c.id), "slug": c.slug, "name": c.name, "timezone": c.timezone,
+        "contact": {"email": c.email, "phone": c.phone, "address": c.address},
+        "policies": {
+            "booking_horizon_days": c.booking_horizon_days, "min_notice_minutes": c.min_notice_minutes,
+            "slot_step_minutes": c.slot_step_minutes, "hold_minutes": c.hold_minutes,
+            "change_window_hours": c.change_window_hours, "reminder_offsets_minutes": list(c.reminder_offsets_minutes),
+            "message": c.policy_message,
+        },
+    }
+
+
+async def _clinic(conn: asyncpg.Connection, request: web.Request) -> Clinic:
+    return await service.clinic_or_404(conn, request.match_info["clinic"])
 
 
 @routes.get("/api/v1/clinics")
@@ -44,74 +108,209 @@ async def list_clinics(request: web.Request) -> web.Response:
 @routes.get("/api/v1/clinics/{clinic}")
 async def get_clinic(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
-        clinic = await _clinic_or_404(conn, request.match_info["clinic"])
-    return web.json_response(_clinic_json(clinic))
+        return web.json_response(_clinic_json(await _clinic(conn, request)))
 
 
 @routes.get("/api/v1/clinics/{clinic}/treatments")
 async def list_treatments(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
-        clinic = await _clinic_or_404(conn, request.match_info["clinic"])
-        rows = await store.list_treatments(conn, clinic.id)
+        rows = await store.list_treatments(conn, (await _clinic(conn, request)).id)
     return web.json_response({"treatments": [
         {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "description": r["description"],
-         "duration_minutes": r["duration_minutes"], "price": _money(r["price_amount"], r["currency"])}
-        for r in rows]})
+         "duration_minutes": r["duration_minutes"], "buffer_before_minutes": r["buffer_before_minutes"],
+         "buffer_after_minutes": r["buffer_after_minutes"], "requires_screening": r["requires_screening"],
+         "price": _money(r["price_amount"], r["currency"])} for r in rows]})
+
+
+@routes.get("/api/v1/clinics/{clinic}/courses")
+async def list_courses(request: web.Request) -> web.Response:
+    async with request.app[DB].acquire() as conn:
+        rows = await store.list_courses(conn, (await _clinic(conn, request)).id)
+    return web.json_response({"courses": [
+        {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "description": r["description"],
+         "treatment": str(r["treatment_id"]), "sessions": r["sessions"],
+         "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
+         "price": _money(r["price_amount"], r["currency"])} for r in rows]})
 
 
 @routes.get("/api/v1/clinics/{clinic}/therapists")
 async def list_therapists(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
-        clinic = await _clinic_or_404(conn, request.match_info["clinic"])
-        rows = await store.list_therapists(conn, clinic.id)
+        rows = await store.list_therapists(conn, (await _clinic(conn, request)).id)
     return web.json_response({"therapists": [
-        {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "bio": r["bio"]} for r in rows]})
+        {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "bio": r["bio"],
+         "credentials": list(r["credentials"]), "treatments": sorted(str(t) for t in r["treatment_ids"])}
+        for r in rows]})
 
 
-def _booking_json(row: asyncpg.Record) -> dict:
-    return {
-        "id": str(row["id"]), "status": row["status"], "clinic": row["clinic"],
-        "treatment": {"id": str(row["treatment_id"]), "name": row["treatment_name"]},
-        "therapist": {"id": str(row["therapist_id"]), "name": row["therapist_name"]},
-        "start": row["starts_at"].isoformat(), "end": row["ends_at"].isoformat(),
+@routes.get("/api/v1/clinics/{clinic}/screening")
+async def get_screening(request: web.Request) -> web.Response:
+    async with request.app[DB].acquire() as conn:
+        await _clinic(conn, request)
+    form = screening.questionnaire()
+    return web.json_response({"version": form.version, "intro": form.intro,
+                              "questions": [{"id": q.id, "text": q.text, "answer": "boolean"}
+                                            for q in form.questions]})
+
+
+@routes.get("/api/v1/clinics/{clinic}/availability")
+async def get_availability(request: web.Request) -> web.Response:
+    treatment_id = _uuid_param(request, "treatment", required=True)
+    therapist_id = _uuid_param(request, "therapist", required=False)
+    now = _now()
+    async with request.app[DB].acquire() as conn:
+        clinic = await _clinic(conn, request)
+        today = now.astimezone(clinic.rules.zone).date()
+        first = _date_param(request, "from", today)
+        last = _date_param(request, "to", first + timedelta(days=DEFAULT_AVAILABILITY_DAYS - 1))
+        treatment = await service.treatment_or_404(conn, clinic, treatment_id)
+        if therapist_id is not None:
+            therapists = [await service.therapist_for(conn, clinic, therapist_id, treatment)]
+        else:
+            therapists = await store.therapists_giving(conn, clinic.id, treatment.id)
+        slots = await service.availability(conn, clinic, treatment, therapists, first, last, now)
+    names = {t.id: t.name for t in therapists}
+    return web.json_response({
+        "clinic": clinic.slug, "timezone": clinic.timezone, "treatment": str(treatment.id),
+        "from": first.isoformat(), "to": last.isoformat(),
+        "slots": [{"start": _local(s.start, clinic), "end": _local(s.end, clinic),
+                   "therapist": {"id": str(s.therapist_id), "name": names[s.therapist_id]}} for s in slots],
+    })
+
+
+# --- holds and bookings --------------------------------------------------------------------------
+
+def _hold_json(rows_or_holds, clinic: Clinic) -> dict:
+    sessions = [{"id": str(h.id), "start": _local(h.start, clinic), "end": _local(h.end, clinic),
+                 "price": _money(h.price_amount, h.currency)} for h in rows_or_holds]
+    first = rows_or_holds[0]
+    body = {"id": str(first.series_id or first.id), "expires_at": first.expires_at.isoformat(),
+            "therapist": str(first.therapist_id), "treatment": str(first.treatment.id)}
+    if first.series_id is not None:
+        body.update(kind="series", course=str(first.course_id), sessions=sessions)
+    else:
+        body.update(kind="single", start=sessions[0]["start"], end=sessions[0]["end"], price=sessions[0]["price"])
+    return body
+
+
+@routes.post("/api/v1/holds")
+async def create_hold(request: web.Request) -> web.Response:
+    body = await read_json(request, HoldIn)
+    key = _idempotency_key(request)
+    now = _now()
+    async with request.app[DB].acquire() as conn:
+        try:
+            async with conn.transaction():
+                clinic = await service.clinic_or_404(conn, body.clinic)
+                if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
+                    return web.json_response(await _replayed_hold(conn, clinic, existing), status=200)
+                if body.treatment is not None:
+                    treatment = await service.treatment_or_404(conn, clinic, body.treatment)
+                    therapist = await service.therapist_for(conn, clinic, body.therapist, treatment)
+                    holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key)
+                else:
+                    holds = await service.hold_course(conn, clinic, body.course, body.therapist, body.start,
+                                                      body.starts, now, key)
+        except asyncpg.UniqueViolationError:
+            raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
+    return web.json_response(_hold_json(holds, clinic), status=201)
+
+
+async def _replayed_hold(conn, clinic: Clinic, rows) -> dict:
+    """The answer to a retried hold request: the holds it made the first time."""
+    treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
+    holds = [Hold(r["id"], clinic.id, treatment, r["therapist_id"], r["starts_at"], r["ends_at"],
+                  Interval(r["starts_at"], r["ends_at"]), r["expires_at"] or r["created_at"], r["price_amount"],
+                  r["currency"].strip(), r["course_id"], r["series_id"], r["series_index"]) for r in rows]
+    return _hold_json(holds, clinic)
+
+
+def _booking_json(row, clinic: Clinic, links: service.Links, *, with_manage_url: bool) -> dict:
+    body = {
+        "id": str(row["id"]), "status": row["status"], "clinic": clinic.slug,
+        "treatment": str(row["treatment_id"]), "therapist": str(row["therapist_id"]),
+        "start": _local(row["starts_at"], clinic), "end": _local(row["ends_at"], clinic),
         "amount_due": _money(row["price_amount"], row["currency"]),
+        "customer": {"name": row["customer_name"], "email": row["customer_email"]},
+        "change_deadline": _local(row["starts_at"] - timedelta(hours=clinic.change_window_hours), clinic),
+        "policy": clinic.policy_message,
     }
+    if row["series_id"] is not None:
+        body["series"] = {"id": str(row["series_id"]), "index": row["series_index"]}
+    if with_manage_url:
+        body["manage_url"] = links.manage_url(row["id"], row["ends_at"])
+    return body
 
 
 @routes.post("/api/v1/bookings")
 async def create_booking(request: web.Request) -> web.Response:
     body = await read_json(request, BookingIn)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    key = _idempotency_key(request)
+    links = _links(request)
+    customer = Customer(body.customer.name, body.customer.email, body.customer.phone)
+    answers = body.screening.answers if body.screening else None
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
-            clinic = await _clinic_or_404(conn, body.clinic)
-            if key and (existing := await store.booking_id_for_key(conn, clinic.id, key)):
-                return await _respond_with_booking(conn, existing, status=200)
-            treatment = await store.get_treatment(conn, clinic.id, body.treatment)
-            therapist = await store.get_therapist(conn, clinic.id, body.therapist)
-            if treatment is None:
-                raise ApiError(422, "treatment_not_found", "This clinic has no such treatment")
-            if therapist is None:
-                raise ApiError(422, "therapist_not_found", "This clinic has no such therapist")
-            customer = domain.Customer(body.customer.name, body.customer.email, body.customer.phone)
-            try:
-                booking = domain.new_booking(clinic, treatment, therapist, body.start, customer,
-                                             now=datetime.now(timezone.utc))
-            except domain.BookingError as exc:
-                raise ApiError(422, exc.code, exc.message) from None
-            try:
-                await store.insert_booking(conn, booking, key)
-            except asyncpg.ExclusionViolationError:
-                raise ApiError(409, "slot_taken", "That time is no longer free with this therapist") from None
-            except asyncpg.UniqueViolationError:
-                raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
-            await add_event(conn, Event("booking.confirmed", domain.confirmed_event_data(booking),
-                                        clinic_id=str(clinic.id)))
-        return await _respond_with_booking(conn, booking.id, status=201)
+            rows = await service.confirm(conn, body.hold, customer, answers, key, _now(), links)
+            clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
+    bookings = [_booking_json(r, clinic, links, with_manage_url=True) for r in rows]
+    answer = dict(bookings[0])
+    if len(bookings) > 1:
+        answer["sessions"] = bookings
+    return web.json_response(answer, status=201)
 
 
-async def _respond_with_booking(conn: asyncpg.Connection, booking_id: uuid.UUID, status: int) -> web.Response:
-    row = await store.get_booking_view(conn, booking_id)
-    return web.json_response(_booking_json(row), status=status)
+async def _manage_body(request: web.Request, model):
+    if request.can_read_body:
+        return await read_json(request, model)
+    return model()
+
+
+def _token(request: web.Request, body: ManageIn) -> str | None:
+    return body.token or request.query.get("token")
+
+
+@routes.get("/api/v1/bookings/{id}")
+async def get_booking(request: web.Request) -> web.Response:
+    booking_id = _path_uuid(request)
+    links = _links(request)
+    service.check_manage_token(links, booking_id, request.query.get("token"), _now())
+    async with request.app[DB].acquire() as conn:
+        row = await store.get_booking(conn, booking_id)
+        if row is None:
+            raise ApiError(404, "booking_not_found", "No such booking")
+        clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
+    return web.json_response(_booking_json(row, clinic, links, with_manage_url=False))
+
+
+def _path_uuid(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "booking_not_found", "No such booking") from None
+
+
+@routes.post("/api/v1/bookings/{id}/cancel")
+async def cancel_booking(request: web.Request) -> web.Response:
+    booking_id = _path_uuid(request)
+    body = await _manage_body(request, ManageIn)
+    links, now = _links(request), _now()
+    async with request.app[DB].acquire() as conn:
+        service.check_manage_token(links, booking_id, _token(request, body), now)
+        async with conn.transaction():
+            row = await service.cancel(conn, booking_id, now)
+        clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
+    return web.json_response(_booking_json(row, clinic, links, with_manage_url=False))
+
+
+@routes.post("/api/v1/bookings/{id}/reschedule")
+async def reschedule_booking(request: web.Request) -> web.Response:
+    booking_id = _path_uuid(request)
+    body = await read_json(request, RescheduleIn)
+    links, now = _links(request), _now()
+    async with request.app[DB].acquire() as conn:
+        service.check_manage_token(links, booking_id, _token(request, body), now)
+        async with conn.transaction():
+            row = await service.reschedule(conn, booking_id, body.start, body.therapist, now, links)
+        clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
+    return web.json_response(_booking_json(row, clinic, links, with_manage_url=True))

@@ -1,23 +1,53 @@
-"""Request bodies of the booking API (validated with pydantic; the same models feed the OpenAPI spec)."""
+"""Request bodies of the booking API (validated with pydantic; the same models will feed the OpenAPI spec)."""
 from __future__ import annotations
 
 import uuid
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
-class CustomerIn(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=40)
 
 
-class BookingIn(BaseModel):
-    """Skeleton booking: picks treatment, therapist and start directly (holds arrive with the booking issue)."""
-    model_config = ConfigDict(extra="forbid")
+class HoldIn(_Strict):
+    """Hold one treatment slot, or every session of a course (planned from `start`, or exactly `starts`)."""
     clinic: str = Field(min_length=1, max_length=100)
-    treatment: uuid.UUID
+    treatment: uuid.UUID | None = None
+    course: uuid.UUID | None = None
     therapist: uuid.UUID
-    start: AwareDatetime
+    start: AwareDatetime | None = None
+    starts: list[AwareDatetime] | None = Field(default=None, min_length=1, max_length=12)
+
+    @model_validator(mode="after")
+    def one_kind(self) -> "HoldIn":
+        if (self.treatment is None) == (self.course is None):
+            raise ValueError("give either a treatment or a course")
+        if self.treatment is not None and (self.start is None or self.starts is not None):
+            raise ValueError("a treatment hold needs `start` (and no `starts`)")
+        return self
+
+
+class ScreeningIn(_Strict):
+    answers: dict[str, bool]
+
+
+class BookingIn(_Strict):
+    hold: uuid.UUID
     customer: CustomerIn
+    screening: ScreeningIn | None = None
+
+
+class ManageIn(_Strict):
+    token: str | None = Field(default=None, max_length=200)
+
+
+class RescheduleIn(ManageIn):
+    start: AwareDatetime
+    therapist: uuid.UUID | None = None

@@ -2,70 +2,213 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import asyncpg
+from asyncpg import Range
 
-from services.booking.domain import Booking, Clinic, Therapist, Treatment
+from services.booking.availability import Interval, Schedule, WeeklyTime
+from services.booking.domain import Clinic, Course, Customer, Hold, Therapist, Treatment
 
-CLINIC_COLUMNS = "id, slug, name, timezone"
+# A reservation blocks time while it is confirmed, pending payment, or a hold that has not expired.
+LIVE = "(status IN ('pending_payment', 'confirmed') OR (status = 'held' AND expires_at > now()))"
 
+CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
+    hold_minutes, change_window_hours, reminder_offsets_minutes, policy_message, email, phone, address"""
+TREATMENT_COLUMNS = """id, name, duration_minutes, price_amount, currency, buffer_before_minutes,
+    buffer_after_minutes, requires_screening"""
+
+
+def _clinic(row) -> Clinic:
+    return Clinic(**{**dict(row), "reminder_offsets_minutes": tuple(row["reminder_offsets_minutes"])})
+
+
+def _treatment(row) -> Treatment:
+    return Treatment(**{k: row[k] for k in Treatment.__dataclass_fields__} | {"currency": row["currency"].strip()})
+
+
+def _range(interval: Interval) -> Range:
+    return Range(interval.start, interval.end, lower_inc=True, upper_inc=False)
+
+
+# --- catalogue ----------------------------------------------------------------------------------
 
 async def list_clinics(conn: asyncpg.Connection) -> list[Clinic]:
-    rows = await conn.fetch(f"SELECT {CLINIC_COLUMNS} FROM clinics ORDER BY name")
-    return [Clinic(**r) for r in rows]
+    return [_clinic(r) for r in await conn.fetch(f"SELECT {CLINIC_COLUMNS} FROM clinics ORDER BY name")]
 
 
 async def get_clinic(conn: asyncpg.Connection, slug: str) -> Clinic | None:
     row = await conn.fetchrow(f"SELECT {CLINIC_COLUMNS} FROM clinics WHERE slug = $1", slug)
-    return Clinic(**row) if row else None
+    return _clinic(row) if row else None
+
+
+async def get_clinic_by_id(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> Clinic:
+    return _clinic(await conn.fetchrow(f"SELECT {CLINIC_COLUMNS} FROM clinics WHERE id = $1", clinic_id))
 
 
 async def list_treatments(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, slug, name, description, duration_minutes, price_amount, currency "
-        "FROM treatments WHERE clinic_id = $1 ORDER BY name", clinic_id)
-
-
-async def list_therapists(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT id, slug, name, bio FROM therapists WHERE clinic_id = $1 ORDER BY name",
-                            clinic_id)
+        f"SELECT {TREATMENT_COLUMNS}, slug, description FROM treatments WHERE clinic_id = $1 ORDER BY name", clinic_id)
 
 
 async def get_treatment(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> Treatment | None:
+    row = await conn.fetchrow(f"SELECT {TREATMENT_COLUMNS} FROM treatments WHERE clinic_id = $1 AND id = $2",
+                              clinic_id, treatment_id)
+    return _treatment(row) if row else None
+
+
+async def list_courses(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, slug, name, description, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, "
+        "currency FROM courses WHERE clinic_id = $1 ORDER BY name", clinic_id)
+
+
+async def get_course(conn: asyncpg.Connection, clinic_id: uuid.UUID, course_id: uuid.UUID) -> Course | None:
     row = await conn.fetchrow(
-        "SELECT id, name, duration_minutes, price_amount, currency FROM treatments WHERE clinic_id = $1 AND id = $2",
-        clinic_id, treatment_id)
-    return Treatment(**row) if row else None
+        "SELECT id, name, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, currency "
+        "FROM courses WHERE clinic_id = $1 AND id = $2", clinic_id, course_id)
+    return Course(**{**dict(row), "currency": row["currency"].strip()}) if row else None
+
+
+async def list_therapists(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT t.id, t.slug, t.name, t.bio, t.credentials,
+                  coalesce(array_agg(tt.treatment_id) FILTER (WHERE tt.treatment_id IS NOT NULL), '{}') AS treatment_ids
+           FROM therapists t LEFT JOIN therapist_treatments tt ON tt.therapist_id = t.id
+           WHERE t.clinic_id = $1 GROUP BY t.id ORDER BY t.name""", clinic_id)
 
 
 async def get_therapist(conn: asyncpg.Connection, clinic_id: uuid.UUID, therapist_id: uuid.UUID) -> Therapist | None:
-    row = await conn.fetchrow("SELECT id, name FROM therapists WHERE clinic_id = $1 AND id = $2",
-                              clinic_id, therapist_id)
-    return Therapist(**row) if row else None
+    row = await conn.fetchrow(
+        """SELECT t.id, t.name, coalesce(array_agg(tt.treatment_id) FILTER (WHERE tt.treatment_id IS NOT NULL), '{}') AS ids
+           FROM therapists t LEFT JOIN therapist_treatments tt ON tt.therapist_id = t.id
+           WHERE t.clinic_id = $1 AND t.id = $2 GROUP BY t.id""", clinic_id, therapist_id)
+    return Therapist(row["id"], row["name"], frozenset(row["ids"])) if row else None
 
 
-async def insert_booking(conn: asyncpg.Connection, booking: Booking, idempotency_key: str | None) -> None:
+async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> list[Therapist]:
+    rows = await conn.fetch(
+        """SELECT t.id, t.name FROM therapists t JOIN therapist_treatments tt ON tt.therapist_id = t.id
+           WHERE t.clinic_id = $1 AND tt.treatment_id = $2 ORDER BY t.name""", clinic_id, treatment_id)
+    return [Therapist(r["id"], r["name"], frozenset({treatment_id})) for r in rows]
+
+
+async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval) -> list[Schedule]:
+    """Hours, breaks, and the time off and live reservations that overlap `window`, per therapist."""
+    span = _range(window)
+    hours = await conn.fetch(
+        "SELECT therapist_id, weekday, starts, ends FROM working_hours WHERE therapist_id = ANY($1::uuid[])",
+        therapist_ids)
+    breaks = await conn.fetch(
+        "SELECT therapist_id, weekday, starts, ends FROM breaks WHERE therapist_id = ANY($1::uuid[])", therapist_ids)
+    off = await conn.fetch(
+        "SELECT therapist_id, period FROM time_off WHERE therapist_id = ANY($1::uuid[]) AND period && $2",
+        therapist_ids, span)
+    # Served by the exclusion constraint's GiST index on (therapist_id, blocked).
+    busy = await conn.fetch(
+        f"SELECT therapist_id, blocked FROM bookings WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {LIVE}",
+        therapist_ids, span)
+
+    def weekly(rows, tid):
+        return tuple(WeeklyTime(r["weekday"], r["starts"], r["ends"]) for r in rows if r["therapist_id"] == tid)
+
+    def ranges(rows, tid, column):
+        return tuple(Interval(r[column].lower, r[column].upper) for r in rows if r["therapist_id"] == tid)
+
+    return [Schedule(tid, weekly(hours, tid), weekly(breaks, tid), ranges(off, tid, "period"),
+                     ranges(busy, tid, "blocked")) for tid in therapist_ids]
+
+
+# --- holds and bookings --------------------------------------------------------------------------
+
+async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.UUID, blocked: Interval) -> list[uuid.UUID]:
+    """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
+    blocking now rather than when the sweeper next runs."""
+    rows = await conn.fetch(
+        "UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND status = 'held' "
+        "AND expires_at <= now() AND blocked && $2 RETURNING id", therapist_id, _range(blocked))
+    return [r["id"] for r in rows]
+
+
+async def insert_hold(conn: asyncpg.Connection, hold: Hold, hold_key: str | None) -> None:
     await conn.execute(
-        """INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, starts_at, ends_at, status,
-                                 customer_name, customer_email, customer_phone, price_amount, currency,
-                                 idempotency_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
-        booking.id, booking.clinic.id, booking.treatment.id, booking.therapist.id, booking.starts_at,
-        booking.ends_at, booking.status, booking.customer.name, booking.customer.email, booking.customer.phone,
-        booking.treatment.price_amount, booking.treatment.currency, idempotency_key,
-    )
+        """INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
+                                 starts_at, ends_at, blocked, status, expires_at, price_amount, currency, hold_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'held', $11, $12, $13, $14)""",
+        hold.id, hold.clinic_id, hold.treatment.id, hold.therapist_id, hold.course_id, hold.series_id,
+        hold.series_index, hold.start, hold.end, _range(hold.blocked), hold.expires_at, hold.price_amount,
+        hold.currency, hold_key)
 
 
-async def booking_id_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, idempotency_key: str) -> uuid.UUID | None:
-    return await conn.fetchval("SELECT id FROM bookings WHERE clinic_id = $1 AND idempotency_key = $2",
-                               clinic_id, idempotency_key)
+async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.clinic_id = $1 AND "
+        "(b.hold_key = $2 OR b.series_id = (SELECT series_id FROM bookings WHERE clinic_id = $1 AND hold_key = $2)) "
+        "ORDER BY b.series_index NULLS FIRST", clinic_id, hold_key)
 
 
-async def get_booking_view(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT b.id, b.status, b.starts_at, b.ends_at, b.price_amount, b.currency,
-                  c.slug AS clinic, c.timezone, t.id AS treatment_id, t.name AS treatment_name,
-                  th.id AS therapist_id, th.name AS therapist_name
-           FROM bookings b JOIN clinics c ON c.id = b.clinic_id
-           JOIN treatments t ON t.id = b.treatment_id JOIN therapists th ON th.id = b.therapist_id
-           WHERE b.id = $1""", booking_id)
+BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
+    b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
+    b.price_amount, b.currency, b.confirm_key, b.reschedule_count, b.created_at, b.confirmed_at, b.cancelled_at"""
+
+
+async def lock_reservations(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The hold (or every session of the series) with this id, locked for the transaction."""
+    return await conn.fetch(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 OR b.series_id = $1 "
+        "ORDER BY b.series_index NULLS FIRST FOR UPDATE", hold_or_series_id)
+
+
+async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 FOR UPDATE", booking_id)
+
+
+async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
+
+
+async def confirm_bookings(conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer,
+                           confirm_key: str | None) -> None:
+    await conn.execute(
+        """UPDATE bookings SET status = 'confirmed', confirmed_at = clock_timestamp(), expires_at = NULL,
+                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $5
+           WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, confirm_key)
+
+
+async def cancel_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = clock_timestamp() WHERE id = $1", booking_id)
+
+
+async def move_booking(conn: asyncpg.Connection, booking_id: uuid.UUID, therapist_id: uuid.UUID, start: datetime,
+                       end: datetime, blocked: Interval) -> None:
+    """Reschedule in place (same id, so calendars update the same entry); the constraint guards overlap."""
+    await conn.execute(
+        """UPDATE bookings SET therapist_id = $2, starts_at = $3, ends_at = $4, blocked = $5,
+                  reschedule_count = reschedule_count + 1 WHERE id = $1""",
+        booking_id, therapist_id, start, end, _range(blocked))
+
+
+async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Mark holds past their expiry as expired (SKIP LOCKED: several sweepers never collide)."""
+    return await conn.fetch(
+        """UPDATE bookings SET status = 'expired'
+           WHERE id IN (SELECT id FROM bookings WHERE status = 'held' AND expires_at <= now()
+                        ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, clinic_id, series_id""", limit)
+
+
+# --- screening -----------------------------------------------------------------------------------
+
+async def has_screening_on_file(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> bool:
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM screenings s JOIN bookings b ON b.id = s.booking_id
+                          WHERE s.clinic_id = $1 AND lower(b.customer_email) = lower($2)
+                            AND b.status IN ('confirmed', 'completed'))""", clinic_id, email))
+
+
+async def insert_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int,
+                           answers: dict[str, bool], outcome: str, flags: tuple[str, ...]) -> None:
+    await conn.execute(
+        "INSERT INTO screenings (booking_id, clinic_id, questionnaire_version, answers, outcome, flags) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", booking_id, clinic_id, version, answers, outcome, list(flags))

@@ -11,7 +11,7 @@ import uuid
 import aiohttp
 import pytest
 
-from tests.support.booking import booking_body, tomorrow_at
+from tests.support.booking import BaseUrlClient, book, next_weekday
 from tests.support.infra import database_url, drop_database, unique_name, wait_for
 from tests.support.stack import REPO_ROOT, STACK_MARKER, processes_with_marker, stack_env
 
@@ -43,9 +43,7 @@ async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_
                     return False
 
             await wait_for(gateway_ready, timeout=90, interval=0.2, what="make run to serve the gateway")
-            body = booking_body(start=tomorrow_at(14, days=3), customer={"name": "Run", "email": address})
-            async with http.post(f"{gateway}/api/v1/bookings", json=body) as resp:
-                assert resp.status == 201, await resp.text()
+            await book(BaseUrlClient(http, gateway), email=address, day=next_weekday(3))
 
             async def mailed():
                 async with http.get(f"{gateway}/dev/mailbox/messages") as resp:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import stripe
 
-from tests.support.booking import booking_body, tomorrow_at
+from tests.support.booking import BaseUrlClient, book as book_slot, next_weekday
 from tests.support.infra import database_url, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -22,17 +22,14 @@ async def mailbox_for(http: aiohttp.ClientSession, stack, address: str) -> list[
         return [m for m in (await resp.json())["messages"] if m["to"] == address]
 
 
-async def book(http, stack, address: str, hour: int, days: int = 1) -> dict:
-    body = booking_body(start=tomorrow_at(hour, days=days), customer={"name": "E2E Customer", "email": address})
-    async with http.post(f"{stack.url()}/api/v1/bookings", json=body) as resp:
-        assert resp.status == 201, await resp.text()
-        return await resp.json()
+async def book(http, stack, address: str, weekday: int) -> dict:
+    return await book_slot(BaseUrlClient(http, stack.url()), email=address, day=next_weekday(weekday))
 
 
 async def test_booking_produces_a_confirmation_email_in_the_dev_mailbox(stack):
     address = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
     async with aiohttp.ClientSession() as http:
-        booking = await book(http, stack, address, hour=9)
+        booking = await book(http, stack, address, weekday=1)
         [message] = await wait_for(lambda: mailbox_for(http, stack, address), timeout=15,
                                    what="the confirmation email in the dev mailbox")
         assert "Booking confirmed" in message["subject"]
@@ -48,11 +45,11 @@ async def test_consumer_down_and_redis_flushed_the_email_still_arrives_once(stac
     conn = await asyncpg.connect(database_url(stack_db))
     try:
         async with aiohttp.ClientSession() as http:
-            booking = await book(http, stack, address, hour=11)
+            booking = await book(http, stack, address, weekday=2)
 
             async def relayed():
                 return await conn.fetchval(
-                    "SELECT published_at IS NOT NULL FROM booking.outbox WHERE envelope->'data'->>'booking_id' = $1",
+                    "SELECT bool_and(published_at IS NOT NULL) FROM booking.outbox WHERE envelope->'data'->>'booking_id' = $1",
                     booking["id"])
 
             await wait_for(relayed, what="the relay to publish the event")

@@ -5,7 +5,7 @@ import pytest
 
 from services.booking.app import create_app as create_booking
 from services.gateway.app import create_app as create_gateway
-from tests.support.booking import booking_body
+from tests.support.booking import book, hold_body
 from tests.support.infra import free_port
 
 
@@ -20,10 +20,10 @@ async def gateway_for(aiohttp_client, settings, booking_url: str):
 
 async def test_api_is_forwarded_to_the_booking_service(aiohttp_client, settings, booking_server):
     gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
-    resp = await gateway.post("/api/v1/bookings", json=booking_body(), headers={"X-Request-ID": "gw-test-1"})
-    assert resp.status == 201
-    assert (await resp.json())["status"] == "confirmed"
-    assert resp.headers["X-Request-ID"] == "gw-test-1"
+    booked = await book(gateway)
+    assert booked["status"] == "confirmed"
+    resp = await gateway.get("/api/v1/clinics/urban-therapy", headers={"X-Request-ID": "gw-test-1"})
+    assert resp.status == 200 and resp.headers["X-Request-ID"] == "gw-test-1"
 
     clinics = await gateway.get("/api/v1/clinics?x=1")
     assert clinics.status == 200 and len((await clinics.json())["clinics"]) == 2
@@ -31,7 +31,7 @@ async def test_api_is_forwarded_to_the_booking_service(aiohttp_client, settings,
 
 async def test_service_errors_pass_through_unchanged(aiohttp_client, settings, booking_server):
     gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
-    resp = await gateway.post("/api/v1/bookings", data=b"{oops", headers={"Content-Type": "application/json"})
+    resp = await gateway.post("/api/v1/holds", data=b"{oops", headers={"Content-Type": "application/json"})
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "invalid_json"
 

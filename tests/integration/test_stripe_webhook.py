@@ -21,7 +21,7 @@ def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) 
 
 
 @pytest.fixture
-async def client(aiohttp_client, settings):
+async def client(settings, aiohttp_client):
     return await aiohttp_client(create_app(settings))
 
 

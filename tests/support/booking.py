@@ -1,22 +1,73 @@
-"""Booking request bodies for the demo clinic."""
+"""Booking the demo clinic as a customer would: availability → hold → booking (with screening)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
+from services.booking.screening import questionnaire
 from services.booking.seed import stable_id
 
 CLINIC = "urban-therapy"
 TREATMENT = str(stable_id(CLINIC, "treatment", "deep-tissue-60"))
 THERAPIST = str(stable_id(CLINIC, "therapist", "amara-okafor"))
+OTHER_THERAPIST = str(stable_id(CLINIC, "therapist", "tom-hughes"))
+COURSE = str(stable_id(CLINIC, "course", "sciatica-course"))
+ALL_CLEAR = {q.id: False for q in questionnaire().questions}
 
 
-def tomorrow_at(hour: int, minute: int = 0, days: int = 1) -> str:
-    day = datetime.now(timezone.utc).date() + timedelta(days=days)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=timezone.utc).isoformat()
+def next_weekday(weekday: int = 1, weeks_ahead: int = 1) -> date:
+    """A date at least a few days ahead (past min notice), e.g. Tuesday next week."""
+    today = datetime.now(timezone.utc).date()
+    return today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
 
 
-def booking_body(**overrides) -> dict:
-    body = {"clinic": CLINIC, "treatment": TREATMENT, "therapist": THERAPIST, "start": tomorrow_at(10),
-            "customer": {"name": "Ada Lovelace", "email": "ada@example.com"}}
+def hold_body(start: str, **overrides) -> dict:
+    body = {"clinic": CLINIC, "treatment": TREATMENT, "therapist": THERAPIST, "start": start}
     body.update(overrides)
     return body
+
+
+def booking_body(hold_id: str, email: str = "ada@example.com", answers: dict | None = ALL_CLEAR, **overrides) -> dict:
+    body = {"hold": hold_id, "customer": {"name": "Ada Lovelace", "email": email}}
+    if answers is not None:
+        body["screening"] = {"answers": answers}
+    body.update(overrides)
+    return body
+
+
+async def free_slots(http, day: date | None = None, therapist: str = THERAPIST, treatment: str = TREATMENT,
+                     days: int = 1) -> list[dict]:
+    """`http` is an aiohttp test client, or anything with .request(method, path) answering JSON."""
+    day = day or next_weekday()
+    resp = await http.request("GET", f"/api/v1/clinics/{CLINIC}/availability", params={
+        "treatment": treatment, "therapist": therapist, "from": day.isoformat(),
+        "to": (day + timedelta(days=days - 1)).isoformat()})
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["slots"]
+
+
+async def hold(http, start: str, **overrides) -> dict:
+    resp = await http.request("POST", "/api/v1/holds", json=hold_body(start, **overrides))
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def book(http, email: str = "ada@example.com", day: date | None = None, slot_index: int = 0) -> dict:
+    """Hold the first free slot of `day` and book it; returns the booking."""
+    slot = (await free_slots(http, day))[slot_index]
+    held = await hold(http, slot["start"])
+    resp = await http.request("POST", "/api/v1/bookings", json=booking_body(held["id"], email))
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+class BaseUrlClient:
+    """An aiohttp ClientSession bound to a base URL, with the test client's request(method, path)."""
+
+    def __init__(self, session, base_url: str):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+
+    async def request(self, method: str, path: str, **kwargs):
+        resp = await self.session.request(method, self.base_url + path, **kwargs)
+        await resp.read()
+        return resp

@@ -1,0 +1,281 @@
+"""Use cases of the booking service. Each runs inside the caller's transaction, raises BookingError for
+what the rules refuse, and writes its events to the outbox with the change."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from services.booking import screening, store
+from services.booking.availability import Interval, Slot, free_slots, refusal
+from services.booking.domain import (MAX_AVAILABILITY_DAYS, BookingError, Clinic, Customer, Hold, Therapist,
+                                     Treatment, booking_event_data, check_change_allowed, check_hold_usable,
+                                     course_session_prices, manage_link_expiry, new_hold, refused_start)
+from services.booking.series import Spacing, plan_series
+from services.booking.tokens import TokenInvalid, check_token, make_token
+from shared.events import Event
+from shared.outbox import add_event
+
+# Availability is computed on a window padded by a day each side, so buffers and time off that
+# straddle local midnight are seen.
+WINDOW_PADDING = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Links:
+    public_url: str
+    key: str
+
+    def manage_url(self, booking_id: uuid.UUID, end: datetime) -> str:
+        return f"{self.public_url}/manage/{booking_id}?token={self.token(booking_id, end)}"
+
+    def token(self, booking_id: uuid.UUID, end: datetime) -> str:
+        return make_token(self.key, booking_id, manage_link_expiry(end))
+
+
+async def clinic_or_404(conn: asyncpg.Connection, slug: str) -> Clinic:
+    clinic = await store.get_clinic(conn, slug)
+    if clinic is None:
+        raise BookingError(404, "clinic_not_found", f"No clinic called {slug!r}")
+    return clinic
+
+
+async def treatment_or_404(conn: asyncpg.Connection, clinic: Clinic, treatment_id: uuid.UUID) -> Treatment:
+    treatment = await store.get_treatment(conn, clinic.id, treatment_id)
+    if treatment is None:
+        raise BookingError(404, "treatment_not_found", "This clinic has no such treatment")
+    return treatment
+
+
+async def therapist_for(conn: asyncpg.Connection, clinic: Clinic, therapist_id: uuid.UUID,
+                        treatment: Treatment) -> Therapist:
+    therapist = await store.get_therapist(conn, clinic.id, therapist_id)
+    if therapist is None:
+        raise BookingError(404, "therapist_not_found", "This clinic has no such therapist")
+    if treatment.id not in therapist.treatment_ids:
+        raise BookingError(422, "therapist_does_not_give_treatment",
+                           f"{therapist.name} does not give {treatment.name}; please choose another therapist")
+    return therapist
+
+
+def _local_window(clinic: Clinic, first: date, last: date) -> Interval:
+    zone = clinic.rules.zone
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone) - WINDOW_PADDING
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone) + WINDOW_PADDING
+    return Interval(start, end)
+
+
+# --- availability --------------------------------------------------------------------------------
+
+async def availability(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment,
+                       therapists: list[Therapist], first: date, last: date, now: datetime) -> list[Slot]:
+    if last < first:
+        raise BookingError(422, "invalid_range", "The end date is before the start date")
+    if (last - first).days + 1 > MAX_AVAILABILITY_DAYS:
+        raise BookingError(422, "range_too_large", f"Ask for at most {MAX_AVAILABILITY_DAYS} days at a time")
+    if not therapists:
+        return []
+    schedules = await store.load_schedules(conn, [t.id for t in therapists], _local_window(clinic, first, last))
+    return free_slots(schedules, treatment.timing, clinic.rules, first, last, now)
+
+
+# --- holds ---------------------------------------------------------------------------------------
+
+async def _check_start(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID,
+                       start: datetime, now: datetime) -> None:
+    day = start.astimezone(clinic.rules.zone).date()
+    [schedule] = await store.load_schedules(conn, [therapist_id], _local_window(clinic, day, day))
+    reason = refusal(schedule, treatment.timing, clinic.rules, start, now)
+    if reason is not None:
+        raise refused_start(reason)
+
+
+async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: str | None,
+                        clinic: Clinic, treatment: Treatment, therapist: Therapist) -> None:
+    for i, hold in enumerate(holds):
+        await store.expire_overlapping_holds(conn, hold.therapist_id, hold.blocked)
+        try:
+            # The exclusion constraint decides; a pre-check here would only race.
+            await store.insert_hold(conn, hold, hold_key if i == 0 else None)
+        except asyncpg.ExclusionViolationError:
+            raise BookingError(409, "slot_taken", "That time has just been taken; please choose another",
+                               {"start": hold.start.isoformat()}) from None
+        await add_event(conn, Event("booking.held", booking_event_data(
+            booking_id=hold.id, status="held", clinic=clinic, treatment=treatment, therapist=therapist,
+            start=hold.start, end=hold.end, customer=None, price_amount=hold.price_amount, currency=hold.currency,
+            series_id=hold.series_id, series_index=hold.series_index, expires_at=hold.expires_at.isoformat()),
+            clinic_id=str(clinic.id)))
+
+
+async def hold_slot(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist: Therapist,
+                    start: datetime, now: datetime, hold_key: str | None) -> list[Hold]:
+    await _check_start(conn, clinic, treatment, therapist.id, start, now)
+    hold = new_hold(clinic, treatment, therapist.id, start, now)
+    await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
+    return [hold]
+
+
+async def hold_course(conn: asyncpg.Connection, clinic: Clinic, course_id: uuid.UUID, therapist_id: uuid.UUID,
+                      start: datetime | None, starts: list[datetime] | None, now: datetime,
+                      hold_key: str | None) -> list[Hold]:
+    """Hold every session of a course, all or nothing: explicit `starts`, or planned from `start`
+    (or the first free slot) with the course's spacing."""
+    course = await store.get_course(conn, clinic.id, course_id)
+    if course is None:
+        raise BookingError(404, "course_not_found", "This clinic has no such course")
+    treatment = await treatment_or_404(conn, clinic, course.treatment_id)
+    therapist = await therapist_for(conn, clinic, therapist_id, treatment)
+    if starts is None:
+        starts = await _plan_course(conn, clinic, treatment, therapist, course, start, now)
+    if len(starts) != course.sessions:
+        raise BookingError(422, "wrong_session_count", f"{course.name} has {course.sessions} sessions",
+                           {"sessions": course.sessions})
+    for session_start in starts:
+        await _check_start(conn, clinic, treatment, therapist.id, session_start, now)
+    series_id = uuid.uuid4()
+    prices = course_session_prices(course)
+    holds = [new_hold(clinic, treatment, therapist.id, s, now, price_amount=prices[i], course_id=course.id,
+                      series_id=series_id, series_index=i) for i, s in enumerate(sorted(starts))]
+    await _insert_holds(conn, holds, hold_key, clinic, treatment, therapist)
+    return holds
+
+
+async def _plan_course(conn, clinic, treatment, therapist, course, start, now) -> list[datetime]:
+    spacing = Spacing(course.sessions, course.min_gap_days, course.max_gap_days)
+    today = now.astimezone(clinic.rules.zone).date()
+    last_day = today + timedelta(days=clinic.booking_horizon_days)
+    [schedule] = await store.load_schedules(conn, [therapist.id], _local_window(clinic, today, last_day))
+    if start is not None:
+        await _check_start(conn, clinic, treatment, therapist.id, start, now)
+        firsts = [Slot(therapist.id, start, treatment.timing.end(start))]
+    else:
+        firsts = free_slots([schedule], treatment.timing, clinic.rules, today, last_day, now)
+    for first in firsts[:200]:
+        plan = plan_series(schedule, treatment.timing, clinic.rules, spacing, first, now)
+        if plan is not None:
+            return [s.start for s in plan]
+    raise BookingError(409, "series_unavailable",
+                       f"There are not enough free times for all {course.sessions} sessions with this therapist")
+
+
+# --- confirming a hold ---------------------------------------------------------------------------
+
+async def confirm(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer,
+                  answers: dict[str, bool] | None, confirm_key: str | None, now: datetime,
+                  links: Links) -> list[asyncpg.Record]:
+    """Turn a hold (or every hold of a series) into confirmed bookings. Until payments exist, a
+    booking confirms directly."""
+    rows = await store.lock_reservations(conn, hold_id)
+    if not rows:
+        raise BookingError(404, "hold_not_found", "No such hold")
+    if confirm_key and all(r["status"] == "confirmed" and r["confirm_key"] == confirm_key for r in rows):
+        return rows   # a retry of the request that already confirmed it
+    for row in rows:
+        check_hold_usable(row["status"], row["expires_at"], now)
+    clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
+    treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
+    assessment = await _screen(conn, clinic, treatment, customer, answers)
+    await store.confirm_bookings(conn, [r["id"] for r in rows], customer, confirm_key)
+    if assessment is not None:
+        await store.insert_screening(conn, rows[0]["id"], clinic.id, screening.questionnaire().version,
+                                     answers, assessment.outcome, assessment.flags)
+    therapist = await store.get_therapist(conn, clinic.id, rows[0]["therapist_id"])
+    for row in rows:
+        await add_event(conn, Event("booking.confirmed", booking_event_data(
+            booking_id=row["id"], status="confirmed", clinic=clinic, treatment=treatment, therapist=therapist,
+            start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
+            currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"],
+            manage_url=links.manage_url(row["id"], row["ends_at"])), clinic_id=str(clinic.id)))
+    return await store.lock_reservations(conn, hold_id)
+
+
+async def _screen(conn, clinic: Clinic, treatment: Treatment, customer: Customer,
+                  answers: dict[str, bool] | None) -> screening.Assessment | None:
+    form = screening.questionnaire()
+    if answers is None:
+        if not treatment.requires_screening or await store.has_screening_on_file(conn, clinic.id, customer.email):
+            return None
+        raise BookingError(422, "screening_required", form.intro,
+                           {"questions": [{"id": q.id, "text": q.text} for q in form.questions]})
+    try:
+        result = screening.assess(answers, form)
+    except screening.AnswersInvalid as exc:
+        raise BookingError(422, "screening_incomplete", "Please answer every screening question yes or no",
+                           {"missing": exc.missing, "unknown": exc.unknown}) from None
+    if result.stops_booking:
+        raise BookingError(422, "screening_red_flag", " ".join(result.advice),
+                           {"outcome": result.outcome, "advice": list(result.advice)})
+    return result
+
+
+# --- managing a booking --------------------------------------------------------------------------
+
+def check_manage_token(links: Links, booking_id: uuid.UUID, token: str | None, now: datetime) -> None:
+    try:
+        check_token(links.key, token or "", booking_id, now)
+    except TokenInvalid:
+        raise BookingError(403, "invalid_token", "This link is not valid or has expired") from None
+
+
+async def _booking_context(conn, row):
+    clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
+    treatment = await store.get_treatment(conn, clinic.id, row["treatment_id"])
+    therapist = await store.get_therapist(conn, clinic.id, row["therapist_id"])
+    customer = Customer(row["customer_name"], row["customer_email"], row["customer_phone"])
+    return clinic, treatment, therapist, customer
+
+
+async def cancel(conn: asyncpg.Connection, booking_id: uuid.UUID, now: datetime) -> asyncpg.Record:
+    row = await store.lock_booking(conn, booking_id)
+    if row is None:
+        raise BookingError(404, "booking_not_found", "No such booking")
+    clinic, treatment, therapist, customer = await _booking_context(conn, row)
+    check_change_allowed(clinic, row["status"], row["starts_at"], now)
+    await store.cancel_booking(conn, booking_id)
+    await add_event(conn, Event("booking.cancelled", booking_event_data(
+        booking_id=row["id"], status="cancelled", clinic=clinic, treatment=treatment, therapist=therapist,
+        start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
+        currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"],
+        cancelled_by="customer"), clinic_id=str(clinic.id)))
+    return await store.get_booking(conn, booking_id)
+
+
+async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: datetime,
+                     therapist_id: uuid.UUID | None, now: datetime, links: Links) -> asyncpg.Record:
+    row = await store.lock_booking(conn, booking_id)
+    if row is None:
+        raise BookingError(404, "booking_not_found", "No such booking")
+    clinic, treatment, old_therapist, customer = await _booking_context(conn, row)
+    check_change_allowed(clinic, row["status"], row["starts_at"], now)
+    therapist = await therapist_for(conn, clinic, therapist_id or row["therapist_id"], treatment)
+    await _check_start(conn, clinic, treatment, therapist.id, start, now)
+    blocked = treatment.timing.blocked(start)
+    await store.expire_overlapping_holds(conn, therapist.id, blocked)
+    try:
+        await store.move_booking(conn, booking_id, therapist.id, start, treatment.timing.end(start), blocked)
+    except asyncpg.ExclusionViolationError:
+        raise BookingError(409, "slot_taken", "That time has just been taken; please choose another") from None
+    end = treatment.timing.end(start)
+    await add_event(conn, Event("booking.rescheduled", booking_event_data(
+        booking_id=row["id"], status="confirmed", clinic=clinic, treatment=treatment, therapist=therapist,
+        start=start, end=end, customer=customer, price_amount=row["price_amount"], currency=row["currency"].strip(),
+        series_id=row["series_id"], series_index=row["series_index"],
+        manage_url=links.manage_url(row["id"], end),
+        previous={"start": row["starts_at"].isoformat(), "end": row["ends_at"].isoformat(),
+                  "therapist": {"id": str(old_therapist.id), "name": old_therapist.name}}),
+        clinic_id=str(clinic.id)))
+    return await store.get_booking(conn, booking_id)
+
+
+# --- housekeeping --------------------------------------------------------------------------------
+
+async def expire_holds(conn: asyncpg.Connection, limit: int = 500) -> int:
+    """The periodic sweep: expired holds become 'expired' with a booking.expired event."""
+    rows = await store.claim_expired_holds(conn, limit)
+    for row in rows:
+        await add_event(conn, Event("booking.expired", {"booking_id": str(row["id"]),
+                                                        "series_id": str(row["series_id"]) if row["series_id"] else None},
+                                    clinic_id=str(row["clinic_id"])))
+    return len(rows)
