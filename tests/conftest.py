@@ -11,8 +11,8 @@ from hypothesis import settings as hypothesis_settings
 
 from shared import db
 from shared.config import Settings
-from tests.support.infra import (PrivateRedis, clone_database, create_template_database, database_url,
-                                 drop_database)
+from tests.support.infra import (clone_database, create_template_database, database_url, drop_database,
+                                 running_redis)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,10 +37,7 @@ async def db_name(template_db):
 
 @pytest.fixture(scope="session")
 def private_redis(tmp_path_factory):
-    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running_redis(tmp_path_factory, "redis")
 
 
 @pytest.fixture

@@ -3,16 +3,14 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.infra import PrivateRedis, clone_database, database_url, drop_database
+from tests.support.infra import clone_database, database_url, drop_database, running_redis
 from tests.support.stack import Stack, stack_env
 
 
 @pytest.fixture(scope="session")
 def stack_redis(tmp_path_factory):
-    server = PrivateRedis(tmp_path_factory.mktemp("stack-redis"))
-    server.start()
-    yield server
-    server.stop()
+    """The stack's own Redis, apart from the one the integration tests flush."""
+    yield from running_redis(tmp_path_factory, "stack-redis")
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,14 @@ async def email_count(pool) -> int:
         return await conn.fetchval("SELECT count(*) FROM emails")
 
 
+async def emails_once_handled(consumer, pool) -> int:
+    """Run the consumer until an email row exists; the number of rows."""
+    async def handled():
+        await consumer.run_once(block_ms=20)
+        return await email_count(pool)
+    return await wait_for(handled, what="the event to be handled")
+
+
 async def pending_count(redis, settings) -> int:
     info = await redis.xpending(stream_key(settings.redis_prefix, "booking"), GROUP)
     return info["pending"]
@@ -141,11 +149,7 @@ async def test_redis_flushed_after_publish_before_consume_event_still_handled_on
     await consumer.run_once(block_ms=20)  # notices its group vanished, recreates it
     await relay.run_once()                # notices the marker vanished, re-publishes the window
 
-    async def handled():
-        await consumer.run_once(block_ms=20)
-        return await email_count(notifications_pool)
-
-    assert await wait_for(handled, what="the re-published event to be handled") == 1
+    assert await emails_once_handled(consumer, notifications_pool) == 1
     assert len(enqueue.ids) == 1
 
 
@@ -160,11 +164,7 @@ async def test_redis_flushed_before_the_relay_ran(booking_pool, notifications_po
 
     await relay.run_once()
 
-    async def handled():
-        await consumer.run_once(block_ms=20)
-        return await email_count(notifications_pool)
-
-    assert await wait_for(handled, what="the event to be handled") == 1
+    assert await emails_once_handled(consumer, notifications_pool) == 1
     assert len(enqueue.ids) == 1
 
 

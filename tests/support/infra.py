@@ -34,14 +34,18 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
+async def _admin(sql: str) -> None:
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
 async def create_template_database() -> str:
     """A database with every schema migrated and the demo clinics seeded; returns its name."""
     name = unique_name("clinic_tpl")
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await _admin(f'CREATE DATABASE "{name}"')
     conn = await asyncpg.connect(f"{PG_BASE}/{name}")
     try:
         for schema in SERVICE_SCHEMAS:
@@ -58,20 +62,12 @@ async def create_template_database() -> str:
 
 async def clone_database(template: str) -> str:
     name = unique_name("clinic_t")
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return name
 
 
 async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def database_url(name: str) -> str:
@@ -118,6 +114,14 @@ class PrivateRedis:
         """A crash and restart: every key is gone, as with the machine's own Redis."""
         self.stop()
         self.start()
+
+
+def running_redis(tmp_path_factory, name: str):
+    """Generator for a session fixture: a started PrivateRedis, stopped afterwards."""
+    server = PrivateRedis(tmp_path_factory.mktemp(name))
+    server.start()
+    yield server
+    server.stop()
 
 
 async def wait_for(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02,

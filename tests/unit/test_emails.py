@@ -21,3 +21,10 @@ def test_confirmation_email_has_text_and_html_and_escapes_names():
     assert "Hello <Bobby>," in email.text_body
     assert "&lt;Bobby&gt;" in email.html_body and "<Bobby>" not in email.html_body
     assert "Amara Okafor" in email.text_body and data["booking_id"] in email.html_body
+
+
+def test_confirmation_email_carries_the_manage_link():
+    data = {**sample_event().data, "manage_url": "http://127.0.0.1:8080/manage/b1?token=t&x=1"}
+    email = booking_confirmed(data)
+    assert "To view, cancel or move this appointment: http://127.0.0.1:8080/manage/b1?token=t&x=1" in email.text_body
+    assert 'href="http://127.0.0.1:8080/manage/b1?token=t&amp;x=1"' in email.html_body
