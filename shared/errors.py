@@ -14,6 +14,8 @@ import asyncpg
 import pydantic
 from aiohttp import web
 
+from shared.domain_errors import DomainError
+
 log = logging.getLogger(__name__)
 
 # Retry-After (seconds) sent with 503s caused by an unavailable dependency.
@@ -79,6 +81,10 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    except DomainError as exc:
+        # A dependency outage the rules reported (e.g. the card processor): tell the client when to retry.
+        headers = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)} if exc.status == 503 else None
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
     except pydantic.ValidationError as exc:
         return error_response(422, "validation_failed", "The request body is not valid", validation_details(exc))
     except web.HTTPException as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.booking.availability import Interval, Rules, Timing
+from shared.domain_errors import DomainError
 
 LIVE_STATUSES = ("held", "pending_payment", "confirmed")
 # How long after the appointment a manage link keeps working (to view it).
@@ -14,15 +15,8 @@ MANAGE_LINK_LIFETIME = timedelta(days=30)
 MAX_AVAILABILITY_DAYS = 31
 
 
-class BookingError(Exception):
-    """A request the rules refuse: HTTP status, stable code, and a message a customer understands."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
+class BookingError(DomainError):
+    """A request the booking rules refuse, with a message a customer understands."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from services.booking import screening, service, store
 from services.booking.availability import Interval
-from services.booking.domain import BookingError, Clinic, Customer, Hold
+from services.booking.domain import Clinic, Customer, Hold
 from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
 from shared.errors import ApiError, read_json
 from shared.keys import DB, SETTINGS
@@ -27,15 +27,6 @@ def _now() -> datetime:
 def _links(request: web.Request) -> service.Links:
     settings = request.app[SETTINGS]
     return service.Links(settings.public_url, settings.manage_link_key)
-
-
-@web.middleware
-async def booking_errors(request: web.Request, handler):
-    """Refusals of the booking rules, in the one JSON error shape."""
-    try:
-        return await handler(request)
-    except BookingError as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
 
 
 def _money(amount: int, currency: str) -> dict:
