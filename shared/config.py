@@ -11,6 +11,7 @@ from typing import Mapping
 SERVICE_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083}
 DEV_WEBHOOK_SECRET = "whsec_dev_only_not_secret"
 DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
+DEV_INTERNAL_TOKEN = "dev-only-internal-token"
 
 
 def _bool(value: str) -> bool:
@@ -39,6 +40,11 @@ class Settings:
     mail_from: str = "Clinic bookings <bookings@clinic.localhost>"
     mailbox_dir: str = "var/mailbox"
     manage_link_key: str = DEV_MANAGE_LINK_KEY
+    # Shared by the services for their internal calls (never routed by the gateway).
+    internal_token: str = DEV_INTERNAL_TOKEN
+    # Seconds a payment may stay open before the reconciler asks Stripe about it.
+    reconcile_after: float = 180.0
+    reconcile_interval: float = 60.0
     log_level: str = "INFO"
     # Event path tuning (seconds unless named otherwise).
     relay_poll_interval: float = 1.0
@@ -93,6 +99,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_from=env.get("MAIL_FROM", d.mail_from),
         mailbox_dir=env.get("MAILBOX_DIR", os.path.join(env.get("VAR_DIR", "var"), "mailbox")),
         manage_link_key=env.get("MANAGE_LINK_KEY", d.manage_link_key),
+        internal_token=env.get("INTERNAL_TOKEN", d.internal_token),
+        reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
+        reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),
         log_level=env.get("LOG_LEVEL", d.log_level),
         relay_poll_interval=float(env.get("RELAY_POLL_INTERVAL", d.relay_poll_interval)),
         relay_republish_window=float(env.get("RELAY_REPUBLISH_WINDOW", d.relay_republish_window)),
@@ -111,6 +120,8 @@ def validate_for_production(settings: Settings) -> list[str]:
             problems.append("MANAGE_LINK_KEY must be set in production")
         if settings.stripe_webhook_secret == DEV_WEBHOOK_SECRET:
             problems.append("STRIPE_WEBHOOK_SECRET must be set in production")
+        if settings.internal_token == DEV_INTERNAL_TOKEN:
+            problems.append("INTERNAL_TOKEN must be set in production")
         if settings.offline_stripe:
             problems.append("STRIPE_SECRET_KEY must be set in production")
     return problems

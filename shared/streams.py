@@ -183,3 +183,26 @@ class StreamConsumer:
                 log.error("consumer error; retrying", extra={"group": self.group, "error": repr(exc)})
                 await asyncio.sleep(ERROR_BACKOFF)
         log.info("consumer stopped", extra={"group": self.group})
+
+
+def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings, *, group: str, handlers: dict[str, Handler],
+                 name: str | None = None) -> StreamConsumer:
+    """A consumer configured from settings; the name defaults to host and pid (one per process)."""
+    import os
+    import socket
+    return StreamConsumer(
+        pool, redis, prefix=settings.redis_prefix, group=group, name=name or f"{socket.gethostname()}-{os.getpid()}",
+        handlers=handlers, block_ms=settings.consumer_block_ms, claim_idle_ms=settings.consumer_claim_idle_ms,
+        max_attempts=settings.consumer_max_attempts)
+
+
+async def serve(settings, *, schema: str, group: str, handlers: dict[str, Handler], stop: asyncio.Event) -> None:
+    """The body of a consumer process: a pool on `schema`, a Redis client, and the loop until `stop`."""
+    from shared import db
+    pool = await db.create_pool(settings, schema, min_size=1, max_size=4)
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        await consumer_for(pool, redis, settings, group=group, handlers=handlers).run(stop)
+    finally:
+        await redis.aclose()
+        await pool.close()

@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 
 from shared import db
 from shared.config import Settings
+from tests.support.payments import FakeStripe
 from tests.support.infra import (clone_database, create_template_database, database_url, drop_database,
                                  running_redis)
 
@@ -40,8 +41,16 @@ def private_redis(tmp_path_factory):
     yield from running_redis(tmp_path_factory, "redis")
 
 
+@pytest.fixture(scope="session")
+def fake_stripe(tmp_path_factory):
+    server = FakeStripe(tmp_path_factory.mktemp("fake-stripe"), Settings().stripe_webhook_secret)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(db_name, private_redis, tmp_path) -> Settings:
+def settings(db_name, private_redis, fake_stripe, tmp_path) -> Settings:
     return Settings(
         env="test",
         database_url=database_url(db_name),
@@ -54,6 +63,7 @@ def settings(db_name, private_redis, tmp_path) -> Settings:
         consumer_claim_idle_ms=200,
         consumer_max_attempts=3,
         db_command_timeout=5,
+        stripe_api_base=fake_stripe.url,
     )
 
 
@@ -68,6 +78,13 @@ async def redis(settings, private_redis):
 @pytest.fixture
 async def booking_pool(settings):
     pool = await db.create_pool(settings, "booking", min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def payments_pool(settings):
+    pool = await db.create_pool(settings, "payments", min_size=1, max_size=4)
     yield pool
     await pool.close()
 

@@ -8,6 +8,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from services.booking import service
+from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
 from shared.config import Settings
 from shared.keys import DB
@@ -47,6 +48,7 @@ def hold_sweeper_ctx(interval: float):
 
 def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="booking", with_redis=False)
+    app.cleanup_ctx.append(payments_client_ctx)
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
     app.add_routes(routes)
     return app

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.booking import screening, service, store
 from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
+from services.booking.payments_client import PAYMENTS
 from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
 from shared.errors import ApiError, read_json
 from shared.keys import DB, SETTINGS
@@ -242,10 +243,16 @@ async def create_booking(request: web.Request) -> web.Response:
     answers = body.screening.answers if body.screening else None
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
-            rows = await service.confirm(conn, body.hold, customer, answers, key, _now(), links)
+            rows, payment = await service.submit(conn, body.hold, customer, answers, key, _now(), links,
+                                                 request.app[PAYMENTS])
             clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
     bookings = [_booking_json(r, clinic, links, with_manage_url=True) for r in rows]
     answer = dict(bookings[0])
+    answer["amount_due"] = _money(sum(r["price_amount"] for r in rows), rows[0]["currency"])
+    if payment is not None:
+        answer["payment"] = {k: payment[k] for k in ("id", "status", "amount", "currency", "client_secret",
+                                                     "stripe_payment_intent")}
+        answer["pay_by"] = rows[0]["expires_at"].isoformat() if rows[0]["expires_at"] else None
     if len(bookings) > 1:
         answer["sessions"] = bookings
     return web.json_response(answer, status=201)

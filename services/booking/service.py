@@ -2,6 +2,7 @@
 what the rules refuse, and writes its events to the outbox with the change."""
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +18,8 @@ from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
 from shared.events import Event
 from shared.outbox import add_event
+
+log = logging.getLogger(__name__)
 
 # Availability is computed on a window padded by a day each side, so buffers and time off that
 # straddle local midnight are seen.
@@ -160,35 +163,91 @@ async def _plan_course(conn, clinic, treatment, therapist, course, start, now) -
                        f"There are not enough free times for all {course.sessions} sessions with this therapist")
 
 
-# --- confirming a hold ---------------------------------------------------------------------------
+# --- booking a hold: screening, then payment ------------------------------------------------------
 
-async def confirm(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer,
-                  answers: dict[str, bool] | None, confirm_key: str | None, now: datetime,
-                  links: Links) -> list[asyncpg.Record]:
-    """Turn a hold (or every hold of a series) into confirmed bookings. Until payments exist, a
-    booking confirms directly."""
+# How long an unpaid booking keeps its time while the customer completes the card payment.
+PAYMENT_WINDOW = timedelta(minutes=15)
+
+
+async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
+                 confirm_key: str | None, now: datetime, links: Links, payments) -> tuple[list[asyncpg.Record], dict | None]:
+    """Turn a hold (or every hold of a series) into a booking awaiting its card payment, after the
+    health screening. Returns the rows and the payment the customer must complete."""
     rows = await store.lock_reservations(conn, hold_id)
     if not rows:
         raise BookingError(404, "hold_not_found", "No such hold")
-    if confirm_key and all(r["status"] == "confirmed" and r["confirm_key"] == confirm_key for r in rows):
-        return rows   # a retry of the request that already confirmed it
+    if confirm_key and all(r["confirm_key"] == confirm_key and r["status"] in ("pending_payment", "confirmed")
+                           for r in rows):
+        return rows, await _payment_of(payments, rows)   # a retry of the request that already did this
     for row in rows:
         check_hold_usable(row["status"], row["expires_at"], now)
     clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
     treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
     assessment = await _screen(conn, clinic, treatment, customer, answers)
-    await store.confirm_bookings(conn, [r["id"] for r in rows], customer, confirm_key)
     if assessment is not None:
         await store.insert_screening(conn, rows[0]["id"], clinic.id, screening.questionnaire().version,
                                      answers, assessment.outcome, assessment.flags)
+    payment = await payments.booking_payment(
+        booking_id=hold_id, clinic_id=clinic.id, amount=sum(r["price_amount"] for r in rows),
+        currency=rows[0]["currency"].strip(), customer_email=customer.email)
+    expires_at = max(now + PAYMENT_WINDOW, rows[0]["expires_at"])
+    await store.await_payment(conn, [r["id"] for r in rows], customer, confirm_key, uuid.UUID(payment["id"]),
+                              expires_at)
+    return await store.lock_reservations(conn, hold_id), payment
+
+
+async def _payment_of(payments, rows) -> dict:
+    return await payments.booking_payment(
+        booking_id=rows[0]["series_id"] or rows[0]["id"], clinic_id=rows[0]["clinic_id"],
+        amount=sum(r["price_amount"] for r in rows), currency=rows[0]["currency"].strip(),
+        customer_email=rows[0]["customer_email"])
+
+
+async def on_payment_succeeded(conn: asyncpg.Connection, booking_id: uuid.UUID, payment_id: str,
+                               links: Links) -> str:
+    """The card payment of a booking succeeded: confirm it. If its time ran out meanwhile, book the same
+    time again if still free; if not (or the booking is gone), ask for a refund. Never a charge without
+    a booking. Returns what happened."""
+    rows = await store.lock_reservations(conn, booking_id)
+    statuses = {r["status"] for r in rows}
+    if statuses == {"confirmed"}:
+        return "already_confirmed"
+    if not rows or statuses & {"cancelled", "completed", "no_show"}:
+        return await _orphan_payment(conn, booking_id, payment_id, rows, "booking_gone")
+    if statuses <= {"expired", "released", "held", "pending_payment"}:
+        try:
+            async with conn.transaction():   # a savepoint: a taken slot must not undo the refund request
+                await store.confirm_paid(conn, [r["id"] for r in rows])
+        except asyncpg.ExclusionViolationError:
+            return await _orphan_payment(conn, booking_id, payment_id, rows, "slot_taken_after_hold_expired")
+    rows = await store.lock_reservations(conn, booking_id)
+    await _announce_confirmed(conn, rows, links)
+    late = statuses & {"expired", "released"}
+    return "rebooked_after_expiry" if late else "confirmed"
+
+
+async def _orphan_payment(conn, booking_id, payment_id, rows, reason: str) -> str:
+    data = {"booking_id": str(booking_id), "payment_id": payment_id, "reason": reason}
+    if rows:
+        data["customer"] = {"name": rows[0]["customer_name"], "email": rows[0]["customer_email"]}
+    await add_event(conn, Event("booking.payment_orphaned", data,
+                                clinic_id=str(rows[0]["clinic_id"]) if rows else None))
+    log.warning("paid booking could not be confirmed; refund requested",
+                extra={"booking_id": str(booking_id), "reason": reason})
+    return reason
+
+
+async def _announce_confirmed(conn, rows, links: Links) -> None:
+    clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
+    treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
     therapist = await store.get_therapist(conn, clinic.id, rows[0]["therapist_id"])
+    customer = Customer(rows[0]["customer_name"], rows[0]["customer_email"], rows[0]["customer_phone"])
     for row in rows:
         await add_event(conn, Event("booking.confirmed", booking_event_data(
             booking_id=row["id"], status="confirmed", clinic=clinic, treatment=treatment, therapist=therapist,
             start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
             currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"],
             manage_url=links.manage_url(row["id"], row["ends_at"])), clinic_id=str(clinic.id)))
-    return await store.lock_reservations(conn, hold_id)
 
 
 async def _screen(conn, clinic: Clinic, treatment: Treatment, customer: Customer,

@@ -11,7 +11,7 @@ from services.booking.availability import Interval, Schedule, WeeklyTime
 from services.booking.domain import Clinic, Course, Customer, Hold, Therapist, Treatment
 
 # A reservation blocks time while it is confirmed, pending payment, or a hold that has not expired.
-LIVE = "(status IN ('pending_payment', 'confirmed') OR (status = 'held' AND expires_at > now()))"
+LIVE = "(status = 'confirmed' OR (status IN ('held', 'pending_payment') AND expires_at > now()))"
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
     hold_minutes, change_window_hours, reminder_offsets_minutes, policy_message, email, phone, address"""
@@ -125,7 +125,7 @@ async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.
     """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
     blocking now rather than when the sweeper next runs."""
     rows = await conn.fetch(
-        "UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND status = 'held' "
+        "UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND status IN ('held', 'pending_payment') "
         "AND expires_at <= now() AND blocked && $2 RETURNING id", therapist_id, _range(blocked))
     return [r["id"] for r in rows]
 
@@ -149,7 +149,7 @@ async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key
 
 BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
     b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
-    b.price_amount, b.currency, b.confirm_key, b.reschedule_count, b.created_at, b.confirmed_at, b.cancelled_at"""
+    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.reschedule_count, b.created_at, b.confirmed_at, b.cancelled_at"""
 
 
 async def lock_reservations(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -167,12 +167,19 @@ async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncp
     return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
 
 
-async def confirm_bookings(conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer,
-                           confirm_key: str | None) -> None:
+async def await_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer, confirm_key: str | None,
+                        payment_id: uuid.UUID, expires_at: datetime) -> None:
+    """Hold the time a little longer while the customer pays; the booking confirms on the payment event."""
     await conn.execute(
-        """UPDATE bookings SET status = 'confirmed', confirmed_at = clock_timestamp(), expires_at = NULL,
-                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $5
-           WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, confirm_key)
+        """UPDATE bookings SET status = 'pending_payment', expires_at = $6, payment_id = $5,
+                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $7
+           WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, payment_id,
+        expires_at, confirm_key)
+
+
+async def confirm_paid(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
+    await conn.execute("UPDATE bookings SET status = 'confirmed', confirmed_at = clock_timestamp(), expires_at = NULL "
+                       "WHERE id = ANY($1::uuid[])", ids)
 
 
 async def cancel_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
@@ -193,7 +200,7 @@ async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[asyn
     """Mark holds past their expiry as expired (SKIP LOCKED: several sweepers never collide)."""
     return await conn.fetch(
         """UPDATE bookings SET status = 'expired'
-           WHERE id IN (SELECT id FROM bookings WHERE status = 'held' AND expires_at <= now()
+           WHERE id IN (SELECT id FROM bookings WHERE status IN ('held', 'pending_payment') AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, clinic_id, series_id""", limit)
 
@@ -201,10 +208,11 @@ async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[asyn
 # --- screening -----------------------------------------------------------------------------------
 
 async def has_screening_on_file(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> bool:
+    """Did this customer answer the screening at this clinic within the last year?"""
     return bool(await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM screenings s JOIN bookings b ON b.id = s.booking_id
                           WHERE s.clinic_id = $1 AND lower(b.customer_email) = lower($2)
-                            AND b.status IN ('confirmed', 'completed'))""", clinic_id, email))
+                            AND s.created_at > now() - interval '1 year')""", clinic_id, email))
 
 
 async def insert_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int,

@@ -40,3 +40,29 @@ def booking_confirmed(data: dict) -> RenderedEmail:
         text_body=_env.get_template("booking_confirmed.txt").render(context),
         html_body=_env.get_template("booking_confirmed.html").render(context),
     )
+
+
+REFUND_REASONS = {
+    "slot_taken_after_hold_expired": "Your payment arrived after your reserved time had been released, and "
+                                     "someone else has since booked it, so we could not confirm your booking.",
+    "booking_gone": "The booking this payment was for no longer exists, so nothing was booked.",
+    "cancelled_by_customer": "This is for the appointment you cancelled.",
+}
+CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+
+
+def money_label(amount: int, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency.upper())
+    return f"{symbol}{amount / 100:,.2f}" if symbol else f"{amount / 100:,.2f} {currency.upper()}"
+
+
+def payment_refunded(data: dict) -> RenderedEmail:
+    context = {"amount": money_label(data["amount"]["amount"], data["amount"]["currency"]),
+               "reason": REFUND_REASONS.get(data["reason"], ""), "payment_id": data["payment_id"]}
+    return RenderedEmail(
+        kind="payment_refunded",
+        to_address=data["customer_email"],
+        subject=f"Refund of {context['amount']}",
+        text_body=_env.get_template("payment_refunded.txt").render(context),
+        html_body=_env.get_template("payment_refunded.html").render(context),
+    )

@@ -11,7 +11,8 @@ import uuid
 import aiohttp
 import pytest
 
-from tests.support.booking import BaseUrlClient, book, next_weekday
+from tests.support.booking import BaseUrlClient, next_weekday
+from tests.support.payments import book_and_pay_by_card
 from tests.support.infra import database_url, drop_database, unique_name, wait_for
 from tests.support.stack import REPO_ROOT, STACK_MARKER, processes_with_marker, stack_env
 
@@ -43,7 +44,8 @@ async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_
                     return False
 
             await wait_for(gateway_ready, timeout=90, interval=0.2, what="make run to serve the gateway")
-            await book(BaseUrlClient(http, gateway), email=address, day=next_weekday(3))
+            await book_and_pay_by_card(BaseUrlClient(http, gateway), f"http://127.0.0.1:{env['FAKE_STRIPE_PORT']}",
+                                       email=address, day=next_weekday(3))
 
             async def mailed():
                 async with http.get(f"{gateway}/dev/mailbox/messages") as resp:

@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 import stripe
 
-from tests.support.booking import BaseUrlClient, book as book_slot, next_weekday
+from tests.support.booking import BaseUrlClient, next_weekday
+from tests.support.payments import book_and_pay_by_card
 from tests.support.infra import database_url, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -23,14 +24,17 @@ async def mailbox_for(http: aiohttp.ClientSession, stack, address: str) -> list[
 
 
 async def book(http, stack, address: str, weekday: int) -> dict:
-    return await book_slot(BaseUrlClient(http, stack.url()), email=address, day=next_weekday(weekday))
+    stripe_url = f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"
+    return await book_and_pay_by_card(BaseUrlClient(http, stack.url()), stripe_url, email=address,
+                                      day=next_weekday(weekday))
 
 
 async def test_booking_produces_a_confirmation_email_in_the_dev_mailbox(stack):
     address = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
     async with aiohttp.ClientSession() as http:
         booking = await book(http, stack, address, weekday=1)
-        [message] = await wait_for(lambda: mailbox_for(http, stack, address), timeout=15,
+        # Card paid on Stripe → signed webhook → payments → booking confirmed → email.
+        [message] = await wait_for(lambda: mailbox_for(http, stack, address), timeout=20,
                                    what="the confirmation email in the dev mailbox")
         assert "Booking confirmed" in message["subject"]
         assert booking["id"] in message["text"]
@@ -49,10 +53,11 @@ async def test_consumer_down_and_redis_flushed_the_email_still_arrives_once(stac
 
             async def relayed():
                 return await conn.fetchval(
-                    "SELECT bool_and(published_at IS NOT NULL) FROM booking.outbox WHERE envelope->'data'->>'booking_id' = $1",
+                    "SELECT published_at IS NOT NULL FROM booking.outbox "
+                    "WHERE envelope->>'type' = 'booking.confirmed' AND envelope->'data'->>'booking_id' = $1",
                     booking["id"])
 
-            await wait_for(relayed, what="the relay to publish the event")
+            await wait_for(relayed, timeout=20, what="payment, confirmation, and the relay publishing it")
             await stack_redis_client.flushall()   # published, not yet consumed: gone from Redis
             stack.start("notifications-consumer")
 

@@ -1,9 +1,53 @@
+from dataclasses import dataclass
+
 import pytest
 
 from services.booking.app import create_app as create_booking_app
+from services.payments import service as payments_service
+from services.payments.app import create_app as create_payments_app
+from tests.support.payments import EventPath, customer_pays
 
 
 @pytest.fixture
-async def booking(settings, aiohttp_client):
-    """The booking service in-process, on this test's own database."""
-    return await aiohttp_client(create_booking_app(settings))
+async def payments_server(settings, aiohttp_server):
+    """The payments service in-process (no background reconciler: tests drive it)."""
+    return await aiohttp_server(create_payments_app(settings, reconciler=False))
+
+
+@pytest.fixture
+async def booking(settings, payments_server, aiohttp_client):
+    """The booking service in-process, on this test's own database, talking to the payments service."""
+    upstreams = {"payments": str(payments_server.make_url("")).rstrip("/")}
+    return await aiohttp_client(create_booking_app(settings.with_overrides(upstreams=upstreams)))
+
+
+@pytest.fixture
+async def event_path(settings, redis, booking_pool, payments_pool):
+    path = EventPath(settings, redis, {"booking": booking_pool, "payments": payments_pool})
+    await path.start()
+    yield path
+    await path.close()
+
+
+@dataclass
+class Checkout:
+    """The customer's card payment, and what our side does about it, step by step."""
+    settings: object
+    payments_pool: object
+    event_path: EventPath
+
+    async def pay(self, booking: dict, card: str = "pm_card_visa") -> str:
+        status = await customer_pays(self.settings.stripe_api_base, booking["payment"]["stripe_payment_intent"], card)
+        await self.reconcile()
+        return status
+
+    async def reconcile(self) -> None:
+        # The reconciler's path (the webhook's is proven end to end): ask Stripe, apply, relay, consume.
+        async with self.payments_pool.acquire() as conn, conn.transaction():
+            await payments_service.reconcile(conn, self.event_path.stripe, older_than_seconds=0)
+        await self.event_path.drain()
+
+
+@pytest.fixture
+def checkout(settings, payments_pool, event_path) -> Checkout:
+    return Checkout(settings, payments_pool, event_path)

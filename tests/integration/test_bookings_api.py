@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from services.booking.tokens import make_token
-from tests.support.booking import (ALL_CLEAR, COURSE, THERAPIST, book, booking_body, free_slots, hold,
+from tests.support.booking import (ALL_CLEAR, COURSE, THERAPIST, book_and_pay, booking_body, free_slots, hold,
                                    next_weekday)
 
 
@@ -28,19 +28,29 @@ def token_of(manage_url: str) -> str:
     return parse_qs(urlparse(manage_url).query)["token"][0]
 
 
-async def test_a_hold_becomes_a_confirmed_booking_with_a_manage_link(booking, booking_pool, settings):
+async def test_a_hold_becomes_a_booking_confirmed_when_the_card_payment_succeeds(
+        booking, booking_pool, payments_pool, settings, checkout):
     held = await hold(booking, (await free_slots(booking))[0]["start"])
     resp = await booking.post("/api/v1/bookings", json=booking_body(held["id"]))
     assert resp.status == 201, await resp.text()
     body = await resp.json()
-    assert body["id"] == held["id"] and body["status"] == "confirmed"
+    assert body["id"] == held["id"] and body["status"] == "pending_payment"
     assert body["amount_due"] == {"amount": 6500, "currency": "GBP"}
+    assert body["payment"]["amount"] == 6500 and body["payment"]["client_secret"]
     assert body["manage_url"].startswith(f"{settings.public_url}/manage/{body['id']}?token=")
     assert body["id"] not in token_of(body["manage_url"])
+    assert "booking.confirmed" not in [e["type"] for e in await events(booking_pool)], "not before payment"
+
+    assert await checkout.pay(body) == "succeeded"
+
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(body["id"])) == "confirmed"
     confirmed = (await events(booking_pool))[-1]
     assert confirmed["type"] == "booking.confirmed"
     assert confirmed["data"]["customer"]["email"] == "ada@example.com"
     assert confirmed["data"]["manage_url"] == body["manage_url"]
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM payments") == "succeeded"
 
 
 async def test_screening_answers_are_kept_with_the_booking_and_nowhere_else(booking, booking_pool, caplog):
@@ -95,7 +105,7 @@ async def test_incomplete_answers_are_422(booking):
 
 async def test_expired_used_or_unknown_holds(booking, booking_pool):
     slots = await free_slots(booking)
-    used = await hold(booking, slots[0]["start"])
+    used = await hold(booking, slots[0]["start"])   # booked (awaiting payment): no longer a hold
     assert (await booking.post("/api/v1/bookings", json=booking_body(used["id"]))).status == 201
     resp = await booking.post("/api/v1/bookings", json=booking_body(used["id"]))
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "hold_used"
@@ -111,16 +121,18 @@ async def test_expired_used_or_unknown_holds(booking, booking_pool):
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "hold_not_found"
 
 
-async def test_confirming_twice_with_the_same_idempotency_key_is_safe(booking, booking_pool):
+async def test_booking_twice_with_the_same_idempotency_key_makes_one_payment(booking, payments_pool):
     held = await hold(booking, (await free_slots(booking))[0]["start"])
     headers = {"Idempotency-Key": "pay-once"}
     first = await booking.post("/api/v1/bookings", json=booking_body(held["id"]), headers=headers)
     again = await booking.post("/api/v1/bookings", json=booking_body(held["id"]), headers=headers)
     assert (first.status, again.status) == (201, 201)
-    assert [e["type"] for e in await events(booking_pool)].count("booking.confirmed") == 1
+    assert (await first.json())["payment"] == (await again.json())["payment"]
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM payments") == 1
 
 
-async def test_a_course_is_confirmed_all_together(booking, booking_pool):
+async def test_a_course_is_paid_once_and_confirmed_all_together(booking, booking_pool, checkout):
     first = (await free_slots(booking, next_weekday(0)))[0]["start"]
     resp = await booking.post("/api/v1/holds", json={"clinic": "urban-therapy", "course": COURSE,
                                                      "therapist": THERAPIST, "start": first})
@@ -128,18 +140,20 @@ async def test_a_course_is_confirmed_all_together(booking, booking_pool):
     resp = await booking.post("/api/v1/bookings", json=booking_body(series["id"]))
     assert resp.status == 201, await resp.text()
     body = await resp.json()
-    assert len(body["sessions"]) == 6 and {s["status"] for s in body["sessions"]} == {"confirmed"}
+    assert len(body["sessions"]) == 6 and {s["status"] for s in body["sessions"]} == {"pending_payment"}
+    assert body["payment"]["amount"] == 34500
+    await checkout.pay(body)
     assert [e["type"] for e in await events(booking_pool)].count("booking.confirmed") == 6
 
 
 # --- manage links --------------------------------------------------------------------------------
 
-async def test_view_with_the_link_and_not_without(booking, settings):
-    booked = await book(booking)
+async def test_view_with_the_link_and_not_without(booking, settings, checkout):
+    booked = await book_and_pay(booking, checkout)
     token = token_of(booked["manage_url"])
     ok = await booking.get(f"/api/v1/bookings/{booked['id']}", params={"token": token})
     assert ok.status == 200 and (await ok.json())["status"] == "confirmed"
-    other = await book(booking, email="other@example.com", slot_index=-1)
+    other = await book_and_pay(booking, checkout, email="other@example.com", slot_index=-1)
     forged = make_token("not-the-key", uuid.UUID(booked["id"]), datetime.now(timezone.utc) + timedelta(days=1))
     expired = make_token(settings.manage_link_key, uuid.UUID(booked["id"]), datetime.now(timezone.utc) - timedelta(seconds=1))
     for bad in (token_of(other["manage_url"]), forged, expired, "", booked["id"]):
@@ -150,8 +164,8 @@ async def test_view_with_the_link_and_not_without(booking, settings):
     assert resp.status == 403
 
 
-async def test_cancel_within_the_window(booking, booking_pool):
-    booked = await book(booking)
+async def test_cancel_within_the_window(booking, booking_pool, checkout):
+    booked = await book_and_pay(booking, checkout)
     resp = await booking.post(f"/api/v1/bookings/{booked['id']}/cancel", json={"token": token_of(booked["manage_url"])})
     assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
     cancelled = (await events(booking_pool))[-1]
@@ -162,8 +176,8 @@ async def test_cancel_within_the_window(booking, booking_pool):
     assert booked["start"] in [s["start"] for s in await free_slots(booking)]
 
 
-async def test_outside_the_window_the_clinic_policy_is_returned(booking, booking_pool):
-    booked = await book(booking)
+async def test_outside_the_window_the_clinic_policy_is_returned(booking, booking_pool, checkout):
+    booked = await book_and_pay(booking, checkout)
     async with booking_pool.acquire() as conn:   # the appointment is now only 3 hours away
         await conn.execute("UPDATE bookings SET starts_at = now() + interval '3 hours', "
                            "ends_at = now() + interval '4 hours' WHERE id = $1", uuid.UUID(booked["id"]))
@@ -177,8 +191,8 @@ async def test_outside_the_window_the_clinic_policy_is_returned(booking, booking
     assert await table_counts(booking_pool) == before
 
 
-async def test_reschedule_moves_the_same_booking(booking, booking_pool):
-    booked = await book(booking)
+async def test_reschedule_moves_the_same_booking(booking, booking_pool, checkout):
+    booked = await book_and_pay(booking, checkout)
     new_start = (await free_slots(booking, next_weekday(3)))[2]["start"]
     resp = await booking.post(f"/api/v1/bookings/{booked['id']}/reschedule",
                               json={"token": token_of(booked["manage_url"]), "start": new_start})
@@ -190,9 +204,9 @@ async def test_reschedule_moves_the_same_booking(booking, booking_pool):
     assert booked["start"] in [s["start"] for s in await free_slots(booking)], "the old time is free again"
 
 
-async def test_reschedule_onto_a_taken_or_invalid_time(booking):
-    booked = await book(booking)
-    taken = await book(booking, email="b@example.com", day=next_weekday(3))
+async def test_reschedule_onto_a_taken_or_invalid_time(booking, checkout):
+    booked = await book_and_pay(booking, checkout)
+    taken = await book_and_pay(booking, checkout, email="b@example.com", day=next_weekday(3))
     token = token_of(booked["manage_url"])
     resp = await booking.post(f"/api/v1/bookings/{booked['id']}/reschedule", json={"token": token, "start": taken["start"]})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "slot_taken"

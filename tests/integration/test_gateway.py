@@ -10,8 +10,9 @@ from tests.support.infra import free_port
 
 
 @pytest.fixture
-async def booking_server(aiohttp_server, settings):
-    return await aiohttp_server(create_booking(settings))
+async def booking_server(settings, payments_server, aiohttp_server):
+    upstreams = {"payments": str(payments_server.make_url("")).rstrip("/")}
+    return await aiohttp_server(create_booking(settings.with_overrides(upstreams=upstreams)))
 
 
 async def gateway_for(aiohttp_client, settings, booking_url: str):
@@ -21,7 +22,7 @@ async def gateway_for(aiohttp_client, settings, booking_url: str):
 async def test_api_is_forwarded_to_the_booking_service(aiohttp_client, settings, booking_server):
     gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
     booked = await book(gateway)
-    assert booked["status"] == "confirmed"
+    assert booked["status"] == "pending_payment"
     resp = await gateway.get("/api/v1/clinics/urban-therapy", headers={"X-Request-ID": "gw-test-1"})
     assert resp.status == 200 and resp.headers["X-Request-ID"] == "gw-test-1"
 

@@ -11,7 +11,8 @@ import pytest
 from services.payments.app import create_app
 
 EVENT = {"id": "evt_test_1", "object": "event", "type": "payment_intent.succeeded", "livemode": False,
-         "data": {"object": {"id": "pi_1", "object": "payment_intent"}}}
+         "data": {"object": {"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 6500,
+                             "currency": "gbp", "metadata": {}}}}
 
 
 def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:

@@ -52,12 +52,24 @@ async def hold(http, start: str, **overrides) -> dict:
 
 
 async def book(http, email: str = "ada@example.com", day: date | None = None, slot_index: int = 0) -> dict:
-    """Hold the first free slot of `day` and book it; returns the booking."""
+    """Hold a free slot of `day` and book it; returns the booking, awaiting its card payment."""
     slot = (await free_slots(http, day))[slot_index]
     held = await hold(http, slot["start"])
     resp = await http.request("POST", "/api/v1/bookings", json=booking_body(held["id"], email))
     assert resp.status == 201, await resp.text()
-    return await resp.json()
+    booking = await resp.json()
+    assert booking["status"] == "pending_payment" and booking["payment"]["client_secret"]
+    return booking
+
+
+async def book_and_pay(http, checkout, **kwargs) -> dict:
+    """Book and pay by card; returns the booking as the customer then sees it (confirmed)."""
+    booking = await book(http, **kwargs)
+    await checkout.pay(booking)
+    token = booking["manage_url"].split("token=", 1)[1]
+    resp = await http.request("GET", f"/api/v1/bookings/{booking['id']}", params={"token": token})
+    assert resp.status == 200, await resp.text()
+    return {**await resp.json(), "manage_url": booking["manage_url"], "payment": booking["payment"]}
 
 
 class BaseUrlClient:

@@ -120,6 +120,7 @@ CREATE TABLE bookings (
     customer_phone   text,
     price_amount     integer NOT NULL,
     currency         char(3) NOT NULL,
+    payment_id       uuid,                     -- the payments service's payment, once one was asked for
     hold_key         text,
     confirm_key      text,
     reschedule_count integer NOT NULL DEFAULT 0,
@@ -127,18 +128,19 @@ CREATE TABLE bookings (
     confirmed_at     timestamptz,
     cancelled_at     timestamptz,
     CHECK (ends_at > starts_at),
-    CHECK (status <> 'held' OR expires_at IS NOT NULL),
+    CHECK (status NOT IN ('held', 'pending_payment') OR expires_at IS NOT NULL),
     CHECK (status NOT IN ('pending_payment', 'confirmed') OR customer_email IS NOT NULL),
     -- No double booking, by construction: two live reservations of one therapist never overlap.
-    -- An expired hold is still 'held' until something marks it expired; whoever wants its time marks
-    -- it in the same transaction (see store.expire_overlapping_holds), so it stops blocking at once.
+    -- An expired hold (or unpaid booking) keeps its status until something marks it expired; whoever
+    -- wants its time marks it in the same transaction (store.expire_overlapping_holds), so it stops
+    -- blocking at once.
     CONSTRAINT bookings_no_overlap EXCLUDE USING gist (therapist_id WITH =, blocked WITH &&)
         WHERE (status IN ('held', 'pending_payment', 'confirmed'))
 );
 CREATE UNIQUE INDEX bookings_hold_key ON bookings (clinic_id, hold_key) WHERE hold_key IS NOT NULL;
 CREATE INDEX bookings_clinic_start ON bookings (clinic_id, starts_at);
 CREATE INDEX bookings_series ON bookings (series_id) WHERE series_id IS NOT NULL;
-CREATE INDEX bookings_expiring_holds ON bookings (expires_at) WHERE status = 'held';
+CREATE INDEX bookings_expiring_holds ON bookings (expires_at) WHERE status IN ('held', 'pending_payment');
 CREATE INDEX bookings_customer ON bookings (clinic_id, lower(customer_email)) WHERE customer_email IS NOT NULL;
 
 -- Health screening answers: health data. Kept beside the booking, read only through clinic-scoped

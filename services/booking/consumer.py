@@ -1,0 +1,30 @@
+"""`python -m services.booking.consumer`: the booking service's reactions to other services' events
+(a payment succeeded → confirm the booking, or ask for a refund)."""
+from __future__ import annotations
+
+import uuid
+
+from services.booking import service
+from shared.config import Settings, load_settings
+from shared.events import Event
+from shared.runner import run_worker
+from shared.streams import Handler, HandlerContext, serve
+
+GROUP = "booking"
+
+
+def build_handlers(settings: Settings) -> dict[str, Handler]:
+    links = service.Links(settings.public_url, settings.manage_link_key)
+
+    async def on_payment_succeeded(ctx: HandlerContext, event: Event) -> None:
+        if event.data.get("purpose") == "booking":
+            await service.on_payment_succeeded(ctx.conn, uuid.UUID(event.data["reference_id"]),
+                                               event.data["payment_id"], links)
+
+    return {"payment.succeeded": on_payment_succeeded}
+
+
+if __name__ == "__main__":
+    cfg = load_settings()
+    run_worker("booking-consumer", cfg,
+               lambda stop: serve(cfg, schema="booking", group=GROUP, handlers=build_handlers(cfg), stop=stop))

@@ -1,0 +1,52 @@
+"""The booking service's client for the payments service's internal API."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from services.booking.domain import BookingError
+from shared.keys import SETTINGS
+
+PAYMENTS_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=2)
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+
+
+class PaymentsClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+
+    async def booking_payment(self, *, booking_id: uuid.UUID, clinic_id: uuid.UUID, amount: int, currency: str,
+                              customer_email: str) -> dict:
+        """The card payment for this booking (the same one on every call)."""
+        body = {"booking_id": str(booking_id), "clinic_id": str(clinic_id), "amount": amount, "currency": currency,
+                "customer_email": customer_email}
+        try:
+            async with self.session.post(f"{self.base_url}/internal/v1/booking-payments", json=body,
+                                         headers={INTERNAL_TOKEN_HEADER: self.token}) as resp:
+                answer = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            raise BookingError(503, "payments_unavailable",
+                               "Payments are unavailable for a moment; nothing was charged. Please retry shortly") from None
+        if resp.status != 201:
+            error = (answer or {}).get("error", {})
+            raise BookingError(resp.status if resp.status in (409, 422, 503) else 503,
+                               error.get("code", "payments_unavailable"),
+                               error.get("message", "Payments are unavailable for a moment; please retry shortly"))
+        return answer
+
+
+PAYMENTS = web.AppKey("payments", PaymentsClient)
+
+
+async def payments_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = aiohttp.ClientSession(timeout=PAYMENTS_TIMEOUT)
+    app[PAYMENTS] = PaymentsClient(session, settings.upstream("payments"), settings.internal_token)
+    yield
+    await session.close()

@@ -1,0 +1,40 @@
+"""Payment rules with no I/O: how Stripe's PaymentIntent states map onto ours, and which moves are allowed."""
+from __future__ import annotations
+
+from shared.domain_errors import DomainError
+
+# Stripe PaymentIntent status → ours. Everything before a charge is "requires_payment" to us.
+FROM_STRIPE = {
+    "requires_payment_method": "requires_payment",
+    "requires_confirmation": "requires_payment",
+    "requires_action": "requires_payment",
+    "requires_capture": "processing",
+    "processing": "processing",
+    "succeeded": "succeeded",
+    "canceled": "canceled",
+}
+FINAL = frozenset({"succeeded", "canceled"})
+
+# Booking amounts we accept for one card payment, in minor units.
+MIN_AMOUNT = 50
+MAX_AMOUNT = 500_000
+
+
+class PaymentError(DomainError):
+    """A payment request the rules refuse, or a card processor outage (503)."""
+
+
+def next_status(current: str, incoming: str) -> str | None:
+    """The status to move to, or None to stay. Final states never change, so an old or repeated
+    Stripe event (e.g. `created` arriving after `succeeded`) cannot undo a payment."""
+    if current in FINAL or incoming == current:
+        return None
+    return incoming
+
+
+def check_amount(amount: int, currency: str, clinic_currency: str) -> None:
+    if currency.upper() != clinic_currency.upper():
+        raise PaymentError(422, "currency_mismatch", f"This clinic takes payments in {clinic_currency.upper()}")
+    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+        raise PaymentError(422, "amount_out_of_range",
+                           f"Card payments must be between {MIN_AMOUNT} and {MAX_AMOUNT} minor units")

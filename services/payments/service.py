@@ -1,0 +1,161 @@
+"""Use cases of the payments service. Each runs in the caller's transaction and writes its events to
+the outbox with the change; Stripe is called through StripeGateway."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import asyncpg
+
+from services.payments import store
+from services.payments.domain import FROM_STRIPE, PaymentError, check_amount, next_status
+from services.payments.stripe_gateway import Intent, StripeGateway, StripeRefused, StripeUnavailable
+from shared.events import Event
+from shared.outbox import add_event
+
+log = logging.getLogger(__name__)
+# Every clinic on this platform takes payments in pounds for now; a clinic setting when that changes.
+CLINIC_CURRENCY = "GBP"
+
+# Stripe event types that tell us about a PaymentIntent; every other type is acknowledged and ignored.
+INTENT_EVENTS = {
+    "payment_intent.created", "payment_intent.processing", "payment_intent.requires_action",
+    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+}
+
+
+def _unavailable() -> PaymentError:
+    return PaymentError(503, "payment_provider_unavailable",
+                        "Card payments are unavailable for a moment; nothing was charged. Please retry shortly")
+
+
+def payment_json(row) -> dict:
+    return {"id": str(row["id"]), "status": row["status"], "amount": row["amount"],
+            "currency": row["currency"].strip(), "stripe_payment_intent": row["stripe_payment_intent"],
+            "client_secret": row["client_secret"]}
+
+
+async def request_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
+                                  clinic_id: uuid.UUID, amount: int, currency: str, clinic_currency: str,
+                                  customer_email: str) -> asyncpg.Record:
+    """The card payment for a booking: created once, found again on every retry."""
+    check_amount(amount, currency, clinic_currency)
+    existing = await store.payment_for(conn, "booking", booking_id)
+    if existing is not None:
+        if existing["amount"] != amount or existing["currency"].strip() != currency:
+            raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
+        return existing
+    payment_id = uuid.uuid4()
+    try:
+        intent = await stripe.create_intent(
+            amount=amount, currency=currency,
+            metadata={"purpose": "booking", "reference_id": str(booking_id), "clinic_id": str(clinic_id),
+                      "payment_id": str(payment_id)},
+            idempotency_key=f"booking-payment-{booking_id}")
+    except StripeUnavailable:
+        raise _unavailable() from None
+    except StripeRefused as exc:
+        raise PaymentError(422, "payment_refused", str(exc)) from None
+    row = await store.insert_payment(
+        conn, payment_id=payment_id, clinic_id=clinic_id, purpose="booking", reference_id=booking_id, amount=amount,
+        currency=currency, customer_email=customer_email, intent_id=intent.id, client_secret=intent.client_secret,
+        status=FROM_STRIPE.get(intent.status, "requires_payment"))
+    if row is None:   # a concurrent request for the same booking won: keep theirs, drop ours
+        await _cancel_quietly(stripe, intent.id)
+        return await store.payment_for(conn, "booking", booking_id)
+    return row
+
+
+async def _cancel_quietly(stripe: StripeGateway, intent_id: str) -> None:
+    try:
+        await stripe.cancel_intent(intent_id)
+    except (StripeUnavailable, StripeRefused):
+        log.warning("could not cancel a duplicate PaymentIntent", extra={"intent": intent_id})
+
+
+async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool = False) -> str | None:
+    """Move our payment to what Stripe says of its PaymentIntent; announce what changed. Returns the new
+    status, or None when nothing changed (a duplicate or out-of-order event)."""
+    row = await store.lock_payment_by_intent(conn, intent.id)
+    incoming = "failed" if failed else FROM_STRIPE.get(intent.status)
+    if incoming is None:
+        return None
+    if row is None:
+        row = await _adopt_unknown_intent(conn, intent)
+        if row is None:
+            return None
+    new = next_status(row["status"], incoming)
+    if new is None:
+        return None
+    await store.set_status(conn, row["id"], new)
+    if new in {"succeeded", "failed", "canceled"}:
+        await add_event(conn, Event(f"payment.{new}", {
+            "payment_id": str(row["id"]), "purpose": row["purpose"], "reference_id": str(row["reference_id"]),
+            "amount": {"amount": row["amount"], "currency": row["currency"].strip()},
+            "stripe_payment_intent": intent.id}, clinic_id=str(row["clinic_id"])))
+    log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
+    return new
+
+
+async def _adopt_unknown_intent(conn: asyncpg.Connection, intent: Intent):
+    """A PaymentIntent of ours with no row (its request failed after Stripe answered). If money moved,
+    record it, so the booking side confirms it or it gets refunded: never a charge without a booking."""
+    meta = intent.metadata
+    if meta.get("purpose") not in {"booking", "voucher"} or "reference_id" not in meta:
+        log.info("ignoring a PaymentIntent that is not ours", extra={"intent": intent.id})
+        return None
+    await store.insert_payment(
+        conn, payment_id=uuid.UUID(meta.get("payment_id") or str(uuid.uuid4())), clinic_id=uuid.UUID(meta["clinic_id"]),
+        purpose=meta["purpose"], reference_id=uuid.UUID(meta["reference_id"]), amount=intent.amount,
+        currency=intent.currency.upper(), customer_email=None, intent_id=intent.id, client_secret=None,
+        status="requires_payment")
+    return await store.lock_payment_by_intent(conn, intent.id)
+
+
+async def handle_stripe_event(conn: asyncpg.Connection, event: dict) -> bool:
+    """Apply one verified Stripe event, once: False if we had seen its id before."""
+    if not await store.record_stripe_event(conn, event):
+        return False
+    if event["type"] in INTENT_EVENTS:
+        obj = event["data"]["object"]
+        intent = Intent(obj["id"], obj["status"], obj["amount"], obj["currency"], None, dict(obj.get("metadata") or {}))
+        await apply_intent(conn, intent, failed=event["type"] == "payment_intent.payment_failed")
+    return True
+
+
+async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_seconds: float, limit: int = 50) -> int:
+    """Ask Stripe about payments still open after a while, so a lost webhook never leaves a paid customer
+    unconfirmed. Re-fetches the PaymentIntent rather than trusting event order."""
+    changed = 0
+    for row in await store.stale_open_payments(conn, older_than_seconds, limit):
+        intent = await stripe.retrieve_intent(row["stripe_payment_intent"])
+        if await apply_intent(conn, intent) is not None:
+            changed += 1
+    return changed
+
+
+async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
+                                 reason: str, cause_event_id: uuid.UUID, amount: int | None = None) -> int:
+    """Refund a booking's card payment (all that is left, or at most `amount`), once per cause; the amount
+    refunded (0 if nothing was paid)."""
+    payment = await store.lock_payment(conn, "booking", booking_id)
+    if payment is None or payment["status"] != "succeeded":
+        return 0
+    left = payment["amount"] - payment["amount_refunded"]
+    amount = left if amount is None else min(amount, left)
+    if amount <= 0:
+        return 0
+    refund_id = await store.insert_refund(conn, payment_id=payment["id"], amount=amount, reason=reason,
+                                          cause_event_id=cause_event_id)
+    if refund_id is None:
+        return 0
+    # The fake Stripe sends no refund events: the outcome is taken from the API's answer.
+    refund = await stripe.refund(intent_id=payment["stripe_payment_intent"], amount=amount,
+                                 idempotency_key=f"refund-{cause_event_id}")
+    await store.complete_refund(conn, refund_id, payment["id"], refund.id, refund.status, refund.amount)
+    await add_event(conn, Event("payment.refunded", {
+        "payment_id": str(payment["id"]), "refund_id": str(refund_id), "purpose": "booking",
+        "reference_id": str(booking_id), "reason": reason, "customer_email": payment["customer_email"],
+        "amount": {"amount": refund.amount, "currency": payment["currency"].strip()}},
+        clinic_id=str(payment["clinic_id"])))
+    return refund.amount
