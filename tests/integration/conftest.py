@@ -22,8 +22,9 @@ async def booking(settings, payments_server, aiohttp_client):
 
 
 @pytest.fixture
-async def event_path(settings, redis, booking_pool, payments_pool):
-    path = EventPath(settings, redis, {"booking": booking_pool, "payments": payments_pool})
+async def event_path(settings, redis, booking_pool, payments_pool, notifications_pool):
+    path = EventPath(settings, redis, {"booking": booking_pool, "payments": payments_pool,
+                                       "notifications": notifications_pool})
     await path.start()
     yield path
     await path.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import stripe
 
 from services.booking import consumer as booking_consumer
+from services.notifications import consumer as notifications_consumer
 from services.payments import consumer as payments_consumer
 from services.payments.stripe_gateway import StripeGateway
 from shared.outbox import OutboxRelay
@@ -85,13 +86,19 @@ class EventPath:
     def __init__(self, settings, redis, pools: dict):
         self.settings = settings
         self.stripe = StripeGateway(settings)
+        self.enqueued_emails: list = []
         self.relays = [OutboxRelay(pools[s], redis, schema=s, prefix=settings.redis_prefix) for s in ("booking", "payments")]
         self.consumers = [
+            notifications_consumer.make_consumer(pools["notifications"], redis, settings,
+                                                 enqueue_email=self._record_email, name="test-notifications"),
             consumer_for(pools["booking"], redis, settings, group=booking_consumer.GROUP,
                          handlers=booking_consumer.build_handlers(settings), name="test-booking"),
             consumer_for(pools["payments"], redis, settings, group=payments_consumer.GROUP,
                          handlers=payments_consumer.build_handlers(self.stripe), name="test-payments"),
         ]
+
+    async def _record_email(self, email_id) -> None:
+        self.enqueued_emails.append(email_id)   # Celery's part is tested on its own
 
     async def start(self) -> None:
         for consumer in self.consumers:

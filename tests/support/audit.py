@@ -1,0 +1,42 @@
+"""`python -m tests.support.audit DATABASE_URL`: the "no charge without a booking" check.
+
+Every succeeded card payment must be attached to a confirmed (or completed) booking, or be refunded
+in full. Prints the offenders; exits 1 if there are any."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import asyncpg
+
+UNMATCHED_PAYMENTS = """
+SELECT p.id, p.purpose, p.reference_id, p.amount, p.amount_refunded
+FROM payments.payments p
+WHERE p.status = 'succeeded'
+  AND p.amount_refunded < p.amount
+  AND NOT (p.purpose = 'booking' AND EXISTS (
+        SELECT 1 FROM booking.bookings b
+        WHERE (b.id = p.reference_id OR b.series_id = p.reference_id)
+          AND b.status IN ('confirmed', 'completed', 'no_show')))
+"""
+
+
+async def charges_without_booking(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(UNMATCHED_PAYMENTS)
+
+
+async def main(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await charges_without_booking(conn)
+    finally:
+        await conn.close()
+    for row in rows:
+        print(f"charge without a booking: payment {row['id']} ({row['purpose']} {row['reference_id']}), "
+              f"{row['amount'] - row['amount_refunded']} not refunded")
+    print(f"{len(rows)} charge(s) without a booking")
+    return 1 if rows else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(sys.argv[1])))
