@@ -12,6 +12,7 @@ SERVICE_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notificati
 DEV_WEBHOOK_SECRET = "whsec_dev_only_not_secret"
 DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
 DEV_INTERNAL_TOKEN = "dev-only-internal-token"
+DEV_VOUCHER_CODE_KEY = "dev-only-voucher-code-key"
 
 
 def _bool(value: str) -> bool:
@@ -42,6 +43,9 @@ class Settings:
     manage_link_key: str = DEV_MANAGE_LINK_KEY
     # Shared by the services for their internal calls (never routed by the gateway).
     internal_token: str = DEV_INTERNAL_TOKEN
+    # Keys voucher codes' hashes and encrypts them at rest; losing it makes issued codes unusable.
+    voucher_code_key: str = DEV_VOUCHER_CODE_KEY
+    voucher_validity_months: int = 24
     # Seconds a payment may stay open before the reconciler asks Stripe about it.
     reconcile_after: float = 180.0
     reconcile_interval: float = 60.0
@@ -100,6 +104,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mailbox_dir=env.get("MAILBOX_DIR", os.path.join(env.get("VAR_DIR", "var"), "mailbox")),
         manage_link_key=env.get("MANAGE_LINK_KEY", d.manage_link_key),
         internal_token=env.get("INTERNAL_TOKEN", d.internal_token),
+        voucher_code_key=env.get("VOUCHER_CODE_KEY", d.voucher_code_key),
+        voucher_validity_months=int(env.get("VOUCHER_VALIDITY_MONTHS", d.voucher_validity_months)),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),
         log_level=env.get("LOG_LEVEL", d.log_level),
@@ -120,6 +126,8 @@ def validate_for_production(settings: Settings) -> list[str]:
             problems.append("MANAGE_LINK_KEY must be set in production")
         if settings.stripe_webhook_secret == DEV_WEBHOOK_SECRET:
             problems.append("STRIPE_WEBHOOK_SECRET must be set in production")
+        if settings.voucher_code_key == DEV_VOUCHER_CODE_KEY:
+            problems.append("VOUCHER_CODE_KEY must be set in production")
         if settings.internal_token == DEV_INTERNAL_TOKEN:
             problems.append("INTERNAL_TOKEN must be set in production")
         if settings.offline_stripe:

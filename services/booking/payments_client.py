@@ -22,10 +22,12 @@ class PaymentsClient:
         self.token = token
 
     async def booking_payment(self, *, booking_id: uuid.UUID, clinic_id: uuid.UUID, amount: int, currency: str,
-                              customer_email: str) -> dict:
-        """The card payment for this booking (the same one on every call)."""
+                              customer_email: str, treatment_id: uuid.UUID, sessions: int,
+                              voucher_code: str | None = None, pay_rest_by_card: bool = True) -> dict:
+        """How this booking is paid: voucher part and card part (the same answer on every call)."""
         body = {"booking_id": str(booking_id), "clinic_id": str(clinic_id), "amount": amount, "currency": currency,
-                "customer_email": customer_email}
+                "customer_email": customer_email, "treatment_id": str(treatment_id), "sessions": sessions,
+                "voucher_code": voucher_code, "pay_rest_by_card": pay_rest_by_card}
         try:
             async with self.session.post(f"{self.base_url}/internal/v1/booking-payments", json=body,
                                          headers={INTERNAL_TOKEN_HEADER: self.token}) as resp:
@@ -35,9 +37,10 @@ class PaymentsClient:
                                "Payments are unavailable for a moment; nothing was charged. Please retry shortly") from None
         if resp.status != 201:
             error = (answer or {}).get("error", {})
-            raise BookingError(resp.status if resp.status in (409, 422, 503) else 503,
+            raise BookingError(resp.status if resp.status in (402, 404, 409, 422, 503) else 503,
                                error.get("code", "payments_unavailable"),
-                               error.get("message", "Payments are unavailable for a moment; please retry shortly"))
+                               error.get("message", "Payments are unavailable for a moment; please retry shortly"),
+                               error.get("details"))
         return answer
 
 

@@ -244,15 +244,15 @@ async def create_booking(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
             rows, payment = await service.submit(conn, body.hold, customer, answers, key, _now(), links,
-                                                 request.app[PAYMENTS])
+                                                 request.app[PAYMENTS], voucher_code=body.voucher_code,
+                                                 pay_rest_by_card=body.pay_rest_by_card)
             clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
     bookings = [_booking_json(r, clinic, links, with_manage_url=True) for r in rows]
     answer = dict(bookings[0])
-    answer["amount_due"] = _money(sum(r["price_amount"] for r in rows), rows[0]["currency"])
-    if payment is not None:
-        answer["payment"] = {k: payment[k] for k in ("id", "status", "amount", "currency", "client_secret",
-                                                     "stripe_payment_intent")}
-        answer["pay_by"] = rows[0]["expires_at"].isoformat() if rows[0]["expires_at"] else None
+    answer["price"] = _money(sum(r["price_amount"] for r in rows), rows[0]["currency"])
+    answer["amount_due"] = _money(payment["amount"], rows[0]["currency"])   # what is left for the card
+    answer["payment"] = payment
+    answer["pay_by"] = rows[0]["expires_at"].isoformat() if rows[0]["expires_at"] else None
     if len(bookings) > 1:
         answer["sessions"] = bookings
     return web.json_response(answer, status=201)

@@ -42,6 +42,9 @@ class BookingIn(_Strict):
     hold: uuid.UUID
     customer: CustomerIn
     screening: ScreeningIn | None = None
+    voucher_code: str | None = Field(default=None, max_length=40)
+    # False: pay by voucher only; if it does not cover the booking, answer 402 instead of charging a card.
+    pay_rest_by_card: bool = True
 
 
 class ManageIn(_Strict):

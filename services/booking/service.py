@@ -170,9 +170,10 @@ PAYMENT_WINDOW = timedelta(minutes=15)
 
 
 async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
-                 confirm_key: str | None, now: datetime, links: Links, payments) -> tuple[list[asyncpg.Record], dict | None]:
-    """Turn a hold (or every hold of a series) into a booking awaiting its card payment, after the
-    health screening. Returns the rows and the payment the customer must complete."""
+                 confirm_key: str | None, now: datetime, links: Links, payments, *, voucher_code: str | None = None,
+                 pay_rest_by_card: bool = True) -> tuple[list[asyncpg.Record], dict | None]:
+    """Turn a hold (or every hold of a series) into a booking, after the health screening: confirmed at
+    once if a voucher pays for all of it, else awaiting its card payment. Returns the rows and the payment."""
     rows = await store.lock_reservations(conn, hold_id)
     if not rows:
         raise BookingError(404, "hold_not_found", "No such hold")
@@ -189,10 +190,14 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
                                      answers, assessment.outcome, assessment.flags)
     payment = await payments.booking_payment(
         booking_id=hold_id, clinic_id=clinic.id, amount=sum(r["price_amount"] for r in rows),
-        currency=rows[0]["currency"].strip(), customer_email=customer.email)
+        currency=rows[0]["currency"].strip(), customer_email=customer.email, treatment_id=treatment.id,
+        sessions=len(rows), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
     expires_at = max(now + PAYMENT_WINDOW, rows[0]["expires_at"])
-    await store.await_payment(conn, [r["id"] for r in rows], customer, confirm_key, uuid.UUID(payment["id"]),
-                              expires_at)
+    await store.await_payment(conn, [r["id"] for r in rows], customer, confirm_key,
+                              uuid.UUID(payment["id"]) if payment["id"] else None, expires_at)
+    if payment["covered"]:   # the voucher paid for everything: nothing to wait for
+        await store.confirm_paid(conn, [r["id"] for r in rows])
+        await _announce_confirmed(conn, await store.lock_reservations(conn, hold_id), links)
     return await store.lock_reservations(conn, hold_id), payment
 
 
@@ -200,7 +205,7 @@ async def _payment_of(payments, rows) -> dict:
     return await payments.booking_payment(
         booking_id=rows[0]["series_id"] or rows[0]["id"], clinic_id=rows[0]["clinic_id"],
         amount=sum(r["price_amount"] for r in rows), currency=rows[0]["currency"].strip(),
-        customer_email=rows[0]["customer_email"])
+        customer_email=rows[0]["customer_email"], treatment_id=rows[0]["treatment_id"], sessions=len(rows))
 
 
 async def on_payment_succeeded(conn: asyncpg.Connection, booking_id: uuid.UUID, payment_id: str,

@@ -7,8 +7,9 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.payments import service
-from services.payments.routes import routes
+from services.payments import service, voucher_service
+from services.payments.catalogue import catalogue_ctx
+from services.payments.routes import issuer, routes
 from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
 from shared.config import Settings
 from shared.keys import DB, SETTINGS
@@ -19,19 +20,30 @@ log = logging.getLogger(__name__)
 RECONCILER = web.AppKey("reconciler", asyncio.Task)
 
 
-async def reconcile_forever(app: web.Application) -> None:
+async def housekeeping_once(app: web.Application) -> None:
+    """Ask Stripe about payments left open (a lost webhook), expire vouchers, announce expiring ones."""
     settings = app[SETTINGS]
+    try:
+        async with app[DB].acquire() as conn, conn.transaction():
+            changed = await service.reconcile(conn, app[STRIPE], settings.reconcile_after, issuer(app))
+        if changed:
+            log.warning("reconciler found payments the webhooks had not told us about", extra={"count": changed})
+    except StripeUnavailable:
+        log.warning("reconciler: stripe unavailable; will retry")
+    async with app[DB].acquire() as conn, conn.transaction():
+        expired = await voucher_service.expire_due(conn)
+        expiring = await voucher_service.announce_expiring(conn)
+    if expired or expiring:
+        log.info("voucher expiry", extra={"expired": expired, "expiring_notices": expiring})
+
+
+async def reconcile_forever(app: web.Application) -> None:
     while True:
         try:
-            async with app[DB].acquire() as conn, conn.transaction():
-                changed = await service.reconcile(conn, app[STRIPE], settings.reconcile_after)
-            if changed:
-                log.warning("reconciler found payments the webhooks had not told us about", extra={"count": changed})
-        except StripeUnavailable:
-            log.warning("reconciler: stripe unavailable; will retry")
-        except Exception as exc:
-            log.warning("reconciler failed", extra={"error": repr(exc)})
-        await asyncio.sleep(settings.reconcile_interval)
+            await housekeeping_once(app)
+        except Exception as exc:   # the database may be down for a while; keep going after
+            log.warning("housekeeping failed", extra={"error": repr(exc)})
+        await asyncio.sleep(app[SETTINGS].reconcile_interval)
 
 
 async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -45,8 +57,9 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, reconciler: bool = True) -> web.Application:
-    app = create_base_app(settings, SERVICE, schema="payments", with_redis=False)
+    app = create_base_app(settings, SERVICE, schema="payments")
     app.cleanup_ctx.append(stripe_ctx)
+    app.cleanup_ctx.append(catalogue_ctx)
     if reconciler:
         app.cleanup_ctx.append(reconciler_ctx)
     app.add_routes(routes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.payments import service
+from services.payments import service, voucher_service
 from services.payments.stripe_gateway import StripeGateway
 from shared.config import Settings, load_settings
 from shared.events import Event
@@ -14,20 +14,36 @@ from shared.streams import Handler, HandlerContext, serve
 GROUP = "payments"
 
 
+def _reference(data: dict) -> uuid.UUID:
+    """What was paid: the series for a session of a course, else the booking."""
+    series = data.get("series")
+    return uuid.UUID(series["id"] if series else data["booking_id"])
+
+
 def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
     async def on_payment_orphaned(ctx: HandlerContext, event: Event) -> None:
-        await service.refund_booking_payment(ctx.conn, stripe, booking_id=uuid.UUID(event.data["booking_id"]),
-                                             reason=event.data["reason"], cause_event_id=event.id)
+        reference = uuid.UUID(event.data["booking_id"])
+        await voucher_service.give_back(ctx.conn, reference, entry="refund")
+        await service.refund_booking_payment(ctx.conn, stripe, booking_id=reference, reason=event.data["reason"],
+                                             cause_event_id=event.id)
 
     async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
-        # A cancellation within the clinic's window (the booking service enforces it) is refunded in full:
-        # the session's share of the payment goes back to the card.
-        series = event.data.get("series")
-        await service.refund_booking_payment(
-            ctx.conn, stripe, booking_id=uuid.UUID(series["id"] if series else event.data["booking_id"]),
-            reason="cancelled_by_customer", cause_event_id=event.id, amount=event.data["price"]["amount"])
+        # A cancellation within the clinic's window (the booking service enforces it) is refunded in full,
+        # to the methods that paid: the voucher part back to the voucher first, the rest to the card.
+        price = event.data["price"]["amount"]
+        to_voucher = await voucher_service.give_back(ctx.conn, _reference(event.data), entry="refund", value=price)
+        if price - to_voucher > 0:
+            await service.refund_booking_payment(ctx.conn, stripe, booking_id=_reference(event.data),
+                                                 reason="cancelled_by_customer", cause_event_id=event.id,
+                                                 amount=price - to_voucher)
 
-    return {"booking.payment_orphaned": on_payment_orphaned, "booking.cancelled": on_booking_cancelled}
+    async def on_booking_expired(ctx: HandlerContext, event: Event) -> None:
+        # Never paid: what a voucher put towards it goes back.
+        reference = event.data.get("series_id") or event.data["booking_id"]
+        await voucher_service.give_back(ctx.conn, uuid.UUID(reference), entry="release")
+
+    return {"booking.payment_orphaned": on_payment_orphaned, "booking.cancelled": on_booking_cancelled,
+            "booking.expired": on_booking_expired}
 
 
 async def consumer_main(settings: Settings, stop) -> None:

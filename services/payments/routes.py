@@ -8,15 +8,36 @@ import logging
 import stripe
 from aiohttp import web
 
-from services.payments import service
-from services.payments.schemas import BookingPaymentIn
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from services.payments import service, voucher_service
+from services.payments.catalogue import CATALOGUE
+from services.payments.schemas import BalanceIn, BookingPaymentIn, VoucherPurchaseIn
 from services.payments.stripe_gateway import STRIPE
+from services.payments.vouchers import normalise, spec_for_amount, spec_for_course, spec_for_treatment
 from shared.errors import ApiError, read_json
-from shared.keys import DB, SETTINGS
+from shared.keys import DB, REDIS, SETTINGS
+from shared.ratelimit import Limit, RateLimiter
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+CLINIC_ZONE = ZoneInfo("Europe/London")
+MAX_IDEMPOTENCY_KEY = 255
+# Guessing codes must be hopeless: few checks per client, fewer misses, and misses per code prefix.
+BALANCE_CHECKS = Limit("voucher-balance", 20, 60)
+BALANCE_MISSES = Limit("voucher-balance-miss", 5, 900)
+PREFIX_MISSES = Limit("voucher-balance-prefix-miss", 20, 900)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def issuer(app: web.Application) -> service.VoucherIssuer:
+    settings = app[SETTINGS]
+    return service.VoucherIssuer(voucher_service.CodeKeys(settings.voucher_code_key), settings.voucher_validity_months)
 
 
 @routes.post("/api/v1/stripe/webhook")
@@ -34,7 +55,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_json", "The event body is not valid JSON") from None
     event = json.loads(payload)
     async with request.app[DB].acquire() as conn, conn.transaction():
-        is_new = await service.handle_stripe_event(conn, event)
+        is_new = await service.handle_stripe_event(conn, event, issuer(request.app))
     log.info("stripe event received", extra={"stripe_event": event["id"], "type": event["type"], "new": is_new})
     return web.json_response({"received": True, "duplicate": not is_new})
 
@@ -51,7 +72,65 @@ async def booking_payment(request: web.Request) -> web.Response:
     _check_internal(request)
     body = await read_json(request, BookingPaymentIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
-        row = await service.request_booking_payment(
-            conn, request.app[STRIPE], booking_id=body.booking_id, clinic_id=body.clinic_id, amount=body.amount,
-            currency=body.currency, clinic_currency=service.CLINIC_CURRENCY, customer_email=body.customer_email)
-    return web.json_response(service.payment_json(row), status=201)
+        answer = await service.request_booking_payment(
+            conn, request.app[STRIPE], issuer(request.app).keys, booking_id=body.booking_id, clinic_id=body.clinic_id,
+            amount=body.amount, currency=body.currency, customer_email=body.customer_email,
+            treatment_id=body.treatment_id, sessions=body.sessions, voucher_code=body.voucher_code,
+            pay_rest_by_card=body.pay_rest_by_card, now=_now())
+    return web.json_response(answer, status=201)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    return key
+
+
+@routes.post("/api/v1/vouchers")
+async def buy_voucher(request: web.Request) -> web.Response:
+    """A gift voucher, awaiting the buyer's card payment; it is issued (with its code) when that succeeds."""
+    body = await read_json(request, VoucherPurchaseIn)
+    catalogue = request.app[CATALOGUE]
+    clinic = await catalogue.clinic(body.clinic)
+    if body.kind == "amount":
+        spec = spec_for_amount(body.amount.amount, body.amount.currency, service.CLINIC_CURRENCY)
+    elif body.kind == "treatment":
+        spec = spec_for_treatment(await catalogue.treatment(clinic.slug, body.treatment))
+    else:
+        spec = spec_for_course(await catalogue.course(clinic.slug, body.course))
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        voucher = await voucher_service.start_purchase(
+            conn, clinic_id=clinic.id, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
+            message=body.message, deliver_on=body.deliver_on, today=_now().astimezone(CLINIC_ZONE).date(),
+            purchase_key=_idempotency_key(request))
+        payment = await service.voucher_payment(conn, request.app[STRIPE], voucher)
+    return web.json_response({**voucher_service.voucher_json(voucher), "clinic": clinic.slug,
+                              "payment": service.payment_json(payment)}, status=201)
+
+
+def _client(request: web.Request) -> str:
+    # Behind the gateway the client is the first address it forwarded.
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return forwarded.split(",")[0].strip() or request.remote or "unknown"
+
+
+@routes.post("/api/v1/vouchers/balance")
+async def voucher_balance(request: web.Request) -> web.Response:
+    body = await read_json(request, BalanceIn)
+    limiter = RateLimiter(request.app[REDIS], request.app[SETTINGS].redis_prefix)
+    client = _client(request)
+    prefix = (normalise(body.code) or body.code.upper().replace("-", ""))[:4]
+    for verdict in (await limiter.hit(BALANCE_CHECKS, client), await limiter.hit(BALANCE_MISSES, client, cost=0),
+                    await limiter.hit(PREFIX_MISSES, prefix, cost=0)):
+        if not verdict.allowed:
+            raise ApiError(429, "rate_limited", "Too many voucher checks; please wait before trying again",
+                           headers=verdict.headers())
+    async with request.app[DB].acquire() as conn:
+        try:
+            answer = await voucher_service.balance(conn, body.code, issuer(request.app).keys)
+        except voucher_service.VoucherError:
+            await limiter.hit(BALANCE_MISSES, client)
+            await limiter.hit(PREFIX_MISSES, prefix)
+            raise
+    return web.json_response(answer)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
 
 import asyncpg
 
-from services.payments import store
+from services.payments import store, voucher_service
 from services.payments.domain import FROM_STRIPE, PaymentError, check_amount, next_status
 from services.payments.stripe_gateway import Intent, StripeGateway, StripeRefused, StripeUnavailable
+from services.payments.vouchers import Charge
 from shared.events import Event
 from shared.outbox import add_event
 
@@ -24,46 +28,103 @@ INTENT_EVENTS = {
 }
 
 
+@dataclass(frozen=True)
+class VoucherIssuer:
+    """What issuing a voucher on payment needs: the code keys, the validity, and the clock."""
+    keys: voucher_service.CodeKeys
+    validity_months: int
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+
 def _unavailable() -> PaymentError:
     return PaymentError(503, "payment_provider_unavailable",
                         "Card payments are unavailable for a moment; nothing was charged. Please retry shortly")
 
 
-def payment_json(row) -> dict:
-    return {"id": str(row["id"]), "status": row["status"], "amount": row["amount"],
-            "currency": row["currency"].strip(), "stripe_payment_intent": row["stripe_payment_intent"],
-            "client_secret": row["client_secret"]}
+def payment_json(row, applied: "voucher_service.Applied | None" = None, currency: str | None = None) -> dict:
+    """The payment as the booking service (and the customer) see it: the card part, and the voucher part."""
+    body = {"id": None, "status": "succeeded", "amount": 0, "currency": currency, "stripe_payment_intent": None,
+            "client_secret": None}
+    if row is not None:
+        body.update(id=str(row["id"]), status=row["status"], amount=row["amount"], currency=row["currency"].strip(),
+                    stripe_payment_intent=row["stripe_payment_intent"], client_secret=row["client_secret"])
+    body["covered"] = row is None   # nothing left to pay by card
+    body["voucher"] = None if applied is None else {
+        "code_hint": applied.code_hint, "unit": applied.unit, "units": applied.redemption.units,
+        "value": {"amount": applied.redemption.value, "currency": body["currency"]}}
+    return body
 
 
-async def request_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
-                                  clinic_id: uuid.UUID, amount: int, currency: str, clinic_currency: str,
-                                  customer_email: str) -> asyncpg.Record:
+async def request_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, keys: "voucher_service.CodeKeys",
+                                  *, booking_id: uuid.UUID, clinic_id: uuid.UUID, amount: int, currency: str,
+                                  customer_email: str, treatment_id: uuid.UUID, sessions: int,
+                                  voucher_code: str | None, pay_rest_by_card: bool, now) -> dict:
+    """How a booking is paid: a voucher first if given (all of it, or what is left on it), the rest by card.
+    Created once per booking; a retry gets the same answer."""
+    if currency.upper() != CLINIC_CURRENCY:
+        raise PaymentError(422, "currency_mismatch", f"This clinic takes payments in {CLINIC_CURRENCY}")
+    applied = None
+    card_amount = amount
+    if voucher_code:
+        applied = await voucher_service.redeem(
+            conn, code=voucher_code, charge=Charge(clinic_id, amount, treatment_id, sessions), reference_id=booking_id,
+            keys=keys, now=now)
+        card_amount = applied.redemption.card_amount
+        if card_amount > 0 and not pay_rest_by_card:
+            raise PaymentError(402, "voucher_insufficient",
+                               "The voucher does not cover this booking; please pay the rest by card",
+                               {"voucher_pays": applied.redemption.value, "rest": card_amount})
+    if card_amount == 0:
+        return payment_json(None, applied, currency)
+    row = await _card_payment(conn, stripe, booking_id=booking_id, clinic_id=clinic_id, amount=card_amount,
+                              currency=currency, customer_email=customer_email)
+    return payment_json(row, applied)
+
+
+async def _card_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
+                        clinic_id: uuid.UUID, amount: int, currency: str, customer_email: str) -> asyncpg.Record:
     """The card payment for a booking: created once, found again on every retry."""
-    check_amount(amount, currency, clinic_currency)
+    check_amount(amount, currency, CLINIC_CURRENCY)
     existing = await store.payment_for(conn, "booking", booking_id)
     if existing is not None:
         if existing["amount"] != amount or existing["currency"].strip() != currency:
             raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
         return existing
+    return await _new_payment(conn, stripe, purpose="booking", reference_id=booking_id, clinic_id=clinic_id,
+                              amount=amount, currency=currency, customer_email=customer_email)
+
+
+async def _new_payment(conn, stripe: StripeGateway, *, purpose: str, reference_id: uuid.UUID, clinic_id: uuid.UUID,
+                       amount: int, currency: str, customer_email: str) -> asyncpg.Record:
     payment_id = uuid.uuid4()
     try:
         intent = await stripe.create_intent(
             amount=amount, currency=currency,
-            metadata={"purpose": "booking", "reference_id": str(booking_id), "clinic_id": str(clinic_id),
+            metadata={"purpose": purpose, "reference_id": str(reference_id), "clinic_id": str(clinic_id),
                       "payment_id": str(payment_id)},
-            idempotency_key=f"booking-payment-{booking_id}")
+            idempotency_key=f"{purpose}-payment-{reference_id}")
     except StripeUnavailable:
         raise _unavailable() from None
     except StripeRefused as exc:
         raise PaymentError(422, "payment_refused", str(exc)) from None
     row = await store.insert_payment(
-        conn, payment_id=payment_id, clinic_id=clinic_id, purpose="booking", reference_id=booking_id, amount=amount,
+        conn, payment_id=payment_id, clinic_id=clinic_id, purpose=purpose, reference_id=reference_id, amount=amount,
         currency=currency, customer_email=customer_email, intent_id=intent.id, client_secret=intent.client_secret,
         status=FROM_STRIPE.get(intent.status, "requires_payment"))
-    if row is None:   # a concurrent request for the same booking won: keep theirs, drop ours
+    if row is None:   # a concurrent request for the same reference won: keep theirs, drop ours
         await _cancel_quietly(stripe, intent.id)
-        return await store.payment_for(conn, "booking", booking_id)
+        return await store.payment_for(conn, purpose, reference_id)
     return row
+
+
+async def voucher_payment(conn: asyncpg.Connection, stripe: StripeGateway, voucher) -> asyncpg.Record:
+    """The card payment for buying a voucher (once per voucher)."""
+    existing = await store.payment_for(conn, "voucher", voucher["id"])
+    if existing is not None:
+        return existing
+    return await _new_payment(conn, stripe, purpose="voucher", reference_id=voucher["id"],
+                              clinic_id=voucher["clinic_id"], amount=voucher["price_amount"],
+                              currency=voucher["currency"].strip(), customer_email=voucher["buyer_email"])
 
 
 async def _cancel_quietly(stripe: StripeGateway, intent_id: str) -> None:
@@ -73,7 +134,8 @@ async def _cancel_quietly(stripe: StripeGateway, intent_id: str) -> None:
         log.warning("could not cancel a duplicate PaymentIntent", extra={"intent": intent_id})
 
 
-async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool = False) -> str | None:
+async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool = False,
+                       vouchers: "VoucherIssuer | None" = None) -> str | None:
     """Move our payment to what Stripe says of its PaymentIntent; announce what changed. Returns the new
     status, or None when nothing changed (a duplicate or out-of-order event)."""
     row = await store.lock_payment_by_intent(conn, intent.id)
@@ -93,6 +155,8 @@ async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool
             "payment_id": str(row["id"]), "purpose": row["purpose"], "reference_id": str(row["reference_id"]),
             "amount": {"amount": row["amount"], "currency": row["currency"].strip()},
             "stripe_payment_intent": intent.id}, clinic_id=str(row["clinic_id"])))
+    if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
+        await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now(), vouchers.validity_months)
     log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
     return new
 
@@ -112,24 +176,25 @@ async def _adopt_unknown_intent(conn: asyncpg.Connection, intent: Intent):
     return await store.lock_payment_by_intent(conn, intent.id)
 
 
-async def handle_stripe_event(conn: asyncpg.Connection, event: dict) -> bool:
+async def handle_stripe_event(conn: asyncpg.Connection, event: dict, vouchers: "VoucherIssuer") -> bool:
     """Apply one verified Stripe event, once: False if we had seen its id before."""
     if not await store.record_stripe_event(conn, event):
         return False
     if event["type"] in INTENT_EVENTS:
         obj = event["data"]["object"]
         intent = Intent(obj["id"], obj["status"], obj["amount"], obj["currency"], None, dict(obj.get("metadata") or {}))
-        await apply_intent(conn, intent, failed=event["type"] == "payment_intent.payment_failed")
+        await apply_intent(conn, intent, failed=event["type"] == "payment_intent.payment_failed", vouchers=vouchers)
     return True
 
 
-async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_seconds: float, limit: int = 50) -> int:
+async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_seconds: float,
+                    vouchers: "VoucherIssuer", limit: int = 50) -> int:
     """Ask Stripe about payments still open after a while, so a lost webhook never leaves a paid customer
     unconfirmed. Re-fetches the PaymentIntent rather than trusting event order."""
     changed = 0
     for row in await store.stale_open_payments(conn, older_than_seconds, limit):
         intent = await stripe.retrieve_intent(row["stripe_payment_intent"])
-        if await apply_intent(conn, intent) is not None:
+        if await apply_intent(conn, intent, vouchers=vouchers) is not None:
             changed += 1
     return changed
 

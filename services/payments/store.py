@@ -78,3 +78,116 @@ async def complete_refund(conn: asyncpg.Connection, refund_id: uuid.UUID, paymen
                        refund_id, stripe_refund_id, status)
     await conn.execute("UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = clock_timestamp() "
                        "WHERE id = $1", payment_id, amount)
+
+
+# --- vouchers ------------------------------------------------------------------------------------
+
+VOUCHER_COLUMNS = """id, clinic_id, kind, vat_class, unit, treatment_id, course_id, title, face_value, currency,
+    price_amount, buyer_name, buyer_email, recipient_name, recipient_email, message, deliver_on, status, balance,
+    code_last4, expires_at, created_at, issued_at"""
+
+
+async def insert_voucher(conn: asyncpg.Connection, *, voucher_id: uuid.UUID, clinic_id: uuid.UUID, spec,
+                         buyer: dict, recipient: dict, message: str, deliver_on, purchase_key: str | None):
+    return await conn.fetchrow(
+        f"""INSERT INTO vouchers (id, clinic_id, kind, vat_class, unit, treatment_id, course_id, title, face_value,
+                                  currency, price_amount, buyer_name, buyer_email, recipient_name, recipient_email,
+                                  message, deliver_on, status, purchase_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'awaiting_payment', $18)
+            RETURNING {VOUCHER_COLUMNS}""",
+        voucher_id, clinic_id, spec.kind, spec.vat_class, spec.unit, spec.treatment_id, spec.course_id, spec.title,
+        spec.face_value, spec.currency, spec.price_amount, buyer["name"], buyer["email"], recipient["name"],
+        recipient["email"], message, deliver_on, purchase_key)
+
+
+async def voucher_for_purchase_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key: str):
+    return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 AND purchase_key = $2",
+                               clinic_id, key)
+
+
+async def lock_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID):
+    return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1 FOR UPDATE", voucher_id)
+
+
+async def lock_voucher_by_hash(conn: asyncpg.Connection, digest: bytes):
+    # The row lock serialises concurrent redemptions of one code; the balance CHECK is the last word.
+    return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE code_hash = $1 FOR UPDATE", digest)
+
+
+async def voucher_by_hash(conn: asyncpg.Connection, digest: bytes):
+    return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE code_hash = $1", digest)
+
+
+async def activate_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, digest: bytes, last4: str,
+                           ciphertext: str, expires_at) -> None:
+    await conn.execute(
+        """UPDATE vouchers SET status = 'active', code_hash = $2, code_last4 = $3, code_ciphertext = $4,
+                  expires_at = $5, issued_at = clock_timestamp() WHERE id = $1""",
+        voucher_id, digest, last4, ciphertext, expires_at)
+
+
+async def append_entry(conn: asyncpg.Connection, voucher_id: uuid.UUID, entry: str, units: int, *,
+                       reference_id: uuid.UUID | None = None, actor: str = "system", note: str = "") -> int:
+    """Add a ledger entry and move the cached balance with it, in the caller's transaction; the new
+    balance. A balance that would go below zero raises CheckViolationError and nothing is written."""
+    balance = await conn.fetchval("UPDATE vouchers SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+                                  voucher_id, units)
+    await conn.execute(
+        "INSERT INTO voucher_ledger (voucher_id, entry, units, reference_id, actor, note) VALUES ($1, $2, $3, $4, $5, $6)",
+        voucher_id, entry, units, reference_id, actor, note)
+    return balance
+
+
+async def ledger_sum(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> int:
+    return await conn.fetchval("SELECT coalesce(sum(units), 0) FROM voucher_ledger WHERE voucher_id = $1", voucher_id)
+
+
+async def insert_redemption(conn: asyncpg.Connection, *, voucher_id: uuid.UUID, reference_id: uuid.UUID, units: int,
+                            value_amount: int) -> None:
+    await conn.execute(
+        "INSERT INTO voucher_redemptions (id, voucher_id, reference_id, units, value_amount, status) "
+        "VALUES ($1, $2, $3, $4, $5, 'redeemed')", uuid.uuid4(), voucher_id, reference_id, units, value_amount)
+
+
+async def lock_redemption(conn: asyncpg.Connection, reference_id: uuid.UUID):
+    return await conn.fetchrow(
+        "SELECT r.id, r.voucher_id, r.units, r.value_amount, r.status, v.code_last4, v.unit, v.kind "
+        "FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id WHERE r.reference_id = $1 FOR UPDATE OF r",
+        reference_id)
+
+
+async def set_redemption(conn: asyncpg.Connection, redemption_id: uuid.UUID, status: str, units: int,
+                         value_amount: int) -> None:
+    await conn.execute("UPDATE voucher_redemptions SET status = $2, units = $3, value_amount = $4 WHERE id = $1",
+                       redemption_id, status, units, value_amount)
+
+
+async def list_vouchers(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 ORDER BY created_at DESC",
+                            clinic_id)
+
+
+async def claim_expired_vouchers(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE status = 'active' AND expires_at <= now()
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+
+
+async def mark_expired(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE vouchers SET status = 'expired' WHERE id = $1", voucher_id)
+
+
+async def claim_expiry_notices(conn: asyncpg.Connection, notice_seconds: float, limit: int) -> list[asyncpg.Record]:
+    """Active vouchers with a balance expiring within the notice period, not yet announced (stamped now)."""
+    return await conn.fetch(
+        f"""UPDATE vouchers SET expiry_notice_at = clock_timestamp()
+            WHERE id IN (SELECT id FROM vouchers WHERE status = 'active' AND balance > 0 AND expiry_notice_at IS NULL
+                           AND expires_at <= now() + make_interval(secs => $1)
+                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING {VOUCHER_COLUMNS}""", notice_seconds, limit)
+
+
+async def reactivate_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID, expires_at) -> None:
+    await conn.execute(
+        "UPDATE vouchers SET status = 'active', expires_at = $2, expiry_notice_at = NULL WHERE id = $1",
+        voucher_id, expires_at)

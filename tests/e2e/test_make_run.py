@@ -14,7 +14,7 @@ import pytest
 from tests.support.booking import BaseUrlClient, next_weekday
 from tests.support.payments import book_and_pay_by_card
 from tests.support.infra import database_url, drop_database, unique_name, wait_for
-from tests.support.stack import REPO_ROOT, STACK_MARKER, processes_with_marker, stack_env
+from tests.support.stack import HTTP_SERVICES, REPO_ROOT, STACK_MARKER, processes_with_marker, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +35,19 @@ async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_
     address = f"run-{uuid.uuid4().hex[:8]}@example.com"
     try:
         async with aiohttp.ClientSession() as http:
-            async def gateway_ready():
+            async def all_ready():
                 assert make.poll() is None, (tmp_path / "make-run.log").read_text()[-3000:]
                 try:
+                    for service in HTTP_SERVICES:
+                        async with http.get(f"http://127.0.0.1:{env[service.upper() + '_PORT']}/readyz") as resp:
+                            if resp.status != 200:
+                                return False
                     async with http.get(f"{gateway}/api/v1/clinics") as resp:
                         return resp.status == 200
                 except aiohttp.ClientError:
                     return False
 
-            await wait_for(gateway_ready, timeout=90, interval=0.2, what="make run to serve the gateway")
+            await wait_for(all_ready, timeout=120, interval=0.2, what="make run to serve every service")
             await book_and_pay_by_card(BaseUrlClient(http, gateway), f"http://127.0.0.1:{env['FAKE_STRIPE_PORT']}",
                                        email=address, day=next_weekday(3))
 

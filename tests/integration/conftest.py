@@ -5,7 +5,13 @@ import pytest
 from services.booking.app import create_app as create_booking_app
 from services.payments import service as payments_service
 from services.payments.app import create_app as create_payments_app
+from services.payments import voucher_service
 from tests.support.payments import EventPath, customer_pays
+
+
+def issuer_for(settings) -> payments_service.VoucherIssuer:
+    return payments_service.VoucherIssuer(voucher_service.CodeKeys(settings.voucher_code_key),
+                                          settings.voucher_validity_months)
 
 
 @pytest.fixture
@@ -45,7 +51,7 @@ class Checkout:
     async def reconcile(self) -> None:
         # The reconciler's path (the webhook's is proven end to end): ask Stripe, apply, relay, consume.
         async with self.payments_pool.acquire() as conn, conn.transaction():
-            await payments_service.reconcile(conn, self.event_path.stripe, older_than_seconds=0)
+            await payments_service.reconcile(conn, self.event_path.stripe, 0, issuer_for(self.settings))
         await self.event_path.drain()
 
 

@@ -188,7 +188,7 @@ async def test_payments_service_down_is_503(settings, aiohttp_client, booking_po
 async def test_internal_payment_api_refuses_bad_amounts(settings, payments_server, payments_pool, change, status, code):
     from aiohttp.test_utils import TestClient
     body = {"booking_id": str(uuid.uuid4()), "clinic_id": str(uuid.uuid4()), "amount": 6500, "currency": "GBP",
-            "customer_email": "a@example.com", **change}
+            "customer_email": "a@example.com", "treatment_id": str(uuid.uuid4()), "sessions": 1, **change}
     client = TestClient(payments_server)
     await client.start_server()
     try:

@@ -1,0 +1,199 @@
+"""Use cases of gift vouchers: buy, issue on payment, check a balance, redeem against a booking,
+release or refund, expire and reactivate. Each runs in the caller's transaction; every balance change is
+a ledger entry (store.append_entry)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import asyncpg
+from cryptography.fernet import Fernet
+
+from services.payments import store
+from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption, VoucherError,  # noqa: F401 VoucherSpec,
+                                        VoucherState, check_delivery_date, code_hash, expiry_for, generate_code,
+                                        normalise, plan_redemption, redact)
+from shared.events import Event
+from shared.outbox import add_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CodeKeys:
+    """Hashing finds a code; encryption (a key derived apart) keeps it for the delivery email."""
+    secret: str
+
+    def digest(self, normalised: str) -> bytes:
+        return code_hash(self.secret, normalised)
+
+    def _fernet(self) -> Fernet:
+        return Fernet(base64.urlsafe_b64encode(hashlib.sha256(f"voucher-encrypt:{self.secret}".encode()).digest()))
+
+    def encrypt(self, code: str) -> str:
+        return self._fernet().encrypt(code.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        return self._fernet().decrypt(token.encode()).decode()
+
+
+def voucher_json(row) -> dict:
+    remaining = ({"amount": row["balance"], "currency": row["currency"].strip()} if row["unit"] == "money"
+                 else {"sessions": row["balance"]})
+    return {"id": str(row["id"]), "kind": row["kind"], "title": row["title"], "status": row["status"],
+            "vat_class": row["vat_class"], "remaining": remaining,
+            "code_hint": redact(row["code_last4"]) if row["code_last4"] else None,
+            "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
+            "deliver_on": row["deliver_on"].isoformat(),
+            "price": {"amount": row["price_amount"], "currency": row["currency"].strip()}}
+
+
+# --- buying and issuing --------------------------------------------------------------------------
+
+async def start_purchase(conn: asyncpg.Connection, *, clinic_id: uuid.UUID, spec: VoucherSpec, buyer: dict,
+                         recipient: dict, message: str, deliver_on: date, today: date,
+                         purchase_key: str | None):
+    """The voucher, awaiting its payment (the caller asks Stripe for the payment next)."""
+    check_delivery_date(deliver_on, today)
+    if purchase_key and (existing := await store.voucher_for_purchase_key(conn, clinic_id, purchase_key)):
+        return existing
+    return await store.insert_voucher(conn, voucher_id=uuid.uuid4(), clinic_id=clinic_id, spec=spec, buyer=buyer,
+                                      recipient=recipient, message=message, deliver_on=deliver_on,
+                                      purchase_key=purchase_key)
+
+
+async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys, now: datetime,
+                validity_months: int) -> bool:
+    """Its payment succeeded: give the voucher a code, its balance, an expiry; announce the purchase
+    (without the code). False if it was already issued."""
+    voucher = await store.lock_voucher(conn, voucher_id)
+    if voucher is None or voucher["status"] != "awaiting_payment":
+        return False
+    code = generate_code()
+    normalised = normalise(code)
+    expires_at = expiry_for(now, validity_months)
+    await store.activate_voucher(conn, voucher_id, digest=keys.digest(normalised), last4=normalised[-4:],
+                                 ciphertext=keys.encrypt(code), expires_at=expires_at)
+    await store.append_entry(conn, voucher_id, "issue", voucher["face_value"], actor="payment")
+    await add_event(conn, Event("voucher.purchased", {
+        "voucher_id": str(voucher_id), "kind": voucher["kind"], "title": voucher["title"],
+        "vat_class": voucher["vat_class"], "price": {"amount": voucher["price_amount"],
+                                                     "currency": voucher["currency"].strip()},
+        "buyer": {"name": voucher["buyer_name"], "email": voucher["buyer_email"]},
+        "recipient": {"name": voucher["recipient_name"], "email": voucher["recipient_email"]},
+        "deliver_on": voucher["deliver_on"].isoformat(), "expires_at": expires_at.isoformat(),
+        "code_hint": redact(normalised)}, clinic_id=str(voucher["clinic_id"])))
+    log.info("voucher issued", extra={"voucher_id": str(voucher_id), "code": redact(normalised)})
+    return True
+
+
+# --- balance -------------------------------------------------------------------------------------
+
+async def balance(conn: asyncpg.Connection, code: str, keys: CodeKeys) -> dict:
+    normalised = normalise(code)
+    row = await store.voucher_by_hash(conn, keys.digest(normalised)) if normalised else None
+    if row is None or row["status"] == "awaiting_payment":
+        raise VoucherError(404, "voucher_not_found", "We don't recognise that voucher code")
+    return voucher_json(row)
+
+
+# --- redeeming against a booking -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Applied:
+    voucher_id: uuid.UUID
+    code_hint: str
+    unit: str
+    redemption: Redemption
+
+
+async def redeem(conn: asyncpg.Connection, *, code: str, charge: Charge, reference_id: uuid.UUID, keys: CodeKeys,
+                 now: datetime) -> Applied:
+    """Take what a booking needs (or what is left) from a voucher; once per booking."""
+    existing = await store.lock_redemption(conn, reference_id)
+    if existing is not None and existing["status"] == "redeemed":
+        return Applied(existing["voucher_id"], redact(existing["code_last4"]), existing["unit"],
+                       Redemption(existing["units"], existing["value_amount"], charge.amount - existing["value_amount"]))
+    normalised = normalise(code)
+    row = await store.lock_voucher_by_hash(conn, keys.digest(normalised)) if normalised else None
+    if row is None:
+        raise VoucherError(404, "voucher_not_found", "We don't recognise that voucher code")
+    state = VoucherState(row["clinic_id"], row["unit"], row["status"], row["balance"], row["expires_at"],
+                         row["treatment_id"])
+    plan = plan_redemption(state, charge, now)
+    try:
+        async with conn.transaction():   # savepoint: a balance that would go negative writes nothing
+            await store.append_entry(conn, row["id"], "redeem", -plan.units, reference_id=reference_id, actor="booking")
+    except asyncpg.CheckViolationError:
+        raise VoucherError(409, "voucher_used_up", "This voucher has already been used in full") from None
+    await store.insert_redemption(conn, voucher_id=row["id"], reference_id=reference_id, units=plan.units,
+                                  value_amount=plan.value)
+    log.info("voucher redeemed", extra={"voucher_id": str(row["id"]), "code": redact(normalised),
+                                        "units": plan.units, "reference_id": str(reference_id)})
+    return Applied(row["id"], redact(normalised), row["unit"], plan)
+
+
+async def give_back(conn: asyncpg.Connection, reference_id: uuid.UUID, *, entry: str, value: int | None = None) -> int:
+    """Return a booking's redemption to its voucher: all of it (`release`: the booking expired unpaid), or
+    the part paying for `value` of it (`refund`: one cancelled session of a series). The value returned."""
+    r = await store.lock_redemption(conn, reference_id)
+    if r is None or r["status"] != "redeemed":
+        return 0
+    if value is None or value >= r["value_amount"]:
+        back_units, back_value = r["units"], r["value_amount"]
+    elif r["unit"] == "money":
+        back_units = back_value = value
+    else:                                   # sessions: one session per cancelled session
+        back_units, back_value = 1, value
+    await store.append_entry(conn, r["voucher_id"], entry, back_units, reference_id=reference_id, actor="booking")
+    if back_units < r["units"]:
+        await store.set_redemption(conn, r["id"], "redeemed", r["units"] - back_units, r["value_amount"] - back_value)
+    else:
+        await store.set_redemption(conn, r["id"], "released" if entry == "release" else "refunded",
+                                   r["units"], r["value_amount"])
+    return back_value
+
+
+# --- expiry --------------------------------------------------------------------------------------
+
+async def expire_due(conn: asyncpg.Connection, limit: int = 200) -> int:
+    """Vouchers past their expiry lose what is left (an `expire` entry); announce it."""
+    rows = await store.claim_expired_vouchers(conn, limit)
+    for row in rows:
+        if row["balance"] > 0:
+            await store.append_entry(conn, row["id"], "expire", -row["balance"], actor="expiry")
+        await store.mark_expired(conn, row["id"])
+        await add_event(conn, Event("voucher.expired", {"voucher_id": str(row["id"]), "title": row["title"]},
+                                    clinic_id=str(row["clinic_id"])))
+    return len(rows)
+
+
+async def announce_expiring(conn: asyncpg.Connection, limit: int = 200) -> int:
+    """Once per voucher, 30 days before expiry: voucher.expiring (the notifications service emails it)."""
+    rows = await store.claim_expiry_notices(conn, EXPIRY_NOTICE_BEFORE.total_seconds(), limit)
+    for row in rows:
+        await add_event(conn, Event("voucher.expiring", {
+            "voucher_id": str(row["id"]), "title": row["title"], "expires_at": row["expires_at"].isoformat(),
+            "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
+            "remaining": voucher_json(row)["remaining"], "code_hint": redact(row["code_last4"])},
+            clinic_id=str(row["clinic_id"])))
+    return len(rows)
+
+
+async def reactivate(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, units: int, actor: str, reason: str,
+                     now: datetime, extend: timedelta) -> dict:
+    """Clinic staff bring an expired voucher back with `units` of balance: an audited `adjust` entry."""
+    row = await store.lock_voucher(conn, voucher_id)
+    if row is None:
+        raise VoucherError(404, "voucher_not_found", "No such voucher")
+    if row["status"] != "expired":
+        raise VoucherError(409, "voucher_not_expired", "Only an expired voucher can be reactivated")
+    if units <= 0:
+        raise VoucherError(422, "invalid_units", "Reactivate with a positive balance")
+    await store.reactivate_voucher(conn, voucher_id, now + extend)
+    await store.append_entry(conn, voucher_id, "adjust", units, actor=actor, note=f"reactivated: {reason}")
+    return voucher_json(await store.lock_voucher(conn, voucher_id))
