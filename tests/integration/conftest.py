@@ -6,6 +6,7 @@ from services.booking.app import create_app as create_booking_app
 from services.payments import service as payments_service
 from services.payments.app import create_app as create_payments_app
 from services.payments import voucher_service
+from tests.support.infra import free_port
 from tests.support.payments import EventPath, customer_pays
 
 
@@ -15,16 +16,35 @@ def issuer_for(settings) -> payments_service.VoucherIssuer:
 
 
 @pytest.fixture
-async def payments_server(settings, aiohttp_server):
-    """The payments service in-process (no background reconciler: tests drive it)."""
-    return await aiohttp_server(create_payments_app(settings, reconciler=False))
+def linked(settings):
+    """Settings in which booking and payments find each other on ports chosen up front."""
+    ports = {"booking": free_port(), "payments": free_port()}
+    return ports, settings.with_overrides(upstreams={s: f"http://127.0.0.1:{p}" for s, p in ports.items()})
 
 
 @pytest.fixture
-async def booking(settings, payments_server, aiohttp_client):
+async def payments_server(linked, aiohttp_server):
+    """The payments service in-process (no background reconciler: tests drive it)."""
+    ports, settings = linked
+    return await aiohttp_server(create_payments_app(settings, reconciler=False), port=ports["payments"])
+
+
+@pytest.fixture
+async def booking_server(linked, payments_server, aiohttp_server):
+    ports, settings = linked
+    return await aiohttp_server(create_booking_app(settings), port=ports["booking"])
+
+
+@pytest.fixture
+async def booking(booking_server, aiohttp_client):
     """The booking service in-process, on this test's own database, talking to the payments service."""
-    upstreams = {"payments": str(payments_server.make_url("")).rstrip("/")}
-    return await aiohttp_client(create_booking_app(settings.with_overrides(upstreams=upstreams)))
+    return await aiohttp_client(booking_server)
+
+
+@pytest.fixture
+async def payments(booking_server, payments_server, aiohttp_client):
+    """The payments service's public API (it reads the catalogue from the booking service)."""
+    return await aiohttp_client(payments_server)
 
 
 @pytest.fixture

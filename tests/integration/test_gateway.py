@@ -3,16 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.booking.app import create_app as create_booking
 from services.gateway.app import create_app as create_gateway
 from tests.support.booking import book, hold_body
 from tests.support.infra import free_port
-
-
-@pytest.fixture
-async def booking_server(settings, payments_server, aiohttp_server):
-    upstreams = {"payments": str(payments_server.make_url("")).rstrip("/")}
-    return await aiohttp_server(create_booking(settings.with_overrides(upstreams=upstreams)))
 
 
 async def gateway_for(aiohttp_client, settings, booking_url: str):
