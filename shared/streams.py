@@ -41,6 +41,22 @@ class HandlerContext:
 Handler = Callable[[HandlerContext, Event], Awaitable[None]]
 
 
+def combine(*handler_maps: dict[str, Handler]) -> dict[str, Handler]:
+    """One handler per event type running every part's handler, in order, in the same transaction."""
+    parts: dict[str, list[Handler]] = {}
+    for handlers in handler_maps:
+        for event_type, handler in handlers.items():
+            parts.setdefault(event_type, []).append(handler)
+
+    def chain(handlers: list[Handler]) -> Handler:
+        async def run(ctx: HandlerContext, event: Event) -> None:
+            for handler in handlers:
+                await handler(ctx, event)
+        return run
+
+    return {event_type: chain(handlers) for event_type, handlers in parts.items()}
+
+
 class StreamConsumer:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, prefix: str, group: str, name: str,
                  handlers: dict[str, Handler], block_ms: int = 1000, claim_idle_ms: int = 30_000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import uuid
 
 import stripe
 from aiohttp import web
@@ -134,3 +135,18 @@ async def voucher_balance(request: web.Request) -> web.Response:
             await limiter.hit(PREFIX_MISSES, prefix)
             raise
     return web.json_response(answer)
+
+
+
+@routes.get("/internal/v1/vouchers/{id}/delivery")
+async def voucher_delivery(request: web.Request) -> web.Response:
+    """Internal: what the gift email to the recipient needs, the code included (decrypted here, never
+    stored elsewhere). Only issued vouchers."""
+    _check_internal(request)
+    try:
+        voucher_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "voucher_not_found", "No such voucher") from None
+    async with request.app[DB].acquire() as conn:
+        delivery = await voucher_service.delivery(conn, voucher_id, issuer(request.app).keys)
+    return web.json_response(delivery)

@@ -101,6 +101,22 @@ async def balance(conn: asyncpg.Connection, code: str, keys: CodeKeys) -> dict:
     return voucher_json(row)
 
 
+async def delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys) -> dict:
+    """The recipient's gift email needs the code itself: decrypted only for this."""
+    row = await conn.fetchrow(
+        "SELECT id, clinic_id, title, kind, unit, balance, currency, recipient_name, recipient_email, buyer_name, "
+        "message, deliver_on, expires_at, status, code_ciphertext FROM vouchers WHERE id = $1", voucher_id)
+    if row is None or row["code_ciphertext"] is None:
+        raise VoucherError(404, "voucher_not_found", "No such issued voucher")
+    remaining = ({"amount": row["balance"], "currency": row["currency"].strip()} if row["unit"] == "money"
+                 else {"sessions": row["balance"]})
+    return {"voucher_id": str(row["id"]), "clinic_id": str(row["clinic_id"]), "title": row["title"],
+            "kind": row["kind"], "status": row["status"], "code": keys.decrypt(row["code_ciphertext"]),
+            "remaining": remaining, "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
+            "buyer_name": row["buyer_name"], "message": row["message"], "deliver_on": row["deliver_on"].isoformat(),
+            "expires_at": row["expires_at"].isoformat()}
+
+
 # --- redeeming against a booking -----------------------------------------------------------------
 
 @dataclass(frozen=True)

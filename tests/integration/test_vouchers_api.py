@@ -239,3 +239,15 @@ async def test_expiring_vouchers_are_announced_once(payments, payments_pool, che
         assert await voucher_service.announce_expiring(conn) == 0
         event = await conn.fetchval("SELECT envelope FROM outbox WHERE envelope->>'type' = 'voucher.expiring'")
     assert event["data"]["recipient"]["email"] == "grace@example.com" and "code" not in event["data"]
+
+
+async def test_the_delivery_endpoint_gives_the_code_to_internal_callers_only(payments, payments_pool, checkout, settings):
+    voucher, code = await buy_voucher(payments, checkout, payments_pool, settings)
+    path = f"/internal/v1/vouchers/{voucher['id']}/delivery"
+    assert (await payments.get(path)).status == 401
+    resp = await payments.get(path, headers={"X-Internal-Token": settings.internal_token})
+    body = await resp.json()
+    assert resp.status == 200 and body["code"] == code and body["recipient"]["email"] == "grace@example.com"
+    missing = await payments.get(f"/internal/v1/vouchers/{uuid.uuid4()}/delivery",
+                                 headers={"X-Internal-Token": settings.internal_token})
+    assert missing.status == 404
