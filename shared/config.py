@@ -46,6 +46,11 @@ class Settings:
     # Keys voucher codes' hashes and encrypts them at rest; losing it makes issued codes unusable.
     voucher_code_key: str = DEV_VOUCHER_CODE_KEY
     voucher_validity_months: int = 24
+    # Clinic webhooks: seconds between attempts (Standard Webhooks schedule); tests compress it.
+    webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+    # Loopback/private endpoint addresses are refused unless this is on (development and tests).
+    allow_private_webhooks: bool = True
+    webhook_timeout: float = 15.0
     # Seconds a payment may stay open before the reconciler asks Stripe about it.
     reconcile_after: float = 180.0
     reconcile_interval: float = 60.0
@@ -105,6 +110,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         manage_link_key=env.get("MANAGE_LINK_KEY", d.manage_link_key),
         internal_token=env.get("INTERNAL_TOKEN", d.internal_token),
         voucher_code_key=env.get("VOUCHER_CODE_KEY", d.voucher_code_key),
+        webhook_retry_schedule=tuple(float(x) for x in env["WEBHOOK_RETRY_SCHEDULE"].split(","))
+        if env.get("WEBHOOK_RETRY_SCHEDULE") else d.webhook_retry_schedule,
+        allow_private_webhooks=_bool(env.get("WEBHOOKS_ALLOW_PRIVATE",
+                                             "0" if env.get("APP_ENV") == "production" else "1")),
+        webhook_timeout=float(env.get("WEBHOOK_TIMEOUT", d.webhook_timeout)),
         voucher_validity_months=int(env.get("VOUCHER_VALIDITY_MONTHS", d.voucher_validity_months)),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),

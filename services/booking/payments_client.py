@@ -9,10 +9,10 @@ import aiohttp
 from aiohttp import web
 
 from services.booking.domain import BookingError
+from shared.clinic_auth import INTERNAL_TOKEN_HEADER
 from shared.keys import SETTINGS
 
 PAYMENTS_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=2)
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 
 
 class PaymentsClient:

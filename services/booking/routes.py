@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 import asyncpg
 from aiohttp import web
 
-from services.booking import screening, service, store
+from services.booking import api_keys, screening, service, store
 from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
 from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
+from shared.clinic_auth import require_internal
 from shared.errors import ApiError, read_json
 from shared.keys import DB, SETTINGS
 
@@ -312,3 +313,19 @@ async def reschedule_booking(request: web.Request) -> web.Response:
             row = await service.reschedule(conn, booking_id, body.start, body.therapist, now, links)
         clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
     return web.json_response(_booking_json(row, clinic, links, with_manage_url=True))
+
+
+
+@routes.post("/internal/v1/api-keys/verify")
+async def verify_api_key(request: web.Request) -> web.Response:
+    """Internal (the gateway): which clinic does this API key belong to?"""
+    require_internal(request)
+    body = await request.json()
+    key = body.get("key") if isinstance(body, dict) else None
+    if not isinstance(key, str) or api_keys.prefix_of(key) is None:
+        raise ApiError(401, "invalid_api_key", "This API key is not valid")
+    async with request.app[DB].acquire() as conn:
+        row = await store.clinic_for_key(conn, api_keys.digest(key))
+    if row is None:
+        raise ApiError(401, "invalid_api_key", "This API key is not valid or has been revoked")
+    return web.json_response({"clinic_id": str(row["clinic_id"]), "clinic": row["slug"], "key_id": str(row["key_id"])})

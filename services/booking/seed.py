@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.booking import api_keys, store
 from shared import db
 from shared.config import load_settings
 from shared.logs import setup_logging
@@ -124,15 +125,28 @@ async def _seed_clinic(conn: asyncpg.Connection, c: dict) -> None:
             therapist_id, datetime.fromisoformat(start), datetime.fromisoformat(end), reason)
 
 
+async def development_keys(conn: asyncpg.Connection, seed_secret: str) -> dict[str, str]:
+    """One stable clinic API key per demo clinic (development only), so the clinic API can be tried at once."""
+    keys = {}
+    for c in DEMO_CLINICS:
+        key, prefix = api_keys.development_key(seed_secret, c["slug"])
+        await store.insert_api_key(conn, stable_id(c["slug"]), prefix, api_keys.digest(key), "development")
+        keys[c["slug"]] = key
+    return keys
+
+
 async def main() -> None:
     settings = load_settings()
     setup_logging("seed", settings.log_level)
     conn = await db.connect(settings, "booking")
     try:
         await seed(conn)
+        keys = await development_keys(conn, settings.manage_link_key) if settings.development else {}
     finally:
         await conn.close()
     log.info("demo clinics seeded", extra={"clinics": [c["slug"] for c in DEMO_CLINICS]})
+    for slug, key in keys.items():
+        print(f"  Clinic API key for {slug}:  {key}")
 
 
 if __name__ == "__main__":

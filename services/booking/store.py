@@ -220,3 +220,20 @@ async def insert_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, clin
     await conn.execute(
         "INSERT INTO screenings (booking_id, clinic_id, questionnaire_version, answers, outcome, flags) "
         "VALUES ($1, $2, $3, $4, $5, $6)", booking_id, clinic_id, version, answers, outcome, list(flags))
+
+
+# --- clinic API keys -----------------------------------------------------------------------------
+
+async def insert_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, prefix: str, key_hash: bytes,
+                         name: str) -> uuid.UUID | None:
+    return await conn.fetchval(
+        "INSERT INTO api_keys (id, clinic_id, prefix, key_hash, name) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT DO NOTHING RETURNING id", uuid.uuid4(), clinic_id, prefix, key_hash, name)
+
+
+async def clinic_for_key(conn: asyncpg.Connection, key_hash: bytes) -> asyncpg.Record | None:
+    """The clinic of a live key (and stamp its use)."""
+    return await conn.fetchrow(
+        """UPDATE api_keys k SET last_used_at = now() FROM clinics c
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND c.id = k.clinic_id
+           RETURNING k.id AS key_id, c.id AS clinic_id, c.slug""", key_hash)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.gateway.proxy import forward
+from services.gateway.proxy import KEY_CHECKER, forward
 from services.gateway.routing import service_for
 from shared.keys import SETTINGS
 
@@ -18,9 +18,15 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=_INDEX, content_type="text/html")
 
 
+CLINIC_API = "/api/v1/clinic/"
+
+
 async def proxy(request: web.Request) -> web.StreamResponse:
     service = service_for(request.path)
     if service is None or (service == "notifications" and request.path.startswith("/dev/")
                            and not request.app[SETTINGS].development):
         raise web.HTTPNotFound()
-    return await forward(request, service)
+    clinic_id = None
+    if request.path.startswith(CLINIC_API):
+        clinic_id = await request.app[KEY_CHECKER].clinic_for(request.headers.get("Authorization"))
+    return await forward(request, service, clinic_id)

@@ -16,6 +16,8 @@ from shared.logs import setup_logging
 VISIBILITY_TIMEOUT = 60
 TASK_TIME_LIMIT = 60
 REQUEUE_SWEEP_EVERY = 30.0
+# Retries fall due at their scheduled times; the dispatcher looks this often.
+WEBHOOK_DISPATCH_EVERY = 2.0
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -41,6 +43,7 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_hijack_root_logger=False,
         beat_schedule={
             "requeue-lost-emails": {"task": "notifications.requeue_lost_emails", "schedule": REQUEUE_SWEEP_EVERY},
+            "dispatch-webhooks": {"task": "notifications.dispatch_webhooks", "schedule": WEBHOOK_DISPATCH_EVERY},
         },
     )
 
@@ -50,5 +53,5 @@ def _json_logs(**_kwargs) -> None:
     setup_logging("celery", load_settings().log_level)
 
 
-app = Celery("notifications", include=["services.notifications.tasks"])
+app = Celery("notifications", include=["services.notifications.tasks", "services.notifications.webhook_tasks"])
 configure(app, load_settings())

@@ -1,7 +1,6 @@
 """HTTP handlers of the payments service: the Stripe webhook, and the internal API other services call."""
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import uuid
@@ -17,13 +16,13 @@ from services.payments.catalogue import CATALOGUE
 from services.payments.schemas import BalanceIn, BookingPaymentIn, VoucherPurchaseIn
 from services.payments.stripe_gateway import STRIPE
 from services.payments.vouchers import normalise, spec_for_amount, spec_for_course, spec_for_treatment
+from shared.clinic_auth import require_internal
 from shared.errors import ApiError, read_json
 from shared.keys import DB, REDIS, SETTINGS
 from shared.ratelimit import Limit, RateLimiter
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 CLINIC_ZONE = ZoneInfo("Europe/London")
 MAX_IDEMPOTENCY_KEY = 255
 # Guessing codes must be hopeless: few checks per client, fewer misses, and misses per code prefix.
@@ -61,16 +60,10 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     return web.json_response({"received": True, "duplicate": not is_new})
 
 
-def _check_internal(request: web.Request) -> None:
-    given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
-    if not hmac.compare_digest(given.encode(), request.app[SETTINGS].internal_token.encode()):
-        raise ApiError(401, "unauthorized", "Internal API: missing or wrong token")
-
-
 @routes.post("/internal/v1/booking-payments")
 async def booking_payment(request: web.Request) -> web.Response:
     """The card payment of a booking (created once per booking; a retry gets the same one)."""
-    _check_internal(request)
+    require_internal(request)
     body = await read_json(request, BookingPaymentIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
         answer = await service.request_booking_payment(
@@ -142,7 +135,7 @@ async def voucher_balance(request: web.Request) -> web.Response:
 async def voucher_delivery(request: web.Request) -> web.Response:
     """Internal: what the gift email to the recipient needs, the code included (decrypted here, never
     stored elsewhere). Only issued vouchers."""
-    _check_internal(request)
+    require_internal(request)
     try:
         voucher_id = uuid.UUID(request.match_info["id"])
     except ValueError:

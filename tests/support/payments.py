@@ -87,10 +87,12 @@ class EventPath:
         self.settings = settings
         self.stripe = StripeGateway(settings)
         self.enqueued_emails: list = []
+        self.enqueued_deliveries: list = []
         self.relays = [OutboxRelay(pools[s], redis, schema=s, prefix=settings.redis_prefix) for s in ("booking", "payments")]
         self.consumers = [
             notifications_consumer.make_consumer(pools["notifications"], redis, settings,
-                                                 enqueue_email=self._record_email, name="test-notifications"),
+                                                 enqueue_email=self._record_email,
+                                                 enqueue_delivery=self._record_delivery, name="test-notifications"),
             consumer_for(pools["booking"], redis, settings, group=booking_consumer.GROUP,
                          handlers=booking_consumer.build_handlers(settings), name="test-booking"),
             consumer_for(pools["payments"], redis, settings, group=payments_consumer.GROUP,
@@ -99,6 +101,9 @@ class EventPath:
 
     async def _record_email(self, email_id) -> None:
         self.enqueued_emails.append(email_id)   # Celery's part is tested on its own
+
+    async def _record_delivery(self, delivery_id, attempt) -> None:
+        self.enqueued_deliveries.append((delivery_id, attempt))
 
     async def start(self) -> None:
         for consumer in self.consumers:

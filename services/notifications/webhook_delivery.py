@@ -1,0 +1,134 @@
+"""One attempt of a webhook delivery: sign, POST, record, decide what next. Runs inside a Celery task
+(see webhook_tasks.py) in the transaction that holds the delivery's row lock."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import socket
+import time
+import uuid
+from datetime import datetime, timezone
+
+import aiohttp
+import asyncpg
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from services.notifications import webhook_store as store
+from services.notifications.webhooks import (DISABLE_AFTER, RESPONSE_SNIPPET, WebhookError, check_addresses,
+                                             check_url, classify, next_attempt, sign)
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+USER_AGENT = "ClinicBookings-Webhooks/1.0"
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves like aiohttp does, then refuses private, loopback and link-local answers at the moment
+    of connecting, so a DNS answer cannot change between our check and the connection (rebinding)."""
+
+    def __init__(self, allow_private: bool):
+        self._inner = DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        check_addresses([a["host"] for a in answers], allow_private=self._allow_private)
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+async def resolve_and_check(url: str, settings: Settings) -> None:
+    """At registration: the URL is well formed and its host resolves to addresses we may call."""
+    host, port = check_url(url, production=not settings.development)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise WebhookError(422, "unresolvable_url", "The endpoint's host name does not resolve") from None
+    check_addresses([info[4][0] for info in infos], allow_private=settings.allow_private_webhooks)
+
+
+async def _post(url: str, body: bytes, headers: dict, settings: Settings) -> tuple[int | None, str | None, str | None, str | None]:
+    """(status, Retry-After, first bytes of the response, error)."""
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_private_webhooks), force_close=True)
+    timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+                snippet = (await resp.content.read(RESPONSE_SNIPPET)).decode("utf-8", "replace")
+                return resp.status, resp.headers.get("Retry-After"), snippet, None
+    except WebhookError as exc:
+        return None, None, None, exc.message
+    except asyncio.TimeoutError:
+        return None, None, None, f"timed out after {settings.webhook_timeout:g}s"
+    except aiohttp.ClientError as exc:
+        return None, None, None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int, settings: Settings,
+                  alert) -> str:
+    """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert(conn, endpoint)`
+    is called when an endpoint is disabled after failing for days (the clinic is emailed)."""
+    async with conn.transaction():
+        delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
+        if delivery is None:
+            return "skipped"
+        endpoint = await store.endpoint_for_delivery(conn, delivery["endpoint_id"])
+        if endpoint["status"] != "enabled" or endpoint["deleted_at"] is not None:
+            await store.finish_delivery(conn, delivery_id, status="failed", status_code=None,
+                                        error="endpoint disabled", next_attempt_at=None)
+            return "endpoint_disabled"
+        now = datetime.now(timezone.utc)
+        body = json.dumps(delivery["payload"], separators=(",", ":"))
+        headers = {
+            "webhook-id": str(delivery_id),
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": sign(await store.live_secrets(conn, endpoint["id"]), str(delivery_id), now, body),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        started = time.perf_counter()
+        try:
+            host, _port = check_url(endpoint["url"], production=not settings.development)
+            if _is_ip(host):   # aiohttp does not resolve IP literals, so the resolver's guard cannot see them
+                check_addresses([host], allow_private=settings.allow_private_webhooks)
+            status, retry_after, snippet, error = await _post(endpoint["url"], body.encode(), headers, settings)
+        except WebhookError as exc:
+            status, retry_after, snippet, error = None, None, None, exc.message
+        latency = int((time.perf_counter() - started) * 1000)
+        await store.record_attempt(conn, delivery_id, status_code=status, latency_ms=latency, response=snippet,
+                                   error=error)
+        outcome = classify(status, retry_after)
+        if outcome.delivered:
+            await store.finish_delivery(conn, delivery_id, status="delivered", status_code=status, error=None,
+                                        next_attempt_at=None)
+            await store.mark_endpoint_health(conn, endpoint["id"], ok=True)
+            return "delivered"
+        if outcome.disable_endpoint:
+            await store.finish_delivery(conn, delivery_id, status="failed", status_code=status, error="410 Gone",
+                                        next_attempt_at=None)
+            await store.disable_endpoint(conn, endpoint["id"], "the endpoint answered 410 Gone")
+            return "endpoint_gone"
+        retry_at = next_attempt(delivery["attempts"] + 1, settings.webhook_retry_schedule, now, outcome.retry_after)
+        await store.finish_delivery(conn, delivery_id, status="pending" if retry_at else "failed", status_code=status,
+                                    error=error or f"HTTP {status}", next_attempt_at=retry_at)
+        failing_since = await store.mark_endpoint_health(conn, endpoint["id"], ok=False)
+        if failing_since is not None and now - failing_since > DISABLE_AFTER:
+            await store.disable_endpoint(conn, endpoint["id"], "failing for more than 5 days")
+            await alert(conn, endpoint)
+            log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint["id"])})
+        log.info("webhook attempt failed", extra={"delivery_id": str(delivery_id), "status": status, "error": error,
+                                                  "retry_at": retry_at.isoformat() if retry_at else None})
+        return "retry" if retry_at else "failed"

@@ -1,0 +1,31 @@
+"""Events that clinics receive as webhooks: one delivery row per subscribed endpoint, in the event's
+transaction; the first attempt is enqueued after commit."""
+from __future__ import annotations
+
+import uuid
+from typing import Awaitable, Callable
+
+from services.notifications import webhook_store as store
+from services.notifications.webhooks import CLINIC_EVENTS, payload_for
+from shared.events import Event
+from shared.streams import Handler, HandlerContext
+
+EnqueueDelivery = Callable[[uuid.UUID, int], Awaitable[None]]
+# The dispatcher takes a delivery whose first enqueue was lost after this long.
+SAFETY_NET_SECONDS = 60.0
+
+
+def webhook_handlers(enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
+    async def fan_out(ctx: HandlerContext, event: Event) -> None:
+        if event.clinic_id is None:
+            return
+        clinic_type = CLINIC_EVENTS[event.type]
+        clinic_id = uuid.UUID(event.clinic_id)
+        payload = payload_for(clinic_type, event.occurred_at, event.data)
+        for endpoint in await store.subscribed_endpoints(ctx.conn, clinic_id, clinic_type):
+            delivery_id = await store.insert_delivery(ctx.conn, endpoint["id"], clinic_id, event.id, clinic_type,
+                                                      payload, SAFETY_NET_SECONDS)
+            if delivery_id is not None:
+                ctx.after_commit(lambda d=delivery_id: enqueue_delivery(d, 0))
+
+    return {event_type: fan_out for event_type in CLINIC_EVENTS}

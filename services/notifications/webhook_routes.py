@@ -1,0 +1,194 @@
+"""The clinic API for webhooks: endpoints, secrets, the delivery log and replays. Every query is scoped
+to the clinic the gateway authenticated (shared.clinic_auth)."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.notifications import webhook_store as store
+from services.notifications.webhook_delivery import resolve_and_check
+from services.notifications.webhook_handlers import SAFETY_NET_SECONDS
+from services.notifications.webhooks import (EVENT_TYPES, ROTATION_OVERLAP, check_event_types,
+                                             new_secret)
+from shared.clinic_auth import clinic_scope
+from shared.errors import ApiError, read_json
+from shared.keys import DB, SETTINGS
+
+routes = web.RouteTableDef()
+BASE = "/api/v1/clinic/webhook-endpoints"
+MAX_DELIVERIES = 200
+STATUSES = ("pending", "delivered", "failed")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EndpointIn(_Strict):
+    url: str = Field(min_length=8, max_length=2000)
+    events: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    description: str = Field(default="", max_length=500)
+    alert_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class EndpointPatch(_Strict):
+    url: str | None = Field(default=None, min_length=8, max_length=2000)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=len(EVENT_TYPES))
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+    alert_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ReplayIn(_Strict):
+    since: AwareDatetime
+
+
+def endpoint_json(row, secret: str | None = None) -> dict:
+    body = {"id": str(row["id"]), "url": row["url"], "events": list(row["event_types"]),
+            "description": row["description"], "enabled": row["status"] == "enabled",
+            "disabled_reason": row["disabled_reason"], "alert_email": row["alert_email"],
+            "failing_since": row["failing_since"].isoformat() if row["failing_since"] else None,
+            "created_at": row["created_at"].isoformat()}
+    if secret is not None:
+        body["secret"] = secret   # shown once, at creation or rotation
+    return body
+
+
+def delivery_json(row, attempts) -> dict:
+    return {"id": str(row["id"]), "event_type": row["event_type"], "status": row["status"],
+            "attempts": row["attempts"], "last_status": row["last_status"], "last_error": row["last_error"],
+            "next_attempt_at": row["next_attempt_at"].isoformat() if row["status"] == "pending" and row["next_attempt_at"] else None,
+            "created_at": row["created_at"].isoformat(),
+            "delivered_at": row["delivered_at"].isoformat() if row["delivered_at"] else None,
+            "payload": row["payload"],
+            "attempt_log": [{"at": a["attempted_at"].isoformat(), "status_code": a["status_code"],
+                             "latency_ms": a["latency_ms"], "response": a["response"], "error": a["error"]}
+                            for a in attempts]}
+
+
+def _id(request: web.Request, name: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise ApiError(404, "not_found", "No such resource") from None
+
+
+async def _endpoint_or_404(conn, clinic_id: uuid.UUID, endpoint_id: uuid.UUID):
+    row = await store.get_endpoint(conn, clinic_id, endpoint_id)
+    if row is None:
+        raise ApiError(404, "endpoint_not_found", "No such webhook endpoint")
+    return row
+
+
+@routes.get(BASE)
+async def list_endpoints(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn:
+        rows = await store.list_endpoints(conn, clinic_id)
+    return web.json_response({"endpoints": [endpoint_json(r) for r in rows]})
+
+
+@routes.post(BASE)
+async def create_endpoint(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    body = await read_json(request, EndpointIn)
+    events = check_event_types(body.events)
+    await resolve_and_check(body.url, request.app[SETTINGS])
+    secret = new_secret()
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        row = await store.insert_endpoint(conn, clinic_id, body.url, body.description, events, body.alert_email, secret)
+    return web.json_response(endpoint_json(row, secret), status=201)
+
+
+@routes.get(BASE + "/{id}")
+async def get_endpoint(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn:
+        return web.json_response(endpoint_json(await _endpoint_or_404(conn, clinic_id, _id(request))))
+
+
+@routes.patch(BASE + "/{id}")
+async def patch_endpoint(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    body = await read_json(request, EndpointPatch)
+    if body.url is not None:
+        await resolve_and_check(body.url, request.app[SETTINGS])
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        current = await _endpoint_or_404(conn, clinic_id, _id(request))
+        row = await store.update_endpoint(
+            conn, clinic_id, current["id"], url=body.url or current["url"],
+            description=current["description"] if body.description is None else body.description,
+            event_types=check_event_types(body.events) if body.events else list(current["event_types"]),
+            status=current["status"] if body.enabled is None else ("enabled" if body.enabled else "disabled"),
+            alert_email=body.alert_email if "alert_email" in body.model_fields_set else current["alert_email"])
+    return web.json_response(endpoint_json(row))
+
+
+@routes.delete(BASE + "/{id}")
+async def delete_endpoint(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn:
+        if not await store.delete_endpoint(conn, clinic_id, _id(request)):
+            raise ApiError(404, "endpoint_not_found", "No such webhook endpoint")
+    return web.Response(status=204)
+
+
+@routes.post(BASE + "/{id}/rotate-secret")
+async def rotate_secret(request: web.Request) -> web.Response:
+    """A new secret; the old one keeps signing beside it for 24 hours."""
+    clinic_id = clinic_scope(request)
+    secret = new_secret()
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        row = await _endpoint_or_404(conn, clinic_id, _id(request))
+        old_until = datetime.now(timezone.utc) + ROTATION_OVERLAP
+        await store.rotate_secret(conn, row["id"], secret, old_until)
+    return web.json_response({**endpoint_json(row, secret), "previous_secret_expires_at": old_until.isoformat()})
+
+
+@routes.get(BASE + "/{id}/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(422, "validation_failed", f"status must be one of {', '.join(STATUSES)}")
+    async with request.app[DB].acquire() as conn:
+        endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
+        rows = await store.list_deliveries(conn, clinic_id, endpoint["id"], status, MAX_DELIVERIES)
+        attempts = await store.attempts_of(conn, [r["id"] for r in rows])
+    by_delivery: dict = {}
+    for a in attempts:
+        by_delivery.setdefault(a["delivery_id"], []).append(a)
+    return web.json_response({"deliveries": [delivery_json(r, by_delivery.get(r["id"], [])) for r in rows]})
+
+
+async def _enqueue(pairs) -> None:
+    from services.notifications.webhook_tasks import deliver_webhook
+    for delivery_id, attempt in pairs:
+        await asyncio.to_thread(deliver_webhook.delay, str(delivery_id), attempt)
+
+
+@routes.post("/api/v1/clinic/deliveries/{id}/replay")
+async def replay_delivery(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        row = await store.replay(conn, clinic_id, _id(request), SAFETY_NET_SECONDS)
+        if row is None:
+            raise ApiError(404, "delivery_not_found", "No such delivery")
+    await _enqueue([(row["id"], row["attempts"])])
+    return web.json_response(delivery_json(row, []), status=202)
+
+
+@routes.post(BASE + "/{id}/replay")
+async def replay_failed(request: web.Request) -> web.Response:
+    """Replay every failed delivery of this endpoint since a time."""
+    clinic_id = clinic_scope(request)
+    body = await read_json(request, ReplayIn)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
+        pairs = await store.replay_failed_since(conn, clinic_id, endpoint["id"], body.since, SAFETY_NET_SECONDS)
+    await _enqueue(pairs)
+    return web.json_response({"replayed": len(pairs)}, status=202)

@@ -1,0 +1,58 @@
+"""Celery tasks of clinic webhooks: one attempt of a delivery, and the dispatcher that finds due retries
+(and deliveries whose task was lost). Tasks get only ids and re-read their rows."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import asyncpg
+
+from services.notifications import store as email_store
+from services.notifications import webhook_delivery
+from services.notifications import webhook_store as store
+from services.notifications.celery_app import app
+from services.notifications.emails import RenderedEmail
+from services.notifications.tasks import runtime, send_email
+from shared.config import load_settings
+
+log = logging.getLogger(__name__)
+DISPATCH_BATCH = 500
+# A claimed delivery whose task never ran is claimed again after this long.
+CLAIM_STALE_SECONDS = 60.0
+
+
+async def alert_clinic(conn: asyncpg.Connection, endpoint) -> None:
+    if not endpoint["alert_email"]:
+        return
+    email = RenderedEmail(
+        kind="webhook_endpoint_disabled", to_address=endpoint["alert_email"],
+        subject="Your webhook endpoint has been disabled",
+        text_body=(f"Deliveries to {endpoint['url']} have failed for more than five days, so we have disabled this "
+                   "endpoint. Fix the receiver, enable the endpoint again and replay the failed deliveries from the "
+                   "delivery log.\n"),
+        html_body=None)
+    email_id = await email_store.insert_email(conn, uuid.uuid4(), email)
+    if email_id is not None:
+        send_email.delay(str(email_id))
+
+
+@app.task(name="notifications.deliver_webhook", acks_late=True)
+def deliver_webhook(delivery_id: str, attempt: int) -> str:
+    settings = load_settings()
+    outcome = runtime.run(lambda conn: webhook_delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings,
+                                                                alert_clinic))
+    log.info("webhook attempt", extra={"delivery_id": delivery_id, "attempt": attempt, "outcome": outcome})
+    return outcome
+
+
+@app.task(name="notifications.dispatch_webhooks", acks_late=True)
+def dispatch_webhooks() -> int:
+    """Beat: enqueue every delivery due for an attempt (retries, replays, lost first attempts)."""
+    async def claim(conn: asyncpg.Connection):
+        async with conn.transaction():
+            return await store.claim_due_deliveries(conn, DISPATCH_BATCH, CLAIM_STALE_SECONDS)
+
+    due = runtime.run(claim)
+    for delivery_id, attempt in due:
+        deliver_webhook.delay(str(delivery_id), attempt)
+    return len(due)

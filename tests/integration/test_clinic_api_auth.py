@@ -1,0 +1,72 @@
+"""The clinic API through the gateway: a clinic's API key opens its own data only."""
+from __future__ import annotations
+
+import pytest
+
+from services.booking import api_keys
+from services.booking.seed import stable_id
+from services.gateway.app import create_app as create_gateway
+from services.notifications.app import create_app as create_notifications
+
+
+@pytest.fixture
+async def gateway(settings, booking_server, aiohttp_server, aiohttp_client):
+    notifications = await aiohttp_server(create_notifications(settings))
+    upstreams = {"booking": str(booking_server.make_url("")).rstrip("/"),
+                 "notifications": str(notifications.make_url("")).rstrip("/")}
+    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
+
+
+@pytest.fixture
+async def keys(booking_pool):
+    made = {}
+    async with booking_pool.acquire() as conn:
+        from services.booking import store
+        for slug in ("urban-therapy", "spinecare"):
+            key, prefix = api_keys.generate()
+            await store.insert_api_key(conn, stable_id(slug), prefix, api_keys.digest(key), "test")
+            made[slug] = key
+    return made
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_a_clinic_key_reaches_its_own_endpoints_only(gateway, keys):
+    path = "/api/v1/clinic/webhook-endpoints"
+    created = await gateway.post(path, headers=bearer(keys["urban-therapy"]),
+                                 json={"url": "http://127.0.0.1:9/hook", "events": ["booking.created"]})
+    assert created.status == 201, await created.text()
+    endpoint = await created.json()
+    mine = await (await gateway.get(path, headers=bearer(keys["urban-therapy"]))).json()
+    assert [e["id"] for e in mine["endpoints"]] == [endpoint["id"]]
+    theirs = await gateway.get(f"{path}/{endpoint['id']}", headers=bearer(keys["spinecare"]))
+    assert theirs.status == 404, "no existence leak across clinics"
+    assert (await (await gateway.get(path, headers=bearer(keys["spinecare"]))).json())["endpoints"] == []
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer clk_00000000_notarealkeyatall"},
+    {"Authorization": "Basic dXNlcjpwdw=="},
+    {"X-Clinic-Id": str(stable_id("urban-therapy")), "X-Internal-Token": "guess"},   # forged gateway headers
+])
+async def test_missing_invalid_or_forged_credentials_are_401(gateway, headers):
+    resp = await gateway.get("/api/v1/clinic/webhook-endpoints", headers=headers)
+    assert resp.status == 401
+    assert (await resp.json())["error"]["code"] in {"unauthorized", "invalid_api_key"}
+
+
+async def test_a_revoked_key_stops_working(gateway, keys, booking_pool, settings):
+    from services.gateway import clinic_keys
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE api_keys SET revoked_at = now()")
+    resp = await gateway.get("/api/v1/clinic/webhook-endpoints", headers=bearer(keys["spinecare"]))
+    assert resp.status == 401 and clinic_keys.CACHE_SECONDS <= 30
+
+
+async def test_development_keys_are_stable(settings):
+    first, _ = api_keys.development_key("k", "urban-therapy")
+    assert first == api_keys.development_key("k", "urban-therapy")[0] != api_keys.development_key("k", "spinecare")[0]
+    assert api_keys.prefix_of(first) == first.split("_")[1]

@@ -1,0 +1,32 @@
+"""A clinic's webhook receiver for tests: records every request and answers as it is told."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    headers: dict
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """`answers` are taken in order (status, headers, delay seconds); after them, 200."""
+    answers: list[tuple[int, dict, float]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        async def hook(request: web.Request) -> web.Response:
+            self.received.append(Received(dict(request.headers), await request.read()))
+            status, headers, delay = self.answers.pop(0) if self.answers else (200, {}, 0.0)
+            if delay:
+                await asyncio.sleep(delay)
+            return web.Response(status=status, headers=headers, text="ok" if status < 300 else "nope")
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        return app
