@@ -7,12 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 import asyncpg
 from aiohttp import web
 
-from services.booking import api_keys, screening, service, store
+from services.booking import api_keys, domain, screening, service, store
 from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
 from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
-from shared.clinic_auth import require_internal
+from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError, read_json
 from shared.keys import DB, SETTINGS
 
@@ -329,3 +329,55 @@ async def verify_api_key(request: web.Request) -> web.Response:
     if row is None:
         raise ApiError(401, "invalid_api_key", "This API key is not valid or has been revoked")
     return web.json_response({"clinic_id": str(row["clinic_id"]), "clinic": row["slug"], "key_id": str(row["key_id"])})
+
+
+
+# --- the clinic API (scoped to the clinic whose key the gateway checked) ------------------------
+
+def _clinic_booking_json(row, clinic: Clinic, *, with_answers: bool) -> dict:
+    body = {
+        "id": str(row["id"]), "status": row["status"],
+        "start": _local(row["starts_at"], clinic), "end": _local(row["ends_at"], clinic),
+        "treatment": {"id": str(row["treatment_id"]), "name": row["treatment_name"]},
+        "therapist": {"id": str(row["therapist_id"]), "name": row["therapist_name"]},
+        "customer": {"name": row["customer_name"], "email": row["customer_email"], "phone": row["customer_phone"]},
+        "price": _money(row["price_amount"], row["currency"]),
+        "series": {"id": str(row["series_id"]), "index": row["series_index"]} if row["series_id"] else None,
+        "screening": None,
+    }
+    if row["screening_outcome"] is not None:
+        body["screening"] = {"outcome": row["screening_outcome"], "flags": list(row["screening_flags"])}
+        if with_answers:   # health data: only on the single-booking view, only to this clinic
+            body["screening"]["answers"] = row["screening_answers"]
+    return body
+
+
+@routes.get("/api/v1/clinic/bookings")
+async def clinic_bookings(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn:
+        clinic = await store.get_clinic_by_id(conn, clinic_id)
+        today = _now().astimezone(clinic.rules.zone).date()
+        first = _date_param(request, "from", today)
+        last = _date_param(request, "to", first + timedelta(days=DEFAULT_AVAILABILITY_DAYS - 1))
+        if last < first or (last - first).days >= domain.MAX_AVAILABILITY_DAYS:
+            raise ApiError(422, "range_too_large" if last >= first else "invalid_range",
+                           f"Ask for 1 to {domain.MAX_AVAILABILITY_DAYS} days at a time")
+        rows = await store.clinic_bookings(conn, clinic_id, service.local_days(clinic, first, last))
+    return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
+                              "bookings": [_clinic_booking_json(r, clinic, with_answers=False) for r in rows]})
+
+
+@routes.get("/api/v1/clinic/bookings/{id}")
+async def clinic_booking(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    try:
+        booking_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "booking_not_found", "No such booking") from None
+    async with request.app[DB].acquire() as conn:
+        row = await store.clinic_booking(conn, clinic_id, booking_id)
+        if row is None:
+            raise ApiError(404, "booking_not_found", "No such booking")
+        clinic = await store.get_clinic_by_id(conn, clinic_id)
+    return web.json_response(_clinic_booking_json(row, clinic, with_answers=True))

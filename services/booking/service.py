@@ -63,11 +63,16 @@ async def therapist_for(conn: asyncpg.Connection, clinic: Clinic, therapist_id: 
     return therapist
 
 
-def _local_window(clinic: Clinic, first: date, last: date) -> Interval:
+def local_days(clinic: Clinic, first: date, last: date) -> Interval:
+    """From the start of `first` to the end of `last`, in the clinic's zone."""
     zone = clinic.rules.zone
-    start = datetime.combine(first, datetime.min.time(), tzinfo=zone) - WINDOW_PADDING
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone) + WINDOW_PADDING
-    return Interval(start, end)
+    return Interval(datetime.combine(first, datetime.min.time(), tzinfo=zone),
+                    datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone))
+
+
+def _local_window(clinic: Clinic, first: date, last: date) -> Interval:
+    days = local_days(clinic, first, last)
+    return Interval(days.start - WINDOW_PADDING, days.end + WINDOW_PADDING)
 
 
 # --- availability --------------------------------------------------------------------------------

@@ -237,3 +237,26 @@ async def clinic_for_key(conn: asyncpg.Connection, key_hash: bytes) -> asyncpg.R
         """UPDATE api_keys k SET last_used_at = now() FROM clinics c
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND c.id = k.clinic_id
            RETURNING k.id AS key_id, c.id AS clinic_id, c.slug""", key_hash)
+
+
+# --- the clinic's own view -----------------------------------------------------------------------
+
+CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS therapist_name,
+        s.outcome AS screening_outcome, s.flags AS screening_flags, s.answers AS screening_answers
+    FROM bookings b JOIN treatments t ON t.id = b.treatment_id JOIN therapists th ON th.id = b.therapist_id
+    LEFT JOIN screenings s ON s.booking_id = coalesce(
+        (SELECT f.id FROM bookings f WHERE b.series_id IS NOT NULL AND f.series_id = b.series_id AND f.series_index = 0),
+        b.id)"""
+
+
+async def clinic_bookings(conn: asyncpg.Connection, clinic_id: uuid.UUID, window: Interval) -> list[asyncpg.Record]:
+    """The clinic's bookings (not holds) starting in `window`."""
+    return await conn.fetch(
+        f"""{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
+            AND b.status NOT IN ('held', 'expired', 'released') ORDER BY b.starts_at""",
+        clinic_id, window.start, window.end)
+
+
+async def clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID) -> asyncpg.Record | None:
+    """One booking with its screening answers; scoped to the clinic, so another clinic's id is not found."""
+    return await conn.fetchrow(f"{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.id = $2", clinic_id, booking_id)

@@ -11,12 +11,12 @@ from aiohttp import web
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from services.payments import service, voucher_service
+from services.payments import service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
 from services.payments.schemas import BalanceIn, BookingPaymentIn, VoucherPurchaseIn
 from services.payments.stripe_gateway import STRIPE
 from services.payments.vouchers import normalise, spec_for_amount, spec_for_course, spec_for_treatment
-from shared.clinic_auth import require_internal
+from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError, read_json
 from shared.keys import DB, REDIS, SETTINGS
 from shared.ratelimit import Limit, RateLimiter
@@ -143,3 +143,15 @@ async def voucher_delivery(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         delivery = await voucher_service.delivery(conn, voucher_id, issuer(request.app).keys)
     return web.json_response(delivery)
+
+
+
+@routes.get("/api/v1/clinic/vouchers")
+async def clinic_vouchers(request: web.Request) -> web.Response:
+    """The clinic's vouchers: balances, expiry and VAT class; codes only as their last characters."""
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn:
+        rows = await store.list_vouchers(conn, clinic_id)
+    return web.json_response({"vouchers": [
+        {**voucher_service.voucher_json(r), "buyer": {"name": r["buyer_name"], "email": r["buyer_email"]},
+         "recipient": {"name": r["recipient_name"], "email": r["recipient_email"]}} for r in rows]})

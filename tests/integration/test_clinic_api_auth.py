@@ -70,3 +70,26 @@ async def test_development_keys_are_stable(settings):
     first, _ = api_keys.development_key("k", "urban-therapy")
     assert first == api_keys.development_key("k", "urban-therapy")[0] != api_keys.development_key("k", "spinecare")[0]
     assert api_keys.prefix_of(first) == first.split("_")[1]
+
+
+async def test_the_clinic_sees_its_bookings_with_screening_answers_and_nobody_else_does(
+        gateway, keys, booking, checkout):
+    from tests.support.booking import ALL_CLEAR, book_and_pay, next_weekday
+    day = next_weekday(1)
+    paid = await book_and_pay(booking, checkout, day=day)
+    mine = bearer(keys["urban-therapy"])
+    listing = await (await gateway.get("/api/v1/clinic/bookings", headers=mine,
+                                       params={"from": day.isoformat(), "to": day.isoformat()})).json()
+    [row] = listing["bookings"]
+    assert row["id"] == paid["id"] and row["status"] == "confirmed"
+    assert row["screening"] == {"outcome": "clear", "flags": []}, "the list shows outcomes, not answers"
+    detail = await (await gateway.get(f"/api/v1/clinic/bookings/{paid['id']}", headers=mine)).json()
+    assert detail["screening"]["answers"] == ALL_CLEAR
+    assert detail["customer"]["email"] == "ada@example.com"
+    other = await gateway.get(f"/api/v1/clinic/bookings/{paid['id']}", headers=bearer(keys["spinecare"]))
+    assert other.status == 404
+    theirs = await (await gateway.get("/api/v1/clinic/bookings", headers=bearer(keys["spinecare"]),
+                                      params={"from": day.isoformat(), "to": day.isoformat()})).json()
+    assert theirs["bookings"] == []
+    public = await gateway.get(f"/api/v1/bookings/{paid['id']}", params={"token": paid["manage_url"].split("token=")[1]})
+    assert "answers" not in await public.text() and "screening" not in await public.text()

@@ -49,6 +49,9 @@ async def test_a_bought_voucher_is_issued_when_paid_with_a_code_no_dump_reveals(
         purchased = await conn.fetchval("SELECT envelope FROM outbox WHERE envelope->>'type' = 'voucher.purchased'")
     assert code.replace("-", "") not in dump.replace("-", "") and code not in outbox
     assert purchased["data"]["recipient"]["email"] == "grace@example.com"
+    from tests.support.audit import charges_without_booking
+    async with payments_pool.acquire() as conn:
+        assert await charges_without_booking(conn) == [], "a paid voucher is issued"
     assert purchased["data"]["code_hint"] == f"…{code[-4:]}"
     assert await ledger(payments_pool, voucher["id"]) == [("issue", 6000)]
 
@@ -251,3 +254,17 @@ async def test_the_delivery_endpoint_gives_the_code_to_internal_callers_only(pay
     missing = await payments.get(f"/internal/v1/vouchers/{uuid.uuid4()}/delivery",
                                  headers={"X-Internal-Token": settings.internal_token})
     assert missing.status == 404
+
+
+async def test_a_clinic_lists_its_own_vouchers_without_codes(payments, payments_pool, checkout, settings):
+    from services.booking.seed import stable_id
+    from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
+    voucher, code = await buy_voucher(payments, checkout, payments_pool, settings)
+    headers = {CLINIC_ID_HEADER: str(stable_id("urban-therapy")), INTERNAL_TOKEN_HEADER: settings.internal_token}
+    resp = await payments.get("/api/v1/clinic/vouchers", headers=headers)
+    [listed] = (await resp.json())["vouchers"]
+    assert listed["id"] == voucher["id"] and listed["code_hint"] == f"…{code[-4:]}"
+    assert code not in await resp.text()
+    other = {**headers, CLINIC_ID_HEADER: str(stable_id("spinecare"))}
+    assert (await (await payments.get("/api/v1/clinic/vouchers", headers=other)).json())["vouchers"] == []
+    assert (await payments.get("/api/v1/clinic/vouchers")).status == 401

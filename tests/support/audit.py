@@ -1,7 +1,7 @@
 """`python -m tests.support.audit DATABASE_URL`: the "no charge without a booking" check.
 
-Every succeeded card payment must be attached to a confirmed (or completed) booking, or be refunded
-in full. Prints the offenders; exits 1 if there are any."""
+Every succeeded card payment must be attached to a confirmed (or completed) booking or an issued
+voucher, or be refunded in full. Prints the offenders; exits 1 if there are any."""
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +18,8 @@ WHERE p.status = 'succeeded'
         SELECT 1 FROM booking.bookings b
         WHERE (b.id = p.reference_id OR b.series_id = p.reference_id)
           AND b.status IN ('confirmed', 'completed', 'no_show')))
+  AND NOT (p.purpose = 'voucher' AND EXISTS (
+        SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))
 """
 
 
