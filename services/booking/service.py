@@ -203,6 +203,10 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
     if payment["covered"]:   # the voucher paid for everything: nothing to wait for
         await store.confirm_paid(conn, [r["id"] for r in rows])
         await _announce_confirmed(conn, await store.lock_reservations(conn, hold_id), links)
+    else:
+        await add_event(conn, Event("booking.pending_payment", {
+            "booking_id": str(hold_id), "payment_id": payment["id"], "pay_by": expires_at.isoformat(),
+            "amount": {"amount": payment["amount"], "currency": payment["currency"]}}, clinic_id=str(clinic.id)))
     return await store.lock_reservations(conn, hold_id), payment
 
 

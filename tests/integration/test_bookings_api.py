@@ -39,7 +39,8 @@ async def test_a_hold_becomes_a_booking_confirmed_when_the_card_payment_succeeds
     assert body["payment"]["amount"] == 6500 and body["payment"]["client_secret"]
     assert body["manage_url"].startswith(f"{settings.public_url}/manage/{body['id']}?token=")
     assert body["id"] not in token_of(body["manage_url"])
-    assert "booking.confirmed" not in [e["type"] for e in await events(booking_pool)], "not before payment"
+    assert [e["type"] for e in await events(booking_pool)] == ["booking.held", "booking.pending_payment"], \
+        "not confirmed before payment"
 
     assert await checkout.pay(body) == "succeeded"
 
