@@ -94,7 +94,8 @@ async def availability(conn: asyncpg.Connection, clinic: Clinic, treatment: Trea
 async def _check_start(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID,
                        start: datetime, now: datetime) -> None:
     day = start.astimezone(clinic.rules.zone).date()
-    [schedule] = await store.load_schedules(conn, [therapist_id], _local_window(clinic, day, day))
+    # Other reservations are the exclusion constraint's business, not this check's: skip loading them.
+    [schedule] = await store.load_schedules(conn, [therapist_id], _local_window(clinic, day, day), with_busy=False)
     reason = refusal(schedule, treatment.timing, clinic.rules, start, now)
     if reason is not None:
         raise refused_start(reason)

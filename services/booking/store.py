@@ -93,8 +93,10 @@ async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, trea
     return [Therapist(r["id"], r["name"], frozenset({treatment_id})) for r in rows]
 
 
-async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval) -> list[Schedule]:
-    """Hours, breaks, and the time off and live reservations that overlap `window`, per therapist."""
+async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval, *,
+                         with_busy: bool = True) -> list[Schedule]:
+    """Hours, breaks, and the time off and (unless not needed) live reservations that overlap `window`,
+    per therapist."""
     span = _range(window)
     hours = await conn.fetch(
         "SELECT therapist_id, weekday, starts, ends FROM working_hours WHERE therapist_id = ANY($1::uuid[])",
@@ -107,7 +109,7 @@ async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID
     # Served by the exclusion constraint's GiST index on (therapist_id, blocked).
     busy = await conn.fetch(
         f"SELECT therapist_id, blocked FROM bookings WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {LIVE}",
-        therapist_ids, span)
+        therapist_ids, span) if with_busy else []
 
     def weekly(rows, tid):
         return tuple(WeeklyTime(r["weekday"], r["starts"], r["ends"]) for r in rows if r["therapist_id"] == tid)

@@ -6,10 +6,16 @@ and in bench-results.json under "sections"):
 
 - gateway:        GET /api/v1/clinics/urban-therapy/treatments through the gateway vs on the booking
                   service directly (wrk), i.e. what the proxy hop costs.
-- booking_create: POST /api/v1/bookings on the booking service (wrk, unique non-overlapping starts)
-                  vs a raw asyncpg INSERT into booking.bookings at the same concurrency.
 - email_latency:  commit -> relay -> consumer -> Celery -> SMTP sink, hop by hop, for sequential
-                  bookings through the gateway.
+                  bookings through the gateway (availability -> hold -> booking, all-clear screening).
+- holds:          POST /api/v1/holds through the gateway at 32 concurrent clients (wrk, unique valid
+                  non-overlapping starts) vs the hold's SQL transaction straight from asyncpg at the
+                  same concurrency; also on the booking service directly and the use case in-process.
+- availability:   one therapist's week of availability through the gateway, one request at a time,
+                  at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (load_schedules).
+
+The bench's database is its own clone, so it may change it: the demo clinic's booking horizon is
+raised and synthetic therapists and bookings are added by SQL (see each section).
 
 Everything runs on 127.0.0.1: a migrated and seeded template database and a clone of it, a private
 redis-server and the whole Procfile stack on free ports (tests.support), all stopped and dropped at
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +39,8 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dt_time
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -48,18 +56,11 @@ CLINIC = "urban-therapy"
 TREATMENTS_PATH = f"/api/v1/clinics/{CLINIC}/treatments"
 BOOKINGS_PATH = "/api/v1/bookings"
 
-# Far-future, disjoint regions of the time axis, so no two bookings of this run ever overlap
-# (the exclusion constraint would answer 409): one region per wrk run, one for the asyncpg baseline,
-# one for the email-latency bookings. Each wrk thread gets SLOTS_PER_THREAD consecutive hour slots.
-SLOT_SECONDS = 3600            # >= the 60-minute treatment used below
-SLOTS_PER_THREAD = 100_000     # ~11 years of hourly slots per wrk thread
-REGION_YEARS = 40
-REGION_BASE_YEAR = 2100
-REGION_RAW_WARMUP, REGION_RAW, REGION_WRK_WARMUP, REGION_WRK, REGION_EMAIL, REGION_EMAIL_WARMUP = range(6)
-
-
-def region_start(index: int) -> datetime:
-    return datetime(REGION_BASE_YEAR + index * REGION_YEARS, 1, 1, tzinfo=timezone.utc)
+HOLDS_PATH = "/api/v1/holds"
+# The bench database's booking horizon (the product allows 1..730 days; the demo default is 60).
+BENCH_HORIZON_DAYS = 730
+# Days the email bookings may search for a free slot of their therapist.
+EMAIL_MAX_DAYS = 60
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,19 +218,21 @@ def _system_busy_seconds() -> float:
 
 
 class CpuMeter:
-    """CPU seconds per stack process (Procfile name, children included), PostgreSQL, the private
-    Redis, wrk and this process over a measured interval, plus the machine's total busy time."""
+    """CPU seconds per stack process (Procfile name, children included), PostgreSQL (the bench
+    database's backends apart from other databases' and from the shared background processes), the
+    private Redis, wrk and this process over a measured interval, plus the machine's total busy time."""
 
-    def __init__(self, stack: Any, redis_pid: int | None):
+    def __init__(self, stack: Any, redis_pid: int | None, database: str):
         self.stack = stack
         self.redis_pid = redis_pid
+        self.database = database
 
     def _group(self, pid: int, comm: str, pgrp: int) -> str | None:
         for name, proc in self.stack.procs.items():
             if pgrp == proc.pid:           # each Procfile process leads its own session/group
                 return name
         if comm == "postgres":
-            return "postgres"
+            return _postgres_role(pid, self.database)
         if pid == self.redis_pid:
             return "redis"
         if pid == os.getpid():
@@ -241,12 +244,8 @@ class CpuMeter:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return _process_cpu(), _system_busy_seconds(), children.ru_utime + children.ru_stime
 
-    async def measure(self, coro: Awaitable[Any]) -> tuple[dict[str, Any], Any]:
-        procs0, busy0, children0 = self._snapshot()
-        began = time.monotonic()
-        result = await coro
-        wall = time.monotonic() - began
-        procs1, busy1, children1 = self._snapshot()
+    def _usage(self, snap0, snap1) -> dict[str, float]:
+        (procs0, _, children0), (procs1, _, children1) = snap0, snap1
         usage: dict[str, float] = {}
         for pid, (comm, pgrp, cpu) in procs1.items():
             group = self._group(pid, comm, pgrp)
@@ -256,17 +255,92 @@ class CpuMeter:
             delta = cpu - (before[2] if before and before[0] == comm else 0.0)
             usage[group] = usage.get(group, 0.0) + max(delta, 0.0)
         usage["wrk and other finished children"] = children1 - children0
-        busy = busy1 - busy0
+        return usage
+
+    async def measure(self, coro: Awaitable[Any]) -> tuple[dict[str, Any], Any]:
+        snap0 = self._snapshot()
+        began = time.monotonic()
+        result = await coro
+        wall = time.monotonic() - began
+        snap1 = self._snapshot()
+        usage = self._usage(snap0, snap1)
+        busy = snap1[1] - snap0[1]
         usage = {k: round(v, 2) for k, v in sorted(usage.items(), key=lambda kv: -kv[1]) if v >= 0.005}
         return {"wall_s": round(wall, 2), "available_cpu_s": round(wall * (os.cpu_count() or 1), 2),
                 "machine_busy_cpu_s": round(busy, 2),
                 "unattributed_cpu_s": round(busy - sum(usage.values()), 2), "by_process": usage}, result
 
+    async def wait_quiet(self, max_wait: float = 20.0, interval: float = 0.5) -> tuple[float, float]:
+        """Wait until the stack (its processes, Redis, its database's backends) has been nearly idle
+        for two intervals in a row, e.g. the relay and consumers have worked off the previous run's
+        events, or autovacuum is done. Other work on a shared machine is not waited for. Returns the
+        seconds waited and the stack's last CPU use (in CPUs)."""
+        began = time.monotonic()
+        calm, cpus_used = 0, 0.0
+        previous = self._snapshot()
+        while time.monotonic() - began < max_wait and calm < 2:
+            await asyncio.sleep(interval)
+            current = self._snapshot()
+            usage = self._usage(previous, current)
+            cpus_used = sum(v for k, v in usage.items() if k not in NOT_THE_STACK) / interval
+            previous = current
+            calm = calm + 1 if cpus_used < QUIET_CPUS else 0
+        waited = time.monotonic() - began
+        if calm < 2:
+            log(f"the stack still uses {cpus_used:.2f} CPUs after {waited:.1f}s; measuring anyway")
+        elif waited > 2:
+            log(f"waited {waited:.1f}s for the stack to quieten")
+        return waited, cpus_used
+
+
+POSTGRES_OTHER = "postgres-other-databases"
+POSTGRES_SHARED = "postgres-background"
+# Not the stack's: left out of "is the stack quiet yet?" (the machine may be shared with other work).
+NOT_THE_STACK = (POSTGRES_OTHER, "bench (this process)", "wrk and other finished children")
+# The idle stack (relay polls, consumers blocked in XREADGROUP, beat) uses a few percent of one CPU.
+QUIET_CPUS = 0.15
+
+
+def _postgres_role(pid: int, database: str) -> str:
+    """A PostgreSQL process's part: a backend (or autovacuum worker) of the bench's database, one of
+    another database, or a background process serving all (checkpointer, WAL writer, ...)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return POSTGRES_OTHER
+    words = title.split()
+    if database in words:
+        return "postgres"
+    # A backend's title is "postgres: [cluster: ]user database host(port)|[local] state".
+    if "autovacuum worker" in title or "(" in title or "[local]" in title:
+        return POSTGRES_OTHER
+    return POSTGRES_SHARED
+
+
+EVENT_PATH = ("booking-relay", "payments-relay", "booking-consumer", "payments-consumer", "notifications-consumer",
+              "redis", "celery-worker")
+
+
+def cpu_per_tx(usage: dict[str, Any], transactions: int, names: list[str]) -> str:
+    """CPU milliseconds per transaction of these processes, and of the event path together."""
+    if not transactions:
+        return "-"
+    by = usage["by_process"]
+    parts = [f"{n.split(' ')[0]} {by.get(n, 0.0) * 1000 / transactions:.2f}" for n in names if n in by]
+    event_path = sum(v for k, v in by.items() if k in EVENT_PATH)
+    return ", ".join(parts + [f"event path {event_path * 1000 / transactions:.2f}"])
+
+
+def other_work_cpu_s(usage: dict[str, Any]) -> float:
+    """CPU seconds the machine spent on work that is not the bench's (a shared machine)."""
+    return max(0.0, usage["unattributed_cpu_s"] + usage["by_process"].get(POSTGRES_OTHER, 0.0))
+
 
 def cpu_note(label: str, usage: dict[str, Any], top: int = 6) -> str:
-    parts = [f"{k.split(' ')[0]} {v:.1f}" for k, v in list(usage["by_process"].items())[:top]]
+    ours = [(k, v) for k, v in usage["by_process"].items() if k != POSTGRES_OTHER]
+    parts = [f"{k.split(' ')[0]} {v:.1f}" for k, v in ours[:top]]
     return (f"CPU s during {label} (busy {usage['machine_busy_cpu_s']:.1f} of {usage['available_cpu_s']:.1f}): "
-            + ", ".join(parts))
+            + ", ".join(parts) + f"; other work on the machine {other_work_cpu_s(usage):.1f}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -407,198 +481,524 @@ async def bench_gateway(ctx: BenchContext) -> Section:
 
 
 # --------------------------------------------------------------------------------------------------
-# Section b: booking create vs raw insert
+# The bench database: a few settings and synthetic therapists of the demo clinic, added by SQL
 # --------------------------------------------------------------------------------------------------
+
+async def booking_connection(database_url: str):
+    """A connection set up like the booking service's pool (search_path booking, jsonb codec)."""
+    from shared import db
+    from shared.config import Settings
+    return await db.connect(Settings(database_url=assert_loopback(database_url)), "booking")
+
+
+async def booking_pool(database_url: str, size: int):
+    from shared import db
+    from shared.config import Settings
+    return await db.create_pool(Settings(database_url=assert_loopback(database_url)), "booking",
+                                min_size=size, max_size=size)
+
 
 @dataclass(frozen=True)
 class Catalogue:
-    clinic_id: uuid.UUID
-    treatment_id: uuid.UUID
-    therapist_id: uuid.UUID
-    duration_minutes: int
-    price_amount: int
-    currency: str
+    """The demo clinic and the treatment every section books, as the service's own domain objects."""
+    clinic: Any         # services.booking.domain.Clinic
+    treatment: Any      # services.booking.domain.Treatment
 
 
-async def load_catalogue(database_url: str) -> Catalogue:
-    import asyncpg
-    from tests.support.booking import THERAPIST, TREATMENT
+async def load_catalogue(conn) -> Catalogue:
+    from services.booking import store
+    from tests.support.booking import TREATMENT
 
-    conn = await asyncpg.connect(database_url)
-    try:
-        row = await conn.fetchrow(
-            "SELECT c.id AS clinic_id, t.id AS treatment_id, t.duration_minutes, t.price_amount, t.currency, "
-            "th.id AS therapist_id FROM booking.clinics c JOIN booking.treatments t ON t.clinic_id = c.id "
-            "JOIN booking.therapists th ON th.clinic_id = c.id WHERE c.slug = $1 AND t.id = $2 AND th.id = $3",
-            CLINIC, uuid.UUID(TREATMENT), uuid.UUID(THERAPIST))
-    finally:
-        await conn.close()
-    if row is None:
+    clinic = await store.get_clinic(conn, CLINIC)
+    treatment = None if clinic is None else await store.get_treatment(conn, clinic.id, uuid.UUID(TREATMENT))
+    if treatment is None:
         raise RuntimeError("the seeded demo clinic is missing from the template database")
-    if row["duration_minutes"] * 60 > SLOT_SECONDS:
-        raise RuntimeError("treatment longer than the slot spacing; bookings would overlap")
-    return Catalogue(**dict(row))
+    return Catalogue(clinic, treatment)
+
+
+async def set_bench_horizon(conn) -> None:
+    """More bookable days for the bench's own database (the demo default is 60), so wrk never runs
+    out of distinct valid starts."""
+    await conn.execute("UPDATE clinics SET booking_horizon_days = $2 WHERE slug = $1", CLINIC, BENCH_HORIZON_DAYS)
+
+
+async def add_therapists(conn, cat: Catalogue, prefix: str, count: int,
+                         hours: list[tuple[int, dt_time, dt_time]] = (),
+                         breaks: list[tuple[int, dt_time, dt_time]] = (), with_hours: int | None = None
+                         ) -> list[uuid.UUID]:
+    """`count` synthetic therapists of the demo clinic (slugs <prefix>0000, <prefix>0001, ...), giving the
+    bench's treatment, with these weekly hours and breaks (for the first `with_hours` of them, default
+    all). Idempotent. Returns their ids in slug order."""
+    with_hours = count if with_hours is None else with_hours
+    if count > 10_000:
+        raise ValueError("at most 10,000 synthetic therapists per prefix (4-digit slugs)")
+    async with conn.transaction():
+        await conn.execute(
+            """INSERT INTO therapists (id, clinic_id, slug, name, bio)
+               SELECT gen_random_uuid(), $1, $2 || lpad(g::text, 4, '0'), 'Bench therapist ' || $2 || g, 'synthetic'
+               FROM generate_series(0, $3 - 1) AS g ON CONFLICT (clinic_id, slug) DO NOTHING""",
+            cat.clinic.id, prefix, count)
+        rows = await conn.fetch("SELECT id FROM therapists WHERE clinic_id = $1 AND starts_with(slug, $2) "
+                                "ORDER BY slug LIMIT $3", cat.clinic.id, prefix, count)
+        ids = [r["id"] for r in rows]
+        staffed = ids[:with_hours]
+        await conn.execute(
+            "INSERT INTO therapist_treatments (therapist_id, treatment_id) SELECT t, $2 FROM unnest($1::uuid[]) t "
+            "ON CONFLICT DO NOTHING", staffed, cat.treatment.id)
+        fresh = [r["id"] for r in await conn.fetch(
+            "SELECT t AS id FROM unnest($1::uuid[]) t WHERE NOT EXISTS (SELECT 1 FROM working_hours w "
+            "WHERE w.therapist_id = t)", staffed)]
+        for table, rows_ in (("working_hours", hours), ("breaks", breaks)):
+            await conn.executemany(f"INSERT INTO {table} (therapist_id, weekday, starts, ends) VALUES ($1, $2, $3, $4)",
+                                   [(t, d, a, b) for t in fresh for d, a, b in rows_])
+    return ids
+
+
+async def wait_outbox_drained(conn, timeout: float = 60.0) -> float:
+    """Wait until the relay has published every booking outbox row; returns the seconds waited."""
+    began = time.monotonic()
+    while await conn.fetchval("SELECT count(*) FROM booking.outbox WHERE published_at IS NULL"):
+        if time.monotonic() - began > timeout:
+            log(f"outbox not drained after {timeout:g}s; carrying on")
+            break
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
+
+
+# --------------------------------------------------------------------------------------------------
+# Section b: hold creation, gateway vs the same SQL transaction straight from asyncpg
+# --------------------------------------------------------------------------------------------------
+
+# The bench's hold therapists work every day, 08:00-20:00 clinic wall time (Europe/London). Whatever
+# the UK offset (GMT or BST), UTC 08:00-19:00 lies inside those hours, so the grid below is laid in
+# UTC: starts from 08:00 UTC every `step`, each treatment ending by 19:00 UTC. UK offsets are whole
+# hours, so a UTC quarter hour is a wall-clock quarter hour (the clinic's 15-minute grid).
+HOLD_HOURS = [(d, dt_time(8, 0), dt_time(20, 0)) for d in range(7)]
+HOLD_UTC_OPEN, HOLD_UTC_CLOSE = timedelta(hours=8), timedelta(hours=19)
+HOLD_FIRST_DAY = 2            # days after today (UTC): far past the 2 h minimum notice
+HOLD_LAST_DAY_MARGIN = 3      # days kept clear of the horizon's end
+HOLD_THERAPISTS = 16          # per set: wrk through HTTP, the SQL baseline, the in-process use case
+HOLD_WRK_BLOCKS = 4           # direct warm-up, direct, gateway warm-up, gateway
+HOLD_GRID_CHECKS = 300        # starts per grid checked against the product's own rules before use
+
+
+@dataclass(frozen=True)
+class HoldGrid:
+    """Distinct valid hold starts for a set of therapists, indexed 0..capacity-1; the same mapping as
+    wrk_hold.lua. Consecutive indices go to different therapists and days; two starts of one
+    therapist on one day are `step` (>= the blocked span, treatment plus buffers) apart."""
+    therapists: tuple[uuid.UUID, ...]
+    first: datetime            # HOLD_UTC_OPEN of the first day
+    days: int
+    slots_per_day: int
+    step: timedelta
+
+    @property
+    def capacity(self) -> int:
+        return len(self.therapists) * self.days * self.slots_per_day
+
+    def start(self, g: int) -> tuple[uuid.UUID, datetime]:
+        if not 0 <= g < self.capacity:
+            raise IndexError("hold grid exhausted")
+        n = len(self.therapists)
+        r = g // n
+        day, slot = r % self.days, r // self.days
+        return self.therapists[g % n], self.first + timedelta(days=day) + slot * self.step
+
+    def wrk_args(self, offset: int, per_thread: int, cat: Catalogue) -> list[str]:
+        return [str(int(self.first.timestamp())), str(int(self.step.total_seconds())), str(self.days), str(offset),
+                str(per_thread), CLINIC, str(cat.treatment.id), ",".join(str(t) for t in self.therapists)]
+
+
+def hold_grid(therapists: list[uuid.UUID], cat: Catalogue, now: datetime) -> HoldGrid:
+    timing, rules = cat.treatment.timing, cat.clinic.rules
+    grid = rules.slot_step_minutes
+    if 60 % grid:
+        raise RuntimeError(f"slot step {grid} min does not divide an hour; the UTC grid would be off the wall grid")
+    blocked = timing.buffer_before_minutes + timing.duration_minutes + timing.buffer_after_minutes
+    step = timedelta(minutes=-(-blocked // grid) * grid)
+    span = HOLD_UTC_CLOSE - HOLD_UTC_OPEN - timedelta(minutes=timing.duration_minutes)
+    first_day = now.astimezone(timezone.utc).date() + timedelta(days=HOLD_FIRST_DAY)
+    days = rules.horizon_days - HOLD_FIRST_DAY - HOLD_LAST_DAY_MARGIN
+    return HoldGrid(tuple(therapists), datetime.combine(first_day, dt_time(0), timezone.utc) + HOLD_UTC_OPEN,
+                    days, span // step + 1, step)
+
+
+def check_hold_grid(grid: HoldGrid, cat: Catalogue, now: datetime) -> None:
+    """Every start a run may use is bookable by the product's own rules (refusal() is pure): on the grid,
+    inside the hours, past the notice, within the horizon; checked on a sample incl. the edges."""
+    import random
+
+    from services.booking.availability import Schedule, WeeklyTime, refusal
+
+    hours = tuple(WeeklyTime(d, a, b) for d, a, b in HOLD_HOURS)
+    rng = random.Random(7)
+    n = len(grid.therapists)
+    edges = [0, n - 1, n * grid.days - 1, n * grid.days, grid.capacity - n, grid.capacity - 1]
+    bad = []
+    for g in edges + [rng.randrange(grid.capacity) for _ in range(HOLD_GRID_CHECKS)]:
+        therapist, start = grid.start(g)
+        reason = refusal(Schedule(therapist, hours), cat.treatment.timing, cat.clinic.rules, start, now)
+        if reason is not None:
+            bad.append((g, start.isoformat(), reason))
+    if bad:
+        raise RuntimeError(f"the hold grid has starts the product refuses: {bad[:5]}")
 
 
 @dataclass
-class InsertRun:
-    rows: int
-    errors: int
+class TxRun:
+    done: int
+    errors: dict[str, int]
     duration_s: float
     latencies_ms: list[float]
     cpu: dict[str, Any] | None = None
 
     @property
     def rps(self) -> float:
-        return self.rows / self.duration_s if self.duration_s else 0.0
+        return self.done / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    def ms(self, p: float) -> float | None:
+        return percentile(self.latencies_ms, p)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"transactions": self.done, "errors": self.errors, "duration_s": round(self.duration_s, 3),
+                "tps": round(self.rps, 1), "latency_ms": summary_ms(self.latencies_ms), "cpu": self.cpu}
 
 
-async def raw_insert_loop(database_url: str, cat: Catalogue, concurrency: int, duration: float,
-                          first_start: datetime, meter: CpuMeter | None = None) -> InsertRun:
-    """`concurrency` workers on an asyncpg pool of that size, inserting bookings back to back for
-    `duration` seconds; starts are unique hour slots from `first_start` (no exclusion conflicts)."""
-    from shared import db
-    from shared.config import Settings
-
-    # Same pool set-up as the service (search_path, codecs, command timeout), sized to the concurrency.
-    pool = await db.create_pool(Settings(database_url=database_url), "booking",
-                                min_size=concurrency, max_size=concurrency)
+async def tx_loop(pool, concurrency: int, duration: float, tx: Callable[[Any, int], Awaitable[None]],
+                  meter: CpuMeter | None = None) -> TxRun:
+    """`concurrency` workers calling `tx(conn, n)` back to back (n = 0, 1, 2, ... across workers) for
+    `duration` seconds, each on a pooled connection; latency is acquire + transaction."""
     latencies: list[float] = []
-    errors = 0
-    slot = 0
-    length = timedelta(minutes=cat.duration_minutes)
-    sql = """INSERT INTO booking.bookings (id, clinic_id, treatment_id, therapist_id, starts_at, ends_at, status,
-                                           customer_name, customer_email, customer_phone, price_amount, currency,
-                                           idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"""
+    errors: dict[str, int] = {}
+    counter = 0
     deadline = 0.0
 
     async def worker() -> None:
-        nonlocal slot, errors
+        nonlocal counter
         while time.perf_counter() < deadline:
-            n = slot
-            slot += 1
-            start = first_start + timedelta(seconds=n * SLOT_SECONDS)
+            n = counter
+            counter += 1
             began = time.perf_counter()
             try:
                 async with pool.acquire() as conn:
-                    await conn.execute(sql, uuid.uuid4(), cat.clinic_id, cat.treatment_id, cat.therapist_id,
-                                       start, start + length, "confirmed", f"Baseline {n}",
-                                       f"baseline-{n}@example.com", None, cat.price_amount, cat.currency, None)
-            except Exception:
-                errors += 1
+                    await tx(conn, n)
+            except Exception as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 continue
             latencies.append((time.perf_counter() - began) * 1000.0)
 
+    began = time.perf_counter()
+    deadline = began + duration
+    work = asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu = None
+    if meter is not None:
+        cpu, _ = await meter.measure(work)
+    else:
+        await work
+    return TxRun(len(latencies), errors, time.perf_counter() - began, latencies, cpu)
+
+
+def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uuid.UUID, Any]):
+    """The writes of service.hold_slot (its _insert_holds) in one transaction, with the product's own
+    store functions: expire overlapping stale holds, INSERT the 'held' row, INSERT its outbox event."""
+    from services.booking import store
+    from services.booking.domain import booking_event_data, new_hold
+    from shared.events import Event
+    from shared.outbox import add_event
+
+    clinic, treatment = cat.clinic, cat.treatment
+
+    async def tx(conn, n: int) -> None:
+        therapist_id, start = grid.start(offset + n)
+        hold = new_hold(clinic, treatment, therapist_id, start, datetime.now(timezone.utc))
+        async with conn.transaction():
+            await store.expire_overlapping_holds(conn, therapist_id, hold.blocked)
+            await store.insert_hold(conn, hold, None)
+            await add_event(conn, Event("booking.held", booking_event_data(
+                booking_id=hold.id, status="held", clinic=clinic, treatment=treatment,
+                therapist=therapists[therapist_id], start=hold.start, end=hold.end, customer=None,
+                price_amount=hold.price_amount, currency=hold.currency, expires_at=hold.expires_at.isoformat()),
+                clinic_id=str(clinic.id)))
+    return tx
+
+
+def use_case_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int):
+    """What POST /api/v1/holds runs inside its transaction, minus HTTP, JSON and pydantic: the lookups
+    (clinic, treatment, therapist), service.hold_slot (schedule reads, rule check, the writes)."""
+    from services.booking import service
+
+    async def tx(conn, n: int) -> None:
+        therapist_id, start = grid.start(offset + n)
+        now = datetime.now(timezone.utc)
+        async with conn.transaction():
+            clinic = await service.clinic_or_404(conn, CLINIC)
+            treatment = await service.treatment_or_404(conn, clinic, cat.treatment.id)
+            therapist = await service.therapist_for(conn, clinic, therapist_id, treatment)
+            await service.hold_slot(conn, clinic, treatment, therapist, start, now, None)
+    return tx
+
+
+async def baseline_run(ctx: BenchContext, name: str, make_tx: Callable[[int], Callable], grid: HoldGrid,
+                       warmup: float, duration: float) -> TxRun:
+    """Warm-up on the first half of the grid, measure on the second (disjoint starts)."""
+    concurrency = ctx.shape.connections
+    half = grid.capacity // 2
+    pool = await booking_pool(ctx.database_url, concurrency)
     try:
-        began = time.perf_counter()
-        deadline = began + duration
-        work = asyncio.gather(*(worker() for _ in range(concurrency)))
-        if meter is not None:       # measured while the pool's server processes still exist
-            cpu, _ = await meter.measure(work)
-        else:
-            cpu = None
-            await work
-        elapsed = time.perf_counter() - began
+        await ctx.cpu.wait_quiet()
+        log(f"holds: warm-up {name} {warmup:g}s")
+        await tx_loop(pool, concurrency, warmup, make_tx(0))
+        await ctx.cpu.wait_quiet()
+        log(f"holds: measure {name} {duration:g}s, {concurrency} concurrent transactions"
+            + (" (relay paused)" if ctx.args.pause_downstream else ""))
+        async with relay_paused(ctx):
+            # Measured while the pool's server processes still exist, so their CPU is counted.
+            return await tx_loop(pool, concurrency, duration, make_tx(half), ctx.cpu)
     finally:
         await pool.close()
-    return InsertRun(rows=len(latencies), errors=errors, duration_s=elapsed, latencies_ms=latencies, cpu=cpu)
 
 
-DOWNSTREAM_QUERY = """
-SELECT (SELECT count(*) FROM booking.bookings WHERE starts_at >= $3 AND starts_at < $4)        AS rows_created,
-       (SELECT count(*) FROM booking.outbox WHERE published_at BETWEEN $1 AND $2)               AS relay_published,
-       (SELECT count(*) FROM notifications.inbox WHERE received_at BETWEEN $1 AND $2)           AS consumer_handled,
-       (SELECT count(*) FROM notifications.emails WHERE sent_at BETWEEN $1 AND $2)              AS emails_sent,
-       (SELECT count(*) FROM booking.outbox WHERE published_at IS NULL)                         AS unpublished_after,
-       (SELECT count(*) FROM notifications.emails WHERE status = 'pending')                     AS emails_pending_after
+# Names of the statements of the hold path, for the per-statement profile.
+STATEMENT_NAMES = [(re.compile(p), n) for p, n in (
+    (r"^SELECT .* FROM clinics", "clinic"), (r"^SELECT .* FROM treatments", "treatment"),
+    (r"^SELECT .* FROM therapists", "therapist"), (r"FROM working_hours", "hours"), (r"FROM breaks", "breaks"),
+    (r"FROM time_off", "time off"), (r"^SELECT .* FROM bookings", "busy"), (r"^UPDATE bookings", "expire"),
+    (r"^INSERT INTO bookings", "insert hold"), (r"^INSERT INTO outbox", "outbox"))]
+PROFILE_HOLDS, PROFILE_WARMUP = 300, 50
+
+
+class TimedConnection:
+    """An asyncpg connection that times each statement (by name) of the code using it."""
+
+    def __init__(self, conn, times: dict[str, list[float]]):
+        self._conn = conn
+        self._times = times
+
+    def __getattr__(self, attr: str):
+        target = getattr(self._conn, attr)
+        if attr not in ("fetch", "fetchrow", "fetchval", "execute"):
+            return target
+
+        async def timed(query: str, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return await target(query, *args, **kwargs)
+            finally:
+                text = " ".join(query.split())
+                name = next((n for pattern, n in STATEMENT_NAMES if pattern.search(text)), text[:40])
+                self._times.setdefault(name, []).append((time.perf_counter() - began) * 1000.0)
+        return timed
+
+
+async def profile_hold_use_case(database_url: str, cat: Catalogue, grid: HoldGrid) -> dict[str, Any]:
+    """The use case one hold at a time on one connection, each statement timed: where a hold's time
+    goes when nothing queues (statements, and the rest: BEGIN/COMMIT and Python)."""
+    conn = await booking_connection(database_url)
+    times: dict[str, list[float]] = {}
+    totals: list[float] = []
+    offset = grid.capacity - PROFILE_WARMUP - PROFILE_HOLDS      # far from the measured runs' starts
+    try:
+        tx = use_case_hold_tx(cat, grid, offset)
+        for n in range(PROFILE_WARMUP + PROFILE_HOLDS):
+            if n == PROFILE_WARMUP:                  # the first ones warm the statement caches
+                times.clear()
+                totals.clear()
+            began = time.perf_counter()
+            await tx(TimedConnection(conn, times), n)
+            totals.append((time.perf_counter() - began) * 1000.0)
+    finally:
+        await conn.close()
+    holds = len(totals)
+    per_hold = {name: sum(v) / holds for name, v in times.items()}
+    statements = sum(len(v) for v in times.values()) / holds
+    return {"holds": holds, "total_ms": summary_ms(totals), "statements_per_hold": round(statements, 2),
+            "statements_ms_per_hold": {k: round(v, 3) for k, v in per_hold.items()},
+            "statements_sum_ms": round(sum(per_hold.values()), 3),
+            "rest_ms": round(sum(totals) / holds - sum(per_hold.values()), 3)}
+
+
+@contextlib.asynccontextmanager
+async def relay_paused(ctx: BenchContext):
+    """With --pause-downstream: SIGSTOP the booking relay meanwhile (events queue in the outbox, so
+    the relay and the consumers do not share the CPUs with the measured run)."""
+    if not ctx.args.pause_downstream:
+        yield
+        return
+    ctx.stack.send_signal("booking-relay", signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        ctx.stack.send_signal("booking-relay", signal.SIGCONT)
+
+
+HOLD_STATUS_QUERY = """
+SELECT count(*) FILTER (WHERE status = 'held') AS held, count(*) AS rows
+FROM booking.bookings WHERE therapist_id = ANY($1::uuid[])
 """
 
 
-async def downstream_activity(database_url: str, window: tuple[datetime, datetime],
-                              region: tuple[datetime, datetime]) -> dict[str, int]:
-    """Rows the measured run created, and what the event path did meanwhile (it shares the CPUs)."""
-    import asyncpg
-    conn = await asyncpg.connect(database_url)
+async def bench_holds(ctx: BenchContext) -> Section:
+    shape, args = ctx.shape, ctx.args
+    conn = await booking_connection(ctx.database_url)
     try:
-        return dict(await conn.fetchrow(DOWNSTREAM_QUERY, *window, *region))
+        await set_bench_horizon(conn)
+        cat = await load_catalogue(conn)
+        now = datetime.now(timezone.utc)
+        sets = {}
+        for name in ("http", "sql", "uc"):
+            ids = await add_therapists(conn, cat, f"bench-hold-{name}-", HOLD_THERAPISTS, HOLD_HOURS)
+            sets[name] = hold_grid(ids, cat, now)
+            check_hold_grid(sets[name], cat, now)
+        from services.booking.domain import Therapist
+        therapists = {t: Therapist(t, f"Bench {t}", frozenset({cat.treatment.id}))
+                      for g in sets.values() for t in g.therapists}
+        await conn.execute("ANALYZE booking.therapists; ANALYZE booking.working_hours; "
+                           "ANALYZE booking.therapist_treatments")
+
+        # Baselines first: the direct SQL transaction, then the whole use case in-process.
+        sql = await baseline_run(ctx, "direct SQL (asyncpg)",
+                                 lambda off: sql_hold_tx(cat, sets["sql"], off, therapists), sets["sql"],
+                                 shape.warmup, shape.duration)
+        await wait_outbox_drained(conn)
+        uc = None
+        if not args.no_use_case:
+            uc = await baseline_run(ctx, "use case in-process (service.hold_slot)",
+                                    lambda off: use_case_hold_tx(cat, sets["uc"], off), sets["uc"],
+                                    shape.warmup, shape.duration)
+            await wait_outbox_drained(conn)
+
+        await ctx.cpu.wait_quiet()
+        log(f"holds: profile of the use case, {PROFILE_HOLDS} holds one at a time")
+        profile = await profile_hold_use_case(ctx.database_url, cat, sets["uc"])
+
+        grid = sets["http"]
+        block = grid.capacity // HOLD_WRK_BLOCKS
+        per_thread = block // shape.threads
+        targets = [("booking", f"http://{LOOPBACK}:{ctx.env['BOOKING_PORT']}{HOLDS_PATH}"),
+                   ("gateway", ctx.env["PUBLIC_URL"].rstrip("/") + HOLDS_PATH)]
+        http: dict[str, WrkResult] = {}
+        http_cpu: dict[str, dict[str, Any]] = {}
+        warm: dict[str, WrkResult] = {}
+        drained: dict[str, float] = {}
+        counted: dict[str, int] = {}
+        paused = args.pause_downstream
+        for i, (name, url) in enumerate(targets):
+            assert_loopback(url)
+            await ctx.cpu.wait_quiet()
+            log(f"holds: warm-up wrk {name} {shape.warmup:g}s")
+            warm[name] = await run_wrk(url, shape, shape.warmup, "wrk_hold.lua",
+                                       grid.wrk_args(2 * i * block, per_thread, cat))
+            # Requests in flight when the warm-up stopped finish, and its events are worked off.
+            await ctx.cpu.wait_quiet()
+            before = await conn.fetchrow(HOLD_STATUS_QUERY, list(grid.therapists))
+            log(f"holds: measure wrk {name} {shape.duration:g}s, {shape.connections} connections"
+                + (" (relay paused)" if paused else ""))
+            async with relay_paused(ctx):
+                http_cpu[name], http[name] = await ctx.cpu.measure(
+                    run_wrk(url, shape, shape.duration, "wrk_hold.lua", grid.wrk_args((2 * i + 1) * block, per_thread, cat)))
+                await asyncio.sleep(0.5)      # requests in flight when wrk stopped
+                after = await conn.fetchrow(HOLD_STATUS_QUERY, list(grid.therapists))
+            counted[name] = after["held"] - before["held"]
+            drained[name] = await wait_outbox_drained(conn)
     finally:
         await conn.close()
 
+    gw, direct = http["gateway"], http["booking"]
 
-async def bench_booking_create(ctx: BenchContext) -> Section:
-    shape = ctx.shape
-    cat = await load_catalogue(ctx.database_url)
-    url = assert_loopback(f"http://{LOOPBACK}:{ctx.env['BOOKING_PORT']}{BOOKINGS_PATH}")
+    def status(result: WrkResult, code: str) -> int:
+        return (result.statuses or {}).get(code, 0)
 
-    def wrk_args(region: int) -> list[str]:
-        base = int(region_start(region).timestamp())
-        return [str(base), str(SLOT_SECONDS), str(SLOTS_PER_THREAD), CLINIC, str(cat.treatment_id),
-                str(cat.therapist_id)]
+    def statuses_text(result: WrkResult) -> str:
+        others = {k: v for k, v in sorted((result.statuses or {}).items()) if not k.startswith("2")}
+        return ", ".join(f"{k}: {v}" for k, v in others.items()) or "none"
 
-    # Baseline first, on a quiet machine: every booking the wrk run creates queues an email, and the
-    # relay, consumer and Celery work those off for a while afterwards.
-    log(f"booking_create: warm-up asyncpg {shape.warmup:g}s")
-    await raw_insert_loop(ctx.database_url, cat, shape.connections, shape.warmup, region_start(REGION_RAW_WARMUP))
-    log(f"booking_create: measure asyncpg {shape.duration:g}s, pool of {shape.connections}")
-    raw = await raw_insert_loop(ctx.database_url, cat, shape.connections, shape.duration, region_start(REGION_RAW), ctx.cpu)
-    raw_cpu = raw.cpu
-
-    paused = ctx.args.pause_downstream
-    if paused:
-        ctx.stack.send_signal("booking-relay", signal.SIGSTOP)
-    try:
-        log(f"booking_create: warm-up wrk {shape.warmup:g}s")
-        warm = await run_wrk(url, shape, shape.warmup, "wrk_booking.lua", wrk_args(REGION_WRK_WARMUP))
-        log(f"booking_create: measure wrk {shape.duration:g}s, {shape.connections} connections"
-            + (" (relay paused)" if paused else ""))
-        window_start = datetime.now(timezone.utc)
-        http_cpu, http = await ctx.cpu.measure(run_wrk(url, shape, shape.duration, "wrk_booking.lua", wrk_args(REGION_WRK)))
-        window_end = datetime.now(timezone.utc)
-        activity = await downstream_activity(ctx.database_url, (window_start, window_end),
-                                             (region_start(REGION_WRK), region_start(REGION_WRK + 1)))
-    finally:
-        if paused:
-            ctx.stack.send_signal("booking-relay", signal.SIGCONT)
-
-    raw_p50, raw_p90, raw_p99 = (percentile(raw.latencies_ms, p) for p in (50, 90, 99))
-    section = Section("booking_create", f"b. Booking create: POST {BOOKINGS_PATH} (booking service) vs raw INSERT",
-                      ("POST (wrk)", "raw INSERT", "POST vs INSERT"))
-    section.rows = [
-        Row(f"throughput, {shape.connections} conns", http.rps, raw.rps, "rows/s", "ratio"),
-        Row("latency p50", http.ms("p50"), raw_p50, "ms", "delta", 2),
-        Row("latency p90", http.ms("p90"), raw_p90, "ms", "delta", 2),
-        Row("latency p99", http.ms("p99"), raw_p99, "ms", "delta", 2),
-        Row("non-2xx / failed inserts", http.non_2xx, raw.errors, "", "none", 0),
-        Row("socket errors", http.socket_errors, 0, "", "none", 0),
+    goal = ratio(gw.rps, sql.rps)
+    section = Section("holds", f"b. Hold creation: POST {HOLDS_PATH}, {shape.connections} concurrent clients, "
+                               "vs the same SQL transaction from asyncpg",
+                      ("value", "direct SQL", "vs direct SQL"))
+    rows = [
+        Row("gateway: throughput", gw.rps, sql.rps, "tx/s", "ratio"),
+        Row("gateway: latency p50", gw.ms("p50"), sql.ms(50), "ms", "delta", 2),
+        Row("gateway: latency p90", gw.ms("p90"), sql.ms(90), "ms", "delta", 2),
+        Row("gateway: latency p99", gw.ms("p99"), sql.ms(99), "ms", "delta", 2),
+        Row("gateway: non-2xx / failed tx", gw.non_2xx, sql.failed, "", "none", 0, statuses_text(gw)),
+        Row("gateway: 409 slot_taken + 422 refused", status(gw, "409") + status(gw, "422"), None, "", "none", 0),
+        Row("gateway: socket errors", gw.socket_errors, 0, "", "none", 0),
+        Row("booking service direct: throughput", direct.rps, sql.rps, "tx/s", "ratio"),
+        Row("booking service direct: latency p50", direct.ms("p50"), sql.ms(50), "ms", "delta", 2),
+        Row("booking service direct: latency p99", direct.ms("p99"), sql.ms(99), "ms", "delta", 2),
+        Row("booking service direct: non-2xx", direct.non_2xx, None, "", "none", 0, statuses_text(direct)),
     ]
-    created_201 = (http.statuses or {}).get("201", 0)
-    if http.statuses and set(http.statuses) - {"201"}:
-        section.notes.append(f"wrk response statuses: {http.statuses}")
-    if not 0 <= activity["rows_created"] - created_201 <= shape.connections:
-        section.notes.append(f"{activity['rows_created']} rows in the run's time region but {created_201} "
-                             "answers 201 (expected equal, up to requests in flight when wrk stopped)")
+    if uc is not None:
+        rows += [
+            Row("use case in-process, no HTTP: throughput", uc.rps, sql.rps, "tx/s", "ratio"),
+            Row("use case in-process, no HTTP: latency p50", uc.ms(50), sql.ms(50), "ms", "delta", 2),
+            Row("use case in-process, no HTTP: latency p99", uc.ms(99), sql.ms(99), "ms", "delta", 2),
+            Row("use case in-process, no HTTP: failed tx", uc.failed, None, "", "none", 0,
+                ", ".join(f"{k}: {v}" for k, v in uc.errors.items()) or "none"),
+        ]
+    section.rows = rows
+    section.notes.append(f"goal gateway >= x0.5 of direct SQL: x{goal or 0:.3f} -> "
+                         + ("MET" if goal is not None and goal >= 0.5 else "NOT MET"))
+    section.notes.append(f"gateway share: gateway x{ratio(gw.rps, direct.rps) or 0:.3f} of the booking service "
+                         f"direct; booking service x{ratio(direct.rps, uc.rps) or 0:.3f} of the use case without HTTP"
+                         if uc is not None else
+                         f"gateway share: gateway x{ratio(gw.rps, direct.rps) or 0:.3f} of the booking service direct")
+    for name, result in (("gateway", gw), ("booking", direct)):
+        created = status(result, "201")
+        if not 0 <= counted[name] - created <= shape.connections:
+            section.notes.append(f"{name} run: {counted[name]} new held rows but {created} answers 201 "
+                                 "(expected equal, up to requests in flight when wrk stopped)")
     section.notes.append(
-        f"raw INSERT: asyncpg pool of {shape.connections} in one Python process (uvloop); the service uses "
-        "its own pool of 10")
+        f"starts: {HOLD_THERAPISTS} bench therapists per set (08:00-20:00 London, every day), "
+        f"{grid.days} days x {grid.slots_per_day} slots {int(grid.step.total_seconds() // 60)} min apart "
+        f"from {grid.first.date()}; horizon raised to {BENCH_HORIZON_DAYS} days in the bench database")
     section.notes.append(
-        "during the POST run the event path shared the CPUs: relay published "
-        f"{activity['relay_published']}, consumer handled {activity['consumer_handled']}, Celery sent "
-        f"{activity['emails_sent']} emails" + (" (relay paused: --pause-downstream)" if paused else ""))
-    section.notes.append(cpu_note("POST run", http_cpu))
-    section.notes.append(cpu_note("INSERT run", raw_cpu))
+        f"direct SQL: per transaction store.expire_overlapping_holds + store.insert_hold + outbox add_event "
+        f"(the writes of service.hold_slot), asyncpg pool of {shape.connections} in this process (uvloop); "
+        "the booking service has its own pool of 10")
+    per_tx = [("gateway run", http_cpu["gateway"], gw.requests, ["postgres", "booking", "gateway", "wrk and other finished children"]),
+              ("booking-direct run", http_cpu["booking"], direct.requests, ["postgres", "booking", "wrk and other finished children"])]
+    if uc is not None and uc.cpu:
+        per_tx.append(("use case run", uc.cpu, uc.done, ["postgres", "bench (this process)"]))
+    if sql.cpu:
+        per_tx.append(("direct SQL run", sql.cpu, sql.done, ["postgres", "bench (this process)"]))
+    section.notes.append("CPU ms per hold: " + "; ".join(f"{label}: {cpu_per_tx(u, n, names)}" for label, u, n, names in per_tx))
+    section.notes.append(
+        f"one hold at a time, in-process: p50 {profile['total_ms']['p50_ms']:.2f} ms = "
+        f"{profile['statements_per_hold']:g} statements {profile['statements_sum_ms']:.2f} ms ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in profile["statements_ms_per_hold"].items())
+        + f") + BEGIN/COMMIT and Python {profile['rest_ms']:.2f} ms (means)")
+    if paused:
+        section.notes.append("booking relay paused (--pause-downstream) during every measured run")
+    section.notes.append(cpu_note("gateway run", http_cpu["gateway"]))
+    section.notes.append(cpu_note("booking-direct run", http_cpu["booking"]))
+    if uc is not None and uc.cpu:
+        section.notes.append(cpu_note("in-process use case run", uc.cpu))
+    if sql.cpu:
+        section.notes.append(cpu_note("direct SQL run", sql.cpu))
     section.data = {
-        "endpoint": BOOKINGS_PATH, "target": "booking service directly", "load": shape.as_dict(),
-        "relay_paused": paused,
-        "http": http.as_dict() | {"rows_created": activity["rows_created"], "cpu": http_cpu},
-        "warmup_http": {"requests": warm.requests, "non_2xx": warm.non_2xx},
-        "raw_insert": {"rows": raw.rows, "errors": raw.errors, "duration_s": round(raw.duration_s, 3),
-                       "rps": round(raw.rps, 1), "concurrency": shape.connections,
-                       "latency_ms": summary_ms(raw.latencies_ms), "cpu": raw_cpu},
-        "throughput_ratio_http_over_raw": ratio(http.rps, raw.rps),
-        "added_latency_ms": {"p50": diff(http.ms("p50"), raw_p50), "p90": diff(http.ms("p90"), raw_p90),
-                             "p99": diff(http.ms("p99"), raw_p99)},
-        "event_path_during_run": activity,
+        "endpoint": HOLDS_PATH, "load": shape.as_dict(), "relay_paused": paused,
+        "gateway": gw.as_dict() | {"cpu": http_cpu["gateway"], "held_rows_created": counted["gateway"]},
+        "booking_direct": direct.as_dict() | {"cpu": http_cpu["booking"], "held_rows_created": counted["booking"]},
+        "warmup_http": {k: {"requests": v.requests, "non_2xx": v.non_2xx, "statuses": v.statuses}
+                        for k, v in warm.items()},
+        "direct_sql": sql.as_dict() | {"concurrency": shape.connections},
+        "use_case_in_process": uc.as_dict() if uc is not None else None,
+        "use_case_profile_one_at_a_time": profile,
+        "throughput_ratio_gateway_over_direct_sql": goal,
+        "goal_met": goal is not None and goal >= 0.5,
+        "throughput_ratio_gateway_over_booking_direct": ratio(gw.rps, direct.rps),
+        "throughput_ratio_booking_direct_over_use_case": ratio(direct.rps, uc.rps) if uc else None,
+        "outbox_drain_wait_s": {k: round(v, 2) for k, v in drained.items()},
+        "grid": {"therapists_per_set": HOLD_THERAPISTS, "first": grid.first.isoformat(), "days": grid.days,
+                 "slots_per_day": grid.slots_per_day, "step_minutes": grid.step.total_seconds() / 60,
+                 "capacity": grid.capacity, "wrk_block": block, "horizon_days": BENCH_HORIZON_DAYS},
     }
     return section
 
@@ -609,14 +1009,17 @@ async def bench_booking_create(ctx: BenchContext) -> Section:
 
 HOP_QUERY = """
 SELECT b.id AS booking_id,
-       b.created_at   AS committed,    -- clock_timestamp() at INSERT, just before COMMIT
-       o.published_at AS published,    -- relay XADDed it to the stream
+       b.confirmed_at AS committed,    -- clock_timestamp() at the confirming UPDATE, just before COMMIT
+       o.published_at AS published,    -- relay XADDed booking.confirmed to the stream
        i.received_at  AS consumed,     -- consumer's inbox row (same transaction as the email row)
        e.id           AS email_id,
        e.created_at   AS email_row,
        e.sent_at      AS sent          -- stamped after the SMTP conversation ended
 FROM booking.bookings b
+-- A booking has two events, booking.held (at the hold) and booking.confirmed (at the booking's
+-- commit); the email hangs off the second.
 JOIN booking.outbox o ON o.envelope -> 'data' ->> 'booking_id' = b.id::text
+                     AND o.envelope ->> 'type' = 'booking.confirmed'
 LEFT JOIN notifications.inbox i ON i.event_id = o.event_id AND i.consumer = 'notifications'
 LEFT JOIN notifications.emails e ON e.event_id = o.event_id AND e.kind = 'booking_confirmed'
 WHERE b.id = ANY($1::uuid[])
@@ -653,26 +1056,71 @@ class MaildirWatcher:
                     self.arrivals[match.group(1).lower()] = mtime
 
 
-async def book_sequentially(http, url: str, count: int, pause: float, region: int, label: str
-                            ) -> tuple[list[str], list[float]]:
-    """`count` bookings, one at a time, `pause` seconds apart; their ids and round-trip times (ms)."""
-    from tests.support.booking import THERAPIST, TREATMENT
+@dataclass
+class FlowTimes:
+    """Round trips (ms) of each step of the booking flow through the gateway."""
+    availability: list[float] = field(default_factory=list)
+    hold: list[float] = field(default_factory=list)
+    booking: list[float] = field(default_factory=list)
+    payment: list[float] = field(default_factory=list)     # only if bookings await a card payment
+
+
+class SlotPicker:
+    """The next free slot of the email bookings' therapist, as a customer finds it: GET availability
+    for a day, take its first slot (times already booked drop out of the answer), next day when full."""
+
+    def __init__(self, client, first_day: date):
+        self.client = client
+        self.day = first_day
+
+    async def next(self, times: FlowTimes) -> str:
+        from tests.support.booking import free_slots
+
+        for _ in range(EMAIL_MAX_DAYS):
+            began = time.perf_counter()
+            slots = await free_slots(self.client, self.day)
+            times.availability.append((time.perf_counter() - began) * 1000.0)
+            if slots:
+                return slots[0]["start"]
+            self.day += timedelta(days=1)
+        raise RuntimeError(f"no free slot within {EMAIL_MAX_DAYS} days of the email bookings' first day")
+
+
+async def book_sequentially(client, picker: SlotPicker, count: int, pause: float, label: str,
+                            stripe_url: str) -> tuple[list[str], FlowTimes]:
+    """`count` bookings through the gateway, one at a time, `pause` seconds apart, each availability ->
+    POST /api/v1/holds -> POST /api/v1/bookings (all-clear screening); their ids and round trips.
+    A booking answered as pending_payment is paid on the fake Stripe as a browser would; it confirms
+    when the payment's event arrives, and the hops below start at that commit either way."""
+    from tests.support.booking import booking_body, hold
 
     ids: list[str] = []
-    round_trips: list[float] = []
+    times = FlowTimes()
     for i in range(count):
-        start = region_start(region) + timedelta(seconds=i * SLOT_SECONDS)
-        body = {"clinic": CLINIC, "treatment": TREATMENT, "therapist": THERAPIST, "start": start.isoformat(),
-                "customer": {"name": f"{label} {i}", "email": f"{label.lower()}-{i}@example.com"}}
+        start = await picker.next(times)
         began = time.perf_counter()
-        async with http.post(url, json=body) as resp:
-            payload = await resp.json()
-            if resp.status != 201:
-                raise RuntimeError(f"{label} booking {i} answered {resp.status}: {payload}")
-        round_trips.append((time.perf_counter() - began) * 1000.0)
+        held = await hold(client, start)
+        times.hold.append((time.perf_counter() - began) * 1000.0)
+        began = time.perf_counter()
+        resp = await client.request("POST", BOOKINGS_PATH,
+                                    json=booking_body(held["id"], f"{label.lower()}-{i}@example.com"))
+        payload = await resp.json()
+        if resp.status != 201:
+            raise RuntimeError(f"{label} booking {i} answered {resp.status}: {payload}")
+        times.booking.append((time.perf_counter() - began) * 1000.0)
+        if payload.get("status") == "pending_payment" and payload.get("payment"):
+            from tests.support.payments import customer_pays
+
+            began = time.perf_counter()
+            outcome = await customer_pays(assert_loopback(stripe_url), payload["payment"]["stripe_payment_intent"])
+            if outcome != "succeeded":
+                raise RuntimeError(f"{label} booking {i}: card payment {outcome}")
+            times.payment.append((time.perf_counter() - began) * 1000.0)
+        elif payload.get("status") != "confirmed":
+            raise RuntimeError(f"{label} booking {i} is {payload.get('status')!r}, neither confirmed nor awaiting payment")
         ids.append(payload["id"])
         await asyncio.sleep(pause)
-    return ids, round_trips
+    return ids, times
 
 
 async def wait_for_emails(conn, watcher: MaildirWatcher, booking_ids: list[str], timeout: float) -> list:
@@ -715,21 +1163,32 @@ async def direct_smtp_sends(conn, watcher: MaildirWatcher, env: dict[str, str], 
 
 async def bench_email_latency(ctx: BenchContext) -> Section:
     import aiohttp
-    import asyncpg
+
+    from shared import db
+    from shared.config import Settings
+
+    from tests.support.booking import THERAPIST, BaseUrlClient
 
     n, pause, n_warm = ctx.args.emails, ctx.args.email_pause, ctx.args.email_warmup
-    url = assert_loopback(ctx.env["PUBLIC_URL"].rstrip("/") + BOOKINGS_PATH)
+    gateway = assert_loopback(ctx.env["PUBLIC_URL"])
+    first_day = datetime.now(timezone.utc).date() + timedelta(days=1)
+    stripe_url = f"http://{LOOPBACK}:{ctx.env['FAKE_STRIPE_PORT']}"
     watcher = MaildirWatcher(Path(ctx.env["MAILBOX_DIR"]))
-    conn = await asyncpg.connect(ctx.database_url)
+    # As the notifications service connects (jsonb codec): direct_smtp_sends hands its rows to smtp.send.
+    conn = await db.connect(Settings(database_url=ctx.database_url), "notifications")
     try:
         async with aiohttp.ClientSession() as http:
+            client = BaseUrlClient(http, gateway)
+            picker = SlotPicker(client, first_day)
             # The first emails after start pay for the Celery children's first DB connection and
             # event loop; measure them apart, then the steady state.
             log(f"email_latency: {n_warm} warm-up bookings")
-            warm_ids, _ = await book_sequentially(http, url, n_warm, pause, REGION_EMAIL_WARMUP, "Warmup")
+            warm_ids, _ = await book_sequentially(client, picker, n_warm, pause, "Warmup", stripe_url)
             warm_rows = await wait_for_emails(conn, watcher, warm_ids, ctx.args.email_timeout)
-            log(f"email_latency: {n} bookings through the gateway, {pause:g}s apart")
-            booking_ids, request_ms = await book_sequentially(http, url, n, pause, REGION_EMAIL, "Latency")
+            log(f"email_latency: {n} bookings through the gateway (availability -> hold -> booking), "
+                f"{pause:g}s apart")
+            flow_cpu, (booking_ids, flow) = await ctx.cpu.measure(
+                book_sequentially(client, picker, n, pause, "Latency", stripe_url))
         complete = await wait_for_emails(conn, watcher, booking_ids, ctx.args.email_timeout)
         direct_smtp_ms = await direct_smtp_sends(conn, watcher, ctx.env, complete, ctx.args.smtp_sends)
     finally:
@@ -778,8 +1237,13 @@ async def bench_email_latency(ctx: BenchContext) -> Section:
     section.rows.append(Row("baseline: smtp.send straight to the sink", percentile(direct_smtp_ms, 50),
                             percentile(direct_smtp_ms, 99), "ms", "none", 1,
                             f"vs consumed->sink x{ratio(stats['consumed_to_sink']['p50_ms'], percentile(direct_smtp_ms, 50)) or 0:.1f}"))
-    section.rows.append(Row("POST /api/v1/bookings round trip", percentile(request_ms, 50),
-                            percentile(request_ms, 99), "ms", "none", 1, ""))
+    for label, values in (("GET availability round trip (1 day)", flow.availability),
+                          (f"POST {HOLDS_PATH} round trip", flow.hold),
+                          (f"POST {BOOKINGS_PATH} round trip", flow.booking),
+                          ("card payment on fake Stripe (browser side)", flow.payment)):
+        if not values:
+            continue
+        section.rows.append(Row(label, percentile(values, 50), percentile(values, 99), "ms", "none", 1, ""))
     if cold_ms:
         section.rows.append(Row("first email after start (cold), total", cold_ms[0], None, "ms", "none", 1,
                                 "warm-up, not above"))
@@ -790,17 +1254,27 @@ async def bench_email_latency(ctx: BenchContext) -> Section:
         worst = max(samples, key=lambda x: x["total_commit_to_sink"])
         section.notes.append(f"slowest email: booking #{worst['i']} of {n}, total {worst['total_commit_to_sink']:.1f} ms"
                              f" ({', '.join(f'{k} {worst[k]:.1f}' for k in chain)})")
+    section.notes.append("commit = bookings.confirmed_at; published = the booking.confirmed outbox row (each booking "
+                         "also has a booking.held event, not measured)"
+                         + ("; bookings awaited a card payment, paid on the fake Stripe, and confirmed on its event"
+                            if flow.payment else ""))
+    section.notes.append(cpu_note("the bookings", flow_cpu))
     section.notes.append("published_at is stamped after XADD (same relay transaction) and sent_at after the SMTP "
                          "conversation, so published -> consumed and sent_at -> in sink can be <= 0")
     if len(complete) < n:
         section.notes.append(f"only {len(complete)} of {n} emails arrived within {ctx.args.email_timeout:g}s")
     section.data = {
         "bookings": n, "complete": len(complete), "pause_s": pause, "via": "gateway",
-        "hops_ms": stats, "post_round_trip_ms": summary_ms(request_ms), "slowest_hop": slowest,
-        "direct_smtp_send_to_sink_ms": summary_ms(direct_smtp_ms),
+        "hops_ms": stats, "slowest_hop": slowest,
+        "round_trips_ms": {"availability": summary_ms(flow.availability), "hold": summary_ms(flow.hold),
+                           "booking": summary_ms(flow.booking), "payment": summary_ms(flow.payment)},
+        "paid_by_card": bool(flow.payment),
+        "therapist": THERAPIST, "days_used": [first_day.isoformat(), picker.day.isoformat()],
+        "direct_smtp_send_to_sink_ms": summary_ms(direct_smtp_ms), "cpu_during_bookings": flow_cpu,
         "warmup": {"bookings": n_warm, "total_commit_to_sink_ms": [round(x, 3) for x in cold_ms]},
         "timestamps": {
-            "committed": "booking.bookings.created_at", "published": "booking.outbox.published_at",
+            "committed": "booking.bookings.confirmed_at",
+            "published": "booking.outbox.published_at of the booking.confirmed event",
             "consumed": "notifications.inbox.received_at", "sent": "notifications.emails.sent_at",
             "sink": "mtime of the Maildir file whose Message-ID is <emails.id@...>"},
         "samples_ms": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in x.items()} for x in samples],
@@ -808,12 +1282,249 @@ async def bench_email_latency(ctx: BenchContext) -> Section:
     return section
 
 
+# --------------------------------------------------------------------------------------------------
+# Section d: availability of one therapist over one week, as the bookings table grows
+# --------------------------------------------------------------------------------------------------
+
+AVAIL_PREFIX = "bench-avail-"
+# Synthetic history: every synthetic therapist has the same 104 weeks (52 back, 52 ahead of the
+# queried week) of confirmed bookings, Monday to Friday at these wall times: 4 a day, 75-minute
+# blocks (60-minute treatment + 15 buffer) with gaps between, so a queried day still has free slots.
+AVAIL_WEEKS_BACK, AVAIL_WEEKS = 52, 104
+AVAIL_DAY_STARTS = [dt_time(9, 0), dt_time(11, 30), dt_time(14, 0), dt_time(16, 30)]
+AVAIL_ROWS_PER_THERAPIST = AVAIL_WEEKS * 5 * len(AVAIL_DAY_STARTS)
+# The queried therapist (synthetic #0000) works like the demo's Amara: Mon-Fri 09:00-18:00, lunch 13-14.
+AVAIL_HOURS = [(d, dt_time(9, 0), dt_time(18, 0)) for d in range(5)]
+AVAIL_BREAKS = [(d, dt_time(13, 0), dt_time(14, 0)) for d in range(5)]
+AVAIL_LOAD_PARTS = 2          # concurrent INSERT ... SELECT statements per load step
+BULK_TIMEOUT = 600.0          # seconds, for the load, DELETE and VACUUM statements
+
+# Row i of the synthetic history: therapist #(i / per_therapist), then (i % per_therapist) walks
+# weekday by weekday, AVAIL_DAY_STARTS per day. Rows never overlap per therapist, and the bench's
+# other therapists are not touched, so the exclusion constraint is satisfied by construction.
+AVAIL_LOAD_SQL = """
+WITH therapist AS (
+    SELECT id, (row_number() OVER (ORDER BY slug)) - 1 AS k
+    FROM therapists WHERE clinic_id = $1 AND starts_with(slug, $3)
+), slot AS (
+    SELECT i, i / $6 AS k, (i % $6) / $8 AS d, (i % $6) % $8 AS s
+    FROM generate_series($4::bigint, $5::bigint - 1) AS i
+)
+INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, starts_at, ends_at, blocked, status,
+                      customer_name, customer_email, price_amount, currency, created_at, confirmed_at)
+SELECT gen_random_uuid(), $1, $2, therapist.id, x.starts_at, x.starts_at + $10::interval,
+       tstzrange(x.starts_at - $11::interval, x.starts_at + $10::interval + $12::interval), 'confirmed',
+       'Synthetic customer ' || (slot.i % 50000), 'customer-' || (slot.i % 50000) || '@example.com',
+       $13, $14, x.starts_at - interval '14 days', x.starts_at - interval '14 days'
+FROM slot JOIN therapist USING (k)
+CROSS JOIN LATERAL (
+    SELECT (($7::date + ((slot.d / 5) * 7 + slot.d % 5)::integer) + ($9::time[])[(slot.s + 1)::integer])
+           AT TIME ZONE $15 AS starts_at
+) AS x
+"""
+
+BUSY_QUERY_PLAN = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT therapist_id, blocked FROM bookings " \
+                  "WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {live}"
+
+
+def plan_summary(plan: dict) -> dict[str, Any]:
+    """Node types and indexes of an EXPLAIN (FORMAT JSON) plan, and what it read."""
+    nodes, indexes = [], []
+
+    def walk(node: dict) -> None:
+        nodes.append(node["Node Type"])
+        if "Index Name" in node:
+            indexes.append(node["Index Name"])
+        for child in node.get("Plans", ()):
+            walk(child)
+
+    walk(plan["Plan"])
+    top = plan["Plan"]
+    return {"nodes": nodes, "indexes": indexes, "seq_scan": "Seq Scan" in nodes,
+            "shared_blocks": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
+            "rows": top.get("Actual Rows"), "execution_ms": plan.get("Execution Time")}
+
+
+async def load_history(database_url: str, cat: Catalogue, first_monday: date, lo: int, hi: int) -> None:
+    """Synthetic history rows lo..hi-1, in AVAIL_LOAD_PARTS concurrent statements."""
+    timing = cat.treatment.timing
+    bounds = [lo + (hi - lo) * p // AVAIL_LOAD_PARTS for p in range(AVAIL_LOAD_PARTS + 1)]
+
+    async def part(a: int, b: int) -> int:
+        if a >= b:
+            return 0
+        import asyncpg
+
+        # No command timeout (the service's is for requests, not bulk loads).
+        conn = await asyncpg.connect(assert_loopback(database_url), server_settings={"search_path": "booking, public"})
+        try:
+            status = await conn.execute(
+                AVAIL_LOAD_SQL, cat.clinic.id, cat.treatment.id, AVAIL_PREFIX, a, b, AVAIL_ROWS_PER_THERAPIST,
+                first_monday, len(AVAIL_DAY_STARTS), AVAIL_DAY_STARTS, timedelta(minutes=timing.duration_minutes),
+                timedelta(minutes=timing.buffer_before_minutes), timedelta(minutes=timing.buffer_after_minutes),
+                cat.treatment.price_amount, cat.treatment.currency, cat.clinic.timezone)
+        finally:
+            await conn.close()
+        return int(status.split()[-1])
+
+    inserted = sum(await asyncio.gather(*(part(a, b) for a, b in zip(bounds, bounds[1:]))))
+    if inserted != hi - lo:
+        raise RuntimeError(f"loaded {inserted} synthetic bookings, expected {hi - lo} (too few therapists?)")
+
+
+async def sql_schedule_loop(conn, therapist_id: uuid.UUID, window, duration: float, warmup: int = 50
+                            ) -> list[float]:
+    """store.load_schedules (its four queries) for one therapist and window, one call at a time."""
+    from services.booking import store
+
+    for _ in range(warmup):
+        await store.load_schedules(conn, [therapist_id], window)
+    times = []
+    deadline = time.perf_counter() + duration
+    while time.perf_counter() < deadline:
+        began = time.perf_counter()
+        await store.load_schedules(conn, [therapist_id], window)
+        times.append((time.perf_counter() - began) * 1000.0)
+    return times
+
+
+async def bench_availability(ctx: BenchContext) -> Section:
+    import aiohttp
+
+    from services.booking import service, store
+    from services.booking.availability import Interval
+
+    args = ctx.args
+    sizes = sorted(args.avail_sizes)
+    single = LoadShape(args.avail_duration, 0, 1, 1)
+    conn = await booking_connection(ctx.database_url)
+    points: list[dict[str, Any]] = []
+    try:
+        cat = await load_catalogue(conn)
+        zone = cat.clinic.rules.zone
+        today = datetime.now(timezone.utc).astimezone(zone).date()
+        week_first = today + timedelta(days=7 - today.weekday())        # next Monday
+        week_last = week_first + timedelta(days=6)
+        first_monday = week_first - timedelta(weeks=AVAIL_WEEKS_BACK)
+        window = service._local_window(cat.clinic, week_first, week_last)    # what the endpoint reads
+        week = Interval(datetime.combine(week_first, dt_time(0), zone),
+                        datetime.combine(week_last + timedelta(days=1), dt_time(0), zone))
+
+        # Section b's holds would count towards the sizes; they are not part of this picture.
+        removed = await conn.execute("DELETE FROM bookings WHERE therapist_id IN (SELECT id FROM therapists "
+                                     "WHERE starts_with(slug, 'bench-hold-'))", timeout=BULK_TIMEOUT)
+        removed_rows = int(removed.split()[-1])
+        if removed_rows:
+            await conn.execute("VACUUM (ANALYZE) booking.bookings", timeout=BULK_TIMEOUT)
+        therapist_count = -(-sizes[-1] // AVAIL_ROWS_PER_THERAPIST) + 1
+        ids = await add_therapists(conn, cat, AVAIL_PREFIX, therapist_count, AVAIL_HOURS, AVAIL_BREAKS, with_hours=1)
+        focus = ids[0]
+        await conn.execute("ANALYZE booking.therapists; ANALYZE booking.working_hours; ANALYZE booking.breaks")
+        url = assert_loopback(
+            ctx.env["PUBLIC_URL"].rstrip("/") + f"/api/v1/clinics/{CLINIC}/availability?treatment={cat.treatment.id}"
+            f"&therapist={focus}&from={week_first.isoformat()}&to={week_last.isoformat()}")
+        loaded = 0          # synthetic rows so far
+        async with aiohttp.ClientSession() as http:
+            for size in sizes:
+                existing = await conn.fetchval("SELECT count(*) FROM bookings")
+                add = max(0, size - existing)
+                log(f"availability: loading {add:,} bookings (table {existing:,} -> {existing + add:,})")
+                began = time.monotonic()
+                await load_history(ctx.database_url, cat, first_monday, loaded, loaded + add)
+                load_s = time.monotonic() - began
+                loaded += add
+                began = time.monotonic()
+                # VACUUM too: it keeps autovacuum (triggered by the inserts) from running mid-measurement;
+                # and a CHECKPOINT, so the load's dirty pages are not written out mid-measurement either.
+                await conn.execute("VACUUM (ANALYZE) booking.bookings", timeout=BULK_TIMEOUT)
+                await conn.execute("CHECKPOINT", timeout=BULK_TIMEOUT)
+                vacuum_s = time.monotonic() - began
+                rows = await conn.fetchval("SELECT count(*) FROM bookings")
+                live_in_week = await conn.fetchval(
+                    f"SELECT count(*) FROM bookings WHERE blocked && $1 AND {store.LIVE}", store._range(window))
+                focus_in_week = await conn.fetchval(
+                    f"SELECT count(*) FROM bookings WHERE therapist_id = $2 AND blocked && $1 AND {store.LIVE}",
+                    store._range(week), focus)
+                plan = (await conn.fetchval(BUSY_QUERY_PLAN.format(live=store.LIVE), [focus], store._range(window)))
+                plan = plan_summary((json.loads(plan) if isinstance(plan, str) else plan)[0])
+
+                async with http.get(url) as resp:
+                    body = await resp.json()
+                    if resp.status != 200:
+                        raise RuntimeError(f"availability answered {resp.status}: {body}")
+                quiet_s, busy = await ctx.cpu.wait_quiet()
+                log(f"availability: {rows:,} rows: wrk 1 connection {single.duration:g}s through the gateway")
+                await run_wrk(url, LoadShape(1, 0, 1, 1), 1, "wrk_get.lua")
+                gw_cpu, gw = await ctx.cpu.measure(run_wrk(url, single, single.duration, "wrk_get.lua"))
+                sql_ms = await sql_schedule_loop(conn, focus, window, args.avail_sql_duration)
+                points.append({
+                    "rows": rows, "loaded": add, "load_s": round(load_s, 2), "vacuum_analyze_checkpoint_s": round(vacuum_s, 2),
+                    "live_rows_in_week_all_therapists": live_in_week, "focus_bookings_in_week": focus_in_week,
+                    "free_slots_answered": len(body["slots"]), "busy_query_plan": plan,
+                    "waited_for_quiet_s": round(quiet_s, 2), "stack_cpus_before": round(busy, 3),
+                    "gateway": gw.as_dict() | {"cpu": gw_cpu}, "sql_load_schedules_ms": summary_ms(sql_ms),
+                    "other_work_cpu_s": round(other_work_cpu_s(gw_cpu), 2),
+                    "_gw": gw, "_sql": sql_ms})
+        load_total = sum(p["load_s"] for p in points)
+    finally:
+        await conn.close()
+
+    section = Section("availability",
+                      "d. Availability, one therapist, one week: GET via gateway (wrk, 1 connection) "
+                      "vs store.load_schedules SQL (asyncpg, one at a time)",
+                      ("gateway", "SQL (4 queries)", "gateway - SQL"))
+    for p in points:
+        gw, sql_ms = p.pop("_gw"), p.pop("_sql")
+        label = f"{p['rows']:>9,} rows"
+        section.rows.append(Row(f"{label}: p50", gw.ms("p50"), percentile(sql_ms, 50), "ms", "delta", 2))
+        section.rows.append(Row(f"{label}: p99", gw.ms("p99"), percentile(sql_ms, 99), "ms", "delta", 2))
+        if gw.non_2xx or gw.socket_errors:
+            section.notes.append(f"{p['rows']:,} rows: {gw.non_2xx} non-2xx, {gw.socket_errors} socket errors")
+    first, last = points[0], points[-1]
+    gw_flat = ratio(last["gateway"]["latency_ms"]["p99"], first["gateway"]["latency_ms"]["p99"])
+    sql_flat = ratio(last["sql_load_schedules_ms"]["p99_ms"], first["sql_load_schedules_ms"]["p99_ms"])
+    section.notes.append(f"p99 at {last['rows']:,} rows / p99 at {first['rows']:,} rows: gateway x{gw_flat or 0:.2f}, "
+                         f"SQL x{sql_flat or 0:.2f}")
+    section.notes.append(
+        "busy query (bookings overlapping the window) plan per size: "
+        + "; ".join(f"{p['rows']:,}: {'+'.join(dict.fromkeys(p['busy_query_plan']['nodes']))}"
+                    f" on {','.join(dict.fromkeys(p['busy_query_plan']['indexes'])) or '-'}, "
+                    f"{p['busy_query_plan']['shared_blocks']} blocks" for p in points))
+    steps = ", ".join(f"+{p['loaded']:,} rows {p['load_s']:.1f}s (+VACUUM ANALYZE, CHECKPOINT {p['vacuum_analyze_checkpoint_s']:.1f}s)"
+                      for p in points)
+    section.notes.append(f"load: {steps}; INSERT ... SELECT generate_series, {AVAIL_LOAD_PARTS} statements in "
+                         f"parallel; total {load_total:.1f}s" + (" -- over the ~60 s budget" if load_total > 60 else ""))
+    section.notes.append(
+        f"queried week {week_first}..{week_last}: the therapist has {last['focus_bookings_in_week']} bookings in it, "
+        f"{last['free_slots_answered']} free slots answered; all therapists {first['live_rows_in_week_all_therapists']:,}"
+        f" -> {last['live_rows_in_week_all_therapists']:,} live rows overlap it. Synthetic rows: confirmed, "
+        f"{AVAIL_ROWS_PER_THERAPIST:,} per therapist over {AVAIL_WEEKS} weeks, 4 a weekday")
+    if removed_rows:
+        section.notes.append(f"removed section b's {removed_rows:,} bench holds first (VACUUM ANALYZE), so the sizes "
+                             "are the table's")
+    section.notes.append("other work on the machine during the gateway runs (CPU s of "
+                         f"{points[0]['gateway']['cpu']['available_cpu_s']:g}): "
+                         + ", ".join(f"{p['rows']:,}: {p['other_work_cpu_s']:.1f}" for p in points))
+    section.notes.append(f"gateway: wrk -t1 -c1, {single.duration:g}s per size after 1s warm-up (latency in us); "
+                         f"SQL: {args.avail_sql_duration:g}s per size after 50 warm-up calls, on one connection")
+    section.data = {
+        "endpoint": url.split("?")[0].removeprefix(ctx.env["PUBLIC_URL"].rstrip("/")), "query": url.split("?")[1],
+        "week": [week_first.isoformat(), week_last.isoformat()], "therapist": str(focus),
+        "rows_per_synthetic_therapist": AVAIL_ROWS_PER_THERAPIST, "load_total_s": round(load_total, 2),
+        "removed_bench_holds": removed_rows,
+        "p99_ratio_last_over_first": {"gateway": gw_flat, "sql": sql_flat}, "sizes": points,
+    }
+    return section
+
+
 # Later issues append their (key, function) here; each returns a Section.
 SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
     ("gateway", bench_gateway),
-    # Runs before booking_create, whose thousands of bookings keep the email pipeline busy for a while.
+    # Before the holds: their tens of thousands of outbox events keep the relay and consumer busy.
     ("email_latency", bench_email_latency),
-    ("booking_create", bench_booking_create),
+    ("holds", bench_holds),
+    # Last: it removes the holds' rows and leaves up to a million bookings behind.
+    ("availability", bench_availability),
 ]
 
 
@@ -888,6 +1599,13 @@ def _raise_interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _sizes(text: str) -> list[int]:
+    sizes = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError("give positive row counts, e.g. 10000,100000")
+    return sizes
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.perf.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=8.0, help="seconds per measured run (default 8)")
@@ -904,7 +1622,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--single-duration", type=float, default=3.0,
                    help="seconds of the 1-connection latency runs of the gateway section (default 3)")
     p.add_argument("--pause-downstream", action="store_true",
-                   help="SIGSTOP the booking relay during the POST runs, so no event work shares the CPUs")
+                   help="SIGSTOP the booking relay during the measured hold runs (HTTP and baselines), so no "
+                        "event work shares the CPUs")
+    p.add_argument("--no-use-case", action="store_true",
+                   help="skip the in-process use-case run of the holds section (saves ~10 s)")
+    p.add_argument("--avail-sizes", type=_sizes, default=[10_000, 100_000, 200_000, 1_000_000],
+                   help="comma-separated table sizes of the availability section (default 10000,100000,200000,1000000)")
+    p.add_argument("--avail-duration", type=float, default=3.0,
+                   help="seconds of the 1-connection wrk run per table size (default 3)")
+    p.add_argument("--avail-sql-duration", type=float, default=1.5,
+                   help="seconds of the sequential load_schedules loop per table size (default 1.5)")
     p.add_argument("--only", action="append", choices=[k for k, _ in SECTIONS],
                    help="run only this section (repeatable)")
     p.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file (default bench-results.json)")
@@ -958,7 +1685,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"stack ready in {time.monotonic() - started:.1f}s (gateway {env['PUBLIC_URL']})")
 
             ctx = BenchContext(args, shape, env, db_name, db_url, stack,
-                               CpuMeter(stack, redis_server.proc.pid if redis_server.proc else None))
+                               CpuMeter(stack, redis_server.proc.pid if redis_server.proc else None, db_name))
             for key, fn in SECTIONS:
                 if args.only and key not in args.only:
                     continue
