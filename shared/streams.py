@@ -102,6 +102,13 @@ class StreamConsumer:
 
     async def process(self, stream: str, entry_id: str, fields: dict) -> bool:
         """Handle one entry and ack it; False (entry left pending) if the handler failed."""
+        if not await self._handled(entry_id, fields):
+            return False
+        await self.redis.xack(stream, self.group, entry_id)
+        return True
+
+    async def _handled(self, entry_id: str, fields: dict) -> bool:
+        """Run the entry's handler (its transaction commits or rolls back); False if it failed."""
         try:
             await self.handle(Event.from_json(fields["event"]))
         except asyncio.CancelledError:
@@ -110,7 +117,6 @@ class StreamConsumer:
             self._last_errors[entry_id] = repr(exc)[:500]
             log.exception("event handler failed; will retry", extra={"group": self.group, "entry_id": entry_id})
             return False
-        await self.redis.xack(stream, self.group, entry_id)
         self._last_errors.pop(entry_id, None)
         return True
 
@@ -177,9 +183,18 @@ class StreamConsumer:
 
     async def run_once(self, block_ms: int | None = None) -> int:
         handled = 0
+        done: dict[str, list[str]] = {}
         for stream, entry_id, fields in await self.read_new(block_ms):
-            await self.process(stream, entry_id, fields)
+            if await self._handled(entry_id, fields):
+                done.setdefault(stream, []).append(entry_id)
             handled += 1
+        if done:
+            # One round trip acks the batch; all were committed first, and a crash before this line only
+            # means redelivery, which the inbox absorbs.
+            pipe = self.redis.pipeline(transaction=False)
+            for stream, ids in done.items():
+                pipe.xack(stream, self.group, *ids)
+            await pipe.execute()
         # Reclaim often enough that a stale entry waits about claim_idle_ms, not much longer.
         if time.monotonic() - self._last_claim >= self.claim_idle_ms / 2000:
             handled += await self.reclaim()
