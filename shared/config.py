@@ -51,6 +51,9 @@ class Settings:
     # Loopback/private endpoint addresses are refused unless this is on (development and tests).
     allow_private_webhooks: bool = True
     webhook_timeout: float = 15.0
+    # Celery on Redis re-delivers a task whose worker died after this many seconds (tasks are idempotent
+    # and far shorter); lower in tests that kill workers.
+    celery_visibility_timeout: int = 60
     # Seconds a payment may stay open before the reconciler asks Stripe about it.
     reconcile_after: float = 180.0
     reconcile_interval: float = 60.0
@@ -115,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allow_private_webhooks=_bool(env.get("WEBHOOKS_ALLOW_PRIVATE",
                                              "0" if env.get("APP_ENV") == "production" else "1")),
         webhook_timeout=float(env.get("WEBHOOK_TIMEOUT", d.webhook_timeout)),
+        celery_visibility_timeout=int(env.get("CELERY_VISIBILITY_TIMEOUT", d.celery_visibility_timeout)),
         voucher_validity_months=int(env.get("VOUCHER_VALIDITY_MONTHS", d.voucher_validity_months)),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),

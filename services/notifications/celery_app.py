@@ -11,11 +11,13 @@ from celery.signals import setup_logging as celery_setup_logging
 from shared.config import Settings, load_settings
 from shared.logs import setup_logging
 
-# Broker redelivery: a task whose worker died is handed out again after VISIBILITY_TIMEOUT; every
-# task here is idempotent and far shorter than that, so a run twice is harmless.
-VISIBILITY_TIMEOUT = 60
+# Broker redelivery: a task whose worker died is handed out again after settings.celery_visibility_timeout;
+# every task here is idempotent and far shorter than that, so a run twice is harmless.
 TASK_TIME_LIMIT = 60
 REQUEUE_SWEEP_EVERY = 30.0
+# How often due reminders and gift emails are looked for: how late one may go out, at most.
+REMINDER_SWEEP_EVERY = 60.0
+VOUCHER_DELIVERY_SWEEP_EVERY = 60.0
 # Retries fall due at their scheduled times; the dispatcher looks this often.
 WEBHOOK_DISPATCH_EVERY = 2.0
 
@@ -25,7 +27,7 @@ def configure(app: Celery, settings: Settings) -> None:
         broker_url=settings.celery_broker_url,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "visibility_timeout": settings.celery_visibility_timeout,
             "unacked_restore_interval": 2,
             "unacked_restore_throttle": 1,
             "socket_timeout": 10,
@@ -43,6 +45,10 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_hijack_root_logger=False,
         beat_schedule={
             "requeue-lost-emails": {"task": "notifications.requeue_lost_emails", "schedule": REQUEUE_SWEEP_EVERY},
+            # Running two beats is safe: each due row is claimed by one of them only (see store.py).
+            "claim-due-reminders": {"task": "notifications.claim_due_reminders", "schedule": REMINDER_SWEEP_EVERY},
+            "claim-due-voucher-deliveries": {"task": "notifications.claim_due_voucher_deliveries",
+                                             "schedule": VOUCHER_DELIVERY_SWEEP_EVERY},
             "dispatch-webhooks": {"task": "notifications.dispatch_webhooks", "schedule": WEBHOOK_DISPATCH_EVERY},
         },
     )

@@ -25,18 +25,19 @@ async def celery_enqueue_delivery(delivery_id: uuid.UUID, attempt: int) -> None:
     await asyncio.to_thread(deliver_webhook.delay, str(delivery_id), attempt)
 
 
-def build_handlers(enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
-    return combine(email_handlers(enqueue_email), webhook_handlers(enqueue_delivery))
+def build_handlers(settings: Settings, enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
+    return combine(email_handlers(enqueue_email, mail_from=settings.mail_from, public_url=settings.public_url),
+                   webhook_handlers(enqueue_delivery))
 
 
 def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmail = celery_enqueue_email,
                   enqueue_delivery: EnqueueDelivery = celery_enqueue_delivery, name: str | None = None) -> StreamConsumer:
-    return consumer_for(pool, redis, settings, group=GROUP, handlers=build_handlers(enqueue_email, enqueue_delivery),
-                        name=name)
+    return consumer_for(pool, redis, settings, group=GROUP,
+                        handlers=build_handlers(settings, enqueue_email, enqueue_delivery), name=name)
 
 
 if __name__ == "__main__":
     cfg = load_settings()
     run_worker("notifications-consumer", cfg, lambda stop: serve(
         cfg, schema="notifications", group=GROUP,
-        handlers=build_handlers(celery_enqueue_email, celery_enqueue_delivery), stop=stop))
+        handlers=build_handlers(cfg, celery_enqueue_email, celery_enqueue_delivery), stop=stop))

@@ -1,12 +1,15 @@
 """Events that become emails: each handler renders the email and records it in the event's transaction;
-the Celery task that sends it is enqueued after commit."""
+the Celery task that sends it is enqueued after commit. Booking events also keep the booking projection and
+its reminders; a purchased voucher plans the gift email for its delivery date. Reminders and gift emails are
+sent later by beat-driven tasks (tasks.py)."""
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import date, datetime, timezone
 from typing import Awaitable, Callable
 
-from services.notifications import emails, store
+from services.notifications import emails, ics, reminders, store
 from shared.events import Event
 from shared.streams import Handler, HandlerContext
 
@@ -14,19 +17,94 @@ log = logging.getLogger(__name__)
 EnqueueEmail = Callable[[uuid.UUID], Awaitable[None]]
 
 
-def email_handlers(enqueue_email: EnqueueEmail) -> dict[str, Handler]:
-    async def record(ctx: HandlerContext, event: Event, email: emails.RenderedEmail) -> None:
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: str) -> dict[str, Handler]:
+    async def record(ctx: HandlerContext, event: Event, kind: str, render: Callable[[], emails.RenderedEmail]) -> None:
+        try:
+            email = render()
+        except Exception as exc:
+            # Rendering is pure, so this is a template or data error that a retry would repeat: record the
+            # email as failed and let the event's other effects (other emails, webhooks, reminders) commit.
+            error = f"render: {type(exc).__name__}: {exc}"
+            log.error("email could not be rendered", extra={"event_id": str(event.id), "kind": kind, "error": error})
+            await store.insert_unrenderable_email(ctx.conn, event.id, kind, error)
+            return
         email_id = await store.insert_email(ctx.conn, event.id, email)
         if email_id is not None:
             ctx.after_commit(lambda: enqueue_email(email_id))
 
+    async def project(ctx: HandlerContext, event: Event) -> tuple[reminders.BookingView | None, int]:
+        """Update the booking projection. Returns the booking if this event is the newest seen for it (else
+        None), and the SEQUENCE of the invite this event sends."""
+        await store.upsert_clinic(ctx.conn, event.data["clinic"])
+        booking = reminders.booking_view(event.data)
+        at_least = ics.sequence_for(event.occurred_at)
+        sequence = await store.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
+        # An older event handled late changes nothing; its invite's SEQUENCE is lower (or equal, with an
+        # older DTSTAMP) than the newer one's, so calendars keep the newer.
+        return (booking, sequence) if sequence is not None else (None, at_least)
+
+    async def replan_reminders(ctx: HandlerContext, booking: reminders.BookingView) -> None:
+        await store.cancel_live_reminders(ctx.conn, booking.booking_id)
+        if booking.status == "confirmed" and booking.customer_email:
+            await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
+                                         reminders.plan_reminders(booking.start, _now()))
+
     async def on_booking_confirmed(ctx: HandlerContext, event: Event) -> None:
-        await record(ctx, event, emails.booking_confirmed(event.data))
+        booking, sequence = await project(ctx, event)
+        if booking:
+            await replan_reminders(ctx, booking)
+        await record(ctx, event, "booking_confirmed", lambda: emails.booking_confirmed(
+            event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
+
+    async def on_booking_rescheduled(ctx: HandlerContext, event: Event) -> None:
+        booking, sequence = await project(ctx, event)
+        if booking:
+            await replan_reminders(ctx, booking)
+        await record(ctx, event, "booking_rescheduled", lambda: emails.booking_rescheduled(
+            event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
+
+    async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
+        booking, sequence = await project(ctx, event)
+        if booking:
+            await store.cancel_live_reminders(ctx.conn, booking.booking_id)
+        await record(ctx, event, "booking_cancelled", lambda: emails.booking_cancelled(
+            event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
 
     async def on_payment_refunded(ctx: HandlerContext, event: Event) -> None:
         if not event.data.get("customer_email"):
             log.warning("refund without a customer email; nobody to tell", extra={"event_id": str(event.id)})
             return
-        await record(ctx, event, emails.payment_refunded(event.data))
+        await record(ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data))
 
-    return {"booking.confirmed": on_booking_confirmed, "payment.refunded": on_payment_refunded}
+    async def brand_of(ctx: HandlerContext, event: Event) -> emails.Brand:
+        # Voucher events carry only the clinic's id; its name and zone come from the booking events seen.
+        clinic = await store.get_clinic(ctx.conn, event.clinic_id)
+        if clinic is None:
+            return emails.Brand(emails.sender_name(mail_from))
+        return emails.Brand(clinic["name"], clinic["timezone"], clinic["slug"])
+
+    async def on_voucher_purchased(ctx: HandlerContext, event: Event) -> None:
+        brand = await brand_of(ctx, event)
+        deliver_on = date.fromisoformat(event.data["deliver_on"])
+        await store.plan_voucher_delivery(
+            ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
+            deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
+        await record(ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(event.data, brand))
+
+    async def on_voucher_expiring(ctx: HandlerContext, event: Event) -> None:
+        brand = await brand_of(ctx, event)
+        await record(ctx, event, "voucher_expiring", lambda: emails.voucher_expiring(
+            event.data, brand, book_url=emails.book_url(public_url, brand)))
+
+    return {
+        "booking.confirmed": on_booking_confirmed,
+        "booking.rescheduled": on_booking_rescheduled,
+        "booking.cancelled": on_booking_cancelled,
+        "payment.refunded": on_payment_refunded,
+        "voucher.purchased": on_voucher_purchased,
+        "voucher.expiring": on_voucher_expiring,
+    }

@@ -1,12 +1,21 @@
-"""Rendering emails from event data (pure: no I/O beyond reading the packaged templates)."""
+"""Rendering emails from event data (pure: no I/O beyond reading the packaged templates).
+
+Every email has a text and an HTML part, is sent in the clinic's name, and shows times in the clinic's
+zone with the zone named. Booking emails carry an .ics invite (see ics.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
+
+from services.notifications import ics
+from services.notifications.reminders import DEFAULT_CLINIC_ZONE, BookingView
+from shared.config import Settings
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -14,6 +23,17 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
+DEFAULT_MAIL_FROM = Settings.mail_from
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str     # e.g. 'text/calendar; method=REQUEST'; text types only (content is a str)
+    content: str
+
+    def to_json(self) -> dict:
+        return {"filename": self.filename, "content_type": self.content_type, "content": self.content}
 
 
 @dataclass(frozen=True)
@@ -23,24 +43,132 @@ class RenderedEmail:
     subject: str
     text_body: str
     html_body: str
+    from_name: str | None = None          # the display name of the sender: the clinic
+    attachments: tuple[Attachment, ...] = ()
 
 
-def local_time_label(iso_utc: str, tz_name: str) -> str:
+@dataclass(frozen=True)
+class Brand:
+    """Whose name an email goes out in, and whose clock it shows."""
+    name: str
+    timezone: str = DEFAULT_CLINIC_ZONE
+    slug: str | None = None
+
+
+def sender_name(mail_from: str) -> str:
+    return parseaddr(mail_from)[0] or "Clinic bookings"
+
+
+def sender_address(mail_from: str) -> str:
+    return parseaddr(mail_from)[1]
+
+
+def local_time_label(iso_utc: str | datetime, tz_name: str) -> str:
     """E.g. 'Tuesday 1 December 2026, 10:00 (Europe/London, GMT)': clinic wall time, zone named."""
-    local = datetime.fromisoformat(iso_utc).astimezone(ZoneInfo(tz_name))
+    moment = datetime.fromisoformat(iso_utc) if isinstance(iso_utc, str) else iso_utc
+    local = moment.astimezone(ZoneInfo(tz_name))
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({tz_name}, {local.tzname()})"
 
 
-def booking_confirmed(data: dict) -> RenderedEmail:
-    context = {**data, "when": local_time_label(data["start"], data["clinic"]["timezone"])}
-    return RenderedEmail(
-        kind="booking_confirmed",
-        to_address=data["customer"]["email"],
-        subject=f"Booking confirmed: {data['treatment']['name']}, {context['when']}",
-        text_body=_env.get_template("booking_confirmed.txt").render(context),
-        html_body=_env.get_template("booking_confirmed.html").render(context),
-    )
+def date_label(day: date | datetime | str, tz_name: str = DEFAULT_CLINIC_ZONE) -> str:
+    """E.g. 'Tuesday 1 December 2026'; a moment is first put in the clinic's zone."""
+    if isinstance(day, str):
+        day = datetime.fromisoformat(day) if "T" in day else date.fromisoformat(day)
+    if isinstance(day, datetime):
+        day = day.astimezone(ZoneInfo(tz_name)).date()
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
+
+def offset_label(offset: timedelta) -> str:
+    hours = int(offset.total_seconds() // 3600)
+    if hours and hours % 24 == 0:
+        days = hours // 24
+        return "tomorrow" if days == 1 else f"in {days} days"
+    return f"in {hours} hour{'s' if hours != 1 else ''}" if hours else f"in {int(offset.total_seconds() // 60)} minutes"
+
+
+def _render(name: str, context: dict) -> tuple[str, str]:
+    return _env.get_template(f"{name}.txt").render(context), _env.get_template(f"{name}.html").render(context)
+
+
+# --- bookings ----------------------------------------------------------------------------------
+
+def _session_label(data: dict) -> str | None:
+    series = data.get("series")
+    return f"course session {series['index'] + 1}" if series and series.get("index") is not None else None
+
+
+def _invite(data: dict, changed_at: datetime | None, sequence: int | None, mail_from: str) -> ics.Invite:
+    changed_at = changed_at or ics.SEQUENCE_EPOCH
+    summary = f"{data['treatment']['name']} with {data['therapist']['name']}"
+    description = f"Booking reference: {data['booking_id']}"
+    if data.get("manage_url"):
+        description += f"\nView, cancel or move this appointment: {data['manage_url']}"
+    return ics.Invite(
+        booking_id=data["booking_id"], start=datetime.fromisoformat(data["start"]),
+        end=datetime.fromisoformat(data["end"]), changed_at=changed_at,
+        sequence=ics.sequence_for(changed_at) if sequence is None else sequence,
+        summary=summary, location=data["clinic"]["name"], description=description,
+        organizer_name=data["clinic"]["name"], organizer_email=sender_address(mail_from),
+        attendee_name=data["customer"]["name"], attendee_email=data["customer"]["email"],
+        url=data.get("manage_url"))
+
+
+def _invite_attachment(method: str, content: str) -> Attachment:
+    return Attachment("invite.ics" if method == "REQUEST" else "cancel.ics",
+                      f"text/calendar; method={method}", content)
+
+
+def _booking_email(kind: str, subject: str, data: dict, context: dict, attachment: Attachment) -> RenderedEmail:
+    text, html = _render(kind, context)
+    return RenderedEmail(kind=kind, to_address=data["customer"]["email"], subject=subject, text_body=text,
+                         html_body=html, from_name=data["clinic"]["name"], attachments=(attachment,))
+
+
+def booking_confirmed(data: dict, *, changed_at: datetime | None = None, sequence: int | None = None,
+                      mail_from: str = DEFAULT_MAIL_FROM) -> RenderedEmail:
+    """`changed_at` is the event's time (the invite's DTSTAMP); `sequence` orders this invite among the others
+    of the same booking (by default derived from `changed_at`)."""
+    tz = data["clinic"]["timezone"]
+    session = _session_label(data)
+    context = {**data, "when": local_time_label(data["start"], tz), "session": session}
+    what = f"{data['treatment']['name']}, {session}" if session else data["treatment"]["name"]
+    return _booking_email("booking_confirmed", f"Booking confirmed: {what}, {context['when']}", data, context,
+                          _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))))
+
+
+def booking_rescheduled(data: dict, *, changed_at: datetime | None = None, sequence: int | None = None,
+                        mail_from: str = DEFAULT_MAIL_FROM) -> RenderedEmail:
+    tz = data["clinic"]["timezone"]
+    previous = data["previous"]
+    context = {**data, "when": local_time_label(data["start"], tz), "session": _session_label(data),
+               "previous_when": local_time_label(previous["start"], tz),
+               "previous_therapist": (previous.get("therapist") or {}).get("name")}
+    return _booking_email("booking_rescheduled", f"Booking moved: {data['treatment']['name']}, now {context['when']}",
+                          data, context,
+                          _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))))
+
+
+def booking_cancelled(data: dict, *, changed_at: datetime | None = None, sequence: int | None = None,
+                      mail_from: str = DEFAULT_MAIL_FROM) -> RenderedEmail:
+    tz = data["clinic"]["timezone"]
+    context = {**data, "when": local_time_label(data["start"], tz), "session": _session_label(data),
+               "by_clinic": data.get("cancelled_by") == "clinic"}
+    return _booking_email("booking_cancelled", f"Booking cancelled: {data['treatment']['name']}, {context['when']}",
+                          data, context,
+                          _invite_attachment("CANCEL", ics.cancel(_invite(data, changed_at, sequence, mail_from))))
+
+
+def booking_reminder(booking: BookingView, offset: timedelta) -> RenderedEmail:
+    when = local_time_label(booking.start, booking.clinic_timezone)
+    context = {"booking": booking, "when": when, "soon": offset_label(offset)}
+    text, html = _render("booking_reminder", context)
+    return RenderedEmail(kind="booking_reminder", to_address=booking.customer_email,
+                         subject=f"Reminder: {booking.treatment_name} {offset_label(offset)}, {when}",
+                         text_body=text, html_body=html, from_name=booking.clinic_name)
+
+
+# --- money ---------------------------------------------------------------------------------------
 
 REFUND_REASONS = {
     "slot_taken_after_hold_expired": "Your payment arrived after your reserved time had been released, and "
@@ -56,13 +184,58 @@ def money_label(amount: int, currency: str) -> str:
     return f"{symbol}{amount / 100:,.2f}" if symbol else f"{amount / 100:,.2f} {currency.upper()}"
 
 
+def value_label(remaining: dict) -> str:
+    """A voucher's value: money, or a number of sessions."""
+    if "sessions" in remaining:
+        return f"{remaining['sessions']} session{'s' if remaining['sessions'] != 1 else ''}"
+    return money_label(remaining["amount"], remaining["currency"])
+
+
 def payment_refunded(data: dict) -> RenderedEmail:
     context = {"amount": money_label(data["amount"]["amount"], data["amount"]["currency"]),
                "reason": REFUND_REASONS.get(data["reason"], ""), "payment_id": data["payment_id"]}
-    return RenderedEmail(
-        kind="payment_refunded",
-        to_address=data["customer_email"],
-        subject=f"Refund of {context['amount']}",
-        text_body=_env.get_template("payment_refunded.txt").render(context),
-        html_body=_env.get_template("payment_refunded.html").render(context),
-    )
+    text, html = _render("payment_refunded", context)
+    return RenderedEmail(kind="payment_refunded", to_address=data["customer_email"],
+                         subject=f"Refund of {context['amount']}", text_body=text, html_body=html)
+
+
+# --- gift vouchers -------------------------------------------------------------------------------
+
+def voucher_receipt(data: dict, brand: Brand) -> RenderedEmail:
+    """To the buyer, on purchase. The event carries no code, and neither does this email."""
+    context = {**data, "clinic": brand, "price_label": money_label(data["price"]["amount"], data["price"]["currency"]),
+               "deliver_on_label": date_label(data["deliver_on"]),
+               "expires_label": date_label(data["expires_at"], brand.timezone)}
+    text, html = _render("voucher_receipt", context)
+    return RenderedEmail(kind="voucher_receipt", to_address=data["buyer"]["email"],
+                         subject=f"Your gift voucher for {data['recipient']['name']}: receipt from {brand.name}",
+                         text_body=text, html_body=html, from_name=brand.name)
+
+
+def book_url(public_url: str, brand: Brand) -> str:
+    return f"{public_url}/c/{brand.slug}/book" if brand.slug else f"{public_url}/"
+
+
+def balance_url(public_url: str) -> str:
+    return f"{public_url}/vouchers/balance"
+
+
+def voucher_gift(delivery: dict, brand: Brand, *, book_url: str, balance_url: str) -> RenderedEmail:
+    """To the recipient on the delivery date, with the code: rendered at send time, never stored."""
+    context = {**delivery, "clinic": brand, "value_label": value_label(delivery["remaining"]),
+               "expires_label": date_label(delivery["expires_at"], brand.timezone),
+               "book_url": book_url, "balance_url": balance_url}
+    text, html = _render("voucher_gift", context)
+    return RenderedEmail(kind="voucher_gift", to_address=delivery["recipient"]["email"],
+                         subject=f"{delivery['buyer_name']} has sent you a gift voucher for {brand.name}",
+                         text_body=text, html_body=html, from_name=brand.name)
+
+
+def voucher_expiring(data: dict, brand: Brand, *, book_url: str) -> RenderedEmail:
+    """To the recipient, a month before expiry; no code (the event has only its last characters)."""
+    context = {**data, "clinic": brand, "value_label": value_label(data["remaining"]),
+               "expires_label": date_label(data["expires_at"], brand.timezone), "book_url": book_url}
+    text, html = _render("voucher_expiring", context)
+    return RenderedEmail(kind="voucher_expiring", to_address=data["recipient"]["email"],
+                         subject=f"Your {brand.name} gift voucher expires on {context['expires_label']}",
+                         text_body=text, html_body=html, from_name=brand.name)

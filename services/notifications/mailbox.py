@@ -6,12 +6,19 @@ import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 
-MAX_MESSAGES = 200
+MAX_MESSAGES = 1000
 
 
 def _body(msg: EmailMessage, subtype: str) -> str | None:
     part = msg.get_body(preferencelist=(subtype,))
     return part.get_content() if part is not None else None
+
+
+def _attachment(part: EmailMessage) -> dict:
+    """An attachment as the page shows it: text (the .ics invite) in full, anything else by name only."""
+    text = part.get_content() if part.get_content_maintype() == "text" else None
+    return {"filename": part.get_filename(), "content_type": part.get_content_type(),
+            "method": part.get_param("method"), "text": text}
 
 
 def read_messages(directory: str | Path) -> list[dict]:
@@ -31,7 +38,7 @@ def read_messages(directory: str | Path) -> list[dict]:
             "from": msg["From"], "to": msg["To"], "subject": msg["Subject"], "date": msg["Date"],
             "message_id": msg["Message-ID"], "kind": msg["X-Clinic-Email-Kind"],
             "text": _body(msg, "plain"), "html": _body(msg, "html"),
-            "attachments": [p.get_filename() for p in msg.iter_attachments()],
+            "attachments": [_attachment(p) for p in msg.iter_attachments()],
         })
     found.sort(key=lambda m: m["received_at"] or 0, reverse=True)
     return found[:MAX_MESSAGES]

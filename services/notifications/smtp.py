@@ -3,29 +3,40 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, formataddr, parseaddr
+from typing import Mapping
 
 from shared.config import Settings
 
 SMTP_TIMEOUT = 15
 
 
-def build_message(settings: Settings, row) -> EmailMessage:
+def build_message(settings: Settings, row: Mapping) -> EmailMessage:
+    """`row`: an emails row, or a mapping with the same fields for an email rendered at send time."""
     msg = EmailMessage()
-    msg["From"] = settings.mail_from
+    address = parseaddr(settings.mail_from)[1]
+    # The clinic's name as the sender's name; the address stays ours (SPF/DKIM are ours to pass).
+    msg["From"] = formataddr((row["from_name"], address)) if row.get("from_name") else settings.mail_from
     msg["To"] = row["to_address"]
     msg["Subject"] = row["subject"]
     msg["Date"] = formatdate(localtime=False)
     # Stable per email row: a receiving system can drop a duplicate delivery.
-    msg["Message-ID"] = f"<{row['id']}@{settings.mail_from.rsplit('@', 1)[-1].rstrip('>')}>"
+    msg["Message-ID"] = f"<{row['id']}@{address.rsplit('@', 1)[-1]}>"
     msg["X-Clinic-Email-Kind"] = row["kind"]
     msg.set_content(row["text_body"])
     if row["html_body"]:
         msg.add_alternative(row["html_body"], subtype="html")
+    for attachment in row.get("attachments") or ():
+        maintype, _, rest = attachment["content_type"].partition("/")
+        subtype, *params = [p.strip() for p in rest.split(";")]
+        if maintype != "text":
+            raise ValueError(f"only text attachments are supported, not {attachment['content_type']}")
+        msg.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
+                           params=dict(p.split("=", 1) for p in params if "=" in p))
     return msg
 
 
-def send(settings: Settings, row) -> None:
+def send(settings: Settings, row: Mapping) -> None:
     msg = build_message(settings, row)
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT) as client:
         if settings.smtp_starttls:

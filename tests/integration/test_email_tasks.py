@@ -2,39 +2,12 @@
 retried; emails whose task was lost are found and enqueued again."""
 from __future__ import annotations
 
-import asyncio
 import uuid
 
-import pytest
-
 from services.notifications import emails, store
-from services.notifications.celery_app import app as celery_app, configure
-from services.notifications.tasks import MAX_SEND_ATTEMPTS, requeue_lost_emails, runtime, send_email
+from services.notifications.tasks import MAX_SEND_ATTEMPTS, requeue_lost_emails, send_email
 from tests.support.events import booking_confirmed
-from tests.support.smtp import SmtpSink
-
-
-@pytest.fixture
-def task_env(settings, monkeypatch):
-    """Tasks read their settings from the environment, as in a worker process."""
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("CELERY_BROKER_URL", settings.celery_broker_url)
-    configure(celery_app, settings)
-    runtime.reset()
-    yield settings
-    if runtime.conn is not None:
-        runtime.loop.run_until_complete(runtime.conn.close())
-    if runtime.loop is not None:
-        runtime.loop.close()
-    runtime.reset()
-
-
-@pytest.fixture
-def sink(monkeypatch):
-    with SmtpSink() as running:
-        monkeypatch.setenv("SMTP_PORT", str(running.port))
-        yield running
+from tests.support.notifications import run_task, sink, task_env  # noqa: F401  (fixtures)
 
 
 async def new_email(pool, address="ada@example.com") -> uuid.UUID:
@@ -46,11 +19,6 @@ async def new_email(pool, address="ada@example.com") -> uuid.UUID:
 async def email_row(pool, email_id):
     async with pool.acquire() as conn:
         return await conn.fetchrow("SELECT status, attempts, last_error, sent_at FROM emails WHERE id = $1", email_id)
-
-
-def run_task(task, *args):
-    # A worker runs tasks synchronously in its own thread of control; so do we.
-    return asyncio.to_thread(lambda: task.apply(args=args))
 
 
 async def test_a_task_run_twice_sends_one_email(task_env, sink, notifications_pool):

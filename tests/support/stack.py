@@ -44,6 +44,8 @@ def stack_env(database_url: str, redis_url: str, workdir: Path) -> dict[str, str
         "PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
         "RELAY_POLL_INTERVAL": "0.5",
         "CONSUMER_CLAIM_IDLE_MS": "2000",
+        # Tasks of a killed worker come back after this many seconds (production: a minute).
+        "CELERY_VISIBILITY_TIMEOUT": "5",
         "LOG_LEVEL": "INFO",
         STACK_MARKER: uuid.uuid4().hex,
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},

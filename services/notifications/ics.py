@@ -1,0 +1,90 @@
+"""Calendar invites (iTIP, RFC 5546) for bookings, built with icalendar. Pure: no I/O.
+
+One booking is one calendar entry for its whole life: the UID is derived from the booking id alone, and
+every later message about it (moved: REQUEST, cancelled: CANCEL) carries a higher SEQUENCE, so the
+customer's calendar updates or removes the entry it already has instead of adding another.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+PRODID = "-//Clinic booking//Notifications//EN"
+# Not derived from MAIL_FROM: a UID must not change when the sender address does.
+UID_DOMAIN = "clinic-booking"
+# SEQUENCE starts from the number of seconds from this moment to the change the message announces, so it
+# grows with every change whatever order the messages are handled in (the booking projection bumps it
+# further for two changes in one second); it fits RFC 5545's 32-bit INTEGER until 2092.
+SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Invite:
+    booking_id: str
+    start: datetime
+    end: datetime
+    changed_at: datetime          # when the booking was confirmed, moved or cancelled (the event's time)
+    sequence: int                 # higher than that of any earlier invite for the booking
+    summary: str
+    location: str
+    description: str
+    organizer_name: str
+    organizer_email: str
+    attendee_name: str
+    attendee_email: str
+    url: str | None = None
+
+
+def uid_for(booking_id: str) -> str:
+    return f"booking-{booking_id}@{UID_DOMAIN}"
+
+
+def sequence_for(changed_at: datetime) -> int:
+    return max(0, int((changed_at - SEQUENCE_EPOCH).total_seconds()))
+
+
+def _address(email: str, name: str, **params: str) -> vCalAddress:
+    address = vCalAddress(f"mailto:{email}")
+    address.params["cn"] = vText(name)
+    for key, value in params.items():
+        address.params[key.replace("_", "-")] = value
+    return address
+
+
+def _calendar(method: str, invite: Invite, status: str) -> str:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    event = Event()
+    event.add("uid", uid_for(invite.booking_id))
+    event.add("sequence", invite.sequence)
+    event.add("dtstamp", invite.changed_at.astimezone(timezone.utc))
+    # UTC: unambiguous on DST days, and no VTIMEZONE to ship; calendars show it in the reader's zone.
+    event.add("dtstart", invite.start.astimezone(timezone.utc))
+    event.add("dtend", invite.end.astimezone(timezone.utc))
+    event.add("summary", invite.summary)
+    event.add("location", invite.location)
+    event.add("description", invite.description)
+    event.add("status", status)
+    event.add("transp", "OPAQUE")
+    if invite.url:
+        event.add("url", invite.url)
+    event.add("organizer", _address(invite.organizer_email, invite.organizer_name))
+    event.add("attendee", _address(invite.attendee_email, invite.attendee_name, role="REQ-PARTICIPANT",
+                                   partstat="NEEDS-ACTION", rsvp="FALSE"))
+    cal.add_component(event)
+    return cal.to_ical().decode()
+
+
+def request(invite: Invite) -> str:
+    """A new or updated entry (confirmation, reschedule)."""
+    return _calendar("REQUEST", invite, "CONFIRMED")
+
+
+def cancel(invite: Invite) -> str:
+    """Removes the entry: same UID, higher SEQUENCE."""
+    return _calendar("CANCEL", invite, "CANCELLED")

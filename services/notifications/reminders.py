@@ -1,0 +1,81 @@
+"""When scheduled emails go out: appointment reminders and gift voucher deliveries. Pure: no I/O."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# Booking events do not carry the clinic's own reminder offsets (the booking service has them per clinic),
+# so every clinic gets these until they do.
+DEFAULT_REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
+# A gift arrives on its delivery date at a civil hour of the clinic's day, not at midnight.
+GIFT_DELIVERY_LOCAL_TIME = time(8, 0)
+# Voucher events carry no time zone; the demo clinics (and payments' delivery-date check) use this one.
+DEFAULT_CLINIC_ZONE = "Europe/London"
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """What notifications keeps of a booking (the projection row), read from a booking event."""
+    booking_id: uuid.UUID
+    clinic_id: str
+    status: str
+    start: datetime
+    end: datetime
+    customer_name: str | None
+    customer_email: str | None
+    clinic_name: str
+    clinic_timezone: str
+    treatment_name: str
+    therapist_name: str
+    manage_url: str | None
+    series_index: int | None
+
+
+def booking_view(data: dict) -> BookingView:
+    customer = data.get("customer") or {}
+    return BookingView(
+        booking_id=uuid.UUID(data["booking_id"]), clinic_id=data["clinic"]["id"], status=data["status"],
+        start=datetime.fromisoformat(data["start"]), end=datetime.fromisoformat(data["end"]),
+        customer_name=customer.get("name"), customer_email=customer.get("email"),
+        clinic_name=data["clinic"]["name"], clinic_timezone=data["clinic"]["timezone"],
+        treatment_name=data["treatment"]["name"], therapist_name=data["therapist"]["name"],
+        manage_url=data.get("manage_url"), series_index=(data.get("series") or {}).get("index"))
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    offset: timedelta
+    due_at: datetime
+
+    @property
+    def offset_minutes(self) -> int:
+        return int(self.offset.total_seconds() // 60)
+
+
+def plan_reminders(start: datetime, now: datetime,
+                   offsets: tuple[timedelta, ...] = DEFAULT_REMINDER_OFFSETS) -> list[PlannedReminder]:
+    """One reminder per offset before `start`, leaving out those already due: a booking made 3 hours
+    ahead gets the 2-hour reminder only, not a '24 hours to go' email at once."""
+    return [PlannedReminder(offset, start - offset) for offset in sorted(offsets, reverse=True)
+            if start - offset > now]
+
+
+def reminder_obsolete(planned_start: datetime, booking_status: str | None, booking_start: datetime | None,
+                      now: datetime) -> str | None:
+    """Why a due reminder must not be sent (checked at send time), or None to send it."""
+    if booking_status is None:
+        return "booking unknown"
+    if booking_status != "confirmed":
+        return f"booking {booking_status}"
+    if booking_start != planned_start:
+        return "booking moved"
+    if booking_start <= now:
+        return "appointment already started"
+    return None
+
+
+def gift_due_at(deliver_on: date, tz_name: str = DEFAULT_CLINIC_ZONE) -> datetime:
+    """The moment the gift email is due: the delivery date's morning in the clinic's zone."""
+    return datetime.combine(deliver_on, GIFT_DELIVERY_LOCAL_TIME, tzinfo=ZoneInfo(tz_name))

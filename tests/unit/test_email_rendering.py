@@ -1,0 +1,140 @@
+"""Rendering the booking, reminder and voucher emails (clinic's zone named, DST-correct, both parts, the
+clinic's name), building the MIME message, and when reminders and gifts fall due."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+from services.notifications import emails, reminders, smtp
+from shared.config import Settings
+from tests.support.notifications import booking_event, voucher_purchased
+
+BST_SATURDAY = datetime(2026, 10, 24, 9, 0, tzinfo=timezone.utc)    # the day before the clocks go back
+GMT_MONDAY = datetime(2026, 10, 26, 10, 0, tzinfo=timezone.utc)
+
+
+def both_parts(email: emails.RenderedEmail) -> str:
+    assert email.text_body.strip() and email.html_body.strip(), "every email has a text and an HTML part"
+    return email.text_body + email.html_body
+
+
+def test_reschedule_shows_new_and_previous_times_in_clinic_time_across_the_clock_change():
+    event = booking_event("booking.rescheduled", start=GMT_MONDAY, previous_start=BST_SATURDAY)
+    email = emails.booking_rescheduled(event.data, changed_at=BST_SATURDAY)
+    body = both_parts(email)
+    assert "Monday 26 October 2026, 10:00 (Europe/London, GMT)" in body
+    assert "Saturday 24 October 2026, 10:00 (Europe/London, BST)" in body, "09:00 UTC was 10:00 BST"
+    assert email.subject == ("Booking moved: Deep tissue massage (60 min), "
+                             "now Monday 26 October 2026, 10:00 (Europe/London, GMT)")
+    assert email.from_name == "Urban Therapy Clinic, London"
+    assert event.data["manage_url"] in email.text_body
+
+
+def test_cancellation_notice_has_both_parts_and_a_cancel_invite():
+    email = emails.booking_cancelled(booking_event("booking.cancelled", start=GMT_MONDAY).data)
+    body = both_parts(email)
+    assert email.subject.startswith("Booking cancelled: Deep tissue massage (60 min), Monday 26 October 2026, 10:00")
+    assert "As you asked, we have cancelled" in body and "Urban Therapy Clinic, London" in body
+    assert [a.content_type for a in email.attachments] == ["text/calendar; method=CANCEL"]
+
+
+def test_each_course_session_is_confirmed_with_its_number():
+    event = booking_event(start=GMT_MONDAY, series={"id": str(uuid.uuid4()), "index": 1})
+    email = emails.booking_confirmed(event.data)
+    assert email.subject.startswith("Booking confirmed: Deep tissue massage (60 min), course session 2, Monday")
+    assert "is confirmed (course session 2)" in email.text_body
+
+
+def test_reminder_is_in_clinic_time_and_says_how_soon():
+    view = reminders.booking_view(booking_event(start=datetime(2026, 6, 2, 9, 0, tzinfo=timezone.utc)).data)
+    day_before = emails.booking_reminder(view, timedelta(hours=24))
+    two_hours = emails.booking_reminder(view, timedelta(hours=2))
+    assert day_before.subject == ("Reminder: Deep tissue massage (60 min) tomorrow, "
+                                  "Tuesday 2 June 2026, 10:00 (Europe/London, BST)")
+    assert "in 2 hours" in two_hours.subject
+    assert "Amara Okafor" in both_parts(day_before) and view.manage_url in day_before.text_body
+    assert day_before.to_address == "ada@example.com" and day_before.from_name == "Urban Therapy Clinic, London"
+
+
+def test_voucher_receipt_goes_to_the_buyer_with_no_code():
+    event = voucher_purchased(deliver_on="2026-12-24")
+    brand = emails.Brand("Urban Therapy Clinic, London", "Europe/London", "urban-therapy")
+    email = emails.voucher_receipt(event.data, brand)
+    body = both_parts(email)
+    assert email.to_address == "ada@example.com" and email.from_name == brand.name
+    assert "Thursday 24 December 2026" in body and "Grace Hopper" in body and "£60.00" in body
+    assert "Urban Therapy Clinic, London" in email.subject
+    assert "WXYZ" not in body, "not even the code's last characters"
+
+
+def test_gift_email_has_code_message_how_to_redeem_and_expiry_escaped_in_html():
+    delivery = {"voucher_id": str(uuid.uuid4()), "clinic_id": "c", "title": "£60 gift voucher", "kind": "amount",
+                "status": "active", "code": "ABCD-EFGH-JKLM-NPQR", "remaining": {"amount": 6000, "currency": "GBP"},
+                "recipient": {"name": "Grace Hopper", "email": "grace@example.com"}, "buyer_name": "Ada",
+                "message": "Happy birthday! <3", "deliver_on": "2026-12-24",
+                # 23:30 UTC on 31 March is 00:30 on 1 April in London (BST): the date shown is London's.
+                "expires_at": "2028-03-31T23:30:00+00:00"}
+    brand = emails.Brand("Urban Therapy Clinic, London", "Europe/London", "urban-therapy")
+    email = emails.voucher_gift(delivery, brand, book_url="https://x.example/c/urban-therapy/book",
+                                balance_url="https://x.example/vouchers/balance")
+    body = both_parts(email)
+    assert email.to_address == "grace@example.com"
+    assert "ABCD-EFGH-JKLM-NPQR" in email.text_body and "ABCD-EFGH-JKLM-NPQR" in email.html_body
+    assert "Saturday 1 April 2028" in body and "£60.00" in body
+    assert "enter the code when you pay" in email.text_body.replace("\n", " ")
+    assert "https://x.example/c/urban-therapy/book" in body
+    assert "Happy birthday! &lt;3" in email.html_body and "Happy birthday! <3" in email.text_body
+    assert email.subject == "Ada has sent you a gift voucher for Urban Therapy Clinic, London"
+
+
+def test_expiry_reminder_names_the_voucher_by_its_last_characters_only():
+    data = {"voucher_id": str(uuid.uuid4()), "title": "Deep tissue massage (60 min)", "code_hint": "…WXYZ",
+            "expires_at": "2026-12-20T12:00:00+00:00", "remaining": {"sessions": 1},
+            "recipient": {"name": "Grace Hopper", "email": "grace@example.com"}}
+    email = emails.voucher_expiring(data, emails.Brand("SpineCare Clinic"), book_url="https://x.example/")
+    body = both_parts(email)
+    assert email.subject == "Your SpineCare Clinic gift voucher expires on Sunday 20 December 2026"
+    assert "code ending …WXYZ" in body and "1 session" in body
+
+
+def test_the_message_is_sent_in_the_clinics_name_with_the_invite_attached():
+    event = booking_event()
+    email = emails.booking_confirmed(event.data)
+    row = {"id": uuid.uuid4(), "kind": email.kind, "to_address": email.to_address, "subject": email.subject,
+           "text_body": email.text_body, "html_body": email.html_body, "from_name": email.from_name,
+           "attachments": [a.to_json() for a in email.attachments]}
+    msg = smtp.build_message(Settings(mail_from="Bookings <bookings@clinic.example>"), row)
+    assert msg["From"] == '"Urban Therapy Clinic, London" <bookings@clinic.example>'
+    assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+    [invite] = msg.iter_attachments()
+    assert invite.get_content_type() == "text/calendar" and invite.get_param("method") == "REQUEST"
+    assert invite.get_filename() == "invite.ics" and "METHOD:REQUEST" in invite.get_content()
+
+
+# --- when things fall due ------------------------------------------------------------------------
+
+def test_reminders_are_planned_at_the_default_offsets_leaving_out_those_already_due():
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+    planned = reminders.plan_reminders(start, now=start - timedelta(days=3))
+    assert [(p.offset_minutes, p.due_at) for p in planned] == [
+        (1440, start - timedelta(hours=24)), (120, start - timedelta(hours=2))]
+    assert [p.offset_minutes for p in reminders.plan_reminders(start, now=start - timedelta(hours=3))] == [120]
+    assert reminders.plan_reminders(start, now=start - timedelta(minutes=90)) == []
+    assert reminders.plan_reminders(start, now=start - timedelta(hours=24)) == [
+        reminders.PlannedReminder(timedelta(hours=2), start - timedelta(hours=2))], "due exactly now is already due"
+
+
+def test_a_due_reminder_is_obsolete_if_the_booking_was_cancelled_or_moved():
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+    now = start - timedelta(hours=2)
+    assert reminders.reminder_obsolete(start, "confirmed", start, now) is None
+    assert reminders.reminder_obsolete(start, "cancelled", start, now) == "booking cancelled"
+    assert reminders.reminder_obsolete(start, "confirmed", start + timedelta(days=1), now) == "booking moved"
+    assert reminders.reminder_obsolete(start, None, None, now) == "booking unknown"
+    assert reminders.reminder_obsolete(start, "confirmed", start, start) == "appointment already started"
+
+
+def test_gift_is_due_on_the_delivery_date_morning_in_the_clinics_zone():
+    assert reminders.gift_due_at(date(2026, 12, 24)) == datetime(2026, 12, 24, 8, 0, tzinfo=timezone.utc)
+    # 29 March 2026: the clocks went forward at 01:00; 08:00 BST is 07:00 UTC.
+    assert reminders.gift_due_at(date(2026, 3, 29)) == datetime(2026, 3, 29, 7, 0, tzinfo=timezone.utc)
