@@ -164,7 +164,8 @@ def booking_event_data(*, booking_id: uuid.UUID, status: str, clinic: Clinic, tr
     data = {
         "booking_id": str(booking_id),
         "status": status,
-        "clinic": {"id": str(clinic.id), "slug": clinic.slug, "name": clinic.name, "timezone": clinic.timezone},
+        "clinic": {"id": str(clinic.id), "slug": clinic.slug, "name": clinic.name, "timezone": clinic.timezone,
+                   "reminder_offsets_minutes": list(clinic.reminder_offsets_minutes)},
         "treatment": {**_ref(treatment.id, treatment.name), "duration_minutes": treatment.duration_minutes},
         "therapist": _ref(therapist.id, therapist.name),
         "start": start.isoformat(),

@@ -47,23 +47,24 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         # older DTSTAMP) than the newer one's, so calendars keep the newer.
         return (booking, sequence) if sequence is not None else (None, at_least)
 
-    async def replan_reminders(ctx: HandlerContext, booking: reminders.BookingView) -> None:
+    async def replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, event: Event) -> None:
         await store.cancel_live_reminders(ctx.conn, booking.booking_id)
         if booking.status == "confirmed" and booking.customer_email:
+            offsets = reminders.offsets_of(event.data["clinic"])
             await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
-                                         reminders.plan_reminders(booking.start, _now()))
+                                         reminders.plan_reminders(booking.start, _now(), offsets))
 
     async def on_booking_confirmed(ctx: HandlerContext, event: Event) -> None:
         booking, sequence = await project(ctx, event)
         if booking:
-            await replan_reminders(ctx, booking)
+            await replan_reminders(ctx, booking, event)
         await record(ctx, event, "booking_confirmed", lambda: emails.booking_confirmed(
             event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
 
     async def on_booking_rescheduled(ctx: HandlerContext, event: Event) -> None:
         booking, sequence = await project(ctx, event)
         if booking:
-            await replan_reminders(ctx, booking)
+            await replan_reminders(ctx, booking, event)
         await record(ctx, event, "booking_rescheduled", lambda: emails.booking_rescheduled(
             event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
 
@@ -81,7 +82,9 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         await record(ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data))
 
     async def brand_of(ctx: HandlerContext, event: Event) -> emails.Brand:
-        # Voucher events carry only the clinic's id; its name and zone come from the booking events seen.
+        # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
+        if "clinic" in event.data:
+            await store.upsert_clinic(ctx.conn, event.data["clinic"])
         clinic = await store.get_clinic(ctx.conn, event.clinic_id)
         if clinic is None:
             return emails.Brand(emails.sender_name(mail_from))

@@ -54,6 +54,14 @@ class PlannedReminder:
         return int(self.offset.total_seconds() // 60)
 
 
+def offsets_of(clinic: dict) -> tuple[timedelta, ...]:
+    """The clinic's reminder offsets as its booking events carry them; the defaults if they do not."""
+    minutes = clinic.get("reminder_offsets_minutes")
+    if not minutes:
+        return DEFAULT_REMINDER_OFFSETS
+    return tuple(timedelta(minutes=m) for m in minutes if m > 0)
+
+
 def plan_reminders(start: datetime, now: datetime,
                    offsets: tuple[timedelta, ...] = DEFAULT_REMINDER_OFFSETS) -> list[PlannedReminder]:
     """One reminder per offset before `start`, leaving out those already due: a booking made 3 hours

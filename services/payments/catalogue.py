@@ -21,6 +21,7 @@ class ClinicInfo:
     id: uuid.UUID
     slug: str
     name: str
+    timezone: str
 
 
 class Catalogue:
@@ -41,7 +42,7 @@ class Catalogue:
 
     async def clinic(self, slug: str) -> ClinicInfo:
         data = await self._get(slug)
-        return ClinicInfo(uuid.UUID(data["id"]), data["slug"], data["name"])
+        return ClinicInfo(uuid.UUID(data["id"]), data["slug"], data["name"], data["timezone"])
 
     async def treatment(self, slug: str, treatment_id: uuid.UUID) -> CatalogueItem:
         for t in (await self._get(f"{slug}/treatments"))["treatments"]:

@@ -95,7 +95,7 @@ async def buy_voucher(request: web.Request) -> web.Response:
         spec = spec_for_course(await catalogue.course(clinic.slug, body.course))
     async with request.app[DB].acquire() as conn, conn.transaction():
         voucher = await voucher_service.start_purchase(
-            conn, clinic_id=clinic.id, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
+            conn, clinic=clinic, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
             message=body.message, deliver_on=body.deliver_on, today=_now().astimezone(CLINIC_ZONE).date(),
             purchase_key=_idempotency_key(request))
         payment = await service.voucher_payment(conn, request.app[STRIPE], voucher)

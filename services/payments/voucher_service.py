@@ -41,6 +41,12 @@ class CodeKeys:
         return self._fernet().decrypt(token.encode()).decode()
 
 
+def clinic_of(row) -> dict:
+    """How voucher events name the clinic (emails are sent in its name, in its zone)."""
+    return {"id": str(row["clinic_id"]), "slug": row["clinic_slug"], "name": row["clinic_name"],
+            "timezone": row["clinic_timezone"]}
+
+
 def voucher_json(row) -> dict:
     remaining = ({"amount": row["balance"], "currency": row["currency"].strip()} if row["unit"] == "money"
                  else {"sessions": row["balance"]})
@@ -54,14 +60,14 @@ def voucher_json(row) -> dict:
 
 # --- buying and issuing --------------------------------------------------------------------------
 
-async def start_purchase(conn: asyncpg.Connection, *, clinic_id: uuid.UUID, spec: VoucherSpec, buyer: dict,
+async def start_purchase(conn: asyncpg.Connection, *, clinic, spec: VoucherSpec, buyer: dict,
                          recipient: dict, message: str, deliver_on: date, today: date,
                          purchase_key: str | None):
     """The voucher, awaiting its payment (the caller asks Stripe for the payment next)."""
     check_delivery_date(deliver_on, today)
-    if purchase_key and (existing := await store.voucher_for_purchase_key(conn, clinic_id, purchase_key)):
+    if purchase_key and (existing := await store.voucher_for_purchase_key(conn, clinic.id, purchase_key)):
         return existing
-    return await store.insert_voucher(conn, voucher_id=uuid.uuid4(), clinic_id=clinic_id, spec=spec, buyer=buyer,
+    return await store.insert_voucher(conn, voucher_id=uuid.uuid4(), clinic=clinic, spec=spec, buyer=buyer,
                                       recipient=recipient, message=message, deliver_on=deliver_on,
                                       purchase_key=purchase_key)
 
@@ -80,7 +86,7 @@ async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys,
                                  ciphertext=keys.encrypt(code), expires_at=expires_at)
     await store.append_entry(conn, voucher_id, "issue", voucher["face_value"], actor="payment")
     await add_event(conn, Event("voucher.purchased", {
-        "voucher_id": str(voucher_id), "kind": voucher["kind"], "title": voucher["title"],
+        "voucher_id": str(voucher_id), "clinic": clinic_of(voucher), "kind": voucher["kind"], "title": voucher["title"],
         "vat_class": voucher["vat_class"], "price": {"amount": voucher["price_amount"],
                                                      "currency": voucher["currency"].strip()},
         "buyer": {"name": voucher["buyer_name"], "email": voucher["buyer_email"]},
@@ -193,7 +199,8 @@ async def announce_expiring(conn: asyncpg.Connection, limit: int = 200) -> int:
     rows = await store.claim_expiry_notices(conn, EXPIRY_NOTICE_BEFORE.total_seconds(), limit)
     for row in rows:
         await add_event(conn, Event("voucher.expiring", {
-            "voucher_id": str(row["id"]), "title": row["title"], "expires_at": row["expires_at"].isoformat(),
+            "voucher_id": str(row["id"]), "clinic": clinic_of(row), "title": row["title"],
+            "expires_at": row["expires_at"].isoformat(),
             "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
             "remaining": voucher_json(row)["remaining"], "code_hint": redact(row["code_last4"])},
             clinic_id=str(row["clinic_id"])))

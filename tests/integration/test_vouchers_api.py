@@ -49,6 +49,8 @@ async def test_a_bought_voucher_is_issued_when_paid_with_a_code_no_dump_reveals(
         purchased = await conn.fetchval("SELECT envelope FROM outbox WHERE envelope->>'type' = 'voucher.purchased'")
     assert code.replace("-", "") not in dump.replace("-", "") and code not in outbox
     assert purchased["data"]["recipient"]["email"] == "grace@example.com"
+    assert purchased["data"]["clinic"] == {"id": str(stable_id("urban-therapy")), "slug": "urban-therapy",
+                                           "name": "Urban Therapy Clinic, London", "timezone": "Europe/London"}
     from tests.support.audit import charges_without_booking
     async with payments_pool.acquire() as conn:
         assert await charges_without_booking(conn) == [], "a paid voucher is issued"

@@ -138,3 +138,13 @@ def test_gift_is_due_on_the_delivery_date_morning_in_the_clinics_zone():
     assert reminders.gift_due_at(date(2026, 12, 24)) == datetime(2026, 12, 24, 8, 0, tzinfo=timezone.utc)
     # 29 March 2026: the clocks went forward at 01:00; 08:00 BST is 07:00 UTC.
     assert reminders.gift_due_at(date(2026, 3, 29)) == datetime(2026, 3, 29, 7, 0, tzinfo=timezone.utc)
+
+
+def test_reminders_follow_the_clinics_own_offsets():
+    from datetime import datetime, timedelta, timezone
+    from services.notifications.reminders import DEFAULT_REMINDER_OFFSETS, offsets_of, plan_reminders
+    assert offsets_of({}) == DEFAULT_REMINDER_OFFSETS
+    offsets = offsets_of({"reminder_offsets_minutes": [2880, 60]})
+    start = datetime(2026, 12, 10, 10, tzinfo=timezone.utc)
+    planned = plan_reminders(start, start - timedelta(days=5), offsets)
+    assert [p.due_at for p in planned] == [start - timedelta(days=2), start - timedelta(hours=1)]

@@ -3,6 +3,10 @@
 CREATE TABLE vouchers (
     id               uuid PRIMARY KEY,
     clinic_id        uuid NOT NULL,
+    -- How the clinic is named in the voucher's emails (copied from the booking service's catalogue).
+    clinic_slug      text NOT NULL,
+    clinic_name      text NOT NULL,
+    clinic_timezone  text NOT NULL,
     kind             text NOT NULL CHECK (kind IN ('amount', 'treatment', 'course')),
     -- UK VAT: a single-purpose voucher (one treatment, VAT known) is taxed when sold; a multi-purpose
     -- one (money) when redeemed.
