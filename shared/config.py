@@ -45,7 +45,6 @@ class Settings:
     internal_token: str = DEV_INTERNAL_TOKEN
     # Keys voucher codes' hashes and encrypts them at rest; losing it makes issued codes unusable.
     voucher_code_key: str = DEV_VOUCHER_CODE_KEY
-    voucher_validity_months: int = 24
     # Clinic webhooks: seconds between attempts (Standard Webhooks schedule); tests compress it.
     webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
     # Loopback/private endpoint addresses are refused unless this is on (development and tests).
@@ -119,7 +118,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                              "0" if env.get("APP_ENV") == "production" else "1")),
         webhook_timeout=float(env.get("WEBHOOK_TIMEOUT", d.webhook_timeout)),
         celery_visibility_timeout=int(env.get("CELERY_VISIBILITY_TIMEOUT", d.celery_visibility_timeout)),
-        voucher_validity_months=int(env.get("VOUCHER_VALIDITY_MONTHS", d.voucher_validity_months)),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),
         log_level=env.get("LOG_LEVEL", d.log_level),

@@ -31,6 +31,7 @@ class Clinic:
     hold_minutes: int = 10
     change_window_hours: int = 24
     reminder_offsets_minutes: tuple[int, ...] = (1440, 120)
+    voucher_validity_months: int = 24
     policy_message: str = ""
     email: str | None = None
     phone: str | None = None

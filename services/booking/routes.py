@@ -82,6 +82,7 @@ def _clinic_json(c: Clinic) -> dict:
             "booking_horizon_days": c.booking_horizon_days, "min_notice_minutes": c.min_notice_minutes,
             "slot_step_minutes": c.slot_step_minutes, "hold_minutes": c.hold_minutes,
             "change_window_hours": c.change_window_hours, "reminder_offsets_minutes": list(c.reminder_offsets_minutes),
+            "voucher_validity_months": c.voucher_validity_months,
             "message": c.policy_message,
         },
     }

@@ -14,7 +14,8 @@ from services.booking.domain import Clinic, Course, Customer, Hold, Therapist, T
 LIVE = "(status = 'confirmed' OR (status IN ('held', 'pending_payment') AND expires_at > now()))"
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
-    hold_minutes, change_window_hours, reminder_offsets_minutes, policy_message, email, phone, address"""
+    hold_minutes, change_window_hours, reminder_offsets_minutes, voucher_validity_months, policy_message, email,
+    phone, address"""
 TREATMENT_COLUMNS = """id, name, duration_minutes, price_amount, currency, buffer_before_minutes,
     buffer_after_minutes, requires_screening"""
 

@@ -22,6 +22,7 @@ class ClinicInfo:
     slug: str
     name: str
     timezone: str
+    voucher_validity_months: int
 
 
 class Catalogue:
@@ -42,7 +43,8 @@ class Catalogue:
 
     async def clinic(self, slug: str) -> ClinicInfo:
         data = await self._get(slug)
-        return ClinicInfo(uuid.UUID(data["id"]), data["slug"], data["name"], data["timezone"])
+        return ClinicInfo(uuid.UUID(data["id"]), data["slug"], data["name"], data["timezone"],
+                          data["policies"]["voucher_validity_months"])
 
     async def treatment(self, slug: str, treatment_id: uuid.UUID) -> CatalogueItem:
         for t in (await self._get(f"{slug}/treatments"))["treatments"]:

@@ -7,8 +7,9 @@ import uuid
 
 import stripe
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from services.payments import service, store, voucher_service
@@ -37,7 +38,7 @@ def _now() -> datetime:
 
 def issuer(app: web.Application) -> service.VoucherIssuer:
     settings = app[SETTINGS]
-    return service.VoucherIssuer(voucher_service.CodeKeys(settings.voucher_code_key), settings.voucher_validity_months)
+    return service.VoucherIssuer(voucher_service.CodeKeys(settings.voucher_code_key))
 
 
 @routes.post("/api/v1/stripe/webhook")
@@ -155,3 +156,32 @@ async def clinic_vouchers(request: web.Request) -> web.Response:
     return web.json_response({"vouchers": [
         {**voucher_service.voucher_json(r), "buyer": {"name": r["buyer_name"], "email": r["buyer_email"]},
          "recipient": {"name": r["recipient_name"], "email": r["recipient_email"]}} for r in rows]})
+
+
+
+class ReactivateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=3, max_length=500)
+    # What to give back: in the voucher's unit (pence, or sessions); the balance it had when it expired if omitted.
+    units: int | None = Field(default=None, gt=0)
+    extend_days: int = Field(default=90, ge=1, le=730)
+
+
+@routes.post("/api/v1/clinic/vouchers/{id}/reactivate")
+async def reactivate_voucher(request: web.Request) -> web.Response:
+    """Clinic staff bring an expired voucher back: an audited `adjust` ledger entry."""
+    clinic_id = clinic_scope(request)
+    body = await read_json(request, ReactivateIn)
+    try:
+        voucher_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "voucher_not_found", "No such voucher") from None
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        row = await store.lock_voucher(conn, voucher_id)
+        if row is None or row["clinic_id"] != clinic_id:
+            raise ApiError(404, "voucher_not_found", "No such voucher")
+        units = body.units or await store.expired_units(conn, voucher_id)
+        answer = await voucher_service.reactivate(conn, voucher_id, units=units, actor=f"clinic:{clinic_id}",
+                                                  reason=body.reason, now=_now(),
+                                                  extend=timedelta(days=body.extend_days))
+    return web.json_response(answer)

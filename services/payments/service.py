@@ -30,9 +30,8 @@ INTENT_EVENTS = {
 
 @dataclass(frozen=True)
 class VoucherIssuer:
-    """What issuing a voucher on payment needs: the code keys, the validity, and the clock."""
+    """What issuing a voucher on payment needs: the code keys and the clock."""
     keys: voucher_service.CodeKeys
-    validity_months: int
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
 
 
@@ -156,7 +155,7 @@ async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool
             "amount": {"amount": row["amount"], "currency": row["currency"].strip()},
             "stripe_payment_intent": intent.id}, clinic_id=str(row["clinic_id"])))
     if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
-        await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now(), vouchers.validity_months)
+        await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now())
     log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
     return new
 

@@ -82,7 +82,8 @@ async def complete_refund(conn: asyncpg.Connection, refund_id: uuid.UUID, paymen
 
 # --- vouchers ------------------------------------------------------------------------------------
 
-VOUCHER_COLUMNS = """id, clinic_id, clinic_slug, clinic_name, clinic_timezone, kind, vat_class, unit, treatment_id, course_id, title, face_value, currency,
+VOUCHER_COLUMNS = """id, clinic_id, clinic_slug, clinic_name, clinic_timezone, validity_months, kind, vat_class, unit,
+    treatment_id, course_id, title, face_value, currency,
     price_amount, buyer_name, buyer_email, recipient_name, recipient_email, message, deliver_on, status, balance,
     code_last4, expires_at, created_at, issued_at"""
 
@@ -90,16 +91,17 @@ VOUCHER_COLUMNS = """id, clinic_id, clinic_slug, clinic_name, clinic_timezone, k
 async def insert_voucher(conn: asyncpg.Connection, *, voucher_id: uuid.UUID, clinic, spec,
                          buyer: dict, recipient: dict, message: str, deliver_on, purchase_key: str | None):
     return await conn.fetchrow(
-        f"""INSERT INTO vouchers (id, clinic_id, clinic_slug, clinic_name, clinic_timezone, kind, vat_class, unit,
-                                  treatment_id, course_id, title, face_value, currency, price_amount, buyer_name,
-                                  buyer_email, recipient_name, recipient_email, message, deliver_on, status,
+        f"""INSERT INTO vouchers (id, clinic_id, clinic_slug, clinic_name, clinic_timezone, validity_months, kind,
+                                  vat_class, unit, treatment_id, course_id, title, face_value, currency, price_amount,
+                                  buyer_name, buyer_email, recipient_name, recipient_email, message, deliver_on, status,
                                   purchase_key)
-            VALUES ($1, $2, $19, $20, $21, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            VALUES ($1, $2, $19, $20, $21, $22, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                     'awaiting_payment', $18)
             RETURNING {VOUCHER_COLUMNS}""",
         voucher_id, clinic.id, spec.kind, spec.vat_class, spec.unit, spec.treatment_id, spec.course_id, spec.title,
         spec.face_value, spec.currency, spec.price_amount, buyer["name"], buyer["email"], recipient["name"],
-        recipient["email"], message, deliver_on, purchase_key, clinic.slug, clinic.name, clinic.timezone)
+        recipient["email"], message, deliver_on, purchase_key, clinic.slug, clinic.name, clinic.timezone,
+        clinic.voucher_validity_months)
 
 
 async def voucher_for_purchase_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key: str):
@@ -187,6 +189,12 @@ async def claim_expiry_notices(conn: asyncpg.Connection, notice_seconds: float, 
                            AND expires_at <= now() + make_interval(secs => $1)
                          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING {VOUCHER_COLUMNS}""", notice_seconds, limit)
+
+
+async def expired_units(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> int:
+    """What the voucher's expiry took away (0 if it had nothing left)."""
+    return await conn.fetchval("SELECT coalesce(-sum(units), 0) FROM voucher_ledger "
+                               "WHERE voucher_id = $1 AND entry = 'expire'", voucher_id)
 
 
 async def reactivate_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID, expires_at) -> None:

@@ -72,8 +72,7 @@ async def start_purchase(conn: asyncpg.Connection, *, clinic, spec: VoucherSpec,
                                       purchase_key=purchase_key)
 
 
-async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys, now: datetime,
-                validity_months: int) -> bool:
+async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys, now: datetime) -> bool:
     """Its payment succeeded: give the voucher a code, its balance, an expiry; announce the purchase
     (without the code). False if it was already issued."""
     voucher = await store.lock_voucher(conn, voucher_id)
@@ -81,7 +80,7 @@ async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys,
         return False
     code = generate_code()
     normalised = normalise(code)
-    expires_at = expiry_for(now, validity_months)
+    expires_at = expiry_for(now, voucher["validity_months"])   # the clinic's setting when it was sold
     await store.activate_voucher(conn, voucher_id, digest=keys.digest(normalised), last4=normalised[-4:],
                                  ciphertext=keys.encrypt(code), expires_at=expires_at)
     await store.append_entry(conn, voucher_id, "issue", voucher["face_value"], actor="payment")

@@ -11,8 +11,7 @@ from tests.support.payments import EventPath, customer_pays
 
 
 def issuer_for(settings) -> payments_service.VoucherIssuer:
-    return payments_service.VoucherIssuer(voucher_service.CodeKeys(settings.voucher_code_key),
-                                          settings.voucher_validity_months)
+    return payments_service.VoucherIssuer(voucher_service.CodeKeys(settings.voucher_code_key))
 
 
 @pytest.fixture

@@ -201,3 +201,18 @@ async def test_internal_payment_api_refuses_bad_amounts(settings, payments_serve
         await client.close()
     async with payments_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM payments") == 0
+
+
+
+async def test_rescheduling_a_paid_booking_charges_nothing_more(booking, payments_pool, checkout, settings):
+    from tests.support.booking import next_weekday
+    paid = await book_and_pay(booking, checkout)
+    token = paid["manage_url"].split("token=")[1]
+    new_start = (await free_slots(booking, next_weekday(4)))[3]["start"]
+    resp = await booking.post(f"/api/v1/bookings/{paid['id']}/reschedule", json={"token": token, "start": new_start})
+    assert resp.status == 200 and (await resp.json())["status"] == "confirmed"
+    await checkout.event_path.drain()
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM payments") == 1
+        assert await conn.fetchval("SELECT amount_refunded FROM payments") == 0
+    assert await audit(settings) == []

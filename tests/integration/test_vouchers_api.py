@@ -270,3 +270,35 @@ async def test_a_clinic_lists_its_own_vouchers_without_codes(payments, payments_
     other = {**headers, CLINIC_ID_HEADER: str(stable_id("spinecare"))}
     assert (await (await payments.get("/api/v1/clinic/vouchers", headers=other)).json())["vouchers"] == []
     assert (await payments.get("/api/v1/clinic/vouchers")).status == 401
+
+
+
+async def test_staff_reactivate_an_expired_voucher_through_the_clinic_api(payments, payments_pool, checkout, settings):
+    from services.booking.seed import stable_id
+    from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
+    voucher, code = await buy_voucher(payments, checkout, payments_pool, settings)
+    async with payments_pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE vouchers SET expires_at = now() - interval '1 second'")
+        await voucher_service.expire_due(conn)
+    path = f"/api/v1/clinic/vouchers/{voucher['id']}/reactivate"
+    other = {CLINIC_ID_HEADER: str(stable_id("spinecare")), INTERNAL_TOKEN_HEADER: settings.internal_token}
+    assert (await payments.post(path, headers=other, json={"reason": "goodwill"})).status == 404
+    mine = {**other, CLINIC_ID_HEADER: str(stable_id("urban-therapy"))}
+    resp = await payments.post(path, headers=mine, json={"reason": "customer was in hospital", "extend_days": 30})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["remaining"]["amount"] == 6000
+    assert await ledger(payments_pool, voucher["id"]) == [("issue", 6000), ("expire", -6000), ("adjust", 6000)]
+    async with payments_pool.acquire() as conn:
+        actor = await conn.fetchval("SELECT actor FROM voucher_ledger WHERE entry = 'adjust'")
+    assert actor == f"clinic:{stable_id('urban-therapy')}"
+    again = await payments.post(path, headers=mine, json={"reason": "twice"})
+    assert again.status == 409
+
+
+async def test_expiry_follows_the_clinics_setting(payments, payments_pool, booking_pool, checkout, settings):
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE clinics SET voucher_validity_months = 12")
+    _, code = await buy_voucher(payments, checkout, payments_pool, settings)
+    balance = await (await payments.post("/api/v1/vouchers/balance", json={"code": code})).json()
+    left = datetime.fromisoformat(balance["expires_at"]) - datetime.now(timezone.utc)
+    assert timedelta(days=364) < left <= timedelta(days=366)

@@ -16,6 +16,7 @@ CREATE TABLE clinics (
     hold_minutes             integer NOT NULL DEFAULT 10 CHECK (hold_minutes BETWEEN 1 AND 60),
     change_window_hours      integer NOT NULL DEFAULT 24 CHECK (change_window_hours >= 0),
     reminder_offsets_minutes integer[] NOT NULL DEFAULT '{1440,120}',
+    voucher_validity_months  integer NOT NULL DEFAULT 24 CHECK (voucher_validity_months BETWEEN 1 AND 120),
     policy_message           text NOT NULL DEFAULT
         'Appointments can be cancelled or moved online up to 24 hours before they start. After that, please call the clinic.',
     created_at               timestamptz NOT NULL DEFAULT now()

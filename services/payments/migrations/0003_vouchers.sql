@@ -7,6 +7,7 @@ CREATE TABLE vouchers (
     clinic_slug      text NOT NULL,
     clinic_name      text NOT NULL,
     clinic_timezone  text NOT NULL,
+    validity_months  integer NOT NULL CHECK (validity_months > 0),   -- the clinic's setting when sold
     kind             text NOT NULL CHECK (kind IN ('amount', 'treatment', 'course')),
     -- UK VAT: a single-purpose voucher (one treatment, VAT known) is taxed when sold; a multi-purpose
     -- one (money) when redeemed.
