@@ -151,6 +151,15 @@ async def test_failures_are_retried_on_schedule_until_delivered(notifications, r
     assert [r.headers["webhook-id"] for r in receiver.received] == [str(delivery_id)] * 3, "same id each time"
 
 
+async def test_a_receiver_hanging_up_is_retried(notifications, receiver, deliveries, hook_settings):
+    receiver.answers = [(0, {}, 0)]
+    await register(notifications, hook_settings, receiver.url)
+    await deliveries.publish(clinic_event())
+    [(delivery_id, attempt)] = deliveries.enqueued
+    assert await deliveries.settle(delivery_id, attempt) == ["retry", "delivered"]
+    assert (await deliveries.row(delivery_id))["attempts"] == 2
+
+
 async def test_a_schedule_used_up_fails_the_delivery(notifications, receiver, deliveries, hook_settings):
     receiver.answers = [(500, {}, 0)] * 3
     await register(notifications, hook_settings, receiver.url)

@@ -15,7 +15,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """`answers` are taken in order (status, headers, delay seconds); after them, 200."""
+    """`answers` are taken in order (status, headers, delay seconds); after them, 200. Status 0: hang up
+    without answering."""
     answers: list[tuple[int, dict, float]] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
 
@@ -25,6 +26,9 @@ class Receiver:
             status, headers, delay = self.answers.pop(0) if self.answers else (200, {}, 0.0)
             if delay:
                 await asyncio.sleep(delay)
+            if status == 0:
+                request.transport.close()
+                raise asyncio.CancelledError()
             return web.Response(status=status, headers=headers, text="ok" if status < 300 else "nope")
 
         app = web.Application()
