@@ -2,9 +2,10 @@
 -- Arguments (after "--"): first_epoch step_seconds days offset per_thread clinic treatment therapist_ids
 -- (therapist_ids comma-separated). Request n of thread t has the global index
 -- g = offset + t * per_thread + n, and goes to therapist g % T on day (g // T) % days, slot
--- (g // T) // days of that day: start = first + day * 86400 + slot * step. bench.py's HoldGrid does
--- the same mapping, gives every run a disjoint block of indices, and checks that every start is on
--- the clinic's grid, inside the bench therapists' hours and the horizon, and step apart (no overlap).
+-- (g // T) // days of that day: start = first + day * 86400 + slot * step. hold_grid.py's HoldGrid does
+-- the same mapping and checks that every start is on the clinic's grid, inside the bench therapists'
+-- hours and the horizon, and step apart (no overlap); section_holds.py gives every run a disjoint
+-- block of indices.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(here .. "wrk_report.lua")
 

@@ -1,6 +1,6 @@
--- Shared by every wrk script of tests/perf/bench.py: numbers each thread, counts response statuses
+-- Shared by every wrk script of tests/perf: numbers each thread, counts response statuses
 -- (only if the including script calls count_status from response()), and at the end prints one line
--- "BENCH_JSON {...}" with the figures bench.py reads (latencies in microseconds).
+-- "BENCH_JSON {...}" with the figures wrk.py reads (latencies in microseconds).
 
 local threads = {}
 

@@ -1,0 +1,48 @@
+"""The bench's command line."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tests.perf.harness import REPO_ROOT
+
+RESULTS_FILE = REPO_ROOT / "bench-results.json"
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError("give positive row counts, e.g. 10000,100000")
+    return sizes
+
+
+def parse_args(argv: list[str] | None, description: str, sections: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.perf.bench", description=description)
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per measured run (default 8)")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections / asyncpg pool size (default 32)")
+    p.add_argument("--emails", type=int, default=40, help="sequential bookings for the email latency (default 40)")
+    p.add_argument("--email-pause", type=float, default=0.25, help="seconds between them (default 0.25)")
+    p.add_argument("--email-warmup", type=int, default=3,
+                   help="bookings whose emails warm the Celery workers first, reported apart (default 3)")
+    p.add_argument("--smtp-sends", type=int, default=20,
+                   help="direct SMTP sends to the sink, the baseline of the Celery hop (default 20)")
+    p.add_argument("--email-timeout", type=float, default=60.0, help="max seconds to wait for the emails")
+    p.add_argument("--single-duration", type=float, default=3.0,
+                   help="seconds of the 1-connection latency runs of the gateway section (default 3)")
+    p.add_argument("--pause-downstream", action="store_true",
+                   help="SIGSTOP the booking relay during the measured hold runs (HTTP and baselines), so no "
+                        "event work shares the CPUs")
+    p.add_argument("--no-use-case", action="store_true",
+                   help="skip the in-process use-case run of the holds section (saves ~10 s)")
+    p.add_argument("--avail-sizes", type=_sizes, default=[10_000, 100_000, 200_000, 1_000_000],
+                   help="comma-separated table sizes of the availability section (default 10000,100000,200000,1000000)")
+    p.add_argument("--avail-duration", type=float, default=3.0,
+                   help="seconds of the 1-connection wrk run per table size (default 3)")
+    p.add_argument("--avail-sql-duration", type=float, default=1.5,
+                   help="seconds of the sequential load_schedules loop per table size (default 1.5)")
+    p.add_argument("--only", action="append", choices=sections,
+                   help="run only this section (repeatable)")
+    p.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file (default bench-results.json)")
+    return p.parse_args(argv)
