@@ -119,8 +119,13 @@ def intent_event(event_type: str, intent_id: str, status: str, reference: str, c
 
 
 async def test_duplicate_and_out_of_order_stripe_events_have_one_effect(
-        booking, booking_pool, payments_pool, payments_server, checkout, settings):
+        booking, booking_pool, payments_pool, notifications_pool, payments_server, checkout, settings):
     from aiohttp.test_utils import TestClient
+    from services.booking.seed import stable_id
+    from services.notifications import webhook_store
+    async with notifications_pool.acquire() as conn:   # the clinic listens for new bookings
+        await webhook_store.insert_endpoint(conn, stable_id("urban-therapy"), "http://127.0.0.1:9/hook", "",
+                                            ["booking.created"], None, "whsec_" + "A" * 32)
     pending = await book(booking)
     intent = pending["payment"]["stripe_payment_intent"]
     async with booking_pool.acquire() as conn:
@@ -145,6 +150,7 @@ async def test_duplicate_and_out_of_order_stripe_events_have_one_effect(
     assert await booking_status(booking_pool, pending["id"]) == "confirmed"
     assert (await outbox_types(booking_pool)).count("booking.confirmed") == 1
     assert len(checkout.event_path.enqueued_emails) == 1, "one confirmation email"
+    assert len(checkout.event_path.enqueued_deliveries) == 1, "one booking.created webhook"
 
 
 # --- faults --------------------------------------------------------------------------------------
