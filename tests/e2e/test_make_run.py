@@ -27,7 +27,8 @@ async def fresh_database_name():
 
 
 async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_name, stack_redis, tmp_path):
-    env = stack_env(database_url(fresh_database_name), stack_redis.url, tmp_path)
+    # Its own Redis database: a Celery worker of the session's stack must not take this stack's tasks.
+    env = stack_env(database_url(fresh_database_name), stack_redis.url.rsplit("/", 1)[0] + "/1", tmp_path)
     output = open(tmp_path / "make-run.log", "wb")
     make = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=env, stdout=output,
                             stderr=subprocess.STDOUT, start_new_session=True)
