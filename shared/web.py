@@ -10,7 +10,7 @@ from typing import AsyncIterator
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from shared import db, migrations
+from shared import db, metrics, migrations
 from shared.config import Settings, validate_for_production
 from shared.errors import error_middleware
 from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
@@ -72,6 +72,7 @@ def create_base_app(settings: Settings, service: str, *, schema: str | None = No
         app.cleanup_ctx.append(_redis_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    metrics.install(app)
     return app
 
 

@@ -3,14 +3,32 @@ from aiohttp import web
 
 from services.notifications.routes import dev_routes
 from services.notifications.webhook_routes import routes as webhook_routes
+from services.notifications.celery_app import CELERY_QUEUE
 from shared.config import Settings
+from shared.keys import DB, REDIS
+from shared.metrics import METRICS
 from shared.web import create_base_app
 
 SERVICE = "notifications"
 
 
+async def _notifications_probe(app: web.Application) -> None:
+    """Work waiting on Celery, and how clinic webhook deliveries stand."""
+    metrics = app[METRICS]
+    metrics.gauge("celery_queue_depth", "Tasks waiting in the Celery queue").set(
+        await app[REDIS].llen(CELERY_QUEUE))
+    deliveries = metrics.gauge("webhook_deliveries", "Clinic webhook deliveries by status", ("status",))
+    emails = metrics.gauge("emails", "Emails by status", ("status",))
+    async with app[DB].acquire() as conn:
+        for status, count in await conn.fetch("SELECT status, count(*) FROM webhook_deliveries GROUP BY status"):
+            deliveries.labels(status).set(count)
+        for status, count in await conn.fetch("SELECT status, count(*) FROM emails GROUP BY status"):
+            emails.labels(status).set(count)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="notifications")
+    app[METRICS].probes.append(_notifications_probe)
     app.add_routes(webhook_routes)
     if settings.development:
         app.add_routes(dev_routes)

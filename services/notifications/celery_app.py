@@ -15,6 +15,7 @@ from shared.logs import setup_logging
 # every task here is idempotent and far shorter than that, so a run twice is harmless.
 TASK_TIME_LIMIT = 60
 REQUEUE_SWEEP_EVERY = 30.0
+CELERY_QUEUE = "notifications"
 # How often due reminders and gift emails are looked for: how late one may go out, at most.
 REMINDER_SWEEP_EVERY = 60.0
 VOUCHER_DELIVERY_SWEEP_EVERY = 60.0
@@ -33,7 +34,7 @@ def configure(app: Celery, settings: Settings) -> None:
             "socket_timeout": 10,
             "socket_connect_timeout": 5,
         },
-        task_default_queue="notifications",
+        task_default_queue=CELERY_QUEUE,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -1,0 +1,88 @@
+"""Prometheus metrics on every service at /metrics: requests by route and status with latency histograms,
+and, read at scrape time, what is waiting on the event path (outbox backlog, stream lag and pending
+entries of each consumer group, Celery queue depth) plus anything a service adds."""
+from __future__ import annotations
+
+import time
+from typing import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from shared.events import stream_key
+from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
+
+Probe = Callable[[web.Application], Awaitable[None]]
+
+
+class Metrics:
+    """One registry per app (tests build many apps in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests", "HTTP requests answered", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("http_request_duration_seconds", "Time to answer", ["route"],
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                                 registry=self.registry)
+        self.outbox_backlog = Gauge("outbox_backlog", "Outbox rows not yet published", registry=self.registry)
+        self.stream_lag = Gauge("stream_lag", "Entries not yet read by the consumer group", ["stream", "group"],
+                                registry=self.registry)
+        self.stream_pending = Gauge("stream_pending", "Entries read but not acknowledged", ["stream", "group"],
+                                    registry=self.registry)
+        self.gauges: dict[str, Gauge] = {}
+        self.probes: list[Probe] = []
+
+    def gauge(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> Gauge:
+        if name not in self.gauges:
+            self.gauges[name] = Gauge(name, help_text, list(labels), registry=self.registry)
+        return self.gauges[name]
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+async def _event_path(app: web.Application) -> None:
+    metrics = app[METRICS]
+    if DB in app:
+        async with app[DB].acquire() as conn:
+            metrics.outbox_backlog.set(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    if REDIS in app:
+        prefix = app[SETTINGS].redis_prefix
+        for topic in ("booking", "payment", "voucher"):
+            stream = stream_key(prefix, topic)
+            if not await app[REDIS].exists(stream):
+                continue
+            for group in await app[REDIS].xinfo_groups(stream):
+                metrics.stream_lag.labels(topic, group["name"]).set(group.get("lag") or 0)
+                metrics.stream_pending.labels(topic, group["name"]).set(group["pending"])
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    for probe in [_event_path, *metrics.probes]:
+        await probe(request.app)
+    return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def install(app: web.Application) -> None:
+    app[METRICS] = Metrics()
+    app.middlewares.insert(0, metrics_middleware)   # outermost: it sees the status the client gets
+    app.router.add_get("/metrics", metrics_handler)
+    app[METRICS].gauge("service_up", "1 while the service runs", ("service",)).labels(app[SERVICE_NAME]).set(1)
