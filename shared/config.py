@@ -53,6 +53,11 @@ class Settings:
     # Celery on Redis re-delivers a task whose worker died after this many seconds (tasks are idempotent
     # and far shorter); lower in tests that kill workers.
     celery_visibility_timeout: int = 60
+    # Requests per minute the gateway lets through: per client address, hold attempts per address, and per
+    # clinic API key.
+    rate_limit_per_ip: int = 600
+    rate_limit_holds_per_ip: int = 30
+    rate_limit_per_key: int = 1200
     # Seconds a payment may stay open before the reconciler asks Stripe about it.
     reconcile_after: float = 180.0
     reconcile_interval: float = 60.0
@@ -118,6 +123,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                              "0" if env.get("APP_ENV") == "production" else "1")),
         webhook_timeout=float(env.get("WEBHOOK_TIMEOUT", d.webhook_timeout)),
         celery_visibility_timeout=int(env.get("CELERY_VISIBILITY_TIMEOUT", d.celery_visibility_timeout)),
+        rate_limit_per_ip=int(env.get("RATE_LIMIT_PER_IP", d.rate_limit_per_ip)),
+        rate_limit_holds_per_ip=int(env.get("RATE_LIMIT_HOLDS_PER_IP", d.rate_limit_holds_per_ip)),
+        rate_limit_per_key=int(env.get("RATE_LIMIT_PER_KEY", d.rate_limit_per_key)),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),
         log_level=env.get("LOG_LEVEL", d.log_level),

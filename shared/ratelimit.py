@@ -48,8 +48,24 @@ class RateLimiter:
 
     async def hit(self, limit: Limit, subject: str, cost: int = 1) -> Verdict:
         """Count `cost` against `subject`; cost 0 only asks whether it is already over."""
-        count, ttl_ms = await self._script(keys=[f"{self.prefix}rl:{limit.name}:{subject}"],
-                                           args=[limit.window_seconds * 1000, cost])
-        reset = max(1, -(-int(ttl_ms) // 1000))
-        allowed = count <= limit.limit if cost else count < limit.limit
-        return Verdict(allowed, limit.limit, max(0, limit.limit - int(count)), reset)
+        count, ttl_ms = await self._script(keys=[self._key(limit, subject)], args=[limit.window_seconds * 1000, cost])
+        return _verdict(limit, count, ttl_ms, cost)
+
+    async def hit_all(self, checks: list[tuple[Limit, str]]) -> Verdict:
+        """Count one hit against each (limit, subject) in one round trip; the tightest verdict."""
+        pipe = self.redis.pipeline(transaction=False)
+        for limit, subject in checks:
+            await self._script(keys=[self._key(limit, subject)], args=[limit.window_seconds * 1000, 1], client=pipe)
+        replies = await pipe.execute()
+        verdicts = [_verdict(limit, count, ttl, 1) for (limit, _), (count, ttl) in zip(checks, replies)]
+        refused = [v for v in verdicts if not v.allowed]
+        return max(refused, key=lambda v: v.reset_seconds) if refused else min(verdicts, key=lambda v: v.remaining)
+
+    def _key(self, limit: Limit, subject: str) -> str:
+        return f"{self.prefix}rl:{limit.name}:{subject}"
+
+
+def _verdict(limit: Limit, count, ttl_ms, cost: int) -> Verdict:
+    reset = max(1, -(-int(ttl_ms) // 1000))
+    allowed = count <= limit.limit if cost else count < limit.limit
+    return Verdict(allowed, limit.limit, max(0, limit.limit - int(count)), reset)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.gateway.limits import enforce
 from services.gateway.proxy import KEY_CHECKER, forward
 from services.gateway.routing import service_for
 from shared.keys import SETTINGS
@@ -26,7 +27,11 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if service is None or (service == "notifications" and request.path.startswith("/dev/")
                            and not request.app[SETTINGS].development):
         raise web.HTTPNotFound()
+    verdict = await enforce(request)
     clinic_id = None
     if request.path.startswith(CLINIC_API):
         clinic_id = await request.app[KEY_CHECKER].clinic_for(request.headers.get("Authorization"))
-    return await forward(request, service, clinic_id)
+    response = await forward(request, service, clinic_id)
+    if verdict is not None:
+        response.headers.update(verdict.headers())
+    return response

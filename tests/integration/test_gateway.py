@@ -55,3 +55,24 @@ async def test_health_endpoints(aiohttp_client, settings):
     gateway = await aiohttp_client(create_gateway(settings))
     assert (await (await gateway.get("/healthz")).json())["status"] == "ok"
     assert (await gateway.get("/readyz")).status == 200
+
+
+async def test_a_burst_of_holds_over_the_limit_is_429_with_retry_after(aiohttp_client, settings):
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
+        rate_limit_holds_per_ip=3, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})))
+    statuses = []
+    for _ in range(5):
+        resp = await gateway.post("/api/v1/holds", json={})
+        statuses.append(resp.status)
+    assert statuses[:3] == [503, 503, 503]            # let through (the booking service is down here)
+    assert statuses[3:] == [429, 429]
+    assert int(resp.headers["Retry-After"]) >= 1 and resp.headers["RateLimit-Remaining"] == "0"
+    assert (await resp.json())["error"]["code"] == "rate_limited"
+    other = await gateway.get("/api/v1/clinics")
+    assert other.status != 429, "the stricter limit is for holds only"
+
+
+async def test_successful_answers_carry_ratelimit_headers(aiohttp_client, settings, booking_server):
+    gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
+    resp = await gateway.get("/api/v1/clinics")
+    assert resp.status == 200 and int(resp.headers["RateLimit-Remaining"]) < int(resp.headers["RateLimit-Limit"])
