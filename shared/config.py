@@ -58,6 +58,8 @@ class Settings:
     rate_limit_per_ip: int = 600
     rate_limit_holds_per_ip: int = 30
     rate_limit_per_key: int = 1200
+    # Browser origins (besides our own pages) allowed to call the API, e.g. a clinic's own website.
+    cors_origins: tuple[str, ...] = ()
     # Seconds a payment may stay open before the reconciler asks Stripe about it.
     reconcile_after: float = 180.0
     reconcile_interval: float = 60.0
@@ -126,6 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_ip=int(env.get("RATE_LIMIT_PER_IP", d.rate_limit_per_ip)),
         rate_limit_holds_per_ip=int(env.get("RATE_LIMIT_HOLDS_PER_IP", d.rate_limit_holds_per_ip)),
         rate_limit_per_key=int(env.get("RATE_LIMIT_PER_KEY", d.rate_limit_per_key)),
+        cors_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),
         log_level=env.get("LOG_LEVEL", d.log_level),

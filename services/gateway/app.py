@@ -1,6 +1,7 @@
 """Gateway app factory."""
 from aiohttp import web
 
+from services.gateway.cors import cors_middleware
 from services.gateway.limits import limiter_ctx
 from services.gateway.proxy import http_session_ctx
 from services.gateway.routes import proxy, routes
@@ -12,6 +13,7 @@ SERVICE = "gateway"
 
 def create_app(settings: Settings) -> web.Application:
     app = create_base_app(settings, SERVICE, with_redis=False)
+    app.middlewares.append(cors_middleware)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(limiter_ctx)
     app.add_routes(routes)

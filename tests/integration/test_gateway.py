@@ -76,3 +76,18 @@ async def test_successful_answers_carry_ratelimit_headers(aiohttp_client, settin
     gateway = await gateway_for(aiohttp_client, settings, str(booking_server.make_url("")).rstrip("/"))
     resp = await gateway.get("/api/v1/clinics")
     assert resp.status == 200 and int(resp.headers["RateLimit-Remaining"]) < int(resp.headers["RateLimit-Limit"])
+
+
+async def test_cors_only_for_configured_origins(aiohttp_client, settings, booking_server):
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
+        cors_origins=("https://urbantherapy.example",),
+        upstreams={"booking": str(booking_server.make_url("")).rstrip("/")})))
+    preflight = {"Access-Control-Request-Method": "POST"}
+    ok = await gateway.options("/api/v1/holds", headers={"Origin": "https://urbantherapy.example", **preflight})
+    assert ok.status == 204 and ok.headers["Access-Control-Allow-Origin"] == "https://urbantherapy.example"
+    refused = await gateway.options("/api/v1/holds", headers={"Origin": "https://evil.example", **preflight})
+    assert refused.status == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    listed = await gateway.get("/api/v1/clinics", headers={"Origin": "https://urbantherapy.example"})
+    assert listed.headers["Access-Control-Allow-Origin"] == "https://urbantherapy.example"
+    other = await gateway.get("/api/v1/clinics", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
