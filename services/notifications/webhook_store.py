@@ -93,7 +93,10 @@ async def lock_delivery_attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID
 
 
 async def endpoint_for_delivery(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> asyncpg.Record:
-    return await conn.fetchrow(f"SELECT {ENDPOINT_COLUMNS}, deleted_at FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
+    # Read, not locked: the attempt holds its transaction across the HTTP call, and a lock on the endpoint
+    # would stall every other delivery to it and the consumer's new deliveries (their foreign key needs a
+    # share lock on this row). Health updates below are single atomic statements.
+    return await conn.fetchrow(f"SELECT {ENDPOINT_COLUMNS}, deleted_at FROM webhook_endpoints WHERE id = $1",
                                endpoint_id)
 
 
@@ -115,9 +118,13 @@ async def finish_delivery(conn: asyncpg.Connection, delivery_id: uuid.UUID, *, s
 
 async def mark_endpoint_health(conn: asyncpg.Connection, endpoint_id: uuid.UUID, *, ok: bool) -> datetime | None:
     """Clear or start the endpoint's failing streak; the moment it started failing (None if healthy)."""
+    if ok:   # no write at all for a healthy endpoint (the common case)
+        await conn.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                           endpoint_id)
+        return None
     return await conn.fetchval(
-        """UPDATE webhook_endpoints SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, clock_timestamp()) END
-           WHERE id = $1 RETURNING failing_since""", endpoint_id, ok)
+        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, clock_timestamp()) WHERE id = $1 "
+        "RETURNING failing_since", endpoint_id)
 
 
 async def disable_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID, reason: str) -> None:

@@ -11,6 +11,10 @@ own module and it lands in the table and in bench-results.json under "sections")
 - holds:          POST /api/v1/holds through the gateway at 32 concurrent clients (wrk, unique valid
                   non-overlapping starts) vs the hold's SQL transaction straight from asyncpg at the
                   same concurrency; also on the booking service directly and the use case in-process.
+- notifications:  at a steady 50 bookings/s, confirmations committed by the booking service's own code
+                  from this process; commit -> signed booking.created webhook at a local receiver
+                  (registered through the clinic API) and commit -> email in the SMTP sink, hop by hop,
+                  vs signed POSTs straight to the receiver and smtp.send straight to the sink.
 - availability:   one therapist's week of availability through the gateway, one request at a time,
                   at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (load_schedules).
 
@@ -40,6 +44,7 @@ from tests.perf.section_availability import bench_availability
 from tests.perf.section_email_latency import bench_email_latency
 from tests.perf.section_gateway import bench_gateway
 from tests.perf.section_holds import bench_holds
+from tests.perf.section_notifications import bench_notifications
 from tests.perf.table import Section, heading, render_table, results_json
 from tests.perf.wrk import LoadShape
 
@@ -48,6 +53,8 @@ SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
     ("gateway", bench_gateway),
     # Before the holds: their tens of thousands of outbox events keep the relay and consumer busy.
     ("email_latency", bench_email_latency),
+    # Right after it, on a stack still quiet (the holds' events would share the consumer).
+    ("notifications", bench_notifications),
     ("holds", bench_holds),
     # Last: it removes the holds' rows and leaves up to a million bookings behind.
     ("availability", bench_availability),

@@ -42,6 +42,16 @@ def parse_args(argv: list[str] | None, description: str, sections: list[str]) ->
                    help="seconds of the 1-connection wrk run per table size (default 3)")
     p.add_argument("--avail-sql-duration", type=float, default=1.5,
                    help="seconds of the sequential load_schedules loop per table size (default 1.5)")
+    p.add_argument("--notify-rate", type=float, default=50.0,
+                   help="confirmed bookings per second of the notifications section (default 50)")
+    p.add_argument("--notify-duration", type=float, default=20.0,
+                   help="seconds of confirmations at that rate (default 20, i.e. 1,000 bookings)")
+    p.add_argument("--notify-warmup", type=int, default=25,
+                   help="confirmations whose webhooks and emails warm the stack first, reported apart (default 25)")
+    p.add_argument("--notify-floor-posts", type=int, default=100,
+                   help="signed POSTs straight to the webhook receiver, its floor (default 100)")
+    p.add_argument("--notify-timeout", type=float, default=60.0,
+                   help="max seconds after the last commit to wait for the webhooks and emails (default 60)")
     p.add_argument("--only", action="append", choices=sections,
                    help="run only this section (repeatable)")
     p.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file (default bench-results.json)")
