@@ -18,7 +18,7 @@ class CustomerIn(_Strict):
 
 class HoldIn(_Strict):
     """Hold one treatment slot, or every session of a course (planned from `start`, or exactly `starts`)."""
-    clinic: str = Field(min_length=1, max_length=100)
+    clinic: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
     treatment: uuid.UUID | None = None
     course: uuid.UUID | None = None
     therapist: uuid.UUID

@@ -3,6 +3,7 @@ from aiohttp import web
 
 from services.gateway.cors import cors_middleware
 from services.gateway.limits import limiter_ctx
+from services.gateway.openapi import openapi_ctx, routes as docs_routes
 from services.gateway.proxy import http_session_ctx
 from services.gateway.routes import proxy, routes
 from shared.config import Settings
@@ -16,7 +17,9 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.append(cors_middleware)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(limiter_ctx)
+    app.cleanup_ctx.append(openapi_ctx)
     app.add_routes(routes)
+    app.add_routes(docs_routes)
     app.router.add_route("*", "/api/{tail:.*}", proxy)
     app.router.add_route("*", "/dev/{tail:.*}", proxy)
     return app

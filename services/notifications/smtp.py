@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import smtplib
+import threading
 from email.message import EmailMessage
 from email.utils import formatdate, formataddr, parseaddr
 from typing import Mapping
@@ -36,11 +37,54 @@ def build_message(settings: Settings, row: Mapping) -> EmailMessage:
     return msg
 
 
+class Mailer:
+    """One SMTP connection per worker process, reused from email to email (a new connection, handshake and
+    login per email cost more than the email); reopened when the server has dropped it."""
+
+    def __init__(self) -> None:
+        self._client: smtplib.SMTP | None = None
+        self._key: tuple | None = None
+        self._lock = threading.Lock()
+
+    def send(self, settings: Settings, msg) -> None:
+        key = (settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_starttls)
+        with self._lock:
+            for attempt in (1, 2):
+                client = self._connection(settings, key)
+                try:
+                    client.send_message(msg)
+                    return
+                except (smtplib.SMTPServerDisconnected, ConnectionError):
+                    self._drop()
+                    if attempt == 2:
+                        raise
+
+    def _connection(self, settings: Settings, key: tuple) -> smtplib.SMTP:
+        if self._client is not None and self._key != key:
+            self._drop()
+        if self._client is None:
+            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT)
+            if settings.smtp_starttls:
+                client.starttls()
+            if settings.smtp_user:
+                client.login(settings.smtp_user, settings.smtp_password)
+            self._client, self._key = client, key
+        return self._client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+
+    def reset(self) -> None:
+        """After a fork: never share the parent's socket."""
+        self._client, self._key = None, None
+
+
+mailer = Mailer()
+
+
 def send(settings: Settings, row: Mapping) -> None:
-    msg = build_message(settings, row)
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT) as client:
-        if settings.smtp_starttls:
-            client.starttls()
-        if settings.smtp_user:
-            client.login(settings.smtp_user, settings.smtp_password)
-        client.send_message(msg)
+    mailer.send(settings, build_message(settings, row))

@@ -60,6 +60,7 @@ runtime = _Runtime()
 @worker_process_init.connect
 def _fresh_runtime_after_fork(**_kwargs) -> None:
     runtime.reset()
+    smtp.mailer.reset()
 
 
 def _now() -> datetime:

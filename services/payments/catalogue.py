@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from urllib.parse import quote
 from typing import AsyncIterator
 
 import aiohttp
@@ -32,7 +33,7 @@ class Catalogue:
 
     async def _get(self, path: str) -> dict:
         try:
-            async with self.session.get(f"{self.base_url}/api/v1/clinics/{path}") as resp:
+            async with self.session.get(f"{self.base_url}/api/v1/clinics/{path}") as resp:   # slugs are validated
                 if resp.status == 404:
                     raise VoucherError(404, "clinic_not_found", "No such clinic")
                 if resp.status != 200:
@@ -42,18 +43,18 @@ class Catalogue:
             raise VoucherError(503, "catalogue_unavailable", "The clinic's catalogue is unavailable; please retry") from None
 
     async def clinic(self, slug: str) -> ClinicInfo:
-        data = await self._get(slug)
+        data = await self._get(quote(slug, safe=""))
         return ClinicInfo(uuid.UUID(data["id"]), data["slug"], data["name"], data["timezone"],
                           data["policies"]["voucher_validity_months"])
 
     async def treatment(self, slug: str, treatment_id: uuid.UUID) -> CatalogueItem:
-        for t in (await self._get(f"{slug}/treatments"))["treatments"]:
+        for t in (await self._get(f"{quote(slug, safe='')}/treatments"))["treatments"]:
             if t["id"] == str(treatment_id):
                 return CatalogueItem(treatment_id, t["name"], t["price"]["amount"], t["price"]["currency"])
         raise VoucherError(404, "treatment_not_found", "This clinic has no such treatment")
 
     async def course(self, slug: str, course_id: uuid.UUID) -> CatalogueItem:
-        for c in (await self._get(f"{slug}/courses"))["courses"]:
+        for c in (await self._get(f"{quote(slug, safe='')}/courses"))["courses"]:
             if c["id"] == str(course_id):
                 return CatalogueItem(course_id, c["name"], c["price"]["amount"], c["price"]["currency"],
                                      c["sessions"], uuid.UUID(c["treatment"]))

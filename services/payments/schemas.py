@@ -35,8 +35,11 @@ class Money(_Strict):
     currency: str = Field(min_length=3, max_length=3)
 
 
+CLINIC_SLUG = r"^[a-z0-9][a-z0-9-]*$"
+
+
 class VoucherPurchaseIn(_Strict):
-    clinic: str = Field(min_length=1, max_length=100)
+    clinic: str = Field(min_length=1, max_length=100, pattern=CLINIC_SLUG)
     kind: Literal["amount", "treatment", "course"]
     amount: Money | None = None
     treatment: uuid.UUID | None = None

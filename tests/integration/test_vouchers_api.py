@@ -302,3 +302,9 @@ async def test_expiry_follows_the_clinics_setting(payments, payments_pool, booki
     balance = await (await payments.post("/api/v1/vouchers/balance", json={"code": code})).json()
     left = datetime.fromisoformat(balance["expires_at"]) - datetime.now(timezone.utc)
     assert timedelta(days=364) < left <= timedelta(days=366)
+
+
+@pytest.mark.parametrize("slug", ["urban-therapy/treatments", "\x00", "../booking"])
+async def test_clinic_slugs_are_validated_before_any_lookup(payments, slug):
+    resp = await payments.post("/api/v1/vouchers", json=purchase_body(clinic=slug))
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "validation_failed"

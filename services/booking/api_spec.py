@@ -1,0 +1,128 @@
+"""The booking service's public operations, for the gateway's OpenAPI document (see shared/openapi.py)."""
+from __future__ import annotations
+
+from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
+from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
+                            path_param, query_param)
+
+TAG = "Booking"
+CLINIC_TAG = "Clinic API"
+CLINIC = path_param("clinic", {"type": "string"}, "The clinic's slug, e.g. `urban-therapy`")
+BOOKING_ID = path_param("id", {"type": "string"}, "The booking's id (a uuid)")
+TOKEN = query_param("token", {"type": "string"}, "The signed token of the booking's manage link")
+NULLABLE_STR = {"type": ["string", "null"]}
+
+
+def _obj(required: list[str], **props) -> dict:
+    return {"type": "object", "required": required, "properties": props}
+
+
+def _list(key: str, item: dict) -> dict:
+    return _obj([key], **{key: {"type": "array", "items": item}})
+
+
+CLINIC_SCHEMA = _obj(
+    ["id", "slug", "name", "timezone", "contact", "policies"],
+    id=UUID, slug={"type": "string"}, name={"type": "string"}, timezone={"type": "string"},
+    contact=_obj(["email", "phone", "address"], email=NULLABLE_STR, phone=NULLABLE_STR, address=NULLABLE_STR),
+    policies={"type": "object", "properties": {
+        "booking_horizon_days": {"type": "integer"}, "min_notice_minutes": {"type": "integer"},
+        "slot_step_minutes": {"type": "integer"}, "hold_minutes": {"type": "integer"},
+        "change_window_hours": {"type": "integer"},
+        "reminder_offsets_minutes": {"type": "array", "items": {"type": "integer"}},
+        "voucher_validity_months": {"type": "integer"}, "message": NULLABLE_STR}},
+)
+TREATMENT = _obj(["id", "slug", "name", "duration_minutes", "price"],
+                 id=UUID, slug={"type": "string"}, name={"type": "string"}, description=NULLABLE_STR,
+                 duration_minutes={"type": "integer"}, buffer_before_minutes={"type": "integer"},
+                 buffer_after_minutes={"type": "integer"}, requires_screening={"type": "boolean"}, price=MONEY)
+COURSE = _obj(["id", "slug", "name", "treatment", "sessions", "price"],
+              id=UUID, slug={"type": "string"}, name={"type": "string"}, description=NULLABLE_STR,
+              treatment=UUID, sessions={"type": "integer"},
+              spacing=_obj([], min_days_between={"type": ["integer", "null"]},
+                           max_days_between={"type": ["integer", "null"]}),
+              price=MONEY)
+THERAPIST = _obj(["id", "slug", "name", "credentials", "treatments"],
+                 id=UUID, slug={"type": "string"}, name={"type": "string"}, bio=NULLABLE_STR,
+                 credentials={"type": "array", "items": {"type": "string"}},
+                 treatments={"type": "array", "items": UUID})
+SCREENING = _obj(["version", "questions"], version={}, intro={"type": "string"},
+                 questions={"type": "array", "items": _obj(["id", "text", "answer"], id={"type": "string"},
+                                                           text={"type": "string"}, answer={"const": "boolean"})})
+SLOT = _obj(["start", "end", "therapist"], start=DATETIME, end=DATETIME,
+            therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}))
+AVAILABILITY = _obj(["clinic", "timezone", "treatment", "from", "to", "slots"],
+                    clinic={"type": "string"}, timezone={"type": "string"}, treatment=UUID,
+                    **{"from": DATE, "to": DATE}, slots={"type": "array", "items": SLOT})
+SESSION = _obj(["id", "start", "end", "price"], id=UUID, start=DATETIME, end=DATETIME, price=MONEY)
+HOLD = _obj(["id", "expires_at", "therapist", "treatment", "kind"],
+            id={**UUID, "description": "the hold (or, for a course, the series) to book with"},
+            expires_at=DATETIME, therapist=UUID, treatment=UUID, kind={"enum": ["single", "series"]},
+            start=DATETIME, end=DATETIME, price=MONEY, course=UUID,
+            sessions={"type": "array", "items": SESSION})
+BOOKING = _obj(["id", "status", "clinic", "treatment", "therapist", "start", "end", "amount_due", "customer"],
+               id=UUID, status={"type": "string"}, clinic={"type": "string"}, treatment=UUID, therapist=UUID,
+               start=DATETIME, end=DATETIME, amount_due=MONEY,
+               customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}),
+               change_deadline=DATETIME, policy=NULLABLE_STR,
+               series=_obj(["id", "index"], id=UUID, index={"type": "integer"}),
+               manage_url={"type": "string", "format": "uri"})
+BOOKING_CREATED = {"allOf": [BOOKING, _obj(["price", "payment", "manage_url"], price=MONEY,
+                                           payment={"type": "object"}, pay_by={"type": ["string", "null"]},
+                                           sessions={"type": "array", "items": BOOKING})]}
+CLINIC_BOOKING = _obj(["id", "status", "start", "end", "treatment", "therapist", "customer", "price"],
+                      id=UUID, status={"type": "string"}, start=DATETIME, end=DATETIME,
+                      treatment=_obj(["id", "name"], id=UUID, name={"type": "string"}),
+                      therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}),
+                      customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"},
+                                    phone=NULLABLE_STR),
+                      price=MONEY, series={"type": ["object", "null"]}, screening={"type": ["object", "null"]})
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    operation("GET", "/api/v1/clinics", summary="List the clinics", tag=TAG,
+              responses={200: json_response("The clinics", _list("clinics", CLINIC_SCHEMA))}),
+    operation("GET", "/api/v1/clinics/{clinic}", summary="A clinic: settings, time zone, policies", tag=TAG,
+              parameters=[CLINIC], errors=(404,), responses={200: json_response("The clinic", CLINIC_SCHEMA)}),
+    operation("GET", "/api/v1/clinics/{clinic}/treatments", summary="The clinic's treatments", tag=TAG,
+              parameters=[CLINIC], errors=(404,),
+              responses={200: json_response("Treatments", _list("treatments", TREATMENT))}),
+    operation("GET", "/api/v1/clinics/{clinic}/courses", summary="The clinic's courses of sessions", tag=TAG,
+              parameters=[CLINIC], errors=(404,), responses={200: json_response("Courses", _list("courses", COURSE))}),
+    operation("GET", "/api/v1/clinics/{clinic}/therapists", summary="The clinic's therapists", tag=TAG,
+              parameters=[CLINIC], errors=(404,),
+              responses={200: json_response("Therapists", _list("therapists", THERAPIST))}),
+    operation("GET", "/api/v1/clinics/{clinic}/screening", summary="The pre-treatment health screening questions",
+              tag=TAG, parameters=[CLINIC], errors=(404,), responses={200: json_response("The questions", SCREENING)}),
+    operation("GET", "/api/v1/clinics/{clinic}/availability", summary="Free slots for a treatment", tag=TAG,
+              parameters=[CLINIC, query_param("treatment", UUID, "The treatment's id", required=True),
+                          query_param("therapist", UUID, "Only this therapist's slots"),
+                          query_param("from", DATE, "First day (clinic time); today by default"),
+                          query_param("to", DATE, "Last day (clinic time); a week from `from` by default")],
+              errors=(404, 422), responses={200: json_response("Slots, in clinic time with offsets", AVAILABILITY)}),
+    operation("POST", "/api/v1/holds", summary="Hold a slot (or a course's sessions) for a few minutes", tag=TAG,
+              body=HoldIn, parameters=[IDEMPOTENCY_KEY], errors=(404, 409),
+              responses={201: json_response("Held", HOLD),
+                         200: json_response("The hold made earlier with this Idempotency-Key", HOLD)}),
+    operation("POST", "/api/v1/bookings", summary="Book a held slot (screening, voucher, card payment)", tag=TAG,
+              body=BookingIn, parameters=[IDEMPOTENCY_KEY], errors=(402, 404, 409),
+              description="422 `screening_red_flag` stops the booking with advice in `message`.",
+              responses={201: json_response("Booked, awaiting payment if `amount_due` is not zero", BOOKING_CREATED)}),
+    operation("GET", "/api/v1/bookings/{id}", summary="A booking, from its manage link", tag=TAG,
+              parameters=[BOOKING_ID, TOKEN], errors=(403, 404), responses={200: json_response("The booking", BOOKING)}),
+    operation("POST", "/api/v1/bookings/{id}/cancel", summary="Cancel a booking within the policy window", tag=TAG,
+              parameters=[BOOKING_ID, TOKEN], body=ManageIn, body_required=False, errors=(403, 404, 409),
+              responses={200: json_response("Cancelled", BOOKING)}),
+    operation("POST", "/api/v1/bookings/{id}/reschedule", summary="Move a booking within the policy window",
+              tag=TAG, parameters=[BOOKING_ID, TOKEN], body=RescheduleIn, errors=(403, 404, 409),
+              responses={200: json_response("Rescheduled (with a new manage link)", BOOKING)}),
+    operation("GET", "/api/v1/clinic/bookings", summary="The clinic's bookings over some days", tag=CLINIC_TAG,
+              clinic_auth=True, errors=(422,),
+              parameters=[query_param("from", DATE, "First day (clinic time); today by default"),
+                          query_param("to", DATE, "Last day (clinic time); a week from `from` by default")],
+              responses={200: json_response("Bookings", _obj(["from", "to", "bookings"], **{"from": DATE, "to": DATE},
+                                                             bookings={"type": "array", "items": CLINIC_BOOKING}))}),
+    operation("GET", "/api/v1/clinic/bookings/{id}", summary="One booking, with its screening answers",
+              tag=CLINIC_TAG, clinic_auth=True, parameters=[BOOKING_ID], errors=(404,),
+              responses={200: json_response("The booking", CLINIC_BOOKING)}),
+)

@@ -1,0 +1,144 @@
+"""Building blocks of the OpenAPI 3.1 spec: each service declares its public operations with these
+(services/<svc>/api_spec.py) and the gateway assembles them into one document (services/gateway/openapi.py).
+
+Request bodies come from the same pydantic models the handlers validate with (`shared.errors.read_json`),
+so the spec and the validation cannot drift apart: one source of truth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+CLINIC_SECURITY = "clinicApiKey"
+
+# The one error shape of shared.errors.
+ERROR_SCHEMA: dict = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["slot_taken"]},
+                "message": {"type": "string"},
+                "details": {},
+            },
+        },
+    },
+}
+MONEY_SCHEMA: dict = {
+    "type": "object",
+    "required": ["amount", "currency"],
+    "properties": {"amount": {"type": "integer", "description": "minor units (pence)"},
+                   "currency": {"type": "string", "minLength": 3, "maxLength": 3}},
+}
+# Named "Amount": "Money" is the request model of payments (services/payments/schemas.py).
+SHARED_SCHEMAS = {"Error": ERROR_SCHEMA, "Amount": MONEY_SCHEMA}
+MONEY = {"$ref": REF.format(model="Amount")}
+
+# Why each status can happen; the descriptions of the standard error responses.
+ERROR_REASONS: dict[int, str] = {
+    400: "Malformed request (invalid JSON, bad header)",
+    401: "Missing, invalid or revoked clinic API key",
+    402: "Payment required (e.g. a voucher does not cover the booking)",
+    403: "Not allowed (e.g. an invalid or expired manage link)",
+    404: "No such resource",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "The body must be application/json",
+    422: "Validation failed (field errors in `details`)",
+    429: "Rate limited (see Retry-After)",
+    503: "A dependency is unavailable; retry after Retry-After",
+    504: "The owning service did not answer in time",
+}
+# Every operation can meet these at the gateway (rate limit, a service down or slow).
+ALWAYS = (429, 503, 504)
+WITH_BODY = (400, 413, 415, 422)
+
+
+def error_response(status: int, description: str | None = None) -> dict:
+    return {"description": description or ERROR_REASONS.get(status, "Error"),
+            "content": {JSON: {"schema": {"$ref": REF.format(model="Error")}}}}
+
+
+def json_response(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def model_schema(model: type[pydantic.BaseModel]) -> tuple[dict, dict[str, dict]]:
+    """A `$ref` to the model and the component schemas it needs (itself and its `$defs`)."""
+    schema = model.model_json_schema(ref_template=REF)
+    defs = schema.pop("$defs", {})
+    return {"$ref": REF.format(model=model.__name__)}, {**defs, model.__name__: schema}
+
+
+def path_param(name: str, schema: dict | None = None, description: str = "") -> dict:
+    param = {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+    if description:
+        param["description"] = description
+    return param
+
+
+def query_param(name: str, schema: dict | None = None, description: str = "", required: bool = False) -> dict:
+    param = {"name": name, "in": "query", "required": required, "schema": schema or {"type": "string"}}
+    if description:
+        param["description"] = description
+    return param
+
+
+UUID = {"type": "string", "format": "uuid"}
+DATE = {"type": "string", "format": "date"}
+DATETIME = {"type": "string", "format": "date-time"}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "Retry-safe creation: the same key answers with the same result",
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+
+
+@dataclass(frozen=True)
+class Operation:
+    path: str
+    method: str
+    spec: dict
+    schemas: dict[str, dict] = field(default_factory=dict)
+    model: type[pydantic.BaseModel] | None = None   # the request body's model, the handler's too
+
+
+def operation(method: str, path: str, *, summary: str, tag: str, responses: dict[int, dict],
+              errors: tuple[int, ...] = (), parameters: list[dict] | None = None,
+              body: type[pydantic.BaseModel] | None = None, body_required: bool = True,
+              raw_body: dict | None = None,
+              clinic_auth: bool = False, description: str = "", operation_id: str | None = None) -> Operation:
+    """One operation: `responses` are the success answers (status → response object), `errors` the
+    statuses the handler raises; the gateway's statuses and those of body parsing are added."""
+    spec: dict[str, Any] = {"summary": summary, "tags": [tag],
+                            "operationId": operation_id or _operation_id(method, path)}
+    if description:
+        spec["description"] = description
+    if parameters:
+        spec["parameters"] = parameters
+    schemas: dict[str, dict] = {}
+    statuses = set(errors) | set(ALWAYS)
+    if body is not None:
+        ref, schemas = model_schema(body)
+        spec["requestBody"] = {"required": body_required, "content": {JSON: {"schema": ref}}}
+        statuses |= set(WITH_BODY)
+    elif raw_body is not None:   # a body checked otherwise (e.g. a signature over the raw bytes)
+        spec["requestBody"] = {"required": True, "content": {JSON: {"schema": raw_body}}}
+    if clinic_auth:
+        spec["security"] = [{CLINIC_SECURITY: []}]
+        statuses.add(401)
+    all_responses = {str(status): response for status, response in responses.items()}
+    for status in sorted(statuses):
+        all_responses.setdefault(str(status), error_response(status))
+    spec["responses"] = dict(sorted(all_responses.items()))
+    return Operation(path, method.lower(), spec, schemas, body)
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [p.strip("{}").replace("-", "_") for p in path.split("/") if p and p not in ("api", "v1")]
+    return method.lower() + "_" + "_".join(words)

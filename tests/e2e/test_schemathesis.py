@@ -1,0 +1,48 @@
+"""Schemathesis against /openapi.json on the running stack (bounded): no 5xx, and every answer — status,
+content type, headers, body — is one the spec declares."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.booking import api_keys
+from services.booking.seed import stable_id
+from tests.support.infra import database_url
+
+pytestmark = pytest.mark.e2e
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
+          "response_headers_conformance,response_schema_conformance")
+MAX_EXAMPLES = 10
+MAX_SECONDS = 90
+
+
+async def clinic_key(stack_db: str) -> str:
+    key, prefix = api_keys.generate()
+    conn = await asyncpg.connect(database_url(stack_db))
+    try:
+        await conn.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
+                           "VALUES ($1, $2, $3, $4, 'schemathesis')",
+                           uuid.uuid4(), stable_id("urban-therapy"), prefix, api_keys.digest(key))
+    finally:
+        await conn.close()
+    return key
+
+
+@pytest.mark.timeout(MAX_SECONDS + 60)
+async def test_the_running_api_conforms_to_its_spec(stack, stack_db, tmp_path):
+    key = await clinic_key(stack_db)
+    command = [str(SCHEMATHESIS), "run", f"{stack.url()}/openapi.json", "--url", stack.url(),
+               "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_SECONDS),
+               "--seed", "20261125", "--generation-database", "none", "--request-timeout", "10", "--workers", "4",
+               "--header", f"Authorization: Bearer {key}", "--no-color", "--warnings", "off",
+               "--report", "junit", "--report-dir", str(tmp_path)]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True,
+                                   timeout=MAX_SECONDS + 45)
+    assert done.returncode == 0, done.stdout[-15000:] + done.stderr[-3000:]
