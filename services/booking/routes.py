@@ -153,23 +153,29 @@ async def get_availability(request: web.Request) -> web.Response:
     therapist_id = _uuid_param(request, "therapist", required=False)
     now = _now()
     async with request.app[DB].acquire() as conn:
-        clinic = await _clinic(conn, request)
+        named = await service.named_or_404(conn, request.match_info["clinic"], treatment_id, therapist_id)
+        clinic = named.clinic
         today = now.astimezone(clinic.rules.zone).date()
         first = _date_param(request, "from", today)
         last = _date_param(request, "to", first + timedelta(days=DEFAULT_AVAILABILITY_DAYS - 1))
-        treatment = await service.treatment_or_404(conn, clinic, treatment_id)
+        treatment = service.found_treatment(named.treatment)
         if therapist_id is not None:
-            therapists = [await service.therapist_for(conn, clinic, therapist_id, treatment)]
+            therapists = [service.found_therapist(named.therapist, treatment)]
         else:
             therapists = await store.therapists_giving(conn, clinic.id, treatment.id)
         slots = await service.availability(conn, clinic, treatment, therapists, first, last, now)
-    names = {t.id: t.name for t in therapists}
     return web.json_response({
         "clinic": clinic.slug, "timezone": clinic.timezone, "treatment": str(treatment.id),
-        "from": first.isoformat(), "to": last.isoformat(),
-        "slots": [{"start": _local(s.start, clinic), "end": _local(s.end, clinic),
-                   "therapist": {"id": str(s.therapist_id), "name": names[s.therapist_id]}} for s in slots],
+        "from": first.isoformat(), "to": last.isoformat(), "slots": _slots_json(slots, therapists, clinic),
     })
+
+
+def _slots_json(slots, therapists, clinic: Clinic) -> list[dict]:
+    zone = clinic.rules.zone
+    # One therapist object per therapist, shared by their slots (the JSON is the same).
+    refs = {t.id: {"id": str(t.id), "name": t.name} for t in therapists}
+    return [{"start": s.start.astimezone(zone).isoformat(), "end": s.end.astimezone(zone).isoformat(),
+             "therapist": refs[s.therapist_id]} for s in slots]
 
 
 # --- holds and bookings --------------------------------------------------------------------------
@@ -195,13 +201,20 @@ async def create_hold(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         try:
             async with conn.transaction():
-                clinic = await service.clinic_or_404(conn, body.clinic)
+                if body.treatment is not None:
+                    # One round trip for the clinic, treatment, therapist and the therapist's schedule.
+                    context = await service.hold_context(conn, body.clinic, body.treatment, body.therapist,
+                                                         body.start)
+                    clinic = context.named.clinic
+                else:
+                    clinic = await service.clinic_or_404(conn, body.clinic)
                 if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
                     return web.json_response(await _replayed_hold(conn, clinic, existing), status=200)
                 if body.treatment is not None:
-                    treatment = await service.treatment_or_404(conn, clinic, body.treatment)
-                    therapist = await service.therapist_for(conn, clinic, body.therapist, treatment)
-                    holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key)
+                    treatment = service.found_treatment(context.named.treatment)
+                    therapist = service.found_therapist(context.named.therapist, treatment)
+                    holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key,
+                                                    context=context)
                 else:
                     holds = await service.hold_course(conn, clinic, body.course, body.therapist, body.start,
                                                       body.starts, now, key)

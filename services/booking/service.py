@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import asyncpg
 
 from services.booking import screening, store
-from services.booking.availability import Interval, Slot, free_slots, refusal
+from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
 from services.booking.domain import (MAX_AVAILABILITY_DAYS, BookingError, Clinic, Customer, Hold, Therapist,
                                      Treatment, booking_event_data, check_change_allowed, check_hold_usable,
                                      course_session_prices, manage_link_expiry, new_hold, refused_start)
@@ -38,29 +38,48 @@ class Links:
         return make_token(self.key, booking_id, manage_link_expiry(end))
 
 
-async def clinic_or_404(conn: asyncpg.Connection, slug: str) -> Clinic:
-    clinic = await store.get_clinic(conn, slug)
+def found_clinic(clinic: Clinic | None, slug: str) -> Clinic:
     if clinic is None:
         raise BookingError(404, "clinic_not_found", f"No clinic called {slug!r}")
     return clinic
 
 
-async def treatment_or_404(conn: asyncpg.Connection, clinic: Clinic, treatment_id: uuid.UUID) -> Treatment:
-    treatment = await store.get_treatment(conn, clinic.id, treatment_id)
+def found_treatment(treatment: Treatment | None) -> Treatment:
     if treatment is None:
         raise BookingError(404, "treatment_not_found", "This clinic has no such treatment")
     return treatment
 
 
-async def therapist_for(conn: asyncpg.Connection, clinic: Clinic, therapist_id: uuid.UUID,
-                        treatment: Treatment) -> Therapist:
-    therapist = await store.get_therapist(conn, clinic.id, therapist_id)
+def found_therapist(therapist: Therapist | None, treatment: Treatment) -> Therapist:
+    """The therapist, if they exist and give the treatment."""
     if therapist is None:
         raise BookingError(404, "therapist_not_found", "This clinic has no such therapist")
     if treatment.id not in therapist.treatment_ids:
         raise BookingError(422, "therapist_does_not_give_treatment",
                            f"{therapist.name} does not give {treatment.name}; please choose another therapist")
     return therapist
+
+
+async def clinic_or_404(conn: asyncpg.Connection, slug: str) -> Clinic:
+    return found_clinic(await store.get_clinic(conn, slug), slug)
+
+
+async def treatment_or_404(conn: asyncpg.Connection, clinic: Clinic, treatment_id: uuid.UUID) -> Treatment:
+    return found_treatment(await store.get_treatment(conn, clinic.id, treatment_id))
+
+
+async def therapist_for(conn: asyncpg.Connection, clinic: Clinic, therapist_id: uuid.UUID,
+                        treatment: Treatment) -> Therapist:
+    return found_therapist(await store.get_therapist(conn, clinic.id, therapist_id), treatment)
+
+
+async def named_or_404(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID | None,
+                       therapist_id: uuid.UUID | None) -> store.Named:
+    """The clinic, and the treatment and therapist if they are the clinic's, in one round trip; only
+    the clinic is checked here (callers check the rest when their answer needs it)."""
+    named = await store.get_named(conn, slug, treatment_id, therapist_id)
+    found_clinic(named.clinic if named else None, slug)
+    return named
 
 
 def local_days(clinic: Clinic, first: date, last: date) -> Interval:
@@ -92,19 +111,24 @@ async def availability(conn: asyncpg.Connection, clinic: Clinic, treatment: Trea
 # --- holds ---------------------------------------------------------------------------------------
 
 async def _check_start(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID,
-                       start: datetime, now: datetime) -> None:
-    day = start.astimezone(clinic.rules.zone).date()
-    # Other reservations are the exclusion constraint's business, not this check's: skip loading them.
-    [schedule] = await store.load_schedules(conn, [therapist_id], _local_window(clinic, day, day), with_busy=False)
+                       start: datetime, now: datetime, schedule: Schedule | None = None) -> None:
+    """Refuse a start the clinic's rules do not allow. `schedule`: the therapist's hours, breaks and
+    the time off around `start`, if the caller has them already."""
+    if schedule is None:
+        day = start.astimezone(clinic.rules.zone).date()
+        # Other reservations are the exclusion constraint's business, not this check's: skip loading them.
+        [schedule] = await store.load_schedules(conn, [therapist_id], _local_window(clinic, day, day), with_busy=False)
     reason = refusal(schedule, treatment.timing, clinic.rules, start, now)
     if reason is not None:
         raise refused_start(reason)
 
 
 async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: str | None,
-                        clinic: Clinic, treatment: Treatment, therapist: Therapist) -> None:
+                        clinic: Clinic, treatment: Treatment, therapist: Therapist, *, expire: bool = True) -> None:
+    """`expire=False`: expired holds in the way are already marked expired (store.HoldContext)."""
     for i, hold in enumerate(holds):
-        await store.expire_overlapping_holds(conn, hold.therapist_id, hold.blocked)
+        if expire:
+            await store.expire_overlapping_holds(conn, hold.therapist_id, hold.blocked)
         try:
             # The exclusion constraint decides; a pre-check here would only race.
             await store.insert_hold(conn, hold, hold_key if i == 0 else None)
@@ -118,11 +142,23 @@ async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: s
             clinic_id=str(clinic.id)))
 
 
+async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
+                       start: datetime) -> store.HoldContext:
+    """Everything a hold of one treatment reads, in one round trip (see store.HoldContext); only the
+    clinic is checked here, so that a caller can answer a replayed request before the rest."""
+    context = await store.hold_context(conn, slug, treatment_id, therapist_id, start)
+    found_clinic(context.named.clinic if context else None, slug)
+    return context
+
+
 async def hold_slot(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist: Therapist,
-                    start: datetime, now: datetime, hold_key: str | None) -> list[Hold]:
-    await _check_start(conn, clinic, treatment, therapist.id, start, now)
+                    start: datetime, now: datetime, hold_key: str | None, *,
+                    context: store.HoldContext | None = None) -> list[Hold]:
+    """`context`: from hold_context for this start, if the caller has it; else the schedule is loaded
+    and expired holds in the way are marked expired here."""
+    await _check_start(conn, clinic, treatment, therapist.id, start, now, context.schedule if context else None)
     hold = new_hold(clinic, treatment, therapist.id, start, now)
-    await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
+    await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist, expire=context is None)
     return [hold]
 
 

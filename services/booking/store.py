@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -11,13 +12,18 @@ from services.booking.availability import Interval, Schedule, WeeklyTime
 from services.booking.domain import Clinic, Course, Customer, Hold, Therapist, Treatment
 
 # A reservation blocks time while it is confirmed, pending payment, or a hold that has not expired.
-LIVE = "(status = 'confirmed' OR (status IN ('held', 'pending_payment') AND expires_at > now()))"
+# Written with the exclusion constraint's own predicate first, so that one scan of its GiST index
+# serves it (an OR of two statuses made the planner combine two scans of it, and re-plan the statement
+# on every execution instead of using a prepared generic plan).
+LIVE = ("(status IN ('held', 'pending_payment', 'confirmed') "
+        "AND (status = 'confirmed' OR expires_at > now()))")
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
     hold_minutes, change_window_hours, reminder_offsets_minutes, voucher_validity_months, policy_message, email,
     phone, address"""
 TREATMENT_COLUMNS = """id, name, duration_minutes, price_amount, currency, buffer_before_minutes,
     buffer_after_minutes, requires_screening"""
+TREATMENT_FIELDS = tuple(column.strip() for column in TREATMENT_COLUMNS.split(","))
 
 
 def _clinic(row) -> Clinic:
@@ -87,6 +93,86 @@ async def get_therapist(conn: asyncpg.Connection, clinic_id: uuid.UUID, therapis
     return Therapist(row["id"], row["name"], frozenset(row["ids"])) if row else None
 
 
+# What a request names (clinic by slug $1, treatment $2, therapist $3), in one round trip. The treatment
+# and the therapist are NULL unless they exist and are the clinic's; the therapist comes with the ids of
+# the treatments they give.
+NAMED_COLUMNS = f"""{", ".join(f"c.{column.strip()}" for column in CLINIC_COLUMNS.split(","))},
+       (SELECT ROW({TREATMENT_COLUMNS}) FROM treatments t WHERE t.clinic_id = c.id AND t.id = $2) AS treatment,
+       th.id AS therapist_id, th.name AS therapist_name,
+       ARRAY(SELECT tt.treatment_id FROM therapist_treatments tt WHERE tt.therapist_id = th.id) AS therapist_treatments"""
+NAMED_FROM = "FROM clinics c LEFT JOIN therapists th ON th.clinic_id = c.id AND th.id = $3 WHERE c.slug = $1"
+NAMED_SQL = f"SELECT {NAMED_COLUMNS} {NAMED_FROM}"
+# Everything a hold of one treatment reads, and its one write before the insert, in one round trip:
+# what the request names (as NAMED_SQL); what the rules need to judge start $4 of that treatment with
+# that therapist (their weekly hours and breaks, and the time off overlapping the treatment's blocked
+# time); and, as expire_overlapping_holds does, expired holds in the way of that blocked time marked
+# expired, so they stop blocking the insert at once. (Other reservations are the exclusion
+# constraint's business. If the request is then refused, the caller's transaction undoes the marks.)
+HOLD_CONTEXT_SQL = f"""
+WITH blocked AS (   -- the treatment's blocked time from $4: buffer before, treatment, buffer after
+    SELECT tstzrange($4::timestamptz - make_interval(mins => buffer_before_minutes),
+                     $4::timestamptz + make_interval(mins => duration_minutes + buffer_after_minutes)) AS span
+    FROM treatments WHERE id = $2
+), expired AS (     -- run to completion whether or not it is read
+    UPDATE bookings SET status = 'expired' FROM blocked
+    WHERE therapist_id = $3 AND status IN ('held', 'pending_payment') AND expires_at <= now()
+      AND bookings.blocked && blocked.span
+)
+SELECT {NAMED_COLUMNS},
+       ARRAY(SELECT ROW(h.weekday, h.starts, h.ends) FROM working_hours h WHERE h.therapist_id = $3) AS hours,
+       ARRAY(SELECT ROW(b.weekday, b.starts, b.ends) FROM breaks b WHERE b.therapist_id = $3) AS breaks,
+       ARRAY(SELECT ROW(lower(o.period), upper(o.period)) FROM time_off o, blocked
+             WHERE o.therapist_id = $3 AND o.period && blocked.span) AS time_off
+{NAMED_FROM}"""
+
+
+@dataclass(frozen=True)
+class Named:
+    """The clinic a request names, and its treatment and therapist if they exist (and are the clinic's)."""
+    clinic: Clinic
+    treatment: Treatment | None
+    therapist: Therapist | None
+
+
+def _named(row) -> Named:
+    clinic = _clinic({k: row[k] for k in Clinic.__dataclass_fields__})
+    treatment = row["treatment"]
+    if treatment is not None:
+        treatment = _treatment(dict(zip(TREATMENT_FIELDS, treatment)))
+    therapist = None
+    if row["therapist_id"] is not None:
+        therapist = Therapist(row["therapist_id"], row["therapist_name"], frozenset(row["therapist_treatments"]))
+    return Named(clinic, treatment, therapist)
+
+
+async def get_named(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID | None,
+                    therapist_id: uuid.UUID | None) -> Named | None:
+    """None if there is no such clinic."""
+    row = await conn.fetchrow(NAMED_SQL, slug, treatment_id, therapist_id)
+    return _named(row) if row else None
+
+
+@dataclass(frozen=True)
+class HoldContext:
+    """What a hold of one treatment reads (HOLD_CONTEXT_SQL): what the request names, and the
+    therapist's schedule around the start without other reservations. Expired holds in the way of the
+    start are already marked expired, in the caller's transaction."""
+    named: Named
+    schedule: Schedule
+
+
+async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
+                       start: datetime) -> HoldContext | None:
+    """None if there is no such clinic."""
+    row = await conn.fetchrow(HOLD_CONTEXT_SQL, slug, treatment_id, therapist_id, start)
+    if row is None:
+        return None
+    schedule = Schedule(therapist_id, tuple(WeeklyTime(*r) for r in row["hours"]),
+                        tuple(WeeklyTime(*r) for r in row["breaks"]),
+                        tuple(Interval(*r) for r in row["time_off"]))
+    return HoldContext(_named(row), schedule)
+
+
 async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> list[Therapist]:
     rows = await conn.fetch(
         """SELECT t.id, t.name FROM therapists t JOIN therapist_treatments tt ON tt.therapist_id = t.id
@@ -94,32 +180,36 @@ async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, trea
     return [Therapist(r["id"], r["name"], frozenset({treatment_id})) for r in rows]
 
 
+# A therapist's weekly hours and breaks, time off overlapping a window ($2), and (SCHEDULE_BUSY_SQL)
+# the blocked time of live reservations overlapping it, as rows of one query: `kind` says which.
+# Ranges come as their bounds (cheaper to decode than range objects).
+SCHEDULE_SQL = """
+SELECT therapist_id, 'hours' AS kind, weekday, starts, ends, NULL::timestamptz AS lower, NULL::timestamptz AS upper
+FROM working_hours WHERE therapist_id = ANY($1::uuid[])
+UNION ALL
+SELECT therapist_id, 'break', weekday, starts, ends, NULL, NULL FROM breaks WHERE therapist_id = ANY($1::uuid[])
+UNION ALL
+SELECT therapist_id, 'off', NULL, NULL, NULL, lower(period), upper(period)
+FROM time_off WHERE therapist_id = ANY($1::uuid[]) AND period && $2"""
+# Served by the exclusion constraint's GiST index on (therapist_id, blocked).
+SCHEDULE_BUSY_SQL = f"""{SCHEDULE_SQL}
+UNION ALL
+SELECT therapist_id, 'busy', NULL, NULL, NULL, lower(blocked), upper(blocked)
+FROM bookings WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {LIVE}"""
+
+
 async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval, *,
                          with_busy: bool = True) -> list[Schedule]:
     """Hours, breaks, and the time off and (unless not needed) live reservations that overlap `window`,
     per therapist."""
-    span = _range(window)
-    hours = await conn.fetch(
-        "SELECT therapist_id, weekday, starts, ends FROM working_hours WHERE therapist_id = ANY($1::uuid[])",
-        therapist_ids)
-    breaks = await conn.fetch(
-        "SELECT therapist_id, weekday, starts, ends FROM breaks WHERE therapist_id = ANY($1::uuid[])", therapist_ids)
-    off = await conn.fetch(
-        "SELECT therapist_id, period FROM time_off WHERE therapist_id = ANY($1::uuid[]) AND period && $2",
-        therapist_ids, span)
-    # Served by the exclusion constraint's GiST index on (therapist_id, blocked).
-    busy = await conn.fetch(
-        f"SELECT therapist_id, blocked FROM bookings WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {LIVE}",
-        therapist_ids, span) if with_busy else []
-
-    def weekly(rows, tid):
-        return tuple(WeeklyTime(r["weekday"], r["starts"], r["ends"]) for r in rows if r["therapist_id"] == tid)
-
-    def ranges(rows, tid, column):
-        return tuple(Interval(r[column].lower, r[column].upper) for r in rows if r["therapist_id"] == tid)
-
-    return [Schedule(tid, weekly(hours, tid), weekly(breaks, tid), ranges(off, tid, "period"),
-                     ranges(busy, tid, "blocked")) for tid in therapist_ids]
+    rows = await conn.fetch(SCHEDULE_BUSY_SQL if with_busy else SCHEDULE_SQL, therapist_ids, _range(window))
+    found: dict[uuid.UUID, dict[str, list]] = {tid: {"hours": [], "break": [], "off": [], "busy": []}
+                                               for tid in therapist_ids}
+    for therapist_id, kind, weekday, starts, ends, lower, upper in rows:
+        found[therapist_id][kind].append(WeeklyTime(weekday, starts, ends) if kind in ("hours", "break")
+                                         else Interval(lower, upper))
+    return [Schedule(tid, tuple(f["hours"]), tuple(f["break"]), tuple(f["off"]), tuple(f["busy"]))
+            for tid, f in found.items()]
 
 
 # --- holds and bookings --------------------------------------------------------------------------

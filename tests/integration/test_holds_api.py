@@ -55,6 +55,35 @@ async def test_an_expired_hold_stops_blocking_at_once(booking, booking_pool):
     assert statuses == {first["id"]: "expired", second["id"]: "held"}
 
 
+async def test_a_refused_hold_leaves_expired_holds_as_they_were(booking, booking_pool):
+    import uuid
+    slot = (await free_slots(booking))[0]
+    first = await hold(booking, slot["start"])
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1",
+                           uuid.UUID(first["id"]))
+    # Off the grid, over the expired hold's time: refused, and the whole request undone.
+    resp = await booking.post("/api/v1/holds", json=hold_body(slot["start"].replace(":00:00", ":05:00")))
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "off_grid"
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(first["id"])) == "held"
+
+
+async def test_time_off_counts_against_the_buffers_too(booking, booking_pool):
+    import uuid
+    # Deep tissue: 60 minutes and a 15-minute buffer after, so a 09:00 start blocks until 10:15.
+    tuesday, wednesday = (await free_slots(booking, next_weekday(1)))[0], (await free_slots(booking, next_weekday(2)))[0]
+    into_buffer, up_to_start = datetime.fromisoformat(tuesday["start"]), datetime.fromisoformat(wednesday["start"])
+    async with booking_pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO time_off (therapist_id, period) VALUES ($1, tstzrange($2, $3))",
+            [(uuid.UUID(THERAPIST), into_buffer + timedelta(minutes=70), into_buffer + timedelta(hours=3)),
+             (uuid.UUID(THERAPIST), up_to_start - timedelta(hours=3), up_to_start)])
+    resp = await booking.post("/api/v1/holds", json=hold_body(tuesday["start"]))
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "therapist_unavailable"
+    assert (await hold(booking, wednesday["start"]))["start"] == wednesday["start"], "time off ending at the start"
+
+
 async def test_the_sweeper_expires_old_holds_and_announces_it(booking, booking_pool):
     import uuid
     held = await hold(booking, (await free_slots(booking))[0]["start"])

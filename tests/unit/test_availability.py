@@ -58,6 +58,15 @@ def test_autumn_repeated_hour_offers_each_wall_time_once():
     assert walls.count("01:00") == 1 and walls.count("01:30") == 1
 
 
+def test_refusal_takes_a_repeated_wall_time_at_its_first_occurrence_only():
+    schedule = Schedule(THERAPIST, every_day(time(0), time(3)))
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc)     # 01:30 BST
+    second = datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc)    # 01:30 GMT, an hour later
+    assert first.astimezone(LONDON).strftime("%H:%M") == second.astimezone(LONDON).strftime("%H:%M") == "01:30"
+    assert refusal(schedule, Timing(30), RULES, first, NOW) is None
+    assert refusal(schedule, Timing(30), RULES, second, NOW) == "off_grid"
+
+
 def test_working_day_on_dst_sundays_is_unchanged_in_wall_time():
     for day in (SPRING, AUTUMN):
         slots = free_slots([Schedule(THERAPIST, every_day(time(9), time(11)))], Timing(60), RULES, day, day, NOW)
@@ -157,3 +166,125 @@ def test_slots_never_overlap_bookings_breaks_or_time_off_and_stay_inside_local_h
                 assert local_end.time() <= pause.start or local_start.time() >= pause.end
     for slot in slots[:10]:
         assert refusal(schedule, timing, rules, slot.start, NOW) is None
+
+
+# --- the fast generator against the rules written out plainly -----------------------------------------
+# free_slots steps in UTC on days the clocks keep one offset and skips over busy ranges instead of
+# testing each start against each; refusal checks one start directly. Both must agree with the rules
+# as first written: every wall time of the grid converted on its own, every candidate tested against
+# everything.
+
+def _edge(day: date, wall: time, zone: ZoneInfo, later: bool) -> datetime:
+    readings = [datetime.combine(day, wall, tzinfo=zone).replace(fold=f).astimezone(timezone.utc) for f in (0, 1)]
+    return max(readings) if later else min(readings)
+
+
+def plain_candidates(schedule: Schedule, timing: Timing, rules: Rules, day: date) -> list[datetime]:
+    zone, step = rules.zone, timedelta(minutes=rules.slot_step_minutes)
+    breaks = [Interval(_edge(day, b.start, zone, False), _edge(day, b.end, zone, True))
+              for b in schedule.breaks if b.weekday == day.weekday()]
+    found = []
+    for hours in (h for h in schedule.hours if h.weekday == day.weekday()):
+        opening, closing = _edge(day, hours.start, zone, True), _edge(day, hours.end, zone, False)
+        wall = datetime.combine(day, hours.start)
+        while wall < datetime.combine(day, hours.end):
+            start = wall_to_utc(day, wall.time(), zone)
+            if start is not None and opening <= start and timing.end(start) <= closing:
+                treatment = Interval(start, timing.end(start))
+                if not any(treatment.overlaps(b) for b in breaks):
+                    found.append(start)
+            wall += step
+    return found
+
+
+def plain_free_slots(schedules, timing: Timing, rules: Rules, first: date, last: date, now: datetime) -> list:
+    found = []
+    for schedule in schedules:
+        day = first
+        while day <= last:
+            for start in plain_candidates(schedule, timing, rules, day):
+                bookable = now + timedelta(minutes=rules.min_notice_minutes) <= start <= now + timedelta(days=rules.horizon_days)
+                if bookable and not any(timing.blocked(start).overlaps(b) for b in schedule.busy + schedule.time_off):
+                    found.append((start, str(schedule.therapist_id), schedule.therapist_id))
+            day += timedelta(days=1)
+    found.sort(key=lambda f: f[:2])
+    return [(therapist_id, start, timing.end(start)) for start, _, therapist_id in found]
+
+
+def plain_refusal(schedule: Schedule, timing: Timing, rules: Rules, start: datetime, now: datetime) -> str | None:
+    if start <= now:
+        return "start_in_past"
+    if start < now + timedelta(minutes=rules.min_notice_minutes):
+        return "too_little_notice"
+    if start > now + timedelta(days=rules.horizon_days):
+        return "beyond_horizon"
+    if any(timing.blocked(start).overlaps(off) for off in schedule.time_off):
+        return "therapist_unavailable"
+    zone = rules.zone
+    day = start.astimezone(zone).date()
+    if start in plain_candidates(schedule, timing, rules, day):
+        return None
+    treatment = Interval(start, timing.end(start))
+    if not any(h.weekday == day.weekday() and _edge(day, h.start, zone, True) <= start
+               and treatment.end <= _edge(day, h.end, zone, False) for h in schedule.hours):
+        return "outside_hours"
+    breaks = [Interval(_edge(day, b.start, zone, False), _edge(day, b.end, zone, True))
+              for b in schedule.breaks if b.weekday == day.weekday()]
+    if any(treatment.overlaps(b) for b in breaks):
+        return "therapist_unavailable"
+    return "off_grid"
+
+
+# Zones with DST on different dates, a 30-minute DST shift (Lord Howe) and one changing at midnight (Santiago).
+ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "America/Santiago", "Asia/Tokyo"]
+FIRST_DAYS = [date(2026, 3, 28), date(2026, 3, 7), date(2026, 4, 4), date(2026, 9, 5), date(2026, 10, 3),
+              date(2026, 10, 24), date(2026, 10, 31), date(2026, 6, 10)]
+
+
+@st.composite
+def any_weekly(draw, most: int):
+    found = []
+    for _ in range(draw(st.integers(0, most))):
+        start = draw(st.integers(0, 24 * 60 - 2))
+        end = draw(st.integers(start + 1, 24 * 60 - 1))
+        found.append(WeeklyTime(draw(st.integers(0, 6)), time(start // 60, start % 60), time(end // 60, end % 60)))
+    return tuple(found)
+
+
+@st.composite
+def any_scenario(draw):
+    """Overlapping hours on a day, breaks anywhere, busy ranges to the second, any notice."""
+    first = draw(st.sampled_from(FIRST_DAYS))
+    hours = draw(any_weekly(8))
+    if draw(st.booleans()):
+        hours += weekly_hours_every_day(draw)
+    base = datetime.combine(first, time(0), tzinfo=timezone.utc) - timedelta(days=1)
+    ranges = lambda n: tuple(Interval(s, s + timedelta(seconds=draw(st.integers(0, 5 * 3600))))
+                             for s in (base + timedelta(seconds=draw(st.integers(0, 5 * 86400)))
+                                       for _ in range(draw(st.integers(0, n)))))
+    schedules = [Schedule(uuid.UUID(int=n), hours, draw(any_weekly(3)), ranges(2), ranges(8)) for n in (1, 2)]
+    timing = Timing(draw(st.integers(1, 180)), draw(st.integers(0, 30)), draw(st.integers(0, 30)))
+    rules = Rules(draw(st.sampled_from(ZONES)), draw(st.sampled_from([5, 10, 15, 20, 30, 45, 60])),
+                  draw(st.integers(0, 3000)), draw(st.integers(1, 8)))
+    now = base + timedelta(seconds=draw(st.integers(-2 * 86400, 4 * 86400)))
+    return schedules, timing, rules, first, first + timedelta(days=draw(st.integers(0, 3))), now
+
+
+def weekly_hours_every_day(draw) -> tuple[WeeklyTime, ...]:
+    start = draw(st.integers(0, 22 * 60)) // 15 * 15
+    return every_day(time(start // 60, start % 60), time(23, 45))
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_scenario(), st.data())
+def test_free_slots_and_refusal_follow_the_rules_as_written(scenario, data):
+    schedules, timing, rules, first, last, now = scenario
+    slots = free_slots(schedules, timing, rules, first, last, now)
+    assert [(s.therapist_id, s.start, s.end) for s in slots] == plain_free_slots(schedules, timing, rules, first, last, now)
+    base = datetime.combine(first, time(0), tzinfo=timezone.utc) - timedelta(hours=14)
+    span = ((last - first).days + 2) * 24 * 60
+    starts = [s.start for s in slots[:10]] + [
+        base + timedelta(minutes=data.draw(st.integers(0, span)), seconds=data.draw(st.sampled_from([0, 0, 30])))
+        for _ in range(10)]
+    for start in starts:
+        assert refusal(schedules[0], timing, rules, start, now) == plain_refusal(schedules[0], timing, rules, start, now)
