@@ -1,6 +1,7 @@
 """Sending one email over SMTP (the local sink offline, a real server when SMTP_HOST is set)."""
 from __future__ import annotations
 
+import atexit
 import smtplib
 import threading
 from email.message import EmailMessage
@@ -71,6 +72,10 @@ class Mailer:
             self._client, self._key = client, key
         return self._client
 
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
     def _drop(self) -> None:
         if self._client is not None:
             try:
@@ -84,6 +89,7 @@ class Mailer:
 
 
 mailer = Mailer()
+atexit.register(mailer.close)   # say goodbye to the server instead of leaving the socket to the collector
 
 
 def send(settings: Settings, row: Mapping) -> None:
