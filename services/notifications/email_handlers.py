@@ -54,19 +54,18 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
             await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
                                          reminders.plan_reminders(booking.start, _now(), offsets))
 
-    async def on_booking_confirmed(ctx: HandlerContext, event: Event) -> None:
-        booking, sequence = await project(ctx, event)
-        if booking:
-            await replan_reminders(ctx, booking, event)
-        await record(ctx, event, "booking_confirmed", lambda: emails.booking_confirmed(
-            event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
+    def booked(kind: str, render: Callable[..., emails.RenderedEmail]) -> Handler:
+        """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
+        async def handle(ctx: HandlerContext, event: Event) -> None:
+            booking, sequence = await project(ctx, event)
+            if booking:
+                await replan_reminders(ctx, booking, event)
+            await record(ctx, event, kind, lambda: render(
+                event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
+        return handle
 
-    async def on_booking_rescheduled(ctx: HandlerContext, event: Event) -> None:
-        booking, sequence = await project(ctx, event)
-        if booking:
-            await replan_reminders(ctx, booking, event)
-        await record(ctx, event, "booking_rescheduled", lambda: emails.booking_rescheduled(
-            event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
+    on_booking_confirmed = booked("booking_confirmed", emails.booking_confirmed)
+    on_booking_rescheduled = booked("booking_rescheduled", emails.booking_rescheduled)
 
     async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
         booking, sequence = await project(ctx, event)

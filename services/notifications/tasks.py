@@ -104,6 +104,25 @@ def _render_error(exc: Exception) -> str:
     return f"render: {type(exc).__name__}: {exc}"
 
 
+async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id: uuid.UUID,
+                           render: Callable[[], emails.RenderedEmail],
+                           finish: Callable[..., Awaitable[None]], *, what: str, log_extra: dict) -> str:
+    """Render at send time and send. A render error fails the row for good (retrying would repeat it);
+    an SMTP error is returned for the retry; success marks the row sent."""
+    try:
+        email = render()
+    except Exception as exc:
+        await finish(conn, row_id, "failed", _render_error(exc))
+        log.error(f"{what} could not be rendered", extra={**log_extra, "error": _render_error(exc)})
+        return "unrenderable"
+    try:
+        await _send(settings, row_id, email)
+    except (OSError, smtplib.SMTPException) as exc:
+        return _smtp_error(exc)
+    await finish(conn, row_id, "sent")
+    return "sent"
+
+
 # --- emails rendered when their event was handled ------------------------------------------------
 
 @app.task(name="notifications.send_email", bind=True, acks_late=True, max_retries=MAX_SEND_ATTEMPTS)
@@ -176,19 +195,10 @@ def send_reminder(self, reminder_id: str) -> str:
             if why is not None:
                 await store.finish_reminder(conn, row["id"], "skipped", why)
                 return "obsolete"
-            try:
-                email = emails.booking_reminder(booking, timedelta(minutes=row["offset_minutes"]))
-            except Exception as exc:   # a template or data error: retrying would repeat it
-                await store.finish_reminder(conn, row["id"], "failed", _render_error(exc))
-                log.error("reminder could not be rendered", extra={"reminder_id": reminder_id,
-                                                                    "error": _render_error(exc)})
-                return "unrenderable"
-            try:
-                await _send(settings, row["id"], email)
-            except (OSError, smtplib.SMTPException) as exc:
-                return _smtp_error(exc)
-            await store.finish_reminder(conn, row["id"], "sent")
-            return "sent"
+            return await _render_and_send(
+                conn, settings, row["id"],
+                lambda: emails.booking_reminder(booking, timedelta(minutes=row["offset_minutes"])),
+                store.finish_reminder, what="reminder", log_extra={"reminder_id": reminder_id})
 
     return _settle(self, "reminder", reminder_id, runtime.run(attempt), store.record_reminder_failure)
 
@@ -239,20 +249,11 @@ def send_voucher_gift(self, delivery_id: str) -> str:
             clinic = await store.get_clinic(conn, row["clinic_id"])
             brand = (emails.Brand(clinic["name"], clinic["timezone"], clinic["slug"]) if clinic
                      else emails.Brand(emails.sender_name(settings.mail_from)))
-            try:
-                email = emails.voucher_gift(delivery, brand, book_url=emails.book_url(settings.public_url, brand),
-                                            balance_url=emails.balance_url(settings.public_url))
-            except Exception as exc:   # a template or data error: retrying would repeat it
-                await store.finish_voucher_delivery(conn, row["id"], "failed", _render_error(exc))
-                log.error("gift email could not be rendered", extra={"delivery_id": delivery_id,
-                                                                     "error": _render_error(exc)})
-                return "unrenderable"
-            try:
-                # Rendered here and sent; the body (and the code in it) is never written anywhere.
-                await _send(settings, row["id"], email)
-            except (OSError, smtplib.SMTPException) as exc:
-                return _smtp_error(exc)
-            await store.finish_voucher_delivery(conn, row["id"], "sent")
-            return "sent"
+            # Rendered here and sent; the body (and the code in it) is never written anywhere.
+            return await _render_and_send(
+                conn, settings, row["id"],
+                lambda: emails.voucher_gift(delivery, brand, book_url=emails.book_url(settings.public_url, brand),
+                                            balance_url=emails.balance_url(settings.public_url)),
+                store.finish_voucher_delivery, what="gift email", log_extra={"delivery_id": delivery_id})
 
     return _settle(self, "voucher_delivery", delivery_id, runtime.run(attempt), store.record_voucher_delivery_failure)
