@@ -125,4 +125,9 @@ OPERATIONS: tuple[Operation, ...] = (
     operation("GET", "/api/v1/clinic/bookings/{id}", summary="One booking, with its screening answers",
               tag=CLINIC_TAG, clinic_auth=True, parameters=[BOOKING_ID], errors=(404,),
               responses={200: json_response("The booking", CLINIC_BOOKING)}),
+    *(operation("POST", f"/api/v1/clinic/bookings/{{id}}/{action}", summary=f"Mark a visit {label}",
+                tag=CLINIC_TAG, clinic_auth=True, parameters=[BOOKING_ID], errors=(404, 409),
+                description="Only a confirmed booking whose start has passed; repeating it changes nothing.",
+                responses={200: json_response(f"Marked {label}", CLINIC_BOOKING)})
+      for action, label in (("complete", "completed"), ("no-show", "a no-show"))),
 )

@@ -135,6 +135,25 @@ def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: date
                            {"change_window_hours": clinic.change_window_hours})
 
 
+# What a clinic records after the visit time has come: the status it becomes.
+OUTCOMES = {"complete": "completed", "no-show": "no_show"}
+
+
+def outcome_change(status: str, outcome: str, start: datetime, now: datetime) -> bool:
+    """Whether recording `outcome` changes the booking: False if it is already recorded (a repeat is harmless)."""
+    if status == outcome:
+        return False
+    if status != "confirmed":
+        raise BookingError(409, "invalid_transition",
+                           f"This booking is {status.replace('_', ' ')}; only a confirmed booking can be marked "
+                           f"{outcome.replace('_', ' ')}", {"status": status})
+    if now < start:
+        raise BookingError(409, "visit_not_started",
+                           "A visit can be marked completed or no-show only once its start time has passed",
+                           {"start": start.isoformat()})
+    return True
+
+
 def manage_link_expiry(end: datetime) -> datetime:
     return end + MANAGE_LINK_LIFETIME
 

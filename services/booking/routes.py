@@ -385,13 +385,31 @@ async def clinic_bookings(request: web.Request) -> web.Response:
 @routes.get("/api/v1/clinic/bookings/{id}")
 async def clinic_booking(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
-    try:
-        booking_id = uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise ApiError(404, "booking_not_found", "No such booking") from None
+    booking_id = _path_uuid(request)
     async with request.app[DB].acquire() as conn:
         row = await store.clinic_booking(conn, clinic_id, booking_id)
         if row is None:
             raise ApiError(404, "booking_not_found", "No such booking")
         clinic = await store.get_clinic_by_id(conn, clinic_id)
     return web.json_response(_clinic_booking_json(row, clinic, with_answers=True))
+
+
+async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
+    clinic_id = clinic_scope(request)
+    booking_id = _path_uuid(request)
+    async with request.app[DB].acquire() as conn:
+        async with conn.transaction():
+            await service.record_outcome(conn, clinic_id, booking_id, outcome, _now())
+        row = await store.clinic_booking(conn, clinic_id, booking_id)
+        clinic = await store.get_clinic_by_id(conn, clinic_id)
+    return web.json_response(_clinic_booking_json(row, clinic, with_answers=False))
+
+
+@routes.post("/api/v1/clinic/bookings/{id}/complete")
+async def complete_booking(request: web.Request) -> web.Response:
+    return await _record_outcome(request, domain.OUTCOMES["complete"])
+
+
+@routes.post("/api/v1/clinic/bookings/{id}/no-show")
+async def no_show_booking(request: web.Request) -> web.Response:
+    return await _record_outcome(request, domain.OUTCOMES["no-show"])

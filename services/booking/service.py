@@ -13,7 +13,8 @@ from services.booking import screening, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
 from services.booking.domain import (MAX_AVAILABILITY_DAYS, BookingError, Clinic, Customer, Hold, Therapist,
                                      Treatment, booking_event_data, check_change_allowed, check_hold_usable,
-                                     course_session_prices, manage_link_expiry, new_hold, refused_start)
+                                     course_session_prices, manage_link_expiry, new_hold, outcome_change,
+                                     refused_start)
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
 from shared.events import Event
@@ -289,16 +290,10 @@ async def _orphan_payment(conn, booking_id, payment_id, rows, reason: str) -> st
 
 
 async def _announce_confirmed(conn, rows, links: Links) -> None:
-    clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
-    treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
-    therapist = await store.get_therapist(conn, clinic.id, rows[0]["therapist_id"])
-    customer = Customer(rows[0]["customer_name"], rows[0]["customer_email"], rows[0]["customer_phone"])
+    context = await _booking_context(conn, rows[0])
     for row in rows:
-        await add_event(conn, Event("booking.confirmed", booking_event_data(
-            booking_id=row["id"], status="confirmed", clinic=clinic, treatment=treatment, therapist=therapist,
-            start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
-            currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"],
-            manage_url=links.manage_url(row["id"], row["ends_at"])), clinic_id=str(clinic.id)))
+        await add_event(conn, _row_event("confirmed", row, *context,
+                                         manage_url=links.manage_url(row["id"], row["ends_at"])))
 
 
 async def _screen(conn, clinic: Clinic, treatment: Treatment, customer: Customer,
@@ -337,18 +332,24 @@ async def _booking_context(conn, row):
     return clinic, treatment, therapist, customer
 
 
+def _row_event(status: str, row, clinic: Clinic, treatment: Treatment, therapist: Therapist, customer: Customer,
+               **extra) -> Event:
+    """`booking.<status>`: a stored booking, as it now stands, for emails and webhooks."""
+    return Event(f"booking.{status}", booking_event_data(
+        booking_id=row["id"], status=status, clinic=clinic, treatment=treatment, therapist=therapist,
+        start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
+        currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"], **extra),
+        clinic_id=str(clinic.id))
+
+
 async def cancel(conn: asyncpg.Connection, booking_id: uuid.UUID, now: datetime) -> asyncpg.Record:
     row = await store.lock_booking(conn, booking_id)
     if row is None:
         raise BookingError(404, "booking_not_found", "No such booking")
-    clinic, treatment, therapist, customer = await _booking_context(conn, row)
-    check_change_allowed(clinic, row["status"], row["starts_at"], now)
+    context = await _booking_context(conn, row)
+    check_change_allowed(context[0], row["status"], row["starts_at"], now)
     await store.cancel_booking(conn, booking_id)
-    await add_event(conn, Event("booking.cancelled", booking_event_data(
-        booking_id=row["id"], status="cancelled", clinic=clinic, treatment=treatment, therapist=therapist,
-        start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
-        currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"],
-        cancelled_by="customer"), clinic_id=str(clinic.id)))
+    await add_event(conn, _row_event("cancelled", row, *context, cancelled_by="customer"))
     return await store.get_booking(conn, booking_id)
 
 
@@ -377,6 +378,18 @@ async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: dat
                   "therapist": {"id": str(old_therapist.id), "name": old_therapist.name}}),
         clinic_id=str(clinic.id)))
     return await store.get_booking(conn, booking_id)
+
+
+async def record_outcome(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID, outcome: str,
+                         now: datetime) -> None:
+    """The clinic marks a visit completed or a no-show (`outcome` is the status), once its time has come."""
+    row = await store.lock_clinic_booking(conn, clinic_id, booking_id)
+    if row is None:
+        raise BookingError(404, "booking_not_found", "No such booking")
+    if not outcome_change(row["status"], outcome, row["starts_at"], now):
+        return
+    await store.set_outcome(conn, booking_id, outcome)
+    await add_event(conn, _row_event(outcome, row, *await _booking_context(conn, row)))
 
 
 # --- housekeeping --------------------------------------------------------------------------------

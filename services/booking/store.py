@@ -256,6 +256,13 @@ async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> async
     return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 FOR UPDATE", booking_id)
 
 
+async def lock_clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID,
+                              booking_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 AND b.clinic_id = $2 FOR UPDATE",
+        booking_id, clinic_id)
+
+
 async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
 
@@ -278,6 +285,10 @@ async def confirm_paid(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
 async def cancel_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE bookings SET status = 'cancelled', cancelled_at = clock_timestamp() WHERE id = $1", booking_id)
+
+
+async def set_outcome(conn: asyncpg.Connection, booking_id: uuid.UUID, status: str) -> None:
+    await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
 
 
 async def move_booking(conn: asyncpg.Connection, booking_id: uuid.UUID, therapist_id: uuid.UUID, start: datetime,

@@ -6,6 +6,9 @@ from services.booking.app import create_app as create_booking_app
 from services.payments import service as payments_service
 from services.payments.app import create_app as create_payments_app
 from services.payments import voucher_service
+from services.gateway.app import create_app as create_gateway
+from services.notifications.app import create_app as create_notifications
+from tests.support.clinic_api import issue_keys
 from tests.support.infra import free_port
 from tests.support.payments import EventPath, customer_pays
 
@@ -77,3 +80,18 @@ class Checkout:
 @pytest.fixture
 def checkout(settings, payments_pool, event_path) -> Checkout:
     return Checkout(settings, payments_pool, event_path)
+
+
+@pytest.fixture
+async def gateway(linked, booking_server, payments_server, aiohttp_server, aiohttp_client):
+    """The gateway in front of in-process booking, payments and notifications services."""
+    ports, settings = linked
+    notifications = await aiohttp_server(create_notifications(settings))
+    upstreams = {**settings.upstreams, "notifications": str(notifications.make_url("")).rstrip("/")}
+    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
+
+
+@pytest.fixture
+async def keys(booking_pool) -> dict[str, str]:
+    """A clinic API key for each seeded clinic, by slug."""
+    return await issue_keys(booking_pool)

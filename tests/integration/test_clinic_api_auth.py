@@ -5,32 +5,7 @@ import pytest
 
 from services.booking import api_keys
 from services.booking.seed import stable_id
-from services.gateway.app import create_app as create_gateway
-from services.notifications.app import create_app as create_notifications
-
-
-@pytest.fixture
-async def gateway(settings, booking_server, aiohttp_server, aiohttp_client):
-    notifications = await aiohttp_server(create_notifications(settings))
-    upstreams = {"booking": str(booking_server.make_url("")).rstrip("/"),
-                 "notifications": str(notifications.make_url("")).rstrip("/")}
-    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
-
-
-@pytest.fixture
-async def keys(booking_pool):
-    made = {}
-    async with booking_pool.acquire() as conn:
-        from services.booking import store
-        for slug in ("urban-therapy", "spinecare"):
-            key, prefix = api_keys.generate()
-            await store.insert_api_key(conn, stable_id(slug), prefix, api_keys.digest(key), "test")
-            made[slug] = key
-    return made
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
+from tests.support.clinic_api import bearer
 
 
 async def test_a_clinic_key_reaches_its_own_endpoints_only(gateway, keys):

@@ -5,7 +5,7 @@ import pytest
 
 from services.booking.domain import (BookingError, Clinic, Course, Customer, Therapist, Treatment,
                                      booking_event_data, check_change_allowed, check_hold_usable,
-                                     course_session_prices, new_hold)
+                                     course_session_prices, new_hold, outcome_change)
 
 CLINIC = Clinic(uuid.uuid4(), "urban-therapy", "Urban Therapy Clinic, London", "Europe/London",
                 hold_minutes=10, change_window_hours=24, policy_message="Call us within 24 hours.")
@@ -58,3 +58,17 @@ def test_event_data_carries_what_emails_and_webhooks_need_and_no_health_data():
     assert data["customer"] == {"name": "Ada", "email": "ada@example.com"}
     assert set(data) == {"booking_id", "status", "clinic", "treatment", "therapist", "start", "end", "price",
                          "customer"}
+
+
+@pytest.mark.parametrize("outcome", ["completed", "no_show"])
+def test_an_outcome_is_recorded_once_on_a_confirmed_visit_that_has_started(outcome):
+    start = NOW - timedelta(minutes=1)
+    assert outcome_change("confirmed", outcome, start, NOW) is True
+    assert outcome_change(outcome, outcome, start, NOW) is False, "a repeat changes nothing"
+    with pytest.raises(BookingError) as early:
+        outcome_change("confirmed", outcome, NOW + timedelta(minutes=1), NOW)
+    assert (early.value.status, early.value.code) == (409, "visit_not_started")
+    for status in ("held", "pending_payment", "cancelled", "expired", {"completed": "no_show"}.get(outcome, "completed")):
+        with pytest.raises(BookingError) as refused:
+            outcome_change(status, outcome, start, NOW)
+        assert (refused.value.status, refused.value.code) == (409, "invalid_transition")
