@@ -11,8 +11,9 @@ from shared.domain_errors import DomainError
 LIVE_STATUSES = ("held", "pending_payment", "confirmed")
 # How long after the appointment a manage link keeps working (to view it).
 MANAGE_LINK_LIFETIME = timedelta(days=30)
-# The longest availability range one request may ask for.
+# The longest availability range one request may ask for, and what it gets when it names no end.
 MAX_AVAILABILITY_DAYS = 31
+DEFAULT_AVAILABILITY_DAYS = 7
 
 
 class BookingError(DomainError):

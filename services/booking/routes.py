@@ -19,7 +19,6 @@ from shared.keys import DB, SETTINGS
 routes = web.RouteTableDef()
 
 MAX_IDEMPOTENCY_KEY = 255
-DEFAULT_AVAILABILITY_DAYS = 7
 
 
 def _now() -> datetime:
@@ -61,7 +60,7 @@ def _uuid_param(request: web.Request, name: str, *, required: bool) -> uuid.UUID
                        [{"field": name, "message": "Input should be a valid UUID", "type": "uuid_parsing"}]) from None
 
 
-def _date_param(request: web.Request, name: str, default: date) -> date:
+def _date_param(request: web.Request, name: str, default: date | None = None) -> date | None:
     raw = request.query.get(name)
     if not raw:
         return default
@@ -151,22 +150,14 @@ async def get_screening(request: web.Request) -> web.Response:
 async def get_availability(request: web.Request) -> web.Response:
     treatment_id = _uuid_param(request, "treatment", required=True)
     therapist_id = _uuid_param(request, "therapist", required=False)
-    now = _now()
+    first, last = _date_param(request, "from"), _date_param(request, "to")
     async with request.app[DB].acquire() as conn:
-        named = await service.named_or_404(conn, request.match_info["clinic"], treatment_id, therapist_id)
-        clinic = named.clinic
-        today = now.astimezone(clinic.rules.zone).date()
-        first = _date_param(request, "from", today)
-        last = _date_param(request, "to", first + timedelta(days=DEFAULT_AVAILABILITY_DAYS - 1))
-        treatment = service.found_treatment(named.treatment)
-        if therapist_id is not None:
-            therapists = [service.found_therapist(named.therapist, treatment)]
-        else:
-            therapists = await store.therapists_giving(conn, clinic.id, treatment.id)
-        slots = await service.availability(conn, clinic, treatment, therapists, first, last, now)
+        found = await service.availability(conn, request.match_info["clinic"], treatment_id, therapist_id,
+                                           first, last, _now())
     return web.json_response({
-        "clinic": clinic.slug, "timezone": clinic.timezone, "treatment": str(treatment.id),
-        "from": first.isoformat(), "to": last.isoformat(), "slots": _slots_json(slots, therapists, clinic),
+        "clinic": found.clinic.slug, "timezone": found.clinic.timezone, "treatment": str(found.treatment.id),
+        "from": found.first.isoformat(), "to": found.last.isoformat(),
+        "slots": _slots_json(found.slots, found.therapists, found.clinic),
     })
 
 
@@ -373,7 +364,7 @@ async def clinic_bookings(request: web.Request) -> web.Response:
         clinic = await store.get_clinic_by_id(conn, clinic_id)
         today = _now().astimezone(clinic.rules.zone).date()
         first = _date_param(request, "from", today)
-        last = _date_param(request, "to", first + timedelta(days=DEFAULT_AVAILABILITY_DAYS - 1))
+        last = _date_param(request, "to", first + timedelta(days=domain.DEFAULT_AVAILABILITY_DAYS - 1))
         if last < first or (last - first).days >= domain.MAX_AVAILABILITY_DAYS:
             raise ApiError(422, "range_too_large" if last >= first else "invalid_range",
                            f"Ask for 1 to {domain.MAX_AVAILABILITY_DAYS} days at a time")

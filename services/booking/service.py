@@ -11,10 +11,10 @@ import asyncpg
 
 from services.booking import screening, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
-from services.booking.domain import (MAX_AVAILABILITY_DAYS, BookingError, Clinic, Customer, Hold, Therapist,
-                                     Treatment, booking_event_data, check_change_allowed, check_hold_usable,
-                                     course_session_prices, manage_link_expiry, new_hold, outcome_change,
-                                     refused_start)
+from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, MAX_AVAILABILITY_DAYS, BookingError, Clinic,
+                                     Customer, Hold, Therapist, Treatment, booking_event_data, check_change_allowed,
+                                     check_hold_usable, course_session_prices, manage_link_expiry, new_hold,
+                                     outcome_change, refused_start)
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
 from shared.events import Event
@@ -74,15 +74,6 @@ async def therapist_for(conn: asyncpg.Connection, clinic: Clinic, therapist_id: 
     return found_therapist(await store.get_therapist(conn, clinic.id, therapist_id), treatment)
 
 
-async def named_or_404(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID | None,
-                       therapist_id: uuid.UUID | None) -> store.Named:
-    """The clinic, and the treatment and therapist if they are the clinic's, in one round trip; only
-    the clinic is checked here (callers check the rest when their answer needs it)."""
-    named = await store.get_named(conn, slug, treatment_id, therapist_id)
-    found_clinic(named.clinic if named else None, slug)
-    return named
-
-
 def local_days(clinic: Clinic, first: date, last: date) -> Interval:
     """From the start of `first` to the end of `last`, in the clinic's zone."""
     zone = clinic.rules.zone
@@ -97,16 +88,33 @@ def _local_window(clinic: Clinic, first: date, last: date) -> Interval:
 
 # --- availability --------------------------------------------------------------------------------
 
-async def availability(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment,
-                       therapists: list[Therapist], first: date, last: date, now: datetime) -> list[Slot]:
+@dataclass(frozen=True)
+class Availability:
+    clinic: Clinic
+    treatment: Treatment
+    therapists: list[Therapist]
+    first: date
+    last: date
+    slots: list[Slot]
+
+
+async def availability(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None,
+                       first: date | None, last: date | None, now: datetime) -> Availability:
+    """Free slots of the treatment (with one therapist, or any giving it) over days in the clinic's zone
+    (by default a week from the clinic's today), read in one round trip."""
+    days = store.DaysAsked(first, last, DEFAULT_AVAILABILITY_DAYS, MAX_AVAILABILITY_DAYS, WINDOW_PADDING)
+    context = await store.availability_context(conn, slug, treatment_id, therapist_id, days, now)
+    clinic = found_clinic(context.named.clinic if context else None, slug)
+    treatment = found_treatment(context.named.treatment)
+    if therapist_id is not None:
+        found_therapist(context.named.therapist, treatment)
+    first, last = context.first, context.last
     if last < first:
         raise BookingError(422, "invalid_range", "The end date is before the start date")
     if (last - first).days + 1 > MAX_AVAILABILITY_DAYS:
         raise BookingError(422, "range_too_large", f"Ask for at most {MAX_AVAILABILITY_DAYS} days at a time")
-    if not therapists:
-        return []
-    schedules = await store.load_schedules(conn, [t.id for t in therapists], _local_window(clinic, first, last))
-    return free_slots(schedules, treatment.timing, clinic.rules, first, last, now)
+    slots = free_slots(context.schedules, treatment.timing, clinic.rules, first, last, now) if context.considered else []
+    return Availability(clinic, treatment, context.considered, first, last, slots)
 
 
 # --- holds ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import asyncpg
 from asyncpg import Range
@@ -101,9 +101,8 @@ NAMED_COLUMNS = f"""{", ".join(f"c.{column.strip()}" for column in CLINIC_COLUMN
        th.id AS therapist_id, th.name AS therapist_name,
        ARRAY(SELECT tt.treatment_id FROM therapist_treatments tt WHERE tt.therapist_id = th.id) AS therapist_treatments"""
 NAMED_FROM = "FROM clinics c LEFT JOIN therapists th ON th.clinic_id = c.id AND th.id = $3 WHERE c.slug = $1"
-NAMED_SQL = f"SELECT {NAMED_COLUMNS} {NAMED_FROM}"
 # Everything a hold of one treatment reads, and its one write before the insert, in one round trip:
-# what the request names (as NAMED_SQL); what the rules need to judge start $4 of that treatment with
+# what the request names (NAMED_COLUMNS); what the rules need to judge start $4 of that treatment with
 # that therapist (their weekly hours and breaks, and the time off overlapping the treatment's blocked
 # time); and, as expire_overlapping_holds does, expired holds in the way of that blocked time marked
 # expired, so they stop blocking the insert at once. (Other reservations are the exclusion
@@ -145,13 +144,6 @@ def _named(row) -> Named:
     return Named(clinic, treatment, therapist)
 
 
-async def get_named(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID | None,
-                    therapist_id: uuid.UUID | None) -> Named | None:
-    """None if there is no such clinic."""
-    row = await conn.fetchrow(NAMED_SQL, slug, treatment_id, therapist_id)
-    return _named(row) if row else None
-
-
 @dataclass(frozen=True)
 class HoldContext:
     """What a hold of one treatment reads (HOLD_CONTEXT_SQL): what the request names, and the
@@ -180,29 +172,36 @@ async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, trea
     return [Therapist(r["id"], r["name"], frozenset({treatment_id})) for r in rows]
 
 
-# A therapist's weekly hours and breaks, time off overlapping a window ($2), and (SCHEDULE_BUSY_SQL)
-# the blocked time of live reservations overlapping it, as rows of one query: `kind` says which.
-# Ranges come as their bounds (cheaper to decode than range objects).
-SCHEDULE_SQL = """
+# A therapist's weekly hours and breaks, time off overlapping a window, and (with busy) the blocked time
+# of live reservations overlapping it, as rows of one query: `kind` says which. Ranges come as their
+# bounds (cheaper to decode than range objects). The busy part is served by the exclusion constraint's
+# GiST index on (therapist_id, blocked).
+def _schedule_sql(ids: str, window: str, *, with_busy: bool) -> str:
+    """`ids`: an SQL expression of the therapists' uuid[]; `window`: of the tstzrange."""
+    sql = f"""
 SELECT therapist_id, 'hours' AS kind, weekday, starts, ends, NULL::timestamptz AS lower, NULL::timestamptz AS upper
-FROM working_hours WHERE therapist_id = ANY($1::uuid[])
+FROM working_hours WHERE therapist_id = ANY({ids})
 UNION ALL
-SELECT therapist_id, 'break', weekday, starts, ends, NULL, NULL FROM breaks WHERE therapist_id = ANY($1::uuid[])
+SELECT therapist_id, 'break', weekday, starts, ends, NULL, NULL FROM breaks WHERE therapist_id = ANY({ids})
 UNION ALL
 SELECT therapist_id, 'off', NULL, NULL, NULL, lower(period), upper(period)
-FROM time_off WHERE therapist_id = ANY($1::uuid[]) AND period && $2"""
-# Served by the exclusion constraint's GiST index on (therapist_id, blocked).
-SCHEDULE_BUSY_SQL = f"""{SCHEDULE_SQL}
+FROM time_off WHERE therapist_id = ANY({ids}) AND period && {window}"""
+    if with_busy:
+        # Joined per therapist, so that the index is searched by therapist and time together whether the
+        # ids are a parameter or computed in the same statement.
+        sql += f"""
 UNION ALL
 SELECT therapist_id, 'busy', NULL, NULL, NULL, lower(blocked), upper(blocked)
-FROM bookings WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {LIVE}"""
+FROM unnest({ids}) AS considered_id JOIN bookings ON therapist_id = considered_id
+WHERE blocked && {window} AND {LIVE}"""
+    return sql
 
 
-async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval, *,
-                         with_busy: bool = True) -> list[Schedule]:
-    """Hours, breaks, and the time off and (unless not needed) live reservations that overlap `window`,
-    per therapist."""
-    rows = await conn.fetch(SCHEDULE_BUSY_SQL if with_busy else SCHEDULE_SQL, therapist_ids, _range(window))
+SCHEDULE_SQL = _schedule_sql("$1::uuid[]", "$2", with_busy=False)
+SCHEDULE_BUSY_SQL = _schedule_sql("$1::uuid[]", "$2", with_busy=True)
+
+
+def _schedules(therapist_ids: list[uuid.UUID], rows) -> list[Schedule]:
     found: dict[uuid.UUID, dict[str, list]] = {tid: {"hours": [], "break": [], "off": [], "busy": []}
                                                for tid in therapist_ids}
     for therapist_id, kind, weekday, starts, ends, lower, upper in rows:
@@ -210,6 +209,85 @@ async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID
                                          else Interval(lower, upper))
     return [Schedule(tid, tuple(f["hours"]), tuple(f["break"]), tuple(f["off"]), tuple(f["busy"]))
             for tid, f in found.items()]
+
+
+async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval, *,
+                         with_busy: bool = True) -> list[Schedule]:
+    """Hours, breaks, and the time off and (unless not needed) live reservations that overlap `window`,
+    per therapist."""
+    rows = await conn.fetch(SCHEDULE_BUSY_SQL if with_busy else SCHEDULE_SQL, therapist_ids, _range(window))
+    return _schedules(therapist_ids, rows)
+
+
+# Everything an availability answer reads, in one round trip: what the request names (NAMED_COLUMNS);
+# the days asked for ($4..$5 in the clinic's zone; $4 defaults to the clinic's today at $7, $5 to
+# $8 days later); the therapists it considers (`considered`); and their schedules over those days
+# padded by $6 either side, unless the days are not a range of 1 to $9 days (then the caller refuses
+# them, having read nothing). Two statements, not one with a CASE on $3, so that PostgreSQL's generic
+# plan of each is as good as a fresh one and it stops re-planning them on every call.
+def _availability_sql(considered: str) -> str:
+    return f"""
+WITH considered AS ({considered}
+), days AS (
+    SELECT timezone, first, coalesce($5::date, first + $8::integer) AS last
+    FROM clinics, LATERAL (SELECT coalesce($4::date, ($7::timestamptz AT TIME ZONE timezone)::date) AS first) f
+    WHERE slug = $1
+), span AS (
+    SELECT first, last, CASE WHEN last >= first AND last - first < $9::integer THEN
+               tstzrange((first::timestamp AT TIME ZONE timezone) - $6::interval,
+                         ((last + 1)::timestamp AT TIME ZONE timezone) + $6::interval) END AS days_range
+    FROM days
+), schedule AS ({_schedule_sql("ARRAY(SELECT id FROM considered)", "(SELECT days_range FROM span)", with_busy=True)}
+)
+SELECT {NAMED_COLUMNS}, (SELECT first FROM span) AS first, (SELECT last FROM span) AS last,
+       ARRAY(SELECT ROW(id, name) FROM considered ORDER BY name) AS considered,
+       ARRAY(SELECT ROW(therapist_id, kind, weekday, starts, ends, lower, upper) FROM schedule) AS schedule
+{NAMED_FROM}"""
+
+
+# Therapist $3, if the clinic's (whether they give treatment $2 is the caller's check).
+AVAILABILITY_ONE_SQL = _availability_sql("""
+    SELECT t.id, t.name FROM therapists t JOIN clinics ON clinics.id = t.clinic_id AND clinics.slug = $1
+    WHERE t.id = $3""")
+# Every therapist of the clinic giving treatment $2 ($3 is NULL).
+AVAILABILITY_ANY_SQL = _availability_sql("""
+    SELECT t.id, t.name FROM therapist_treatments tt JOIN therapists t ON t.id = tt.therapist_id
+    JOIN clinics ON clinics.id = t.clinic_id AND clinics.slug = $1
+    WHERE tt.treatment_id = $2 AND $3::uuid IS NULL""")
+
+
+@dataclass(frozen=True)
+class AvailabilityContext:
+    named: Named
+    first: date
+    last: date
+    considered: list[Therapist]        # as they give the treatment (a named therapist: whatever they give)
+    schedules: list[Schedule]          # of the considered therapists, in their order
+
+
+@dataclass(frozen=True)
+class DaysAsked:
+    first: date | None                 # None: the clinic's today
+    last: date | None                  # None: `default_days` after first
+    default_days: int
+    max_days: int
+    padding: timedelta                 # read this much more either side (offsets, buffers)
+
+
+async def availability_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID,
+                               therapist_id: uuid.UUID | None, days: DaysAsked,
+                               now: datetime) -> AvailabilityContext | None:
+    """None if there is no such clinic."""
+    sql = AVAILABILITY_ANY_SQL if therapist_id is None else AVAILABILITY_ONE_SQL
+    row = await conn.fetchrow(sql, slug, treatment_id, therapist_id, days.first, days.last,
+                              days.padding, now, days.default_days - 1, days.max_days)
+    if row is None:
+        return None
+    named = _named(row)
+    considered = [named.therapist] if therapist_id is not None and named.therapist else [
+        Therapist(tid, name, frozenset({treatment_id})) for tid, name in row["considered"]]
+    return AvailabilityContext(named, row["first"], row["last"], considered,
+                               _schedules([t.id for t in considered], row["schedule"]))
 
 
 # --- holds and bookings --------------------------------------------------------------------------

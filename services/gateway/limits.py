@@ -13,14 +13,14 @@ from redis.exceptions import RedisError
 from shared.config import Settings
 from shared.errors import ApiError
 from shared.keys import SETTINGS
-from shared.ratelimit import Limit, RateLimiter, Verdict
+from shared.ratelimit import Check, Limit, RateLimiter, Verdict
 
 log = logging.getLogger(__name__)
 LIMITER = web.AppKey("limiter", RateLimiter)
 WINDOW = 60
 
 
-def checks_for(request: web.Request, settings: Settings) -> list[tuple[Limit, str]]:
+def checks_for(request: web.Request, settings: Settings) -> list[Check]:
     client = request.remote or "unknown"
     checks = [(Limit("ip", settings.rate_limit_per_ip, WINDOW), client)]
     if request.method == "POST" and request.path == "/api/v1/holds":
@@ -35,7 +35,7 @@ def checks_for(request: web.Request, settings: Settings) -> list[tuple[Limit, st
 async def enforce(request: web.Request) -> Verdict | None:
     """429 in the error shape when over a limit; the verdict to report in headers otherwise."""
     try:
-        verdict = await request.app[LIMITER].hit_all(checks_for(request, request.app[SETTINGS]))
+        verdict = await request.app[LIMITER].take(checks_for(request, request.app[SETTINGS]))
     except (RedisError, OSError) as exc:
         log.warning("rate limiter unavailable; letting the request through", extra={"error": repr(exc)})
         return None

@@ -116,17 +116,16 @@ async def voucher_balance(request: web.Request) -> web.Response:
     limiter = RateLimiter(request.app[REDIS], request.app[SETTINGS].redis_prefix)
     client = _client(request)
     prefix = (normalise(body.code) or body.code.upper().replace("-", ""))[:4]
-    for verdict in (await limiter.hit(BALANCE_CHECKS, client), await limiter.hit(BALANCE_MISSES, client, cost=0),
-                    await limiter.hit(PREFIX_MISSES, prefix, cost=0)):
-        if not verdict.allowed:
-            raise ApiError(429, "rate_limited", "Too many voucher checks; please wait before trying again",
-                           headers=verdict.headers())
+    misses = [(BALANCE_MISSES, client), (PREFIX_MISSES, prefix)]
+    verdict = await limiter.take([(BALANCE_CHECKS, client)], look=misses)
+    if not verdict.allowed:
+        raise ApiError(429, "rate_limited", "Too many voucher checks; please wait before trying again",
+                       headers=verdict.headers())
     async with request.app[DB].acquire() as conn:
         try:
             answer = await voucher_service.balance(conn, body.code, issuer(request.app).keys)
         except voucher_service.VoucherError:
-            await limiter.hit(BALANCE_MISSES, client)
-            await limiter.hit(PREFIX_MISSES, prefix)
+            await limiter.take(misses)
             raise
     return web.json_response(answer)
 

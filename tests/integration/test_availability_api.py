@@ -79,3 +79,15 @@ async def test_range_is_inclusive_and_at_most_31_days(booking):
     assert resp.status == 200
     days = {s["start"][:10] for s in (await resp.json())["slots"]}
     assert len(days) >= 20
+
+
+async def test_without_dates_a_week_from_the_clinic_s_today(booking):
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+    resp = await booking.get(AVAILABILITY, params={"treatment": TREATMENT, "therapist": THERAPIST})
+    assert resp.status == 200
+    body = await resp.json()
+    today = dt.now(ZoneInfo("Europe/London")).date()
+    assert (body["from"], body["to"]) == (today.isoformat(), (today + timedelta(days=6)).isoformat())
+    only_to = await booking.get(AVAILABILITY, params={"treatment": TREATMENT, "to": (today + timedelta(days=40)).isoformat()})
+    assert only_to.status == 422 and (await only_to.json())["error"]["code"] == "range_too_large"

@@ -16,7 +16,7 @@ own module and it lands in the table and in bench-results.json under "sections")
                   (registered through the clinic API) and commit -> email in the SMTP sink, hop by hop,
                   vs signed POSTs straight to the receiver and smtp.send straight to the sink.
 - availability:   one therapist's week of availability through the gateway, one request at a time,
-                  at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (load_schedules).
+                  at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (availability_context).
 
 The bench's database is its own clone, so it may change it: the demo clinic's booking horizon is
 raised and synthetic therapists and bookings are added by SQL (see each section).

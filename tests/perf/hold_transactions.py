@@ -38,23 +38,26 @@ def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uu
 
 
 def use_case_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int):
-    """What POST /api/v1/holds runs inside its transaction, minus HTTP, JSON and pydantic: the lookups
-    (clinic, treatment, therapist), service.hold_slot (schedule reads, rule check, the writes)."""
+    """What POST /api/v1/holds runs inside its transaction, minus HTTP, JSON and pydantic: one read of
+    what the request names and the therapist's schedule (service.hold_context), then service.hold_slot
+    (rule check, the writes)."""
     from services.booking import service
 
     async def tx(conn, n: int) -> None:
         therapist_id, start = grid.start(offset + n)
         now = datetime.now(timezone.utc)
         async with conn.transaction():
-            clinic = await service.clinic_or_404(conn, CLINIC)
-            treatment = await service.treatment_or_404(conn, clinic, cat.treatment.id)
-            therapist = await service.therapist_for(conn, clinic, therapist_id, treatment)
-            await service.hold_slot(conn, clinic, treatment, therapist, start, now, None)
+            context = await service.hold_context(conn, CLINIC, cat.treatment.id, therapist_id, start)
+            treatment = service.found_treatment(context.named.treatment)
+            therapist = service.found_therapist(context.named.therapist, treatment)
+            await service.hold_slot(conn, context.named.clinic, treatment, therapist, start, now, None,
+                                    context=context)
     return tx
 
 
 # Names of the statements of the hold path, for the per-statement profile.
 STATEMENT_NAMES = [(re.compile(p), n) for p, n in (
+    (r"^WITH blocked AS", "context (names, schedule, expire)"),
     (r"^SELECT .* FROM clinics", "clinic"), (r"^SELECT .* FROM treatments", "treatment"),
     (r"^SELECT .* FROM therapists", "therapist"), (r"FROM working_hours", "hours"), (r"FROM breaks", "breaks"),
     (r"FROM time_off", "time off"), (r"^UPDATE bookings", "expire"),

@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None, description: str, sections: list[str]) ->
     p.add_argument("--avail-duration", type=float, default=3.0,
                    help="seconds of the 1-connection wrk run per table size (default 3)")
     p.add_argument("--avail-sql-duration", type=float, default=1.5,
-                   help="seconds of the sequential load_schedules loop per table size (default 1.5)")
+                   help="seconds of the sequential availability SQL loop per table size (default 1.5)")
     p.add_argument("--notify-rate", type=float, default=50.0,
                    help="confirmed bookings per second of the notifications section (default 50)")
     p.add_argument("--notify-duration", type=float, default=20.0,

@@ -1,5 +1,5 @@
 """Section d: one therapist's week of availability through the gateway, one request at a time, at
-10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (store.load_schedules). The rows are a
+10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (store.availability_context). The rows are a
 synthetic history of confirmed bookings, added by SQL to the bench's database."""
 from __future__ import annotations
 
@@ -106,18 +106,25 @@ async def load_history(database_url: str, cat: Catalogue, first_monday: date, lo
         raise RuntimeError(f"loaded {inserted} synthetic bookings, expected {hi - lo} (too few therapists?)")
 
 
-async def sql_schedule_loop(conn, therapist_id: uuid.UUID, window, duration: float, warmup: int = 50
-                            ) -> list[float]:
-    """store.load_schedules (its four queries) for one therapist and window, one call at a time."""
-    from services.booking import store
+async def sql_availability_loop(conn, cat: Catalogue, therapist_id: uuid.UUID, week: QueriedWeek, duration: float,
+                                warmup: int = 50) -> list[float]:
+    """The one statement the endpoint runs (store.availability_context) for one therapist and week, one
+    call at a time."""
+    from services.booking import service, store
+
+    days = store.DaysAsked(week.first, week.last, 7, 31, service.WINDOW_PADDING)
+
+    async def read() -> None:
+        await store.availability_context(conn, CLINIC, cat.treatment.id, therapist_id, days,
+                                         datetime.now(timezone.utc))
 
     for _ in range(warmup):
-        await store.load_schedules(conn, [therapist_id], window)
+        await read()
     times: list[float] = []
     deadline = time.perf_counter() + duration
     while time.perf_counter() < deadline:
         with timed_ms(times):
-            await store.load_schedules(conn, [therapist_id], window)
+            await read()
     return times
 
 
@@ -142,7 +149,8 @@ class QueriedWeek:
                             datetime.combine(last + timedelta(days=1), dt_time(0), zone)))
 
 
-async def measure_size(ctx: BenchContext, conn, http, url: str, week: QueriedWeek, focus: uuid.UUID
+async def measure_size(ctx: BenchContext, conn, http, url: str, cat: Catalogue, week: QueriedWeek,
+                       focus: uuid.UUID
                        ) -> tuple[dict[str, Any], WrkResult, list[float]]:
     """At the table's current size: what the week holds, the busy query's plan, then the endpoint
     through the gateway (wrk, one connection) and the SQL it runs. Figures for the JSON file, the wrk
@@ -168,12 +176,12 @@ async def measure_size(ctx: BenchContext, conn, http, url: str, week: QueriedWee
     log(f"availability: {rows:,} rows: wrk 1 connection {single.duration:g}s through the gateway")
     await run_wrk(url, LoadShape(1, 0, 1, 1), 1, "wrk_get.lua")
     gw_cpu, gw = await ctx.cpu.measure(run_wrk(url, single, single.duration, "wrk_get.lua"))
-    sql_ms = await sql_schedule_loop(conn, focus, week.window, args.avail_sql_duration)
+    sql_ms = await sql_availability_loop(conn, cat, focus, week, args.avail_sql_duration)
     return {
         "rows": rows, "live_rows_in_week_all_therapists": live_in_week, "focus_bookings_in_week": focus_in_week,
         "free_slots_answered": len(body["slots"]), "busy_query_plan": plan,
         "waited_for_quiet_s": round(quiet_s, 2), "stack_cpus_before": round(busy, 3),
-        "gateway": gw.as_dict() | {"cpu": gw_cpu}, "sql_load_schedules_ms": summary_ms(sql_ms),
+        "gateway": gw.as_dict() | {"cpu": gw_cpu}, "sql_availability_context_ms": summary_ms(sql_ms),
         "other_work_cpu_s": round(other_work_cpu_s(gw_cpu), 2)}, gw, sql_ms
 
 
@@ -218,32 +226,46 @@ async def bench_availability(ctx: BenchContext) -> Section:
                 await conn.execute("VACUUM (ANALYZE) booking.bookings", timeout=BULK_TIMEOUT)
                 await conn.execute("CHECKPOINT", timeout=BULK_TIMEOUT)
                 vacuum_s = time.monotonic() - began
-                figures, gw, sql_ms = await measure_size(ctx, conn, http, url, week, focus)
+                figures, gw, sql_ms = await measure_size(ctx, conn, http, url, cat, week, focus)
                 points.append({"rows": figures.pop("rows"), "loaded": add, "load_s": round(load_s, 2),
                                "vacuum_analyze_checkpoint_s": round(vacuum_s, 2)} | figures)
                 runs.append((gw, sql_ms))
+            floor = await machine_floor(ctx)
     finally:
         await conn.close()
-    return availability_section(ctx, points, runs, week, focus, query, removed_rows)
+    return availability_section(ctx, points, runs, week, focus, query, removed_rows, floor)
+
+
+async def machine_floor(ctx: BenchContext) -> WrkResult:
+    """The same wrk run against the gateway's /healthz (one Python process, no upstream, no database):
+    what one request costs on this machine before any work, its p99 included. Here, a wake-up of an
+    idle vCPU by another process now and then takes milliseconds, so every process a request crosses
+    adds to the tail."""
+    shape = LoadShape(ctx.args.avail_duration, 0, 1, 1)
+    log("availability: the floor: wrk 1 connection on the gateway's /healthz")
+    return await run_wrk(ctx.gateway_url("/healthz"), shape, shape.duration, "wrk_get.lua")
 
 
 def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: list[tuple[WrkResult, list[float]]],
-                         week: QueriedWeek, focus: uuid.UUID, query: str, removed_rows: int) -> Section:
+                         week: QueriedWeek, focus: uuid.UUID, query: str, removed_rows: int,
+                         floor: WrkResult) -> Section:
     args = ctx.args
     load_total = sum(p["load_s"] for p in points)
     section = Section("availability",
                       "d. Availability, one therapist, one week: GET via gateway (wrk, 1 connection) "
-                      "vs store.load_schedules SQL (asyncpg, one at a time)",
-                      ("gateway", "SQL (4 queries)", "gateway - SQL"))
+                      "vs the SQL it runs, store.availability_context (asyncpg, one at a time)",
+                      ("gateway", "SQL (1 query)", "gateway - SQL"))
     for p, (gw, sql_ms) in zip(points, runs):
         label = f"{p['rows']:>9,} rows"
         section.rows.append(Row(f"{label}: p50", gw.ms("p50"), percentile(sql_ms, 50), "ms", "delta", 2))
         section.rows.append(Row(f"{label}: p99", gw.ms("p99"), percentile(sql_ms, 99), "ms", "delta", 2))
         if gw.non_2xx or gw.socket_errors:
             section.notes.append(f"{p['rows']:,} rows: {gw.non_2xx} non-2xx, {gw.socket_errors} socket errors")
+    section.rows.append(Row("floor: gateway /healthz p50", floor.ms("p50"), None, "ms", "none", 2))
+    section.rows.append(Row("floor: gateway /healthz p99", floor.ms("p99"), None, "ms", "none", 2))
     first, last = points[0], points[-1]
     gw_flat = ratio(last["gateway"]["latency_ms"]["p99"], first["gateway"]["latency_ms"]["p99"])
-    sql_flat = ratio(last["sql_load_schedules_ms"]["p99_ms"], first["sql_load_schedules_ms"]["p99_ms"])
+    sql_flat = ratio(last["sql_availability_context_ms"]["p99_ms"], first["sql_availability_context_ms"]["p99_ms"])
     section.notes.append(f"p99 at {last['rows']:,} rows / p99 at {first['rows']:,} rows: gateway x{gw_flat or 0:.2f}, "
                          f"SQL x{sql_flat or 0:.2f}")
     section.notes.append(
@@ -266,6 +288,8 @@ def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: 
     section.notes.append("other work on the machine during the gateway runs (CPU s of "
                          f"{points[0]['gateway']['cpu']['available_cpu_s']:g}): "
                          + ", ".join(f"{p['rows']:,}: {p['other_work_cpu_s']:.1f}" for p in points))
+    section.notes.append("floor: the same wrk run on the gateway's /healthz (no upstream, no database): "
+                         "one process's round trip on this machine, tail included")
     section.notes.append(f"gateway: wrk -t1 -c1, {args.avail_duration:g}s per size after 1s warm-up (latency in us); "
                          f"SQL: {args.avail_sql_duration:g}s per size after 50 warm-up calls, on one connection")
     section.data = {
@@ -274,5 +298,6 @@ def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: 
         "rows_per_synthetic_therapist": AVAIL_ROWS_PER_THERAPIST, "load_total_s": round(load_total, 2),
         "removed_bench_holds": removed_rows,
         "p99_ratio_last_over_first": {"gateway": gw_flat, "sql": sql_flat}, "sizes": points,
+        "floor_gateway_healthz": floor.as_dict(),
     }
     return section

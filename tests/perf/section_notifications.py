@@ -306,7 +306,7 @@ def notifications_section(ctx: BenchContext, n: int, run: PacedRun, samples: lis
             f"({len(depths.samples)} samples, {depths.interval:g}s apart)")
     if depths.lock_waits:
         section.notes.append(
-            f"sessions waiting for a lock in pg_stat_activity (same samples, until the last arrival): "
+            "sessions waiting for a lock in pg_stat_activity (same samples, until the last arrival): "
             + "; ".join(f"{app} {query!r} on {wait} x{count}" for (app, wait, query), count in
                         depths.lock_waits.most_common(3)))
     section.notes.append(
