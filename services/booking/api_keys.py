@@ -31,3 +31,10 @@ def prefix_of(key: str) -> str | None:
     if len(parts) < 3 or parts[0] != "clk" or len(parts[1]) != PREFIX_LENGTH:
         return None
     return parts[1]
+
+
+# A clinic's live keys at most (one per integration is plenty; a leak of many is worse).
+MAX_LIVE_KEYS = 20
+# After a rotation the old key keeps working this long by default (its integrations switch over), at most a week.
+ROTATION_GRACE_HOURS = 24
+MAX_ROTATION_GRACE_HOURS = 168

@@ -1,7 +1,7 @@
 """The booking service's public operations, for the gateway's OpenAPI document (see shared/openapi.py)."""
 from __future__ import annotations
 
-from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
+from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn
 from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
                             path_param, query_param)
 
@@ -78,6 +78,14 @@ CLINIC_BOOKING = _obj(["id", "status", "start", "end", "treatment", "therapist",
                                     phone=NULLABLE_STR),
                       price=MONEY, series={"type": ["object", "null"]}, screening={"type": ["object", "null"]})
 
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+API_KEY = _obj(["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "replaced_by"],
+               id=UUID, name={"type": "string"}, prefix={"type": "string"}, created_at=DATETIME,
+               last_used_at=NULLABLE_TIME, expires_at=NULLABLE_TIME, revoked_at=NULLABLE_TIME,
+               replaced_by={"type": ["string", "null"]})
+NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "description": "shown this once only"})]}
+KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
+
 
 OPERATIONS: tuple[Operation, ...] = (
     operation("GET", "/api/v1/clinics", summary="List the clinics", tag=TAG,
@@ -130,4 +138,16 @@ OPERATIONS: tuple[Operation, ...] = (
                 description="Only a confirmed booking whose start has passed; repeating it changes nothing.",
                 responses={200: json_response(f"Marked {label}", CLINIC_BOOKING)})
       for action, label in (("complete", "completed"), ("no-show", "a no-show"))),
+    operation("GET", "/api/v1/clinic/api-keys", summary="The clinic's API keys (prefixes, never the keys)",
+              tag=CLINIC_TAG, clinic_auth=True, responses={200: json_response("Keys", _list("api_keys", API_KEY))}),
+    operation("POST", "/api/v1/clinic/api-keys", summary="Create an API key (the key is shown once)",
+              tag=CLINIC_TAG, clinic_auth=True, body=ApiKeyIn, errors=(409,),
+              responses={201: json_response("The new key", NEW_API_KEY)}),
+    operation("POST", "/api/v1/clinic/api-keys/{id}/rotate", summary="Replace a key; the old one works for a grace period",
+              tag=CLINIC_TAG, clinic_auth=True, parameters=[KEY_ID], body=RotateKeyIn, body_required=False,
+              errors=(404, 409),
+              responses={201: json_response("The new key, and the old one with its end",
+                                            {"allOf": [NEW_API_KEY, _obj(["replaces"], replaces=API_KEY)]})}),
+    operation("DELETE", "/api/v1/clinic/api-keys/{id}", summary="Revoke a key at once", tag=CLINIC_TAG,
+              clinic_auth=True, parameters=[KEY_ID], errors=(404,), responses={200: json_response("Revoked", API_KEY)}),
 )

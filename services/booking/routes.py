@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 import asyncpg
 from aiohttp import web
 
-from services.booking import api_keys, domain, screening, service, store
+from services.booking import api_keys, domain, key_management, screening, service, store
 from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
-from services.booking.schemas import BookingIn, HoldIn, ManageIn, RescheduleIn
+from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError, read_json
 from shared.keys import DB, SETTINGS
@@ -333,7 +333,8 @@ async def verify_api_key(request: web.Request) -> web.Response:
         row = await store.clinic_for_key(conn, api_keys.digest(key))
     if row is None:
         raise ApiError(401, "invalid_api_key", "This API key is not valid or has been revoked")
-    return web.json_response({"clinic_id": str(row["clinic_id"]), "clinic": row["slug"], "key_id": str(row["key_id"])})
+    return web.json_response({"clinic_id": str(row["clinic_id"]), "clinic": row["slug"], "key_id": str(row["key_id"]),
+                              "expires_at": _iso(row["expires_at"])})
 
 
 
@@ -404,3 +405,64 @@ async def complete_booking(request: web.Request) -> web.Response:
 @routes.post("/api/v1/clinic/bookings/{id}/no-show")
 async def no_show_booking(request: web.Request) -> web.Response:
     return await _record_outcome(request, domain.OUTCOMES["no-show"])
+
+
+# --- the clinic's API keys -------------------------------------------------------------------------
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant else None
+
+
+def _api_key_json(row) -> dict:
+    """Never the key itself (only its hash is kept): the prefix tells keys apart."""
+    return {"id": str(row["id"]), "name": row["name"], "prefix": row["prefix"],
+            "created_at": row["created_at"].isoformat(), "last_used_at": _iso(row["last_used_at"]),
+            "expires_at": _iso(row["expires_at"]), "revoked_at": _iso(row["revoked_at"]),
+            "replaced_by": str(row["replaced_by"]) if row["replaced_by"] else None}
+
+
+def _new_key_json(new: key_management.NewKey) -> dict:
+    return {**_api_key_json(new.record), "key": new.key}
+
+
+def _key_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "api_key_not_found", "No such API key") from None
+
+
+@routes.get("/api/v1/clinic/api-keys")
+async def list_api_keys(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    async with request.app[DB].acquire() as conn:
+        rows = await store.list_api_keys(conn, clinic_id)
+    return web.json_response({"api_keys": [_api_key_json(r) for r in rows]})
+
+
+@routes.post("/api/v1/clinic/api-keys")
+async def create_api_key(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    body = await read_json(request, ApiKeyIn)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        new = await key_management.create(conn, clinic_id, body.name)
+    return web.json_response(_new_key_json(new), status=201)
+
+
+@routes.post("/api/v1/clinic/api-keys/{id}/rotate")
+async def rotate_api_key(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    key_id = _key_id(request)
+    body = await _manage_body(request, RotateKeyIn)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        new, old = await key_management.rotate(conn, clinic_id, key_id, body.grace_hours, _now())
+    return web.json_response({**_new_key_json(new), "replaces": _api_key_json(old)}, status=201)
+
+
+@routes.delete("/api/v1/clinic/api-keys/{id}")
+async def revoke_api_key(request: web.Request) -> web.Response:
+    clinic_id = clinic_scope(request)
+    key_id = _key_id(request)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        row = await key_management.revoke(conn, clinic_id, key_id)
+    return web.json_response(_api_key_json(row))

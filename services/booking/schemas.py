@@ -5,6 +5,8 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from services.booking import api_keys
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -54,3 +56,13 @@ class ManageIn(_Strict):
 class RescheduleIn(ManageIn):
     start: AwareDatetime
     therapist: uuid.UUID | None = None
+
+
+class ApiKeyIn(_Strict):
+    """A new clinic API key; the name says what uses it (e.g. "practice software")."""
+    name: str = Field(default="", max_length=100)
+
+
+class RotateKeyIn(_Strict):
+    """Rotate a key: the old one keeps working for `grace_hours` (0 to stop it at once)."""
+    grace_hours: int = Field(default=api_keys.ROTATION_GRACE_HOURS, ge=0, le=api_keys.MAX_ROTATION_GRACE_HOURS)

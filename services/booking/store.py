@@ -413,12 +413,44 @@ async def insert_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, prefix:
         "ON CONFLICT DO NOTHING RETURNING id", uuid.uuid4(), clinic_id, prefix, key_hash, name)
 
 
+# A key works while it is neither revoked nor past the end of its rotation grace period.
+LIVE_KEY = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+API_KEY_COLUMNS = "id, name, prefix, created_at, last_used_at, expires_at, revoked_at, replaced_by"
+
+
 async def clinic_for_key(conn: asyncpg.Connection, key_hash: bytes) -> asyncpg.Record | None:
     """The clinic of a live key (and stamp its use)."""
     return await conn.fetchrow(
-        """UPDATE api_keys k SET last_used_at = now() FROM clinics c
-           WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND c.id = k.clinic_id
-           RETURNING k.id AS key_id, c.id AS clinic_id, c.slug""", key_hash)
+        f"""UPDATE api_keys SET last_used_at = now() FROM clinics c
+            WHERE api_keys.key_hash = $1 AND {LIVE_KEY} AND c.id = api_keys.clinic_id
+            RETURNING api_keys.id AS key_id, api_keys.expires_at, c.id AS clinic_id, c.slug""", key_hash)
+
+
+async def list_api_keys(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE clinic_id = $1 ORDER BY created_at, id",
+                            clinic_id)
+
+
+async def count_live_api_keys(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> int:
+    return await conn.fetchval(f"SELECT count(*) FROM api_keys WHERE clinic_id = $1 AND {LIVE_KEY}", clinic_id)
+
+
+async def get_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, *,
+                      for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE clinic_id = $1 AND id = $2{lock}",
+                               clinic_id, key_id)
+
+
+async def revoke_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE clinic_id = $1 AND id = $2",
+                       clinic_id, key_id)
+
+
+async def retire_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, replaced_by: uuid.UUID,
+                         expires_at: datetime) -> None:
+    await conn.execute("UPDATE api_keys SET replaced_by = $3, expires_at = $4 WHERE clinic_id = $1 AND id = $2",
+                       clinic_id, key_id, replaced_by, expires_at)
 
 
 # --- the clinic's own view -----------------------------------------------------------------------

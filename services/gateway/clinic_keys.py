@@ -1,20 +1,29 @@
 """Checking clinic API keys at the door: the booking service knows them; answers are cached briefly
-so the clinic API costs one lookup per key per half minute, not one per request."""
+so the clinic API costs one lookup per key per half minute, not one per request. A key revoked or
+rotated through this gateway is forgotten at once; one whose rotation grace ends stops then."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import aiohttp
 
 from shared.clinic_auth import INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 
-# A revoked key keeps working for at most this long (the cache), a trade for speed.
+# A key revoked elsewhere (another gateway, the database) keeps working here for at most this long.
 CACHE_SECONDS = 30.0
 MAX_CACHED = 10_000
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    clinic_id: str
+    key_id: str
+    good_until: float        # time.monotonic()
 
 
 @dataclass
@@ -22,7 +31,7 @@ class KeyChecker:
     session: aiohttp.ClientSession
     booking_url: str
     internal_token: str
-    _cache: dict[bytes, tuple[str, float]] = field(default_factory=dict)
+    _cache: dict[bytes, KnownKey] = field(default_factory=dict)
 
     async def clinic_for(self, authorization: str | None) -> str:
         """The clinic id of a `Bearer` key; 401 in the error shape otherwise."""
@@ -32,15 +41,20 @@ class KeyChecker:
                            headers={"WWW-Authenticate": "Bearer"})
         fingerprint = hashlib.sha256(key.strip().encode()).digest()
         cached = self._cache.get(fingerprint)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        clinic_id = await self._ask(key.strip())
+        if cached and cached.good_until > time.monotonic():
+            return cached.clinic_id
+        known = await self._ask(key.strip())
         if len(self._cache) >= MAX_CACHED:
             self._cache.clear()
-        self._cache[fingerprint] = (clinic_id, time.monotonic() + CACHE_SECONDS)
-        return clinic_id
+        self._cache[fingerprint] = known
+        return known.clinic_id
 
-    async def _ask(self, key: str) -> str:
+    def forget(self, key_id: str) -> None:
+        """After the key was revoked or rotated: ask again next time."""
+        for fingerprint in [f for f, known in self._cache.items() if known.key_id == key_id]:
+            del self._cache[fingerprint]
+
+    async def _ask(self, key: str) -> KnownKey:
         try:
             async with self.session.post(f"{self.booking_url}/internal/v1/api-keys/verify", json={"key": key},
                                          headers={INTERNAL_TOKEN_HEADER: self.internal_token}) as resp:
@@ -54,4 +68,8 @@ class KeyChecker:
         if resp.status != 200:
             raise ApiError(503, "service_unavailable", "Cannot check API keys right now, please retry shortly",
                            headers={"Retry-After": "5"})
-        return body["clinic_id"]
+        good_until = time.monotonic() + CACHE_SECONDS
+        if body.get("expires_at"):
+            left = datetime.fromisoformat(body["expires_at"]) - datetime.now(timezone.utc)
+            good_until = min(good_until, time.monotonic() + left.total_seconds())
+        return KnownKey(body["clinic_id"], body["key_id"], good_until)

@@ -1,6 +1,7 @@
 """Gateway routes: the API goes to the owning service; pages are served here."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from aiohttp import web
@@ -20,6 +21,8 @@ async def index(request: web.Request) -> web.Response:
 
 
 CLINIC_API = "/api/v1/clinic/"
+# A clinic's key revoked (DELETE) or rotated (POST .../rotate) here: /api/v1/clinic/api-keys/{id}[/rotate]
+KEY_CHANGE = re.compile(r"^/api/v1/clinic/api-keys/([^/]+)(/rotate)?$")
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
@@ -32,6 +35,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if request.path.startswith(CLINIC_API):
         clinic_id = await request.app[KEY_CHECKER].clinic_for(request.headers.get("Authorization"))
     response = await forward(request, service, clinic_id)
+    if response.status < 300 and request.method in ("POST", "DELETE") and (changed := KEY_CHANGE.match(request.path)):
+        request.app[KEY_CHECKER].forget(changed.group(1))
     if verdict is not None:
         response.headers.update(verdict.headers())
     return response

@@ -7,6 +7,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/holds", "booking"),
     ("/api/v1/bookings", "booking"),
     ("/api/v1/clinic/bookings", "booking"),
+    ("/api/v1/clinic/api-keys", "booking"),
     ("/api/v1/vouchers", "payments"),
     ("/api/v1/stripe", "payments"),
     ("/api/v1/clinic/vouchers", "payments"),
