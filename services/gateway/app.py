@@ -5,15 +5,17 @@ from services.gateway.cors import cors_middleware
 from services.gateway.limits import limiter_ctx
 from services.gateway.openapi import openapi_ctx, routes as docs_routes
 from services.gateway.proxy import http_session_ctx
-from services.gateway.routes import proxy, routes
+from services.gateway.routes import ROUTE_TABLE, proxy, routes
+from services.gateway.routing import ROUTES, Route
 from shared.config import Settings
 from shared.web import create_base_app
 
 SERVICE = "gateway"
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> web.Application:
     app = create_base_app(settings, SERVICE, with_redis=False)
+    app[ROUTE_TABLE] = route_table
     app.middlewares.append(cors_middleware)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(limiter_ctx)

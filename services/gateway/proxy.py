@@ -1,4 +1,8 @@
-"""Forwarding a request to a service over pooled keep-alive connections."""
+"""Forwarding a request to a service over pooled keep-alive connections.
+
+Bodies of the usual size (every API answer) are read whole and sent in one write, the fastest way for
+small messages; larger or unsized ones are streamed, in both directions, so the gateway never holds a
+big body in memory. Request bodies stop at MAX_BODY_BYTES either way."""
 from __future__ import annotations
 
 import asyncio
@@ -7,19 +11,24 @@ from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from aiohttp.payload import AsyncIterablePayload
 
 from services.gateway.clinic_keys import KeyChecker
+from services.gateway.routing import Route
 from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 from shared.logs import request_id_var
-from shared.web import REQUEST_ID_HEADER
+from shared.web import MAX_BODY_BYTES, REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 KEY_CHECKER = web.AppKey("key_checker", KeyChecker)
-UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=2)
+CONNECT_TIMEOUT = 2.0
+# Bodies up to this size are buffered (one write); larger or unsized ones are streamed in chunks.
+BUFFER_BYTES = 1024 * 1024
+CHUNK_BYTES = 64 * 1024
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones we set ourselves.
 HOP_BY_HOP = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
@@ -32,17 +41,58 @@ RETRY_AFTER_UPSTREAM = "5"
 
 async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=300)
-    app[HTTP_SESSION] = aiohttp.ClientSession(connector=connector, timeout=UPSTREAM_TIMEOUT,
-                                              auto_decompress=False, skip_auto_headers=("User-Agent",))
+    app[HTTP_SESSION] = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                              skip_auto_headers=("User-Agent",))
     settings = app[SETTINGS]
     app[KEY_CHECKER] = KeyChecker(app[HTTP_SESSION], settings.upstream("booking"), settings.internal_token)
     yield
     await app[HTTP_SESSION].close()
 
 
-async def forward(request: web.Request, service: str, clinic_id: str | None = None) -> web.Response:
+def _too_large() -> ApiError:
+    return ApiError(413, "body_too_large", f"The request body is over {MAX_BODY_BYTES // 1024} KiB")
+
+
+class CappedBody:
+    """An unsized (chunked) request body, passed on as it comes, cut off past the limit. The client
+    library reports the cut as a failed upload, so `over_limit` tells the two apart."""
+
+    def __init__(self, stream: aiohttp.StreamReader):
+        self.stream = stream
+        self.over_limit = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        sent = 0
+        async for chunk in self.stream.iter_chunked(CHUNK_BYTES):
+            sent += len(chunk)
+            if sent > MAX_BODY_BYTES:
+                self.over_limit = True
+                raise _too_large()
+            yield chunk
+
+
+async def _request_body(request: web.Request) -> bytes | CappedBody | None:
+    if not request.can_read_body:
+        return None
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise _too_large()
+    if length is not None:
+        return await request.read()
+    return CappedBody(request.content)
+
+
+async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
+            yield chunk
+    finally:
+        upstream.release()
+
+
+async def forward(request: web.Request, route: Route, clinic_id: str | None = None) -> web.Response:
     settings = request.app[SETTINGS]
-    url = settings.upstream(service) + request.rel_url.raw_path_qs
+    url = settings.upstream(route.service) + request.rel_url.raw_path_qs
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     headers[REQUEST_ID_HEADER] = request_id_var.get() or ""
     if clinic_id is not None:
@@ -51,18 +101,26 @@ async def forward(request: web.Request, service: str, clinic_id: str | None = No
         headers.pop("Authorization", None)
     if request.remote:
         headers["X-Forwarded-For"] = request.remote
-    body = await request.read() if request.can_read_body else None
+    body = await _request_body(request)
+    data = AsyncIterablePayload(aiter(body)) if isinstance(body, CappedBody) else body
+    timeout = aiohttp.ClientTimeout(total=route.timeout, connect=CONNECT_TIMEOUT)
     try:
-        async with request.app[HTTP_SESSION].request(request.method, url, headers=headers, data=body,
-                                                     allow_redirects=False) as upstream:
-            payload = await upstream.read()
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-            return web.Response(status=upstream.status, body=payload, headers=out_headers)
+        upstream = await request.app[HTTP_SESSION].request(request.method, url, headers=headers, data=data,
+                                                           allow_redirects=False, timeout=timeout)
+        out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+        length = upstream.content_length
+        if length is not None and length <= BUFFER_BYTES:
+            async with upstream:
+                return web.Response(status=upstream.status, body=await upstream.read(), headers=out_headers)
+        # Sent after the middlewares have added their headers; the upstream connection is released at the end.
+        return web.Response(status=upstream.status, body=AsyncIterablePayload(_relay(upstream)), headers=out_headers)
     except asyncio.TimeoutError:
-        log.warning("upstream timed out", extra={"service": service})
-        raise ApiError(504, "upstream_timeout", f"The {service} service did not answer in time",
+        log.warning("upstream timed out", extra={"service": route.service, "timeout": route.timeout})
+        raise ApiError(504, "upstream_timeout", f"The {route.service} service did not answer in time",
                        headers={"Retry-After": RETRY_AFTER_UPSTREAM}) from None
     except aiohttp.ClientError as exc:
-        log.warning("upstream unavailable", extra={"service": service, "error": repr(exc)})
-        raise ApiError(503, "service_unavailable", f"The {service} service is unavailable, please retry shortly",
+        if isinstance(body, CappedBody) and body.over_limit:
+            raise _too_large() from None
+        log.warning("upstream unavailable", extra={"service": route.service, "error": repr(exc)})
+        raise ApiError(503, "service_unavailable", f"The {route.service} service is unavailable, please retry shortly",
                        headers={"Retry-After": RETRY_AFTER_UPSTREAM}) from None

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.gateway.limits import enforce
 from services.gateway.proxy import KEY_CHECKER, forward
-from services.gateway.routing import service_for
+from services.gateway.routing import route_for
 from shared.keys import SETTINGS
 
 routes = web.RouteTableDef()
@@ -25,16 +25,18 @@ CLINIC_API = "/api/v1/clinic/"
 KEY_CHANGE = re.compile(r"^/api/v1/clinic/api-keys/([^/]+)(/rotate)?$")
 
 
+ROUTE_TABLE = web.AppKey("route_table", tuple)     # of routing.Route
+
+
 async def proxy(request: web.Request) -> web.StreamResponse:
-    service = service_for(request.path)
-    if service is None or (service == "notifications" and request.path.startswith("/dev/")
-                           and not request.app[SETTINGS].development):
+    route = route_for(request.path, request.app[ROUTE_TABLE])
+    if route is None or (route.prefix.startswith("/dev/") and not request.app[SETTINGS].development):
         raise web.HTTPNotFound()
     verdict = await enforce(request)
     clinic_id = None
     if request.path.startswith(CLINIC_API):
         clinic_id = await request.app[KEY_CHECKER].clinic_for(request.headers.get("Authorization"))
-    response = await forward(request, service, clinic_id)
+    response = await forward(request, route, clinic_id)
     if response.status < 300 and request.method in ("POST", "DELETE") and (changed := KEY_CHANGE.match(request.path)):
         request.app[KEY_CHECKER].forget(changed.group(1))
     if verdict is not None:
