@@ -102,3 +102,19 @@ async def wait_outbox_drained(conn, timeout: float = 60.0) -> float:
             break
         await asyncio.sleep(0.1)
     return time.monotonic() - began
+
+
+async def insert_api_key(conn, name: str) -> tuple[str, uuid.UUID]:
+    """A clinic API key of the demo clinic, straight into the bench database (revoke it when done)."""
+    from services.booking import api_keys
+
+    key, prefix = api_keys.generate()
+    key_id = uuid.uuid4()
+    await conn.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
+                       "SELECT $1, id, $2, $3, $4 FROM booking.clinics WHERE slug = $5",
+                       key_id, prefix, api_keys.digest(key), name, CLINIC)
+    return key, key_id
+
+
+async def revoke_api_key(conn, key_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE booking.api_keys SET revoked_at = now() WHERE id = $1", key_id)

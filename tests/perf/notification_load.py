@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from datetime import time as dt_time
 from typing import Any, Awaitable, Callable
 
-from tests.perf.bench_database import CLINIC, Catalogue
+from tests.perf.bench_database import Catalogue, insert_api_key, revoke_api_key
 from tests.perf.harness import BenchContext, assert_loopback
 
 ENDPOINTS_PATH = "/api/v1/clinic/webhook-endpoints"
@@ -69,13 +69,7 @@ class ClinicApi:
 
     @classmethod
     async def create(cls, ctx: BenchContext, conn, http) -> ClinicApi:
-        from services.booking import api_keys
-
-        key, prefix = api_keys.generate()
-        key_id = uuid.uuid4()
-        await conn.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
-                           "SELECT $1, id, $2, $3, 'bench notifications' FROM booking.clinics WHERE slug = $4",
-                           key_id, prefix, api_keys.digest(key), CLINIC)
+        key, key_id = await insert_api_key(conn, "bench notifications")
         return cls(ctx, http, key, key_id)
 
     async def request(self, method: str, path: str, **kwargs) -> tuple[int, Any]:
@@ -100,7 +94,7 @@ class ClinicApi:
                 if status not in (200, 204):
                     raise RuntimeError(f"deleting the bench webhook endpoint answered {status}: {body}")
         finally:
-            await conn.execute("UPDATE booking.api_keys SET revoked_at = now() WHERE id = $1", self.key_id)
+            await revoke_api_key(conn, self.key_id)
 
 
 async def prepare_pending(conn, cat: Catalogue, therapists: list[uuid.UUID], count: int, tag: str

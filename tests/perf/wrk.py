@@ -64,10 +64,12 @@ class WrkResult:
 
 
 async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
-                  script_args: Sequence[str] = ()) -> WrkResult:
+                  script_args: Sequence[str] = (), headers: dict[str, str] | None = None) -> WrkResult:
     assert_loopback(url)
     cmd = ["wrk", f"-t{shape.threads}", f"-c{shape.connections}", f"-d{max(1, round(duration))}s",
            "--timeout", "10s", "--latency", "-s", str(PERF_DIR / script), url]
+    for name, value in (headers or {}).items():
+        cmd[1:1] = ["-H", f"{name}: {value}"]
     if script_args:
         cmd += ["--", *script_args]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
