@@ -1,17 +1,18 @@
 """HTTP handlers of the booking service: parse, run a use case in a transaction, shape the answer."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 from aiohttp import web
 
-from services.booking import api_keys, domain, key_management, screening, service, store
+from services.booking import api_keys, domain, key_management, screening, service, staff, store
 from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
-from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn
+from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn, SignInIn
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError, read_json
 from shared.keys import DB, SETTINGS
@@ -336,6 +337,23 @@ async def verify_api_key(request: web.Request) -> web.Response:
     return web.json_response({"clinic_id": str(row["clinic_id"]), "clinic": row["slug"], "key_id": str(row["key_id"]),
                               "expires_at": _iso(row["expires_at"])})
 
+
+
+@routes.post("/internal/v1/staff/sign-in")
+async def staff_sign_in(request: web.Request) -> web.Response:
+    """Internal (the gateway's dashboard sign-in): whose are this email and password? 401 if nobody's."""
+    require_internal(request)
+    body = await read_json(request, SignInIn)
+    async with request.app[DB].acquire() as conn:
+        row = await store.staff_by_email(conn, body.email)
+        # The same scrypt work whether or not the account exists (no timing hint), off the event loop.
+        ok = await asyncio.to_thread(staff.verify_password, body.password,
+                                     row["password_hash"] if row else staff.dummy_hash())
+        if row is None or not ok:
+            raise ApiError(401, "sign_in_failed", "That email and password do not match an account")
+        await store.stamp_sign_in(conn, row["id"])
+    return web.json_response({"staff_id": str(row["id"]), "name": row["name"], "clinic_id": str(row["clinic_id"]),
+                              "clinic": row["slug"], "clinic_name": row["clinic_name"]})
 
 
 # --- the clinic API (scoped to the clinic whose key the gateway checked) ------------------------

@@ -66,3 +66,9 @@ class ApiKeyIn(_Strict):
 class RotateKeyIn(_Strict):
     """Rotate a key: the old one keeps working for `grace_hours` (0 to stop it at once)."""
     grace_hours: int = Field(default=api_keys.ROTATION_GRACE_HOURS, ge=0, le=api_keys.MAX_ROTATION_GRACE_HOURS)
+
+
+class SignInIn(_Strict):
+    """Dashboard sign-in, as the gateway passes it on."""
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=200)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.booking import api_keys, store
+from services.booking import api_keys, staff, store
 from shared import db
 from shared.config import load_settings
 from shared.logs import setup_logging
@@ -135,6 +135,16 @@ async def development_keys(conn: asyncpg.Connection, seed_secret: str) -> dict[s
     return keys
 
 
+async def development_staff(conn: asyncpg.Connection, seed_secret: str) -> dict[str, tuple[str, str]]:
+    """One demo dashboard account per demo clinic (development only): (email, password) by slug."""
+    accounts = {}
+    for c in DEMO_CLINICS:
+        email, password = staff.development_email(c["slug"]), staff.development_password(seed_secret, c["slug"])
+        await store.upsert_staff(conn, stable_id(c["slug"]), email, "Reception", staff.hash_password(password))
+        accounts[c["slug"]] = (email, password)
+    return accounts
+
+
 async def main() -> None:
     settings = load_settings()
     setup_logging("seed", settings.log_level)
@@ -142,11 +152,14 @@ async def main() -> None:
     try:
         await seed(conn)
         keys = await development_keys(conn, settings.manage_link_key) if settings.development else {}
+        accounts = await development_staff(conn, settings.manage_link_key) if settings.development else {}
     finally:
         await conn.close()
     log.info("demo clinics seeded", extra={"clinics": [c["slug"] for c in DEMO_CLINICS]})
     for slug, key in keys.items():
         print(f"  Clinic API key for {slug}:  {key}")
+    for slug, (email, password) in accounts.items():
+        print(f"  Dashboard sign-in for {slug}:  {email} / {password}")
 
 
 if __name__ == "__main__":

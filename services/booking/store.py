@@ -453,6 +453,29 @@ async def retire_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id:
                        clinic_id, key_id, replaced_by, expires_at)
 
 
+# --- clinic staff (dashboard sign-in) ------------------------------------------------------------
+
+async def upsert_staff(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str, name: str,
+                       password_hash: str) -> uuid.UUID:
+    return await conn.fetchval(
+        """INSERT INTO clinic_staff (id, clinic_id, email, name, password_hash) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash, name = EXCLUDED.name
+           WHERE clinic_staff.clinic_id = EXCLUDED.clinic_id RETURNING id""",
+        uuid.uuid4(), clinic_id, email, name, password_hash)
+
+
+async def staff_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    """A working account, with its clinic."""
+    return await conn.fetchrow(
+        """SELECT s.id, s.name, s.password_hash, c.id AS clinic_id, c.slug, c.name AS clinic_name
+           FROM clinic_staff s JOIN clinics c ON c.id = s.clinic_id
+           WHERE lower(s.email) = lower($1) AND s.disabled_at IS NULL""", email)
+
+
+async def stamp_sign_in(conn: asyncpg.Connection, staff_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE clinic_staff SET last_sign_in_at = now() WHERE id = $1", staff_id)
+
+
 # --- the clinic's own view -----------------------------------------------------------------------
 
 CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS therapist_name,

@@ -1,16 +1,34 @@
 """Gateway app factory."""
+from typing import AsyncIterator
+
+import redis.asyncio as aioredis
 from aiohttp import web
 
+from services.gateway import dashboard
 from services.gateway.cors import cors_middleware
-from services.gateway.limits import limiter_ctx
+from services.gateway.limits import LIMITER
 from services.gateway.openapi import openapi_ctx, routes as docs_routes
 from services.gateway.proxy import http_session_ctx
 from services.gateway.routes import ROUTE_TABLE, proxy, routes
 from services.gateway.routing import ROUTES, Route
+from services.gateway.sessions import SESSIONS, SessionStore
 from shared.config import Settings
+from shared.keys import SETTINGS
+from shared.ratelimit import RateLimiter
 from shared.web import create_base_app
 
 SERVICE = "gateway"
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Redis client for the rate limits and the dashboard sessions."""
+    settings = app[SETTINGS]
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=1,
+                                     socket_connect_timeout=1)
+    app[LIMITER] = RateLimiter(client, settings.redis_prefix)
+    app[SESSIONS] = SessionStore(client, settings.redis_prefix)
+    yield
+    await client.aclose()
 
 
 def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> web.Application:
@@ -18,10 +36,11 @@ def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> w
     app[ROUTE_TABLE] = route_table
     app.middlewares.append(cors_middleware)
     app.cleanup_ctx.append(http_session_ctx)
-    app.cleanup_ctx.append(limiter_ctx)
+    app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(openapi_ctx)
     app.add_routes(routes)
     app.add_routes(docs_routes)
+    app.add_routes(dashboard.routes)
     app.router.add_route("*", "/api/{tail:.*}", proxy)
     app.router.add_route("*", "/dev/{tail:.*}", proxy)
     return app

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
@@ -42,12 +40,3 @@ async def enforce(request: web.Request) -> Verdict | None:
     if not verdict.allowed:
         raise ApiError(429, "rate_limited", "Too many requests; please slow down", headers=verdict.headers())
     return verdict
-
-
-async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=1,
-                                     socket_connect_timeout=1)
-    app[LIMITER] = RateLimiter(client, settings.redis_prefix)
-    yield
-    await client.aclose()

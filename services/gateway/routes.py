@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.gateway.dashboard import session_clinic
 from services.gateway.limits import enforce
 from services.gateway.proxy import KEY_CHECKER, forward
 from services.gateway.routing import route_for
@@ -35,7 +36,11 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     verdict = await enforce(request)
     clinic_id = None
     if request.path.startswith(CLINIC_API):
-        clinic_id = await request.app[KEY_CHECKER].clinic_for(request.headers.get("Authorization"))
+        # An integration sends its API key; the signed-in dashboard its session cookie.
+        authorization = request.headers.get("Authorization")
+        clinic_id = None if authorization else await session_clinic(request)
+        if clinic_id is None:
+            clinic_id = await request.app[KEY_CHECKER].clinic_for(authorization)
     response = await forward(request, route, clinic_id)
     if response.status < 300 and request.method in ("POST", "DELETE") and (changed := KEY_CHANGE.match(request.path)):
         request.app[KEY_CHECKER].forget(changed.group(1))
