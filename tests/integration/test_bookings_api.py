@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from services.booking.tokens import make_token
-from tests.support.booking import (ALL_CLEAR, COURSE, THERAPIST, book_and_pay, booking_body, free_slots, hold,
+from tests.support.booking import (ALL_CLEAR, COURSE, COURSE_DAYS, THERAPIST, book_and_pay, booking_body, free_slots, hold,
                                    next_weekday)
 
 
@@ -134,7 +134,7 @@ async def test_booking_twice_with_the_same_idempotency_key_makes_one_payment(boo
 
 
 async def test_a_course_is_paid_once_and_confirmed_all_together(booking, booking_pool, checkout):
-    first = (await free_slots(booking, next_weekday(0)))[0]["start"]
+    first = (await free_slots(booking, next_weekday(0, open_days=COURSE_DAYS)))[0]["start"]
     resp = await booking.post("/api/v1/holds", json={"clinic": "urban-therapy", "course": COURSE,
                                                      "therapist": THERAPIST, "start": first})
     series = await resp.json()

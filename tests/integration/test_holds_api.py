@@ -8,7 +8,7 @@ import pytest
 
 from services.booking.app import sweep_expired_holds
 from services.booking.seed import stable_id
-from tests.support.booking import (CLINIC, COURSE, OTHER_THERAPIST, THERAPIST, TREATMENT, free_slots, hold,
+from tests.support.booking import (CLINIC, COURSE, COURSE_DAYS, OTHER_THERAPIST, THERAPIST, TREATMENT, free_slots, hold,
                                    hold_body, next_weekday)
 
 
@@ -156,7 +156,7 @@ def course_body(**overrides) -> dict:
 
 
 async def test_a_course_holds_six_sessions_with_the_recommended_spacing(booking, booking_pool):
-    first = (await free_slots(booking, next_weekday(0)))[0]
+    first = (await free_slots(booking, next_weekday(0, open_days=COURSE_DAYS)))[0]
     resp = await booking.post("/api/v1/holds", json=course_body(start=first["start"]))
     assert resp.status == 201, await resp.text()
     series = await resp.json()
@@ -168,7 +168,7 @@ async def test_a_course_holds_six_sessions_with_the_recommended_spacing(booking,
 
 
 async def test_a_course_with_one_taken_session_holds_nothing(booking, booking_pool):
-    day = next_weekday(0)
+    day = next_weekday(0, open_days=COURSE_DAYS)
     offsets = (0, 2, 4, 7, 9, 11)   # Mon, Wed, Fri, Mon, Wed, Fri
     starts = [(await free_slots(booking, day + timedelta(days=d)))[0]["start"] for d in offsets]
     await hold(booking, starts[3])                       # someone else has the fourth session's time

@@ -4,20 +4,32 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from services.booking.screening import questionnaire
-from services.booking.seed import stable_id
+from services.booking.seed import CHRISTMAS, stable_id
 
 CLINIC = "urban-therapy"
 TREATMENT = str(stable_id(CLINIC, "treatment", "deep-tissue-60"))
 THERAPIST = str(stable_id(CLINIC, "therapist", "amara-okafor"))
 OTHER_THERAPIST = str(stable_id(CLINIC, "therapist", "tom-hughes"))
 COURSE = str(stable_id(CLINIC, "course", "sciatica-course"))
+# Days a course may span (6 sessions at most 4 days apart).
+COURSE_DAYS = 21
 ALL_CLEAR = {q.id: False for q in questionnaire().questions}
 
 
-def next_weekday(weekday: int = 1, weeks_ahead: int = 1) -> date:
-    """A date at least a few days ahead (past min notice), e.g. Tuesday next week."""
+def _demo_closed(day: date) -> bool:
+    """Is the demo clinic closed all that day (the seed's Christmas closure)?"""
+    start, end, _ = CHRISTMAS
+    return datetime.fromisoformat(start).date() <= day < datetime.fromisoformat(end).date()
+
+
+def next_weekday(weekday: int = 1, weeks_ahead: int = 1, open_days: int = 1) -> date:
+    """A date at least a few days ahead (past min notice), e.g. Tuesday next week, that starts `open_days`
+    days without the demo clinic's closure (a week later otherwise), so the suite passes whatever day it runs."""
     today = datetime.now(timezone.utc).date()
-    return today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+    day = today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+    while any(_demo_closed(day + timedelta(days=d)) for d in range(open_days)):
+        day += timedelta(days=7)
+    return day
 
 
 def hold_body(start: str, **overrides) -> dict:
