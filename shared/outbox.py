@@ -27,15 +27,21 @@ CLEANUP_EVERY = 3600.0
 ERROR_BACKOFF = 1.0
 
 
-async def add_event(conn: asyncpg.Connection, event: Event) -> None:
-    """Record `event` in the caller's transaction: it is published if and only if that commits."""
+# An outbox row's columns, for statements that write one alongside their own change (see outbox_row).
+OUTBOX_COLUMNS = "outbox (event_id, topic, envelope)"
+
+
+def outbox_row(event: Event) -> tuple:
+    """The values of `event`'s outbox row (OUTBOX_COLUMNS), stamped with the current request id."""
     if event.request_id is None and (rid := request_id_var.get()):
         event = Event(type=event.type, data=event.data, clinic_id=event.clinic_id, id=event.id,
                       occurred_at=event.occurred_at, request_id=rid, version=event.version)
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, envelope) VALUES ($1, $2, $3)",
-        event.id, event.topic, event.to_dict(),
-    )
+    return event.id, event.topic, event.to_dict()
+
+
+async def add_event(conn: asyncpg.Connection, event: Event) -> None:
+    """Record `event` in the caller's transaction: it is published if and only if that commits."""
+    await conn.execute(f"INSERT INTO {OUTBOX_COLUMNS} VALUES ($1, $2, $3)", *outbox_row(event))
 
 
 class OutboxRelay:

@@ -192,22 +192,22 @@ async def create_hold(request: web.Request) -> web.Response:
     now = _now()
     async with request.app[DB].acquire() as conn:
         try:
-            async with conn.transaction():
-                if body.treatment is not None:
-                    # One round trip for the clinic, treatment, therapist and the therapist's schedule.
-                    context = await service.hold_context(conn, body.clinic, body.treatment, body.therapist,
-                                                         body.start)
-                    clinic = context.named.clinic
-                else:
-                    clinic = await service.clinic_or_404(conn, body.clinic)
+            if body.treatment is not None:
+                # No explicit transaction: one read (clinic, treatment, therapist, schedule), then one
+                # statement writing the hold and its event (service.hold_slot).
+                context = await service.hold_context(conn, body.clinic, body.treatment, body.therapist, body.start)
+                clinic = context.named.clinic
                 if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
                     return web.json_response(await _replayed_hold(conn, clinic, existing), status=200)
-                if body.treatment is not None:
-                    treatment = service.found_treatment(context.named.treatment)
-                    therapist = service.found_therapist(context.named.therapist, treatment)
-                    holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key,
-                                                    context=context)
-                else:
+                treatment = service.found_treatment(context.named.treatment)
+                therapist = service.found_therapist(context.named.therapist, treatment)
+                holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key,
+                                                context=context)
+            else:
+                async with conn.transaction():
+                    clinic = await service.clinic_or_404(conn, body.clinic)
+                    if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
+                        return web.json_response(await _replayed_hold(conn, clinic, existing), status=200)
                     holds = await service.hold_course(conn, clinic, body.course, body.therapist, body.start,
                                                       body.starts, now, key)
         except asyncpg.UniqueViolationError:

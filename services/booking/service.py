@@ -132,23 +132,43 @@ async def _check_start(conn: asyncpg.Connection, clinic: Clinic, treatment: Trea
         raise refused_start(reason)
 
 
+def _held_event(hold: Hold, clinic: Clinic, treatment: Treatment, therapist: Therapist) -> Event:
+    return Event("booking.held", booking_event_data(
+        booking_id=hold.id, status="held", clinic=clinic, treatment=treatment, therapist=therapist,
+        start=hold.start, end=hold.end, customer=None, price_amount=hold.price_amount, currency=hold.currency,
+        series_id=hold.series_id, series_index=hold.series_index, expires_at=hold.expires_at.isoformat()),
+        clinic_id=str(clinic.id))
+
+
+def _expired_event(row) -> Event:
+    return Event("booking.expired", {"booking_id": str(row["id"]),
+                                     "series_id": str(row["series_id"]) if row["series_id"] else None},
+                 clinic_id=str(row["clinic_id"]))
+
+
+async def _expire_in_the_way(conn: asyncpg.Connection, therapist_id: uuid.UUID, blocked: Interval) -> None:
+    """Expired holds overlapping `blocked` stop blocking now (not when the sweeper next runs), announced
+    as the sweeper would (payments gives back what a voucher put towards them), in the caller's transaction."""
+    for row in await store.expire_overlapping_holds(conn, therapist_id, blocked):
+        await add_event(conn, _expired_event(row))
+
+
+def _slot_taken(hold: Hold) -> BookingError:
+    return BookingError(409, "slot_taken", "That time has just been taken; please choose another",
+                        {"start": hold.start.isoformat()})
+
+
 async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: str | None,
-                        clinic: Clinic, treatment: Treatment, therapist: Therapist, *, expire: bool = True) -> None:
-    """`expire=False`: expired holds in the way are already marked expired (store.HoldContext)."""
+                        clinic: Clinic, treatment: Treatment, therapist: Therapist) -> None:
+    """In the caller's transaction: each hold, after expired holds in its way, with its event."""
     for i, hold in enumerate(holds):
-        if expire:
-            await store.expire_overlapping_holds(conn, hold.therapist_id, hold.blocked)
+        await _expire_in_the_way(conn, hold.therapist_id, hold.blocked)
         try:
             # The exclusion constraint decides; a pre-check here would only race.
             await store.insert_hold(conn, hold, hold_key if i == 0 else None)
         except asyncpg.ExclusionViolationError:
-            raise BookingError(409, "slot_taken", "That time has just been taken; please choose another",
-                               {"start": hold.start.isoformat()}) from None
-        await add_event(conn, Event("booking.held", booking_event_data(
-            booking_id=hold.id, status="held", clinic=clinic, treatment=treatment, therapist=therapist,
-            start=hold.start, end=hold.end, customer=None, price_amount=hold.price_amount, currency=hold.currency,
-            series_id=hold.series_id, series_index=hold.series_index, expires_at=hold.expires_at.isoformat()),
-            clinic_id=str(clinic.id)))
+            raise _slot_taken(hold) from None
+        await add_event(conn, _held_event(hold, clinic, treatment, therapist))
 
 
 async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
@@ -163,11 +183,23 @@ async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.U
 async def hold_slot(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist: Therapist,
                     start: datetime, now: datetime, hold_key: str | None, *,
                     context: store.HoldContext | None = None) -> list[Hold]:
-    """`context`: from hold_context for this start, if the caller has it; else the schedule is loaded
-    and expired holds in the way are marked expired here."""
+    """`context`: from hold_context for this start, if the caller has it (else the schedule is loaded).
+
+    Outside a transaction, the usual case costs one statement: the hold and its event, inserted together.
+    Only if the constraint refuses it (taken, or an expired hold not yet marked is in the way) does a
+    transaction mark expired holds and try once more."""
     await _check_start(conn, clinic, treatment, therapist.id, start, now, context.schedule if context else None)
     hold = new_hold(clinic, treatment, therapist.id, start, now)
-    await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist, expire=context is None)
+    if not conn.is_in_transaction():
+        try:
+            await store.insert_hold_announced(conn, hold, hold_key, _held_event(hold, clinic, treatment, therapist))
+            return [hold]
+        except asyncpg.ExclusionViolationError:
+            pass
+        async with conn.transaction():
+            await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
+        return [hold]
+    await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
     return [hold]
 
 
@@ -371,7 +403,7 @@ async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: dat
     therapist = await therapist_for(conn, clinic, therapist_id or row["therapist_id"], treatment)
     await _check_start(conn, clinic, treatment, therapist.id, start, now)
     blocked = treatment.timing.blocked(start)
-    await store.expire_overlapping_holds(conn, therapist.id, blocked)
+    await _expire_in_the_way(conn, therapist.id, blocked)
     try:
         await store.move_booking(conn, booking_id, therapist.id, start, treatment.timing.end(start), blocked)
     except asyncpg.ExclusionViolationError:
@@ -406,7 +438,5 @@ async def expire_holds(conn: asyncpg.Connection, limit: int = 500) -> int:
     """The periodic sweep: expired holds become 'expired' with a booking.expired event."""
     rows = await store.claim_expired_holds(conn, limit)
     for row in rows:
-        await add_event(conn, Event("booking.expired", {"booking_id": str(row["id"]),
-                                                        "series_id": str(row["series_id"]) if row["series_id"] else None},
-                                    clinic_id=str(row["clinic_id"])))
+        await add_event(conn, _expired_event(row))
     return len(rows)

@@ -10,6 +10,8 @@ from asyncpg import Range
 
 from services.booking.availability import Interval, Schedule, WeeklyTime
 from services.booking.domain import Clinic, Course, Customer, Hold, Therapist, Treatment
+from shared.events import Event
+from shared.outbox import OUTBOX_COLUMNS, outbox_row
 
 # A reservation blocks time while it is confirmed, pending payment, or a hold that has not expired.
 # Written with the exclusion constraint's own predicate first, so that one scan of its GiST index
@@ -101,21 +103,15 @@ NAMED_COLUMNS = f"""{", ".join(f"c.{column.strip()}" for column in CLINIC_COLUMN
        th.id AS therapist_id, th.name AS therapist_name,
        ARRAY(SELECT tt.treatment_id FROM therapist_treatments tt WHERE tt.therapist_id = th.id) AS therapist_treatments"""
 NAMED_FROM = "FROM clinics c LEFT JOIN therapists th ON th.clinic_id = c.id AND th.id = $3 WHERE c.slug = $1"
-# Everything a hold of one treatment reads, and its one write before the insert, in one round trip:
-# what the request names (NAMED_COLUMNS); what the rules need to judge start $4 of that treatment with
-# that therapist (their weekly hours and breaks, and the time off overlapping the treatment's blocked
-# time); and, as expire_overlapping_holds does, expired holds in the way of that blocked time marked
-# expired, so they stop blocking the insert at once. (Other reservations are the exclusion
-# constraint's business. If the request is then refused, the caller's transaction undoes the marks.)
+# Everything a hold of one treatment reads, in one round trip: what the request names (NAMED_COLUMNS),
+# and what the rules need to judge start $4 of that treatment with that therapist (their weekly hours and
+# breaks, and the time off overlapping the treatment's blocked time). Other reservations are the
+# exclusion constraint's business.
 HOLD_CONTEXT_SQL = f"""
 WITH blocked AS (   -- the treatment's blocked time from $4: buffer before, treatment, buffer after
     SELECT tstzrange($4::timestamptz - make_interval(mins => buffer_before_minutes),
                      $4::timestamptz + make_interval(mins => duration_minutes + buffer_after_minutes)) AS span
     FROM treatments WHERE id = $2
-), expired AS (     -- run to completion whether or not it is read
-    UPDATE bookings SET status = 'expired' FROM blocked
-    WHERE therapist_id = $3 AND status IN ('held', 'pending_payment') AND expires_at <= now()
-      AND bookings.blocked && blocked.span
 )
 SELECT {NAMED_COLUMNS},
        ARRAY(SELECT ROW(h.weekday, h.starts, h.ends) FROM working_hours h WHERE h.therapist_id = $3) AS hours,
@@ -147,8 +143,7 @@ def _named(row) -> Named:
 @dataclass(frozen=True)
 class HoldContext:
     """What a hold of one treatment reads (HOLD_CONTEXT_SQL): what the request names, and the
-    therapist's schedule around the start without other reservations. Expired holds in the way of the
-    start are already marked expired, in the caller's transaction."""
+    therapist's schedule around the start without other reservations."""
     named: Named
     schedule: Schedule
 
@@ -292,23 +287,35 @@ async def availability_context(conn: asyncpg.Connection, slug: str, treatment_id
 
 # --- holds and bookings --------------------------------------------------------------------------
 
-async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.UUID, blocked: Interval) -> list[uuid.UUID]:
+async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.UUID,
+                                   blocked: Interval) -> list[asyncpg.Record]:
     """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
-    blocking now rather than when the sweeper next runs."""
-    rows = await conn.fetch(
+    blocking now rather than when the sweeper next runs; the rows marked, to announce like the sweeper's."""
+    return await conn.fetch(
         "UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND status IN ('held', 'pending_payment') "
-        "AND expires_at <= now() AND blocked && $2 RETURNING id", therapist_id, _range(blocked))
-    return [r["id"] for r in rows]
+        "AND expires_at <= now() AND blocked && $2 RETURNING id, clinic_id, series_id", therapist_id, _range(blocked))
+
+
+INSERT_HOLD_SQL = """INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
+                                 starts_at, ends_at, blocked, status, expires_at, price_amount, currency, hold_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'held', $11, $12, $13, $14)"""
+# The hold and its event in one statement, so one round trip and its own transaction: both or neither.
+INSERT_HOLD_ANNOUNCED_SQL = f"WITH hold AS ({INSERT_HOLD_SQL}) INSERT INTO {OUTBOX_COLUMNS} VALUES ($15, $16, $17)"
+
+
+def _hold_values(hold: Hold, hold_key: str | None) -> tuple:
+    return (hold.id, hold.clinic_id, hold.treatment.id, hold.therapist_id, hold.course_id, hold.series_id,
+            hold.series_index, hold.start, hold.end, _range(hold.blocked), hold.expires_at, hold.price_amount,
+            hold.currency, hold_key)
 
 
 async def insert_hold(conn: asyncpg.Connection, hold: Hold, hold_key: str | None) -> None:
-    await conn.execute(
-        """INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
-                                 starts_at, ends_at, blocked, status, expires_at, price_amount, currency, hold_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'held', $11, $12, $13, $14)""",
-        hold.id, hold.clinic_id, hold.treatment.id, hold.therapist_id, hold.course_id, hold.series_id,
-        hold.series_index, hold.start, hold.end, _range(hold.blocked), hold.expires_at, hold.price_amount,
-        hold.currency, hold_key)
+    await conn.execute(INSERT_HOLD_SQL, *_hold_values(hold, hold_key))
+
+
+async def insert_hold_announced(conn: asyncpg.Connection, hold: Hold, hold_key: str | None, event: Event) -> None:
+    """The hold and its outbox event, atomically without an explicit transaction."""
+    await conn.execute(INSERT_HOLD_ANNOUNCED_SQL, *_hold_values(hold, hold_key), *outbox_row(event))
 
 
 async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key: str) -> list[asyncpg.Record]:

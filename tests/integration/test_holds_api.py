@@ -53,6 +53,11 @@ async def test_an_expired_hold_stops_blocking_at_once(booking, booking_pool):
     async with booking_pool.acquire() as conn:
         statuses = dict(await conn.fetch("SELECT id::text, status FROM bookings"))
     assert statuses == {first["id"]: "expired", second["id"]: "held"}
+    async with booking_pool.acquire() as conn:
+        events = [(r["t"], r["id"]) for r in await conn.fetch(
+            "SELECT envelope->>'type' AS t, envelope->'data'->>'booking_id' AS id FROM outbox ORDER BY seq")]
+    # Announced as the sweeper would, so payments gives back what a voucher had put towards it.
+    assert events == [("booking.held", first["id"]), ("booking.expired", first["id"]), ("booking.held", second["id"])]
 
 
 async def test_a_refused_hold_leaves_expired_holds_as_they_were(booking, booking_pool):

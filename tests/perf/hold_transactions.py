@@ -14,8 +14,8 @@ from tests.perf.hold_grid import HoldGrid
 
 
 def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uuid.UUID, Any]):
-    """The writes of service.hold_slot (its _insert_holds) in one transaction, with the product's own
-    store functions: expire overlapping stale holds, INSERT the 'held' row, INSERT its outbox event."""
+    """The issue's baseline: the constrained INSERT of the 'held' row and the INSERT of its outbox event,
+    in one transaction, with the product's own store functions."""
     from services.booking import store
     from services.booking.domain import booking_event_data, new_hold
     from shared.events import Event
@@ -27,7 +27,6 @@ def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uu
         therapist_id, start = grid.start(offset + n)
         hold = new_hold(clinic, treatment, therapist_id, start, datetime.now(timezone.utc))
         async with conn.transaction():
-            await store.expire_overlapping_holds(conn, therapist_id, hold.blocked)
             await store.insert_hold(conn, hold, None)
             await add_event(conn, Event("booking.held", booking_event_data(
                 booking_id=hold.id, status="held", clinic=clinic, treatment=treatment,
@@ -38,26 +37,25 @@ def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uu
 
 
 def use_case_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int):
-    """What POST /api/v1/holds runs inside its transaction, minus HTTP, JSON and pydantic: one read of
-    what the request names and the therapist's schedule (service.hold_context), then service.hold_slot
-    (rule check, the writes)."""
+    """What POST /api/v1/holds runs, minus HTTP, JSON and pydantic: one read of what the request names and
+    the therapist's schedule (service.hold_context), then service.hold_slot (rule check, then the hold and
+    its event in one statement), with no explicit transaction, as the route does."""
     from services.booking import service
 
     async def tx(conn, n: int) -> None:
         therapist_id, start = grid.start(offset + n)
         now = datetime.now(timezone.utc)
-        async with conn.transaction():
-            context = await service.hold_context(conn, CLINIC, cat.treatment.id, therapist_id, start)
-            treatment = service.found_treatment(context.named.treatment)
-            therapist = service.found_therapist(context.named.therapist, treatment)
-            await service.hold_slot(conn, context.named.clinic, treatment, therapist, start, now, None,
-                                    context=context)
+        context = await service.hold_context(conn, CLINIC, cat.treatment.id, therapist_id, start)
+        treatment = service.found_treatment(context.named.treatment)
+        therapist = service.found_therapist(context.named.therapist, treatment)
+        await service.hold_slot(conn, context.named.clinic, treatment, therapist, start, now, None,
+                                context=context)
     return tx
 
 
 # Names of the statements of the hold path, for the per-statement profile.
 STATEMENT_NAMES = [(re.compile(p), n) for p, n in (
-    (r"^WITH blocked AS", "context (names, schedule, expire)"),
+    (r"^WITH blocked AS", "context (names, schedule)"), (r"^WITH hold AS", "hold + event"),
     (r"^SELECT .* FROM clinics", "clinic"), (r"^SELECT .* FROM treatments", "treatment"),
     (r"^SELECT .* FROM therapists", "therapist"), (r"FROM working_hours", "hours"), (r"FROM breaks", "breaks"),
     (r"FROM time_off", "time off"), (r"^UPDATE bookings", "expire"),

@@ -193,8 +193,8 @@ def holds_section(ctx: BenchContext, sql: TxRun, uc: TxRun | None, profile: dict
         f"{grid.days} days x {grid.slots_per_day} slots {int(grid.step.total_seconds() // 60)} min apart "
         f"from {grid.first.date()}; horizon raised to {BENCH_HORIZON_DAYS} days in the bench database")
     section.notes.append(
-        f"direct SQL: per transaction store.expire_overlapping_holds + store.insert_hold + outbox add_event "
-        f"(the writes of service.hold_slot), asyncpg pool of {shape.connections} in this process (uvloop); "
+        f"direct SQL: BEGIN, store.insert_hold (the constrained INSERT), outbox add_event, COMMIT "
+        f"(the issue's baseline), asyncpg pool of {shape.connections} in this process (uvloop); "
         "the booking service has its own pool of 10")
     # Each measured run: (label in the CPU-per-hold note, label of its CPU note, CPU use, holds, processes).
     runs = [("gateway run", "gateway run", http["gateway"].cpu, gw.requests,
@@ -210,7 +210,7 @@ def holds_section(ctx: BenchContext, sql: TxRun, uc: TxRun | None, profile: dict
         f"one hold at a time, in-process: p50 {profile['total_ms']['p50_ms']:.2f} ms = "
         f"{profile['statements_per_hold']:g} statements {profile['statements_sum_ms']:.2f} ms ("
         + ", ".join(f"{k} {v:.2f}" for k, v in profile["statements_ms_per_hold"].items())
-        + f") + BEGIN/COMMIT and Python {profile['rest_ms']:.2f} ms (means)")
+        + f") + Python {profile['rest_ms']:.2f} ms (means)")
     if paused:
         section.notes.append("booking relay paused (--pause-downstream) during every measured run")
     section.notes.extend(cpu_note(label, usage) for _, label, usage, _, _ in runs)
