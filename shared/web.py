@@ -15,6 +15,7 @@ from shared.config import Settings, validate_for_production
 from shared.errors import error_middleware
 from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
 from shared.logs import new_request_id, request_id_var, setup_logging
+from shared.runner import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,10 @@ async def _check(coro) -> str:
         return f"error: {type(exc).__name__}"
 
 
+async def _freeze_startup_objects(app: web.Application) -> None:
+    freeze_startup_objects()          # after the cleanup contexts opened the pools and clients
+
+
 def run_service(app_factory, service: str, settings: Settings) -> None:
     """Entry point of a service process: JSON logs, uvloop, graceful shutdown on SIGTERM/SIGINT."""
     setup_logging(service, settings.log_level)
@@ -132,5 +137,7 @@ def run_service(app_factory, service: str, settings: Settings) -> None:
     import uvloop
     host, port = settings.service_host, settings.port(service)
     log.info("listening", extra={"url": f"http://{host}:{port}"})
-    web.run_app(app_factory(settings), host=host, port=port, print=None, access_log=None,
+    app = app_factory(settings)
+    app.on_startup.append(_freeze_startup_objects)
+    web.run_app(app, host=host, port=port, print=None, access_log=None,
                 shutdown_timeout=10, loop=uvloop.new_event_loop())

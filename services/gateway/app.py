@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.gateway import dashboard
 from services.gateway.cors import cors_middleware
-from services.gateway.limits import LIMITER
+from services.gateway.limits import LIMITER, REFUSED, RecentlyRefused
 from services.gateway.openapi import openapi_ctx, routes as docs_routes
 from services.gateway.proxy import http_session_ctx
 from services.gateway.routes import ROUTE_TABLE, proxy, routes
@@ -34,6 +34,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> web.Application:
     app = create_base_app(settings, SERVICE, with_redis=False)
     app[ROUTE_TABLE] = route_table
+    app[REFUSED] = RecentlyRefused()
     app.middlewares.append(cors_middleware)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(redis_ctx)

@@ -1,9 +1,14 @@
 """The gateway's rate limits: per client address, stricter on hold creation (slot squatting), and per
-clinic API key. One Redis round trip per request; if Redis is unreachable, requests pass (logged)."""
+clinic API key. One Redis round trip per request; if Redis is unreachable, requests pass (logged).
+
+A read (GET/HEAD) does not wait for that round trip: the check runs while the upstream answers and a
+refusal still wins (see routes.proxy). A client refused once is then checked first, before any upstream
+work, until its Retry-After has passed, so going over the limit buys no upstream reads."""
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -16,6 +21,38 @@ from shared.ratelimit import Check, Limit, RateLimiter, Verdict
 log = logging.getLogger(__name__)
 LIMITER = web.AppKey("limiter", RateLimiter)
 WINDOW = 60
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+MAX_REMEMBERED = 10_000
+
+
+class RecentlyRefused:
+    """Client addresses refused lately, with when they may come back (time.monotonic()), in this process."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def add(self, client: str, retry_after_seconds: int) -> None:
+        if len(self._until) >= MAX_REMEMBERED:
+            self._until.clear()
+        self._until[client] = time.monotonic() + max(1, retry_after_seconds)
+
+    def __contains__(self, client: str) -> bool:
+        until = self._until.get(client)
+        if until is None:
+            return False
+        if until <= time.monotonic():
+            del self._until[client]
+            return False
+        return True
+
+
+REFUSED = web.AppKey("recently_refused", RecentlyRefused)
+
+
+def may_check_alongside(request: web.Request) -> bool:
+    """May this request's limit check run while the upstream answers? Reads only, and not for a client
+    refused lately."""
+    return request.method in SAFE_METHODS and (request.remote or "unknown") not in request.app[REFUSED]
 
 
 def checks_for(request: web.Request, settings: Settings) -> list[Check]:
@@ -38,5 +75,6 @@ async def enforce(request: web.Request) -> Verdict | None:
         log.warning("rate limiter unavailable; letting the request through", extra={"error": repr(exc)})
         return None
     if not verdict.allowed:
+        request.app[REFUSED].add(request.remote or "unknown", verdict.retry_after_seconds)
         raise ApiError(429, "rate_limited", "Too many requests; please slow down", headers=verdict.headers())
     return verdict

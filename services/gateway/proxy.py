@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable
 
 import aiohttp
 from aiohttp import web
@@ -90,7 +90,10 @@ async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         upstream.release()
 
 
-async def forward(request: web.Request, route: Route, clinic_id: str | None = None) -> web.Response:
+async def forward(request: web.Request, route: Route, clinic_id: str | None = None,
+                  admit: Awaitable | None = None) -> web.Response:
+    """The upstream's answer to `request`. `admit`, if given, is awaited once the upstream has answered and
+    before the answer is passed on: if it raises, the answer is dropped and its error is the client's."""
     settings = request.app[SETTINGS]
     url = settings.upstream(route.service) + request.rel_url.raw_path_qs
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -107,6 +110,12 @@ async def forward(request: web.Request, route: Route, clinic_id: str | None = No
     try:
         upstream = await request.app[HTTP_SESSION].request(request.method, url, headers=headers, data=data,
                                                            allow_redirects=False, timeout=timeout)
+        if admit is not None:
+            try:
+                await admit
+            except BaseException:
+                upstream.release()
+                raise
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
         length = upstream.content_length
         if length is not None and length <= BUFFER_BYTES:

@@ -91,3 +91,42 @@ async def test_cors_only_for_configured_origins(aiohttp_client, settings, bookin
     assert listed.headers["Access-Control-Allow-Origin"] == "https://urbantherapy.example"
     other = await gateway.get("/api/v1/clinics", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+async def _counting_upstream(aiohttp_server):
+    """A stand-in booking service that counts the reads reaching it."""
+    from aiohttp import web
+
+    seen = {"reads": 0}
+
+    async def read(request):
+        seen["reads"] += 1
+        return web.json_response({"clinics": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/clinics", read)
+    server = await aiohttp_server(app)
+    return seen, str(server.make_url("")).rstrip("/")
+
+
+async def test_a_burst_of_reads_over_the_limit_is_429_and_then_costs_no_upstream_work(aiohttp_client, aiohttp_server,
+                                                                                      settings):
+    seen, upstream = await _counting_upstream(aiohttp_server)
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
+        rate_limit_per_ip=3, upstreams={"booking": upstream})))
+    statuses = [(await gateway.get("/api/v1/clinics")).status for _ in range(3)]
+    assert statuses == [200, 200, 200] and seen["reads"] == 3
+    refused = await gateway.get("/api/v1/clinics")
+    # The first refused read ran alongside its limit check, so the upstream saw it; the answer was dropped.
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert (await refused.json())["error"]["code"] == "rate_limited"
+    for _ in range(5):
+        assert (await gateway.get("/api/v1/clinics")).status == 429
+    assert seen["reads"] == 4, "once refused, a client's reads are checked before any upstream work"
+
+
+async def test_a_refused_read_is_429_even_when_the_upstream_is_down(aiohttp_client, settings):
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
+        rate_limit_per_ip=2, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})))
+    statuses = [(await gateway.get("/api/v1/clinics")).status for _ in range(3)]
+    assert statuses == [503, 503, 429]

@@ -176,12 +176,17 @@ async def measure_size(ctx: BenchContext, conn, http, url: str, cat: Catalogue, 
     log(f"availability: {rows:,} rows: wrk 1 connection {single.duration:g}s through the gateway")
     await run_wrk(url, LoadShape(1, 0, 1, 1), 1, "wrk_get.lua")
     gw_cpu, gw = await ctx.cpu.measure(run_wrk(url, single, single.duration, "wrk_get.lua"))
+    # The same request on the booking service itself: what of the gateway's figure is the proxy hop.
+    direct_url = ctx.booking_url(url[url.index("/api/"):])
+    await run_wrk(direct_url, LoadShape(1, 0, 1, 1), 1, "wrk_get.lua")
+    direct = await run_wrk(direct_url, single, single.duration, "wrk_get.lua")
     sql_ms = await sql_availability_loop(conn, cat, focus, week, args.avail_sql_duration)
     return {
         "rows": rows, "live_rows_in_week_all_therapists": live_in_week, "focus_bookings_in_week": focus_in_week,
         "free_slots_answered": len(body["slots"]), "busy_query_plan": plan,
         "waited_for_quiet_s": round(quiet_s, 2), "stack_cpus_before": round(busy, 3),
-        "gateway": gw.as_dict() | {"cpu": gw_cpu}, "sql_availability_context_ms": summary_ms(sql_ms),
+        "gateway": gw.as_dict() | {"cpu": gw_cpu}, "booking_direct": direct.as_dict(),
+        "sql_availability_context_ms": summary_ms(sql_ms),
         "other_work_cpu_s": round(other_work_cpu_s(gw_cpu), 2)}, gw, sql_ms
 
 
@@ -266,6 +271,9 @@ def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: 
     first, last = points[0], points[-1]
     gw_flat = ratio(last["gateway"]["latency_ms"]["p99"], first["gateway"]["latency_ms"]["p99"])
     sql_flat = ratio(last["sql_availability_context_ms"]["p99_ms"], first["sql_availability_context_ms"]["p99_ms"])
+    section.notes.append("the booking service itself, no gateway (wrk the same way), p50/p99 ms: " + "; ".join(
+        f"{p['rows']:,}: {p['booking_direct']['latency_ms']['p50']}/{p['booking_direct']['latency_ms']['p99']}"
+        for p in points))
     section.notes.append(f"p99 at {last['rows']:,} rows / p99 at {first['rows']:,} rows: gateway x{gw_flat or 0:.2f}, "
                          f"SQL x{sql_flat or 0:.2f}")
     section.notes.append(
