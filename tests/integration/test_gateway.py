@@ -130,3 +130,28 @@ async def test_a_refused_read_is_429_even_when_the_upstream_is_down(aiohttp_clie
         rate_limit_per_ip=2, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})))
     statuses = [(await gateway.get("/api/v1/clinics")).status for _ in range(3)]
     assert statuses == [503, 503, 429]
+
+
+async def test_an_upstream_cookie_is_the_client_s_and_never_sent_for_another_client(aiohttp_client, aiohttp_server,
+                                                                                     settings):
+    from aiohttp import web
+
+    cookies_seen = []
+
+    async def read(request):
+        cookies_seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"clinics": []})
+        response.set_cookie("upstream_pref", "a")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/clinics", read)
+    upstream = await aiohttp_server(app)
+    # By host name, as in docker-compose or Kubernetes (a cookie jar ignores cookies from IP addresses).
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
+        upstreams={"booking": f"http://localhost:{upstream.port}"})))
+    first = await gateway.get("/api/v1/clinics")
+    assert first.cookies["upstream_pref"].value == "a", "passed on to the client that got it"
+    gateway.session.cookie_jar.clear()                 # another client, without that cookie
+    await gateway.get("/api/v1/clinics")
+    assert cookies_seen == [None, None], "the gateway keeps no cookies of its own"

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from shared.ratelimit import Limit, RateLimiter
+from shared.ratelimit import MAX_BATCH, Limit, RateLimiter
 
 
 @pytest.fixture
@@ -54,3 +54,20 @@ async def test_looking_charges_nothing_and_refuses_when_no_room_is_left(limiter)
     await limiter.take([(misses, "c")])
     refused = await limiter.take([(checks, "c")], look=[(misses, "c")])
     assert not refused.allowed and refused.retry_after_seconds == 450
+
+
+async def test_concurrent_requests_share_one_redis_call_and_the_limit_still_holds(limiter):
+    calls = []
+    script = limiter._script
+
+    async def counted(**kwargs):
+        calls.append(len(kwargs["keys"]))
+        return await script(**kwargs)
+
+    limiter._script = counted
+    five = Limit("burst", 5, 60)
+    verdicts = await asyncio.gather(*(limiter.take([(five, "203.0.113.9")]) for _ in range(20)))
+    assert [v.allowed for v in verdicts].count(True) == 5, "a request sees the charges of those before it"
+    assert calls == [20], "twenty requests in one event-loop turn: one round trip"
+    mixed = await asyncio.gather(*(limiter.take([(five, f"client-{i}")]) for i in range(MAX_BATCH + 6)))
+    assert all(v.allowed for v in mixed) and calls[1:] == [MAX_BATCH, 6], "at most MAX_BATCH per call"
