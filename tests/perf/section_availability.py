@@ -32,6 +32,9 @@ AVAIL_HOURS = [(d, dt_time(9, 0), dt_time(18, 0)) for d in range(5)]
 AVAIL_BREAKS = [(d, dt_time(13, 0), dt_time(14, 0)) for d in range(5)]
 AVAIL_LOAD_PARTS = 2          # concurrent INSERT ... SELECT statements per load step
 BULK_TIMEOUT = 600.0          # seconds, for the load, DELETE and VACUUM statements
+# The booking issue's goal: p99 through the gateway at this table size, and a flat curve across sizes.
+GOAL_ROWS, GOAL_P99_MS = 200_000, 3.0
+FLAT_AT_MOST = 1.5            # p99 at the largest size / p99 at the smallest
 
 # Row i of the synthetic history: therapist #(i / per_therapist), then (i % per_therapist) walks
 # weekday by weekday, AVAIL_DAY_STARTS per day. Rows never overlap per therapist, and the bench's
@@ -276,6 +279,18 @@ def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: 
         for p in points))
     section.notes.append(f"p99 at {last['rows']:,} rows / p99 at {first['rows']:,} rows: gateway x{gw_flat or 0:.2f}, "
                          f"SQL x{sql_flat or 0:.2f}")
+    at_goal = min(points, key=lambda p: abs(p["rows"] - GOAL_ROWS))
+    goal_p99 = at_goal["gateway"]["latency_ms"]["p99"]
+    section.notes.append(
+        f"goal p99 <= {GOAL_P99_MS:g} ms through the gateway at {at_goal['rows']:,} rows: {goal_p99} ms -> "
+        + ("MET" if goal_p99 is not None and goal_p99 <= GOAL_P99_MS else "NOT MET")
+        + f" (same run: its SQL p99 {at_goal['sql_availability_context_ms']['p99_ms']} ms, the booking service alone "
+        f"{at_goal['booking_direct']['latency_ms']['p99']} ms, the gateway's /healthz {floor.ms('p99')} ms)")
+    indexed = all(not p["busy_query_plan"]["seq_scan"] for p in points)
+    flat = len(points) > 1 and gw_flat is not None and gw_flat <= FLAT_AT_MOST and indexed
+    section.notes.append(f"goal flat from {first['rows']:,} to {last['rows']:,} rows (p99 ratio <= x{FLAT_AT_MOST:g}, "
+                         f"no sequential scan): x{gw_flat or 0:.2f}, index at every size: {indexed} -> "
+                         + ("MET" if flat else "NOT MET" if len(points) > 1 else "one size only"))
     section.notes.append(
         "busy query (bookings overlapping the window) plan per size: "
         + "; ".join(f"{p['rows']:,}: {'+'.join(dict.fromkeys(p['busy_query_plan']['nodes']))}"
