@@ -50,6 +50,10 @@ class Settings:
     # Loopback/private endpoint addresses are refused unless this is on (development and tests).
     allow_private_webhooks: bool = True
     webhook_timeout: float = 15.0
+    # A Celery task can be lost if a worker is killed between taking it from Redis and recording it as
+    # taken; the sweepers redo an email, reminder, gift email or webhook delivery whose task has not finished
+    # after this many seconds (above the tasks' 60 s time limit). Lower in tests that kill workers.
+    lost_task_seconds: float = 90.0
     # Celery on Redis re-delivers a task whose worker died after this many seconds (tasks are idempotent
     # and far shorter); lower in tests that kill workers.
     celery_visibility_timeout: int = 60
@@ -124,6 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allow_private_webhooks=_bool(env.get("WEBHOOKS_ALLOW_PRIVATE",
                                              "0" if env.get("APP_ENV") == "production" else "1")),
         webhook_timeout=float(env.get("WEBHOOK_TIMEOUT", d.webhook_timeout)),
+        lost_task_seconds=float(env.get("LOST_TASK_SECONDS", d.lost_task_seconds)),
         celery_visibility_timeout=int(env.get("CELERY_VISIBILITY_TIMEOUT", d.celery_visibility_timeout)),
         rate_limit_per_ip=int(env.get("RATE_LIMIT_PER_IP", d.rate_limit_per_ip)),
         rate_limit_holds_per_ip=int(env.get("RATE_LIMIT_HOLDS_PER_IP", d.rate_limit_holds_per_ip)),

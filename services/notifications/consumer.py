@@ -27,7 +27,7 @@ async def celery_enqueue_delivery(delivery_id: uuid.UUID, attempt: int) -> None:
 
 def build_handlers(settings: Settings, enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
     return combine(email_handlers(enqueue_email, mail_from=settings.mail_from, public_url=settings.public_url),
-                   webhook_handlers(enqueue_delivery))
+                   webhook_handlers(enqueue_delivery, settings.lost_task_seconds))
 
 
 def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmail = celery_enqueue_email,

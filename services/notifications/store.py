@@ -9,9 +9,6 @@ import asyncpg
 from services.notifications.emails import RenderedEmail
 from services.notifications.reminders import BookingView, PlannedReminder
 
-# A pending email whose task was enqueued longer ago than this is presumed lost and enqueued again; the
-# same goes for a claimed reminder or gift delivery whose send task never finished.
-REQUEUE_AFTER_SECONDS = 120
 REQUEUE_BATCH = 500
 CLAIM_BATCH = 500
 
@@ -63,15 +60,16 @@ async def record_failure(conn: asyncpg.Connection, email_id: uuid.UUID, error: s
            WHERE id = $1""", email_id, error[:1000], give_up, retry_in)
 
 
-async def claim_lost_emails(conn: asyncpg.Connection) -> list[uuid.UUID]:
-    """Pending emails never enqueued or enqueued long ago; stamps them so two sweeps do not both take them."""
+async def claim_lost_emails(conn: asyncpg.Connection, lost_after: float) -> list[uuid.UUID]:
+    """Pending emails never enqueued, or enqueued over `lost_after` seconds ago (settings.lost_task_seconds);
+    stamps them so two sweeps do not both take them."""
     rows = await conn.fetch(
         """UPDATE emails SET enqueued_at = clock_timestamp()
            WHERE id IN (SELECT id FROM emails
                         WHERE status = 'pending'
                           AND coalesce(enqueued_at, created_at) < clock_timestamp() - make_interval(secs => $1)
                         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-           RETURNING id""", REQUEUE_AFTER_SECONDS, REQUEUE_BATCH)
+           RETURNING id""", lost_after, REQUEUE_BATCH)
     return [r["id"] for r in rows]
 
 
@@ -139,8 +137,10 @@ async def insert_reminders(conn: asyncpg.Connection, booking_id: uuid.UUID, star
         [(uuid.uuid4(), booking_id, p.offset_minutes, start, p.due_at) for p in planned])
 
 
-async def claim_due_reminders(conn: asyncpg.Connection, now: datetime, limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
-    """Take due reminders (and claimed ones whose send task looks lost) for this beat alone. The inner
+async def claim_due_reminders(conn: asyncpg.Connection, now: datetime, lost_after: float,
+                              limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
+    """Take due reminders (and claimed ones whose send task looks lost: claimed over `lost_after` seconds
+    ago) for this beat alone. The inner
     SELECT skips rows another beat has locked; once it commits they are 'claimed' and no longer match,
     so two beats running at once never both take a reminder."""
     rows = await conn.fetch(
@@ -149,7 +149,7 @@ async def claim_due_reminders(conn: asyncpg.Connection, now: datetime, limit: in
                         WHERE (status = 'planned' AND due_at <= $1)
                            OR (status = 'claimed' AND claimed_at < clock_timestamp() - make_interval(secs => $2))
                         ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-           RETURNING id""", now, REQUEUE_AFTER_SECONDS, limit)
+           RETURNING id""", now, lost_after, limit)
     return [r["id"] for r in rows]
 
 
@@ -203,7 +203,7 @@ async def plan_voucher_delivery(conn: asyncpg.Connection, *, voucher_id: uuid.UU
         uuid.uuid4(), voucher_id, event_id, clinic_id, deliver_on, due_at)
 
 
-async def claim_due_voucher_deliveries(conn: asyncpg.Connection, now: datetime,
+async def claim_due_voucher_deliveries(conn: asyncpg.Connection, now: datetime, lost_after: float,
                                        limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
     """As claim_due_reminders: each due delivery goes to one beat only."""
     rows = await conn.fetch(
@@ -212,7 +212,7 @@ async def claim_due_voucher_deliveries(conn: asyncpg.Connection, now: datetime,
                         WHERE (status = 'planned' AND due_at <= $1)
                            OR (status = 'claimed' AND claimed_at < clock_timestamp() - make_interval(secs => $2))
                         ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-           RETURNING id""", now, REQUEUE_AFTER_SECONDS, limit)
+           RETURNING id""", now, lost_after, limit)
     return [r["id"] for r in rows]
 
 

@@ -148,7 +148,7 @@ def send_email(self, email_id: str) -> str:
 @app.task(name="notifications.requeue_lost_emails", acks_late=True)
 def requeue_lost_emails() -> int:
     async def sweep(conn: asyncpg.Connection) -> list[uuid.UUID]:
-        return await store.claim_lost_emails(conn)
+        return await store.claim_lost_emails(conn, load_settings().lost_task_seconds)
 
     ids = runtime.run(sweep)
     for email_id in ids:
@@ -164,7 +164,8 @@ def _enqueue_due(claim, task, what: str, now: str | None) -> int:
     """Claim the rows due at `now` (ISO 8601; default: the clock) and enqueue one send task for each.
     The claim is a database update, so two beats never take the same row."""
     at = datetime.fromisoformat(now) if now else _now()
-    ids = runtime.run(lambda conn: claim(conn, at))
+    lost_after = load_settings().lost_task_seconds
+    ids = runtime.run(lambda conn: claim(conn, at, lost_after))
     for row_id in ids:
         task.delay(str(row_id))
     if ids:

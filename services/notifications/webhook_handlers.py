@@ -11,11 +11,10 @@ from shared.events import Event
 from shared.streams import Handler, HandlerContext
 
 EnqueueDelivery = Callable[[uuid.UUID, int], Awaitable[None]]
-# The dispatcher takes a delivery whose first enqueue was lost after this long.
-SAFETY_NET_SECONDS = 60.0
 
 
-def webhook_handlers(enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
+def webhook_handlers(enqueue_delivery: EnqueueDelivery, safety_net_seconds: float) -> dict[str, Handler]:
+    """`safety_net_seconds`: after this long the dispatcher attempts a delivery whose enqueue was lost."""
     async def fan_out(ctx: HandlerContext, event: Event) -> None:
         if event.clinic_id is None:
             return
@@ -24,7 +23,7 @@ def webhook_handlers(enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
         payload = payload_for(clinic_type, event.occurred_at, event.data)
         for endpoint in await store.subscribed_endpoints(ctx.conn, clinic_id, clinic_type):
             delivery_id = await store.insert_delivery(ctx.conn, endpoint["id"], clinic_id, event.id, clinic_type,
-                                                      payload, SAFETY_NET_SECONDS)
+                                                      payload, safety_net_seconds)
             if delivery_id is not None:
                 ctx.after_commit(lambda d=delivery_id: enqueue_delivery(d, 0))
 

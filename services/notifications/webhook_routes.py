@@ -11,7 +11,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.notifications import webhook_store as store
 from services.notifications.webhook_delivery import resolve_and_check
-from services.notifications.webhook_handlers import SAFETY_NET_SECONDS
 from services.notifications.webhooks import (EVENT_TYPES, ROTATION_OVERLAP, check_event_types,
                                              new_secret)
 from shared.clinic_auth import clinic_scope
@@ -175,7 +174,8 @@ async def _enqueue(pairs) -> None:
 async def replay_delivery(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
     async with request.app[DB].acquire() as conn, conn.transaction():
-        row = await store.replay(conn, clinic_id, _id(request), SAFETY_NET_SECONDS)
+        row = await store.replay(conn, clinic_id, _id(request),
+                                 request.app[SETTINGS].lost_task_seconds)
         if row is None:
             raise ApiError(404, "delivery_not_found", "No such delivery")
     await _enqueue([(row["id"], row["attempts"])])
@@ -189,6 +189,7 @@ async def replay_failed(request: web.Request) -> web.Response:
     body = await read_json(request, ReplayIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
         endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
-        pairs = await store.replay_failed_since(conn, clinic_id, endpoint["id"], body.since, SAFETY_NET_SECONDS)
+        pairs = await store.replay_failed_since(conn, clinic_id, endpoint["id"], body.since,
+                                               request.app[SETTINGS].lost_task_seconds)
     await _enqueue(pairs)
     return web.json_response({"replayed": len(pairs)}, status=202)

@@ -17,8 +17,6 @@ from shared.config import load_settings
 
 log = logging.getLogger(__name__)
 DISPATCH_BATCH = 500
-# A claimed delivery whose task never ran is claimed again after this long.
-CLAIM_STALE_SECONDS = 60.0
 
 
 async def alert_clinic(conn: asyncpg.Connection, endpoint) -> None:
@@ -48,9 +46,12 @@ def deliver_webhook(delivery_id: str, attempt: int) -> str:
 @app.task(name="notifications.dispatch_webhooks", acks_late=True)
 def dispatch_webhooks() -> int:
     """Beat: enqueue every delivery due for an attempt (retries, replays, lost first attempts)."""
+    # A claimed delivery whose task never ran is claimed again after this long.
+    stale = load_settings().lost_task_seconds
+
     async def claim(conn: asyncpg.Connection):
         async with conn.transaction():
-            return await store.claim_due_deliveries(conn, DISPATCH_BATCH, CLAIM_STALE_SECONDS)
+            return await store.claim_due_deliveries(conn, DISPATCH_BATCH, stale)
 
     due = runtime.run(claim)
     for delivery_id, attempt in due:

@@ -1,12 +1,14 @@
 """Kill -9 the Celery worker, and then the stream consumer, in the middle of 200 paid bookings: after
 restart every booking has its confirmation email and its signed `booking.created` webhook, and the
-receiver sees 200 distinct webhook-ids (a repeat only as a redelivery of the same id)."""
+receiver sees 200 distinct webhook-ids (a repeat only as a redelivery of the same id). The receiver is
+slow while the worker is killed, so the kill falls mid-delivery and those deliveries are made again."""
 from __future__ import annotations
 
 import asyncio
 import signal
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -44,22 +46,46 @@ async def spread_slots(client, count: int) -> list[tuple[str, str]]:
     return chosen[:count]
 
 
+STALL_SECONDS = 3.0
+
+
+@dataclass
+class Receiver:
+    """The clinic's endpoint. While `stalling` is set it answers slowly, so a kill of the worker falls in
+    the middle of its deliveries, not between them."""
+    url: str = ""
+    seen: list[tuple[str, bytes, dict]] = field(default_factory=list)
+    arrivals: Counter = field(default_factory=Counter)
+    stalling: asyncio.Event = field(default_factory=asyncio.Event)
+    stalled: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
 async def receiver(aiohttp_server):
-    seen: list[tuple[str, bytes, dict]] = []
+    found = Receiver()
 
     async def hook(request: web.Request) -> web.Response:
-        seen.append((request.headers["webhook-id"], await request.read(), dict(request.headers)))
+        webhook_id, body = request.headers["webhook-id"], await request.read()
+        found.arrivals[webhook_id] += 1
+        if found.stalling.is_set():
+            found.stalled.append(webhook_id)
+            await asyncio.sleep(STALL_SECONDS)
+        found.seen.append((webhook_id, body, dict(request.headers)))
         return web.Response(text="ok")
 
     app = web.Application()
     app.router.add_post("/hook", hook)
     server = await aiohttp_server(app)
-    return str(server.make_url("/hook")), seen
+    found.url = str(server.make_url("/hook"))
+    return found
+
+
+async def _true(value) -> bool:
+    return bool(value)
 
 
 async def test_killed_worker_and_consumer_lose_no_email_and_no_webhook(stack, stack_db, receiver):
-    url, seen = receiver
+    url, seen = receiver.url, receiver.seen
     conn = await asyncpg.connect(database_url(stack_db))
     key, prefix = api_keys.generate()
     await conn.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) VALUES ($1, $2, $3, $4, 'e2e')",
@@ -88,9 +114,13 @@ async def test_killed_worker_and_consumer_lose_no_email_and_no_webhook(stack, st
 
             batches = [bookings[i:i + PAY_CONCURRENCY] for i in range(0, BOOKINGS, PAY_CONCURRENCY)]
             for n, batch in enumerate(batches):
+                if n == 3:
+                    receiver.stalling.set()
                 await pay(batch)
                 if n == 3:
-                    stack.stop("celery-worker", sig=signal.SIGKILL)      # mid-stream, no goodbye
+                    await wait_for(lambda: _true(receiver.stalled), timeout=30, what="a delivery in progress")
+                    stack.stop("celery-worker", sig=signal.SIGKILL)      # mid-delivery, no goodbye
+                    receiver.stalling.clear()
                 if n == 4:
                     stack.start("celery-worker")
                 if n == 6:
@@ -118,8 +148,11 @@ async def test_killed_worker_and_consumer_lose_no_email_and_no_webhook(stack, st
 
             mail = await wait_for(all_emails, timeout=120, interval=0.5, what="200 confirmation emails")
             copies = Counter(m["message_id"] for m in mail)
-            print(f"\nwebhook redeliveries (same id): {sum(ids.values()) - len(ids)}; "
+            print(f"\ndeliveries under way at the kill: {len(receiver.stalled)}; "
+                  f"webhook redeliveries (same id): {sum(ids.values()) - len(ids)}; "
                   f"second email copies (same Message-ID): {sum(copies.values()) - len(copies)}")
             assert all(len({m["message_id"] for m in mail if m["to"] == to}) == 1 for to in {m["to"] for m in mail})
+            # The deliveries the kill interrupted were made again, under the same webhook-id.
+            assert receiver.stalled and all(receiver.arrivals[i] >= 2 for i in receiver.stalled), receiver.stalled
     finally:
         await conn.close()

@@ -143,7 +143,7 @@ async def test_two_beats_claiming_fifty_due_reminders_at_once_send_fifty_emails(
     async def beat() -> list:
         claimed = []
         async with notifications_pool.acquire() as conn:
-            while batch := await store.claim_due_reminders(conn, now, limit=4):
+            while batch := await store.claim_due_reminders(conn, now, 120, limit=4):
                 claimed += batch
         return claimed
 
