@@ -17,9 +17,10 @@ from typing import Awaitable, Callable
 
 import aiohttp
 import asyncpg
-from celery.signals import worker_process_init
+import uvloop
+from celery.signals import worker_process_init, worker_process_shutdown
 
-from services.notifications import emails, reminders, smtp, store
+from services.notifications import emails, reminders, smtp, store, webhook_delivery
 from services.notifications.celery_app import app
 from shared import db
 from shared.config import Settings, load_settings
@@ -45,7 +46,7 @@ class _Runtime:
 
     def run(self, fn):
         if self.loop is None:
-            self.loop = asyncio.new_event_loop()
+            self.loop = uvloop.new_event_loop()
         return self.loop.run_until_complete(self._with_conn(fn))
 
     async def _with_conn(self, fn):
@@ -57,10 +58,18 @@ class _Runtime:
 runtime = _Runtime()
 
 
+@worker_process_shutdown.connect
+def _close_kept_connections(**_kwargs) -> None:
+    """Say goodbye to webhook receivers rather than leave their connections to the collector."""
+    if runtime.loop is not None and not runtime.loop.is_closed():
+        runtime.loop.run_until_complete(webhook_delivery.kept_session.close())
+
+
 @worker_process_init.connect
 def _fresh_runtime_after_fork(**_kwargs) -> None:
     runtime.reset()
     smtp.mailer.reset()
+    webhook_delivery.kept_session.reset()
 
 
 def _now() -> datetime:

@@ -23,6 +23,9 @@ from shared.config import Settings
 
 log = logging.getLogger(__name__)
 USER_AGENT = "ClinicBookings-Webhooks/1.0"
+# An idle kept-alive connection to a receiver is closed after this long: below the keep-alive timeouts of
+# common servers (Node 5 s, nginx 75 s), so we close first rather than write into a connection being closed.
+KEEPALIVE_SECONDS = 1.5
 
 
 class GuardedResolver(AbstractResolver):
@@ -60,27 +63,66 @@ async def resolve_and_check(url: str, settings: Settings) -> None:
     check_addresses([info[4][0] for info in infos], allow_private=settings.allow_private_webhooks)
 
 
-async def _post(url: str, body: bytes, headers: dict, settings: Settings) -> tuple[int | None, str | None, str | None, str | None]:
-    """(status, Retry-After, first bytes of the response, error)."""
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_private_webhooks), force_close=True)
+def _session(settings: Settings, **options) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_private_webhooks), **options)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+class KeptSession:
+    """A worker process's client session (on its event loop), so that deliveries to an endpoint reuse a
+    kept-alive connection instead of connecting each time. Every new connection still goes through the
+    guarded resolver."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self, settings: Settings) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session, self._loop = _session(settings, keepalive_timeout=KEEPALIVE_SECONDS), loop
+        return self._session
+
+    def reset(self) -> None:
+        """After a fork: the parent's session belongs to the parent's loop; start afresh."""
+        self._session = self._loop = None
+
+    async def close(self) -> None:
+        if self._session is not None and self._loop is asyncio.get_running_loop():
+            await self._session.close()
+        self.reset()
+
+
+kept_session = KeptSession()
+
+
+async def _post(url: str, body: bytes, headers: dict, settings: Settings,
+                session: aiohttp.ClientSession | None) -> tuple[int | None, str | None, str | None, str | None]:
+    """(status, Retry-After, first bytes of the response, error). Without `session`, on a connection of its own."""
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout)
+    own = session is None
+    if own:
+        session = _session(settings, force_close=True)
     try:
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                snippet = (await resp.content.read(RESPONSE_SNIPPET)).decode("utf-8", "replace")
-                return resp.status, resp.headers.get("Retry-After"), snippet, None
+        async with session.post(url, data=body, headers=headers, allow_redirects=False, timeout=timeout) as resp:
+            snippet = (await resp.content.read(RESPONSE_SNIPPET)).decode("utf-8", "replace")
+            return resp.status, resp.headers.get("Retry-After"), snippet, None
     except WebhookError as exc:
         return None, None, None, exc.message
     except asyncio.TimeoutError:
         return None, None, None, f"timed out after {settings.webhook_timeout:g}s"
     except aiohttp.ClientError as exc:
         return None, None, None, f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        if own:
+            await session.close()
 
 
 async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int, settings: Settings,
-                  alert) -> str:
+                  alert, session: aiohttp.ClientSession | None = None) -> str:
     """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert(conn, endpoint)`
-    is called when an endpoint is disabled after failing for days (the clinic is emailed)."""
+    is called when an endpoint is disabled after failing for days (the clinic is emailed). `session`: a
+    kept one (KeptSession) to reuse connections; by default the POST has a connection of its own."""
     async with conn.transaction():
         delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
         if delivery is None:
@@ -104,7 +146,7 @@ async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_numb
             host, _port = check_url(endpoint["url"], production=not settings.development)
             if _is_ip(host):   # aiohttp does not resolve IP literals, so the resolver's guard cannot see them
                 check_addresses([host], allow_private=settings.allow_private_webhooks)
-            status, retry_after, snippet, error = await _post(endpoint["url"], body.encode(), headers, settings)
+            status, retry_after, snippet, error = await _post(endpoint["url"], body.encode(), headers, settings, session)
         except WebhookError as exc:
             status, retry_after, snippet, error = None, None, None, exc.message
         latency = int((time.perf_counter() - started) * 1000)

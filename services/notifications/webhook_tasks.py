@@ -37,8 +37,11 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint) -> None:
 @app.task(name="notifications.deliver_webhook", acks_late=True)
 def deliver_webhook(delivery_id: str, attempt: int) -> str:
     settings = load_settings()
-    outcome = runtime.run(lambda conn: webhook_delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings,
-                                                                alert_clinic))
+    async def one(conn: asyncpg.Connection) -> str:
+        return await webhook_delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
+                                              session=webhook_delivery.kept_session.get(settings))
+
+    outcome = runtime.run(one)
     log.info("webhook attempt", extra={"delivery_id": delivery_id, "attempt": attempt, "outcome": outcome})
     return outcome
 

@@ -79,11 +79,11 @@ class Deliveries:
         await self.relay.run_once()
         await self.consumer.run_once(block_ms=10)
 
-    async def attempt(self, delivery_id, attempt) -> str:
+    async def attempt(self, delivery_id, attempt, session=None) -> str:
         async def alert(conn, endpoint):
             self.alerts.append(endpoint["id"])
         async with self.pool.acquire() as conn:
-            return await webhook_delivery.attempt(conn, delivery_id, attempt, self.settings, alert)
+            return await webhook_delivery.attempt(conn, delivery_id, attempt, self.settings, alert, session=session)
 
     async def due(self):
         async with self.pool.acquire() as conn, conn.transaction():
@@ -149,6 +149,20 @@ async def test_failures_are_retried_on_schedule_until_delivered(notifications, r
     row = await deliveries.row(delivery_id)
     assert row["status"] == "delivered" and row["attempts"] == 3
     assert [r.headers["webhook-id"] for r in receiver.received] == [str(delivery_id)] * 3, "same id each time"
+
+
+async def test_a_worker_s_kept_session_reuses_its_connection_to_the_receiver(notifications, receiver, deliveries,
+                                                                           hook_settings):
+    await register(notifications, hook_settings, receiver.url)
+    for _ in range(3):
+        await deliveries.publish(clinic_event())
+    kept = webhook_delivery.KeptSession()
+    try:
+        outcomes = [await deliveries.attempt(d, a, session=kept.get(hook_settings)) for d, a in deliveries.enqueued]
+    finally:
+        await kept.close()
+    assert outcomes == ["delivered"] * 3
+    assert len({r.peer for r in receiver.received}) == 1, "three deliveries, one connection"
 
 
 async def test_a_receiver_hanging_up_is_retried(notifications, receiver, deliveries, hook_settings):

@@ -11,6 +11,7 @@ from aiohttp import web
 class Received:
     headers: dict
     body: bytes
+    peer: tuple | None = None        # the sender's address and port: the same on a kept-alive connection
 
 
 @dataclass
@@ -22,7 +23,8 @@ class Receiver:
 
     def app(self) -> web.Application:
         async def hook(request: web.Request) -> web.Response:
-            self.received.append(Received(dict(request.headers), await request.read()))
+            self.received.append(Received(dict(request.headers), await request.read(),
+                                          request.transport.get_extra_info("peername")))
             status, headers, delay = self.answers.pop(0) if self.answers else (200, {}, 0.0)
             if delay:
                 await asyncio.sleep(delay)
