@@ -190,16 +190,14 @@ async def hold_slot(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatme
     transaction mark expired holds and try once more."""
     await _check_start(conn, clinic, treatment, therapist.id, start, now, context.schedule if context else None)
     hold = new_hold(clinic, treatment, therapist.id, start, now)
-    if not conn.is_in_transaction():
-        try:
-            await store.insert_hold_announced(conn, hold, hold_key, _held_event(hold, clinic, treatment, therapist))
-            return [hold]
-        except asyncpg.ExclusionViolationError:
-            pass
+    if conn.is_in_transaction():
+        await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
+        return [hold]
+    try:
+        await store.insert_hold_announced(conn, hold, hold_key, _held_event(hold, clinic, treatment, therapist))
+    except asyncpg.ExclusionViolationError:
         async with conn.transaction():
             await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
-        return [hold]
-    await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
     return [hold]
 
 

@@ -7,7 +7,6 @@ cookie instead of an API key (see `session_clinic`), sending the CSRF token on a
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import secrets
 from functools import lru_cache
@@ -19,8 +18,8 @@ from aiohttp import web
 
 from services.gateway.limits import LIMITER
 from services.gateway.proxy import HTTP_SESSION
-from services.gateway.sessions import (CSRF_HEADER, SESSIONS, SIGN_IN_CSRF_COOKIE, Session, cookie_options,
-                                       COOKIE)
+from services.gateway.sessions import (COOKIE, CSRF_HEADER, SESSIONS, SIGN_IN_CSRF_COOKIE, Session, cookie_options,
+                                       tokens_match)
 from shared.clinic_auth import INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
@@ -33,6 +32,7 @@ routes = web.RouteTableDef()
 SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW = 10, 15 * 60
 SIGN_IN_FORM_SECONDS = 3600
 SIGN_IN_TIMEOUT = aiohttp.ClientTimeout(total=10)
+# Methods that change nothing, so need no CSRF token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -52,10 +52,6 @@ def _page(name: str, status: int = 200, **context) -> web.Response:
 
 def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
-
-
-def _same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
 def _sign_in_page(request: web.Request, *, error: str | None = None, email: str = "",
@@ -85,7 +81,7 @@ async def sign_in_form(request: web.Request) -> web.Response:
 @routes.post("/clinic/sign-in")
 async def sign_in(request: web.Request) -> web.Response:
     form = await request.post()
-    if not _same(str(form.get("csrf", "")), request.cookies.get(SIGN_IN_CSRF_COOKIE)):
+    if not tokens_match(str(form.get("csrf", "")), request.cookies.get(SIGN_IN_CSRF_COOKIE)):
         return _sign_in_page(request, error="The form had expired; please sign in again.", status=403)
     verdict = await request.app[LIMITER].take([(Limit("sign-in-ip", SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW),
                                                  request.remote or "unknown")])

@@ -21,7 +21,7 @@ from shared.ratelimit import Check, Limit, RateLimiter, Verdict
 log = logging.getLogger(__name__)
 LIMITER = web.AppKey("limiter", RateLimiter)
 WINDOW = 60
-SAFE_METHODS = frozenset({"GET", "HEAD"})
+READ_METHODS = frozenset({"GET", "HEAD"})
 MAX_REMEMBERED = 10_000
 
 
@@ -52,7 +52,7 @@ REFUSED = web.AppKey("recently_refused", RecentlyRefused)
 def may_check_alongside(request: web.Request) -> bool:
     """May this request's limit check run while the upstream answers? Reads only, and not for a client
     refused lately."""
-    return request.method in SAFE_METHODS and (request.remote or "unknown") not in request.app[REFUSED]
+    return request.method in READ_METHODS and (request.remote or "unknown") not in request.app[REFUSED]
 
 
 def checks_for(request: web.Request, settings: Settings) -> list[Check]:

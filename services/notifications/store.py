@@ -140,9 +140,8 @@ async def insert_reminders(conn: asyncpg.Connection, booking_id: uuid.UUID, star
 async def claim_due_reminders(conn: asyncpg.Connection, now: datetime, lost_after: float,
                               limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
     """Take due reminders (and claimed ones whose send task looks lost: claimed over `lost_after` seconds
-    ago) for this beat alone. The inner
-    SELECT skips rows another beat has locked; once it commits they are 'claimed' and no longer match,
-    so two beats running at once never both take a reminder."""
+    ago) for this beat alone. The inner SELECT skips rows another beat has locked; once it commits they
+    are 'claimed' and no longer match, so two beats running at once never both take a reminder."""
     rows = await conn.fetch(
         """UPDATE reminders SET status = 'claimed', claimed_at = clock_timestamp()
            WHERE id IN (SELECT id FROM reminders
