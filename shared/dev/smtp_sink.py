@@ -4,14 +4,16 @@ The dev mailbox page (notifications service, /dev/mailbox) reads the same Maildi
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
+import socket
 import threading
+import time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Mailbox
 
 from shared.config import load_settings
 from shared.logs import setup_logging
@@ -19,14 +21,41 @@ from shared.logs import setup_logging
 log = logging.getLogger("smtp-sink")
 
 
+class MaildirSink:
+    """aiosmtpd handler: each message's bytes, as received, into new/ of a Maildir (written in tmp/, then
+    renamed, so a reader never sees half a message). aiosmtpd's own Mailbox handler parses and re-generates
+    every message and fsyncs it; a development catcher needs neither, and both cost more than the rest of
+    the SMTP conversation."""
+
+    def __init__(self, directory: str | Path):
+        self.root = Path(directory)
+        for sub in ("tmp", "new", "cur"):  # a complete Maildir, even if the folder already existed
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+        self._counter = itertools.count()
+
+    def _unique_name(self) -> str:
+        now = time.time()
+        return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._counter)}.{self._host}"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        name = self._unique_name()
+        tmp = self.root / "tmp" / name
+        tmp.write_bytes(envelope.original_content.replace(b"\r\n", b"\n"))
+        os.rename(tmp, self.root / "new" / name)
+        return "250 OK"
+
+
+def sink_controller(directory: str | Path, host: str, port: int) -> Controller:
+    # hostname must be given: without it aiosmtpd listens on ::1 only. SMTPUTF8: addresses outside ASCII.
+    return Controller(MaildirSink(directory), hostname=host, port=port, enable_SMTPUTF8=True)
+
+
 def main() -> None:
     settings = load_settings()
     setup_logging("smtp-sink", settings.log_level)
     host = os.environ.get("SMTP_SINK_HOST", "127.0.0.1")
-    for sub in ("tmp", "new", "cur"):  # a complete Maildir, even if the folder already existed
-        (Path(settings.mailbox_dir) / sub).mkdir(parents=True, exist_ok=True)
-    # hostname must be given: without it aiosmtpd listens on ::1 only.
-    controller = Controller(Mailbox(settings.mailbox_dir), hostname=host, port=settings.smtp_port)
+    controller = sink_controller(settings.mailbox_dir, host, settings.smtp_port)
     controller.start()
     log.info("smtp sink listening", extra={"address": f"{host}:{settings.smtp_port}",
                                            "maildir": settings.mailbox_dir})

@@ -26,7 +26,7 @@ class SmtpSink:
     def __init__(self):
         self.port = free_port()
         self.handler = _Collect()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True)
 
     @property
     def messages(self):

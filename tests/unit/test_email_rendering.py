@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from email import message_from_bytes
+from email.policy import default as parsing_policy
 
 from services.notifications import emails, reminders, smtp
 from shared.config import Settings
@@ -103,12 +105,39 @@ def test_the_message_is_sent_in_the_clinics_name_with_the_invite_attached():
     row = {"id": uuid.uuid4(), "kind": email.kind, "to_address": email.to_address, "subject": email.subject,
            "text_body": email.text_body, "html_body": email.html_body, "from_name": email.from_name,
            "attachments": [a.to_json() for a in email.attachments]}
-    msg = smtp.build_message(Settings(mail_from="Bookings <bookings@clinic.example>"), row)
+    envelope = smtp.build_message(Settings(mail_from="Bookings <bookings@clinic.example>"), row)
+    assert (envelope.sender, envelope.recipient, envelope.smtputf8) == ("bookings@clinic.example", "ada@example.com",
+                                                                        False)
+    msg = message_from_bytes(envelope.data, policy=parsing_policy)
     assert msg["From"] == '"Urban Therapy Clinic, London" <bookings@clinic.example>'
+    assert msg["Message-ID"] == f"<{row['id']}@clinic.example>" and msg["X-Clinic-Email-Kind"] == "booking_confirmed"
     assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
     [invite] = msg.iter_attachments()
     assert invite.get_content_type() == "text/calendar" and invite.get_param("method") == "REQUEST"
     assert invite.get_filename() == "invite.ics" and "METHOD:REQUEST" in invite.get_content()
+
+
+def _sent_row(**fields) -> dict:
+    return {"id": uuid.uuid4(), "kind": "voucher_receipt", "to_address": "ada@example.com", "subject": "Receipt",
+            "text_body": "Thank you.\n", "html_body": None, "from_name": None, "attachments": [], **fields}
+
+
+def test_names_and_subjects_outside_ascii_arrive_intact_and_the_message_stays_7_bit():
+    row = _sent_row(from_name="Clínica Ñandú", subject="Your £60 gift voucher – thank you", text_body="Café 10:00\n")
+    envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"), row)
+    assert not envelope.smtputf8 and envelope.data.isascii(), "encoded words and quoted-printable, no raw 8-bit"
+    msg = message_from_bytes(envelope.data, policy=parsing_policy)
+    assert msg["From"].addresses[0].display_name == "Clínica Ñandú"
+    assert msg["Subject"] == "Your £60 gift voucher – thank you"
+    assert msg.get_content_type() == "text/plain" and msg.get_content().splitlines() == ["Café 10:00"], "no HTML: one text part"
+
+
+def test_an_address_outside_ascii_is_sent_with_smtputf8():
+    envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"),
+                                  _sent_row(to_address="josé@exämple.com", from_name="Clínica"))
+    assert envelope.smtputf8 and envelope.recipient == "josé@exämple.com"
+    msg = message_from_bytes(envelope.data, policy=parsing_policy)
+    assert msg["To"] == "josé@exämple.com" and msg["From"].addresses[0].display_name == "Clínica"
 
 
 # --- when things fall due ------------------------------------------------------------------------
