@@ -111,8 +111,11 @@ class OutboxRelay:
     async def run_once(self) -> int:
         await self.ensure_redis_intact()
         published = 0
+        # A short batch was all there was: commits since then have notified us, and the next round takes them.
         while (n := await self.publish_batch()) > 0:
             published += n
+            if n < BATCH_SIZE:
+                break
         if time.monotonic() - self._last_cleanup > CLEANUP_EVERY:
             await self.cleanup()
             self._last_cleanup = time.monotonic()

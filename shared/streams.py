@@ -39,6 +39,7 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Event], Awaitable[None]]
+AfterBatch = Callable[[], Awaitable[None]]
 
 
 def combine(*handler_maps: dict[str, Handler]) -> dict[str, Handler]:
@@ -60,7 +61,9 @@ def combine(*handler_maps: dict[str, Handler]) -> dict[str, Handler]:
 class StreamConsumer:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, prefix: str, group: str, name: str,
                  handlers: dict[str, Handler], block_ms: int = 1000, claim_idle_ms: int = 30_000,
-                 max_attempts: int = 5):
+                 max_attempts: int = 5, after_batch: AfterBatch | None = None):
+        """`after_batch`: run after each read batch's events were handled (and their after-commit steps
+        run), before the batch is acked; e.g. to start in one go the work the batch's handlers collected."""
         self.pool = pool
         self.redis = redis
         self.prefix = prefix
@@ -70,6 +73,7 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.max_attempts = max_attempts
+        self.after_batch = after_batch
         self.topics = sorted({event_type.split(".", 1)[0] for event_type in handlers})
         self.streams = {stream_key(prefix, t): t for t in self.topics}
         self._last_errors: dict[str, str] = {}
@@ -188,6 +192,7 @@ class StreamConsumer:
             if await self._handled(entry_id, fields):
                 done.setdefault(stream, []).append(entry_id)
             handled += 1
+        await self._after_batch()
         if done:
             # One round trip acks the batch; all were committed first, and a crash before this line only
             # means redelivery, which the inbox absorbs.
@@ -198,8 +203,18 @@ class StreamConsumer:
         # Reclaim often enough that a stale entry waits about claim_idle_ms, not much longer.
         if time.monotonic() - self._last_claim >= self.claim_idle_ms / 2000:
             handled += await self.reclaim()
+            await self._after_batch()
             self._last_claim = time.monotonic()
         return handled
+
+    async def _after_batch(self) -> None:
+        if self.after_batch is None:
+            return
+        try:
+            await self.after_batch()
+        except Exception:
+            # The handled events' committed state is the record; sweepers pick up what this failed to start.
+            log.exception("after-batch step failed", extra={"group": self.group})
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -217,23 +232,24 @@ class StreamConsumer:
 
 
 def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings, *, group: str, handlers: dict[str, Handler],
-                 name: str | None = None) -> StreamConsumer:
+                 name: str | None = None, after_batch: AfterBatch | None = None) -> StreamConsumer:
     """A consumer configured from settings; the name defaults to host and pid (one per process)."""
     import os
     import socket
     return StreamConsumer(
         pool, redis, prefix=settings.redis_prefix, group=group, name=name or f"{socket.gethostname()}-{os.getpid()}",
         handlers=handlers, block_ms=settings.consumer_block_ms, claim_idle_ms=settings.consumer_claim_idle_ms,
-        max_attempts=settings.consumer_max_attempts)
+        max_attempts=settings.consumer_max_attempts, after_batch=after_batch)
 
 
-async def serve(settings, *, schema: str, group: str, handlers: dict[str, Handler], stop: asyncio.Event) -> None:
+async def serve(settings, *, schema: str, group: str, handlers: dict[str, Handler], stop: asyncio.Event,
+                after_batch: AfterBatch | None = None) -> None:
     """The body of a consumer process: a pool on `schema`, a Redis client, and the loop until `stop`."""
     from shared import db
     pool = await db.create_pool(settings, schema, min_size=1, max_size=4)
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
-        await consumer_for(pool, redis, settings, group=group, handlers=handlers).run(stop)
+        await consumer_for(pool, redis, settings, group=group, handlers=handlers, after_batch=after_batch).run(stop)
     finally:
         await redis.aclose()
         await pool.close()

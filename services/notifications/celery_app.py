@@ -13,7 +13,10 @@ from shared.logs import setup_logging
 
 # Broker redelivery: a task whose worker died is handed out again after settings.celery_visibility_timeout;
 # every task here is idempotent and far shorter than that, so a run twice is harmless.
-TASK_TIME_LIMIT = 60
+# Tasks run in threads, their I/O on one asyncio loop (worker_runtime.py, which also keeps their time limit):
+# no prefork pipe between the broker's consumer and the task, and one process's connections shared by all.
+WORKER_POOL = "threads"
+WORKER_THREADS = 16
 REQUEUE_SWEEP_EVERY = 30.0
 CELERY_QUEUE = "notifications"
 # How often due reminders and gift emails are looked for: how late one may go out, at most.
@@ -37,9 +40,9 @@ def configure(app: Celery, settings: Settings) -> None:
         task_default_queue=CELERY_QUEUE,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        worker_pool=WORKER_POOL,
+        worker_concurrency=WORKER_THREADS,
         worker_prefetch_multiplier=1,
-        task_time_limit=TASK_TIME_LIMIT,
-        task_soft_time_limit=TASK_TIME_LIMIT - 10,
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
@@ -60,5 +63,6 @@ def _json_logs(**_kwargs) -> None:
     setup_logging("celery", load_settings().log_level)
 
 
-app = Celery("notifications", include=["services.notifications.tasks", "services.notifications.webhook_tasks"])
+app = Celery("notifications", include=["services.notifications.tasks", "services.notifications.webhook_tasks",
+                                      "services.notifications.event_tasks"])
 configure(app, load_settings())

@@ -1,43 +1,84 @@
 """`python -m services.notifications.consumer`: turn booking, payment and voucher events into email rows
-(and, with the clinic webhooks, delivery rows) and the Celery tasks that send them."""
+(and, with the clinic webhooks, delivery rows) and the Celery task that sends them."""
 from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Awaitable, Callable
 
 from services.notifications.email_handlers import EnqueueEmail, email_handlers
 from services.notifications.webhook_handlers import EnqueueDelivery, webhook_handlers
 from shared.config import Settings, load_settings
 from shared.runner import run_worker
-from shared.streams import Handler, StreamConsumer, combine, consumer_for, serve
+from shared.streams import AfterBatch, Handler, StreamConsumer, combine, consumer_for, serve
 
 GROUP = "notifications"
+StartSending = Callable[[list[uuid.UUID], list[tuple[uuid.UUID, int]]], Awaitable[None]]
 
 
-# kombu's publish is blocking I/O: both hand-offs keep it off the event loop.
-async def celery_enqueue_email(email_id: uuid.UUID) -> None:
-    from services.notifications.tasks import send_email
-    await asyncio.to_thread(send_email.delay, str(email_id))
+async def celery_start_sending(email_ids: list[uuid.UUID], deliveries: list[tuple[uuid.UUID, int]]) -> None:
+    from services.notifications.event_tasks import send_notifications
+    # kombu's publish is blocking I/O: keep it off the event loop.
+    await asyncio.to_thread(send_notifications.delay, [str(e) for e in email_ids],
+                            [[str(d), attempt] for d, attempt in deliveries])
 
 
-async def celery_enqueue_delivery(delivery_id: uuid.UUID, attempt: int) -> None:
-    from services.notifications.webhook_tasks import deliver_webhook
-    await asyncio.to_thread(deliver_webhook.delay, str(delivery_id), attempt)
+class Kickoff:
+    """Collects the emails and webhook deliveries that handled events committed to (the handlers' after-commit
+    steps) and starts them with one Celery task per read batch: one publish and one task per event when
+    events come one at a time, fewer when they queue up (a task costs more CPU than a send, so a consumer
+    that falls behind catches up instead of falling further behind). A long batch is started in parts of
+    MAX_ITEMS, so its first events do not wait for its last."""
+
+    MAX_ITEMS = 20
+
+    def __init__(self, start: StartSending):
+        self._start = start
+        self._emails: list[uuid.UUID] = []
+        self._deliveries: list[tuple[uuid.UUID, int]] = []
+
+    async def email(self, email_id: uuid.UUID) -> None:
+        self._emails.append(email_id)
+        await self._flush_if_full()
+
+    async def delivery(self, delivery_id: uuid.UUID, attempt: int) -> None:
+        self._deliveries.append((delivery_id, attempt))
+        await self._flush_if_full()
+
+    async def _flush_if_full(self) -> None:
+        if len(self._emails) + len(self._deliveries) >= self.MAX_ITEMS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        emails, deliveries = self._emails, self._deliveries
+        self._emails, self._deliveries = [], []
+        if emails or deliveries:
+            await self._start(emails, deliveries)
 
 
-def build_handlers(settings: Settings, enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery) -> dict[str, Handler]:
+def build_handlers(settings: Settings, enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery
+                   ) -> dict[str, Handler]:
     return combine(email_handlers(enqueue_email, mail_from=settings.mail_from, public_url=settings.public_url),
                    webhook_handlers(enqueue_delivery, settings.lost_task_seconds))
 
 
-def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmail = celery_enqueue_email,
-                  enqueue_delivery: EnqueueDelivery = celery_enqueue_delivery, name: str | None = None) -> StreamConsumer:
-    return consumer_for(pool, redis, settings, group=GROUP,
-                        handlers=build_handlers(settings, enqueue_email, enqueue_delivery), name=name)
+def wiring(settings: Settings, enqueue_email: EnqueueEmail | None = None, enqueue_delivery: EnqueueDelivery | None = None,
+           start: StartSending = celery_start_sending) -> tuple[dict[str, Handler], AfterBatch]:
+    """The handlers and the after-batch step: emails and deliveries start through one Celery task per batch
+    (`start`), unless a test gives its own `enqueue_email` / `enqueue_delivery`."""
+    kickoff = Kickoff(start)
+    return build_handlers(settings, enqueue_email or kickoff.email, enqueue_delivery or kickoff.delivery), kickoff.flush
+
+
+def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmail | None = None,
+                  enqueue_delivery: EnqueueDelivery | None = None, start: StartSending = celery_start_sending,
+                  name: str | None = None) -> StreamConsumer:
+    handlers, after_batch = wiring(settings, enqueue_email, enqueue_delivery, start)
+    return consumer_for(pool, redis, settings, group=GROUP, handlers=handlers, name=name, after_batch=after_batch)
 
 
 if __name__ == "__main__":
     cfg = load_settings()
+    cfg_handlers, cfg_after_batch = wiring(cfg)
     run_worker("notifications-consumer", cfg, lambda stop: serve(
-        cfg, schema="notifications", group=GROUP,
-        handlers=build_handlers(cfg, celery_enqueue_email, celery_enqueue_delivery), stop=stop))
+        cfg, schema="notifications", group=GROUP, handlers=cfg_handlers, stop=stop, after_batch=cfg_after_batch))

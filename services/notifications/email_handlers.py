@@ -36,19 +36,31 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         if email_id is not None:
             ctx.after_commit(lambda: enqueue_email(email_id))
 
-    async def project(ctx: HandlerContext, event: Event) -> tuple[reminders.BookingView | None, int]:
+    known_clinics: dict[str, dict] = {}
+
+    async def keep_clinic(ctx: HandlerContext, clinic: dict) -> None:
+        """Upsert the clinic as the event describes it, unless this consumer committed it just so already."""
+        if known_clinics.get(clinic["id"]) != clinic:
+            await store.upsert_clinic(ctx.conn, clinic)
+            ctx.after_commit(lambda: known_clinics.__setitem__(clinic["id"], clinic))
+
+    async def project(ctx: HandlerContext, event: Event) -> tuple[reminders.BookingView | None, int, bool]:
         """Update the booking projection. Returns the booking if this event is the newest seen for it (else
-        None), and the SEQUENCE of the invite this event sends."""
-        await store.upsert_clinic(ctx.conn, event.data["clinic"])
+        None), the SEQUENCE of the invite this event sends, and whether the booking is new here."""
+        await keep_clinic(ctx, event.data["clinic"])
         booking = reminders.booking_view(event.data)
         at_least = ics.sequence_for(event.occurred_at)
-        sequence = await store.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
+        applied = await store.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
         # An older event handled late changes nothing; its invite's SEQUENCE is lower (or equal, with an
         # older DTSTAMP) than the newer one's, so calendars keep the newer.
-        return (booking, sequence) if sequence is not None else (None, at_least)
+        if applied is None:
+            return None, at_least, False
+        return booking, applied["ics_sequence"], applied["inserted"]
 
-    async def replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, event: Event) -> None:
-        await store.cancel_live_reminders(ctx.conn, booking.booking_id)
+    async def replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, event: Event, *,
+                               new: bool) -> None:
+        if not new:    # a booking new here has no reminders yet
+            await store.cancel_live_reminders(ctx.conn, booking.booking_id)
         if booking.status == "confirmed" and booking.customer_email:
             offsets = reminders.offsets_of(event.data["clinic"])
             await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
@@ -57,9 +69,9 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
     def booked(kind: str, render: Callable[..., emails.RenderedEmail]) -> Handler:
         """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
         async def handle(ctx: HandlerContext, event: Event) -> None:
-            booking, sequence = await project(ctx, event)
+            booking, sequence, new = await project(ctx, event)
             if booking:
-                await replan_reminders(ctx, booking, event)
+                await replan_reminders(ctx, booking, event, new=new)
             await record(ctx, event, kind, lambda: render(
                 event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
         return handle
@@ -68,7 +80,7 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
     on_booking_rescheduled = booked("booking_rescheduled", emails.booking_rescheduled)
 
     async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
-        booking, sequence = await project(ctx, event)
+        booking, sequence, _new = await project(ctx, event)
         if booking:
             await store.cancel_live_reminders(ctx.conn, booking.booking_id)
         await record(ctx, event, "booking_cancelled", lambda: emails.booking_cancelled(
@@ -83,7 +95,7 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
     async def brand_of(ctx: HandlerContext, event: Event) -> emails.Brand:
         # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
         if "clinic" in event.data:
-            await store.upsert_clinic(ctx.conn, event.data["clinic"])
+            await keep_clinic(ctx, event.data["clinic"])
         clinic = await store.get_clinic(ctx.conn, event.clinic_id)
         if clinic is None:
             return emails.Brand(emails.sender_name(mail_from))

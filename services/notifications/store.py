@@ -92,11 +92,11 @@ async def get_clinic(conn: asyncpg.Connection, clinic_id: str | None) -> asyncpg
 
 
 async def apply_booking(conn: asyncpg.Connection, booking: BookingView, event_at: datetime,
-                        sequence: int) -> int | None:
+                        sequence: int) -> asyncpg.Record | None:
     """Write the booking as an event describes it, unless a later event was applied already (events of one
-    booking may be handled out of order by two consumers). Returns the SEQUENCE of this event's invite: at
-    least `sequence`, and above the previous one; None if not applied."""
-    return await conn.fetchval(
+    booking may be handled out of order by two consumers). Returns the SEQUENCE of this event's invite (at
+    least `sequence`, and above the previous one) and whether the booking is new here; None if not applied."""
+    return await conn.fetchrow(
         """INSERT INTO booking_projection (booking_id, clinic_id, status, starts_at, ends_at, customer_name,
                                           customer_email, clinic_name, clinic_timezone, treatment_name,
                                           therapist_name, manage_url, series_index, last_event_at, ics_sequence)
@@ -112,7 +112,8 @@ async def apply_booking(conn: asyncpg.Connection, booking: BookingView, event_at
                ics_sequence = greatest(EXCLUDED.ics_sequence, booking_projection.ics_sequence + 1),
                updated_at = clock_timestamp()
            WHERE booking_projection.last_event_at <= EXCLUDED.last_event_at
-           RETURNING ics_sequence""",
+           -- xmax is 0 on a row this statement inserted, not on one it updated
+           RETURNING ics_sequence, xmax = 0 AS inserted""",
         booking.booking_id, booking.clinic_id, booking.status, booking.start, booking.end, booking.customer_name,
         booking.customer_email, booking.clinic_name, booking.clinic_timezone, booking.treatment_name,
         booking.therapist_name, booking.manage_url, booking.series_index, event_at, sequence)

@@ -17,12 +17,11 @@ from typing import Awaitable, Callable
 
 import aiohttp
 import asyncpg
-import uvloop
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from services.notifications import emails, reminders, smtp, store, webhook_delivery
 from services.notifications.celery_app import app
-from shared import db
+from services.notifications.worker_runtime import runtime
 from shared.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -34,42 +33,19 @@ PAYMENTS_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 
 
-class _Runtime:
-    """One event loop and one PostgreSQL connection per worker process, made on first use (after fork)."""
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.conn: asyncpg.Connection | None = None
-
-    def reset(self) -> None:
-        self.loop, self.conn = None, None
-
-    def run(self, fn):
-        if self.loop is None:
-            self.loop = uvloop.new_event_loop()
-        return self.loop.run_until_complete(self._with_conn(fn))
-
-    async def _with_conn(self, fn):
-        if self.conn is None or self.conn.is_closed():
-            self.conn = await db.connect(load_settings(), "notifications")
-        return await fn(self.conn)
-
-
-runtime = _Runtime()
-
-
-@worker_process_shutdown.connect
-def _close_kept_connections(**_kwargs) -> None:
-    """Say goodbye to webhook receivers rather than leave their connections to the collector."""
-    if runtime.loop is not None and not runtime.loop.is_closed():
-        runtime.loop.run_until_complete(webhook_delivery.kept_session.close())
-
-
 @worker_process_init.connect
 def _fresh_runtime_after_fork(**_kwargs) -> None:
+    """Under the prefork pool, a child must not use the parent's loop, pool or sockets."""
     runtime.reset()
     smtp.mailer.reset()
     webhook_delivery.kept_session.reset()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _close_runtime(**_kwargs) -> None:
+    """Say goodbye to webhook receivers and PostgreSQL rather than leave the connections to the collector."""
+    runtime.close(webhook_delivery.kept_session.close)
 
 
 def _now() -> datetime:
@@ -134,24 +110,27 @@ async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id:
 
 # --- emails rendered when their event was handled ------------------------------------------------
 
+async def send_recorded_email(conn: asyncpg.Connection, settings: Settings, email_id: uuid.UUID) -> str:
+    """Send an emails row if it is still pending: 'sent', 'skipped' (sent already, or being sent by a
+    duplicate task right now), or 'error:…' for an SMTP failure to retry."""
+    async with conn.transaction():
+        # The row lock is held while sending, so a duplicate task skips instead of sending twice.
+        row = await store.lock_pending_email(conn, email_id)
+        if row is None:
+            return "skipped"
+        try:
+            await asyncio.to_thread(smtp.send, settings, row)
+        except (OSError, smtplib.SMTPException) as exc:
+            return _smtp_error(exc)
+        await store.mark_sent(conn, row["id"])
+        return "sent"
+
+
 @app.task(name="notifications.send_email", bind=True, acks_late=True, max_retries=MAX_SEND_ATTEMPTS)
 def send_email(self, email_id: str) -> str:
     settings = load_settings()
-
-    async def attempt(conn: asyncpg.Connection) -> str:
-        async with conn.transaction():
-            # The row lock is held while sending, so a duplicate task skips instead of sending twice.
-            row = await store.lock_pending_email(conn, uuid.UUID(email_id))
-            if row is None:
-                return "skipped"
-            try:
-                await asyncio.to_thread(smtp.send, settings, row)
-            except (OSError, smtplib.SMTPException) as exc:
-                return _smtp_error(exc)
-            await store.mark_sent(conn, row["id"])
-            return "sent"
-
-    return _settle(self, "email", email_id, runtime.run(attempt), store.record_failure)
+    outcome = runtime.run(lambda conn: send_recorded_email(conn, settings, uuid.UUID(email_id)))
+    return _settle(self, "email", email_id, outcome, store.record_failure)
 
 
 @app.task(name="notifications.requeue_lost_emails", acks_late=True)

@@ -122,55 +122,54 @@ async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_numb
                   alert, session: aiohttp.ClientSession | None = None) -> str:
     """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert(conn, endpoint)`
     is called when an endpoint is disabled after failing for days (the clinic is emailed). `session`: a
-    kept one (KeptSession) to reuse connections; by default the POST has a connection of its own."""
+    kept one (KeptSession) to reuse connections; by default the POST has a connection of its own.
+    Three round trips besides the POST: the locked delivery with its endpoint, the outcome, the commit."""
     async with conn.transaction():
         delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
         if delivery is None:
             return "skipped"
-        endpoint = await store.endpoint_for_delivery(conn, delivery["endpoint_id"])
-        if endpoint["status"] != "enabled" or endpoint["deleted_at"] is not None:
-            await store.finish_delivery(conn, delivery_id, status="failed", status_code=None,
-                                        error="endpoint disabled", next_attempt_at=None)
+        if delivery["endpoint_status"] != "enabled" or delivery["deleted_at"] is not None:
+            await store.fail_unattempted(conn, delivery_id, "endpoint disabled")
             return "endpoint_disabled"
         now = datetime.now(timezone.utc)
         body = json.dumps(delivery["payload"], separators=(",", ":"))
         headers = {
             "webhook-id": str(delivery_id),
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": sign(await store.live_secrets(conn, endpoint["id"]), str(delivery_id), now, body),
+            "webhook-signature": sign(delivery["secrets"], str(delivery_id), now, body),
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
+        url = delivery["url"]
         started = time.perf_counter()
         try:
-            host, _port = check_url(endpoint["url"], production=not settings.development)
+            host, _port = check_url(url, production=not settings.development)
             if _is_ip(host):   # aiohttp does not resolve IP literals, so the resolver's guard cannot see them
                 check_addresses([host], allow_private=settings.allow_private_webhooks)
-            status, retry_after, snippet, error = await _post(endpoint["url"], body.encode(), headers, settings, session)
+            status, retry_after, snippet, error = await _post(url, body.encode(), headers, settings, session)
         except WebhookError as exc:
             status, retry_after, snippet, error = None, None, None, exc.message
         latency = int((time.perf_counter() - started) * 1000)
-        await store.record_attempt(conn, delivery_id, status_code=status, latency_ms=latency, response=snippet,
-                                   error=error)
+        answer = {"status_code": status, "latency_ms": latency, "response": snippet, "error": error}
+        endpoint_id = delivery["endpoint_id"]
         outcome = classify(status, retry_after)
         if outcome.delivered:
-            await store.finish_delivery(conn, delivery_id, status="delivered", status_code=status, error=None,
-                                        next_attempt_at=None)
-            await store.mark_endpoint_health(conn, endpoint["id"], ok=True)
+            await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="delivered", last_error=None,
+                                       next_attempt_at=None, healthy=True)
             return "delivered"
         if outcome.disable_endpoint:
-            await store.finish_delivery(conn, delivery_id, status="failed", status_code=status, error="410 Gone",
-                                        next_attempt_at=None)
-            await store.disable_endpoint(conn, endpoint["id"], "the endpoint answered 410 Gone")
+            await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="failed",
+                                       last_error="410 Gone", next_attempt_at=None, healthy=None)
+            await store.disable_endpoint(conn, endpoint_id, "the endpoint answered 410 Gone")
             return "endpoint_gone"
         retry_at = next_attempt(delivery["attempts"] + 1, settings.webhook_retry_schedule, now, outcome.retry_after)
-        await store.finish_delivery(conn, delivery_id, status="pending" if retry_at else "failed", status_code=status,
-                                    error=error or f"HTTP {status}", next_attempt_at=retry_at)
-        failing_since = await store.mark_endpoint_health(conn, endpoint["id"], ok=False)
+        failing_since = await store.record_outcome(
+            conn, delivery_id, endpoint_id, **answer, status="pending" if retry_at else "failed",
+            last_error=error or f"HTTP {status}", next_attempt_at=retry_at, healthy=False)
         if failing_since is not None and now - failing_since > DISABLE_AFTER:
-            await store.disable_endpoint(conn, endpoint["id"], "failing for more than 5 days")
-            await alert(conn, endpoint)
-            log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint["id"])})
+            await store.disable_endpoint(conn, endpoint_id, "failing for more than 5 days")
+            await alert(conn, {"id": endpoint_id, "url": url, "alert_email": delivery["alert_email"]})
+            log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint_id)})
         log.info("webhook attempt failed", extra={"delivery_id": str(delivery_id), "status": status, "error": error,
                                                   "retry_at": retry_at.isoformat() if retry_at else None})
         return "retry" if retry_at else "failed"

@@ -21,10 +21,8 @@ def webhook_handlers(enqueue_delivery: EnqueueDelivery, safety_net_seconds: floa
         clinic_type = CLINIC_EVENTS[event.type]
         clinic_id = uuid.UUID(event.clinic_id)
         payload = payload_for(clinic_type, event.occurred_at, event.data)
-        for endpoint in await store.subscribed_endpoints(ctx.conn, clinic_id, clinic_type):
-            delivery_id = await store.insert_delivery(ctx.conn, endpoint["id"], clinic_id, event.id, clinic_type,
-                                                      payload, safety_net_seconds)
-            if delivery_id is not None:
-                ctx.after_commit(lambda d=delivery_id: enqueue_delivery(d, 0))
+        for delivery_id in await store.insert_deliveries(ctx.conn, clinic_id, clinic_type, event.id, payload,
+                                                         safety_net_seconds):
+            ctx.after_commit(lambda d=delivery_id: enqueue_delivery(d, 0))
 
     return {event_type: fan_out for event_type in CLINIC_EVENTS}

@@ -53,12 +53,6 @@ async def delete_endpoint(conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoi
     return status.endswith(" 1")
 
 
-async def live_secrets(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> list[str]:
-    rows = await conn.fetch("SELECT secret FROM webhook_secrets WHERE endpoint_id = $1 "
-                            "AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at DESC", endpoint_id)
-    return [r["secret"] for r in rows]
-
-
 async def rotate_secret(conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret: str, old_until: datetime) -> None:
     await conn.execute("UPDATE webhook_secrets SET expires_at = least(coalesce(expires_at, $2), $2) "
                        "WHERE endpoint_id = $1", endpoint_id, old_until)
@@ -66,65 +60,70 @@ async def rotate_secret(conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret
                        uuid.uuid4(), endpoint_id, secret)
 
 
-async def subscribed_endpoints(conn: asyncpg.Connection, clinic_id: uuid.UUID, clinic_type: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id FROM webhook_endpoints WHERE clinic_id = $1 AND status = 'enabled' AND deleted_at IS NULL "
-        "AND $2 = ANY(event_types)", clinic_id, clinic_type)
-
-
-async def insert_delivery(conn: asyncpg.Connection, endpoint_id: uuid.UUID, clinic_id: uuid.UUID, event_id: uuid.UUID,
-                          clinic_type: str, payload: dict, safety_net_seconds: float) -> uuid.UUID | None:
-    """A pending delivery. Its first attempt is enqueued right after commit; the dispatcher only takes
-    it after `safety_net_seconds` (if that enqueue was lost)."""
-    return await conn.fetchval(
+async def insert_deliveries(conn: asyncpg.Connection, clinic_id: uuid.UUID, clinic_type: str, event_id: uuid.UUID,
+                            payload: dict, safety_net_seconds: float) -> list[uuid.UUID]:
+    """A pending delivery of the event to each of the clinic's enabled endpoints subscribed to its type, in one
+    statement; the ids of those not recorded before. Their first attempts are enqueued right after commit;
+    the dispatcher only takes one after `safety_net_seconds` (if that enqueue was lost)."""
+    rows = await conn.fetch(
         """INSERT INTO webhook_deliveries (id, endpoint_id, clinic_id, event_id, event_type, payload, status,
                                            next_attempt_at)
-           VALUES ($1, $2, $3, $4, $5, $6, 'pending', clock_timestamp() + make_interval(secs => $7))
+           SELECT gen_random_uuid(), e.id, $1, $3, $2, $4, 'pending', clock_timestamp() + make_interval(secs => $5)
+           FROM webhook_endpoints e
+           WHERE e.clinic_id = $1 AND e.status = 'enabled' AND e.deleted_at IS NULL AND $2 = ANY(e.event_types)
            ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id""",
-        uuid.uuid4(), endpoint_id, clinic_id, event_id, clinic_type, payload, safety_net_seconds)
+        clinic_id, clinic_type, event_id, payload, safety_net_seconds)
+    return [r["id"] for r in rows]
 
 
 async def lock_delivery_attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt: int) -> asyncpg.Record | None:
-    """The delivery if it is pending at attempt number `attempt`, locked; a duplicate or stale task for
-    the same attempt finds nothing and does nothing."""
+    """The delivery if it is pending at attempt number `attempt`, locked, with what the attempt needs of its
+    endpoint (url, status, deleted_at, alert_email) and the endpoint's live secrets (newest first), in one
+    round trip; a duplicate or stale task for the same attempt finds nothing and does nothing."""
+    # Only the delivery row is locked (FOR UPDATE OF d): the attempt holds its transaction across the HTTP
+    # call, and a lock on the endpoint would stall every other delivery to it and the consumer's new
+    # deliveries (their foreign key needs a share lock on that row). Health updates are atomic statements.
     return await conn.fetchrow(
-        f"""SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
-            WHERE id = $1 AND status = 'pending' AND attempts = $2 FOR UPDATE SKIP LOCKED""", delivery_id, attempt)
+        """SELECT d.id, d.endpoint_id, d.payload, d.attempts, e.url, e.status AS endpoint_status, e.deleted_at,
+                  e.alert_email,
+                  ARRAY(SELECT s.secret FROM webhook_secrets s
+                        WHERE s.endpoint_id = e.id AND (s.expires_at IS NULL OR s.expires_at > now())
+                        ORDER BY s.created_at DESC) AS secrets
+           FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+           WHERE d.id = $1 AND d.status = 'pending' AND d.attempts = $2
+           FOR UPDATE OF d SKIP LOCKED""", delivery_id, attempt)
 
 
-async def endpoint_for_delivery(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> asyncpg.Record:
-    # Read, not locked: the attempt holds its transaction across the HTTP call, and a lock on the endpoint
-    # would stall every other delivery to it and the consumer's new deliveries (their foreign key needs a
-    # share lock on this row). Health updates below are single atomic statements.
-    return await conn.fetchrow(f"SELECT {ENDPOINT_COLUMNS}, deleted_at FROM webhook_endpoints WHERE id = $1",
-                               endpoint_id)
-
-
-async def record_attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, *, status_code: int | None,
-                         latency_ms: int, response: str | None, error: str | None) -> None:
-    await conn.execute(
-        "INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, response, error) VALUES ($1, $2, $3, $4, $5)",
-        delivery_id, status_code, latency_ms, response, error)
-
-
-async def finish_delivery(conn: asyncpg.Connection, delivery_id: uuid.UUID, *, status: str, status_code: int | None,
-                          error: str | None, next_attempt_at: datetime | None) -> None:
-    await conn.execute(
-        """UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, last_status = $3, last_error = $4,
-                  next_attempt_at = $5,
-                  delivered_at = CASE WHEN $2 = 'delivered' THEN clock_timestamp() ELSE delivered_at END
-           WHERE id = $1""", delivery_id, status, status_code, error, next_attempt_at)
-
-
-async def mark_endpoint_health(conn: asyncpg.Connection, endpoint_id: uuid.UUID, *, ok: bool) -> datetime | None:
-    """Clear or start the endpoint's failing streak; the moment it started failing (None if healthy)."""
-    if ok:   # no write at all for a healthy endpoint (the common case)
-        await conn.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-                           endpoint_id)
-        return None
+async def record_outcome(conn: asyncpg.Connection, delivery_id: uuid.UUID, endpoint_id: uuid.UUID, *,
+                         status_code: int | None, latency_ms: int, response: str | None, error: str | None,
+                         status: str, last_error: str | None, next_attempt_at: datetime | None,
+                         healthy: bool | None) -> datetime | None:
+    """One attempt's row, the delivery's new state and the endpoint's failing streak, in one statement.
+    `healthy`: True clears the streak (no write if there is none), False starts it if not started, None
+    leaves it. Returns when the endpoint started failing (None if it is not failing)."""
     return await conn.fetchval(
-        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, clock_timestamp()) WHERE id = $1 "
-        "RETURNING failing_since", endpoint_id)
+        """WITH attempt AS (
+               INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, response, error)
+               VALUES ($1, $3, $4, $5, $6)),
+           delivery AS (
+               UPDATE webhook_deliveries SET attempts = attempts + 1, status = $7::text, last_status = $3, last_error = $8,
+                      next_attempt_at = $9,
+                      delivered_at = CASE WHEN $7::text = 'delivered' THEN clock_timestamp() ELSE delivered_at END
+               WHERE id = $1),
+           health AS (
+               UPDATE webhook_endpoints
+               SET failing_since = CASE WHEN $10::boolean THEN NULL ELSE coalesce(failing_since, clock_timestamp()) END
+               WHERE id = $2 AND $10::boolean IS NOT NULL AND (NOT $10::boolean OR failing_since IS NOT NULL)
+               RETURNING failing_since)
+           SELECT failing_since FROM health""",
+        delivery_id, endpoint_id, status_code, latency_ms, response, error, status, last_error, next_attempt_at,
+        healthy)
+
+
+async def fail_unattempted(conn: asyncpg.Connection, delivery_id: uuid.UUID, error: str) -> None:
+    """A delivery that will not be attempted (its endpoint was disabled or deleted meanwhile)."""
+    await conn.execute("UPDATE webhook_deliveries SET attempts = attempts + 1, status = 'failed', last_error = $2, "
+                       "next_attempt_at = NULL WHERE id = $1", delivery_id, error)
 
 
 async def disable_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID, reason: str) -> None:

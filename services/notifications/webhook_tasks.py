@@ -12,8 +12,9 @@ from services.notifications import webhook_delivery
 from services.notifications import webhook_store as store
 from services.notifications.celery_app import app
 from services.notifications.emails import RenderedEmail
-from services.notifications.tasks import runtime, send_email
-from shared.config import load_settings
+from services.notifications.tasks import send_email
+from services.notifications.worker_runtime import runtime
+from shared.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 DISPATCH_BATCH = 500
@@ -34,14 +35,16 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint) -> None:
         send_email.delay(str(email_id))
 
 
+async def attempt_delivery(conn: asyncpg.Connection, settings: Settings, delivery_id: str, attempt: int) -> str:
+    """Attempt number `attempt` of a delivery, on the worker's kept-alive session."""
+    return await webhook_delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
+                                          session=webhook_delivery.kept_session.get(settings))
+
+
 @app.task(name="notifications.deliver_webhook", acks_late=True)
 def deliver_webhook(delivery_id: str, attempt: int) -> str:
     settings = load_settings()
-    async def one(conn: asyncpg.Connection) -> str:
-        return await webhook_delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
-                                              session=webhook_delivery.kept_session.get(settings))
-
-    outcome = runtime.run(one)
+    outcome = runtime.run(lambda conn: attempt_delivery(conn, settings, delivery_id, attempt))
     log.info("webhook attempt", extra={"delivery_id": delivery_id, "attempt": attempt, "outcome": outcome})
     return outcome
 

@@ -33,8 +33,8 @@ async def _clinic_a_things(gateway, key_a, booking, checkout, payments, payments
     assert endpoint.status == 201, await endpoint.text()
     endpoint_id = (await endpoint.json())["id"]
     async with notifications_pool.acquire() as conn:
-        delivery_id = await webhook_store.insert_delivery(
-            conn, uuid.UUID(endpoint_id), stable_id("urban-therapy"), uuid.uuid4(), "booking.created",
+        [delivery_id] = await webhook_store.insert_deliveries(
+            conn, stable_id("urban-therapy"), "booking.created", uuid.uuid4(),
             {"type": "booking.created", "timestamp": datetime.now(timezone.utc).isoformat(), "data": {}}, 3600)
     voucher, _code = await buy_voucher(payments, checkout, payments_pool, settings)
     api_key = await gateway.post(f"{CLINIC_API}api-keys", headers=key_a, json={"name": "A's integration"})

@@ -10,7 +10,8 @@ import pytest
 from icalendar import Calendar
 
 from services.notifications.celery_app import app as celery_app, configure
-from services.notifications.tasks import runtime
+from services.notifications import webhook_delivery
+from services.notifications.worker_runtime import runtime
 from shared.events import Event
 from tests.support.events import SAMPLE_CLINIC_ID, booking_confirmed
 from tests.support.smtp import SmtpSink
@@ -23,13 +24,9 @@ def task_env(settings, monkeypatch):
     monkeypatch.setenv("REDIS_URL", settings.redis_url)
     monkeypatch.setenv("CELERY_BROKER_URL", settings.celery_broker_url)
     configure(celery_app, settings)
-    runtime.reset()
+    runtime.close()
     yield settings
-    if runtime.conn is not None:
-        runtime.loop.run_until_complete(runtime.conn.close())
-    if runtime.loop is not None:
-        runtime.loop.close()
-    runtime.reset()
+    runtime.close(webhook_delivery.kept_session.close)
 
 
 @pytest.fixture

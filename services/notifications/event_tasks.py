@@ -1,0 +1,52 @@
+"""The task the notifications consumer starts after each handled event: the first try of every email and
+clinic webhook delivery the event committed to, side by side, in one task instead of one task each (a
+Celery task costs more CPU than a send). Later tries are the single-item tasks' (tasks.py, webhook_tasks.py)."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from services.notifications import store
+from services.notifications.celery_app import app
+from services.notifications.tasks import retry_countdown, send_email, send_recorded_email
+from services.notifications.webhook_tasks import attempt_delivery
+from services.notifications.worker_runtime import runtime
+from shared.config import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def retry_email_later(email_id: str, error: str) -> None:
+    """The first try of an email failed inside send_notifications: record it, and hand the email to
+    send_email for the next tries, as if that task had made the first."""
+    countdown = retry_countdown(0)
+    runtime.run(lambda conn: store.record_failure(conn, uuid.UUID(email_id), error, False, countdown))
+    send_email.apply_async((email_id,), countdown=countdown, retries=1)
+    log.warning("email send failed", extra={"email_id": email_id, "error": error, "give_up": False})
+
+
+@app.task(name="notifications.send_notifications", acks_late=True)
+def send_notifications(email_ids: list[str], deliveries: list[list]) -> dict[str, int]:
+    """The first try of what a handled event committed to send: its emails and its clinic webhook
+    deliveries (as [delivery id, attempt]), side by side, in one task instead of one task each (a task costs
+    more CPU than a send). An email that fails goes on to send_email's retries; a webhook attempt that
+    fails is retried on the webhook schedule by the dispatcher; any other error leaves the row pending for
+    the sweepers."""
+    settings = load_settings()
+    jobs = [lambda conn, e=email_id: send_recorded_email(conn, settings, uuid.UUID(e)) for email_id in email_ids]
+    jobs += [lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
+             for delivery_id, attempt in deliveries]
+    outcomes = runtime.run_all(jobs)
+    tally: dict[str, int] = {}
+    for index, outcome in enumerate(outcomes):
+        item = email_ids[index] if index < len(email_ids) else deliveries[index - len(email_ids)][0]
+        if isinstance(outcome, BaseException):
+            log.error("notification send crashed; its sweeper will take it again",
+                      extra={"item_id": item, "error": repr(outcome)[:300]})
+            outcome = "crashed"
+        elif outcome.startswith("error:"):
+            retry_email_later(item, outcome[6:])
+            outcome = "retry"
+        tally[outcome] = tally.get(outcome, 0) + 1
+    log.info("notifications sent", extra={"emails": len(email_ids), "deliveries": len(deliveries), **tally})
+    return tally
