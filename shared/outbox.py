@@ -23,6 +23,10 @@ BATCH_SIZE = 200
 # Streams are trimmed to about this many entries; the outbox, not the stream, is the record.
 STREAM_MAXLEN = 100_000
 CLEANUP_EVERY = 3600.0
+# How often the running relay checks Redis's marker: not on every wake-up, which would put a round trip on
+# every event's path. An event published into a Redis that lost its data meanwhile is not lost: consumers
+# recreate their groups from the start, and the window is re-published at the next check (they dedupe).
+MARKER_CHECK_EVERY = 1.0
 # Back-off when PostgreSQL or Redis is down, so a restart of either is survived without a storm.
 ERROR_BACKOFF = 1.0
 
@@ -57,6 +61,7 @@ class OutboxRelay:
         self.channel = f"outbox_{schema}"
         self._wake = asyncio.Event()
         self._last_cleanup = 0.0
+        self._last_marker_check = float("-inf")
 
     async def ensure_redis_intact(self) -> int:
         """Re-publish the window if Redis lost its data since we last published; returns rows reset."""
@@ -108,8 +113,10 @@ class OutboxRelay:
                 self.republish_window,
             )
 
-    async def run_once(self) -> int:
-        await self.ensure_redis_intact()
+    async def run_once(self, check_redis: bool = True) -> int:
+        if check_redis:
+            await self.ensure_redis_intact()
+            self._last_marker_check = time.monotonic()
         published = 0
         # A short batch was all there was: commits since then have notified us, and the next round takes them.
         while (n := await self.publish_batch()) > 0:
@@ -128,6 +135,7 @@ class OutboxRelay:
         """Publish until `stop` is set, waking at each commit (NOTIFY) or every poll interval."""
         stop = stop or asyncio.Event()
         listener: asyncpg.Connection | None = None
+        stopping = asyncio.ensure_future(_set_when(stop, self._wake))
         log.info("relay started", extra={"schema": self.schema})
         try:
             while not stop.is_set():
@@ -136,19 +144,29 @@ class OutboxRelay:
                         listener = await self.pool.acquire()
                         await listener.add_listener(self.channel, self._on_notify)
                     self._wake.clear()
-                    await self.run_once()
+                    await self.run_once(check_redis=time.monotonic() - self._last_marker_check >= MARKER_CHECK_EVERY)
                 except Exception as exc:  # PostgreSQL or Redis down: log, back off, carry on
                     log.error("relay error; retrying", extra={"schema": self.schema, "error": repr(exc)})
                     if listener is not None:
                         await self._release(listener)
                         listener = None
-                    await _wait_any(stop, None, ERROR_BACKOFF)
+                    self._last_marker_check = float("-inf")     # check first thing when back
+                    await _sleep_unless(stop, ERROR_BACKOFF)
                     continue
-                await _wait_any(stop, self._wake, self.poll_interval)
+                await self._wait_for_wake(self.poll_interval)
         finally:
+            stopping.cancel()
             if listener is not None:
                 await self._release(listener)
             log.info("relay stopped", extra={"schema": self.schema})
+
+    async def _wait_for_wake(self, timeout: float) -> None:
+        """Until a commit notifies us, `stop` is set (it wakes us too) or `timeout` passes."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
 
     async def _release(self, listener: asyncpg.Connection) -> None:
         try:
@@ -158,10 +176,14 @@ class OutboxRelay:
         await self.pool.release(listener)
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake) if e is not None]
+async def _set_when(stop: asyncio.Event, wake: asyncio.Event) -> None:
+    await stop.wait()
+    wake.set()
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    except TimeoutError:
+        pass

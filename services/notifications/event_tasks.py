@@ -33,18 +33,19 @@ def send_notifications(email_ids: list[str], deliveries: list[list]) -> dict[str
     fails is retried on the webhook schedule by the dispatcher; any other error leaves the row pending for
     the sweepers."""
     settings = load_settings()
-    jobs = [lambda conn, e=email_id: send_recorded_email(conn, settings, uuid.UUID(e)) for email_id in email_ids]
-    jobs += [lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
-             for delivery_id, attempt in deliveries]
+    # Webhooks first: their goal is the tighter one, and a POST waits less than an SMTP conversation.
+    jobs = [lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
+            for delivery_id, attempt in deliveries]
+    jobs += [lambda conn, e=email_id: send_recorded_email(conn, settings, uuid.UUID(e)) for email_id in email_ids]
     outcomes = runtime.run_all(jobs)
+    items = [delivery_id for delivery_id, _attempt in deliveries] + email_ids
     tally: dict[str, int] = {}
-    for index, outcome in enumerate(outcomes):
-        item = email_ids[index] if index < len(email_ids) else deliveries[index - len(email_ids)][0]
+    for item, outcome in zip(items, outcomes):
         if isinstance(outcome, BaseException):
             log.error("notification send crashed; its sweeper will take it again",
                       extra={"item_id": item, "error": repr(outcome)[:300]})
             outcome = "crashed"
-        elif outcome.startswith("error:"):
+        elif outcome.startswith("error:"):     # only emails answer so: a failed webhook attempt is "retry"
             retry_email_later(item, outcome[6:])
             outcome = "retry"
         tally[outcome] = tally.get(outcome, 0) + 1

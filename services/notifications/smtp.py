@@ -5,10 +5,12 @@ import atexit
 import email.policy
 import smtplib
 import threading
+import uuid
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email.policy import Compat32
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
@@ -20,12 +22,26 @@ SMTP_TIMEOUT = 15
 # Kept connections per process: as many sends at once as a worker runs tasks; more wait their turn.
 MAX_CONNECTIONS = 16
 
-# UTF-8 text parts in quoted-printable: readable in the raw message, 7-bit safe for any relay.
+# Text parts outside ASCII in UTF-8 quoted-printable: readable in the raw message, 7-bit safe for any relay.
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
 _UTF8_QP.header_encoding = QP
-# On the wire every line ends in CRLF (smtplib sends bytes as they are).
-_ASCII_WIRE = email.policy.compat32.clone(linesep="\r\n")
+MAX_7BIT_LINE = 998     # RFC 5322 2.1.1
+
+
+class _Wire(Compat32):
+    """compat32 generation, on the wire (CRLF line ends: smtplib sends bytes as they are), with the common
+    case made cheap: a short ASCII header is written as it is, where compat32 puts every header through
+    email.header.Header (the larger part of the message's CPU); anything else is folded by compat32."""
+
+    def _fold(self, name, value, sanitize):
+        if isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= self.max_line_length \
+                and "\n" not in value and "\r" not in value:
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+_ASCII_WIRE = _Wire(linesep="\r\n")
 _UTF8_WIRE = email.policy.SMTPUTF8
 
 
@@ -38,7 +54,15 @@ class Envelope:
 
 
 def _text_part(content: str, subtype: str) -> MIMEText:
+    if content.isascii() and max(map(len, content.splitlines()), default=0) <= MAX_7BIT_LINE:
+        return MIMEText(content, subtype, "us-ascii")       # 7bit: sent as it is, nothing to encode
     return MIMEText(content, subtype, _UTF8_QP)
+
+
+def _multipart(subtype: str, parts: list[Message]) -> MIMEMultipart:
+    # A random boundary of our own: the generator would otherwise make one and search every part for it
+    # with a freshly compiled regular expression. "=_" cannot occur in quoted-printable text.
+    return MIMEMultipart(subtype, boundary=f"=_{uuid.uuid4().hex}", _subparts=parts)
 
 
 def _attachment_part(attachment: Mapping) -> MIMEText:
@@ -56,20 +80,17 @@ def _attachment_part(attachment: Mapping) -> MIMEText:
 def build_message(settings: Settings, row: Mapping) -> Envelope:
     """`row`: an emails row, or a mapping with the same fields for an email rendered at send time.
 
-    Built with the email package's compat32 classes: the same MIME as EmailMessage's, at a fifth of the CPU
-    (its header registry parses every header it is given), which a worker sending tens a second notices."""
+    Built with the email package's compat32 classes: the same MIME as EmailMessage's, at a fraction of the
+    CPU (its header registry parses every header it is given), which a worker sending tens a second notices."""
     address = parseaddr(settings.mail_from)[1]
     smtputf8 = not (address.isascii() and row["to_address"].isascii())
     body: Message = _text_part(row["text_body"], "plain")
     if row["html_body"]:
-        body = MIMEMultipart("alternative", _subparts=[body, _text_part(row["html_body"], "html")])
+        body = _multipart("alternative", [body, _text_part(row["html_body"], "html")])
     attachments = row.get("attachments") or ()
     msg: Message = body
     if attachments:
-        msg = MIMEMultipart("mixed")
-        msg.attach(body)
-        for attachment in attachments:
-            msg.attach(_attachment_part(attachment))
+        msg = _multipart("mixed", [body, *(_attachment_part(a) for a in attachments)])
     # The clinic's name as the sender's name; the address stays ours (SPF/DKIM are ours to pass).
     if smtputf8:    # headers in UTF-8 as they are (RFC 6532)
         msg["From"] = formataddr((row["from_name"], address)) if row.get("from_name") else settings.mail_from

@@ -132,6 +132,17 @@ def test_names_and_subjects_outside_ascii_arrive_intact_and_the_message_stays_7_
     assert msg.get_content_type() == "text/plain" and msg.get_content().splitlines() == ["Café 10:00"], "no HTML: one text part"
 
 
+def test_plain_ascii_goes_as_it_is_and_an_overlong_line_is_encoded_to_stay_within_smtp_limits():
+    long_line = "x" * 1200
+    envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"),
+                                  _sent_row(text_body="Short lines only.\n", html_body=f"<p>{long_line}</p>\n"))
+    assert max(len(line) for line in envelope.data.split(b"\r\n")) <= 998
+    msg = message_from_bytes(envelope.data, policy=parsing_policy)
+    plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain["Content-Transfer-Encoding"] == "7bit" and html["Content-Transfer-Encoding"] == "quoted-printable"
+    assert long_line in html.get_content()
+
+
 def test_an_address_outside_ascii_is_sent_with_smtputf8():
     envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"),
                                   _sent_row(to_address="josé@exämple.com", from_name="Clínica"))
