@@ -5,6 +5,8 @@ configured from the environment here but opens no connection until a worker or a
 """
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 from celery.signals import setup_logging as celery_setup_logging
 
@@ -58,9 +60,17 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
+# Celery's own line per task received and per task succeeded: each task logs its outcome itself (with
+# the ids and what happened), and these two cost more CPU than a webhook POST. Failures and retries
+# are still logged by Celery, at WARNING and above.
+PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
+
+
 @celery_setup_logging.connect
 def _json_logs(**_kwargs) -> None:
     setup_logging("celery", load_settings().log_level)
+    for name in PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 app = Celery("notifications", include=["services.notifications.tasks", "services.notifications.webhook_tasks",

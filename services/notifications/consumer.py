@@ -18,9 +18,11 @@ StartSending = Callable[[list[uuid.UUID], list[tuple[uuid.UUID, int]]], Awaitabl
 
 async def celery_start_sending(email_ids: list[uuid.UUID], deliveries: list[tuple[uuid.UUID, int]]) -> None:
     from services.notifications.event_tasks import send_notifications
-    # kombu's publish is blocking I/O: keep it off the event loop.
-    await asyncio.to_thread(send_notifications.delay, [str(e) for e in email_ids],
-                            [[str(d), attempt] for d, attempt in deliveries])
+    # kombu's publish is blocking I/O: keep it off the event loop. A short argsrepr spares Celery a saferepr
+    # of the ids (and says more in a log line).
+    args = ([str(e) for e in email_ids], [[str(d), attempt] for d, attempt in deliveries])
+    await asyncio.to_thread(send_notifications.apply_async, args,
+                            argsrepr=f"({len(email_ids)} emails, {len(deliveries)} webhook deliveries)")
 
 
 class Kickoff:

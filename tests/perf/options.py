@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None, description: str, sections: list[str]) ->
                    help="seconds of confirmations at that rate (default 20, i.e. 1,000 bookings)")
     p.add_argument("--notify-warmup", type=int, default=25,
                    help="confirmations whose webhooks and emails warm the stack first, reported apart (default 25)")
+    p.add_argument("--notify-idle", type=int, default=20,
+                   help="confirmations one at a time (4/s) before the measured run: the path's own floor (default 20)")
     p.add_argument("--notify-floor-posts", type=int, default=100,
                    help="signed POSTs straight to the webhook receiver, its floor (default 100)")
     p.add_argument("--notify-timeout", type=float, default=60.0,

@@ -32,6 +32,8 @@ GOAL_RATE = 50.0
 PIPELINE = ["celery-worker", "notifications-consumer", "postgres", "smtp-sink", "booking-relay", "redis",
             "payments-consumer"]
 WARMUP_WAIT = 30.0            # seconds, at most, for the warm-up bookings' webhooks and emails
+# The path's floor: confirmations far enough apart that each has the stack to itself.
+IDLE_RATE = 4.0
 POLL = 0.2
 
 HOPS_QUERY = """
@@ -104,7 +106,7 @@ async def bench_notifications(ctx: BenchContext) -> Section:
     from shared.config import load_settings
 
     args = ctx.args
-    rate, n_warm = args.notify_rate, args.notify_warmup
+    rate, n_warm, n_idle = args.notify_rate, args.notify_warmup, args.notify_idle
     n = max(2, round(rate * args.notify_duration))
     settings = load_settings(ctx.env)
     watcher = MaildirWatcher(Path(ctx.env["MAILBOX_DIR"]))
@@ -115,9 +117,10 @@ async def bench_notifications(ctx: BenchContext) -> Section:
     try:
         cat = await load_catalogue(booking_conn)
         therapists = await add_therapists(booking_conn, cat, NOTIFY_PREFIX, NOTIFY_THERAPISTS, HOLD_HOURS)
-        log(f"notifications: {n_warm + n} bookings awaiting payment on {NOTIFY_THERAPISTS} synthetic therapists")
-        pending = await prepare_pending(booking_conn, cat, therapists, n_warm + n, uuid.uuid4().hex[:6])
-        warm, measured = pending[:n_warm], pending[n_warm:]
+        log(f"notifications: {n_warm + n_idle + n} bookings awaiting payment on {NOTIFY_THERAPISTS} synthetic "
+            "therapists")
+        pending = await prepare_pending(booking_conn, cat, therapists, n_warm + n_idle + n, uuid.uuid4().hex[:6])
+        warm, idle, measured = pending[:n_warm], pending[n_warm:n_warm + n_idle], pending[n_warm + n_idle:]
         pool = await booking_pool(ctx.database_url, CONFIRM_POOL)
         confirmer = Confirmer(pool, settings, cat.clinic.id, cat.treatment.price_amount, cat.treatment.currency)
         with WebhookReceiver() as receiver:
@@ -133,6 +136,11 @@ async def bench_notifications(ctx: BenchContext) -> Section:
                     log(f"notifications: {n_warm} warm-up confirmations at {rate:g}/s")
                     warm_run = await paced(warm, rate, confirmer.confirm)
                     await arrivals.wait(warm, WARMUP_WAIT)
+                    idle_run = None
+                    if idle:
+                        log(f"notifications: path floor, {len(idle)} confirmations at {IDLE_RATE:g}/s")
+                        idle_run = await paced(idle, IDLE_RATE, confirmer.confirm)
+                        await arrivals.wait(idle, WARMUP_WAIT)
                     floor: dict[str, Any] = {"ms": [], "statuses": {}}
                     if receiver.sample_body is not None:
                         log(f"notifications: receiver floor, {args.notify_floor_posts} signed POSTs straight to it")
@@ -164,8 +172,9 @@ async def bench_notifications(ctx: BenchContext) -> Section:
     run.not_confirmed = sum(r["status"] != "confirmed" for r in rows) + n - len(rows)
     samples = booking_samples(run, rows, arrivals)
     warm_totals = booking_samples(warm_run, [], arrivals)
-    return notifications_section(ctx, n, run, samples, warm_totals, floor, smtp_floor, receiver, cpu, waited,
-                                 depths, load_s)
+    idle_totals = booking_samples(idle_run, [], arrivals) if idle_run else []
+    return notifications_section(ctx, n, run, samples, warm_totals, idle_totals, floor, smtp_floor, receiver, cpu,
+                                 waited, depths, load_s)
 
 
 async def measured_load(ctx: BenchContext, depths: QueueDepths, confirmer: Confirmer, arrivals: Arrivals,
@@ -248,7 +257,8 @@ def _per_second(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def notifications_section(ctx: BenchContext, n: int, run: PacedRun, samples: list[dict[str, Any]],
-                          warm: list[dict[str, Any]], floor: dict[str, Any], smtp_floor: list[float],
+                          warm: list[dict[str, Any]], idle: list[dict[str, Any]], floor: dict[str, Any],
+                          smtp_floor: list[float],
                           receiver: WebhookReceiver, cpu: dict[str, Any], waited: float, depths: QueueDepths,
                           load_s: float) -> Section:
     args = ctx.args
@@ -260,6 +270,7 @@ def notifications_section(ctx: BenchContext, n: int, run: PacedRun, samples: lis
     failures = sum(receiver.failures.values())
     met = {k: _verdict(stats[k], GOALS[k], got[k] == n and (k != "webhook" or failures == 0)) for k in GOALS}
     floor_stats, smtp_stats = summary_ms(floor["ms"]), summary_ms(smtp_floor)
+    idle_stats = {k: summary_ms(_values(idle, k)) for k in GOALS}
 
     def goal_text(k: str) -> str:
         g = GOALS[k]
@@ -277,6 +288,10 @@ def notifications_section(ctx: BenchContext, n: int, run: PacedRun, samples: lis
         row(f"commit -> signed webhook at receiver ({got['webhook']}/{n})", "webhook", goal_text("webhook")),
         row(f"commit -> email in the SMTP sink ({got['email']}/{n})", "email", goal_text("email")),
         *(row(f"  {label}", k, max_text(k)) for label, k in SHARED_HOPS + WEBHOOK_HOPS + EMAIL_HOPS),
+        *(Row(f"baseline: the same path, one booking at a time ({IDLE_RATE:g}/s): {what}", idle_stats[k]["p50_ms"],
+              idle_stats[k]["p99_ms"], "ms", "none", 1,
+              f"{k} p50 x{ratio(stats[k]['p50_ms'], idle_stats[k]['p50_ms']) or 0:.1f} of it")
+          for k, what in (("webhook", "webhook"), ("email", "email")) if idle_stats[k]["n"]),
         Row("baseline: signed POST straight to the receiver", floor_stats["p50_ms"], floor_stats["p99_ms"], "ms",
             "none", 1, f"webhook p50 x{ratio(stats['webhook']['p50_ms'], floor_stats['p50_ms']) or 0:.1f} of it"),
         Row("baseline: smtp.send straight to the sink", smtp_stats["p50_ms"], smtp_stats["p99_ms"], "ms", "none", 1,
@@ -325,7 +340,7 @@ def notifications_section(ctx: BenchContext, n: int, run: PacedRun, samples: lis
     section.notes.append(
         f"inside 'inbox ->': the consumer's handler (inbox row -> webhook_deliveries row, same transaction: projection, "
         f"reminders, email + .ics render) p50 {handler['p50_ms'] or 0:.1f}, p99 {handler['p99_ms'] or 0:.1f} ms; then "
-        "its COMMIT and two Celery publishes, the queue, and the task")
+        "its COMMIT, the read batch's one Celery publish (send_notifications), the queue, and the task")
     timeline = _per_second(samples)
     if timeline:
         section.notes.append("webhook p50 per second of the run (ms): "
@@ -367,6 +382,7 @@ def notifications_section(ctx: BenchContext, n: int, run: PacedRun, samples: lis
         "stats_ms": stats, "receiver_floor_ms": floor_stats, "receiver_floor_statuses": floor["statuses"],
         "smtp_floor_ms": smtp_stats, "cpu_until_last_arrival": cpu, "per_second": timeline,
         "warmup_ms": {"webhook": summary_ms(_values(warm, "webhook")), "email": summary_ms(_values(warm, "email"))},
+        "path_floor_ms": {"rate_per_s": IDLE_RATE, **idle_stats},
         "slowest_webhooks": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in slowest],
         "timestamps": {
             "commit": "time.time() in the bench after the confirming transaction returned",
