@@ -21,17 +21,9 @@ from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
 from tests.support.events import SAMPLE_CLINIC_ID
 from tests.support.infra import free_port
 from tests.support.notifications import booking_event, run_task, sink, task_env  # noqa: F401  (fixtures)
-from tests.support.receiver import Receiver
+from tests.support.receiver import receiver  # noqa: F401  (fixture)
 
 QUEUE = "notifications"     # celery_app.CELERY_QUEUE
-
-
-@pytest.fixture
-async def receiver(aiohttp_server):
-    box = Receiver()
-    server = await aiohttp_server(box.app())
-    box.url = str(server.make_url("/hook"))
-    return box
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
 from shared.outbox import OutboxRelay
 from tests.support.events import booking_confirmed, commit_event
 from tests.support.infra import wait_for
-from tests.support.receiver import Receiver
+from tests.support.receiver import receiver  # noqa: F401  (fixture)
 
 CLINIC_A = str(uuid.uuid4())
 CLINIC_B = str(uuid.uuid4())
@@ -33,14 +33,6 @@ def hook_settings(settings):
 @pytest.fixture
 async def notifications(hook_settings, aiohttp_client):
     return await aiohttp_client(create_notifications_app(hook_settings))
-
-
-@pytest.fixture
-async def receiver(aiohttp_server):
-    box = Receiver()
-    server = await aiohttp_server(box.app())
-    box.url = str(server.make_url("/hook"))
-    return box
 
 
 def as_clinic(clinic_id: str, settings) -> dict:

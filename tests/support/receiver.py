@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import pytest
 from aiohttp import web
 
 
@@ -36,3 +37,12 @@ class Receiver:
         app = web.Application()
         app.router.add_post("/hook", hook)
         return app
+
+
+@pytest.fixture
+async def receiver(aiohttp_server) -> Receiver:
+    """A receiver listening on a free port of this test; its URL at `.url`."""
+    box = Receiver()
+    server = await aiohttp_server(box.app())
+    box.url = str(server.make_url("/hook"))
+    return box
