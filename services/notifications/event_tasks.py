@@ -1,5 +1,5 @@
-"""The task the notifications consumer starts after each handled event: the first try of every email and
-clinic webhook delivery the event committed to, side by side, in one task instead of one task each (a
+"""The task the notifications consumer starts after each read batch: the first try of every email and clinic
+webhook delivery the batch's events committed to, side by side, in one task instead of one task each (a
 Celery task costs more CPU than a send). Later tries are the single-item tasks' (tasks.py, webhook_tasks.py)."""
 from __future__ import annotations
 
@@ -27,11 +27,10 @@ def retry_email_later(email_id: str, error: str) -> None:
 
 @app.task(name="notifications.send_notifications", acks_late=True)
 def send_notifications(email_ids: list[str], deliveries: list[list]) -> dict[str, int]:
-    """The first try of what a handled event committed to send: its emails and its clinic webhook
-    deliveries (as [delivery id, attempt]), side by side, in one task instead of one task each (a task costs
-    more CPU than a send). An email that fails goes on to send_email's retries; a webhook attempt that
-    fails is retried on the webhook schedule by the dispatcher; any other error leaves the row pending for
-    the sweepers."""
+    """The first try of what handled events committed to send: emails and clinic webhook deliveries (as
+    [delivery id, attempt]), side by side. An email that fails goes on to send_email's retries; a webhook
+    attempt that fails is retried on the webhook schedule by the dispatcher; any other error leaves the row
+    pending for the sweepers."""
     settings = load_settings()
     # Webhooks first: their goal is the tighter one, and a POST waits less than an SMTP conversation.
     jobs = [lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
