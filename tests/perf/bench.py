@@ -14,7 +14,8 @@ own module and it lands in the table and in bench-results.json under "sections")
 - notifications:  at a steady 50 bookings/s, confirmations committed by the booking service's own code
                   from this process; commit -> signed booking.created webhook at a local receiver
                   (registered through the clinic API) and commit -> email in the SMTP sink, hop by hop,
-                  vs signed POSTs straight to the receiver and smtp.send straight to the sink.
+                  vs the same path one booking at a time (its floor on this machine), signed POSTs
+                  straight to the receiver and smtp.send straight to the sink.
 - availability:   one therapist's week of availability through the gateway, one request at a time,
                   at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (availability_context).
 
