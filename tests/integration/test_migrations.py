@@ -45,3 +45,16 @@ async def test_each_schema_has_its_own_outbox_and_inbox(empty_db):
             (s, t) for s in SERVICE_SCHEMAS for t in ("outbox", "inbox")}
     finally:
         await conn.close()
+
+
+async def test_email_bodies_are_compressed_with_lz4_where_the_server_has_it(notifications_pool):
+    async with notifications_pool.acquire() as conn:
+        try:
+            await conn.execute("SET default_toast_compression = lz4")
+        except asyncpg.PostgresError:
+            pytest.skip("this PostgreSQL was built without lz4; the migration keeps the default")
+        await conn.execute("RESET default_toast_compression")
+        methods = {r["attname"]: r["attcompression"] for r in await conn.fetch(
+            "SELECT attname, attcompression::text AS attcompression FROM pg_attribute WHERE attrelid = 'emails'::regclass "
+            "AND attname = ANY($1::text[])", ["text_body", "html_body", "attachments"])}
+    assert methods == {"text_body": "l", "html_body": "l", "attachments": "l"}
