@@ -151,22 +151,15 @@ class OutboxRelay:
                         await self._release(listener)
                         listener = None
                     self._last_marker_check = float("-inf")     # check first thing when back
-                    await _sleep_unless(stop, ERROR_BACKOFF)
+                    await _wait(stop, ERROR_BACKOFF)
                     continue
-                await self._wait_for_wake(self.poll_interval)
+                # Until a commit notifies us, `stop` is set (it wakes us too) or the poll interval passes.
+                await _wait(self._wake, self.poll_interval)
         finally:
             stopping.cancel()
             if listener is not None:
                 await self._release(listener)
             log.info("relay stopped", extra={"schema": self.schema})
-
-    async def _wait_for_wake(self, timeout: float) -> None:
-        """Until a commit notifies us, `stop` is set (it wakes us too) or `timeout` passes."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
 
     async def _release(self, listener: asyncpg.Connection) -> None:
         try:
@@ -181,9 +174,10 @@ async def _set_when(stop: asyncio.Event, wake: asyncio.Event) -> None:
     wake.set()
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` pass, whichever comes first."""
     try:
         async with asyncio.timeout(seconds):
-            await stop.wait()
+            await event.wait()
     except TimeoutError:
         pass
