@@ -163,9 +163,8 @@ class Mailer:
             _close(client)
 
     def reset(self) -> None:
-        """After a fork: never share the parent's sockets."""
-        self._idle = []
-        self._lock = threading.Lock()
+        """After a fork: never share the parent's sockets, nor its locks (a parent thread may have held one)."""
+        self.__init__()
 
 
 def _close(client: smtplib.SMTP) -> None:
