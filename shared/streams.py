@@ -157,25 +157,37 @@ class StreamConsumer:
             request_id_var.reset(token)
 
     async def reclaim(self) -> int:
-        """Dead-letter entries out of attempts, then claim and process the other stale ones."""
+        """Claim stale entries, then dead-letter those out of attempts and process the others.
+
+        Attempts are read after the claim, for what was claimed, so check and claim see the same entries
+        (checked in a listing before the claim, an entry turning stale in between escaped the check, and a
+        poison entry could be retried forever)."""
         processed = 0
         for stream, topic in self.streams.items():
-            pending = await self.redis.xpending_range(stream, self.group, min="-", max="+", count=READ_COUNT,
-                                                      idle=self.claim_idle_ms)
-            for entry in pending:
-                if entry["times_delivered"] >= self.max_attempts:
-                    await self.dead_letter(stream, topic, entry["message_id"], entry["times_delivered"])
             _next, claimed, _deleted = await self.redis.xautoclaim(
                 stream, self.group, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=READ_COUNT)
+            claimed = [(entry_id, fields) for entry_id, fields in claimed if fields]
+            if not claimed:
+                continue
+            deliveries = await self._deliveries(stream, [entry_id for entry_id, _fields in claimed])
             for entry_id, fields in claimed:
-                if fields:
+                tries = deliveries.get(entry_id, 1) - 1      # the claim itself counts as a delivery
+                if tries >= self.max_attempts:
+                    await self.dead_letter(stream, topic, entry_id, tries, fields)
+                else:
                     await self.process(stream, entry_id, fields)
                     processed += 1
         return processed
 
-    async def dead_letter(self, stream: str, topic: str, entry_id: str, attempts: int) -> None:
-        entries = await self.redis.xrange(stream, entry_id, entry_id)
-        fields = entries[0][1] if entries else {}
+    async def _deliveries(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
+        """How many times each of this consumer's pending entries was delivered, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in entry_ids:
+            pipe.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1, consumername=self.name)
+        return {entry["message_id"]: entry["times_delivered"]
+                for listing in await pipe.execute() for entry in listing}
+
+    async def dead_letter(self, stream: str, topic: str, entry_id: str, attempts: int, fields: dict) -> None:
         record = {"stream": stream, "entry_id": entry_id, "group": self.group, "attempts": str(attempts),
                   "error": self._last_errors.pop(entry_id, "unknown (failed in another consumer)"),
                   "event": fields.get("event", "")}

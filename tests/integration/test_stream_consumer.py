@@ -1,6 +1,7 @@
 """Consumers handle each event once in effect: redelivery, reclaim, poison events, Redis data loss."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -133,6 +134,51 @@ async def test_poison_event_is_dead_lettered_and_the_consumer_moves_on(
     assert (await redis.xpending(stream_key(settings.redis_prefix, "booking"), "test-group"))["pending"] == 0
     async with notifications_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", poison.id) == 0
+
+
+class SlowPendingListing:
+    """The real Redis client, with the answer to XPENDING arriving late (a slow network, a busy loop): the
+    time in which an entry can cross the idle threshold between reclaim's check and its claim."""
+
+    def __init__(self, redis, delay_s: float):
+        self.redis, self.delay_s = redis, delay_s
+
+    def __getattr__(self, name):
+        return getattr(self.redis, name)
+
+    async def xpending_range(self, *args, **kwargs):
+        listing = await self.redis.xpending_range(*args, **kwargs)
+        await asyncio.sleep(self.delay_s)
+        return listing
+
+
+async def test_a_poison_event_gets_exactly_max_attempts_tries(booking_pool, notifications_pool, redis, settings):
+    """Reclaim decides "dead-letter or try again" from one listing, so an entry that becomes idle enough
+    between that listing and the claim waits for the next pass instead of getting a try beyond the limit."""
+    tries = {}
+
+    async def always_fails(ctx, event):
+        tries[event.id] = tries.get(event.id, 0) + 1
+        raise ValueError("cannot handle this one")
+
+    claim_idle_ms = 50
+    consumer = StreamConsumer(notifications_pool, SlowPendingListing(redis, 1.2 * claim_idle_ms / 1000),
+                              prefix=settings.redis_prefix, group="test-group", name="c1",
+                              handlers={"booking.poison": always_fails}, block_ms=5, claim_idle_ms=claim_idle_ms,
+                              max_attempts=3)
+    await consumer.ensure_groups()
+    from shared.events import Event
+    poison = [await commit_event(booking_pool, Event("booking.poison", {})) for _ in range(5)]
+    await relay_for(booking_pool, redis, settings).run_once()
+    dlq = dead_letter_key(settings.redis_prefix, "booking")
+
+    async def all_dead_lettered():
+        await consumer.run_once()
+        return await redis.xlen(dlq) == len(poison)
+
+    await wait_for(all_dead_lettered, what="every poison event in the dead-letter stream")
+    assert sorted(tries.values()) == [3] * len(poison)
+    assert {record["attempts"] for _id, record in await redis.xrange(dlq)} == {"3"}
 
 
 async def test_redis_flushed_after_publish_before_consume_event_still_handled_once(
