@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.perf.bench_database import CLINIC, insert_api_key, revoke_api_key, service_connection
-from tests.perf.cpu import cpu_note
+from tests.perf.cpu import cpu_note, summed_usage
 from tests.perf.figures import diff, ratio
 from tests.perf.harness import BenchContext, log
 from tests.perf.table import Row, Section
-from tests.perf.wrk import LoadShape, WrkResult, run_wrk
+from tests.perf.wrk import LoadShape, WrkResult, combined, run_wrk
 
 TREATMENTS_PATH = f"/api/v1/clinics/{CLINIC}/treatments"
 CLINIC_BOOKINGS_PATH = "/api/v1/clinic/bookings"
@@ -27,35 +27,54 @@ class Case:
     direct_headers: dict[str, str]
 
 
+# Each target's measured time is taken in this many slices, the targets alternating (A B, B A, A B, B A): a
+# machine that speeds up or slows down during the section (seen here: x1.6 within minutes) then weighs on
+# both alike instead of on whichever ran at the wrong moment.
+ROUNDS = 4
+
+
 @dataclass
 class Measured:
     loaded: dict[str, WrkResult]
     single: dict[str, WrkResult]
     cpu: dict[str, dict[str, Any]]
+    round_ratios: list[float | None]      # gateway / direct throughput, round by round, under load
 
 
 def _added_latency_ms(gw: WrkResult, direct: WrkResult, percentiles: tuple[str, ...]) -> dict[str, float | None]:
     return {p: diff(gw.ms(p), direct.ms(p)) for p in percentiles}
 
 
+async def _interleaved(ctx: BenchContext, case: Case, targets: tuple, shape: LoadShape
+                       ) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
+    """ROUNDS slices of shape.duration / ROUNDS per target, alternating; the slices and the summed CPU use."""
+    seconds = max(1, round(shape.duration / ROUNDS))
+    log(f"gateway: {case.name}: measure direct and gateway alternately, {ROUNDS} x {seconds}s each, "
+        f"{shape.connections} connection(s)")
+    slices: dict[str, list[WrkResult]] = {name: [] for name, _url, _headers in targets}
+    usages: dict[str, list[dict[str, Any]]] = {name: [] for name in slices}
+    for i in range(ROUNDS):
+        for name, url, headers in (targets if i % 2 == 0 else targets[::-1]):
+            usage, result = await ctx.cpu.measure(run_wrk(url, shape, seconds, "wrk_get.lua", headers=headers))
+            slices[name].append(result)
+            usages[name].append(usage)
+    return slices, {name: summed_usage(u) for name, u in usages.items()}
+
+
 async def _measure(ctx: BenchContext, case: Case) -> Measured:
     shape = ctx.shape
     targets = (("direct", ctx.booking_url(case.path), case.direct_headers),
                ("gateway", ctx.gateway_url(case.path), case.gateway_headers))
-    measured = Measured({}, {}, {})
     for name, url, headers in targets:
         log(f"gateway: {case.name}: warm-up {name} {shape.warmup:g}s")
         await run_wrk(url, shape, shape.warmup, "wrk_get.lua", headers=headers)
-        log(f"gateway: {case.name}: measure {name} {shape.duration:g}s, {shape.connections} connections")
-        measured.cpu[name], measured.loaded[name] = await ctx.cpu.measure(
-            run_wrk(url, shape, shape.duration, "wrk_get.lua", headers=headers))
+    loaded, cpu = await _interleaved(ctx, case, targets, shape)
     # Saturated, closed-loop latency is mostly queueing (connections / throughput); one connection
     # shows what the extra hop itself adds to a single request.
-    single = LoadShape(ctx.args.single_duration, 0, 1, 1)
-    for name, url, headers in targets:
-        log(f"gateway: {case.name}: measure {name} {single.duration:g}s, 1 connection")
-        measured.single[name] = await run_wrk(url, single, single.duration, "wrk_get.lua", headers=headers)
-    return measured
+    single, _cpu = await _interleaved(ctx, case, targets, LoadShape(ctx.args.single_duration, 0, 1, 1))
+    return Measured({name: combined(runs) for name, runs in loaded.items()},
+                    {name: combined(runs) for name, runs in single.items()}, cpu,
+                    [ratio(gw.rps, direct.rps) for gw, direct in zip(loaded["gateway"], loaded["direct"])])
 
 
 async def bench_gateway(ctx: BenchContext) -> Section:
@@ -101,6 +120,8 @@ def gateway_section(ctx: BenchContext, results: list[tuple[Case, Measured]]) -> 
         section.notes.append(f"{case.name} ({case.path}): goal throughput >= x0.5 of direct and p50 added <= 1 ms "
                              f"at one connection: x{throughput or 0:.3f}, +{added_p50 or 0:.2f} ms -> "
                              + ("MET" if met else "NOT MET") + ("" if clean else " (errors in the gateway run)"))
+        section.notes.append(f"{case.name}: throughput gateway / direct round by round: "
+                             + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in m.round_ratios))
         section.notes.append(cpu_note(f"{case.name}, gateway run", m.cpu["gateway"]))
         section.notes.append(cpu_note(f"{case.name}, direct run", m.cpu["direct"]))
         data[case.name] = {
@@ -110,7 +131,10 @@ def gateway_section(ctx: BenchContext, results: list[tuple[Case, Measured]]) -> 
             "single_connection": {"gateway": gw1.as_dict(), "direct": direct1.as_dict(),
                                   "throughput_ratio_gateway_over_direct": ratio(gw1.rps, direct1.rps),
                                   "added_latency_ms": _added_latency_ms(gw1, direct1, ("p50", "p99"))},
-            "goal_met": met}
+            "round_throughput_ratios": m.round_ratios, "goal_met": met}
+    section.notes.append(f"each figure: {ROUNDS} slices per target, direct and gateway alternating (A B, B A, ...), "
+                         "so a change of machine speed during the section weighs on both; requests add up, "
+                         "latencies are the median of the slices'")
     section.notes.append("the bench's rate limits are raised (RATE_LIMIT_PER_IP etc.), so the limiter runs on every "
                          "request but never refuses; the key check is cached as in production")
     section.data = data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import statistics
 import subprocess
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -62,6 +63,26 @@ class WrkResult:
                 "non_2xx": self.non_2xx, "socket_errors": self.socket_errors_by_kind,
                 "statuses": self.statuses}
 
+
+
+def combined(slices: list[WrkResult]) -> WrkResult:
+    """Runs of one target taken in slices as one result: counts add up; each latency figure is the median
+    of the slices' (a percentile of all requests together would need wrk's raw samples), min and max the
+    extremes."""
+    statuses = None
+    if any(s.statuses is not None for s in slices):
+        statuses = {}
+        for s in slices:
+            for code, n in (s.statuses or {}).items():
+                statuses[code] = statuses.get(code, 0) + n
+    latency: dict[str, float | None] = {}
+    for key in slices[0].latency_us:
+        values = [v for s in slices if (v := s.latency_us.get(key)) is not None]
+        latency[key] = (None if not values else min(values) if key == "min" else max(values) if key == "max"
+                        else statistics.median(values))
+    return WrkResult(requests=sum(s.requests for s in slices), duration_s=sum(s.duration_s for s in slices),
+                     errors={k: sum(s.errors.get(k, 0) for s in slices) for k in slices[0].errors},
+                     statuses=statuses, latency_us=latency)
 
 async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
                   script_args: Sequence[str] = (), headers: dict[str, str] | None = None) -> WrkResult:
