@@ -39,7 +39,7 @@ from typing import Awaitable, Callable
 
 from tests.perf.cpu import CpuMeter
 from tests.perf.harness import BenchContext, BenchStack
-from tests.perf.machine import machine_info, postgres_version
+from tests.perf.machine import SPEED_LOOP_STEPS, machine_info, postgres_version, python_loop_seconds
 from tests.perf.options import parse_args
 from tests.perf.section_availability import bench_availability
 from tests.perf.section_email_latency import bench_email_latency
@@ -62,6 +62,19 @@ SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
 ]
 
 
+def timed_section(runner: asyncio.Runner, fn: Callable[[BenchContext], Awaitable[Section]], ctx: BenchContext
+                  ) -> Section:
+    """Run one section, noting how fast the machine was just before and after it."""
+    before = python_loop_seconds()
+    section = runner.run(fn(ctx))
+    after = python_loop_seconds()
+    section.data["machine_speed"] = {"python_loop_steps": SPEED_LOOP_STEPS, "seconds_before": before,
+                                     "seconds_after": after}
+    section.notes.append(f"machine speed: a fixed Python loop ({SPEED_LOOP_STEPS:,} additions) took {before:.3f} s "
+                         f"before this section and {after:.3f} s after (it drifts here; compare runs at like speeds)")
+    return section
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvloop
 
@@ -77,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench.start(runner)
                 ctx = BenchContext(args, shape, bench.env, bench.database, bench.database_url, bench.stack,
                                    CpuMeter(bench.stack, bench.redis_pid, bench.database))
-                sections = [runner.run(fn(ctx)) for key, fn in SECTIONS if not args.only or key in args.only]
+                sections = [timed_section(runner, fn, ctx)
+                            for key, fn in SECTIONS if not args.only or key in args.only]
                 sections.sort(key=lambda s: s.title)     # display as lettered ("a. ...", "b. ..."), not as run
                 machine = machine_info()
                 machine["postgres"] = runner.run(postgres_version(bench.database_url))

@@ -4,11 +4,26 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from tests.perf.harness import REPO_ROOT
 from tests.perf.wrk import wrk_version
+
+
+# A fixed pure-Python workload, timed to tell how fast the machine is at a given moment.
+SPEED_LOOP_STEPS = 20_000_000
+
+
+def python_loop_seconds() -> float:
+    """Seconds this process takes for SPEED_LOOP_STEPS additions: the same work every time, so it shows the
+    machine's speed drifting (here by x1.5-2 within an hour, with nothing else of ours running)."""
+    began = time.perf_counter()
+    total = 0
+    for step in range(SPEED_LOOP_STEPS):
+        total += step
+    return round(time.perf_counter() - began, 3)
 
 
 def _proc_info(path: str, key: str) -> str | None:
