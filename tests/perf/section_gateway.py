@@ -12,6 +12,7 @@ from tests.perf.bench_database import CLINIC, insert_api_key, revoke_api_key, se
 from tests.perf.cpu import cpu_note, summed_usage
 from tests.perf.figures import diff, ratio
 from tests.perf.harness import BenchContext, log
+from tests.perf.interleave import ROUNDS, alternating, described, slice_seconds
 from tests.perf.table import Row, Section
 from tests.perf.wrk import LoadShape, WrkResult, combined, run_wrk
 
@@ -25,12 +26,6 @@ class Case:
     path: str
     gateway_headers: dict[str, str]
     direct_headers: dict[str, str]
-
-
-# Each target's measured time is taken in this many slices, the targets alternating (A B, B A, A B, B A): a
-# machine that speeds up or slows down during the section (seen here: x1.6 within minutes) then weighs on
-# both alike instead of on whichever ran at the wrong moment.
-ROUNDS = 4
 
 
 @dataclass
@@ -48,16 +43,15 @@ def _added_latency_ms(gw: WrkResult, direct: WrkResult, percentiles: tuple[str, 
 async def _interleaved(ctx: BenchContext, case: Case, targets: tuple, shape: LoadShape
                        ) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
     """ROUNDS slices of shape.duration / ROUNDS per target, alternating; the slices and the summed CPU use."""
-    seconds = max(1, round(shape.duration / ROUNDS))
+    seconds = slice_seconds(shape.duration)
     log(f"gateway: {case.name}: measure direct and gateway alternately, {ROUNDS} x {seconds}s each, "
         f"{shape.connections} connection(s)")
     slices: dict[str, list[WrkResult]] = {name: [] for name, _url, _headers in targets}
     usages: dict[str, list[dict[str, Any]]] = {name: [] for name in slices}
-    for i in range(ROUNDS):
-        for name, url, headers in (targets if i % 2 == 0 else targets[::-1]):
-            usage, result = await ctx.cpu.measure(run_wrk(url, shape, seconds, "wrk_get.lua", headers=headers))
-            slices[name].append(result)
-            usages[name].append(usage)
+    for _round, (name, url, headers) in alternating(targets):
+        usage, result = await ctx.cpu.measure(run_wrk(url, shape, seconds, "wrk_get.lua", headers=headers))
+        slices[name].append(result)
+        usages[name].append(usage)
     return slices, {name: summed_usage(u) for name, u in usages.items()}
 
 
@@ -132,9 +126,7 @@ def gateway_section(ctx: BenchContext, results: list[tuple[Case, Measured]]) -> 
                                   "throughput_ratio_gateway_over_direct": ratio(gw1.rps, direct1.rps),
                                   "added_latency_ms": _added_latency_ms(gw1, direct1, ("p50", "p99"))},
             "round_throughput_ratios": m.round_ratios, "goal_met": met}
-    section.notes.append(f"each figure: {ROUNDS} slices per target, direct and gateway alternating (A B, B A, ...), "
-                         "so a change of machine speed during the section weighs on both; requests add up, "
-                         "latencies are the median of the slices'")
+    section.notes.append(f"each figure: {described()}; requests add up, latencies are the median of the slices'")
     section.notes.append("the bench's rate limits are raised (RATE_LIMIT_PER_IP etc.), so the limiter runs on every "
                          "request but never refuses; the key check is cached as in production")
     section.data = data

@@ -6,21 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from tests.perf.bench_database import (BENCH_HORIZON_DAYS, Catalogue, add_therapists, booking_pool, load_catalogue,
                                        service_connection, set_bench_horizon, wait_outbox_drained)
 from tests.perf.booking_flow import HOLDS_PATH
-from tests.perf.cpu import FINISHED_CHILDREN, THIS_PROCESS, cpu_note, cpu_per_tx
+from tests.perf.cpu import FINISHED_CHILDREN, THIS_PROCESS, cpu_note, cpu_per_tx, summed_usage
 from tests.perf.figures import ratio
 from tests.perf.harness import BenchContext, log
+from tests.perf.interleave import ROUNDS, alternating, described, slice_seconds
 from tests.perf.hold_grid import HOLD_HOURS, HoldGrid, check_hold_grid, hold_grid
 from tests.perf.hold_transactions import PROFILE_HOLDS, profile_hold_use_case, sql_hold_tx, use_case_hold_tx
 from tests.perf.table import Row, Section
-from tests.perf.tx_loop import TxRun, tx_loop
-from tests.perf.wrk import WrkResult, run_wrk
+from tests.perf.tx_loop import TxRun, combined_runs, tx_loop
+from tests.perf.wrk import WrkResult, combined, run_wrk
 
 HOLD_THERAPISTS = 16          # per set: wrk through HTTP, the SQL baseline, the in-process use case
 HOLD_WRK_BLOCKS = 4           # direct warm-up, direct, gateway warm-up, gateway
@@ -45,53 +46,88 @@ async def relay_paused(ctx: BenchContext):
         ctx.stack.send_signal("booking-relay", signal.SIGCONT)
 
 
-async def baseline_run(ctx: BenchContext, name: str, make_tx: Callable[[int], Callable], grid: HoldGrid) -> TxRun:
-    """Warm-up on the first half of the grid, measure on the second (disjoint starts)."""
-    shape, concurrency = ctx.shape, ctx.shape.connections
-    half = grid.capacity // 2
-    pool = await booking_pool(ctx.database_url, concurrency)
-    try:
-        await ctx.cpu.wait_quiet()
-        log(f"holds: warm-up {name} {shape.warmup:g}s")
-        await tx_loop(pool, concurrency, shape.warmup, make_tx(0))
-        await ctx.cpu.wait_quiet()
-        log(f"holds: measure {name} {shape.duration:g}s, {concurrency} concurrent transactions"
-            + (" (relay paused)" if ctx.args.pause_downstream else ""))
-        async with relay_paused(ctx):
-            # Measured while the pool's server processes still exist, so their CPU is counted.
-            return await tx_loop(pool, concurrency, shape.duration, make_tx(half), ctx.cpu)
-    finally:
-        await pool.close()
+@dataclass
+class TxTarget:
+    """A baseline run from this process: `make_tx(offset)` makes the transaction for the n-th start from
+    `offset` on; warm-up on the first half of its grid, measured slices on the second (disjoint starts)."""
+    name: str
+    make_tx: Callable[[int], Callable]
+    grid: HoldGrid
+    offset: int = 0
+    slices: list[TxRun] = field(default_factory=list)
+
+    @property
+    def run(self) -> TxRun:
+        return combined_runs(self.slices)
 
 
 @dataclass
-class HttpRun:
-    """One wrk target: its warm-up and measured run, the run's CPU use, the held rows the run created,
-    and how long the relay then took to publish its events."""
-    warm: WrkResult
-    result: WrkResult
-    cpu: dict[str, Any]
-    held_rows: int
-    drain_s: float
+class WrkTarget:
+    """An HTTP target (wrk): its warm-up, its measured slices (each on its own part of the target's block of
+    the HTTP grid) and their CPU use, the held rows they created, and how long the relay then took to publish
+    their events."""
+    key: str
+    url: str
+    warm_offset: int
+    offset: int
+    warm: WrkResult | None = None
+    slices: list[WrkResult] = field(default_factory=list)
+    usages: list[dict[str, Any]] = field(default_factory=list)
+    held_rows: int = 0
+    drain_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"wrk {self.key}"
+
+    @property
+    def result(self) -> WrkResult:
+        return combined(self.slices)
+
+    @property
+    def cpu(self) -> dict[str, Any]:
+        return summed_usage(self.usages)
 
 
-async def http_run(ctx: BenchContext, conn, name: str, url: str, grid: HoldGrid, cat: Catalogue,
-                   warm_offset: int, offset: int, per_thread: int) -> HttpRun:
+async def warm_up(ctx: BenchContext, pool, conn, target: TxTarget | WrkTarget, grid: HoldGrid, per_thread: int,
+                  cat: Catalogue) -> None:
     shape = ctx.shape
     await ctx.cpu.wait_quiet()
-    log(f"holds: warm-up wrk {name} {shape.warmup:g}s")
-    warm = await run_wrk(url, shape, shape.warmup, "wrk_hold.lua", grid.wrk_args(warm_offset, per_thread, cat))
-    # Requests in flight when the warm-up stopped finish, and its events are worked off.
+    log(f"holds: warm-up {target.name} {shape.warmup:g}s")
+    if isinstance(target, TxTarget):
+        await tx_loop(pool, shape.connections, shape.warmup, target.make_tx(0))
+        target.offset = target.grid.capacity // 2
+    else:
+        target.warm = await run_wrk(target.url, shape, shape.warmup, "wrk_hold.lua",
+                                    grid.wrk_args(target.warm_offset, per_thread, cat))
+    await wait_outbox_drained(conn)
+
+
+async def measure_slice(ctx: BenchContext, pool, conn, target: TxTarget | WrkTarget, round_no: int, seconds: int,
+                        sub_block: int, per_thread: int, cat: Catalogue, grid: HoldGrid) -> None:
+    """One slice of `seconds` of one target, on a quiet stack; afterwards its events are worked off."""
+    shape = ctx.shape
     await ctx.cpu.wait_quiet()
+    log(f"holds: round {round_no + 1} of {ROUNDS}: {target.name} {seconds}s")
+    if isinstance(target, TxTarget):
+        async with relay_paused(ctx):
+            # Measured while the pool's server processes exist, so their CPU is counted.
+            run = await tx_loop(pool, shape.connections, seconds, target.make_tx(target.offset), ctx.cpu)
+        target.offset += run.started
+        target.slices.append(run)
+        await wait_outbox_drained(conn)
+        return
     before = await conn.fetchval(HELD_ROWS_QUERY, list(grid.therapists))
-    log(f"holds: measure wrk {name} {shape.duration:g}s, {shape.connections} connections"
-        + (" (relay paused)" if ctx.args.pause_downstream else ""))
     async with relay_paused(ctx):
-        cpu, result = await ctx.cpu.measure(
-            run_wrk(url, shape, shape.duration, "wrk_hold.lua", grid.wrk_args(offset, per_thread, cat)))
+        usage, result = await ctx.cpu.measure(run_wrk(
+            target.url, shape, seconds, "wrk_hold.lua",
+            grid.wrk_args(target.offset + round_no * sub_block, per_thread, cat)))
         await asyncio.sleep(0.5)      # requests in flight when wrk stopped
         after = await conn.fetchval(HELD_ROWS_QUERY, list(grid.therapists))
-    return HttpRun(warm, result, cpu, after - before, await wait_outbox_drained(conn))
+    target.slices.append(result)
+    target.usages.append(usage)
+    target.held_rows += after - before
+    target.drain_s += await wait_outbox_drained(conn)
 
 
 async def bench_holds(ctx: BenchContext) -> Section:
@@ -99,6 +135,7 @@ async def bench_holds(ctx: BenchContext) -> Section:
 
     shape, args = ctx.shape, ctx.args
     conn = await service_connection(ctx.database_url)
+    pool = None
     try:
         await set_bench_horizon(conn)
         cat = await load_catalogue(conn)
@@ -113,31 +150,39 @@ async def bench_holds(ctx: BenchContext) -> Section:
         await conn.execute("ANALYZE booking.therapists; ANALYZE booking.working_hours; "
                            "ANALYZE booking.therapist_treatments")
 
-        # Baselines first: the direct SQL transaction, then the whole use case in-process.
-        sql = await baseline_run(ctx, "direct SQL (asyncpg)",
-                                 lambda off: sql_hold_tx(cat, sets["sql"], off, therapists), sets["sql"])
-        await wait_outbox_drained(conn)
-        uc = None
-        if not args.no_use_case:
-            uc = await baseline_run(ctx, "use case in-process (service.hold_slot)",
-                                    lambda off: use_case_hold_tx(cat, sets["uc"], off), sets["uc"])
-            await wait_outbox_drained(conn)
+        # The direct SQL transaction (the baseline), the whole use case in-process, the booking service over
+        # HTTP, and the gateway: each has its own starts (sets, and blocks of the HTTP set), so none meets
+        # another's rows.
+        grid = sets["http"]
+        block = grid.capacity // HOLD_WRK_BLOCKS
+        sub_block = block // ROUNDS
+        per_thread = sub_block // shape.threads
+        sql = TxTarget("direct SQL (asyncpg)", lambda off: sql_hold_tx(cat, sets["sql"], off, therapists),
+                       sets["sql"])
+        uc = None if args.no_use_case else TxTarget("use case in-process (service.hold_slot)",
+                                                    lambda off: use_case_hold_tx(cat, sets["uc"], off), sets["uc"])
+        http = {"booking": WrkTarget("booking", ctx.booking_url(HOLDS_PATH), 0, block),
+                "gateway": WrkTarget("gateway", ctx.gateway_url(HOLDS_PATH), 2 * block, 3 * block)}
+        targets = [t for t in (sql, uc, *http.values()) if t is not None]
+        pool = await booking_pool(ctx.database_url, shape.connections)
+        for target in targets:
+            await warm_up(ctx, pool, conn, target, grid, per_thread, cat)
 
         await ctx.cpu.wait_quiet()
         log(f"holds: profile of the use case, {PROFILE_HOLDS} holds one at a time")
         profile = await profile_hold_use_case(ctx.database_url, cat, sets["uc"])
 
-        grid = sets["http"]
-        block = grid.capacity // HOLD_WRK_BLOCKS
-        per_thread = block // shape.threads
-        targets = [("booking", ctx.booking_url(HOLDS_PATH)), ("gateway", ctx.gateway_url(HOLDS_PATH))]
-        http: dict[str, HttpRun] = {}
-        for i, (name, url) in enumerate(targets):
-            http[name] = await http_run(ctx, conn, name, url, grid, cat, 2 * i * block, (2 * i + 1) * block,
-                                        per_thread)
+        seconds = slice_seconds(shape.duration)
+        log(f"holds: measure {len(targets)} targets alternately, {ROUNDS} x {seconds}s each, "
+            f"{shape.connections} concurrent" + (" (relay paused)" if args.pause_downstream else ""))
+        for round_no, target in alternating(targets):
+            await measure_slice(ctx, pool, conn, target, round_no, seconds, sub_block, per_thread, cat, grid)
     finally:
+        if pool is not None:
+            await pool.close()
         await conn.close()
-    return holds_section(ctx, sql, uc, profile, http, grid, block)
+    round_ratios = [ratio(gw.rps, base.rps) for gw, base in zip(http["gateway"].slices, sql.slices)]
+    return holds_section(ctx, sql.run, uc.run if uc else None, profile, http, grid, block, round_ratios)
 
 
 def _status(result: WrkResult, code: str) -> int:
@@ -150,7 +195,8 @@ def _statuses_text(result: WrkResult) -> str:
 
 
 def holds_section(ctx: BenchContext, sql: TxRun, uc: TxRun | None, profile: dict[str, Any],
-                  http: dict[str, HttpRun], grid: HoldGrid, block: int) -> Section:
+                  http: dict[str, WrkTarget], grid: HoldGrid, block: int, round_ratios: list[float | None]
+                  ) -> Section:
     shape, paused = ctx.shape, ctx.args.pause_downstream
     gw, direct = http["gateway"].result, http["booking"].result
     goal = ratio(gw.rps, sql.rps)
@@ -179,15 +225,19 @@ def holds_section(ctx: BenchContext, sql: TxRun, uc: TxRun | None, profile: dict
     section.rows = rows
     section.notes.append(f"goal gateway >= x0.5 of direct SQL: x{goal or 0:.3f} -> "
                          + ("MET" if goal is not None and goal >= 0.5 else "NOT MET"))
+    section.notes.append("gateway / direct SQL round by round: "
+                         + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in round_ratios)
+                         + f"; each figure: {described()}")
     section.notes.append(f"gateway share: gateway x{ratio(gw.rps, direct.rps) or 0:.3f} of the booking service "
                          f"direct; booking service x{ratio(direct.rps, uc.rps) or 0:.3f} of the use case without HTTP"
                          if uc is not None else
                          f"gateway share: gateway x{ratio(gw.rps, direct.rps) or 0:.3f} of the booking service direct")
     for name in ("gateway", "booking"):
         created, counted = _status(http[name].result, "201"), http[name].held_rows
-        if not 0 <= counted - created <= shape.connections:
+        # Each slice's wrk stops with up to one request per connection in flight: held, but not counted.
+        if not 0 <= counted - created <= shape.connections * ROUNDS:
             section.notes.append(f"{name} run: {counted} new held rows but {created} answers 201 "
-                                 "(expected equal, up to requests in flight when wrk stopped)")
+                                 "(expected equal, up to the requests in flight when each slice's wrk stopped)")
     section.notes.append(
         f"starts: {HOLD_THERAPISTS} bench therapists per set (08:00-20:00 London, every day), "
         f"{grid.days} days x {grid.slots_per_day} slots {int(grid.step.total_seconds() // 60)} min apart "
@@ -225,7 +275,8 @@ def holds_section(ctx: BenchContext, sql: TxRun, uc: TxRun | None, profile: dict
         "use_case_in_process": uc.as_dict() if uc is not None else None,
         "use_case_profile_one_at_a_time": profile,
         "throughput_ratio_gateway_over_direct_sql": goal,
-        "goal_met": goal is not None and goal >= 0.5,
+        "goal_met": goal is not None and goal >= 0.5, "round_throughput_ratios_gateway_over_sql": round_ratios,
+        "rounds": ROUNDS,
         "throughput_ratio_gateway_over_booking_direct": ratio(gw.rps, direct.rps),
         "throughput_ratio_booking_direct_over_use_case": ratio(direct.rps, uc.rps) if uc else None,
         "outbox_drain_wait_s": {k: round(v.drain_s, 2) for k, v in http.items()},

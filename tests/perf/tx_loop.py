@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from tests.perf.cpu import CpuMeter
+from tests.perf.cpu import CpuMeter, summed_usage
 from tests.perf.figures import percentile, summary_ms, timed_ms
 
 
@@ -18,6 +18,7 @@ class TxRun:
     duration_s: float
     latencies_ms: list[float]
     cpu: dict[str, Any] | None = None
+    started: int = 0           # transactions begun (n = 0 .. started - 1), failed ones included
 
     @property
     def rps(self) -> float:
@@ -64,4 +65,16 @@ async def tx_loop(pool, concurrency: int, duration: float, tx: Callable[[Any, in
         cpu, _ = await meter.measure(work)
     else:
         await work
-    return TxRun(len(latencies), errors, time.perf_counter() - began, latencies, cpu)
+    return TxRun(len(latencies), errors, time.perf_counter() - began, latencies, cpu, counter)
+
+
+def combined_runs(runs: list[TxRun]) -> TxRun:
+    """Slices of one baseline as one run (latencies pooled, CPU use summed)."""
+    errors: dict[str, int] = {}
+    for run in runs:
+        for kind, n in run.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+    usages = [run.cpu for run in runs if run.cpu is not None]
+    return TxRun(sum(r.done for r in runs), errors, sum(r.duration_s for r in runs),
+                 [ms for r in runs for ms in r.latencies_ms], summed_usage(usages) if usages else None,
+                 sum(r.started for r in runs))
