@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable
 
+from tests.perf.figures import summed_counts
 from tests.perf.harness import log
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -139,17 +140,14 @@ def _postgres_role(pid: int, database: str) -> str:
     return POSTGRES_SHARED
 
 
-
 def summed_usage(usages: list[dict[str, Any]]) -> dict[str, Any]:
     """Several measure() results as one, e.g. the slices of an interleaved run."""
     total: dict[str, Any] = {k: round(sum(u[k] for u in usages), 2)
                              for k in ("wall_s", "available_cpu_s", "machine_busy_cpu_s", "unattributed_cpu_s")}
-    by: dict[str, float] = {}
-    for usage in usages:
-        for name, seconds in usage["by_process"].items():
-            by[name] = by.get(name, 0.0) + seconds
+    by = summed_counts(u["by_process"] for u in usages)
     total["by_process"] = {k: round(v, 2) for k, v in sorted(by.items(), key=lambda kv: -kv[1])}
     return total
+
 
 EVENT_PATH = ("booking-relay", "payments-relay", "booking-consumer", "payments-consumer", "notifications-consumer",
               "redis", "celery-worker")

@@ -3,7 +3,7 @@ its baseline, and a timer that collects samples."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -27,6 +27,15 @@ def summary_ms(values_ms: list[float]) -> dict[str, Any]:
             "p90_ms": rounded(percentile(values_ms, 90)), "p99_ms": rounded(percentile(values_ms, 99)),
             "max_ms": rounded(max(values_ms) if values_ms else None),
             "min_ms": rounded(min(values_ms) if values_ms else None)}
+
+
+def summed_counts(mappings: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Counts (or seconds) per key added up over several mappings; a key missing from one counts 0 there."""
+    total: dict[str, float] = {}
+    for mapping in mappings:
+        for key, value in mapping.items():
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

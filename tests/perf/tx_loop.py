@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from tests.perf.cpu import CpuMeter, summed_usage
-from tests.perf.figures import percentile, summary_ms, timed_ms
+from tests.perf.figures import percentile, summary_ms, summed_counts, timed_ms
 
 
 @dataclass
@@ -70,11 +70,7 @@ async def tx_loop(pool, concurrency: int, duration: float, tx: Callable[[Any, in
 
 def combined_runs(runs: list[TxRun]) -> TxRun:
     """Slices of one baseline as one run (latencies pooled, CPU use summed)."""
-    errors: dict[str, int] = {}
-    for run in runs:
-        for kind, n in run.errors.items():
-            errors[kind] = errors.get(kind, 0) + n
     usages = [run.cpu for run in runs if run.cpu is not None]
-    return TxRun(sum(r.done for r in runs), errors, sum(r.duration_s for r in runs),
+    return TxRun(sum(r.done for r in runs), summed_counts(r.errors for r in runs), sum(r.duration_s for r in runs),
                  [ms for r in runs for ms in r.latencies_ms], summed_usage(usages) if usages else None,
                  sum(r.started for r in runs))

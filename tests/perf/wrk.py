@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from tests.perf.figures import rounded
+from tests.perf.figures import rounded, summed_counts
 from tests.perf.harness import PERF_DIR, assert_loopback
 REPORT_LINE = re.compile(r"^BENCH_JSON (\{.*\})$", re.MULTILINE)
 
@@ -64,25 +64,21 @@ class WrkResult:
                 "statuses": self.statuses}
 
 
-
 def combined(slices: list[WrkResult]) -> WrkResult:
     """Runs of one target taken in slices as one result: counts add up; each latency figure is the median
     of the slices' (a percentile of all requests together would need wrk's raw samples), min and max the
     extremes."""
     statuses = None
     if any(s.statuses is not None for s in slices):
-        statuses = {}
-        for s in slices:
-            for code, n in (s.statuses or {}).items():
-                statuses[code] = statuses.get(code, 0) + n
+        statuses = summed_counts(s.statuses or {} for s in slices)
     latency: dict[str, float | None] = {}
     for key in slices[0].latency_us:
         values = [v for s in slices if (v := s.latency_us.get(key)) is not None]
         latency[key] = (None if not values else min(values) if key == "min" else max(values) if key == "max"
                         else statistics.median(values))
     return WrkResult(requests=sum(s.requests for s in slices), duration_s=sum(s.duration_s for s in slices),
-                     errors={k: sum(s.errors.get(k, 0) for s in slices) for k in slices[0].errors},
-                     statuses=statuses, latency_us=latency)
+                     errors=summed_counts(s.errors for s in slices), statuses=statuses, latency_us=latency)
+
 
 async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
                   script_args: Sequence[str] = (), headers: dict[str, str] | None = None) -> WrkResult:
