@@ -1,7 +1,10 @@
 """asyncpg pools: one per service, each bound to the service's own schema through search_path."""
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import random
 
 import asyncpg
 
@@ -44,3 +47,24 @@ async def connect(settings: Settings, schema: str) -> asyncpg.Connection:
     )
     await _init_connection(conn)
     return conn
+
+
+# A use case whose transaction lost a deadlock or serialization race runs at most this many times in
+# all; then the error middleware answers 503 with Retry-After.
+CONFLICT_ATTEMPTS = 3
+CONFLICT_BACKOFF_SECONDS = 0.02
+
+
+def retry_conflicts(use_case):
+    """Run `use_case` (an async function that opens its own transactions) again after a deadlock or a
+    serialization failure, a bounded number of times, with a little jitter so the racers part."""
+    @functools.wraps(use_case)
+    async def run(*args, **kwargs):
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return await use_case(*args, **kwargs)
+            except asyncpg.exceptions.TransactionRollbackError:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * attempt))
+    return run

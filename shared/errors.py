@@ -6,7 +6,6 @@ errors and database outages into that shape. A client never sees a stack trace.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -20,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Retry-After (seconds) sent with 503s caused by an unavailable dependency.
 RETRY_AFTER_UNAVAILABLE = 5
+# Retry-After (seconds) after a transaction lost a deadlock or serialization race (rare; retried inside first).
+RETRY_AFTER_CONFLICT = 1
 
 
 class ApiError(Exception):
@@ -68,9 +69,15 @@ _HTTP_CODES = {
 }
 
 
+def _field_part(part) -> str:
+    # A dict key is part of a field's name: never echo control characters or lone surrogates back.
+    text = str(part)
+    return text if text.isprintable() else text.encode("ascii", "backslashreplace").decode()
+
+
 def validation_details(exc: pydantic.ValidationError) -> list[dict]:
     return [
-        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"], "type": err["type"]}
+        {"field": ".".join(_field_part(p) for p in err["loc"]), "message": err["msg"], "type": err["type"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
 
@@ -94,6 +101,17 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         message = exc.reason if exc.status != 404 else "No such resource"
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status, code, message, headers=headers)
+    except asyncpg.exceptions.TransactionRollbackError as exc:
+        # A deadlock or serialization failure that outlived the use case's own retries: busy, not broken.
+        log.warning("transaction conflict", extra={"sqlstate": exc.sqlstate, "path": request.path})
+        return error_response(503, "busy", "Too many changes at once; please retry in a moment",
+                              headers={"Retry-After": str(RETRY_AFTER_CONFLICT)})
+    except asyncpg.exceptions.DataError as exc:
+        # The database refused a value the input checks let through: the client's data, not our state.
+        # Logged (without the value) so the check that missed it gets written.
+        log.warning("value refused by the database", extra={"sqlstate": exc.sqlstate, "path": request.path,
+                                                            "error": type(exc).__name__})
+        return error_response(422, "invalid_value", "A value in the request cannot be stored")
     except DB_UNAVAILABLE as exc:
         log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.path})
         return error_response(503, "service_unavailable", "The database is unavailable, please retry shortly",
@@ -103,17 +121,3 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged")
-
-
-async def read_json(request: web.Request, model: type[pydantic.BaseModel]):
-    """Parse and validate a JSON body, answering 415/400/422 in the error shape."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
-    raw = await request.read()
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object")
-    return model.model_validate(payload)

@@ -1,7 +1,7 @@
 """Building blocks of the OpenAPI 3.1 spec: each service declares its public operations with these
 (services/<svc>/api_spec.py) and the gateway assembles them into one document (services/gateway/openapi.py).
 
-Request bodies come from the same pydantic models the handlers validate with (`shared.errors.read_json`),
+Request bodies come from the same pydantic models the handlers validate with (`shared.http_input.read_json`),
 so the spec and the validation cannot drift apart: one source of truth.
 """
 from __future__ import annotations
@@ -123,6 +123,10 @@ def operation(method: str, path: str, *, summary: str, tag: str, responses: dict
         spec["parameters"] = parameters
     schemas: dict[str, dict] = {}
     statuses = set(errors) | set(ALWAYS)
+    # shared.http_input refuses unusable text in any parameter: 404 in a path, 422 in a query.
+    places = {p["in"] for p in parameters or ()}
+    statuses |= {404} if "path" in places else set()
+    statuses |= {422} if "query" in places else set()
     if body is not None:
         ref, schemas = model_schema(body)
         spec["requestBody"] = {"required": body_required, "content": {JSON: {"schema": ref}}}

@@ -13,6 +13,7 @@ from aiohttp import web
 from shared import db, metrics, migrations
 from shared.config import Settings, validate_for_production
 from shared.errors import error_middleware
+from shared.http_input import parameters_middleware
 from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
 from shared.logs import new_request_id, request_id_var, setup_logging
 from shared.runner import freeze_startup_objects
@@ -63,7 +64,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 def create_base_app(settings: Settings, service: str, *, schema: str | None = None,
                     with_redis: bool = True) -> web.Application:
     """An app with the common middlewares, /healthz, /readyz, and (optionally) its pool and Redis."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[request_id_middleware, error_middleware, parameters_middleware], client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(_security_headers)
     app[SETTINGS] = settings
     app[SERVICE_NAME] = service

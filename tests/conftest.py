@@ -2,6 +2,7 @@
 and its own Redis key prefix on a private redis-server of this test run."""
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 
@@ -94,3 +95,29 @@ async def notifications_pool(settings):
     pool = await db.create_pool(settings, "notifications", min_size=1, max_size=4)
     yield pool
     await pool.close()
+
+
+class _Recorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+# What the error middleware logs when a request met an error no rule answers (a 500), or a value the
+# input checks should have refused reached the database: no test may cause either.
+NEVER_LOGGED = {"unhandled error", "value refused by the database"}
+
+
+@pytest.fixture(autouse=True)
+def no_unhandled_errors():
+    recorder = _Recorder()
+    logger = logging.getLogger("shared.errors")
+    logger.addHandler(recorder)
+    yield
+    logger.removeHandler(recorder)
+    unhandled = [f"{r.getMessage()} {getattr(r, 'method', '')} {getattr(r, 'path', '')}" for r in recorder.records
+                 if r.getMessage() in NEVER_LOGGED]
+    assert not unhandled, unhandled

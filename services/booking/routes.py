@@ -6,15 +6,19 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
+import pydantic
 from aiohttp import web
 
 from services.booking import api_keys, domain, key_management, screening, service, staff, store
 from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
-from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn, SignInIn
+from services.booking.schemas import (ApiKeyCheckIn, ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn,
+                                      SignInIn)
 from shared.clinic_auth import clinic_scope, require_internal
-from shared.errors import ApiError, read_json
+from shared.db import retry_conflicts
+from shared.errors import ApiError
+from shared.http_input import query_day, query_uuid, read_json
 from shared.keys import DB, SETTINGS
 
 routes = web.RouteTableDef()
@@ -45,31 +49,6 @@ def _idempotency_key(request: web.Request) -> str | None:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
     return key
-
-
-def _uuid_param(request: web.Request, name: str, *, required: bool) -> uuid.UUID | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise ApiError(422, "validation_failed", f"Query parameter `{name}` is required",
-                           [{"field": name, "message": "Field required", "type": "missing"}])
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(422, "validation_failed", f"`{name}` must be an id",
-                       [{"field": name, "message": "Input should be a valid UUID", "type": "uuid_parsing"}]) from None
-
-
-def _date_param(request: web.Request, name: str, default: date | None = None) -> date | None:
-    raw = request.query.get(name)
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(422, "validation_failed", f"`{name}` must be a date like 2026-12-01",
-                       [{"field": name, "message": "Input should be a valid date", "type": "date_parsing"}]) from None
 
 
 # --- catalogue -----------------------------------------------------------------------------------
@@ -149,9 +128,9 @@ async def get_screening(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/clinics/{clinic}/availability")
 async def get_availability(request: web.Request) -> web.Response:
-    treatment_id = _uuid_param(request, "treatment", required=True)
-    therapist_id = _uuid_param(request, "therapist", required=False)
-    first, last = _date_param(request, "from"), _date_param(request, "to")
+    treatment_id = query_uuid(request, "treatment", required=True)
+    therapist_id = query_uuid(request, "therapist", required=False)
+    first, last = query_day(request, "from"), query_day(request, "to")
     async with request.app[DB].acquire() as conn:
         found = await service.availability(conn, request.match_info["clinic"], treatment_id, therapist_id,
                                            first, last, _now())
@@ -186,6 +165,7 @@ def _hold_json(rows_or_holds, clinic: Clinic) -> dict:
 
 
 @routes.post("/api/v1/holds")
+@retry_conflicts
 async def create_hold(request: web.Request) -> web.Response:
     body = await read_json(request, HoldIn)
     key = _idempotency_key(request)
@@ -242,6 +222,7 @@ def _booking_json(row, clinic: Clinic, links: service.Links, *, with_manage_url:
 
 
 @routes.post("/api/v1/bookings")
+@retry_conflicts
 async def create_booking(request: web.Request) -> web.Response:
     body = await read_json(request, BookingIn)
     key = _idempotency_key(request)
@@ -296,6 +277,7 @@ def _path_uuid(request: web.Request) -> uuid.UUID:
 
 
 @routes.post("/api/v1/bookings/{id}/cancel")
+@retry_conflicts
 async def cancel_booking(request: web.Request) -> web.Response:
     booking_id = _path_uuid(request)
     body = await _manage_body(request, ManageIn)
@@ -309,6 +291,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/bookings/{id}/reschedule")
+@retry_conflicts
 async def reschedule_booking(request: web.Request) -> web.Response:
     booking_id = _path_uuid(request)
     body = await read_json(request, RescheduleIn)
@@ -326,9 +309,11 @@ async def reschedule_booking(request: web.Request) -> web.Response:
 async def verify_api_key(request: web.Request) -> web.Response:
     """Internal (the gateway): which clinic does this API key belong to?"""
     require_internal(request)
-    body = await request.json()
-    key = body.get("key") if isinstance(body, dict) else None
-    if not isinstance(key, str) or api_keys.prefix_of(key) is None:
+    try:
+        key = (await read_json(request, ApiKeyCheckIn)).key
+    except pydantic.ValidationError:
+        key = ""        # nothing we could have issued (too long, control characters…): not a key
+    if api_keys.prefix_of(key) is None:
         raise ApiError(401, "invalid_api_key", "This API key is not valid")
     async with request.app[DB].acquire() as conn:
         row = await store.clinic_for_key(conn, api_keys.digest(key))
@@ -382,8 +367,8 @@ async def clinic_bookings(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         clinic = await store.get_clinic_by_id(conn, clinic_id)
         today = _now().astimezone(clinic.rules.zone).date()
-        first = _date_param(request, "from", today)
-        last = _date_param(request, "to", first + timedelta(days=domain.DEFAULT_AVAILABILITY_DAYS - 1))
+        first = query_day(request, "from", today)
+        last = query_day(request, "to", first + timedelta(days=domain.DEFAULT_AVAILABILITY_DAYS - 1))
         if last < first or (last - first).days >= domain.MAX_AVAILABILITY_DAYS:
             raise ApiError(422, "range_too_large" if last >= first else "invalid_range",
                            f"Ask for 1 to {domain.MAX_AVAILABILITY_DAYS} days at a time")

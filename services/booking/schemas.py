@@ -3,29 +3,26 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from services.booking import api_keys
+from shared.input import Instant, StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class CustomerIn(_Strict):
+class CustomerIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=40)
 
 
-class HoldIn(_Strict):
+class HoldIn(StrictModel):
     """Hold one treatment slot, or every session of a course (planned from `start`, or exactly `starts`)."""
     clinic: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
     treatment: uuid.UUID | None = None
     course: uuid.UUID | None = None
     therapist: uuid.UUID
-    start: AwareDatetime | None = None
-    starts: list[AwareDatetime] | None = Field(default=None, min_length=1, max_length=12)
+    start: Instant | None = None
+    starts: list[Instant] | None = Field(default=None, min_length=1, max_length=12)
 
     @model_validator(mode="after")
     def one_kind(self) -> "HoldIn":
@@ -36,11 +33,11 @@ class HoldIn(_Strict):
         return self
 
 
-class ScreeningIn(_Strict):
+class ScreeningIn(StrictModel):
     answers: dict[str, bool]
 
 
-class BookingIn(_Strict):
+class BookingIn(StrictModel):
     hold: uuid.UUID
     customer: CustomerIn
     screening: ScreeningIn | None = None
@@ -49,26 +46,31 @@ class BookingIn(_Strict):
     pay_rest_by_card: bool = True
 
 
-class ManageIn(_Strict):
+class ManageIn(StrictModel):
     token: str | None = Field(default=None, max_length=200)
 
 
 class RescheduleIn(ManageIn):
-    start: AwareDatetime
+    start: Instant
     therapist: uuid.UUID | None = None
 
 
-class ApiKeyIn(_Strict):
+class ApiKeyIn(StrictModel):
     """A new clinic API key; the name says what uses it (e.g. "practice software")."""
     name: str = Field(default="", max_length=100)
 
 
-class RotateKeyIn(_Strict):
+class ApiKeyCheckIn(StrictModel):
+    """Internal (the gateway): a key to look up."""
+    key: str = Field(min_length=1, max_length=200)
+
+
+class RotateKeyIn(StrictModel):
     """Rotate a key: the old one keeps working for `grace_hours` (0 to stop it at once)."""
     grace_hours: int = Field(default=api_keys.ROTATION_GRACE_HOURS, ge=0, le=api_keys.MAX_ROTATION_GRACE_HOURS)
 
 
-class SignInIn(_Strict):
+class SignInIn(StrictModel):
     """Dashboard sign-in, as the gateway passes it on."""
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)

@@ -62,7 +62,7 @@ class KeyChecker:
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             raise ApiError(503, "service_unavailable", "Cannot check API keys right now, please retry shortly",
                            headers={"Retry-After": "5"}) from None
-        if resp.status == 401:
+        if resp.status in (401, 422):
             raise ApiError(401, "invalid_api_key", "This API key is not valid or has been revoked",
                            headers={"WWW-Authenticate": "Bearer"})
         if resp.status != 200:

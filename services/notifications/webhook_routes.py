@@ -7,14 +7,16 @@ import uuid
 from datetime import datetime, timezone
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.notifications import webhook_store as store
 from services.notifications.webhook_delivery import resolve_and_check
 from services.notifications.webhooks import (EVENT_TYPES, ROTATION_OVERLAP, check_event_types,
                                              new_secret)
 from shared.clinic_auth import clinic_scope
-from shared.errors import ApiError, read_json
+from shared.errors import ApiError
+from shared.http_input import read_json
+from shared.input import Instant, StrictModel
 from shared.keys import DB, SETTINGS
 
 routes = web.RouteTableDef()
@@ -23,18 +25,14 @@ MAX_DELIVERIES = 200
 STATUSES = ("pending", "delivered", "failed")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class EndpointIn(_Strict):
+class EndpointIn(StrictModel):
     url: str = Field(min_length=8, max_length=2000)
     events: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES))
     description: str = Field(default="", max_length=500)
     alert_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class EndpointPatch(_Strict):
+class EndpointPatch(StrictModel):
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     events: list[str] | None = Field(default=None, min_length=1, max_length=len(EVENT_TYPES))
     description: str | None = Field(default=None, max_length=500)
@@ -42,8 +40,8 @@ class EndpointPatch(_Strict):
     alert_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ReplayIn(_Strict):
-    since: AwareDatetime
+class ReplayIn(StrictModel):
+    since: Instant
 
 
 def endpoint_json(row, secret: str | None = None) -> dict:
@@ -153,7 +151,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
-        raise ApiError(422, "validation_failed", f"status must be one of {', '.join(STATUSES)}")
+        raise ApiError(422, "validation_failed", f"status must be one of {', '.join(STATUSES)}",
+                       [{"field": "status", "in": "query", "message": f"must be one of {', '.join(STATUSES)}",
+                         "type": "enum"}])
     async with request.app[DB].acquire() as conn:
         endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
         rows = await store.list_deliveries(conn, clinic_id, endpoint["id"], status, MAX_DELIVERIES)

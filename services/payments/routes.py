@@ -7,7 +7,7 @@ import uuid
 
 import stripe
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -18,7 +18,9 @@ from services.payments.schemas import BalanceIn, BookingPaymentIn, VoucherPurcha
 from services.payments.stripe_gateway import STRIPE
 from services.payments.vouchers import normalise, spec_for_amount, spec_for_course, spec_for_treatment
 from shared.clinic_auth import clinic_scope, require_internal
-from shared.errors import ApiError, read_json
+from shared.errors import ApiError
+from shared.http_input import read_json
+from shared.input import PG_INTEGER_MAX, StrictModel
 from shared.keys import DB, REDIS, SETTINGS
 from shared.ratelimit import Limit, RateLimiter
 
@@ -158,11 +160,10 @@ async def clinic_vouchers(request: web.Request) -> web.Response:
 
 
 
-class ReactivateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ReactivateIn(StrictModel):
     reason: str = Field(min_length=3, max_length=500)
     # What to give back: in the voucher's unit (pence, or sessions); the balance it had when it expired if omitted.
-    units: int | None = Field(default=None, gt=0)
+    units: int | None = Field(default=None, gt=0, le=PG_INTEGER_MAX)
     extend_days: int = Field(default=90, ge=1, le=730)
 
 

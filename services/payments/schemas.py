@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from shared.input import PG_INTEGER_MAX, Day, StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class BookingPaymentIn(_Strict):
+class BookingPaymentIn(StrictModel):
     """Internal: how the booking service asks for a booking's payment."""
     booking_id: uuid.UUID
     clinic_id: uuid.UUID
-    amount: int
+    amount: int = Field(ge=0, le=PG_INTEGER_MAX)
     currency: str = Field(min_length=3, max_length=3)
     customer_email: str = Field(min_length=3, max_length=254)
     treatment_id: uuid.UUID
@@ -25,12 +22,12 @@ class BookingPaymentIn(_Strict):
     pay_rest_by_card: bool = True
 
 
-class Person(_Strict):
+class Person(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class Money(_Strict):
+class Money(StrictModel):
     amount: int
     currency: str = Field(min_length=3, max_length=3)
 
@@ -38,7 +35,7 @@ class Money(_Strict):
 CLINIC_SLUG = r"^[a-z0-9][a-z0-9-]*$"
 
 
-class VoucherPurchaseIn(_Strict):
+class VoucherPurchaseIn(StrictModel):
     clinic: str = Field(min_length=1, max_length=100, pattern=CLINIC_SLUG)
     kind: Literal["amount", "treatment", "course"]
     amount: Money | None = None
@@ -47,7 +44,8 @@ class VoucherPurchaseIn(_Strict):
     buyer: Person
     recipient: Person
     message: str = Field(default="", max_length=1000)
-    deliver_on: date
+    deliver_on: Day
+    multiline = frozenset({"message"})      # a gift message may have lines; names and emails may not
 
     @model_validator(mode="after")
     def matches_kind(self) -> "VoucherPurchaseIn":
@@ -59,5 +57,5 @@ class VoucherPurchaseIn(_Strict):
         return self
 
 
-class BalanceIn(_Strict):
+class BalanceIn(StrictModel):
     code: str = Field(min_length=1, max_length=40)

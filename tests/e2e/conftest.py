@@ -4,7 +4,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.infra import clone_database, database_url, drop_database, running_redis
-from tests.support.stack import Stack, stack_env
+from tests.support.stack import HTTP_SERVICES, Stack, stack_env
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,11 @@ def stack(stack_db, stack_redis, tmp_path_factory):
         yield running
     finally:
         running.stop_all()
+    # However the tests treated it, no service met an error no rule answers (a 500) or refused a value at
+    # the database that the input checks should have refused.
+    for service in HTTP_SERVICES:
+        log = running.log(service)
+        assert '"unhandled error"' not in log and '"value refused by the database"' not in log, log[-5000:]
 
 
 @pytest.fixture

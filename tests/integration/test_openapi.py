@@ -109,7 +109,7 @@ def test_request_bodies_are_the_models_the_handlers_validate_with(document, serv
         for name, schema in expected.pop("$defs", {}).items():
             assert components[name] == schema
         assert components[op.model.__name__] == expected
-        # The handler parses the body with this very model (shared.errors.read_json).
+        # The handler parses the body with this very model (shared.http_input.read_json).
         source = inspect.getsource(handlers[(op.method, op.path)])
         assert re.search(rf"\b{op.model.__name__}\b", source), f"{op.method} {op.path} does not use {op.model.__name__}"
     # And every handler that parses a body with read_json has its model in the spec.

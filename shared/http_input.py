@@ -1,0 +1,83 @@
+"""Reading what a client sent, for every service: the JSON body, path and query parameters. The rules
+are shared.input's; this module applies them at the HTTP edge and answers in the one error shape, so no
+hostile byte reaches SQL, a parser's recursion or date arithmetic."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from typing import Awaitable, Callable
+
+import pydantic
+from aiohttp import web
+
+from shared.errors import ApiError
+from shared.input import FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, json_too_deep, text_problem
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_json(request: web.Request, model: type[pydantic.BaseModel]):
+    """Parse and validate a JSON body, answering 415/400/422 in the error shape."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
+    raw = await request.read()
+    if json_too_deep(raw):
+        raise ApiError(400, "json_too_deep", f"The request body nests arrays or objects more than "
+                                             f"{MAX_JSON_DEPTH} deep")
+    try:
+        payload = json.loads(raw, parse_constant=_no_constants)   # NaN and Infinity are not JSON
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object")
+    return model.model_validate(payload)
+
+
+def _invalid(name: str, where: str, message: str, kind: str, status: int = 422) -> ApiError:
+    return ApiError(status, "validation_failed" if status == 422 else "not_found",
+                    f"`{name}` {message}" if status == 422 else "No such resource",
+                    [{"field": name, "in": where, "message": message, "type": kind}])
+
+
+def query_uuid(request: web.Request, name: str, *, required: bool = False) -> uuid.UUID | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise _invalid(name, "query", "is required", "missing")
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _invalid(name, "query", "must be an id (a UUID)", "uuid_parsing") from None
+
+
+def query_day(request: web.Request, name: str, default: date | None = None) -> date | None:
+    """A calendar day like 2026-12-01, inside shared.input's window."""
+    raw = request.query.get(name)
+    if not raw:
+        return default
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise _invalid(name, "query", "must be a date like 2026-12-01", "date_parsing") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise _invalid(name, "query", f"must be between {FIRST_DAY} and {LAST_DAY}", "date_out_of_range")
+    return day
+
+
+@web.middleware
+async def parameters_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Path and query parameters are text too: refuse what shared.input refuses in a one-line field,
+    before any handler sees them (a path segment that cannot name anything is 404, a query value 422)."""
+    for name, value in request.match_info.items():
+        if (problem := text_problem(value)) is not None:
+            raise _invalid(name, "path", problem, "text_not_allowed", status=404)
+    for name, value in request.query.items():
+        if (problem := text_problem(name)) is not None:
+            raise _invalid("(a parameter's name)", "query", problem, "text_not_allowed")
+        if (problem := text_problem(value)) is not None:
+            raise _invalid(name, "query", problem, "text_not_allowed")
+    return await handler(request)
