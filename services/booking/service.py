@@ -141,8 +141,10 @@ def _held_event(hold: Hold, clinic: Clinic, treatment: Treatment, therapist: The
 
 
 def _expired_event(row) -> Event:
+    # payment_id None: the customer's booking was never written (see store.EXPIRED_COLUMNS).
     return Event("booking.expired", {"booking_id": str(row["id"]),
-                                     "series_id": str(row["series_id"]) if row["series_id"] else None},
+                                     "series_id": str(row["series_id"]) if row["series_id"] else None,
+                                     "payment_id": str(row["payment_id"]) if row["payment_id"] else None},
                  clinic_id=str(row["clinic_id"]))
 
 
@@ -161,6 +163,7 @@ def _slot_taken(hold: Hold) -> BookingError:
 async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: str | None,
                         clinic: Clinic, treatment: Treatment, therapist: Therapist) -> None:
     """In the caller's transaction: each hold, after expired holds in its way, with its event."""
+    await store.lock_therapist_time(conn, therapist.id)
     for i, hold in enumerate(holds):
         await _expire_in_the_way(conn, hold.therapist_id, hold.blocked)
         try:
@@ -266,18 +269,24 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
     clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
     treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
     assessment = await _screen(conn, clinic, treatment, customer, answers)
+    ids = [r["id"] for r in rows]
+    # The booking's own writes first: whatever in them could fail fails before payments (and Stripe) is
+    # asked for anything, so a refused booking never leaves a PaymentIntent behind. (No therapist lock:
+    # it would queue every hold of the therapist behind the card processor. These updates keep the
+    # reservation's time; a deadlock with a hold racing for it is rare and retried by the route.)
     if assessment is not None:
         await store.insert_screening(conn, rows[0]["id"], clinic.id, screening.questionnaire().version,
                                      answers, assessment.outcome, assessment.flags)
+    expires_at = max(now + PAYMENT_WINDOW, rows[0]["expires_at"])
+    await store.await_payment(conn, ids, customer, confirm_key, expires_at)
     payment = await payments.booking_payment(
         booking_id=hold_id, clinic_id=clinic.id, amount=sum(r["price_amount"] for r in rows),
         currency=rows[0]["currency"].strip(), customer_email=customer.email, treatment_id=treatment.id,
         sessions=len(rows), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
-    expires_at = max(now + PAYMENT_WINDOW, rows[0]["expires_at"])
-    await store.await_payment(conn, [r["id"] for r in rows], customer, confirm_key,
-                              uuid.UUID(payment["id"]) if payment["id"] else None, expires_at)
+    if payment["id"]:
+        await store.attach_payment(conn, ids, uuid.UUID(payment["id"]))
     if payment["covered"]:   # the voucher paid for everything: nothing to wait for
-        await store.confirm_paid(conn, [r["id"] for r in rows])
+        await store.confirm_paid(conn, ids)
         await _announce_confirmed(conn, await store.lock_reservations(conn, hold_id), links)
     else:
         await add_event(conn, Event("booking.pending_payment", {
@@ -304,7 +313,11 @@ async def on_payment_succeeded(conn: asyncpg.Connection, booking_id: uuid.UUID, 
         return "already_confirmed"
     if not rows or statuses & {"cancelled", "completed", "no_show"}:
         return await _orphan_payment(conn, booking_id, payment_id, rows, "booking_gone")
+    if any(r["customer_email"] is None for r in rows):
+        # A hold whose booking was never written (its request failed after payments answered): nobody to confirm.
+        return await _orphan_payment(conn, booking_id, payment_id, rows, "booking_never_written")
     if statuses <= {"expired", "released", "held", "pending_payment"}:
+        await store.lock_therapist_time(conn, rows[0]["therapist_id"])
         try:
             async with conn.transaction():   # a savepoint: a taken slot must not undo the refund request
                 await store.confirm_paid(conn, [r["id"] for r in rows])
@@ -401,6 +414,7 @@ async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: dat
     therapist = await therapist_for(conn, clinic, therapist_id or row["therapist_id"], treatment)
     await _check_start(conn, clinic, treatment, therapist.id, start, now)
     blocked = treatment.timing.blocked(start)
+    await store.lock_therapist_time(conn, therapist.id)
     await _expire_in_the_way(conn, therapist.id, blocked)
     try:
         await store.move_booking(conn, booking_id, therapist.id, start, treatment.timing.end(start), blocked)

@@ -287,20 +287,53 @@ async def availability_context(conn: asyncpg.Connection, slug: str, treatment_id
 
 # --- holds and bookings --------------------------------------------------------------------------
 
+# Every write that makes a reservation live or moves one takes its therapist's lock first, for the rest
+# of its transaction. Writers of one therapist's time then queue up instead of meeting each other's
+# uncommitted rows inside the exclusion constraint, where two concurrent inserts each wait for the
+# other: a deadlock that PostgreSQL breaks only after deadlock_timeout, a second per loser in a rush.
+# The constraint still decides who wins; it only ever meets committed rows. (A hash collision of two
+# therapists costs a little queueing, never correctness.) The first key keeps these locks apart from
+# any other advisory lock.
+THERAPIST_LOCK_SPACE = 0x74686572          # "ther"
+THERAPIST_LOCK = f"pg_advisory_xact_lock({THERAPIST_LOCK_SPACE}, hashtext({{therapist}}::text))"
+
+
+async def lock_therapist_time(conn: asyncpg.Connection, therapist_id: uuid.UUID) -> None:
+    """In the caller's transaction: wait for, then hold, the right to change this therapist's reservations."""
+    await conn.execute(f"SELECT {THERAPIST_LOCK.format(therapist='$1::uuid')}", therapist_id)
+
+
+# What an expiry marks and announces: whether the booking had been written (payment_id), so that
+# payments can cancel a card payment asked for a booking whose own write then failed.
+EXPIRED_COLUMNS = "id, clinic_id, series_id, payment_id"
+
+
 async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.UUID,
                                    blocked: Interval) -> list[asyncpg.Record]:
     """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
     blocking now rather than when the sweeper next runs; the rows marked, to announce like the sweeper's."""
     return await conn.fetch(
         "UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND status IN ('held', 'pending_payment') "
-        "AND expires_at <= now() AND blocked && $2 RETURNING id, clinic_id, series_id", therapist_id, _range(blocked))
+        f"AND expires_at <= now() AND blocked && $2 RETURNING {EXPIRED_COLUMNS}", therapist_id, _range(blocked))
 
 
-INSERT_HOLD_SQL = """INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
-                                 starts_at, ends_at, blocked, status, expires_at, price_amount, currency, hold_key)
+INSERT_HOLD_COLUMNS = """bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
+                                 starts_at, ends_at, blocked, status, expires_at, price_amount, currency, hold_key)"""
+INSERT_HOLD_SQL = f"""INSERT INTO {INSERT_HOLD_COLUMNS}
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'held', $11, $12, $13, $14)"""
 # The hold and its event in one statement, so one round trip and its own transaction: both or neither.
-INSERT_HOLD_ANNOUNCED_SQL = f"WITH hold AS ({INSERT_HOLD_SQL}) INSERT INTO {OUTBOX_COLUMNS} VALUES ($15, $16, $17)"
+# The row to insert is produced by the SELECT that takes the therapist's lock (see THERAPIST_LOCK), so
+# the insert, and its constraint check, wait for the lock. Casts: a SELECT's parameters have no types
+# of their own.
+INSERT_HOLD_ANNOUNCED_SQL = f"""
+WITH hold AS (
+    INSERT INTO {INSERT_HOLD_COLUMNS}
+    SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid, $7::smallint, $8::timestamptz,
+           $9::timestamptz, $10::tstzrange, 'held', $11::timestamptz, $12::integer, $13::char(3), $14::text
+    FROM (SELECT {THERAPIST_LOCK.format(therapist="$4::uuid")}) AS therapist_lock
+    RETURNING id
+)
+INSERT INTO {OUTBOX_COLUMNS} SELECT $15::uuid, $16::text, $17::jsonb FROM hold"""
 
 
 def _hold_values(hold: Hold, hold_key: str | None) -> tuple:
@@ -353,13 +386,17 @@ async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncp
 
 
 async def await_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer, confirm_key: str | None,
-                        payment_id: uuid.UUID, expires_at: datetime) -> None:
-    """Hold the time a little longer while the customer pays; the booking confirms on the payment event."""
+                        expires_at: datetime) -> None:
+    """The customer's booking, holding the time a little longer while they pay (it confirms on the payment
+    event); its payment is attached by attach_payment."""
     await conn.execute(
-        """UPDATE bookings SET status = 'pending_payment', expires_at = $6, payment_id = $5,
-                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $7
-           WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, payment_id,
-        expires_at, confirm_key)
+        """UPDATE bookings SET status = 'pending_payment', expires_at = $5,
+                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $6
+           WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, expires_at, confirm_key)
+
+
+async def attach_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], payment_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE bookings SET payment_id = $2 WHERE id = ANY($1::uuid[])", ids, payment_id)
 
 
 async def confirm_paid(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
@@ -388,10 +425,10 @@ async def move_booking(conn: asyncpg.Connection, booking_id: uuid.UUID, therapis
 async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     """Mark holds past their expiry as expired (SKIP LOCKED: several sweepers never collide)."""
     return await conn.fetch(
-        """UPDATE bookings SET status = 'expired'
+        f"""UPDATE bookings SET status = 'expired'
            WHERE id IN (SELECT id FROM bookings WHERE status IN ('held', 'pending_payment') AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, clinic_id, series_id""", limit)
+           RETURNING {EXPIRED_COLUMNS}""", limit)
 
 
 # --- screening -----------------------------------------------------------------------------------

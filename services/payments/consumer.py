@@ -39,8 +39,11 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
 
     async def on_booking_expired(ctx: HandlerContext, event: Event) -> None:
         # Never paid: what a voucher put towards it goes back.
-        reference = event.data.get("series_id") or event.data["booking_id"]
-        await voucher_service.give_back(ctx.conn, uuid.UUID(reference), entry="release")
+        reference = uuid.UUID(event.data.get("series_id") or event.data["booking_id"])
+        await voucher_service.give_back(ctx.conn, reference, entry="release")
+        if "payment_id" in event.data and event.data["payment_id"] is None:
+            # A hold whose booking was never written: a card payment asked for it has nobody to pay for.
+            await service.cancel_unclaimed_payment(ctx.conn, stripe, reference)
 
     return {"booking.payment_orphaned": on_payment_orphaned, "booking.cancelled": on_booking_cancelled,
             "booking.expired": on_booking_expired}

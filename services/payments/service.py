@@ -198,6 +198,25 @@ async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_
     return changed
 
 
+async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGateway, booking_id: uuid.UUID,
+                                   vouchers: "VoucherIssuer | None" = None) -> str | None:
+    """The card payment asked for a booking that was never written (the booking's own write failed after
+    we answered), once its hold has expired: cancelled at Stripe, so nobody can ever be charged for it.
+    If it was paid meanwhile, that is recorded instead (and the booking side refunds it). Returns the
+    payment's new status, or None if there was nothing open."""
+    payment = await store.lock_payment(conn, "booking", booking_id)
+    if payment is None or payment["status"] not in {"requires_payment", "processing"}:
+        return None
+    try:
+        intent = await stripe.cancel_intent(payment["stripe_payment_intent"])
+    except StripeRefused:       # not cancellable any more (e.g. it succeeded): take what Stripe says it is
+        intent = await stripe.retrieve_intent(payment["stripe_payment_intent"])
+    except StripeUnavailable:
+        raise _unavailable() from None
+    log.warning("cancelled a card payment whose booking was never written", extra={"payment_id": str(payment["id"])})
+    return await apply_intent(conn, intent, vouchers=vouchers)
+
+
 async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
                                  reason: str, cause_event_id: uuid.UUID, amount: int | None = None) -> int:
     """Refund a booking's card payment (all that is left, or at most `amount`), once per cause; the amount

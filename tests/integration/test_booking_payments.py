@@ -12,15 +12,18 @@ import asyncpg
 import pytest
 
 from services.booking import service as booking_service
-from tests.support.audit import charges_without_booking
+from services.booking.seed import stable_id
+from tests.support.audit import charges_without_booking, open_intents_without_booking
 from tests.support.booking import book, book_and_pay, booking_body, free_slots, hold
 from tests.support.infra import free_port
+from tests.support.payments import customer_pays
 
 
 async def audit(settings) -> list:
+    """Charges without a booking, and open payments waiting for a booking never written."""
     conn = await asyncpg.connect(settings.database_url)
     try:
-        return await charges_without_booking(conn)
+        return [*await charges_without_booking(conn), *await open_intents_without_booking(conn)]
     finally:
         await conn.close()
 
@@ -221,4 +224,44 @@ async def test_rescheduling_a_paid_booking_charges_nothing_more(booking, payment
     async with payments_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM payments") == 1
         assert await conn.fetchval("SELECT amount_refunded FROM payments") == 0
+    assert await audit(settings) == []
+
+
+
+async def payment_for_unwritten_booking(booking, payments, settings) -> tuple[dict, dict]:
+    """A hold, and payments' answer to the booking service for it, as if the booking's own write then
+    failed (its process died before the commit): the payment exists, the booking was never written."""
+    held = await hold(booking, (await free_slots(booking))[0]["start"])
+    resp = await payments.post("/internal/v1/booking-payments", headers={"X-Internal-Token": settings.internal_token},
+                               json={"booking_id": held["id"], "clinic_id": str(stable_id("urban-therapy")),
+                                     "amount": 6500, "currency": "GBP", "customer_email": "ada@example.com",
+                                     "treatment_id": held["treatment"], "sessions": 1})
+    assert resp.status == 201, await resp.text()
+    return held, await resp.json()
+
+
+async def test_a_payment_for_a_booking_never_written_is_cancelled_when_its_hold_lapses(
+        booking, payments, payments_pool, booking_pool, checkout, settings):
+    held, payment = await payment_for_unwritten_booking(booking, payments, settings)
+    [offender] = await audit(settings)
+    assert str(offender["reference_id"]) == held["id"]
+
+    await let_time_run_out(booking_pool, held["id"])
+    await checkout.event_path.drain()
+
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM payments") == "canceled"
+    intent = await checkout.event_path.stripe.retrieve_intent(payment["stripe_payment_intent"])
+    assert intent.status == "canceled"          # nobody can ever be charged for it
+    assert await audit(settings) == []
+
+
+async def test_a_payment_for_a_booking_never_written_that_is_paid_anyway_is_refunded(
+        booking, payments, payments_pool, checkout, settings):
+    held, payment = await payment_for_unwritten_booking(booking, payments, settings)
+    await customer_pays(settings.stripe_api_base, payment["stripe_payment_intent"])
+    await checkout.reconcile()
+    async with payments_pool.acquire() as conn:
+        refund = await conn.fetchrow("SELECT reason, amount FROM refunds")
+    assert dict(refund) == {"reason": "booking_never_written", "amount": 6500}
     assert await audit(settings) == []

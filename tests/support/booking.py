@@ -47,10 +47,10 @@ def booking_body(hold_id: str, email: str = "ada@example.com", answers: dict | N
 
 
 async def free_slots(http, day: date | None = None, therapist: str = THERAPIST, treatment: str = TREATMENT,
-                     days: int = 1) -> list[dict]:
+                     days: int = 1, clinic: str = CLINIC) -> list[dict]:
     """`http` is an aiohttp test client, or anything with .request(method, path) answering JSON."""
     day = day or next_weekday()
-    resp = await http.request("GET", f"/api/v1/clinics/{CLINIC}/availability", params={
+    resp = await http.request("GET", f"/api/v1/clinics/{clinic}/availability", params={
         "treatment": treatment, "therapist": therapist, "from": day.isoformat(),
         "to": (day + timedelta(days=days - 1)).isoformat()})
     assert resp.status == 200, await resp.text()
