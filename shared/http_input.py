@@ -12,7 +12,7 @@ import pydantic
 from aiohttp import web
 
 from shared.errors import ApiError
-from shared.input import FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, json_too_deep, text_problem
+from shared.input import FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, json_too_deep, surrogate_path, text_problem
 
 
 def _no_constants(name: str):
@@ -20,20 +20,36 @@ def _no_constants(name: str):
 
 
 async def read_json(request: web.Request, model: type[pydantic.BaseModel]):
-    """Parse and validate a JSON body, answering 415/400/422 in the error shape."""
+    """Parse and validate a JSON body, answering 415/400/422 in the error shape. Validation is strict, as
+    JSON types are (no "5" for a number, no 0 for false): pydantic parses the bytes itself."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
     raw = await request.read()
     if json_too_deep(raw):
         raise ApiError(400, "json_too_deep", f"The request body nests arrays or objects more than "
                                              f"{MAX_JSON_DEPTH} deep")
+    if not raw.lstrip().startswith(b"{"):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object")
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except pydantic.ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors(include_url=False, include_input=False)):
+            raise _unreadable(raw) from None
+        raise
+
+
+def _unreadable(raw: bytes) -> ApiError:
+    """Why pydantic could not read the body: not JSON, or JSON whose text is not Unicode (a lone
+    surrogate escape, which has no UTF-8 form: named by its field)."""
     try:
         payload = json.loads(raw, parse_constant=_no_constants)   # NaN and Infinity are not JSON
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object")
-    return model.model_validate(payload)
+        return ApiError(400, "invalid_json", "The request body is not valid JSON")
+    if (field := surrogate_path(payload)) is not None:
+        message = "must not contain an unpaired surrogate"
+        return ApiError(422, "validation_failed", "The request body is not valid",
+                        [{"field": field, "message": message, "type": "string_unicode"}])
+    return ApiError(400, "invalid_json", "The request body is not valid JSON")
 
 
 def _invalid(name: str, where: str, message: str, kind: str, status: int = 422) -> ApiError:
@@ -44,7 +60,7 @@ def _invalid(name: str, where: str, message: str, kind: str, status: int = 422) 
 
 def query_uuid(request: web.Request, name: str, *, required: bool = False) -> uuid.UUID | None:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         if required:
             raise _invalid(name, "query", "is required", "missing")
         return None
@@ -57,7 +73,7 @@ def query_uuid(request: web.Request, name: str, *, required: bool = False) -> uu
 def query_day(request: web.Request, name: str, default: date | None = None) -> date | None:
     """A calendar day like 2026-12-01, inside shared.input's window."""
     raw = request.query.get(name)
-    if not raw:
+    if raw is None:
         return default
     try:
         day = date.fromisoformat(raw)

@@ -37,6 +37,7 @@ _NOT_IN_TEXT = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
 _NOT_IN_LINE = re.compile(f"[{_NOT_IN_TEXT}\t\n\r\u2028\u2029]")
 _NOT_IN_MULTILINE = re.compile(f"[{_NOT_IN_TEXT}]")
 _LINE_BREAKS = frozenset("\n\r\u2028\u2029")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # JSON string literals (escapes included): their brackets are text, not structure.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
@@ -86,6 +87,26 @@ def strings_in(value: Any) -> Iterator[str]:
             pending.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             pending.extend(item)
+
+
+def surrogate_path(value: Any) -> str | None:
+    """Where in a parsed JSON value a string (or key) holds an unpaired surrogate, as a dotted field path
+    (`customer.name`, `answers.<key>`); None if nowhere. Such text has no UTF-8 form at all."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path or "(body)"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                key_path = f"{path}.{key}" if path else str(key)
+                if _SURROGATE.search(key):
+                    return path or "(body)"
+                pending.append((inner, key_path))
+        elif isinstance(item, list):
+            pending.extend((inner, f"{path}.{i}" if path else str(i)) for i, inner in enumerate(item))
+    return None
 
 
 def first_text_problem(value: Any, *, multiline: bool = False) -> str | None:

@@ -1,5 +1,6 @@
-"""Schemathesis against /openapi.json on the running stack (bounded): no 5xx, and every answer — status,
-content type, headers, body — is one the spec declares."""
+"""Schemathesis against /openapi.json on the running stack (bounded), with data the spec allows and data
+it forbids: no 5xx, forbidden data refused, and every answer — status, content type, headers, body — is
+one the spec declares."""
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ from tests.support.infra import database_url
 
 pytestmark = pytest.mark.e2e
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# negative_data_rejection: data the spec forbids (generated in the negative mode) must be refused with a 4xx.
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
-          "response_headers_conformance,response_schema_conformance")
+          "response_headers_conformance,response_schema_conformance,negative_data_rejection")
 MAX_EXAMPLES = 10
 MAX_SECONDS = 90
 
@@ -39,7 +41,7 @@ async def clinic_key(stack_db: str) -> str:
 async def test_the_running_api_conforms_to_its_spec(stack, stack_db, tmp_path):
     key = await clinic_key(stack_db)
     command = [str(SCHEMATHESIS), "run", f"{stack.url()}/openapi.json", "--url", stack.url(),
-               "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_SECONDS),
+               "--checks", CHECKS, "--mode", "all", "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_SECONDS),
                "--seed", "20261125", "--generation-database", "none", "--request-timeout", "10", "--workers", "1",
                "--header", f"Authorization: Bearer {key}", "--no-color", "--warnings", "off",
                "--report", "junit", "--report-dir", str(tmp_path)]

@@ -381,3 +381,29 @@ async def test_a_voucher_delivery_day_past_the_window_is_422(stack):
     error = await refused(await stack.post("/api/v1/vouchers", json=purchase_body(deliver_on="9999-12-31")), 422)
     field_named(error, "deliver_on")
     assert "2199-12-31" in error["details"][0]["message"]        # the window's last day
+
+
+# --- JSON types are JSON's ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("grace", [False, "5", 5.0, None])
+async def test_json_values_of_the_wrong_type_are_not_coerced(stack, key, grace):
+    listed = await (await stack.get("/api/v1/clinic/api-keys", headers=bearer(key))).json()
+    key_id = listed["api_keys"][0]["id"]
+    resp = await stack.post(f"/api/v1/clinic/api-keys/{key_id}/rotate", headers=bearer(key),
+                            json={"grace_hours": grace})
+    field_named(await refused(resp, 422), "grace_hours")
+    after = await (await stack.get("/api/v1/clinic/api-keys", headers=bearer(key))).json()
+    assert after == listed                      # nothing rotated
+
+
+@pytest.mark.parametrize("name", ["from", "to"])
+async def test_an_empty_date_parameter_is_not_a_missing_one(stack, key, name):
+    field_named(await refused(await stack.get(f"/api/v1/clinic/bookings?{name}=", headers=bearer(key)), 422), name)
+
+
+async def test_a_lone_surrogate_escape_is_named_by_its_field(stack):
+    body = b'{"clinic": "urban-therapy", "kind": "amount", "buyer": {"name": "\\ud800", "email": "a@example.com"}}'
+    error = await refused(await stack.post("/api/v1/vouchers", data=body, headers={"Content-Type": "application/json"}),
+                          422)
+    assert error["details"] == [{"field": "buyer.name", "message": "must not contain an unpaired surrogate",
+                                 "type": "string_unicode"}]

@@ -46,13 +46,15 @@ def booking_body(hold_id: str, email: str = "ada@example.com", answers: dict | N
     return body
 
 
-async def free_slots(http, day: date | None = None, therapist: str = THERAPIST, treatment: str = TREATMENT,
+async def free_slots(http, day: date | None = None, therapist: str | None = THERAPIST, treatment: str = TREATMENT,
                      days: int = 1, clinic: str = CLINIC) -> list[dict]:
-    """`http` is an aiohttp test client, or anything with .request(method, path) answering JSON."""
+    """`http` is an aiohttp test client, or anything with .request(method, path) answering JSON.
+    `therapist` None: any therapist giving the treatment."""
     day = day or next_weekday()
-    resp = await http.request("GET", f"/api/v1/clinics/{clinic}/availability", params={
-        "treatment": treatment, "therapist": therapist, "from": day.isoformat(),
-        "to": (day + timedelta(days=days - 1)).isoformat()})
+    params = {"treatment": treatment, "from": day.isoformat(), "to": (day + timedelta(days=days - 1)).isoformat()}
+    if therapist is not None:
+        params["therapist"] = therapist
+    resp = await http.request("GET", f"/api/v1/clinics/{clinic}/availability", params=params)
     assert resp.status == 200, await resp.text()
     return (await resp.json())["slots"]
 

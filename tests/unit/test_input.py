@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from shared.input import (EARLIEST, LAST_DAY, LATEST, MAX_JSON_DEPTH, Day, Instant, StrictModel,
-                          json_too_deep, text_problem)
+                          json_too_deep, surrogate_path, text_problem)
 
 
 def depth(value) -> int:
@@ -106,3 +106,10 @@ def test_days_outside_the_window_are_refused(day):
 
 def test_days_inside_the_window_pass():
     assert Body.model_validate({"name": "a", "on": LAST_DAY.isoformat()}).on == LAST_DAY == date(2199, 12, 31)
+
+
+def test_an_unpaired_surrogate_is_found_with_its_field_path():
+    assert surrogate_path({"customer": {"name": "ok", "phone": "a\ud800"}}) == "customer.phone"
+    assert surrogate_path({"starts": ["x", "\udfff"]}) == "starts.1"
+    assert surrogate_path({"answers": {"q\ud800": True}}) == "answers"
+    assert surrogate_path({"name": "😀 fine"}) is None
