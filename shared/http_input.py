@@ -84,10 +84,25 @@ def query_day(request: web.Request, name: str, default: date | None = None) -> d
     return day
 
 
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The `Idempotency-Key` header of a creating POST, if sent: 1 to 255 characters of storable text
+    (header bytes outside ASCII arrive as lone surrogates)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and (not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or text_problem(key) is not None):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters of text")
+    return key
+
+
 @web.middleware
 async def parameters_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     """Path and query parameters are text too: refuse what shared.input refuses in a one-line field,
-    before any handler sees them (a path segment that cannot name anything is 404, a query value 422)."""
+    before any handler sees them (a path segment that cannot name anything is 404, a query value 422).
+    So is the Idempotency-Key header, checked here too so that the gateway refuses it rather than pass
+    on what its HTTP client would make of it (it drops what is not text)."""
+    idempotency_key(request)
     for name, value in request.match_info.items():
         if (problem := text_problem(value)) is not None:
             raise _invalid(name, "path", problem, "text_not_allowed", status=404)

@@ -18,12 +18,10 @@ from services.booking.schemas import (ApiKeyCheckIn, ApiKeyIn, BookingIn, HoldIn
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.db import retry_conflicts
 from shared.errors import ApiError
-from shared.http_input import query_day, query_uuid, read_json
+from shared.http_input import idempotency_key, query_day, query_uuid, read_json
 from shared.keys import DB, SETTINGS
 
 routes = web.RouteTableDef()
-
-MAX_IDEMPOTENCY_KEY = 255
 
 
 def _now() -> datetime:
@@ -42,13 +40,6 @@ def _money(amount: int, currency: str) -> dict:
 def _local(instant: datetime, clinic: Clinic) -> str:
     """Clinic wall time, always with its UTC offset."""
     return instant.astimezone(clinic.rules.zone).isoformat()
-
-
-def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
-    return key
 
 
 # --- catalogue -----------------------------------------------------------------------------------
@@ -168,7 +159,7 @@ def _hold_json(rows_or_holds, clinic: Clinic) -> dict:
 @retry_conflicts
 async def create_hold(request: web.Request) -> web.Response:
     body = await read_json(request, HoldIn)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     now = _now()
     async with request.app[DB].acquire() as conn:
         try:
@@ -225,7 +216,7 @@ def _booking_json(row, clinic: Clinic, links: service.Links, *, with_manage_url:
 @retry_conflicts
 async def create_booking(request: web.Request) -> web.Response:
     body = await read_json(request, BookingIn)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     links = _links(request)
     customer = Customer(body.customer.name, body.customer.email, body.customer.phone)
     answers = body.screening.answers if body.screening else None

@@ -19,7 +19,7 @@ from services.payments.stripe_gateway import STRIPE
 from services.payments.vouchers import normalise, spec_for_amount, spec_for_course, spec_for_treatment
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError
-from shared.http_input import read_json
+from shared.http_input import idempotency_key, read_json
 from shared.input import PG_INTEGER_MAX, StrictModel
 from shared.keys import DB, REDIS, SETTINGS
 from shared.ratelimit import Limit, RateLimiter
@@ -27,7 +27,6 @@ from shared.ratelimit import Limit, RateLimiter
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 CLINIC_ZONE = ZoneInfo("Europe/London")
-MAX_IDEMPOTENCY_KEY = 255
 # Guessing codes must be hopeless: few checks per client, fewer misses, and misses per code prefix.
 BALANCE_CHECKS = Limit("voucher-balance", 20, 60)
 BALANCE_MISSES = Limit("voucher-balance-miss", 5, 900)
@@ -77,13 +76,6 @@ async def booking_payment(request: web.Request) -> web.Response:
     return web.json_response(answer, status=201)
 
 
-def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
-    return key
-
-
 @routes.post("/api/v1/vouchers")
 async def buy_voucher(request: web.Request) -> web.Response:
     """A gift voucher, awaiting the buyer's card payment; it is issued (with its code) when that succeeds."""
@@ -100,7 +92,7 @@ async def buy_voucher(request: web.Request) -> web.Response:
         voucher = await voucher_service.start_purchase(
             conn, clinic=clinic, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
             message=body.message, deliver_on=body.deliver_on, today=_now().astimezone(CLINIC_ZONE).date(),
-            purchase_key=_idempotency_key(request))
+            purchase_key=idempotency_key(request))
         payment = await service.voucher_payment(conn, request.app[STRIPE], voucher)
     return web.json_response({**voucher_service.voucher_json(voucher), "clinic": clinic.slug,
                               "payment": service.payment_json(payment)}, status=201)

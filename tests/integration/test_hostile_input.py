@@ -4,8 +4,10 @@ controls, SQL and huge sizes; JSON nested 100,000 deep; instants whose offset mo
 path segments and query values carrying the same."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import re
 import uuid
 from datetime import timedelta
@@ -19,6 +21,7 @@ from services.gateway.openapi import OPERATIONS
 from services.notifications.app import create_app as create_notifications
 from services.payments.app import create_app as create_payments_app
 from shared.input import MAX_JSON_DEPTH
+from shared.logs import MalformedRequestFilter
 from tests.support.booking import (COURSE, THERAPIST, booking_body, free_slots, hold, hold_body, next_weekday)
 from tests.support.clinic_api import bearer, issue_keys
 from tests.support.hostile import (clean, extreme_days, extreme_instants, hostile_text, nested_array,
@@ -188,10 +191,13 @@ async def voucher_counts(payments_pool) -> tuple[int, int]:
 
 
 @EXAMPLES
-@given(where=st.sampled_from(["buyer.name", "recipient.name", "buyer.email", "recipient.email", "message"]),
+@given(where=st.sampled_from(["buyer.name", "recipient.name", "buyer.email", "recipient.email", "message", "code"]),
        text=hostile_text)
 async def test_hostile_voucher_text_is_refused_or_stored_exactly(stack, payments_pool, where, text):
     body = purchase_body()
+    if where == "code":                 # a balance check: no code like that exists, whatever it holds
+        await refused(await stack.post("/api/v1/vouchers/balance", json={"code": text}))
+        return
     if where == "message":
         body["message"] = text
     else:
@@ -407,3 +413,46 @@ async def test_a_lone_surrogate_escape_is_named_by_its_field(stack):
                           422)
     assert error["details"] == [{"field": "buyer.name", "message": "must not contain an unpaired surrogate",
                                  "type": "string_unicode"}]
+
+
+# --- headers --------------------------------------------------------------------------------------
+
+async def raw_request(stack, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """A request written byte for byte (clients refuse to send such headers), through the gateway:
+    the status and the body of the answer."""
+    reader, writer = await asyncio.open_connection(stack.host, stack.port)
+    writer.write(head + b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("key_bytes", [b"\xff\xfe", b"caf\xc3\xa9\x80", b"x" * 300])
+async def test_an_idempotency_key_that_is_not_text_is_refused(stack, booking_pool, key_bytes):
+    slot = (await free_slots(stack, next_weekday(3, weeks_ahead=1)))[0]
+    body = json.dumps(hold_body(slot["start"])).encode()
+    status, answer = await raw_request(stack, b"POST /api/v1/holds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                                              b"\r\nIdempotency-Key: " + key_bytes + b"\r\n", body)
+    assert status == 400 and json.loads(answer)["error"]["code"] == "invalid_idempotency_key", (status, answer)
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE hold_key IS NOT NULL") == 0
+
+
+async def test_a_control_byte_in_a_header_is_a_400_and_one_warning_line(stack):
+    seen: list[logging.LogRecord] = []
+    recorder = logging.Handler()
+    recorder.emit = seen.append
+    server_log = logging.getLogger("aiohttp.server")
+    noise = MalformedRequestFilter()
+    server_log.addFilter(noise)            # as shared.logs.setup_logging installs it in every service
+    server_log.addHandler(recorder)
+    try:
+        status, _ = await raw_request(stack, b"POST /api/v1/holds HTTP/1.1\r\nHost: x\r\nIdempotency-Key: a\x01b\r\n")
+    finally:
+        server_log.removeFilter(noise)
+        server_log.removeHandler(recorder)
+    assert status == 400                   # aiohttp's own answer, before any middleware
+    [record] = seen
+    assert (record.levelname, record.getMessage(), record.exc_info) == ("WARNING", "malformed HTTP request refused", None)
+    assert "header" in record.error.lower()
