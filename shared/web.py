@@ -64,7 +64,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 def create_base_app(settings: Settings, service: str, *, schema: str | None = None,
                     with_redis: bool = True) -> web.Application:
     """An app with the common middlewares, /healthz, /readyz, and (optionally) its pool and Redis."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware, parameters_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[request_id_middleware, error_middleware, parameters_middleware],
+                          client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(_security_headers)
     app[SETTINGS] = settings
     app[SERVICE_NAME] = service
