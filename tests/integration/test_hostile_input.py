@@ -67,6 +67,15 @@ def field_named(error: dict, field: str) -> None:
     assert any(d["field"] == field or d["field"].startswith(field + ".") for d in error.get("details") or []), error
 
 
+async def never_broken(resp, field: str) -> None:
+    """Accepted, or refused in the error shape, naming `field` when validation refused it; never a 5xx."""
+    if resp.status < 400:
+        return
+    error = await refused(resp)
+    if error["code"] == "validation_failed":
+        field_named(error, field)
+
+
 # --- nesting, on every route that takes a body ------------------------------------------------------
 
 BODY_ROUTES = [op for op in OPERATIONS if op.method in ("post", "patch") and op.model is not None]
@@ -330,11 +339,7 @@ async def test_extreme_instants_never_break_a_route(stack, key, endpoint, booked
         resp = await stack.post(f"/api/v1/clinic/webhook-endpoints/{endpoint['id']}/replay", headers=bearer(key),
                                 json={"since": moment})
         field = "since"
-    assert resp.status < 500, await resp.text()
-    if resp.status >= 400:
-        error = await refused(resp)
-        if error["code"] == "validation_failed":
-            field_named(error, field)
+    await never_broken(resp, field)
 
 
 @pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
@@ -366,11 +371,7 @@ async def test_extreme_days_never_break_a_route(stack, key, where, day):
     else:
         name = "deliver_on"
         resp = await stack.post("/api/v1/vouchers", json=purchase_body(deliver_on=day))
-    assert resp.status < 500, await resp.text()
-    if resp.status >= 400:
-        error = await refused(resp)
-        if error["code"] == "validation_failed":
-            field_named(error, name)
+    await never_broken(resp, name)
 
 
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
