@@ -60,6 +60,8 @@ async def resolve_and_check(url: str, settings: Settings) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise WebhookError(422, "unresolvable_url", "The endpoint's host name does not resolve") from None
+    except UnicodeError:        # not a name IDNA can encode (an empty or over-long label)
+        raise WebhookError(422, "invalid_url", "The endpoint's host name is not a valid name") from None
     check_addresses([info[4][0] for info in infos], allow_private=settings.allow_private_webhooks)
 
 

@@ -91,14 +91,18 @@ def next_attempt(attempts_made: int, schedule: tuple[float, ...], now: datetime,
 
 def check_url(url: str, *, production: bool) -> tuple[str, int]:
     """The host and port to call; refuses what is not a proper http(s) URL (https only in production)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port          # parsed on access: "Port out of range", a bracket left open…
+    except ValueError:
+        raise WebhookError(422, "invalid_url", "The endpoint URL is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise WebhookError(422, "invalid_url", "The endpoint URL must be an http(s) URL")
     if production and parts.scheme != "https":
         raise WebhookError(422, "insecure_url", "Webhook endpoints must use https")
     if parts.username or parts.password:
         raise WebhookError(422, "invalid_url", "The endpoint URL must not carry credentials")
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def check_addresses(addresses: list[str], *, allow_private: bool) -> None:

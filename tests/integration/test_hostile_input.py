@@ -457,3 +457,17 @@ async def test_a_control_byte_in_a_header_is_a_400_and_one_warning_line(stack):
     [record] = seen
     assert (record.levelname, record.getMessage(), record.exc_info) == ("WARNING", "malformed HTTP request refused", None)
     assert "header" in record.error.lower()
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1", "http://[not-an-address]/hook", "http://example.com:99999/hook", "http://example.com:-1/hook",
+    "http://" + "a" * 64 + ".example/hook", "http://a..b/hook", "https://exa mple.com/", "http://\u3002/hook",
+    "javascript:alert(1)//x", "http://user:pass@127.0.0.1/hook", "http://:80/hook", "file:///etc/passwd",
+])
+async def test_a_webhook_url_that_is_no_url_is_422(stack, key, notifications_pool, url):
+    resp = await stack.post("/api/v1/clinic/webhook-endpoints", headers=bearer(key),
+                            json={"url": url, "events": ["booking.created"]})
+    error = await refused(resp, 422)
+    assert error["code"] in ("invalid_url", "unresolvable_url", "validation_failed"), error
+    async with notifications_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM webhook_endpoints") == 0
