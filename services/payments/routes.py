@@ -5,6 +5,7 @@ import json
 import logging
 import uuid
 
+import asyncpg
 import stripe
 from aiohttp import web
 from pydantic import Field
@@ -88,12 +89,15 @@ async def buy_voucher(request: web.Request) -> web.Response:
         spec = spec_for_treatment(await catalogue.treatment(clinic.slug, body.treatment))
     else:
         spec = spec_for_course(await catalogue.course(clinic.slug, body.course))
-    async with request.app[DB].acquire() as conn, conn.transaction():
-        voucher = await voucher_service.start_purchase(
-            conn, clinic=clinic, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
-            message=body.message, deliver_on=body.deliver_on, today=_now().astimezone(CLINIC_ZONE).date(),
-            purchase_key=idempotency_key(request))
-        payment = await service.voucher_payment(conn, request.app[STRIPE], voucher)
+    try:
+        async with request.app[DB].acquire() as conn, conn.transaction():
+            voucher = await voucher_service.start_purchase(
+                conn, clinic=clinic, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
+                message=body.message, deliver_on=body.deliver_on, today=_now().astimezone(CLINIC_ZONE).date(),
+                purchase_key=idempotency_key(request))
+            payment = await service.voucher_payment(conn, request.app[STRIPE], voucher)
+    except asyncpg.UniqueViolationError:      # the same key's first request is still being answered
+        raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
     return web.json_response({**voucher_service.voucher_json(voucher), "clinic": clinic.slug,
                               "payment": service.payment_json(payment)}, status=201)
 

@@ -471,3 +471,18 @@ async def test_a_webhook_url_that_is_no_url_is_422(stack, key, notifications_poo
     assert error["code"] in ("invalid_url", "unresolvable_url", "validation_failed"), error
     async with notifications_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM webhook_endpoints") == 0
+
+
+# --- a rush of one request ------------------------------------------------------------------------
+
+async def test_a_rush_of_one_voucher_purchase_makes_one_voucher(stack, payments_pool):
+    headers = {"Idempotency-Key": f"gift-{uuid.uuid4()}"}
+    answers = await asyncio.gather(*(stack.post("/api/v1/vouchers", json=purchase_body(), headers=headers)
+                                     for _ in range(10)))
+    statuses = sorted(resp.status for resp in answers)
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    made = {(await resp.json())["id"] for resp in answers if resp.status == 201}
+    for resp in answers:
+        if resp.status == 409:
+            assert (await refused(resp, 409))["code"] == "idempotency_conflict"
+    assert len(made) == 1 and await voucher_counts(payments_pool) == (1, 1)
