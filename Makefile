@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export VAR_DIR ?= var
 
-.PHONY: run test bench install deps-up db seed deploy-tools bench-tools clean
+.PHONY: run test bench install deps-up db seed deploy-tools bench-tools browser-tools clean
 
 run: install deps-up db
 	@mkdir -p $(VAR_DIR)/mailbox
@@ -18,7 +18,7 @@ run: install deps-up db
 	@echo ""
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
-test: install deps-up deploy-tools
+test: install deps-up deploy-tools browser-tools
 	$(BIN)/python -m pytest
 
 bench: install deps-up bench-tools
@@ -49,6 +49,10 @@ db: install
 
 deploy-tools: install
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash deploy/install-tools.sh
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
+browser-tools:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 bench-tools:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; }

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-SERVICE_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083}
+SERVICE_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083, "web": 8084}
 DEV_WEBHOOK_SECRET = "whsec_dev_only_not_secret"
 DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
 DEV_INTERNAL_TOKEN = "dev-only-internal-token"

@@ -1,7 +1,7 @@
 """The booking service's public operations, for the gateway's OpenAPI document (see shared/openapi.py)."""
 from __future__ import annotations
 
-from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn
+from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn, ScreeningIn
 from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
                             path_param, query_param)
 
@@ -87,6 +87,10 @@ NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "descript
 KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
 
 
+SCREENING_VERDICT = {"type": "object", "required": ["outcome", "stops_booking", "advice"],
+                     "properties": {"outcome": {"enum": ["clear", "flag", "see_doctor", "emergency"]},
+                                    "stops_booking": {"type": "boolean"},
+                                    "advice": {"type": "array", "items": {"type": "string"}}}}
 OPERATIONS: tuple[Operation, ...] = (
     operation("GET", "/api/v1/clinics", summary="List the clinics", tag=TAG,
               responses={200: json_response("The clinics", _list("clinics", CLINIC_SCHEMA))}),
@@ -102,6 +106,11 @@ OPERATIONS: tuple[Operation, ...] = (
               responses={200: json_response("Therapists", _list("therapists", THERAPIST))}),
     operation("GET", "/api/v1/clinics/{clinic}/screening", summary="The pre-treatment health screening questions",
               tag=TAG, parameters=[CLINIC], errors=(404,), responses={200: json_response("The questions", SCREENING)}),
+    operation("POST", "/api/v1/clinics/{clinic}/screening/check", summary="Judge screening answers before booking",
+              tag=TAG, parameters=[CLINIC], body=ScreeningIn, errors=(404,),
+              description="Nothing is stored. `stops_booking` with `advice` (e.g. go to A&E now) ends the booking "
+                          "there; the booking itself judges the same answers again.",
+              responses={200: json_response("The verdict", SCREENING_VERDICT)}),
     operation("GET", "/api/v1/clinics/{clinic}/availability", summary="Free slots for a treatment", tag=TAG,
               parameters=[CLINIC, query_param("treatment", UUID, "The treatment's id", required=True),
                           query_param("therapist", UUID, "Only this therapist's slots"),
@@ -112,6 +121,10 @@ OPERATIONS: tuple[Operation, ...] = (
               body=HoldIn, parameters=[IDEMPOTENCY_KEY], errors=(404, 409),
               responses={201: json_response("Held", HOLD),
                          200: json_response("The hold made earlier with this Idempotency-Key", HOLD)}),
+    operation("DELETE", "/api/v1/holds/{id}", summary="Let a hold go: the time is free again at once", tag=TAG,
+              parameters=[path_param("id", UUID, "The hold's (or the series') id")],
+              description="Only a hold not yet booked; a repeat, or a hold already booked or expired, changes nothing.",
+              responses={204: {"description": "Released (or nothing left to release)"}}),
     operation("POST", "/api/v1/bookings", summary="Book a held slot (screening, voucher, card payment)", tag=TAG,
               body=BookingIn, parameters=[IDEMPOTENCY_KEY], errors=(402, 404, 409),
               description="422 `screening_red_flag` stops the booking with advice in `message`.",

@@ -14,7 +14,7 @@ from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
 from services.booking.schemas import (ApiKeyCheckIn, ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn,
-                                      SignInIn)
+                                      ScreeningIn, SignInIn)
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.db import retry_conflicts
 from shared.errors import ApiError
@@ -117,6 +117,22 @@ async def get_screening(request: web.Request) -> web.Response:
                                             for q in form.questions]})
 
 
+@routes.post("/api/v1/clinics/{clinic}/screening/check")
+async def check_screening(request: web.Request) -> web.Response:
+    """The verdict on screening answers, so a page can stop at the screening step; nothing is stored
+    (health data), and the booking judges the answers again."""
+    body = await read_json(request, ScreeningIn)
+    async with request.app[DB].acquire() as conn:
+        await _clinic(conn, request)
+    try:
+        result = screening.assess(body.answers, screening.questionnaire())
+    except screening.AnswersInvalid as exc:
+        raise ApiError(422, "screening_incomplete", "Please answer every screening question yes or no",
+                       {"missing": exc.missing, "unknown": exc.unknown}) from None
+    return web.json_response({"outcome": result.outcome, "stops_booking": result.stops_booking,
+                              "advice": list(result.advice)})
+
+
 @routes.get("/api/v1/clinics/{clinic}/availability")
 async def get_availability(request: web.Request) -> web.Response:
     treatment_id = query_uuid(request, "treatment", required=True)
@@ -184,6 +200,18 @@ async def create_hold(request: web.Request) -> web.Response:
         except asyncpg.UniqueViolationError:
             raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
     return web.json_response(_hold_json(holds, clinic), status=201)
+
+
+@routes.delete("/api/v1/holds/{id}")
+async def release_hold(request: web.Request) -> web.Response:
+    """Let a hold go (the customer chose another time): the time is free again at once. Idempotent."""
+    try:
+        hold_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "hold_not_found", "No such hold") from None
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        await service.release_hold(conn, hold_id)
+    return web.Response(status=204)
 
 
 async def _replayed_hold(conn, clinic: Clinic, rows) -> dict:

@@ -140,9 +140,9 @@ def _held_event(hold: Hold, clinic: Clinic, treatment: Treatment, therapist: The
         clinic_id=str(clinic.id))
 
 
-def _expired_event(row) -> Event:
+def _expired_event(row, kind: str = "booking.expired") -> Event:
     # payment_id None: the customer's booking was never written (see store.EXPIRED_COLUMNS).
-    return Event("booking.expired", {"booking_id": str(row["id"]),
+    return Event(kind, {"booking_id": str(row["id"]),
                                      "series_id": str(row["series_id"]) if row["series_id"] else None,
                                      "payment_id": str(row["payment_id"]) if row["payment_id"] else None},
                  clinic_id=str(row["clinic_id"]))
@@ -442,6 +442,16 @@ async def record_outcome(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking
         return
     await store.set_outcome(conn, booking_id, outcome)
     await add_event(conn, _row_event(outcome, row, *await _booking_context(conn, row)))
+
+
+async def release_hold(conn: asyncpg.Connection, hold_id: uuid.UUID) -> int:
+    """The customer chose another time, or the screening stopped the booking: the held time is free again
+    at once, announced as `booking.released` (payments treats it as an expiry). Returns the holds released;
+    0 if there was nothing held (already booked, expired or released: a repeat changes nothing)."""
+    rows = await store.release_holds(conn, hold_id)
+    for row in rows:
+        await add_event(conn, _expired_event(row, "booking.released"))
+    return len(rows)
 
 
 # --- housekeeping --------------------------------------------------------------------------------

@@ -317,6 +317,13 @@ async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.
         f"AND expires_at <= now() AND blocked && $2 RETURNING {EXPIRED_COLUMNS}", therapist_id, _range(blocked))
 
 
+async def release_holds(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The customer let the hold (or every session of the series) go before booking it: released at once."""
+    return await conn.fetch(
+        f"UPDATE bookings SET status = 'released' WHERE (id = $1 OR series_id = $1) AND status = 'held' "
+        f"RETURNING {EXPIRED_COLUMNS}", hold_or_series_id)
+
+
 INSERT_HOLD_COLUMNS = """bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
                                  starts_at, ends_at, blocked, status, expires_at, price_amount, currency, hold_key)"""
 INSERT_HOLD_SQL = f"""INSERT INTO {INSERT_HOLD_COLUMNS}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 
 from aiohttp import web
@@ -23,6 +24,8 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 WINDOW = 60
 READ_METHODS = frozenset({"GET", "HEAD"})
 MAX_REMEMBERED = 10_000
+# A hold taken from a booking page counts against the same per-client hold limit as one taken via the API.
+PAGE_HOLD = re.compile(r"^/c/[^/]+/book/hold$")
 
 
 class RecentlyRefused:
@@ -58,7 +61,7 @@ def may_check_alongside(request: web.Request) -> bool:
 def checks_for(request: web.Request, settings: Settings) -> list[Check]:
     client = request.remote or "unknown"
     checks = [(Limit("ip", settings.rate_limit_per_ip, WINDOW), client)]
-    if request.method == "POST" and request.path == "/api/v1/holds":
+    if request.method == "POST" and (request.path == "/api/v1/holds" or PAGE_HOLD.match(request.path)):
         checks.append((Limit("holds-ip", settings.rate_limit_holds_per_ip, WINDOW), client))
     authorization = request.headers.get("Authorization")
     if authorization and request.path.startswith("/api/v1/clinic/"):

@@ -1,9 +1,8 @@
-"""Gateway routes: the API goes to the owning service; pages are served here."""
+"""Gateway routes: the API goes to the owning service, the pages to the web service."""
 from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 from aiohttp import web
 
@@ -15,13 +14,6 @@ from shared.errors import ApiError
 from shared.keys import SETTINGS
 
 routes = web.RouteTableDef()
-_INDEX = (Path(__file__).parent / "templates" / "index.html").read_text()
-
-
-@routes.get("/")
-async def index(request: web.Request) -> web.Response:
-    return web.Response(text=_INDEX, content_type="text/html")
-
 
 CLINIC_API = "/api/v1/clinic/"
 # A clinic's key revoked (DELETE) or rotated (POST .../rotate) here: /api/v1/clinic/api-keys/{id}[/rotate]

@@ -26,6 +26,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/clinic/webhook-endpoints", "notifications", 15),
     Route("/api/v1/clinic/deliveries", "notifications", 10),
     Route("/dev/mailbox", "notifications", 10),
+    # The pages (services/web): a page that books waits on the API's own calls, so it gets their time.
+    Route("/", "web", 10),
+    Route("/c", "web", 25),
+    Route("/manage", "web", 25),
+    Route("/assets", "web", 5),
 )
 
 
@@ -36,7 +41,7 @@ def _longest_first(routes: tuple[Route, ...]) -> tuple[Route, ...]:
 
 def route_for(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
     for route in _longest_first(routes):
-        if path == route.prefix or path.startswith(route.prefix + "/"):
+        if path == route.prefix or (route.prefix != "/" and path.startswith(route.prefix + "/")):
             return route
     return None
 

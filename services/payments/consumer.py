@@ -46,7 +46,7 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
             await service.cancel_unclaimed_payment(ctx.conn, stripe, reference)
 
     return {"booking.payment_orphaned": on_payment_orphaned, "booking.cancelled": on_booking_cancelled,
-            "booking.expired": on_booking_expired}
+            "booking.expired": on_booking_expired, "booking.released": on_booking_expired}
 
 
 async def consumer_main(settings: Settings, stop) -> None:

@@ -53,3 +53,19 @@ async def test_unknown_route_is_json_404(booking):
     resp = await booking.get("/api/v1/nothing-here")
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_screening_answers_are_judged_before_booking_and_nothing_is_kept(booking, booking_pool):
+    form = await get_json(booking, f"/api/v1/clinics/{CLINIC}/screening")
+    clear = {q["id"]: False for q in form["questions"]}
+    path = f"/api/v1/clinics/{CLINIC}/screening/check"
+    resp = await booking.post(path, json={"answers": clear})
+    assert await resp.json() == {"outcome": "clear", "stops_booking": False, "advice": []}
+    resp = await booking.post(path, json={"answers": {**clear, "saddle_numbness": True}})
+    verdict = await resp.json()
+    assert verdict["outcome"] == "emergency" and verdict["stops_booking"] and "A&E" in verdict["advice"][0]
+    resp = await booking.post(path, json={"answers": {"saddle_numbness": True}})
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "screening_incomplete"
+    assert (await booking.post("/api/v1/clinics/nowhere/screening/check", json={"answers": clear})).status == 404
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM screenings") == 0

@@ -33,7 +33,7 @@ K8S_VERSION = "1.30"  # kubernetes-validate ships schemas for 1.25-1.37
 SECRET_NAME = "clinic-secrets"
 
 DEV_ONLY = {"fake-stripe", "smtp-sink"}  # development helpers: compose only, never Kubernetes
-HTTP_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083}
+HTTP_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083, "web": 8084}
 TOOL_TIMEOUT_S = 120
 INSTALL_HINT = "run `bash deploy/install-tools.sh` with the test interpreter's environment active"
 

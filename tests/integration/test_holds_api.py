@@ -187,3 +187,17 @@ async def test_a_course_needs_its_number_of_sessions(booking):
     start = (await free_slots(booking))[0]["start"]
     resp = await booking.post("/api/v1/holds", json=course_body(starts=[start]))
     assert resp.status == 422 and (await resp.json())["error"]["code"] == "wrong_session_count"
+
+
+async def test_a_released_hold_frees_its_time_at_once_and_a_repeat_changes_nothing(booking, booking_pool):
+    from tests.support.booking import free_slots, hold
+    slot = (await free_slots(booking))[0]
+    held = await hold(booking, slot["start"])
+    assert (await booking.delete(f"/api/v1/holds/{held['id']}")).status == 204
+    assert (await booking.delete(f"/api/v1/holds/{held['id']}")).status == 204
+    again = await hold(booking, slot["start"])                       # the same time, free again
+    assert again["id"] != held["id"]
+    async with booking_pool.acquire() as conn:
+        types = [r["t"] for r in await conn.fetch("SELECT envelope->>'type' AS t FROM outbox ORDER BY seq")]
+    assert types.count("booking.released") == 1
+    assert (await booking.delete("/api/v1/holds/not-an-id")).status == 404

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.support.infra import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HTTP_SERVICES = ("gateway", "booking", "payments", "notifications")
+HTTP_SERVICES = ("gateway", "booking", "payments", "notifications", "web")
 STACK_MARKER = "CLINIC_STACK_ID"
 
 

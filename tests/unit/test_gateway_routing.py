@@ -14,11 +14,16 @@ from services.gateway.routing import service_for
     ("/api/v1/clinic/webhook-endpoints/9/rotate-secret", "notifications"),
     ("/api/v1/clinic/deliveries/5/replay", "notifications"),
     ("/dev/mailbox", "notifications"),
+    ("/", "web"),
+    ("/c/urban-therapy", "web"),
+    ("/c/urban-therapy/book/hold", "web"),
+    ("/manage/123", "web"),
+    ("/assets/site.0123456789ab.css", "web"),
 ])
 def test_paths_go_to_their_owner(path, service):
     assert service_for(path) == service
 
 
-@pytest.mark.parametrize("path", ["/api/v1/clinicsx", "/api/v1/unknown", "/api/v2/clinics", "/"])
+@pytest.mark.parametrize("path", ["/api/v1/clinicsx", "/api/v1/unknown", "/api/v2/clinics", "//", "/cx", "/x"])
 def test_other_paths_have_no_owner(path):
     assert service_for(path) is None

@@ -1,0 +1,5 @@
+from services.web.app import SERVICE, create_app
+from shared.config import load_settings
+from shared.web import run_service
+
+run_service(create_app, SERVICE, load_settings())

@@ -1,0 +1,100 @@
+"""The pages' only way to the data: the same public HTTP API any clinic's own front end would use,
+called on the services' internal addresses with the customer's address and the request id passed on."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from shared.keys import SETTINGS
+from shared.logs import request_id_var
+from shared.web import REQUEST_ID_HEADER
+
+TIMEOUT = aiohttp.ClientTimeout(total=20, connect=2)
+
+
+class ApiRefused(Exception):
+    """The API answered 4xx: what it said, to be put in words on the page."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class ApiUnavailable(Exception):
+    """A service did not answer, or answered 5xx."""
+
+
+@dataclass
+class Api:
+    session: aiohttp.ClientSession
+    booking_url: str
+    payments_url: str
+    client: str | None = None          # the customer's address, as the gateway saw it
+
+    def for_request(self, request: web.Request) -> "Api":
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        return Api(self.session, self.booking_url, self.payments_url, forwarded or request.remote)
+
+    async def _call(self, method: str, url: str, **kwargs) -> Any:
+        headers = {REQUEST_ID_HEADER: request_id_var.get() or ""}
+        if self.client:
+            headers["X-Forwarded-For"] = self.client
+        try:
+            async with self.session.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs) as resp:
+                body = await resp.json(content_type=None) if resp.status != 204 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise ApiUnavailable(f"{method} {url}: {type(exc).__name__}") from None
+        if resp.status >= 500:
+            raise ApiUnavailable(f"{method} {url}: {resp.status}")
+        if resp.status >= 400:
+            error = (body or {}).get("error", {})
+            raise ApiRefused(resp.status, error.get("code", "refused"), error.get("message", ""), error.get("details"))
+        return body
+
+    # --- the catalogue (booking) ------------------------------------------------------------------
+
+    async def clinics(self) -> list[dict]:
+        return (await self._call("GET", f"{self.booking_url}/api/v1/clinics"))["clinics"]
+
+    async def clinic(self, slug: str) -> dict:
+        return await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}")
+
+    async def treatments(self, slug: str) -> list[dict]:
+        return (await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/treatments"))["treatments"]
+
+    async def courses(self, slug: str) -> list[dict]:
+        return (await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/courses"))["courses"]
+
+    async def therapists(self, slug: str) -> list[dict]:
+        return (await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/therapists"))["therapists"]
+
+    async def screening(self, slug: str) -> dict:
+        return await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/screening")
+
+    async def check_screening(self, slug: str, answers: dict[str, bool]) -> dict:
+        return await self._call("POST", f"{self.booking_url}/api/v1/clinics/{slug}/screening/check",
+                                json={"answers": answers})
+
+    async def availability(self, slug: str, treatment: str, therapist: str | None, first, last) -> dict:
+        params = {"treatment": treatment, "from": first.isoformat(), "to": last.isoformat()}
+        if therapist:
+            params["therapist"] = therapist
+        return await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/availability", params=params)
+
+    # --- holds and bookings -----------------------------------------------------------------------
+
+    async def hold(self, body: dict) -> dict:
+        return await self._call("POST", f"{self.booking_url}/api/v1/holds", json=body)
+
+    async def release(self, hold_id: str) -> None:
+        await self._call("DELETE", f"{self.booking_url}/api/v1/holds/{hold_id}")
+
+    async def book(self, body: dict) -> dict:
+        return await self._call("POST", f"{self.booking_url}/api/v1/bookings", json=body)
+
+    async def booking(self, booking_id: str, token: str) -> dict:
+        return await self._call("GET", f"{self.booking_url}/api/v1/bookings/{booking_id}", params={"token": token})

@@ -1,0 +1,52 @@
+"""The web service's app factory: pages, their assets, and the API client they use."""
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from services.web import booking, formatting
+from services.web.api import Api
+from services.web.assets import Assets
+from services.web.csrf import csrf_cookie_middleware
+from services.web.flows import FLOWS, FlowStore
+from services.web.offline_card import offline_card_ctx
+from services.web.pages import API, ASSETS, TEMPLATES, page_errors_middleware, routes
+from shared.config import Settings
+from shared.keys import REDIS, SETTINGS
+from shared.web import create_base_app
+
+SERVICE = "web"
+SITE_NAME = "Clinic bookings"
+
+
+def templates(assets: Assets) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("services.web", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(asset=assets.url, site_name=SITE_NAME, money=formatting.money, minutes=formatting.minutes)
+    return env
+
+
+async def api_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
+                                    cookie_jar=aiohttp.DummyCookieJar())
+    app[API] = Api(session, settings.upstream("booking"), settings.upstream("payments"))
+    app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix)
+    yield
+    await session.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = create_base_app(settings, SERVICE)
+    app.middlewares.append(page_errors_middleware)
+    app.middlewares.append(csrf_cookie_middleware)
+    app[ASSETS] = Assets()
+    app[TEMPLATES] = templates(app[ASSETS])
+    app.cleanup_ctx.append(api_ctx)
+    app.cleanup_ctx.append(offline_card_ctx)
+    app.add_routes(routes)
+    app.add_routes(booking.routes)
+    return app

@@ -1,0 +1,41 @@
+"""Our own CSS and JavaScript, served under content-hashed names so browsers may keep them for a year:
+a changed file is a new name. Read once at start-up; nothing generated lands in git."""
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+STATIC = Path(__file__).parent / "static"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+
+
+class Assets:
+    def __init__(self, folder: Path = STATIC):
+        self._by_hashed: dict[str, Asset] = {}
+        self._hashed: dict[str, str] = {}
+        for path in sorted(folder.iterdir()):
+            body = path.read_bytes()
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            hashed = f"{path.stem}.{digest}{path.suffix}"
+            self._hashed[path.name] = hashed
+            self._by_hashed[hashed] = Asset(body, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+    def url(self, name: str) -> str:
+        """The URL of a static file by its plain name (`site.css` → `/assets/site.<hash>.css`)."""
+        return f"/assets/{self._hashed[name]}"
+
+    def response(self, hashed: str) -> web.Response:
+        asset = self._by_hashed.get(hashed)
+        if asset is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=asset.body, content_type=asset.content_type, headers={"Cache-Control": IMMUTABLE})

@@ -1,0 +1,346 @@
+"""The booking flow, one question per page, every step a real form with a server-side answer:
+treatment → therapist → a week of slots → hold → health screening → details → payment → confirmed.
+Where the customer is lives in flows.FlowStore; the health answers only in the bodies of the two forms
+that carry them."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from services.web import formatting
+from services.web.api import ApiRefused
+from services.web.csrf import form_is_genuine
+from services.web.flows import COOKIE as FLOW_COOKIE, FLOWS, LIFETIME_SECONDS
+from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
+from services.web.pages import api, clinic_slug, render
+from shared.keys import SETTINGS
+
+DAYS_SHOWN = 7
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CONFIRMING_REFRESH_SECONDS = 2
+routes = web.RouteTableDef()
+
+
+def _uuid(text: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _day(text: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(text) if text else default
+    except ValueError:
+        return default
+
+
+def _zone(clinic: dict) -> ZoneInfo:
+    return ZoneInfo(clinic["timezone"])
+
+
+def _when(iso: str, clinic: dict) -> str:
+    return formatting.when(datetime.fromisoformat(iso), _zone(clinic))
+
+
+async def _genuine_form(request: web.Request):
+    form = await request.post()
+    if not form_is_genuine(request, form):
+        raise web.HTTPForbidden(text="This form has expired. Go back, reload the page and try again.")
+    return form
+
+
+# --- choose: what, with whom, when ----------------------------------------------------------------
+
+@routes.get("/c/{clinic}/book")
+async def choose(request: web.Request) -> web.Response:
+    slug, client, query = clinic_slug(request), api(request), request.query
+    clinic = await client.clinic(slug)
+    treatments, courses = await client.treatments(slug), await client.courses(slug)
+    what = query.get("what", "")
+    treatment_id = _uuid(query.get("treatment")) or (_uuid(what[10:]) if what.startswith("treatment:") else None)
+    course_id = _uuid(query.get("course")) or (_uuid(what[7:]) if what.startswith("course:") else None)
+    course = next((c for c in courses if c["id"] == course_id), None)
+    treatment = next((t for t in treatments if t["id"] == (course["treatment"] if course else treatment_id)), None)
+    context = {"clinic": clinic, "treatments": treatments, "courses": courses, "message": query.get("message")}
+    if treatment is None:
+        answered = "what" in query or query.get("step") == "what"     # an unticked radio group sends nothing
+        errors = {"what": "Choose a treatment or a course"} if answered else {}
+        return render(request, "book_what.html", status=400 if errors else 200, errors=errors, **context)
+    therapists = [t for t in await client.therapists(slug) if treatment["id"] in t["treatments"]]
+    therapist_choice = query.get("therapist")
+    context.update(treatment=treatment, course=course, therapists=therapists)
+    if therapist_choice is None:
+        return render(request, "book_who.html", errors={}, **context)
+    therapist = next((t for t in therapists if t["id"] == therapist_choice), None)
+    if therapist is None and therapist_choice != "any":
+        return render(request, "book_who.html", errors={"therapist": "Choose a therapist, or no preference"},
+                      **context)
+    return await _week(request, context, therapist, query)
+
+
+async def _week(request: web.Request, context: dict, therapist: dict | None, query) -> web.Response:
+    clinic, zone = context["clinic"], _zone(context["clinic"])
+    today = datetime.now(timezone.utc).astimezone(zone).date()
+    first = max(today, _day(query.get("week"), today))
+    last = first + timedelta(days=DAYS_SHOWN - 1)
+    found = await api(request).availability(clinic["slug"], context["treatment"]["id"],
+                                            therapist["id"] if therapist else None, first, last)
+    days: dict[date, list[dict]] = {first + timedelta(days=i): [] for i in range(DAYS_SHOWN)}
+    for slot in found["slots"]:
+        start = datetime.fromisoformat(slot["start"])
+        days[start.astimezone(zone).date()].append({**slot, "clock": formatting.clock(start, zone),
+                                                    "label": formatting.when(start, zone)})
+    zone_name = formatting.zone_label(datetime.combine(first, datetime.min.time(), tzinfo=zone), zone)
+    return render(request, "book_when.html", therapist=therapist, therapist_choice=therapist["id"] if therapist else "any",
+                  days=[(formatting.day_label(day), slots) for day, slots in days.items()], zone_name=zone_name,
+                  previous_week=(first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
+                  next_week=(first + timedelta(days=DAYS_SHOWN)).isoformat(), errors={}, **context)
+
+
+@routes.post("/c/{clinic}/book/hold")
+async def hold(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    form = await _genuine_form(request)
+    therapist, start = _uuid(form.get("therapist")), str(form.get("start", ""))
+    body = {"clinic": slug, "therapist": therapist, "start": start}
+    kind = "course" if _uuid(form.get("course")) else "treatment"
+    body[kind] = _uuid(form.get(kind))
+    back = {"therapist": form.get("therapist_choice", "any"), kind: body[kind], "week": form.get("week", "")}
+    try:
+        held = await api(request).hold(body)
+    except ApiRefused as exc:
+        message = ("Sorry, that time has just been taken. Please choose another." if exc.status == 409
+                   else "Sorry, that time cannot be booked. Please choose another.")
+        raise web.HTTPSeeOther(f"/c/{slug}/book?" + _query({**back, "message": message}))
+    flows = request.app[FLOWS]
+    found = await flows.find(request)
+    if found and "hold" in found[1] and "booking" not in found[1]:
+        await api(request).release(found[1]["hold"]["id"])       # the time chosen before is free again
+    flow_id = await flows.save(found[0] if found else None, {"clinic": slug, "hold": held, "choice": back})
+    response = web.HTTPSeeOther(f"/c/{slug}/book/screening")
+    response.set_cookie(FLOW_COOKIE, flow_id, httponly=True, samesite="Lax", path="/", max_age=LIFETIME_SECONDS,
+                        secure=request.app[SETTINGS].env == "production")
+    raise response
+
+
+def _query(params: dict) -> str:
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+async def _flow(request: web.Request, slug: str, *, needs: str = "hold") -> tuple[str, dict]:
+    """The customer's flow at this clinic, having reached `needs`; else back to the start, told why."""
+    found = await request.app[FLOWS].find(request)
+    if found is None or found[1].get("clinic") != slug or needs not in found[1]:
+        message = "Your booking session has ended. Please choose a time again."
+        raise web.HTTPSeeOther(f"/c/{slug}/book?" + _query({"message": message}))
+    return found
+
+
+def _hold_summary(flow: dict, clinic: dict) -> dict:
+    held = flow["hold"]
+    sessions = held.get("sessions") or [held]
+    return {"sessions": [_when(s["start"], clinic) for s in sessions], "booked": "booking" in flow,
+            "expires_at": held["expires_at"],
+            "expires_clock": formatting.clock(datetime.fromisoformat(held["expires_at"]), _zone(clinic))}
+
+
+def _expired(flow: dict) -> bool:
+    return datetime.fromisoformat(flow["hold"]["expires_at"]) <= datetime.now(timezone.utc)
+
+
+def _ran_out(slug: str, flow: dict) -> web.HTTPSeeOther:
+    message = "The time we were holding for you ran out before the booking was finished. Please choose a time again."
+    return web.HTTPSeeOther(f"/c/{slug}/book?" + _query({**flow["choice"], "message": message}))
+
+
+@routes.post("/c/{clinic}/book/release")
+async def choose_another_time(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    await _genuine_form(request)
+    _, flow = await _flow(request, slug)
+    if "booking" not in flow:
+        await api(request).release(flow["hold"]["id"])
+    raise web.HTTPSeeOther(f"/c/{slug}/book?" + _query(flow["choice"]))
+
+
+# --- screening ------------------------------------------------------------------------------------
+
+@routes.get("/c/{clinic}/book/screening")
+async def screening_form(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    _, flow = await _flow(request, slug)
+    return await _screening_page(request, slug, flow, {}, {})
+
+
+async def _screening_page(request, slug, flow, answers, errors, status=200) -> web.Response:
+    clinic, form = await api(request).clinic(slug), await api(request).screening(slug)
+    return render(request, "book_screening.html", status=status, private=True, clinic=clinic, form=form,
+                  answers=answers, errors=errors, held=_hold_summary(flow, clinic))
+
+
+def _answers(form, questions: list[dict]) -> tuple[dict[str, bool], dict[str, str]]:
+    answers, errors = {}, {}
+    for question in questions:
+        value = form.get(question["id"])
+        if value in ("yes", "no"):
+            answers[question["id"]] = value == "yes"
+        else:
+            errors[question["id"]] = f"Answer yes or no: {question['text']}"
+    return answers, errors
+
+
+async def _answered(request: web.Request, slug: str):
+    """A posted form of the flow that carries the screening answers: (the form, the flow's id, the flow,
+    the answers, what is unanswered)."""
+    form = await _genuine_form(request)
+    flow_id, flow = await _flow(request, slug)
+    answers, unanswered = _answers(form, (await api(request).screening(slug))["questions"])
+    return form, flow_id, flow, answers, unanswered
+
+
+async def _stopped(request: web.Request, slug: str, flow: dict, advice: list[str]) -> web.Response:
+    """The screening stops the booking: nothing is booked, the time is free again, the advice in words."""
+    await api(request).release(flow["hold"]["id"])
+    clinic = await api(request).clinic(slug)
+    return render(request, "book_stopped.html", private=True, clinic=clinic, advice=advice)
+
+
+@routes.post("/c/{clinic}/book/screening")
+async def screening_answered(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    _, _, flow, answers, unanswered = await _answered(request, slug)
+    if unanswered:
+        return await _screening_page(request, slug, flow, answers, unanswered, status=400)
+    verdict = await api(request).check_screening(slug, answers)
+    if verdict["stops_booking"]:
+        return await _stopped(request, slug, flow, verdict["advice"])
+    return await _details_page(request, slug, flow, answers, {}, {})
+
+
+# --- details and the booking ----------------------------------------------------------------------
+
+async def _details_page(request, slug, flow, answers, values, errors, status=200) -> web.Response:
+    clinic = await api(request).clinic(slug)
+    return render(request, "book_details.html", status=status, private=True, clinic=clinic, answers=answers,
+                  values=values, errors=errors, held=_hold_summary(flow, clinic))
+
+
+DETAILS = ("name", "email", "phone", "voucher_code")
+
+
+@routes.post("/c/{clinic}/book/details")
+async def details_given(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    form, flow_id, flow, answers, unanswered = await _answered(request, slug)
+    if unanswered:          # the hidden answers did not come back: ask them again
+        return await _screening_page(request, slug, flow, answers, unanswered, status=400)
+    values = {name: str(form.get(name, "")).strip() for name in DETAILS}
+    errors = {}
+    if not values["name"]:
+        errors["name"] = "Enter your full name"
+    if not EMAIL.match(values["email"]):
+        errors["email"] = "Enter an email address like name@example.com"
+    if form.get("policy") != "yes":
+        errors["policy"] = "Confirm you have read the cancellation policy"
+    if errors:
+        return await _details_page(request, slug, flow, answers, values, errors, status=400)
+    if _expired(flow):
+        raise _ran_out(slug, flow)
+    body = {"hold": flow["hold"]["id"], "customer": {"name": values["name"], "email": values["email"],
+                                                     "phone": values["phone"] or None},
+            "screening": {"answers": answers}}
+    if values["voucher_code"]:
+        body["voucher_code"] = values["voucher_code"]
+    try:
+        booked = await api(request).book(body)
+    except ApiRefused as exc:
+        return await _booking_refused(request, slug, flow, answers, values, exc)
+    flow["booking"] = {"id": booked["id"], "token": booked["manage_url"].split("token=", 1)[1],
+                       "manage_url": booked["manage_url"], "payment": booked["payment"],
+                       "amount_due": booked["amount_due"], "price": booked["price"]}
+    await request.app[FLOWS].save(flow_id, flow)
+    raise web.HTTPSeeOther(f"/c/{slug}/book/{'confirming' if booked['payment']['covered'] else 'pay'}")
+
+
+VOUCHER_PROBLEMS = {"voucher_not_found", "voucher_expired", "voucher_empty", "voucher_not_valid_here",
+                    "voucher_wrong_treatment", "voucher_insufficient"}
+
+
+async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused) -> web.Response:
+    if exc.code in ("hold_expired", "hold_not_found") or exc.status == 409:
+        raise _ran_out(slug, flow)
+    if exc.code == "screening_red_flag":
+        return await _stopped(request, slug, flow, (exc.details or {}).get("advice", [exc.message]))
+    field = "voucher_code" if exc.code.startswith("voucher") else "email" if "email" in str(exc.details) else "name"
+    return await _details_page(request, slug, flow, answers, values, {field: exc.message or "Check this"}, status=400)
+
+
+# --- payment --------------------------------------------------------------------------------------
+
+@routes.get("/c/{clinic}/book/pay")
+async def pay_form(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    _, flow = await _flow(request, slug, needs="booking")
+    return await _pay_page(request, slug, flow, {})
+
+
+async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
+    clinic = await api(request).clinic(slug)
+    booking = flow["booking"]
+    payment = booking["payment"]
+    voucher = payment.get("voucher")
+    return render(request, "book_pay.html", status=status, private=True, clinic=clinic, errors=errors,
+                  held=_hold_summary(flow, clinic), price=booking["price"], due=booking["amount_due"],
+                  voucher=voucher, offline=OFFLINE_CARDS in request.app)
+
+
+@routes.post("/c/{clinic}/book/pay")
+async def pay(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    form = await _genuine_form(request)
+    _, flow = await _flow(request, slug, needs="booking")
+    card = str(form.get("card", ""))
+    if OFFLINE_CARDS not in request.app:
+        raise web.HTTPNotFound()        # with real Stripe keys the card is paid in Stripe's own field
+    if card not in TEST_CARDS:
+        return await _pay_page(request, slug, flow, {"card": "Choose a test card"}, status=400)
+    status = await request.app[OFFLINE_CARDS].pay(flow["booking"]["payment"]["stripe_payment_intent"], card)
+    if status == "declined":
+        return await _pay_page(request, slug, flow, {"card": "Your card was declined. Nothing was charged. "
+                                                              "Try another card."}, status=400)
+    raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
+
+
+@routes.get("/c/{clinic}/book/confirming")
+async def confirming(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    _, flow = await _flow(request, slug, needs="booking")
+    booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
+    if booking["status"] == "confirmed":
+        raise web.HTTPSeeOther(f"/c/{slug}/book/confirmed")
+    clinic = await api(request).clinic(slug)
+    response = render(request, "book_confirming.html", private=True, clinic=clinic, errors={})
+    response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)   # without JavaScript, the page asks again
+    return response
+
+
+@routes.get("/c/{clinic}/book/confirmed")
+async def confirmed(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    _, flow = await _flow(request, slug, needs="booking")
+    booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
+    if booking["status"] != "confirmed":
+        raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
+    clinic = await api(request).clinic(slug)
+    therapists = {t["id"]: t for t in await api(request).therapists(slug)}
+    treatments = {t["id"]: t for t in await api(request).treatments(slug)}
+    return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, errors={},
+                  when=_when(booking["start"], clinic), held=_hold_summary(flow, clinic),
+                  therapist=therapists.get(booking["therapist"]), treatment=treatments.get(booking["treatment"]),
+                  manage_url=flow["booking"]["manage_url"])

@@ -1,0 +1,44 @@
+"""How the pages say money and time (pure). Always the clinic's wall time with its zone named, since a
+customer may be reading in another zone; money from minor units."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
+# What customers call a zone's time, by zone (the abbreviation, GMT or BST, is added per instant).
+ZONE_NAMES = {"Europe/London": "UK time"}
+
+
+def money(amount: int, currency: str) -> str:
+    sign = CURRENCY_SIGNS.get(currency.upper())
+    whole = f"{amount / 100:,.2f}"
+    return f"{sign}{whole}" if sign else f"{whole} {currency.upper()}"
+
+
+def zone_label(instant: datetime, zone: ZoneInfo) -> str:
+    """'UK time, GMT' (or BST in summer); another zone: its name and abbreviation."""
+    local = instant.astimezone(zone)
+    name = ZONE_NAMES.get(zone.key, zone.key.replace("_", " "))
+    return f"{name}, {local.tzname()}"
+
+
+def clock(instant: datetime, zone: ZoneInfo) -> str:
+    """'10:30' in the clinic's zone."""
+    return instant.astimezone(zone).strftime("%H:%M")
+
+
+def day_label(day: date) -> str:
+    """'Tuesday 15 December 2026'."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def when(instant: datetime, zone: ZoneInfo) -> str:
+    """'Tuesday 15 December 2026, 10:30 (UK time, GMT)'."""
+    local = instant.astimezone(zone)
+    return f"{day_label(local.date())}, {clock(instant, zone)} ({zone_label(instant, zone)})"
+
+
+def minutes(total: int) -> str:
+    """'60 minutes': how clinics state a treatment's length."""
+    return f"{total} minutes"

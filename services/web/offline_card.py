@@ -1,0 +1,44 @@
+"""Offline only (no Stripe keys): what Stripe.js does in the browser, done by the server for the
+clearly marked test-mode card form, against the local fake Stripe: attach a test card, confirm."""
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import stripe
+from aiohttp import web
+
+from shared.keys import SETTINGS
+
+# The cards the test-mode form offers (Stripe's own test payment methods).
+TEST_CARDS = {"visa": "pm_card_visa", "declined": "pm_card_chargeCustomerFail"}
+
+
+class OfflineCardPayer:
+    def __init__(self, api_base: str):
+        self._http = stripe.AIOHTTPClient()
+        self._client = stripe.StripeClient("sk_test_offline_browser", http_client=self._http,
+                                           base_addresses={"api": api_base})
+
+    async def pay(self, intent_id: str, card: str) -> str:
+        """The intent's status after paying with the named test card ("declined" if the bank said no)."""
+        try:
+            await self._client.v1.payment_intents.update_async(intent_id, params={"payment_method": TEST_CARDS[card]})
+            return (await self._client.v1.payment_intents.confirm_async(intent_id)).status
+        except stripe.CardError:
+            return "declined"
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+
+OFFLINE_CARDS = web.AppKey("offline_cards", OfflineCardPayer)
+
+
+async def offline_card_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.stripe_secret_key:      # real Stripe: the browser pays through Stripe's own Payment Element
+        yield
+        return
+    app[OFFLINE_CARDS] = OfflineCardPayer(settings.stripe_api_base)
+    yield
+    await app[OFFLINE_CARDS].close()

@@ -1,0 +1,125 @@
+"""A customer books in a real browser (Debian's Chromium driven by Playwright), through the gateway of the
+whole stack: with JavaScript off at a phone's width, and with the keyboard alone at a desktop's. axe-core
+judges every page on the way (no violation of impact serious or critical); screenshots of each page go to
+test-artifacts/ (git-ignored)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page, async_playwright, expect
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+BLOCKING = {"serious", "critical"}
+
+
+@pytest.fixture(scope="session")
+async def browser():
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+class Visit:
+    """The pages one customer saw, each photographed; with JavaScript on, each judged by axe-core too
+    (it runs in the page) and checked for sideways scrolling."""
+
+    def __init__(self, page: Page, name: str, *, judge: bool):
+        self.page, self.name, self.judge, self.seen = page, name, judge, 0
+        self.axe = Axe()
+
+    async def check(self, what: str) -> None:
+        self.seen += 1
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{self.seen:02d}-{what}.png"), full_page=True)
+        if not self.judge:
+            return
+        results = await self.axe.run(self.page)
+        serious = [v for v in results.response["violations"] if v["impact"] in BLOCKING]
+        assert not serious, (what, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious])
+        assert await self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), what
+
+
+async def book_and_pay(page: Page, visit: Visit, email: str) -> None:
+    """From the list of clinics to the confirmation, as a customer clicks through."""
+    await page.goto("/")
+    await visit.check("clinics")
+    await page.get_by_role("link", name="Urban Therapy Clinic, London").click()
+    await visit.check("clinic")
+    await page.get_by_role("link", name="Book now").first.click()
+    await visit.check("what")
+    await page.get_by_label("Deep tissue massage (60 min)").check()
+    await page.get_by_role("button", name="Continue").click()
+    await visit.check("who")
+    await page.get_by_label("Amara Okafor").check()
+    await page.get_by_role("button", name="Continue").click()
+    await visit.check("when")
+    await expect(page.get_by_text("Times are UK time")).to_be_visible()
+    if await page.locator("button.slot").count() == 0:
+        await page.get_by_role("link", name="Next week").first.click()
+    await page.locator("button.slot").first.click()
+    await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
+    await visit.check("screening")
+    for group in await page.locator("fieldset").all():
+        await group.get_by_label("No", exact=True).check()
+    await page.get_by_role("button", name="Continue").click()
+    await visit.check("details")
+    await page.get_by_label("Full name").fill("Grace Hopper")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("I have read the cancellation policy").check()
+    await page.get_by_role("button", name="Continue to payment").click()
+    await expect(page.get_by_text("Test mode.")).to_be_visible()
+    await visit.check("pay")
+    await page.get_by_role("button", name=re.compile(r"^Pay £")).click()
+    # The confirming page asks again by itself (a Refresh header, no script) until the payment event lands.
+    await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
+    await visit.check("confirmed")
+    await expect(page.get_by_text(email)).to_be_visible()
+    await expect(page.get_by_role("link", name="Cancel or move this booking")).to_have_attribute(
+        "href", re.compile(r"/manage/[0-9a-f-]+\?token="))
+
+
+async def test_a_customer_books_and_pays_with_javascript_off_on_a_phone(browser, stack):
+    context = await browser.new_context(viewport=PHONE, java_script_enabled=False, base_url=stack.url())
+    try:
+        page = await context.new_page()
+        await book_and_pay(page, Visit(page, "no-js-phone", judge=False), "grace.nojs@example.com")
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("width", ["phone", "desktop"])
+async def test_every_page_of_the_flow_passes_axe_at_phone_and_desktop_width(browser, stack, width):
+    context = await browser.new_context(viewport=PHONE if width == "phone" else DESKTOP, base_url=stack.url())
+    try:
+        page = await context.new_page()
+        await book_and_pay(page, Visit(page, f"axe-{width}", judge=True), f"grace.{width}@example.com")
+    finally:
+        await context.close()
+
+
+async def test_an_error_summary_links_to_the_fields_and_keeps_what_was_typed(browser, stack):
+    context = await browser.new_context(viewport=DESKTOP, base_url=stack.url())
+    page = await context.new_page()
+    visit = Visit(page, "errors-desktop", judge=True)
+    try:
+        await page.goto("/c/urban-therapy/book")
+        await page.get_by_role("button", name="Continue").click()
+        await expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+        await visit.check("what-error")
+        assert await page.title() == "Error: What would you like to book? – Clinic bookings"
+        # The summary has the focus (our script moves it there) and links to the field.
+        await expect(page.locator(".error-summary")).to_be_focused()
+        await page.get_by_role("link", name="Choose a treatment or a course").click()
+        assert page.url.endswith("#what")
+    finally:
+        await context.close()

@@ -1,0 +1,180 @@
+"""The customer's pages, as a browser without JavaScript uses them, through the gateway: the clinic list,
+the clinic's page, and the booking flow from a treatment to a confirmed, paid booking. (The same flows
+in Chromium, with axe-core, are the browser tests'.)"""
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from services.gateway.app import create_app as create_gateway
+from services.notifications.app import create_app as create_notifications
+from services.web.app import create_app as create_web
+from tests.support.booking import CLINIC, THERAPIST, TREATMENT, next_weekday
+from tests.support.infra import free_port
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+async def site(linked, booking_server, payments_server, aiohttp_server, aiohttp_client):
+    """The gateway in front of the web pages and the services they call, as a browser sees it."""
+    _, settings = linked
+    web_port = free_port()
+    notifications = await aiohttp_server(create_notifications(settings))
+    upstreams = {**settings.upstreams, "notifications": str(notifications.make_url("")).rstrip("/"),
+                 "web": f"http://127.0.0.1:{web_port}"}
+    await aiohttp_server(create_web(settings.with_overrides(upstreams=upstreams)), port=web_port)
+    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
+
+
+async def page(resp, status: int = 200) -> str:
+    text = await resp.text()
+    assert resp.status == status, (resp.status, text[:3000])
+    assert resp.content_type == "text/html"
+    return html.unescape(text)
+
+
+def csrf_of(text: str) -> str:
+    return CSRF.search(text).group(1)
+
+
+async def choose_a_slot(site, day=None) -> tuple[str, dict]:
+    """The week page for the demo treatment and therapist, and the first slot's hidden fields."""
+    day = day or next_weekday(1, weeks_ahead=1)
+    text = await page(await site.get(f"/c/{CLINIC}/book", params={"treatment": TREATMENT, "therapist": THERAPIST,
+                                                                   "week": day.isoformat()}))
+    form = re.search(r'<form method="post" action="/c/urban-therapy/book/hold">(.*?)</form>', text, re.S).group(1)
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+    return text, fields
+
+
+async def hold_first_slot(site) -> str:
+    _, fields = await choose_a_slot(site)
+    return await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+
+
+ALL_CLEAR = {q: "no" for q in ("bladder_bowel", "saddle_numbness", "both_legs_weakness", "calf_swelling",
+                               "acute_inflammation", "pain_both_legs", "worsening_numbness")}
+
+
+async def test_the_clinic_list_and_the_clinic_page_lead_to_booking(site):
+    home = await page(await site.get("/"))
+    assert "Urban Therapy Clinic, London" in home and 'href="/c/urban-therapy"' in home
+    clinic = await page(await site.get("/c/urban-therapy"))
+    for shown in ("Deep tissue massage (60 min)", "£65.00", "60 minutes", "Amara Okafor", "GCMT registration",
+                  "Sciatica course: 6 sessions", "Book now", "Buy vouchers", "hello@urbantherapy.example"):
+        assert shown in clinic, shown
+    assert 'href="/c/urban-therapy/book"' in clinic and 'href="/c/urban-therapy/vouchers"' in clinic
+
+
+async def test_pages_load_only_our_own_hashed_files_and_allow_no_inline_code(site):
+    resp = await site.get("/c/urban-therapy")
+    csp = resp.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in csp and "script-src 'self'" in csp and "style-src 'self'" in csp
+    text = await page(resp)
+    assert "<style" not in text and "style=" not in text and not re.search(r"<script(?![^>]*\bsrc=)", text)
+    [css] = re.findall(r'href="(/assets/site\.[0-9a-f]{12}\.css)"', text)
+    asset = await site.get(css)
+    assert asset.status == 200 and "immutable" in asset.headers["Cache-Control"]
+    assert (await site.get("/assets/site.000000000000.css")).status == 404
+
+
+async def test_an_unknown_clinic_is_a_page_not_json(site):
+    text = await page(await site.get("/c/nowhere"), 404)
+    assert "Page not found" in text
+    assert "Page not found" in await page(await site.get("/c/Not..A..Slug"), 404)
+
+
+async def test_choosing_step_by_step_without_javascript(site):
+    what = await page(await site.get(f"/c/{CLINIC}/book"))
+    assert 'name="what"' in what and f'value="treatment:{TREATMENT}"' in what
+    who = await page(await site.get(f"/c/{CLINIC}/book", params={"what": f"treatment:{TREATMENT}"}))
+    assert 'value="any"' in who and "No preference" in who and THERAPIST in who
+    week, fields = await choose_a_slot(site)
+    assert "Times are UK time, GMT." in week and "Next week" in week
+    assert fields["treatment"] == TREATMENT and fields["therapist"] == THERAPIST and fields["csrf"]
+
+
+async def test_book_and_pay_by_test_card_to_a_confirmation(site, checkout, booking_pool):
+    screening = await hold_first_slot(site)
+    assert "Before your treatment" in screening and "We are holding this time for you until" in screening
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    assert "Your details" in details and 'name="bladder_bowel" value="no"' in details
+    pay = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes"}))
+    assert "Test mode." in pay and "£65.00" in pay
+    confirming = await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
+    assert "Confirming your booking" in confirming
+    await checkout.reconcile()            # the payment event reaches the booking service
+    confirmed = await page(await site.get(f"/c/{CLINIC}/book/confirming"))
+    assert "Booking confirmed" in confirmed and "ada@example.com" in confirmed and "(UK time, GMT)" in confirmed
+    assert re.search(r'href="http[^"]*/manage/[0-9a-f-]+\?token=', confirmed)
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE customer_email = 'ada@example.com'") == "confirmed"
+
+
+async def test_a_red_flag_stops_with_the_advice_and_books_nothing(site, booking_pool):
+    screening = await hold_first_slot(site)
+    answers = {**ALL_CLEAR, "saddle_numbness": "yes"}
+    stopped = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **answers}))
+    assert "We cannot book this treatment for you now" in stopped and "Please go to A&amp;E now" not in stopped
+    assert "Please go to A&E now" in stopped and "Nothing has been booked" in stopped
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE customer_email IS NOT NULL") == 0
+        # and the time is free again at once
+        assert await conn.fetchval("SELECT status FROM bookings") == "released"
+
+
+async def test_choosing_a_different_time_lets_the_first_one_go(site, booking_pool):
+    screening = await hold_first_slot(site)
+    week = await page(await site.post(f"/c/{CLINIC}/book/release", data={"csrf": csrf_of(screening)}))
+    assert "Choose a time" in week
+    _, fields = await choose_a_slot(site)
+    await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))     # the same time, held again
+    async with booking_pool.acquire() as conn:
+        assert sorted(r["status"] for r in await conn.fetch("SELECT status FROM bookings")) == ["held", "released"]
+
+
+async def test_unanswered_questions_and_missing_details_are_named_and_what_was_typed_kept(site, booking_pool):
+    screening = await hold_first_slot(site)
+    partial = {k: v for k, v in ALL_CLEAR.items() if k != "calf_swelling"}
+    again = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **partial}),
+                       400)
+    assert "There is a problem" in again and 'href="#calf_swelling"' in again
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(again), **ALL_CLEAR}))
+    refused = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "not-an-email"}), 400)
+    assert 'href="#email"' in refused and 'href="#policy"' in refused and 'value="Ada Lovelace"' in refused
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE customer_email IS NOT NULL") == 0
+
+
+async def test_a_form_without_its_csrf_token_changes_nothing(site, booking_pool):
+    _, fields = await choose_a_slot(site)
+    resp = await site.post(f"/c/{CLINIC}/book/hold", data={**fields, "csrf": "forged"})
+    assert resp.status == 403
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings") == 0
+
+
+async def test_a_taken_time_sends_the_customer_back_to_the_week_told_why(site):
+    _, fields = await choose_a_slot(site)
+    await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+    other = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+    assert "that time has just been taken" in other and "Choose a time" in other
+
+
+async def test_a_hold_taken_from_a_page_counts_against_the_hold_limit(linked, booking_server, payments_server,
+                                                                     aiohttp_server, aiohttp_client):
+    _, settings = linked
+    web_port = free_port()
+    upstreams = {**settings.upstreams, "web": f"http://127.0.0.1:{web_port}"}
+    strict = settings.with_overrides(upstreams=upstreams, rate_limit_holds_per_ip=2)
+    await aiohttp_server(create_web(strict), port=web_port)
+    site = await aiohttp_client(create_gateway(strict))
+    _, fields = await choose_a_slot(site)
+    statuses = [(await site.post(f"/c/{CLINIC}/book/hold", data=fields, allow_redirects=False)).status
+                for _ in range(3)]
+    assert statuses[:2] == [303, 303] and statuses[2] == 429
