@@ -98,3 +98,11 @@ class Api:
 
     async def booking(self, booking_id: str, token: str) -> dict:
         return await self._call("GET", f"{self.booking_url}/api/v1/bookings/{booking_id}", params={"token": token})
+
+    async def cancel(self, booking_id: str, token: str) -> dict:
+        return await self._call("POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/cancel",
+                                json={"token": token})
+
+    async def reschedule(self, booking_id: str, token: str, start: str, therapist: str | None) -> dict:
+        body = {"token": token, "start": start, **({"therapist": therapist} if therapist else {})}
+        return await self._call("POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/reschedule", json=body)

@@ -7,7 +7,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.web import booking, formatting
+from services.web import booking, formatting, manage
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.csrf import csrf_cookie_middleware
@@ -49,4 +49,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(offline_card_ctx)
     app.add_routes(routes)
     app.add_routes(booking.routes)
+    app.add_routes(manage.routes)
     return app

@@ -40,15 +40,15 @@ def _day(text: str | None, default: date) -> date:
         return default
 
 
-def _zone(clinic: dict) -> ZoneInfo:
+def clinic_zone(clinic: dict) -> ZoneInfo:
     return ZoneInfo(clinic["timezone"])
 
 
-def _when(iso: str, clinic: dict) -> str:
-    return formatting.when(datetime.fromisoformat(iso), _zone(clinic))
+def when_label(iso: str, clinic: dict) -> str:
+    return formatting.when(datetime.fromisoformat(iso), clinic_zone(clinic))
 
 
-async def _genuine_form(request: web.Request):
+async def genuine_form(request: web.Request):
     form = await request.post()
     if not form_is_genuine(request, form):
         raise web.HTTPForbidden(text="This form has expired. Go back, reload the page and try again.")
@@ -84,29 +84,37 @@ async def choose(request: web.Request) -> web.Response:
     return await _week(request, context, therapist, query)
 
 
-async def _week(request: web.Request, context: dict, therapist: dict | None, query) -> web.Response:
-    clinic, zone = context["clinic"], _zone(context["clinic"])
+async def week_view(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,
+                    week: str | None) -> dict:
+    """A week of free times from `week` (default: the clinic's today), day by day in the clinic's zone,
+    with the zone's name and the neighbouring weeks: what a page needs to show them."""
+    zone = clinic_zone(clinic)
     today = datetime.now(timezone.utc).astimezone(zone).date()
-    first = max(today, _day(query.get("week"), today))
+    first = max(today, _day(week, today))
     last = first + timedelta(days=DAYS_SHOWN - 1)
-    found = await api(request).availability(clinic["slug"], context["treatment"]["id"],
-                                            therapist["id"] if therapist else None, first, last)
+    found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
     days: dict[date, list[dict]] = {first + timedelta(days=i): [] for i in range(DAYS_SHOWN)}
     for slot in found["slots"]:
         start = datetime.fromisoformat(slot["start"])
         days[start.astimezone(zone).date()].append({**slot, "clock": formatting.clock(start, zone),
                                                     "label": formatting.when(start, zone)})
-    zone_name = formatting.zone_label(datetime.combine(first, datetime.min.time(), tzinfo=zone), zone)
+    return {"days": [(formatting.day_label(day), slots) for day, slots in days.items()],
+            "zone_name": formatting.zone_label(datetime.combine(first, datetime.min.time(), tzinfo=zone), zone),
+            "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
+            "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
+
+
+async def _week(request: web.Request, context: dict, therapist: dict | None, query) -> web.Response:
+    week = await week_view(request, context["clinic"], context["treatment"]["id"],
+                           therapist["id"] if therapist else None, query.get("week"))
     return render(request, "book_when.html", therapist=therapist, therapist_choice=therapist["id"] if therapist else "any",
-                  days=[(formatting.day_label(day), slots) for day, slots in days.items()], zone_name=zone_name,
-                  previous_week=(first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
-                  next_week=(first + timedelta(days=DAYS_SHOWN)).isoformat(), errors={}, **context)
+                  **week, **context)
 
 
 @routes.post("/c/{clinic}/book/hold")
 async def hold(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
-    form = await _genuine_form(request)
+    form = await genuine_form(request)
     therapist, start = _uuid(form.get("therapist")), str(form.get("start", ""))
     body = {"clinic": slug, "therapist": therapist, "start": start}
     kind = "course" if _uuid(form.get("course")) else "treatment"
@@ -145,9 +153,9 @@ async def _flow(request: web.Request, slug: str, *, needs: str = "hold") -> tupl
 def _hold_summary(flow: dict, clinic: dict) -> dict:
     held = flow["hold"]
     sessions = held.get("sessions") or [held]
-    return {"sessions": [_when(s["start"], clinic) for s in sessions], "booked": "booking" in flow,
+    return {"sessions": [when_label(s["start"], clinic) for s in sessions], "booked": "booking" in flow,
             "expires_at": held["expires_at"],
-            "expires_clock": formatting.clock(datetime.fromisoformat(held["expires_at"]), _zone(clinic))}
+            "expires_clock": formatting.clock(datetime.fromisoformat(held["expires_at"]), clinic_zone(clinic))}
 
 
 def _expired(flow: dict) -> bool:
@@ -162,7 +170,7 @@ def _ran_out(slug: str, flow: dict) -> web.HTTPSeeOther:
 @routes.post("/c/{clinic}/book/release")
 async def choose_another_time(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
-    await _genuine_form(request)
+    await genuine_form(request)
     _, flow = await _flow(request, slug)
     if "booking" not in flow:
         await api(request).release(flow["hold"]["id"])
@@ -198,7 +206,7 @@ def _answers(form, questions: list[dict]) -> tuple[dict[str, bool], dict[str, st
 async def _answered(request: web.Request, slug: str):
     """A posted form of the flow that carries the screening answers: (the form, the flow's id, the flow,
     the answers, what is unanswered)."""
-    form = await _genuine_form(request)
+    form = await genuine_form(request)
     flow_id, flow = await _flow(request, slug)
     answers, unanswered = _answers(form, (await api(request).screening(slug))["questions"])
     return form, flow_id, flow, answers, unanswered
@@ -303,7 +311,7 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
 @routes.post("/c/{clinic}/book/pay")
 async def pay(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
-    form = await _genuine_form(request)
+    form = await genuine_form(request)
     _, flow = await _flow(request, slug, needs="booking")
     card = str(form.get("card", ""))
     if OFFLINE_CARDS not in request.app:
@@ -341,6 +349,6 @@ async def confirmed(request: web.Request) -> web.Response:
     therapists = {t["id"]: t for t in await api(request).therapists(slug)}
     treatments = {t["id"]: t for t in await api(request).treatments(slug)}
     return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, errors={},
-                  when=_when(booking["start"], clinic), held=_hold_summary(flow, clinic),
+                  when=when_label(booking["start"], clinic), held=_hold_summary(flow, clinic),
                   therapist=therapists.get(booking["therapist"]), treatment=treatments.get(booking["treatment"]),
                   manage_url=flow["booking"]["manage_url"])

@@ -54,6 +54,8 @@ async def page_errors_middleware(request: web.Request, handler):
         return render(request, "error.html", status=404, heading="Page not found",
                       message="If you typed the web address, check it is correct. "
                               "If you followed a link, it may be out of date.")
+    except web.HTTPForbidden as exc:        # a form without its CSRF token, a manage link not valid
+        return render(request, "error.html", status=403, heading="This page cannot be shown", message=exc.text)
     except ApiRefused as exc:
         if exc.status == 404:
             return render(request, "error.html", status=404, heading="Page not found", message=exc.message)

@@ -64,8 +64,8 @@ async def book_and_pay(page: Page, visit: Visit, email: str) -> None:
     await page.get_by_role("button", name="Continue").click()
     await visit.check("when")
     await expect(page.get_by_text("Times are UK time")).to_be_visible()
-    if await page.locator("button.slot").count() == 0:
-        await page.get_by_role("link", name="Next week").first.click()
+    # A week ahead: past the clinic's change window, so that the booking can be cancelled online after.
+    await page.get_by_role("link", name="Next week").first.click()
     await page.locator("button.slot").first.click()
     await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
     await visit.check("screening")
@@ -88,11 +88,26 @@ async def book_and_pay(page: Page, visit: Visit, email: str) -> None:
         "href", re.compile(r"/manage/[0-9a-f-]+\?token="))
 
 
+async def cancel_from_the_manage_link(page: Page, visit: Visit) -> None:
+    """The link the confirmation (and its email) carries: the booking, then cancelled, the refund shown first."""
+    await page.get_by_role("link", name="Cancel or move this booking").click()
+    await expect(page.get_by_role("heading", name="Your booking")).to_be_visible()
+    await visit.check("manage")
+    await page.get_by_role("button", name="Cancel this booking").click()
+    await expect(page.get_by_text(re.compile(r"We will refund £\d+\.\d\d"))).to_be_visible()
+    await visit.check("cancel-question")
+    await page.get_by_role("button", name="Yes, cancel it").click()
+    await expect(page.get_by_role("heading", name="Booking cancelled")).to_be_visible()
+    await visit.check("cancelled")
+
+
 async def test_a_customer_books_and_pays_with_javascript_off_on_a_phone(browser, stack):
     context = await browser.new_context(viewport=PHONE, java_script_enabled=False, base_url=stack.url())
     try:
         page = await context.new_page()
-        await book_and_pay(page, Visit(page, "no-js-phone", judge=False), "grace.nojs@example.com")
+        visit = Visit(page, "no-js-phone", judge=False)
+        await book_and_pay(page, visit, "grace.nojs@example.com")
+        await cancel_from_the_manage_link(page, visit)
     finally:
         await context.close()
 
@@ -102,7 +117,9 @@ async def test_every_page_of_the_flow_passes_axe_at_phone_and_desktop_width(brow
     context = await browser.new_context(viewport=PHONE if width == "phone" else DESKTOP, base_url=stack.url())
     try:
         page = await context.new_page()
-        await book_and_pay(page, Visit(page, f"axe-{width}", judge=True), f"grace.{width}@example.com")
+        visit = Visit(page, f"axe-{width}", judge=True)
+        await book_and_pay(page, visit, f"grace.{width}@example.com")
+        await cancel_from_the_manage_link(page, visit)
     finally:
         await context.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
+from datetime import datetime
 
 import pytest
 
@@ -178,3 +180,65 @@ async def test_a_hold_taken_from_a_page_counts_against_the_hold_limit(linked, bo
     statuses = [(await site.post(f"/c/{CLINIC}/book/hold", data=fields, allow_redirects=False)).status
                 for _ in range(3)]
     assert statuses[:2] == [303, 303] and statuses[2] == 429
+
+
+# --- the manage page (the link in every confirmation email) ------------------------------------------
+
+async def booked_by_api(site, checkout) -> tuple[str, str]:
+    """A confirmed booking made through the API; the path and query of its manage link."""
+    from tests.support.booking import book_and_pay
+    booking = await book_and_pay(site, checkout, day=next_weekday(2, weeks_ahead=1))
+    link = booking["manage_url"]
+    return booking["id"], link[link.index("/manage/"):]
+
+
+def token_of(link: str) -> str:
+    return link.split("token=", 1)[1]
+
+
+async def test_the_manage_link_shows_the_booking_and_cancels_it_with_the_refund_shown(site, checkout, booking_pool):
+    booking_id, link = await booked_by_api(site, checkout)
+    shown = await page(await site.get(link))
+    assert "Your booking" in shown and "Deep tissue massage (60 min)" in shown and "(UK time, GMT)" in shown
+    assert "Move this booking" in shown and "Cancel this booking" in shown
+    assert (await site.get(link)).headers["Cache-Control"] == "no-store"
+    question = await page(await site.post(f"/manage/{booking_id}/cancel",
+                                          data={"csrf": csrf_of(shown), "token": token_of(link)}))
+    assert "Cancel your booking?" in question and "£65.00" in question
+    async with booking_pool.acquire() as conn:     # asking changed nothing
+        assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(booking_id)) == "confirmed"
+    done = await page(await site.post(f"/manage/{booking_id}/cancel", data={
+        "csrf": csrf_of(question), "token": token_of(link), "confirm": "yes"}))
+    assert "Booking cancelled" in done
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(booking_id)) == "cancelled"
+
+
+async def test_the_manage_link_moves_the_booking_to_a_time_chosen_from_the_week(site, checkout, booking_pool):
+    booking_id, link = await booked_by_api(site, checkout)
+    shown = await page(await site.get(link))
+    week = await page(await site.post(f"/manage/{booking_id}/move", data={
+        "csrf": csrf_of(shown), "token": token_of(link), "week": next_weekday(4, weeks_ahead=1).isoformat()}))
+    assert "Choose a new time" in week
+    start = re.search(r'name="start" value="([^"]+)"', week).group(1)
+    moved = await page(await site.post(f"/manage/{booking_id}/move", data={
+        "csrf": csrf_of(week), "token": token_of(link), "start": start}))
+    assert "Booking moved" in moved
+    async with booking_pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, starts_at FROM bookings WHERE id = $1", uuid.UUID(booking_id))
+    assert row["status"] == "confirmed" and row["starts_at"].isoformat() == datetime.fromisoformat(start).isoformat()
+
+
+async def test_a_manage_link_that_is_not_valid_is_a_page_saying_so(site, checkout):
+    booking_id, link = await booked_by_api(site, checkout)
+    text = await page(await site.get(f"/manage/{booking_id}?token=forged"), 403)
+    assert "This link is not valid or has expired" in text
+    assert "Page not found" in await page(await site.get("/manage/not-a-booking?token=x"), 404)
+
+
+async def test_outside_the_change_window_the_policy_replaces_the_buttons(site, checkout, booking_pool):
+    booking_id, link = await booked_by_api(site, checkout)
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE clinics SET change_window_hours = 24 * 365")
+    shown = await page(await site.get(link))
+    assert "It is too late to cancel or move this booking online" in shown and "Cancel this booking" not in shown
