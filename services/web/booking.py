@@ -98,8 +98,12 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
         start = datetime.fromisoformat(slot["start"])
         days[start.astimezone(zone).date()].append({**slot, "clock": formatting.clock(start, zone),
                                                     "label": formatting.when(start, zone)})
-    return {"days": [(formatting.day_label(day), slots) for day, slots in days.items()],
-            "zone_name": formatting.zone_label(datetime.combine(first, datetime.min.time(), tzinfo=zone), zone),
+    def noon(day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time().replace(hour=12), tzinfo=zone)
+    # Each day names its zone's time (a week may cross a change between GMT and BST).
+    return {"days": [(f"{formatting.day_label(day)} ({formatting.zone_label(noon(day), zone)})", slots)
+                     for day, slots in days.items()],
+            "zone_name": formatting.ZONE_NAMES.get(zone.key, zone.key),
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
             "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
 
@@ -308,6 +312,12 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
                   voucher=voucher, offline=OFFLINE_CARDS in request.app)
 
 
+PAYMENT_PROBLEMS = {
+    "declined": "Your card was declined. Nothing was charged. Try another card.",
+    "failed": "The payment could not be made. Nothing was charged. Please start again in a few minutes.",
+}
+
+
 @routes.post("/c/{clinic}/book/pay")
 async def pay(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
@@ -319,9 +329,8 @@ async def pay(request: web.Request) -> web.Response:
     if card not in TEST_CARDS:
         return await _pay_page(request, slug, flow, {"card": "Choose a test card"}, status=400)
     status = await request.app[OFFLINE_CARDS].pay(flow["booking"]["payment"]["stripe_payment_intent"], card)
-    if status == "declined":
-        return await _pay_page(request, slug, flow, {"card": "Your card was declined. Nothing was charged. "
-                                                              "Try another card."}, status=400)
+    if status in PAYMENT_PROBLEMS:
+        return await _pay_page(request, slug, flow, {"card": PAYMENT_PROBLEMS[status]}, status=400)
     raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
 
 

@@ -20,12 +20,15 @@ class OfflineCardPayer:
                                            base_addresses={"api": api_base})
 
     async def pay(self, intent_id: str, card: str) -> str:
-        """The intent's status after paying with the named test card ("declined" if the bank said no)."""
+        """The intent's status after paying with the named test card: "declined" if the bank said no,
+        "failed" if the fake refused the request (it cannot retry an intent once a card was declined)."""
         try:
             await self._client.v1.payment_intents.update_async(intent_id, params={"payment_method": TEST_CARDS[card]})
             return (await self._client.v1.payment_intents.confirm_async(intent_id)).status
         except stripe.CardError:
             return "declined"
+        except stripe.StripeError:
+            return "failed"
 
     async def close(self) -> None:
         await self._http.close_async()

@@ -95,7 +95,7 @@ async def test_choosing_step_by_step_without_javascript(site):
     who = await page(await site.get(f"/c/{CLINIC}/book", params={"what": f"treatment:{TREATMENT}"}))
     assert 'value="any"' in who and "No preference" in who and THERAPIST in who
     week, fields = await choose_a_slot(site)
-    assert "Times are UK time, GMT." in week and "Next week" in week
+    assert "Times are UK time." in week and "(UK time, GMT)</h2>" in week and "Next week" in week
     assert fields["treatment"] == TREATMENT and fields["therapist"] == THERAPIST and fields["csrf"]
 
 
@@ -242,3 +242,60 @@ async def test_outside_the_change_window_the_policy_replaces_the_buttons(site, c
         await conn.execute("UPDATE clinics SET change_window_hours = 24 * 365")
     shown = await page(await site.get(link))
     assert "It is too late to cancel or move this booking online" in shown and "Cancel this booking" not in shown
+
+
+
+async def test_a_week_across_the_spring_change_names_each_days_zone_and_offers_no_time_that_does_not_exist(
+        site, booking_pool):
+    async with booking_pool.acquire() as conn:        # 2027-03-28 within reach, and Amara working that Sunday
+        await conn.execute("UPDATE clinics SET booking_horizon_days = 730")
+        await conn.execute("INSERT INTO working_hours (therapist_id, weekday, starts, ends) VALUES ($1, 6, '00:00', '04:00')",
+                           uuid.UUID(THERAPIST))
+    week = await page(await site.get(f"/c/{CLINIC}/book", params={"treatment": TREATMENT, "therapist": THERAPIST,
+                                                                   "week": "2027-03-23"}))
+    assert "Saturday 27 March 2027 (UK time, GMT)</h2>" in week and "Monday 29 March 2027 (UK time, BST)</h2>" in week
+    sunday = week[week.index("Sunday 28 March 2027"):week.index("Monday 29 March 2027")]
+    times = re.findall(r'class="button button--secondary slot">(\d\d:\d\d)<', sunday)
+    assert times and not any(t.startswith("01:") for t in times), times      # 01:00-01:59 does not exist that night
+    assert all(label.endswith(("(UK time, GMT)", "(UK time, BST)"))
+               for label in re.findall(r'<span class="visually-hidden">, ([^<]+)</span>', week))
+
+
+async def test_a_hold_that_runs_out_while_the_customer_types_is_told_in_words(site, booking_pool):
+    screening = await hold_first_slot(site)
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    async with booking_pool.acquire() as conn:              # the ten minutes pass while they type
+        await conn.execute("UPDATE bookings SET expires_at = now() - interval '1 second'")
+    back = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes"}))
+    assert "The time we were holding for you ran out" in back and "Choose a time" in back
+    _, fields = await choose_a_slot(site)                   # and the same time can be chosen again
+    assert "Before your treatment" in await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+
+
+async def test_a_voucher_pays_part_and_the_test_card_the_rest(site, checkout, payments_pool, settings):
+    from tests.support.vouchers import buy_voucher
+    _, code = await buy_voucher(site, checkout, payments_pool, settings, amount={"amount": 2500, "currency": "GBP"})
+    screening = await hold_first_slot(site)
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    pay = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes",
+        "voucher_code": code}))
+    assert "Gift voucher" in pay and "− £25.00" in pay and "Pay £40.00" in pay
+    await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
+    await checkout.reconcile()
+    assert "Booking confirmed" in await page(await site.get(f"/c/{CLINIC}/book/confirming"))
+
+
+async def test_a_declined_card_is_said_in_words_and_nothing_is_confirmed(site, booking_pool):
+    screening = await hold_first_slot(site)
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    pay = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes"}))
+    declined = await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "declined"}), 400)
+    assert "Your card was declined. Nothing was charged." in declined and 'href="#card"' in declined
+    # (Real Stripe lets the customer try another card on the same payment; the offline fake cannot, and says so.)
+    again = await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(declined), "card": "visa"}), 400)
+    assert "Nothing was charged" in again
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE customer_email IS NOT NULL") == "pending_payment"
