@@ -140,3 +140,83 @@ async def test_an_error_summary_links_to_the_fields_and_keeps_what_was_typed(bro
         assert page.url.endswith("#what")
     finally:
         await context.close()
+
+
+async def to_the_week(page: Page) -> None:
+    await page.goto("/c/urban-therapy/book")
+    await page.get_by_label("Deep tissue massage (60 min)").check()
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label("Amara Okafor").check()
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("link", name="Next week").first.click()
+
+
+async def test_two_customers_choose_the_same_time_one_gets_it_the_other_is_told(browser, stack):
+    first = await browser.new_context(viewport=PHONE, base_url=stack.url())
+    second = await browser.new_context(viewport=PHONE, base_url=stack.url())
+    try:
+        pages = [await first.new_page(), await second.new_page()]
+        for page in pages:
+            await to_the_week(page)
+        # Both see the same free time; the first to press it holds it.
+        slot = pages[0].locator("button.slot").first
+        label = await slot.inner_text()
+        await slot.click()
+        await expect(pages[0].get_by_role("heading", name="Before your treatment")).to_be_visible()
+        await pages[1].locator("button.slot").first.click()
+        await expect(pages[1].get_by_text("Sorry, that time has just been taken. Please choose another.")).to_be_visible()
+        await expect(pages[1].get_by_role("heading", name="Choose a time")).to_be_visible()
+        assert await pages[1].locator("button.slot").first.inner_text() != label   # other times are offered
+        await Visit(pages[1], "taken-phone", judge=True).check("taken")
+    finally:
+        await first.close()
+        await second.close()
+
+
+# What the focused control says (its text, or its label's), for a keyboard user's Tab presses.
+FOCUSED_NAME = """(() => { const e = document.activeElement; if (!e) return "";
+    const label = e.labels && e.labels[0]; return (label ? label.innerText : e.innerText || "").trim(); })()"""
+
+
+async def test_the_flow_to_the_health_questions_with_the_keyboard_alone(browser, stack):
+    context = await browser.new_context(viewport=DESKTOP, base_url=stack.url())
+    try:
+        page = await context.new_page()
+        keyboard = page.keyboard
+
+        async def tab_to(name: str) -> None:
+            """Press Tab until the focus is on the control whose name starts so, as a keyboard user would."""
+            for _ in range(120):
+                await keyboard.press("Tab")
+                if (await page.evaluate(FOCUSED_NAME)).startswith(name):
+                    return
+            raise AssertionError(f"Tab never reached {name!r}")
+
+        async def press_and_load(key: str) -> None:
+            async with page.expect_navigation():
+                await keyboard.press(key)
+
+        await page.goto("/c/urban-therapy")
+        await tab_to("Book now")
+        await press_and_load("Enter")
+        await tab_to("Deep tissue massage (60 min)")
+        await keyboard.press("Space")
+        await tab_to("Continue")
+        await press_and_load("Enter")
+        await tab_to("No preference")           # a radio group takes one Tab; its arrows choose within it
+        for _ in range(10):
+            if (await page.evaluate(FOCUSED_NAME)).startswith("Amara Okafor"):
+                break
+            await keyboard.press("ArrowDown")
+        await expect(page.get_by_label("Amara Okafor")).to_be_checked()
+        await tab_to("Continue")
+        await press_and_load("Enter")
+        await tab_to("Next week")
+        await press_and_load("Enter")
+        await expect(page.get_by_role("heading", name="Choose a time")).to_be_visible()
+        first_time = (await page.locator("button.slot").first.inner_text()).strip()
+        await tab_to(first_time)
+        await press_and_load("Enter")
+        await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
+    finally:
+        await context.close()
