@@ -90,7 +90,9 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         if not event.data.get("customer_email"):
             log.warning("refund without a customer email; nobody to tell", extra={"event_id": str(event.id)})
             return
-        await record(ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data))
+        brand = await brand_of(ctx, event)
+        visit = await store.projected_booking(ctx.conn, uuid.UUID(event.data["reference_id"]))
+        await record(ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data, brand, visit))
 
     async def brand_of(ctx: HandlerContext, event: Event) -> emails.Brand:
         # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).

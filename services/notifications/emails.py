@@ -175,6 +175,7 @@ REFUND_REASONS = {
                                      "someone else has since booked it, so we could not confirm your booking.",
     "booking_gone": "The booking this payment was for no longer exists, so nothing was booked.",
     "cancelled_by_customer": "This is for the appointment you cancelled.",
+    "booking_never_written": "Your booking could not be completed, so nothing was booked.",
 }
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
@@ -191,12 +192,18 @@ def value_label(remaining: dict) -> str:
     return money_label(remaining["amount"], remaining["currency"])
 
 
-def payment_refunded(data: dict) -> RenderedEmail:
+def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = None) -> RenderedEmail:
+    """In the clinic's name, to the customer by name, saying which visit it was for when we know it."""
     context = {"amount": money_label(data["amount"]["amount"], data["amount"]["currency"]),
-               "reason": REFUND_REASONS.get(data["reason"], ""), "payment_id": data["payment_id"]}
+               "reason": REFUND_REASONS.get(data["reason"], ""), "payment_id": data["payment_id"],
+               "clinic": brand, "customer_name": visit.customer_name if visit else None, "visit": None}
+    if visit is not None:
+        context["visit"] = {"treatment": visit.treatment_name, "therapist": visit.therapist_name,
+                            "when": local_time_label(visit.start, visit.clinic_timezone)}
     text, html = _render("payment_refunded", context)
-    return RenderedEmail(kind="payment_refunded", to_address=data["customer_email"],
-                         subject=f"Refund of {context['amount']}", text_body=text, html_body=html)
+    subject = f"Refund of {context['amount']} from {brand.name}"
+    return RenderedEmail(kind="payment_refunded", to_address=data["customer_email"], subject=subject,
+                         text_body=text, html_body=html, from_name=brand.name)
 
 
 # --- gift vouchers -------------------------------------------------------------------------------

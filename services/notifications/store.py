@@ -165,12 +165,24 @@ async def lock_claimed_reminder(conn: asyncpg.Connection,
            WHERE r.id = $1 AND r.status = 'claimed' FOR UPDATE OF r SKIP LOCKED""", reminder_id)
     if row is None:
         return None
-    booking = None if row["status"] is None else BookingView(
+    return row, None if row["status"] is None else _booking_view(row)
+
+
+def _booking_view(row) -> BookingView:
+    return BookingView(
         booking_id=row["booking_id"], clinic_id=row["clinic_id"], status=row["status"], start=row["starts_at"],
         end=row["ends_at"], customer_name=row["customer_name"], customer_email=row["customer_email"],
         clinic_name=row["clinic_name"], clinic_timezone=row["clinic_timezone"], treatment_name=row["treatment_name"],
         therapist_name=row["therapist_name"], manage_url=row["manage_url"], series_index=row["series_index"])
-    return row, booking
+
+
+async def projected_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> BookingView | None:
+    """The booking as the booking events told us (None if none did: e.g. a payment that found no booking)."""
+    row = await conn.fetchrow(
+        """SELECT booking_id, clinic_id, status, starts_at, ends_at, customer_name, customer_email, clinic_name,
+                  clinic_timezone, treatment_name, therapist_name, manage_url, series_index
+           FROM booking_projection WHERE booking_id = $1""", booking_id)
+    return _booking_view(row) if row else None
 
 
 async def finish_reminder(conn: asyncpg.Connection, reminder_id: uuid.UUID, status: str,

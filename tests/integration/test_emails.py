@@ -96,7 +96,11 @@ async def test_confirm_reschedule_cancel_keep_one_calendar_entry_and_its_reminde
     assert (param, method) == ("CANCEL", "CANCEL")
     assert third["UID"] == first["UID"] and third["SEQUENCE"] > second["SEQUENCE"]
     assert await live_reminders(notifications_pool, booked["id"]) == []
-    assert len(of_kind(sink.messages, "payment_refunded")) == 1
+    [refund] = of_kind(sink.messages, "payment_refunded")
+    # Branded like the others: the clinic as sender, the customer by name, which visit it was for.
+    assert refund["From"].startswith('"Urban Therapy Clinic, London"') or refund["From"].startswith("Urban Therapy")
+    text = refund.get_body(("plain",)).get_content()
+    assert text.startswith("Hello Ada Lovelace,") and "Deep tissue massage (60 min) with Amara Okafor on" in text
 
 
 async def test_dev_mailbox_shows_the_text_html_and_invite_of_each_email(
