@@ -11,9 +11,10 @@ export VAR_DIR ?= var
 run: install deps-up db
 	@mkdir -p $(VAR_DIR)/mailbox
 	@echo ""
-	@echo "  Gateway:      $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/"
+	@echo "  Shop:         $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/   (open it and press Book now)"
+	@echo "  Dashboard:    $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/clinic"
 	@echo "  Dev mailbox:  $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/dev/mailbox"
-	@echo "  Try:          $(BIN)/python -m services.booking.demo   (books a demo slot; the email lands in the mailbox)"
+	@echo "  API docs:     $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/docs"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile

@@ -44,7 +44,10 @@ async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_
                             if resp.status != 200:
                                 return False
                     async with http.get(f"{gateway}/api/v1/clinics") as resp:
-                        return resp.status == 200
+                        if resp.status != 200:
+                            return False
+                    async with http.get(f"{gateway}/") as resp:        # the shop's first page, from web
+                        return resp.status == 200 and "Urban Therapy Clinic, London" in await resp.text()
                 except aiohttp.ClientError:
                     return False
 
@@ -68,8 +71,8 @@ async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_
             assert leftovers
 
     printed = (tmp_path / "make-run.log").read_text()
-    assert f"Gateway:      {gateway}/" in printed
-    assert f"Dev mailbox:  {gateway}/dev/mailbox" in printed
+    assert f"Shop:         {gateway}/ " in printed and f"Dashboard:    {gateway}/clinic" in printed
+    assert f"Dev mailbox:  {gateway}/dev/mailbox" in printed and f"API docs:     {gateway}/docs" in printed
 
 
 async def _none_left(marker: str) -> bool:
