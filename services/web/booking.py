@@ -357,7 +357,12 @@ async def confirmed(request: web.Request) -> web.Response:
     clinic = await api(request).clinic(slug)
     therapists = {t["id"]: t for t in await api(request).therapists(slug)}
     treatments = {t["id"]: t for t in await api(request).treatments(slug)}
-    return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, errors={},
-                  when=when_label(booking["start"], clinic), held=_hold_summary(flow, clinic),
-                  therapist=therapists.get(booking["therapist"]), treatment=treatments.get(booking["treatment"]),
+    treatment = treatments.get(booking["treatment"])
+    calendar = formatting.google_calendar_url(
+        f"{treatment['name'] if treatment else 'Treatment'} at {clinic['name']}", datetime.fromisoformat(booking["start"]),
+        datetime.fromisoformat(booking["end"]), clinic["contact"]["address"],
+        f"Booked with {clinic['name']}. To cancel or move it, use the link in your confirmation email.")
+    return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, calendar=calendar,
+                  when=when_label(booking["start"], clinic), sessions=_hold_summary(flow, clinic)["sessions"],
+                  therapist=therapists.get(booking["therapist"]), treatment=treatment,
                   manage_url=flow["booking"]["manage_url"])

@@ -2,7 +2,8 @@
 customer may be reading in another zone; money from minor units."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
@@ -42,3 +43,12 @@ def when(instant: datetime, zone: ZoneInfo) -> str:
 def minutes(total: int) -> str:
     """'60 minutes': how clinics state a treatment's length."""
     return f"{total} minutes"
+
+
+def google_calendar_url(title: str, start: datetime, end: datetime, location: str, details: str) -> str:
+    """An "add to Google Calendar" link for one appointment (Google's documented event template URL)."""
+    def stamp(moment: datetime) -> str:
+        return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    query = urlencode({"action": "TEMPLATE", "text": title, "dates": f"{stamp(start)}/{stamp(end)}",
+                       "location": location, "details": details})
+    return f"https://calendar.google.com/calendar/render?{query}"

@@ -113,6 +113,8 @@ async def test_book_and_pay_by_test_card_to_a_confirmation(site, checkout, booki
     confirmed = await page(await site.get(f"/c/{CLINIC}/book/confirming"))
     assert "Booking confirmed" in confirmed and "ada@example.com" in confirmed and "(UK time, GMT)" in confirmed
     assert re.search(r'href="http[^"]*/manage/[0-9a-f-]+\?token=', confirmed)
+    calendar = re.search(r'href="(https://calendar\.google\.com/calendar/render\?[^"]+)"', confirmed).group(1)
+    assert "action=TEMPLATE" in calendar and re.search(r"dates=\d{8}T\d{6}Z%2F\d{8}T\d{6}Z", calendar)
     async with booking_pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM bookings WHERE customer_email = 'ada@example.com'") == "confirmed"
 
@@ -299,3 +301,26 @@ async def test_a_declined_card_is_said_in_words_and_nothing_is_confirmed(site, b
     assert "Nothing was charged" in again
     async with booking_pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM bookings WHERE customer_email IS NOT NULL") == "pending_payment"
+
+
+async def test_a_course_books_all_its_sessions_in_one_go_listed_with_dates(site, checkout, booking_pool):
+    from tests.support.booking import COURSE
+    week = await page(await site.get(f"/c/{CLINIC}/book", params={"course": COURSE, "therapist": THERAPIST,
+                                                                   "week": next_weekday(0, weeks_ahead=5).isoformat()}))
+    assert "Choose the first session; we plan the other 5" in week
+    form = re.search(r'<form method="post" action="/c/urban-therapy/book/hold">(.*?)</form>', week, re.S).group(1)
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+    assert fields["course"] == COURSE
+    screening = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+    assert "We are holding these times for you" in screening
+    assert len(re.findall(r"<li>\w+day \d+ \w+ 20\d\d, \d\d:\d\d \(UK time, GMT\)</li>", screening)) == 6
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    pay = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes"}))
+    assert "£345.00" in pay
+    await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
+    await checkout.reconcile()
+    confirmed = await page(await site.get(f"/c/{CLINIC}/book/confirming"))
+    assert "Booking confirmed" in confirmed and len(re.findall(r"<li>\w+day \d+ \w+ 20\d\d", confirmed)) == 6
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE status = 'confirmed'") == 6
