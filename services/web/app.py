@@ -10,6 +10,7 @@ from aiohttp import web
 from services.web import booking, formatting, manage
 from services.web.api import Api
 from services.web.assets import Assets
+from services.web.catalogue import CATALOGUE, CatalogueCache
 from services.web.csrf import csrf_cookie_middleware
 from services.web.flows import FLOWS, FlowStore
 from services.web.offline_card import offline_card_ctx
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.append(page_errors_middleware)
     app.middlewares.append(csrf_cookie_middleware)
     app[ASSETS] = Assets()
+    app[CATALOGUE] = CatalogueCache()
     app[TEMPLATES] = templates(app[ASSETS])
     app.cleanup_ctx.append(api_ctx)
     app.cleanup_ctx.append(offline_card_ctx)

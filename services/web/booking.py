@@ -14,6 +14,7 @@ from aiohttp import web
 
 from services.web import formatting
 from services.web.api import ApiRefused
+from services.web.catalogue import CATALOGUE
 from services.web.csrf import form_is_genuine
 from services.web.flows import COOKIE as FLOW_COOKIE, FLOWS, LIFETIME_SECONDS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
@@ -60,8 +61,8 @@ async def genuine_form(request: web.Request):
 @routes.get("/c/{clinic}/book")
 async def choose(request: web.Request) -> web.Response:
     slug, client, query = clinic_slug(request), api(request), request.query
-    clinic = await client.clinic(slug)
-    treatments, courses = await client.treatments(slug), await client.courses(slug)
+    found = await request.app[CATALOGUE].get(client, slug)      # then the week's times, fresh
+    clinic, treatments, courses, all_therapists = found.clinic, found.treatments, found.courses, found.therapists
     what = query.get("what", "")
     treatment_id = _uuid(query.get("treatment")) or (_uuid(what[10:]) if what.startswith("treatment:") else None)
     course_id = _uuid(query.get("course")) or (_uuid(what[7:]) if what.startswith("course:") else None)
@@ -72,7 +73,7 @@ async def choose(request: web.Request) -> web.Response:
         answered = "what" in query or query.get("step") == "what"     # an unticked radio group sends nothing
         errors = {"what": "Choose a treatment or a course"} if answered else {}
         return render(request, "book_what.html", status=400 if errors else 200, errors=errors, **context)
-    therapists = [t for t in await client.therapists(slug) if treatment["id"] in t["treatments"]]
+    therapists = [t for t in all_therapists if treatment["id"] in t["treatments"]]
     therapist_choice = query.get("therapist")
     context.update(treatment=treatment, course=course, therapists=therapists)
     if therapist_choice is None:
@@ -119,7 +120,8 @@ async def _week(request: web.Request, context: dict, therapist: dict | None, que
 async def hold(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     form = await genuine_form(request)
-    therapist, start = _uuid(form.get("therapist")), str(form.get("start", ""))
+    chosen_therapist, _, start = str(form.get("slot", "")).partition("|")     # the button pressed
+    therapist = _uuid(chosen_therapist)
     body = {"clinic": slug, "therapist": therapist, "start": start}
     kind = "course" if _uuid(form.get("course")) else "treatment"
     body[kind] = _uuid(form.get(kind))

@@ -2,7 +2,6 @@
 the list of clinics and a clinic's own page."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from services.web.api import Api, ApiRefused, ApiUnavailable
 from services.web.assets import Assets
+from services.web.catalogue import CATALOGUE
 from services.web.csrf import token_for
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,9 @@ async def clinics(request: web.Request) -> web.Response:
 
 @routes.get("/c/{clinic}")
 async def clinic_page(request: web.Request) -> web.Response:
-    slug, client = clinic_slug(request), api(request)
-    clinic, treatments, courses, therapists = await asyncio.gather(
-        client.clinic(slug), client.treatments(slug), client.courses(slug), client.therapists(slug))
-    return render(request, "clinic.html", clinic=clinic, treatments=treatments, courses=courses, therapists=therapists)
+    found = await request.app[CATALOGUE].get(api(request), clinic_slug(request))
+    return render(request, "clinic.html", clinic=found.clinic, treatments=found.treatments, courses=found.courses,
+                  therapists=found.therapists)
 
 
 @routes.get("/assets/{name}")

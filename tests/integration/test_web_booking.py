@@ -47,9 +47,15 @@ async def choose_a_slot(site, day=None) -> tuple[str, dict]:
     day = day or next_weekday(1, weeks_ahead=1)
     text = await page(await site.get(f"/c/{CLINIC}/book", params={"treatment": TREATMENT, "therapist": THERAPIST,
                                                                    "week": day.isoformat()}))
+    return text, week_form(text)
+
+
+def week_form(text: str) -> dict:
+    """The week's form as pressing its first time submits it."""
     form = re.search(r'<form method="post" action="/c/urban-therapy/book/hold">(.*?)</form>', text, re.S).group(1)
-    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
-    return text, fields
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    fields["slot"] = re.search(r'name="slot" value="([^"]+)"', form).group(1)
+    return fields
 
 
 async def hold_first_slot(site) -> str:
@@ -96,7 +102,7 @@ async def test_choosing_step_by_step_without_javascript(site):
     assert 'value="any"' in who and "No preference" in who and THERAPIST in who
     week, fields = await choose_a_slot(site)
     assert "Times are UK time." in week and "(UK time, GMT)</h2>" in week and "Next week" in week
-    assert fields["treatment"] == TREATMENT and fields["therapist"] == THERAPIST and fields["csrf"]
+    assert fields["treatment"] == TREATMENT and fields["slot"].startswith(THERAPIST + "|") and fields["csrf"]
 
 
 async def test_book_and_pay_by_test_card_to_a_confirmation(site, checkout, booking_pool):
@@ -257,7 +263,7 @@ async def test_a_week_across_the_spring_change_names_each_days_zone_and_offers_n
                                                                    "week": "2027-03-23"}))
     assert "Saturday 27 March 2027 (UK time, GMT)</h2>" in week and "Monday 29 March 2027 (UK time, BST)</h2>" in week
     sunday = week[week.index("Sunday 28 March 2027"):week.index("Monday 29 March 2027")]
-    times = re.findall(r'class="button button--secondary slot">(\d\d:\d\d)<', sunday)
+    times = re.findall(r'class="button button--secondary slot" name="slot" value="[^"]+">(\d\d:\d\d)<', sunday)
     assert times and not any(t.startswith("01:") for t in times), times      # 01:00-01:59 does not exist that night
     assert all(label.endswith(("(UK time, GMT)", "(UK time, BST)"))
                for label in re.findall(r'<span class="visually-hidden">, ([^<]+)</span>', week))
@@ -308,8 +314,7 @@ async def test_a_course_books_all_its_sessions_in_one_go_listed_with_dates(site,
     week = await page(await site.get(f"/c/{CLINIC}/book", params={"course": COURSE, "therapist": THERAPIST,
                                                                    "week": next_weekday(0, weeks_ahead=5).isoformat()}))
     assert "Choose the first session; we plan the other 5" in week
-    form = re.search(r'<form method="post" action="/c/urban-therapy/book/hold">(.*?)</form>', week, re.S).group(1)
-    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+    fields = week_form(week)
     assert fields["course"] == COURSE
     screening = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
     assert "We are holding these times for you" in screening

@@ -1,0 +1,43 @@
+"""A clinic's catalogue as the pages show it (the clinic, its treatments, courses and therapists), read from
+the API in one go and kept for a few seconds: every page of the flow shows it, and it changes rarely.
+Free times are never kept: they are read fresh for every page that shows them."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from services.web.api import Api
+
+FRESH_SECONDS = 5.0
+MAX_CLINICS = 1000
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    clinic: dict
+    treatments: list[dict]
+    courses: list[dict]
+    therapists: list[dict]
+
+
+class CatalogueCache:
+    def __init__(self, fresh_seconds: float = FRESH_SECONDS):
+        self.fresh_seconds = fresh_seconds
+        self._kept: dict[str, tuple[float, Catalogue]] = {}
+
+    async def get(self, api: Api, slug: str) -> Catalogue:
+        kept = self._kept.get(slug)
+        if kept and kept[0] > time.monotonic():
+            return kept[1]
+        found = Catalogue(*await asyncio.gather(api.clinic(slug), api.treatments(slug), api.courses(slug),
+                                                api.therapists(slug)))
+        if len(self._kept) >= MAX_CLINICS:
+            self._kept.clear()
+        self._kept[slug] = (time.monotonic() + self.fresh_seconds, found)
+        return found
+
+
+CATALOGUE = web.AppKey("catalogue", CatalogueCache)
