@@ -95,16 +95,19 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     last = first + timedelta(days=DAYS_SHOWN - 1)
     found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
     days: dict[date, list[dict]] = {first + timedelta(days=i): [] for i in range(DAYS_SHOWN)}
+    day_labels = {day: formatting.day_label(day) for day in days}
+    zone_name = formatting.ZONE_NAMES.get(zone.key, zone.key)
     for slot in found["slots"]:
-        start = datetime.fromisoformat(slot["start"])
-        days[start.astimezone(zone).date()].append({**slot, "clock": formatting.clock(start, zone),
-                                                    "label": formatting.when(start, zone)})
+        local = datetime.fromisoformat(slot["start"]).astimezone(zone)
+        clock = f"{local:%H:%M}"           # what formatting.when says, without redoing the day for each time
+        days[local.date()].append({**slot, "clock": clock,
+                                   "label": f"{day_labels[local.date()]}, {clock} ({zone_name}, {local.tzname()})"})
     def noon(day: date) -> datetime:
         return datetime.combine(day, datetime.min.time().replace(hour=12), tzinfo=zone)
     # Each day names its zone's time (a week may cross a change between GMT and BST).
-    return {"days": [(f"{formatting.day_label(day)} ({formatting.zone_label(noon(day), zone)})", slots)
+    return {"days": [(f"{day_labels[day]} ({formatting.zone_label(noon(day), zone)})", slots)
                      for day, slots in days.items()],
-            "zone_name": formatting.ZONE_NAMES.get(zone.key, zone.key),
+            "zone_name": zone_name,
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
             "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
 
