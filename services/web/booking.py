@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -14,14 +14,14 @@ from aiohttp import web
 
 from services.web import formatting
 from services.web.api import ApiRefused
-from services.web.catalogue import CATALOGUE
 from services.web.csrf import form_is_genuine
 from services.web.flows import COOKIE as FLOW_COOKIE, FLOWS, LIFETIME_SECONDS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
-from services.web.pages import api, clinic_slug, render
+from services.web.pages import api, catalogue, clinic_slug, render
 from shared.keys import SETTINGS
 
 DAYS_SHOWN = 7
+NOON = time(12)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CONFIRMING_REFRESH_SECONDS = 2
 routes = web.RouteTableDef()
@@ -60,20 +60,19 @@ async def genuine_form(request: web.Request):
 
 @routes.get("/c/{clinic}/book")
 async def choose(request: web.Request) -> web.Response:
-    slug, client, query = clinic_slug(request), api(request), request.query
-    found = await request.app[CATALOGUE].get(client, slug)      # then the week's times, fresh
-    clinic, treatments, courses, all_therapists = found.clinic, found.treatments, found.courses, found.therapists
+    slug, query = clinic_slug(request), request.query
+    found = await catalogue(request, slug)          # then the week's times, fresh
     what = query.get("what", "")
     treatment_id = _uuid(query.get("treatment")) or (_uuid(what[10:]) if what.startswith("treatment:") else None)
-    course_id = _uuid(query.get("course")) or (_uuid(what[7:]) if what.startswith("course:") else None)
-    course = next((c for c in courses if c["id"] == course_id), None)
-    treatment = next((t for t in treatments if t["id"] == (course["treatment"] if course else treatment_id)), None)
-    context = {"clinic": clinic, "treatments": treatments, "courses": courses, "message": query.get("message")}
+    course = found.course(_uuid(query.get("course")) or (_uuid(what[7:]) if what.startswith("course:") else None))
+    treatment = found.treatment(course["treatment"] if course else treatment_id)
+    context = {"clinic": found.clinic, "treatments": found.treatments, "courses": found.courses,
+               "message": query.get("message")}
     if treatment is None:
         answered = "what" in query or query.get("step") == "what"     # an unticked radio group sends nothing
         errors = {"what": "Choose a treatment or a course"} if answered else {}
         return render(request, "book_what.html", status=400 if errors else 200, errors=errors, **context)
-    therapists = [t for t in all_therapists if treatment["id"] in t["treatments"]]
+    therapists = [t for t in found.therapists if treatment["id"] in t["treatments"]]
     therapist_choice = query.get("therapist")
     context.update(treatment=treatment, course=course, therapists=therapists)
     if therapist_choice is None:
@@ -96,18 +95,14 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
     days: dict[date, list[dict]] = {first + timedelta(days=i): [] for i in range(DAYS_SHOWN)}
     day_labels = {day: formatting.day_label(day) for day in days}
-    zone_name = formatting.ZONE_NAMES.get(zone.key, zone.key)
     for slot in found["slots"]:
         local = datetime.fromisoformat(slot["start"]).astimezone(zone)
-        clock = f"{local:%H:%M}"           # what formatting.when says, without redoing the day for each time
-        days[local.date()].append({**slot, "clock": clock,
-                                   "label": f"{day_labels[local.date()]}, {clock} ({zone_name}, {local.tzname()})"})
-    def noon(day: date) -> datetime:
-        return datetime.combine(day, datetime.min.time().replace(hour=12), tzinfo=zone)
-    # Each day names its zone's time (a week may cross a change between GMT and BST).
-    return {"days": [(f"{day_labels[day]} ({formatting.zone_label(noon(day), zone)})", slots)
+        days[local.date()].append({**slot, "clock": formatting.clock(local, zone),
+                                   "label": formatting.when(local, zone, day_labels[local.date()])})
+    # Each day names its zone's time at noon (a week may cross a change between GMT and BST).
+    return {"days": [(f"{day_labels[day]} ({formatting.zone_label(datetime.combine(day, NOON, zone), zone)})", slots)
                      for day, slots in days.items()],
-            "zone_name": zone_name,
+            "zone_name": formatting.ZONE_NAMES.get(zone.key, zone.key),
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
             "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
 
@@ -196,7 +191,7 @@ async def screening_form(request: web.Request) -> web.Response:
 
 
 async def _screening_page(request, slug, flow, answers, errors, status=200) -> web.Response:
-    clinic, form = await api(request).clinic(slug), await api(request).screening(slug)
+    clinic, form = (await catalogue(request, slug)).clinic, await api(request).screening(slug)
     return render(request, "book_screening.html", status=status, private=True, clinic=clinic, form=form,
                   answers=answers, errors=errors, held=_hold_summary(flow, clinic))
 
@@ -224,7 +219,7 @@ async def _answered(request: web.Request, slug: str):
 async def _stopped(request: web.Request, slug: str, flow: dict, advice: list[str]) -> web.Response:
     """The screening stops the booking: nothing is booked, the time is free again, the advice in words."""
     await api(request).release(flow["hold"]["id"])
-    clinic = await api(request).clinic(slug)
+    clinic = (await catalogue(request, slug)).clinic
     return render(request, "book_stopped.html", private=True, clinic=clinic, advice=advice)
 
 
@@ -243,7 +238,7 @@ async def screening_answered(request: web.Request) -> web.Response:
 # --- details and the booking ----------------------------------------------------------------------
 
 async def _details_page(request, slug, flow, answers, values, errors, status=200) -> web.Response:
-    clinic = await api(request).clinic(slug)
+    clinic = (await catalogue(request, slug)).clinic
     return render(request, "book_details.html", status=status, private=True, clinic=clinic, answers=answers,
                   values=values, errors=errors, held=_hold_summary(flow, clinic))
 
@@ -285,10 +280,6 @@ async def details_given(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/c/{slug}/book/{'confirming' if booked['payment']['covered'] else 'pay'}")
 
 
-VOUCHER_PROBLEMS = {"voucher_not_found", "voucher_expired", "voucher_empty", "voucher_not_valid_here",
-                    "voucher_wrong_treatment", "voucher_insufficient"}
-
-
 async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused) -> web.Response:
     if exc.code in ("hold_expired", "hold_not_found") or exc.status == 409:
         raise _ran_out(slug, flow)
@@ -308,7 +299,7 @@ async def pay_form(request: web.Request) -> web.Response:
 
 
 async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
-    clinic = await api(request).clinic(slug)
+    clinic = (await catalogue(request, slug)).clinic
     booking = flow["booking"]
     payment = booking["payment"]
     voucher = payment.get("voucher")
@@ -346,7 +337,7 @@ async def confirming(request: web.Request) -> web.Response:
     booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
     if booking["status"] == "confirmed":
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirmed")
-    clinic = await api(request).clinic(slug)
+    clinic = (await catalogue(request, slug)).clinic
     response = render(request, "book_confirming.html", private=True, clinic=clinic, errors={})
     response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)   # without JavaScript, the page asks again
     return response
@@ -359,15 +350,13 @@ async def confirmed(request: web.Request) -> web.Response:
     booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
     if booking["status"] != "confirmed":
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
-    clinic = await api(request).clinic(slug)
-    therapists = {t["id"]: t for t in await api(request).therapists(slug)}
-    treatments = {t["id"]: t for t in await api(request).treatments(slug)}
-    treatment = treatments.get(booking["treatment"])
+    found = await catalogue(request, slug)
+    clinic, treatment = found.clinic, found.treatment(booking["treatment"])
     calendar = formatting.google_calendar_url(
         f"{treatment['name'] if treatment else 'Treatment'} at {clinic['name']}", datetime.fromisoformat(booking["start"]),
         datetime.fromisoformat(booking["end"]), clinic["contact"]["address"],
         f"Booked with {clinic['name']}. To cancel or move it, use the link in your confirmation email.")
     return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, calendar=calendar,
                   when=when_label(booking["start"], clinic), sessions=_hold_summary(flow, clinic)["sessions"],
-                  therapist=therapists.get(booking["therapist"]), treatment=treatment,
+                  therapist=found.therapist(booking["therapist"]), treatment=treatment,
                   manage_url=flow["booking"]["manage_url"])

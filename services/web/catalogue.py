@@ -22,6 +22,15 @@ class Catalogue:
     courses: list[dict]
     therapists: list[dict]
 
+    def treatment(self, treatment_id: str | None) -> dict | None:
+        return next((t for t in self.treatments if t["id"] == treatment_id), None)
+
+    def course(self, course_id: str | None) -> dict | None:
+        return next((c for c in self.courses if c["id"] == course_id), None)
+
+    def therapist(self, therapist_id: str | None) -> dict | None:
+        return next((t for t in self.therapists if t["id"] == therapist_id), None)
+
 
 class CatalogueCache:
     def __init__(self, fresh_seconds: float = FRESH_SECONDS):

@@ -34,10 +34,11 @@ def day_label(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
-def when(instant: datetime, zone: ZoneInfo) -> str:
-    """'Tuesday 15 December 2026, 10:30 (UK time, GMT)'."""
+def when(instant: datetime, zone: ZoneInfo, day: str | None = None) -> str:
+    """'Tuesday 15 December 2026, 10:30 (UK time, GMT)'; `day`: that day's label, if the caller has it
+    (a week of times says each day's once)."""
     local = instant.astimezone(zone)
-    return f"{day_label(local.date())}, {clock(instant, zone)} ({zone_label(instant, zone)})"
+    return f"{day or day_label(local.date())}, {clock(local, zone)} ({zone_label(local, zone)})"
 
 
 def minutes(total: int) -> str:

@@ -11,7 +11,7 @@ from aiohttp import web
 from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.booking import clinic_zone, genuine_form, week_view, when_label
-from services.web.pages import api, render
+from services.web.pages import api, catalogue, render
 
 routes = web.RouteTableDef()
 
@@ -25,19 +25,17 @@ def _booking_id(request: web.Request) -> str:
 
 async def _context(request: web.Request, booking_id: str, token: str) -> dict:
     """The booking and what the page says about it; a refused token is a page saying so."""
-    client = api(request)
     try:
-        booking = await client.booking(booking_id, token)
+        booking = await api(request).booking(booking_id, token)
     except ApiRefused as exc:
         if exc.status in (403, 404):
             raise web.HTTPForbidden(text="This link is not valid or has expired.") from None
         raise
-    clinic = await client.clinic(booking["clinic"])
-    treatments = {t["id"]: t for t in await client.treatments(clinic["slug"])}
-    therapists = {t["id"]: t for t in await client.therapists(clinic["slug"])}
+    found = await catalogue(request, booking["clinic"])
+    clinic = found.clinic
     deadline = datetime.fromisoformat(booking["change_deadline"])
     return {"booking": booking, "clinic": clinic, "token": token, "when": when_label(booking["start"], clinic),
-            "treatment": treatments.get(booking["treatment"]), "therapist": therapists.get(booking["therapist"]),
+            "treatment": found.treatment(booking["treatment"]), "therapist": found.therapist(booking["therapist"]),
             "deadline": formatting.when(deadline, clinic_zone(clinic)),
             "refund": formatting.money(booking["amount_due"]["amount"], booking["amount_due"]["currency"]),
             "changeable": booking["status"] == "confirmed" and datetime.now(timezone.utc) < deadline}

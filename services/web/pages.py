@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.web.api import Api, ApiRefused, ApiUnavailable
 from services.web.assets import Assets
-from services.web.catalogue import CATALOGUE
+from services.web.catalogue import CATALOGUE, Catalogue
 from services.web.csrf import token_for
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ def render(request: web.Request, template: str, *, status: int = 200, private: b
 
 def api(request: web.Request) -> Api:
     return request.app[API].for_request(request)
+
+
+async def catalogue(request: web.Request, slug: str) -> Catalogue:
+    """The clinic's catalogue, as every page shows it (kept a few seconds: see services/web/catalogue.py)."""
+    return await request.app[CATALOGUE].get(api(request), slug)
 
 
 def clinic_slug(request: web.Request) -> str:
@@ -73,7 +78,7 @@ async def clinics(request: web.Request) -> web.Response:
 
 @routes.get("/c/{clinic}")
 async def clinic_page(request: web.Request) -> web.Response:
-    found = await request.app[CATALOGUE].get(api(request), clinic_slug(request))
+    found = await catalogue(request, clinic_slug(request))
     return render(request, "clinic.html", clinic=found.clinic, treatments=found.treatments, courses=found.courses,
                   therapists=found.therapists)
 
