@@ -124,11 +124,7 @@ async def check_screening(request: web.Request) -> web.Response:
     body = await read_json(request, ScreeningIn)
     async with request.app[DB].acquire() as conn:
         await _clinic(conn, request)
-    try:
-        result = screening.assess(body.answers, screening.questionnaire())
-    except screening.AnswersInvalid as exc:
-        raise ApiError(422, "screening_incomplete", "Please answer every screening question yes or no",
-                       {"missing": exc.missing, "unknown": exc.unknown}) from None
+    result = service.assess_screening(body.answers)
     return web.json_response({"outcome": result.outcome, "stops_booking": result.stops_booking,
                               "advice": list(result.advice)})
 

@@ -143,8 +143,8 @@ def _held_event(hold: Hold, clinic: Clinic, treatment: Treatment, therapist: The
 def _expired_event(row, kind: str = "booking.expired") -> Event:
     # payment_id None: the customer's booking was never written (see store.EXPIRED_COLUMNS).
     return Event(kind, {"booking_id": str(row["id"]),
-                                     "series_id": str(row["series_id"]) if row["series_id"] else None,
-                                     "payment_id": str(row["payment_id"]) if row["payment_id"] else None},
+                        "series_id": str(row["series_id"]) if row["series_id"] else None,
+                        "payment_id": str(row["payment_id"]) if row["payment_id"] else None},
                  clinic_id=str(row["clinic_id"]))
 
 
@@ -347,6 +347,15 @@ async def _announce_confirmed(conn, rows, links: Links) -> None:
                                          manage_url=links.manage_url(row["id"], row["ends_at"])))
 
 
+def assess_screening(answers: dict[str, bool]) -> screening.Assessment:
+    """The verdict on screening answers; every question answered yes or no, else 422."""
+    try:
+        return screening.assess(answers, screening.questionnaire())
+    except screening.AnswersInvalid as exc:
+        raise BookingError(422, "screening_incomplete", "Please answer every screening question yes or no",
+                           {"missing": exc.missing, "unknown": exc.unknown}) from None
+
+
 async def _screen(conn, clinic: Clinic, treatment: Treatment, customer: Customer,
                   answers: dict[str, bool] | None) -> screening.Assessment | None:
     form = screening.questionnaire()
@@ -355,11 +364,7 @@ async def _screen(conn, clinic: Clinic, treatment: Treatment, customer: Customer
             return None
         raise BookingError(422, "screening_required", form.intro,
                            {"questions": [{"id": q.id, "text": q.text} for q in form.questions]})
-    try:
-        result = screening.assess(answers, form)
-    except screening.AnswersInvalid as exc:
-        raise BookingError(422, "screening_incomplete", "Please answer every screening question yes or no",
-                           {"missing": exc.missing, "unknown": exc.unknown}) from None
+    result = assess_screening(answers)
     if result.stops_booking:
         raise BookingError(422, "screening_red_flag", " ".join(result.advice),
                            {"outcome": result.outcome, "advice": list(result.advice)})

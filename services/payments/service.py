@@ -198,8 +198,8 @@ async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_
     return changed
 
 
-async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGateway, booking_id: uuid.UUID,
-                                   vouchers: "VoucherIssuer | None" = None) -> str | None:
+async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGateway,
+                                   booking_id: uuid.UUID) -> str | None:
     """The card payment asked for a booking that was never written (the booking's own write failed after
     we answered), once its hold has expired: cancelled at Stripe, so nobody can ever be charged for it.
     If it was paid meanwhile, that is recorded instead (and the booking side refunds it). Returns the
@@ -214,7 +214,7 @@ async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGatew
     except StripeUnavailable:
         raise _unavailable() from None
     log.warning("cancelled a card payment whose booking was never written", extra={"payment_id": str(payment["id"])})
-    return await apply_intent(conn, intent, vouchers=vouchers)
+    return await apply_intent(conn, intent)
 
 
 async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,

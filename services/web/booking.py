@@ -110,8 +110,8 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
 async def _week(request: web.Request, context: dict, therapist: dict | None, query) -> web.Response:
     week = await week_view(request, context["clinic"], context["treatment"]["id"],
                            therapist["id"] if therapist else None, query.get("week"))
-    return render(request, "book_when.html", therapist=therapist, therapist_choice=therapist["id"] if therapist else "any",
-                  **week, **context)
+    return render(request, "book_when.html", therapist=therapist,
+                  therapist_choice=therapist["id"] if therapist else "any", **week, **context)
 
 
 @routes.post("/c/{clinic}/book/hold")
@@ -353,8 +353,8 @@ async def confirmed(request: web.Request) -> web.Response:
     found = await catalogue(request, slug)
     clinic, treatment = found.clinic, found.treatment(booking["treatment"])
     calendar = formatting.google_calendar_url(
-        f"{treatment['name'] if treatment else 'Treatment'} at {clinic['name']}", datetime.fromisoformat(booking["start"]),
-        datetime.fromisoformat(booking["end"]), clinic["contact"]["address"],
+        f"{treatment['name'] if treatment else 'Treatment'} at {clinic['name']}",
+        datetime.fromisoformat(booking["start"]), datetime.fromisoformat(booking["end"]), clinic["contact"]["address"],
         f"Booked with {clinic['name']}. To cancel or move it, use the link in your confirmation email.")
     return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, calendar=calendar,
                   when=when_label(booking["start"], clinic), sessions=_hold_summary(flow, clinic)["sessions"],
