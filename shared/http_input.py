@@ -12,7 +12,8 @@ import pydantic
 from aiohttp import web
 
 from shared.errors import ApiError
-from shared.input import FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, json_too_deep, surrogate_path, text_problem
+from shared.input import (FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, in_day_window, json_too_deep, surrogate_path,
+                          text_problem)
 
 
 def _no_constants(name: str):
@@ -79,9 +80,17 @@ def query_day(request: web.Request, name: str, default: date | None = None) -> d
         day = date.fromisoformat(raw)
     except ValueError:
         raise _invalid(name, "query", "must be a date like 2026-12-01", "date_parsing") from None
-    if not FIRST_DAY <= day <= LAST_DAY:
+    if not in_day_window(day):
         raise _invalid(name, "query", f"must be between {FIRST_DAY} and {LAST_DAY}", "date_out_of_range")
     return day
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """One of `choices`, or None if the parameter is absent."""
+    raw = request.query.get(name)
+    if raw is not None and raw not in choices:
+        raise _invalid(name, "query", f"must be one of {', '.join(choices)}", "enum")
+    return raw
 
 
 MAX_IDEMPOTENCY_KEY = 255

@@ -127,8 +127,12 @@ def _utc_in_window(value: datetime) -> datetime:
     return utc
 
 
-def day_in_window(value: date) -> date:
-    if not FIRST_DAY <= value <= LAST_DAY:
+def in_day_window(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def _day_in_window(value: date) -> date:
+    if not in_day_window(value):
         raise PydanticCustomError("date_out_of_range", "Give a date between {first} and {last}",
                                   {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
     return value
@@ -137,7 +141,7 @@ def day_in_window(value: date) -> date:
 # An instant with its offset, normalised to UTC, inside [EARLIEST, LATEST).
 Instant = Annotated[AwareDatetime, AfterValidator(_utc_in_window)]
 # A calendar day inside [FIRST_DAY, LAST_DAY].
-Day = Annotated[date, AfterValidator(day_in_window)]
+Day = Annotated[date, AfterValidator(_day_in_window)]
 
 
 class StrictModel(BaseModel):

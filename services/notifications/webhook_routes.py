@@ -15,7 +15,7 @@ from services.notifications.webhooks import (EVENT_TYPES, ROTATION_OVERLAP, chec
                                              new_secret)
 from shared.clinic_auth import clinic_scope
 from shared.errors import ApiError
-from shared.http_input import read_json
+from shared.http_input import query_choice, read_json
 from shared.input import Instant, StrictModel
 from shared.keys import DB, SETTINGS
 
@@ -149,11 +149,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 @routes.get(BASE + "/{id}/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
-    status = request.query.get("status")
-    if status is not None and status not in STATUSES:
-        raise ApiError(422, "validation_failed", f"status must be one of {', '.join(STATUSES)}",
-                       [{"field": "status", "in": "query", "message": f"must be one of {', '.join(STATUSES)}",
-                         "type": "enum"}])
+    status = query_choice(request, "status", STATUSES)
     async with request.app[DB].acquire() as conn:
         endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
         rows = await store.list_deliveries(conn, clinic_id, endpoint["id"], status, MAX_DELIVERIES)
