@@ -103,6 +103,7 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     return {"days": [(f"{day_labels[day]} ({formatting.zone_label(datetime.combine(day, NOON, zone), zone)})", slots)
                      for day, slots in days.items()],
             "zone_name": formatting.ZONE_NAMES.get(zone.key, zone.key),
+            "shown_week": first.isoformat(),
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
             "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
 

@@ -174,6 +174,8 @@ async def test_a_taken_time_sends_the_customer_back_to_the_week_told_why(site):
     await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
     other = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
     assert "that time has just been taken" in other and "Choose a time" in other
+    # back on the week they were looking at, not the current one
+    assert f'name="week" value="{next_weekday(1, weeks_ahead=1).isoformat()}"' in other
 
 
 async def test_a_hold_taken_from_a_page_counts_against_the_hold_limit(linked, booking_server, payments_server,
