@@ -3,12 +3,14 @@ server (so tests may FLUSHALL or restart it without touching anyone else's), fre
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
@@ -24,10 +26,24 @@ PG_BASE = PG_ADMIN_URL.rsplit("/", 1)[0]
 T = TypeVar("T")
 
 
+# Ports handed out stay bound (not listening) for a while: the kernel then gives them to no other bind(0) or
+# outgoing connection, which could otherwise take one between free_port() and the server's own bind. Servers
+# bind with SO_REUSEADDR (asyncio, aiohttp's test server, redis-server), which Linux allows beside a socket
+# that also set it and is not listening. The oldest reservations are released once this many are held.
+_RESERVED_PORTS: deque[socket.socket] = deque()
+_RESERVATIONS_KEPT = 64
+atexit.register(lambda: [reservation.close() for reservation in _RESERVED_PORTS])
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port no other socket will take until a server binds it with SO_REUSEADDR."""
+    reservation = socket.socket()
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reservation.bind(("127.0.0.1", 0))
+    _RESERVED_PORTS.append(reservation)
+    while len(_RESERVED_PORTS) > _RESERVATIONS_KEPT:
+        _RESERVED_PORTS.popleft().close()
+    return reservation.getsockname()[1]
 
 
 def unique_name(prefix: str) -> str:
