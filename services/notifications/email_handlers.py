@@ -9,7 +9,8 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Awaitable, Callable
 
-from services.notifications import emails, ics, reminders, store
+from services.notifications import emails, reminders, store
+from shared import ics
 from shared.events import Event
 from shared.streams import Handler, HandlerContext
 

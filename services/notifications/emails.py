@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from services.notifications import ics
+from shared import ics
 from services.notifications.reminders import DEFAULT_CLINIC_ZONE, BookingView
 from shared.config import Settings
 

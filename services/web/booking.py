@@ -18,9 +18,11 @@ from services.web.csrf import form_is_genuine
 from services.web.flows import COOKIE as FLOW_COOKIE, FLOWS, LIFETIME_SECONDS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
 from services.web.pages import api, catalogue, clinic_slug, render
+from shared import ics
 from shared.keys import SETTINGS
 
 DAYS_SHOWN = 7
+SEARCH_WINDOW_DAYS = 31         # the longest range the availability API answers at once
 NOON = time(12)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CONFIRMING_REFRESH_SECONDS = 2
@@ -90,7 +92,8 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     with the zone's name and the neighbouring weeks: what a page needs to show them."""
     zone = clinic_zone(clinic)
     today = datetime.now(timezone.utc).astimezone(zone).date()
-    first = max(today, _day(week, today))
+    first_free = await first_free_day(request, clinic, treatment_id, therapist_id, today) if week == "first" else None
+    first = first_free or max(today, _day(week, today))
     last = first + timedelta(days=DAYS_SHOWN - 1)
     found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
     days: dict[date, list[dict]] = {first + timedelta(days=i): [] for i in range(DAYS_SHOWN)}
@@ -103,9 +106,24 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     return {"days": [(f"{day_labels[day]} ({formatting.zone_label(datetime.combine(day, NOON, zone), zone)})", slots)
                      for day, slots in days.items()],
             "zone_name": formatting.ZONE_NAMES.get(zone.key, zone.key),
-            "shown_week": first.isoformat(),
+            "shown_week": first.isoformat(), "none_free": not found["slots"],
+            "none_free_ahead": week == "first" and first_free is None,
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
             "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
+
+
+async def first_free_day(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,
+                         today: date) -> date | None:
+    """The clinic's first day with a free time, looked for window by window up to its booking horizon."""
+    zone, horizon = clinic_zone(clinic), today + timedelta(days=clinic["policies"]["booking_horizon_days"])
+    first = today
+    while first <= horizon:
+        last = min(first + timedelta(days=SEARCH_WINDOW_DAYS - 1), horizon)
+        found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
+        if found["slots"]:
+            return min(datetime.fromisoformat(slot["start"]) for slot in found["slots"]).astimezone(zone).date()
+        first = last + timedelta(days=1)
+    return None
 
 
 async def _week(request: web.Request, context: dict, therapist: dict | None, query) -> web.Response:
@@ -344,14 +362,19 @@ async def confirming(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/c/{clinic}/book/confirmed")
-async def confirmed(request: web.Request) -> web.Response:
-    slug = clinic_slug(request)
+async def _confirmed_booking(request: web.Request, slug: str):
+    """The flow's booking once confirmed (else to the confirming page), and the catalogue that names it."""
     _, flow = await _flow(request, slug, needs="booking")
     booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
     if booking["status"] != "confirmed":
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
-    found = await catalogue(request, slug)
+    return flow, booking, await catalogue(request, slug)
+
+
+@routes.get("/c/{clinic}/book/confirmed")
+async def confirmed(request: web.Request) -> web.Response:
+    slug = clinic_slug(request)
+    flow, booking, found = await _confirmed_booking(request, slug)
     clinic, treatment = found.clinic, found.treatment(booking["treatment"])
     calendar = formatting.google_calendar_url(
         f"{treatment['name'] if treatment else 'Treatment'} at {clinic['name']}",
@@ -361,3 +384,26 @@ async def confirmed(request: web.Request) -> web.Response:
                   when=when_label(booking["start"], clinic), sessions=_hold_summary(flow, clinic)["sessions"],
                   therapist=found.therapist(booking["therapist"]), treatment=treatment,
                   manage_url=flow["booking"]["manage_url"])
+
+
+@routes.get("/c/{clinic}/book/confirmed/booking.ics")
+async def calendar_file(request: web.Request) -> web.Response:
+    """The booking as a calendar file, found through the flow's cookie (no token in this URL); the same
+    calendar entry as the email's invite, which updates it if the booking moves."""
+    slug = clinic_slug(request)
+    flow, booking, found = await _confirmed_booking(request, slug)
+    clinic, now = found.clinic, datetime.now(timezone.utc)
+    treatment, therapist = found.treatment(booking["treatment"]), found.therapist(booking["therapist"])
+    invite = ics.Invite(
+        booking_id=booking["id"], start=datetime.fromisoformat(booking["start"]),
+        end=datetime.fromisoformat(booking["end"]), changed_at=now, sequence=ics.sequence_for(now),
+        summary=f"{treatment['name'] if treatment else 'Treatment'}"
+                f"{' with ' + therapist['name'] if therapist else ''} at {clinic['name']}",
+        location=", ".join(filter(None, [clinic["name"], clinic["contact"]["address"]])),
+        description=f"Booking reference: {booking['id']}\nView, cancel or move it: {flow['booking']['manage_url']}",
+        organizer_name=clinic["name"], organizer_email=clinic["contact"]["email"] or "",
+        attendee_name=booking["customer"]["name"], attendee_email=booking["customer"]["email"],
+        url=flow["booking"]["manage_url"])
+    return web.Response(body=ics.publish(invite).encode(), content_type="text/calendar", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="booking.ics"',
+                                 "Cache-Control": "no-store"})

@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import pytest
+from icalendar import Calendar
 
 from services.gateway.app import create_app as create_gateway
 from services.notifications.app import create_app as create_notifications
@@ -122,7 +123,20 @@ async def test_book_and_pay_by_test_card_to_a_confirmation(site, checkout, booki
     calendar = re.search(r'href="(https://calendar\.google\.com/calendar/render\?[^"]+)"', confirmed).group(1)
     assert "action=TEMPLATE" in calendar and re.search(r"dates=\d{8}T\d{6}Z%2F\d{8}T\d{6}Z", calendar)
     async with booking_pool.acquire() as conn:
-        assert await conn.fetchval("SELECT status FROM bookings WHERE customer_email = 'ada@example.com'") == "confirmed"
+        booking_id, starts_at = await conn.fetchrow(
+            "SELECT id, starts_at FROM bookings WHERE customer_email = 'ada@example.com' AND status = 'confirmed'")
+    # The calendar file: found through the flow's cookie alone, the same entry (UID) as the email's invite.
+    assert 'href="/c/urban-therapy/book/confirmed/booking.ics"' in confirmed
+    ics = await site.get(f"/c/{CLINIC}/book/confirmed/booking.ics")
+    assert ics.status == 200 and ics.content_type == "text/calendar" and ics.headers["Cache-Control"] == "no-store"
+    assert "attachment" in ics.headers["Content-Disposition"]
+    calendar = Calendar.from_ical(await ics.text())
+    [event] = calendar.walk("VEVENT")
+    assert calendar["METHOD"] == "PUBLISH" and event["UID"] == f"booking-{booking_id}@clinic-booking"
+    assert event.decoded("DTSTART") == starts_at and "Deep tissue massage" in event["SUMMARY"]
+    site.session.cookie_jar.clear()         # another browser: no flow, no file
+    elsewhere = await site.get(f"/c/{CLINIC}/book/confirmed/booking.ics", allow_redirects=False)
+    assert elsewhere.status == 303 and "booking.ics" not in elsewhere.headers["Location"]
 
 
 async def test_a_red_flag_stops_with_the_advice_and_books_nothing(site, booking_pool):
@@ -331,3 +345,34 @@ async def test_a_course_books_all_its_sessions_in_one_go_listed_with_dates(site,
     assert "Booking confirmed" in confirmed and len(re.findall(r"<li>\w+day \d+ \w+ 20\d\d", confirmed)) == 6
     async with booking_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bookings WHERE status = 'confirmed'") == 6
+
+
+def week_of(text: str) -> str:
+    """The first day the week page shows (its hidden field)."""
+    return re.search(r'name="week" value="(\d{4}-\d\d-\d\d)"', text).group(1)
+
+
+async def test_first_available_finds_the_first_week_with_a_free_time(site, booking_pool):
+    async with booking_pool.acquire() as conn:          # nothing may be booked for the next 20 days
+        await conn.execute("UPDATE clinics SET min_notice_minutes = 20 * 24 * 60")
+    query = {"treatment": TREATMENT, "therapist": THERAPIST}
+    this_week = await page(await site.get(f"/c/{CLINIC}/book", params=query))
+    assert "There are no free times this week." in this_week and "First available time" in this_week
+    assert 'class="button button--secondary slot"' not in this_week
+    first = await page(await site.get(f"/c/{CLINIC}/book", params={**query, "week": "first"}))
+    shown = date.fromisoformat(week_of(first))
+    assert shown >= date.today() + timedelta(days=19), shown
+    before = await site.get(f"/api/v1/clinics/{CLINIC}/availability", params={
+        **query, "from": date.today().isoformat(), "to": (shown - timedelta(days=1)).isoformat()})
+    assert (await before.json())["slots"] == [], "no day before the one shown has a free time"
+    day = first[first.index("<h2 class=\"h3\">"):]
+    assert day.index('class="button button--secondary slot"') < day.index("</li>"), "its first day has a free time"
+
+
+async def test_first_available_says_so_when_nothing_is_free_before_the_horizon(site, booking_pool):
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE clinics SET min_notice_minutes = 40 * 24 * 60, booking_horizon_days = 30")
+    text = await page(await site.get(f"/c/{CLINIC}/book", params={"treatment": TREATMENT, "therapist": THERAPIST,
+                                                                   "week": "first"}))
+    assert "There are no free times for this in the next 30 days. Please contact Urban Therapy Clinic" in text
+    assert 'class="button button--secondary slot"' not in text

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 from icalendar import Calendar
 
-from services.notifications import emails, ics
+from services.notifications import emails
+from shared import ics
 from tests.support.notifications import booking_event
 
 MAIL_FROM = "Urban Therapy bookings <bookings@urban.example>"

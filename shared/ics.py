@@ -1,4 +1,5 @@
-"""Calendar invites (iTIP, RFC 5546) for bookings, built with icalendar. Pure: no I/O.
+"""Calendar invites (iTIP, RFC 5546) for bookings, built with icalendar. Pure: no I/O. The emails carry
+REQUEST and CANCEL invites (notifications); the confirmation page offers the same entry as a file (web).
 
 One booking is one calendar entry for its whole life: the UID is derived from the booking id alone, and
 every later message about it (moved: REQUEST, cancelled: CANCEL) carries a higher SEQUENCE, so the
@@ -73,7 +74,8 @@ def _calendar(method: str, invite: Invite, status: str) -> str:
     event.add("transp", "OPAQUE")
     if invite.url:
         event.add("url", invite.url)
-    event.add("organizer", _address(invite.organizer_email, invite.organizer_name))
+    if invite.organizer_email:          # a clinic may publish no email address
+        event.add("organizer", _address(invite.organizer_email, invite.organizer_name))
     event.add("attendee", _address(invite.attendee_email, invite.attendee_name, role="REQ-PARTICIPANT",
                                    partstat="NEEDS-ACTION", rsvp="FALSE"))
     cal.add_component(event)
@@ -83,6 +85,12 @@ def _calendar(method: str, invite: Invite, status: str) -> str:
 def request(invite: Invite) -> str:
     """A new or updated entry (confirmation, reschedule)."""
     return _calendar("REQUEST", invite, "CONFIRMED")
+
+
+def publish(invite: Invite) -> str:
+    """The entry as a file to download and open (no reply expected): the same UID as the emails' invites,
+    so a later invite by email updates the entry this file made."""
+    return _calendar("PUBLISH", invite, "CONFIRMED")
 
 
 def cancel(invite: Invite) -> str:
