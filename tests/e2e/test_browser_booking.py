@@ -7,9 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import asyncpg
 import pytest
+import stripe
+from icalendar import Calendar
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright, expect
+
+from tests.support.infra import database_url, wait_for
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -218,5 +223,83 @@ async def test_the_flow_to_the_health_questions_with_the_keyboard_alone(browser,
         await tab_to(first_time)
         await press_and_load("Enter")
         await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
+    finally:
+        await context.close()
+
+
+async def emails_to(page: Page, address: str, kind: str) -> list[dict]:
+    """What the dev mailbox holds for `address` of this kind (its JSON, as the mailbox page shows it)."""
+    resp = await page.request.get("/dev/mailbox/messages")
+    assert resp.ok
+    return [m for m in (await resp.json())["messages"] if m["to"] == address and m["kind"] == kind]
+
+
+def invite_of(message: dict):
+    """The calendar entry of an email's .ics invite."""
+    [invite] = [a for a in message["attachments"] if a["filename"].endswith(".ics")]
+    [event] = Calendar.from_ical(invite["text"]).walk("VEVENT")
+    return event
+
+
+async def refunds_at_fake_stripe(stack, stack_db, booking_id: str) -> list:
+    conn = await asyncpg.connect(database_url(stack_db))
+    try:
+        intent = await conn.fetchval("SELECT stripe_payment_intent FROM payments.payments WHERE reference_id = $1",
+                                     booking_id)
+    finally:
+        await conn.close()
+    http = stripe.AIOHTTPClient()
+    client = stripe.StripeClient("sk_test_offline", http_client=http,
+                                 base_addresses={"api": f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"})
+    try:
+        return (await client.v1.refunds.list_async(params={"payment_intent": intent})).data
+    finally:
+        await http.close_async()
+
+
+async def test_a_customer_pays_by_card_then_moves_and_cancels_from_the_emails_link(browser, stack, stack_db):
+    """The whole life of a booking as its customer sees it: paid in the browser, the calendar file from the
+    confirmation page, the email's manage link opened, moved (a second invite for the same calendar entry),
+    then cancelled with the refund shown first and then made at (fake) Stripe."""
+    address = "grace.lifecycle@example.com"
+    context = await browser.new_context(viewport=DESKTOP, base_url=stack.url(), accept_downloads=True)
+    try:
+        page = await context.new_page()
+        visit = Visit(page, "lifecycle-desktop", judge=True)
+        await book_and_pay(page, visit, address)
+        async with page.expect_download() as download:
+            await page.get_by_role("link", name="Download the calendar file (.ics)").click()
+        [downloaded] = Calendar.from_ical(Path(await (await download.value).path()).read_text()).walk("VEVENT")
+
+        [confirmation] = await wait_for(lambda: emails_to(page, address, "booking_confirmed"), timeout=20,
+                                        what="the confirmation email in the dev mailbox")
+        first = invite_of(confirmation)
+        assert first["UID"] == downloaded["UID"] and first.decoded("DTSTART") == downloaded.decoded("DTSTART")
+        manage_url = re.search(r"https?://\S+/manage/[0-9a-f-]+\?token=[\w.-]+", confirmation["text"]).group(0)
+        booking_id = re.search(r"/manage/([0-9a-f-]+)", manage_url).group(1)
+
+        await page.goto(manage_url)
+        await expect(page.get_by_role("heading", name="Your booking")).to_be_visible()
+        await page.get_by_role("button", name="Move this booking").click()
+        await expect(page.get_by_role("heading", name="Choose a new time")).to_be_visible()
+        await visit.check("move")
+        await page.get_by_role("button", name="Next week").click()     # beyond the change window, as booked
+        await page.locator("button.slot").first.click()
+        await expect(page.get_by_role("heading", name="Booking moved")).to_be_visible()
+        await visit.check("moved")
+        [moved] = await wait_for(lambda: emails_to(page, address, "booking_rescheduled"), timeout=20,
+                                 what="the email saying the booking moved")
+        second = invite_of(moved)
+        assert second["UID"] == first["UID"] and second["SEQUENCE"] > first["SEQUENCE"]
+        assert second.decoded("DTSTART") != first.decoded("DTSTART")
+
+        await page.goto(manage_url)
+        await page.get_by_role("button", name="Cancel this booking").click()
+        shown = await page.get_by_text(re.compile(r"We will refund £\d+\.\d\d")).inner_text()
+        await page.get_by_role("button", name="Yes, cancel it").click()
+        await expect(page.get_by_role("heading", name="Booking cancelled")).to_be_visible()
+        [refund] = await wait_for(lambda: refunds_at_fake_stripe(stack, stack_db, booking_id), timeout=20,
+                                  what="the refund at the fake Stripe")
+        assert refund.status == "succeeded" and f"£{refund.amount / 100:.2f}" in shown
     finally:
         await context.close()
