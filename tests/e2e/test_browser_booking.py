@@ -183,8 +183,8 @@ FOCUSED_NAME = """(() => { const e = document.activeElement; if (!e) return "";
     const label = e.labels && e.labels[0]; return (label ? label.innerText : e.innerText || "").trim(); })()"""
 
 
-async def test_the_flow_to_the_health_questions_with_the_keyboard_alone(browser, stack):
-    context = await browser.new_context(viewport=DESKTOP, base_url=stack.url())
+async def test_the_whole_flow_with_the_keyboard_alone_on_a_phone(browser, stack):
+    context = await browser.new_context(viewport=PHONE, base_url=stack.url())
     try:
         page = await context.new_page()
         keyboard = page.keyboard
@@ -196,6 +196,14 @@ async def test_the_flow_to_the_health_questions_with_the_keyboard_alone(browser,
                 if (await page.evaluate(FOCUSED_NAME)).startswith(name):
                     return
             raise AssertionError(f"Tab never reached {name!r}")
+
+        async def choose_with_arrows(name: str) -> None:
+            """Within the focused radio group, the arrows move to (and choose) the option so named."""
+            for _ in range(10):
+                if (await page.evaluate(FOCUSED_NAME)).startswith(name):
+                    return
+                await keyboard.press("ArrowDown")
+            raise AssertionError(f"the arrows never reached {name!r}")
 
         async def press_and_load(key: str) -> None:
             async with page.expect_navigation():
@@ -209,10 +217,7 @@ async def test_the_flow_to_the_health_questions_with_the_keyboard_alone(browser,
         await tab_to("Continue")
         await press_and_load("Enter")
         await tab_to("No preference")           # a radio group takes one Tab; its arrows choose within it
-        for _ in range(10):
-            if (await page.evaluate(FOCUSED_NAME)).startswith("Amara Okafor"):
-                break
-            await keyboard.press("ArrowDown")
+        await choose_with_arrows("Amara Okafor")
         await expect(page.get_by_label("Amara Okafor")).to_be_checked()
         await tab_to("Continue")
         await press_and_load("Enter")
@@ -223,6 +228,26 @@ async def test_the_flow_to_the_health_questions_with_the_keyboard_alone(browser,
         await tab_to(first_time)
         await press_and_load("Enter")
         await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
+        for _ in range(await page.locator("fieldset").count()):
+            await tab_to("Yes")                 # each question's group, then the arrow to its "No"
+            await choose_with_arrows("No")
+        assert await page.locator("input[type=radio][value=no]:checked").count() == await page.locator("fieldset").count()
+        await tab_to("Continue")
+        await press_and_load("Enter")
+        await tab_to("Full name")
+        await keyboard.type("Grace Hopper")
+        await tab_to("Email address")
+        await keyboard.type("grace.keyboard@example.com")
+        await tab_to("I have read the cancellation policy")
+        await keyboard.press("Space")
+        await tab_to("Continue to payment")
+        await press_and_load("Enter")
+        await expect(page.get_by_text("Test mode.")).to_be_visible()
+        await tab_to("Pay £")                   # the test Visa card is chosen already
+        await press_and_load("Enter")
+        await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
+        await expect(page.get_by_text("grace.keyboard@example.com")).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         await context.close()
 
