@@ -8,15 +8,10 @@ export VAR_DIR ?= var
 
 .PHONY: run test bench install deps-up db seed deploy-tools bench-tools browser-tools clean
 
+# The addresses and demo sign-ins are printed (and kept in var/demo.txt) once every service is ready.
 run: install deps-up db
 	@mkdir -p $(VAR_DIR)/mailbox
-	@echo ""
-	@echo "  Shop:         $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/   (open it and press Book now)"
-	@echo "  Dashboard:    $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/clinic"
-	@echo "  Dev mailbox:  $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/dev/mailbox"
-	@echo "  API docs:     $${PUBLIC_URL:-http://127.0.0.1:$${GATEWAY_PORT:-8080}}/docs"
-	@echo "  Ctrl-C stops everything."
-	@echo ""
+	@$(BIN)/python -m shared.dev.announce &
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
 test: install deps-up deploy-tools browser-tools

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.booking import api_keys, staff, store
 from shared import db
+from shared.dev import announce
 from shared.config import load_settings
 from shared.logs import setup_logging
 
@@ -156,10 +157,12 @@ async def main() -> None:
     finally:
         await conn.close()
     log.info("demo clinics seeded", extra={"clinics": [c["slug"] for c in DEMO_CLINICS]})
-    for slug, key in keys.items():
-        print(f"  Clinic API key for {slug}:  {key}")
-    for slug, (email, password) in accounts.items():
-        print(f"  Dashboard sign-in for {slug}:  {email} / {password}")
+    lines = [f"  Clinic API key for {slug}:  {key}" for slug, key in keys.items()]
+    lines += [f"  Dashboard sign-in for {slug}:  {email} / {password}" for slug, (email, password) in accounts.items()]
+    if lines:       # said again by shared.dev.announce once `make run` is up
+        announce.var_dir().mkdir(parents=True, exist_ok=True)
+        (announce.var_dir() / announce.ACCOUNTS_FILE).write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

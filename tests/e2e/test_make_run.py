@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import uuid
@@ -70,9 +71,17 @@ async def test_make_run_serves_mails_and_stops_cleanly_on_ctrl_c(fresh_database_
                 lambda: _none_left(env[STACK_MARKER]), timeout=10, what="every process to exit")
             assert leftovers
 
+    # Once every process is up (after their start-up logs), the addresses and the demo sign-ins again.
     printed = (tmp_path / "make-run.log").read_text()
-    assert f"Shop:         {gateway}/ " in printed and f"Dashboard:    {gateway}/clinic" in printed
-    assert f"Dev mailbox:  {gateway}/dev/mailbox" in printed and f"API docs:     {gateway}/docs" in printed
+    banner = printed[printed.index("Every service is up."):]
+    assert f"Shop:         {gateway}/ " in banner and f"Dashboard:    {gateway}/clinic" in banner
+    assert f"Dev mailbox:  {gateway}/dev/mailbox" in banner and f"API docs:     {gateway}/docs" in banner
+    assert re.search(r"Clinic API key for urban-therapy:  \S+", banner)
+    assert re.search(r"Dashboard sign-in for urban-therapy:  \S+@\S+ / \S+", banner)
+    before = printed[:printed.index("Every service is up.")]
+    assert all(re.search(rf"^\S+ {service}\.1 +\| .*\"listening\"", before, re.M) for service in HTTP_SERVICES), before
+    kept = (tmp_path / "demo.txt").read_text()
+    assert "Every service is up." in kept and f"Shop:         {gateway}/ " in kept and "Dashboard sign-in for" in kept
 
 
 async def _none_left(marker: str) -> bool:
