@@ -110,7 +110,7 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         await store.plan_voucher_delivery(
             ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
             deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
-        await record(ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(event.data, brand))
+        await record(ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(event.data, brand, event.occurred_at))
 
     async def on_voucher_expiring(ctx: HandlerContext, event: Event) -> None:
         brand = await brand_of(ctx, event)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from shared import ics
 from services.notifications.reminders import DEFAULT_CLINIC_ZONE, BookingView
+from shared import gift_delivery, ics
 from shared.config import Settings
 
 _env = jinja2.Environment(
@@ -208,10 +208,14 @@ def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = Non
 
 # --- gift vouchers -------------------------------------------------------------------------------
 
-def voucher_receipt(data: dict, brand: Brand) -> RenderedEmail:
-    """To the buyer, on purchase. The event carries no code, and neither does this email."""
+def voucher_receipt(data: dict, brand: Brand, bought_at: datetime) -> RenderedEmail:
+    """To the buyer, on purchase (`bought_at`: when the payment succeeded). It says when the gift goes, in
+    the words the voucher pages use. The event carries no code, and neither does this email."""
+    deliver_on = date.fromisoformat(data["deliver_on"])
     context = {**data, "clinic": brand, "price_label": money_label(data["price"]["amount"], data["price"]["currency"]),
-               "deliver_on_label": date_label(data["deliver_on"]),
+               "deliver_on_label": date_label(deliver_on),
+               "delivery_in_words": gift_delivery.in_words(data["recipient"]["name"], deliver_on,
+                                                           ZoneInfo(brand.timezone), bought_at),
                "expires_label": date_label(data["expires_at"], brand.timezone)}
     text, html = _render("voucher_receipt", context)
     return RenderedEmail(kind="voucher_receipt", to_address=data["buyer"]["email"],

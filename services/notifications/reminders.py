@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from shared import gift_delivery
 
 # Booking events do not carry the clinic's own reminder offsets (the booking service has them per clinic),
 # so every clinic gets these until they do.
 DEFAULT_REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
-# A gift arrives on its delivery date at a civil hour of the clinic's day, not at midnight.
-GIFT_DELIVERY_LOCAL_TIME = time(8, 0)
 # Voucher events carry no time zone; the demo clinics (and payments' delivery-date check) use this one.
 DEFAULT_CLINIC_ZONE = "Europe/London"
 
@@ -85,5 +85,5 @@ def reminder_obsolete(planned_start: datetime, booking_status: str | None, booki
 
 
 def gift_due_at(deliver_on: date, tz_name: str = DEFAULT_CLINIC_ZONE) -> datetime:
-    """The moment the gift email is due: the delivery date's morning in the clinic's zone."""
-    return datetime.combine(deliver_on, GIFT_DELIVERY_LOCAL_TIME, tzinfo=ZoneInfo(tz_name))
+    """The moment the gift email is due (shared.gift_delivery: the pages say the same)."""
+    return gift_delivery.due_at(deliver_on, ZoneInfo(tz_name))

@@ -19,6 +19,7 @@ from services.web.flows import COOKIE as FLOW_COOKIE, FLOWS, LIFETIME_SECONDS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
 from services.web.pages import api, catalogue, clinic_slug, render
 from shared import ics
+from shared.clinic_time import zone_name
 from shared.keys import SETTINGS
 
 DAYS_SHOWN = 7
@@ -105,7 +106,7 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     # Each day names its zone's time at noon (a week may cross a change between GMT and BST).
     return {"days": [(f"{day_labels[day]} ({formatting.zone_label(datetime.combine(day, NOON, zone), zone)})", slots)
                      for day, slots in days.items()],
-            "zone_name": formatting.ZONE_NAMES.get(zone.key, zone.key),
+            "zone_name": zone_name(zone),
             "shown_week": first.isoformat(), "none_free": not found["slots"],
             "none_free_ahead": week == "first" and first_free is None,
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,

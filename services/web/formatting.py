@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from shared.clinic_time import zone_name
+
 CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
-# What customers call a zone's time, by zone (the abbreviation, GMT or BST, is added per instant).
-ZONE_NAMES = {"Europe/London": "UK time"}
 
 
 def money(amount: int, currency: str) -> str:
@@ -19,9 +19,7 @@ def money(amount: int, currency: str) -> str:
 
 def zone_label(instant: datetime, zone: ZoneInfo) -> str:
     """'UK time, GMT' (or BST in summer); another zone: its name and abbreviation."""
-    local = instant.astimezone(zone)
-    name = ZONE_NAMES.get(zone.key, zone.key.replace("_", " "))
-    return f"{name}, {local.tzname()}"
+    return f"{zone_name(zone)}, {instant.astimezone(zone).tzname()}"
 
 
 def clock(instant: datetime, zone: ZoneInfo) -> str:

@@ -61,10 +61,12 @@ def test_reminder_is_in_clinic_time_and_says_how_soon():
 def test_voucher_receipt_goes_to_the_buyer_with_no_code():
     event = voucher_purchased(deliver_on="2026-12-24")
     brand = emails.Brand("Urban Therapy Clinic, London", "Europe/London", "urban-therapy")
-    email = emails.voucher_receipt(event.data, brand)
+    email = emails.voucher_receipt(event.data, brand, datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc))
     body = both_parts(email)
     assert email.to_address == "ada@example.com" and email.from_name == brand.name
     assert "Thursday 24 December 2026" in body and "Grace Hopper" in body and "£60.00" in body
+    assert "will be emailed to Grace Hopper at 08:00 on Thursday 24 December (UK time)" in email.text_body
+    assert "will be emailed to Grace Hopper at 08:00 on Thursday 24 December (UK time)" in email.html_body
     assert "Urban Therapy Clinic, London" in email.subject
     assert "WXYZ" not in body, "not even the code's last characters"
 
