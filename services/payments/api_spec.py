@@ -27,6 +27,15 @@ PAYMENT = {"type": "object", "required": ["id", "status", "amount", "currency", 
                           "stripe_payment_intent": NULLABLE_STR,
                           "client_secret": {**NULLABLE_STR, "description": "for Stripe.js to confirm the card payment"},
                           "covered": {"type": "boolean"}, "voucher": {"type": ["object", "null"]}}}
+MINOR_UNITS = {"type": "integer", "description": "minor units of `currency`"}
+OPTIONS = {"type": "object", "required": ["amount", "message_max_length", "deliver_within_days"],
+           "properties": {"amount": {"type": "object", "required": ["currency", "min", "max", "presets"],
+                                     "properties": {"currency": {"type": "string"}, "min": MINOR_UNITS,
+                                                    "max": MINOR_UNITS,
+                                                    "presets": {"type": "array", "items": MINOR_UNITS}}},
+                          "message_max_length": {"type": "integer"},
+                          "deliver_within_days": {"type": "integer", "description": "the latest delivery date, "
+                                                                                    "in days from today"}}}
 STRIPE_ACK = {"type": "object", "required": ["received", "duplicate"],
               "properties": {"received": {"const": True}, "duplicate": {"type": "boolean"}}}
 
@@ -36,6 +45,8 @@ OPERATIONS: tuple[Operation, ...] = (
               responses={201: json_response("Awaiting payment; issued when the payment succeeds", {"allOf": [
                   VOUCHER, {"type": "object", "required": ["clinic", "payment"],
                             "properties": {"clinic": {"type": "string"}, "payment": PAYMENT}}]})}),
+    operation("GET", "/api/v1/vouchers/options", summary="What a voucher shop may offer: amount limits and presets",
+              tag=TAG, responses={200: json_response("The options", OPTIONS)}),
     operation("POST", "/api/v1/vouchers/balance", summary="A voucher's balance and expiry (rate-limited)", tag=TAG,
               body=BalanceIn, errors=(404,), responses={200: json_response("The voucher", VOUCHER)}),
     operation("POST", "/api/v1/stripe/webhook", summary="Stripe's event webhook (signature-checked)", tag="Stripe",

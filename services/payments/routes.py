@@ -17,7 +17,8 @@ from services.payments import service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
 from services.payments.schemas import BalanceIn, BookingPaymentIn, VoucherPurchaseIn
 from services.payments.stripe_gateway import STRIPE
-from services.payments.vouchers import normalise, spec_for_amount, spec_for_course, spec_for_treatment
+from services.payments.vouchers import (normalise, purchase_options, spec_for_amount, spec_for_course,
+                                       spec_for_treatment)
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError
 from shared.http_input import idempotency_key, read_json
@@ -106,6 +107,11 @@ def _client(request: web.Request) -> str:
     # Behind the gateway the client is the first address it forwarded.
     forwarded = request.headers.get("X-Forwarded-For", "")
     return forwarded.split(",")[0].strip() or request.remote or "unknown"
+
+
+@routes.get("/api/v1/vouchers/options")
+async def voucher_options(request: web.Request) -> web.Response:
+    return web.json_response(purchase_options(service.CLINIC_CURRENCY), headers={"Cache-Control": "max-age=300"})
 
 
 @routes.post("/api/v1/vouchers/balance")

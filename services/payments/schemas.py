@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from services.payments.vouchers import MESSAGE_MAX_LENGTH
 from shared.input import PG_INTEGER_MAX, Day, StrictModel
 
 
@@ -43,7 +44,7 @@ class VoucherPurchaseIn(StrictModel):
     course: uuid.UUID | None = None
     buyer: Person
     recipient: Person
-    message: str = Field(default="", max_length=1000)
+    message: str = Field(default="", max_length=MESSAGE_MAX_LENGTH)
     deliver_on: Day
     multiline = frozenset({"message"})      # a gift message may have lines; names and emails may not
 

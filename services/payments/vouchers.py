@@ -16,6 +16,8 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16                      # 80 bits of entropy
 GROUP = 4
 MIN_AMOUNT, MAX_AMOUNT = 2500, 50000  # £25 to £500 for money vouchers
+AMOUNT_PRESETS = (2500, 5000, 7500, 10000)    # what a shop offers first; any amount within the limits is fine
+MESSAGE_MAX_LENGTH = 1000
 VALIDITY_MONTHS = 24
 MAX_DELIVERY_AHEAD = timedelta(days=365)
 EXPIRY_NOTICE_BEFORE = timedelta(days=30)
@@ -69,6 +71,12 @@ class VoucherSpec:
     currency: str
     treatment_id: uuid.UUID | None = None
     course_id: uuid.UUID | None = None
+
+
+def purchase_options(currency: str) -> dict:
+    """What a voucher shop needs to offer before asking: the limits a purchase is checked against."""
+    return {"amount": {"currency": currency, "min": MIN_AMOUNT, "max": MAX_AMOUNT, "presets": list(AMOUNT_PRESETS)},
+            "message_max_length": MESSAGE_MAX_LENGTH, "deliver_within_days": MAX_DELIVERY_AHEAD.days}
 
 
 def spec_for_amount(amount: int, currency: str, clinic_currency: str) -> VoucherSpec:

@@ -308,3 +308,19 @@ async def test_expiry_follows_the_clinics_setting(payments, payments_pool, booki
 async def test_clinic_slugs_are_validated_before_any_lookup(payments, slug):
     resp = await payments.post("/api/v1/vouchers", json=purchase_body(clinic=slug))
     assert resp.status == 422 and (await resp.json())["error"]["code"] == "validation_failed"
+
+
+async def test_the_options_a_shop_offers_are_the_limits_a_purchase_is_checked_against(payments, payments_pool):
+    options = await (await payments.get("/api/v1/vouchers/options")).json()
+    amount = options["amount"]
+    assert amount["currency"] == "GBP" and amount["min"] < amount["max"]
+    assert amount["presets"] and all(amount["min"] <= p <= amount["max"] for p in amount["presets"])
+    for value, status in ((amount["min"], 201), (amount["max"], 201), (amount["min"] - 1, 422), (amount["max"] + 1, 422)):
+        resp = await payments.post("/api/v1/vouchers", json=purchase_body(amount={"amount": value, "currency": "GBP"}))
+        assert resp.status == status, (value, await resp.text())
+    too_long = purchase_body(message="x" * (options["message_max_length"] + 1))
+    assert (await payments.post("/api/v1/vouchers", json=too_long)).status == 422
+    assert (await payments.post("/api/v1/vouchers", json=purchase_body(
+        message="x" * options["message_max_length"]))).status == 201
+    too_far = (date.today() + timedelta(days=options["deliver_within_days"] + 2)).isoformat()
+    assert (await payments.post("/api/v1/vouchers", json=purchase_body(deliver_on=too_far))).status == 422
