@@ -39,8 +39,8 @@ class Api:
         forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
         return Api(self.session, self.booking_url, self.payments_url, forwarded or request.remote)
 
-    async def _call(self, method: str, url: str, **kwargs) -> Any:
-        headers = {REQUEST_ID_HEADER: request_id_var.get() or ""}
+    async def _call(self, method: str, url: str, *, extra_headers: dict | None = None, **kwargs) -> Any:
+        headers = {REQUEST_ID_HEADER: request_id_var.get() or "", **(extra_headers or {})}
         if self.client:
             headers["X-Forwarded-For"] = self.client
         try:
@@ -106,3 +106,12 @@ class Api:
     async def reschedule(self, booking_id: str, token: str, start: str, therapist: str | None) -> dict:
         body = {"token": token, "start": start, **({"therapist": therapist} if therapist else {})}
         return await self._call("POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/reschedule", json=body)
+
+    # --- gift vouchers (payments) -------------------------------------------------------------------
+
+    async def voucher_options(self) -> dict:
+        return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/options")
+
+    async def buy_voucher(self, body: dict, *, idempotency_key: str) -> dict:
+        return await self._call("POST", f"{self.payments_url}/api/v1/vouchers", json=body,
+                                extra_headers={"Idempotency-Key": idempotency_key})

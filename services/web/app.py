@@ -7,12 +7,12 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.web import booking, formatting, manage
+from services.web import booking, formatting, manage, vouchers
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, CatalogueCache
 from services.web.csrf import csrf_cookie_middleware
-from services.web.flows import FLOWS, FlowStore
+from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
 from services.web.offline_card import offline_card_ctx
 from services.web.pages import API, ASSETS, TEMPLATES, page_errors_middleware, routes
 from shared.config import Settings
@@ -35,7 +35,8 @@ async def api_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
                                     cookie_jar=aiohttp.DummyCookieJar())
     app[API] = Api(session, settings.upstream("booking"), settings.upstream("payments"))
-    app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix)
+    app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "booking_flow")
+    app[VOUCHER_FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "voucher_flow")
     yield
     await session.close()
 
@@ -52,4 +53,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes)
     app.add_routes(booking.routes)
     app.add_routes(manage.routes)
+    app.add_routes(vouchers.routes)
     return app

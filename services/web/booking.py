@@ -15,7 +15,7 @@ from aiohttp import web
 from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.csrf import form_is_genuine
-from services.web.flows import COOKIE as FLOW_COOKIE, FLOWS, LIFETIME_SECONDS
+from services.web.flows import FLOWS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
 from services.web.pages import api, catalogue, clinic_slug, render
 from shared import ics
@@ -156,8 +156,7 @@ async def hold(request: web.Request) -> web.Response:
         await api(request).release(found[1]["hold"]["id"])       # the time chosen before is free again
     flow_id = await flows.save(found[0] if found else None, {"clinic": slug, "hold": held, "choice": back})
     response = web.HTTPSeeOther(f"/c/{slug}/book/screening")
-    response.set_cookie(FLOW_COOKIE, flow_id, httponly=True, samesite="Lax", path="/", max_age=LIFETIME_SECONDS,
-                        secure=request.app[SETTINGS].env == "production")
+    flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
     raise response
 
 

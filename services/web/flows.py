@@ -1,6 +1,6 @@
-"""Where a customer is in the booking flow, kept in Redis for an hour under a random id in an HttpOnly
-cookie: the hold, then the booking and its payment. Never the health answers (they travel only in the
-bodies of the forms that need them) and nothing a URL would leak."""
+"""Where a customer is in a flow, kept in Redis for an hour under a random id in an HttpOnly cookie: for a
+booking the hold, then the booking and its payment; for a gift the voucher ordered and its payment. Never
+the health answers (they travel only in the bodies of the forms that need them) and nothing a URL would leak."""
 from __future__ import annotations
 
 import json
@@ -9,17 +9,17 @@ import secrets
 import redis.asyncio as aioredis
 from aiohttp import web
 
-COOKIE = "booking_flow"
 LIFETIME_SECONDS = 3600
 
 
 class FlowStore:
-    def __init__(self, redis: aioredis.Redis, prefix: str):
+    def __init__(self, redis: aioredis.Redis, prefix: str, cookie: str):
         self.redis = redis
-        self.prefix = f"{prefix}web:flow:"
+        self.cookie = cookie
+        self.prefix = f"{prefix}web:{cookie}:"
 
     async def find(self, request: web.Request) -> tuple[str, dict] | None:
-        flow_id = request.cookies.get(COOKIE, "")
+        flow_id = request.cookies.get(self.cookie, "")
         if not flow_id or len(flow_id) > 64:
             return None
         raw = await self.redis.get(self.prefix + flow_id)
@@ -30,5 +30,11 @@ class FlowStore:
         await self.redis.set(self.prefix + flow_id, json.dumps(state), ex=LIFETIME_SECONDS)
         return flow_id
 
+    def remember(self, response: web.StreamResponse, flow_id: str, *, secure: bool) -> None:
+        """The browser keeps the flow's id (Lax: the flow's own links and forms are same-site)."""
+        response.set_cookie(self.cookie, flow_id, httponly=True, samesite="Lax", path="/", max_age=LIFETIME_SECONDS,
+                            secure=secure)
 
-FLOWS = web.AppKey("flows", FlowStore)
+
+FLOWS = web.AppKey("flows", FlowStore)                  # booking a treatment or a course
+VOUCHER_FLOWS = web.AppKey("voucher_flows", FlowStore)  # buying a gift

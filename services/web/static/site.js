@@ -15,4 +15,17 @@
     };
     tick();
   }
+  // A message's character count (the server refuses what is over; this says so while typing).
+  Array.prototype.forEach.call(document.querySelectorAll("textarea[data-maxlength]"), function (area) {
+    var limit = parseInt(area.getAttribute("data-maxlength"), 10);
+    var count = document.getElementById(area.id + "-count");
+    var update = function () {
+      var left = limit - area.value.length;
+      count.textContent = left >= 0 ? "You have " + left + (left === 1 ? " character" : " characters") + " remaining"
+                                    : "You have " + (-left) + (left === -1 ? " character" : " characters") + " too many";
+      count.classList.toggle("field-error", left < 0);
+    };
+    area.addEventListener("input", update);
+    update();
+  });
 }());

@@ -1,0 +1,125 @@
+"""The voucher shop, as a browser without JavaScript uses it, through the gateway: choose, say whom it is
+for and when it goes, pay with the test card, and a page that says when the gift goes, in words."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from services.payments.vouchers import MAX_AMOUNT, MESSAGE_MAX_LENGTH, MIN_AMOUNT
+from shared import gift_delivery
+from tests.integration.test_web_booking import csrf_of, page, site  # noqa: F401  (site: the fixture)
+from tests.support.booking import CLINIC, TREATMENT
+
+LONDON = ZoneInfo("Europe/London")
+SHOP = f"/c/{CLINIC}/vouchers"
+
+
+def order(text: str, **fields) -> dict:
+    """The shop's form as filled in: its hidden fields, then the answers given."""
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', text))
+    answers = {"what": "amount:other", "custom_amount": "60", "recipient_name": "Sam Carter",
+               "recipient_email": "sam@example.com", "message": "Happy birthday, Sam!",
+               "deliver_on": date.today().isoformat(), "buyer_name": "Ada Lovelace", "buyer_email": "ada@example.com"}
+    return {**hidden, **answers, **fields}
+
+
+async def vouchers_written(payments_pool) -> int:
+    async with payments_pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM vouchers")
+
+
+async def test_the_shop_offers_amounts_treatments_and_courses_each_with_its_worth_and_validity(site):
+    text = await page(await site.get(SHOP))
+    for shown in ("Buy a gift voucher", "£25.00", "£50.00", "Another amount", "From £25.00 to £500.00",
+                  "Deep tissue massage (60 min)", "One session, worth £65.00", "Sciatica course: 6 sessions",
+                  "6 sessions, worth", "Valid for 24 months", "You can enter up to 1000 characters",
+                  "Send it to me instead, to give in person", "emailed at 08:00 (UK time)"):
+        assert shown in text, shown
+    assert f'value="treatment:{TREATMENT}"' in text
+    assert re.search(r'name="deliver_on" type="date" value="\d{4}-\d\d-\d\d"', text)
+
+
+async def test_an_empty_order_names_every_missing_answer_and_writes_nothing(site, payments_pool):
+    shop = await page(await site.get(SHOP))
+    empty = {k: "" for k in order(shop) if k not in ("csrf", "purchase")}
+    text = await page(await site.post(SHOP, data={**order(shop), **empty}), 400)
+    assert "There is a problem" in text
+    for message, field in (("Choose an amount, a treatment or a course", "what"),
+                           ("Enter the name of the person the voucher is for", "recipient_name"),
+                           ("Enter their email address", "recipient_email"), ("Enter your full name", "buyer_name"),
+                           ("Enter your email address", "buyer_email"), ("Enter the day to send it", "deliver_on")):
+        assert re.search(rf'<a href="#{field}">{message}', text), (field, message)
+    assert await vouchers_written(payments_pool) == 0
+
+
+async def test_each_wrong_answer_is_said_in_words_and_what_was_typed_is_kept(site, payments_pool):
+    shop = await page(await site.get(SHOP))
+    cases = [({"custom_amount": "lots"}, "custom_amount", "Enter an amount in pounds, like 60 or 60.50"),
+             ({"custom_amount": f"{(MIN_AMOUNT - 1) / 100:.2f}"}, "custom_amount", "Enter an amount from £25.00 to £500.00"),
+             ({"custom_amount": f"{(MAX_AMOUNT + 100) // 100}"}, "custom_amount", "Enter an amount from £25.00"),
+             ({"message": "x" * (MESSAGE_MAX_LENGTH + 4)}, "message",
+              f"The message must be {MESSAGE_MAX_LENGTH} characters or fewer (it has {MESSAGE_MAX_LENGTH + 4})"),
+             ({"deliver_on": (date.today() - timedelta(days=2)).isoformat()}, "deliver_on", "must be today or later"),
+             ({"deliver_on": (date.today() + timedelta(days=400)).isoformat()}, "deliver_on", "must be within a year"),
+             ({"recipient_email": "sam at example"}, "recipient_email", "Enter their email address"),
+             ({"what": "nonsense"}, "what", "Choose an amount, a treatment or a course")]
+    for fields, field, message in cases:
+        text = await page(await site.post(SHOP, data=order(shop, **fields)), 400)
+        assert re.search(rf'<a href="#{field}">[^<]*{re.escape(message)}', text), (fields, text[:300])
+        assert 'value="Sam Carter"' in text and 'value="ada@example.com"' in text       # kept
+    assert await vouchers_written(payments_pool) == 0
+
+
+async def test_a_gift_bought_and_paid_says_when_it_goes_and_is_issued(site, checkout, payments_pool):
+    shop = await page(await site.get(SHOP))
+    pay = await page(await site.post(SHOP, data=order(shop)))
+    assert "Pay for the gift voucher" in pay and "£60.00 gift voucher" in pay and "Pay £60.00" in pay
+    before = datetime.now(timezone.utc)
+    thanks = await page(await site.post(f"{SHOP}/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
+    after = datetime.now(timezone.utc)
+    said = {gift_delivery.in_words("Sam Carter", date.today(), LONDON, moment) for moment in (before, after)}
+    assert "Thank you for your gift" in thanks and any(f"Your £60.00 gift voucher {words}." in thanks for words in said)
+    assert "We have emailed your receipt to ada@example.com" in thanks
+    await checkout.reconcile()
+    async with payments_pool.acquire() as conn:
+        voucher = await conn.fetchrow("SELECT status, balance, recipient_email, message FROM vouchers")
+    assert dict(voucher) == {"status": "active", "balance": 6000, "recipient_email": "sam@example.com",
+                             "message": "Happy birthday, Sam!"}
+
+
+async def test_pressing_continue_twice_orders_one_voucher(site, payments_pool):
+    shop = await page(await site.get(SHOP))
+    for _ in range(2):
+        assert "Pay £60.00" in await page(await site.post(SHOP, data=order(shop)))
+    assert await vouchers_written(payments_pool) == 1
+
+
+async def test_a_course_sent_to_the_buyer_on_a_later_day(site, checkout, payments_pool):
+    shop = await page(await site.get(SHOP))
+    course = re.search(r'value="(course:[0-9a-f-]+)"', shop).group(1)
+    later = date.today() + timedelta(days=10)
+    pay = await page(await site.post(SHOP, data=order(shop, what=course, to_me="yes", recipient_email="",
+                                                      deliver_on=later.isoformat())))
+    assert "Sciatica course: 6 sessions" in pay
+    thanks = await page(await site.post(f"{SHOP}/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
+    assert f"will be emailed to you at 08:00 on {later:%A} {later.day} {later:%B}" in thanks
+    await checkout.reconcile()
+    async with payments_pool.acquire() as conn:
+        voucher = await conn.fetchrow("SELECT kind, balance, recipient_email, deliver_on FROM vouchers")
+    assert dict(voucher) == {"kind": "course", "balance": 6, "recipient_email": "ada@example.com", "deliver_on": later}
+
+
+async def test_a_declined_card_is_said_in_words_and_nothing_is_issued(site, payments_pool):
+    shop = await page(await site.get(SHOP))
+    pay = await page(await site.post(SHOP, data=order(shop)))
+    declined = await page(await site.post(f"{SHOP}/pay", data={"csrf": csrf_of(pay), "card": "declined"}), 400)
+    assert "Your card was declined. Nothing was charged." in declined
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM vouchers") == "awaiting_payment"
+
+
+async def test_the_pay_and_thanks_pages_need_an_order_from_this_browser(site):
+    for step in ("pay", "thanks"):
+        resp = await site.get(f"{SHOP}/{step}", allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == SHOP
