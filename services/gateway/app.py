@@ -44,7 +44,7 @@ def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> w
     app.add_routes(dashboard.routes)
     app.router.add_route("*", "/api/{tail:.*}", proxy)
     app.router.add_route("*", "/dev/{tail:.*}", proxy)
-    for pages in ("/c/{tail:.*}", "/manage/{tail:.*}", "/assets/{tail:.*}"):   # services/web
+    for pages in ("/c/{tail:.*}", "/manage/{tail:.*}", "/vouchers/{tail:.*}", "/assets/{tail:.*}"):  # services/web
         app.router.add_route("*", pages, proxy)
     app.router.add_route("GET", "/", proxy)
     return app

@@ -30,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/", "web", 10),
     Route("/c", "web", 25),
     Route("/manage", "web", 25),
+    Route("/vouchers", "web", 10),
     Route("/assets", "web", 5),
 )
 

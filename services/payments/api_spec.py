@@ -48,7 +48,10 @@ OPERATIONS: tuple[Operation, ...] = (
     operation("GET", "/api/v1/vouchers/options", summary="What a voucher shop may offer: amount limits and presets",
               tag=TAG, responses={200: json_response("The options", OPTIONS)}),
     operation("POST", "/api/v1/vouchers/balance", summary="A voucher's balance and expiry (rate-limited)", tag=TAG,
-              body=BalanceIn, errors=(404,), responses={200: json_response("The voucher", VOUCHER)}),
+              body=BalanceIn, errors=(404,), responses={200: json_response("The voucher", {"allOf": [
+                  VOUCHER, {"type": "object", "required": ["clinic", "clinic_name"],
+                            "properties": {"clinic": {"type": "string", "description": "the clinic's slug"},
+                                           "clinic_name": {"type": "string"}}}]})}),
     operation("POST", "/api/v1/stripe/webhook", summary="Stripe's event webhook (signature-checked)", tag="Stripe",
               description="For Stripe only: the raw body must carry a valid `Stripe-Signature`.",
               parameters=[{"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],

@@ -103,7 +103,7 @@ async def balance(conn: asyncpg.Connection, code: str, keys: CodeKeys) -> dict:
     row = await store.voucher_by_hash(conn, keys.digest(normalised)) if normalised else None
     if row is None or row["status"] == "awaiting_payment":
         raise VoucherError(404, "voucher_not_found", "We don't recognise that voucher code")
-    return voucher_json(row)
+    return {**voucher_json(row), "clinic": row["clinic_slug"], "clinic_name": row["clinic_name"]}
 
 
 async def delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys) -> dict:

@@ -19,9 +19,10 @@ TIMEOUT = aiohttp.ClientTimeout(total=20, connect=2)
 class ApiRefused(Exception):
     """The API answered 4xx: what it said, to be put in words on the page."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None):
+    def __init__(self, status: int, code: str, message: str, details: Any = None, retry_after: int | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.retry_after = retry_after      # seconds, when the API limited the client (429)
 
 
 class ApiUnavailable(Exception):
@@ -52,7 +53,9 @@ class Api:
             raise ApiUnavailable(f"{method} {url}: {resp.status}")
         if resp.status >= 400:
             error = (body or {}).get("error", {})
-            raise ApiRefused(resp.status, error.get("code", "refused"), error.get("message", ""), error.get("details"))
+            retry_after = resp.headers.get("Retry-After", "")
+            raise ApiRefused(resp.status, error.get("code", "refused"), error.get("message", ""), error.get("details"),
+                             int(retry_after) if retry_after.isdigit() else None)
         return body
 
     # --- the catalogue (booking) ------------------------------------------------------------------
@@ -115,3 +118,6 @@ class Api:
     async def buy_voucher(self, body: dict, *, idempotency_key: str) -> dict:
         return await self._call("POST", f"{self.payments_url}/api/v1/vouchers", json=body,
                                 extra_headers={"Idempotency-Key": idempotency_key})
+
+    async def voucher_balance(self, code: str) -> dict:
+        return await self._call("POST", f"{self.payments_url}/api/v1/vouchers/balance", json={"code": code})

@@ -51,3 +51,13 @@ def google_calendar_url(title: str, start: datetime, end: datetime, location: st
     query = urlencode({"action": "TEMPLATE", "text": title, "dates": f"{stamp(start)}/{stamp(end)}",
                        "location": location, "details": details})
     return f"https://calendar.google.com/calendar/render?{query}"
+
+
+def wait(seconds: int | None) -> str:
+    """How long until a limited client may try again, in words: 'in 15 minutes'."""
+    if seconds is None:
+        return "in a few minutes"
+    if seconds < 60:
+        return "in less than a minute" if seconds <= 1 else f"in {seconds} seconds"
+    minutes_left = -(-seconds // 60)
+    return "in 1 minute" if minutes_left == 1 else f"in {minutes_left} minutes"

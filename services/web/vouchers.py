@@ -217,3 +217,51 @@ async def thanks(request: web.Request) -> web.Response:
     return render(request, "vouchers_thanks.html", private=True, clinic=clinic, voucher=flow["voucher"],
                   buyer_email=flow["buyer_email"], to_me=flow["to_me"],
                   delivery=delivery_words(flow, clinic, datetime.fromisoformat(flow["paid_at"])))
+
+
+# --- what is left on a code -----------------------------------------------------------------------
+
+def what_it_pays_for(voucher: dict) -> str:
+    """What is left on a voucher, as a sentence about what it can still buy."""
+    remaining, clinic = voucher["remaining"], voucher["clinic_name"]
+    if "amount" in remaining:
+        if remaining["amount"] == 0:
+            return "Nothing is left on this voucher: it has all been spent."
+        return f"{formatting.money(**remaining)} towards any treatment at {clinic}."
+    sessions = remaining["sessions"]
+    if sessions == 0:
+        return "Nothing is left on this voucher: every session has been booked."
+    plural = "session" if sessions == 1 else "sessions"
+    return f"{sessions} {plural} left of {voucher['title']} at {clinic}."
+
+
+def _balance_page(request: web.Request, status: int = 200, **context) -> web.Response:
+    context = {"errors": {}, "code": "", "voucher": None, "limited": None, **context}
+    return render(request, "balance.html", status=status, private=True, **context)
+
+
+@routes.get("/vouchers/balance")
+async def balance_form(request: web.Request) -> web.Response:
+    return _balance_page(request)
+
+
+@routes.post("/vouchers/balance")
+async def balance(request: web.Request) -> web.Response:
+    """The code travels only in this form's body, never in a URL."""
+    form = await genuine_form(request)
+    code = str(form.get("code", "")).strip()
+    if not code:
+        return _balance_page(request, 400, errors={"code": "Enter the code on your voucher"})
+    try:
+        voucher = await api(request).voucher_balance(code)
+    except ApiRefused as exc:
+        if exc.status == 429:
+            return _balance_page(request, 429, code=code, limited=formatting.wait(exc.retry_after))
+        message = ("We don't recognise that code. Check it against your voucher email and try again."
+                   if exc.status in (404, 422) else exc.message)
+        return _balance_page(request, 400, code=code, errors={"code": message})
+    clinic = (await catalogue(request, voucher["clinic"])).clinic
+    expires = datetime.fromisoformat(voucher["expires_at"]) if voucher["expires_at"] else None
+    usable = voucher["status"] == "active" and any(voucher["remaining"].get(k) for k in ("amount", "sessions"))
+    return _balance_page(request, voucher=voucher, clinic=clinic, pays_for=what_it_pays_for(voucher), usable=usable,
+                         expires=formatting.day_label(expires.astimezone(clinic_zone(clinic)).date()) if expires else None)

@@ -123,3 +123,51 @@ async def test_the_pay_and_thanks_pages_need_an_order_from_this_browser(site):
     for step in ("pay", "thanks"):
         resp = await site.get(f"{SHOP}/{step}", allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"] == SHOP
+
+
+BALANCE = "/vouchers/balance"
+
+
+async def check(site, code: str, status: int = 200) -> str:
+    form = await page(await site.get(BALANCE))
+    return await page(await site.post(BALANCE, data={"csrf": csrf_of(form), "code": code}), status)
+
+
+async def test_the_balance_page_says_what_is_left_what_it_pays_for_and_until_when(
+        site, checkout, payments_pool, settings):
+    from tests.support.vouchers import buy_voucher
+    _, code = await buy_voucher(site, checkout, payments_pool, settings, amount={"amount": 6000, "currency": "GBP"})
+    text = await check(site, code.lower().replace("-", " "))      # as a person might type it
+    assert "£60.00 towards any treatment at Urban Therapy Clinic, London." in text and "Valid until" in text
+    assert code not in text and code[-4:] in text, "only the code's last characters are shown"
+    assert 'href="/c/urban-therapy/book"' in text
+    _, course_code = await buy_voucher(site, checkout, payments_pool, settings, kind="course",
+                                       course=re.search(r'value="course:([0-9a-f-]+)"',
+                                                        await page(await site.get(SHOP))).group(1))
+    assert "6 sessions left of Sciatica course: 6 sessions at Urban Therapy Clinic, London." in await check(site, course_code)
+
+
+async def test_a_spent_or_expired_voucher_says_so(site, checkout, payments_pool, settings):
+    from tests.support.vouchers import buy_voucher
+    voucher, code = await buy_voucher(site, checkout, payments_pool, settings)
+    async with payments_pool.acquire() as conn:
+        await conn.execute("UPDATE vouchers SET balance = 0")
+    assert "Nothing is left on this voucher: it has all been spent." in await check(site, code)
+    async with payments_pool.acquire() as conn:
+        await conn.execute("UPDATE vouchers SET status = 'expired'")
+    text = await check(site, code)
+    assert "This voucher has expired." in text and "hello@urbantherapy.example" in text and "Expired" in text
+
+
+async def test_an_unknown_code_is_said_in_words_and_too_many_misses_say_when_to_try_again(site):
+    text = await check(site, "AAAA-BBBB-CCCC-DDDD", 400)
+    assert "We don't recognise that code." in text and 'value="AAAA-BBBB-CCCC-DDDD"' in text
+    assert "Enter the code on your voucher" in await check(site, "", 400)
+    for _ in range(10):
+        form = await page(await site.get(BALANCE))
+        resp = await site.post(BALANCE, data={"csrf": csrf_of(form), "code": "AAAA-BBBB-CCCC-DDDD"})
+        if resp.status == 429:
+            break
+    text = await page(resp, 429)
+    assert re.search(r"please try again in \d+ minutes", text), text[:2000]
+    assert "There is a problem" not in text and "Traceback" not in text
