@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -231,11 +232,22 @@ def balance_url(public_url: str) -> str:
     return f"{public_url}/vouchers/balance"
 
 
-def voucher_gift(delivery: dict, brand: Brand, *, book_url: str, balance_url: str) -> RenderedEmail:
+def gift_links(public_url: str, brand: Brand, delivery: dict) -> dict[str, str]:
+    """The gift email's links. The printable voucher and "book with this voucher" carry the holder's token,
+    never the code: the pages fetch the code with it (a code in a URL would reach logs and Referer)."""
+    held = f"{public_url}/vouchers/{delivery['voucher_id']}"
+    token = urlencode({"token": delivery["holder_token"]})
+    return {"book_url": book_url(public_url, brand), "balance_url": balance_url(public_url),
+            "voucher_url": f"{held}?{token}", "book_with_url": f"{held}/book?{token}"}
+
+
+def voucher_gift(delivery: dict, brand: Brand, *, book_url: str, balance_url: str, voucher_url: str,
+                 book_with_url: str) -> RenderedEmail:
     """To the recipient on the delivery date, with the code: rendered at send time, never stored."""
     context = {**delivery, "clinic": brand, "value_label": value_label(delivery["remaining"]),
                "expires_label": date_label(delivery["expires_at"], brand.timezone),
-               "book_url": book_url, "balance_url": balance_url}
+               "book_url": book_url, "balance_url": balance_url, "voucher_url": voucher_url,
+               "book_with_url": book_with_url}
     text, html = _render("voucher_gift", context)
     return RenderedEmail(kind="voucher_gift", to_address=delivery["recipient"]["email"],
                          subject=f"{delivery['buyer_name']} has sent you a gift voucher for {brand.name}",

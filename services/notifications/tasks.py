@@ -241,8 +241,7 @@ def send_voucher_gift(self, delivery_id: str) -> str:
             # Rendered here and sent; the body (and the code in it) is never written anywhere.
             return await _render_and_send(
                 conn, settings, row["id"],
-                lambda: emails.voucher_gift(delivery, brand, book_url=emails.book_url(settings.public_url, brand),
-                                            balance_url=emails.balance_url(settings.public_url)),
+                lambda: emails.voucher_gift(delivery, brand, **emails.gift_links(settings.public_url, brand, delivery)),
                 store.finish_voucher_delivery, what="gift email", log_extra={"delivery_id": delivery_id})
 
     return _settle(self, "voucher_delivery", delivery_id, runtime.run(attempt), store.record_voucher_delivery_failure)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.payments.routes import ReactivateIn
 from services.payments.schemas import BalanceIn, VoucherPurchaseIn
 from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
-                            path_param)
+                            path_param, query_param)
 
 TAG = "Vouchers"
 CLINIC_TAG = "Clinic API"
@@ -36,6 +36,14 @@ OPTIONS = {"type": "object", "required": ["amount", "message_max_length", "deliv
                           "message_max_length": {"type": "integer"},
                           "deliver_within_days": {"type": "integer", "description": "the latest delivery date, "
                                                                                     "in days from today"}}}
+HELD_VOUCHER = {"type": "object",
+                "required": ["voucher_id", "title", "kind", "status", "code", "remaining", "recipient", "buyer_name",
+                             "message", "deliver_on", "expires_at", "clinic", "clinic_name"],
+                "properties": {"voucher_id": UUID, "clinic_id": UUID, "title": {"type": "string"},
+                               "kind": {"enum": ["amount", "treatment", "course"]}, "status": {"type": "string"},
+                               "code": {"type": "string"}, "remaining": REMAINING, "recipient": PERSON,
+                               "buyer_name": {"type": "string"}, "message": {"type": "string"}, "deliver_on": DATE,
+                               "expires_at": DATETIME, "clinic": {"type": "string"}, "clinic_name": {"type": "string"}}}
 STRIPE_ACK = {"type": "object", "required": ["received", "duplicate"],
               "properties": {"received": {"const": True}, "duplicate": {"type": "boolean"}}}
 
@@ -47,6 +55,10 @@ OPERATIONS: tuple[Operation, ...] = (
                             "properties": {"clinic": {"type": "string"}, "payment": PAYMENT}}]})}),
     operation("GET", "/api/v1/vouchers/options", summary="What a voucher shop may offer: amount limits and presets",
               tag=TAG, responses={200: json_response("The options", OPTIONS)}),
+    operation("GET", "/api/v1/vouchers/{id}", summary="A voucher, code included, from its gift email's link", tag=TAG,
+              parameters=[path_param("id", {"type": "string"}, "The voucher's id (a uuid)"),
+                          query_param("token", description="the token the gift email's links carry", required=True)],
+              errors=(404,), responses={200: json_response("The voucher as its recipient holds it", HELD_VOUCHER)}),
     operation("POST", "/api/v1/vouchers/balance", summary="A voucher's balance and expiry (rate-limited)", tag=TAG,
               body=BalanceIn, errors=(404,), responses={200: json_response("The voucher", {"allOf": [
                   VOUCHER, {"type": "object", "required": ["clinic", "clinic_name"],

@@ -150,6 +150,22 @@ async def voucher_delivery(request: web.Request) -> web.Response:
 
 
 
+@routes.get("/api/v1/vouchers/{id}")
+async def held_voucher(request: web.Request) -> web.Response:
+    """The voucher, code included, for whoever holds its gift email: the email's links carry the token."""
+    keys = issuer(request.app).keys
+    try:
+        voucher_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        voucher_id = None
+    if voucher_id is None or not keys.holds(voucher_id, request.query.get("token", "")):
+        raise ApiError(404, "voucher_not_found", "This voucher link is not valid")
+    async with request.app[DB].acquire() as conn:
+        voucher = await voucher_service.delivery(conn, voucher_id, keys)
+    return web.json_response({k: v for k, v in voucher.items() if k != "holder_token"},
+                             headers={"Cache-Control": "no-store"})
+
+
 @routes.get("/api/v1/clinic/vouchers")
 async def clinic_vouchers(request: web.Request) -> web.Response:
     """The clinic's vouchers: balances, expiry and VAT class; codes only as their last characters."""

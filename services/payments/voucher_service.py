@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import uuid
 from dataclasses import dataclass
@@ -39,6 +40,14 @@ class CodeKeys:
 
     def decrypt(self, token: str) -> str:
         return self._fernet().decrypt(token.encode()).decode()
+
+    def holder_token(self, voucher_id: uuid.UUID) -> str:
+        """What the gift email's links carry to show the voucher (code and all) to whoever holds the email."""
+        mac = hmac.new(f"voucher-holder:{self.secret}".encode(), str(voucher_id).encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:24]).decode()
+
+    def holds(self, voucher_id: uuid.UUID, token: str) -> bool:
+        return hmac.compare_digest(self.holder_token(voucher_id).encode(), token.encode())
 
 
 def clinic_of(row) -> dict:
@@ -107,10 +116,12 @@ async def balance(conn: asyncpg.Connection, code: str, keys: CodeKeys) -> dict:
 
 
 async def delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys) -> dict:
-    """The recipient's gift email needs the code itself: decrypted only for this."""
+    """The voucher as its recipient has it, code included (decrypted only for the gift email and for the
+    page its links open), with the token those links carry."""
     row = await conn.fetchrow(
-        "SELECT id, clinic_id, title, kind, unit, balance, currency, recipient_name, recipient_email, buyer_name, "
-        "message, deliver_on, expires_at, status, code_ciphertext FROM vouchers WHERE id = $1", voucher_id)
+        "SELECT id, clinic_id, clinic_slug, clinic_name, title, kind, unit, balance, currency, recipient_name, "
+        "recipient_email, buyer_name, message, deliver_on, expires_at, status, code_ciphertext "
+        "FROM vouchers WHERE id = $1", voucher_id)
     if row is None or row["code_ciphertext"] is None:
         raise VoucherError(404, "voucher_not_found", "No such issued voucher")
     remaining = ({"amount": row["balance"], "currency": row["currency"].strip()} if row["unit"] == "money"
@@ -119,7 +130,8 @@ async def delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKe
             "kind": row["kind"], "status": row["status"], "code": keys.decrypt(row["code_ciphertext"]),
             "remaining": remaining, "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
             "buyer_name": row["buyer_name"], "message": row["message"], "deliver_on": row["deliver_on"].isoformat(),
-            "expires_at": row["expires_at"].isoformat()}
+            "expires_at": row["expires_at"].isoformat(), "clinic": row["clinic_slug"], "clinic_name": row["clinic_name"],
+            "holder_token": keys.holder_token(row["id"])}
 
 
 # --- redeeming against a booking -----------------------------------------------------------------

@@ -121,3 +121,6 @@ class Api:
 
     async def voucher_balance(self, code: str) -> dict:
         return await self._call("POST", f"{self.payments_url}/api/v1/vouchers/balance", json={"code": code})
+
+    async def held_voucher(self, voucher_id: str, token: str) -> dict:
+        return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/{voucher_id}", params={"token": token})

@@ -154,7 +154,10 @@ async def hold(request: web.Request) -> web.Response:
     found = await flows.find(request)
     if found and "hold" in found[1] and "booking" not in found[1]:
         await api(request).release(found[1]["hold"]["id"])       # the time chosen before is free again
-    flow_id = await flows.save(found[0] if found else None, {"clinic": slug, "hold": held, "choice": back})
+    # A gift voucher brought from its email (vouchers.book_with) waits for the details step.
+    code = found[1].get("voucher_code") if found and found[1].get("clinic") == slug else None
+    flow_id = await flows.save(found[0] if found else None,
+                               {"clinic": slug, "hold": held, "choice": back, **({"voucher_code": code} if code else {})})
     response = web.HTTPSeeOther(f"/c/{slug}/book/screening")
     flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
     raise response
@@ -251,7 +254,7 @@ async def screening_answered(request: web.Request) -> web.Response:
     verdict = await api(request).check_screening(slug, answers)
     if verdict["stops_booking"]:
         return await _stopped(request, slug, flow, verdict["advice"])
-    return await _details_page(request, slug, flow, answers, {}, {})
+    return await _details_page(request, slug, flow, answers, {"voucher_code": flow.get("voucher_code", "")}, {})
 
 
 # --- details and the booking ----------------------------------------------------------------------

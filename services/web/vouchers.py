@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -12,7 +14,7 @@ from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.booking import EMAIL, PAYMENT_PROBLEMS, clinic_zone, genuine_form
 from services.web.catalogue import Catalogue
-from services.web.flows import VOUCHER_FLOWS
+from services.web.flows import FLOWS, VOUCHER_FLOWS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
 from services.web.pages import api, catalogue, clinic_slug, render
 from shared import gift_delivery
@@ -265,3 +267,47 @@ async def balance(request: web.Request) -> web.Response:
     usable = voucher["status"] == "active" and any(voucher["remaining"].get(k) for k in ("amount", "sessions"))
     return _balance_page(request, voucher=voucher, clinic=clinic, pays_for=what_it_pays_for(voucher), usable=usable,
                          expires=formatting.day_label(expires.astimezone(clinic_zone(clinic)).date()) if expires else None)
+
+
+# --- the recipient's voucher, from the gift email's links -----------------------------------------
+
+async def held_voucher(request: web.Request, token: str) -> dict:
+    try:
+        voucher_id = str(uuid.UUID(request.match_info["voucher"]))
+        return await api(request).held_voucher(voucher_id, token)
+    except (ValueError, ApiRefused):
+        raise web.HTTPForbidden(text="This voucher link is not valid. Use the link in your gift email, or "
+                                     "check your code on the balance page.") from None
+
+
+@routes.get("/vouchers/{voucher}")
+async def printable(request: web.Request) -> web.Response:
+    """The voucher to print or keep (the token came in the email's URL; the page itself never links it on)."""
+    token = request.query.get("token", "")
+    voucher = await held_voucher(request, token)
+    clinic = (await catalogue(request, voucher["clinic"])).clinic
+    expires = datetime.fromisoformat(voucher["expires_at"]).astimezone(clinic_zone(clinic)).date()
+    return render(request, "voucher.html", private=True, voucher=voucher, clinic=clinic, token=token,
+                  value=what_it_pays_for({**voucher, "clinic_name": clinic["name"]}),
+                  expires=formatting.day_label(expires))
+
+
+@routes.route("*", "/vouchers/{voucher}/book")
+async def book_with(request: web.Request) -> web.Response:
+    """Into the booking flow with the voucher's code waiting for the details step: from the email's link
+    (GET, token in its URL) or the voucher page's button (POST, token in the form)."""
+    if request.method == "POST":
+        token = str((await genuine_form(request)).get("token", ""))
+    elif request.method == "GET":
+        token = request.query.get("token", "")
+    else:
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
+    voucher = await held_voucher(request, token)
+    slug, flows = voucher["clinic"], request.app[FLOWS]
+    found = await flows.find(request)
+    flow = found[1] if found and found[1].get("clinic") == slug else {"clinic": slug}
+    flow_id = await flows.save(found[0] if found else None, {**flow, "voucher_code": voucher["code"]})
+    message = "Your gift voucher is ready: we will use it when you give your details."
+    response = web.HTTPSeeOther(f"/c/{slug}/book?" + urlencode({"message": message}))
+    flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
+    raise response

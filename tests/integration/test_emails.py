@@ -5,9 +5,10 @@ that blocks nothing else, and SMTP coming back."""
 from __future__ import annotations
 
 import mailbox
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -170,6 +171,12 @@ async def test_voucher_receipt_now_and_the_gift_with_its_code_on_the_delivery_da
     assert code in text and code in gift.get_body(("html",)).get_content()
     assert "Happy birthday!" in text and "enter the code" in text and "/c/urban-therapy/book" in text
     assert "Valid until:" in text and "£60.00" in text
+    # Its printable voucher and "book with this voucher" links carry the holder's token, which the
+    # payments API accepts for this voucher: the code itself is in no link.
+    token = re.search(rf"/vouchers/{voucher['id']}/book\?token=(\S+)", text).group(1)
+    held = await payments.get(f"/api/v1/vouchers/{voucher['id']}", params={"token": unquote(token)})
+    assert held.status == 200 and (await held.json())["code"] == code
+    assert f"/vouchers/{voucher['id']}?token={token}" in text and not re.search(rf"\S*{code}\S*/", text)
 
     # The code reached the recipient and nothing of ours kept it: no notifications table, no broker
     # message, no log record.

@@ -3,13 +3,17 @@ for and when it goes, pay with the test card, and a page that says when the gift
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from services.payments.voucher_service import CodeKeys
 from services.payments.vouchers import MAX_AMOUNT, MESSAGE_MAX_LENGTH, MIN_AMOUNT
 from shared import gift_delivery
-from tests.integration.test_web_booking import csrf_of, page, site  # noqa: F401  (site: the fixture)
+from tests.integration.test_web_booking import (ALL_CLEAR, choose_a_slot, csrf_of, page,  # noqa: F401 (site:
+                                                site)                                        # the fixture)
 from tests.support.booking import CLINIC, TREATMENT
+from tests.support.vouchers import buy_voucher, purchase_body
 
 LONDON = ZoneInfo("Europe/London")
 SHOP = f"/c/{CLINIC}/vouchers"
@@ -135,7 +139,6 @@ async def check(site, code: str, status: int = 200) -> str:
 
 async def test_the_balance_page_says_what_is_left_what_it_pays_for_and_until_when(
         site, checkout, payments_pool, settings):
-    from tests.support.vouchers import buy_voucher
     _, code = await buy_voucher(site, checkout, payments_pool, settings, amount={"amount": 6000, "currency": "GBP"})
     text = await check(site, code.lower().replace("-", " "))      # as a person might type it
     assert "£60.00 towards any treatment at Urban Therapy Clinic, London." in text and "Valid until" in text
@@ -148,7 +151,6 @@ async def test_the_balance_page_says_what_is_left_what_it_pays_for_and_until_whe
 
 
 async def test_a_spent_or_expired_voucher_says_so(site, checkout, payments_pool, settings):
-    from tests.support.vouchers import buy_voucher
     voucher, code = await buy_voucher(site, checkout, payments_pool, settings)
     async with payments_pool.acquire() as conn:
         await conn.execute("UPDATE vouchers SET balance = 0")
@@ -171,3 +173,52 @@ async def test_an_unknown_code_is_said_in_words_and_too_many_misses_say_when_to_
     text = await page(resp, 429)
     assert re.search(r"please try again in \d+ minutes", text), text[:2000]
     assert "There is a problem" not in text and "Traceback" not in text
+
+
+async def issued(site, checkout, payments_pool, settings, **overrides) -> tuple[dict, str, str]:
+    """A paid voucher, its code, and the token its gift email's links carry."""
+    voucher, code = await buy_voucher(site, checkout, payments_pool, settings, **overrides)
+    return voucher, code, CodeKeys(settings.voucher_code_key).holder_token(uuid.UUID(voucher["id"]))
+
+
+async def test_the_api_gives_the_code_only_to_the_holder_of_the_email_link(site, checkout, payments_pool, settings):
+    voucher, code, token = await issued(site, checkout, payments_pool, settings)
+    resp = await site.get(f"/api/v1/vouchers/{voucher['id']}", params={"token": token})
+    held = await resp.json()
+    assert resp.status == 200 and held["code"] == code and held["clinic"] == "urban-therapy"
+    assert "holder_token" not in held and resp.headers["Cache-Control"] == "no-store"
+    for bad in ({"token": token[:-2] + "AA"}, {"token": ""}, {}):
+        resp = await site.get(f"/api/v1/vouchers/{voucher['id']}", params=bad)
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "voucher_not_found"
+    unpaid = await (await site.post("/api/v1/vouchers", json=purchase_body())).json()
+    unpaid_token = CodeKeys(settings.voucher_code_key).holder_token(uuid.UUID(unpaid["id"]))
+    assert (await site.get(f"/api/v1/vouchers/{unpaid['id']}", params={"token": unpaid_token})).status == 404
+
+
+async def test_the_printable_voucher_shows_the_gift_and_its_code_to_the_links_holder(
+        site, checkout, payments_pool, settings):
+    voucher, code, token = await issued(site, checkout, payments_pool, settings)
+    resp = await site.get(f"/vouchers/{voucher['id']}", params={"token": token})
+    text = await page(resp)
+    for shown in (code, "Urban Therapy Clinic, London", "£60.00 towards any treatment", "from Ada Lovelace",
+                  "Happy birthday!", "Valid until", "Book with this voucher"):
+        assert shown in text, shown
+    assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Referrer-Policy"] == "no-referrer"
+    assert "@media print" in await (await site.get(re.search(r'href="(/assets/site\.[0-9a-f]+\.css)"', text)
+                                                   .group(1))).text()
+    assert f'href="/vouchers/{voucher["id"]}?token' not in text, "the page links its token nowhere"
+    refused = await page(await site.get(f"/vouchers/{voucher['id']}", params={"token": "forged"}), 403)
+    assert "This voucher link is not valid" in refused and code not in refused
+    assert "not valid" in await page(await site.get("/vouchers/not-a-voucher", params={"token": token}), 403)
+
+
+async def test_book_with_this_voucher_fills_the_code_in_at_the_details_step(site, checkout, payments_pool, settings):
+    voucher, code, token = await issued(site, checkout, payments_pool, settings)
+    resp = await site.get(f"/vouchers/{voucher['id']}/book", params={"token": token}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/c/urban-therapy/book?")
+    assert token not in resp.headers["Location"] and code not in resp.headers["Location"]
+    assert "Your gift voucher is ready" in await page(await site.get(resp.headers["Location"]))
+    _, fields = await choose_a_slot(site)
+    screening = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    assert f'name="voucher_code" type="text" value="{code}"' in details

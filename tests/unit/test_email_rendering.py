@@ -2,6 +2,7 @@
 clinic's name), building the MIME message, and when reminders and gifts fall due."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from email import message_from_bytes
@@ -77,16 +78,21 @@ def test_gift_email_has_code_message_how_to_redeem_and_expiry_escaped_in_html():
                 "recipient": {"name": "Grace Hopper", "email": "grace@example.com"}, "buyer_name": "Ada",
                 "message": "Happy birthday! <3", "deliver_on": "2026-12-24",
                 # 23:30 UTC on 31 March is 00:30 on 1 April in London (BST): the date shown is London's.
-                "expires_at": "2028-03-31T23:30:00+00:00"}
+                "expires_at": "2028-03-31T23:30:00+00:00", "holder_token": "tok+en/="}
     brand = emails.Brand("Urban Therapy Clinic, London", "Europe/London", "urban-therapy")
-    email = emails.voucher_gift(delivery, brand, book_url="https://x.example/c/urban-therapy/book",
-                                balance_url="https://x.example/vouchers/balance")
+    email = emails.voucher_gift(delivery, brand, **emails.gift_links("https://x.example", brand, delivery))
     body = both_parts(email)
     assert email.to_address == "grace@example.com"
     assert "ABCD-EFGH-JKLM-NPQR" in email.text_body and "ABCD-EFGH-JKLM-NPQR" in email.html_body
     assert "Saturday 1 April 2028" in body and "£60.00" in body
-    assert "enter the code when you pay" in email.text_body.replace("\n", " ")
+    assert "enter the code with your details" in email.text_body.replace("\n", " ")
     assert "https://x.example/c/urban-therapy/book" in body
+    # The printable voucher and "book with this voucher": the holder's token (URL-encoded), never the code.
+    held = f"https://x.example/vouchers/{delivery['voucher_id']}"
+    for link in (f"{held}?token=tok%2Ben%2F%3D", f"{held}/book?token=tok%2Ben%2F%3D"):
+        assert link in email.text_body and link in email.html_body
+    assert "Book with this voucher" in email.html_body
+    assert not re.search(r"https?://\S*ABCD", body), "the code is in no link"
     assert "Happy birthday! &lt;3" in email.html_body and "Happy birthday! <3" in email.text_body
     assert email.subject == "Ada has sent you a gift voucher for Urban Therapy Clinic, London"
 
