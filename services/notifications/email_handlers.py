@@ -110,7 +110,15 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         await store.plan_voucher_delivery(
             ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
             deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
-        await record(ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(event.data, brand, event.occurred_at))
+        await record(ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(
+            event.data, brand, event.occurred_at, change_url=emails.gift_change_url(public_url, event.data)))
+
+    async def on_voucher_delivery_changed(ctx: HandlerContext, event: Event) -> None:
+        """The buyer moved the day: the planned delivery follows (a new email address is read at send time)."""
+        brand = await brand_of(ctx, event)
+        deliver_on = date.fromisoformat(event.data["deliver_on"])
+        await store.replan_voucher_delivery(ctx.conn, uuid.UUID(event.data["voucher_id"]), deliver_on,
+                                            reminders.gift_due_at(deliver_on, brand.timezone))
 
     async def on_voucher_expiring(ctx: HandlerContext, event: Event) -> None:
         brand = await brand_of(ctx, event)
@@ -123,5 +131,6 @@ def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: s
         "booking.cancelled": on_booking_cancelled,
         "payment.refunded": on_payment_refunded,
         "voucher.purchased": on_voucher_purchased,
+        "voucher.delivery_changed": on_voucher_delivery_changed,
         "voucher.expiring": on_voucher_expiring,
     }

@@ -209,7 +209,14 @@ def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = Non
 
 # --- gift vouchers -------------------------------------------------------------------------------
 
-def voucher_receipt(data: dict, brand: Brand, bought_at: datetime) -> RenderedEmail:
+def gift_change_url(public_url: str, data: dict) -> str | None:
+    """The receipt's link to change the recipient's email or the day (older events carry no token)."""
+    if not data.get("buyer_token"):
+        return None
+    return f"{public_url}/vouchers/{data['voucher_id']}/change?{urlencode({'token': data['buyer_token']})}"
+
+
+def voucher_receipt(data: dict, brand: Brand, bought_at: datetime, *, change_url: str | None = None) -> RenderedEmail:
     """To the buyer, on purchase (`bought_at`: when the payment succeeded). It says when the gift goes, in
     the words the voucher pages use. The event carries no code, and neither does this email."""
     deliver_on = date.fromisoformat(data["deliver_on"])
@@ -217,6 +224,7 @@ def voucher_receipt(data: dict, brand: Brand, bought_at: datetime) -> RenderedEm
                "deliver_on_label": date_label(deliver_on),
                "delivery_in_words": gift_delivery.in_words(data["recipient"]["name"], deliver_on,
                                                            ZoneInfo(brand.timezone), bought_at),
+               "change_url": change_url,
                "expires_label": date_label(data["expires_at"], brand.timezone)}
     text, html = _render("voucher_receipt", context)
     return RenderedEmail(kind="voucher_receipt", to_address=data["buyer"]["email"],

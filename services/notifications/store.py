@@ -215,6 +215,13 @@ async def plan_voucher_delivery(conn: asyncpg.Connection, *, voucher_id: uuid.UU
         uuid.uuid4(), voucher_id, event_id, clinic_id, deliver_on, due_at)
 
 
+async def replan_voucher_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, deliver_on: date,
+                                  due_at: datetime) -> None:
+    """A gift not yet sent goes on another day (one already claimed or sent is past changing)."""
+    await conn.execute("UPDATE voucher_deliveries SET deliver_on = $2, due_at = $3 "
+                       "WHERE voucher_id = $1 AND status = 'planned'", voucher_id, deliver_on, due_at)
+
+
 async def claim_due_voucher_deliveries(conn: asyncpg.Connection, now: datetime, lost_after: float,
                                        limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
     """As claim_due_reminders: each due delivery goes to one beat only."""

@@ -29,7 +29,7 @@ DISABLE_AFTER = timedelta(days=5)
 ROTATION_OVERLAP = timedelta(hours=24)
 RESPONSE_SNIPPET = 500
 # Fields never sent to a clinic's systems: health data never reaches events; these are belt and braces.
-NEVER_SENT = frozenset({"screening", "answers", "code", "code_hint", "voucher_code"})
+NEVER_SENT = frozenset({"screening", "answers", "code", "code_hint", "voucher_code", "buyer_token"})
 
 
 class WebhookError(DomainError):

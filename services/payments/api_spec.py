@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from services.payments.routes import ReactivateIn
-from services.payments.schemas import BalanceIn, VoucherPurchaseIn
+from services.payments.schemas import BalanceIn, GiftDeliveryChangeIn, VoucherPurchaseIn
 from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
                             path_param, query_param)
 
@@ -44,6 +44,12 @@ HELD_VOUCHER = {"type": "object",
                                "code": {"type": "string"}, "remaining": REMAINING, "recipient": PERSON,
                                "buyer_name": {"type": "string"}, "message": {"type": "string"}, "deliver_on": DATE,
                                "expires_at": DATETIME, "clinic": {"type": "string"}, "clinic_name": {"type": "string"}}}
+GIFT = {"type": "object", "required": ["voucher_id", "title", "clinic", "clinic_name", "recipient", "deliver_on",
+                                       "changeable"],
+        "properties": {"voucher_id": UUID, "title": {"type": "string"}, "clinic": {"type": "string"},
+                       "clinic_name": {"type": "string"}, "recipient": PERSON, "deliver_on": DATE,
+                       "changeable": {"type": "boolean", "description": "false once the gift has been sent"}}}
+VOUCHER_ID = path_param("id", {"type": "string"}, "The voucher's id (a uuid)")
 STRIPE_ACK = {"type": "object", "required": ["received", "duplicate"],
               "properties": {"received": {"const": True}, "duplicate": {"type": "boolean"}}}
 
@@ -56,9 +62,17 @@ OPERATIONS: tuple[Operation, ...] = (
     operation("GET", "/api/v1/vouchers/options", summary="What a voucher shop may offer: amount limits and presets",
               tag=TAG, responses={200: json_response("The options", OPTIONS)}),
     operation("GET", "/api/v1/vouchers/{id}", summary="A voucher, code included, from its gift email's link", tag=TAG,
-              parameters=[path_param("id", {"type": "string"}, "The voucher's id (a uuid)"),
+              parameters=[VOUCHER_ID,
                           query_param("token", description="the token the gift email's links carry", required=True)],
               errors=(404,), responses={200: json_response("The voucher as its recipient holds it", HELD_VOUCHER)}),
+    operation("GET", "/api/v1/vouchers/{id}/delivery", summary="Whom and when a gift goes, from its receipt's link",
+              tag=TAG, parameters=[VOUCHER_ID, query_param("token", description="the token the receipt's link carries",
+                                                           required=True)],
+              errors=(404,), responses={200: json_response("The gift's delivery", GIFT)}),
+    operation("PATCH", "/api/v1/vouchers/{id}/delivery",
+              summary="Change a gift's recipient email or delivery day before it is sent (audited)", tag=TAG,
+              parameters=[VOUCHER_ID], body=GiftDeliveryChangeIn, errors=(404, 409),
+              responses={200: json_response("The gift's delivery, changed", GIFT)}),
     operation("POST", "/api/v1/vouchers/balance", summary="A voucher's balance and expiry (rate-limited)", tag=TAG,
               body=BalanceIn, errors=(404,), responses={200: json_response("The voucher", {"allOf": [
                   VOUCHER, {"type": "object", "required": ["clinic", "clinic_name"],
@@ -77,6 +91,5 @@ OPERATIONS: tuple[Operation, ...] = (
                       "properties": {"buyer": PERSON, "recipient": PERSON}}]}}}})}),
     operation("POST", "/api/v1/clinic/vouchers/{id}/reactivate", summary="Bring an expired voucher back (audited)",
               tag=CLINIC_TAG, clinic_auth=True, body=ReactivateIn, errors=(404, 409),
-              parameters=[path_param("id", {"type": "string"}, "The voucher's id (a uuid)")],
-              responses={200: json_response("Reactivated", VOUCHER)}),
+              parameters=[VOUCHER_ID], responses={200: json_response("Reactivated", VOUCHER)}),
 )

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from services.payments import service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
-from services.payments.schemas import BalanceIn, BookingPaymentIn, VoucherPurchaseIn
+from services.payments.schemas import BalanceIn, BookingPaymentIn, GiftDeliveryChangeIn, VoucherPurchaseIn
 from services.payments.stripe_gateway import STRIPE
 from services.payments.vouchers import (normalise, purchase_options, spec_for_amount, spec_for_course,
                                        spec_for_treatment)
@@ -158,12 +158,42 @@ async def held_voucher(request: web.Request) -> web.Response:
         voucher_id = uuid.UUID(request.match_info["id"])
     except ValueError:
         voucher_id = None
-    if voucher_id is None or not keys.holds(voucher_id, request.query.get("token", "")):
+    if voucher_id is None or not keys.allows("holder", voucher_id, request.query.get("token", "")):
         raise ApiError(404, "voucher_not_found", "This voucher link is not valid")
     async with request.app[DB].acquire() as conn:
         voucher = await voucher_service.delivery(conn, voucher_id, keys)
     return web.json_response({k: v for k, v in voucher.items() if k != "holder_token"},
                              headers={"Cache-Control": "no-store"})
+
+
+def _gift_id(request: web.Request, token: str) -> uuid.UUID:
+    """The voucher the receipt's link is for: only with the buyer's token."""
+    try:
+        voucher_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        voucher_id = None
+    if voucher_id is None or not issuer(request.app).keys.allows("buyer", voucher_id, token):
+        raise ApiError(404, "voucher_not_found", "This voucher link is not valid")
+    return voucher_id
+
+
+@routes.get("/api/v1/vouchers/{id}/delivery")
+async def gift_delivery_details(request: web.Request) -> web.Response:
+    """Whom the gift goes to and when, for its buyer (the receipt's link), and whether that may still change."""
+    voucher_id = _gift_id(request, request.query.get("token", ""))
+    async with request.app[DB].acquire() as conn:
+        return web.json_response(await voucher_service.gift(conn, voucher_id, _now()),
+                                 headers={"Cache-Control": "no-store"})
+
+
+@routes.patch("/api/v1/vouchers/{id}/delivery")
+async def change_gift_delivery(request: web.Request) -> web.Response:
+    body = await read_json(request, GiftDeliveryChangeIn)
+    voucher_id = _gift_id(request, body.token)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        answer = await voucher_service.change_delivery(conn, voucher_id, recipient_email=body.recipient_email,
+                                                       deliver_on=body.deliver_on, now=_now())
+    return web.json_response(answer)
 
 
 @routes.get("/api/v1/clinic/vouchers")

@@ -23,9 +23,12 @@ class BookingPaymentIn(StrictModel):
     pay_rest_by_card: bool = True
 
 
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 class Person(StrictModel):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL)
 
 
 class Money(StrictModel):
@@ -60,3 +63,10 @@ class VoucherPurchaseIn(StrictModel):
 
 class BalanceIn(StrictModel):
     code: str = Field(min_length=1, max_length=40)
+
+
+class GiftDeliveryChangeIn(StrictModel):
+    """The buyer's change to a gift not yet sent (the receipt's link carries `token`)."""
+    token: str = Field(min_length=1, max_length=100)
+    recipient_email: str | None = Field(default=None, min_length=3, max_length=254, pattern=EMAIL)
+    deliver_on: Day | None = None

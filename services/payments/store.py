@@ -177,6 +177,17 @@ async def claim_expired_vouchers(conn: asyncpg.Connection, limit: int) -> list[a
             ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
 
 
+async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, changes: dict[str, tuple], actor: str) -> None:
+    """Change a gift's recipient email or delivery day ({field: (old, new)}), each change kept in voucher_changes."""
+    await conn.execute(
+        """UPDATE vouchers SET recipient_email = coalesce($2, recipient_email), deliver_on = coalesce($3, deliver_on)
+           WHERE id = $1""",
+        voucher_id, changes.get("recipient_email", (None, None))[1], changes.get("deliver_on", (None, None))[1])
+    await conn.executemany(
+        "INSERT INTO voucher_changes (voucher_id, actor, field, old_value, new_value) VALUES ($1, $2, $3, $4, $5)",
+        [(voucher_id, actor, field, str(old), str(new)) for field, (old, new) in changes.items()])
+
+
 async def mark_expired(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> None:
     await conn.execute("UPDATE vouchers SET status = 'expired' WHERE id = $1", voucher_id)
 

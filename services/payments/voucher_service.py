@@ -10,6 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from cryptography.fernet import Fernet
@@ -18,6 +19,7 @@ from services.payments import store
 from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption, VoucherError,  # noqa: F401 VoucherSpec,
                                         VoucherState, check_delivery_date, code_hash, expiry_for, generate_code,
                                         normalise, plan_redemption, redact)
+from shared import gift_delivery
 from shared.events import Event
 from shared.outbox import add_event
 
@@ -41,13 +43,17 @@ class CodeKeys:
     def decrypt(self, token: str) -> str:
         return self._fernet().decrypt(token.encode()).decode()
 
-    def holder_token(self, voucher_id: uuid.UUID) -> str:
-        """What the gift email's links carry to show the voucher (code and all) to whoever holds the email."""
-        mac = hmac.new(f"voucher-holder:{self.secret}".encode(), str(voucher_id).encode(), hashlib.sha256).digest()
+    def link_token(self, role: str, voucher_id: uuid.UUID) -> str:
+        """What an email's links carry for one voucher and one `role`: "holder" (the gift email: the voucher,
+        code and all) or "buyer" (the receipt: change the recipient's email or the day before it goes)."""
+        mac = hmac.new(f"voucher-{role}:{self.secret}".encode(), str(voucher_id).encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac[:24]).decode()
 
-    def holds(self, voucher_id: uuid.UUID, token: str) -> bool:
-        return hmac.compare_digest(self.holder_token(voucher_id).encode(), token.encode())
+    def holder_token(self, voucher_id: uuid.UUID) -> str:
+        return self.link_token("holder", voucher_id)
+
+    def allows(self, role: str, voucher_id: uuid.UUID, token: str) -> bool:
+        return hmac.compare_digest(self.link_token(role, voucher_id).encode(), token.encode())
 
 
 def clinic_of(row) -> dict:
@@ -100,9 +106,53 @@ async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys,
         "buyer": {"name": voucher["buyer_name"], "email": voucher["buyer_email"]},
         "recipient": {"name": voucher["recipient_name"], "email": voucher["recipient_email"]},
         "deliver_on": voucher["deliver_on"].isoformat(), "expires_at": expires_at.isoformat(),
-        "code_hint": redact(normalised)}, clinic_id=str(voucher["clinic_id"])))
+        "code_hint": redact(normalised), "buyer_token": keys.link_token("buyer", voucher_id)},
+        clinic_id=str(voucher["clinic_id"])))
     log.info("voucher issued", extra={"voucher_id": str(voucher_id), "code": redact(normalised)})
     return True
+
+
+# --- the buyer's changes before delivery -----------------------------------------------------------
+
+def gift_json(row, now: datetime) -> dict:
+    """A gift as its buyer manages it from the receipt: whom and when, and whether that may still change."""
+    zone = ZoneInfo(row["clinic_timezone"])
+    return {"voucher_id": str(row["id"]), "title": row["title"], "clinic": row["clinic_slug"],
+            "clinic_name": row["clinic_name"], "recipient": {"name": row["recipient_name"],
+                                                             "email": row["recipient_email"]},
+            "deliver_on": row["deliver_on"].isoformat(),
+            "changeable": row["status"] == "active" and not gift_delivery.goes_at_once(row["deliver_on"], zone, now)}
+
+
+async def gift(conn: asyncpg.Connection, voucher_id: uuid.UUID, now: datetime) -> dict:
+    row = await conn.fetchrow(f"SELECT {store.VOUCHER_COLUMNS} FROM vouchers WHERE id = $1", voucher_id)
+    if row is None or row["status"] == "awaiting_payment":
+        raise VoucherError(404, "voucher_not_found", "This voucher link is not valid")
+    return gift_json(row, now)
+
+
+async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, recipient_email: str | None,
+                          deliver_on: date | None, now: datetime) -> dict:
+    """Until the gift is sent, its buyer may change where and when it goes: audited, ledger-neutral, and
+    announced (voucher.delivery_changed) so the delivery is planned again."""
+    row = await store.lock_voucher(conn, voucher_id)
+    if row is None or row["status"] == "awaiting_payment":
+        raise VoucherError(404, "voucher_not_found", "This voucher link is not valid")
+    if not gift_json(row, now)["changeable"]:
+        raise VoucherError(409, "voucher_already_sent", "The voucher has already been sent, so it can no longer change")
+    if deliver_on is not None:
+        check_delivery_date(deliver_on, now.astimezone(ZoneInfo(row["clinic_timezone"])).date())
+    changes = {field: (row[field], new) for field, new in (("recipient_email", recipient_email),
+                                                           ("deliver_on", deliver_on))
+               if new is not None and new != row[field]}
+    if changes:
+        await store.change_delivery(conn, voucher_id, changes, actor="buyer")
+        row = await store.lock_voucher(conn, voucher_id)
+        await add_event(conn, Event("voucher.delivery_changed", {
+            "voucher_id": str(voucher_id), "clinic": clinic_of(row), "deliver_on": row["deliver_on"].isoformat(),
+            "changed": sorted(changes)}, clinic_id=str(row["clinic_id"])))
+        log.info("gift delivery changed", extra={"voucher_id": str(voucher_id), "changed": sorted(changes)})
+    return gift_json(row, now)
 
 
 # --- balance -------------------------------------------------------------------------------------

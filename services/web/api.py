@@ -124,3 +124,11 @@ class Api:
 
     async def held_voucher(self, voucher_id: str, token: str) -> dict:
         return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/{voucher_id}", params={"token": token})
+
+    async def gift(self, voucher_id: str, token: str) -> dict:
+        return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery",
+                                params={"token": token})
+
+    async def change_gift(self, voucher_id: str, token: str, recipient_email: str, deliver_on: str) -> dict:
+        return await self._call("PATCH", f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery",
+                                json={"token": token, "recipient_email": recipient_email, "deliver_on": deliver_on})

@@ -311,3 +311,54 @@ async def book_with(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther(f"/c/{slug}/book?" + urlencode({"message": message}))
     flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
     raise response
+
+
+# --- the buyer's changes before it is sent, from the receipt's link ---------------------------------
+
+async def _gift(request: web.Request, token: str) -> dict:
+    try:
+        return await api(request).gift(str(uuid.UUID(request.match_info["voucher"])), token)
+    except (ValueError, ApiRefused):
+        raise web.HTTPForbidden(text="This link is not valid. Use the link in your receipt email.") from None
+
+
+async def _change_page(request: web.Request, gift: dict, token: str, values: dict, errors: dict,
+                       status: int = 200, done: bool = False) -> web.Response:
+    clinic = (await catalogue(request, gift["clinic"])).clinic
+    words = gift_delivery.in_words(gift["recipient"]["name"], date.fromisoformat(gift["deliver_on"]),
+                                   clinic_zone(clinic), datetime.now(timezone.utc))
+    return render(request, "vouchers_change.html", status=status, private=True, clinic=clinic, gift=gift,
+                  token=token, values=values, errors=errors, delivery=words, done=done,
+                  today=today_at(clinic).isoformat())
+
+
+@routes.get("/vouchers/{voucher}/change")
+async def change_form(request: web.Request) -> web.Response:
+    token = request.query.get("token", "")
+    gift = await _gift(request, token)
+    values = {"recipient_email": gift["recipient"]["email"], "deliver_on": gift["deliver_on"]}
+    return await _change_page(request, gift, token, values, {})
+
+
+@routes.post("/vouchers/{voucher}/change")
+async def change(request: web.Request) -> web.Response:
+    form = await genuine_form(request)
+    token = str(form.get("token", ""))
+    gift = await _gift(request, token)
+    values = {name: str(form.get(name, "")).strip() for name in ("recipient_email", "deliver_on")}
+    errors = {}
+    if not EMAIL.match(values["recipient_email"]):
+        errors["recipient_email"] = "Enter their email address, like name@example.com"
+    try:
+        date.fromisoformat(values["deliver_on"])
+    except ValueError:
+        errors["deliver_on"] = "Enter the day to send it, like 24 December 2026"
+    if errors or not gift["changeable"]:
+        return await _change_page(request, gift, token, values, errors, status=400 if errors else 409)
+    try:
+        changed = await api(request).change_gift(gift["voucher_id"], token, values["recipient_email"],
+                                                 values["deliver_on"])
+    except ApiRefused as exc:
+        field = "deliver_on" if exc.code.startswith("delivery_date") else "recipient_email"
+        return await _change_page(request, gift, token, values, {field: exc.message}, status=400)
+    return await _change_page(request, changed, token, values, {}, done=True)

@@ -132,6 +132,34 @@ async def _ignore(_email_id) -> None:
     return None
 
 
+async def test_a_gift_moved_by_its_buyer_goes_on_the_new_day_to_the_new_address_only(
+        payments, payments_pool, checkout, notifications_pool, linked, settings, redis, task_env, sink, monkeypatch):
+    ports, _ = linked
+    monkeypatch.setenv("PAYMENTS_URL", f"http://127.0.0.1:{ports['payments']}")
+    await checkout.event_path.consumers[0].handle(booking_event(clinic=URBAN))
+    tomorrow = datetime.now(ZoneInfo("Europe/London")).date() + timedelta(days=1)
+    later = tomorrow + timedelta(days=3)
+    voucher, code = await buy_voucher(payments, checkout, payments_pool, settings, deliver_on=tomorrow.isoformat())
+    await send_new_emails(checkout.event_path, set())
+    # The receipt's link, and the change it lets the buyer make.
+    [receipt] = of_kind(sink.messages, "voucher_receipt")
+    link = re.search(rf"/vouchers/{voucher['id']}/change\?token=(\S+)", receipt.get_body(("plain",)).get_content())
+    changed = await payments.patch(f"/api/v1/vouchers/{voucher['id']}/delivery", json={
+        "token": unquote(link.group(1)), "recipient_email": "grace.new@example.com", "deliver_on": later.isoformat()})
+    assert changed.status == 200, await changed.text()
+    await checkout.event_path.drain()
+
+    old_due, new_due = gift_due_at(tomorrow), gift_due_at(later)
+    assert (await run_task(claim_due_voucher_deliveries, old_due.isoformat())).result == 0, "not on the old day"
+    assert (await run_task(claim_due_voucher_deliveries, new_due.isoformat())).result == 1
+    async with notifications_pool.acquire() as conn:
+        delivery_id = await conn.fetchval("SELECT id FROM voucher_deliveries WHERE voucher_id = $1",
+                                          uuid.UUID(voucher["id"]))
+    assert (await run_task(send_voucher_gift, str(delivery_id))).result == "sent"
+    [gift] = of_kind(sink.messages, "voucher_gift")
+    assert gift["To"] == "grace.new@example.com" and code in gift.get_body(("plain",)).get_content()
+
+
 async def test_voucher_receipt_now_and_the_gift_with_its_code_on_the_delivery_date_only(
         payments, payments_pool, checkout, notifications_pool, linked, settings, redis, task_env, sink,
         monkeypatch, caplog):

@@ -222,3 +222,66 @@ async def test_book_with_this_voucher_fills_the_code_in_at_the_details_step(site
     screening = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
     assert f'name="voucher_code" type="text" value="{code}"' in details
+
+
+def buyer_token(settings, voucher: dict) -> str:
+    return CodeKeys(settings.voucher_code_key).link_token("buyer", uuid.UUID(voucher["id"]))
+
+
+async def test_until_it_is_sent_the_buyer_changes_whom_and_when_audited_and_ledger_neutral(
+        site, checkout, payments_pool, settings):
+    tomorrow = date.today() + timedelta(days=1)
+    voucher, _ = await buy_voucher(site, checkout, payments_pool, settings, deliver_on=tomorrow.isoformat())
+    token, url = buyer_token(settings, voucher), f"/api/v1/vouchers/{voucher['id']}/delivery"
+    gift = await (await site.get(url, params={"token": token})).json()
+    assert gift["changeable"] and gift["recipient"]["email"] == "grace@example.com"
+    async with payments_pool.acquire() as conn:
+        ledger_before = await conn.fetch("SELECT entry, units FROM voucher_ledger ORDER BY id")
+    later = tomorrow + timedelta(days=5)
+    resp = await site.patch(url, json={"token": token, "recipient_email": "grace.new@example.com",
+                                       "deliver_on": later.isoformat()})
+    assert resp.status == 200 and (await resp.json())["deliver_on"] == later.isoformat()
+    async with payments_pool.acquire() as conn:
+        changes = await conn.fetch("SELECT actor, field, old_value, new_value FROM voucher_changes ORDER BY field")
+        assert await conn.fetch("SELECT entry, units FROM voucher_ledger ORDER BY id") == ledger_before
+        announced = await conn.fetchval("SELECT count(*) FROM outbox WHERE envelope->>'type' = 'voucher.delivery_changed'")
+    assert [tuple(c) for c in changes] == [("buyer", "deliver_on", tomorrow.isoformat(), later.isoformat()),
+                                           ("buyer", "recipient_email", "grace@example.com", "grace.new@example.com")]
+    assert announced == 1
+    for body, status, code in (({"token": "forged", "deliver_on": later.isoformat()}, 404, "voucher_not_found"),
+                               ({"token": token, "deliver_on": (date.today() - timedelta(days=1)).isoformat()}, 422,
+                                "delivery_date_in_past"),
+                               ({"token": token, "recipient_email": "not an email"}, 422, "validation_failed")):
+        refused = await site.patch(url, json=body)
+        assert refused.status == status and (await refused.json())["error"]["code"] == code, body
+
+
+async def test_once_sent_the_gift_can_no_longer_change(site, checkout, payments_pool, settings):
+    voucher, _ = await buy_voucher(site, checkout, payments_pool, settings, deliver_on=date.today().isoformat())
+    async with payments_pool.acquire() as conn:      # bought for a day whose 08:00 has passed: it went at once
+        await conn.execute("UPDATE vouchers SET deliver_on = current_date - 1")
+    token, url = buyer_token(settings, voucher), f"/api/v1/vouchers/{voucher['id']}/delivery"
+    assert (await (await site.get(url, params={"token": token})).json())["changeable"] is False
+    resp = await site.patch(url, json={"token": token, "recipient_email": "other@example.com"})
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "voucher_already_sent"
+    text = await page(await site.get(f"/vouchers/{voucher['id']}/change", params={"token": token}))
+    assert "The gift has been sent" in text and 'name="recipient_email"' not in text
+
+
+async def test_the_receipts_link_opens_a_form_that_changes_the_gift(site, checkout, payments_pool, settings):
+    tomorrow = date.today() + timedelta(days=1)
+    voucher, _ = await buy_voucher(site, checkout, payments_pool, settings, deliver_on=tomorrow.isoformat())
+    token = buyer_token(settings, voucher)
+    form = await page(await site.get(f"/vouchers/{voucher['id']}/change", params={"token": token}))
+    assert 'value="grace@example.com"' in form and f'value="{tomorrow.isoformat()}"' in form
+    assert f"will be emailed to Grace Hopper at 08:00 on {tomorrow:%A} {tomorrow.day} {tomorrow:%B}" in form
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    wrong = await page(await site.post(f"/vouchers/{voucher['id']}/change", data={
+        **fields, "recipient_email": "nope", "deliver_on": tomorrow.isoformat()}), 400)
+    assert '<a href="#recipient_email">Enter their email address' in wrong
+    later = tomorrow + timedelta(days=2)
+    done = await page(await site.post(f"/vouchers/{voucher['id']}/change", data={
+        **fields, "recipient_email": "grace.new@example.com", "deliver_on": later.isoformat()}))
+    assert "Gift voucher changed" in done and "to grace.new@example.com" in done
+    assert f"at 08:00 on {later:%A} {later.day} {later:%B}" in done
+    assert "not valid" in await page(await site.get(f"/vouchers/{voucher['id']}/change", params={"token": "x"}), 403)
