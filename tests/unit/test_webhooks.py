@@ -70,8 +70,8 @@ def test_event_types():
         check_event_types(["booking.confirmed"])
 
 
-def test_payload_carries_no_codes_or_health_data():
-    body = payload_for("voucher.purchased", NOW, {"voucher_id": "v1", "code_hint": "…ABCD",
+def test_payload_carries_no_codes_links_tokens_or_health_data():
+    body = payload_for("voucher.purchased", NOW, {"voucher_id": "v1", "code_hint": "…ABCD", "buyer_token": "t",
                                                   "nested": {"screening": {"a": True}, "ok": 1}})
     assert body == {"type": "voucher.purchased", "timestamp": NOW.isoformat(),
                     "data": {"voucher_id": "v1", "nested": {"ok": 1}}}
