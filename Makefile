@@ -17,7 +17,7 @@ run: install deps-up db
 test: install deps-up deploy-tools browser-tools
 	$(BIN)/python -m pytest
 
-bench: install deps-up bench-tools
+bench: install deps-up bench-tools browser-tools
 	$(BIN)/python -m tests.perf.bench
 
 install: $(STAMP)

@@ -42,9 +42,11 @@ RETRY_AFTER_UPSTREAM = "5"
 async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=300)
     # No cookie jar: cookies belong to each client, not to the gateway (a shared jar would hand one
-    # client's Set-Cookie to every later request), and skipping it saves work on every request.
+    # client's Set-Cookie to every later request), and skipping it saves work on every request. No
+    # Accept-Encoding of its own either: answers pass through undecoded, so only the client may ask for gzip.
     app[HTTP_SESSION] = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                              skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar())
+                                              skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                                              cookie_jar=aiohttp.DummyCookieJar())
     settings = app[SETTINGS]
     app[KEY_CHECKER] = KeyChecker(app[HTTP_SESSION], settings.upstream("booking"), settings.internal_token)
     yield

@@ -11,6 +11,7 @@ from services.web import booking, formatting, manage, vouchers
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, CatalogueCache
+from services.web.compression import compression_middleware
 from services.web.csrf import csrf_cookie_middleware
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
 from services.web.offline_card import offline_card_ctx
@@ -24,8 +25,9 @@ SITE_NAME = "Clinic bookings"
 
 
 def templates(assets: Assets) -> jinja2.Environment:
+    # No auto_reload: templates ship with the code, and checking each file's mtime cost six stat calls a page.
     env = jinja2.Environment(loader=jinja2.PackageLoader("services.web", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.globals.update(asset=assets.url, site_name=SITE_NAME, money=formatting.money, minutes=formatting.minutes)
     return env
 
@@ -43,6 +45,7 @@ async def api_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = create_base_app(settings, SERVICE)
+    app.middlewares.append(compression_middleware)      # outside the next: error pages are compressed too
     app.middlewares.append(page_errors_middleware)
     app.middlewares.append(csrf_cookie_middleware)
     app[ASSETS] = Assets()

@@ -18,6 +18,9 @@ own module and it lands in the table and in bench-results.json under "sections")
                   straight to the receiver and smtp.send straight to the sink.
 - availability:   one therapist's week of availability through the gateway, one request at a time,
                   at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (availability_context).
+- web:            the booking page with a week of free times vs that week's availability JSON, both through
+                  the gateway, one request at a time (wrk, alternating slices); and the weight of every page of
+                  the booking flow walked in Chromium (Resource Timing, compressed bytes, Stripe.js excluded).
 
 The bench's database is its own clone, so it may change it: the demo clinic's booking horizon is
 raised and synthetic therapists and bookings are added by SQL (see each section).
@@ -46,12 +49,15 @@ from tests.perf.section_email_latency import bench_email_latency
 from tests.perf.section_gateway import bench_gateway
 from tests.perf.section_holds import bench_holds
 from tests.perf.section_notifications import bench_notifications
+from tests.perf.section_web import bench_web
 from tests.perf.table import Section, heading, render_table, results_json
 from tests.perf.wrk import LoadShape
 
 # Later issues append their (key, function) here; each returns a Section.
 SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
     ("gateway", bench_gateway),
+    # Before the email bookings take the first free times of the therapist whose week it renders.
+    ("web", bench_web),
     # Before the holds: their tens of thousands of outbox events keep the relay and consumer busy.
     ("email_latency", bench_email_latency),
     # Right after it, on a stack still quiet (the holds' events would share the consumer).

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.perf.bench_database import CLINIC, insert_api_key, revoke_api_key, service_connection
-from tests.perf.cpu import cpu_note, summed_usage
+from tests.perf.cpu import cpu_note
 from tests.perf.figures import diff, ratio
-from tests.perf.harness import BenchContext, log
-from tests.perf.interleave import ROUNDS, alternating, described, slice_seconds
+from tests.perf.harness import BenchContext
+from tests.perf.interleave import described
 from tests.perf.table import Row, Section
-from tests.perf.wrk import LoadShape, WrkResult, combined, run_wrk
+from tests.perf.wrk import LoadShape, WrkResult, combined, interleaved, warm_up
 
 TREATMENTS_PATH = f"/api/v1/clinics/{CLINIC}/treatments"
 CLINIC_BOOKINGS_PATH = "/api/v1/clinic/bookings"
@@ -40,32 +40,16 @@ def _added_latency_ms(gw: WrkResult, direct: WrkResult, percentiles: tuple[str, 
     return {p: diff(gw.ms(p), direct.ms(p)) for p in percentiles}
 
 
-async def _interleaved(ctx: BenchContext, case: Case, targets: tuple, shape: LoadShape
-                       ) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
-    """ROUNDS slices of shape.duration / ROUNDS per target, alternating; the slices and the summed CPU use."""
-    seconds = slice_seconds(shape.duration)
-    log(f"gateway: {case.name}: measure direct and gateway alternately, {ROUNDS} x {seconds}s each, "
-        f"{shape.connections} connection(s)")
-    slices: dict[str, list[WrkResult]] = {name: [] for name, _url, _headers in targets}
-    usages: dict[str, list[dict[str, Any]]] = {name: [] for name in slices}
-    for _round, (name, url, headers) in alternating(targets):
-        usage, result = await ctx.cpu.measure(run_wrk(url, shape, seconds, "wrk_get.lua", headers=headers))
-        slices[name].append(result)
-        usages[name].append(usage)
-    return slices, {name: summed_usage(u) for name, u in usages.items()}
-
-
 async def _measure(ctx: BenchContext, case: Case) -> Measured:
     shape = ctx.shape
     targets = (("direct", ctx.booking_url(case.path), case.direct_headers),
                ("gateway", ctx.gateway_url(case.path), case.gateway_headers))
-    for name, url, headers in targets:
-        log(f"gateway: {case.name}: warm-up {name} {shape.warmup:g}s")
-        await run_wrk(url, shape, shape.warmup, "wrk_get.lua", headers=headers)
-    loaded, cpu = await _interleaved(ctx, case, targets, shape)
+    await warm_up(targets, shape, f"gateway: {case.name}")
+    loaded, cpu = await interleaved(ctx.cpu, targets, shape, f"gateway: {case.name}")
     # Saturated, closed-loop latency is mostly queueing (connections / throughput); one connection
     # shows what the extra hop itself adds to a single request.
-    single, _cpu = await _interleaved(ctx, case, targets, LoadShape(ctx.args.single_duration, 0, 1, 1))
+    single, _cpu = await interleaved(ctx.cpu, targets, LoadShape(ctx.args.single_duration, 0, 1, 1),
+                                     f"gateway: {case.name}")
     return Measured({name: combined(runs) for name, runs in loaded.items()},
                     {name: combined(runs) for name, runs in single.items()}, cpu,
                     [ratio(gw.rps, direct.rps) for gw, direct in zip(loaded["gateway"], loaded["direct"])])

@@ -8,10 +8,15 @@ import re
 import statistics
 import subprocess
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from tests.perf.figures import rounded, summed_counts
-from tests.perf.harness import PERF_DIR, assert_loopback
+from tests.perf.harness import PERF_DIR, assert_loopback, log
+from tests.perf.interleave import ROUNDS, alternating, slice_seconds
+
+if TYPE_CHECKING:
+    from tests.perf.cpu import CpuMeter
+
 REPORT_LINE = re.compile(r"^BENCH_JSON (\{.*\})$", re.MULTILINE)
 
 
@@ -104,6 +109,34 @@ async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
     data = json.loads(match.group(1))
     return WrkResult(requests=data["requests"], duration_s=data["duration_us"] / 1e6, errors=data["errors"],
                      statuses=data["statuses"], latency_us=data["latency_us"])
+
+
+# A target of interleaved runs: its name, URL and request headers.
+Target = tuple[str, str, dict[str, str]]
+
+
+async def warm_up(targets: Sequence[Target], shape: LoadShape, label: str) -> None:
+    for name, url, headers in targets:
+        log(f"{label}: warm-up {name} {shape.warmup:g}s")
+        await run_wrk(url, shape, shape.warmup, "wrk_get.lua", headers=headers)
+
+
+async def interleaved(cpu: CpuMeter, targets: Sequence[Target], shape: LoadShape, label: str
+                      ) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
+    """ROUNDS slices of shape.duration / ROUNDS per target (wrk_get.lua), alternating: each target's slices
+    and its summed CPU use."""
+    from tests.perf.cpu import summed_usage
+
+    seconds = slice_seconds(shape.duration)
+    log(f"{label}: measure {' and '.join(name for name, _url, _headers in targets)} alternately, "
+        f"{ROUNDS} x {seconds}s each, {shape.connections} connection(s)")
+    slices: dict[str, list[WrkResult]] = {name: [] for name, _url, _headers in targets}
+    usages: dict[str, list[dict[str, Any]]] = {name: [] for name in slices}
+    for _round, (name, url, headers) in alternating(targets):
+        usage, result = await cpu.measure(run_wrk(url, shape, seconds, "wrk_get.lua", headers=headers))
+        slices[name].append(result)
+        usages[name].append(usage)
+    return slices, {name: summed_usage(u) for name, u in usages.items()}
 
 
 def wrk_version() -> str:
