@@ -31,6 +31,9 @@ class Settings:
     upstreams: Mapping[str, str] = field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8080"
     stripe_secret_key: str = ""
+    # Set (pk_test_… or pk_live_…, of the secret key's account): the pay page takes cards in Stripe's Payment
+    # Element. Empty: the offline test-card form, confirmed against the local fake Stripe.
+    stripe_publishable_key: str = ""
     stripe_api_base: str = "http://127.0.0.1:8420"
     stripe_webhook_secret: str = DEV_WEBHOOK_SECRET
     smtp_host: str = "127.0.0.1"
@@ -111,6 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         upstreams=upstreams,
         public_url=env.get("PUBLIC_URL", f"http://127.0.0.1:{ports['gateway']}").rstrip("/"),
         stripe_secret_key=env.get("STRIPE_SECRET_KEY", ""),
+        stripe_publishable_key=env.get("STRIPE_PUBLISHABLE_KEY", ""),
         stripe_api_base=env.get("STRIPE_API_BASE", f"http://127.0.0.1:{env.get('FAKE_STRIPE_PORT', '8420')}"),
         stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
         smtp_host=env.get("SMTP_HOST", d.smtp_host),
@@ -160,4 +164,13 @@ def validate_for_production(settings: Settings) -> list[str]:
             problems.append("INTERNAL_TOKEN must be set in production")
         if settings.offline_stripe:
             problems.append("STRIPE_SECRET_KEY must be set in production")
+        if not settings.stripe_publishable_key:
+            problems.append("STRIPE_PUBLISHABLE_KEY must be set in production (customers pay by card with it)")
+        elif _stripe_mode(settings.stripe_publishable_key) != _stripe_mode(settings.stripe_secret_key):
+            problems.append("STRIPE_PUBLISHABLE_KEY and STRIPE_SECRET_KEY must both be test keys or both live keys")
     return problems
+
+
+def _stripe_mode(key: str) -> str:
+    """"live" or "test" by a Stripe key's prefix (pk_live_…, sk_test_…, rk_live_…)."""
+    return "live" if "_live_" in key else "test"

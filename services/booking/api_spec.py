@@ -1,7 +1,9 @@
 """The booking service's public operations, for the gateway's OpenAPI document (see shared/openapi.py)."""
 from __future__ import annotations
 
-from services.booking.schemas import ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn, ScreeningIn
+from services.booking.schemas import (MAX_EMBED_ORIGINS, ApiKeyIn, BookingIn, ClinicSettingsPatch, HoldIn, ManageIn,
+                                      RescheduleIn, RotateKeyIn, ScreeningIn)
+from services.booking.settings_routes import SETTINGS_PATH
 from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
                             path_param, query_param)
 
@@ -21,8 +23,10 @@ def _list(key: str, item: dict) -> dict:
     return _obj([key], **{key: {"type": "array", "items": item}})
 
 
+EMBED_ORIGINS = {"type": "array", "items": {"type": "string"},
+                 "description": "Origins of the clinic's own websites that may frame its booking pages"}
 CLINIC_SCHEMA = _obj(
-    ["id", "slug", "name", "timezone", "contact", "policies"],
+    ["id", "slug", "name", "timezone", "contact", "policies", "embed_origins"],
     id=UUID, slug={"type": "string"}, name={"type": "string"}, timezone={"type": "string"},
     contact=_obj(["email", "phone", "address"], email=NULLABLE_STR, phone=NULLABLE_STR, address=NULLABLE_STR),
     policies={"type": "object", "properties": {
@@ -31,6 +35,7 @@ CLINIC_SCHEMA = _obj(
         "change_window_hours": {"type": "integer"},
         "reminder_offsets_minutes": {"type": "array", "items": {"type": "integer"}},
         "voucher_validity_months": {"type": "integer"}, "message": NULLABLE_STR}},
+    embed_origins=EMBED_ORIGINS,
 )
 TREATMENT = _obj(["id", "slug", "name", "duration_minutes", "price"],
                  id=UUID, slug={"type": "string"}, name={"type": "string"}, description=NULLABLE_STR,
@@ -83,6 +88,7 @@ API_KEY = _obj(["id", "name", "prefix", "created_at", "last_used_at", "expires_a
                id=UUID, name={"type": "string"}, prefix={"type": "string"}, created_at=DATETIME,
                last_used_at=NULLABLE_TIME, expires_at=NULLABLE_TIME, revoked_at=NULLABLE_TIME,
                replaced_by={"type": ["string", "null"]})
+CLINIC_SETTINGS = _obj(["embed_origins"], embed_origins=EMBED_ORIGINS)
 NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "description": "shown this once only"})]}
 KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
 
@@ -151,6 +157,14 @@ OPERATIONS: tuple[Operation, ...] = (
                 description="Only a confirmed booking whose start has passed; repeating it changes nothing.",
                 responses={200: json_response(f"Marked {label}", CLINIC_BOOKING)})
       for action, label in (("complete", "completed"), ("no-show", "a no-show"))),
+    operation("GET", SETTINGS_PATH, summary="The clinic's settings", tag=CLINIC_TAG, clinic_auth=True,
+              responses={200: json_response("The settings", CLINIC_SETTINGS)}),
+    operation("PATCH", SETTINGS_PATH, summary="Change the clinic's settings (the fields given)", tag=CLINIC_TAG,
+              clinic_auth=True, body=ClinicSettingsPatch,
+              description="`embed_origins`: the websites allowed to show the booking pages in a frame, e.g. "
+                          f"`[\"https://www.example.com\"]`; each an origin only (no path, no wildcard), at most "
+                          f"{MAX_EMBED_ORIGINS}; `[]` allows none.",
+              responses={200: json_response("The settings, changed", CLINIC_SETTINGS)}),
     operation("GET", "/api/v1/clinic/api-keys", summary="The clinic's API keys (prefixes, never the keys)",
               tag=CLINIC_TAG, clinic_auth=True, responses={200: json_response("Keys", _list("api_keys", API_KEY))}),
     operation("POST", "/api/v1/clinic/api-keys", summary="Create an API key (the key is shown once)",

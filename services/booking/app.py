@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.booking import service
+from services.booking import service, settings_routes
 from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
 from shared.config import Settings
@@ -51,4 +51,5 @@ def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_IN
     app.cleanup_ctx.append(payments_client_ctx)
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
     app.add_routes(routes)
+    app.add_routes(settings_routes.routes)
     return app

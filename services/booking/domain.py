@@ -37,6 +37,8 @@ class Clinic:
     email: str | None = None
     phone: str | None = None
     address: str | None = None
+    # Origins of the clinic's own websites allowed to frame its booking pages (shared/origins.py).
+    embed_origins: tuple[str, ...] = ()
 
     @property
     def rules(self) -> Rules:

@@ -55,6 +55,7 @@ def _clinic_json(c: Clinic) -> dict:
             "voucher_validity_months": c.voucher_validity_months,
             "message": c.policy_message,
         },
+        "embed_origins": list(c.embed_origins),
     }
 
 

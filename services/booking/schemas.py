@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from services.booking import api_keys
 from shared.input import Instant, StrictModel
+from shared.origins import EXAMPLE, MAX_ORIGIN_LENGTH, canonical_origin, origin_problem
+
+# How many websites a clinic may let frame its booking pages (migration 0005's CHECK says the same).
+MAX_EMBED_ORIGINS = 10
 
 
 class CustomerIn(StrictModel):
@@ -74,3 +80,26 @@ class SignInIn(StrictModel):
     """Dashboard sign-in, as the gateway passes it on."""
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
+
+
+def _origin(text: str) -> str:
+    if (problem := origin_problem(text)) is not None:
+        raise PydanticCustomError("origin_not_allowed", problem)
+    return canonical_origin(text)
+
+
+def _distinct(origins: list[str]) -> list[str]:
+    return list(dict.fromkeys(origins))
+
+
+EmbedOrigin = Annotated[str, Field(max_length=MAX_ORIGIN_LENGTH, examples=[EXAMPLE]), AfterValidator(_origin)]
+# Counted as sent, before repeats are dropped (as the schema says).
+EmbedOrigins = Annotated[list[EmbedOrigin], Field(max_length=MAX_EMBED_ORIGINS), AfterValidator(_distinct)]
+
+
+class ClinicSettingsPatch(StrictModel):
+    """Change some of the clinic's settings; a field left out (or null) keeps its value."""
+    embed_origins: EmbedOrigins | None = Field(
+        default=None,
+        description="The clinic's own websites that may show the booking pages in a frame (the embed snippet), "
+                    "as origins: `https://host` or `https://host:port`, no path. `[]` allows none.")

@@ -22,14 +22,15 @@ LIVE = ("(status IN ('held', 'pending_payment', 'confirmed') "
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
     hold_minutes, change_window_hours, reminder_offsets_minutes, voucher_validity_months, policy_message, email,
-    phone, address"""
+    phone, address, embed_origins"""
 TREATMENT_COLUMNS = """id, name, duration_minutes, price_amount, currency, buffer_before_minutes,
     buffer_after_minutes, requires_screening"""
 TREATMENT_FIELDS = tuple(column.strip() for column in TREATMENT_COLUMNS.split(","))
 
 
 def _clinic(row) -> Clinic:
-    return Clinic(**{**dict(row), "reminder_offsets_minutes": tuple(row["reminder_offsets_minutes"])})
+    return Clinic(**{**dict(row), "reminder_offsets_minutes": tuple(row["reminder_offsets_minutes"]),
+                     "embed_origins": tuple(row["embed_origins"])})
 
 
 def _treatment(row) -> Treatment:
@@ -53,6 +54,11 @@ async def get_clinic(conn: asyncpg.Connection, slug: str) -> Clinic | None:
 
 async def get_clinic_by_id(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> Clinic:
     return _clinic(await conn.fetchrow(f"SELECT {CLINIC_COLUMNS} FROM clinics WHERE id = $1", clinic_id))
+
+
+async def set_embed_origins(conn: asyncpg.Connection, clinic_id: uuid.UUID, origins: list[str]) -> Clinic:
+    return _clinic(await conn.fetchrow(
+        f"UPDATE clinics SET embed_origins = $2 WHERE id = $1 RETURNING {CLINIC_COLUMNS}", clinic_id, origins))
 
 
 async def list_treatments(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:

@@ -47,4 +47,5 @@ def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> w
     for pages in ("/c/{tail:.*}", "/manage/{tail:.*}", "/vouchers/{tail:.*}", "/assets/{tail:.*}"):  # services/web
         app.router.add_route("*", pages, proxy)
     app.router.add_route("GET", "/", proxy)
+    app.router.add_route("GET", "/embed.js", proxy)     # the snippet's script, on clinics' own websites
     return app

@@ -20,6 +20,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/bookings", "booking", 20),
     Route("/api/v1/clinic/bookings", "booking", 10),
     Route("/api/v1/clinic/api-keys", "booking", 10),
+    Route("/api/v1/clinic/settings", "booking", 10),
     Route("/api/v1/vouchers", "payments", 20),
     Route("/api/v1/stripe", "payments", 15),
     Route("/api/v1/clinic/vouchers", "payments", 10),
@@ -32,6 +33,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/manage", "web", 25),
     Route("/vouchers", "web", 10),
     Route("/assets", "web", 5),
+    Route("/embed.js", "web", 5),
 )
 
 

@@ -7,7 +7,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.web import booking, formatting, manage, vouchers
+from services.web import booking, card_payment, formatting, manage, vouchers
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, CatalogueCache
@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.append(compression_middleware)      # outside the next: error pages are compressed too
     app.middlewares.append(page_errors_middleware)
     app.middlewares.append(csrf_cookie_middleware)
+    app.middlewares.append(card_payment.card_payment_middleware)     # the pay page's PaymentIntent, for Stripe.js
     app[ASSETS] = Assets()
     app[CATALOGUE] = CatalogueCache()
     app[TEMPLATES] = templates(app[ASSETS])

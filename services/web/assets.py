@@ -1,5 +1,6 @@
 """Our own CSS and JavaScript, served under content-hashed names so browsers may keep them for a year:
-a changed file is a new name. Read once at start-up; nothing generated lands in git."""
+a changed file is a new name. Read once at start-up; nothing generated lands in git. The one file other
+websites link to (the embed script in a clinic's own pages) keeps its plain name, so it is kept minutes only."""
 from __future__ import annotations
 
 import hashlib
@@ -11,12 +12,17 @@ from aiohttp import web
 
 STATIC = Path(__file__).parent / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A change to a file under its plain name reaches the pages that link to it within this long.
+SHORT_LIVED = "public, max-age=300"
 
 
 @dataclass(frozen=True)
 class Asset:
     body: bytes
     content_type: str
+
+    def response(self, cache_control: str) -> web.Response:
+        return web.Response(body=self.body, content_type=self.content_type, headers={"Cache-Control": cache_control})
 
 
 class Assets:
@@ -38,4 +44,8 @@ class Assets:
         asset = self._by_hashed.get(hashed)
         if asset is None:
             raise web.HTTPNotFound()
-        return web.Response(body=asset.body, content_type=asset.content_type, headers={"Cache-Control": IMMUTABLE})
+        return asset.response(IMMUTABLE)
+
+    def response_by_plain_name(self, name: str) -> web.Response:
+        """A file under its plain name, for other websites' pages (they cannot follow our hashes)."""
+        return self._by_hashed[self._hashed[name]].response(SHORT_LIVED)

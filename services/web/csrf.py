@@ -1,5 +1,7 @@
 """CSRF protection for every form: a random token in an HttpOnly, SameSite=Strict cookie, repeated in a
-hidden field of each form; a POST whose field does not match the cookie changes nothing (403)."""
+hidden field of each form; a POST whose field does not match the cookie changes nothing (403). Its
+middleware is the last our cookies pass on their way out: inside a clinic's frame it makes each of them
+a partitioned cookie (framing.py), this one and the booking flow's alike."""
 from __future__ import annotations
 
 import hmac
@@ -7,6 +9,7 @@ import secrets
 
 from aiohttp import web
 
+from services.web.framing import fit_cookies_to_frame
 from shared.keys import SETTINGS
 
 COOKIE = "csrf"
@@ -28,8 +31,13 @@ def form_is_genuine(request: web.Request, form) -> bool:
 
 @web.middleware
 async def csrf_cookie_middleware(request: web.Request, handler):
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:        # a redirect may set a cookie too (the booking flow's)
+        fit_cookies_to_frame(request, exc)
+        raise
     if TOKEN in request and request.cookies.get(COOKIE) != request[TOKEN]:
         response.set_cookie(COOKIE, request[TOKEN], httponly=True, samesite="Strict", path="/",
                             secure=request.app[SETTINGS].env == "production")
+    fit_cookies_to_frame(request, response)
     return response

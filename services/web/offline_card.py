@@ -39,7 +39,9 @@ OFFLINE_CARDS = web.AppKey("offline_cards", OfflineCardPayer)
 
 async def offline_card_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    if settings.stripe_secret_key:      # real Stripe: the browser pays through Stripe's own Payment Element
+    # Real Stripe: the browser pays in Stripe's own Payment Element (card_payment.py) once the publishable
+    # key is set; never a server-side test card then.
+    if settings.stripe_secret_key or settings.stripe_publishable_key:
         yield
         return
     app[OFFLINE_CARDS] = OfflineCardPayer(settings.stripe_api_base)

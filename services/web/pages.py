@@ -2,16 +2,21 @@
 the list of clinics and a clinic's own page."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
 
 from services.web.api import Api, ApiRefused, ApiUnavailable
 from services.web.assets import Assets
+from services.web.card_payment import CARD_PAYMENT, STRIPE_SOURCES
 from services.web.catalogue import CATALOGUE, Catalogue
-from services.web.csrf import token_for
+from services.web.csp import page_policy
+from services.web.csrf import COOKIE as CSRF_COOKIE, token_for
+from services.web.framing import cookies_refused, frame_ancestors
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -19,18 +24,21 @@ API = web.AppKey("api", Api)
 ASSETS = web.AppKey("assets", Assets)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 
-# Our pages load only our own files: no inline script or style, no other origin, not framed.
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+# The booking flow's choices a form may carry, kept when it goes on in a new window (CHOICE → query name).
+CHOICES = {"treatment": "treatment", "course": "course", "therapist_choice": "therapist", "week": "week"}
 
 
 def render(request: web.Request, template: str, *, status: int = 200, private: bool = False, **context) -> web.Response:
-    """A page; `private` ones (anything about a customer's booking) are never stored by a cache."""
+    """A page; `private` ones (anything about a customer's booking) are never stored by a cache. Its CSP
+    (csp.py) lets the clinic's own websites frame the booking pages and Stripe.js into the card pay page."""
     context.setdefault("errors", {})
-    html = request.app[TEMPLATES].get_template(template).render(csrf=token_for(request), **context)
-    headers = {"Content-Security-Policy": PAGE_CSP,
-               "Cache-Control": "no-store" if private else "no-cache"}
+    card_payment = request.get(CARD_PAYMENT)
+    html = request.app[TEMPLATES].get_template(template).render(csrf=token_for(request), card_payment=card_payment,
+                                                               **context)
+    csp = page_policy(frame_ancestors=frame_ancestors(request, context.get("clinic")),
+                      widened=STRIPE_SOURCES if card_payment else None)
+    headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store" if private else "no-cache"}
     return web.Response(text=html, content_type="text/html", status=status, headers=headers)
 
 
@@ -60,6 +68,9 @@ async def page_errors_middleware(request: web.Request, handler):
                       message="If you typed the web address, check it is correct. "
                               "If you followed a link, it may be out of date.")
     except web.HTTPForbidden as exc:        # a form without its CSRF token, a manage link not valid
+        if cookies_refused(request, CSRF_COOKIE) and "clinic" in request.match_info:
+            with contextlib.suppress(ApiRefused, ApiUnavailable):      # else the plain page below
+                return await _go_on_in_a_new_window(request)
         return render(request, "error.html", status=403, heading="This page cannot be shown", message=exc.text)
     except ApiRefused as exc:
         if exc.status == 404:
@@ -69,6 +80,16 @@ async def page_errors_middleware(request: web.Request, handler):
         log.warning("api unavailable", extra={"error": str(exc)})
         return render(request, "error.html", status=503, heading="Sorry, there is a problem with the service",
                       message="Please try again in a few minutes. Nothing has been booked or charged.")
+
+
+async def _go_on_in_a_new_window(request: web.Request) -> web.Response:
+    """Inside a clinic's website, a browser that keeps no cookie in our frame cannot post our forms (see
+    framing.py): the booking goes on in a window of its own, with what the customer chose so far."""
+    slug = clinic_slug(request)
+    form = await request.post()
+    choices = {name: str(form[field]) for field, name in CHOICES.items() if form.get(field)}
+    return render(request, "book_new_window.html", status=403, clinic=(await catalogue(request, slug)).clinic,
+                  url=f"/c/{slug}/book?{urlencode(choices)}" if choices else f"/c/{slug}/book")
 
 
 @routes.get("/")
@@ -86,3 +107,9 @@ async def clinic_page(request: web.Request) -> web.Response:
 @routes.get("/assets/{name}")
 async def asset(request: web.Request) -> web.Response:
     return request.app[ASSETS].response(request.match_info["name"])
+
+
+@routes.get("/embed.js")
+async def embed_script(request: web.Request) -> web.Response:
+    """The script of the snippet a clinic pastes into its own website (docs/embedding.md)."""
+    return request.app[ASSETS].response_by_plain_name("embed.js")

@@ -15,6 +15,22 @@
     };
     tick();
   }
+  // Inside the overlay of a clinic's website (/embed.js). That page cannot hear keys pressed in here, so
+  // Escape asks it to close the overlay (a fixed word; nothing about the customer goes with it). Only the
+  // booking pages may be shown in there (the others refuse any frame), so a link to anything else (the
+  // clinic's page, the manage page, a calendar) opens a window of its own.
+  if (window.parent !== window) {
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { window.parent.postMessage("clinic-booking:close", "*"); }
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("a[href]"), function (link) {
+      var inFlow = link.origin === window.location.origin && /^\/c\/[^/]+\/book(\/|$)/.test(link.pathname);
+      if (/^https?:$/.test(link.protocol) && !inFlow) {
+        link.target = "_blank";
+        link.rel = "noopener";
+      }
+    });
+  }
   // A message's character count (the server refuses what is over; this says so while typing).
   Array.prototype.forEach.call(document.querySelectorAll("textarea[data-maxlength]"), function (area) {
     var limit = parseInt(area.getAttribute("data-maxlength"), 10);
