@@ -285,6 +285,8 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
         sessions=len(rows), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
     if payment["id"]:
         await store.attach_payment(conn, ids, uuid.UUID(payment["id"]))
+    if payment.get("voucher"):
+        await store.note_voucher(conn, ids, {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")})
     if payment["covered"]:   # the voucher paid for everything: nothing to wait for
         await store.confirm_paid(conn, ids)
         await _announce_confirmed(conn, await store.lock_reservations(conn, hold_id), links)
@@ -343,8 +345,9 @@ async def _orphan_payment(conn, booking_id, payment_id, rows, reason: str) -> st
 async def _announce_confirmed(conn, rows, links: Links) -> None:
     context = await _booking_context(conn, rows[0])
     for row in rows:
+        paid_by_voucher = {"voucher": row["voucher"]} if row["voucher"] else {}
         await add_event(conn, _row_event("confirmed", row, *context,
-                                         manage_url=links.manage_url(row["id"], row["ends_at"])))
+                                         manage_url=links.manage_url(row["id"], row["ends_at"]), **paid_by_voucher))
 
 
 def assess_screening(answers: dict[str, bool]) -> screening.Assessment:

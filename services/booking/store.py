@@ -373,7 +373,8 @@ async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key
 
 BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
     b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
-    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.reschedule_count, b.created_at, b.confirmed_at, b.cancelled_at"""
+    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.reschedule_count, b.created_at, b.confirmed_at, b.cancelled_at,
+    b.voucher"""
 
 
 async def lock_reservations(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -410,6 +411,10 @@ async def await_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], customer
 
 async def attach_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], payment_id: uuid.UUID) -> None:
     await conn.execute("UPDATE bookings SET payment_id = $2 WHERE id = ANY($1::uuid[])", ids, payment_id)
+
+
+async def note_voucher(conn: asyncpg.Connection, ids: list[uuid.UUID], voucher: dict) -> None:
+    await conn.execute("UPDATE bookings SET voucher = $2 WHERE id = ANY($1::uuid[])", ids, voucher)
 
 
 async def confirm_paid(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:

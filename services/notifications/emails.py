@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from services.notifications.reminders import DEFAULT_CLINIC_ZONE, BookingView
-from shared import gift_delivery, ics
+from shared import gift_delivery, ics, money
 from shared.config import Settings
 
 _env = jinja2.Environment(
@@ -132,7 +132,8 @@ def booking_confirmed(data: dict, *, changed_at: datetime | None = None, sequenc
     of the same booking (by default derived from `changed_at`)."""
     tz = data["clinic"]["timezone"]
     session = _session_label(data)
-    context = {**data, "when": local_time_label(data["start"], tz), "session": session}
+    context = {**data, "when": local_time_label(data["start"], tz), "session": session,
+               "voucher_paid": money.voucher_paid(data.get("voucher"))}
     what = f"{data['treatment']['name']}, {session}" if session else data["treatment"]["name"]
     return _booking_email("booking_confirmed", f"Booking confirmed: {what}, {context['when']}", data, context,
                           _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))))
@@ -178,24 +179,9 @@ REFUND_REASONS = {
     "cancelled_by_customer": "This is for the appointment you cancelled.",
     "booking_never_written": "Your booking could not be completed, so nothing was booked.",
 }
-CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
-
-
-def money_label(amount: int, currency: str) -> str:
-    symbol = CURRENCY_SYMBOLS.get(currency.upper())
-    return f"{symbol}{amount / 100:,.2f}" if symbol else f"{amount / 100:,.2f} {currency.upper()}"
-
-
-def value_label(remaining: dict) -> str:
-    """A voucher's value: money, or a number of sessions."""
-    if "sessions" in remaining:
-        return f"{remaining['sessions']} session{'s' if remaining['sessions'] != 1 else ''}"
-    return money_label(remaining["amount"], remaining["currency"])
-
-
 def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = None) -> RenderedEmail:
     """In the clinic's name, to the customer by name, saying which visit it was for when we know it."""
-    context = {"amount": money_label(data["amount"]["amount"], data["amount"]["currency"]),
+    context = {"amount": money.money(data["amount"]["amount"], data["amount"]["currency"]),
                "reason": REFUND_REASONS.get(data["reason"], ""), "payment_id": data["payment_id"],
                "clinic": brand, "customer_name": visit.customer_name if visit else None, "visit": None}
     if visit is not None:
@@ -220,7 +206,7 @@ def voucher_receipt(data: dict, brand: Brand, bought_at: datetime, *, change_url
     """To the buyer, on purchase (`bought_at`: when the payment succeeded). It says when the gift goes, in
     the words the voucher pages use. The event carries no code, and neither does this email."""
     deliver_on = date.fromisoformat(data["deliver_on"])
-    context = {**data, "clinic": brand, "price_label": money_label(data["price"]["amount"], data["price"]["currency"]),
+    context = {**data, "clinic": brand, "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
                "deliver_on_label": date_label(deliver_on),
                "delivery_in_words": gift_delivery.in_words(data["recipient"]["name"], deliver_on,
                                                            ZoneInfo(brand.timezone), bought_at),
@@ -252,7 +238,7 @@ def gift_links(public_url: str, brand: Brand, delivery: dict) -> dict[str, str]:
 def voucher_gift(delivery: dict, brand: Brand, *, book_url: str, balance_url: str, voucher_url: str,
                  book_with_url: str) -> RenderedEmail:
     """To the recipient on the delivery date, with the code: rendered at send time, never stored."""
-    context = {**delivery, "clinic": brand, "value_label": value_label(delivery["remaining"]),
+    context = {**delivery, "clinic": brand, "value_label": money.voucher_value(delivery["remaining"]),
                "expires_label": date_label(delivery["expires_at"], brand.timezone),
                "book_url": book_url, "balance_url": balance_url, "voucher_url": voucher_url,
                "book_with_url": book_with_url}
@@ -264,7 +250,7 @@ def voucher_gift(delivery: dict, brand: Brand, *, book_url: str, balance_url: st
 
 def voucher_expiring(data: dict, brand: Brand, *, book_url: str) -> RenderedEmail:
     """To the recipient, a month before expiry; no code (the event has only its last characters)."""
-    context = {**data, "clinic": brand, "value_label": value_label(data["remaining"]),
+    context = {**data, "clinic": brand, "value_label": money.voucher_value(data["remaining"]),
                "expires_label": date_label(data["expires_at"], brand.timezone), "book_url": book_url}
     text, html = _render("voucher_expiring", context)
     return RenderedEmail(kind="voucher_expiring", to_address=data["recipient"]["email"],

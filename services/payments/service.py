@@ -50,7 +50,9 @@ def payment_json(row, applied: "voucher_service.Applied | None" = None, currency
     body["covered"] = row is None   # nothing left to pay by card
     body["voucher"] = None if applied is None else {
         "code_hint": applied.code_hint, "unit": applied.unit, "units": applied.redemption.units,
-        "value": {"amount": applied.redemption.value, "currency": body["currency"]}}
+        "value": {"amount": applied.redemption.value, "currency": body["currency"]},
+        "remaining": ({"amount": applied.remaining, "currency": body["currency"]} if applied.unit == "money"
+                      else {"sessions": applied.remaining})}
     return body
 
 

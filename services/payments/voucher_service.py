@@ -192,6 +192,7 @@ class Applied:
     code_hint: str
     unit: str
     redemption: Redemption
+    remaining: int          # what the voucher has left after this booking: money, or sessions
 
 
 async def redeem(conn: asyncpg.Connection, *, code: str, charge: Charge, reference_id: uuid.UUID, keys: CodeKeys,
@@ -200,7 +201,8 @@ async def redeem(conn: asyncpg.Connection, *, code: str, charge: Charge, referen
     existing = await store.lock_redemption(conn, reference_id)
     if existing is not None and existing["status"] == "redeemed":
         return Applied(existing["voucher_id"], redact(existing["code_last4"]), existing["unit"],
-                       Redemption(existing["units"], existing["value_amount"], charge.amount - existing["value_amount"]))
+                       Redemption(existing["units"], existing["value_amount"], charge.amount - existing["value_amount"]),
+                       await store.voucher_balance(conn, existing["voucher_id"]))
     normalised = normalise(code)
     row = await store.lock_voucher_by_hash(conn, keys.digest(normalised)) if normalised else None
     if row is None:
@@ -210,14 +212,15 @@ async def redeem(conn: asyncpg.Connection, *, code: str, charge: Charge, referen
     plan = plan_redemption(state, charge, now)
     try:
         async with conn.transaction():   # savepoint: a balance that would go negative writes nothing
-            await store.append_entry(conn, row["id"], "redeem", -plan.units, reference_id=reference_id, actor="booking")
+            remaining = await store.append_entry(conn, row["id"], "redeem", -plan.units, reference_id=reference_id,
+                                                 actor="booking")
     except asyncpg.CheckViolationError:
         raise VoucherError(409, "voucher_used_up", "This voucher has already been used in full") from None
     await store.insert_redemption(conn, voucher_id=row["id"], reference_id=reference_id, units=plan.units,
                                   value_amount=plan.value)
     log.info("voucher redeemed", extra={"voucher_id": str(row["id"]), "code": redact(normalised),
                                         "units": plan.units, "reference_id": str(reference_id)})
-    return Applied(row["id"], redact(normalised), row["unit"], plan)
+    return Applied(row["id"], redact(normalised), row["unit"], plan, remaining)
 
 
 async def give_back(conn: asyncpg.Connection, reference_id: uuid.UUID, *, entry: str, value: int | None = None) -> int:

@@ -386,7 +386,8 @@ async def confirmed(request: web.Request) -> web.Response:
     return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, calendar=calendar,
                   when=when_label(booking["start"], clinic), sessions=_hold_summary(flow, clinic)["sessions"],
                   therapist=found.therapist(booking["therapist"]), treatment=treatment,
-                  manage_url=flow["booking"]["manage_url"])
+                  manage_url=flow["booking"]["manage_url"],
+                  voucher_paid=formatting.voucher_paid(flow["booking"]["payment"].get("voucher")))
 
 
 @routes.get("/c/{clinic}/book/confirmed/booking.ics")

@@ -7,17 +7,11 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from shared.clinic_time import zone_name
+from shared.money import money, voucher_paid  # noqa: F401  (the pages' money words are the emails')
 
-CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
 # "00:00" .. "23:59" by minute of the day: strftime costs ~1.7 us a call, and a week's page says each of its
 # hundred-odd times twice (the button and its label).
 CLOCKS = tuple(f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in range(60))
-
-
-def money(amount: int, currency: str) -> str:
-    sign = CURRENCY_SIGNS.get(currency.upper())
-    whole = f"{amount / 100:,.2f}"
-    return f"{sign}{whole}" if sign else f"{whole} {currency.upper()}"
 
 
 def zone_label(instant: datetime, zone: ZoneInfo) -> str:

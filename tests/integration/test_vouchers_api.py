@@ -123,6 +123,7 @@ async def test_a_voucher_pays_part_and_the_card_the_rest(booking, payments, paym
     body = await resp.json()
     assert body["status"] == "pending_payment" and body["amount_due"] == {"amount": 500, "currency": "GBP"}
     assert body["payment"]["voucher"]["value"] == {"amount": 6000, "currency": "GBP"}
+    assert body["payment"]["voucher"]["remaining"] == {"amount": 0, "currency": "GBP"}
     await checkout.pay(body)
     async with booking_pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(held["id"])) == "confirmed"
@@ -138,6 +139,7 @@ async def test_a_voucher_that_covers_the_booking_confirms_it_at_once(booking, pa
     assert resp.status == 201 and body["status"] == "confirmed"
     assert body["amount_due"]["amount"] == 0 and body["payment"]["covered"] is True
     assert await balance_of(payments_pool, voucher["id"]) == 3500
+    assert body["payment"]["voucher"]["remaining"] == {"amount": 3500, "currency": "GBP"}
 
 
 async def test_voucher_only_that_does_not_cover_is_402_and_changes_nothing(

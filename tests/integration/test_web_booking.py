@@ -308,7 +308,9 @@ async def test_a_voucher_pays_part_and_the_test_card_the_rest(site, checkout, pa
     assert "Gift voucher" in pay and "− £25.00" in pay and "Pay £40.00" in pay
     await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
     await checkout.reconcile()
-    assert "Booking confirmed" in await page(await site.get(f"/c/{CLINIC}/book/confirming"))
+    confirmed = await page(await site.get(f"/c/{CLINIC}/book/confirming"))
+    assert "Booking confirmed" in confirmed
+    assert f"Your gift voucher …{code[-4:]} paid £25.00; nothing is left on it." in confirmed
 
 
 async def test_a_declined_card_is_said_in_words_and_nothing_is_confirmed(site, booking_pool):

@@ -48,6 +48,17 @@ def test_each_course_session_is_confirmed_with_its_number():
     assert "is confirmed (course session 2)" in email.text_body
 
 
+def test_a_confirmation_says_what_a_voucher_paid_and_what_is_left_on_it():
+    money_left = {"code_hint": "…WXYZ", "value": {"amount": 5000, "currency": "GBP"},
+                  "remaining": {"amount": 1000, "currency": "GBP"}}
+    email = emails.booking_confirmed(booking_event(voucher=money_left).data)
+    for body in (email.text_body, email.html_body):
+        assert "Your gift voucher …WXYZ paid £50.00; £10.00 is left on it." in body
+    sessions = {"code_hint": "…WXYZ", "value": {"amount": 34500, "currency": "GBP"}, "remaining": {"sessions": 0}}
+    assert "nothing is left on it" in emails.booking_confirmed(booking_event(voucher=sessions).data).text_body
+    assert "gift voucher" not in emails.booking_confirmed(booking_event().data).text_body
+
+
 def test_reminder_is_in_clinic_time_and_says_how_soon():
     view = reminders.booking_view(booking_event(start=datetime(2026, 6, 2, 9, 0, tzinfo=timezone.utc)).data)
     day_before = emails.booking_reminder(view, timedelta(hours=24))
