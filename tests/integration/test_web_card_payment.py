@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.integration.test_web_booking import ALL_CLEAR, csrf_of, hold_first_slot, page, site  # noqa: F401
+from tests.integration.test_web_vouchers import SHOP, order
 from tests.support.booking import CLINIC
 
 FAKE_KEY = "pk_test_fake0000000000000000"
@@ -89,3 +90,23 @@ async def test_without_the_key_the_test_card_form_and_nothing_of_stripes(site):
     assert "Test mode." in pay and 'name="card"' in pay
     assert "stripe.com" not in pay and "card_payment" not in pay and "data-client-secret" not in pay
     assert "stripe.com" not in resp.headers["Content-Security-Policy"]
+
+
+async def test_a_gift_is_paid_in_the_payment_element_too_and_stripes_return_thanks_the_buyer(
+        site, payments_pool, settings):
+    pay_resp = await site.post(SHOP, data=order(await page(await site.get(SHOP))))
+    pay = await page(pay_resp)
+    async with payments_pool.acquire() as conn:
+        intent, secret = await conn.fetchrow("SELECT stripe_payment_intent, client_secret FROM payments "
+                                             "WHERE purpose = 'voucher'")
+    assert f'data-client-secret="{secret}"' in pay and STRIPE_JS in pay and "Test mode." not in pay
+    assert f'data-return-url="{settings.public_url}/c/{CLINIC}/vouchers/thanks"' in pay
+    assert csp_sources(pay_resp)["script-src"] == ["'self'", "https://js.stripe.com"]
+    refused = await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent={intent}&redirect_status=failed",
+                             allow_redirects=False)
+    assert refused.headers["Location"] == f"/c/{CLINIC}/vouchers/pay?card=refused"
+    other = await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent=pi_other&redirect_status=succeeded",
+                           allow_redirects=False)
+    assert other.status == 303, "another payment's return thanks nobody"
+    thanks = await page(await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent={intent}&redirect_status=succeeded"))
+    assert "Thank you for your gift" in thanks
