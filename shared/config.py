@@ -60,6 +60,9 @@ class Settings:
     # Celery on Redis re-delivers a task whose worker died after this many seconds (tasks are idempotent
     # and far shorter); lower in tests that kill workers.
     celery_visibility_timeout: int = 60
+    # How often due reminders and gift emails are looked for: how late one may go out, at most. Lower in
+    # tests that wait for one.
+    scheduled_sweep_seconds: float = 60.0
     # Requests per minute the gateway lets through: per client address, hold attempts per address, and per
     # clinic API key.
     rate_limit_per_ip: int = 600
@@ -134,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_timeout=float(env.get("WEBHOOK_TIMEOUT", d.webhook_timeout)),
         lost_task_seconds=float(env.get("LOST_TASK_SECONDS", d.lost_task_seconds)),
         celery_visibility_timeout=int(env.get("CELERY_VISIBILITY_TIMEOUT", d.celery_visibility_timeout)),
+        scheduled_sweep_seconds=float(env.get("SCHEDULED_SWEEP_SECONDS", d.scheduled_sweep_seconds)),
         rate_limit_per_ip=int(env.get("RATE_LIMIT_PER_IP", d.rate_limit_per_ip)),
         rate_limit_holds_per_ip=int(env.get("RATE_LIMIT_HOLDS_PER_IP", d.rate_limit_holds_per_ip)),
         rate_limit_per_key=int(env.get("RATE_LIMIT_PER_KEY", d.rate_limit_per_key)),

@@ -21,9 +21,6 @@ WORKER_POOL = "threads"
 WORKER_THREADS = 16
 REQUEUE_SWEEP_EVERY = 30.0
 CELERY_QUEUE = "notifications"
-# How often due reminders and gift emails are looked for: how late one may go out, at most.
-REMINDER_SWEEP_EVERY = 60.0
-VOUCHER_DELIVERY_SWEEP_EVERY = 60.0
 # Retries fall due at their scheduled times; the dispatcher looks this often.
 WEBHOOK_DISPATCH_EVERY = 2.0
 
@@ -52,9 +49,10 @@ def configure(app: Celery, settings: Settings) -> None:
         beat_schedule={
             "requeue-lost-emails": {"task": "notifications.requeue_lost_emails", "schedule": REQUEUE_SWEEP_EVERY},
             # Running two beats is safe: each due row is claimed by one of them only (see store.py).
-            "claim-due-reminders": {"task": "notifications.claim_due_reminders", "schedule": REMINDER_SWEEP_EVERY},
+            "claim-due-reminders": {"task": "notifications.claim_due_reminders",
+                                    "schedule": settings.scheduled_sweep_seconds},
             "claim-due-voucher-deliveries": {"task": "notifications.claim_due_voucher_deliveries",
-                                             "schedule": VOUCHER_DELIVERY_SWEEP_EVERY},
+                                             "schedule": settings.scheduled_sweep_seconds},
             "dispatch-webhooks": {"task": "notifications.dispatch_webhooks", "schedule": WEBHOOK_DISPATCH_EVERY},
         },
     )

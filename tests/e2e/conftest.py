@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 import redis.asyncio as aioredis
+from playwright.async_api import async_playwright
 
+from tests.support.browser import launch_chromium
 from tests.support.infra import clone_database, database_url, drop_database, running_redis
 from tests.support.stack import HTTP_SERVICES, Stack, stack_env
 
@@ -42,3 +44,12 @@ async def stack_redis_client(stack_redis):
     client = aioredis.Redis.from_url(stack_redis.url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def browser():
+    """One Chromium for the session's browser tests (each test opens its own context)."""
+    async with async_playwright() as playwright:
+        chromium = await launch_chromium(playwright)
+        yield chromium
+        await chromium.close()

@@ -13,11 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from shared import db
 from shared.config import Settings
-from tests.support.browser import launch_chromium
 from tests.support.clinic_api import bearer, issue_keys
 from tests.support.infra import database_url, free_port
 
@@ -34,14 +33,6 @@ def documented_snippet(stack_url: str, slug: str) -> str:
     text = DOCS.read_text()
     block = re.search(r"<!-- snippet:.*?-->\n```html\n(.*?)```", text, re.S).group(1)
     return block.replace("https://booking.example.com", stack_url).replace("your-clinic", slug)
-
-
-@pytest.fixture(scope="module")
-async def chromium():
-    async with async_playwright() as playwright:
-        browser = await launch_chromium(playwright)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture
@@ -112,8 +103,8 @@ async def book_inside(frame) -> None:
     await expect(frame.get_by_role("link", name="Cancel or move this booking")).to_have_attribute("target", "_blank")
 
 
-async def test_an_allowed_website_opens_the_booking_in_an_overlay_that_runs_it_to_the_end(chromium, allowed_website):
-    context = await chromium.new_context(viewport=DESKTOP)
+async def test_an_allowed_website_opens_the_booking_in_an_overlay_that_runs_it_to_the_end(browser, allowed_website):
+    context = await browser.new_context(viewport=DESKTOP)
     try:
         page = await context.new_page()
         await page.goto(f"{allowed_website}/{ALLOWED}")
@@ -141,8 +132,8 @@ async def test_an_allowed_website_opens_the_booking_in_an_overlay_that_runs_it_t
         await context.close()
 
 
-async def test_on_a_phone_the_link_opens_the_booking_as_a_page(chromium, allowed_website, stack):
-    context = await chromium.new_context(viewport=PHONE)
+async def test_on_a_phone_the_link_opens_the_booking_as_a_page(browser, allowed_website, stack):
+    context = await browser.new_context(viewport=PHONE)
     try:
         page = await context.new_page()
         await page.goto(f"{allowed_website}/{ALLOWED}")
@@ -161,8 +152,8 @@ async def refused_frame(page: Page) -> str:
     return frame.url
 
 
-async def test_a_website_the_clinic_did_not_allow_gets_no_booking_page(chromium, clinic_website):
-    context = await chromium.new_context(viewport=DESKTOP)
+async def test_a_website_the_clinic_did_not_allow_gets_no_booking_page(browser, clinic_website):
+    context = await browser.new_context(viewport=DESKTOP)
     try:
         page = await context.new_page()
         await page.goto(f"{clinic_website}/{NOT_ALLOWED}")

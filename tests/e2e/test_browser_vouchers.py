@@ -1,0 +1,181 @@
+"""Gift vouchers in a real browser through the whole stack: bought, delivered by email with the code and the
+printable voucher's link, redeemed in the booking flow (all, then part with the card paying the rest), the
+balance checked in between. With JavaScript off at a phone's width, with the keyboard alone, and judged by
+axe-core on every voucher page at phone and desktop width."""
+from __future__ import annotations
+
+import re
+
+import asyncpg
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.test_browser_booking import DESKTOP, FOCUSED_NAME, PHONE, Visit
+from tests.support.infra import database_url, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+async def buy_a_gift(page: Page, visit: Visit, recipient: str, amount: str = "60") -> None:
+    """From the clinic's page to the thank-you page, as a gift buyer clicks through."""
+    await page.goto("/c/urban-therapy")
+    await page.get_by_role("link", name="Buy vouchers").first.click()
+    await expect(page.get_by_role("heading", name="Buy a gift voucher")).to_be_visible()
+    await visit.check("shop")
+    await page.get_by_label("Another amount", exact=True).check()
+    await page.get_by_label("Another amount, in pounds").fill(amount)
+    await page.get_by_label("Their name").fill("Sam Carter")
+    await page.get_by_label("Their email address").fill(recipient)
+    await page.get_by_label("Your message (optional)").fill("Happy birthday, Sam!")
+    await page.get_by_label("Your full name").fill("Ada Lovelace")
+    await page.get_by_label("Your email address").fill("ada.buyer@example.com")
+    await page.get_by_role("button", name="Continue to payment").click()
+    await expect(page.get_by_role("heading", name="Pay for the gift voucher")).to_be_visible()
+    await visit.check("gift-pay")
+    await page.get_by_role("button", name=f"Pay £{amount}.00").click()
+    await expect(page.get_by_role("heading", name="Thank you for your gift")).to_be_visible()
+    await expect(page.get_by_text(re.compile(r"will be emailed to Sam Carter (straight away|at 08:00 on)"))).to_be_visible()
+    await visit.check("gift-thanks")
+
+
+async def gift_email(page: Page, stack_db: str, recipient: str) -> dict:
+    """The recipient's gift email from the dev mailbox. A gift for today bought before 08:00 would wait for
+    that hour: the test moves its delivery to now, as the notifications tests move the clock."""
+    conn = await asyncpg.connect(database_url(stack_db))
+    try:
+        async def planned():
+            return await conn.fetchval(
+                "UPDATE notifications.voucher_deliveries d SET due_at = least(due_at, now()) FROM payments.vouchers v "
+                "WHERE v.id = d.voucher_id AND v.recipient_email = $1 RETURNING d.id", recipient)
+        await wait_for(planned, timeout=20, what="the gift's delivery to be planned")
+    finally:
+        await conn.close()
+
+    async def delivered():
+        resp = await page.request.get("/dev/mailbox/messages")
+        return [m for m in (await resp.json())["messages"] if m["to"] == recipient and m["kind"] == "voucher_gift"]
+    [message] = await wait_for(delivered, timeout=30, what="the gift email in the dev mailbox")
+    return message
+
+
+async def to_the_details(page: Page, treatment: str) -> None:
+    """The booking flow from its first question to the details, any therapist, the first time next week."""
+    await page.get_by_label(treatment).check()
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label("No preference").check()
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("link", name="Next week").first.click()
+    await page.locator("button.slot").first.click()
+    for group in await page.locator("fieldset").all():
+        await group.get_by_label("No", exact=True).check()
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page.get_by_role("heading", name="Your details")).to_be_visible()
+    await page.get_by_label("Full name").fill("Sam Carter")
+    await page.get_by_label("Email address").fill("sam.customer@example.com")
+    await page.get_by_label("I have read the cancellation policy").check()
+
+
+async def check_balance(page: Page, visit: Visit, code: str, what: str) -> None:
+    await page.goto("/vouchers/balance")
+    await visit.check("balance-form")
+    await page.get_by_label("Voucher code").fill(code)
+    await page.get_by_role("button", name="Check the voucher").click()
+    await expect(page.get_by_text(what)).to_be_visible()
+    await visit.check("balance")
+
+
+async def a_gift_from_purchase_to_two_bookings(page: Page, visit: Visit, stack_db: str, recipient: str) -> None:
+    await buy_a_gift(page, visit, recipient)
+    message = await gift_email(page, stack_db, recipient)
+    code = re.search(r"Your voucher code:\s+(\S+)", message["text"]).group(1)
+    printable = re.search(r"https?://\S+/vouchers/[0-9a-f-]+\?token=\S+", message["text"]).group(0)
+    assert code not in printable
+
+    await page.goto(printable)
+    await expect(page.get_by_text(code)).to_be_visible()
+    await expect(page.get_by_text("Happy birthday, Sam!")).to_be_visible()
+    await visit.check("printable")
+    # Printed (the print stylesheet's A5 page): the voucher alone, on one page.
+    printed = await page.pdf(prefer_css_page_size=True)
+    assert len(re.findall(rb"/Type\s*/Page\b", printed)) == 1, "one printed page"
+    await page.get_by_role("button", name="Book with this voucher").click()
+    await expect(page.get_by_text("Your gift voucher is ready")).to_be_visible()
+    # The £60 voucher pays the whole of a £40 treatment: no card asked.
+    await to_the_details(page, "Trigger point therapy (30 min)")
+    await expect(page.get_by_label("Gift voucher code (optional)")).to_have_value(code)
+    await page.get_by_role("button", name="Continue to payment").click()
+    await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
+    await expect(page.get_by_text(re.compile(r"Your gift voucher …\w{4} paid £40\.00; £20\.00 is left on it\."))
+                 ).to_be_visible()
+    await check_balance(page, visit, code, "£20.00 towards any treatment at Urban Therapy Clinic, London.")
+
+    # A £55 treatment: the £20 left, and the card the other £35.
+    await page.goto("/c/urban-therapy/book")
+    await to_the_details(page, "Myofascial release (45 min)")
+    await page.get_by_label("Gift voucher code (optional)").fill(code)
+    await page.get_by_role("button", name="Continue to payment").click()
+    await expect(page.get_by_text("− £20.00")).to_be_visible()
+    await page.get_by_role("button", name="Pay £35.00").click()
+    await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
+    await expect(page.get_by_text("nothing is left on it")).to_be_visible()
+    await check_balance(page, visit, code, "Nothing is left on this voucher: it has all been spent.")
+
+
+async def test_a_gift_bought_delivered_and_spent_over_two_bookings_with_javascript_off_on_a_phone(
+        browser, stack, stack_db):
+    context = await browser.new_context(viewport=PHONE, java_script_enabled=False, base_url=stack.url())
+    try:
+        page = await context.new_page()
+        await a_gift_from_purchase_to_two_bookings(page, Visit(page, "gift-no-js-phone", judge=False), stack_db,
+                                                   "sam.nojs@example.com")
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("width", ["phone", "desktop"])
+async def test_every_voucher_page_passes_axe_at_phone_and_desktop_width(browser, stack, stack_db, width):
+    context = await browser.new_context(viewport=PHONE if width == "phone" else DESKTOP, base_url=stack.url())
+    try:
+        page = await context.new_page()
+        await a_gift_from_purchase_to_two_bookings(page, Visit(page, f"gift-axe-{width}", judge=True), stack_db,
+                                                   f"sam.{width}@example.com")
+    finally:
+        await context.close()
+
+
+async def test_a_gift_bought_with_the_keyboard_alone_on_a_phone(browser, stack):
+    context = await browser.new_context(viewport=PHONE, base_url=stack.url())
+    try:
+        page = await context.new_page()
+        keyboard = page.keyboard
+
+        async def tab_to(name: str) -> None:
+            for _ in range(150):
+                await keyboard.press("Tab")
+                if (await page.evaluate(FOCUSED_NAME)).startswith(name):
+                    return
+            raise AssertionError(f"Tab never reached {name!r}")
+
+        await page.goto("/c/urban-therapy/vouchers")
+        await tab_to("£25.00")                      # the group's first option; the arrows choose within it
+        for _ in range(12):
+            if (await page.evaluate(FOCUSED_NAME)).startswith("Another amount"):
+                break
+            await keyboard.press("ArrowDown")
+        await expect(page.get_by_label("Another amount", exact=True)).to_be_checked()
+        for label, text in (("Another amount, in pounds", "45"), ("Their name", "Sam Carter"),
+                            ("Their email address", "sam.keyboard@example.com"),
+                            ("Your message (optional)", "Enjoy!"), ("Your full name", "Ada Lovelace"),
+                            ("Your email address", "ada.keyboard@example.com")):
+            await tab_to(label)
+            await keyboard.type(text)
+        await expect(page.get_by_text("You have 994 characters remaining")).to_be_visible()
+        await tab_to("Continue to payment")
+        async with page.expect_navigation():
+            await keyboard.press("Enter")
+        await tab_to("Pay £45.00")
+        async with page.expect_navigation():
+            await keyboard.press("Enter")
+        await expect(page.get_by_role("heading", name="Thank you for your gift")).to_be_visible()
+    finally:
+        await context.close()
