@@ -140,8 +140,10 @@ class Redemption:
 
 
 def plan_redemption(voucher: VoucherState, charge: Charge, now: datetime) -> Redemption:
-    if voucher.clinic_id != charge.clinic_id or voucher.status == "awaiting_payment":
+    if voucher.status == "awaiting_payment":
         raise VoucherError(404, "voucher_not_found", "We don't recognise that voucher code")
+    if voucher.clinic_id != charge.clinic_id:      # (the balance page names its clinic: no secret kept here)
+        raise VoucherError(422, "voucher_other_clinic", "This voucher is for another clinic, so it cannot pay here")
     if voucher.status == "void":
         raise VoucherError(409, "voucher_void", "This voucher has been cancelled")
     if voucher.status == "expired" or (voucher.expires_at is not None and voucher.expires_at <= now):

@@ -303,11 +303,13 @@ async def details_given(request: web.Request) -> web.Response:
 
 
 async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused) -> web.Response:
+    if exc.code.startswith("voucher"):         # the code cannot pay: said at its field, the time still held
+        return await _details_page(request, slug, flow, answers, values, {"voucher_code": exc.message}, status=400)
     if exc.code in ("hold_expired", "hold_not_found") or exc.status == 409:
         raise _ran_out(slug, flow)
     if exc.code == "screening_red_flag":
         return await _stopped(request, slug, flow, (exc.details or {}).get("advice", [exc.message]))
-    field = "voucher_code" if exc.code.startswith("voucher") else "email" if "email" in str(exc.details) else "name"
+    field = "email" if "email" in str(exc.details) else "name"
     return await _details_page(request, slug, flow, answers, values, {field: exc.message or "Check this"}, status=400)
 
 

@@ -285,3 +285,29 @@ async def test_the_receipts_link_opens_a_form_that_changes_the_gift(site, checko
     assert "Gift voucher changed" in done and "to grace.new@example.com" in done
     assert f"at 08:00 on {later:%A} {later.day} {later:%B}" in done
     assert "not valid" in await page(await site.get(f"/vouchers/{voucher['id']}/change", params={"token": "x"}), 403)
+
+
+async def test_at_the_details_step_each_unusable_code_says_why_and_nothing_is_booked(
+        site, checkout, payments_pool, booking_pool, settings):
+    _, spent = await buy_voucher(site, checkout, payments_pool, settings)
+    _, expired = await buy_voucher(site, checkout, payments_pool, settings, recipient={"name": "E", "email": "e@example.com"})
+    _, elsewhere = await buy_voucher(site, checkout, payments_pool, settings, clinic="spinecare")
+    async with payments_pool.acquire() as conn:
+        await conn.execute("UPDATE vouchers SET balance = 0 WHERE code_last4 = $1", spent.replace("-", "")[-4:])
+        await conn.execute("UPDATE vouchers SET status = 'expired' WHERE code_last4 = $1", expired.replace("-", "")[-4:])
+    for code, message in ((spent, "This voucher has already been used in full"),
+                          (expired, "This voucher has expired"),
+                          ("AAAA-BBBB-CCCC-DDDD", "We don't recognise that voucher code"),
+                          (elsewhere, "This voucher is for another clinic, so it cannot pay here")):
+        _, fields = await choose_a_slot(site)
+        screening = await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+        details = await page(await site.post(f"/c/{CLINIC}/book/screening",
+                                             data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+        refused = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+            "csrf": csrf_of(details), **ALL_CLEAR, "name": "Sam Carter", "email": "sam@example.com", "policy": "yes",
+            "voucher_code": code}), 400)
+        assert re.search(rf'<a href="#voucher_code">{re.escape(message)}', refused), (code, message)
+        assert f'value="{code}"' in refused, "what was typed is kept"
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE customer_email = 'sam@example.com' "
+                                   "AND status IN ('confirmed', 'pending_payment')") == 0

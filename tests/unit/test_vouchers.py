@@ -90,7 +90,8 @@ def test_session_vouchers_need_the_treatment_and_enough_sessions():
     (money(5000, status="expired"), "voucher_expired", 409),
     (money(0), "voucher_used_up", 409),
     (money(5000, status="void"), "voucher_void", 409),
-    (VoucherState(uuid.uuid4(), "money", "active", 5000, None, None), "voucher_not_found", 404),
+    (VoucherState(uuid.uuid4(), "money", "active", 5000, None, None), "voucher_other_clinic", 422),
+    (money(5000, status="awaiting_payment"), "voucher_not_found", 404),
 ])
 def test_unusable_vouchers(voucher, code, status):
     with pytest.raises(VoucherError) as refused:
