@@ -311,3 +311,23 @@ async def test_at_the_details_step_each_unusable_code_says_why_and_nothing_is_bo
     async with booking_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bookings WHERE customer_email = 'sam@example.com' "
                                    "AND status IN ('confirmed', 'pending_payment')") == 0
+
+
+async def test_a_course_voucher_pays_for_the_whole_series_booked_in_the_pages(
+        site, checkout, payments_pool, booking_pool, settings):
+    from tests.integration.test_web_booking import week_form
+    from tests.support.booking import COURSE, THERAPIST, next_weekday
+    voucher, code = await buy_voucher(site, checkout, payments_pool, settings, kind="course", course=COURSE)
+    week = await page(await site.get(f"/c/{CLINIC}/book", params={"course": COURSE, "therapist": THERAPIST,
+                                                                   "week": next_weekday(0, weeks_ahead=5).isoformat()}))
+    screening = await page(await site.post(f"/c/{CLINIC}/book/hold", data=week_form(week)))
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    confirmed = await page(await site.post(f"/c/{CLINIC}/book/details", data={
+        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Sam Carter", "email": "sam@example.com", "policy": "yes",
+        "voucher_code": code}))
+    assert "Booking confirmed" in confirmed, "no card asked"
+    assert f"Your gift voucher …{code[-4:]} paid £345.00; nothing is left on it." in confirmed
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE status = 'confirmed'") == 6
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT balance FROM vouchers WHERE id = $1", uuid.UUID(voucher["id"])) == 0
