@@ -15,6 +15,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
 from tests.support.infra import database_url, wait_for
+from tests.support.keyboard import choose_with_arrows, press_and_load, tab_to
 
 pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}
@@ -167,73 +168,47 @@ async def test_two_customers_choose_the_same_time_one_gets_it_the_other_is_told(
         await second.close()
 
 
-# What the focused control says (its text, or its label's), for a keyboard user's Tab presses.
-FOCUSED_NAME = """(() => { const e = document.activeElement; if (!e) return "";
-    const label = e.labels && e.labels[0]; return (label ? label.innerText : e.innerText || "").trim(); })()"""
-
-
 async def test_the_whole_flow_with_the_keyboard_alone_on_a_phone(browser, stack):
     context = await browser.new_context(viewport=PHONE, base_url=stack.url())
     try:
         page = await context.new_page()
         keyboard = page.keyboard
-
-        async def tab_to(name: str) -> None:
-            """Press Tab until the focus is on the control whose name starts so, as a keyboard user would."""
-            for _ in range(120):
-                await keyboard.press("Tab")
-                if (await page.evaluate(FOCUSED_NAME)).startswith(name):
-                    return
-            raise AssertionError(f"Tab never reached {name!r}")
-
-        async def choose_with_arrows(name: str) -> None:
-            """Within the focused radio group, the arrows move to (and choose) the option so named."""
-            for _ in range(10):
-                if (await page.evaluate(FOCUSED_NAME)).startswith(name):
-                    return
-                await keyboard.press("ArrowDown")
-            raise AssertionError(f"the arrows never reached {name!r}")
-
-        async def press_and_load(key: str) -> None:
-            async with page.expect_navigation():
-                await keyboard.press(key)
-
         await page.goto("/c/urban-therapy")
-        await tab_to("Book now")
-        await press_and_load("Enter")
-        await tab_to("Deep tissue massage (60 min)")
+        await tab_to(page, "Book now")
+        await press_and_load(page, "Enter")
+        await tab_to(page, "Deep tissue massage (60 min)")
         await keyboard.press("Space")
-        await tab_to("Continue")
-        await press_and_load("Enter")
-        await tab_to("No preference")           # a radio group takes one Tab; its arrows choose within it
-        await choose_with_arrows("Amara Okafor")
+        await tab_to(page, "Continue")
+        await press_and_load(page, "Enter")
+        await tab_to(page, "No preference")           # a radio group takes one Tab; its arrows choose within it
+        await choose_with_arrows(page, "Amara Okafor")
         await expect(page.get_by_label("Amara Okafor")).to_be_checked()
-        await tab_to("Continue")
-        await press_and_load("Enter")
-        await tab_to("Next week")
-        await press_and_load("Enter")
+        await tab_to(page, "Continue")
+        await press_and_load(page, "Enter")
+        await tab_to(page, "Next week")
+        await press_and_load(page, "Enter")
         await expect(page.get_by_role("heading", name="Choose a time")).to_be_visible()
         first_time = (await page.locator("button.slot").first.inner_text()).strip()
-        await tab_to(first_time)
-        await press_and_load("Enter")
+        await tab_to(page, first_time)
+        await press_and_load(page, "Enter")
         await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
         for _ in range(await page.locator("fieldset").count()):
-            await tab_to("Yes")                 # each question's group, then the arrow to its "No"
-            await choose_with_arrows("No")
+            await tab_to(page, "Yes")                 # each question's group, then the arrow to its "No"
+            await choose_with_arrows(page, "No")
         assert await page.locator("input[type=radio][value=no]:checked").count() == await page.locator("fieldset").count()
-        await tab_to("Continue")
-        await press_and_load("Enter")
-        await tab_to("Full name")
+        await tab_to(page, "Continue")
+        await press_and_load(page, "Enter")
+        await tab_to(page, "Full name")
         await keyboard.type("Grace Hopper")
-        await tab_to("Email address")
+        await tab_to(page, "Email address")
         await keyboard.type("grace.keyboard@example.com")
-        await tab_to("I have read the cancellation policy")
+        await tab_to(page, "I have read the cancellation policy")
         await keyboard.press("Space")
-        await tab_to("Continue to payment")
-        await press_and_load("Enter")
+        await tab_to(page, "Continue to payment")
+        await press_and_load(page, "Enter")
         await expect(page.get_by_text("Test mode.")).to_be_visible()
-        await tab_to("Pay £")                   # the test Visa card is chosen already
-        await press_and_load("Enter")
+        await tab_to(page, "Pay £")                   # the test Visa card is chosen already
+        await press_and_load(page, "Enter")
         await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
         await expect(page.get_by_text("grace.keyboard@example.com")).to_be_visible()
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

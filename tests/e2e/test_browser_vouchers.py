@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.test_browser_booking import DESKTOP, FOCUSED_NAME, PHONE, Visit
+from tests.e2e.test_browser_booking import DESKTOP, PHONE, Visit, emails_to
 from tests.support.infra import database_url, wait_for
+from tests.support.keyboard import choose_with_arrows, press_and_load, tab_to
 
 pytestmark = pytest.mark.e2e
 
@@ -51,14 +52,9 @@ async def gift_email(page: Page, stack_db: str, recipient: str) -> dict:
     finally:
         await conn.close()
 
-    [message] = await wait_for(lambda: mailbox(page, recipient, "voucher_gift"), timeout=30,
+    [message] = await wait_for(lambda: emails_to(page, recipient, "voucher_gift"), timeout=30,
                                what="the gift email in the dev mailbox")
     return message
-
-
-async def mailbox(page: Page, address: str, kind: str) -> list[dict]:
-    resp = await page.request.get("/dev/mailbox/messages")
-    return [m for m in (await resp.json())["messages"] if m["to"] == address and m["kind"] == kind]
 
 
 async def to_the_details(page: Page, treatment: str) -> None:
@@ -95,7 +91,7 @@ async def a_gift_from_purchase_to_two_bookings(page: Page, visit: Visit, stack_d
     assert code not in printable
 
     # The buyer's receipt links to a page that may still change where and when the gift goes.
-    [receipt] = [m for m in await mailbox(page, "ada.buyer@example.com", "voucher_receipt") if recipient in m["text"]]
+    [receipt] = [m for m in await emails_to(page, "ada.buyer@example.com", "voucher_receipt") if recipient in m["text"]]
     await page.goto(re.search(r"https?://\S+/vouchers/[0-9a-f-]+/change\?token=\S+", receipt["text"]).group(0))
     # (Bought after 08:00 it went at once and can no longer change; before, it still could.)
     await expect(page.get_by_role("heading", name=re.compile("The gift has been sent|Change where or when"))
@@ -159,34 +155,21 @@ async def test_a_gift_bought_with_the_keyboard_alone_on_a_phone(browser, stack):
     try:
         page = await context.new_page()
         keyboard = page.keyboard
-
-        async def tab_to(name: str) -> None:
-            for _ in range(150):
-                await keyboard.press("Tab")
-                if (await page.evaluate(FOCUSED_NAME)).startswith(name):
-                    return
-            raise AssertionError(f"Tab never reached {name!r}")
-
         await page.goto("/c/urban-therapy/vouchers")
-        await tab_to("£25.00")                      # the group's first option; the arrows choose within it
-        for _ in range(12):
-            if (await page.evaluate(FOCUSED_NAME)).startswith("Another amount"):
-                break
-            await keyboard.press("ArrowDown")
+        await tab_to(page, "£25.00")                # the group's first option; the arrows choose within it
+        await choose_with_arrows(page, "Another amount")
         await expect(page.get_by_label("Another amount", exact=True)).to_be_checked()
         for label, text in (("Another amount, in pounds", "45"), ("Their name", "Sam Carter"),
                             ("Their email address", "sam.keyboard@example.com"),
                             ("Your message (optional)", "Enjoy!"), ("Your full name", "Ada Lovelace"),
                             ("Your email address", "ada.keyboard@example.com")):
-            await tab_to(label)
+            await tab_to(page, label)
             await keyboard.type(text)
         await expect(page.get_by_text("You have 994 characters remaining")).to_be_visible()
-        await tab_to("Continue to payment")
-        async with page.expect_navigation():
-            await keyboard.press("Enter")
-        await tab_to("Pay £45.00")
-        async with page.expect_navigation():
-            await keyboard.press("Enter")
+        await tab_to(page, "Continue to payment")
+        await press_and_load(page, "Enter")
+        await tab_to(page, "Pay £45.00")
+        await press_and_load(page, "Enter")
         await expect(page.get_by_role("heading", name="Thank you for your gift")).to_be_visible()
     finally:
         await context.close()
