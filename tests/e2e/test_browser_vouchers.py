@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.test_browser_booking import DESKTOP, PHONE, Visit, emails_to
+from tests.e2e.test_browser_booking import PHONE, VIEWPORTS, Visit, emails_to
 from tests.support.infra import database_url, wait_for
 from tests.support.keyboard import choose_with_arrows, press_and_load, tab_to
 
@@ -139,9 +139,9 @@ async def test_a_gift_bought_delivered_and_spent_over_two_bookings_with_javascri
         await context.close()
 
 
-@pytest.mark.parametrize("width", ["phone", "desktop"])
+@pytest.mark.parametrize("width", VIEWPORTS)
 async def test_every_voucher_page_passes_axe_at_phone_and_desktop_width(browser, stack, stack_db, width):
-    context = await browser.new_context(viewport=PHONE if width == "phone" else DESKTOP, base_url=stack.url())
+    context = await browser.new_context(viewport=VIEWPORTS[width], base_url=stack.url())
     try:
         page = await context.new_page()
         await a_gift_from_purchase_to_two_bookings(page, Visit(page, f"gift-axe-{width}", judge=True), stack_db,
