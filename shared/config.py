@@ -13,6 +13,7 @@ DEV_WEBHOOK_SECRET = "whsec_dev_only_not_secret"
 DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
 DEV_INTERNAL_TOKEN = "dev-only-internal-token"
 DEV_VOUCHER_CODE_KEY = "dev-only-voucher-code-key"
+DEV_HEALTH_DATA_KEY = "dev-only-health-data-key"
 
 
 def _bool(value: str) -> bool:
@@ -48,6 +49,8 @@ class Settings:
     internal_token: str = DEV_INTERNAL_TOKEN
     # Keys voucher codes' hashes and encrypts them at rest; losing it makes issued codes unusable.
     voucher_code_key: str = DEV_VOUCHER_CODE_KEY
+    # Encrypts the health screening answers at rest (shared/sealing.py): never lose it, never in the database.
+    health_data_key: str = DEV_HEALTH_DATA_KEY
     # Clinic webhooks: seconds between attempts (Standard Webhooks schedule); tests compress it.
     webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
     # Loopback/private endpoint addresses are refused unless this is on (development and tests).
@@ -130,6 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         manage_link_key=env.get("MANAGE_LINK_KEY", d.manage_link_key),
         internal_token=env.get("INTERNAL_TOKEN", d.internal_token),
         voucher_code_key=env.get("VOUCHER_CODE_KEY", d.voucher_code_key),
+        health_data_key=env.get("HEALTH_DATA_KEY", d.health_data_key),
         webhook_retry_schedule=tuple(float(x) for x in env["WEBHOOK_RETRY_SCHEDULE"].split(","))
         if env.get("WEBHOOK_RETRY_SCHEDULE") else d.webhook_retry_schedule,
         allow_private_webhooks=_bool(env.get("WEBHOOKS_ALLOW_PRIVATE",
@@ -164,6 +168,8 @@ def validate_for_production(settings: Settings) -> list[str]:
             problems.append("STRIPE_WEBHOOK_SECRET must be set in production")
         if settings.voucher_code_key == DEV_VOUCHER_CODE_KEY:
             problems.append("VOUCHER_CODE_KEY must be set in production")
+        if settings.health_data_key == DEV_HEALTH_DATA_KEY:
+            problems.append("HEALTH_DATA_KEY must be set in production")
         if settings.internal_token == DEV_INTERNAL_TOKEN:
             problems.append("INTERNAL_TOKEN must be set in production")
         if settings.offline_stripe:

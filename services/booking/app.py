@@ -11,7 +11,7 @@ from services.booking import service, settings_routes
 from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
 from shared.config import Settings
-from shared.keys import DB
+from shared.keys import DB, SETTINGS
 from shared.web import create_base_app
 
 SERVICE = "booking"
@@ -46,8 +46,18 @@ def hold_sweeper_ctx(interval: float):
     return hold_sweeper
 
 
+async def seal_old_screenings(app: web.Application) -> AsyncIterator[None]:
+    """Screenings from before answers were sealed are sealed at start (idempotent; none after the first)."""
+    async with app[DB].acquire() as conn, conn.transaction():
+        sealed = await service.seal_plain_screenings(conn, service.health_sealer(app[SETTINGS].health_data_key))
+    if sealed:
+        log.info("screening answers sealed", extra={"count": sealed})
+    yield
+
+
 def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="booking", with_redis=False)
+    app.cleanup_ctx.append(seal_old_screenings)
     app.cleanup_ctx.append(payments_client_ctx)
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
     app.add_routes(routes)

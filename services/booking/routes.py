@@ -20,6 +20,7 @@ from shared.db import retry_conflicts
 from shared.errors import ApiError
 from shared.http_input import idempotency_key, query_day, query_uuid, read_json
 from shared.keys import DB, SETTINGS
+from shared.sealing import Sealer
 
 routes = web.RouteTableDef()
 
@@ -248,8 +249,8 @@ async def create_booking(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
             rows, payment = await service.submit(conn, body.hold, customer, answers, key, _now(), links,
-                                                 request.app[PAYMENTS], voucher_code=body.voucher_code,
-                                                 pay_rest_by_card=body.pay_rest_by_card)
+                                                 request.app[PAYMENTS], health=_health(request),
+                                                 voucher_code=body.voucher_code, pay_rest_by_card=body.pay_rest_by_card)
             clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
     bookings = [_booking_json(r, clinic, links, with_manage_url=True) for r in rows]
     answer = dict(bookings[0])
@@ -359,7 +360,11 @@ async def staff_sign_in(request: web.Request) -> web.Response:
 
 # --- the clinic API (scoped to the clinic whose key the gateway checked) ------------------------
 
-def _clinic_booking_json(row, clinic: Clinic, *, with_answers: bool) -> dict:
+def _health(request: web.Request) -> Sealer:
+    return service.health_sealer(request.app[SETTINGS].health_data_key)
+
+
+def _clinic_booking_json(row, clinic: Clinic, health: Sealer, *, with_answers: bool) -> dict:
     body = {
         "id": str(row["id"]), "status": row["status"],
         "start": _local(row["starts_at"], clinic), "end": _local(row["ends_at"], clinic),
@@ -371,9 +376,10 @@ def _clinic_booking_json(row, clinic: Clinic, *, with_answers: bool) -> dict:
         "screening": None,
     }
     if row["screening_outcome"] is not None:
-        body["screening"] = {"outcome": row["screening_outcome"], "flags": list(row["screening_flags"])}
+        kept = health.open(row["screening_sealed"]) if row["screening_sealed"] else {"answers": None, "flags": []}
+        body["screening"] = {"outcome": row["screening_outcome"], "flags": kept["flags"]}
         if with_answers:   # health data: only on the single-booking view, only to this clinic
-            body["screening"]["answers"] = row["screening_answers"]
+            body["screening"]["answers"] = kept["answers"]
     return body
 
 
@@ -390,7 +396,8 @@ async def clinic_bookings(request: web.Request) -> web.Response:
                            f"Ask for 1 to {domain.MAX_AVAILABILITY_DAYS} days at a time")
         rows = await store.clinic_bookings(conn, clinic_id, service.local_days(clinic, first, last))
     return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
-                              "bookings": [_clinic_booking_json(r, clinic, with_answers=False) for r in rows]})
+                              "bookings": [_clinic_booking_json(r, clinic, _health(request), with_answers=False)
+                                           for r in rows]})
 
 
 @routes.get("/api/v1/clinic/bookings/{id}")
@@ -402,7 +409,7 @@ async def clinic_booking(request: web.Request) -> web.Response:
         if row is None:
             raise ApiError(404, "booking_not_found", "No such booking")
         clinic = await store.get_clinic_by_id(conn, clinic_id)
-    return web.json_response(_clinic_booking_json(row, clinic, with_answers=True))
+    return web.json_response(_clinic_booking_json(row, clinic, _health(request), with_answers=True))
 
 
 async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
@@ -413,7 +420,7 @@ async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
             await service.record_outcome(conn, clinic_id, booking_id, outcome, _now())
         row = await store.clinic_booking(conn, clinic_id, booking_id)
         clinic = await store.get_clinic_by_id(conn, clinic_id)
-    return web.json_response(_clinic_booking_json(row, clinic, with_answers=False))
+    return web.json_response(_clinic_booking_json(row, clinic, _health(request), with_answers=False))
 
 
 @routes.post("/api/v1/clinic/bookings/{id}/complete")

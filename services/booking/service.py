@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 
 import asyncpg
@@ -18,6 +19,7 @@ from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, MAX_AVAILABILITY
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
 from shared.events import Event
+from shared.sealing import Sealer
 from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -254,10 +256,11 @@ PAYMENT_WINDOW = timedelta(minutes=15)
 
 
 async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
-                 confirm_key: str | None, now: datetime, links: Links, payments, *, voucher_code: str | None = None,
-                 pay_rest_by_card: bool = True) -> tuple[list[asyncpg.Record], dict | None]:
-    """Turn a hold (or every hold of a series) into a booking, after the health screening: confirmed at
-    once if a voucher pays for all of it, else awaiting its card payment. Returns the rows and the payment."""
+                 confirm_key: str | None, now: datetime, links: Links, payments, *, health: Sealer,
+                 voucher_code: str | None = None, pay_rest_by_card: bool = True) -> tuple[list[asyncpg.Record], dict | None]:
+    """Turn a hold (or every hold of a series) into a booking, after the health screening (its answers kept
+    sealed by `health`): confirmed at once if a voucher pays for all of it, else awaiting its card payment.
+    Returns the rows and the payment."""
     rows = await store.lock_reservations(conn, hold_id)
     if not rows:
         raise BookingError(404, "hold_not_found", "No such hold")
@@ -276,7 +279,7 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
     # reservation's time; a deadlock with a hold racing for it is rare and retried by the route.)
     if assessment is not None:
         await store.insert_screening(conn, rows[0]["id"], clinic.id, screening.questionnaire().version,
-                                     answers, assessment.outcome, assessment.flags)
+                                     seal_screening(health, answers, assessment.flags), assessment.outcome)
     expires_at = max(now + PAYMENT_WINDOW, rows[0]["expires_at"])
     await store.await_payment(conn, ids, customer, confirm_key, expires_at)
     payment = await payments.booking_payment(
@@ -348,6 +351,27 @@ async def _announce_confirmed(conn, rows, links: Links) -> None:
         paid_by_voucher = {"voucher": row["voucher"]} if row["voucher"] else {}
         await add_event(conn, _row_event("confirmed", row, *context,
                                          manage_url=links.manage_url(row["id"], row["ends_at"]), **paid_by_voucher))
+
+
+@lru_cache(maxsize=4)
+def health_sealer(secret: str) -> Sealer:
+    """What keeps screening answers encrypted at rest (settings.health_data_key), derived once per key."""
+    return Sealer(secret, "health-screening")
+
+
+def seal_screening(health: Sealer, answers: dict[str, bool], flags) -> str:
+    """The answers and the flags they raised (which name the answers), as kept at rest."""
+    return health.seal({"answers": answers, "flags": list(flags)})
+
+
+async def seal_plain_screenings(conn: asyncpg.Connection, health: Sealer, batch: int = 500) -> int:
+    """Encrypt the screenings written before they were sealed (migration 0007); how many."""
+    sealed = 0
+    while rows := await store.plain_screenings(conn, batch):
+        for row in rows:
+            await store.seal_screening(conn, row["booking_id"], seal_screening(health, row["answers"], row["flags"]))
+        sealed += len(rows)
+    return sealed
 
 
 def assess_screening(answers: dict[str, bool]) -> screening.Assessment:

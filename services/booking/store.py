@@ -460,10 +460,22 @@ async def has_screening_on_file(conn: asyncpg.Connection, clinic_id: uuid.UUID, 
 
 
 async def insert_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int,
-                           answers: dict[str, bool], outcome: str, flags: tuple[str, ...]) -> None:
+                           sealed: str, outcome: str) -> None:
+    """`sealed`: the answers and the flags they raised, encrypted (service.seal_screening)."""
     await conn.execute(
-        "INSERT INTO screenings (booking_id, clinic_id, questionnaire_version, answers, outcome, flags) "
-        "VALUES ($1, $2, $3, $4, $5, $6)", booking_id, clinic_id, version, answers, outcome, list(flags))
+        "INSERT INTO screenings (booking_id, clinic_id, questionnaire_version, answers_sealed, outcome) "
+        "VALUES ($1, $2, $3, $4, $5)", booking_id, clinic_id, version, sealed, outcome)
+
+
+async def plain_screenings(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Screenings written before answers were sealed (migration 0007), locked for sealing."""
+    return await conn.fetch("SELECT booking_id, answers, flags FROM screenings WHERE answers IS NOT NULL "
+                            "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+
+
+async def seal_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, sealed: str) -> None:
+    await conn.execute("UPDATE screenings SET answers = NULL, flags = '{}', answers_sealed = $2 WHERE booking_id = $1",
+                       booking_id, sealed)
 
 
 # --- clinic API keys -----------------------------------------------------------------------------
@@ -541,7 +553,7 @@ async def stamp_sign_in(conn: asyncpg.Connection, staff_id: uuid.UUID) -> None:
 # --- the clinic's own view -----------------------------------------------------------------------
 
 CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS therapist_name,
-        s.outcome AS screening_outcome, s.flags AS screening_flags, s.answers AS screening_answers
+        s.outcome AS screening_outcome, s.answers_sealed AS screening_sealed
     FROM bookings b JOIN treatments t ON t.id = b.treatment_id JOIN therapists th ON th.id = b.therapist_id
     LEFT JOIN screenings s ON s.booking_id = coalesce(
         (SELECT f.id FROM bookings f WHERE b.series_id IS NOT NULL AND f.series_id = b.series_id AND f.series_index = 0),

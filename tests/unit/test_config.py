@@ -22,4 +22,5 @@ def test_production_refuses_development_secrets():
     problems = validate_for_production(load_settings({"APP_ENV": "production"}))
     assert any("MANAGE_LINK_KEY" in p for p in problems)
     assert any("STRIPE_WEBHOOK_SECRET" in p for p in problems)
+    assert any("HEALTH_DATA_KEY" in p for p in problems)
     assert validate_for_production(load_settings({})) == []
