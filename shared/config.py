@@ -14,6 +14,7 @@ DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
 DEV_INTERNAL_TOKEN = "dev-only-internal-token"
 DEV_VOUCHER_CODE_KEY = "dev-only-voucher-code-key"
 DEV_HEALTH_DATA_KEY = "dev-only-health-data-key"
+DEV_METRICS_TOKEN = "dev-only-metrics-token"
 
 
 def _bool(value: str) -> bool:
@@ -51,6 +52,9 @@ class Settings:
     voucher_code_key: str = DEV_VOUCHER_CODE_KEY
     # Encrypts the health screening answers at rest (shared/sealing.py): never lose it, never in the database.
     health_data_key: str = DEV_HEALTH_DATA_KEY
+    # What a Prometheus scrape sends as `Authorization: Bearer …` for /metrics (never public: the gateway's
+    # port faces the internet).
+    metrics_token: str = DEV_METRICS_TOKEN
     # Clinic webhooks: seconds between attempts (Standard Webhooks schedule); tests compress it.
     webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
     # Loopback/private endpoint addresses are refused unless this is on (development and tests).
@@ -134,6 +138,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         internal_token=env.get("INTERNAL_TOKEN", d.internal_token),
         voucher_code_key=env.get("VOUCHER_CODE_KEY", d.voucher_code_key),
         health_data_key=env.get("HEALTH_DATA_KEY", d.health_data_key),
+        metrics_token=env.get("METRICS_TOKEN", d.metrics_token),
         webhook_retry_schedule=tuple(float(x) for x in env["WEBHOOK_RETRY_SCHEDULE"].split(","))
         if env.get("WEBHOOK_RETRY_SCHEDULE") else d.webhook_retry_schedule,
         allow_private_webhooks=_bool(env.get("WEBHOOKS_ALLOW_PRIVATE",
@@ -170,6 +175,8 @@ def validate_for_production(settings: Settings) -> list[str]:
             problems.append("VOUCHER_CODE_KEY must be set in production")
         if settings.health_data_key == DEV_HEALTH_DATA_KEY:
             problems.append("HEALTH_DATA_KEY must be set in production")
+        if settings.metrics_token == DEV_METRICS_TOKEN:
+            problems.append("METRICS_TOKEN must be set in production")
         if settings.internal_token == DEV_INTERNAL_TOKEN:
             problems.append("INTERNAL_TOKEN must be set in production")
         if settings.offline_stripe:

@@ -3,12 +3,14 @@ and, read at scrape time, what is waiting on the event path (outbox backlog, str
 entries of each consumer group, Celery queue depth) plus anything a service adds."""
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from shared.errors import ApiError
 from shared.events import stream_key
 from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
 
@@ -74,7 +76,16 @@ async def _event_path(app: web.Application) -> None:
                 metrics.stream_pending.labels(topic, group["name"]).set(group["pending"])
 
 
+def _scraper(request: web.Request) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = request.app[SETTINGS].metrics_token
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), expected.encode())
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
+    """For Prometheus only (`Authorization: Bearer <METRICS_TOKEN>`): the figures say much about the business."""
+    if not _scraper(request):
+        raise ApiError(401, "unauthorized", "Metrics need `Authorization: Bearer <METRICS_TOKEN>`")
     metrics = request.app[METRICS]
     for probe in [_event_path, *metrics.probes]:
         await probe(request.app)
