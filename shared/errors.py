@@ -14,6 +14,7 @@ import pydantic
 from aiohttp import web
 
 from shared.domain_errors import DomainError
+from shared.redis_client import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,10 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         log.warning("value refused by the database", extra={"sqlstate": exc.sqlstate, "path": request.path,
                                                             "error": type(exc).__name__})
         return error_response(422, "invalid_value", "A value in the request cannot be stored")
+    except REDIS_UNAVAILABLE as exc:
+        log.warning("redis unavailable", extra={"error": type(exc).__name__, "path": request.path})
+        return error_response(503, "service_unavailable", "A service we rely on is unavailable, please retry shortly",
+                              headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
     except DB_UNAVAILABLE as exc:
         log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.path})
         return error_response(503, "service_unavailable", "The database is unavailable, please retry shortly",

@@ -7,10 +7,9 @@ import re
 import time
 from typing import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from shared import db, metrics, migrations
+from shared import db, metrics, migrations, redis_client
 from shared.config import Settings, validate_for_production
 from shared.errors import error_middleware
 from shared.http_input import parameters_middleware
@@ -91,7 +90,7 @@ def _database_ctx(schema: str):
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    client = aioredis.Redis.from_url(app[SETTINGS].redis_url, decode_responses=True)
+    client = redis_client.for_requests(app[SETTINGS].redis_url)
     app[REDIS] = client
     yield
     await client.aclose()

@@ -17,6 +17,8 @@ from services.web.catalogue import CATALOGUE, Catalogue
 from services.web.csp import page_policy
 from services.web.csrf import COOKIE as CSRF_COOKIE, token_for
 from services.web.framing import cookies_refused, frame_ancestors
+from shared.errors import RETRY_AFTER_UNAVAILABLE
+from shared.redis_client import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -76,10 +78,12 @@ async def page_errors_middleware(request: web.Request, handler):
         if exc.status == 404:
             return render(request, "error.html", status=404, heading="Page not found", message=exc.message)
         raise
-    except ApiUnavailable as exc:
-        log.warning("api unavailable", extra={"error": str(exc)})
-        return render(request, "error.html", status=503, heading="Sorry, there is a problem with the service",
-                      message="Please try again in a few minutes. Nothing has been booked or charged.")
+    except (ApiUnavailable, *REDIS_UNAVAILABLE) as exc:     # our API, or the Redis the flows are kept in
+        log.warning("service unavailable", extra={"error": repr(exc)})
+        response = render(request, "error.html", status=503, heading="Sorry, there is a problem with the service",
+                          message="Please try again in a few minutes. Nothing has been booked or charged.")
+        response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+        return response
 
 
 async def _go_on_in_a_new_window(request: web.Request) -> web.Response:

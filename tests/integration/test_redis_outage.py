@@ -1,0 +1,45 @@
+"""Redis down, then restarted (the tests' own redis-server): every request that needs it is answered 503 in
+our error shape (a page, for the customer pages) with Retry-After, never 500; and the first request after
+the restart, on a pooled connection that died with the old server, is served."""
+from __future__ import annotations
+
+import contextlib
+import re
+
+from tests.integration.test_web_booking import choose_a_slot, page, site  # noqa: F401  (site: the fixture)
+from tests.support.booking import CLINIC
+
+
+@contextlib.contextmanager
+def redis_down(private_redis):
+    private_redis.stop()
+    try:
+        yield
+    finally:
+        private_redis.start()       # the session's other tests need it: back, empty, as after a crash
+
+
+async def balance(payments):
+    return await payments.post("/api/v1/vouchers/balance", json={"code": "AAAA-BBBB-CCCC-DDDD"})
+
+
+async def test_the_voucher_balance_is_503_while_redis_is_down_and_served_after_its_restart(payments, private_redis):
+    assert (await balance(payments)).status == 404          # a pooled connection, before the crash
+    with redis_down(private_redis):
+        down = await balance(payments)
+        assert down.status == 503 and down.headers["Retry-After"]
+        assert (await down.json())["error"]["code"] == "service_unavailable"
+    assert (await balance(payments)).status == 404, "the dead pooled connection is replaced, not answered 500"
+
+
+async def test_a_customer_page_that_needs_redis_is_a_page_saying_so(site, private_redis):
+    _, fields = await choose_a_slot(site)
+    assert "Before your treatment" in await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+    with redis_down(private_redis):
+        resp = await site.get(f"/c/{CLINIC}/book/screening")
+        text = await page(resp, 503)
+        assert "Sorry, there is a problem with the service" in text and resp.headers["Retry-After"]
+        assert not re.search(r"Traceback|internal_error", text)
+    # After the restart the flow kept in Redis is gone (Redis here keeps nothing): the customer starts again.
+    resp = await site.get(f"/c/{CLINIC}/book/screening", allow_redirects=False)
+    assert resp.status == 303 and "Your booking session has ended" in await page(await site.get(resp.headers["Location"]))
