@@ -20,8 +20,9 @@ from shared.logs import request_id_var
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-# Streams are trimmed to about this many entries; the outbox, not the stream, is the record.
-STREAM_MAXLEN = 100_000
+# Streams are trimmed only below what every consumer group has acknowledged (trim_streams), never to a
+# length: a consumer down for a long while, or a large re-publish, must not lose its events.
+TRIM_EVERY = 10.0
 CLEANUP_EVERY = 3600.0
 # How often the running relay checks Redis's marker: not on every wake-up, which would put a round trip on
 # every event's path. An event published into a Redis that lost its data meanwhile is not lost: consumers
@@ -61,7 +62,9 @@ class OutboxRelay:
         self.channel = f"outbox_{schema}"
         self._wake = asyncio.Event()
         self._last_cleanup = 0.0
+        self._last_trim = 0.0
         self._last_marker_check = float("-inf")
+        self._streams: set[str] = set()       # the streams this relay has published to
 
     async def ensure_redis_intact(self) -> int:
         """Re-publish the window if Redis lost its data since we last published; returns rows reset."""
@@ -94,9 +97,9 @@ class OutboxRelay:
                 return 0
             pipe = self.redis.pipeline(transaction=False)
             for row in rows:
-                pipe.xadd(stream_key(self.prefix, row["topic"]),
-                          {"event": Event.from_dict(row["envelope"]).to_json()},
-                          maxlen=STREAM_MAXLEN, approximate=True)
+                stream = stream_key(self.prefix, row["topic"])
+                pipe.xadd(stream, {"event": Event.from_dict(row["envelope"]).to_json()})
+                self._streams.add(stream)
             await pipe.execute()
             await conn.execute(
                 "UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])",
@@ -104,6 +107,15 @@ class OutboxRelay:
             )
         log.debug("outbox published", extra={"schema": self.schema, "rows": len(rows)})
         return len(rows)
+
+    async def trim_streams(self) -> int:
+        """Remove the entries every consumer group of a stream has acknowledged, and no other; how many."""
+        removed = 0
+        for stream in sorted(self._streams):
+            floor = await acknowledged_floor(self.redis, stream)
+            if floor is not None:
+                removed += await self.redis.xtrim(stream, minid=floor, approximate=False)
+        return removed
 
     async def cleanup(self) -> None:
         async with self.pool.acquire() as conn:
@@ -123,6 +135,9 @@ class OutboxRelay:
             published += n
             if n < BATCH_SIZE:
                 break
+        if time.monotonic() - self._last_trim > TRIM_EVERY:
+            await self.trim_streams()
+            self._last_trim = time.monotonic()
         if time.monotonic() - self._last_cleanup > CLEANUP_EVERY:
             await self.cleanup()
             self._last_cleanup = time.monotonic()
@@ -167,6 +182,23 @@ class OutboxRelay:
         except Exception:
             pass  # the connection is already broken; the pool discards it
         await self.pool.release(listener)
+
+
+def _entry_id(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+async def acknowledged_floor(redis: aioredis.Redis, stream: str) -> str | None:
+    """The lowest entry id some consumer group still needs (its oldest unacknowledged entry, else the last
+    one it was given): everything below is acknowledged by all. None while the stream has no group yet."""
+    needed = []
+    for group in await redis.xinfo_groups(stream):
+        if group["pending"]:
+            needed.append((await redis.xpending(stream, group["name"]))["min"])
+        else:
+            needed.append(group["last-delivered-id"])
+    return min(needed, key=_entry_id) if needed else None
 
 
 async def _set_when(stop: asyncio.Event, wake: asyncio.Event) -> None:

@@ -89,3 +89,38 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(booking_pool, 
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_trimming_keeps_every_entry_a_consumer_group_has_not_acknowledged(booking_pool, redis, settings):
+    """A consumer down through many more events than the old fixed cap (100,000; 300 here, as if the cap
+    were 100) finds every one of them when it comes back; what all groups acknowledged is trimmed."""
+    stream = stream_key(settings.redis_prefix, "booking")
+    await redis.xgroup_create(stream, "quick", id="0", mkstream=True)
+    await redis.xgroup_create(stream, "down", id="0")
+    relay = make_relay(booking_pool, redis, settings)
+    async with booking_pool.acquire() as conn:
+        for i in range(300):
+            await add_event(conn, Event("booking.confirmed", {"n": i}))
+    while await relay.run_once():
+        pass
+
+    async def read_and_ack(group: str, count: int, ack: int) -> list[str]:
+        [[_, entries]] = await redis.xreadgroup(group, "c1", {stream: ">"}, count=count)
+        ids = [entry_id for entry_id, _ in entries]
+        if ack:
+            await redis.xack(stream, group, *ids[:ack])
+        return ids
+
+    await read_and_ack("quick", 300, ack=300)
+    await relay.trim_streams()
+    assert await redis.xlen(stream) == 300, "the group that read nothing still needs them all"
+
+    down = await read_and_ack("down", 200, ack=150)     # back: reads 200, acknowledges 150 so far
+    await relay.trim_streams()
+    remaining = [entry_id for entry_id, _ in await redis.xrange(stream)]
+    assert remaining[0] == down[150] and len(remaining) == 150, "the 50 it holds and the 100 it has not read"
+    rest = await read_and_ack("down", 300, ack=300)
+    await redis.xack(stream, "down", *down[150:])
+    assert [e for e in down[150:] + rest] == remaining, "every event reached it, once"
+    await relay.trim_streams()
+    assert await redis.xlen(stream) == 1, "all acknowledged: only the last delivered entry is kept"
