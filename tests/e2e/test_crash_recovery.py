@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.booking import api_keys
 from services.booking.seed import stable_id
+from shared import invariants
 from tests.support.booking import OTHER_THERAPIST, THERAPIST, BaseUrlClient, booking_body, hold, next_weekday
 from tests.support.infra import database_url, wait_for
 from tests.support.payments import customer_pays
@@ -154,5 +155,9 @@ async def test_killed_worker_and_consumer_lose_no_email_and_no_webhook(stack, st
             assert all(len({m["message_id"] for m in mail if m["to"] == to}) == 1 for to in {m["to"] for m in mail})
             # The deliveries the kill interrupted were made again, under the same webhook-id.
             assert receiver.stalled and all(receiver.arrivals[i] >= 2 for i in receiver.stalled), receiver.stalled
+            # And across all the stack's data, every promise held through both kills.
+            findings = await invariants.check(database_url(stack_db), stack.env["REDIS_URL"],
+                                              stack.env["REDIS_PREFIX"], settle=5)
+            assert not any(f.count for f in findings), invariants.report(findings)
     finally:
         await conn.close()
