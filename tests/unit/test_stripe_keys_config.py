@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.config import load_settings, validate_for_production
 
 PRODUCTION = {"APP_ENV": "production", "MANAGE_LINK_KEY": "k", "STRIPE_WEBHOOK_SECRET": "whsec_x",
-              "VOUCHER_CODE_KEY": "v", "INTERNAL_TOKEN": "t"}
+              "VOUCHER_CODE_KEY": "v", "INTERNAL_TOKEN": "t", "HEALTH_DATA_KEY": "h", "METRICS_TOKEN": "m"}
 
 
 def test_the_publishable_key_comes_from_the_environment_and_is_empty_by_default():
