@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import errno
 import json
 import logging
 import socket
 import time
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 import aiohttp
 import asyncpg
@@ -29,11 +30,12 @@ KEEPALIVE_SECONDS = 1.5
 
 
 class GuardedResolver(AbstractResolver):
-    """Resolves like aiohttp does, then refuses private, loopback and link-local answers at the moment
-    of connecting, so a DNS answer cannot change between our check and the connection (rebinding)."""
+    """Resolves like aiohttp does (or like `inner`, a test's DNS), then refuses a name if any answer is not
+    a public address: aiohttp connects to these very answers, so a DNS answer cannot change between our
+    check and the connection (rebinding)."""
 
-    def __init__(self, allow_private: bool):
-        self._inner = DefaultResolver()
+    def __init__(self, allow_private: bool, inner: AbstractResolver | None = None):
+        self._inner = inner or DefaultResolver()
         self._allow_private = allow_private
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
@@ -45,12 +47,18 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
+def guarded_socket(allow_private: bool) -> Callable[[tuple], socket.socket]:
+    """aiohttp's socket_factory, called with each address it is about to connect to. It judges IP literals,
+    which never reach the resolver, and refuses a name, which asyncio would look up again at connect."""
+    def new_socket(addr_info: tuple) -> socket.socket:
+        family, type_, proto, _canonical_name, sockaddr = addr_info
+        try:
+            check_addresses([sockaddr[0]], allow_private=allow_private)
+        except WebhookError as exc:
+            # An OSError (aiohttp reports a connection that failed), with the reason as its strerror.
+            raise PermissionError(errno.EACCES, exc.message) from None
+        return socket.socket(family, type_, proto)
+    return new_socket
 
 
 async def resolve_and_check(url: str, settings: Settings) -> None:
@@ -65,8 +73,12 @@ async def resolve_and_check(url: str, settings: Settings) -> None:
     check_addresses([info[4][0] for info in infos], allow_private=settings.allow_private_webhooks)
 
 
-def _session(settings: Settings, **options) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_private_webhooks), **options)
+def guarded_session(settings: Settings, dns: AbstractResolver | None = None, **options) -> aiohttp.ClientSession:
+    """A client session that connects only to addresses the rules allow: names through the guarded resolver
+    (`dns`: a test's resolver), and every socket through the guarded factory."""
+    allow = settings.allow_private_webhooks
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow, dns), socket_factory=guarded_socket(allow),
+                                     **options)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -82,7 +94,7 @@ class KeptSession:
     def get(self, settings: Settings) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
-            self._session, self._loop = _session(settings, keepalive_timeout=KEEPALIVE_SECONDS), loop
+            self._session, self._loop = guarded_session(settings, keepalive_timeout=KEEPALIVE_SECONDS), loop
         return self._session
 
     def reset(self) -> None:
@@ -104,7 +116,7 @@ async def _post(url: str, body: bytes, headers: dict, settings: Settings,
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout)
     own = session is None
     if own:
-        session = _session(settings, force_close=True)
+        session = guarded_session(settings, force_close=True)
     try:
         async with session.post(url, data=body, headers=headers, allow_redirects=False, timeout=timeout) as resp:
             snippet = (await resp.content.read(RESPONSE_SNIPPET)).decode("utf-8", "replace")
@@ -145,9 +157,7 @@ async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_numb
         url = delivery["url"]
         started = time.perf_counter()
         try:
-            host, _port = check_url(url, production=not settings.development)
-            if _is_ip(host):   # aiohttp does not resolve IP literals, so the resolver's guard cannot see them
-                check_addresses([host], allow_private=settings.allow_private_webhooks)
+            check_url(url, production=not settings.development)   # rows stored before a rule was tightened
             status, retry_after, snippet, error = await _post(url, body.encode(), headers, settings, session)
         except WebhookError as exc:
             status, retry_after, snippet, error = None, None, None, exc.message

@@ -3,11 +3,12 @@ addresses we refuse to call, and the Standard Webhooks signature."""
 from __future__ import annotations
 
 import base64
-import ipaddress
 import random
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
@@ -89,8 +90,15 @@ def next_attempt(attempts_made: int, schedule: tuple[float, ...], now: datetime,
     return now + timedelta(seconds=delay)
 
 
+# Spaces and C0/DEL/C1 control characters: urlsplit silently drops TAB, CR and LF inside a URL and strips others
+# at its ends, so the URL we judged would not be the URL we store and send (and CR/LF could split a request).
+_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
 def check_url(url: str, *, production: bool) -> tuple[str, int]:
     """The host and port to call; refuses what is not a proper http(s) URL (https only in production)."""
+    if _NOT_IN_URLS.search(url):
+        raise WebhookError(422, "invalid_url", "The endpoint URL must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port          # parsed on access: "Port out of range", a bracket left open…
@@ -100,20 +108,69 @@ def check_url(url: str, *, production: bool) -> tuple[str, int]:
         raise WebhookError(422, "invalid_url", "The endpoint URL must be an http(s) URL")
     if production and parts.scheme != "https":
         raise WebhookError(422, "insecure_url", "Webhook endpoints must use https")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:    # even an empty user part: parsers disagree on where such a host starts
         raise WebhookError(422, "invalid_url", "The endpoint URL must not carry credentials")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
+# IPv4-mapped addresses (a dual-stack socket connects to the IPv4 inside) and NAT64's well-known prefix
+# (RFC 6052: the translator connects to it) are judged by the IPv4 address they carry: DNS64 answers such
+# addresses for IPv4-only receivers, so a global one inside is allowed.
+NAT64_WELL_KNOWN = IPv6Network("64:ff9b::/96")
+# Refused whatever they carry: IPv4-compatible (deprecated, RFC 4291; holds :: and ::1), IPv4-translated
+# (SIIT, RFC 2765), NAT64 local-use (RFC 8215: the operator picks where the IPv4 sits, so there is no one
+# address to judge), Teredo (RFC 4380: clients behind NATs, never receivers) and 6to4 (RFC 3056: relays
+# deprecated by RFC 7526; newer Pythons count 2002::/16 as not global, so allowing some would vary by version).
+REFUSED_V6 = (IPv6Network("::/96"), IPv6Network("::ffff:0:0:0/96"), IPv6Network("64:ff9b:1::/48"),
+              IPv6Network("2001::/32"), IPv6Network("2002::/16"))
+# All the internet's IPv6 unicast is allocated from here; the rest of the space is special or reserved.
+GLOBAL_UNICAST = IPv6Network("2000::/3")
+# Not globally reachable, though some Pythons' is_global tables (3.11.7's among them) let them pass:
+# IETF protocol assignments, the retired 6to4 relay anycast (RFC 7526), the 2024 IPv6 documentation prefix.
+NOT_GLOBAL = (IPv4Network("192.0.0.0/24"), IPv4Network("192.88.99.0/24"), IPv6Network("3fff::/20"))
+
+
+def _isatap_ipv4(ip: IPv6Address) -> IPv4Address | None:
+    """The IPv4 in an ISATAP interface id, `…:0:5efe:a.b.c.d` or `…:200:5efe:a.b.c.d` (RFC 5214, either u/g
+    bit): the site's ISATAP router tunnels to it, so a global prefix does not make it public."""
+    interface_id = int(ip) & (2**64 - 1)
+    if (interface_id >> 32) & 0xFCFF_FFFF == 0x5EFE:
+        return IPv4Address(interface_id & 0xFFFF_FFFF)
+    return None
+
+
+def _is_public(ip: IPv4Address | IPv6Address) -> bool:
+    if any(ip in net for net in NOT_GLOBAL) or ip.is_multicast or not ip.is_global:
+        return False
+    if ip.version == 4:
+        return True
+    carried = _isatap_ipv4(ip)
+    return ip in GLOBAL_UNICAST and (carried is None or _is_public(carried))
+
+
+def is_public_address(address: str) -> bool:
+    """Whether a webhook may connect to this numeric address: globally routable, and so is any IPv4 address an
+    IPv6 form carries. Not an address (a name, a typo) is not public."""
+    try:
+        ip = ip_address(address.split("%")[0])     # a zone index (fe80::1%eth0) says nothing about the address
+    except ValueError:
+        return False
+    if ip.version == 6 and any(ip in net for net in REFUSED_V6):
+        return False
+    if ip.version == 6 and (ip.ipv4_mapped is not None or ip in NAT64_WELL_KNOWN):
+        return _is_public(IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return _is_public(ip)
+
+
 def check_addresses(addresses: list[str], *, allow_private: bool) -> None:
-    """Refuse endpoints that resolve to our own networks (SSRF), unless development allows loopback."""
+    """Refuse endpoints that resolve to our own networks (SSRF), unless development allows them."""
     if not addresses:
         raise WebhookError(422, "unresolvable_url", "The endpoint's host name does not resolve")
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global and not allow_private:
-            raise WebhookError(422, "private_address",
-                               "Webhook endpoints must be public addresses, not private, loopback or link-local")
+    if not allow_private and not all(map(is_public_address, addresses)):
+        raise WebhookError(422, "private_address",
+                           "Webhook endpoints must be public internet addresses: not private, loopback, link-local, "
+                           "multicast, documentation or reserved ones, not 6to4, Teredo or IPv4-compatible IPv6, "
+                           "and no IPv6 form (IPv4-mapped, NAT64, ISATAP) carrying such an IPv4 address")
 
 
 def check_event_types(types: list[str]) -> list[str]:

@@ -4,10 +4,13 @@ the delivery log, replays, secret rotation, and refusing private addresses."""
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import pytest
+from aiohttp.abc import AbstractResolver
 from standardwebhooks.webhooks import Webhook
 
 from services.notifications import webhook_delivery
@@ -305,3 +308,120 @@ async def test_private_addresses_are_refused_outside_development(hook_settings, 
     [(delivery_id, attempt)] = deliveries.enqueued
     assert await deliveries.attempt(delivery_id, attempt) == "retry"
     assert receiver.received == [] and "private" in (await deliveries.row(delivery_id))["last_error"]
+
+
+# --- the production address filter: IPv6 forms, control characters, credentials, connect time ------------
+
+@pytest.fixture
+def strict_settings(hook_settings):
+    """Production's rule (WEBHOOKS_ALLOW_PRIVATE off); plain http stays allowed, as the test env is not production."""
+    return hook_settings.with_overrides(allow_private_webhooks=False)
+
+
+@pytest.mark.parametrize("address", [
+    "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::10.0.0.1", "64:ff9b:1::a9fe:a9fe", "2002:a00:1::1",
+    "2001:0:4136:e378:8000:63bf:80ff:fffe", "2a00:1450:4009::200:5efe:192.168.1.1",
+])
+async def test_ipv6_forms_carrying_a_private_ipv4_are_refused_at_registration_and_patch(
+        strict_settings, hook_settings, aiohttp_client, receiver, address):
+    strict = await aiohttp_client(create_notifications_app(strict_settings))
+    headers = as_clinic(CLINIC_A, strict_settings)
+    url = f"https://[{address}]/hook"
+    resp = await strict.post("/api/v1/clinic/webhook-endpoints", headers=headers,
+                             json={"url": url, "events": ["booking.created"]})
+    assert resp.status == 422, await resp.text()
+    error = (await resp.json())["error"]
+    assert error["code"] == "private_address" and "public internet addresses" in error["message"]
+    endpoint = await register(await aiohttp_client(create_notifications_app(hook_settings)), hook_settings,
+                              receiver.url)
+    resp = await strict.patch(f"/api/v1/clinic/webhook-endpoints/{endpoint['id']}", headers=headers, json={"url": url})
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "private_address"
+    resp = await strict.get(f"/api/v1/clinic/webhook-endpoints/{endpoint['id']}", headers=headers)
+    assert (await resp.json())["url"] == receiver.url
+
+
+async def test_spaces_control_characters_and_credentials_are_refused_even_in_development(notifications, hook_settings,
+                                                                                          receiver):
+    # Control characters never reach the URL rules through the API: the input layer refuses them in any one-line
+    # field (validation_failed). The rules refuse them too, for rows already stored (the delivery test below).
+    bad = [(receiver.url + "\r\nX-Injected: 1", "validation_failed"),
+           (receiver.url.replace("/hook", "/ho\tok"), "validation_failed"),
+           (receiver.url.replace("/hook", "/ho ok"), "invalid_url"),
+           (receiver.url.replace("//", "//@"), "invalid_url"),
+           (receiver.url.replace("//", "//clinic@"), "invalid_url"),
+           (receiver.url.replace("//", "//clinic:s3cret@"), "invalid_url")]
+    endpoint = await register(notifications, hook_settings, receiver.url)
+    headers = as_clinic(CLINIC_A, hook_settings)
+    for url, code in bad:
+        for method, path in (("POST", "/api/v1/clinic/webhook-endpoints"),
+                             ("PATCH", f"/api/v1/clinic/webhook-endpoints/{endpoint['id']}")):
+            resp = await notifications.request(method, path, headers=headers,
+                                               json={"url": url, "events": ["booking.created"]})
+            assert resp.status == 422, (url, method)
+            assert (await resp.json())["error"]["code"] == code, (url, method)
+    listed = await (await notifications.get("/api/v1/clinic/webhook-endpoints", headers=headers)).json()
+    assert [e["url"] for e in listed["endpoints"]] == [receiver.url]
+
+
+class FakeDNS(AbstractResolver):
+    """A test's DNS: every name answers `address` (no lookups leave the machine)."""
+
+    def __init__(self, address: str):
+        self.address, self.asked = address, []
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        self.asked.append(host)
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        return [{"hostname": host, "host": self.address, "port": port, "family": family, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
+
+    async def close(self):
+        pass
+
+
+async def stored_endpoint(pool, url: str) -> None:
+    """An endpoint saved as if its checks had passed at registration (DNS answered a public address then)."""
+    async with pool.acquire() as conn:
+        await webhook_store.insert_endpoint(conn, uuid.UUID(CLINIC_A), url, "", ["booking.created"], None,
+                                            "whsec_" + "A" * 32)
+
+
+@pytest.mark.parametrize("answer", ["127.0.0.1", "64:ff9b::127.0.0.1", "2002:7f00:1::1", "::ffff:0:127.0.0.1"])
+async def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_delivery(
+        strict_settings, deliveries, receiver, notifications_pool, answer):
+    # DNS rebinding: a public answer at registration, a private one (plain, or inside an IPv6 form) at delivery.
+    await stored_endpoint(notifications_pool, receiver.url.replace("127.0.0.1", "hooks.clinic.example"))
+    await deliveries.publish(clinic_event())
+    [(delivery_id, attempt)] = deliveries.enqueued
+    dns = FakeDNS(answer)
+    deliveries.settings = strict_settings
+    async with webhook_delivery.guarded_session(strict_settings, dns=dns) as strict:
+        assert await deliveries.attempt(delivery_id, attempt, session=strict) == "retry"
+    assert dns.asked == ["hooks.clinic.example"] and receiver.received == []
+    assert "public internet addresses" in (await deliveries.row(delivery_id))["last_error"]
+    # The same name and DNS under development's rule reaches the receiver: the guard, not the DNS, refused it.
+    deliveries.settings = strict_settings.with_overrides(allow_private_webhooks=True)
+    async with webhook_delivery.guarded_session(deliveries.settings, dns=FakeDNS("127.0.0.1")) as lenient:
+        assert await deliveries.attempt(delivery_id, attempt + 1, session=lenient) == "delivered"
+    assert len(receiver.received) == 1
+
+
+async def test_ip_literals_which_skip_the_resolver_are_refused_at_connect(strict_settings, hook_settings, receiver):
+    # aiohttp never hands an IP literal to the resolver; the socket factory judges it.
+    async with webhook_delivery.guarded_session(strict_settings) as session:
+        for url in (receiver.url, receiver.url.replace("127.0.0.1", "[::ffff:127.0.0.1]"),
+                    receiver.url.replace("127.0.0.1", "[64:ff9b::127.0.0.1]")):
+            with pytest.raises(aiohttp.ClientConnectorError, match="public internet addresses"):
+                await session.post(url, data=b"{}")
+    assert receiver.received == []
+    async with webhook_delivery.guarded_session(hook_settings) as session:     # development: as today
+        async with session.post(receiver.url, data=b"{}") as resp:
+            assert resp.status == 200
+
+
+async def test_a_stored_url_with_control_characters_is_refused_at_delivery(deliveries, receiver, notifications_pool):
+    await stored_endpoint(notifications_pool, receiver.url + "\r\nX-Injected: 1")
+    await deliveries.publish(clinic_event())
+    [(delivery_id, attempt)] = deliveries.enqueued
+    assert await deliveries.attempt(delivery_id, attempt) == "retry"
+    assert receiver.received == [] and "control characters" in (await deliveries.row(delivery_id))["last_error"]
