@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from shared.client_address import IPNetwork, parse_networks
+
 SERVICE_PORTS = {"gateway": 8080, "booking": 8081, "payments": 8082, "notifications": 8083, "web": 8084}
 DEV_WEBHOOK_SECRET = "whsec_dev_only_not_secret"
 DEV_MANAGE_LINK_KEY = "dev-only-manage-link-key"
@@ -75,6 +77,9 @@ class Settings:
     rate_limit_per_ip: int = 600
     rate_limit_holds_per_ip: int = 30
     rate_limit_per_key: int = 1200
+    # Networks of our own reverse proxies (the ingress, a load balancer): only a request whose TCP peer is in
+    # one is believed about the client's address (X-Forwarded-For / Forwarded). None: the peer is the client.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     # Browser origins (besides our own pages) allowed to call the API, e.g. a clinic's own website.
     cors_origins: tuple[str, ...] = ()
     # Seconds a payment may stay open before the reconciler asks Stripe about it.
@@ -150,6 +155,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_ip=int(env.get("RATE_LIMIT_PER_IP", d.rate_limit_per_ip)),
         rate_limit_holds_per_ip=int(env.get("RATE_LIMIT_HOLDS_PER_IP", d.rate_limit_holds_per_ip)),
         rate_limit_per_key=int(env.get("RATE_LIMIT_PER_KEY", d.rate_limit_per_key)),
+        trusted_proxies=parse_networks(env.get("TRUSTED_PROXIES", "")),
         cors_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),
         reconcile_interval=float(env.get("RECONCILE_INTERVAL", d.reconcile_interval)),

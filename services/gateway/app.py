@@ -8,7 +8,7 @@ from services.gateway import dashboard
 from services.gateway.cors import cors_middleware
 from services.gateway.limits import LIMITER, REFUSED, RecentlyRefused
 from services.gateway.openapi import openapi_ctx, routes as docs_routes
-from services.gateway.proxy import http_session_ctx
+from services.gateway.proxy import client_address_middleware, http_session_ctx
 from services.gateway.routes import ROUTE_TABLE, proxy, routes
 from services.gateway.routing import ROUTES, Route
 from services.gateway.sessions import SESSIONS, SessionStore
@@ -35,6 +35,9 @@ def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> w
     app = create_base_app(settings, SERVICE, with_redis=False)
     app[ROUTE_TABLE] = route_table
     app[REFUSED] = RecentlyRefused()
+    if settings.trusted_proxies:
+        # Outermost, so every middleware and handler after it sees the client, not the proxy.
+        app.middlewares.insert(0, client_address_middleware)
     app.middlewares.append(cors_middleware)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(redis_ctx)

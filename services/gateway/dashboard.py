@@ -16,7 +16,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.gateway.limits import LIMITER
+from services.gateway.limits import LIMITER, fingerprint
 from services.gateway.proxy import HTTP_SESSION
 from services.gateway.sessions import (COOKIE, CSRF_HEADER, SESSIONS, SIGN_IN_CSRF_COOKIE, Session, cookie_options,
                                        tokens_match)
@@ -28,8 +28,14 @@ from shared.ratelimit import Limit
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
-# Password guessing: a handful of tries per client address per quarter hour (token bucket, refills steadily).
+# Password guessing: a handful of tries per client address per quarter hour (token bucket, refills steadily),
+# and as many per account (the email typed, known or not), so guesses spread over many addresses gain nothing.
+# Every attempt counts, before its check: charging failures afterwards would let a burst of parallel guesses
+# through. The price: someone who knows a staff email can slow that account's sign-in, never get in.
 SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW = 10, 15 * 60
+SIGN_IN_ACCOUNT_ATTEMPTS = 10
+SIGN_IN_PER_CLIENT = Limit("sign-in-ip", SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW)
+SIGN_IN_PER_ACCOUNT = Limit("sign-in-account", SIGN_IN_ACCOUNT_ATTEMPTS, SIGN_IN_WINDOW)
 SIGN_IN_FORM_SECONDS = 3600
 SIGN_IN_TIMEOUT = aiohttp.ClientTimeout(total=10)
 # Methods that change nothing, so need no CSRF token.
@@ -83,13 +89,16 @@ async def sign_in(request: web.Request) -> web.Response:
     form = await request.post()
     if not tokens_match(str(form.get("csrf", "")), request.cookies.get(SIGN_IN_CSRF_COOKIE)):
         return _sign_in_page(request, error="The form had expired; please sign in again.", status=403)
-    verdict = await request.app[LIMITER].take([(Limit("sign-in-ip", SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW),
-                                                 request.remote or "unknown")])
+    email, password = str(form.get("email", "")).strip(), str(form.get("password", ""))
+    checks = [(SIGN_IN_PER_CLIENT, request.remote or "unknown")]
+    if email:
+        # Whether or not the account exists: a refusal then says nothing about it (and costs no password check).
+        checks.append((SIGN_IN_PER_ACCOUNT, fingerprint(email.lower())))
+    verdict = await request.app[LIMITER].take(checks)
     if not verdict.allowed:
         response = _sign_in_page(request, error="Too many sign-in attempts; please wait a few minutes.", status=429)
         response.headers.update(verdict.headers())
         return response
-    email, password = str(form.get("email", "")).strip(), str(form.get("password", ""))
     identity = await _check_password(request, email, password) if email and password else None
     if identity is None:
         log.info("dashboard sign-in refused")            # no email in the log: it may be a typo'd password

@@ -1,5 +1,6 @@
 """The gateway's rate limits: per client address, stricter on hold creation (slot squatting), and per
 clinic API key. One Redis round trip per request; if Redis is unreachable, requests pass (logged).
+The client address is `request.remote`: the one our trusted proxies name, if any (proxy.client_address_middleware).
 
 A read (GET/HEAD) does not wait for that round trip: the check runs while the upstream answers and a
 refusal still wins (see routes.proxy). A client refused once is then checked first, before any upstream
@@ -52,6 +53,11 @@ class RecentlyRefused:
 REFUSED = web.AppKey("recently_refused", RecentlyRefused)
 
 
+def fingerprint(secret: str) -> str:
+    """What a limit counts a key or an account by: a digest, so Redis holds no key and no email."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
 def may_check_alongside(request: web.Request) -> bool:
     """May this request's limit check run while the upstream answers? Reads only, and not for a client
     refused lately."""
@@ -65,8 +71,7 @@ def checks_for(request: web.Request, settings: Settings) -> list[Check]:
         checks.append((Limit("holds-ip", settings.rate_limit_holds_per_ip, WINDOW), client))
     authorization = request.headers.get("Authorization")
     if authorization and request.path.startswith("/api/v1/clinic/"):
-        fingerprint = hashlib.sha256(authorization.encode()).hexdigest()[:32]
-        checks.append((Limit("key", settings.rate_limit_per_key, WINDOW), fingerprint))
+        checks.append((Limit("key", settings.rate_limit_per_key, WINDOW), fingerprint(authorization)))
     return checks
 
 

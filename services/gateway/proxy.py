@@ -1,8 +1,12 @@
-"""Forwarding a request to a service over pooled keep-alive connections.
+"""Forwarding a request to a service over pooled keep-alive connections, and who its client is.
 
 Bodies of the usual size (every API answer) are read whole and sent in one write, the fastest way for
 small messages; larger or unsized ones are streamed, in both directions, so the gateway never holds a
-big body in memory. Request bodies stop at MAX_BODY_BYTES either way."""
+big body in memory. Request bodies stop at MAX_BODY_BYTES either way.
+
+Behind our own proxies (TRUSTED_PROXIES) the client is the one they name (shared.client_address);
+`client_address_middleware` makes that `request.remote`, so the rate limits, the sign-in limiter and the
+one X-Forwarded-For address the services receive all mean the same client."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +19,7 @@ from aiohttp.payload import AsyncIterablePayload
 
 from services.gateway.clinic_keys import KeyChecker
 from services.gateway.routing import Route
+from shared.client_address import client_address
 from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
@@ -33,10 +38,22 @@ CHUNK_BYTES = 64 * 1024
 HOP_BY_HOP = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
     "Transfer-Encoding", "Upgrade", "Host", "Content-Length", REQUEST_ID_HEADER,
-    # Set only by the gateway itself: a client sending them is ignored.
-    CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER,
+    # Set only by the gateway itself: a client sending them is ignored. The services get exactly one
+    # client address, ours, and no client-written Forwarded to misread.
+    CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER, "X-Forwarded-For", "Forwarded",
 ))
 RETRY_AFTER_UPSTREAM = "5"
+
+
+@web.middleware
+async def client_address_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Installed only with TRUSTED_PROXIES set: `request.remote` becomes the client the proxies name (a
+    clone: aiohttp's way to override it), before any other middleware or handler reads it."""
+    client = client_address(request.remote, request.app[SETTINGS].trusted_proxies,
+                            request.headers.getall("X-Forwarded-For", ()), request.headers.getall("Forwarded", ()))
+    if client != request.remote:
+        request = request.clone(remote=client)
+    return await handler(request)
 
 
 async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
