@@ -13,7 +13,7 @@ from shared import db, metrics, migrations, redis_client
 from shared.config import Settings, validate_for_production
 from shared.errors import error_middleware
 from shared.http_input import parameters_middleware
-from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
+from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS, SOFT_DEPENDENCIES
 from shared.logs import new_request_id, request_id_var, setup_logging
 from shared.runner import freeze_startup_objects
 
@@ -35,8 +35,11 @@ async def request_id_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
         response.headers[REQUEST_ID_HEADER] = request_id
+        # `client`: the peer, or at the gateway behind a trusted proxy the client it named; behind the gateway
+        # a service's peer is the gateway, and `forwarded_for` is the client the gateway worked out.
         log.info("request", extra={"method": request.method, "path": request.path, "status": response.status,
-                                   "ms": round((time.perf_counter() - started) * 1000, 2)})
+                                   "ms": round((time.perf_counter() - started) * 1000, 2), "client": request.remote,
+                                   "forwarded_for": request.headers.get("X-Forwarded-For")})
         return response
     finally:
         request_id_var.reset(token)
@@ -108,7 +111,9 @@ async def readyz(request: web.Request) -> web.Response:
     if REDIS in app:
         checks["redis"] = await _check(app[REDIS].ping())
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ready" if ready else "unavailable", "checks": checks},
+    soft = {name: await _check(ping()) for name, ping in app.get(SOFT_DEPENDENCIES, {}).items()}
+    status = "unavailable" if not ready else "ready" if all(v == "ok" for v in soft.values()) else "degraded"
+    return web.json_response({"status": status, "checks": {**checks, **soft}},
                              status=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
 
 

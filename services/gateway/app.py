@@ -1,7 +1,6 @@
 """Gateway app factory."""
 from typing import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.gateway import dashboard
@@ -12,8 +11,9 @@ from services.gateway.proxy import client_address_middleware, http_session_ctx
 from services.gateway.routes import ROUTE_TABLE, proxy, routes
 from services.gateway.routing import ROUTES, Route
 from services.gateway.sessions import SESSIONS, SessionStore
+from shared import redis_client
 from shared.config import Settings
-from shared.keys import SETTINGS
+from shared.keys import SETTINGS, SOFT_DEPENDENCIES
 from shared.ratelimit import RateLimiter
 from shared.web import create_base_app
 
@@ -21,12 +21,13 @@ SERVICE = "gateway"
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One Redis client for the rate limits and the dashboard sessions."""
+    """One Redis client for the rate limits and the dashboard sessions. Without Redis the public API still
+    serves (the limits fail open), so readiness reports it as degraded, not unready."""
     settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=1,
-                                     socket_connect_timeout=1)
+    client = redis_client.for_requests(settings.redis_url)
     app[LIMITER] = RateLimiter(client, settings.redis_prefix)
     app[SESSIONS] = SessionStore(client, settings.redis_prefix)
+    app[SOFT_DEPENDENCIES] = {"redis": client.ping}
     yield
     await client.aclose()
 

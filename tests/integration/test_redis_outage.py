@@ -43,3 +43,15 @@ async def test_a_customer_page_that_needs_redis_is_a_page_saying_so(site, privat
     # After the restart the flow kept in Redis is gone (Redis here keeps nothing): the customer starts again.
     resp = await site.get(f"/c/{CLINIC}/book/screening", allow_redirects=False)
     assert resp.status == 303 and "Your booking session has ended" in await page(await site.get(resp.headers["Location"]))
+
+
+async def test_the_gateway_without_redis_serves_the_public_api_and_says_it_is_degraded(gateway, private_redis):
+    assert (await (await gateway.get("/readyz")).json())["status"] == "ready"
+    with redis_down(private_redis):
+        ready = await gateway.get("/readyz")
+        body = await ready.json()
+        assert ready.status == 200 and body["status"] == "degraded" and body["checks"]["redis"].startswith("error")
+        assert (await gateway.get("/api/v1/clinics")).status == 200, "the limits fail open"
+        signed_in = await gateway.get("/api/v1/clinic/bookings", headers={"Cookie": "clinic_session=x"})
+        assert signed_in.status == 503 and (await signed_in.json())["error"]["code"] == "service_unavailable"
+    assert (await (await gateway.get("/readyz")).json())["status"] == "ready"
