@@ -7,7 +7,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.web import booking, card_payment, formatting, manage, vouchers
+from services.web import booking, card_payment, formatting, gifts, manage, vouchers
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, CatalogueCache
@@ -58,4 +58,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(booking.routes)
     app.add_routes(manage.routes)
     app.add_routes(vouchers.routes)
+    app.add_routes(gifts.routes)
     return app
