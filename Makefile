@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export VAR_DIR ?= var
 
-.PHONY: run test bench install deps-up db seed deploy-tools bench-tools browser-tools clean
+.PHONY: run test bench chaos install deps-up db seed deploy-tools bench-tools browser-tools clean
 
 # The addresses and demo sign-ins are printed (and kept in var/demo.txt) once every service is ready.
 run: install deps-up db
@@ -19,6 +19,11 @@ test: install deps-up deploy-tools browser-tools
 
 bench: install deps-up bench-tools browser-tools
 	$(BIN)/python -m tests.perf.bench
+
+# Faults injected under load, then the invariant checker (tests/chaos/runner.py). Options: CHAOS_DURATION
+# (seconds, default 180), CHAOS_RATE (journeys/s), CHAOS_FAULTS (comma-separated), CHAOS_SETTLE; or CHAOS_ARGS="--help".
+chaos: install deps-up
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 install: $(STAMP)
 

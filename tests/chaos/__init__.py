@@ -1,0 +1,1 @@
+"""Fault injection on the whole stack (`make chaos`, `python -m tests.chaos`): see runner.py."""
