@@ -77,6 +77,8 @@ class Settings:
     rate_limit_per_ip: int = 600
     rate_limit_holds_per_ip: int = 30
     rate_limit_per_key: int = 1200
+    # Voucher balance checks per minute per client address (payments): guessing codes must be hopeless.
+    voucher_balance_checks_per_minute: int = 20
     # Networks of our own reverse proxies (the ingress, a load balancer): only a request whose TCP peer is in
     # one is believed about the client's address (X-Forwarded-For / Forwarded). None: the peer is the client.
     trusted_proxies: tuple[IPNetwork, ...] = ()
@@ -155,6 +157,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_ip=int(env.get("RATE_LIMIT_PER_IP", d.rate_limit_per_ip)),
         rate_limit_holds_per_ip=int(env.get("RATE_LIMIT_HOLDS_PER_IP", d.rate_limit_holds_per_ip)),
         rate_limit_per_key=int(env.get("RATE_LIMIT_PER_KEY", d.rate_limit_per_key)),
+        voucher_balance_checks_per_minute=int(env.get("VOUCHER_BALANCE_CHECKS_PER_MINUTE",
+                                                      d.voucher_balance_checks_per_minute)),
         trusted_proxies=parse_networks(env.get("TRUSTED_PROXIES", "")),
         cors_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
         reconcile_after=float(env.get("RECONCILE_AFTER", d.reconcile_after)),

@@ -29,8 +29,9 @@ from shared.ratelimit import Limit, RateLimiter
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 CLINIC_ZONE = ZoneInfo("Europe/London")
-# Guessing codes must be hopeless: few checks per client, fewer misses, and misses per code prefix.
-BALANCE_CHECKS = Limit("voucher-balance", 20, 60)
+# Guessing codes must be hopeless: few checks per client (settings.voucher_balance_checks_per_minute, 20 by
+# default), fewer misses, and misses per code prefix.
+BALANCE_CHECKS = "voucher-balance"
 BALANCE_MISSES = Limit("voucher-balance-miss", 5, 900)
 PREFIX_MISSES = Limit("voucher-balance-prefix-miss", 20, 900)
 
@@ -121,7 +122,8 @@ async def voucher_balance(request: web.Request) -> web.Response:
     client = _client(request)
     prefix = (normalise(body.code) or body.code.upper().replace("-", ""))[:4]
     misses = [(BALANCE_MISSES, client), (PREFIX_MISSES, prefix)]
-    verdict = await limiter.take([(BALANCE_CHECKS, client)], look=misses)
+    checks = Limit(BALANCE_CHECKS, request.app[SETTINGS].voucher_balance_checks_per_minute, 60)
+    verdict = await limiter.take([(checks, client)], look=misses)
     if not verdict.allowed:
         raise ApiError(429, "rate_limited", "Too many voucher checks; please wait before trying again",
                        headers=verdict.headers())

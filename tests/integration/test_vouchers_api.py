@@ -11,6 +11,7 @@ import pytest
 
 from services.booking.seed import stable_id
 from services.payments import voucher_service
+from services.payments.app import create_app as create_payments_app
 from tests.support.booking import OTHER_THERAPIST, booking_body, free_slots, hold, next_weekday
 from tests.support.vouchers import buy_voucher, purchase_body
 
@@ -106,6 +107,16 @@ async def test_guessing_codes_is_rate_limited(payments):
     assert answers[5:] == [429, 429]
     assert int(resp.headers["Retry-After"]) > 0 and resp.headers["RateLimit-Limit"]
     assert (await resp.json())["error"]["code"] == "rate_limited"
+
+
+async def test_balance_checks_per_client_follow_their_setting(settings, aiohttp_client):
+    """VOUCHER_BALANCE_CHECKS_PER_MINUTE (20 by default; the bench's stack raises it): here 3, so the fourth
+    check in a minute is refused before the misses' own limit (5) is reached."""
+    payments = await aiohttp_client(create_payments_app(settings.with_overrides(voucher_balance_checks_per_minute=3),
+                                                        reconciler=False))
+    answers = [(await payments.post("/api/v1/vouchers/balance", json={"code": f"ABCD-EFGH-JKLM-NP{i}Q"})).status
+               for i in range(4)]
+    assert answers == [404, 404, 404, 429]
 
 
 async def book_with_voucher(booking, code: str, *, rest_by_card: bool = True, day=None, slot_index: int = 0):
