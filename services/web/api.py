@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from shared.keys import SETTINGS
@@ -46,7 +47,9 @@ class Api:
             headers["X-Forwarded-For"] = self.client
         try:
             async with self.session.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs) as resp:
-                body = await resp.json(content_type=None) if resp.status != 204 else None
+                raw = await resp.read()
+            # orjson: a week of free times (~20 KB) decodes in a third of the standard library's time.
+            body = orjson.loads(raw) if raw and not raw.isspace() else None
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise ApiUnavailable(f"{method} {url}: {type(exc).__name__}") from None
         if resp.status >= 500:

@@ -1,6 +1,7 @@
 """Our own CSS and JavaScript, served under content-hashed names so browsers may keep them for a year:
-a changed file is a new name. Read once at start-up; nothing generated lands in git. The one file other
-websites link to (the embed script in a clinic's own pages) keeps its plain name, so it is kept minutes only."""
+a changed file is a new name. Read and compressed once at start-up; nothing generated lands in git. The one
+file other websites link to (the embed script in a clinic's own pages) keeps its plain name, so it is kept
+minutes only."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.web import ContentCoding
+
+from services.web.compression import PRECOMPRESSED, precompressed
 
 STATIC = Path(__file__).parent / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -20,9 +24,13 @@ SHORT_LIVED = "public, max-age=300"
 class Asset:
     body: bytes
     content_type: str
+    compressed: dict[ContentCoding, bytes]      # by coding, made once at start-up (compression.precompressed)
 
     def response(self, cache_control: str) -> web.Response:
-        return web.Response(body=self.body, content_type=self.content_type, headers={"Cache-Control": cache_control})
+        response = web.Response(body=self.body, content_type=self.content_type,
+                                headers={"Cache-Control": cache_control})
+        response[PRECOMPRESSED] = self.compressed       # the compression middleware sends these as they are
+        return response
 
 
 class Assets:
@@ -34,7 +42,8 @@ class Assets:
             digest = hashlib.sha256(body).hexdigest()[:12]
             hashed = f"{path.stem}.{digest}{path.suffix}"
             self._hashed[path.name] = hashed
-            self._by_hashed[hashed] = Asset(body, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+            self._by_hashed[hashed] = Asset(body, mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                                            precompressed(body))
 
     def url(self, name: str) -> str:
         """The URL of a static file by its plain name (`site.css` → `/assets/site.<hash>.css`)."""

@@ -4,9 +4,11 @@ Where the customer is lives in flows.FlowStore; the health answers only in the b
 that carry them."""
 from __future__ import annotations
 
+import functools
 import re
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import NamedTuple
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -24,8 +26,11 @@ from shared.keys import SETTINGS
 
 DAYS_SHOWN = 7
 SEARCH_WINDOW_DAYS = 31         # the longest range the availability API answers at once
-NOON = time(12)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An instant's text that is safe in a page as it is (fromisoformat takes any character between date and time).
+ISO_INSTANT = re.compile(r"[0-9T:.+Z-]+")
+# Free times whose buttons are kept (~0.5 KB each), e.g. a month of quarter hours for three therapists.
+FREE_TIMES_KEPT = 8192
 CONFIRMING_REFRESH_SECONDS = 2
 routes = web.RouteTableDef()
 
@@ -87,26 +92,55 @@ async def choose(request: web.Request) -> web.Response:
     return await _week(request, context, therapist, query)
 
 
+class Time(NamedTuple):
+    """A free time as a button of the week shows it. Every field but the therapist's name is safe in HTML as it
+    is (checked by _free_time, or made from a parsed value), so the `week` macro prints them unescaped: a week
+    has a hundred-odd times, and escaping their values was most of the page's rendering."""
+    start: str                  # ISO 8601
+    clock: str                  # '10:30', clinic time
+    therapist_id: str
+    therapist_name: str         # escaped by the macro
+
+
+class Day(NamedTuple):
+    id: str                     # of the day's heading, which describes each of its times (aria-describedby)
+    heading: str                # 'Monday 14 December 2026 (UK time, GMT)'
+    times: list[Time]
+
+
+def _week_days(first: date, zone: ZoneInfo) -> dict[date, Day]:
+    days = (first + timedelta(days=i) for i in range(DAYS_SHOWN))
+    return {day: Day(f"day-{day.isoformat()}", formatting.day_heading(day, zone), []) for day in days}
+
+
+@functools.lru_cache(maxsize=FREE_TIMES_KEPT)
+def _free_time(start: str, therapist_id: str, therapist_name: str, zone: ZoneInfo) -> tuple[date, Time]:
+    """A free time's day in the clinic's zone, and its button. Kept: free times fall on few instants (quarter
+    hours within a booking horizon) of few therapists, which page after page shows again, and working one out
+    (parse, change of zone, checks) costs more than all the rest of its button."""
+    instant = datetime.fromisoformat(start)
+    local = instant.astimezone(zone)
+    safe_start = start if ISO_INSTANT.fullmatch(start) else instant.isoformat()
+    return local.date(), Time(safe_start, formatting.wall_clock(local), str(uuid.UUID(therapist_id)), therapist_name)
+
+
 async def week_view(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,
                     week: str | None) -> dict:
     """A week of free times from `week` (default: the clinic's today), day by day in the clinic's zone,
-    with the zone's name and the neighbouring weeks: what a page needs to show them."""
+    each day's heading naming its zone, with the zone's name and the neighbouring weeks: what a page needs to
+    show them."""
     zone = clinic_zone(clinic)
     today = datetime.now(timezone.utc).astimezone(zone).date()
     first_free = await first_free_day(request, clinic, treatment_id, therapist_id, today) if week == "first" else None
     first = first_free or max(today, _day(week, today))
     last = first + timedelta(days=DAYS_SHOWN - 1)
     found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
-    days: dict[date, list[dict]] = {first + timedelta(days=i): [] for i in range(DAYS_SHOWN)}
-    day_labels = {day: formatting.day_label(day) for day in days}
+    days = _week_days(first, zone)
     for slot in found["slots"]:
-        local = datetime.fromisoformat(slot["start"]).astimezone(zone)
-        days[local.date()].append({**slot, "clock": formatting.clock(local, zone),
-                                   "label": formatting.when(local, zone, day_labels[local.date()])})
-    # Each day names its zone's time at noon (a week may cross a change between GMT and BST).
-    return {"days": [(f"{day_labels[day]} ({formatting.zone_label(datetime.combine(day, NOON, zone), zone)})", slots)
-                     for day, slots in days.items()],
-            "zone_name": zone_name(zone),
+        therapist = slot["therapist"]
+        day, time_ = _free_time(slot["start"], therapist["id"], therapist["name"], zone)
+        days[day].times.append(time_)
+    return {"days": list(days.values()), "zone_name": zone_name(zone),
             "shown_week": first.isoformat(), "none_free": not found["slots"],
             "none_free_ahead": week == "first" and first_free is None,
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,

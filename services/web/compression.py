@@ -20,6 +20,8 @@ TEXT_TYPES = frozenset({"application/javascript", "application/json", "image/svg
 # gzip first: "deflate" was long sent raw by some servers and misread by some clients.
 PREFERRED = (ContentCoding.gzip, ContentCoding.deflate)
 REFUSED = re.compile(r"\bq\s*=\s*0(\.0*)?\s*$")       # "gzip;q=0" says the client does not want it
+# The body of a response already compressed, by coding (see precompressed()).
+PRECOMPRESSED = web.ResponseKey("precompressed", dict)
 
 
 def accepted_coding(accept_encoding: str) -> ContentCoding | None:
@@ -41,12 +43,23 @@ def compressible(response: web.StreamResponse) -> bool:
             and (response.content_type.startswith("text/") or response.content_type in TEXT_TYPES))
 
 
+def compressed(body: bytes, coding: ContentCoding, level: int = LEVEL) -> bytes:
+    compressor = zlib.compressobj(level, wbits=16 + zlib.MAX_WBITS if coding is ContentCoding.gzip else zlib.MAX_WBITS)
+    return compressor.compress(body) + compressor.flush()
+
+
+def precompressed(body: bytes) -> dict[ContentCoding, bytes]:
+    """A body that never changes (our content-hashed assets), compressed once in each coding at zlib's best
+    level, for a response to carry as PRECOMPRESSED: every request of it then costs no compression at all."""
+    return {coding: compressed(body, coding, zlib.Z_BEST_COMPRESSION) for coding in PREFERRED}
+
+
 def compress(response: web.Response, coding: ContentCoding) -> None:
-    if len(response.body) > IN_LOOP_MAX_BYTES:
+    ready = response.get(PRECOMPRESSED, {})
+    if coding not in ready and len(response.body) > IN_LOOP_MAX_BYTES:
         response.enable_compression(coding)
         return
-    compressor = zlib.compressobj(LEVEL, wbits=16 + zlib.MAX_WBITS if coding is ContentCoding.gzip else zlib.MAX_WBITS)
-    response.body = compressor.compress(response.body) + compressor.flush()     # and its Content-Length
+    response.body = ready.get(coding) or compressed(response.body, coding)     # and its Content-Length
     response.headers[hdrs.CONTENT_ENCODING] = coding.value
 
 

@@ -2,16 +2,17 @@
 customer may be reading in another zone; money from minor units."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import functools
+from datetime import date, datetime, time, timezone
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from shared.clinic_time import zone_name
 from shared.money import money, voucher_paid  # noqa: F401  (the pages' money words are the emails')
 
-# "00:00" .. "23:59" by minute of the day: strftime costs ~1.7 us a call, and a week's page says each of its
-# hundred-odd times twice (the button and its label).
+# "00:00" .. "23:59" by minute of the day: strftime costs ~1.7 us a call, and a week's page says a hundred-odd.
 CLOCKS = tuple(f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in range(60))
+NOON = time(12)
 
 
 def zone_label(instant: datetime, zone: ZoneInfo) -> str:
@@ -21,7 +22,11 @@ def zone_label(instant: datetime, zone: ZoneInfo) -> str:
 
 def clock(instant: datetime, zone: ZoneInfo) -> str:
     """'10:30' in the clinic's zone."""
-    local = instant.astimezone(zone)
+    return wall_clock(instant.astimezone(zone))
+
+
+def wall_clock(local: datetime) -> str:
+    """'10:30' of a time already in the clinic's zone."""
     return CLOCKS[local.hour * 60 + local.minute]
 
 
@@ -30,11 +35,17 @@ def day_label(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
-def when(instant: datetime, zone: ZoneInfo, day: str | None = None) -> str:
-    """'Tuesday 15 December 2026, 10:30 (UK time, GMT)'; `day`: that day's label, if the caller has it
-    (a week of times says each day's once)."""
+@functools.lru_cache(maxsize=1024)
+def day_heading(day: date, zone: ZoneInfo) -> str:
+    """'Sunday 28 March 2027 (UK time, BST)': named by the zone's time at noon, since a day may start in GMT
+    and end in BST. Kept: every week page has seven (~5 us each)."""
+    return f"{day_label(day)} ({zone_label(datetime.combine(day, NOON, zone), zone)})"
+
+
+def when(instant: datetime, zone: ZoneInfo) -> str:
+    """'Tuesday 15 December 2026, 10:30 (UK time, GMT)'."""
     local = instant.astimezone(zone)
-    return f"{day or day_label(local.date())}, {clock(local, zone)} ({zone_label(local, zone)})"
+    return f"{day_label(local.date())}, {wall_clock(local)} ({zone_label(local, zone)})"
 
 
 def minutes(total: int) -> str:

@@ -64,7 +64,11 @@ async def book_and_pay(page: Page, visit: Visit, email: str) -> None:
     await expect(page.get_by_text("Times are UK time")).to_be_visible()
     # A week ahead: past the clinic's change window, so that the booking can be cancelled online after.
     await page.get_by_role("link", name="Next week").first.click()
-    await page.locator("button.slot").first.click()
+    # A time says its clock; a screen reader adds its day's heading, which names the zone, as its description.
+    first_time = page.locator("button.slot").first
+    await expect(first_time).to_have_accessible_name(re.compile(r"^\d\d:\d\d$"))
+    await expect(first_time).to_have_accessible_description(re.compile(r"^\w+day \d+ \w+ \d{4} \(UK time, (GMT|BST)\)$"))
+    await first_time.click()
     await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
     await visit.check("screening")
     for group in await page.locator("fieldset").all():

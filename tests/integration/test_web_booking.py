@@ -279,10 +279,17 @@ async def test_a_week_across_the_spring_change_names_each_days_zone_and_offers_n
                                                                    "week": "2027-03-23"}))
     assert "Saturday 27 March 2027 (UK time, GMT)</h2>" in week and "Monday 29 March 2027 (UK time, BST)</h2>" in week
     sunday = week[week.index("Sunday 28 March 2027"):week.index("Monday 29 March 2027")]
-    times = re.findall(r'class="button button--secondary slot" name="slot" value="[^"]+">(\d\d:\d\d)<', sunday)
+    times = re.findall(r'class="button button--secondary slot" name="slot" value="[^"]+"[^>]*>(\d\d:\d\d)<', sunday)
     assert times and not any(t.startswith("01:") for t in times), times      # 01:00-01:59 does not exist that night
-    assert all(label.endswith(("(UK time, GMT)", "(UK time, BST)"))
-               for label in re.findall(r'<span class="visually-hidden">, ([^<]+)</span>', week))
+    # Every time is described by its own day's heading, which names the zone (GMT or BST) that day.
+    described = 0
+    for day in week.split('<li class="day">')[1:]:
+        heading_id, heading = re.search(r'<h2 class="h3" id="([^"]+)">([^<]+)</h2>', day).groups()
+        assert heading.endswith(("(UK time, GMT)", "(UK time, BST)")), heading
+        buttons = re.findall(r'<button class="button button--secondary slot"[^>]*>', day)
+        assert all(f'aria-describedby="{heading_id}"' in b for b in buttons), (heading, buttons[:2])
+        described += len(buttons)
+    assert described == week.count('name="slot"') > len(times)
 
 
 async def test_a_hold_that_runs_out_while_the_customer_types_is_told_in_words(site, booking_pool):
@@ -367,7 +374,7 @@ async def test_first_available_finds_the_first_week_with_a_free_time(site, booki
     before = await site.get(f"/api/v1/clinics/{CLINIC}/availability", params={
         **query, "from": date.today().isoformat(), "to": (shown - timedelta(days=1)).isoformat()})
     assert (await before.json())["slots"] == [], "no day before the one shown has a free time"
-    day = first[first.index("<h2 class=\"h3\">"):]
+    day = first[first.index('<h2 class="h3"'):]
     assert day.index('class="button button--secondary slot"') < day.index("</li>"), "its first day has a free time"
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from aiohttp.web import ContentCoding
 
-from services.web.compression import accepted_coding
+from services.web.compression import accepted_coding, compressed, precompressed
 from tests.integration.test_web_booking import site  # noqa: F401  (the gateway in front of the pages)
 
 PAGE = "/c/urban-therapy"
@@ -47,6 +47,13 @@ async def test_a_client_that_does_not_accept_it_gets_the_body_as_it_is(site, acc
         headers, body, sent = await fetched(site, path, accept_encoding)
         assert "Content-Encoding" not in headers and sent == len(body), path
         assert "Accept-Encoding" in headers["Vary"]
+
+
+async def test_an_asset_goes_out_as_compressed_once_at_start_up(site):
+    path = await stylesheet(site)
+    for coding in (ContentCoding.gzip, ContentCoding.deflate):
+        headers, body, sent = await fetched(site, path, coding.value)
+        assert sent == len(precompressed(body)[coding]) < len(compressed(body, coding)), coding  # best level, not 1
 
 
 async def test_head_says_how_the_get_would_come(site):

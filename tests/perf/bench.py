@@ -21,6 +21,9 @@ own module and it lands in the table and in bench-results.json under "sections")
 - web:            the booking page with a week of free times vs that week's availability JSON, both through
                   the gateway, one request at a time (wrk, alternating slices); and the weight of every page of
                   the booking flow walked in Chromium (Resource Timing, compressed bytes, Stripe.js excluded).
+- vouchers:       the voucher shop page and an issued voucher's balance answer, each vs a trivial public read
+                  (GET /api/v1/clinics), all through the gateway, one request at a time (wrk, alternating slices);
+                  and the weight of the voucher shop's pages (shop, pay, thanks) walked in Chromium as the web's.
 
 The bench's database is its own clone, so it may change it: the demo clinic's booking horizon is
 raised and synthetic therapists and bookings are added by SQL (see each section).
@@ -49,6 +52,7 @@ from tests.perf.section_email_latency import bench_email_latency
 from tests.perf.section_gateway import bench_gateway
 from tests.perf.section_holds import bench_holds
 from tests.perf.section_notifications import bench_notifications
+from tests.perf.section_vouchers import bench_vouchers
 from tests.perf.section_web import bench_web
 from tests.perf.table import Section, heading, render_table, results_json
 from tests.perf.wrk import LoadShape
@@ -58,6 +62,8 @@ SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
     ("gateway", bench_gateway),
     # Before the email bookings take the first free times of the therapist whose week it renders.
     ("web", bench_web),
+    # Like the web's: one client on a quiet stack (its voucher's emails go out before the email section counts).
+    ("vouchers", bench_vouchers),
     # Before the holds: their tens of thousands of outbox events keep the relay and consumer busy.
     ("email_latency", bench_email_latency),
     # Right after it, on a stack still quiet (the holds' events would share the consumer).

@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None, description: str, sections: list[str]) ->
                    help="max seconds after the last commit to wait for the webhooks and emails (default 60)")
     p.add_argument("--web-duration", type=float, default=12.0,
                    help="seconds per target of the 1-connection page vs JSON runs of the web section (default 12)")
+    p.add_argument("--vouchers-duration", type=float, default=12.0,
+                   help="seconds per target of the 1-connection shop page, balance and trivial read runs of the "
+                        "vouchers section (default 12)")
     p.add_argument("--only", action="append", choices=sections,
                    help="run only this section (repeatable)")
     p.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file (default bench-results.json)")

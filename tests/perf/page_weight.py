@@ -1,6 +1,6 @@
 """The weight of each page of the booking flow in Chromium: a customer walks from the list of clinics to the
-confirmation, and on each page the browser's Resource Timing entries (the document and every file it
-loaded) say how many bytes came over the wire.
+confirmation (and a gift buyer through the voucher shop to its thank-you page), and on each page the browser's
+Resource Timing entries (the document and every file it loaded) say how many bytes came over the wire.
 
 What counts per file: its transferSize (headers and compressed body as they crossed the wire) when it came
 over the network; its encodedBodySize (the compressed body) when it came from the browser's cache
@@ -142,6 +142,29 @@ def booking_walk(clinic: str, clinic_name: str, treatment: str, week_path: str, 
     ]
 
 
+def choose_a_gift(buyer_email: str) -> Action:
+    """The shop's form: another amount (£60) for someone, from the buyer, then on to pay."""
+    async def fill(page: Page) -> None:
+        await page.get_by_label("Another amount", exact=True).check()
+        await page.get_by_label("Another amount, in pounds").fill("60")
+        await page.get_by_label("Their name").fill("Bench Recipient")
+        await page.get_by_label("Their email address").fill(f"recipient.{buyer_email}")
+        await page.get_by_label("Your full name").fill("Bench Buyer")
+        await page.get_by_label("Your email address").fill(buyer_email)
+        await submit(lambda p: p.get_by_role("button", name="Continue to payment"))(page)
+    return fill
+
+
+def voucher_walk(clinic: str, buyer_email: str) -> list[Step]:
+    """The voucher shop's pages in order: the shop, its pay page once the form is sent, and the thank-you page
+    once the offline test card pays."""
+    return [
+        Step("voucher shop", "Buy a gift voucher", goto(f"/c/{clinic}/vouchers")),
+        Step("voucher pay", "Pay for the gift voucher", choose_a_gift(buyer_email)),
+        Step("voucher thanks", "Thank you for your gift", submit(pay_button)),
+    ]
+
+
 async def weigh(page: Page, step: Step) -> PageWeight:
     await step.go(page)
     title = (await page.title()).split(" – ")[0]
@@ -152,7 +175,7 @@ async def weigh(page: Page, step: Step) -> PageWeight:
     return PageWeight(step.name, urlsplit(page.url).path, files)
 
 
-async def walk_weights(base_url: str, steps: list[Step]) -> list[PageWeight]:
+async def walk_weights(base_url: str, steps: list[Step], label: str = "web") -> list[PageWeight]:
     """Each step's page weight, in one fresh browser context (JavaScript on, as most customers have it)."""
     from playwright.async_api import async_playwright
 
@@ -166,7 +189,7 @@ async def walk_weights(base_url: str, steps: list[Step]) -> list[PageWeight]:
             weights = []
             for step in steps:
                 weights.append(await weigh(page, step))
-                log(f"web: page weight: {step.name}: {weights[-1].bytes:,} bytes")
+                log(f"{label}: page weight: {step.name}: {weights[-1].bytes:,} bytes")
             return weights
         finally:
             await browser.close()

@@ -14,7 +14,7 @@ from tests.perf.figures import diff, ratio
 from tests.perf.harness import BenchContext
 from tests.perf.interleave import described
 from tests.perf.table import Row, Section
-from tests.perf.wrk import LoadShape, WrkResult, combined, interleaved, warm_up
+from tests.perf.wrk import LoadShape, Target, WrkResult, combined, interleaved, warm_up
 
 TREATMENTS_PATH = f"/api/v1/clinics/{CLINIC}/treatments"
 CLINIC_BOOKINGS_PATH = "/api/v1/clinic/bookings"
@@ -42,8 +42,8 @@ def _added_latency_ms(gw: WrkResult, direct: WrkResult, percentiles: tuple[str, 
 
 async def _measure(ctx: BenchContext, case: Case) -> Measured:
     shape = ctx.shape
-    targets = (("direct", ctx.booking_url(case.path), case.direct_headers),
-               ("gateway", ctx.gateway_url(case.path), case.gateway_headers))
+    targets = (Target("direct", ctx.booking_url(case.path), case.direct_headers),
+               Target("gateway", ctx.gateway_url(case.path), case.gateway_headers))
     await warm_up(targets, shape, f"gateway: {case.name}")
     loaded, cpu = await interleaved(ctx.cpu, targets, shape, f"gateway: {case.name}")
     # Saturated, closed-loop latency is mostly queueing (connections / throughput); one connection

@@ -26,9 +26,10 @@ from tests.perf.harness import BenchContext, log
 from tests.perf.interleave import described
 from tests.perf.page_weight import PageWeight, booking_walk, walk_weights
 from tests.perf.table import Row, Section
-from tests.perf.wrk import LoadShape, WrkResult, combined, interleaved, warm_up
+from tests.perf.wrk import LoadShape, Target, WrkResult, combined, interleaved, warm_up
 
 PAGE_OVER_JSON_GOAL = 1.5
+PERCENTILES = ("p50", "p90", "p99")
 WEIGHT_GOAL_KB = 50
 KB = 1024
 SLOT_BUTTON = re.compile(r'<button[^>]*\bname="slot"')
@@ -90,7 +91,8 @@ class Latency:
 
 async def measure_latency(ctx: BenchContext, week: Week, headers: dict[str, str]) -> Latency:
     shape = LoadShape(ctx.args.web_duration, ctx.shape.warmup, 1, 1)
-    targets = (("page", ctx.gateway_url(week.page_path), headers), ("json", ctx.gateway_url(week.json_path), headers))
+    targets = (Target("page", ctx.gateway_url(week.page_path), headers),
+               Target("json", ctx.gateway_url(week.json_path), headers))
     await ctx.cpu.wait_quiet()
     await warm_up(targets, shape, "web")
     slices, cpu = await interleaved(ctx.cpu, targets, shape, "web")
@@ -115,20 +117,27 @@ async def bench_web(ctx: BenchContext) -> Section:
     return web_section(latency, week, weights)
 
 
-def _verdict(met: bool) -> str:
+def verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
 
+def failed(result: WrkResult) -> int:
+    return result.non_2xx + result.socket_errors
+
+
+def compared_rows(label: str, value: WrkResult, baseline: WrkResult) -> list[Row]:
+    """`value`'s latency percentiles beside `baseline`'s (and their ratio), and both runs' requests and failures."""
+    rows = [Row(f"{label}: latency {p}", value.ms(p), baseline.ms(p), "ms", "ratio", 2) for p in PERCENTILES]
+    rows.append(Row(f"{label}: requests, 1 conn", value.requests, baseline.requests, "", "none", 0))
+    rows.append(Row(f"{label}: non-2xx + socket errors", failed(value), failed(baseline), "", "none", 0))
+    return rows
+
+
 def latency_rows(m: Latency) -> tuple[list[Row], dict[str, float | None], bool]:
-    ratios = {p: ratio(m.page.ms(p), m.json.ms(p)) for p in ("p50", "p90", "p99")}
-    met = (not (m.page.non_2xx or m.page.socket_errors)
+    ratios = {p: ratio(m.page.ms(p), m.json.ms(p)) for p in PERCENTILES}
+    met = (not failed(m.page)
            and all(ratios[p] is not None and ratios[p] <= PAGE_OVER_JSON_GOAL for p in ("p50", "p99")))
-    rows = [Row(f"week page vs its JSON: latency {p}", m.page.ms(p), m.json.ms(p), "ms", "ratio", 2)
-            for p in ("p50", "p90", "p99")]
-    rows.append(Row("week page vs its JSON: requests, 1 conn", m.page.requests, m.json.requests, "", "none", 0))
-    rows.append(Row("week page vs its JSON: non-2xx + socket errors", m.page.non_2xx + m.page.socket_errors,
-                    m.json.non_2xx + m.json.socket_errors, "", "none", 0))
-    return rows, ratios, met
+    return compared_rows("week page vs its JSON", m.page, m.json), ratios, met
 
 
 def light_enough(w: PageWeight) -> bool:
@@ -137,12 +146,12 @@ def light_enough(w: PageWeight) -> bool:
 
 def weight_row(w: PageWeight) -> Row:
     return Row(f"page weight: {w.name}", w.bytes / KB, WEIGHT_GOAL_KB, "KB", "none", 1,
-               compare_text=f"{_verdict(light_enough(w))} (goal <= {WEIGHT_GOAL_KB})")
+               compare_text=f"{verdict(light_enough(w))} (goal <= {WEIGHT_GOAL_KB})")
 
 
 def latency_notes(m: Latency, week: Week, ratios: dict[str, float | None], met: bool) -> list[str]:
     notes = [f"goal week page p50 and p99 <= x{PAGE_OVER_JSON_GOAL:g} of the JSON's: p50 x{ratios['p50'] or 0:.3f}, "
-             f"p99 x{ratios['p99'] or 0:.3f} -> {_verdict(met)}",
+             f"p99 x{ratios['p99'] or 0:.3f} -> {verdict(met)}",
              "p50 page / JSON round by round: "
              + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in m.round_p50_ratios),
              f"week of {week.first}: {week.slots} free times, each a button on the page; the page sent "
@@ -159,7 +168,7 @@ def latency_notes(m: Latency, week: Week, ratios: dict[str, float | None], met: 
 def weight_notes(weights: list[PageWeight]) -> list[str]:
     heavy = [w.name for w in weights if not light_enough(w)]
     return [f"goal each page of the flow <= {WEIGHT_GOAL_KB} KB transferred (Stripe.js excluded): heaviest "
-            f"{max(w.bytes for w in weights) / KB:.1f} KB -> {_verdict(not heavy)}"
+            f"{max(w.bytes for w in weights) / KB:.1f} KB -> {verdict(not heavy)}"
             + (f" ({', '.join(heavy)} over)" if heavy else ""),
             "page weight by kind of file, bytes: " + "; ".join(
                 f"{w.name} " + " + ".join(f"{kind} {n:,}" for kind, n in w.by_kind().items()) for w in weights),

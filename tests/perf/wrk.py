@@ -8,7 +8,7 @@ import re
 import statistics
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 from tests.perf.figures import rounded, summed_counts
 from tests.perf.harness import PERF_DIR, assert_loopback, log
@@ -111,31 +111,40 @@ async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
                      statuses=data["statuses"], latency_us=data["latency_us"])
 
 
-# A target of interleaved runs: its name, URL and request headers.
-Target = tuple[str, str, dict[str, str]]
+class Target(NamedTuple):
+    """A target of interleaved runs: its name, URL and request headers, and the script that asks for it (a plain
+    GET by default; wrk_post.lua with its JSON body as the argument posts)."""
+    name: str
+    url: str
+    headers: dict[str, str]
+    script: str = "wrk_get.lua"
+    script_args: tuple[str, ...] = ()
+
+    async def run(self, shape: LoadShape, duration: float) -> WrkResult:
+        return await run_wrk(self.url, shape, duration, self.script, self.script_args, self.headers)
 
 
 async def warm_up(targets: Sequence[Target], shape: LoadShape, label: str) -> None:
-    for name, url, headers in targets:
-        log(f"{label}: warm-up {name} {shape.warmup:g}s")
-        await run_wrk(url, shape, shape.warmup, "wrk_get.lua", headers=headers)
+    for target in targets:
+        log(f"{label}: warm-up {target.name} {shape.warmup:g}s")
+        await target.run(shape, shape.warmup)
 
 
 async def interleaved(cpu: CpuMeter, targets: Sequence[Target], shape: LoadShape, label: str
                       ) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
-    """ROUNDS slices of shape.duration / ROUNDS per target (wrk_get.lua), alternating: each target's slices
-    and its summed CPU use."""
+    """ROUNDS slices of shape.duration / ROUNDS per target, alternating: each target's slices and its summed
+    CPU use."""
     from tests.perf.cpu import summed_usage
 
     seconds = slice_seconds(shape.duration)
-    log(f"{label}: measure {' and '.join(name for name, _url, _headers in targets)} alternately, "
+    log(f"{label}: measure {' and '.join(target.name for target in targets)} alternately, "
         f"{ROUNDS} x {seconds}s each, {shape.connections} connection(s)")
-    slices: dict[str, list[WrkResult]] = {name: [] for name, _url, _headers in targets}
+    slices: dict[str, list[WrkResult]] = {target.name: [] for target in targets}
     usages: dict[str, list[dict[str, Any]]] = {name: [] for name in slices}
-    for _round, (name, url, headers) in alternating(targets):
-        usage, result = await cpu.measure(run_wrk(url, shape, seconds, "wrk_get.lua", headers=headers))
-        slices[name].append(result)
-        usages[name].append(usage)
+    for _round, target in alternating(targets):
+        usage, result = await cpu.measure(target.run(shape, seconds))
+        slices[target.name].append(result)
+        usages[target.name].append(usage)
     return slices, {name: summed_usage(u) for name, u in usages.items()}
 
 
