@@ -9,7 +9,7 @@ from aiohttp import web
 
 from services.payments import service, voucher_service
 from services.payments.catalogue import catalogue_ctx
-from services.payments.routes import issuer, routes
+from services.payments.routes import issuer, limiter_ctx, routes
 from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
 from shared.config import Settings
 from shared.keys import DB, SETTINGS
@@ -58,6 +58,7 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, reconciler: bool = True) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="payments")
+    app.cleanup_ctx.append(limiter_ctx)
     app.cleanup_ctx.append(stripe_ctx)
     app.cleanup_ctx.append(catalogue_ctx)
     if reconciler:

@@ -10,7 +10,8 @@ from aiohttp import web
 from services.web import booking, card_payment, formatting, gifts, manage, vouchers
 from services.web.api import Api
 from services.web.assets import Assets
-from services.web.catalogue import CATALOGUE, CatalogueCache
+from services.web.catalogue import (CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache,
+                                    Kept)
 from services.web.compression import compression_middleware
 from services.web.csrf import csrf_cookie_middleware
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.append(card_payment.card_payment_middleware)     # the pay page's PaymentIntent, for Stripe.js
     app[ASSETS] = Assets()
     app[CATALOGUE] = CatalogueCache()
+    app[VOUCHER_OPTIONS] = Kept(VOUCHER_OPTIONS_FRESH_SECONDS)
     app[TEMPLATES] = templates(app[ASSETS])
     app.cleanup_ctx.append(api_ctx)
     app.cleanup_ctx.append(offline_card_ctx)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -49,4 +50,20 @@ class CatalogueCache:
         return found
 
 
+class Kept:
+    """One answer of the API that rarely changes, read again once `fresh_seconds` have passed."""
+
+    def __init__(self, fresh_seconds: float):
+        self.fresh_seconds = fresh_seconds
+        self._value: tuple[float, Any] | None = None
+
+    async def get(self, read: Callable[[], Awaitable[Any]]) -> Any:
+        if self._value is None or self._value[0] <= time.monotonic():
+            self._value = (time.monotonic() + self.fresh_seconds, await read())
+        return self._value[1]
+
+
 CATALOGUE = web.AppKey("catalogue", CatalogueCache)
+# The voucher shop's limits (GET /api/v1/vouchers/options), kept as long as payments says they may be.
+VOUCHER_OPTIONS = web.AppKey("voucher_options", Kept)
+VOUCHER_OPTIONS_FRESH_SECONDS = 300.0

@@ -12,7 +12,7 @@ from aiohttp import web
 from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.booking import EMAIL, PAYMENT_PROBLEMS, clinic_zone, genuine_form
-from services.web.catalogue import Catalogue
+from services.web.catalogue import VOUCHER_OPTIONS, Catalogue
 from services.web.flows import VOUCHER_FLOWS
 from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
 from services.web.pages import api, catalogue, clinic_slug, render
@@ -97,8 +97,12 @@ def read_order(values: dict, options: dict, today: date) -> tuple[dict, dict]:
             "deliver_on": values["deliver_on"]}, errors
 
 
+async def voucher_options(request: web.Request) -> dict:
+    return await request.app[VOUCHER_OPTIONS].get(api(request).voucher_options)
+
+
 async def _shop_page(request: web.Request, slug: str, values: dict, errors: dict, status: int = 200) -> web.Response:
-    found, options = await catalogue(request, slug), await api(request).voucher_options()
+    found, options = await catalogue(request, slug), await voucher_options(request)
     return render(request, "vouchers.html", status=status, private=bool(errors), clinic=found.clinic,
                   choices=choices(found, options), options=options, values=values, errors=errors,
                   today=today_at(found.clinic).isoformat(),
@@ -134,7 +138,7 @@ async def order(request: web.Request) -> web.Response:
     values = {name: str(form.get(name, "")).strip() for name in FIELDS}
     values["message"] = str(form.get("message", "")).replace("\r\n", "\n").strip()
     clinic = (await catalogue(request, slug)).clinic
-    body, errors = read_order(values, await api(request).voucher_options(), today_at(clinic))
+    body, errors = read_order(values, await voucher_options(request), today_at(clinic))
     if not values["purchase"] or len(values["purchase"]) > 64:
         values["purchase"] = secrets.token_urlsafe(18)
     if errors:
