@@ -38,8 +38,9 @@ async def api_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
                                     cookie_jar=aiohttp.DummyCookieJar())
     app[API] = Api(session, settings.upstream("booking"), settings.upstream("payments"))
-    app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "booking_flow")
-    app[VOUCHER_FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "voucher_flow")
+    secure = settings.env == "production"
+    app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "booking_flow", secure=secure)
+    app[VOUCHER_FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "voucher_flow", secure=secure)
     yield
     await session.close()
 

@@ -18,11 +18,10 @@ from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.csrf import form_is_genuine
 from services.web.flows import FLOWS
-from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
+from services.web.offline_card import OFFLINE_CARDS, test_card_problem
 from services.web.pages import api, catalogue, clinic_slug, render
 from shared import ics
 from shared.clinic_time import zone_name
-from shared.keys import SETTINGS
 
 DAYS_SHOWN = 7
 SEARCH_WINDOW_DAYS = 31         # the longest range the availability API answers at once
@@ -51,6 +50,10 @@ def _day(text: str | None, default: date) -> date:
 
 def clinic_zone(clinic: dict) -> ZoneInfo:
     return ZoneInfo(clinic["timezone"])
+
+
+def clinic_today(clinic: dict) -> date:
+    return datetime.now(timezone.utc).astimezone(clinic_zone(clinic)).date()
 
 
 def when_label(iso: str, clinic: dict) -> str:
@@ -130,7 +133,7 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     each day's heading naming its zone, with the zone's name and the neighbouring weeks: what a page needs to
     show them."""
     zone = clinic_zone(clinic)
-    today = datetime.now(timezone.utc).astimezone(zone).date()
+    today = clinic_today(clinic)
     first_free = await first_free_day(request, clinic, treatment_id, therapist_id, today) if week == "first" else None
     first = first_free or max(today, _day(week, today))
     last = first + timedelta(days=DAYS_SHOWN - 1)
@@ -193,7 +196,7 @@ async def hold(request: web.Request) -> web.Response:
     flow_id = await flows.save(found[0] if found else None,
                                {"clinic": slug, "hold": held, "choice": back, **({"voucher_code": code} if code else {})})
     response = web.HTTPSeeOther(f"/c/{slug}/book/screening")
-    flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
+    flows.remember(response, flow_id)
     raise response
 
 
@@ -366,25 +369,16 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
                   voucher=voucher, offline=OFFLINE_CARDS in request.app)
 
 
-PAYMENT_PROBLEMS = {
-    "declined": "Your card was declined. Nothing was charged. Try another card.",
-    "failed": "The payment could not be made. Nothing was charged. Please start again in a few minutes.",
-}
-
 
 @routes.post("/c/{clinic}/book/pay")
 async def pay(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     form = await genuine_form(request)
     _, flow = await _flow(request, slug, needs="booking")
-    card = str(form.get("card", ""))
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()        # with real Stripe keys the card is paid in Stripe's own field
-    if card not in TEST_CARDS:
-        return await _pay_page(request, slug, flow, {"card": "Choose a test card"}, status=400)
-    status = await request.app[OFFLINE_CARDS].pay(flow["booking"]["payment"]["stripe_payment_intent"], card)
-    if status in PAYMENT_PROBLEMS:
-        return await _pay_page(request, slug, flow, {"card": PAYMENT_PROBLEMS[status]}, status=400)
+    if problem := await test_card_problem(request, form, flow["booking"]["payment"]["stripe_payment_intent"]):
+        return await _pay_page(request, slug, flow, {"card": problem}, status=400)
     raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
 
 

@@ -13,9 +13,10 @@ LIFETIME_SECONDS = 3600
 
 
 class FlowStore:
-    def __init__(self, redis: aioredis.Redis, prefix: str, cookie: str):
+    def __init__(self, redis: aioredis.Redis, prefix: str, cookie: str, *, secure: bool):
         self.redis = redis
         self.cookie = cookie
+        self.secure = secure            # the cookie only over https (production)
         self.prefix = f"{prefix}web:{cookie}:"
 
     async def find(self, request: web.Request) -> tuple[str, dict] | None:
@@ -30,10 +31,10 @@ class FlowStore:
         await self.redis.set(self.prefix + flow_id, json.dumps(state), ex=LIFETIME_SECONDS)
         return flow_id
 
-    def remember(self, response: web.StreamResponse, flow_id: str, *, secure: bool) -> None:
+    def remember(self, response: web.StreamResponse, flow_id: str) -> None:
         """The browser keeps the flow's id (Lax: the flow's own links and forms are same-site)."""
         response.set_cookie(self.cookie, flow_id, httponly=True, samesite="Lax", path="/", max_age=LIFETIME_SECONDS,
-                            secure=secure)
+                            secure=self.secure)
 
 
 FLOWS = web.AppKey("flows", FlowStore)                  # booking a treatment or a course

@@ -15,9 +15,7 @@ from services.web.api import ApiRefused
 from services.web.booking import EMAIL, clinic_zone, genuine_form
 from services.web.flows import FLOWS
 from services.web.pages import api, catalogue, render
-from services.web.vouchers import today_at
 from shared import gift_delivery
-from shared.keys import SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -110,7 +108,7 @@ async def book_with(request: web.Request) -> web.Response:
     flow_id = await flows.save(found[0] if found else None, {**flow, "voucher_code": voucher["code"]})
     message = "Your gift voucher is ready: we will use it when you give your details."
     response = web.HTTPSeeOther(f"/c/{slug}/book?" + urlencode({"message": message}))
-    flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
+    flows.remember(response, flow_id)
     raise response
 
 
@@ -129,8 +127,7 @@ async def _change_page(request: web.Request, gift: dict, token: str, values: dic
     words = gift_delivery.in_words(gift["recipient"]["name"], date.fromisoformat(gift["deliver_on"]),
                                    clinic_zone(clinic), datetime.now(timezone.utc))
     return render(request, "vouchers_change.html", status=status, private=True, clinic=clinic, gift=gift,
-                  token=token, values=values, errors=errors, delivery=words, done=done,
-                  today=today_at(clinic).isoformat())
+                  token=token, values=values, errors=errors, delivery=words, done=done)
 
 
 @routes.get("/vouchers/{voucher}/change")

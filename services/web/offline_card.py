@@ -35,6 +35,19 @@ class OfflineCardPayer:
 
 
 OFFLINE_CARDS = web.AppKey("offline_cards", OfflineCardPayer)
+# What a pay page says when the test card did not pay, by the payer's answer.
+PAYMENT_PROBLEMS = {
+    "declined": "Your card was declined. Nothing was charged. Try another card.",
+    "failed": "The payment could not be made. Nothing was charged. Please start again in a few minutes.",
+}
+
+
+async def test_card_problem(request: web.Request, form, intent_id: str) -> str | None:
+    """Pay `intent_id` with the test card the form chose: None if it paid, else what to tell the customer."""
+    card = str(form.get("card", ""))
+    if card not in TEST_CARDS:
+        return "Choose a test card"
+    return PAYMENT_PROBLEMS.get(await request.app[OFFLINE_CARDS].pay(intent_id, card))
 
 
 async def offline_card_ctx(app: web.Application) -> AsyncIterator[None]:

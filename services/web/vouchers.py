@@ -11,13 +11,12 @@ from aiohttp import web
 
 from services.web import formatting
 from services.web.api import ApiRefused
-from services.web.booking import EMAIL, PAYMENT_PROBLEMS, clinic_zone, genuine_form
+from services.web.booking import EMAIL, clinic_today, clinic_zone, genuine_form
 from services.web.catalogue import VOUCHER_OPTIONS, Catalogue
 from services.web.flows import VOUCHER_FLOWS
-from services.web.offline_card import OFFLINE_CARDS, TEST_CARDS
+from services.web.offline_card import OFFLINE_CARDS, test_card_problem
 from services.web.pages import api, catalogue, clinic_slug, render
 from shared import gift_delivery
-from shared.keys import SETTINGS
 
 routes = web.RouteTableDef()
 FIELDS = ("what", "custom_amount", "recipient_name", "recipient_email", "to_me", "message", "deliver_on",
@@ -26,11 +25,6 @@ POUNDS = re.compile(r"^£?\s*(\d{1,6})(?:\.(\d{2}))?$")
 # Where the API's refusals belong on the form.
 API_FIELDS = {"amount_out_of_range": "custom_amount", "currency_mismatch": "custom_amount",
               "delivery_date_in_past": "deliver_on", "delivery_date_too_far": "deliver_on"}
-DETAIL_FIELDS = {"buyer": "buyer", "recipient": "recipient", "message": "message", "deliver_on": "deliver_on"}
-
-
-def today_at(clinic: dict) -> date:
-    return datetime.now(timezone.utc).astimezone(clinic_zone(clinic)).date()
 
 
 def choices(found: Catalogue, options: dict) -> list[tuple[str, str, str]]:
@@ -104,9 +98,7 @@ async def voucher_options(request: web.Request) -> dict:
 async def _shop_page(request: web.Request, slug: str, values: dict, errors: dict, status: int = 200) -> web.Response:
     found, options = await catalogue(request, slug), await voucher_options(request)
     return render(request, "vouchers.html", status=status, private=bool(errors), clinic=found.clinic,
-                  choices=choices(found, options), options=options, values=values, errors=errors,
-                  today=today_at(found.clinic).isoformat(),
-                  latest=(today_at(found.clinic) + timedelta(days=options["deliver_within_days"])).isoformat())
+                  choices=choices(found, options), options=options, values=values, errors=errors)
 
 
 @routes.get("/c/{clinic}/vouchers")
@@ -114,7 +106,7 @@ async def shop(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     clinic = (await catalogue(request, slug)).clinic
     # `purchase`: this order's idempotency key, so pressing Continue twice makes one voucher.
-    values = {**dict.fromkeys(FIELDS, ""), "deliver_on": today_at(clinic).isoformat(),
+    values = {**dict.fromkeys(FIELDS, ""), "deliver_on": clinic_today(clinic).isoformat(),
               "purchase": secrets.token_urlsafe(18), "what": request.query.get("what", "")}
     return await _shop_page(request, slug, values, {})
 
@@ -138,7 +130,7 @@ async def order(request: web.Request) -> web.Response:
     values = {name: str(form.get(name, "")).strip() for name in FIELDS}
     values["message"] = str(form.get("message", "")).replace("\r\n", "\n").strip()
     clinic = (await catalogue(request, slug)).clinic
-    body, errors = read_order(values, await voucher_options(request), today_at(clinic))
+    body, errors = read_order(values, await voucher_options(request), clinic_today(clinic))
     if not values["purchase"] or len(values["purchase"]) > 64:
         values["purchase"] = secrets.token_urlsafe(18)
     if errors:
@@ -155,7 +147,7 @@ async def order(request: web.Request) -> web.Response:
         "recipient": body["recipient"]["name"], "buyer_email": body["buyer"]["email"],
         "to_me": bool(values["to_me"])})
     response = web.HTTPSeeOther(f"/c/{slug}/vouchers/pay")
-    flows.remember(response, flow_id, secure=request.app[SETTINGS].env == "production")
+    flows.remember(response, flow_id)
     raise response
 
 
@@ -208,12 +200,8 @@ async def pay(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()        # with real Stripe keys the card is paid in Stripe's own field
     if flow.get("paid_at"):
         raise web.HTTPSeeOther(f"/c/{slug}/vouchers/thanks")
-    card = str(form.get("card", ""))
-    if card not in TEST_CARDS:
-        return await _pay_page(request, slug, flow, {"card": "Choose a test card"}, status=400)
-    status = await request.app[OFFLINE_CARDS].pay(flow["voucher"]["payment"]["stripe_payment_intent"], card)
-    if status in PAYMENT_PROBLEMS:
-        return await _pay_page(request, slug, flow, {"card": PAYMENT_PROBLEMS[status]}, status=400)
+    if problem := await test_card_problem(request, form, flow["voucher"]["payment"]["stripe_payment_intent"]):
+        return await _pay_page(request, slug, flow, {"card": problem}, status=400)
     flow["paid_at"] = datetime.now(timezone.utc).isoformat()
     await request.app[VOUCHER_FLOWS].save(flow_id, flow)
     raise web.HTTPSeeOther(f"/c/{slug}/vouchers/thanks")
