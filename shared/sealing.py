@@ -10,10 +10,14 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 
+def fernet(secret: str, purpose: str) -> Fernet:
+    """The Fernet key of `purpose`, derived from `secret`."""
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(f"{purpose}:{secret}".encode()).digest()))
+
+
 class Sealer:
     def __init__(self, secret: str, purpose: str):
-        key = hashlib.sha256(f"{purpose}:{secret}".encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._fernet = fernet(secret, purpose)
 
     def seal(self, value: Any) -> str:
         """A JSON-able value as an opaque token."""

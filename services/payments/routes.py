@@ -168,37 +168,31 @@ async def voucher_delivery(request: web.Request) -> web.Response:
 
 
 
+def _linked_voucher(request: web.Request, role: str, token: str) -> uuid.UUID:
+    """The voucher an email's link is for, with the token for that `role` (voucher_service.CodeKeys.link_token)."""
+    try:
+        voucher_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        voucher_id = None
+    if voucher_id is None or not issuer(request.app).keys.allows(role, voucher_id, token):
+        raise ApiError(404, "voucher_not_found", "This voucher link is not valid")
+    return voucher_id
+
+
 @routes.get("/api/v1/vouchers/{id}")
 async def held_voucher(request: web.Request) -> web.Response:
     """The voucher, code included, for whoever holds its gift email: the email's links carry the token."""
-    keys = issuer(request.app).keys
-    try:
-        voucher_id = uuid.UUID(request.match_info["id"])
-    except ValueError:
-        voucher_id = None
-    if voucher_id is None or not keys.allows("holder", voucher_id, request.query.get("token", "")):
-        raise ApiError(404, "voucher_not_found", "This voucher link is not valid")
+    voucher_id = _linked_voucher(request, "holder", request.query.get("token", ""))
     async with request.app[DB].acquire() as conn:
-        voucher = await voucher_service.delivery(conn, voucher_id, keys)
+        voucher = await voucher_service.delivery(conn, voucher_id, issuer(request.app).keys)
     return web.json_response({k: v for k, v in voucher.items() if k != "holder_token"},
                              headers={"Cache-Control": "no-store"})
-
-
-def _gift_id(request: web.Request, token: str) -> uuid.UUID:
-    """The voucher the receipt's link is for: only with the buyer's token."""
-    try:
-        voucher_id = uuid.UUID(request.match_info["id"])
-    except ValueError:
-        voucher_id = None
-    if voucher_id is None or not issuer(request.app).keys.allows("buyer", voucher_id, token):
-        raise ApiError(404, "voucher_not_found", "This voucher link is not valid")
-    return voucher_id
 
 
 @routes.get("/api/v1/vouchers/{id}/delivery")
 async def gift_delivery_details(request: web.Request) -> web.Response:
     """Whom the gift goes to and when, for its buyer (the receipt's link), and whether that may still change."""
-    voucher_id = _gift_id(request, request.query.get("token", ""))
+    voucher_id = _linked_voucher(request, "buyer", request.query.get("token", ""))
     async with request.app[DB].acquire() as conn:
         return web.json_response(await voucher_service.gift(conn, voucher_id, _now()),
                                  headers={"Cache-Control": "no-store"})
@@ -207,7 +201,7 @@ async def gift_delivery_details(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/vouchers/{id}/delivery")
 async def change_gift_delivery(request: web.Request) -> web.Response:
     body = await read_json(request, GiftDeliveryChangeIn)
-    voucher_id = _gift_id(request, body.token)
+    voucher_id = _linked_voucher(request, "buyer", body.token)
     async with request.app[DB].acquire() as conn, conn.transaction():
         answer = await voucher_service.change_delivery(conn, voucher_id, recipient_email=body.recipient_email,
                                                        deliver_on=body.deliver_on, now=_now())

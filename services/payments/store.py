@@ -113,6 +113,10 @@ async def lock_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID):
     return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1 FOR UPDATE", voucher_id)
 
 
+async def get_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID):
+    return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1", voucher_id)
+
+
 async def voucher_balance(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> int:
     return await conn.fetchval("SELECT balance FROM vouchers WHERE id = $1", voucher_id)
 

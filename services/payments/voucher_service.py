@@ -20,6 +20,7 @@ from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption
                                         VoucherState, check_delivery_date, code_hash, expiry_for, generate_code,
                                         normalise, plan_redemption, redact)
 from shared import gift_delivery
+from shared.sealing import fernet
 from shared.events import Event
 from shared.outbox import add_event
 
@@ -35,7 +36,7 @@ class CodeKeys:
         return code_hash(self.secret, normalised)
 
     def _fernet(self) -> Fernet:
-        return Fernet(base64.urlsafe_b64encode(hashlib.sha256(f"voucher-encrypt:{self.secret}".encode()).digest()))
+        return fernet(self.secret, "voucher-encrypt")
 
     def encrypt(self, code: str) -> str:
         return self._fernet().encrypt(code.encode()).decode()
@@ -124,20 +125,22 @@ def gift_json(row, now: datetime) -> dict:
             "changeable": row["status"] == "active" and not gift_delivery.goes_at_once(row["deliver_on"], zone, now)}
 
 
-async def gift(conn: asyncpg.Connection, voucher_id: uuid.UUID, now: datetime) -> dict:
-    row = await conn.fetchrow(f"SELECT {store.VOUCHER_COLUMNS} FROM vouchers WHERE id = $1", voucher_id)
+def _bought(row):
+    """The voucher row, if its purchase was paid (a link to it exists only then)."""
     if row is None or row["status"] == "awaiting_payment":
         raise VoucherError(404, "voucher_not_found", "This voucher link is not valid")
-    return gift_json(row, now)
+    return row
+
+
+async def gift(conn: asyncpg.Connection, voucher_id: uuid.UUID, now: datetime) -> dict:
+    return gift_json(_bought(await store.get_voucher(conn, voucher_id)), now)
 
 
 async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, recipient_email: str | None,
                           deliver_on: date | None, now: datetime) -> dict:
     """Until the gift is sent, its buyer may change where and when it goes: audited, ledger-neutral, and
     announced (voucher.delivery_changed) so the delivery is planned again."""
-    row = await store.lock_voucher(conn, voucher_id)
-    if row is None or row["status"] == "awaiting_payment":
-        raise VoucherError(404, "voucher_not_found", "This voucher link is not valid")
+    row = _bought(await store.lock_voucher(conn, voucher_id))
     if not gift_json(row, now)["changeable"]:
         raise VoucherError(409, "voucher_already_sent", "The voucher has already been sent, so it can no longer change")
     if deliver_on is not None:
