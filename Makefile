@@ -18,7 +18,7 @@ test: install deps-up deploy-tools browser-tools
 	$(BIN)/python -m pytest
 
 bench: install deps-up bench-tools browser-tools
-	$(BIN)/python -m tests.perf.bench
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 # Faults injected under load, then the invariant checker (tests/chaos/runner.py). Options: CHAOS_DURATION
 # (seconds, default 180), CHAOS_RATE (journeys/s), CHAOS_FAULTS (comma-separated), CHAOS_SETTLE; or CHAOS_ARGS="--help".

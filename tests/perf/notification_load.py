@@ -116,7 +116,8 @@ async def prepare_pending(conn, cat: Catalogue, therapists: list[uuid.UUID], cou
             await store.insert_hold(conn, hold, None)
             booking = PendingBooking(hold.id, uuid.uuid4(), f"notify-{tag}-{i}@example.com")
             await store.await_payment(conn, [hold.id], Customer(f"Bench Customer {i}", booking.email, None), None,
-                                      booking.payment_id, now + PENDING_FOR)
+                                      now + PENDING_FOR)
+            await store.attach_payment(conn, [hold.id], booking.payment_id)
             pending.append(booking)
     return pending
 
