@@ -41,25 +41,30 @@ class Api:
         forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
         return Api(self.session, self.booking_url, self.payments_url, forwarded or request.remote)
 
-    async def _call(self, method: str, url: str, *, extra_headers: dict | None = None, **kwargs) -> Any:
+    async def _call(self, method: str, url: str, **kwargs) -> Any:
+        return json_of(await self._answer(method, url, **kwargs), f"{method} {url}")
+
+    async def _answer(self, method: str, url: str, *, extra_headers: dict | None = None, **kwargs) -> bytes:
+        """The body of a 2xx answer as sent; a 4xx raises ApiRefused, anything else ApiUnavailable."""
         headers = {REQUEST_ID_HEADER: request_id_var.get() or "", **(extra_headers or {})}
         if self.client:
             headers["X-Forwarded-For"] = self.client
         try:
             async with self.session.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs) as resp:
                 raw = await resp.read()
-            # orjson: a week of free times (~20 KB) decodes in a third of the standard library's time.
-            body = orjson.loads(raw) if raw and not raw.isspace() else None
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise ApiUnavailable(f"{method} {url}: {type(exc).__name__}") from None
         if resp.status >= 500:
             raise ApiUnavailable(f"{method} {url}: {resp.status}")
         if resp.status >= 400:
-            error = (body or {}).get("error", {})
+            try:
+                error = (json_of(raw, url) or {}).get("error", {})
+            except (ApiUnavailable, AttributeError):
+                error = {}
             retry_after = resp.headers.get("Retry-After", "")
             raise ApiRefused(resp.status, error.get("code", "refused"), error.get("message", ""), error.get("details"),
                              int(retry_after) if retry_after.isdigit() else None)
-        return body
+        return raw
 
     # --- the catalogue (booking) ------------------------------------------------------------------
 
@@ -86,10 +91,15 @@ class Api:
                                 json={"answers": answers})
 
     async def availability(self, slug: str, treatment: str, therapist: str | None, first, last) -> dict:
+        return json_of(await self.availability_answer(slug, treatment, therapist, first, last), "availability")
+
+    async def availability_answer(self, slug: str, treatment: str, therapist: str | None, first, last) -> bytes:
+        """The free times as the API sent them (JSON): equal answers are equal bytes, which a page may have
+        rendered before (booking.rendered_week)."""
         params = {"treatment": treatment, "from": first.isoformat(), "to": last.isoformat()}
         if therapist:
             params["therapist"] = therapist
-        return await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/availability", params=params)
+        return await self._answer("GET", f"{self.booking_url}/api/v1/clinics/{slug}/availability", params=params)
 
     # --- holds and bookings -----------------------------------------------------------------------
 
@@ -135,3 +145,12 @@ class Api:
     async def change_gift(self, voucher_id: str, token: str, recipient_email: str, deliver_on: str) -> dict:
         return await self._call("PATCH", f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery",
                                 json={"token": token, "recipient_email": recipient_email, "deliver_on": deliver_on})
+
+
+def json_of(raw: bytes, what: str) -> Any:
+    """An answer's JSON (None if empty); an answer that is not JSON is the service failing: ApiUnavailable."""
+    try:
+        # orjson: a week of free times (~20 KB) decodes in a third of the standard library's time.
+        return orjson.loads(raw) if raw and not raw.isspace() else None
+    except ValueError:
+        raise ApiUnavailable(f"{what}: not JSON") from None

@@ -13,13 +13,14 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from markupsafe import Markup
 
 from services.web import formatting
-from services.web.api import ApiRefused
+from services.web.api import ApiRefused, json_of
 from services.web.csrf import form_is_genuine
 from services.web.flows import FLOWS
 from services.web.offline_card import OFFLINE_CARDS, test_card_problem
-from services.web.pages import api, catalogue, clinic_slug, render
+from services.web.pages import TEMPLATES, api, catalogue, clinic_slug, render
 from shared import ics
 from shared.clinic_time import zone_name
 
@@ -30,6 +31,8 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ISO_INSTANT = re.compile(r"[0-9T:.+Z-]+")
 # Free times whose buttons are kept (~0.5 KB each), e.g. a month of quarter hours for three therapists.
 FREE_TIMES_KEPT = 8192
+# Weeks whose rendered times are kept (~50 KB each with their answer), e.g. the weeks customers are looking at.
+WEEKS_KEPT = 128
 CONFIRMING_REFRESH_SECONDS = 2
 routes = web.RouteTableDef()
 
@@ -128,26 +131,44 @@ def _free_time(start: str, therapist_id: str, therapist_name: str, zone: ZoneInf
 
 
 async def week_view(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,
-                    week: str | None) -> dict:
+                    week: str | None, button: str = "slot") -> dict:
     """A week of free times from `week` (default: the clinic's today), day by day in the clinic's zone,
     each day's heading naming its zone, with the zone's name and the neighbouring weeks: what a page needs to
-    show them."""
+    show them. The times are buttons named `button` of the page's form (see the `week` macro)."""
     zone = clinic_zone(clinic)
     today = clinic_today(clinic)
     first_free = await first_free_day(request, clinic, treatment_id, therapist_id, today) if week == "first" else None
     first = first_free or max(today, _day(week, today))
     last = first + timedelta(days=DAYS_SHOWN - 1)
-    found = await api(request).availability(clinic["slug"], treatment_id, therapist_id, first, last)
-    days = _week_days(first, zone)
-    for slot in found["slots"]:
-        therapist = slot["therapist"]
-        day, time_ = _free_time(slot["start"], therapist["id"], therapist["name"], zone)
-        days[day].times.append(time_)
-    return {"days": list(days.values()), "zone_name": zone_name(zone),
-            "shown_week": first.isoformat(), "none_free": not found["slots"],
+    answer = await api(request).availability_answer(clinic["slug"], treatment_id, therapist_id, first, last)
+    shown = rendered_week(request.app[TEMPLATES].get_template("_macros.html").module, answer, first, zone, button,
+                          therapist_id is None)
+    return {"week_html": shown.html, "zone_name": zone_name(zone),
+            "shown_week": first.isoformat(), "none_free": shown.none_free,
             "none_free_ahead": week == "first" and first_free is None,
             "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
             "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
+
+
+class RenderedWeek(NamedTuple):
+    html: Markup
+    none_free: bool
+
+
+@functools.lru_cache(maxsize=WEEKS_KEPT)
+def rendered_week(macros, answer: bytes, first: date, zone: ZoneInfo, button: str,
+                  with_therapist: bool) -> RenderedWeek:
+    """The week's times as the `week` macro of `macros` prints them, from the availability API's `answer`.
+    Kept by the answer's bytes: while a week's free times do not change, every customer looking at it gets
+    the same answer, and its buttons are made once (decoding and rendering them is most of the page's work).
+    A changed answer is a new key, so what is shown is always the answer just read."""
+    slots = json_of(answer, "availability")["slots"]
+    days = _week_days(first, zone)
+    for slot in slots:
+        therapist = slot["therapist"]
+        day, time_ = _free_time(slot["start"], therapist["id"], therapist["name"], zone)
+        days[day].times.append(time_)
+    return RenderedWeek(macros.week(list(days.values()), button, with_therapist=with_therapist), not slots)
 
 
 async def first_free_day(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,

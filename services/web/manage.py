@@ -81,5 +81,5 @@ async def move(request: web.Request) -> web.Response:
             return render(request, "manage_done.html", private=True, done="moved",
                           **{**context, "when": when_label(moved["start"], context["clinic"])})
     week = await week_view(request, context["clinic"], booking["treatment"], booking["therapist"],
-                           str(form.get("week", "")) or None)
+                           str(form.get("week", "")) or None, button="start")
     return render(request, "manage_move.html", private=True, **week, **context)

@@ -183,6 +183,16 @@ async def test_a_form_without_its_csrf_token_changes_nothing(site, booking_pool)
         assert await conn.fetchval("SELECT count(*) FROM bookings") == 0
 
 
+async def test_the_week_shows_the_times_free_now_not_those_of_an_earlier_look(site):
+    # The week's buttons are kept by the API's answer (booking.rendered_week): a time held since is not offered.
+    before, fields = await choose_a_slot(site)
+    await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
+    after, _ = await choose_a_slot(site)
+    taken = f'name="slot" value="{fields["slot"]}"'
+    assert taken in before and taken not in after
+    assert 0 < len(re.findall(r'name="slot"', after)) < len(re.findall(r'name="slot"', before))
+
+
 async def test_a_taken_time_sends_the_customer_back_to_the_week_told_why(site):
     _, fields = await choose_a_slot(site)
     await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
