@@ -6,9 +6,12 @@ from the gateway to the email.
 """
 from __future__ import annotations
 
+import atexit
 import contextvars
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import uuid
 from datetime import datetime, timezone
@@ -36,15 +39,32 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        # Stamped on the record where it was made when another thread writes it (OffLoopHandler).
+        request_id = record.__dict__.get("request_id") or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and key != "request_id" and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
         return json.dumps(entry, default=str)
+
+
+class OffLoopHandler(logging.handlers.QueueHandler):
+    """Hands each record to a thread that formats and writes it: a service's event loop never waits on its
+    log's pipe or file (one line per request), which the loop would otherwise do at every request. What the
+    line needs from the moment it was made (its request id, its message and traceback) is fixed here."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.__dict__.setdefault("request_id", request_id_var.get())
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
 
 
 class MalformedRequestFilter(logging.Filter):
@@ -63,9 +83,17 @@ class MalformedRequestFilter(logging.Filter):
         return True
 
 
-def setup_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def setup_logging(service: str, level: str = "INFO", *, off_loop: bool = False) -> None:
+    """JSON lines on stdout; `off_loop` (the HTTP services): written by a thread of their own, flushed at exit."""
+    handler: logging.Handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    if off_loop:
+        records: queue.SimpleQueue = queue.SimpleQueue()
+        writer = logging.handlers.QueueListener(records, handler)
+        writer.start()
+        atexit.register(writer.stop)
+        handler = OffLoopHandler(records)
+        handler.listener = writer
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

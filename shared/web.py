@@ -136,7 +136,7 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 
 def run_service(app_factory, service: str, settings: Settings) -> None:
     """Entry point of a service process: JSON logs, uvloop, graceful shutdown on SIGTERM/SIGINT."""
-    setup_logging(service, settings.log_level)
+    setup_logging(service, settings.log_level, off_loop=True)
     problems = validate_for_production(settings)
     if problems:
         raise SystemExit("refusing to start: " + "; ".join(problems))

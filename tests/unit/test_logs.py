@@ -1,7 +1,8 @@
+import atexit
 import json
 import logging
 
-from shared.logs import JsonFormatter, request_id_var
+from shared.logs import JsonFormatter, OffLoopHandler, request_id_var, setup_logging
 
 
 def format_record(msg: str, **extra) -> dict:
@@ -22,3 +23,29 @@ def test_the_current_request_id_is_on_every_line():
         assert format_record("hello")["request_id"] == "req-42"
     finally:
         request_id_var.reset(token)
+
+
+def test_a_line_written_off_the_loop_keeps_what_it_had_where_it_was_made(capsys):
+    # The HTTP services' lines are written by a thread (OffLoopHandler): request id, message and traceback are
+    # those of the moment the line was made, not of whatever the loop does when the thread writes it.
+    root = logging.getLogger()
+    kept_handlers, kept_level = root.handlers[:], root.level
+    setup_logging("web", off_loop=True)
+    handler = root.handlers[0]
+    assert isinstance(handler, OffLoopHandler)
+    token = request_id_var.set("req-7")
+    try:
+        logging.getLogger("t").info("page %s", "shown", extra={"path": "/c/x"})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("t").exception("failed")
+    finally:
+        request_id_var.reset(token)
+    request_id_var.set("a-later-request")
+    handler.listener.stop()             # what the process does at exit: every queued line written
+    atexit.unregister(handler.listener.stop)
+    root.handlers[:], root.level = kept_handlers, kept_level
+    shown, failed = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert shown["msg"] == "page shown" and shown["path"] == "/c/x" and shown["request_id"] == "req-7"
+    assert failed["request_id"] == "req-7" and "ValueError: boom" in failed["exc"]
