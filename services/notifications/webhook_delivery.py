@@ -10,7 +10,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Awaitable, Callable
 
 import aiohttp
 import asyncpg
@@ -132,56 +132,73 @@ async def _post(url: str, body: bytes, headers: dict, settings: Settings,
             await session.close()
 
 
+# Records the clinic's alert that its endpoint was disabled, in the attempt's transaction; returns what starts
+# sending it (or None), which runs once that transaction has committed.
+Alert = Callable[[asyncpg.Connection, dict], Awaitable[Callable[[], Awaitable[None]] | None]]
+
+
 async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int, settings: Settings,
-                  alert, session: aiohttp.ClientSession | None = None) -> str:
-    """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert(conn, endpoint)`
-    is called when an endpoint is disabled after failing for days (the clinic is emailed). `session`: a
-    kept one (KeptSession) to reuse connections; by default the POST has a connection of its own.
+                  alert: Alert, session: aiohttp.ClientSession | None = None) -> str:
+    """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert` is called when an
+    endpoint is disabled after failing for days (the clinic is emailed), and its email started after commit:
+    a task started earlier could run before the email's row is visible, and the email wait for the sweeper.
+    `session`: a kept one (KeptSession) to reuse connections; by default the POST has a connection of its own.
     Three round trips besides the POST: the locked delivery with its endpoint, the outcome, the commit."""
+    after_commit: list[Callable[[], Awaitable[None]]] = []
     async with conn.transaction():
-        delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
-        if delivery is None:
-            return "skipped"
-        if delivery["endpoint_status"] != "enabled" or delivery["deleted_at"] is not None:
-            await store.fail_unattempted(conn, delivery_id, "endpoint disabled")
-            return "endpoint_disabled"
-        now = datetime.now(timezone.utc)
-        body = json.dumps(delivery["payload"], separators=(",", ":"))
-        headers = {
-            "webhook-id": str(delivery_id),
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": sign(delivery["secrets"], str(delivery_id), now, body),
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        url = delivery["url"]
-        started = time.perf_counter()
-        try:
-            check_url(url, production=not settings.development)   # rows stored before a rule was tightened
-            status, retry_after, snippet, error = await _post(url, body.encode(), headers, settings, session)
-        except WebhookError as exc:
-            status, retry_after, snippet, error = None, None, None, exc.message
-        latency = int((time.perf_counter() - started) * 1000)
-        answer = {"status_code": status, "latency_ms": latency, "response": snippet, "error": error}
-        endpoint_id = delivery["endpoint_id"]
-        outcome = classify(status, retry_after)
-        if outcome.delivered:
-            await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="delivered", last_error=None,
-                                       next_attempt_at=None, healthy=True)
-            return "delivered"
-        if outcome.disable_endpoint:
-            await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="failed",
-                                       last_error="410 Gone", next_attempt_at=None, healthy=None)
-            await store.disable_endpoint(conn, endpoint_id, "the endpoint answered 410 Gone")
-            return "endpoint_gone"
-        retry_at = next_attempt(delivery["attempts"] + 1, settings.webhook_retry_schedule, now, outcome.retry_after)
-        failing_since = await store.record_outcome(
-            conn, delivery_id, endpoint_id, **answer, status="pending" if retry_at else "failed",
-            last_error=error or f"HTTP {status}", next_attempt_at=retry_at, healthy=False)
-        if failing_since is not None and now - failing_since > DISABLE_AFTER:
-            await store.disable_endpoint(conn, endpoint_id, "failing for more than 5 days")
-            await alert(conn, {"id": endpoint_id, "url": url, "alert_email": delivery["alert_email"]})
-            log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint_id)})
-        log.info("webhook attempt failed", extra={"delivery_id": str(delivery_id), "status": status, "error": error,
-                                                  "retry_at": retry_at.isoformat() if retry_at else None})
-        return "retry" if retry_at else "failed"
+        outcome = await _attempt_locked(conn, delivery_id, attempt_number, settings, alert, session, after_commit)
+    for start in after_commit:
+        await start()
+    return outcome
+
+
+async def _attempt_locked(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int, settings: Settings,
+                          alert: Alert, session: aiohttp.ClientSession | None,
+                          after_commit: list[Callable[[], Awaitable[None]]]) -> str:
+    delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
+    if delivery is None:
+        return "skipped"
+    if delivery["endpoint_status"] != "enabled" or delivery["deleted_at"] is not None:
+        await store.fail_unattempted(conn, delivery_id, "endpoint disabled")
+        return "endpoint_disabled"
+    now = datetime.now(timezone.utc)
+    body = json.dumps(delivery["payload"], separators=(",", ":"))
+    headers = {
+        "webhook-id": str(delivery_id),
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": sign(delivery["secrets"], str(delivery_id), now, body),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    url = delivery["url"]
+    started = time.perf_counter()
+    try:
+        check_url(url, production=not settings.development)   # rows stored before a rule was tightened
+        status, retry_after, snippet, error = await _post(url, body.encode(), headers, settings, session)
+    except WebhookError as exc:
+        status, retry_after, snippet, error = None, None, None, exc.message
+    latency = int((time.perf_counter() - started) * 1000)
+    answer = {"status_code": status, "latency_ms": latency, "response": snippet, "error": error}
+    endpoint_id = delivery["endpoint_id"]
+    outcome = classify(status, retry_after)
+    if outcome.delivered:
+        await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="delivered", last_error=None,
+                                   next_attempt_at=None, healthy=True)
+        return "delivered"
+    if outcome.disable_endpoint:
+        await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="failed",
+                                   last_error="410 Gone", next_attempt_at=None, healthy=None)
+        await store.disable_endpoint(conn, endpoint_id, "the endpoint answered 410 Gone")
+        return "endpoint_gone"
+    retry_at = next_attempt(delivery["attempts"] + 1, settings.webhook_retry_schedule, now, outcome.retry_after)
+    failing_since = await store.record_outcome(
+        conn, delivery_id, endpoint_id, **answer, status="pending" if retry_at else "failed",
+        last_error=error or f"HTTP {status}", next_attempt_at=retry_at, healthy=False)
+    if failing_since is not None and now - failing_since > DISABLE_AFTER:
+        await store.disable_endpoint(conn, endpoint_id, "failing for more than 5 days")
+        if start := await alert(conn, {"id": endpoint_id, "url": url, "alert_email": delivery["alert_email"]}):
+            after_commit.append(start)
+        log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint_id)})
+    log.info("webhook attempt failed", extra={"delivery_id": str(delivery_id), "status": status, "error": error,
+                                              "retry_at": retry_at.isoformat() if retry_at else None})
+    return "retry" if retry_at else "failed"

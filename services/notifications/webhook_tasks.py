@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Awaitable, Callable
 
 import asyncpg
 
@@ -20,9 +21,11 @@ log = logging.getLogger(__name__)
 DISPATCH_BATCH = 500
 
 
-async def alert_clinic(conn: asyncpg.Connection, endpoint) -> None:
+async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[], Awaitable[None]] | None:
+    """The clinic's email that `endpoint` was disabled, recorded in the caller's transaction, and what sends it
+    once that has committed (webhook_delivery.Alert)."""
     if not endpoint["alert_email"]:
-        return
+        return None
     email = RenderedEmail(
         kind="webhook_endpoint_disabled", to_address=endpoint["alert_email"],
         subject="Your webhook endpoint has been disabled",
@@ -31,8 +34,12 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint) -> None:
                    "delivery log.\n"),
         html_body=None)
     email_id = await email_store.insert_email(conn, uuid.uuid4(), email)
-    if email_id is not None:
+    if email_id is None:
+        return None
+
+    async def send() -> None:
         send_email.delay(str(email_id))
+    return send
 
 
 async def attempt_delivery(conn: asyncpg.Connection, settings: Settings, delivery_id: str, attempt: int) -> str:

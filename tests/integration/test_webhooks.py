@@ -218,6 +218,35 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_the_clinic_told
         assert await conn.fetchval("SELECT status FROM webhook_endpoints") == "disabled"
 
 
+async def test_the_disabled_endpoints_email_is_started_once_its_row_is_committed(
+        notifications, receiver, deliveries, hook_settings):
+    # A task started inside the attempt's transaction could run before the email's row is visible, and the
+    # email would then wait for the sweeper: the real alert's send starts only after the commit.
+    from services.notifications import webhook_tasks
+    from services.notifications.celery_app import app as celery_app, configure
+    configure(celery_app, hook_settings)        # the send is enqueued on this test's own Redis
+    receiver.answers = [(500, {}, 0)]
+    await register(notifications, hook_settings, receiver.url, alert_email="it@clinic.example")
+    async with deliveries.pool.acquire() as conn:
+        await conn.execute("UPDATE webhook_endpoints SET failing_since = now() - interval '6 days'")
+    await deliveries.publish(clinic_event())
+    [(delivery_id, attempt)] = deliveries.enqueued
+    seen_by_a_worker = []
+
+    async def alert(conn, endpoint):
+        send = await webhook_tasks.alert_clinic(conn, endpoint)
+
+        async def checked_send():
+            seen_by_a_worker.append(await deliveries.pool.fetchval(
+                "SELECT count(*) FROM emails WHERE kind = 'webhook_endpoint_disabled'"))
+            await send()
+        return checked_send
+
+    async with deliveries.pool.acquire() as conn:
+        await webhook_delivery.attempt(conn, delivery_id, attempt, hook_settings, alert)
+    assert seen_by_a_worker == [1]
+
+
 async def test_delivery_log_filters_and_replay(notifications, receiver, deliveries, hook_settings, settings):
     from services.notifications.celery_app import app as celery_app, configure
     configure(celery_app, hook_settings)    # replays are enqueued on this test's own Redis
