@@ -8,7 +8,7 @@ import uuid
 
 from services.notifications import store
 from services.notifications.celery_app import app
-from services.notifications.tasks import retry_countdown, send_email, send_recorded_email
+from services.notifications.tasks import SendFailed, retry_countdown, send_email, send_recorded_email
 from services.notifications.webhook_tasks import attempt_delivery
 from services.notifications.worker_runtime import runtime
 from shared.config import load_settings
@@ -44,8 +44,8 @@ def send_notifications(email_ids: list[str], deliveries: list[list]) -> dict[str
             log.error("notification send crashed; its sweeper will take it again",
                       extra={"item_id": item, "error": repr(outcome)[:300]})
             outcome = "crashed"
-        elif outcome.startswith("error:"):     # only emails answer so: a failed webhook attempt is "retry"
-            retry_email_later(item, outcome[6:])
+        elif isinstance(outcome, SendFailed):     # only emails answer so: a failed webhook attempt is "retry"
+            retry_email_later(item, outcome.error)
             outcome = "retry"
         tally[outcome] = tally.get(outcome, 0) + 1
     log.info("notifications sent", extra={"emails": len(email_ids), "deliveries": len(deliveries), **tally})

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import smtplib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
@@ -57,8 +58,19 @@ def retry_countdown(retries: int) -> int:
     return min(RETRY_BACKOFF_BASE * 2 ** retries, RETRY_BACKOFF_MAX)
 
 
-def _smtp_error(exc: Exception) -> str:
-    return f"error:{type(exc).__name__}: {exc}"
+@dataclass(frozen=True)
+class SendFailed:
+    """A send that failed for now (the SMTP server, or payments, did not take it): recorded, then retried with
+    back-off. Every other outcome is a word saying what happened ('sent', 'skipped', ...), final."""
+    error: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "SendFailed":
+        return cls(f"{type(exc).__name__}: {exc}")
+
+
+# What a send task's attempt ended with.
+SendOutcome = str | SendFailed
 
 
 async def _send(settings: Settings, row_id: uuid.UUID, email: emails.RenderedEmail) -> None:
@@ -69,11 +81,11 @@ async def _send(settings: Settings, row_id: uuid.UUID, email: emails.RenderedEma
     await asyncio.to_thread(smtp.send, settings, message)
 
 
-def _settle(task, what: str, item_id: str, outcome: str,
+def _settle(task, what: str, item_id: str, outcome: SendOutcome,
             record_failure: Callable[[asyncpg.Connection, uuid.UUID, str, bool, float], Awaitable[None]]) -> str:
-    """A transient failure ('error:…') is recorded and retried with back-off, up to MAX_SEND_ATTEMPTS."""
-    if outcome.startswith("error:"):
-        error = outcome[6:]
+    """A failure for now (SendFailed) is recorded and retried with back-off, up to MAX_SEND_ATTEMPTS."""
+    if isinstance(outcome, SendFailed):
+        error = outcome.error
         give_up = task.request.retries >= MAX_SEND_ATTEMPTS
         countdown = retry_countdown(task.request.retries)
         runtime.run(lambda conn: record_failure(conn, uuid.UUID(item_id), error, give_up, countdown))
@@ -91,7 +103,7 @@ def _render_error(exc: Exception) -> str:
 
 async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id: uuid.UUID,
                            render: Callable[[], emails.RenderedEmail],
-                           finish: Callable[..., Awaitable[None]], *, what: str, log_extra: dict) -> str:
+                           finish: Callable[..., Awaitable[None]], *, what: str, log_extra: dict) -> SendOutcome:
     """Render at send time and send. A render error fails the row for good (retrying would repeat it);
     an SMTP error is returned for the retry; success marks the row sent."""
     try:
@@ -103,16 +115,16 @@ async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id:
     try:
         await _send(settings, row_id, email)
     except (OSError, smtplib.SMTPException) as exc:
-        return _smtp_error(exc)
+        return SendFailed.of(exc)
     await finish(conn, row_id, "sent")
     return "sent"
 
 
 # --- emails rendered when their event was handled ------------------------------------------------
 
-async def send_recorded_email(conn: asyncpg.Connection, settings: Settings, email_id: uuid.UUID) -> str:
+async def send_recorded_email(conn: asyncpg.Connection, settings: Settings, email_id: uuid.UUID) -> SendOutcome:
     """Send an emails row if it is still pending: 'sent', 'skipped' (sent already, or being sent by a
-    duplicate task right now), or 'error:…' for an SMTP failure to retry."""
+    duplicate task right now), or SendFailed for an SMTP failure to retry."""
     async with conn.transaction():
         # The row lock is held while sending, so a duplicate task skips instead of sending twice.
         row = await store.lock_pending_email(conn, email_id)
@@ -121,7 +133,7 @@ async def send_recorded_email(conn: asyncpg.Connection, settings: Settings, emai
         try:
             await asyncio.to_thread(smtp.send, settings, row)
         except (OSError, smtplib.SMTPException) as exc:
-            return _smtp_error(exc)
+            return SendFailed.of(exc)
         await store.mark_sent(conn, row["id"])
         return "sent"
 
@@ -171,7 +183,7 @@ def claim_due_reminders(now: str | None = None) -> int:
 def send_reminder(self, reminder_id: str) -> str:
     settings = load_settings()
 
-    async def attempt(conn: asyncpg.Connection) -> str:
+    async def attempt(conn: asyncpg.Connection) -> SendOutcome:
         async with conn.transaction():
             found = await store.lock_claimed_reminder(conn, uuid.UUID(reminder_id))
             if found is None:
@@ -220,7 +232,7 @@ def claim_due_voucher_deliveries(now: str | None = None) -> int:
 def send_voucher_gift(self, delivery_id: str) -> str:
     settings = load_settings()
 
-    async def attempt(conn: asyncpg.Connection) -> str:
+    async def attempt(conn: asyncpg.Connection) -> SendOutcome:
         async with conn.transaction():
             row = await store.lock_claimed_voucher_delivery(conn, uuid.UUID(delivery_id))
             if row is None:
@@ -228,7 +240,7 @@ def send_voucher_gift(self, delivery_id: str) -> str:
             try:
                 delivery = await fetch_voucher_delivery(settings, row["voucher_id"])
             except (aiohttp.ClientError, asyncio.TimeoutError, PaymentsUnavailable) as exc:
-                return f"error:{type(exc).__name__}: {exc}"
+                return SendFailed.of(exc)
             if delivery is None:
                 await store.finish_voucher_delivery(conn, row["id"], "failed", "payments knows no such voucher")
                 return "unknown_voucher"
