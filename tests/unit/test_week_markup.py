@@ -1,10 +1,11 @@
-"""The week of free times as its buttons say it (services/web/booking.week_view and the `week` macro): each time
+"""The week of free times as its buttons say it (services/web/booking.week_view, rendering the `week` macro): each time
 named by its clock and described by its day's heading, which names the zone; its values printed unescaped only
 because they are safe, whatever the API's text."""
 from __future__ import annotations
 
 import re
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -12,7 +13,7 @@ from aiohttp.test_utils import make_mocked_request
 from services.web.app import templates
 from services.web.assets import Assets
 from services.web.booking import week_view
-from services.web.pages import API
+from services.web.pages import API, TEMPLATES
 
 CLINIC = {"slug": "urban-therapy", "timezone": "Europe/London"}
 AMARA = {"id": "c8dcc88a-55d0-5d7a-90ca-aa3520453687", "name": "Amara <Okafor> & co"}
@@ -28,15 +29,18 @@ class Availability:
     def for_request(self, request: web.Request) -> "Availability":
         return self
 
-    async def availability(self, *args) -> dict:
-        return {"slots": self.slots}
+    async def availability_answer(self, *args) -> bytes:
+        return orjson.dumps({"slots": self.slots})
 
 
 async def week_html(slots: list[dict], *, with_therapist: bool = True) -> str:
+    """The week's times for no preference of therapist (each naming its therapist), or for Amara's."""
     app = web.Application()
     app[API] = Availability(slots)
-    view = await week_view(make_mocked_request("GET", "/", app=app), CLINIC, "treatment", None, WEEK)
-    return str(templates(Assets()).get_template("_macros.html").module.week(view["days"], "slot", with_therapist))
+    app[TEMPLATES] = templates(Assets())
+    view = await week_view(make_mocked_request("GET", "/", app=app), CLINIC, "treatment",
+                           None if with_therapist else AMARA["id"], WEEK)
+    return str(view["week_html"])
 
 
 def buttons(html: str) -> list[str]:
