@@ -35,7 +35,7 @@ def _links(request: web.Request) -> service.Links:
 
 
 def _money(amount: int, currency: str) -> dict:
-    return {"amount": amount, "currency": currency.strip()}
+    return {"amount": amount, "currency": currency}
 
 
 def _local(instant: datetime, clinic: Clinic) -> str:
@@ -217,7 +217,7 @@ async def _replayed_hold(conn, clinic: Clinic, rows) -> dict:
     treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
     holds = [Hold(r["id"], clinic.id, treatment, r["therapist_id"], r["starts_at"], r["ends_at"],
                   Interval(r["starts_at"], r["ends_at"]), r["expires_at"] or r["created_at"], r["price_amount"],
-                  r["currency"].strip(), r["course_id"], r["series_id"], r["series_index"]) for r in rows]
+                  r["currency"], r["course_id"], r["series_id"], r["series_index"]) for r in rows]
     return _hold_json(holds, clinic)
 
 

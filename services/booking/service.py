@@ -284,7 +284,7 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
     await store.await_payment(conn, ids, customer, confirm_key, expires_at)
     payment = await payments.booking_payment(
         booking_id=hold_id, clinic_id=clinic.id, amount=sum(r["price_amount"] for r in rows),
-        currency=rows[0]["currency"].strip(), customer_email=customer.email, treatment_id=treatment.id,
+        currency=rows[0]["currency"], customer_email=customer.email, treatment_id=treatment.id,
         sessions=len(rows), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
     if payment["id"]:
         await store.attach_payment(conn, ids, uuid.UUID(payment["id"]))
@@ -303,7 +303,7 @@ async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Custome
 async def _payment_of(payments, rows) -> dict:
     return await payments.booking_payment(
         booking_id=rows[0]["series_id"] or rows[0]["id"], clinic_id=rows[0]["clinic_id"],
-        amount=sum(r["price_amount"] for r in rows), currency=rows[0]["currency"].strip(),
+        amount=sum(r["price_amount"] for r in rows), currency=rows[0]["currency"],
         customer_email=rows[0]["customer_email"], treatment_id=rows[0]["treatment_id"], sessions=len(rows))
 
 
@@ -421,7 +421,7 @@ def _row_event(status: str, row, clinic: Clinic, treatment: Treatment, therapist
     return Event(f"booking.{status}", booking_event_data(
         booking_id=row["id"], status=status, clinic=clinic, treatment=treatment, therapist=therapist,
         start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
-        currency=row["currency"].strip(), series_id=row["series_id"], series_index=row["series_index"], **extra),
+        currency=row["currency"], series_id=row["series_id"], series_index=row["series_index"], **extra),
         clinic_id=str(clinic.id))
 
 
@@ -455,7 +455,7 @@ async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: dat
     end = treatment.timing.end(start)
     await add_event(conn, Event("booking.rescheduled", booking_event_data(
         booking_id=row["id"], status="confirmed", clinic=clinic, treatment=treatment, therapist=therapist,
-        start=start, end=end, customer=customer, price_amount=row["price_amount"], currency=row["currency"].strip(),
+        start=start, end=end, customer=customer, price_amount=row["price_amount"], currency=row["currency"],
         series_id=row["series_id"], series_index=row["series_index"],
         manage_url=links.manage_url(row["id"], end),
         previous={"start": row["starts_at"].isoformat(), "end": row["ends_at"].isoformat(),

@@ -34,7 +34,7 @@ def _clinic(row) -> Clinic:
 
 
 def _treatment(row) -> Treatment:
-    return Treatment(**{k: row[k] for k in Treatment.__dataclass_fields__} | {"currency": row["currency"].strip()})
+    return Treatment(**{k: row[k] for k in Treatment.__dataclass_fields__})
 
 
 def _range(interval: Interval) -> Range:
@@ -82,7 +82,7 @@ async def get_course(conn: asyncpg.Connection, clinic_id: uuid.UUID, course_id: 
     row = await conn.fetchrow(
         "SELECT id, name, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, currency "
         "FROM courses WHERE clinic_id = $1 AND id = $2", clinic_id, course_id)
-    return Course(**{**dict(row), "currency": row["currency"].strip()}) if row else None
+    return Course(**row) if row else None
 
 
 async def list_therapists(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -342,7 +342,7 @@ INSERT_HOLD_ANNOUNCED_SQL = f"""
 WITH hold AS (
     INSERT INTO {INSERT_HOLD_COLUMNS}
     SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid, $7::smallint, $8::timestamptz,
-           $9::timestamptz, $10::tstzrange, 'held', $11::timestamptz, $12::integer, $13::char(3), $14::text
+           $9::timestamptz, $10::tstzrange, 'held', $11::timestamptz, $12::integer, $13::text, $14::text
     FROM (SELECT {THERAPIST_LOCK.format(therapist="$4::uuid")}) AS therapist_lock
     RETURNING id
 )

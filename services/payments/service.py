@@ -45,7 +45,7 @@ def payment_json(row, applied: "voucher_service.Applied | None" = None, currency
     body = {"id": None, "status": "succeeded", "amount": 0, "currency": currency, "stripe_payment_intent": None,
             "client_secret": None}
     if row is not None:
-        body.update(id=str(row["id"]), status=row["status"], amount=row["amount"], currency=row["currency"].strip(),
+        body.update(id=str(row["id"]), status=row["status"], amount=row["amount"], currency=row["currency"],
                     stripe_payment_intent=row["stripe_payment_intent"], client_secret=row["client_secret"])
     body["covered"] = row is None   # nothing left to pay by card
     body["voucher"] = None if applied is None else {
@@ -88,7 +88,7 @@ async def _card_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, book
     check_amount(amount, currency, CLINIC_CURRENCY)
     existing = await store.payment_for(conn, "booking", booking_id)
     if existing is not None:
-        if existing["amount"] != amount or existing["currency"].strip() != currency:
+        if existing["amount"] != amount or existing["currency"] != currency:
             raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
         return existing
     return await _new_payment(conn, stripe, purpose="booking", reference_id=booking_id, clinic_id=clinic_id,
@@ -125,7 +125,7 @@ async def voucher_payment(conn: asyncpg.Connection, stripe: StripeGateway, vouch
         return existing
     return await _new_payment(conn, stripe, purpose="voucher", reference_id=voucher["id"],
                               clinic_id=voucher["clinic_id"], amount=voucher["price_amount"],
-                              currency=voucher["currency"].strip(), customer_email=voucher["buyer_email"])
+                              currency=voucher["currency"], customer_email=voucher["buyer_email"])
 
 
 async def _cancel_quietly(stripe: StripeGateway, intent_id: str) -> None:
@@ -154,7 +154,7 @@ async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool
     if new in {"succeeded", "failed", "canceled"}:
         await add_event(conn, Event(f"payment.{new}", {
             "payment_id": str(row["id"]), "purpose": row["purpose"], "reference_id": str(row["reference_id"]),
-            "amount": {"amount": row["amount"], "currency": row["currency"].strip()},
+            "amount": {"amount": row["amount"], "currency": row["currency"]},
             "stripe_payment_intent": intent.id}, clinic_id=str(row["clinic_id"])))
     if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
         await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now())
@@ -241,6 +241,6 @@ async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway
     await add_event(conn, Event("payment.refunded", {
         "payment_id": str(payment["id"]), "refund_id": str(refund_id), "purpose": "booking",
         "reference_id": str(booking_id), "reason": reason, "customer_email": payment["customer_email"],
-        "amount": {"amount": refund.amount, "currency": payment["currency"].strip()}},
+        "amount": {"amount": refund.amount, "currency": payment["currency"]}},
         clinic_id=str(payment["clinic_id"])))
     return refund.amount

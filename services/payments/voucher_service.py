@@ -64,14 +64,14 @@ def clinic_of(row) -> dict:
 
 
 def voucher_json(row) -> dict:
-    remaining = ({"amount": row["balance"], "currency": row["currency"].strip()} if row["unit"] == "money"
+    remaining = ({"amount": row["balance"], "currency": row["currency"]} if row["unit"] == "money"
                  else {"sessions": row["balance"]})
     return {"id": str(row["id"]), "kind": row["kind"], "title": row["title"], "status": row["status"],
             "vat_class": row["vat_class"], "remaining": remaining,
             "code_hint": redact(row["code_last4"]) if row["code_last4"] else None,
             "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
             "deliver_on": row["deliver_on"].isoformat(),
-            "price": {"amount": row["price_amount"], "currency": row["currency"].strip()}}
+            "price": {"amount": row["price_amount"], "currency": row["currency"]}}
 
 
 # --- buying and issuing --------------------------------------------------------------------------
@@ -103,7 +103,7 @@ async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys,
     await add_event(conn, Event("voucher.purchased", {
         "voucher_id": str(voucher_id), "clinic": clinic_of(voucher), "kind": voucher["kind"], "title": voucher["title"],
         "vat_class": voucher["vat_class"], "price": {"amount": voucher["price_amount"],
-                                                     "currency": voucher["currency"].strip()},
+                                                     "currency": voucher["currency"]},
         "buyer": {"name": voucher["buyer_name"], "email": voucher["buyer_email"]},
         "recipient": {"name": voucher["recipient_name"], "email": voucher["recipient_email"]},
         "deliver_on": voucher["deliver_on"].isoformat(), "expires_at": expires_at.isoformat(),
@@ -177,7 +177,7 @@ async def delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKe
         "FROM vouchers WHERE id = $1", voucher_id)
     if row is None or row["code_ciphertext"] is None:
         raise VoucherError(404, "voucher_not_found", "No such issued voucher")
-    remaining = ({"amount": row["balance"], "currency": row["currency"].strip()} if row["unit"] == "money"
+    remaining = ({"amount": row["balance"], "currency": row["currency"]} if row["unit"] == "money"
                  else {"sessions": row["balance"]})
     return {"voucher_id": str(row["id"]), "clinic_id": str(row["clinic_id"]), "title": row["title"],
             "kind": row["kind"], "status": row["status"], "code": keys.decrypt(row["code_ciphertext"]),
