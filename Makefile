@@ -14,14 +14,17 @@ run: install deps-up db
 	@$(BIN)/python -m shared.dev.announce &
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
+# The architecture's import contracts ([tool.importlinter] in pyproject.toml) first, then the suite.
 test: install deps-up deploy-tools browser-tools
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 bench: install deps-up bench-tools browser-tools
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 # Faults injected under load, then the invariant checker (tests/chaos/runner.py). Options: CHAOS_DURATION
-# (seconds, default 180), CHAOS_RATE (journeys/s), CHAOS_FAULTS (comma-separated), CHAOS_SETTLE; or CHAOS_ARGS="--help".
+# (seconds, default 180), CHAOS_RATE (journeys/s), CHAOS_FAULTS (comma-separated), CHAOS_STALL (seconds a stall lasts),
+# CHAOS_SETTLE, CHAOS_FAULT_SETTLE (the checker's allowance after each fault); or CHAOS_ARGS="--help".
 chaos: install deps-up
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 

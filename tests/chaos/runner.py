@@ -1,19 +1,30 @@
 """`python -m tests.chaos` (or `make chaos`): the whole stack under a steady load of bookings, card and voucher
-payments and cancellations through the gateway, while each kind of process is kill -9'd in turn (a supervisor
-restarts it, as Kubernetes would) and Redis is restarted without its data. After each fault: how long until the
-gateway is ready and a probe booking is booked, confirmed after its card payment and emailed. After the run, once
-the work in flight has settled: every paid booking as its customer left it, and the invariant checker
-(shared/invariants.py).
+payments and cancellations through the gateway, while, in turn, each kind of process is kill -9'd (a supervisor
+restarts it, as Kubernetes would), Redis is restarted without its data, PostgreSQL crashes and restarts, the SMTP
+sink and the clinic's webhook receiver stall, and the fake Stripe is delayed. After each fault: how long until
+the gateway is ready and a probe booking is booked, confirmed after its card payment, emailed and announced by
+webhook; then the invariant checker (shared/invariants.py), once the work in flight at the fault's end has had
+its settle time. After the run, once the work in flight has settled: every paid booking as its customer left it,
+every confirmation email in the SMTP sink and every booking.created delivery at the receiver, and the checker.
 
-Everything runs on 127.0.0.1: a clone of a migrated template database, a private redis-server and the Procfile's
-processes on free ports (tests/support). PostgreSQL is not restarted: it is the machine's own, shared with other
-work. Exits 1 if an invariant is violated, a request got a 500 (or a service logged an unhandled error), a fault
-did not recover, or a paid booking did not end as its customer left it."""
+Everything runs on 127.0.0.1: a private PostgreSQL cluster (initdb in a temporary folder, run as the `postgres`
+OS user when we are root; the machine's own server is shared with other work and never restarted) with a
+migrated template database and a clone of it, a private redis-server and the Procfile's processes on free ports
+(tests/support). The PostgreSQL fault is a real crash and restart: `pg_ctl stop -m immediate` (every server
+process gone, nothing flushed), a few seconds without a server, `pg_ctl start` (crash recovery from the WAL).
+A stall of the SMTP sink or a delay of the fake Stripe is SIGSTOP, then SIGCONT some seconds later: connections
+are still accepted (into the kernel's backlog) but nothing is answered meanwhile. A stall of the webhook receiver
+(in this process) holds every request it gets until the stall ends.
+
+Exits 1 if an invariant is violated (after any fault, or at the end), a request got a 500 (or a service logged
+an unhandled error), a fault did not recover, a paid booking did not end as its customer left it, or an email
+or webhook never arrived."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -34,6 +45,7 @@ import aiohttp
 import asyncpg
 import stripe
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from services.booking import api_keys
 from services.booking.domain import MAX_AVAILABILITY_DAYS
@@ -42,21 +54,32 @@ from services.payments.voucher_service import CodeKeys
 from shared import invariants
 from shared.config import load_settings
 from tests.support.booking import CLINIC, TREATMENT, booking_body, hold_body
-from tests.support.infra import (PrivateRedis, clone_database, create_template_database, database_url,
-                                 drop_database, free_port, wait_for)
+from tests.support.infra import (PrivatePostgres, PrivateRedis, clone_database, create_template_database,
+                                 database_url, free_port, wait_for)
 from tests.support.payments import customer_pays
 from tests.support.stack import HTTP_SERVICES, Stack, stack_env
 from tests.support.vouchers import purchase_body
 
 LOOPBACK = "127.0.0.1"
-REDIS = "redis"
-# Every process of ours; the dev fakes (Stripe, SMTP sink) stand for the outside world and keep their state in memory.
+# Every process of ours (a fault of that name kill -9s it); the dev fakes (Stripe, SMTP sink) stand for the outside
+# world and keep their state in memory, so they are stalled, never killed.
 PROCESSES = ("gateway", "booking", "payments", "notifications", "web", "booking-relay", "payments-relay",
              "booking-consumer", "payments-consumer", "notifications-consumer", "celery-worker", "celery-beat")
-ALL_FAULTS = (*PROCESSES, REDIS)
+REDIS = "redis"                       # restarted empty
+POSTGRES = "postgres"                 # crashed (immediate stop) and started again
+SMTP_STALL = "smtp-stall"             # the SMTP sink SIGSTOPped for the stall's length
+WEBHOOK_STALL = "webhook-stall"       # the clinic's webhook receiver answers nothing for the stall's length
+STRIPE_DELAY = "stripe-delay"         # the fake Stripe SIGSTOPped for the stall's length
+STALLED_PROCESS = {SMTP_STALL: "smtp-sink", STRIPE_DELAY: "fake-stripe"}
+STALLS = (SMTP_STALL, WEBHOOK_STALL, STRIPE_DELAY)
+ALL_FAULTS = (*PROCESSES, REDIS, POSTGRES, *STALLS)
+POSTGRES_DOWN = 2.0           # seconds without a PostgreSQL server between its crash and its start
 RESTART_DELAY = 1.0           # seconds before a dead process is started again (a pod's first back-off)
 SUPERVISE_INTERVAL = 0.2
 RECOVERY_TIMEOUT = 90.0       # a fault not recovered from by then is a failure
+# After each fault the checker counts work in flight older than `fault_settle` seconds, from that long after the
+# fault ended (so what the fault interrupted is counted); a violation still there this much later is a failure.
+FAULT_CHECK_WINDOW = 60.0
 STEP_TIMEOUT = 60.0           # a customer waits this long at most for a confirmation or an issued voucher
 JOURNEYS_DRAIN_TIMEOUT = 90.0
 SETTLE_POLL = 2.0
@@ -69,6 +92,9 @@ FULL_VOUCHER, PART_VOUCHER = 6500, 4000  # pays the whole treatment; pays part, 
 CHAOS_ENV = {"RECONCILE_AFTER": "5", "RECONCILE_INTERVAL": "2"}
 # What the e2e stack fixture also looks for: an error no rule answered (a 500), or a value only the database refused.
 UNHANDLED = ('"unhandled error"', '"value refused by the database"')
+# What this runner's own reads meet while PostgreSQL (or Redis) restarts: it asks again.
+DB_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+CHECKER_DOWN = (*DB_DOWN, RedisError)
 
 
 def say(msg: str) -> None:
@@ -88,6 +114,8 @@ class Options:
     concurrency: int = 12         # journeys under way at most
     faults: tuple[str, ...] = ALL_FAULTS
     settle: float = 120.0         # seconds at most for the work in flight to finish after the load
+    stall: float = 10.0           # seconds each stall or delay lasts (below the 15 s SMTP/webhook client timeouts)
+    fault_settle: float = 10.0    # the checker's allowance for work in flight, after each fault
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -101,34 +129,59 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         help=f"comma-separated, in order (env CHAOS_FAULTS); any of {', '.join(ALL_FAULTS)}")
     parser.add_argument("--settle", type=float, default=float(env.get("CHAOS_SETTLE", d.settle)),
                         help="seconds at most to wait for work in flight after the load (env CHAOS_SETTLE)")
+    parser.add_argument("--stall", type=float, default=float(env.get("CHAOS_STALL", d.stall)),
+                        help=f"seconds each of {', '.join(STALLS)} lasts (env CHAOS_STALL)")
+    parser.add_argument("--fault-settle", type=float, default=float(env.get("CHAOS_FAULT_SETTLE", d.fault_settle)),
+                        help="seconds work in flight may take before the checker run after each fault counts it "
+                             "(env CHAOS_FAULT_SETTLE)")
     args = parser.parse_args(argv)
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     if unknown := set(faults) - set(ALL_FAULTS):
         parser.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
-    return Options(duration=args.duration, rate=args.rate, faults=faults, settle=args.settle)
+    return Options(duration=args.duration, rate=args.rate, faults=faults, settle=args.settle, stall=args.stall,
+                   fault_settle=args.fault_settle)
 
 
 # --- the stack ---------------------------------------------------------------------------------------------
 
+@dataclass
+class Rig:
+    """What the faults act on: the stack's processes, its Redis, its PostgreSQL cluster, and its database."""
+    stack: Stack
+    redis: PrivateRedis
+    postgres: PrivatePostgres
+    db_url: str
+
+
 @asynccontextmanager
-async def chaos_stack(template: str, workdir: Path) -> AsyncIterator[tuple[Stack, PrivateRedis, str]]:
-    """A clone of `template`, a private Redis and every Procfile process, all stopped and dropped on leaving."""
-    name = await clone_database(template)
-    url = assert_loopback(database_url(name))
-    (workdir / "redis").mkdir(parents=True, exist_ok=True)
-    redis, stack = PrivateRedis(workdir / "redis"), None
+async def chaos_stack(workdir: Path) -> AsyncIterator[Rig]:
+    """A private PostgreSQL cluster with a migrated template database and a clone of it, a private Redis and every
+    Procfile process on that clone; all stopped and deleted on leaving."""
+    postgres, redis, stack = PrivatePostgres(), None, None
     try:
+        await asyncio.to_thread(postgres.start)
+        assert_loopback(postgres.admin_url)
+        template = await create_template_database(postgres.admin_url)
+        url = assert_loopback(database_url(await clone_database(template, postgres.admin_url), postgres.admin_url))
+        (workdir / "redis").mkdir(parents=True, exist_ok=True)
+        redis = PrivateRedis(workdir / "redis")
         redis.start()
         stack = Stack({**stack_env(url, assert_loopback(redis.url), workdir), **CHAOS_ENV}, workdir)
         assert_loopback(stack.url())
         stack.start()
         await asyncio.to_thread(stack.wait_healthy)
-        yield stack, redis, url
+        yield Rig(stack, redis, postgres, url)
     finally:
         if stack is not None:
+            for name in STALLED_PROCESS.values():      # a stopped process would take SIGTERM only once continued
+                with contextlib.suppress(OSError):
+                    stack.send_signal(name, signal.SIGCONT)
             await asyncio.to_thread(stack.stop_all)
-        redis.stop()
-        await drop_database(name)
+        if redis is not None:
+            redis.stop()
+        if postgres.root is not None and postgres.logfile.exists():     # kept with the processes' logs
+            shutil.copyfile(postgres.logfile, workdir / "postgres.log")
+        await asyncio.to_thread(postgres.destroy)      # the cluster, its databases and its folder
 
 
 class Supervisor:
@@ -191,6 +244,48 @@ class Gateway:
         return await self.call("POST", path, what, json=body, headers={"Idempotency-Key": str(uuid.uuid4())}, **kwargs)
 
 
+class Receiver:
+    """The clinic's webhook endpoint: counts the arrivals of each webhook-id, and notes when each booking's
+    webhook was first answered 2xx. While stalled, it takes every request in (and counts it) but answers none
+    until the stall ends; a sender that gave up meanwhile tries again later, under the same webhook-id."""
+
+    def __init__(self) -> None:
+        self.arrivals: Counter = Counter()
+        self.first_seen: dict[str, float] = {}      # booking id -> time.monotonic() it was first answered 2xx
+        self.answering = asyncio.Event()
+        self.answering.set()
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.arrivals[request.headers.get("webhook-id", "")] += 1
+        await self.answering.wait()
+        if request.transport is not None and not request.transport.is_closing():     # the sender still waits
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                self.first_seen.setdefault(json.loads(body)["data"]["booking_id"], time.monotonic())
+        return web.Response(text="ok")
+
+    async def stall(self, seconds: float) -> None:
+        self.answering.clear()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.answering.set()
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, LOOPBACK, port).start()
+        try:
+            yield f"http://{LOOPBACK}:{port}/hook"
+        finally:
+            self.answering.set()
+            await runner.cleanup()
+
+
 @dataclass
 class Run:
     stack: Stack
@@ -198,11 +293,14 @@ class Run:
     pool: asyncpg.Pool
     gateway: Gateway
     probe: Gateway                      # the recovery probes' requests, tallied apart from the load's
+    receiver: Receiver
+    endpoint: str = ""                  # the webhook endpoint's id
     slots: deque = field(default_factory=deque)
     # booking id -> (manage token, the statuses it may end in as its customer left it)
     paid: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     journeys: Counter = field(default_factory=Counter)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    message_ids: dict[str, str | None] = field(default_factory=dict)    # SMTP sink file name -> its Message-ID
 
     @property
     def stripe_url(self) -> str:
@@ -307,8 +405,11 @@ async def issued_code(run: Run, voucher_id: str) -> str | None:
     """The code the recipient's email will carry on the delivery date (tomorrow): read and decrypted with the
     stack's own key, since no customer of this run can wait for that email."""
     async def code() -> str | None:
-        return await run.pool.fetchval("SELECT code_ciphertext FROM payments.vouchers "
-                                       "WHERE id = $1 AND issued_at IS NOT NULL", uuid.UUID(voucher_id))
+        try:
+            return await run.pool.fetchval("SELECT code_ciphertext FROM payments.vouchers "
+                                           "WHERE id = $1 AND issued_at IS NOT NULL", uuid.UUID(voucher_id))
+        except DB_DOWN:        # PostgreSQL restarting: ask again
+            return None
     try:
         token = await wait_for(code, timeout=STEP_TIMEOUT, interval=0.5, what="the voucher issued")
     except AssertionError:
@@ -378,20 +479,29 @@ async def drive_load(run: Run, options: Options, stop: asyncio.Event) -> None:
 
 @dataclass
 class Recovery:
-    """Seconds from the fault until each step of a probe customer's path worked again (None: not in time)."""
+    """Seconds from the fault until each step of a probe customer's path worked again (None: not in time), and
+    what the invariant checker found once the work in flight at the fault's end had had its settle time."""
     fault: str
-    ready: float | None = None       # the gateway's /readyz (and the killed service's own) answer 200
+    lasted: float = 0.0              # the fault itself: a restart's time without the server, a stall's length
+    ready: float | None = None       # the gateway's /readyz (and the killed service's own, or all) answer 200
     booked: float | None = None      # a hold and a booking through the gateway answer 201
     confirmed: float | None = None   # paid by card, it is confirmed (Stripe webhook, relay, consumers)
     emailed: float | None = None     # its confirmation email is in the SMTP sink (relay, consumer, Celery)
+    webhooked: float | None = None   # its booking.created webhook reached the clinic's receiver (Celery)
+    findings: list[invariants.Finding] | None = None    # the checker's last answer after the fault (None: none)
+    clean_after: float | None = None     # seconds from the fault's end until the checker found nothing
 
     @property
     def recovered(self) -> bool:
-        return self.emailed is not None
+        return self.emailed is not None and self.webhooked is not None
+
+    @property
+    def violations(self) -> int:
+        return sum(f.count for f in self.findings or ())
 
 
 async def is_ready(run: Run, fault: str) -> bool:
-    services = ["gateway"] + ([fault] if fault in HTTP_SERVICES else [])
+    services = HTTP_SERVICES if fault == POSTGRES else ["gateway"] + ([fault] if fault in HTTP_SERVICES else [])
     for service in services:
         try:
             async with run.session.get(f"{run.stack.url(service)}/readyz") as resp:
@@ -402,24 +512,56 @@ async def is_ready(run: Run, fault: str) -> bool:
     return True
 
 
+def _head(path: Path) -> bytes:
+    return path.read_bytes().split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+
+
+def _maildir_files(maildir: Path) -> list[Path]:
+    return [path for folder in ("new", "cur") if (maildir / folder).is_dir() for path in (maildir / folder).iterdir()]
+
+
 def mail_arrived(maildir: Path, address: str) -> bool:
     """Is the confirmation email to `address` in the SMTP sink's Maildir? (Headers only; no parsing of all.)"""
     wanted = (address.encode(), b"X-Clinic-Email-Kind: booking_confirmed")
-    for folder in ("new", "cur"):
-        for path in (maildir / folder).glob("*") if (maildir / folder).is_dir() else ():
-            with contextlib.suppress(OSError):
-                head = path.read_bytes().split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-                if all(w in head for w in wanted):
-                    return True
+    for path in _maildir_files(maildir):
+        with contextlib.suppress(OSError):
+            if all(w in _head(path) for w in wanted):
+                return True
     return False
+
+
+def confirmation_copies(run: Run) -> Counter:
+    """The confirmation emails in the SMTP sink, counted by Message-ID (its local part: the emails row's id).
+    Each file is read once (a Maildir file never changes; only its folder and flags may)."""
+    for path in _maildir_files(Path(run.stack.env["MAILBOX_DIR"])):
+        name = path.name.split(":", 1)[0]
+        if name in run.message_ids:
+            continue
+        try:
+            head = _head(path).decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in head.splitlines() if ":" in line and line[:1] not in " \t")
+        fields = {key.strip().lower(): value.strip() for key, value in fields.items()}
+        confirmation = fields.get("x-clinic-email-kind") == "booking_confirmed"
+        run.message_ids[name] = fields.get("message-id", "").strip("<>").split("@", 1)[0] if confirmation else None
+    return Counter(mid for mid in run.message_ids.values() if mid)
 
 
 async def measure_recovery(run: Run, fault: str, injected_at: float) -> Recovery:
     found, email = Recovery(fault), run.email(f"probe-{fault}")
     deadline = injected_at + RECOVERY_TIMEOUT
+    maildir = Path(run.stack.env["MAILBOX_DIR"])
 
     async def until(check: Callable[[], Awaitable[object]], what: str) -> object:
         return await wait_for(check, timeout=max(0.0, deadline - time.monotonic()), interval=0.25, what=what)
+
+    async def delivered() -> bool:
+        if found.emailed is None and await asyncio.to_thread(mail_arrived, maildir, email):
+            found.emailed = time.monotonic() - injected_at
+        if found.webhooked is None and (at := run.receiver.first_seen.get(booking["id"])) is not None:
+            found.webhooked = max(0.0, at - injected_at)
+        return found.emailed is not None and found.webhooked is not None
 
     try:
         await until(lambda: is_ready(run, fault), "readiness")
@@ -429,30 +571,90 @@ async def measure_recovery(run: Run, fault: str, injected_at: float) -> Recovery
         await until(lambda: pay(run, booking, gateway=run.probe), "the probe's card payment")
         await until(lambda: confirmed(run, booking["id"], gateway=run.probe), "the probe confirmed")
         found.confirmed = time.monotonic() - injected_at
-        maildir = Path(run.stack.env["MAILBOX_DIR"])
-        await until(lambda: asyncio.to_thread(mail_arrived, maildir, email), "the probe's email")
-        found.emailed = time.monotonic() - injected_at
+        await until(delivered, "the probe's email and webhook")
     except AssertionError as exc:
         say(f"{fault}: {exc}")
     return found
 
 
-async def inject(fault: str, supervisor: Supervisor, redis: PrivateRedis) -> None:
+async def _stall_process(stack: Stack, name: str, seconds: float) -> float:
+    """SIGSTOP (the whole process group) for `seconds`, then SIGCONT; returns when it ended (monotonic)."""
+    stack.send_signal(name, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        stack.send_signal(name, signal.SIGCONT)
+    return time.monotonic()
+
+
+async def _stall_receiver(receiver: Receiver, seconds: float) -> float:
+    await receiver.stall(seconds)
+    return time.monotonic()
+
+
+def _over() -> asyncio.Future:
+    over = asyncio.get_running_loop().create_future()
+    over.set_result(time.monotonic())
+    return over
+
+
+async def inject(fault: str, run: Run, rig: Rig, supervisor: Supervisor, options: Options) -> asyncio.Future:
+    """Starts `fault`; what it returns resolves (to time.monotonic()) when the fault is over: a stall goes on in
+    the background for `options.stall` seconds, anything else is over when this returns."""
     if fault == REDIS:
-        await asyncio.to_thread(redis.restart)     # killed and started empty, as Redis runs here
+        await asyncio.to_thread(rig.redis.restart)     # killed and started empty, as Redis runs here
+    elif fault == POSTGRES:
+        await asyncio.to_thread(rig.postgres.restart, POSTGRES_DOWN)
+    elif fault == WEBHOOK_STALL:
+        return asyncio.create_task(_stall_receiver(run.receiver, options.stall))
+    elif fault in STALLED_PROCESS:
+        return asyncio.create_task(_stall_process(rig.stack, STALLED_PROCESS[fault], options.stall))
     else:
         supervisor.kill(fault)
+    return _over()
 
 
-async def inject_faults(run: Run, supervisor: Supervisor, redis: PrivateRedis, options: Options) -> list[Recovery]:
-    """Each fault in turn, evenly spread over the run, the next only once the last one was recovered from."""
+async def check_after(run: Run, found: Recovery, fault_over: float, options: Options) -> None:
+    """The invariant checker after a fault: from `fault_settle` seconds after its end, counting work in flight
+    older than that (so what the fault interrupted counts), and again every SETTLE_POLL seconds until it finds
+    nothing; what it still finds FAULT_CHECK_WINDOW seconds later is violated."""
+    env = run.stack.env
+    await asyncio.sleep(max(0.0, fault_over + options.fault_settle - time.monotonic()))
+    deadline = time.monotonic() + FAULT_CHECK_WINDOW
+    while True:
+        try:
+            found.findings = await invariants.check(env["DATABASE_URL"], env["REDIS_URL"], env["REDIS_PREFIX"],
+                                                    settle=options.fault_settle)
+        except CHECKER_DOWN as exc:         # another fault under way (PostgreSQL or Redis restarting)
+            say(f"{found.fault}: the checker could not run ({type(exc).__name__}); trying again")
+        else:
+            if not found.violations:
+                found.clean_after = time.monotonic() - fault_over
+                say(f"{found.fault}: the checker finds no violation ({found.clean_after:.1f}s after the fault ended)")
+                return
+        if time.monotonic() > deadline:
+            say(f"{found.fault}: " + (f"the checker finds {found.violations} violation(s):\n"
+                                      + invariants.report(found.findings) if found.findings is not None
+                                      else "the checker could not run"))
+            return
+        await asyncio.sleep(SETTLE_POLL)
+
+
+async def inject_faults(run: Run, rig: Rig, supervisor: Supervisor, options: Options,
+                        checks: list[asyncio.Task]) -> list[Recovery]:
+    """Each fault in turn, evenly spread over the run, the next only once the last one was recovered from and
+    is over; the checker after each runs in the background (its task added to `checks`)."""
     gap, began, recoveries = options.duration / (len(options.faults) + 1), time.monotonic(), []
     for i, fault in enumerate(options.faults):
         await asyncio.sleep(max(0.0, began + gap * (i + 1) - time.monotonic()))     # pacing, not waiting on state
         injected_at = time.monotonic()
-        await inject(fault, supervisor, redis)
-        recoveries.append(found := await measure_recovery(run, fault, injected_at))
+        ongoing = await inject(fault, run, rig, supervisor, options)
+        found = await measure_recovery(run, fault, injected_at)
+        fault_over = await ongoing
+        found.lasted = fault_over - injected_at if fault in (REDIS, POSTGRES, *STALLS) else 0.0
+        recoveries.append(found)
         say(f"{fault}: " + recovery_line(found))
+        checks.append(asyncio.create_task(check_after(run, found, fault_over, options)))
     return recoveries
 
 
@@ -463,15 +665,46 @@ async def paid_not_as_left(run: Run, suspects: set[str]) -> set[str]:
     return {bid for bid in suspects if await status_of(run, bid) not in run.paid[bid][1]}
 
 
-async def settle(run: Run, options: Options) -> tuple[list[invariants.Finding], set[str], float]:
-    """Poll until every paid booking is as its customer left it and no invariant is violated, or time is up."""
+@dataclass
+class Arrivals:
+    """Every confirmation email in the SMTP sink and every booking.created delivery at the clinic's endpoint:
+    what has not arrived (by emails row id, by webhook-id), and second copies of one (a redelivery, not a
+    second email or webhook: the receiver drops it by its Message-ID or webhook-id)."""
+    emails: int = 0
+    emails_missing: set[str] = field(default_factory=set)
+    email_copies: int = 0
+    webhooks: int = 0
+    webhooks_missing: set[str] = field(default_factory=set)
+    webhook_copies: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.emails_missing and not self.webhooks_missing
+
+
+async def arrivals(run: Run) -> Arrivals:
+    emails = {r[0] for r in await run.pool.fetch(
+        "SELECT id::text FROM notifications.emails WHERE kind = 'booking_confirmed'")}
+    deliveries = {r[0] for r in await run.pool.fetch(
+        "SELECT id::text FROM notifications.webhook_deliveries WHERE endpoint_id = $1", uuid.UUID(run.endpoint))}
+    copies, hooks = await asyncio.to_thread(confirmation_copies, run), run.receiver.arrivals
+    return Arrivals(len(emails), emails - copies.keys(), sum(copies.values()) - len(copies),
+                    len(deliveries), deliveries - hooks.keys(), sum(hooks[d] for d in deliveries if d in hooks)
+                    - len(deliveries & hooks.keys()))
+
+
+async def settle(run: Run, options: Options) -> tuple[list[invariants.Finding], set[str], Arrivals, float]:
+    """Poll until every paid booking is as its customer left it, every email and webhook has arrived and no
+    invariant is violated, or time is up."""
     began, deadline = time.monotonic(), time.monotonic() + options.settle
     env, suspects = run.stack.env, set(run.paid)
     while True:
         suspects = await paid_not_as_left(run, suspects)
+        arrived = await arrivals(run)
         findings = await invariants.check(env["DATABASE_URL"], env["REDIS_URL"], env["REDIS_PREFIX"], settle=0)
-        if (not suspects and not any(f.count for f in findings)) or time.monotonic() > deadline:
-            return findings, suspects, time.monotonic() - began
+        if (not suspects and arrived.complete and not any(f.count for f in findings)) \
+                or time.monotonic() > deadline:
+            return findings, suspects, arrived, time.monotonic() - began
         await asyncio.sleep(SETTLE_POLL)
 
 
@@ -486,7 +719,7 @@ class Result:
     unexpected_exits: Counter
     paid: int
     not_as_left: set[str]
-    webhooks: Counter
+    arrivals: Arrivals
     findings: list[invariants.Finding]
     settled_in: float
     unhandled_errors: dict[str, int]
@@ -499,7 +732,11 @@ class Result:
     def failures(self) -> list[str]:
         reasons = []
         if violations := sum(f.count for f in self.findings):
-            reasons.append(f"{violations} invariant violation(s)")
+            reasons.append(f"{violations} invariant violation(s) at the end")
+        if after := [f"{r.fault} ({r.violations})" for r in self.recoveries if r.violations]:
+            reasons.append(f"invariant violation(s) after a fault: {', '.join(after)}")
+        if unchecked := [r.fault for r in self.recoveries if r.findings is None]:
+            reasons.append(f"the checker could not run after: {', '.join(unchecked)}")
         if self.status_500:
             reasons.append(f"{self.status_500} request(s) answered 500")
         if logged := sum(self.unhandled_errors.values()):
@@ -508,38 +745,18 @@ class Result:
             reasons.append(f"not recovered within {RECOVERY_TIMEOUT:.0f}s: {', '.join(late)}")
         if self.not_as_left:
             reasons.append(f"{len(self.not_as_left)} paid booking(s) not as their customers left them")
+        if self.arrivals.emails_missing:
+            reasons.append(f"{len(self.arrivals.emails_missing)} confirmation email(s) never reached the SMTP sink")
+        if self.arrivals.webhooks_missing:
+            reasons.append(f"{len(self.arrivals.webhooks_missing)} booking.created webhook(s) never reached "
+                           "the receiver")
         if not self.paid:
             reasons.append("no booking was paid: the load did not run")
         return reasons
 
 
-class Receiver:
-    """The clinic's webhook endpoint: counts the deliveries of each webhook-id."""
-
-    def __init__(self) -> None:
-        self.arrivals: Counter = Counter()
-
-    async def hook(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.arrivals[request.headers.get("webhook-id", "")] += 1
-        return web.Response(text="ok")
-
-    @asynccontextmanager
-    async def serving(self) -> AsyncIterator[str]:
-        app = web.Application()
-        app.router.add_post("/hook", self.hook)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, LOOPBACK, port).start()
-        try:
-            yield f"http://{LOOPBACK}:{port}/hook"
-        finally:
-            await runner.cleanup()
-
-
-async def subscribe(run: Run, url: str) -> None:
-    """The demo clinic subscribes `url` to booking.created, with an API key of its own."""
+async def subscribe(run: Run, url: str) -> str:
+    """The demo clinic subscribes `url` to booking.created, with an API key of its own; returns the endpoint's id."""
     key, prefix = api_keys.generate()
     await run.pool.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
                            "VALUES ($1, $2, $3, $4, 'chaos')",
@@ -549,18 +766,20 @@ async def subscribe(run: Run, url: str) -> None:
                                           headers={"Authorization": f"Bearer {key}"})
     if status != 201:
         raise RuntimeError(f"registering the webhook endpoint answered {status}: {body}")
+    return body["id"]
 
 
 def unhandled_errors(stack: Stack) -> dict[str, int]:
     return {name: n for name in HTTP_SERVICES if (n := sum(stack.log(name).count(m) for m in UNHANDLED))}
 
 
-async def load_with_faults(run: Run, redis: PrivateRedis, supervisor: Supervisor, options: Options) -> list[Recovery]:
+async def load_with_faults(run: Run, rig: Rig, supervisor: Supervisor, options: Options,
+                           checks: list[asyncio.Task]) -> list[Recovery]:
     """The load for `duration` seconds, the faults spread over it; returns once the load has stopped."""
     stop_load, began = asyncio.Event(), time.monotonic()
     load = asyncio.create_task(drive_load(run, options, stop_load))
     try:
-        recoveries = await inject_faults(run, supervisor, redis, options)
+        recoveries = await inject_faults(run, rig, supervisor, options, checks)
         await asyncio.sleep(max(0.0, began + options.duration - time.monotonic()))     # the rest of the run
     finally:
         stop_load.set()
@@ -568,29 +787,32 @@ async def load_with_faults(run: Run, redis: PrivateRedis, supervisor: Supervisor
     return recoveries
 
 
-async def run_chaos(stack: Stack, redis: PrivateRedis, db_url: str, options: Options) -> Result:
+async def run_chaos(rig: Rig, options: Options) -> Result:
     """Load, faults, settling and the checks, on a stack already started (see chaos_stack)."""
-    began, tally, receiver = time.monotonic(), Counter(), Receiver()
-    supervisor, stop_supervising = Supervisor(stack), asyncio.Event()
+    began, tally, receiver, stack = time.monotonic(), Counter(), Receiver(), rig.stack
+    supervisor, stop_supervising, checks = Supervisor(stack), asyncio.Event(), []
     async with (aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
-                asyncpg.create_pool(db_url, min_size=1, max_size=4) as pool, receiver.serving() as hook_url):
+                asyncpg.create_pool(rig.db_url, min_size=0, max_size=4) as pool, receiver.serving() as hook_url):
         run = Run(stack, session, pool, Gateway(session, stack.url(), tally),
-                  Gateway(session, stack.url(), tally, "probe: "))
-        await subscribe(run, hook_url)
+                  Gateway(session, stack.url(), tally, "probe: "), receiver)
+        run.endpoint = await subscribe(run, hook_url)
         today = datetime.now(timezone.utc).date()
         run.slots.extend(await free_starts(run.gateway, today + timedelta(days=1), HORIZON_DAYS))
         say(f"stack ready; {len(run.slots)} free slots; {options.duration:.0f}s of load at {options.rate}/s, "
             f"faults: {', '.join(options.faults)}")
         supervising = asyncio.create_task(supervisor.run(stop_supervising))
         try:
-            recoveries = await load_with_faults(run, redis, supervisor, options)
+            recoveries = await load_with_faults(run, rig, supervisor, options, checks)
             say("load stopped; waiting for the work in flight to settle")
-            findings, not_as_left, settled_in = await settle(run, options)
+            findings, not_as_left, arrived, settled_in = await settle(run, options)
+            await asyncio.gather(*checks)
         finally:
+            for check in checks:
+                check.cancel()
             stop_supervising.set()
             await supervising
     return Result(options, time.monotonic() - began, tally, run.journeys, recoveries, supervisor.restarts,
-                  supervisor.unexpected, len(run.paid), not_as_left, receiver.arrivals, findings, settled_in,
+                  supervisor.unexpected, len(run.paid), not_as_left, arrived, findings, settled_in,
                   unhandled_errors(stack))
 
 
@@ -601,25 +823,37 @@ def _seconds(value: float | None) -> str:
 
 
 def recovery_line(r: Recovery) -> str:
-    return (f"ready {_seconds(r.ready)}  booked {_seconds(r.booked)}  confirmed {_seconds(r.confirmed)}  "
-            f"emailed {_seconds(r.emailed)}")
+    return (f"lasted {_seconds(r.lasted)}  ready {_seconds(r.ready)}  booked {_seconds(r.booked)}  "
+            f"confirmed {_seconds(r.confirmed)}  emailed {_seconds(r.emailed)}  webhook {_seconds(r.webhooked)}")
+
+
+def check_line(r: Recovery) -> str:
+    if r.findings is None:
+        return "checker: not run"
+    if not r.violations:
+        return f"checker: 0 violations (clean {r.clean_after:.1f}s after the fault)"
+    return "checker: " + "; ".join(f"{f.count} x {f.name}" for f in r.findings if f.count)
 
 
 def render(result: Result) -> str:
+    a = result.arrivals
     lines = [f"chaos run: {result.seconds:.0f}s in all, {result.options.duration:.0f}s of load at "
              f"{result.options.rate}/s; {len(result.recoveries)} faults injected",
              "", "customer journeys started:"]
     lines += [f"  {n:6d}  {kind}" for kind, n in sorted(result.journeys.items())]
     lines += ["", "requests sent (by outcome):"]
     lines += [f"  {n:6d}  {what:32s} {outcome}" for (what, outcome), n in sorted(result.requests.items())]
-    lines += ["", "faults (seconds from the kill until each step of a probe booking worked again):"]
-    lines += [f"  {r.fault:24s} {recovery_line(r)}" for r in result.recoveries]
+    lines += ["", "faults (seconds from the fault until each step of a probe booking worked again; then the "
+                  f"invariant checker, counting work in flight older than {result.options.fault_settle:g}s):"]
+    lines += [f"  {r.fault:24s} {recovery_line(r)}\n  {'':24s} {check_line(r)}" for r in result.recoveries]
     unexpected = ", ".join(f"{k} x{n}" for k, n in result.unexpected_exits.items()) or "none"
     lines += [f"restarts by the supervisor: {sum(result.restarts.values())}; exits nobody caused: {unexpected}",
               f"paid bookings: {result.paid}; not as their customers left them: {len(result.not_as_left)}"
               + (f" (e.g. {', '.join(sorted(result.not_as_left)[:3])})" if result.not_as_left else ""),
-              f"booking.created webhooks received: {len(result.webhooks)} distinct ids, "
-              f"{sum(result.webhooks.values()) - len(result.webhooks)} redeliveries of an id",
+              f"confirmation emails: {a.emails}; not in the SMTP sink: {len(a.emails_missing)}; "
+              f"second copies of a Message-ID: {a.email_copies}",
+              f"booking.created webhooks: {a.webhooks}; not received: {len(a.webhooks_missing)}; "
+              f"redeliveries of a webhook-id: {a.webhook_copies}",
               f"unhandled errors in the service logs: {result.unhandled_errors or 'none'}",
               f"settled in {result.settled_in:.1f}s; the invariant checker says:",
               invariants.report(result.findings), "",
@@ -628,17 +862,13 @@ def render(result: Result) -> str:
 
 
 async def run_from_scratch(options: Options, workdir: Path) -> Result:
-    """A template database of our own, the stack on a clone of it, the run; everything dropped afterwards."""
-    template = await create_template_database()
-    try:
-        async with chaos_stack(template, workdir) as (stack, redis, db_url):
-            return await run_chaos(stack, redis, db_url, options)
-    finally:
-        await drop_database(template)
+    """A private PostgreSQL cluster, Redis and stack, the run; everything stopped and deleted afterwards."""
+    async with chaos_stack(workdir) as rig:
+        return await run_chaos(rig, options)
 
 
 async def _main(options: Options, workdir: Path) -> Result:
-    # SIGTERM ends the run as Ctrl-C does: the stack is stopped and the databases dropped on the way out.
+    # SIGTERM ends the run as Ctrl-C does: the stack and the PostgreSQL cluster are stopped on the way out.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     return await run_from_scratch(options, workdir)
 
