@@ -1,11 +1,16 @@
 """Events that become emails: each handler renders the email and records it in the event's transaction;
 the Celery task that sends it is enqueued after commit. Booking events also keep the booking projection and
 its reminders; a purchased voucher plans the gift email for its delivery date. Reminders and gift emails are
-sent later by beat-driven tasks (tasks.py)."""
+sent later by beat-driven tasks (tasks.py).
+
+Each handler is a named function of (what it needs, the transaction, the event), listed in HANDLERS by the
+event type it handles; email_handlers gives them what they need."""
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Awaitable, Callable
 
@@ -18,119 +23,150 @@ log = logging.getLogger(__name__)
 EnqueueEmail = Callable[[uuid.UUID], Awaitable[None]]
 
 
+@dataclass
+class Mailer:
+    """What the handlers need beyond the event: how to start a send, the sender, the site's address, and the
+    clinics this consumer committed last (so an unchanged clinic is not written again at every event)."""
+    enqueue_email: EnqueueEmail
+    mail_from: str
+    public_url: str
+    known_clinics: dict[str, dict] = field(default_factory=dict)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+async def _record(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
+                  render: Callable[[], emails.RenderedEmail]) -> None:
+    try:
+        email = render()
+    except Exception as exc:
+        # Rendering is pure, so this is a template or data error that a retry would repeat: record the
+        # email as failed and let the event's other effects (other emails, webhooks, reminders) commit.
+        error = f"render: {type(exc).__name__}: {exc}"
+        log.error("email could not be rendered", extra={"event_id": str(event.id), "kind": kind, "error": error})
+        await store.insert_unrenderable_email(ctx.conn, event.id, kind, error)
+        return
+    email_id = await store.insert_email(ctx.conn, event.id, email)
+    if email_id is not None:
+        ctx.after_commit(lambda: mailer.enqueue_email(email_id))
+
+
+async def _keep_clinic(mailer: Mailer, ctx: HandlerContext, clinic: dict) -> None:
+    """Upsert the clinic as the event describes it, unless this consumer committed it just so already."""
+    if mailer.known_clinics.get(clinic["id"]) != clinic:
+        await store.upsert_clinic(ctx.conn, clinic)
+        ctx.after_commit(lambda: mailer.known_clinics.__setitem__(clinic["id"], clinic))
+
+
+async def _project(mailer: Mailer, ctx: HandlerContext, event: Event
+                   ) -> tuple[reminders.BookingView | None, int, bool]:
+    """Update the booking projection. Returns the booking if this event is the newest seen for it (else
+    None), the SEQUENCE of the invite this event sends, and whether the booking is new here."""
+    await _keep_clinic(mailer, ctx, event.data["clinic"])
+    booking = reminders.booking_view(event.data)
+    at_least = ics.sequence_for(event.occurred_at)
+    applied = await store.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
+    # An older event handled late changes nothing; its invite's SEQUENCE is lower (or equal, with an
+    # older DTSTAMP) than the newer one's, so calendars keep the newer.
+    if applied is None:
+        return None, at_least, False
+    return booking, applied["ics_sequence"], applied["inserted"]
+
+
+async def _replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, event: Event, *, new: bool) -> None:
+    if not new:    # a booking new here has no reminders yet
+        await store.cancel_live_reminders(ctx.conn, booking.booking_id)
+    if booking.status == "confirmed" and booking.customer_email:
+        offsets = reminders.offsets_of(event.data["clinic"])
+        await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
+                                     reminders.plan_reminders(booking.start, _now(), offsets))
+
+
+async def _booked(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
+                  render: Callable[..., emails.RenderedEmail]) -> None:
+    """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
+    booking, sequence, new = await _project(mailer, ctx, event)
+    if booking:
+        await _replan_reminders(ctx, booking, event, new=new)
+    await _record(mailer, ctx, event, kind, lambda: render(
+        event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
+
+
+async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event) -> emails.Brand:
+    # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
+    if "clinic" in event.data:
+        await _keep_clinic(mailer, ctx, event.data["clinic"])
+    clinic = await store.get_clinic(ctx.conn, event.clinic_id)
+    if clinic is None:
+        return emails.Brand(emails.sender_name(mailer.mail_from))
+    return emails.Brand(clinic["name"], clinic["timezone"], clinic["slug"])
+
+
+# --- the handlers --------------------------------------------------------------------------------
+
+async def on_booking_confirmed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    await _booked(mailer, ctx, event, "booking_confirmed", emails.booking_confirmed)
+
+
+async def on_booking_rescheduled(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    await _booked(mailer, ctx, event, "booking_rescheduled", emails.booking_rescheduled)
+
+
+async def on_booking_cancelled(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    booking, sequence, _new = await _project(mailer, ctx, event)
+    if booking:
+        await store.cancel_live_reminders(ctx.conn, booking.booking_id)
+    await _record(mailer, ctx, event, "booking_cancelled", lambda: emails.booking_cancelled(
+        event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
+
+
+async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    if not event.data.get("customer_email"):
+        log.warning("refund without a customer email; nobody to tell", extra={"event_id": str(event.id)})
+        return
+    brand = await _brand_of(mailer, ctx, event)
+    visit = await store.projected_booking(ctx.conn, uuid.UUID(event.data["reference_id"]))
+    await _record(mailer, ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data, brand, visit))
+
+
+async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    brand = await _brand_of(mailer, ctx, event)
+    deliver_on = date.fromisoformat(event.data["deliver_on"])
+    await store.plan_voucher_delivery(
+        ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
+        deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
+    await _record(mailer, ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(
+        event.data, brand, event.occurred_at, change_url=emails.gift_change_url(mailer.public_url, event.data)))
+
+
+async def on_voucher_delivery_changed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """The buyer moved the day: the planned delivery follows (a new email address is read at send time)."""
+    brand = await _brand_of(mailer, ctx, event)
+    deliver_on = date.fromisoformat(event.data["deliver_on"])
+    await store.replan_voucher_delivery(ctx.conn, uuid.UUID(event.data["voucher_id"]), deliver_on,
+                                        reminders.gift_due_at(deliver_on, brand.timezone))
+
+
+async def on_voucher_expiring(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    brand = await _brand_of(mailer, ctx, event)
+    await _record(mailer, ctx, event, "voucher_expiring", lambda: emails.voucher_expiring(
+        event.data, brand, book_url=emails.book_url(mailer.public_url, brand)))
+
+
+HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] = {
+    "booking.confirmed": on_booking_confirmed,
+    "booking.rescheduled": on_booking_rescheduled,
+    "booking.cancelled": on_booking_cancelled,
+    "payment.refunded": on_payment_refunded,
+    "voucher.purchased": on_voucher_purchased,
+    "voucher.delivery_changed": on_voucher_delivery_changed,
+    "voucher.expiring": on_voucher_expiring,
+}
+
+
 def email_handlers(enqueue_email: EnqueueEmail, *, mail_from: str, public_url: str) -> dict[str, Handler]:
-    async def record(ctx: HandlerContext, event: Event, kind: str, render: Callable[[], emails.RenderedEmail]) -> None:
-        try:
-            email = render()
-        except Exception as exc:
-            # Rendering is pure, so this is a template or data error that a retry would repeat: record the
-            # email as failed and let the event's other effects (other emails, webhooks, reminders) commit.
-            error = f"render: {type(exc).__name__}: {exc}"
-            log.error("email could not be rendered", extra={"event_id": str(event.id), "kind": kind, "error": error})
-            await store.insert_unrenderable_email(ctx.conn, event.id, kind, error)
-            return
-        email_id = await store.insert_email(ctx.conn, event.id, email)
-        if email_id is not None:
-            ctx.after_commit(lambda: enqueue_email(email_id))
-
-    known_clinics: dict[str, dict] = {}
-
-    async def keep_clinic(ctx: HandlerContext, clinic: dict) -> None:
-        """Upsert the clinic as the event describes it, unless this consumer committed it just so already."""
-        if known_clinics.get(clinic["id"]) != clinic:
-            await store.upsert_clinic(ctx.conn, clinic)
-            ctx.after_commit(lambda: known_clinics.__setitem__(clinic["id"], clinic))
-
-    async def project(ctx: HandlerContext, event: Event) -> tuple[reminders.BookingView | None, int, bool]:
-        """Update the booking projection. Returns the booking if this event is the newest seen for it (else
-        None), the SEQUENCE of the invite this event sends, and whether the booking is new here."""
-        await keep_clinic(ctx, event.data["clinic"])
-        booking = reminders.booking_view(event.data)
-        at_least = ics.sequence_for(event.occurred_at)
-        applied = await store.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
-        # An older event handled late changes nothing; its invite's SEQUENCE is lower (or equal, with an
-        # older DTSTAMP) than the newer one's, so calendars keep the newer.
-        if applied is None:
-            return None, at_least, False
-        return booking, applied["ics_sequence"], applied["inserted"]
-
-    async def replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, event: Event, *,
-                               new: bool) -> None:
-        if not new:    # a booking new here has no reminders yet
-            await store.cancel_live_reminders(ctx.conn, booking.booking_id)
-        if booking.status == "confirmed" and booking.customer_email:
-            offsets = reminders.offsets_of(event.data["clinic"])
-            await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
-                                         reminders.plan_reminders(booking.start, _now(), offsets))
-
-    def booked(kind: str, render: Callable[..., emails.RenderedEmail]) -> Handler:
-        """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
-        async def handle(ctx: HandlerContext, event: Event) -> None:
-            booking, sequence, new = await project(ctx, event)
-            if booking:
-                await replan_reminders(ctx, booking, event, new=new)
-            await record(ctx, event, kind, lambda: render(
-                event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
-        return handle
-
-    on_booking_confirmed = booked("booking_confirmed", emails.booking_confirmed)
-    on_booking_rescheduled = booked("booking_rescheduled", emails.booking_rescheduled)
-
-    async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
-        booking, sequence, _new = await project(ctx, event)
-        if booking:
-            await store.cancel_live_reminders(ctx.conn, booking.booking_id)
-        await record(ctx, event, "booking_cancelled", lambda: emails.booking_cancelled(
-            event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mail_from))
-
-    async def on_payment_refunded(ctx: HandlerContext, event: Event) -> None:
-        if not event.data.get("customer_email"):
-            log.warning("refund without a customer email; nobody to tell", extra={"event_id": str(event.id)})
-            return
-        brand = await brand_of(ctx, event)
-        visit = await store.projected_booking(ctx.conn, uuid.UUID(event.data["reference_id"]))
-        await record(ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data, brand, visit))
-
-    async def brand_of(ctx: HandlerContext, event: Event) -> emails.Brand:
-        # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
-        if "clinic" in event.data:
-            await keep_clinic(ctx, event.data["clinic"])
-        clinic = await store.get_clinic(ctx.conn, event.clinic_id)
-        if clinic is None:
-            return emails.Brand(emails.sender_name(mail_from))
-        return emails.Brand(clinic["name"], clinic["timezone"], clinic["slug"])
-
-    async def on_voucher_purchased(ctx: HandlerContext, event: Event) -> None:
-        brand = await brand_of(ctx, event)
-        deliver_on = date.fromisoformat(event.data["deliver_on"])
-        await store.plan_voucher_delivery(
-            ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
-            deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
-        await record(ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(
-            event.data, brand, event.occurred_at, change_url=emails.gift_change_url(public_url, event.data)))
-
-    async def on_voucher_delivery_changed(ctx: HandlerContext, event: Event) -> None:
-        """The buyer moved the day: the planned delivery follows (a new email address is read at send time)."""
-        brand = await brand_of(ctx, event)
-        deliver_on = date.fromisoformat(event.data["deliver_on"])
-        await store.replan_voucher_delivery(ctx.conn, uuid.UUID(event.data["voucher_id"]), deliver_on,
-                                            reminders.gift_due_at(deliver_on, brand.timezone))
-
-    async def on_voucher_expiring(ctx: HandlerContext, event: Event) -> None:
-        brand = await brand_of(ctx, event)
-        await record(ctx, event, "voucher_expiring", lambda: emails.voucher_expiring(
-            event.data, brand, book_url=emails.book_url(public_url, brand)))
-
-    return {
-        "booking.confirmed": on_booking_confirmed,
-        "booking.rescheduled": on_booking_rescheduled,
-        "booking.cancelled": on_booking_cancelled,
-        "payment.refunded": on_payment_refunded,
-        "voucher.purchased": on_voucher_purchased,
-        "voucher.delivery_changed": on_voucher_delivery_changed,
-        "voucher.expiring": on_voucher_expiring,
-    }
+    """HANDLERS, each given one Mailer (shared, so the clinics it knows are known to all of them)."""
+    mailer = Mailer(enqueue_email, mail_from, public_url)
+    return {event_type: functools.partial(handler, mailer) for event_type, handler in HANDLERS.items()}

@@ -2,7 +2,9 @@
 transaction; the first attempt is enqueued after commit."""
 from __future__ import annotations
 
+import functools
 import uuid
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from services.notifications import webhook_store as store
@@ -13,16 +15,27 @@ from shared.streams import Handler, HandlerContext
 EnqueueDelivery = Callable[[uuid.UUID, int], Awaitable[None]]
 
 
-def webhook_handlers(enqueue_delivery: EnqueueDelivery, safety_net_seconds: float) -> dict[str, Handler]:
-    """`safety_net_seconds`: after this long the dispatcher attempts a delivery whose enqueue was lost."""
-    async def fan_out(ctx: HandlerContext, event: Event) -> None:
-        if event.clinic_id is None:
-            return
-        clinic_type = CLINIC_EVENTS[event.type]
-        clinic_id = uuid.UUID(event.clinic_id)
-        payload = payload_for(clinic_type, event.occurred_at, event.data)
-        for delivery_id in await store.insert_deliveries(ctx.conn, clinic_id, clinic_type, event.id, payload,
-                                                         safety_net_seconds):
-            ctx.after_commit(lambda d=delivery_id: enqueue_delivery(d, 0))
+@dataclass(frozen=True)
+class Fanout:
+    """What fan_out needs beyond the event: how to start a delivery's first attempt, and after how long the
+    dispatcher attempts a delivery whose start was lost."""
+    enqueue_delivery: EnqueueDelivery
+    safety_net_seconds: float
 
-    return {event_type: fan_out for event_type in CLINIC_EVENTS}
+
+async def fan_out(fanout: Fanout, ctx: HandlerContext, event: Event) -> None:
+    """One delivery per endpoint of the event's clinic subscribed to it, each started once committed."""
+    if event.clinic_id is None:
+        return
+    clinic_type = CLINIC_EVENTS[event.type]
+    clinic_id = uuid.UUID(event.clinic_id)
+    payload = payload_for(clinic_type, event.occurred_at, event.data)
+    for delivery_id in await store.insert_deliveries(ctx.conn, clinic_id, clinic_type, event.id, payload,
+                                                     fanout.safety_net_seconds):
+        ctx.after_commit(lambda d=delivery_id: fanout.enqueue_delivery(d, 0))
+
+
+def webhook_handlers(enqueue_delivery: EnqueueDelivery, safety_net_seconds: float) -> dict[str, Handler]:
+    """fan_out for every event type a clinic may subscribe to."""
+    handler = functools.partial(fan_out, Fanout(enqueue_delivery, safety_net_seconds))
+    return {event_type: handler for event_type in CLINIC_EVENTS}
