@@ -1,17 +1,25 @@
 """Building blocks of the OpenAPI 3.1 spec: each service declares its public operations with these
-(services/<svc>/api_spec.py) and the gateway assembles them into one document (services/gateway/openapi.py).
+(services/<svc>/api_spec.py) and serves them as JSON on its internal API (`serve_operations`, at SPEC_PATH);
+the gateway fetches them from there and assembles one document (services/gateway/openapi.py), so it imports
+no service's code.
 
 Request bodies come from the same pydantic models the handlers validate with (`shared.http_input.read_json`),
 so the spec and the validation cannot drift apart: one source of truth.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import pydantic
+from aiohttp import web
+
+from shared.clinic_auth import require_internal
 
 REF = "#/components/schemas/{model}"
+# Where each service with public operations serves them (internal: the gateway never routes /internal/).
+SPEC_PATH = "/internal/v1/openapi"
 JSON = "application/json"
 CLINIC_SECURITY = "clinicApiKey"
 
@@ -146,3 +154,29 @@ def operation(method: str, path: str, *, summary: str, tag: str, responses: dict
 def _operation_id(method: str, path: str) -> str:
     words = [p.strip("{}").replace("-", "_") for p in path.split("/") if p and p not in ("api", "v1")]
     return method.lower() + "_" + "_".join(words)
+
+
+# --- the operations on the wire: service → gateway -------------------------------------------------
+
+def operations_to_json(operations: Iterable[Operation]) -> dict:
+    """What a service serves at SPEC_PATH: each operation's path, method, spec and component schemas (the
+    request model itself stays behind: the document needs only its schema, already in `schemas`)."""
+    return {"operations": [{"path": op.path, "method": op.method, "spec": op.spec, "schemas": op.schemas}
+                           for op in operations]}
+
+
+def operations_from_json(document: dict) -> tuple[Operation, ...]:
+    """The operations a service served (KeyError or TypeError if it is not that shape)."""
+    return tuple(Operation(item["path"], item["method"], item["spec"], item["schemas"])
+                 for item in document["operations"])
+
+
+def serve_operations(app: web.Application, operations: Iterable[Operation]) -> None:
+    """`GET SPEC_PATH` on a service: its public operations, for the gateway (internal token required)."""
+    body = json.dumps(operations_to_json(operations)).encode()
+
+    async def operations_json(request: web.Request) -> web.Response:
+        require_internal(request)
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_get(SPEC_PATH, operations_json)

@@ -7,11 +7,12 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.booking import service, settings_routes
+from services.booking import api_spec, service, settings_routes
 from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
 from shared.config import Settings
 from shared.keys import DB, SETTINGS
+from shared.openapi import serve_operations
 from shared.web import create_base_app
 
 SERVICE = "booking"
@@ -62,4 +63,5 @@ def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_IN
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
     app.add_routes(routes)
     app.add_routes(settings_routes.routes)
+    serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json
     return app

@@ -1,12 +1,14 @@
 """Notifications service app factory."""
 from aiohttp import web
 
+from services.notifications import api_spec
 from services.notifications.routes import dev_routes
 from services.notifications.webhook_routes import routes as webhook_routes
 from services.notifications.celery_app import CELERY_QUEUE
 from shared.config import Settings
 from shared.keys import DB, REDIS
 from shared.metrics import METRICS
+from shared.openapi import serve_operations
 from shared.web import create_base_app
 
 SERVICE = "notifications"
@@ -30,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="notifications")
     app[METRICS].probes.append(_notifications_probe)
     app.add_routes(webhook_routes)
+    serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json
     if settings.development:
         app.add_routes(dev_routes)
     return app

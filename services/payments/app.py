@@ -7,12 +7,13 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.payments import service, voucher_service
+from services.payments import api_spec, service, voucher_service
 from services.payments.catalogue import catalogue_ctx
 from services.payments.routes import issuer, limiter_ctx, routes
 from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
 from shared.config import Settings
 from shared.keys import DB, SETTINGS
+from shared.openapi import serve_operations
 from shared.web import create_base_app
 
 SERVICE = "payments"
@@ -64,4 +65,5 @@ def create_app(settings: Settings, *, reconciler: bool = True) -> web.Applicatio
     if reconciler:
         app.cleanup_ctx.append(reconciler_ctx)
     app.add_routes(routes)
+    serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json
     return app

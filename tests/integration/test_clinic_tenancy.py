@@ -8,10 +8,10 @@ import uuid
 from datetime import datetime, timezone
 
 from services.booking.seed import stable_id
-from services.gateway.openapi import build_document
 from services.notifications import webhook_store
 from tests.support.booking import book_and_pay, next_weekday
 from tests.support.clinic_api import bearer
+from tests.support.openapi import build_document
 from tests.support.vouchers import buy_voucher
 
 CLINIC_API = "/api/v1/clinic/"

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from services.booking.app import create_app as create_booking_app
 from services.gateway.app import create_app as create_gateway
-from services.gateway.openapi import OPERATIONS
 from services.notifications.app import create_app as create_notifications
 from services.payments.app import create_app as create_payments_app
 from shared.input import MAX_JSON_DEPTH
@@ -27,6 +26,7 @@ from tests.support.clinic_api import bearer, issue_keys
 from tests.support.hostile import (clean, extreme_days, extreme_instants, hostile_text, nested_array,
                                    nested_in_extra_field, url_segment)
 from tests.support.infra import free_port
+from tests.support.openapi import OPERATIONS
 from tests.support.vouchers import purchase_body
 
 EXAMPLES = hypothesis_settings(max_examples=40, deadline=None, database=None,

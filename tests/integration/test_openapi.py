@@ -1,20 +1,27 @@
 """The OpenAPI document: valid 3.1, exactly the public routes the services register, request bodies from the
-very pydantic models the handlers validate with; and /docs served from installed assets, no CDN."""
+very pydantic models the handlers validate with, assembled by the gateway from the services' internal APIs
+(it imports none of their code); and /docs served from installed assets, no CDN."""
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
 import re
 
 import pytest
+from aiohttp import web
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from services.booking.app import create_app as create_booking
 from services.gateway.app import create_app as create_gateway
-from services.gateway.openapi import DOCS_ASSETS, OPERATIONS, build_document
+from services.gateway.openapi import DOCS_ASSETS, SPEC_SERVICES
 from services.gateway.routing import service_for
 from services.notifications.app import create_app as create_notifications
 from services.payments.app import create_app as create_payments
-from shared.openapi import REF
+from shared.clinic_auth import INTERNAL_TOKEN_HEADER
+from shared.keys import SETTINGS
+from shared.openapi import REF, SPEC_PATH, serve_operations
+from tests.support.openapi import BY_SERVICE, OPERATIONS, build_document
 
 NOT_PUBLIC = ("/internal/", "/dev/")
 OPERATOR_PATHS = {"/healthz", "/readyz", "/metrics"}
@@ -120,11 +127,63 @@ def test_request_bodies_are_the_models_the_handlers_validate_with(document, serv
             assert spec_body == {"$ref": REF.format(model=match.group(1))}, f"{method} {path}"
 
 
-async def test_the_gateway_serves_the_document(aiohttp_client, settings, document):
-    gateway = await aiohttp_client(create_gateway(settings))
+async def test_the_gateway_serves_the_document(gateway, document):
     resp = await gateway.get("/openapi.json")
     assert resp.status == 200 and resp.content_type == "application/json"
     assert await resp.json() == document
+
+
+async def test_the_document_is_the_one_built_in_process_byte_for_byte(gateway, document, booking, payments):
+    first, again = await gateway.get("/openapi.json"), await gateway.get("/openapi.json")
+    assert await first.read() == await again.read() == json.dumps(document).encode()
+    # Each service serves its operations internally: the internal token is needed, and the gateway never
+    # routes there.
+    for service in (booking, payments):
+        assert (await service.get(SPEC_PATH)).status == 401
+        resp = await service.get(SPEC_PATH, headers={INTERNAL_TOKEN_HEADER: service.app[SETTINGS].internal_token})
+        assert resp.status == 200 and (await resp.json())["operations"]
+    resp = await gateway.get(SPEC_PATH, headers={INTERNAL_TOKEN_HEADER: gateway.app[SETTINGS].internal_token})
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_a_service_down_makes_the_document_503_until_it_answers(linked, aiohttp_server, aiohttp_client,
+                                                                      document):
+    ports, settings = linked
+    notifications = await aiohttp_server(create_notifications(settings))
+    upstreams = {**settings.upstreams, "notifications": str(notifications.make_url("")).rstrip("/")}
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
+    assert (await gateway.get("/readyz")).status == 200, "the gateway is ready without the services"
+    down = await gateway.get("/openapi.json")          # booking and payments are not started yet
+    assert down.status == 503 and int(down.headers["Retry-After"]) >= 1
+    assert (await down.json())["error"]["code"] == "service_unavailable"
+    await aiohttp_server(create_payments(settings, reconciler=False), port=ports["payments"])
+    await aiohttp_server(create_booking(settings), port=ports["booking"])
+    up = await gateway.get("/openapi.json")
+    assert up.status == 200 and await up.json() == document
+
+
+async def test_concurrent_first_requests_fetch_each_service_s_operations_once(settings, aiohttp_server,
+                                                                              aiohttp_client, document):
+    calls = {service: 0 for service in SPEC_SERVICES}
+
+    async def stand_in(service: str) -> str:
+        """A service that serves only its operations, counting the fetches."""
+        @web.middleware
+        async def count(request, handler):
+            calls[service] += 1
+            await asyncio.sleep(0.05)           # slow enough for the requests below to overlap
+            return await handler(request)
+        app = web.Application(middlewares=[count])
+        app[SETTINGS] = settings
+        serve_operations(app, BY_SERVICE[service])
+        return str((await aiohttp_server(app)).make_url("")).rstrip("/")
+
+    upstreams = {service: await stand_in(service) for service in SPEC_SERVICES}
+    gateway = await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
+    answers = await asyncio.gather(*(gateway.get("/openapi.json") for _ in range(5)))
+    assert [resp.status for resp in answers] == [200] * 5
+    assert [await resp.json() for resp in answers] == [document] * 5
+    assert calls == {service: 1 for service in SPEC_SERVICES}
 
 
 async def test_docs_page_and_its_assets_are_served_locally(aiohttp_client, settings):
