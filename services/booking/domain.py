@@ -8,7 +8,23 @@ from datetime import datetime, timedelta
 from services.booking.availability import Interval, Rules, Timing
 from shared.domain_errors import DomainError
 
+# The one table of a reservation's life: the statuses each status may become. A hold becomes a booking
+# awaiting its payment; a reschedule moves a confirmed booking (same id, same status), so it is no entry here.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "held": frozenset({"pending_payment", "released", "expired"}),
+    "pending_payment": frozenset({"confirmed", "expired"}),
+    # A payment that succeeds after the time ran out: booked again if the time is still free.
+    "expired": frozenset({"confirmed"}),
+    "released": frozenset({"confirmed"}),
+    "confirmed": frozenset({"cancelled", "completed", "no_show"}),
+    "cancelled": frozenset(), "completed": frozenset(), "no_show": frozenset(),
+}
+# The statuses that block the therapist's time (a hold and an unpaid booking only until they expire).
 LIVE_STATUSES = ("held", "pending_payment", "confirmed")
+# The statuses a reservation can never leave.
+FINAL_STATUSES = tuple(status for status, after in TRANSITIONS.items() if not after)
+# What the clinic's diary leaves out: holds, and what ran out or was let go before it was paid.
+UNLISTED_STATUSES = ("held", "expired", "released")
 # How long after the appointment a manage link keeps working (to view it).
 MANAGE_LINK_LIFETIME = timedelta(days=30)
 # The longest availability range one request may ask for, and what it gets when it names no end.
@@ -104,6 +120,10 @@ class Hold:
     series_id: uuid.UUID | None = None
     series_index: int | None = None
 
+    @property
+    def treatment_id(self) -> uuid.UUID:
+        return self.treatment.id
+
 
 def new_hold(clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID, start: datetime, now: datetime, *,
              price_amount: int | None = None, course_id: uuid.UUID | None = None,
@@ -122,8 +142,17 @@ def course_session_prices(course: Course) -> list[int]:
     return [base + remainder] + [base] * (course.sessions - 1)
 
 
+def can_become(status: str, after: str) -> bool:
+    return after in TRANSITIONS[status]
+
+
+def statuses_before(after: str) -> tuple[str, ...]:
+    """The statuses that can become `after`, in TRANSITIONS' order."""
+    return tuple(status for status, following in TRANSITIONS.items() if after in following)
+
+
 def check_hold_usable(status: str, expires_at: datetime | None, now: datetime) -> None:
-    if status != "held":
+    if not can_become(status, "pending_payment"):
         raise BookingError(409, "hold_used", "This hold has already been used or released; please choose a time again")
     if expires_at is not None and expires_at <= now:
         raise BookingError(409, "hold_expired", "This hold has expired; please choose a time again")
@@ -131,7 +160,7 @@ def check_hold_usable(status: str, expires_at: datetime | None, now: datetime) -
 
 def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: datetime) -> None:
     """Cancel or reschedule: only confirmed bookings, and only before the clinic's window closes."""
-    if status != "confirmed":
+    if not can_become(status, "cancelled"):
         raise BookingError(409, "not_changeable", f"This booking is {status.replace('_', ' ')} and cannot be changed")
     if start - now < timedelta(hours=clinic.change_window_hours):
         raise BookingError(409, "outside_change_window", clinic.policy_message,
@@ -146,7 +175,7 @@ def outcome_change(status: str, outcome: str, start: datetime, now: datetime) ->
     """Whether recording `outcome` changes the booking: False if it is already recorded (a repeat is harmless)."""
     if status == outcome:
         return False
-    if status != "confirmed":
+    if not can_become(status, outcome):
         raise BookingError(409, "invalid_transition",
                            f"This booking is {status.replace('_', ' ')}; only a confirmed booking can be marked "
                            f"{outcome.replace('_', ' ')}", {"status": status})

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import pydantic
 from aiohttp import web
 
 from services.booking import api_keys, domain, key_management, screening, service, staff, store
-from services.booking.availability import Interval
 from services.booking.domain import Clinic, Customer, Hold
 from services.booking.payments_client import PAYMENTS
+from services.booking.reservation import Reservation
 from services.booking.schemas import (ApiKeyCheckIn, ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn,
                                       ScreeningIn, SignInIn)
 from shared.clinic_auth import clinic_scope, require_internal
@@ -156,12 +156,12 @@ def _slots_json(slots, therapists, clinic: Clinic) -> list[dict]:
 
 # --- holds and bookings --------------------------------------------------------------------------
 
-def _hold_json(rows_or_holds, clinic: Clinic) -> dict:
+def _hold_json(holds: list[Hold] | list[Reservation], clinic: Clinic, expires_at: datetime) -> dict:
     sessions = [{"id": str(h.id), "start": _local(h.start, clinic), "end": _local(h.end, clinic),
-                 "price": _money(h.price_amount, h.currency)} for h in rows_or_holds]
-    first = rows_or_holds[0]
-    body = {"id": str(first.series_id or first.id), "expires_at": first.expires_at.isoformat(),
-            "therapist": str(first.therapist_id), "treatment": str(first.treatment.id)}
+                 "price": _money(h.price_amount, h.currency)} for h in holds]
+    first = holds[0]
+    body = {"id": str(first.series_id or first.id), "expires_at": expires_at.isoformat(),
+            "therapist": str(first.therapist_id), "treatment": str(first.treatment_id)}
     if first.series_id is not None:
         body.update(kind="series", course=str(first.course_id), sessions=sessions)
     else:
@@ -183,7 +183,7 @@ async def create_hold(request: web.Request) -> web.Response:
                 context = await service.hold_context(conn, body.clinic, body.treatment, body.therapist, body.start)
                 clinic = context.named.clinic
                 if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
-                    return web.json_response(await _replayed_hold(conn, clinic, existing), status=200)
+                    return web.json_response(_replayed_hold(clinic, existing), status=200)
                 treatment = service.found_treatment(context.named.treatment)
                 therapist = service.found_therapist(context.named.therapist, treatment)
                 holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key,
@@ -192,12 +192,12 @@ async def create_hold(request: web.Request) -> web.Response:
                 async with conn.transaction():
                     clinic = await service.clinic_or_404(conn, body.clinic)
                     if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
-                        return web.json_response(await _replayed_hold(conn, clinic, existing), status=200)
+                        return web.json_response(_replayed_hold(clinic, existing), status=200)
                     holds = await service.hold_course(conn, clinic, body.course, body.therapist, body.start,
                                                       body.starts, now, key)
         except asyncpg.UniqueViolationError:
             raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
-    return web.json_response(_hold_json(holds, clinic), status=201)
+    return web.json_response(_hold_json(holds, clinic, holds[0].expires_at), status=201)
 
 
 @routes.delete("/api/v1/holds/{id}")
@@ -212,29 +212,29 @@ async def release_hold(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _replayed_hold(conn, clinic: Clinic, rows) -> dict:
-    """The answer to a retried hold request: the holds it made the first time."""
-    treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
-    holds = [Hold(r["id"], clinic.id, treatment, r["therapist_id"], r["starts_at"], r["ends_at"],
-                  Interval(r["starts_at"], r["ends_at"]), r["expires_at"] or r["created_at"], r["price_amount"],
-                  r["currency"], r["course_id"], r["series_id"], r["series_index"]) for r in rows]
-    return _hold_json(holds, clinic)
+def _replayed_hold(clinic: Clinic, holds: list[Reservation]) -> dict:
+    """The answer to a retried hold request: the holds it made the first time (booked since: when it was made)."""
+    return _hold_json(holds, clinic, holds[0].expires_at or holds[0].created_at)
 
 
-def _booking_json(row, clinic: Clinic, links: service.Links, *, with_manage_url: bool) -> dict:
+def _customer_json(customer: Customer | None) -> dict:
+    return {"name": customer.name if customer else None, "email": customer.email if customer else None}
+
+
+def _booking_json(booking: Reservation, clinic: Clinic, links: service.Links, *, with_manage_url: bool) -> dict:
     body = {
-        "id": str(row["id"]), "status": row["status"], "clinic": clinic.slug,
-        "treatment": str(row["treatment_id"]), "therapist": str(row["therapist_id"]),
-        "start": _local(row["starts_at"], clinic), "end": _local(row["ends_at"], clinic),
-        "amount_due": _money(row["price_amount"], row["currency"]),
-        "customer": {"name": row["customer_name"], "email": row["customer_email"]},
-        "change_deadline": _local(row["starts_at"] - timedelta(hours=clinic.change_window_hours), clinic),
+        "id": str(booking.id), "status": booking.status, "clinic": clinic.slug,
+        "treatment": str(booking.treatment_id), "therapist": str(booking.therapist_id),
+        "start": _local(booking.start, clinic), "end": _local(booking.end, clinic),
+        "amount_due": _money(booking.price_amount, booking.currency),
+        "customer": _customer_json(booking.customer),
+        "change_deadline": _local(booking.start - timedelta(hours=clinic.change_window_hours), clinic),
         "policy": clinic.policy_message,
     }
-    if row["series_id"] is not None:
-        body["series"] = {"id": str(row["series_id"]), "index": row["series_index"]}
+    if booking.series_id is not None:
+        body["series"] = {"id": str(booking.series_id), "index": booking.series_index}
     if with_manage_url:
-        body["manage_url"] = links.manage_url(row["id"], row["ends_at"])
+        body["manage_url"] = links.manage_url(booking.id, booking.end)
     return body
 
 
@@ -246,18 +246,17 @@ async def create_booking(request: web.Request) -> web.Response:
     links = _links(request)
     customer = Customer(body.customer.name, body.customer.email, body.customer.phone)
     answers = body.screening.answers if body.screening else None
-    async with request.app[DB].acquire() as conn:
-        async with conn.transaction():
-            rows, payment = await service.submit(conn, body.hold, customer, answers, key, _now(), links,
-                                                 request.app[PAYMENTS], health=_health(request),
-                                                 voucher_code=body.voucher_code, pay_rest_by_card=body.pay_rest_by_card)
-            clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
-    bookings = [_booking_json(r, clinic, links, with_manage_url=True) for r in rows]
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        submitted = await service.submit(conn, body.hold, customer, answers, key, _now(), links,
+                                         request.app[PAYMENTS], health=_health(request),
+                                         voucher_code=body.voucher_code, pay_rest_by_card=body.pay_rest_by_card)
+    sessions, payment, first = submitted.reservations, submitted.payment, submitted.reservations[0]
+    bookings = [_booking_json(r, submitted.clinic, links, with_manage_url=True) for r in sessions]
     answer = dict(bookings[0])
-    answer["price"] = _money(sum(r["price_amount"] for r in rows), rows[0]["currency"])
-    answer["amount_due"] = _money(payment["amount"], rows[0]["currency"])   # what is left for the card
+    answer["price"] = _money(sum(r.price_amount for r in sessions), first.currency)
+    answer["amount_due"] = _money(payment["amount"], first.currency)   # what is left for the card
     answer["payment"] = payment
-    answer["pay_by"] = rows[0]["expires_at"].isoformat() if rows[0]["expires_at"] else None
+    answer["pay_by"] = first.expires_at.isoformat() if first.expires_at else None
     if len(bookings) > 1:
         answer["sessions"] = bookings
     return web.json_response(answer, status=201)
@@ -279,11 +278,11 @@ async def get_booking(request: web.Request) -> web.Response:
     links = _links(request)
     service.check_manage_token(links, booking_id, request.query.get("token"), _now())
     async with request.app[DB].acquire() as conn:
-        row = await store.get_booking(conn, booking_id)
-        if row is None:
+        booking = await store.get_booking(conn, booking_id)
+        if booking is None:
             raise ApiError(404, "booking_not_found", "No such booking")
-        clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
-    return web.json_response(_booking_json(row, clinic, links, with_manage_url=False))
+        clinic = await store.get_clinic_by_id(conn, booking.clinic_id)
+    return web.json_response(_booking_json(booking, clinic, links, with_manage_url=False))
 
 
 def _path_uuid(request: web.Request) -> uuid.UUID:
@@ -302,9 +301,9 @@ async def cancel_booking(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         service.check_manage_token(links, booking_id, _token(request, body), now)
         async with conn.transaction():
-            row = await service.cancel(conn, booking_id, now)
-        clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
-    return web.json_response(_booking_json(row, clinic, links, with_manage_url=False))
+            booking = await service.cancel(conn, booking_id, now)
+        clinic = await store.get_clinic_by_id(conn, booking.clinic_id)
+    return web.json_response(_booking_json(booking, clinic, links, with_manage_url=False))
 
 
 @routes.post("/api/v1/bookings/{id}/reschedule")
@@ -316,9 +315,9 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         service.check_manage_token(links, booking_id, _token(request, body), now)
         async with conn.transaction():
-            row = await service.reschedule(conn, booking_id, body.start, body.therapist, now, links)
-        clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
-    return web.json_response(_booking_json(row, clinic, links, with_manage_url=True))
+            booking = await service.reschedule(conn, booking_id, body.start, body.therapist, now, links)
+        clinic = await store.get_clinic_by_id(conn, booking.clinic_id)
+    return web.json_response(_booking_json(booking, clinic, links, with_manage_url=True))
 
 
 
@@ -364,20 +363,21 @@ def _health(request: web.Request) -> Sealer:
     return service.health_sealer(request.app[SETTINGS].health_data_key)
 
 
-def _clinic_booking_json(row, clinic: Clinic, health: Sealer, *, with_answers: bool) -> dict:
+def _clinic_booking_json(seen: store.ClinicBooking, clinic: Clinic, health: Sealer, *, with_answers: bool) -> dict:
+    booking = seen.reservation
     body = {
-        "id": str(row["id"]), "status": row["status"],
-        "start": _local(row["starts_at"], clinic), "end": _local(row["ends_at"], clinic),
-        "treatment": {"id": str(row["treatment_id"]), "name": row["treatment_name"]},
-        "therapist": {"id": str(row["therapist_id"]), "name": row["therapist_name"]},
-        "customer": {"name": row["customer_name"], "email": row["customer_email"], "phone": row["customer_phone"]},
-        "price": _money(row["price_amount"], row["currency"]),
-        "series": {"id": str(row["series_id"]), "index": row["series_index"]} if row["series_id"] else None,
+        "id": str(booking.id), "status": booking.status,
+        "start": _local(booking.start, clinic), "end": _local(booking.end, clinic),
+        "treatment": {"id": str(booking.treatment_id), "name": seen.treatment_name},
+        "therapist": {"id": str(booking.therapist_id), "name": seen.therapist_name},
+        "customer": {**_customer_json(booking.customer), "phone": booking.customer.phone if booking.customer else None},
+        "price": _money(booking.price_amount, booking.currency),
+        "series": {"id": str(booking.series_id), "index": booking.series_index} if booking.series_id else None,
         "screening": None,
     }
-    if row["screening_outcome"] is not None:
-        kept = health.open(row["screening_sealed"]) if row["screening_sealed"] else {"answers": None, "flags": []}
-        body["screening"] = {"outcome": row["screening_outcome"], "flags": kept["flags"]}
+    if seen.screening_outcome is not None:
+        kept = health.open(seen.screening_sealed) if seen.screening_sealed else {"answers": None, "flags": []}
+        body["screening"] = {"outcome": seen.screening_outcome, "flags": kept["flags"]}
         if with_answers:   # health data: only on the single-booking view, only to this clinic
             body["screening"]["answers"] = kept["answers"]
     return body
@@ -394,10 +394,10 @@ async def clinic_bookings(request: web.Request) -> web.Response:
         if last < first or (last - first).days >= domain.MAX_AVAILABILITY_DAYS:
             raise ApiError(422, "range_too_large" if last >= first else "invalid_range",
                            f"Ask for 1 to {domain.MAX_AVAILABILITY_DAYS} days at a time")
-        rows = await store.clinic_bookings(conn, clinic_id, service.local_days(clinic, first, last))
+        seen = await store.clinic_bookings(conn, clinic_id, service.local_days(clinic, first, last))
     return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
-                              "bookings": [_clinic_booking_json(r, clinic, _health(request), with_answers=False)
-                                           for r in rows]})
+                              "bookings": [_clinic_booking_json(s, clinic, _health(request), with_answers=False)
+                                           for s in seen]})
 
 
 @routes.get("/api/v1/clinic/bookings/{id}")
@@ -405,11 +405,11 @@ async def clinic_booking(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
     booking_id = _path_uuid(request)
     async with request.app[DB].acquire() as conn:
-        row = await store.clinic_booking(conn, clinic_id, booking_id)
-        if row is None:
+        seen = await store.clinic_booking(conn, clinic_id, booking_id)
+        if seen is None:
             raise ApiError(404, "booking_not_found", "No such booking")
         clinic = await store.get_clinic_by_id(conn, clinic_id)
-    return web.json_response(_clinic_booking_json(row, clinic, _health(request), with_answers=True))
+    return web.json_response(_clinic_booking_json(seen, clinic, _health(request), with_answers=True))
 
 
 async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
@@ -418,9 +418,9 @@ async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
             await service.record_outcome(conn, clinic_id, booking_id, outcome, _now())
-        row = await store.clinic_booking(conn, clinic_id, booking_id)
+        seen = await store.clinic_booking(conn, clinic_id, booking_id)
         clinic = await store.get_clinic_by_id(conn, clinic_id)
-    return web.json_response(_clinic_booking_json(row, clinic, _health(request), with_answers=False))
+    return web.json_response(_clinic_booking_json(seen, clinic, _health(request), with_answers=False))
 
 
 @routes.post("/api/v1/clinic/bookings/{id}/complete")

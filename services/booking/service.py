@@ -12,10 +12,10 @@ import asyncpg
 
 from services.booking import screening, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
-from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, MAX_AVAILABILITY_DAYS, BookingError, Clinic,
-                                     Customer, Hold, Therapist, Treatment, booking_event_data, check_change_allowed,
-                                     check_hold_usable, course_session_prices, manage_link_expiry, new_hold,
-                                     outcome_change, refused_start)
+from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, FINAL_STATUSES, MAX_AVAILABILITY_DAYS, BookingError,
+                                     Clinic, Customer, Hold, Therapist, Treatment, course_session_prices,
+                                     manage_link_expiry, new_hold, refused_start)
+from services.booking.reservation import Particulars, Reservation, awaiting_payment_event, held_event
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
 from shared.events import Event
@@ -134,27 +134,11 @@ async def _check_start(conn: asyncpg.Connection, clinic: Clinic, treatment: Trea
         raise refused_start(reason)
 
 
-def _held_event(hold: Hold, clinic: Clinic, treatment: Treatment, therapist: Therapist) -> Event:
-    return Event("booking.held", booking_event_data(
-        booking_id=hold.id, status="held", clinic=clinic, treatment=treatment, therapist=therapist,
-        start=hold.start, end=hold.end, customer=None, price_amount=hold.price_amount, currency=hold.currency,
-        series_id=hold.series_id, series_index=hold.series_index, expires_at=hold.expires_at.isoformat()),
-        clinic_id=str(clinic.id))
-
-
-def _expired_event(row, kind: str = "booking.expired") -> Event:
-    # payment_id None: the customer's booking was never written (see store.EXPIRED_COLUMNS).
-    return Event(kind, {"booking_id": str(row["id"]),
-                        "series_id": str(row["series_id"]) if row["series_id"] else None,
-                        "payment_id": str(row["payment_id"]) if row["payment_id"] else None},
-                 clinic_id=str(row["clinic_id"]))
-
-
 async def _expire_in_the_way(conn: asyncpg.Connection, therapist_id: uuid.UUID, blocked: Interval) -> None:
     """Expired holds overlapping `blocked` stop blocking now (not when the sweeper next runs), announced
     as the sweeper would (payments gives back what a voucher put towards them), in the caller's transaction."""
-    for row in await store.expire_overlapping_holds(conn, therapist_id, blocked):
-        await add_event(conn, _expired_event(row))
+    for lapsed in await store.expire_overlapping_holds(conn, therapist_id, blocked):
+        await add_event(conn, lapsed.event)
 
 
 def _slot_taken(hold: Hold) -> BookingError:
@@ -165,6 +149,7 @@ def _slot_taken(hold: Hold) -> BookingError:
 async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: str | None,
                         clinic: Clinic, treatment: Treatment, therapist: Therapist) -> None:
     """In the caller's transaction: each hold, after expired holds in its way, with its event."""
+    described = Particulars(clinic, treatment, therapist)
     await store.lock_therapist_time(conn, therapist.id)
     for i, hold in enumerate(holds):
         await _expire_in_the_way(conn, hold.therapist_id, hold.blocked)
@@ -173,7 +158,7 @@ async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: s
             await store.insert_hold(conn, hold, hold_key if i == 0 else None)
         except asyncpg.ExclusionViolationError:
             raise _slot_taken(hold) from None
-        await add_event(conn, _held_event(hold, clinic, treatment, therapist))
+        await add_event(conn, held_event(hold, described))
 
 
 async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
@@ -199,7 +184,8 @@ async def hold_slot(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatme
         await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
         return [hold]
     try:
-        await store.insert_hold_announced(conn, hold, hold_key, _held_event(hold, clinic, treatment, therapist))
+        event = held_event(hold, Particulars(clinic, treatment, therapist))
+        await store.insert_hold_announced(conn, hold, hold_key, event)
     except asyncpg.ExclusionViolationError:
         async with conn.transaction():
             await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
@@ -255,56 +241,71 @@ async def _plan_course(conn, clinic, treatment, therapist, course, start, now) -
 PAYMENT_WINDOW = timedelta(minutes=15)
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A booking made of a hold: its sessions as they now stand, and how they are paid (payments' answer)."""
+    clinic: Clinic
+    reservations: list[Reservation]
+    payment: dict
+
+
 async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
                  confirm_key: str | None, now: datetime, links: Links, payments, *, health: Sealer,
-                 voucher_code: str | None = None, pay_rest_by_card: bool = True) -> tuple[list[asyncpg.Record], dict | None]:
+                 voucher_code: str | None = None, pay_rest_by_card: bool = True) -> Submitted:
     """Turn a hold (or every hold of a series) into a booking, after the health screening (its answers kept
-    sealed by `health`): confirmed at once if a voucher pays for all of it, else awaiting its card payment.
-    Returns the rows and the payment."""
-    rows = await store.lock_reservations(conn, hold_id)
-    if not rows:
+    sealed by `health`): confirmed at once if a voucher pays for all of it, else awaiting its card payment."""
+    reservations = await store.lock_reservations(conn, hold_id)
+    if not reservations:
         raise BookingError(404, "hold_not_found", "No such hold")
-    if confirm_key and all(r["confirm_key"] == confirm_key and r["status"] in ("pending_payment", "confirmed")
-                           for r in rows):
-        return rows, await _payment_of(payments, rows)   # a retry of the request that already did this
-    for row in rows:
-        check_hold_usable(row["status"], row["expires_at"], now)
-    clinic = await store.get_clinic_by_id(conn, rows[0]["clinic_id"])
-    treatment = await store.get_treatment(conn, clinic.id, rows[0]["treatment_id"])
+    first = reservations[0]
+    if confirm_key and all(r.was_submitted_with(confirm_key) for r in reservations):
+        # A retry of the request that already did this.
+        clinic = await store.get_clinic_by_id(conn, first.clinic_id)
+        return Submitted(clinic, reservations, await _payment_of(payments, reservations))
+    for reservation in reservations:
+        reservation.check_usable(now)
+    clinic = await store.get_clinic_by_id(conn, first.clinic_id)
+    treatment = await store.get_treatment(conn, clinic.id, first.treatment_id)
     assessment = await _screen(conn, clinic, treatment, customer, answers)
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in reservations]
     # The booking's own writes first: whatever in them could fail fails before payments (and Stripe) is
     # asked for anything, so a refused booking never leaves a PaymentIntent behind. (No therapist lock:
     # it would queue every hold of the therapist behind the card processor. These updates keep the
     # reservation's time; a deadlock with a hold racing for it is rare and retried by the route.)
     if assessment is not None:
-        await store.insert_screening(conn, rows[0]["id"], clinic.id, screening.questionnaire().version,
+        await store.insert_screening(conn, first.id, clinic.id, screening.questionnaire().version,
                                      seal_screening(health, answers, assessment.flags), assessment.outcome)
-    expires_at = max(now + PAYMENT_WINDOW, rows[0]["expires_at"])
-    await store.await_payment(conn, ids, customer, confirm_key, expires_at)
+    pay_by = max(now + PAYMENT_WINDOW, first.expires_at)
+    for reservation in reservations:
+        reservation.await_payment(customer, confirm_key, pay_by, now)
+    await store.await_payment(conn, ids, customer, confirm_key, pay_by)
     payment = await payments.booking_payment(
-        booking_id=hold_id, clinic_id=clinic.id, amount=sum(r["price_amount"] for r in rows),
-        currency=rows[0]["currency"], customer_email=customer.email, treatment_id=treatment.id,
-        sessions=len(rows), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
-    if payment["id"]:
-        await store.attach_payment(conn, ids, uuid.UUID(payment["id"]))
+        booking_id=hold_id, clinic_id=clinic.id, amount=sum(r.price_amount for r in reservations),
+        currency=first.currency, customer_email=customer.email, treatment_id=treatment.id,
+        sessions=len(reservations), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
+    payment_id = uuid.UUID(payment["id"]) if payment["id"] else None
+    voucher = None
     if payment.get("voucher"):
-        await store.note_voucher(conn, ids, {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")})
+        voucher = {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")}
+    for reservation in reservations:
+        reservation.note_payment(payment_id, voucher)
+    if payment_id is not None:
+        await store.attach_payment(conn, ids, payment_id)
+    if voucher is not None:
+        await store.note_voucher(conn, ids, voucher)
     if payment["covered"]:   # the voucher paid for everything: nothing to wait for
-        await store.confirm_paid(conn, ids)
-        await _announce_confirmed(conn, await store.lock_reservations(conn, hold_id), links)
+        await _confirm(conn, reservations, links, clinic, treatment)
     else:
-        await add_event(conn, Event("booking.pending_payment", {
-            "booking_id": str(hold_id), "payment_id": payment["id"], "pay_by": expires_at.isoformat(),
-            "amount": {"amount": payment["amount"], "currency": payment["currency"]}}, clinic_id=str(clinic.id)))
-    return await store.lock_reservations(conn, hold_id), payment
+        await add_event(conn, awaiting_payment_event(hold_id, clinic.id, payment, pay_by))
+    return Submitted(clinic, reservations, payment)
 
 
-async def _payment_of(payments, rows) -> dict:
+async def _payment_of(payments, reservations: list[Reservation]) -> dict:
+    first = reservations[0]
     return await payments.booking_payment(
-        booking_id=rows[0]["series_id"] or rows[0]["id"], clinic_id=rows[0]["clinic_id"],
-        amount=sum(r["price_amount"] for r in rows), currency=rows[0]["currency"],
-        customer_email=rows[0]["customer_email"], treatment_id=rows[0]["treatment_id"], sessions=len(rows))
+        booking_id=first.booking_id, clinic_id=first.clinic_id,
+        amount=sum(r.price_amount for r in reservations), currency=first.currency,
+        customer_email=first.customer.email, treatment_id=first.treatment_id, sessions=len(reservations))
 
 
 async def on_payment_succeeded(conn: asyncpg.Connection, booking_id: uuid.UUID, payment_id: str,
@@ -312,45 +313,47 @@ async def on_payment_succeeded(conn: asyncpg.Connection, booking_id: uuid.UUID, 
     """The card payment of a booking succeeded: confirm it. If its time ran out meanwhile, book the same
     time again if still free; if not (or the booking is gone), ask for a refund. Never a charge without
     a booking. Returns what happened."""
-    rows = await store.lock_reservations(conn, booking_id)
-    statuses = {r["status"] for r in rows}
+    reservations = await store.lock_reservations(conn, booking_id)
+    statuses = {r.status for r in reservations}
     if statuses == {"confirmed"}:
         return "already_confirmed"
-    if not rows or statuses & {"cancelled", "completed", "no_show"}:
-        return await _orphan_payment(conn, booking_id, payment_id, rows, "booking_gone")
-    if any(r["customer_email"] is None for r in rows):
+    if not reservations or statuses & set(FINAL_STATUSES):
+        return await _orphan_payment(conn, booking_id, payment_id, reservations, "booking_gone")
+    if any(r.customer is None for r in reservations):
         # A hold whose booking was never written (its request failed after payments answered): nobody to confirm.
-        return await _orphan_payment(conn, booking_id, payment_id, rows, "booking_never_written")
-    if statuses <= {"expired", "released", "held", "pending_payment"}:
-        await store.lock_therapist_time(conn, rows[0]["therapist_id"])
-        try:
-            async with conn.transaction():   # a savepoint: a taken slot must not undo the refund request
-                await store.confirm_paid(conn, [r["id"] for r in rows])
-        except asyncpg.ExclusionViolationError:
-            return await _orphan_payment(conn, booking_id, payment_id, rows, "slot_taken_after_hold_expired")
-    rows = await store.lock_reservations(conn, booking_id)
-    await _announce_confirmed(conn, rows, links)
+        return await _orphan_payment(conn, booking_id, payment_id, reservations, "booking_never_written")
+    await store.lock_therapist_time(conn, reservations[0].therapist_id)
+    try:
+        async with conn.transaction():   # a savepoint: a taken slot must not undo the refund request
+            await _confirm(conn, reservations, links)
+    except asyncpg.ExclusionViolationError:
+        return await _orphan_payment(conn, booking_id, payment_id, reservations, "slot_taken_after_hold_expired")
     late = statuses & {"expired", "released"}
     return "rebooked_after_expiry" if late else "confirmed"
 
 
-async def _orphan_payment(conn, booking_id, payment_id, rows, reason: str) -> str:
+async def _orphan_payment(conn, booking_id: uuid.UUID, payment_id: str, reservations: list[Reservation],
+                          reason: str) -> str:
     data = {"booking_id": str(booking_id), "payment_id": payment_id, "reason": reason}
-    if rows:
-        data["customer"] = {"name": rows[0]["customer_name"], "email": rows[0]["customer_email"]}
+    if reservations:
+        customer = reservations[0].customer
+        data["customer"] = {"name": customer.name if customer else None, "email": customer.email if customer else None}
     await add_event(conn, Event("booking.payment_orphaned", data,
-                                clinic_id=str(rows[0]["clinic_id"]) if rows else None))
+                                clinic_id=str(reservations[0].clinic_id) if reservations else None))
     log.warning("paid booking could not be confirmed; refund requested",
                 extra={"booking_id": str(booking_id), "reason": reason})
     return reason
 
 
-async def _announce_confirmed(conn, rows, links: Links) -> None:
-    context = await _booking_context(conn, rows[0])
-    for row in rows:
-        paid_by_voucher = {"voucher": row["voucher"]} if row["voucher"] else {}
-        await add_event(conn, _row_event("confirmed", row, *context,
-                                         manage_url=links.manage_url(row["id"], row["ends_at"]), **paid_by_voucher))
+async def _confirm(conn, reservations: list[Reservation], links: Links, clinic: Clinic | None = None,
+                   treatment: Treatment | None = None) -> None:
+    """Confirm the sessions of a paid booking, with their events (each announced with its manage link)."""
+    described = await _particulars(conn, reservations[0], clinic, treatment)
+    for reservation in reservations:
+        reservation.confirm(described, links.manage_url)
+    await store.confirm_paid(conn, [r.id for r in reservations])
+    for reservation in reservations:
+        await _record_events(conn, reservation)
 
 
 @lru_cache(maxsize=4)
@@ -407,90 +410,80 @@ def check_manage_token(links: Links, booking_id: uuid.UUID, token: str | None, n
         raise BookingError(403, "invalid_token", "This link is not valid or has expired") from None
 
 
-async def _booking_context(conn, row):
-    clinic = await store.get_clinic_by_id(conn, row["clinic_id"])
-    treatment = await store.get_treatment(conn, clinic.id, row["treatment_id"])
-    therapist = await store.get_therapist(conn, clinic.id, row["therapist_id"])
-    customer = Customer(row["customer_name"], row["customer_email"], row["customer_phone"])
-    return clinic, treatment, therapist, customer
+async def _particulars(conn, reservation: Reservation, clinic: Clinic | None = None,
+                       treatment: Treatment | None = None) -> Particulars:
+    """What the reservation's events name; `clinic` and `treatment` if the caller has them already."""
+    clinic = clinic or await store.get_clinic_by_id(conn, reservation.clinic_id)
+    treatment = treatment or await store.get_treatment(conn, clinic.id, reservation.treatment_id)
+    return Particulars(clinic, treatment, await store.get_therapist(conn, clinic.id, reservation.therapist_id))
 
 
-def _row_event(status: str, row, clinic: Clinic, treatment: Treatment, therapist: Therapist, customer: Customer,
-               **extra) -> Event:
-    """`booking.<status>`: a stored booking, as it now stands, for emails and webhooks."""
-    return Event(f"booking.{status}", booking_event_data(
-        booking_id=row["id"], status=status, clinic=clinic, treatment=treatment, therapist=therapist,
-        start=row["starts_at"], end=row["ends_at"], customer=customer, price_amount=row["price_amount"],
-        currency=row["currency"], series_id=row["series_id"], series_index=row["series_index"], **extra),
-        clinic_id=str(clinic.id))
+async def _record_events(conn, reservation: Reservation) -> None:
+    for event in reservation.events:
+        await add_event(conn, event)
 
 
-async def cancel(conn: asyncpg.Connection, booking_id: uuid.UUID, now: datetime) -> asyncpg.Record:
-    row = await store.lock_booking(conn, booking_id)
-    if row is None:
+async def _locked_booking(conn, booking_id: uuid.UUID) -> Reservation:
+    reservation = await store.lock_booking(conn, booking_id)
+    if reservation is None:
         raise BookingError(404, "booking_not_found", "No such booking")
-    context = await _booking_context(conn, row)
-    check_change_allowed(context[0], row["status"], row["starts_at"], now)
+    return reservation
+
+
+async def cancel(conn: asyncpg.Connection, booking_id: uuid.UUID, now: datetime) -> Reservation:
+    reservation = await _locked_booking(conn, booking_id)
+    reservation.cancel(await _particulars(conn, reservation), now)
     await store.cancel_booking(conn, booking_id)
-    await add_event(conn, _row_event("cancelled", row, *context, cancelled_by="customer"))
-    return await store.get_booking(conn, booking_id)
+    await _record_events(conn, reservation)
+    return reservation
 
 
 async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: datetime,
-                     therapist_id: uuid.UUID | None, now: datetime, links: Links) -> asyncpg.Record:
-    row = await store.lock_booking(conn, booking_id)
-    if row is None:
-        raise BookingError(404, "booking_not_found", "No such booking")
-    clinic, treatment, old_therapist, customer = await _booking_context(conn, row)
-    check_change_allowed(clinic, row["status"], row["starts_at"], now)
-    therapist = await therapist_for(conn, clinic, therapist_id or row["therapist_id"], treatment)
+                     therapist_id: uuid.UUID | None, now: datetime, links: Links) -> Reservation:
+    reservation = await _locked_booking(conn, booking_id)
+    booked = await _particulars(conn, reservation)
+    clinic, treatment = booked.clinic, booked.treatment
+    reservation.check_changeable(clinic, now)
+    therapist = await therapist_for(conn, clinic, therapist_id or reservation.therapist_id, treatment)
     await _check_start(conn, clinic, treatment, therapist.id, start, now)
     blocked = treatment.timing.blocked(start)
     await store.lock_therapist_time(conn, therapist.id)
     await _expire_in_the_way(conn, therapist.id, blocked)
+    reservation.reschedule(Particulars(clinic, treatment, therapist), booked.therapist, start, now, links.manage_url)
     try:
-        await store.move_booking(conn, booking_id, therapist.id, start, treatment.timing.end(start), blocked)
+        await store.move_booking(conn, booking_id, therapist.id, start, reservation.end, blocked)
     except asyncpg.ExclusionViolationError:
         raise BookingError(409, "slot_taken", "That time has just been taken; please choose another") from None
-    end = treatment.timing.end(start)
-    await add_event(conn, Event("booking.rescheduled", booking_event_data(
-        booking_id=row["id"], status="confirmed", clinic=clinic, treatment=treatment, therapist=therapist,
-        start=start, end=end, customer=customer, price_amount=row["price_amount"], currency=row["currency"],
-        series_id=row["series_id"], series_index=row["series_index"],
-        manage_url=links.manage_url(row["id"], end),
-        previous={"start": row["starts_at"].isoformat(), "end": row["ends_at"].isoformat(),
-                  "therapist": {"id": str(old_therapist.id), "name": old_therapist.name}}),
-        clinic_id=str(clinic.id)))
-    return await store.get_booking(conn, booking_id)
+    await _record_events(conn, reservation)
+    return reservation
 
 
 async def record_outcome(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID, outcome: str,
                          now: datetime) -> None:
     """The clinic marks a visit completed or a no-show (`outcome` is the status), once its time has come."""
-    row = await store.lock_clinic_booking(conn, clinic_id, booking_id)
-    if row is None:
+    reservation = await store.lock_clinic_booking(conn, clinic_id, booking_id)
+    if reservation is None:
         raise BookingError(404, "booking_not_found", "No such booking")
-    if not outcome_change(row["status"], outcome, row["starts_at"], now):
-        return
-    await store.set_outcome(conn, booking_id, outcome)
-    await add_event(conn, _row_event(outcome, row, *await _booking_context(conn, row)))
+    if reservation.record_outcome(outcome, await _particulars(conn, reservation), now):
+        await store.set_outcome(conn, booking_id, outcome)
+        await _record_events(conn, reservation)
 
 
 async def release_hold(conn: asyncpg.Connection, hold_id: uuid.UUID) -> int:
     """The customer chose another time, or the screening stopped the booking: the held time is free again
     at once, announced as `booking.released` (payments treats it as an expiry). Returns the holds released;
     0 if there was nothing held (already booked, expired or released: a repeat changes nothing)."""
-    rows = await store.release_holds(conn, hold_id)
-    for row in rows:
-        await add_event(conn, _expired_event(row, "booking.released"))
-    return len(rows)
+    released = await store.release_holds(conn, hold_id)
+    for lapsed in released:
+        await add_event(conn, lapsed.event)
+    return len(released)
 
 
 # --- housekeeping --------------------------------------------------------------------------------
 
 async def expire_holds(conn: asyncpg.Connection, limit: int = 500) -> int:
     """The periodic sweep: expired holds become 'expired' with a booking.expired event."""
-    rows = await store.claim_expired_holds(conn, limit)
-    for row in rows:
-        await add_event(conn, _expired_event(row))
-    return len(rows)
+    expired = await store.claim_expired_holds(conn, limit)
+    for lapsed in expired:
+        await add_event(conn, lapsed.event)
+    return len(expired)

@@ -9,16 +9,26 @@ import asyncpg
 from asyncpg import Range
 
 from services.booking.availability import Interval, Schedule, WeeklyTime
-from services.booking.domain import Clinic, Course, Customer, Hold, Therapist, Treatment
+from services.booking.domain import (LIVE_STATUSES, UNLISTED_STATUSES, Clinic, Course, Customer, Hold, Therapist,
+                                     Treatment, statuses_before)
+from services.booking.reservation import Lapsed, Reservation
 from shared.events import Event
 from shared.outbox import OUTBOX_COLUMNS, outbox_row
+
+
+def _sql_list(statuses: tuple[str, ...]) -> str:
+    return ", ".join(f"'{status}'" for status in statuses)
+
 
 # A reservation blocks time while it is confirmed, pending payment, or a hold that has not expired.
 # Written with the exclusion constraint's own predicate first, so that one scan of its GiST index
 # serves it (an OR of two statuses made the planner combine two scans of it, and re-plan the statement
 # on every execution instead of using a prepared generic plan).
-LIVE = ("(status IN ('held', 'pending_payment', 'confirmed') "
+LIVE = (f"(status IN ({_sql_list(LIVE_STATUSES)}) "
         "AND (status = 'confirmed' OR expires_at > now()))")
+# Those a reservation may leave for 'expired' (once its time has run out) and for 'released'.
+EXPIRING = f"status IN ({_sql_list(statuses_before('expired'))})"
+RELEASABLE = f"status IN ({_sql_list(statuses_before('released'))})"
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
     hold_minutes, change_window_hours, reminder_offsets_minutes, voucher_validity_months, policy_message, email,
@@ -309,25 +319,25 @@ async def lock_therapist_time(conn: asyncpg.Connection, therapist_id: uuid.UUID)
     await conn.execute(f"SELECT {THERAPIST_LOCK.format(therapist='$1::uuid')}", therapist_id)
 
 
-# What an expiry marks and announces: whether the booking had been written (payment_id), so that
-# payments can cancel a card payment asked for a booking whose own write then failed.
-EXPIRED_COLUMNS = "id, clinic_id, series_id, payment_id"
+# What an expiry marks and announces (reservation.Lapsed): whether the booking had been written
+# (payment_id), so that payments can cancel a card payment asked for a booking whose own write then failed.
+LAPSED_COLUMNS = "id, clinic_id, series_id, payment_id, status"
 
 
 async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.UUID,
-                                   blocked: Interval) -> list[asyncpg.Record]:
+                                   blocked: Interval) -> list[Lapsed]:
     """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
-    blocking now rather than when the sweeper next runs; the rows marked, to announce like the sweeper's."""
-    return await conn.fetch(
-        "UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND status IN ('held', 'pending_payment') "
-        f"AND expires_at <= now() AND blocked && $2 RETURNING {EXPIRED_COLUMNS}", therapist_id, _range(blocked))
+    blocking now rather than when the sweeper next runs; those marked, to announce like the sweeper's."""
+    return [Lapsed(*row) for row in await conn.fetch(
+        f"UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND {EXPIRING} "
+        f"AND expires_at <= now() AND blocked && $2 RETURNING {LAPSED_COLUMNS}", therapist_id, _range(blocked))]
 
 
-async def release_holds(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[asyncpg.Record]:
+async def release_holds(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[Lapsed]:
     """The customer let the hold (or every session of the series) go before booking it: released at once."""
-    return await conn.fetch(
-        f"UPDATE bookings SET status = 'released' WHERE (id = $1 OR series_id = $1) AND status = 'held' "
-        f"RETURNING {EXPIRED_COLUMNS}", hold_or_series_id)
+    return [Lapsed(*row) for row in await conn.fetch(
+        f"UPDATE bookings SET status = 'released' WHERE (id = $1 OR series_id = $1) AND {RELEASABLE} "
+        f"RETURNING {LAPSED_COLUMNS}", hold_or_series_id)]
 
 
 INSERT_HOLD_COLUMNS = """bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
@@ -364,39 +374,55 @@ async def insert_hold_announced(conn: asyncpg.Connection, hold: Hold, hold_key: 
     await conn.execute(INSERT_HOLD_ANNOUNCED_SQL, *_hold_values(hold, hold_key), *outbox_row(event))
 
 
-async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key: str) -> list[Reservation]:
+    return [_reservation(row) for row in await conn.fetch(
         f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.clinic_id = $1 AND "
         "(b.hold_key = $2 OR b.series_id = (SELECT series_id FROM bookings WHERE clinic_id = $1 AND hold_key = $2)) "
-        "ORDER BY b.series_index NULLS FIRST", clinic_id, hold_key)
+        "ORDER BY b.series_index NULLS FIRST", clinic_id, hold_key)]
 
 
+# What a Reservation is read from (_reservation).
 BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
     b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
-    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.reschedule_count, b.created_at, b.confirmed_at, b.cancelled_at,
-    b.voucher"""
+    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.voucher, b.created_at"""
 
 
-async def lock_reservations(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[asyncpg.Record]:
+def _reservation(row) -> Reservation:
+    customer = None
+    if row["customer_email"] is not None:
+        customer = Customer(row["customer_name"], row["customer_email"], row["customer_phone"])
+    return Reservation(
+        id=row["id"], clinic_id=row["clinic_id"], treatment_id=row["treatment_id"], therapist_id=row["therapist_id"],
+        start=row["starts_at"], end=row["ends_at"], status=row["status"], expires_at=row["expires_at"],
+        price_amount=row["price_amount"], currency=row["currency"], customer=customer, course_id=row["course_id"],
+        series_id=row["series_id"], series_index=row["series_index"], confirm_key=row["confirm_key"],
+        payment_id=row["payment_id"], voucher=row["voucher"], created_at=row["created_at"])
+
+
+async def lock_reservations(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[Reservation]:
     """The hold (or every session of the series) with this id, locked for the transaction."""
-    return await conn.fetch(
+    return [_reservation(row) for row in await conn.fetch(
         f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 OR b.series_id = $1 "
-        "ORDER BY b.series_index NULLS FIRST FOR UPDATE", hold_or_series_id)
+        "ORDER BY b.series_index NULLS FIRST FOR UPDATE", hold_or_series_id)]
 
 
-async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 FOR UPDATE", booking_id)
+async def _one(conn: asyncpg.Connection, sql: str, *args) -> Reservation | None:
+    row = await conn.fetchrow(sql, *args)
+    return _reservation(row) if row else None
+
+
+async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> Reservation | None:
+    return await _one(conn, f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 FOR UPDATE", booking_id)
 
 
 async def lock_clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID,
-                              booking_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 AND b.clinic_id = $2 FOR UPDATE",
-        booking_id, clinic_id)
+                              booking_id: uuid.UUID) -> Reservation | None:
+    return await _one(conn, f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 AND b.clinic_id = $2 FOR UPDATE",
+                      booking_id, clinic_id)
 
 
-async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
+async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> Reservation | None:
+    return await _one(conn, f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
 
 
 async def await_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer, confirm_key: str | None,
@@ -440,13 +466,13 @@ async def move_booking(conn: asyncpg.Connection, booking_id: uuid.UUID, therapis
         booking_id, therapist_id, start, end, _range(blocked))
 
 
-async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[Lapsed]:
     """Mark holds past their expiry as expired (SKIP LOCKED: several sweepers never collide)."""
-    return await conn.fetch(
+    return [Lapsed(*row) for row in await conn.fetch(
         f"""UPDATE bookings SET status = 'expired'
-           WHERE id IN (SELECT id FROM bookings WHERE status IN ('held', 'pending_payment') AND expires_at <= now()
+           WHERE id IN (SELECT id FROM bookings WHERE {EXPIRING} AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING {EXPIRED_COLUMNS}""", limit)
+           RETURNING {LAPSED_COLUMNS}""", limit)]
 
 
 # --- screening -----------------------------------------------------------------------------------
@@ -552,6 +578,16 @@ async def stamp_sign_in(conn: asyncpg.Connection, staff_id: uuid.UUID) -> None:
 
 # --- the clinic's own view -----------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ClinicBooking:
+    """A booking as the clinic sees it: with the names of its treatment and therapist, and its screening."""
+    reservation: Reservation
+    treatment_name: str
+    therapist_name: str
+    screening_outcome: str | None
+    screening_sealed: str | None       # the answers and flags, encrypted (service.seal_screening)
+
+
 CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS therapist_name,
         s.outcome AS screening_outcome, s.answers_sealed AS screening_sealed
     FROM bookings b JOIN treatments t ON t.id = b.treatment_id JOIN therapists th ON th.id = b.therapist_id
@@ -560,14 +596,20 @@ CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS
         b.id)"""
 
 
-async def clinic_bookings(conn: asyncpg.Connection, clinic_id: uuid.UUID, window: Interval) -> list[asyncpg.Record]:
+def _clinic_booking(row) -> ClinicBooking:
+    return ClinicBooking(_reservation(row), row["treatment_name"], row["therapist_name"], row["screening_outcome"],
+                         row["screening_sealed"])
+
+
+async def clinic_bookings(conn: asyncpg.Connection, clinic_id: uuid.UUID, window: Interval) -> list[ClinicBooking]:
     """The clinic's bookings (not holds) starting in `window`."""
-    return await conn.fetch(
+    return [_clinic_booking(row) for row in await conn.fetch(
         f"""{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
-            AND b.status NOT IN ('held', 'expired', 'released') ORDER BY b.starts_at""",
-        clinic_id, window.start, window.end)
+            AND b.status NOT IN ({_sql_list(UNLISTED_STATUSES)}) ORDER BY b.starts_at""",
+        clinic_id, window.start, window.end)]
 
 
-async def clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID) -> asyncpg.Record | None:
+async def clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID) -> ClinicBooking | None:
     """One booking with its screening answers; scoped to the clinic, so another clinic's id is not found."""
-    return await conn.fetchrow(f"{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.id = $2", clinic_id, booking_id)
+    row = await conn.fetchrow(f"{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.id = $2", clinic_id, booking_id)
+    return _clinic_booking(row) if row else None

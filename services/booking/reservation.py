@@ -1,0 +1,163 @@
+"""A reservation of a therapist's time, from hold to visit: the aggregate whose methods are the only way its
+status changes (by domain.TRANSITIONS), each recording the events it raises for the outbox. Pure: no I/O."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from services.booking.domain import (BookingError, Clinic, Customer, Hold, Therapist, Treatment, booking_event_data,
+                                     can_become, check_change_allowed, check_hold_usable, outcome_change)
+from shared.events import Event
+
+# A booking's manage link, from its id and end (service.Links.manage_url).
+ManageUrl = Callable[[uuid.UUID, datetime], str]
+
+
+@dataclass(frozen=True)
+class Particulars:
+    """What booking events name besides the reservation itself."""
+    clinic: Clinic
+    treatment: Treatment
+    therapist: Therapist
+
+
+def _words(status: str) -> str:
+    return status.replace("_", " ")
+
+
+@dataclass(eq=False)
+class Reservation:
+    """One reservation (a course books one per session, sharing their series id). `events`: raised by its
+    changes since it was loaded, for the outbox."""
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    treatment_id: uuid.UUID
+    therapist_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+    expires_at: datetime | None
+    price_amount: int
+    currency: str
+    customer: Customer | None = None
+    course_id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = None
+    series_index: int | None = None
+    confirm_key: str | None = None
+    payment_id: uuid.UUID | None = None
+    voucher: dict | None = None          # what a voucher put towards it: code hint, value, remaining
+    created_at: datetime | None = None
+    events: list[Event] = field(default_factory=list, repr=False)
+
+    @property
+    def booking_id(self) -> uuid.UUID:
+        """What the customer's booking is called: its series for a course, else itself."""
+        return self.series_id or self.id
+
+    def can_become(self, status: str) -> bool:
+        return can_become(self.status, status)
+
+    def _become(self, status: str) -> None:
+        if not self.can_become(status):
+            raise BookingError(409, "invalid_transition",
+                               f"This booking is {_words(self.status)} and cannot become {_words(status)}",
+                               {"status": self.status})
+        self.status = status
+
+    def was_submitted_with(self, confirm_key: str) -> bool:
+        """Whether a request with this key already made the hold a booking (a retry asks again)."""
+        return self.confirm_key == confirm_key and self.status in ("pending_payment", "confirmed")
+
+    def check_usable(self, now: datetime) -> None:
+        check_hold_usable(self.status, self.expires_at, now)
+
+    def await_payment(self, customer: Customer, confirm_key: str | None, pay_by: datetime, now: datetime) -> None:
+        """The hold becomes the customer's booking, keeping its time until `pay_by` while they pay."""
+        self.check_usable(now)
+        self._become("pending_payment")
+        self.customer, self.confirm_key, self.expires_at = customer, confirm_key, pay_by
+
+    def note_payment(self, payment_id: uuid.UUID | None, voucher: dict | None) -> None:
+        if payment_id is not None:
+            self.payment_id = payment_id
+        if voucher is not None:
+            self.voucher = voucher
+
+    def confirm(self, described: Particulars, manage_url: ManageUrl) -> None:
+        """Paid for: confirmed, and announced with its manage link (and the voucher, if one paid)."""
+        self._become("confirmed")
+        self.expires_at = None
+        paid_by_voucher = {"voucher": self.voucher} if self.voucher else {}
+        self.events.append(self._event("confirmed", described, manage_url=manage_url(self.id, self.end),
+                                       **paid_by_voucher))
+
+    def check_changeable(self, clinic: Clinic, now: datetime) -> None:
+        check_change_allowed(clinic, self.status, self.start, now)
+
+    def cancel(self, described: Particulars, now: datetime) -> None:
+        self.check_changeable(described.clinic, now)
+        self._become("cancelled")
+        self.events.append(self._event("cancelled", described, cancelled_by="customer"))
+
+    def reschedule(self, moved_to: Particulars, previous_therapist: Therapist, start: datetime, now: datetime,
+                   manage_url: ManageUrl) -> None:
+        """Moved to `start` with `moved_to`'s therapist: the same booking (and id), so calendars update it."""
+        self.check_changeable(moved_to.clinic, now)
+        previous = {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                    "therapist": {"id": str(previous_therapist.id), "name": previous_therapist.name}}
+        self.therapist_id, self.start, self.end = moved_to.therapist.id, start, moved_to.treatment.timing.end(start)
+        self.events.append(self._event("confirmed", moved_to, kind="rescheduled",
+                                       manage_url=manage_url(self.id, self.end), previous=previous))
+
+    def record_outcome(self, outcome: str, described: Particulars, now: datetime) -> bool:
+        """The visit's time has come: completed or no-show (`outcome`). False if already recorded."""
+        if not outcome_change(self.status, outcome, self.start, now):
+            return False
+        self._become(outcome)
+        self.events.append(self._event(outcome, described))
+        return True
+
+    def _event(self, status: str, described: Particulars, *, kind: str | None = None, **extra) -> Event:
+        """`booking.<kind>` (by default the status): the booking as it now stands, for emails and webhooks."""
+        return Event(f"booking.{kind or status}", booking_event_data(
+            booking_id=self.id, status=status, clinic=described.clinic, treatment=described.treatment,
+            therapist=described.therapist, start=self.start, end=self.end, customer=self.customer,
+            price_amount=self.price_amount, currency=self.currency, series_id=self.series_id,
+            series_index=self.series_index, **extra), clinic_id=str(described.clinic.id))
+
+
+@dataclass(frozen=True)
+class Lapsed:
+    """A hold or unpaid booking the store marked expired or released, many in one statement (the sweep, a
+    hold in the way, a hold let go)."""
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    series_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
+    status: str
+
+    @property
+    def event(self) -> Event:
+        # payment_id None: the customer's booking was never written, so payments has no card payment to cancel.
+        return Event(f"booking.{self.status}", {"booking_id": str(self.id),
+                                                "series_id": str(self.series_id) if self.series_id else None,
+                                                "payment_id": str(self.payment_id) if self.payment_id else None},
+                     clinic_id=str(self.clinic_id))
+
+
+def held_event(hold: Hold, described: Particulars) -> Event:
+    """What a new hold raises."""
+    return Event("booking.held", booking_event_data(
+        booking_id=hold.id, status="held", clinic=described.clinic, treatment=described.treatment,
+        therapist=described.therapist, start=hold.start, end=hold.end, customer=None,
+        price_amount=hold.price_amount, currency=hold.currency, series_id=hold.series_id,
+        series_index=hold.series_index, expires_at=hold.expires_at.isoformat()), clinic_id=str(described.clinic.id))
+
+
+def awaiting_payment_event(booking_id: uuid.UUID, clinic_id: uuid.UUID, payment: dict, pay_by: datetime) -> Event:
+    """What a booking left for its card to pay raises, once for all its sessions (payments' answer in `payment`)."""
+    return Event("booking.pending_payment", {
+        "booking_id": str(booking_id), "payment_id": payment["id"], "pay_by": pay_by.isoformat(),
+        "amount": {"amount": payment["amount"], "currency": payment["currency"]}}, clinic_id=str(clinic_id))
