@@ -58,3 +58,28 @@ async def test_email_bodies_are_compressed_with_lz4_where_the_server_has_it(noti
             "SELECT attname, attcompression::text AS attcompression FROM pg_attribute WHERE attrelid = 'emails'::regclass "
             "AND attname = ANY($1::text[])", ["text_body", "html_body", "attachments"])}
     assert methods == {"text_body": "l", "html_body": "l", "attachments": "l"}
+
+
+@pytest.mark.parametrize("schema, table", [("booking", "treatments"), ("booking", "courses"),
+                                           ("booking", "bookings"), ("payments", "payments"),
+                                           ("payments", "vouchers")])
+async def test_currencies_are_three_capital_letters_kept_as_written(booking_pool, payments_pool, schema, table):
+    # text with a rule, not char(3): what is read back is what was written (no padding to strip), and a value
+    # that is not an ISO 4217 code is refused by the database whatever the code above it checked.
+    pool = booking_pool if schema == "booking" else payments_pool
+    async with pool.acquire() as conn:
+        column = await conn.fetchrow(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 "
+            "AND column_name = 'currency'", schema, table)
+        assert column["data_type"] == "text"
+        checks = [await conn.fetchval("SELECT $1::text ~ (regexp_match(pg_get_constraintdef(oid), "
+                                      "'''([^'']+)''')) [1] FROM pg_constraint WHERE conname = $2", value,
+                                      f"{table}_currency_iso") for value in ("GBP", "gbp", "GB", "GBPX", "GB ")]
+    assert checks == [True, False, False, False, False]
+
+
+async def test_a_currency_the_rule_refuses_is_not_written(booking_pool):
+    async with booking_pool.acquire() as conn:
+        assert {r["currency"] for r in await conn.fetch("SELECT currency FROM treatments")} == {"GBP"}
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE treatments SET currency = 'gbp'")
