@@ -1,20 +1,57 @@
 """Prometheus metrics on every service at /metrics: requests by route and status with latency histograms,
 and, read at scrape time, what is waiting on the event path (outbox backlog, stream lag and pending
-entries of each consumer group, Celery queue depth) plus anything a service adds."""
+entries of each consumer group, Celery queue depth, the relays' and consumers' counters) plus anything a
+service adds."""
 from __future__ import annotations
 
 import hmac
 import time
 from typing import Awaitable, Callable
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from shared.errors import ApiError
 from shared.events import stream_key
 from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS
 
 Probe = Callable[[web.Application], Awaitable[None]]
+
+# Counters of the relays and stream consumers, name -> (help, labels). Those processes serve no /metrics, so
+# they keep the counts in Redis (count_in_redis) and every service's scrape reads them, as it reads stream lag.
+# Redis keeps nothing on disk: they start again from zero with it, which rate() and increase() take as a reset.
+WORKER_COUNTERS = {
+    "stream_gaps": ("Gaps a consumer group found: stream entries removed before it read them", ("group", "stream")),
+    "outbox_republished_rows": ("Outbox rows a relay reset to be published again", ("schema", "reason")),
+}
+_LABEL_SEPARATOR = "|"
+
+
+def worker_counter_key(prefix: str, name: str) -> str:
+    return f"{prefix}metrics:{name}"
+
+
+async def count_in_redis(redis: aioredis.Redis, prefix: str, name: str, labels: tuple[str, ...],
+                         amount: int = 1) -> None:
+    """Add `amount` to a WORKER_COUNTERS counter; `labels` are its label values, in its labels' order."""
+    if amount:
+        await redis.hincrby(worker_counter_key(prefix, name), _LABEL_SEPARATOR.join(labels), amount)
+
+
+class WorkerCounters:
+    """The WORKER_COUNTERS as last read from Redis, which the registry collects as counters."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, str]] = {}
+
+    def collect(self):
+        for name, (help_text, labels) in WORKER_COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=list(labels))
+            for label_values, value in self.values.get(name, {}).items():
+                family.add_metric(label_values.split(_LABEL_SEPARATOR), float(value))
+            yield family
 
 
 class Metrics:
@@ -32,6 +69,8 @@ class Metrics:
                                 registry=self.registry)
         self.stream_pending = Gauge("stream_pending", "Entries read but not acknowledged", ["stream", "group"],
                                     registry=self.registry)
+        self.worker_counters = WorkerCounters()
+        self.registry.register(self.worker_counters)
         self.gauges: dict[str, Gauge] = {}
         self.probes: list[Probe] = []
 
@@ -74,6 +113,8 @@ async def _event_path(app: web.Application) -> None:
             for group in await app[REDIS].xinfo_groups(stream):
                 metrics.stream_lag.labels(topic, group["name"]).set(group.get("lag") or 0)
                 metrics.stream_pending.labels(topic, group["name"]).set(group["pending"])
+        for name in WORKER_COUNTERS:
+            metrics.worker_counters.values[name] = await app[REDIS].hgetall(worker_counter_key(prefix, name))
 
 
 def _scraper(request: web.Request) -> bool:

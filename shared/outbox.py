@@ -4,6 +4,13 @@ Redis here keeps nothing on disk, so the relay also guards against Redis losing 
 a marker key in Redis; when the marker is gone (FLUSHALL, restart, failover to an empty replica) it
 re-publishes every outbox row of the republish window. Consumers dedupe by event id (inbox), so
 re-publishing is always safe; losing an event is not.
+
+A consumer group can also lose entries while Redis keeps its data: something other than the relay trimmed or
+deleted them before the group read them, or the group is new and the relay had trimmed what the others had
+acknowledged. The consumer asks for its topic's window again (StreamConsumer.check_gaps writes a request under
+republish_requests_key); the relay whose outbox holds the topic answers at its marker check
+(answer_republish_requests) and records the stream's last id at that moment under republished_key: every
+re-published copy comes after it, so a gap at or below it is covered and the consumer does not ask again.
 """
 from __future__ import annotations
 
@@ -13,9 +20,11 @@ import time
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from shared.events import Event, stream_key
 from shared.logs import request_id_var
+from shared.metrics import count_in_redis
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,30 @@ CLEANUP_EVERY = 3600.0
 MARKER_CHECK_EVERY = 1.0
 # Back-off when PostgreSQL or Redis is down, so a restart of either is survived without a storm.
 ERROR_BACKOFF = 1.0
+
+
+# Re-publishes the window of one topic (answer_republish_requests); ensure_redis_intact does it for all topics.
+RESET_TOPIC = ("UPDATE outbox SET published_at = NULL WHERE topic = $1 AND published_at IS NOT NULL "
+               "AND created_at > clock_timestamp() - make_interval(secs => $2)")
+# Which of the requested topics this outbox holds: only that relay (of its schema's replicas) answers them.
+TOPICS_HELD = ("SELECT topic FROM unnest($1::text[]) AS requested (topic) "
+               "WHERE EXISTS (SELECT 1 FROM outbox WHERE outbox.topic = requested.topic)")
+# Records the answer and removes the request only if it is still the one answered: one made meanwhile (a gap
+# found after the answer's last id was read) stays for the next check.
+RECORD_ANSWER = """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+"""
+
+
+def republish_requests_key(prefix: str) -> str:
+    """Hash: topic -> the request of a consumer that found a gap in the topic's stream."""
+    return f"{prefix}republish:requests"
+
+
+def republished_key(prefix: str) -> str:
+    """Hash: topic -> the stream's last entry id when the relay last re-published the topic for a gap."""
+    return f"{prefix}republish:answered"
 
 
 # An outbox row's columns, for statements that write one alongside their own change (see outbox_row).
@@ -82,6 +115,41 @@ class OutboxRelay:
         if reset:
             log.warning("redis lost its data; re-publishing outbox window",
                         extra={"schema": self.schema, "rows": reset, "redis_run_id": run_id})
+            await count_in_redis(self.redis, self.prefix, "outbox_republished_rows", (self.schema, "redis_lost"), reset)
+        return reset
+
+    async def answer_republish_requests(self) -> int:
+        """Re-publish the window of each topic of this outbox a consumer found a gap in; returns rows reset."""
+        requests = await self.redis.hgetall(republish_requests_key(self.prefix))
+        if not requests:
+            return 0
+        async with self.pool.acquire() as conn:
+            held = [row["topic"] for row in await conn.fetch(TOPICS_HELD, sorted(requests))]
+        return sum([await self._answer(topic) for topic in held])
+
+    async def _answer(self, topic: str) -> int:
+        """Answer the request for `topic` unless another replica is doing so or has done so; rows reset."""
+        lock = f"outbox_republish:{self.schema}:{topic}"
+        async with self.pool.acquire() as conn:
+            # A session lock, so it covers the Redis writes after the commit too (and goes with the connection
+            # if we die): a second replica skips, or finds the request gone.
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock):
+                return 0
+            try:
+                request = await self.redis.hget(republish_requests_key(self.prefix), topic)
+                if request is None:
+                    return 0
+                covered = await last_generated_id(self.redis, stream_key(self.prefix, topic))   # before the reset
+                reset = int((await conn.execute(RESET_TOPIC, topic, self.republish_window)).split()[-1])
+                # A crash before this line leaves the request, so it is answered again: twice is safe, never is not.
+                await self.redis.eval(RECORD_ANSWER, 2, republish_requests_key(self.prefix),
+                                      republished_key(self.prefix), topic, request, covered)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+        log.warning("consumer found a gap; re-publishing the topic's outbox window",
+                    extra={"schema": self.schema, "topic": topic, "rows": reset, "request": request,
+                           "copies_after_id": covered})
+        await count_in_redis(self.redis, self.prefix, "outbox_republished_rows", (self.schema, "gap"), reset)
         return reset
 
     async def publish_batch(self) -> int:
@@ -128,6 +196,7 @@ class OutboxRelay:
     async def run_once(self, check_redis: bool = True) -> int:
         if check_redis:
             await self.ensure_redis_intact()
+            await self.answer_republish_requests()
             self._last_marker_check = time.monotonic()
         published = 0
         # A short batch was all there was: commits since then have notified us, and the next round takes them.
@@ -184,9 +253,20 @@ class OutboxRelay:
         await self.pool.release(listener)
 
 
-def _entry_id(entry_id: str) -> tuple[int, int]:
+def entry_id_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as something that sorts as Redis orders ids."""
     milliseconds, _, sequence = entry_id.partition("-")
     return int(milliseconds), int(sequence or 0)
+
+
+async def last_generated_id(redis: aioredis.Redis, stream: str) -> str:
+    """The id of the last entry ever added to `stream` (trimmed or not), "0-0" if there is no such stream."""
+    try:
+        return (await redis.xinfo_stream(stream))["last-generated-id"]
+    except ResponseError as exc:
+        if "no such key" not in str(exc):
+            raise
+        return "0-0"
 
 
 async def acknowledged_floor(redis: aioredis.Redis, stream: str) -> str | None:
@@ -198,7 +278,7 @@ async def acknowledged_floor(redis: aioredis.Redis, stream: str) -> str | None:
             needed.append((await redis.xpending(stream, group["name"]))["min"])
         else:
             needed.append(group["last-delivered-id"])
-    return min(needed, key=_entry_id) if needed else None
+    return min(needed, key=entry_id_order) if needed else None
 
 
 async def _set_when(stop: asyncio.Event, wake: asyncio.Event) -> None:

@@ -6,6 +6,10 @@ after that transaction commits. A consumer that dies before its ack leaves the e
 another consumer reclaims it with XAUTOCLAIM once idle, and the inbox turns the second delivery
 into a no-op. An entry delivered `max_attempts` times without success is moved to the topic's
 dead-letter stream and acked, so one poison event never blocks the rest.
+
+Entries removed from a stream before this group read them (trimmed by something other than the relay,
+deleted, or trimmed before the group existed) are a gap: check_gaps finds it and asks the relay to re-publish
+the topic's outbox window (see shared/outbox.py); the inbox drops the copies of what was already handled.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from redis.exceptions import ResponseError
 
 from shared.events import Event, dead_letter_key, stream_key
 from shared.logs import request_id_var
+from shared.metrics import count_in_redis
+from shared.outbox import entry_id_order, republish_requests_key, republished_key
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,9 @@ class StreamConsumer:
         self.streams = {stream_key(prefix, t): t for t in self.topics}
         self._last_errors: dict[str, str] = {}
         self._last_claim = 0.0
+        self._last_gap_check = float("-inf")
+        self._behind = False                         # the last read filled a batch: more entries wait
+        self._gaps_reported: dict[str, str] = {}     # stream -> the gap last counted and logged
 
     async def ensure_groups(self) -> None:
         # Groups start at 0, not $: after Redis lost its data the relay re-publishes the window and we
@@ -101,8 +110,48 @@ class StreamConsumer:
                 raise
             log.warning("consumer group missing (redis lost its data?); recreating", extra={"group": self.group})
             await self.ensure_groups()
+            self._last_gap_check = float("-inf")    # a group new on a trimmed stream has a gap: look before reading
             return []
         return [(stream, entry_id, fields) for stream, entries in (reply or []) for entry_id, fields in entries]
+
+    async def check_gaps(self) -> list[str]:
+        """Ask the relay to re-publish each stream with a gap for this group not yet covered; those streams.
+
+        Run before reading: a read past a gap moves the group's last-delivered id beyond it, which hides it."""
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in self.streams:
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+        pipe.hgetall(republished_key(self.prefix))
+        *replies, answered = await pipe.execute(raise_on_error=False)
+        asked = []
+        for (stream, topic), info, groups in zip(self.streams.items(), replies[::2], replies[1::2]):
+            if isinstance(info, ResponseError) and "no such key" in str(info):
+                continue    # no stream, no group: Redis lost its data, which the relay's marker covers
+            for reply in (info, groups, answered):
+                if isinstance(reply, Exception):
+                    raise reply
+            group = next((g for g in groups if g["name"] == self.group), None)
+            missing = None if group is None else missing_up_to(info, group)
+            if missing is None or (topic in answered and missing <= entry_id_order(answered[topic])):
+                continue    # no gap, or the relay re-published after it (the copies are on their way)
+            await self._request_republish(stream, topic, group["last-delivered-id"], "%d-%d" % missing)
+            asked.append(stream)
+        self._last_gap_check = time.monotonic()     # only once done: a failed check is made again before reading
+        return asked
+
+    async def _request_republish(self, stream: str, topic: str, delivered: str, missing: str) -> None:
+        """Leave the relay a request for `topic`; count and log the gap once."""
+        # Made again at each check until answered (a request the relay lost, dying, is made again); one made
+        # by another group meanwhile is as good: the answer covers every gap found before it.
+        await self.redis.hset(republish_requests_key(self.prefix), topic, f"group={self.group} missing_up_to={missing}")
+        if self._gaps_reported.get(stream) == missing:
+            return
+        self._gaps_reported[stream] = missing
+        await count_in_redis(self.redis, self.prefix, "stream_gaps", (self.group, topic))
+        log.warning("stream gap: entries were removed before this group read them; re-publish requested",
+                    extra={"group": self.group, "stream": stream, "last_delivered_id": delivered,
+                           "missing_up_to": missing})
 
     async def process(self, stream: str, entry_id: str, fields: dict) -> bool:
         """Handle one entry and ack it; False (entry left pending) if the handler failed."""
@@ -198,9 +247,15 @@ class StreamConsumer:
         log.error("event dead-lettered", extra={"group": self.group, "entry_id": entry_id, "attempts": attempts})
 
     async def run_once(self, block_ms: int | None = None) -> int:
+        # Gaps are looked for first thing, as often as stale entries are reclaimed, and before each read while
+        # the group is behind: that is when a trim can overtake it (a group at the head has nothing to lose).
+        if self._behind or time.monotonic() - self._last_gap_check >= self.claim_idle_ms / 2000:
+            await self.check_gaps()
+        entries = await self.read_new(block_ms)
+        self._behind = len(entries) >= READ_COUNT
         handled = 0
         done: dict[str, list[str]] = {}
-        for stream, entry_id, fields in await self.read_new(block_ms):
+        for stream, entry_id, fields in entries:
             if await self._handled(entry_id, fields):
                 done.setdefault(stream, []).append(entry_id)
             handled += 1
@@ -241,6 +296,38 @@ class StreamConsumer:
                 log.error("consumer error; retrying", extra={"group": self.group, "error": repr(exc)})
                 await asyncio.sleep(ERROR_BACKOFF)
         log.info("consumer stopped", extra={"group": self.group})
+
+
+def missing_up_to(info: dict, group: dict) -> tuple[int, int] | None:
+    """The highest id among the entries removed from a stream before `group` was given them, or a bound of it;
+    None if the group missed none. `info` and `group` are XINFO STREAM's and XINFO GROUPS' answers (Redis 7)."""
+    delivered = entry_id_order(group["last-delivered-id"])
+    found = []
+    deleted = entry_id_order(info["max-deleted-entry-id"])     # XDEL's doing; "0-0" if none
+    if deleted > delivered:
+        found.append(deleted)
+    removed = info["entries-added"] - info["length"]
+    if removed and info["first-entry"] is None:
+        last = entry_id_order(info["last-generated-id"])       # all gone, and some were never delivered
+        if last > delivered:
+            found.append(last)
+    elif removed and entry_id_order(info["first-entry"][0]) > delivered and not _read_all_removed(info, group):
+        found.append(_before(entry_id_order(info["first-entry"][0])))     # trimmed: all below the first entry
+    return max(found, default=None)
+
+
+def _read_all_removed(info: dict, group: dict) -> bool:
+    """Whether the group was given every entry trimmed below the first one (say, it had read them before an
+    outside trim stopped just past its last-delivered id). Redis knows only while it counts the group's reads;
+    it does not for a group that never read (which missed them all, being at 0)."""
+    if group["entries-read"] is None or group["lag"] is None:
+        return False
+    return group["lag"] <= info["length"]     # no more entries were added after its last than remain
+
+
+def _before(entry_id: tuple[int, int]) -> tuple[int, int]:
+    milliseconds, sequence = entry_id
+    return (milliseconds, sequence - 1) if sequence else (milliseconds - 1, 2 ** 64 - 1)
 
 
 def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings, *, group: str, handlers: dict[str, Handler],
