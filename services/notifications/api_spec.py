@@ -1,8 +1,8 @@
 """The notifications service's public operations (the clinic webhook API), for the gateway's OpenAPI document."""
 from __future__ import annotations
 
-from services.notifications.webhook_routes import BASE, STATUSES, EndpointIn, EndpointPatch, ReplayIn
-from services.notifications.webhooks import EVENT_TYPES
+from services.notifications.webhooks.routes import BASE, STATUSES, EndpointIn, EndpointPatch, ReplayIn
+from services.notifications.webhooks.rules import EVENT_TYPES
 from shared.openapi import DATETIME, UUID, Operation, json_response, operation, path_param, query_param
 
 TAG = "Clinic API"

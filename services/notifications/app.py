@@ -1,10 +1,11 @@
-"""Notifications service app factory."""
+"""Notifications service app factory: the clinic webhook API (webhooks/routes.py), the dev mailbox in
+development (routes.py), and the metrics of the work waiting on Celery."""
 from aiohttp import web
 
 from services.notifications import api_spec
 from services.notifications.routes import dev_routes
-from services.notifications.webhook_routes import routes as webhook_routes
-from services.notifications.celery_app import CELERY_QUEUE
+from services.notifications.webhooks.routes import routes as webhook_routes
+from services.notifications.worker.celery_app import CELERY_QUEUE
 from shared.config import Settings
 from shared.keys import DB, REDIS
 from shared.metrics import METRICS

@@ -1,12 +1,13 @@
 """`python -m services.notifications.consumer`: turn booking, payment and voucher events into email rows
-(and, with the clinic webhooks, delivery rows) and the Celery task that sends them."""
+(and, with the clinic webhooks, delivery rows) and the Celery task that sends them. The wiring only: the
+handlers are each wing's (emails/handlers.py, webhooks/handlers.py), the task worker/batch.py's."""
 from __future__ import annotations
 
 import uuid
 from typing import Awaitable, Callable
 
-from services.notifications.email_handlers import EnqueueEmail, email_handlers
-from services.notifications.webhook_handlers import EnqueueDelivery, webhook_handlers
+from services.notifications.emails.handlers import EnqueueEmail, email_handlers
+from services.notifications.webhooks.handlers import EnqueueDelivery, webhook_handlers
 from shared.config import Settings, load_settings
 from shared.runner import run_worker
 from shared.streams import AfterBatch, Handler, StreamConsumer, combine, consumer_for, serve
@@ -16,7 +17,7 @@ StartSending = Callable[[list[uuid.UUID], list[tuple[uuid.UUID, int]]], Awaitabl
 
 
 async def celery_start_sending(email_ids: list[uuid.UUID], deliveries: list[tuple[uuid.UUID, int]]) -> None:
-    from services.notifications.event_tasks import send_notifications
+    from services.notifications.worker.batch import send_notifications
     # kombu's publish is blocking I/O, made here on the loop: the consumer waits for it before its next
     # batch either way, and a hop to a thread and back costs more on the event path than the LPUSH.
     # A short argsrepr spares Celery a saferepr of the ids (and says more in a log line).

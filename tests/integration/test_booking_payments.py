@@ -125,7 +125,7 @@ async def test_duplicate_and_out_of_order_stripe_events_have_one_effect(
         booking, booking_pool, payments_pool, notifications_pool, payments_server, checkout, settings):
     from aiohttp.test_utils import TestClient
     from services.booking.seed import stable_id
-    from services.notifications import webhook_store
+    from services.notifications.webhooks import store as webhook_store
     async with notifications_pool.acquire() as conn:   # the clinic listens for new bookings
         await webhook_store.insert_endpoint(conn, stable_id("urban-therapy"), "http://127.0.0.1:9/hook", "",
                                             ["booking.created"], None, "whsec_" + "A" * 32)

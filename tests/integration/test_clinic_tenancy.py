@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timezone
 
 from services.booking.seed import stable_id
-from services.notifications import webhook_store
+from services.notifications.webhooks import store as webhook_store
 from tests.support.booking import book_and_pay, next_weekday
 from tests.support.clinic_api import bearer
 from tests.support.openapi import build_document

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from services.notifications import emails, store
-from services.notifications.tasks import MAX_SEND_ATTEMPTS, requeue_lost_emails, send_email
+from services.notifications.emails import rendering as emails, store
+from services.notifications.emails.tasks import MAX_SEND_ATTEMPTS, requeue_lost_emails, send_email
 from tests.support.events import booking_confirmed
 from tests.support.notifications import run_task, sink, task_env  # noqa: F401  (fixtures)
 

@@ -15,12 +15,12 @@ import jinja2
 from celery.signals import task_retry
 
 from services.booking.seed import stable_id
-from services.notifications import emails
+from services.notifications.emails import rendering as emails
 from services.notifications.app import create_app as create_notifications_app
 from services.notifications.consumer import GROUP, make_consumer
-from services.notifications.reminders import gift_due_at
-from services.notifications.tasks import (claim_due_voucher_deliveries, retry_countdown, send_email,
-                                          send_voucher_gift)
+from services.notifications.emails.reminders import gift_due_at
+from services.notifications.emails.tasks import (claim_due_voucher_deliveries, retry_countdown, send_email,
+                                                 send_voucher_gift)
 from services.payments import voucher_service
 from shared.events import dead_letter_key, stream_key
 from shared.outbox import OutboxRelay

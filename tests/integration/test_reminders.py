@@ -11,9 +11,9 @@ import jinja2
 import pytest
 from celery.signals import task_retry
 
-from services.notifications import emails, store
+from services.notifications.emails import rendering as emails, store
 from services.notifications.consumer import make_consumer
-from services.notifications.tasks import claim_due_reminders, send_reminder
+from services.notifications.emails.tasks import claim_due_reminders, send_reminder
 from tests.support.notifications import booking_event, hours_from_now, run_task, sink, task_env  # noqa: F401
 from tests.support.smtp import SmtpSink
 

@@ -14,9 +14,9 @@ from standardwebhooks.webhooks import Webhook
 
 from services.notifications.app import create_app as create_notifications_app
 from services.notifications.consumer import make_consumer
-from services.notifications.event_tasks import send_notifications
-from services.notifications.tasks import retry_countdown
-from services.notifications.worker_runtime import Runtime
+from services.notifications.emails.tasks import retry_countdown
+from services.notifications.worker.batch import send_notifications
+from services.notifications.worker.runtime import Runtime
 from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
 from tests.support.events import SAMPLE_CLINIC_ID
 from tests.support.infra import free_port

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.notifications import emails, smtp
-from services.notifications.mailbox import read_messages
+from services.notifications.emails import rendering as emails, smtp
+from services.notifications.emails.mailbox import read_messages
 from shared.dev.smtp_sink import sink_controller
 from tests.support.events import booking_confirmed
 from tests.support.infra import free_port

@@ -13,8 +13,8 @@ import pytest
 from aiohttp.abc import AbstractResolver
 from standardwebhooks.webhooks import Webhook
 
-from services.notifications import webhook_delivery
-from services.notifications import webhook_store
+from services.notifications.webhooks import delivery as webhook_delivery
+from services.notifications.webhooks import store as webhook_store
 from services.notifications.app import create_app as create_notifications_app
 from services.notifications.consumer import make_consumer
 from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
@@ -222,8 +222,8 @@ async def test_the_disabled_endpoints_email_is_started_once_its_row_is_committed
         notifications, receiver, deliveries, hook_settings):
     # A task started inside the attempt's transaction could run before the email's row is visible, and the
     # email would then wait for the sweeper: the real alert's send starts only after the commit.
-    from services.notifications import webhook_tasks
-    from services.notifications.celery_app import app as celery_app, configure
+    from services.notifications.webhooks import tasks as webhook_tasks
+    from services.notifications.worker.celery_app import app as celery_app, configure
     configure(celery_app, hook_settings)        # the send is enqueued on this test's own Redis
     receiver.answers = [(500, {}, 0)]
     await register(notifications, hook_settings, receiver.url, alert_email="it@clinic.example")
@@ -248,7 +248,7 @@ async def test_the_disabled_endpoints_email_is_started_once_its_row_is_committed
 
 
 async def test_delivery_log_filters_and_replay(notifications, receiver, deliveries, hook_settings, settings):
-    from services.notifications.celery_app import app as celery_app, configure
+    from services.notifications.worker.celery_app import app as celery_app, configure
     configure(celery_app, hook_settings)    # replays are enqueued on this test's own Redis
     receiver.answers = [(500, {}, 0)] * 3
     endpoint = await register(notifications, hook_settings, receiver.url)

@@ -53,7 +53,7 @@ async def direct_smtp_sends(conn, watcher: MaildirWatcher, env: dict[str, str], 
                             ) -> list[float]:
     """Baseline of the Celery hop: the product's own smtp.send of a copy of a real email row (new id),
     called straight from here, timed from the call to the file in the sink (ms)."""
-    from services.notifications import smtp
+    from services.notifications.emails import smtp
     from shared.config import load_settings
 
     if not rows or count <= 0:

@@ -135,7 +135,7 @@ class WebhookReceiver:
 
 
 def _signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
-    """Headers as the product's webhook_delivery.attempt sends them."""
+    """Headers as the product's attempt sends them (services/notifications/webhooks/delivery.py)."""
     from standardwebhooks.webhooks import Webhook
 
     now = datetime.now(timezone.utc)
@@ -145,7 +145,7 @@ def _signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
 
 
 async def _post_once(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """One POST as the product's webhook_delivery._post makes it: a new session and connection each time."""
+    """One POST as the product's _post makes it (webhooks/delivery.py): a new session and connection each time."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(force_close=True)

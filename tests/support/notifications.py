@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from icalendar import Calendar
 
-from services.notifications.celery_app import app as celery_app, configure
-from services.notifications import webhook_delivery
-from services.notifications.worker_runtime import runtime
+from services.notifications.webhooks import delivery as webhook_delivery
+from services.notifications.worker.celery_app import app as celery_app, configure
+from services.notifications.worker.runtime import runtime
 from shared.events import Event
 from tests.support.events import SAMPLE_CLINIC_ID, booking_confirmed
 from tests.support.smtp import SmtpSink

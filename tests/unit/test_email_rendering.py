@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default as parsing_policy
 
-from services.notifications import emails, reminders, smtp
+from services.notifications.emails import rendering as emails, reminders, smtp
 from shared.config import Settings
 from tests.support.notifications import booking_event, voucher_purchased
 
@@ -201,7 +201,7 @@ def test_gift_is_due_on_the_delivery_date_morning_in_the_clinics_zone():
 
 def test_reminders_follow_the_clinics_own_offsets():
     from datetime import datetime, timedelta, timezone
-    from services.notifications.reminders import DEFAULT_REMINDER_OFFSETS, offsets_of, plan_reminders
+    from services.notifications.emails.reminders import DEFAULT_REMINDER_OFFSETS, offsets_of, plan_reminders
     assert offsets_of({}) == DEFAULT_REMINDER_OFFSETS
     offsets = offsets_of({"reminder_offsets_minutes": [2880, 60]})
     start = datetime(2026, 12, 10, 10, tzinfo=timezone.utc)

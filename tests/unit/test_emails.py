@@ -1,6 +1,6 @@
 from datetime import datetime, timezone
 
-from services.notifications.emails import booking_confirmed, local_time_label
+from services.notifications.emails.rendering import booking_confirmed, local_time_label
 from tests.support.events import booking_confirmed as sample_event
 
 

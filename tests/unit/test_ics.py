@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from icalendar import Calendar
 
-from services.notifications import emails
+from services.notifications.emails import rendering as emails
 from shared import ics
 from tests.support.notifications import booking_event
 

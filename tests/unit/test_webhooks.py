@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from services.notifications.webhooks import (DEFAULT_SCHEDULE, WebhookError, check_addresses, check_event_types,
-                                             check_url, classify, is_public_address, new_secret, next_attempt,
-                                             payload_for, sign)
+from services.notifications.webhooks.rules import (DEFAULT_SCHEDULE, WebhookError, check_addresses,
+                                                   check_event_types, check_url, classify, is_public_address,
+                                                   new_secret, next_attempt, payload_for, sign)
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 

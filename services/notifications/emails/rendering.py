@@ -1,7 +1,7 @@
-"""Rendering emails from event data (pure: no I/O beyond reading the packaged templates).
+"""Rendering emails from event data (pure: no I/O beyond reading the templates packaged beside it, templates/).
 
 Every email has a text and an HTML part, is sent in the clinic's name, and shows times in the clinic's
-zone with the zone named. Booking emails carry an .ics invite (see ics.py).
+zone with the zone named. Booking emails carry an .ics invite (see shared/ics.py).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from services.notifications.reminders import DEFAULT_CLINIC_ZONE, BookingView
+from services.notifications.emails.reminders import DEFAULT_CLINIC_ZONE, BookingView
 from shared import gift_delivery, ics, money
 from shared.config import Settings
 

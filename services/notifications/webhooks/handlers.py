@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from services.notifications import webhook_store as store
-from services.notifications.webhooks import CLINIC_EVENTS, payload_for
+from services.notifications.webhooks import store
+from services.notifications.webhooks.rules import CLINIC_EVENTS, payload_for
 from shared.events import Event
 from shared.streams import Handler, HandlerContext
 

@@ -1,7 +1,7 @@
 """Events that become emails: each handler renders the email and records it in the event's transaction;
 the Celery task that sends it is enqueued after commit. Booking events also keep the booking projection and
 its reminders; a purchased voucher plans the gift email for its delivery date. Reminders and gift emails are
-sent later by beat-driven tasks (tasks.py).
+sent later by beat-driven tasks (emails/tasks.py).
 
 Each handler is a named function of (what it needs, the transaction, the event), listed in HANDLERS by the
 event type it handles; email_handlers gives them what they need."""
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Awaitable, Callable
 
-from services.notifications import emails, reminders, store
+from services.notifications.emails import projection, reminders, rendering, store
 from shared import ics
 from shared.events import Event
 from shared.streams import Handler, HandlerContext
@@ -38,7 +38,7 @@ def _now() -> datetime:
 
 
 async def _record(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
-                  render: Callable[[], emails.RenderedEmail]) -> None:
+                  render: Callable[[], rendering.RenderedEmail]) -> None:
     try:
         email = render()
     except Exception as exc:
@@ -56,7 +56,7 @@ async def _record(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
 async def _keep_clinic(mailer: Mailer, ctx: HandlerContext, clinic: dict) -> None:
     """Upsert the clinic as the event describes it, unless this consumer committed it just so already."""
     if mailer.known_clinics.get(clinic["id"]) != clinic:
-        await store.upsert_clinic(ctx.conn, clinic)
+        await projection.upsert_clinic(ctx.conn, clinic)
         ctx.after_commit(lambda: mailer.known_clinics.__setitem__(clinic["id"], clinic))
 
 
@@ -67,7 +67,7 @@ async def _project(mailer: Mailer, ctx: HandlerContext, event: Event
     await _keep_clinic(mailer, ctx, event.data["clinic"])
     booking = reminders.booking_view(event.data)
     at_least = ics.sequence_for(event.occurred_at)
-    applied = await store.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
+    applied = await projection.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
     # An older event handled late changes nothing; its invite's SEQUENCE is lower (or equal, with an
     # older DTSTAMP) than the newer one's, so calendars keep the newer.
     if applied is None:
@@ -85,7 +85,7 @@ async def _replan_reminders(ctx: HandlerContext, booking: reminders.BookingView,
 
 
 async def _booked(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
-                  render: Callable[..., emails.RenderedEmail]) -> None:
+                  render: Callable[..., rendering.RenderedEmail]) -> None:
     """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
     booking, sequence, new = await _project(mailer, ctx, event)
     if booking:
@@ -94,31 +94,31 @@ async def _booked(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
         event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
 
 
-async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event) -> emails.Brand:
+async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event) -> rendering.Brand:
     # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
     if "clinic" in event.data:
         await _keep_clinic(mailer, ctx, event.data["clinic"])
-    clinic = await store.get_clinic(ctx.conn, event.clinic_id)
+    clinic = await projection.get_clinic(ctx.conn, event.clinic_id)
     if clinic is None:
-        return emails.Brand(emails.sender_name(mailer.mail_from))
-    return emails.Brand(clinic["name"], clinic["timezone"], clinic["slug"])
+        return rendering.Brand(rendering.sender_name(mailer.mail_from))
+    return rendering.Brand(clinic["name"], clinic["timezone"], clinic["slug"])
 
 
 # --- the handlers --------------------------------------------------------------------------------
 
 async def on_booking_confirmed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
-    await _booked(mailer, ctx, event, "booking_confirmed", emails.booking_confirmed)
+    await _booked(mailer, ctx, event, "booking_confirmed", rendering.booking_confirmed)
 
 
 async def on_booking_rescheduled(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
-    await _booked(mailer, ctx, event, "booking_rescheduled", emails.booking_rescheduled)
+    await _booked(mailer, ctx, event, "booking_rescheduled", rendering.booking_rescheduled)
 
 
 async def on_booking_cancelled(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     booking, sequence, _new = await _project(mailer, ctx, event)
     if booking:
         await store.cancel_live_reminders(ctx.conn, booking.booking_id)
-    await _record(mailer, ctx, event, "booking_cancelled", lambda: emails.booking_cancelled(
+    await _record(mailer, ctx, event, "booking_cancelled", lambda: rendering.booking_cancelled(
         event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
 
 
@@ -127,8 +127,8 @@ async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event)
         log.warning("refund without a customer email; nobody to tell", extra={"event_id": str(event.id)})
         return
     brand = await _brand_of(mailer, ctx, event)
-    visit = await store.projected_booking(ctx.conn, uuid.UUID(event.data["reference_id"]))
-    await _record(mailer, ctx, event, "payment_refunded", lambda: emails.payment_refunded(event.data, brand, visit))
+    visit = await projection.projected_booking(ctx.conn, uuid.UUID(event.data["reference_id"]))
+    await _record(mailer, ctx, event, "payment_refunded", lambda: rendering.payment_refunded(event.data, brand, visit))
 
 
 async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
@@ -137,8 +137,8 @@ async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event
     await store.plan_voucher_delivery(
         ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
         deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
-    await _record(mailer, ctx, event, "voucher_receipt", lambda: emails.voucher_receipt(
-        event.data, brand, event.occurred_at, change_url=emails.gift_change_url(mailer.public_url, event.data)))
+    await _record(mailer, ctx, event, "voucher_receipt", lambda: rendering.voucher_receipt(
+        event.data, brand, event.occurred_at, change_url=rendering.gift_change_url(mailer.public_url, event.data)))
 
 
 async def on_voucher_delivery_changed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
@@ -151,8 +151,8 @@ async def on_voucher_delivery_changed(mailer: Mailer, ctx: HandlerContext, event
 
 async def on_voucher_expiring(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     brand = await _brand_of(mailer, ctx, event)
-    await _record(mailer, ctx, event, "voucher_expiring", lambda: emails.voucher_expiring(
-        event.data, brand, book_url=emails.book_url(mailer.public_url, brand)))
+    await _record(mailer, ctx, event, "voucher_expiring", lambda: rendering.voucher_expiring(
+        event.data, brand, book_url=rendering.book_url(mailer.public_url, brand)))
 
 
 HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] = {

@@ -1,4 +1,6 @@
-"""All SQL of the notifications service."""
+"""All SQL of the email wing's sends: `emails` rows (rendered when their event was handled), appointment
+`reminders` and gift `voucher_deliveries` (rendered at send time). A claimed reminder is read together with its
+booking from the projection; the projection's own SQL (bookings, clinics) is projection.py's."""
 from __future__ import annotations
 
 import uuid
@@ -6,8 +8,9 @@ from datetime import date, datetime
 
 import asyncpg
 
-from services.notifications.emails import RenderedEmail
-from services.notifications.reminders import BookingView, PlannedReminder
+from services.notifications.emails.projection import booking_from_row
+from services.notifications.emails.reminders import BookingView, PlannedReminder
+from services.notifications.emails.rendering import RenderedEmail
 
 REQUEUE_BATCH = 500
 CLAIM_BATCH = 500
@@ -73,52 +76,6 @@ async def claim_lost_emails(conn: asyncpg.Connection, lost_after: float) -> list
     return [r["id"] for r in rows]
 
 
-# --- clinics and the booking projection ----------------------------------------------------------
-
-async def upsert_clinic(conn: asyncpg.Connection, clinic: dict) -> None:
-    await conn.execute(
-        """INSERT INTO clinics (id, slug, name, timezone) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name, timezone = EXCLUDED.timezone,
-                                          updated_at = clock_timestamp()
-           WHERE (clinics.slug, clinics.name, clinics.timezone) IS DISTINCT FROM
-                 (EXCLUDED.slug, EXCLUDED.name, EXCLUDED.timezone)""",
-        clinic["id"], clinic["slug"], clinic["name"], clinic["timezone"])
-
-
-async def get_clinic(conn: asyncpg.Connection, clinic_id: str | None) -> asyncpg.Record | None:
-    if clinic_id is None:
-        return None
-    return await conn.fetchrow("SELECT id, slug, name, timezone FROM clinics WHERE id = $1", clinic_id)
-
-
-async def apply_booking(conn: asyncpg.Connection, booking: BookingView, event_at: datetime,
-                        sequence: int) -> asyncpg.Record | None:
-    """Write the booking as an event describes it, unless a later event was applied already (events of one
-    booking may be handled out of order by two consumers). Returns the SEQUENCE of this event's invite (at
-    least `sequence`, and above the previous one) and whether the booking is new here; None if not applied."""
-    return await conn.fetchrow(
-        """INSERT INTO booking_projection (booking_id, clinic_id, status, starts_at, ends_at, customer_name,
-                                          customer_email, clinic_name, clinic_timezone, treatment_name,
-                                          therapist_name, manage_url, series_index, last_event_at, ics_sequence)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (booking_id) DO UPDATE SET
-               status = EXCLUDED.status, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
-               customer_name = coalesce(EXCLUDED.customer_name, booking_projection.customer_name),
-               customer_email = coalesce(EXCLUDED.customer_email, booking_projection.customer_email),
-               clinic_name = EXCLUDED.clinic_name, clinic_timezone = EXCLUDED.clinic_timezone,
-               treatment_name = EXCLUDED.treatment_name, therapist_name = EXCLUDED.therapist_name,
-               manage_url = coalesce(EXCLUDED.manage_url, booking_projection.manage_url),
-               series_index = EXCLUDED.series_index, last_event_at = EXCLUDED.last_event_at,
-               ics_sequence = greatest(EXCLUDED.ics_sequence, booking_projection.ics_sequence + 1),
-               updated_at = clock_timestamp()
-           WHERE booking_projection.last_event_at <= EXCLUDED.last_event_at
-           -- xmax is 0 on a row this statement inserted, not on one it updated
-           RETURNING ics_sequence, xmax = 0 AS inserted""",
-        booking.booking_id, booking.clinic_id, booking.status, booking.start, booking.end, booking.customer_name,
-        booking.customer_email, booking.clinic_name, booking.clinic_timezone, booking.treatment_name,
-        booking.therapist_name, booking.manage_url, booking.series_index, event_at, sequence)
-
-
 # --- reminders -----------------------------------------------------------------------------------
 
 async def cancel_live_reminders(conn: asyncpg.Connection, booking_id: uuid.UUID) -> int:
@@ -165,24 +122,7 @@ async def lock_claimed_reminder(conn: asyncpg.Connection,
            WHERE r.id = $1 AND r.status = 'claimed' FOR UPDATE OF r SKIP LOCKED""", reminder_id)
     if row is None:
         return None
-    return row, None if row["status"] is None else _booking_view(row)
-
-
-def _booking_view(row) -> BookingView:
-    return BookingView(
-        booking_id=row["booking_id"], clinic_id=row["clinic_id"], status=row["status"], start=row["starts_at"],
-        end=row["ends_at"], customer_name=row["customer_name"], customer_email=row["customer_email"],
-        clinic_name=row["clinic_name"], clinic_timezone=row["clinic_timezone"], treatment_name=row["treatment_name"],
-        therapist_name=row["therapist_name"], manage_url=row["manage_url"], series_index=row["series_index"])
-
-
-async def projected_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> BookingView | None:
-    """The booking as the booking events told us (None if none did: e.g. a payment that found no booking)."""
-    row = await conn.fetchrow(
-        """SELECT booking_id, clinic_id, status, starts_at, ends_at, customer_name, customer_email, clinic_name,
-                  clinic_timezone, treatment_name, therapist_name, manage_url, series_index
-           FROM booking_projection WHERE booking_id = $1""", booking_id)
-    return _booking_view(row) if row else None
+    return row, None if row["status"] is None else booking_from_row(row)
 
 
 async def finish_reminder(conn: asyncpg.Connection, reminder_id: uuid.UUID, status: str,

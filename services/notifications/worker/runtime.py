@@ -19,7 +19,7 @@ import asyncpg
 import uvloop
 from celery.exceptions import TimeLimitExceeded
 
-from services.notifications import smtp
+from services.notifications.emails import smtp
 from shared import db
 from shared.config import load_settings
 

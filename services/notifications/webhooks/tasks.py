@@ -8,13 +8,12 @@ from typing import Awaitable, Callable
 
 import asyncpg
 
-from services.notifications import store as email_store
-from services.notifications import webhook_delivery
-from services.notifications import webhook_store as store
-from services.notifications.celery_app import app
-from services.notifications.emails import RenderedEmail
-from services.notifications.tasks import send_email
-from services.notifications.worker_runtime import runtime
+from services.notifications.emails import store as email_store
+from services.notifications.emails.rendering import RenderedEmail
+from services.notifications.emails.tasks import send_email
+from services.notifications.webhooks import delivery, store
+from services.notifications.worker.celery_app import app
+from services.notifications.worker.runtime import runtime
 from shared.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ DISPATCH_BATCH = 500
 
 async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[], Awaitable[None]] | None:
     """The clinic's email that `endpoint` was disabled, recorded in the caller's transaction, and what sends it
-    once that has committed (webhook_delivery.Alert)."""
+    once that has committed (delivery.Alert)."""
     if not endpoint["alert_email"]:
         return None
     email = RenderedEmail(
@@ -44,8 +43,8 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[],
 
 async def attempt_delivery(conn: asyncpg.Connection, settings: Settings, delivery_id: str, attempt: int) -> str:
     """Attempt number `attempt` of a delivery, on the worker's kept-alive session."""
-    return await webhook_delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
-                                          session=webhook_delivery.kept_session.get(settings))
+    return await delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
+                                  session=delivery.kept_session.get(settings))
 
 
 @app.task(name="notifications.deliver_webhook", acks_late=True)

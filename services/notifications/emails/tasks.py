@@ -1,4 +1,5 @@
-"""Celery tasks. Each gets only an id and re-reads its row, so a task run twice sends nothing twice.
+"""The email wing's Celery tasks. Each gets only an id and re-reads its row, so a task run twice sends
+nothing twice.
 
 Three kinds of email are sent here: emails rendered when their event was handled (`emails` rows), reminders
 before appointments, and gift vouchers on their delivery date. The last two are rendered at send time: a
@@ -18,11 +19,10 @@ from typing import Awaitable, Callable
 
 import aiohttp
 import asyncpg
-from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
-from services.notifications import emails, reminders, smtp, store, webhook_delivery
-from services.notifications.celery_app import app
-from services.notifications.worker_runtime import runtime
+from services.notifications.emails import projection, reminders, rendering, smtp, store
+from services.notifications.worker.celery_app import app
+from services.notifications.worker.runtime import runtime
 from shared.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -32,21 +32,6 @@ RETRY_BACKOFF_BASE = 5
 RETRY_BACKOFF_MAX = 600
 PAYMENTS_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
-
-
-@worker_process_init.connect
-def _fresh_runtime_after_fork(**_kwargs) -> None:
-    """Under the prefork pool, a child must not use the parent's loop, pool or sockets."""
-    runtime.reset()
-    smtp.mailer.reset()
-    webhook_delivery.kept_session.reset()
-
-
-@worker_shutdown.connect
-@worker_process_shutdown.connect
-def _close_runtime(**_kwargs) -> None:
-    """Say goodbye to webhook receivers and PostgreSQL rather than leave the connections to the collector."""
-    runtime.close(webhook_delivery.kept_session.close)
 
 
 def _now() -> datetime:
@@ -73,7 +58,7 @@ class SendFailed:
 SendOutcome = str | SendFailed
 
 
-async def _send(settings: Settings, row_id: uuid.UUID, email: emails.RenderedEmail) -> None:
+async def _send(settings: Settings, row_id: uuid.UUID, email: rendering.RenderedEmail) -> None:
     """Send an email rendered at send time (no emails row): the Message-ID comes from its own row's id."""
     message = {"id": row_id, "kind": email.kind, "to_address": email.to_address, "subject": email.subject,
                "text_body": email.text_body, "html_body": email.html_body, "from_name": email.from_name,
@@ -102,7 +87,7 @@ def _render_error(exc: Exception) -> str:
 
 
 async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id: uuid.UUID,
-                           render: Callable[[], emails.RenderedEmail],
+                           render: Callable[[], rendering.RenderedEmail],
                            finish: Callable[..., Awaitable[None]], *, what: str, log_extra: dict) -> SendOutcome:
     """Render at send time and send. A render error fails the row for good (retrying would repeat it);
     an SMTP error is returned for the retry; success marks the row sent."""
@@ -198,7 +183,7 @@ def send_reminder(self, reminder_id: str) -> str:
                 return "obsolete"
             return await _render_and_send(
                 conn, settings, row["id"],
-                lambda: emails.booking_reminder(booking, timedelta(minutes=row["offset_minutes"])),
+                lambda: rendering.booking_reminder(booking, timedelta(minutes=row["offset_minutes"])),
                 store.finish_reminder, what="reminder", log_extra={"reminder_id": reminder_id})
 
     return _settle(self, "reminder", reminder_id, runtime.run(attempt), store.record_reminder_failure)
@@ -247,13 +232,14 @@ def send_voucher_gift(self, delivery_id: str) -> str:
             if delivery["status"] in ("void", "expired"):
                 await store.finish_voucher_delivery(conn, row["id"], "cancelled", f"voucher {delivery['status']}")
                 return "cancelled"
-            clinic = await store.get_clinic(conn, row["clinic_id"])
-            brand = (emails.Brand(clinic["name"], clinic["timezone"], clinic["slug"]) if clinic
-                     else emails.Brand(emails.sender_name(settings.mail_from)))
+            clinic = await projection.get_clinic(conn, row["clinic_id"])
+            brand = (rendering.Brand(clinic["name"], clinic["timezone"], clinic["slug"]) if clinic
+                     else rendering.Brand(rendering.sender_name(settings.mail_from)))
             # Rendered here and sent; the body (and the code in it) is never written anywhere.
             return await _render_and_send(
                 conn, settings, row["id"],
-                lambda: emails.voucher_gift(delivery, brand, **emails.gift_links(settings.public_url, brand, delivery)),
+                lambda: rendering.voucher_gift(delivery, brand,
+                                               **rendering.gift_links(settings.public_url, brand, delivery)),
                 store.finish_voucher_delivery, what="gift email", log_extra={"delivery_id": delivery_id})
 
     return _settle(self, "voucher_delivery", delivery_id, runtime.run(attempt), store.record_voucher_delivery_failure)

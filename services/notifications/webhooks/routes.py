@@ -9,10 +9,9 @@ from datetime import datetime, timezone
 from aiohttp import web
 from pydantic import Field
 
-from services.notifications import webhook_store as store
-from services.notifications.webhook_delivery import resolve_and_check
-from services.notifications.webhooks import (EVENT_TYPES, ROTATION_OVERLAP, check_event_types,
-                                             new_secret)
+from services.notifications.webhooks import store
+from services.notifications.webhooks.delivery import resolve_and_check
+from services.notifications.webhooks.rules import EVENT_TYPES, ROTATION_OVERLAP, check_event_types, new_secret
 from shared.clinic_auth import clinic_scope
 from shared.errors import ApiError
 from shared.http_input import query_choice, read_json
@@ -161,7 +160,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 async def _enqueue(pairs) -> None:
-    from services.notifications.webhook_tasks import deliver_webhook
+    from services.notifications.webhooks.tasks import deliver_webhook
     for delivery_id, attempt in pairs:
         await asyncio.to_thread(deliver_webhook.delay, str(delivery_id), attempt)
 

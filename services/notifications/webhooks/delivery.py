@@ -1,5 +1,5 @@
 """One attempt of a webhook delivery: sign, POST, record, decide what next. Runs inside a Celery task
-(see webhook_tasks.py) in the transaction that holds the delivery's row lock."""
+(see webhooks/tasks.py) in the transaction that holds the delivery's row lock."""
 from __future__ import annotations
 
 import asyncio
@@ -17,9 +17,9 @@ import asyncpg
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from services.notifications import webhook_store as store
-from services.notifications.webhooks import (DISABLE_AFTER, RESPONSE_SNIPPET, WebhookError, check_addresses,
-                                             check_url, classify, next_attempt, sign)
+from services.notifications.webhooks import store
+from services.notifications.webhooks.rules import (DISABLE_AFTER, RESPONSE_SNIPPET, WebhookError, check_addresses,
+                                                   check_url, classify, next_attempt, sign)
 from shared.config import Settings
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
-"""The Celery application (Redis broker) that sends emails and, later, clinic webhooks.
+"""The Celery application (Redis broker) that sends emails and clinic webhooks, and the worker process's hooks.
 
-`celery -A services.notifications.celery_app worker|beat`. Celery wants a module-level app; it is
-configured from the environment here but opens no connection until a worker or a send needs one.
+`celery -A services.notifications.worker.celery_app worker|beat`. Celery wants a module-level app; it is
+configured from the environment here but opens no connection until a worker or a send needs one. Its tasks are
+in emails/tasks.py, webhooks/tasks.py and worker/batch.py (TASK_MODULES; the worker imports them at start).
 """
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import logging
 
 from celery import Celery
 from celery.signals import setup_logging as celery_setup_logging
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
+from services.notifications.emails import smtp
+from services.notifications.webhooks import delivery
+from services.notifications.worker.runtime import runtime
 from shared.config import Settings, load_settings
 from shared.logs import setup_logging
 
 # Broker redelivery: a task whose worker died is handed out again after settings.celery_visibility_timeout;
 # every task here is idempotent and far shorter than that, so a run twice is harmless.
-# Tasks run in threads, their I/O on one asyncio loop (worker_runtime.py, which also keeps their time limit):
+# Tasks run in threads, their I/O on one asyncio loop (worker/runtime.py, which also keeps their time limit):
 # no prefork pipe between the broker's consumer and the task, and one process's connections shared by all.
 WORKER_POOL = "threads"
 WORKER_THREADS = 16
@@ -48,7 +53,7 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_hijack_root_logger=False,
         beat_schedule={
             "requeue-lost-emails": {"task": "notifications.requeue_lost_emails", "schedule": REQUEUE_SWEEP_EVERY},
-            # Running two beats is safe: each due row is claimed by one of them only (see store.py).
+            # Running two beats is safe: each due row is claimed by one of them only (see emails/store.py).
             "claim-due-reminders": {"task": "notifications.claim_due_reminders",
                                     "schedule": settings.scheduled_sweep_seconds},
             "claim-due-voucher-deliveries": {"task": "notifications.claim_due_voucher_deliveries",
@@ -71,6 +76,24 @@ def _json_logs(**_kwargs) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-app = Celery("notifications", include=["services.notifications.tasks", "services.notifications.webhook_tasks",
-                                      "services.notifications.event_tasks"])
+@worker_process_init.connect
+def _fresh_runtime_after_fork(**_kwargs) -> None:
+    """Under the prefork pool, a child must not use the parent's loop, pool or sockets."""
+    runtime.reset()
+    smtp.mailer.reset()
+    delivery.kept_session.reset()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _close_runtime(**_kwargs) -> None:
+    """Say goodbye to webhook receivers and PostgreSQL rather than leave the connections to the collector."""
+    runtime.close(delivery.kept_session.close)
+
+
+# Task names ("notifications.send_email", ...) are given in each task's decorator: beat and the queued
+# messages name tasks so, whichever module holds them.
+TASK_MODULES = ["services.notifications.emails.tasks", "services.notifications.webhooks.tasks",
+                "services.notifications.worker.batch"]
+app = Celery("notifications", include=TASK_MODULES)
 configure(app, load_settings())

@@ -1,4 +1,5 @@
-"""The development mailbox: what the local SMTP sink caught, as JSON and as a page."""
+"""The development mailbox: what the local SMTP sink caught, as JSON and as a page (served by the service's
+dev routes, routes.py; the page's template is templates/dev_mailbox.html)."""
 from __future__ import annotations
 
 import email.policy
@@ -6,7 +7,10 @@ import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 
+import jinja2
+
 MAX_MESSAGES = 1000
+_pages = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
 
 
 def _body(msg: EmailMessage, subtype: str) -> str | None:
@@ -42,3 +46,8 @@ def read_messages(directory: str | Path) -> list[dict]:
         })
     found.sort(key=lambda m: m["received_at"] or 0, reverse=True)
     return found[:MAX_MESSAGES]
+
+
+def page(messages: list[dict]) -> str:
+    """The mailbox page (HTML) showing `messages`."""
+    return _pages.get_template("dev_mailbox.html").render(messages=messages)

@@ -1,5 +1,5 @@
-"""All SQL of clinic webhooks (kept apart from the email tables' store.py). Every query that a clinic's
-request reaches is filtered by that clinic's id."""
+"""All SQL of clinic webhooks: endpoints, their secrets, deliveries and attempts (the email wing's tables are
+emails/store.py's). Every query that a clinic's request reaches is filtered by that clinic's id."""
 from __future__ import annotations
 
 import uuid

@@ -1,16 +1,17 @@
 """The task the notifications consumer starts after each read batch: the first try of every email and clinic
 webhook delivery the batch's events committed to, side by side, in one task instead of one task each (a
-Celery task costs more CPU than a send). Later tries are the single-item tasks' (tasks.py, webhook_tasks.py)."""
+Celery task costs more CPU than a send). Later tries are the single-item tasks' (emails/tasks.py,
+webhooks/tasks.py)."""
 from __future__ import annotations
 
 import logging
 import uuid
 
-from services.notifications import store
-from services.notifications.celery_app import app
-from services.notifications.tasks import SendFailed, retry_countdown, send_email, send_recorded_email
-from services.notifications.webhook_tasks import attempt_delivery
-from services.notifications.worker_runtime import runtime
+from services.notifications.emails import store
+from services.notifications.emails.tasks import SendFailed, retry_countdown, send_email, send_recorded_email
+from services.notifications.webhooks.tasks import attempt_delivery
+from services.notifications.worker.celery_app import app
+from services.notifications.worker.runtime import runtime
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
