@@ -48,7 +48,7 @@ deps-up:
 		for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done; }
 
 db: install
-	$(BIN)/python -m shared.migrations
+	$(BIN)/python -m shared.migrations services/booking services/payments services/notifications
 	$(BIN)/python -m services.booking.seed
 
 deploy-tools: install

@@ -57,7 +57,8 @@ class WorkerCounters:
 class Metrics:
     """One registry per app (tests build many apps in one process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, topics: tuple[str, ...] = ()) -> None:
+        self.topics = topics
         self.registry = CollectorRegistry()
         self.requests = Counter("http_requests", "HTTP requests answered", ["route", "method", "status"],
                                 registry=self.registry)
@@ -106,7 +107,7 @@ async def _event_path(app: web.Application) -> None:
             metrics.outbox_backlog.set(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
     if REDIS in app:
         prefix = app[SETTINGS].redis_prefix
-        for topic in ("booking", "payment", "voucher"):
+        for topic in metrics.topics:
             stream = stream_key(prefix, topic)
             if not await app[REDIS].exists(stream):
                 continue
@@ -133,8 +134,10 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def install(app: web.Application) -> None:
-    app[METRICS] = Metrics()
+def install(app: web.Application, topics: tuple[str, ...] = ()) -> None:
+    """/metrics on `app`; `topics`: the event topics whose streams' lag it shows (those the service publishes
+    or reads)."""
+    app[METRICS] = Metrics(topics)
     app.middlewares.insert(0, metrics_middleware)   # outermost: it sees the status the client gets
     app.router.add_get("/metrics", metrics_handler)
     app[METRICS].gauge("service_up", "1 while the service runs", ("service",)).labels(app[SERVICE_NAME]).set(1)

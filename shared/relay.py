@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 
 import redis.asyncio as aioredis
 
 from shared import db
 from shared.config import Settings, load_settings
-from shared.migrations import SERVICE_SCHEMAS
 from shared.outbox import OutboxRelay
 from shared.runner import run_worker
+
+SCHEMA_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 async def relay_main(settings: Settings, schema: str, stop: asyncio.Event) -> None:
@@ -27,8 +29,8 @@ async def relay_main(settings: Settings, schema: str, stop: asyncio.Event) -> No
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in SERVICE_SCHEMAS:
-        raise SystemExit(f"usage: python -m shared.relay {{{'|'.join(SERVICE_SCHEMAS)}}}")
+    if len(sys.argv) != 2 or not SCHEMA_NAME.fullmatch(sys.argv[1]):
+        raise SystemExit("usage: python -m shared.relay SCHEMA (the publishing service's, e.g. booking)")
     schema_arg = sys.argv[1]
     cfg = load_settings()
     run_worker(f"{schema_arg}-relay", cfg, lambda stop: relay_main(cfg, schema_arg, stop))

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import re
 import time
+from pathlib import Path
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -63,29 +64,31 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     headers.pop("Server", None)
 
 
-def create_base_app(settings: Settings, service: str, *, schema: str | None = None,
-                    with_redis: bool = True) -> web.Application:
-    """An app with the common middlewares, /healthz, /readyz, and (optionally) its pool and Redis."""
+def create_base_app(settings: Settings, service: str, *, schema: str | None = None, migrations: Path | None = None,
+                    with_redis: bool = True, topics: tuple[str, ...] = ()) -> web.Application:
+    """An app with the common middlewares, /healthz, /readyz, /metrics (with the lag of the event `topics` it
+    publishes or reads), and optionally its pool on `schema`, migrated from the folder `migrations`, and Redis."""
     app = web.Application(middlewares=[request_id_middleware, error_middleware, parameters_middleware],
                           client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(_security_headers)
     app[SETTINGS] = settings
     app[SERVICE_NAME] = service
     if schema is not None:
-        app.cleanup_ctx.append(_database_ctx(schema))
+        assert migrations is not None, "a service with a schema names its migrations' folder"
+        app.cleanup_ctx.append(_database_ctx(schema, migrations))
     if with_redis:
         app.cleanup_ctx.append(_redis_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    metrics.install(app)
+    metrics.install(app, topics)
     return app
 
 
-def _database_ctx(schema: str):
+def _database_ctx(schema: str, folder: Path):
     async def database(app: web.Application) -> AsyncIterator[None]:
         pool = await db.create_pool(app[SETTINGS], schema)
         async with pool.acquire() as conn:
-            await migrations.apply_migrations(conn, schema)
+            await migrations.apply_migrations(conn, schema, folder)
         app[DB] = pool
         yield
         await pool.close()

@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.booking import api_spec, service, settings_routes
+from services.booking import MIGRATIONS, api_spec, service, settings_routes
 from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
 from shared.config import Settings
@@ -57,7 +57,7 @@ async def seal_old_screenings(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
-    app = create_base_app(settings, SERVICE, schema="booking", with_redis=False)
+    app = create_base_app(settings, SERVICE, schema="booking", migrations=MIGRATIONS, with_redis=False)
     app.cleanup_ctx.append(seal_old_screenings)
     app.cleanup_ctx.append(payments_client_ctx)
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))

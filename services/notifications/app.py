@@ -2,7 +2,7 @@
 development (routes.py), and the metrics of the work waiting on Celery."""
 from aiohttp import web
 
-from services.notifications import api_spec
+from services.notifications import MIGRATIONS, api_spec
 from services.notifications.routes import dev_routes
 from services.notifications.webhooks.routes import routes as webhook_routes
 from services.notifications.worker.celery_app import CELERY_QUEUE
@@ -13,6 +13,8 @@ from shared.openapi import serve_operations
 from shared.web import create_base_app
 
 SERVICE = "notifications"
+# The event streams it reads, whose lag /metrics shows.
+TOPICS = ("booking", "payment", "voucher")
 
 
 async def _notifications_probe(app: web.Application) -> None:
@@ -30,7 +32,8 @@ async def _notifications_probe(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = create_base_app(settings, SERVICE, schema="notifications")
+    app = create_base_app(settings, SERVICE, schema="notifications", migrations=MIGRATIONS,
+                          topics=TOPICS)
     app[METRICS].probes.append(_notifications_probe)
     app.add_routes(webhook_routes)
     serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json

@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.payments import api_spec, service, voucher_service
+from services.payments import MIGRATIONS, api_spec, service, voucher_service
 from services.payments.catalogue import catalogue_ctx
 from services.payments.routes import issuer, limiter_ctx, routes
 from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
@@ -17,6 +17,8 @@ from shared.openapi import serve_operations
 from shared.web import create_base_app
 
 SERVICE = "payments"
+# The event streams it publishes (payment, voucher) and reads (booking), whose lag /metrics shows.
+TOPICS = ("booking", "payment", "voucher")
 log = logging.getLogger(__name__)
 RECONCILER = web.AppKey("reconciler", asyncio.Task)
 
@@ -58,7 +60,8 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, reconciler: bool = True) -> web.Application:
-    app = create_base_app(settings, SERVICE, schema="payments")
+    app = create_base_app(settings, SERVICE, schema="payments", migrations=MIGRATIONS,
+                          topics=TOPICS)
     app.cleanup_ctx.append(limiter_ctx)
     app.cleanup_ctx.append(stripe_ctx)
     app.cleanup_ctx.append(catalogue_ctx)

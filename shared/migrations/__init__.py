@@ -1,7 +1,8 @@
 """Plain SQL migrations, applied in order per service schema under a PostgreSQL advisory lock.
 
 `shared/migrations/*.sql` (the outbox and inbox every service has) are applied into each schema
-first, then the service's own `services/<name>/migrations/*.sql`. Each file runs in one transaction
+first, then the service's own, from the folder the service names (its `MIGRATIONS`: shared knows no
+service). Each file runs in one transaction
 and is recorded in `<schema>.schema_migrations`, so re-running is a no-op and two replicas starting
 at once never race (the second waits for the lock, then finds nothing to do).
 """
@@ -15,19 +16,18 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 SHARED_DIR = Path(__file__).parent
-SERVICES_DIR = Path(__file__).parents[2] / "services"
-SERVICE_SCHEMAS = ("booking", "payments", "notifications")
 
 
-def migration_files(schema: str) -> list[tuple[str, Path]]:
-    """(version, path) pairs in the order they must run; version names are unique per schema."""
+def migration_files(schema: str, folder: Path) -> list[tuple[str, Path]]:
+    """(version, path) pairs in the order they must run, the service's own from `folder`; version names are
+    unique per schema."""
     files = [(f"shared/{p.name}", p) for p in sorted(SHARED_DIR.glob("*.sql"))]
-    files += [(f"{schema}/{p.name}", p) for p in sorted((SERVICES_DIR / schema / "migrations").glob("*.sql"))]
+    files += [(f"{schema}/{p.name}", p) for p in sorted(folder.glob("*.sql"))]
     return files
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str) -> list[str]:
-    """Apply pending migrations of `schema`; returns the versions applied now."""
+async def apply_migrations(conn: asyncpg.Connection, schema: str, folder: Path) -> list[str]:
+    """Apply pending migrations of `schema` (the service's own in `folder`); returns the versions applied now."""
     applied_now = []
     lock_key = f"migrations:{schema}"
     await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
@@ -38,7 +38,7 @@ async def apply_migrations(conn: asyncpg.Connection, schema: str) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for version, path in migration_files(schema):
+        for version, path in migration_files(schema, folder):
             if version in done:
                 continue
             async with conn.transaction():

@@ -6,8 +6,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from shared.migrations import SERVICE_SCHEMAS, apply_migrations, ensure_database, migration_files
-from tests.support.infra import database_url, drop_database, unique_name
+from shared.migrations import apply_migrations, ensure_database, migration_files
+from tests.support.infra import SERVICE_SCHEMAS, database_url, drop_database, unique_name
 
 
 @pytest.fixture
@@ -22,13 +22,14 @@ async def empty_db():
 async def test_two_replicas_migrating_at_once_apply_each_file_once(empty_db):
     a, b = await asyncpg.connect(empty_db), await asyncpg.connect(empty_db)
     try:
-        for schema in SERVICE_SCHEMAS:
-            applied_a, applied_b = await asyncio.gather(apply_migrations(a, schema), apply_migrations(b, schema))
-            expected = [version for version, _ in migration_files(schema)]
+        for schema, folder in SERVICE_SCHEMAS.items():
+            applied_a, applied_b = await asyncio.gather(apply_migrations(a, schema, folder),
+                                                        apply_migrations(b, schema, folder))
+            expected = [version for version, _ in migration_files(schema, folder)]
             assert sorted([applied_a, applied_b], key=len) == [[], expected]
             recorded = await a.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
             assert sorted(r["version"] for r in recorded) == sorted(expected)
-        assert await apply_migrations(a, "booking") == []
+        assert await apply_migrations(a, "booking", SERVICE_SCHEMAS["booking"]) == []
     finally:
         await a.close()
         await b.close()
@@ -37,8 +38,8 @@ async def test_two_replicas_migrating_at_once_apply_each_file_once(empty_db):
 async def test_each_schema_has_its_own_outbox_and_inbox(empty_db):
     conn = await asyncpg.connect(empty_db)
     try:
-        for schema in SERVICE_SCHEMAS:
-            await apply_migrations(conn, schema)
+        for schema, folder in SERVICE_SCHEMAS.items():
+            await apply_migrations(conn, schema, folder)
         rows = await conn.fetch("SELECT table_schema, table_name FROM information_schema.tables "
                                 "WHERE table_name IN ('outbox', 'inbox')")
         assert {(r["table_schema"], r["table_name"]) for r in rows} == {

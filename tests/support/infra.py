@@ -19,13 +19,17 @@ from typing import Awaitable, Callable, TypeVar
 
 import asyncpg
 
+from services import booking, notifications, payments
 from services.booking import seed
 from shared import db
 from shared.config import Settings
-from shared.migrations import SERVICE_SCHEMAS, apply_migrations
+from shared.migrations import apply_migrations
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 T = TypeVar("T")
+# Each service's schema and the folder of its migrations.
+SERVICE_SCHEMAS = {"booking": booking.MIGRATIONS, "payments": payments.MIGRATIONS,
+                   "notifications": notifications.MIGRATIONS}
 
 
 # Ports handed out stay bound (not listening) for a while: the kernel then gives them to no other bind(0) or
@@ -67,8 +71,8 @@ async def create_template_database(admin_url: str = PG_ADMIN_URL) -> str:
     await _admin(f'CREATE DATABASE "{name}"', admin_url)
     conn = await asyncpg.connect(database_url(name, admin_url))
     try:
-        for schema in SERVICE_SCHEMAS:
-            await apply_migrations(conn, schema)
+        for schema, folder in SERVICE_SCHEMAS.items():
+            await apply_migrations(conn, schema, folder)
     finally:
         await conn.close()
     booking = await db.connect(Settings(database_url=database_url(name, admin_url)), "booking")
