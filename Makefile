@@ -14,9 +14,11 @@ run: install deps-up db
 	@$(BIN)/python -m shared.dev.announce &
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
-# The architecture's import contracts ([tool.importlinter] in pyproject.toml) first, then the suite.
+# The architecture's import contracts ([tool.importlinter] in pyproject.toml) first, then the types ([tool.mypy];
+# incremental, cached in .mypy_cache), then the suite.
 test: install deps-up deploy-tools browser-tools
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: install deps-up bench-tools browser-tools

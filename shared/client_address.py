@@ -49,7 +49,7 @@ def client_address(peer: str | None, trusted: Sequence[IPNetwork], x_forwarded_f
         nodes = _forwarded_for(",".join(forwarded)) or [None]
     else:
         return peer
-    hop = peer_address
+    hop: IPAddress | None = peer_address
     for node in reversed(nodes):
         hop = _address(node) if node is not None else None
         if hop is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Any, Mapping
 
 from shared.client_address import IPNetwork, parse_networks
 
@@ -110,7 +110,7 @@ class Settings:
     def upstream(self, service: str) -> str:
         return self.upstreams.get(service) or f"http://127.0.0.1:{self.port(service)}"
 
-    def with_overrides(self, **changes) -> "Settings":
+    def with_overrides(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
 

@@ -5,10 +5,16 @@ import asyncio
 import functools
 import json
 import random
+from typing import Any, Awaitable, Callable, Coroutine, ParamSpec, TypeAlias, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.config import Settings
+
+# What queries run on: a connection of our own (connect) or one a pool lends (a proxy of a Connection at run
+# time, a type of its own to asyncpg's stubs). Code that takes either says so with this.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 def _server_settings(schema: str) -> dict[str, str]:
@@ -55,16 +61,19 @@ CONFLICT_ATTEMPTS = 3
 CONFLICT_BACKOFF_SECONDS = 0.02
 
 
-def retry_conflicts(use_case):
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def retry_conflicts(use_case: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
     """Run `use_case` (an async function that opens its own transactions) again after a deadlock or a
     serialization failure, a bounded number of times, with a little jitter so the racers part."""
     @functools.wraps(use_case)
-    async def run(*args, **kwargs):
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        for attempt in range(1, CONFLICT_ATTEMPTS):
             try:
                 return await use_case(*args, **kwargs)
             except asyncpg.exceptions.TransactionRollbackError:
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise
                 await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * attempt))
+        return await use_case(*args, **kwargs)      # the last attempt: its error goes to the caller
     return run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, details: dict[str, object] | None = None):
         super().__init__(message)
         self.status = status       # the HTTP status it means at the edge
         self.code = code           # stable, for clients

@@ -25,7 +25,8 @@ RETRY_AFTER_CONFLICT = 1
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -40,15 +41,15 @@ class DependencyUnavailable(ApiError):
                          headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict:
-    error = {"code": code, "message": message}
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
     return {"error": error}
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict | None = None) -> web.Response:
+                   headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(error_body(code, message, details), status=status, headers=headers)
 
 
@@ -70,13 +71,13 @@ _HTTP_CODES = {
 }
 
 
-def _field_part(part) -> str:
+def _field_part(part: int | str) -> str:
     # A dict key is part of a field's name: never echo control characters or lone surrogates back.
     text = str(part)
     return text if text.isprintable() else text.encode("ascii", "backslashreplace").decode()
 
 
-def validation_details(exc: pydantic.ValidationError) -> list[dict]:
+def validation_details(exc: pydantic.ValidationError) -> list[dict[str, str]]:
     return [
         {"field": ".".join(_field_part(p) for p in err["loc"]), "message": err["msg"], "type": err["type"]}
         for err in exc.errors(include_url=False, include_input=False)
@@ -84,7 +85,8 @@ def validation_details(exc: pydantic.ValidationError) -> list[dict]:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+async def error_middleware(request: web.Request,
+                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:

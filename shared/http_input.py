@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, NoReturn, TypeVar
 
 import pydantic
 from aiohttp import web
@@ -15,12 +15,14 @@ from shared.errors import ApiError
 from shared.input import (FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, in_day_window, json_too_deep, surrogate_path,
                           text_problem)
 
+Model = TypeVar("Model", bound=pydantic.BaseModel)
 
-def _no_constants(name: str):
+
+def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-async def read_json(request: web.Request, model: type[pydantic.BaseModel]):
+async def read_json(request: web.Request, model: type[Model]) -> Model:
     """Parse and validate a JSON body, answering 415/400/422 in the error shape. Validation is strict, as
     JSON types are (no "5" for a number, no 0 for false): pydantic parses the bytes itself."""
     if request.content_type != "application/json":
@@ -106,7 +108,8 @@ def idempotency_key(request: web.Request) -> str | None:
 
 
 @web.middleware
-async def parameters_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+async def parameters_middleware(request: web.Request,
+                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """Path and query parameters are text too: refuse what shared.input refuses in a one-line field,
     before any handler sees them (a path segment that cannot name anything is 404, a query value 422).
     So is the Idempotency-Key header, checked here too so that the gateway refuses it rather than pass

@@ -79,7 +79,8 @@ def _calendar(method: str, invite: Invite, status: str) -> str:
     event.add("attendee", _address(invite.attendee_email, invite.attendee_name, role="REQ-PARTICIPANT",
                                    partstat="NEEDS-ACTION", rsvp="FALSE"))
     cal.add_component(event)
-    return cal.to_ical().decode()
+    ical: bytes = cal.to_ical()         # icalendar leaves to_ical unannotated
+    return ical.decode()
 
 
 def request(invite: Invite) -> str:

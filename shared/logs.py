@@ -58,6 +58,8 @@ class OffLoopHandler(logging.handlers.QueueHandler):
     log's pipe or file (one line per request), which the loop would otherwise do at every request. What the
     line needs from the moment it was made (its request id, its message and traceback) is fixed here."""
 
+    listener: logging.handlers.QueueListener      # the thread writing the records (set by setup_logging)
+
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         record.__dict__.setdefault("request_id", request_id_var.get())
         record.msg, record.args = record.getMessage(), None
@@ -88,12 +90,13 @@ def setup_logging(service: str, level: str = "INFO", *, off_loop: bool = False) 
     handler: logging.Handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     if off_loop:
-        records: queue.SimpleQueue = queue.SimpleQueue()
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         writer = logging.handlers.QueueListener(records, handler)
         writer.start()
         atexit.register(writer.stop)
-        handler = OffLoopHandler(records)
-        handler.listener = writer
+        queued = OffLoopHandler(records)
+        queued.listener = writer
+        handler = queued
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

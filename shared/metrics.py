@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator, cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -46,7 +46,7 @@ class WorkerCounters:
     def __init__(self) -> None:
         self.values: dict[str, dict[str, str]] = {}
 
-    def collect(self):
+    def collect(self) -> Iterator[CounterMetricFamily]:
         for name, (help_text, labels) in WORKER_COUNTERS.items():
             family = CounterMetricFamily(name, help_text, labels=list(labels))
             for label_values, value in self.values.get(name, {}).items():
@@ -85,7 +85,8 @@ METRICS = web.AppKey("metrics", Metrics)
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler):
+async def metrics_middleware(request: web.Request,
+                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
     try:
@@ -115,7 +116,9 @@ async def _event_path(app: web.Application) -> None:
                 metrics.stream_lag.labels(topic, group["name"]).set(group.get("lag") or 0)
                 metrics.stream_pending.labels(topic, group["name"]).set(group["pending"])
         for name in WORKER_COUNTERS:
-            metrics.worker_counters.values[name] = await app[REDIS].hgetall(worker_counter_key(prefix, name))
+            # The app's client decodes replies (decode_responses=True), which redis-py's types cannot know.
+            counts = cast("dict[str, str]", await app[REDIS].hgetall(worker_counter_key(prefix, name)))
+            metrics.worker_counters.values[name] = counts
 
 
 def _scraper(request: web.Request) -> bool:

@@ -1,6 +1,8 @@
 """How money and what is on a voucher are said to customers (pure), by the pages and the emails alike."""
 from __future__ import annotations
 
+from typing import Any
+
 CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 
@@ -11,14 +13,14 @@ def money(amount: int, currency: str) -> str:
     return f"{sign}{whole}" if sign else f"{whole} {currency.upper()}"
 
 
-def voucher_value(value: dict) -> str:
+def voucher_value(value: dict[str, Any]) -> str:
     """A voucher's value: money ('£60.00'), or a number of sessions ('6 sessions')."""
     if "sessions" in value:
         return f"{value['sessions']} session{'s' if value['sessions'] != 1 else ''}"
     return money(value["amount"], value["currency"])
 
 
-def voucher_paid(voucher: dict | None) -> str | None:
+def voucher_paid(voucher: dict[str, Any] | None) -> str | None:
     """'Your gift voucher …WXYZ paid £50.00; £10.00 is left on it.' for a booking a voucher paid towards."""
     if not voucher:
         return None

@@ -17,6 +17,9 @@ from aiohttp import web
 
 from shared.clinic_auth import require_internal
 
+# A JSON object of the OpenAPI document (a schema, a response, a parameter, an operation).
+JsonObject = dict[str, Any]
+
 REF = "#/components/schemas/{model}"
 # Where each service with public operations serves them (internal: the gateway never routes /internal/).
 SPEC_PATH = "/internal/v1/openapi"
@@ -24,7 +27,7 @@ JSON = "application/json"
 CLINIC_SECURITY = "clinicApiKey"
 
 # The one error shape of shared.errors.
-ERROR_SCHEMA: dict = {
+ERROR_SCHEMA: JsonObject = {
     "type": "object",
     "required": ["error"],
     "properties": {
@@ -39,7 +42,7 @@ ERROR_SCHEMA: dict = {
         },
     },
 }
-MONEY_SCHEMA: dict = {
+MONEY_SCHEMA: JsonObject = {
     "type": "object",
     "required": ["amount", "currency"],
     "properties": {"amount": {"type": "integer", "description": "minor units (pence)"},
@@ -69,30 +72,31 @@ ALWAYS = (429, 503, 504)
 WITH_BODY = (400, 413, 415, 422)
 
 
-def error_response(status: int, description: str | None = None) -> dict:
+def error_response(status: int, description: str | None = None) -> JsonObject:
     return {"description": description or ERROR_REASONS.get(status, "Error"),
             "content": {JSON: {"schema": {"$ref": REF.format(model="Error")}}}}
 
 
-def json_response(description: str, schema: dict) -> dict:
+def json_response(description: str, schema: JsonObject) -> JsonObject:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def model_schema(model: type[pydantic.BaseModel]) -> tuple[dict, dict[str, dict]]:
+def model_schema(model: type[pydantic.BaseModel]) -> tuple[JsonObject, dict[str, JsonObject]]:
     """A `$ref` to the model and the component schemas it needs (itself and its `$defs`)."""
     schema = model.model_json_schema(ref_template=REF)
     defs = schema.pop("$defs", {})
     return {"$ref": REF.format(model=model.__name__)}, {**defs, model.__name__: schema}
 
 
-def path_param(name: str, schema: dict | None = None, description: str = "") -> dict:
+def path_param(name: str, schema: JsonObject | None = None, description: str = "") -> JsonObject:
     param = {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
     if description:
         param["description"] = description
     return param
 
 
-def query_param(name: str, schema: dict | None = None, description: str = "", required: bool = False) -> dict:
+def query_param(name: str, schema: JsonObject | None = None, description: str = "",
+                required: bool = False) -> JsonObject:
     param = {"name": name, "in": "query", "required": required, "schema": schema or {"type": "string"}}
     if description:
         param["description"] = description
@@ -111,15 +115,15 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
 class Operation:
     path: str
     method: str
-    spec: dict
-    schemas: dict[str, dict] = field(default_factory=dict)
+    spec: JsonObject
+    schemas: dict[str, JsonObject] = field(default_factory=dict)
     model: type[pydantic.BaseModel] | None = None   # the request body's model, the handler's too
 
 
-def operation(method: str, path: str, *, summary: str, tag: str, responses: dict[int, dict],
-              errors: tuple[int, ...] = (), parameters: list[dict] | None = None,
+def operation(method: str, path: str, *, summary: str, tag: str, responses: dict[int, JsonObject],
+              errors: tuple[int, ...] = (), parameters: list[JsonObject] | None = None,
               body: type[pydantic.BaseModel] | None = None, body_required: bool = True,
-              raw_body: dict | None = None,
+              raw_body: JsonObject | None = None,
               clinic_auth: bool = False, description: str = "", operation_id: str | None = None) -> Operation:
     """One operation: `responses` are the success answers (status → response object), `errors` the
     statuses the handler raises; the gateway's statuses and those of body parsing are added."""
@@ -129,7 +133,7 @@ def operation(method: str, path: str, *, summary: str, tag: str, responses: dict
         spec["description"] = description
     if parameters:
         spec["parameters"] = parameters
-    schemas: dict[str, dict] = {}
+    schemas: dict[str, JsonObject] = {}
     statuses = set(errors) | set(ALWAYS)
     # shared.http_input refuses unusable text in any parameter: 404 in a path, 422 in a query.
     places = {p["in"] for p in parameters or ()}
@@ -158,14 +162,14 @@ def _operation_id(method: str, path: str) -> str:
 
 # --- the operations on the wire: service → gateway -------------------------------------------------
 
-def operations_to_json(operations: Iterable[Operation]) -> dict:
+def operations_to_json(operations: Iterable[Operation]) -> JsonObject:
     """What a service serves at SPEC_PATH: each operation's path, method, spec and component schemas (the
     request model itself stays behind: the document needs only its schema, already in `schemas`)."""
     return {"operations": [{"path": op.path, "method": op.method, "spec": op.spec, "schemas": op.schemas}
                            for op in operations]}
 
 
-def operations_from_json(document: dict) -> tuple[Operation, ...]:
+def operations_from_json(document: JsonObject) -> tuple[Operation, ...]:
     """The operations a service served (KeyError or TypeError if it is not that shape)."""
     return tuple(Operation(item["path"], item["method"], item["spec"], item["schemas"])
                  for item in document["operations"])

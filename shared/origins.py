@@ -30,7 +30,10 @@ def origin_problem(text: str) -> str | None:
 
 def canonical_origin(text: str) -> str:
     """The origin as a browser writes it (lower case, no default port); `text` must have no origin_problem."""
-    scheme, host, port = _ORIGIN.fullmatch(text.lower()).groups()
+    match = _ORIGIN.fullmatch(text.lower())
+    if match is None:
+        raise ValueError("not a web origin (check origin_problem first)")
+    scheme, host, port = match.groups()
     if port is None or int(port) == _DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{int(port)}"

@@ -17,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from asyncpg.pool import PoolConnectionProxy
 from redis.exceptions import ResponseError
 
+from shared.db import Connection
 from shared.events import Event, stream_key
 from shared.logs import request_id_var
 from shared.metrics import count_in_redis
@@ -69,7 +73,7 @@ def republished_key(prefix: str) -> str:
 OUTBOX_COLUMNS = "outbox (event_id, topic, envelope)"
 
 
-def outbox_row(event: Event) -> tuple:
+def outbox_row(event: Event) -> tuple[uuid.UUID, str, dict[str, Any]]:
     """The values of `event`'s outbox row (OUTBOX_COLUMNS), stamped with the current request id."""
     if event.request_id is None and (rid := request_id_var.get()):
         event = Event(type=event.type, data=event.data, clinic_id=event.clinic_id, id=event.id,
@@ -77,7 +81,7 @@ def outbox_row(event: Event) -> tuple:
     return event.id, event.topic, event.to_dict()
 
 
-async def add_event(conn: asyncpg.Connection, event: Event) -> None:
+async def add_event(conn: Connection, event: Event) -> None:
     """Record `event` in the caller's transaction: it is published if and only if that commits."""
     await conn.execute(f"INSERT INTO {OUTBOX_COLUMNS} VALUES ($1, $2, $3)", *outbox_row(event))
 
@@ -212,13 +216,13 @@ class OutboxRelay:
             self._last_cleanup = time.monotonic()
         return published
 
-    def _on_notify(self, *_args) -> None:
+    def _on_notify(self, *_args: object) -> None:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Publish until `stop` is set, waking at each commit (NOTIFY) or every poll interval."""
         stop = stop or asyncio.Event()
-        listener: asyncpg.Connection | None = None
+        listener: PoolConnectionProxy | None = None
         stopping = asyncio.ensure_future(_set_when(stop, self._wake))
         log.info("relay started", extra={"schema": self.schema})
         try:
@@ -245,7 +249,7 @@ class OutboxRelay:
                 await self._release(listener)
             log.info("relay stopped", extra={"schema": self.schema})
 
-    async def _release(self, listener: asyncpg.Connection) -> None:
+    async def _release(self, listener: PoolConnectionProxy) -> None:
         try:
             await listener.remove_listener(self.channel, self._on_notify)
         except Exception:
@@ -262,7 +266,8 @@ def entry_id_order(entry_id: str) -> tuple[int, int]:
 async def last_generated_id(redis: aioredis.Redis, stream: str) -> str:
     """The id of the last entry ever added to `stream` (trimmed or not), "0-0" if there is no such stream."""
     try:
-        return (await redis.xinfo_stream(stream))["last-generated-id"]
+        last: str = (await redis.xinfo_stream(stream))["last-generated-id"]
+        return last
     except ResponseError as exc:
         if "no such key" not in str(exc):
             raise

@@ -93,14 +93,14 @@ class RateLimiter:
         self.redis = redis
         self.prefix = prefix
         self._script = redis.register_script(_SCRIPT)
-        self._waiting: list[tuple[list[Check], int, asyncio.Future]] = []
-        self._calls: set[asyncio.Task] = set()
+        self._waiting: list[tuple[list[Check], int, asyncio.Future[Verdict]]] = []
+        self._calls: set[asyncio.Task[None]] = set()
 
     async def take(self, charge: Sequence[Check], *, look: Sequence[Check] = ()) -> Verdict:
         """One request against every check in `charge`, allowed only if each has room (and each in `look`
         has room for one more, uncharged). A refused request charges nothing. The tightest verdict."""
         loop = asyncio.get_running_loop()
-        answer = loop.create_future()
+        answer: asyncio.Future[Verdict] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._send)
         self._waiting.append(([*charge, *look], len(charge), answer))
@@ -113,7 +113,7 @@ class RateLimiter:
             self._calls.add(call)                 # held until done (the loop keeps only weak references)
             call.add_done_callback(self._calls.discard)
 
-    async def _call(self, batch: list[tuple[list[Check], int, asyncio.Future]]) -> None:
+    async def _call(self, batch: list[tuple[list[Check], int, asyncio.Future[Verdict]]]) -> None:
         keys: list[str] = []
         args: list[int] = []
         for checks, charged, _ in batch:
@@ -138,7 +138,8 @@ class RateLimiter:
         return f"{self.prefix}rl:{limit.name}:{subject}"
 
 
-def _tightest(checks: list[Check], answers) -> Verdict:
+# One request's answers from _SCRIPT, per bucket: (allowed 1 or 0, remaining, ms until full, ms until allowed).
+def _tightest(checks: list[Check], answers: Sequence[Sequence[int]]) -> Verdict:
     verdicts = [Verdict(bool(allowed), limit.limit, max(0, int(remaining)), _seconds(full_ms), _seconds(wait_ms))
                 for (limit, _), (allowed, remaining, full_ms, wait_ms) in zip(checks, answers)]
     refused = [v for v in verdicts if not v.allowed]
@@ -147,5 +148,5 @@ def _tightest(checks: list[Check], answers) -> Verdict:
     return min(verdicts, key=lambda v: v.remaining)
 
 
-def _seconds(ms) -> int:
+def _seconds(ms: int) -> int:
     return max(1, -(-int(ms) // 1000)) if int(ms) > 0 else 0

@@ -17,12 +17,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, cast
 
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
+from shared.config import Settings
+from shared.db import Connection
 from shared.events import Event, dead_letter_key, stream_key
 from shared.logs import request_id_var
 from shared.metrics import count_in_redis
@@ -33,11 +36,15 @@ log = logging.getLogger(__name__)
 READ_COUNT = 100
 ERROR_BACKOFF = 1.0
 
+# A stream entry's fields. Our clients decode replies (decode_responses=True): text, which redis-py's types,
+# written for bytes and text alike, cannot know.
+Fields = dict[str, str]
+
 
 @dataclass
 class HandlerContext:
     """What a handler gets: the transaction's connection, and a place for work to do after commit."""
-    conn: asyncpg.Connection
+    conn: Connection
     _after_commit: list[Callable[[], Any]] = field(default_factory=list)
 
     def after_commit(self, fn: Callable[[], Any]) -> None:
@@ -98,7 +105,7 @@ class StreamConsumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def read_new(self, block_ms: int | None = None) -> list[tuple[str, str, dict]]:
+    async def read_new(self, block_ms: int | None = None) -> list[tuple[str, str, Fields]]:
         """Entries never delivered to this group, as (stream, entry_id, fields)."""
         try:
             reply = await self.redis.xreadgroup(
@@ -112,7 +119,9 @@ class StreamConsumer:
             await self.ensure_groups()
             self._last_gap_check = float("-inf")    # a group new on a trimmed stream has a gap: look before reading
             return []
-        return [(stream, entry_id, fields) for stream, entries in (reply or []) for entry_id, fields in entries]
+        # RESP2, decoded: a [stream, [(entry_id, fields), ...]] pair per stream with entries; None if none came.
+        streams = cast("list[tuple[str, list[tuple[str, Fields]]]] | None", reply)
+        return [(stream, entry_id, fields) for stream, entries in (streams or []) for entry_id, fields in entries]
 
     async def check_gaps(self) -> list[str]:
         """Ask the relay to re-publish each stream with a gap for this group not yet covered; those streams.
@@ -132,7 +141,9 @@ class StreamConsumer:
                 if isinstance(reply, Exception):
                     raise reply
             group = next((g for g in groups if g["name"] == self.group), None)
-            missing = None if group is None else missing_up_to(info, group)
+            if group is None:
+                continue
+            missing = missing_up_to(info, group)
             if missing is None or (topic in answered and missing <= entry_id_order(answered[topic])):
                 continue    # no gap, or the relay re-published after it (the copies are on their way)
             await self._request_republish(stream, topic, group["last-delivered-id"], "%d-%d" % missing)
@@ -153,14 +164,14 @@ class StreamConsumer:
                     extra={"group": self.group, "stream": stream, "last_delivered_id": delivered,
                            "missing_up_to": missing})
 
-    async def process(self, stream: str, entry_id: str, fields: dict) -> bool:
+    async def process(self, stream: str, entry_id: str, fields: Fields) -> bool:
         """Handle one entry and ack it; False (entry left pending) if the handler failed."""
         if not await self._handled(entry_id, fields):
             return False
         await self.redis.xack(stream, self.group, entry_id)
         return True
 
-    async def _handled(self, entry_id: str, fields: dict) -> bool:
+    async def _handled(self, entry_id: str, fields: Fields) -> bool:
         """Run the entry's handler (its transaction commits or rolls back); False if it failed."""
         try:
             await self.handle(Event.from_json(fields["event"]))
@@ -236,10 +247,11 @@ class StreamConsumer:
         return {entry["message_id"]: entry["times_delivered"]
                 for listing in await pipe.execute() for entry in listing}
 
-    async def dead_letter(self, stream: str, topic: str, entry_id: str, attempts: int, fields: dict) -> None:
-        record = {"stream": stream, "entry_id": entry_id, "group": self.group, "attempts": str(attempts),
-                  "error": self._last_errors.pop(entry_id, "unknown (failed in another consumer)"),
-                  "event": fields.get("event", "")}
+    async def dead_letter(self, stream: str, topic: str, entry_id: str, attempts: int, fields: Fields) -> None:
+        record: dict[FieldT, EncodableT] = {
+            "stream": stream, "entry_id": entry_id, "group": self.group, "attempts": str(attempts),
+            "error": self._last_errors.pop(entry_id, "unknown (failed in another consumer)"),
+            "event": fields.get("event", "")}
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(dead_letter_key(self.prefix, topic), record)
         pipe.xack(stream, self.group, entry_id)
@@ -298,7 +310,7 @@ class StreamConsumer:
         log.info("consumer stopped", extra={"group": self.group})
 
 
-def missing_up_to(info: dict, group: dict) -> tuple[int, int] | None:
+def missing_up_to(info: dict[str, Any], group: dict[str, Any]) -> tuple[int, int] | None:
     """The highest id among the entries removed from a stream before `group` was given them, or a bound of it;
     None if the group missed none. `info` and `group` are XINFO STREAM's and XINFO GROUPS' answers (Redis 7)."""
     delivered = entry_id_order(group["last-delivered-id"])
@@ -316,13 +328,15 @@ def missing_up_to(info: dict, group: dict) -> tuple[int, int] | None:
     return max(found, default=None)
 
 
-def _read_all_removed(info: dict, group: dict) -> bool:
+def _read_all_removed(info: dict[str, Any], group: dict[str, Any]) -> bool:
     """Whether the group was given every entry trimmed below the first one (say, it had read them before an
     outside trim stopped just past its last-delivered id). Redis knows only while it counts the group's reads;
     it does not for a group that never read (which missed them all, being at 0)."""
     if group["entries-read"] is None or group["lag"] is None:
         return False
-    return group["lag"] <= info["length"]     # no more entries were added after its last than remain
+    lag: int = group["lag"]
+    length: int = info["length"]
+    return lag <= length     # no more entries were added after its last than remain
 
 
 def _before(entry_id: tuple[int, int]) -> tuple[int, int]:
@@ -330,8 +344,9 @@ def _before(entry_id: tuple[int, int]) -> tuple[int, int]:
     return (milliseconds, sequence - 1) if sequence else (milliseconds - 1, 2 ** 64 - 1)
 
 
-def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings, *, group: str, handlers: dict[str, Handler],
-                 name: str | None = None, after_batch: AfterBatch | None = None) -> StreamConsumer:
+def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, *, group: str,
+                 handlers: dict[str, Handler], name: str | None = None,
+                 after_batch: AfterBatch | None = None) -> StreamConsumer:
     """A consumer configured from settings; the name defaults to host and pid (one per process)."""
     import os
     import socket
@@ -341,7 +356,7 @@ def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings, *, group: 
         max_attempts=settings.consumer_max_attempts, after_batch=after_batch)
 
 
-async def serve(settings, *, schema: str, group: str, handlers: dict[str, Handler], stop: asyncio.Event,
+async def serve(settings: Settings, *, schema: str, group: str, handlers: dict[str, Handler], stop: asyncio.Event,
                 after_batch: AfterBatch | None = None) -> None:
     """The body of a consumer process: a pool on `schema`, a Redis client, and the loop until `stop`."""
     from shared import db

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -28,7 +28,8 @@ READY_CHECK_TIMEOUT = 2.0
 
 
 @web.middleware
-async def request_id_middleware(request: web.Request, handler):
+async def request_id_middleware(request: web.Request,
+                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
     token = request_id_var.set(request_id)
@@ -84,7 +85,7 @@ def create_base_app(settings: Settings, service: str, *, schema: str | None = No
     return app
 
 
-def _database_ctx(schema: str, folder: Path):
+def _database_ctx(schema: str, folder: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     async def database(app: web.Application) -> AsyncIterator[None]:
         pool = await db.create_pool(app[SETTINGS], schema)
         async with pool.acquire() as conn:
@@ -125,7 +126,7 @@ async def _ping_db(app: web.Application) -> None:
         await conn.fetchval("SELECT 1")
 
 
-async def _check(coro) -> str:
+async def _check(coro: Awaitable[object]) -> str:
     try:
         await asyncio.wait_for(coro, READY_CHECK_TIMEOUT)
         return "ok"
@@ -137,7 +138,7 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     freeze_startup_objects()          # after the cleanup contexts opened the pools and clients
 
 
-def run_service(app_factory, service: str, settings: Settings) -> None:
+def run_service(app_factory: Callable[[Settings], web.Application], service: str, settings: Settings) -> None:
     """Entry point of a service process: JSON logs, uvloop, graceful shutdown on SIGTERM/SIGINT."""
     setup_logging(service, settings.log_level, off_loop=True)
     problems = validate_for_production(settings)

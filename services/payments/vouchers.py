@@ -8,6 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from shared.domain_errors import DomainError
 
@@ -73,7 +74,7 @@ class VoucherSpec:
     course_id: uuid.UUID | None = None
 
 
-def purchase_options(currency: str) -> dict:
+def purchase_options(currency: str) -> dict[str, Any]:
     """What a voucher shop needs to offer before asking: the limits a purchase is checked against."""
     return {"amount": {"currency": currency, "min": MIN_AMOUNT, "max": MAX_AMOUNT, "presets": list(AMOUNT_PRESETS)},
             "message_max_length": MESSAGE_MAX_LENGTH, "deliver_within_days": MAX_DELIVERY_AHEAD.days}

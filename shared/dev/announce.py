@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 import urllib.request
+from http.client import HTTPResponse
 from pathlib import Path
 
 from shared.config import SERVICE_PORTS, Settings, load_settings
@@ -38,6 +39,7 @@ def announcement(public_url: str, accounts: str) -> str:
 
 
 def ready(settings: Settings, service: str) -> bool:
+    resp: HTTPResponse        # what urlopen gives for http:// (typeshed says Any)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{settings.port(service)}/readyz", timeout=1) as resp:
             return resp.status == 200

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import uvloop
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from shared.config import load_settings
 from shared.logs import setup_logging
@@ -39,7 +40,8 @@ class MaildirSink:
         now = time.time()
         return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._counter)}.{self._host}"
 
-    async def handle_DATA(self, server, session, envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert envelope.original_content is not None     # aiosmtpd sets it before it calls handle_DATA
         name = self._unique_name()
         tmp = self.root / "tmp" / name
         tmp.write_bytes(envelope.original_content.replace(b"\r\n", b"\n"))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.db import Connection
+
 log = logging.getLogger(__name__)
 
 SHARED_DIR = Path(__file__).parent
@@ -26,7 +28,7 @@ def migration_files(schema: str, folder: Path) -> list[tuple[str, Path]]:
     return files
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str, folder: Path) -> list[str]:
+async def apply_migrations(conn: Connection, schema: str, folder: Path) -> list[str]:
     """Apply pending migrations of `schema` (the service's own in `folder`); returns the versions applied now."""
     applied_now = []
     lock_key = f"migrations:{schema}"

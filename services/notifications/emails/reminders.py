@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared import gift_delivery
@@ -33,7 +34,7 @@ class BookingView:
     series_index: int | None
 
 
-def booking_view(data: dict) -> BookingView:
+def booking_view(data: dict[str, Any]) -> BookingView:
     customer = data.get("customer") or {}
     return BookingView(
         booking_id=uuid.UUID(data["booking_id"]), clinic_id=data["clinic"]["id"], status=data["status"],
@@ -54,7 +55,7 @@ class PlannedReminder:
         return int(self.offset.total_seconds() // 60)
 
 
-def offsets_of(clinic: dict) -> tuple[timedelta, ...]:
+def offsets_of(clinic: dict[str, Any]) -> tuple[timedelta, ...]:
     """The clinic's reminder offsets as its booking events carry them; the defaults if they do not."""
     minutes = clinic.get("reminder_offsets_minutes")
     if not minutes:

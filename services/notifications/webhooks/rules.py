@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any
 from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
@@ -41,7 +42,7 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def _scrub(value):
+def _scrub(value: object) -> object:
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items() if k not in NEVER_SENT}
     if isinstance(value, list):
@@ -49,7 +50,7 @@ def _scrub(value):
     return value
 
 
-def payload_for(clinic_type: str, occurred_at: datetime, data: dict) -> dict:
+def payload_for(clinic_type: str, occurred_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
     """The body clinics receive: {type, timestamp, data}."""
     return {"type": clinic_type, "timestamp": occurred_at.isoformat(), "data": _scrub(data)}
 
