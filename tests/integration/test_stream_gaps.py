@@ -68,6 +68,16 @@ async def scraped(settings, aiohttp_client) -> dict[tuple, float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+async def rigged(booking_pool, notifications_pool, redis, settings, **consumer_options
+                 ) -> tuple[str, Recorder, StreamConsumer, OutboxRelay]:
+    """The booking stream, a notifications-side group on it (recording what it handles), the booking relay."""
+    recorder = Recorder()
+    consumer = consumer_for(notifications_pool, redis, settings, recorder, **consumer_options)
+    relay = await relay_for(booking_pool, redis, settings)
+    await consumer.ensure_groups()
+    return stream_key(settings.redis_prefix, "booking"), recorder, consumer, relay
+
+
 def warnings_saying(caplog, text: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
 
@@ -75,11 +85,7 @@ def warnings_saying(caplog, text: str) -> list[logging.LogRecord]:
 async def test_a_group_down_through_more_events_than_the_old_cap_gets_every_one_once(
         booking_pool, notifications_pool, redis, settings, aiohttp_client, caplog):
     caplog.set_level(logging.WARNING)
-    stream = stream_key(settings.redis_prefix, "booking")
-    recorder = Recorder()
-    consumer = consumer_for(notifications_pool, redis, settings, recorder)
-    relay = await relay_for(booking_pool, redis, settings)
-    await consumer.ensure_groups()
+    stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings)
     before = await publish(booking_pool, relay, 5)
     await drain(consumer, relay)                      # handled while up
     handled_up_to = (await redis.xrange(stream))[-1][0]
@@ -110,11 +116,7 @@ async def test_a_group_down_through_more_events_than_the_old_cap_gets_every_one_
 async def test_a_group_behind_that_a_trim_overtakes_finds_the_gap(booking_pool, notifications_pool, redis,
                                                                    settings):
     """Up, but a batch or more behind: the gap is looked for before the next read, not at the next period."""
-    stream = stream_key(settings.redis_prefix, "booking")
-    recorder = Recorder()
-    consumer = consumer_for(notifications_pool, redis, settings, recorder, claim_idle_ms=600_000)
-    relay = await relay_for(booking_pool, redis, settings)
-    await consumer.ensure_groups()
+    stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings, claim_idle_ms=600_000)
     events = await publish(booking_pool, relay, READ_COUNT + 3 * OLD_CAP)
     assert await consumer.run_once(block_ms=1) == READ_COUNT
     await redis.xtrim(stream, maxlen=OLD_CAP, approximate=False)
@@ -126,11 +128,7 @@ async def test_a_group_behind_that_a_trim_overtakes_finds_the_gap(booking_pool, 
 async def test_a_deleted_entry_deep_in_the_backlog_is_asked_for_once(booking_pool, notifications_pool, redis,
                                                                     settings):
     """A gap the group reads its way to slowly: once the relay answered, checks on the way ask no more."""
-    stream = stream_key(settings.redis_prefix, "booking")
-    recorder = Recorder()
-    consumer = consumer_for(notifications_pool, redis, settings, recorder)
-    relay = await relay_for(booking_pool, redis, settings)
-    await consumer.ensure_groups()
+    stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings)
     events = await publish(booking_pool, relay, 30)
     entry_ids = [entry_id for entry_id, _ in await redis.xrange(stream)]
     await redis.xdel(stream, entry_ids[20])
@@ -148,11 +146,7 @@ async def test_a_deleted_entry_deep_in_the_backlog_is_asked_for_once(booking_poo
 async def test_the_relays_own_trimming_and_removing_what_was_read_are_no_gap(
         booking_pool, notifications_pool, redis, settings, caplog):
     caplog.set_level(logging.WARNING)
-    stream = stream_key(settings.redis_prefix, "booking")
-    recorder = Recorder()
-    consumer = consumer_for(notifications_pool, redis, settings, recorder)
-    relay = await relay_for(booking_pool, redis, settings)
-    await consumer.ensure_groups()
+    stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings)
     await redis.xgroup_create(stream, "quick", id="0")
     await publish(booking_pool, relay, 30)
     [[_, quick]] = await redis.xreadgroup("quick", "q1", {stream: ">"})
