@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from services.booking import service
+from services.booking.unit_of_work import PostgresUnitOfWork
 from shared.config import Settings, load_settings
 from shared.events import Event
 from shared.runner import run_worker
@@ -18,7 +19,8 @@ def build_handlers(settings: Settings) -> dict[str, Handler]:
 
     async def on_payment_succeeded(ctx: HandlerContext, event: Event) -> None:
         if event.data.get("purpose") == "booking":
-            await service.on_payment_succeeded(ctx.conn, uuid.UUID(event.data["reference_id"]),
+            in_handlers_transaction = PostgresUnitOfWork.on(ctx.conn)   # kept with the inbox row, or neither
+            await service.on_payment_succeeded(in_handlers_transaction, uuid.UUID(event.data["reference_id"]),
                                                event.data["payment_id"], links)
 
     return {"payment.succeeded": on_payment_succeeded}

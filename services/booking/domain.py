@@ -12,7 +12,8 @@ from shared.domain_errors import DomainError
 # awaiting its payment; a reschedule moves a confirmed booking (same id, same status), so it is no entry here.
 TRANSITIONS: dict[str, frozenset[str]] = {
     "held": frozenset({"pending_payment", "released", "expired"}),
-    "pending_payment": frozenset({"confirmed", "expired"}),
+    # Back to held: payments refused it or could not answer, so the customer may try again.
+    "pending_payment": frozenset({"held", "confirmed", "expired"}),
     # A payment that succeeds after the time ran out: booked again if the time is still free.
     "expired": frozenset({"confirmed"}),
     "released": frozenset({"confirmed"}),

@@ -79,6 +79,16 @@ class Reservation:
         self._become("pending_payment")
         self.customer, self.confirm_key, self.expires_at = customer, confirm_key, pay_by
 
+    def back_to_hold(self, expires_at: datetime) -> None:
+        """Undo await_payment (its payment was never asked for): the hold as it was, until `expires_at`."""
+        self._become("held")
+        self.customer, self.confirm_key, self.expires_at = None, None, expires_at
+
+    @property
+    def paid_for(self) -> bool:
+        """Whether how it is paid has been recorded (a card payment attached, or a voucher paid it all)."""
+        return self.payment_id is not None or self.status == "confirmed"
+
     def note_payment(self, payment_id: uuid.UUID | None, voucher: dict | None) -> None:
         if payment_id is not None:
             self.payment_id = payment_id

@@ -15,6 +15,7 @@ from services.booking.payments_client import PAYMENTS
 from services.booking.reservation import Reservation
 from services.booking.schemas import (ApiKeyCheckIn, ApiKeyIn, BookingIn, HoldIn, ManageIn, RescheduleIn, RotateKeyIn,
                                       ScreeningIn, SignInIn)
+from services.booking.unit_of_work import PostgresUnitOfWork
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.db import retry_conflicts
 from shared.errors import ApiError
@@ -60,8 +61,13 @@ def _clinic_json(c: Clinic) -> dict:
     }
 
 
+def _unit_of_work(request: web.Request) -> PostgresUnitOfWork:
+    return PostgresUnitOfWork(request.app[DB])
+
+
 async def _clinic(conn: asyncpg.Connection, request: web.Request) -> Clinic:
-    return await service.clinic_or_404(conn, request.match_info["clinic"])
+    slug = request.match_info["clinic"]
+    return service.found_clinic(await store.get_clinic(conn, slug), slug)
 
 
 @routes.get("/api/v1/clinics")
@@ -136,9 +142,8 @@ async def get_availability(request: web.Request) -> web.Response:
     treatment_id = query_uuid(request, "treatment", required=True)
     therapist_id = query_uuid(request, "therapist", required=False)
     first, last = query_day(request, "from"), query_day(request, "to")
-    async with request.app[DB].acquire() as conn:
-        found = await service.availability(conn, request.match_info["clinic"], treatment_id, therapist_id,
-                                           first, last, _now())
+    found = await service.availability(_unit_of_work(request), request.match_info["clinic"], treatment_id,
+                                       therapist_id, first, last, _now())
     return web.json_response({
         "clinic": found.clinic.slug, "timezone": found.clinic.timezone, "treatment": str(found.treatment.id),
         "from": found.first.isoformat(), "to": found.last.isoformat(),
@@ -174,30 +179,15 @@ def _hold_json(holds: list[Hold] | list[Reservation], clinic: Clinic, expires_at
 async def create_hold(request: web.Request) -> web.Response:
     body = await read_json(request, HoldIn)
     key = idempotency_key(request)
-    now = _now()
-    async with request.app[DB].acquire() as conn:
-        try:
-            if body.treatment is not None:
-                # No explicit transaction: one read (clinic, treatment, therapist, schedule), then one
-                # statement writing the hold and its event (service.hold_slot).
-                context = await service.hold_context(conn, body.clinic, body.treatment, body.therapist, body.start)
-                clinic = context.named.clinic
-                if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
-                    return web.json_response(_replayed_hold(clinic, existing), status=200)
-                treatment = service.found_treatment(context.named.treatment)
-                therapist = service.found_therapist(context.named.therapist, treatment)
-                holds = await service.hold_slot(conn, clinic, treatment, therapist, body.start, now, key,
-                                                context=context)
-            else:
-                async with conn.transaction():
-                    clinic = await service.clinic_or_404(conn, body.clinic)
-                    if key and (existing := await store.holds_for_key(conn, clinic.id, key)):
-                        return web.json_response(_replayed_hold(clinic, existing), status=200)
-                    holds = await service.hold_course(conn, clinic, body.course, body.therapist, body.start,
-                                                      body.starts, now, key)
-        except asyncpg.UniqueViolationError:
-            raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
-    return web.json_response(_hold_json(holds, clinic, holds[0].expires_at), status=201)
+    uow, now = _unit_of_work(request), _now()
+    if body.treatment is not None:
+        held = await service.hold_slot(uow, body.clinic, body.treatment, body.therapist, body.start, now, key)
+    else:
+        held = await service.hold_course(uow, body.clinic, body.course, body.therapist, body.start, body.starts,
+                                         now, key)
+    if held.replayed:
+        return web.json_response(_replayed_hold(held.clinic, held.holds), status=200)
+    return web.json_response(_hold_json(held.holds, held.clinic, held.holds[0].expires_at), status=201)
 
 
 @routes.delete("/api/v1/holds/{id}")
@@ -207,8 +197,7 @@ async def release_hold(request: web.Request) -> web.Response:
         hold_id = uuid.UUID(request.match_info["id"])
     except ValueError:
         raise ApiError(404, "hold_not_found", "No such hold") from None
-    async with request.app[DB].acquire() as conn, conn.transaction():
-        await service.release_hold(conn, hold_id)
+    await service.release_hold(_unit_of_work(request), hold_id)
     return web.Response(status=204)
 
 
@@ -246,10 +235,9 @@ async def create_booking(request: web.Request) -> web.Response:
     links = _links(request)
     customer = Customer(body.customer.name, body.customer.email, body.customer.phone)
     answers = body.screening.answers if body.screening else None
-    async with request.app[DB].acquire() as conn, conn.transaction():
-        submitted = await service.submit(conn, body.hold, customer, answers, key, _now(), links,
-                                         request.app[PAYMENTS], health=_health(request),
-                                         voucher_code=body.voucher_code, pay_rest_by_card=body.pay_rest_by_card)
+    submitted = await service.submit(_unit_of_work(request), body.hold, customer, answers, key, _now(), links,
+                                     request.app[PAYMENTS], health=_health(request),
+                                     voucher_code=body.voucher_code, pay_rest_by_card=body.pay_rest_by_card)
     sessions, payment, first = submitted.reservations, submitted.payment, submitted.reservations[0]
     bookings = [_booking_json(r, submitted.clinic, links, with_manage_url=True) for r in sessions]
     answer = dict(bookings[0])
@@ -298,12 +286,9 @@ async def cancel_booking(request: web.Request) -> web.Response:
     booking_id = _path_uuid(request)
     body = await _manage_body(request, ManageIn)
     links, now = _links(request), _now()
-    async with request.app[DB].acquire() as conn:
-        service.check_manage_token(links, booking_id, _token(request, body), now)
-        async with conn.transaction():
-            booking = await service.cancel(conn, booking_id, now)
-        clinic = await store.get_clinic_by_id(conn, booking.clinic_id)
-    return web.json_response(_booking_json(booking, clinic, links, with_manage_url=False))
+    service.check_manage_token(links, booking_id, _token(request, body), now)
+    changed = await service.cancel(_unit_of_work(request), booking_id, now)
+    return web.json_response(_booking_json(changed.reservation, changed.clinic, links, with_manage_url=False))
 
 
 @routes.post("/api/v1/bookings/{id}/reschedule")
@@ -312,12 +297,9 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     booking_id = _path_uuid(request)
     body = await read_json(request, RescheduleIn)
     links, now = _links(request), _now()
-    async with request.app[DB].acquire() as conn:
-        service.check_manage_token(links, booking_id, _token(request, body), now)
-        async with conn.transaction():
-            booking = await service.reschedule(conn, booking_id, body.start, body.therapist, now, links)
-        clinic = await store.get_clinic_by_id(conn, booking.clinic_id)
-    return web.json_response(_booking_json(booking, clinic, links, with_manage_url=True))
+    service.check_manage_token(links, booking_id, _token(request, body), now)
+    changed = await service.reschedule(_unit_of_work(request), booking_id, body.start, body.therapist, now, links)
+    return web.json_response(_booking_json(changed.reservation, changed.clinic, links, with_manage_url=True))
 
 
 
@@ -415,9 +397,8 @@ async def clinic_booking(request: web.Request) -> web.Response:
 async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
     clinic_id = clinic_scope(request)
     booking_id = _path_uuid(request)
+    await service.record_outcome(_unit_of_work(request), clinic_id, booking_id, outcome, _now())
     async with request.app[DB].acquire() as conn:
-        async with conn.transaction():
-            await service.record_outcome(conn, clinic_id, booking_id, outcome, _now())
         seen = await store.clinic_booking(conn, clinic_id, booking_id)
         clinic = await store.get_clinic_by_id(conn, clinic_id)
     return web.json_response(_clinic_booking_json(seen, clinic, _health(request), with_answers=False))

@@ -1,5 +1,5 @@
-"""Use cases of the booking service. Each runs inside the caller's transaction, raises BookingError for
-what the rules refuse, and writes its events to the outbox with the change."""
+"""Use cases of the booking service. Each is given a unit of work, in which it reads and changes what it
+needs and commits (the events with the change), and raises BookingError for what the rules refuse."""
 from __future__ import annotations
 
 import logging
@@ -15,12 +15,12 @@ from services.booking.availability import Interval, Schedule, Slot, free_slots, 
 from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, FINAL_STATUSES, MAX_AVAILABILITY_DAYS, BookingError,
                                      Clinic, Customer, Hold, Therapist, Treatment, course_session_prices,
                                      manage_link_expiry, new_hold, refused_start)
-from services.booking.reservation import Particulars, Reservation, awaiting_payment_event, held_event
+from services.booking.reservation import Lapsed, Particulars, Reservation, awaiting_payment_event, held_event
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
+from services.booking.unit_of_work import HoldKeyInUse, PostgresUnitOfWork, SlotTaken, UnitOfWork
 from shared.events import Event
 from shared.sealing import Sealer
-from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,16 @@ def found_therapist(therapist: Therapist | None, treatment: Treatment) -> Therap
     return therapist
 
 
-async def clinic_or_404(conn: asyncpg.Connection, slug: str) -> Clinic:
-    return found_clinic(await store.get_clinic(conn, slug), slug)
+async def clinic_or_404(uow: UnitOfWork, slug: str) -> Clinic:
+    return found_clinic(await uow.catalogue.clinic(slug), slug)
 
 
-async def treatment_or_404(conn: asyncpg.Connection, clinic: Clinic, treatment_id: uuid.UUID) -> Treatment:
-    return found_treatment(await store.get_treatment(conn, clinic.id, treatment_id))
+async def treatment_or_404(uow: UnitOfWork, clinic: Clinic, treatment_id: uuid.UUID) -> Treatment:
+    return found_treatment(await uow.catalogue.treatment(clinic.id, treatment_id))
 
 
-async def therapist_for(conn: asyncpg.Connection, clinic: Clinic, therapist_id: uuid.UUID,
-                        treatment: Treatment) -> Therapist:
-    return found_therapist(await store.get_therapist(conn, clinic.id, therapist_id), treatment)
+async def therapist_for(uow: UnitOfWork, clinic: Clinic, therapist_id: uuid.UUID, treatment: Treatment) -> Therapist:
+    return found_therapist(await uow.catalogue.therapist(clinic.id, therapist_id), treatment)
 
 
 def local_days(clinic: Clinic, first: date, last: date) -> Interval:
@@ -100,12 +99,13 @@ class Availability:
     slots: list[Slot]
 
 
-async def availability(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None,
+async def availability(uow: UnitOfWork, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None,
                        first: date | None, last: date | None, now: datetime) -> Availability:
     """Free slots of the treatment (with one therapist, or any giving it) over days in the clinic's zone
     (by default a week from the clinic's today), read in one round trip."""
     days = store.DaysAsked(first, last, DEFAULT_AVAILABILITY_DAYS, MAX_AVAILABILITY_DAYS, WINDOW_PADDING)
-    context = await store.availability_context(conn, slug, treatment_id, therapist_id, days, now)
+    async with uow:
+        context = await uow.catalogue.availability_context(slug, treatment_id, therapist_id, days, now)
     clinic = found_clinic(context.named.clinic if context else None, slug)
     treatment = found_treatment(context.named.treatment)
     if therapist_id is not None:
@@ -121,109 +121,119 @@ async def availability(conn: asyncpg.Connection, slug: str, treatment_id: uuid.U
 
 # --- holds ---------------------------------------------------------------------------------------
 
-async def _check_start(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID,
+@dataclass(frozen=True)
+class Held:
+    """What a hold request made, or (`replayed`) what the request with its Idempotency-Key made before."""
+    clinic: Clinic
+    holds: list[Hold] | list[Reservation]
+    replayed: bool = False
+
+
+async def _check_start(uow: UnitOfWork, clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID,
                        start: datetime, now: datetime, schedule: Schedule | None = None) -> None:
     """Refuse a start the clinic's rules do not allow. `schedule`: the therapist's hours, breaks and
     the time off around `start`, if the caller has them already."""
     if schedule is None:
         day = start.astimezone(clinic.rules.zone).date()
         # Other reservations are the exclusion constraint's business, not this check's: skip loading them.
-        [schedule] = await store.load_schedules(conn, [therapist_id], _local_window(clinic, day, day), with_busy=False)
+        [schedule] = await uow.catalogue.schedules([therapist_id], _local_window(clinic, day, day), with_busy=False)
     reason = refusal(schedule, treatment.timing, clinic.rules, start, now)
     if reason is not None:
         raise refused_start(reason)
 
 
-async def _expire_in_the_way(conn: asyncpg.Connection, therapist_id: uuid.UUID, blocked: Interval) -> None:
+async def _expire_in_the_way(uow: UnitOfWork, therapist_id: uuid.UUID, blocked: Interval) -> None:
     """Expired holds overlapping `blocked` stop blocking now (not when the sweeper next runs), announced
-    as the sweeper would (payments gives back what a voucher put towards them), in the caller's transaction."""
-    for lapsed in await store.expire_overlapping_holds(conn, therapist_id, blocked):
-        await add_event(conn, lapsed.event)
+    as the sweeper would (payments gives back what a voucher put towards them)."""
+    _announced(uow, await uow.reservations.expire_overlapping(therapist_id, blocked))
 
 
-def _slot_taken(hold: Hold) -> BookingError:
+def _slot_taken(start: datetime) -> BookingError:
     return BookingError(409, "slot_taken", "That time has just been taken; please choose another",
-                        {"start": hold.start.isoformat()})
+                        {"start": start.isoformat()})
 
 
-async def _insert_holds(conn: asyncpg.Connection, holds: list[Hold], hold_key: str | None,
-                        clinic: Clinic, treatment: Treatment, therapist: Therapist) -> None:
-    """In the caller's transaction: each hold, after expired holds in its way, with its event."""
-    described = Particulars(clinic, treatment, therapist)
-    await store.lock_therapist_time(conn, therapist.id)
-    for i, hold in enumerate(holds):
-        await _expire_in_the_way(conn, hold.therapist_id, hold.blocked)
-        try:
-            # The exclusion constraint decides; a pre-check here would only race.
-            await store.insert_hold(conn, hold, hold_key if i == 0 else None)
-        except asyncpg.ExclusionViolationError:
-            raise _slot_taken(hold) from None
-        await add_event(conn, held_event(hold, described))
-
-
-async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
-                       start: datetime) -> store.HoldContext:
-    """Everything a hold of one treatment reads, in one round trip (see store.HoldContext); only the
-    clinic is checked here, so that a caller can answer a replayed request before the rest."""
-    context = await store.hold_context(conn, slug, treatment_id, therapist_id, start)
-    found_clinic(context.named.clinic if context else None, slug)
-    return context
-
-
-async def hold_slot(conn: asyncpg.Connection, clinic: Clinic, treatment: Treatment, therapist: Therapist,
-                    start: datetime, now: datetime, hold_key: str | None, *,
-                    context: store.HoldContext | None = None) -> list[Hold]:
-    """`context`: from hold_context for this start, if the caller has it (else the schedule is loaded).
-
-    Outside a transaction, the usual case costs one statement: the hold and its event, inserted together.
-    Only if the constraint refuses it (taken, or an expired hold not yet marked is in the way) does a
-    transaction mark expired holds and try once more."""
-    await _check_start(conn, clinic, treatment, therapist.id, start, now, context.schedule if context else None)
-    hold = new_hold(clinic, treatment, therapist.id, start, now)
-    if conn.is_in_transaction():
-        await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
-        return [hold]
+async def _commit_holds(uow: UnitOfWork) -> None:
     try:
-        event = held_event(hold, Particulars(clinic, treatment, therapist))
-        await store.insert_hold_announced(conn, hold, hold_key, event)
-    except asyncpg.ExclusionViolationError:
-        async with conn.transaction():
-            await _insert_holds(conn, [hold], hold_key, clinic, treatment, therapist)
-    return [hold]
+        await uow.commit()
+    except HoldKeyInUse:
+        raise BookingError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
 
 
-async def hold_course(conn: asyncpg.Connection, clinic: Clinic, course_id: uuid.UUID, therapist_id: uuid.UUID,
+async def _place_holds(uow: UnitOfWork, holds: list[Hold], hold_key: str | None, described: Particulars) -> None:
+    """Each hold, after expired holds in its way, with its event, under the therapist's lock."""
+    await uow.reservations.lock_therapist_time(described.therapist.id)
+    for hold in holds:
+        await _expire_in_the_way(uow, hold.therapist_id, hold.blocked)
+        uow.add_event(held_event(hold, described))
+    # The exclusion constraint decides; a pre-check here would only race.
+    uow.reservations.add_holds(holds, hold_key)
+    try:
+        await _commit_holds(uow)
+    except SlotTaken as taken:
+        raise _slot_taken(taken.start) from None
+
+
+async def hold_slot(uow: UnitOfWork, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
+                    start: datetime, now: datetime, hold_key: str | None) -> Held:
+    """Hold one treatment's time. One read (what the request names, and the therapist's schedule), then
+    usually one write: the hold and its event together. Only if that is refused (taken, or an expired hold
+    not yet marked is in the way) are expired holds marked in a transaction and the hold tried once more."""
+    async with uow:
+        context = await uow.catalogue.hold_context(slug, treatment_id, therapist_id, start)
+        clinic = found_clinic(context.named.clinic if context else None, slug)
+        if hold_key and (existing := await uow.reservations.for_hold_key(clinic.id, hold_key)):
+            return Held(clinic, existing, replayed=True)
+        treatment = found_treatment(context.named.treatment)
+        therapist = found_therapist(context.named.therapist, treatment)
+        await _check_start(uow, clinic, treatment, therapist.id, start, now, context.schedule)
+        hold = new_hold(clinic, treatment, therapist.id, start, now)
+        described = Particulars(clinic, treatment, therapist)
+        uow.reservations.add_holds([hold], hold_key)
+        uow.add_event(held_event(hold, described))
+        try:
+            await _commit_holds(uow)
+        except SlotTaken:
+            await _place_holds(uow, [hold], hold_key, described)
+    return Held(clinic, [hold])
+
+
+async def hold_course(uow: UnitOfWork, slug: str, course_id: uuid.UUID, therapist_id: uuid.UUID,
                       start: datetime | None, starts: list[datetime] | None, now: datetime,
-                      hold_key: str | None) -> list[Hold]:
+                      hold_key: str | None) -> Held:
     """Hold every session of a course, all or nothing: explicit `starts`, or planned from `start`
     (or the first free slot) with the course's spacing."""
-    course = await store.get_course(conn, clinic.id, course_id)
-    if course is None:
-        raise BookingError(404, "course_not_found", "This clinic has no such course")
-    treatment = await treatment_or_404(conn, clinic, course.treatment_id)
-    therapist = await therapist_for(conn, clinic, therapist_id, treatment)
-    if starts is None:
-        starts = await _plan_course(conn, clinic, treatment, therapist, course, start, now)
-    if len(starts) != course.sessions:
-        raise BookingError(422, "wrong_session_count", f"{course.name} has {course.sessions} sessions",
-                           {"sessions": course.sessions})
-    for session_start in starts:
-        await _check_start(conn, clinic, treatment, therapist.id, session_start, now)
-    series_id = uuid.uuid4()
-    prices = course_session_prices(course)
-    holds = [new_hold(clinic, treatment, therapist.id, s, now, price_amount=prices[i], course_id=course.id,
-                      series_id=series_id, series_index=i) for i, s in enumerate(sorted(starts))]
-    await _insert_holds(conn, holds, hold_key, clinic, treatment, therapist)
-    return holds
+    async with uow:
+        clinic = await clinic_or_404(uow, slug)
+        if hold_key and (existing := await uow.reservations.for_hold_key(clinic.id, hold_key)):
+            return Held(clinic, existing, replayed=True)
+        course = await uow.catalogue.course(clinic.id, course_id)
+        if course is None:
+            raise BookingError(404, "course_not_found", "This clinic has no such course")
+        treatment = await treatment_or_404(uow, clinic, course.treatment_id)
+        therapist = await therapist_for(uow, clinic, therapist_id, treatment)
+        if starts is None:
+            starts = await _plan_course(uow, clinic, treatment, therapist, course, start, now)
+        if len(starts) != course.sessions:
+            raise BookingError(422, "wrong_session_count", f"{course.name} has {course.sessions} sessions",
+                               {"sessions": course.sessions})
+        for session_start in starts:
+            await _check_start(uow, clinic, treatment, therapist.id, session_start, now)
+        series_id = uuid.uuid4()
+        prices = course_session_prices(course)
+        holds = [new_hold(clinic, treatment, therapist.id, s, now, price_amount=prices[i], course_id=course.id,
+                          series_id=series_id, series_index=i) for i, s in enumerate(sorted(starts))]
+        await _place_holds(uow, holds, hold_key, Particulars(clinic, treatment, therapist))
+    return Held(clinic, holds)
 
 
-async def _plan_course(conn, clinic, treatment, therapist, course, start, now) -> list[datetime]:
+async def _plan_course(uow, clinic, treatment, therapist, course, start, now) -> list[datetime]:
     spacing = Spacing(course.sessions, course.min_gap_days, course.max_gap_days)
     today = now.astimezone(clinic.rules.zone).date()
     last_day = today + timedelta(days=clinic.booking_horizon_days)
-    [schedule] = await store.load_schedules(conn, [therapist.id], _local_window(clinic, today, last_day))
+    [schedule] = await uow.catalogue.schedules([therapist.id], _local_window(clinic, today, last_day))
     if start is not None:
-        await _check_start(conn, clinic, treatment, therapist.id, start, now)
+        await _check_start(uow, clinic, treatment, therapist.id, start, now)
         firsts = [Slot(therapist.id, start, treatment.timing.end(start))]
     else:
         firsts = free_slots([schedule], treatment.timing, clinic.rules, today, last_day, now)
@@ -249,55 +259,109 @@ class Submitted:
     payment: dict
 
 
-async def submit(conn: asyncpg.Connection, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
+async def submit(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
                  confirm_key: str | None, now: datetime, links: Links, payments, *, health: Sealer,
                  voucher_code: str | None = None, pay_rest_by_card: bool = True) -> Submitted:
     """Turn a hold (or every hold of a series) into a booking, after the health screening (its answers kept
-    sealed by `health`): confirmed at once if a voucher pays for all of it, else awaiting its card payment."""
-    reservations = await store.lock_reservations(conn, hold_id)
-    if not reservations:
-        raise BookingError(404, "hold_not_found", "No such hold")
-    first = reservations[0]
-    if confirm_key and all(r.was_submitted_with(confirm_key) for r in reservations):
-        # A retry of the request that already did this.
-        clinic = await store.get_clinic_by_id(conn, first.clinic_id)
-        return Submitted(clinic, reservations, await _payment_of(payments, reservations))
-    for reservation in reservations:
-        reservation.check_usable(now)
-    clinic = await store.get_clinic_by_id(conn, first.clinic_id)
-    treatment = await store.get_treatment(conn, clinic.id, first.treatment_id)
-    assessment = await _screen(conn, clinic, treatment, customer, answers)
-    ids = [r.id for r in reservations]
-    # The booking's own writes first: whatever in them could fail fails before payments (and Stripe) is
-    # asked for anything, so a refused booking never leaves a PaymentIntent behind. (No therapist lock:
-    # it would queue every hold of the therapist behind the card processor. These updates keep the
-    # reservation's time; a deadlock with a hold racing for it is rare and retried by the route.)
-    if assessment is not None:
-        await store.insert_screening(conn, first.id, clinic.id, screening.questionnaire().version,
+    sealed by `health`): confirmed at once if a voucher pays for all of it, else awaiting its card payment.
+
+    Two short transactions, with payments asked in between while no row is locked (it may wait on Stripe):
+    the first makes the hold the customer's booking, so payments is asked only for a booking that exists;
+    the second records how it is paid. If payments refuses or cannot answer, the booking is undone (the hold
+    as it was). If the second never comes, the booking runs out at its pay-by time, announced without a
+    payment, and payments cancels any it made (never a charge without a booking); a retry with the same
+    Idempotency-Key finishes it instead, payments answering it the same."""
+    started = await _start_booking(uow, hold_id, customer, answers, confirm_key, now, health)
+    if started.reservations[0].paid_for:   # a retry of the request that already did this
+        return Submitted(started.clinic, started.reservations, await _payment_of(payments, started.reservations))
+    first = started.reservations[0]
+    try:
+        payment = await payments.booking_payment(
+            booking_id=hold_id, clinic_id=started.clinic.id, amount=sum(r.price_amount for r in started.reservations),
+            currency=first.currency, customer_email=first.customer.email, treatment_id=first.treatment_id,
+            sessions=len(started.reservations), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
+    except BookingError:
+        if started.held_until is not None:
+            await _undo_booking(uow, hold_id, confirm_key, started.held_until)
+        raise
+    return await _record_payment(uow, hold_id, started, confirm_key, payment, links)
+
+
+@dataclass(frozen=True)
+class _Started:
+    """A booking awaiting the answer of payments. `held_until`: the hold's expiry, if this request made the
+    booking (undone if payments fails); None if an earlier request with its key did."""
+    clinic: Clinic
+    treatment: Treatment
+    reservations: list[Reservation]
+    held_until: datetime | None
+
+
+async def _start_booking(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
+                         confirm_key: str | None, now: datetime, health: Sealer) -> _Started:
+    async with uow:
+        reservations = await uow.reservations.lock(hold_id)
+        if not reservations:
+            raise BookingError(404, "hold_not_found", "No such hold")
+        first = reservations[0]
+        clinic = await uow.catalogue.clinic_by_id(first.clinic_id)
+        treatment = await uow.catalogue.treatment(clinic.id, first.treatment_id)
+        if confirm_key and all(r.was_submitted_with(confirm_key) for r in reservations):
+            return _Started(clinic, treatment, reservations, held_until=None)
+        for reservation in reservations:
+            reservation.check_usable(now)
+        assessment = await _screen(uow, clinic, treatment, customer, answers)
+        # The booking's own writes come first: whatever in them could fail fails before payments (and Stripe)
+        # is asked for anything. (No therapist lock: these updates keep the reservation's time; a deadlock with
+        # a hold racing for it is rare and retried by the route.)
+        if assessment is not None:
+            await uow.screenings.add(first.id, clinic.id, screening.questionnaire().version,
                                      seal_screening(health, answers, assessment.flags), assessment.outcome)
-    pay_by = max(now + PAYMENT_WINDOW, first.expires_at)
-    for reservation in reservations:
-        reservation.await_payment(customer, confirm_key, pay_by, now)
-    await store.await_payment(conn, ids, customer, confirm_key, pay_by)
-    payment = await payments.booking_payment(
-        booking_id=hold_id, clinic_id=clinic.id, amount=sum(r.price_amount for r in reservations),
-        currency=first.currency, customer_email=customer.email, treatment_id=treatment.id,
-        sessions=len(reservations), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
-    payment_id = uuid.UUID(payment["id"]) if payment["id"] else None
-    voucher = None
-    if payment.get("voucher"):
-        voucher = {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")}
-    for reservation in reservations:
-        reservation.note_payment(payment_id, voucher)
-    if payment_id is not None:
-        await store.attach_payment(conn, ids, payment_id)
-    if voucher is not None:
-        await store.note_voucher(conn, ids, voucher)
-    if payment["covered"]:   # the voucher paid for everything: nothing to wait for
-        await _confirm(conn, reservations, links, clinic, treatment)
-    else:
-        await add_event(conn, awaiting_payment_event(hold_id, clinic.id, payment, pay_by))
-    return Submitted(clinic, reservations, payment)
+        held_until = first.expires_at
+        pay_by = max(now + PAYMENT_WINDOW, held_until)
+        for reservation in reservations:
+            reservation.await_payment(customer, confirm_key, pay_by, now)
+        await uow.reservations.save_awaiting_payment(reservations)
+        await uow.commit()
+    return _Started(clinic, treatment, reservations, held_until)
+
+
+async def _undo_booking(uow: UnitOfWork, hold_id: uuid.UUID, confirm_key: str | None, held_until: datetime) -> None:
+    """Payments refused or could not answer: the hold as it was, and no screening kept (as if never asked)."""
+    async with uow:
+        reservations = await uow.reservations.lock(hold_id)
+        if not all(r.was_submitted_with(confirm_key) and not r.paid_for for r in reservations):
+            return      # a retry with the same key got further meanwhile
+        for reservation in reservations:
+            reservation.back_to_hold(held_until)
+        await uow.reservations.save_back_to_hold(reservations)
+        await uow.screenings.remove(reservations[0].id)
+        await uow.commit()
+
+
+async def _record_payment(uow: UnitOfWork, hold_id: uuid.UUID, started: _Started, confirm_key: str | None,
+                          payment: dict, links: Links) -> Submitted:
+    """How the booking is paid (payments' answer), and what that means: confirmed, or awaiting the card."""
+    async with uow:
+        reservations = await uow.reservations.lock(hold_id)
+        if not all(r.was_submitted_with(confirm_key) for r in reservations):
+            # It ran out while payments answered, announced without a payment, which payments cancels.
+            raise BookingError(409, "hold_expired", "This hold has expired; please choose a time again")
+        if reservations[0].paid_for:     # a retry with the same key recorded it first
+            return Submitted(started.clinic, reservations, payment)
+        payment_id = uuid.UUID(payment["id"]) if payment["id"] else None
+        voucher = None
+        if payment.get("voucher"):
+            voucher = {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")}
+        for reservation in reservations:
+            reservation.note_payment(payment_id, voucher)
+        await uow.reservations.save_payment(reservations)
+        if payment["covered"]:   # the voucher paid for everything: nothing to wait for
+            await _confirm(uow, reservations, links, started.clinic, started.treatment)
+        else:
+            uow.add_event(awaiting_payment_event(hold_id, started.clinic.id, payment, reservations[0].expires_at))
+        await uow.commit()
+    return Submitted(started.clinic, reservations, payment)
 
 
 async def _payment_of(payments, reservations: list[Reservation]) -> dict:
@@ -308,52 +372,57 @@ async def _payment_of(payments, reservations: list[Reservation]) -> dict:
         customer_email=first.customer.email, treatment_id=first.treatment_id, sessions=len(reservations))
 
 
-async def on_payment_succeeded(conn: asyncpg.Connection, booking_id: uuid.UUID, payment_id: str,
-                               links: Links) -> str:
+async def on_payment_succeeded(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, links: Links) -> str:
     """The card payment of a booking succeeded: confirm it. If its time ran out meanwhile, book the same
     time again if still free; if not (or the booking is gone), ask for a refund. Never a charge without
     a booking. Returns what happened."""
-    reservations = await store.lock_reservations(conn, booking_id)
+    async with uow:
+        outcome = await _settle_payment(uow, booking_id, payment_id, links)
+        await uow.commit()
+    return outcome
+
+
+async def _settle_payment(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, links: Links) -> str:
+    reservations = await uow.reservations.lock(booking_id)
     statuses = {r.status for r in reservations}
     if statuses == {"confirmed"}:
         return "already_confirmed"
     if not reservations or statuses & set(FINAL_STATUSES):
-        return await _orphan_payment(conn, booking_id, payment_id, reservations, "booking_gone")
+        return _orphan_payment(uow, booking_id, payment_id, reservations, "booking_gone")
     if any(r.customer is None for r in reservations):
         # A hold whose booking was never written (its request failed after payments answered): nobody to confirm.
-        return await _orphan_payment(conn, booking_id, payment_id, reservations, "booking_never_written")
-    await store.lock_therapist_time(conn, reservations[0].therapist_id)
+        return _orphan_payment(uow, booking_id, payment_id, reservations, "booking_never_written")
+    await uow.reservations.lock_therapist_time(reservations[0].therapist_id)
     try:
-        async with conn.transaction():   # a savepoint: a taken slot must not undo the refund request
-            await _confirm(conn, reservations, links)
-    except asyncpg.ExclusionViolationError:
-        return await _orphan_payment(conn, booking_id, payment_id, reservations, "slot_taken_after_hold_expired")
+        await _confirm(uow, reservations, links)
+    except SlotTaken:
+        for reservation in reservations:   # not confirmed after all: nothing of theirs to announce
+            reservation.events.clear()
+        return _orphan_payment(uow, booking_id, payment_id, reservations, "slot_taken_after_hold_expired")
     late = statuses & {"expired", "released"}
     return "rebooked_after_expiry" if late else "confirmed"
 
 
-async def _orphan_payment(conn, booking_id: uuid.UUID, payment_id: str, reservations: list[Reservation],
-                          reason: str) -> str:
+def _orphan_payment(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, reservations: list[Reservation],
+                    reason: str) -> str:
     data = {"booking_id": str(booking_id), "payment_id": payment_id, "reason": reason}
     if reservations:
         customer = reservations[0].customer
         data["customer"] = {"name": customer.name if customer else None, "email": customer.email if customer else None}
-    await add_event(conn, Event("booking.payment_orphaned", data,
-                                clinic_id=str(reservations[0].clinic_id) if reservations else None))
+    uow.add_event(Event("booking.payment_orphaned", data,
+                        clinic_id=str(reservations[0].clinic_id) if reservations else None))
     log.warning("paid booking could not be confirmed; refund requested",
                 extra={"booking_id": str(booking_id), "reason": reason})
     return reason
 
 
-async def _confirm(conn, reservations: list[Reservation], links: Links, clinic: Clinic | None = None,
+async def _confirm(uow: UnitOfWork, reservations: list[Reservation], links: Links, clinic: Clinic | None = None,
                    treatment: Treatment | None = None) -> None:
-    """Confirm the sessions of a paid booking, with their events (each announced with its manage link)."""
-    described = await _particulars(conn, reservations[0], clinic, treatment)
+    """Confirm the sessions of a paid booking, each announced with its manage link."""
+    described = await _particulars(uow, reservations[0], clinic, treatment)
     for reservation in reservations:
         reservation.confirm(described, links.manage_url)
-    await store.confirm_paid(conn, [r.id for r in reservations])
-    for reservation in reservations:
-        await _record_events(conn, reservation)
+    await uow.reservations.save_confirmed(reservations)
 
 
 @lru_cache(maxsize=4)
@@ -386,11 +455,11 @@ def assess_screening(answers: dict[str, bool]) -> screening.Assessment:
                            {"missing": exc.missing, "unknown": exc.unknown}) from None
 
 
-async def _screen(conn, clinic: Clinic, treatment: Treatment, customer: Customer,
+async def _screen(uow: UnitOfWork, clinic: Clinic, treatment: Treatment, customer: Customer,
                   answers: dict[str, bool] | None) -> screening.Assessment | None:
     form = screening.questionnaire()
     if answers is None:
-        if not treatment.requires_screening or await store.has_screening_on_file(conn, clinic.id, customer.email):
+        if not treatment.requires_screening or await uow.screenings.on_file(clinic.id, customer.email):
             return None
         raise BookingError(422, "screening_required", form.intro,
                            {"questions": [{"id": q.id, "text": q.text} for q in form.questions]})
@@ -410,80 +479,96 @@ def check_manage_token(links: Links, booking_id: uuid.UUID, token: str | None, n
         raise BookingError(403, "invalid_token", "This link is not valid or has expired") from None
 
 
-async def _particulars(conn, reservation: Reservation, clinic: Clinic | None = None,
+async def _particulars(uow: UnitOfWork, reservation: Reservation, clinic: Clinic | None = None,
                        treatment: Treatment | None = None) -> Particulars:
     """What the reservation's events name; `clinic` and `treatment` if the caller has them already."""
-    clinic = clinic or await store.get_clinic_by_id(conn, reservation.clinic_id)
-    treatment = treatment or await store.get_treatment(conn, clinic.id, reservation.treatment_id)
-    return Particulars(clinic, treatment, await store.get_therapist(conn, clinic.id, reservation.therapist_id))
+    clinic = clinic or await uow.catalogue.clinic_by_id(reservation.clinic_id)
+    treatment = treatment or await uow.catalogue.treatment(clinic.id, reservation.treatment_id)
+    return Particulars(clinic, treatment, await uow.catalogue.therapist(clinic.id, reservation.therapist_id))
 
 
-async def _record_events(conn, reservation: Reservation) -> None:
-    for event in reservation.events:
-        await add_event(conn, event)
+@dataclass(frozen=True)
+class Changed:
+    """A booking as a change left it, and its clinic."""
+    clinic: Clinic
+    reservation: Reservation
 
 
-async def _locked_booking(conn, booking_id: uuid.UUID) -> Reservation:
-    reservation = await store.lock_booking(conn, booking_id)
+async def _locked_booking(uow: UnitOfWork, booking_id: uuid.UUID, clinic_id: uuid.UUID | None = None) -> Reservation:
+    reservation = await uow.reservations.lock_booking(booking_id, clinic_id)
     if reservation is None:
         raise BookingError(404, "booking_not_found", "No such booking")
     return reservation
 
 
-async def cancel(conn: asyncpg.Connection, booking_id: uuid.UUID, now: datetime) -> Reservation:
-    reservation = await _locked_booking(conn, booking_id)
-    reservation.cancel(await _particulars(conn, reservation), now)
-    await store.cancel_booking(conn, booking_id)
-    await _record_events(conn, reservation)
-    return reservation
+async def cancel(uow: UnitOfWork, booking_id: uuid.UUID, now: datetime) -> Changed:
+    async with uow:
+        reservation = await _locked_booking(uow, booking_id)
+        described = await _particulars(uow, reservation)
+        reservation.cancel(described, now)
+        await uow.reservations.save_cancelled(reservation)
+        await uow.commit()
+    return Changed(described.clinic, reservation)
 
 
-async def reschedule(conn: asyncpg.Connection, booking_id: uuid.UUID, start: datetime,
-                     therapist_id: uuid.UUID | None, now: datetime, links: Links) -> Reservation:
-    reservation = await _locked_booking(conn, booking_id)
-    booked = await _particulars(conn, reservation)
-    clinic, treatment = booked.clinic, booked.treatment
-    reservation.check_changeable(clinic, now)
-    therapist = await therapist_for(conn, clinic, therapist_id or reservation.therapist_id, treatment)
-    await _check_start(conn, clinic, treatment, therapist.id, start, now)
-    blocked = treatment.timing.blocked(start)
-    await store.lock_therapist_time(conn, therapist.id)
-    await _expire_in_the_way(conn, therapist.id, blocked)
-    reservation.reschedule(Particulars(clinic, treatment, therapist), booked.therapist, start, now, links.manage_url)
-    try:
-        await store.move_booking(conn, booking_id, therapist.id, start, reservation.end, blocked)
-    except asyncpg.ExclusionViolationError:
-        raise BookingError(409, "slot_taken", "That time has just been taken; please choose another") from None
-    await _record_events(conn, reservation)
-    return reservation
+async def reschedule(uow: UnitOfWork, booking_id: uuid.UUID, start: datetime, therapist_id: uuid.UUID | None,
+                     now: datetime, links: Links) -> Changed:
+    async with uow:
+        reservation = await _locked_booking(uow, booking_id)
+        booked = await _particulars(uow, reservation)
+        clinic, treatment = booked.clinic, booked.treatment
+        reservation.check_changeable(clinic, now)
+        therapist = await therapist_for(uow, clinic, therapist_id or reservation.therapist_id, treatment)
+        await _check_start(uow, clinic, treatment, therapist.id, start, now)
+        blocked = treatment.timing.blocked(start)
+        await uow.reservations.lock_therapist_time(therapist.id)
+        await _expire_in_the_way(uow, therapist.id, blocked)
+        reservation.reschedule(Particulars(clinic, treatment, therapist), booked.therapist, start, now,
+                               links.manage_url)
+        try:
+            await uow.reservations.save_move(reservation, blocked)
+        except SlotTaken:
+            raise BookingError(409, "slot_taken", "That time has just been taken; please choose another") from None
+        await uow.commit()
+    return Changed(clinic, reservation)
 
 
-async def record_outcome(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID, outcome: str,
+async def record_outcome(uow: UnitOfWork, clinic_id: uuid.UUID, booking_id: uuid.UUID, outcome: str,
                          now: datetime) -> None:
     """The clinic marks a visit completed or a no-show (`outcome` is the status), once its time has come."""
-    reservation = await store.lock_clinic_booking(conn, clinic_id, booking_id)
-    if reservation is None:
-        raise BookingError(404, "booking_not_found", "No such booking")
-    if reservation.record_outcome(outcome, await _particulars(conn, reservation), now):
-        await store.set_outcome(conn, booking_id, outcome)
-        await _record_events(conn, reservation)
+    async with uow:
+        reservation = await _locked_booking(uow, booking_id, clinic_id)
+        if reservation.record_outcome(outcome, await _particulars(uow, reservation), now):
+            await uow.reservations.save_outcome(reservation)
+            await uow.commit()
 
 
-async def release_hold(conn: asyncpg.Connection, hold_id: uuid.UUID) -> int:
+async def release_hold(uow: UnitOfWork, hold_id: uuid.UUID) -> int:
     """The customer chose another time, or the screening stopped the booking: the held time is free again
     at once, announced as `booking.released` (payments treats it as an expiry). Returns the holds released;
     0 if there was nothing held (already booked, expired or released: a repeat changes nothing)."""
-    released = await store.release_holds(conn, hold_id)
-    for lapsed in released:
-        await add_event(conn, lapsed.event)
-    return len(released)
+    async with uow:
+        released = _announced(uow, await uow.reservations.release(hold_id))
+        await uow.commit()
+    return released
+
+
+def _announced(uow: UnitOfWork, lapsed: list[Lapsed]) -> int:
+    for one in lapsed:
+        uow.add_event(one.event)
+    return len(lapsed)
 
 
 # --- housekeeping --------------------------------------------------------------------------------
 
+async def expire_lapsed(uow: UnitOfWork, limit: int = 500) -> int:
+    """The periodic sweep: holds and unpaid bookings whose time ran out become 'expired', announced."""
+    async with uow:
+        expired = _announced(uow, await uow.reservations.claim_expired(limit))
+        await uow.commit()
+    return expired
+
+
 async def expire_holds(conn: asyncpg.Connection, limit: int = 500) -> int:
-    """The periodic sweep: expired holds become 'expired' with a booking.expired event."""
-    expired = await store.claim_expired_holds(conn, limit)
-    for lapsed in expired:
-        await add_event(conn, lapsed.event)
-    return len(expired)
+    """expire_lapsed on a connection in the caller's transaction (the sweeper in app.py, and tests)."""
+    return await expire_lapsed(PostgresUnitOfWork.on(conn), limit)

@@ -435,6 +435,12 @@ async def await_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], customer
            WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, expires_at, confirm_key)
 
 
+async def back_to_hold(conn: asyncpg.Connection, ids: list[uuid.UUID], expires_at: datetime) -> None:
+    await conn.execute(
+        """UPDATE bookings SET status = 'held', expires_at = $2, customer_name = NULL, customer_email = NULL,
+                  customer_phone = NULL, confirm_key = NULL WHERE id = ANY($1::uuid[])""", ids, expires_at)
+
+
 async def attach_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], payment_id: uuid.UUID) -> None:
     await conn.execute("UPDATE bookings SET payment_id = $2 WHERE id = ANY($1::uuid[])", ids, payment_id)
 
@@ -491,6 +497,10 @@ async def insert_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, clin
     await conn.execute(
         "INSERT INTO screenings (booking_id, clinic_id, questionnaire_version, answers_sealed, outcome) "
         "VALUES ($1, $2, $3, $4, $5)", booking_id, clinic_id, version, sealed, outcome)
+
+
+async def delete_screening(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM screenings WHERE booking_id = $1", booking_id)
 
 
 async def plain_screenings(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

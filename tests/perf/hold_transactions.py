@@ -37,19 +37,16 @@ def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uu
 
 
 def use_case_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int):
-    """What POST /api/v1/holds runs, minus HTTP, JSON and pydantic: one read of what the request names and
-    the therapist's schedule (service.hold_context), then service.hold_slot (rule check, then the hold and
-    its event in one statement), with no explicit transaction, as the route does."""
+    """What POST /api/v1/holds runs, minus HTTP, JSON and pydantic: service.hold_slot, i.e. one read of what
+    the request names and the therapist's schedule, a rule check, then the hold and its event in one
+    statement, with no explicit transaction, as the route does."""
     from services.booking import service
+    from services.booking.unit_of_work import PostgresUnitOfWork
 
     async def tx(conn, n: int) -> None:
         therapist_id, start = grid.start(offset + n)
-        now = datetime.now(timezone.utc)
-        context = await service.hold_context(conn, CLINIC, cat.treatment.id, therapist_id, start)
-        treatment = service.found_treatment(context.named.treatment)
-        therapist = service.found_therapist(context.named.therapist, treatment)
-        await service.hold_slot(conn, context.named.clinic, treatment, therapist, start, now, None,
-                                context=context)
+        await service.hold_slot(PostgresUnitOfWork.on(conn), CLINIC, cat.treatment.id, therapist_id, start,
+                                datetime.now(timezone.utc), None)
     return tx
 
 
