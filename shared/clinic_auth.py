@@ -8,6 +8,7 @@ import uuid
 
 from aiohttp import web
 
+from shared.config import InternalTokenSettings
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 
@@ -16,8 +17,11 @@ INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 
 
 def internal_caller(request: web.Request) -> bool:
+    settings = request.app[SETTINGS]
+    if not isinstance(settings, InternalTokenSettings):
+        return False                        # a process without the token (the web pages) answers no internal call
     given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
-    return hmac.compare_digest(given.encode(), request.app[SETTINGS].internal_token.encode())
+    return hmac.compare_digest(given.encode(), settings.internal_token.encode())
 
 
 def require_internal(request: web.Request) -> None:

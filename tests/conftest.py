@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from hypothesis import settings as hypothesis_settings
 
 from shared import db
-from shared.config import Settings
 from tests.support.payments import FakeStripe
+from tests.support.settings import AllSettings
 from tests.support.infra import (clone_database, create_template_database, database_url, drop_database,
                                  running_redis)
 
@@ -44,15 +44,15 @@ def private_redis(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fake_stripe(tmp_path_factory):
-    server = FakeStripe(tmp_path_factory.mktemp("fake-stripe"), Settings().stripe_webhook_secret)
+    server = FakeStripe(tmp_path_factory.mktemp("fake-stripe"), AllSettings().stripe_webhook_secret)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def settings(db_name, private_redis, fake_stripe, tmp_path) -> Settings:
-    return Settings(
+def settings(db_name, private_redis, fake_stripe, tmp_path) -> AllSettings:
+    return AllSettings(
         env="test",
         database_url=database_url(db_name),
         redis_url=private_redis.url,

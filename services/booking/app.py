@@ -10,7 +10,8 @@ from aiohttp import web
 from services.booking import MIGRATIONS, api_spec, service, settings_routes
 from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
-from shared.config import Settings
+from services.booking.unit_of_work import PostgresUnitOfWork
+from services.booking.settings import BookingSettings
 from shared.keys import DB, SETTINGS
 from shared.openapi import serve_operations
 from shared.web import create_base_app
@@ -26,8 +27,7 @@ HOLD_SWEEP_INTERVAL = 30.0
 async def sweep_expired_holds(app: web.Application, interval: float) -> None:
     while True:
         try:
-            async with app[DB].acquire() as conn, conn.transaction():
-                expired = await service.expire_holds(conn)
+            expired = await service.expire_lapsed(PostgresUnitOfWork(app[DB]))
             if expired:
                 log.info("expired holds swept", extra={"count": expired})
         except Exception as exc:  # the database may be down for a while; keep sweeping after
@@ -56,7 +56,7 @@ async def seal_old_screenings(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def create_app(settings: Settings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
+def create_app(settings: BookingSettings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="booking", migrations=MIGRATIONS, with_redis=False)
     app.cleanup_ctx.append(seal_old_screenings)
     app.cleanup_ctx.append(payments_client_ctx)

@@ -6,7 +6,8 @@ import uuid
 
 from services.booking import service
 from services.booking.unit_of_work import PostgresUnitOfWork
-from shared.config import Settings, load_settings
+from services.booking.settings import BookingSettings
+from shared.config import load_settings
 from shared.events import Event
 from shared.runner import run_worker
 from shared.streams import Handler, HandlerContext, serve
@@ -14,7 +15,7 @@ from shared.streams import Handler, HandlerContext, serve
 GROUP = "booking"
 
 
-def build_handlers(settings: Settings) -> dict[str, Handler]:
+def build_handlers(settings: BookingSettings) -> dict[str, Handler]:
     links = service.Links(settings.public_url, settings.manage_link_key)
 
     async def on_payment_succeeded(ctx: HandlerContext, event: Event) -> None:
@@ -27,6 +28,6 @@ def build_handlers(settings: Settings) -> dict[str, Handler]:
 
 
 if __name__ == "__main__":
-    cfg = load_settings()
+    cfg = load_settings(BookingSettings)
     run_worker("booking-consumer", cfg,
                lambda stop: serve(cfg, schema="booking", group=GROUP, handlers=build_handlers(cfg), stop=stop))

@@ -11,6 +11,7 @@ import asyncpg
 from services.booking import api_keys, staff, store
 from shared import db
 from shared.dev import announce
+from services.booking.settings import BookingSettings
 from shared.config import load_settings
 from shared.logs import setup_logging
 
@@ -147,7 +148,7 @@ async def development_staff(conn: asyncpg.Connection, seed_secret: str) -> dict[
 
 
 async def main() -> None:
-    settings = load_settings()
+    settings = load_settings(BookingSettings)
     setup_logging("seed", settings.log_level)
     conn = await db.connect(settings, "booking")
     try:

@@ -13,7 +13,8 @@ import sys
 
 from services.booking import staff, store
 from shared import db
-from shared.config import Settings, load_settings
+from services.booking.settings import BookingSettings
+from shared.config import load_settings
 
 
 def _read_password() -> str:
@@ -25,7 +26,7 @@ def _read_password() -> str:
     return first
 
 
-async def add(settings: Settings, slug: str, email: str, name: str, password: str) -> str:
+async def add(settings: BookingSettings, slug: str, email: str, name: str, password: str) -> str:
     if len(password) < staff.MIN_PASSWORD_LENGTH:
         raise SystemExit(f"the password must have at least {staff.MIN_PASSWORD_LENGTH} characters")
     conn = await db.connect(settings, "booking")
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     adding = commands.add_parser("add", help="add a dashboard account, or set its password")
     adding.add_argument("clinic"), adding.add_argument("email"), adding.add_argument("name")
     args = parser.parse_args(argv)
-    print(asyncio.run(add(load_settings(), args.clinic, args.email, args.name, _read_password())))
+    print(asyncio.run(add(load_settings(BookingSettings), args.clinic, args.email, args.name, _read_password())))
 
 
 if __name__ == "__main__":

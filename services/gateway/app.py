@@ -12,7 +12,7 @@ from services.gateway.routes import ROUTE_TABLE, proxy, routes
 from services.gateway.routing import ROUTES, Route
 from services.gateway.sessions import SESSIONS, SessionStore
 from shared import redis_client
-from shared.config import Settings
+from services.gateway.settings import GatewaySettings
 from shared.keys import SETTINGS, SOFT_DEPENDENCIES
 from shared.ratelimit import RateLimiter
 from shared.web import create_base_app
@@ -32,7 +32,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-def create_app(settings: Settings, route_table: tuple[Route, ...] = ROUTES) -> web.Application:
+def create_app(settings: GatewaySettings, route_table: tuple[Route, ...] = ROUTES) -> web.Application:
     app = create_base_app(settings, SERVICE, with_redis=False)
     app[ROUTE_TABLE] = route_table
     app[REFUSED] = RecentlyRefused()

@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from shared.config import Settings
+from services.gateway.settings import GatewaySettings
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 from shared.ratelimit import Check, Limit, RateLimiter, Verdict
@@ -64,7 +64,7 @@ def may_check_alongside(request: web.Request) -> bool:
     return request.method in READ_METHODS and (request.remote or "unknown") not in request.app[REFUSED]
 
 
-def checks_for(request: web.Request, settings: Settings) -> list[Check]:
+def checks_for(request: web.Request, settings: GatewaySettings) -> list[Check]:
     client = request.remote or "unknown"
     checks = [(Limit("ip", settings.rate_limit_per_ip, WINDOW), client)]
     if request.method == "POST" and (request.path == "/api/v1/holds" or PAGE_HOLD.match(request.path)):

@@ -24,7 +24,7 @@ from openapi_ui_bundles import swagger_ui
 
 from services.gateway.proxy import CONNECT_TIMEOUT, HTTP_SESSION, RETRY_AFTER_UPSTREAM
 from shared.clinic_auth import INTERNAL_TOKEN_HEADER
-from shared.config import Settings
+from services.gateway.settings import GatewaySettings
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 from shared.openapi import CLINIC_SECURITY, SHARED_SCHEMAS, SPEC_PATH, Operation, operations_from_json
@@ -103,7 +103,7 @@ async def openapi_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def service_operations(session: aiohttp.ClientSession, settings: Settings,
+async def service_operations(session: aiohttp.ClientSession, settings: GatewaySettings,
                              service: str) -> tuple[Operation, ...]:
     """The public operations `service` serves on its internal API; ApiError 503 if it cannot say."""
     timeout = aiohttp.ClientTimeout(total=SPEC_TIMEOUT, connect=CONNECT_TIMEOUT)

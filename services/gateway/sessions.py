@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from shared.config import Settings
+from services.gateway.settings import GatewaySettings
 
 COOKIE = "clinic_session"
 # Before there is a session, the sign-in form's own CSRF token (double submit: cookie and form field).
@@ -70,7 +70,7 @@ class SessionStore:
 SESSIONS = web.AppKey("sessions", SessionStore)
 
 
-def cookie_options(settings: Settings, max_age: int = LIFETIME_SECONDS) -> dict:
+def cookie_options(settings: GatewaySettings, max_age: int = LIFETIME_SECONDS) -> dict:
     """HttpOnly (no script reads it), SameSite=Lax (not sent on other sites' POSTs), Secure in production."""
     return {"httponly": True, "samesite": "Lax", "secure": settings.env == "production", "path": "/",
             "max_age": max_age}

@@ -6,7 +6,7 @@ from services.notifications import MIGRATIONS, api_spec
 from services.notifications.routes import dev_routes
 from services.notifications.webhooks.routes import routes as webhook_routes
 from services.notifications.worker.celery_app import CELERY_QUEUE
-from shared.config import Settings
+from services.notifications.settings import NotificationsSettings
 from shared.keys import DB, REDIS
 from shared.metrics import METRICS
 from shared.openapi import serve_operations
@@ -31,7 +31,7 @@ async def _notifications_probe(app: web.Application) -> None:
             emails.labels(status).set(count)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: NotificationsSettings) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="notifications", migrations=MIGRATIONS,
                           topics=TOPICS)
     app[METRICS].probes.append(_notifications_probe)

@@ -8,7 +8,8 @@ from typing import Awaitable, Callable
 
 from services.notifications.emails.handlers import EnqueueEmail, email_handlers
 from services.notifications.webhooks.handlers import EnqueueDelivery, webhook_handlers
-from shared.config import Settings, load_settings
+from services.notifications.settings import NotificationsSettings
+from shared.config import load_settings
 from shared.runner import run_worker
 from shared.streams import AfterBatch, Handler, StreamConsumer, combine, consumer_for, serve
 
@@ -58,13 +59,14 @@ class Kickoff:
             await self._start(emails, deliveries)
 
 
-def build_handlers(settings: Settings, enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery
+def build_handlers(settings: NotificationsSettings, enqueue_email: EnqueueEmail, enqueue_delivery: EnqueueDelivery
                    ) -> dict[str, Handler]:
     return combine(email_handlers(enqueue_email, mail_from=settings.mail_from, public_url=settings.public_url),
                    webhook_handlers(enqueue_delivery, settings.lost_task_seconds))
 
 
-def wiring(settings: Settings, enqueue_email: EnqueueEmail | None = None, enqueue_delivery: EnqueueDelivery | None = None,
+def wiring(settings: NotificationsSettings, enqueue_email: EnqueueEmail | None = None,
+           enqueue_delivery: EnqueueDelivery | None = None,
            start: StartSending = celery_start_sending) -> tuple[dict[str, Handler], AfterBatch]:
     """The handlers and the after-batch step: emails and deliveries start through one Celery task per batch
     (`start`), unless a test gives its own `enqueue_email` / `enqueue_delivery`."""
@@ -72,7 +74,7 @@ def wiring(settings: Settings, enqueue_email: EnqueueEmail | None = None, enqueu
     return build_handlers(settings, enqueue_email or kickoff.email, enqueue_delivery or kickoff.delivery), kickoff.flush
 
 
-def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmail | None = None,
+def make_consumer(pool, redis, settings: NotificationsSettings, *, enqueue_email: EnqueueEmail | None = None,
                   enqueue_delivery: EnqueueDelivery | None = None, start: StartSending = celery_start_sending,
                   name: str | None = None) -> StreamConsumer:
     handlers, after_batch = wiring(settings, enqueue_email, enqueue_delivery, start)
@@ -80,7 +82,7 @@ def make_consumer(pool, redis, settings: Settings, *, enqueue_email: EnqueueEmai
 
 
 if __name__ == "__main__":
-    cfg = load_settings()
+    cfg = load_settings(NotificationsSettings)
     cfg_handlers, cfg_after_batch = wiring(cfg)
     run_worker("notifications-consumer", cfg, lambda stop: serve(
         cfg, schema="notifications", group=GROUP, handlers=cfg_handlers, stop=stop, after_batch=cfg_after_batch))

@@ -11,7 +11,7 @@ from services.payments import MIGRATIONS, api_spec, service, voucher_service
 from services.payments.catalogue import catalogue_ctx
 from services.payments.routes import issuer, limiter_ctx, routes
 from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
-from shared.config import Settings
+from services.payments.settings import PaymentsSettings
 from shared.keys import DB, SETTINGS
 from shared.openapi import serve_operations
 from shared.web import create_base_app
@@ -59,7 +59,7 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
         pass
 
 
-def create_app(settings: Settings, *, reconciler: bool = True) -> web.Application:
+def create_app(settings: PaymentsSettings, *, reconciler: bool = True) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="payments", migrations=MIGRATIONS,
                           topics=TOPICS)
     app.cleanup_ctx.append(limiter_ctx)

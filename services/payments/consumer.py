@@ -6,7 +6,8 @@ import uuid
 
 from services.payments import service, voucher_service
 from services.payments.stripe_gateway import StripeGateway
-from shared.config import Settings, load_settings
+from services.payments.settings import PaymentsSettings
+from shared.config import load_settings
 from shared.events import Event
 from shared.runner import run_worker
 from shared.streams import Handler, HandlerContext, serve
@@ -49,7 +50,7 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
             "booking.expired": on_booking_expired, "booking.released": on_booking_expired}
 
 
-async def consumer_main(settings: Settings, stop) -> None:
+async def consumer_main(settings: PaymentsSettings, stop) -> None:
     stripe = StripeGateway(settings)
     try:
         await serve(settings, schema="payments", group=GROUP, handlers=build_handlers(stripe), stop=stop)
@@ -58,5 +59,5 @@ async def consumer_main(settings: Settings, stop) -> None:
 
 
 if __name__ == "__main__":
-    cfg = load_settings()
+    cfg = load_settings(PaymentsSettings)
     run_worker("payments-consumer", cfg, lambda stop: consumer_main(cfg, stop))

@@ -11,7 +11,7 @@ from typing import AsyncIterator
 import stripe
 from aiohttp import web
 
-from shared.config import Settings
+from services.payments.settings import PaymentsSettings
 
 log = logging.getLogger(__name__)
 OFFLINE_KEY = "sk_test_offline_fake"
@@ -49,7 +49,7 @@ def _intent(obj) -> Intent:
 
 
 class StripeGateway:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: PaymentsSettings):
         self._http = stripe.AIOHTTPClient()
         options = {} if settings.stripe_secret_key else {"base_addresses": {"api": settings.stripe_api_base}}
         self._client = stripe.StripeClient(settings.stripe_secret_key or OFFLINE_KEY, http_client=self._http,

@@ -17,7 +17,7 @@ from services.web.csrf import csrf_cookie_middleware
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
 from services.web.offline_card import offline_card_ctx
 from services.web.pages import API, ASSETS, TEMPLATES, page_errors_middleware, routes
-from shared.config import Settings
+from services.web.settings import WebSettings
 from shared.keys import REDIS, SETTINGS
 from shared.web import create_base_app
 
@@ -45,7 +45,7 @@ async def api_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: WebSettings) -> web.Application:
     app = create_base_app(settings, SERVICE)
     app.middlewares.append(compression_middleware)      # outside the next: error pages are compressed too
     app.middlewares.append(page_errors_middleware)

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from shared.config import load_settings
+from shared.config import DEV_WEBHOOK_SECRET, Settings, load_settings
 from shared.logs import setup_logging
 
 log = logging.getLogger("fake-stripe")
 WEBHOOK_ID = "clinic-gateway"
 
 
+@dataclass(frozen=True)
+class FakeStripeSettings(Settings):
+    # What it signs the webhooks it sends with: the payments service's STRIPE_WEBHOOK_SECRET.
+    stripe_webhook_secret: str = DEV_WEBHOOK_SECRET
+
+
 def main() -> None:
     from localstripe import resources, server, webhooks
 
-    settings = load_settings()
+    settings = load_settings(FakeStripeSettings)
     setup_logging("fake-stripe", settings.log_level)
     # In memory only: two instances (make run beside make test) must not overwrite one shared file.
     resources.Store.dump_to_disk = lambda self: None

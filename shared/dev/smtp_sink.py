@@ -11,16 +11,24 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from shared.config import load_settings
+from shared.config import Settings, default_mailbox_dir, load_settings, setting
 from shared.logs import setup_logging
 
 log = logging.getLogger("smtp-sink")
+
+
+@dataclass(frozen=True)
+class SinkSettings(Settings):
+    # Where the notifications service sends its mail (SMTP_PORT) and whose Maildir its dev mailbox page reads.
+    smtp_port: int = 8025
+    mailbox_dir: str = setting("var/mailbox", fallback=default_mailbox_dir)
 
 
 class MaildirSink:
@@ -57,7 +65,7 @@ def sink_controller(directory: str | Path, host: str, port: int) -> Controller:
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = load_settings(SinkSettings)
     setup_logging("smtp-sink", settings.log_level)
     host = os.environ.get("SMTP_SINK_HOST", "127.0.0.1")
     controller = sink_controller(settings.mailbox_dir, host, settings.smtp_port)

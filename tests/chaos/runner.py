@@ -50,6 +50,7 @@ from redis.exceptions import RedisError
 from services.booking import api_keys
 from services.booking.domain import MAX_AVAILABILITY_DAYS
 from services.booking.seed import stable_id
+from services.payments.settings import PaymentsSettings
 from services.payments.voucher_service import CodeKeys
 from shared import invariants
 from shared.config import load_settings
@@ -414,7 +415,7 @@ async def issued_code(run: Run, voucher_id: str) -> str | None:
         token = await wait_for(code, timeout=STEP_TIMEOUT, interval=0.5, what="the voucher issued")
     except AssertionError:
         return None
-    return CodeKeys(load_settings(run.stack.env).voucher_code_key).decrypt(token)
+    return CodeKeys(load_settings(PaymentsSettings, run.stack.env).voucher_code_key).decrypt(token)
 
 
 async def voucher_journey(run: Run, n: int, amount: int) -> None:

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from services.booking import service as booking_service
+from services.booking.unit_of_work import PostgresUnitOfWork
 from services.booking.seed import stable_id
 from tests.support.audit import charges_without_booking, open_intents_without_booking
 from tests.support.booking import book, book_and_pay, booking_body, free_slots, hold
@@ -38,7 +39,7 @@ async def let_time_run_out(pool, booking_id: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1",
                            uuid.UUID(booking_id))
-        assert await booking_service.expire_holds(conn) == 1
+        assert await booking_service.expire_lapsed(PostgresUnitOfWork.on(conn)) == 1
 
 
 async def outbox_types(pool) -> list[str]:

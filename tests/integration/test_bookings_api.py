@@ -12,7 +12,7 @@ import pytest
 from services.booking.app import create_app as create_booking_app
 from services.booking.service import health_sealer
 from services.booking.tokens import make_token
-from shared.config import Settings
+from services.booking.settings import BookingSettings
 from tests.support.booking import (ALL_CLEAR, COURSE, COURSE_DAYS, THERAPIST, book_and_pay, booking_body, free_slots, hold,
                                    next_weekday)
 
@@ -68,7 +68,7 @@ async def test_screening_answers_are_kept_with_the_booking_and_nowhere_else(book
                                      uuid.UUID(held["id"]))
         dump = str(await conn.fetch("SELECT s::text FROM screenings s"))       # what a backup would show
     # Kept encrypted with the key outside the database: the clinic's view opens it (test_clinic_api_auth).
-    assert stored["outcome"] == "flag" and health_sealer(Settings().health_data_key).open(stored["answers_sealed"]) \
+    assert stored["outcome"] == "flag" and health_sealer(BookingSettings().health_data_key).open(stored["answers_sealed"]) \
         == {"answers": answers, "flags": ["pain_both_legs"]}
     for text in [json.dumps(e) for e in await events(booking_pool)] + [await resp.text(), caplog.text, dump]:
         assert "pain_both_legs" not in text and "saddle_numbness" not in text and ": true" not in text

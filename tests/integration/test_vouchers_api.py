@@ -207,12 +207,13 @@ async def test_fifty_concurrent_redemptions_of_one_voucher_only_one_succeeds(
 async def test_an_unpaid_booking_gives_the_voucher_back_when_it_expires(
         booking, booking_pool, payments, payments_pool, checkout, settings):
     from services.booking import service as booking_service
+    from services.booking.unit_of_work import PostgresUnitOfWork
     voucher, code = await buy_voucher(payments, checkout, payments_pool, settings)
     held, resp = await book_with_voucher(booking, code)          # £5 still to pay by card, never paid
     assert resp.status == 201
     async with booking_pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE bookings SET expires_at = now() - interval '1 second'")
-        await booking_service.expire_holds(conn)
+        await booking_service.expire_lapsed(PostgresUnitOfWork.on(conn))
     await checkout.event_path.drain()
     assert await balance_of(payments_pool, voucher["id"]) == 6000
     assert await ledger(payments_pool, voucher["id"]) == [("issue", 6000), ("redeem", -6000), ("release", 6000)]

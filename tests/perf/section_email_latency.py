@@ -54,11 +54,12 @@ async def direct_smtp_sends(conn, watcher: MaildirWatcher, env: dict[str, str], 
     """Baseline of the Celery hop: the product's own smtp.send of a copy of a real email row (new id),
     called straight from here, timed from the call to the file in the sink (ms)."""
     from services.notifications.emails import smtp
+    from services.notifications.settings import NotificationsSettings
     from shared.config import load_settings
 
     if not rows or count <= 0:
         return []
-    settings = load_settings(env)
+    settings = load_settings(NotificationsSettings, env)
     assert_loopback(f"smtp://{settings.smtp_host}:{settings.smtp_port}")
     template = dict(await conn.fetchrow("SELECT * FROM notifications.emails WHERE id = $1", rows[0]["email_id"]))
     times = []

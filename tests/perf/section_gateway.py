@@ -57,12 +57,13 @@ async def _measure(ctx: BenchContext, case: Case) -> Measured:
 
 async def bench_gateway(ctx: BenchContext) -> Section:
     from services.booking.seed import stable_id
+    from services.gateway.settings import GatewaySettings
     from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
     from shared.config import load_settings
 
     conn = await service_connection(ctx.database_url)
     key, key_id = await insert_api_key(conn, "bench gateway")
-    internal_token = load_settings(ctx.env).internal_token
+    internal_token = load_settings(GatewaySettings, ctx.env).internal_token
     cases = (Case("public read", TREATMENTS_PATH, {}, {}),
              Case("clinic API read with a key", CLINIC_BOOKINGS_PATH, {"Authorization": f"Bearer {key}"},
                   {CLINIC_ID_HEADER: str(stable_id(CLINIC)), INTERNAL_TOKEN_HEADER: internal_token}))

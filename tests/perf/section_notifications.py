@@ -103,12 +103,13 @@ class Arrivals:
 async def bench_notifications(ctx: BenchContext) -> Section:
     import aiohttp
 
+    from services.notifications.settings import NotificationsSettings
     from shared.config import load_settings
 
     args = ctx.args
     rate, n_warm, n_idle = args.notify_rate, args.notify_warmup, args.notify_idle
     n = max(2, round(rate * args.notify_duration))
-    settings = load_settings(ctx.env)
+    settings = load_settings(NotificationsSettings, ctx.env)
     watcher = MaildirWatcher(Path(ctx.env["MAILBOX_DIR"]))
     booking_conn = await service_connection(ctx.database_url)
     # As the notifications service connects (jsonb codec): direct_smtp_sends hands its rows to smtp.send.

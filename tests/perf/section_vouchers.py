@@ -42,6 +42,7 @@ MEASURED = {"shop": "voucher shop page", "balance": "voucher balance answer"}
 async def bought_code(ctx: BenchContext, http) -> str:
     """A £60 gift voucher's code: bought through the gateway, paid on the fake Stripe, and read, once payments has
     issued it, through the holder's link as its gift email gives it."""
+    from services.payments.settings import PaymentsSettings
     from services.payments.voucher_service import CodeKeys
     from shared.config import load_settings
     from tests.support.infra import wait_for
@@ -56,7 +57,7 @@ async def bought_code(ctx: BenchContext, http) -> str:
     stripe_url = assert_loopback(f"http://{LOOPBACK}:{ctx.env['FAKE_STRIPE_PORT']}")
     if (paid := await customer_pays(stripe_url, voucher["payment"]["stripe_payment_intent"])) != "succeeded":
         raise RuntimeError(f"vouchers: the bench's voucher payment {paid}")
-    token = CodeKeys(load_settings(ctx.env).voucher_code_key).holder_token(uuid.UUID(voucher["id"]))
+    token = CodeKeys(load_settings(PaymentsSettings, ctx.env).voucher_code_key).holder_token(uuid.UUID(voucher["id"]))
 
     async def issued() -> str | None:
         async with http.get(ctx.gateway_url(f"/api/v1/vouchers/{voucher['id']}"), params={"token": token}) as resp:

@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 from hypothesis import given, strategies as st
 
+from services.gateway.settings import GatewaySettings
 from shared.client_address import client_address, parse_networks
 from shared.config import load_settings
 
@@ -23,13 +24,14 @@ def via_forwarded(*lines: str, peer: str = PROXY) -> str | None:
 
 
 def test_trusted_proxies_are_comma_separated_cidrs_or_addresses_and_none_by_default():
-    assert parse_networks("") == () and load_settings({}).trusted_proxies == ()
+    assert parse_networks("") == () and load_settings(GatewaySettings, {}).trusted_proxies == ()
     assert parse_networks(" 10.0.0.0/8 , 127.0.0.1,2001:db8::/32, ") == (
         ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("2001:db8::/32"))
-    assert load_settings({"TRUSTED_PROXIES": "10.244.0.0/16"}).trusted_proxies == parse_networks("10.244.0.0/16")
+    assert load_settings(GatewaySettings, {"TRUSTED_PROXIES": "10.244.0.0/16"}).trusted_proxies \
+        == parse_networks("10.244.0.0/16")
     for bad in ("10.0.0.0/33", "ingress", "10.0.0.0/8;127.0.0.1"):
         with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
-            load_settings({"TRUSTED_PROXIES": bad})
+            load_settings(GatewaySettings, {"TRUSTED_PROXIES": bad})
 
 
 def test_an_untrusted_peer_is_the_client_whatever_its_headers_say():

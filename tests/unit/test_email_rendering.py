@@ -9,7 +9,7 @@ from email import message_from_bytes
 from email.policy import default as parsing_policy
 
 from services.notifications.emails import rendering as emails, reminders, smtp
-from shared.config import Settings
+from services.notifications.settings import NotificationsSettings
 from tests.support.notifications import booking_event, voucher_purchased
 
 BST_SATURDAY = datetime(2026, 10, 24, 9, 0, tzinfo=timezone.utc)    # the day before the clocks go back
@@ -124,7 +124,7 @@ def test_the_message_is_sent_in_the_clinics_name_with_the_invite_attached():
     row = {"id": uuid.uuid4(), "kind": email.kind, "to_address": email.to_address, "subject": email.subject,
            "text_body": email.text_body, "html_body": email.html_body, "from_name": email.from_name,
            "attachments": [a.to_json() for a in email.attachments]}
-    envelope = smtp.build_message(Settings(mail_from="Bookings <bookings@clinic.example>"), row)
+    envelope = smtp.build_message(NotificationsSettings(mail_from="Bookings <bookings@clinic.example>"), row)
     assert (envelope.sender, envelope.recipient, envelope.smtputf8) == ("bookings@clinic.example", "ada@example.com",
                                                                         False)
     msg = message_from_bytes(envelope.data, policy=parsing_policy)
@@ -143,7 +143,7 @@ def _sent_row(**fields) -> dict:
 
 def test_names_and_subjects_outside_ascii_arrive_intact_and_the_message_stays_7_bit():
     row = _sent_row(from_name="Clínica Ñandú", subject="Your £60 gift voucher – thank you", text_body="Café 10:00\n")
-    envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"), row)
+    envelope = smtp.build_message(NotificationsSettings(mail_from="bookings@clinic.example"), row)
     assert not envelope.smtputf8 and envelope.data.isascii(), "encoded words and quoted-printable, no raw 8-bit"
     msg = message_from_bytes(envelope.data, policy=parsing_policy)
     assert msg["From"].addresses[0].display_name == "Clínica Ñandú"
@@ -153,7 +153,7 @@ def test_names_and_subjects_outside_ascii_arrive_intact_and_the_message_stays_7_
 
 def test_plain_ascii_goes_as_it_is_and_an_overlong_line_is_encoded_to_stay_within_smtp_limits():
     long_line = "x" * 1200
-    envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"),
+    envelope = smtp.build_message(NotificationsSettings(mail_from="bookings@clinic.example"),
                                   _sent_row(text_body="Short lines only.\n", html_body=f"<p>{long_line}</p>\n"))
     assert max(len(line) for line in envelope.data.split(b"\r\n")) <= 998
     msg = message_from_bytes(envelope.data, policy=parsing_policy)
@@ -163,7 +163,7 @@ def test_plain_ascii_goes_as_it_is_and_an_overlong_line_is_encoded_to_stay_withi
 
 
 def test_an_address_outside_ascii_is_sent_with_smtputf8():
-    envelope = smtp.build_message(Settings(mail_from="bookings@clinic.example"),
+    envelope = smtp.build_message(NotificationsSettings(mail_from="bookings@clinic.example"),
                                   _sent_row(to_address="josé@exämple.com", from_name="Clínica"))
     assert envelope.smtputf8 and envelope.recipient == "josé@exämple.com"
     msg = message_from_bytes(envelope.data, policy=parsing_policy)

@@ -16,7 +16,7 @@ import jinja2
 
 from services.notifications.emails.reminders import DEFAULT_CLINIC_ZONE, BookingView
 from shared import gift_delivery, ics, money
-from shared.config import Settings
+from services.notifications.settings import NotificationsSettings
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -24,7 +24,7 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
-DEFAULT_MAIL_FROM = Settings.mail_from
+DEFAULT_MAIL_FROM = NotificationsSettings.mail_from
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Mapping
 
-from shared.config import Settings
+from services.notifications.settings import NotificationsSettings
 
 SMTP_TIMEOUT = 15
 # Kept connections per process: as many sends at once as a worker runs tasks; more wait their turn.
@@ -77,7 +77,7 @@ def _attachment_part(attachment: Mapping) -> MIMEText:
     return part
 
 
-def build_message(settings: Settings, row: Mapping) -> Envelope:
+def build_message(settings: NotificationsSettings, row: Mapping) -> Envelope:
     """`row`: an emails row, or a mapping with the same fields for an email rendered at send time.
 
     Built with the email package's compat32 classes: the same MIME as EmailMessage's, at a fraction of the
@@ -118,7 +118,7 @@ class Mailer:
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._lock = threading.Lock()
 
-    def send(self, settings: Settings, envelope: Envelope) -> None:
+    def send(self, settings: NotificationsSettings, envelope: Envelope) -> None:
         key = (settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_starttls)
         options = ["SMTPUTF8", "BODY=8BITMIME"] if envelope.smtputf8 else []
         with self._slots:
@@ -138,7 +138,7 @@ class Mailer:
                     self._idle.append((key, client))
                 return
 
-    def _take(self, settings: Settings, key: tuple) -> smtplib.SMTP:
+    def _take(self, settings: NotificationsSettings, key: tuple) -> smtplib.SMTP:
         with self._lock:
             while self._idle:
                 idle_key, client = self._idle.pop()
@@ -178,5 +178,5 @@ mailer = Mailer()
 atexit.register(mailer.close)   # say goodbye to the server instead of leaving the sockets to the collector
 
 
-def send(settings: Settings, row: Mapping) -> None:
+def send(settings: NotificationsSettings, row: Mapping) -> None:
     mailer.send(settings, build_message(settings, row))

@@ -23,7 +23,8 @@ import asyncpg
 from services.notifications.emails import projection, reminders, rendering, smtp, store
 from services.notifications.worker.celery_app import app
 from services.notifications.worker.runtime import runtime
-from shared.config import Settings, load_settings
+from services.notifications.settings import NotificationsSettings
+from shared.config import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class SendFailed:
 SendOutcome = str | SendFailed
 
 
-async def _send(settings: Settings, row_id: uuid.UUID, email: rendering.RenderedEmail) -> None:
+async def _send(settings: NotificationsSettings, row_id: uuid.UUID, email: rendering.RenderedEmail) -> None:
     """Send an email rendered at send time (no emails row): the Message-ID comes from its own row's id."""
     message = {"id": row_id, "kind": email.kind, "to_address": email.to_address, "subject": email.subject,
                "text_body": email.text_body, "html_body": email.html_body, "from_name": email.from_name,
@@ -86,7 +87,7 @@ def _render_error(exc: Exception) -> str:
     return f"render: {type(exc).__name__}: {exc}"
 
 
-async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id: uuid.UUID,
+async def _render_and_send(conn: asyncpg.Connection, settings: NotificationsSettings, row_id: uuid.UUID,
                            render: Callable[[], rendering.RenderedEmail],
                            finish: Callable[..., Awaitable[None]], *, what: str, log_extra: dict) -> SendOutcome:
     """Render at send time and send. A render error fails the row for good (retrying would repeat it);
@@ -107,7 +108,8 @@ async def _render_and_send(conn: asyncpg.Connection, settings: Settings, row_id:
 
 # --- emails rendered when their event was handled ------------------------------------------------
 
-async def send_recorded_email(conn: asyncpg.Connection, settings: Settings, email_id: uuid.UUID) -> SendOutcome:
+async def send_recorded_email(conn: asyncpg.Connection, settings: NotificationsSettings,
+                              email_id: uuid.UUID) -> SendOutcome:
     """Send an emails row if it is still pending: 'sent', 'skipped' (sent already, or being sent by a
     duplicate task right now), or SendFailed for an SMTP failure to retry."""
     async with conn.transaction():
@@ -125,7 +127,7 @@ async def send_recorded_email(conn: asyncpg.Connection, settings: Settings, emai
 
 @app.task(name="notifications.send_email", bind=True, acks_late=True, max_retries=MAX_SEND_ATTEMPTS)
 def send_email(self, email_id: str) -> str:
-    settings = load_settings()
+    settings = load_settings(NotificationsSettings)
     outcome = runtime.run(lambda conn: send_recorded_email(conn, settings, uuid.UUID(email_id)))
     return _settle(self, "email", email_id, outcome, store.record_failure)
 
@@ -133,7 +135,7 @@ def send_email(self, email_id: str) -> str:
 @app.task(name="notifications.requeue_lost_emails", acks_late=True)
 def requeue_lost_emails() -> int:
     async def sweep(conn: asyncpg.Connection) -> list[uuid.UUID]:
-        return await store.claim_lost_emails(conn, load_settings().lost_task_seconds)
+        return await store.claim_lost_emails(conn, load_settings(NotificationsSettings).lost_task_seconds)
 
     ids = runtime.run(sweep)
     for email_id in ids:
@@ -149,7 +151,7 @@ def _enqueue_due(claim, task, what: str, now: str | None) -> int:
     """Claim the rows due at `now` (ISO 8601; default: the clock) and enqueue one send task for each.
     The claim is a database update, so two beats never take the same row."""
     at = datetime.fromisoformat(now) if now else _now()
-    lost_after = load_settings().lost_task_seconds
+    lost_after = load_settings(NotificationsSettings).lost_task_seconds
     ids = runtime.run(lambda conn: claim(conn, at, lost_after))
     for row_id in ids:
         task.delay(str(row_id))
@@ -166,7 +168,7 @@ def claim_due_reminders(now: str | None = None) -> int:
 
 @app.task(name="notifications.send_reminder", bind=True, acks_late=True, max_retries=MAX_SEND_ATTEMPTS)
 def send_reminder(self, reminder_id: str) -> str:
-    settings = load_settings()
+    settings = load_settings(NotificationsSettings)
 
     async def attempt(conn: asyncpg.Connection) -> SendOutcome:
         async with conn.transaction():
@@ -195,7 +197,7 @@ class PaymentsUnavailable(Exception):
     pass
 
 
-async def fetch_voucher_delivery(settings: Settings, voucher_id: uuid.UUID) -> dict | None:
+async def fetch_voucher_delivery(settings: NotificationsSettings, voucher_id: uuid.UUID) -> dict | None:
     """What the gift email needs, the code included, from payments' internal API; None if no such voucher."""
     url = f"{settings.upstream('payments')}/internal/v1/vouchers/{voucher_id}/delivery"
     async with aiohttp.ClientSession(timeout=PAYMENTS_TIMEOUT) as session:
@@ -215,7 +217,7 @@ def claim_due_voucher_deliveries(now: str | None = None) -> int:
 
 @app.task(name="notifications.send_voucher_gift", bind=True, acks_late=True, max_retries=MAX_SEND_ATTEMPTS)
 def send_voucher_gift(self, delivery_id: str) -> str:
-    settings = load_settings()
+    settings = load_settings(NotificationsSettings)
 
     async def attempt(conn: asyncpg.Connection) -> SendOutcome:
         async with conn.transaction():

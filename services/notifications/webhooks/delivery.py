@@ -20,7 +20,7 @@ from aiohttp.resolver import DefaultResolver
 from services.notifications.webhooks import store
 from services.notifications.webhooks.rules import (DISABLE_AFTER, RESPONSE_SNIPPET, WebhookError, check_addresses,
                                                    check_url, classify, next_attempt, sign)
-from shared.config import Settings
+from services.notifications.settings import NotificationsSettings
 
 log = logging.getLogger(__name__)
 USER_AGENT = "ClinicBookings-Webhooks/1.0"
@@ -61,7 +61,7 @@ def guarded_socket(allow_private: bool) -> Callable[[tuple], socket.socket]:
     return new_socket
 
 
-async def resolve_and_check(url: str, settings: Settings) -> None:
+async def resolve_and_check(url: str, settings: NotificationsSettings) -> None:
     """At registration: the URL is well formed and its host resolves to addresses we may call."""
     host, port = check_url(url, production=not settings.development)
     try:
@@ -73,7 +73,8 @@ async def resolve_and_check(url: str, settings: Settings) -> None:
     check_addresses([info[4][0] for info in infos], allow_private=settings.allow_private_webhooks)
 
 
-def guarded_session(settings: Settings, dns: AbstractResolver | None = None, **options) -> aiohttp.ClientSession:
+def guarded_session(settings: NotificationsSettings, dns: AbstractResolver | None = None,
+                    **options) -> aiohttp.ClientSession:
     """A client session that connects only to addresses the rules allow: names through the guarded resolver
     (`dns`: a test's resolver), and every socket through the guarded factory."""
     allow = settings.allow_private_webhooks
@@ -91,7 +92,7 @@ class KeptSession:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def get(self, settings: Settings) -> aiohttp.ClientSession:
+    def get(self, settings: NotificationsSettings) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             self._session, self._loop = guarded_session(settings, keepalive_timeout=KEEPALIVE_SECONDS), loop
@@ -110,7 +111,7 @@ class KeptSession:
 kept_session = KeptSession()
 
 
-async def _post(url: str, body: bytes, headers: dict, settings: Settings,
+async def _post(url: str, body: bytes, headers: dict, settings: NotificationsSettings,
                 session: aiohttp.ClientSession | None) -> tuple[int | None, str | None, str | None, str | None]:
     """(status, Retry-After, first bytes of the response, error). Without `session`, on a connection of its own."""
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout)
@@ -137,8 +138,8 @@ async def _post(url: str, body: bytes, headers: dict, settings: Settings,
 Alert = Callable[[asyncpg.Connection, dict], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 
-async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int, settings: Settings,
-                  alert: Alert, session: aiohttp.ClientSession | None = None) -> str:
+async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int,
+                  settings: NotificationsSettings, alert: Alert, session: aiohttp.ClientSession | None = None) -> str:
     """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert` is called when an
     endpoint is disabled after failing for days (the clinic is emailed), and its email started after commit:
     a task started earlier could run before the email's row is visible, and the email wait for the sweeper.
@@ -152,8 +153,8 @@ async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_numb
     return outcome
 
 
-async def _attempt_locked(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int, settings: Settings,
-                          alert: Alert, session: aiohttp.ClientSession | None,
+async def _attempt_locked(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int,
+                          settings: NotificationsSettings, alert: Alert, session: aiohttp.ClientSession | None,
                           after_commit: list[Callable[[], Awaitable[None]]]) -> str:
     delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
     if delivery is None:

@@ -14,7 +14,8 @@ from services.notifications.emails.tasks import send_email
 from services.notifications.webhooks import delivery, store
 from services.notifications.worker.celery_app import app
 from services.notifications.worker.runtime import runtime
-from shared.config import Settings, load_settings
+from services.notifications.settings import NotificationsSettings
+from shared.config import load_settings
 
 log = logging.getLogger(__name__)
 DISPATCH_BATCH = 500
@@ -41,7 +42,8 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[],
     return send
 
 
-async def attempt_delivery(conn: asyncpg.Connection, settings: Settings, delivery_id: str, attempt: int) -> str:
+async def attempt_delivery(conn: asyncpg.Connection, settings: NotificationsSettings, delivery_id: str,
+                           attempt: int) -> str:
     """Attempt number `attempt` of a delivery, on the worker's kept-alive session."""
     return await delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
                                   session=delivery.kept_session.get(settings))
@@ -49,7 +51,7 @@ async def attempt_delivery(conn: asyncpg.Connection, settings: Settings, deliver
 
 @app.task(name="notifications.deliver_webhook", acks_late=True)
 def deliver_webhook(delivery_id: str, attempt: int) -> str:
-    settings = load_settings()
+    settings = load_settings(NotificationsSettings)
     outcome = runtime.run(lambda conn: attempt_delivery(conn, settings, delivery_id, attempt))
     log.info("webhook attempt", extra={"delivery_id": delivery_id, "attempt": attempt, "outcome": outcome})
     return outcome
@@ -59,7 +61,7 @@ def deliver_webhook(delivery_id: str, attempt: int) -> str:
 def dispatch_webhooks() -> int:
     """Beat: enqueue every delivery due for an attempt (retries, replays, lost first attempts)."""
     # A claimed delivery whose task never ran is claimed again after this long.
-    stale = load_settings().lost_task_seconds
+    stale = load_settings(NotificationsSettings).lost_task_seconds
 
     async def claim(conn: asyncpg.Connection):
         async with conn.transaction():

@@ -12,6 +12,7 @@ from services.notifications.emails.tasks import SendFailed, retry_countdown, sen
 from services.notifications.webhooks.tasks import attempt_delivery
 from services.notifications.worker.celery_app import app
 from services.notifications.worker.runtime import runtime
+from services.notifications.settings import NotificationsSettings
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def send_notifications(email_ids: list[str], deliveries: list[list]) -> dict[str
     [delivery id, attempt]), side by side. An email that fails goes on to send_email's retries; a webhook
     attempt that fails is retried on the webhook schedule by the dispatcher; any other error leaves the row
     pending for the sweepers."""
-    settings = load_settings()
+    settings = load_settings(NotificationsSettings)
     # Webhooks first: their goal is the tighter one, and a POST waits less than an SMTP conversation.
     jobs = [lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
             for delivery_id, attempt in deliveries]

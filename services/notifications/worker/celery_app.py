@@ -15,7 +15,8 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from services.notifications.emails import smtp
 from services.notifications.webhooks import delivery
 from services.notifications.worker.runtime import runtime
-from shared.config import Settings, load_settings
+from services.notifications.settings import NotificationsSettings
+from shared.config import load_settings
 from shared.logs import setup_logging
 
 # Broker redelivery: a task whose worker died is handed out again after settings.celery_visibility_timeout;
@@ -30,7 +31,7 @@ CELERY_QUEUE = "notifications"
 WEBHOOK_DISPATCH_EVERY = 2.0
 
 
-def configure(app: Celery, settings: Settings) -> None:
+def configure(app: Celery, settings: NotificationsSettings) -> None:
     app.conf.update(
         broker_url=settings.celery_broker_url,
         broker_connection_retry_on_startup=True,
@@ -71,7 +72,7 @@ PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 @celery_setup_logging.connect
 def _json_logs(**_kwargs) -> None:
-    setup_logging("celery", load_settings().log_level)
+    setup_logging("celery", load_settings(NotificationsSettings).log_level)
     for name in PER_TASK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -96,4 +97,4 @@ def _close_runtime(**_kwargs) -> None:
 TASK_MODULES = ["services.notifications.emails.tasks", "services.notifications.webhooks.tasks",
                 "services.notifications.worker.batch"]
 app = Celery("notifications", include=TASK_MODULES)
-configure(app, load_settings())
+configure(app, load_settings(NotificationsSettings))

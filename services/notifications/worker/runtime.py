@@ -21,6 +21,7 @@ from celery.exceptions import TimeLimitExceeded
 
 from services.notifications.emails import smtp
 from shared import db
+from services.notifications.settings import NotificationsSettings
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,8 @@ class Runtime:
         if self._pool is None:
             async with self._pool_ready:
                 if self._pool is None:
-                    self._pool = await db.create_pool(load_settings(), "notifications", min_size=1,
-                                                      max_size=DB_POOL_SIZE)
+                    self._pool = await db.create_pool(load_settings(NotificationsSettings), "notifications",
+                                                      min_size=1, max_size=DB_POOL_SIZE)
         return self._pool
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
