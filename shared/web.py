@@ -86,10 +86,21 @@ def create_base_app(settings: Settings, service: str, *, schema: str | None = No
 
 
 def _database_ctx(schema: str, folder: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The service's pool. In development its schema is migrated here; in production the migrations Job
+    (deploy/) has run before the rollout, and a schema it has not brought up to date stops the start."""
     async def database(app: web.Application) -> AsyncIterator[None]:
         pool = await db.create_pool(app[SETTINGS], schema)
-        async with pool.acquire() as conn:
-            await migrations.apply_migrations(conn, schema, folder)
+        try:
+            async with pool.acquire() as conn:
+                if app[SETTINGS].development:
+                    await migrations.apply_migrations(conn, schema, folder)
+                elif pending := await migrations.pending_migrations(conn, schema, folder):
+                    raise migrations.SchemaBehind(
+                        f"schema {schema} lacks migrations {', '.join(pending)}: run the migrations first "
+                        "(python -m shared.migrations, the Kubernetes migrations Job)")
+        except BaseException:
+            await pool.close()
+            raise
         app[DB] = pool
         yield
         await pool.close()
@@ -149,5 +160,8 @@ def run_service(app_factory: Callable[[Settings], web.Application], service: str
     log.info("listening", extra={"url": f"http://{host}:{port}"})
     app = app_factory(settings)
     app.on_startup.append(_freeze_startup_objects)
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
-                shutdown_timeout=10, loop=uvloop.new_event_loop())
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None,
+                    shutdown_timeout=10, loop=uvloop.new_event_loop())
+    except migrations.SchemaBehind as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None

@@ -53,6 +53,18 @@ async def apply_migrations(conn: Connection, schema: str, folder: Path) -> list[
     return applied_now
 
 
+async def pending_migrations(conn: Connection, schema: str, folder: Path) -> list[str]:
+    """The versions of `schema` (the service's own in `folder`) not yet applied, in order; reads only."""
+    recorded = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".schema_migrations')
+    done = ({r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
+            if recorded else set())
+    return [version for version, _ in migration_files(schema, folder) if version not in done]
+
+
+class SchemaBehind(Exception):
+    """A production service started on a schema its migrations have not all reached."""
+
+
 async def ensure_database(database_url: str) -> bool:
     """Create the database named in `database_url` if it does not exist; True if created."""
     base, _, name = database_url.rpartition("/")

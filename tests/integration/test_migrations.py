@@ -6,7 +6,9 @@ import asyncio
 import asyncpg
 import pytest
 
-from shared.migrations import apply_migrations, ensure_database, migration_files
+from shared.config import Settings
+from shared.keys import DB
+from shared.migrations import SchemaBehind, apply_migrations, ensure_database, migration_files, pending_migrations
 from tests.support.infra import SERVICE_SCHEMAS, database_url, drop_database, unique_name
 
 
@@ -84,3 +86,34 @@ async def test_a_currency_the_rule_refuses_is_not_written(booking_pool):
         assert {r["currency"] for r in await conn.fetch("SELECT currency FROM treatments")} == {"GBP"}
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("UPDATE treatments SET currency = 'gbp'")
+
+
+async def test_in_production_a_service_refuses_a_schema_its_migrations_have_not_reached(empty_db, aiohttp_server):
+    # The migrations Job runs before a rollout (deploy/); a service started on an older schema must stop, not
+    # run its queries against tables that are not there yet (nor migrate while other versions still serve).
+    from services.payments import MIGRATIONS
+    from shared.web import create_base_app
+    production = Settings(env="production", database_url=empty_db)
+    with pytest.raises(SchemaBehind, match="schema payments lacks migrations shared/0001_outbox_inbox.sql"):
+        await aiohttp_server(create_base_app(production, "payments", schema="payments", migrations=MIGRATIONS,
+                                             with_redis=False))
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await apply_migrations(conn, "payments", MIGRATIONS)
+    finally:
+        await conn.close()
+    started = await aiohttp_server(create_base_app(production, "payments", schema="payments",
+                                                   migrations=MIGRATIONS, with_redis=False))
+    assert started.app[DB] is not None
+
+
+async def test_in_development_a_service_migrates_its_schema_at_start(empty_db, aiohttp_server):
+    from services.payments import MIGRATIONS
+    from shared.web import create_base_app
+    await aiohttp_server(create_base_app(Settings(database_url=empty_db), "payments", schema="payments",
+                                         migrations=MIGRATIONS, with_redis=False))
+    conn = await asyncpg.connect(empty_db)
+    try:
+        assert await pending_migrations(conn, "payments", MIGRATIONS) == []
+    finally:
+        await conn.close()
