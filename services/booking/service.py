@@ -2,6 +2,7 @@
 needs and commits (the events with the change), and raises BookingError for what the rules refuse."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from services.booking import screening, store
+from services.booking import key_management, screening, staff, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
 from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, FINAL_STATUSES, MAX_AVAILABILITY_DAYS, BookingError,
                                      Clinic, Customer, Hold, Therapist, Treatment, course_session_prices,
@@ -569,6 +570,33 @@ async def expire_lapsed(uow: UnitOfWork, limit: int = 500) -> int:
     return expired
 
 
-async def expire_holds(conn: asyncpg.Connection, limit: int = 500) -> int:
-    """expire_lapsed on a connection in the caller's transaction (the sweeper in app.py, and tests)."""
-    return await expire_lapsed(PostgresUnitOfWork.on(conn), limit)
+# --- the clinic's access: its API keys, its staff's sign-in ---------------------------------------
+# Outside the unit of work (they announce nothing): each in a transaction of its own on a pool connection.
+
+async def create_api_key(pool: asyncpg.Pool, clinic_id: uuid.UUID, name: str) -> key_management.NewKey:
+    async with pool.acquire() as conn, conn.transaction():
+        return await key_management.create(conn, clinic_id, name)
+
+
+async def rotate_api_key(pool: asyncpg.Pool, clinic_id: uuid.UUID, key_id: uuid.UUID, grace_hours: int,
+                         now: datetime) -> tuple[key_management.NewKey, asyncpg.Record]:
+    async with pool.acquire() as conn, conn.transaction():
+        return await key_management.rotate(conn, clinic_id, key_id, grace_hours, now)
+
+
+async def revoke_api_key(pool: asyncpg.Pool, clinic_id: uuid.UUID, key_id: uuid.UUID) -> asyncpg.Record:
+    async with pool.acquire() as conn, conn.transaction():
+        return await key_management.revoke(conn, clinic_id, key_id)
+
+
+async def sign_in(pool: asyncpg.Pool, email: str, password: str) -> asyncpg.Record:
+    """The staff account (with its clinic) whose email and password these are, its sign-in noted; 401 if none."""
+    async with pool.acquire() as conn:
+        row = await store.staff_by_email(conn, email)
+        # The same scrypt work whether or not the account exists (no timing hint), off the event loop.
+        ok = await asyncio.to_thread(staff.verify_password, password,
+                                     row["password_hash"] if row else staff.dummy_hash())
+        if row is None or not ok:
+            raise BookingError(401, "sign_in_failed", "That email and password do not match an account")
+        await store.stamp_sign_in(conn, row["id"])
+    return row
