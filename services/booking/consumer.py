@@ -7,6 +7,7 @@ import uuid
 from services.booking import service
 from services.booking.unit_of_work import PostgresUnitOfWork
 from services.booking.settings import BookingSettings
+from shared import contracts
 from shared.config import load_settings
 from shared.events import Event
 from shared.runner import run_worker
@@ -19,10 +20,11 @@ def build_handlers(settings: BookingSettings) -> dict[str, Handler]:
     links = service.Links(settings.public_url, settings.manage_link_key)
 
     async def on_payment_succeeded(ctx: HandlerContext, event: Event) -> None:
-        if event.data.get("purpose") == "booking":
+        payment = contracts.parse(contracts.PaymentStatusChanged, event)
+        if payment.purpose == "booking":
             in_handlers_transaction = PostgresUnitOfWork.on(ctx.conn)   # kept with the inbox row, or neither
-            await service.on_payment_succeeded(in_handlers_transaction, uuid.UUID(event.data["reference_id"]),
-                                               event.data["payment_id"], links)
+            await service.on_payment_succeeded(in_handlers_transaction, uuid.UUID(payment.reference_id),
+                                               payment.payment_id, links)
 
     return {"payment.succeeded": on_payment_succeeded}
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.booking.availability import Interval, Rules, Timing
+from shared import contracts
 from shared.domain_errors import DomainError
 
 # The one table of a reservation's life: the statuses each status may become. A hold becomes a booking
@@ -205,30 +206,27 @@ def refused_start(code: str) -> BookingError:
     return BookingError(422, code, REFUSALS[code])
 
 
-def _ref(entity_id: uuid.UUID, name: str) -> dict:
-    return {"id": str(entity_id), "name": name}
-
-
-def booking_event_data(*, booking_id: uuid.UUID, status: str, clinic: Clinic, treatment: Treatment,
-                       therapist: Therapist, start: datetime, end: datetime, customer: Customer | None,
-                       price_amount: int, currency: str, series_id: uuid.UUID | None = None,
-                       series_index: int | None = None, manage_url: str | None = None, **extra) -> dict:
+def booking_changed(*, booking_id: uuid.UUID, status: str, clinic: Clinic, treatment: Treatment,
+                    therapist: Therapist, start: datetime, end: datetime, customer: Customer | None,
+                    price_amount: int, currency: str, series_id: uuid.UUID | None = None,
+                    series_index: int | None = None, manage_url: str | None = None, voucher: dict | None = None,
+                    cancelled_by: str | None = None, previous: contracts.PreviousSlot | None = None,
+                    expires_at: datetime | None = None) -> contracts.BookingChanged:
     """What booking events carry: enough for emails and webhooks, never health data."""
-    data = {
-        "booking_id": str(booking_id),
-        "status": status,
-        "clinic": {"id": str(clinic.id), "slug": clinic.slug, "name": clinic.name, "timezone": clinic.timezone,
-                   "reminder_offsets_minutes": list(clinic.reminder_offsets_minutes)},
-        "treatment": {**_ref(treatment.id, treatment.name), "duration_minutes": treatment.duration_minutes},
-        "therapist": _ref(therapist.id, therapist.name),
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "price": {"amount": price_amount, "currency": currency},
-        "customer": {"name": customer.name, "email": customer.email} if customer else None,
-    }
-    if series_id is not None:
-        data["series"] = {"id": str(series_id), "index": series_index}
-    if manage_url is not None:
-        data["manage_url"] = manage_url
-    data.update(extra)
-    return data
+    return contracts.BookingChanged(
+        booking_id=str(booking_id), status=status,
+        clinic=contracts.ClinicRef(str(clinic.id), clinic.slug, clinic.name, clinic.timezone,
+                                   tuple(clinic.reminder_offsets_minutes)),
+        treatment=contracts.TreatmentRef(str(treatment.id), treatment.name, treatment.duration_minutes),
+        therapist=contracts.Ref(str(therapist.id), therapist.name), start=start, end=end,
+        price=contracts.Money(price_amount, currency),
+        customer=contracts.Person(customer.name, customer.email) if customer else None,
+        series=contracts.SeriesRef(str(series_id), series_index) if series_id is not None else None,
+        manage_url=manage_url, voucher=voucher, cancelled_by=cancelled_by, previous=previous, expires_at=expires_at)
+
+
+def booking_event_data(**particulars) -> dict:
+    """booking_changed's payload as the dict on the wire (`expires_at` may be given as ISO text)."""
+    if isinstance(particulars.get("expires_at"), str):
+        particulars["expires_at"] = datetime.fromisoformat(particulars["expires_at"])
+    return booking_changed(**particulars).to_data()

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from services.booking.domain import (BookingError, Clinic, Customer, Hold, Therapist, Treatment, booking_event_data,
+from services.booking.domain import (BookingError, Clinic, Customer, Hold, Therapist, Treatment, booking_changed,
                                      can_become, check_change_allowed, check_hold_usable, outcome_change)
+from shared import contracts
 from shared.events import Event
 
 # A booking's manage link, from its id and end (service.Links.manage_url).
@@ -99,9 +100,8 @@ class Reservation:
         """Paid for: confirmed, and announced with its manage link (and the voucher, if one paid)."""
         self._become("confirmed")
         self.expires_at = None
-        paid_by_voucher = {"voucher": self.voucher} if self.voucher else {}
         self.events.append(self._event("confirmed", described, manage_url=manage_url(self.id, self.end),
-                                       **paid_by_voucher))
+                                       voucher=self.voucher or None))
 
     def check_changeable(self, clinic: Clinic, now: datetime) -> None:
         check_change_allowed(clinic, self.status, self.start, now)
@@ -115,8 +115,8 @@ class Reservation:
                    manage_url: ManageUrl) -> None:
         """Moved to `start` with `moved_to`'s therapist: the same booking (and id), so calendars update it."""
         self.check_changeable(moved_to.clinic, now)
-        previous = {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                    "therapist": {"id": str(previous_therapist.id), "name": previous_therapist.name}}
+        previous = contracts.PreviousSlot(self.start, self.end,
+                                          contracts.Ref(str(previous_therapist.id), previous_therapist.name))
         self.therapist_id, self.start, self.end = moved_to.therapist.id, start, moved_to.treatment.timing.end(start)
         self.events.append(self._event("confirmed", moved_to, kind="rescheduled",
                                        manage_url=manage_url(self.id, self.end), previous=previous))
@@ -131,11 +131,11 @@ class Reservation:
 
     def _event(self, status: str, described: Particulars, *, kind: str | None = None, **extra) -> Event:
         """`booking.<kind>` (by default the status): the booking as it now stands, for emails and webhooks."""
-        return Event(f"booking.{kind or status}", booking_event_data(
+        return contracts.event(booking_changed(
             booking_id=self.id, status=status, clinic=described.clinic, treatment=described.treatment,
             therapist=described.therapist, start=self.start, end=self.end, customer=self.customer,
             price_amount=self.price_amount, currency=self.currency, series_id=self.series_id,
-            series_index=self.series_index, **extra), clinic_id=str(described.clinic.id))
+            series_index=self.series_index, **extra), f"booking.{kind or status}", clinic_id=str(described.clinic.id))
 
 
 @dataclass(frozen=True)
@@ -151,23 +151,23 @@ class Lapsed:
     @property
     def event(self) -> Event:
         # payment_id None: the customer's booking was never written, so payments has no card payment to cancel.
-        return Event(f"booking.{self.status}", {"booking_id": str(self.id),
-                                                "series_id": str(self.series_id) if self.series_id else None,
-                                                "payment_id": str(self.payment_id) if self.payment_id else None},
-                     clinic_id=str(self.clinic_id))
+        return contracts.event(contracts.BookingLapsed(
+            booking_id=str(self.id), series_id=str(self.series_id) if self.series_id else None,
+            payment_id=str(self.payment_id) if self.payment_id else None),
+            f"booking.{self.status}", clinic_id=str(self.clinic_id))
 
 
 def held_event(hold: Hold, described: Particulars) -> Event:
     """What a new hold raises."""
-    return Event("booking.held", booking_event_data(
+    return contracts.event(booking_changed(
         booking_id=hold.id, status="held", clinic=described.clinic, treatment=described.treatment,
         therapist=described.therapist, start=hold.start, end=hold.end, customer=None,
         price_amount=hold.price_amount, currency=hold.currency, series_id=hold.series_id,
-        series_index=hold.series_index, expires_at=hold.expires_at.isoformat()), clinic_id=str(described.clinic.id))
+        series_index=hold.series_index, expires_at=hold.expires_at), "booking.held", clinic_id=str(described.clinic.id))
 
 
 def awaiting_payment_event(booking_id: uuid.UUID, clinic_id: uuid.UUID, payment: dict, pay_by: datetime) -> Event:
     """What a booking left for its card to pay raises, once for all its sessions (payments' answer in `payment`)."""
-    return Event("booking.pending_payment", {
-        "booking_id": str(booking_id), "payment_id": payment["id"], "pay_by": pay_by.isoformat(),
-        "amount": {"amount": payment["amount"], "currency": payment["currency"]}}, clinic_id=str(clinic_id))
+    return contracts.event(contracts.BookingAwaitingPayment(
+        booking_id=str(booking_id), payment_id=payment["id"], pay_by=pay_by,
+        amount=contracts.Money(payment["amount"], payment["currency"])), clinic_id=str(clinic_id))

@@ -20,7 +20,7 @@ from services.booking.reservation import Lapsed, Particulars, Reservation, await
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
 from services.booking.unit_of_work import HoldKeyInUse, PostgresUnitOfWork, SlotTaken, UnitOfWork
-from shared.events import Event
+from shared import contracts
 from shared.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -406,12 +406,12 @@ async def _settle_payment(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: st
 
 def _orphan_payment(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, reservations: list[Reservation],
                     reason: str) -> str:
-    data = {"booking_id": str(booking_id), "payment_id": payment_id, "reason": reason}
-    if reservations:
-        customer = reservations[0].customer
-        data["customer"] = {"name": customer.name if customer else None, "email": customer.email if customer else None}
-    uow.add_event(Event("booking.payment_orphaned", data,
-                        clinic_id=str(reservations[0].clinic_id) if reservations else None))
+    customer = reservations[0].customer if reservations else None
+    orphaned = contracts.BookingPaymentOrphaned(
+        booking_id=str(booking_id), payment_id=payment_id, reason=reason,
+        customer=contracts.Person(customer.name if customer else None, customer.email if customer else None)
+        if reservations else None)
+    uow.add_event(contracts.event(orphaned, clinic_id=str(reservations[0].clinic_id) if reservations else None))
     log.warning("paid booking could not be confirmed; refund requested",
                 extra={"booking_id": str(booking_id), "reason": reason})
     return reason

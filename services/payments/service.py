@@ -14,7 +14,7 @@ from services.payments import store, voucher_service
 from services.payments.domain import FROM_STRIPE, PaymentError, check_amount, next_status
 from services.payments.stripe_gateway import Intent, StripeGateway, StripeRefused, StripeUnavailable
 from services.payments.vouchers import Charge
-from shared.events import Event
+from shared import contracts
 from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,10 @@ async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool
         return None
     await store.set_status(conn, row["id"], new)
     if new in {"succeeded", "failed", "canceled"}:
-        await add_event(conn, Event(f"payment.{new}", {
-            "payment_id": str(row["id"]), "purpose": row["purpose"], "reference_id": str(row["reference_id"]),
-            "amount": {"amount": row["amount"], "currency": row["currency"]},
-            "stripe_payment_intent": intent.id}, clinic_id=str(row["clinic_id"])))
+        await add_event(conn, contracts.event(contracts.PaymentStatusChanged(
+            payment_id=str(row["id"]), purpose=row["purpose"], reference_id=str(row["reference_id"]),
+            amount=contracts.Money(row["amount"], row["currency"]), stripe_payment_intent=intent.id),
+            f"payment.{new}", clinic_id=str(row["clinic_id"])))
     if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
         await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now())
     log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
@@ -238,9 +238,8 @@ async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway
     refund = await stripe.refund(intent_id=payment["stripe_payment_intent"], amount=amount,
                                  idempotency_key=f"refund-{cause_event_id}")
     await store.complete_refund(conn, refund_id, payment["id"], refund.id, refund.status, refund.amount)
-    await add_event(conn, Event("payment.refunded", {
-        "payment_id": str(payment["id"]), "refund_id": str(refund_id), "purpose": "booking",
-        "reference_id": str(booking_id), "reason": reason, "customer_email": payment["customer_email"],
-        "amount": {"amount": refund.amount, "currency": payment["currency"]}},
-        clinic_id=str(payment["clinic_id"])))
+    await add_event(conn, contracts.event(contracts.PaymentRefunded(
+        payment_id=str(payment["id"]), refund_id=str(refund_id), purpose="booking",
+        reference_id=str(booking_id), reason=reason, customer_email=payment["customer_email"],
+        amount=contracts.Money(refund.amount, payment["currency"])), clinic_id=str(payment["clinic_id"])))
     return refund.amount

@@ -21,7 +21,7 @@ from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption
                                         normalise, plan_redemption, redact)
 from shared import gift_delivery
 from shared.sealing import fernet
-from shared.events import Event
+from shared import contracts
 from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,9 @@ class CodeKeys:
         return hmac.compare_digest(self.link_token(role, voucher_id).encode(), token.encode())
 
 
-def clinic_of(row) -> dict:
+def clinic_of(row) -> contracts.ClinicRef:
     """How voucher events name the clinic (emails are sent in its name, in its zone)."""
-    return {"id": str(row["clinic_id"]), "slug": row["clinic_slug"], "name": row["clinic_name"],
-            "timezone": row["clinic_timezone"]}
+    return contracts.ClinicRef(str(row["clinic_id"]), row["clinic_slug"], row["clinic_name"], row["clinic_timezone"])
 
 
 def voucher_json(row) -> dict:
@@ -100,15 +99,13 @@ async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys,
     await store.activate_voucher(conn, voucher_id, digest=keys.digest(normalised), last4=normalised[-4:],
                                  ciphertext=keys.encrypt(code), expires_at=expires_at)
     await store.append_entry(conn, voucher_id, "issue", voucher["face_value"], actor="payment")
-    await add_event(conn, Event("voucher.purchased", {
-        "voucher_id": str(voucher_id), "clinic": clinic_of(voucher), "kind": voucher["kind"], "title": voucher["title"],
-        "vat_class": voucher["vat_class"], "price": {"amount": voucher["price_amount"],
-                                                     "currency": voucher["currency"]},
-        "buyer": {"name": voucher["buyer_name"], "email": voucher["buyer_email"]},
-        "recipient": {"name": voucher["recipient_name"], "email": voucher["recipient_email"]},
-        "deliver_on": voucher["deliver_on"].isoformat(), "expires_at": expires_at.isoformat(),
-        "code_hint": redact(normalised), "buyer_token": keys.link_token("buyer", voucher_id)},
-        clinic_id=str(voucher["clinic_id"])))
+    await add_event(conn, contracts.event(contracts.VoucherPurchased(
+        voucher_id=str(voucher_id), clinic=clinic_of(voucher), kind=voucher["kind"], title=voucher["title"],
+        vat_class=voucher["vat_class"], price=contracts.Money(voucher["price_amount"], voucher["currency"]),
+        buyer=contracts.Person(voucher["buyer_name"], voucher["buyer_email"]),
+        recipient=contracts.Person(voucher["recipient_name"], voucher["recipient_email"]),
+        deliver_on=voucher["deliver_on"], expires_at=expires_at, code_hint=redact(normalised),
+        buyer_token=keys.link_token("buyer", voucher_id)), clinic_id=str(voucher["clinic_id"])))
     log.info("voucher issued", extra={"voucher_id": str(voucher_id), "code": redact(normalised)})
     return True
 
@@ -151,9 +148,9 @@ async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, re
     if changes:
         await store.change_delivery(conn, voucher_id, changes, actor="buyer")
         row = await store.lock_voucher(conn, voucher_id)
-        await add_event(conn, Event("voucher.delivery_changed", {
-            "voucher_id": str(voucher_id), "clinic": clinic_of(row), "deliver_on": row["deliver_on"].isoformat(),
-            "changed": sorted(changes)}, clinic_id=str(row["clinic_id"])))
+        await add_event(conn, contracts.event(contracts.VoucherDeliveryChanged(
+            voucher_id=str(voucher_id), clinic=clinic_of(row), deliver_on=row["deliver_on"],
+            changed=tuple(sorted(changes))), clinic_id=str(row["clinic_id"])))
         log.info("gift delivery changed", extra={"voucher_id": str(voucher_id), "changed": sorted(changes)})
     return gift_json(row, now)
 
@@ -256,8 +253,8 @@ async def expire_due(conn: asyncpg.Connection, limit: int = 200) -> int:
         if row["balance"] > 0:
             await store.append_entry(conn, row["id"], "expire", -row["balance"], actor="expiry")
         await store.mark_expired(conn, row["id"])
-        await add_event(conn, Event("voucher.expired", {"voucher_id": str(row["id"]), "title": row["title"]},
-                                    clinic_id=str(row["clinic_id"])))
+        await add_event(conn, contracts.event(contracts.VoucherExpired(voucher_id=str(row["id"]), title=row["title"]),
+                                              clinic_id=str(row["clinic_id"])))
     return len(rows)
 
 
@@ -265,12 +262,11 @@ async def announce_expiring(conn: asyncpg.Connection, limit: int = 200) -> int:
     """Once per voucher, 30 days before expiry: voucher.expiring (the notifications service emails it)."""
     rows = await store.claim_expiry_notices(conn, EXPIRY_NOTICE_BEFORE.total_seconds(), limit)
     for row in rows:
-        await add_event(conn, Event("voucher.expiring", {
-            "voucher_id": str(row["id"]), "clinic": clinic_of(row), "title": row["title"],
-            "expires_at": row["expires_at"].isoformat(),
-            "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
-            "remaining": voucher_json(row)["remaining"], "code_hint": redact(row["code_last4"])},
-            clinic_id=str(row["clinic_id"])))
+        await add_event(conn, contracts.event(contracts.VoucherExpiring(
+            voucher_id=str(row["id"]), clinic=clinic_of(row), title=row["title"], expires_at=row["expires_at"],
+            recipient=contracts.Person(row["recipient_name"], row["recipient_email"]),
+            remaining=contracts.Remaining.from_data(voucher_json(row)["remaining"]),
+            code_hint=redact(row["code_last4"])), clinic_id=str(row["clinic_id"])))
     return len(rows)
 
 

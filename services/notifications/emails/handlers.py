@@ -11,11 +11,11 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 from services.notifications.emails import projection, reminders, rendering, store
-from shared import ics
+from shared import contracts, ics
 from shared.events import Event
 from shared.streams import Handler, HandlerContext
 
@@ -30,7 +30,7 @@ class Mailer:
     enqueue_email: EnqueueEmail
     mail_from: str
     public_url: str
-    known_clinics: dict[str, dict] = field(default_factory=dict)
+    known_clinics: dict[str, contracts.ClinicRef] = field(default_factory=dict)
 
 
 def _now() -> datetime:
@@ -53,19 +53,19 @@ async def _record(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
         ctx.after_commit(lambda: mailer.enqueue_email(email_id))
 
 
-async def _keep_clinic(mailer: Mailer, ctx: HandlerContext, clinic: dict) -> None:
+async def _keep_clinic(mailer: Mailer, ctx: HandlerContext, clinic: contracts.ClinicRef) -> None:
     """Upsert the clinic as the event describes it, unless this consumer committed it just so already."""
-    if mailer.known_clinics.get(clinic["id"]) != clinic:
+    if mailer.known_clinics.get(clinic.id) != clinic:
         await projection.upsert_clinic(ctx.conn, clinic)
-        ctx.after_commit(lambda: mailer.known_clinics.__setitem__(clinic["id"], clinic))
+        ctx.after_commit(lambda: mailer.known_clinics.__setitem__(clinic.id, clinic))
 
 
-async def _project(mailer: Mailer, ctx: HandlerContext, event: Event
+async def _project(mailer: Mailer, ctx: HandlerContext, event: Event, changed: contracts.BookingChanged
                    ) -> tuple[reminders.BookingView | None, int, bool]:
     """Update the booking projection. Returns the booking if this event is the newest seen for it (else
     None), the SEQUENCE of the invite this event sends, and whether the booking is new here."""
-    await _keep_clinic(mailer, ctx, event.data["clinic"])
-    booking = reminders.booking_view(event.data)
+    await _keep_clinic(mailer, ctx, changed.clinic)
+    booking = reminders.booking_view(changed)
     at_least = ics.sequence_for(event.occurred_at)
     applied = await projection.apply_booking(ctx.conn, booking, event.occurred_at, at_least)
     # An older event handled late changes nothing; its invite's SEQUENCE is lower (or equal, with an
@@ -75,11 +75,12 @@ async def _project(mailer: Mailer, ctx: HandlerContext, event: Event
     return booking, applied["ics_sequence"], applied["inserted"]
 
 
-async def _replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, event: Event, *, new: bool) -> None:
+async def _replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, clinic: contracts.ClinicRef, *,
+                            new: bool) -> None:
     if not new:    # a booking new here has no reminders yet
         await store.cancel_live_reminders(ctx.conn, booking.booking_id)
     if booking.status == "confirmed" and booking.customer_email:
-        offsets = reminders.offsets_of(event.data["clinic"])
+        offsets = reminders.offsets_of(clinic)
         await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
                                      reminders.plan_reminders(booking.start, _now(), offsets))
 
@@ -87,17 +88,19 @@ async def _replan_reminders(ctx: HandlerContext, booking: reminders.BookingView,
 async def _booked(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
                   render: Callable[..., rendering.RenderedEmail]) -> None:
     """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
-    booking, sequence, new = await _project(mailer, ctx, event)
+    changed = contracts.parse(contracts.BookingChanged, event)
+    booking, sequence, new = await _project(mailer, ctx, event, changed)
     if booking:
-        await _replan_reminders(ctx, booking, event, new=new)
+        await _replan_reminders(ctx, booking, changed.clinic, new=new)
     await _record(mailer, ctx, event, kind, lambda: render(
-        event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
+        changed.to_data(), changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
 
 
-async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event) -> rendering.Brand:
+async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event,
+                    named: contracts.ClinicRef | None = None) -> rendering.Brand:
     # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
-    if "clinic" in event.data:
-        await _keep_clinic(mailer, ctx, event.data["clinic"])
+    if named is not None:
+        await _keep_clinic(mailer, ctx, named)
     clinic = await projection.get_clinic(ctx.conn, event.clinic_id)
     if clinic is None:
         return rendering.Brand(rendering.sender_name(mailer.mail_from))
@@ -115,44 +118,50 @@ async def on_booking_rescheduled(mailer: Mailer, ctx: HandlerContext, event: Eve
 
 
 async def on_booking_cancelled(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
-    booking, sequence, _new = await _project(mailer, ctx, event)
+    changed = contracts.parse(contracts.BookingChanged, event)
+    booking, sequence, _new = await _project(mailer, ctx, event, changed)
     if booking:
         await store.cancel_live_reminders(ctx.conn, booking.booking_id)
     await _record(mailer, ctx, event, "booking_cancelled", lambda: rendering.booking_cancelled(
-        event.data, changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
+        changed.to_data(), changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
 
 
 async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
-    if not event.data.get("customer_email"):
+    refunded = contracts.parse(contracts.PaymentRefunded, event)
+    if not refunded.customer_email:
         log.warning("refund without a customer email; nobody to tell", extra={"event_id": str(event.id)})
         return
     brand = await _brand_of(mailer, ctx, event)
-    visit = await projection.projected_booking(ctx.conn, uuid.UUID(event.data["reference_id"]))
-    await _record(mailer, ctx, event, "payment_refunded", lambda: rendering.payment_refunded(event.data, brand, visit))
+    visit = await projection.projected_booking(ctx.conn, uuid.UUID(refunded.reference_id))
+    await _record(mailer, ctx, event, "payment_refunded",
+                  lambda: rendering.payment_refunded(refunded.to_data(), brand, visit))
 
 
 async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
-    brand = await _brand_of(mailer, ctx, event)
-    deliver_on = date.fromisoformat(event.data["deliver_on"])
+    purchased = contracts.parse(contracts.VoucherPurchased, event)
+    brand = await _brand_of(mailer, ctx, event, purchased.clinic)
+    deliver_on = purchased.deliver_on
     await store.plan_voucher_delivery(
-        ctx.conn, voucher_id=uuid.UUID(event.data["voucher_id"]), event_id=event.id, clinic_id=event.clinic_id,
+        ctx.conn, voucher_id=uuid.UUID(purchased.voucher_id), event_id=event.id, clinic_id=event.clinic_id,
         deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
+    data = purchased.to_data()
     await _record(mailer, ctx, event, "voucher_receipt", lambda: rendering.voucher_receipt(
-        event.data, brand, event.occurred_at, change_url=rendering.gift_change_url(mailer.public_url, event.data)))
+        data, brand, event.occurred_at, change_url=rendering.gift_change_url(mailer.public_url, data)))
 
 
 async def on_voucher_delivery_changed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     """The buyer moved the day: the planned delivery follows (a new email address is read at send time)."""
-    brand = await _brand_of(mailer, ctx, event)
-    deliver_on = date.fromisoformat(event.data["deliver_on"])
-    await store.replan_voucher_delivery(ctx.conn, uuid.UUID(event.data["voucher_id"]), deliver_on,
-                                        reminders.gift_due_at(deliver_on, brand.timezone))
+    changed = contracts.parse(contracts.VoucherDeliveryChanged, event)
+    brand = await _brand_of(mailer, ctx, event, changed.clinic)
+    await store.replan_voucher_delivery(ctx.conn, uuid.UUID(changed.voucher_id), changed.deliver_on,
+                                        reminders.gift_due_at(changed.deliver_on, brand.timezone))
 
 
 async def on_voucher_expiring(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
-    brand = await _brand_of(mailer, ctx, event)
+    expiring = contracts.parse(contracts.VoucherExpiring, event)
+    brand = await _brand_of(mailer, ctx, event, expiring.clinic)
     await _record(mailer, ctx, event, "voucher_expiring", lambda: rendering.voucher_expiring(
-        event.data, brand, book_url=rendering.book_url(mailer.public_url, brand)))
+        expiring.to_data(), brand, book_url=rendering.book_url(mailer.public_url, brand)))
 
 
 HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] = {

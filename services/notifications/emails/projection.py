@@ -10,16 +10,17 @@ from datetime import datetime
 import asyncpg
 
 from services.notifications.emails.reminders import BookingView
+from shared.contracts import ClinicRef
 
 
-async def upsert_clinic(conn: asyncpg.Connection, clinic: dict) -> None:
+async def upsert_clinic(conn: asyncpg.Connection, clinic: ClinicRef) -> None:
     await conn.execute(
         """INSERT INTO clinics (id, slug, name, timezone) VALUES ($1, $2, $3, $4)
            ON CONFLICT (id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name, timezone = EXCLUDED.timezone,
                                           updated_at = clock_timestamp()
            WHERE (clinics.slug, clinics.name, clinics.timezone) IS DISTINCT FROM
                  (EXCLUDED.slug, EXCLUDED.name, EXCLUDED.timezone)""",
-        clinic["id"], clinic["slug"], clinic["name"], clinic["timezone"])
+        clinic.id, clinic.slug, clinic.name, clinic.timezone)
 
 
 async def get_clinic(conn: asyncpg.Connection, clinic_id: str | None) -> asyncpg.Record | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from shared import gift_delivery
+from shared import contracts, gift_delivery
 
 # Booking events do not carry the clinic's own reminder offsets (the booking service has them per clinic),
 # so every clinic gets these until they do.
@@ -34,15 +34,18 @@ class BookingView:
     series_index: int | None
 
 
-def booking_view(data: dict[str, Any]) -> BookingView:
-    customer = data.get("customer") or {}
+def booking_view(booking: contracts.BookingChanged | Mapping[str, Any]) -> BookingView:
+    """What the projection keeps of a booking event's payload (the model, or its data to parse)."""
+    if not isinstance(booking, contracts.BookingChanged):
+        booking = contracts.BookingChanged.from_data(booking)
+    customer = booking.customer
     return BookingView(
-        booking_id=uuid.UUID(data["booking_id"]), clinic_id=data["clinic"]["id"], status=data["status"],
-        start=datetime.fromisoformat(data["start"]), end=datetime.fromisoformat(data["end"]),
-        customer_name=customer.get("name"), customer_email=customer.get("email"),
-        clinic_name=data["clinic"]["name"], clinic_timezone=data["clinic"]["timezone"],
-        treatment_name=data["treatment"]["name"], therapist_name=data["therapist"]["name"],
-        manage_url=data.get("manage_url"), series_index=(data.get("series") or {}).get("index"))
+        booking_id=uuid.UUID(booking.booking_id), clinic_id=booking.clinic.id, status=booking.status,
+        start=booking.start, end=booking.end,
+        customer_name=customer.name if customer else None, customer_email=customer.email if customer else None,
+        clinic_name=booking.clinic.name, clinic_timezone=booking.clinic.timezone,
+        treatment_name=booking.treatment.name, therapist_name=booking.therapist.name,
+        manage_url=booking.manage_url, series_index=booking.series.index if booking.series else None)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,10 @@ class PlannedReminder:
         return int(self.offset.total_seconds() // 60)
 
 
-def offsets_of(clinic: dict[str, Any]) -> tuple[timedelta, ...]:
+def offsets_of(clinic: contracts.ClinicRef | Mapping[str, Any]) -> tuple[timedelta, ...]:
     """The clinic's reminder offsets as its booking events carry them; the defaults if they do not."""
-    minutes = clinic.get("reminder_offsets_minutes")
+    minutes = (clinic.reminder_offsets_minutes if isinstance(clinic, contracts.ClinicRef)
+               else clinic.get("reminder_offsets_minutes"))
     if not minutes:
         return DEFAULT_REMINDER_OFFSETS
     return tuple(timedelta(minutes=m) for m in minutes if m > 0)

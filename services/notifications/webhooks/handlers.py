@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 
 from services.notifications.webhooks import store
 from services.notifications.webhooks.rules import CLINIC_EVENTS, payload_for
+from shared import contracts
 from shared.events import Event
 from shared.streams import Handler, HandlerContext
 
@@ -29,7 +30,8 @@ async def fan_out(fanout: Fanout, ctx: HandlerContext, event: Event) -> None:
         return
     clinic_type = CLINIC_EVENTS[event.type]
     clinic_id = uuid.UUID(event.clinic_id)
-    payload = payload_for(clinic_type, event.occurred_at, event.data)
+    # The clinic gets the payload as its contract defines it (to_data: the producer's exact dict, no stray keys).
+    payload = payload_for(clinic_type, event.occurred_at, contracts.parse_any(event).to_data())
     for delivery_id in await store.insert_deliveries(ctx.conn, clinic_id, clinic_type, event.id, payload,
                                                      fanout.safety_net_seconds):
         ctx.after_commit(lambda d=delivery_id: fanout.enqueue_delivery(d, 0))
