@@ -150,13 +150,19 @@ def _since_midnight(wall: time) -> int:
     return ((wall.hour * 60 + wall.minute) * 60 + wall.second) * 1_000_000 + wall.microsecond
 
 
+def _utc_offset(moment: datetime) -> timedelta:
+    offset = moment.utcoffset()
+    assert offset is not None, "an aware datetime (it has a zone) has an offset"
+    return offset
+
+
 def _steady_midnights(first: date, last: date, zone: ZoneInfo) -> list[tuple[date, int | None]]:
     """Each day from `first` to `last` with the instant of its local midnight if the clocks keep one
     UTC offset all through the day, else None. The midnights bounding a day are read with fold 0 and
     1: a change within the day shows as different offsets, one at midnight as a skipped or repeated
     midnight. (To slip through, a zone would have to change its clocks twice in one day and end where
     it started; none does.)"""
-    readings = [(day, {datetime.combine(day, time(fold=fold), tzinfo=zone).utcoffset() for fold in (0, 1)})
+    readings = [(day, {_utc_offset(datetime.combine(day, time(fold=fold), tzinfo=zone)) for fold in (0, 1)})
                 for day in _days(first, last + timedelta(days=1))]
     days = []
     for (day, offsets), (_, next_offsets) in zip(readings, readings[1:]):
@@ -187,6 +193,7 @@ def _day_plan(schedule: Schedule, day: date, midnight: int | None, zone: ZoneInf
     """For each working interval of the day, the starts on its grid whose treatment fits inside it
     (ascending); and for each break, the starts whose treatment would overlap it, as an open interval."""
     weekday = day.weekday()
+    windows: list[Sequence[int]]
     if midnight is not None:
         windows = []
         for hours in schedule.hours:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.booking.availability import Interval, Rules, Timing
 from shared import contracts
@@ -209,7 +210,7 @@ def refused_start(code: str) -> BookingError:
 def booking_changed(*, booking_id: uuid.UUID, status: str, clinic: Clinic, treatment: Treatment,
                     therapist: Therapist, start: datetime, end: datetime, customer: Customer | None,
                     price_amount: int, currency: str, series_id: uuid.UUID | None = None,
-                    series_index: int | None = None, manage_url: str | None = None, voucher: dict | None = None,
+                    series_index: int | None = None, manage_url: str | None = None, voucher: dict[str, Any] | None = None,
                     cancelled_by: str | None = None, previous: contracts.PreviousSlot | None = None,
                     expires_at: datetime | None = None) -> contracts.BookingChanged:
     """What booking events carry: enough for emails and webhooks, never health data."""
@@ -225,7 +226,7 @@ def booking_changed(*, booking_id: uuid.UUID, status: str, clinic: Clinic, treat
         manage_url=manage_url, voucher=voucher, cancelled_by=cancelled_by, previous=previous, expires_at=expires_at)
 
 
-def booking_event_data(**particulars) -> dict:
+def booking_event_data(**particulars: Any) -> dict[str, Any]:
     """booking_changed's payload as the dict on the wire (`expires_at` may be given as ISO text)."""
     if isinstance(particulars.get("expires_at"), str):
         particulars["expires_at"] = datetime.fromisoformat(particulars["expires_at"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from services.booking.domain import (BookingError, Clinic, Customer, Hold, Therapist, Treatment, booking_changed,
                                      can_become, check_change_allowed, check_hold_usable, outcome_change)
@@ -48,7 +48,7 @@ class Reservation:
     series_index: int | None = None
     confirm_key: str | None = None
     payment_id: uuid.UUID | None = None
-    voucher: dict | None = None          # what a voucher put towards it: code hint, value, remaining
+    voucher: dict[str, Any] | None = None          # what a voucher put towards it: code hint, value, remaining
     created_at: datetime | None = None
     events: list[Event] = field(default_factory=list, repr=False)
 
@@ -90,7 +90,7 @@ class Reservation:
         """Whether how it is paid has been recorded (a card payment attached, or a voucher paid it all)."""
         return self.payment_id is not None or self.status == "confirmed"
 
-    def note_payment(self, payment_id: uuid.UUID | None, voucher: dict | None) -> None:
+    def note_payment(self, payment_id: uuid.UUID | None, voucher: dict[str, Any] | None) -> None:
         if payment_id is not None:
             self.payment_id = payment_id
         if voucher is not None:
@@ -129,7 +129,7 @@ class Reservation:
         self.events.append(self._event(outcome, described))
         return True
 
-    def _event(self, status: str, described: Particulars, *, kind: str | None = None, **extra) -> Event:
+    def _event(self, status: str, described: Particulars, *, kind: str | None = None, **extra: Any) -> Event:
         """`booking.<kind>` (by default the status): the booking as it now stands, for emails and webhooks."""
         return contracts.event(booking_changed(
             booking_id=self.id, status=status, clinic=described.clinic, treatment=described.treatment,
@@ -166,7 +166,8 @@ def held_event(hold: Hold, described: Particulars) -> Event:
         series_index=hold.series_index, expires_at=hold.expires_at), "booking.held", clinic_id=str(described.clinic.id))
 
 
-def awaiting_payment_event(booking_id: uuid.UUID, clinic_id: uuid.UUID, payment: dict, pay_by: datetime) -> Event:
+def awaiting_payment_event(booking_id: uuid.UUID, clinic_id: uuid.UUID, payment: dict[str, Any],
+                           pay_by: datetime) -> Event:
     """What a booking left for its card to pay raises, once for all its sessions (payments' answer in `payment`)."""
     return contracts.event(contracts.BookingAwaitingPayment(
         booking_id=str(booking_id), payment_id=payment["id"], pay_by=pay_by,
