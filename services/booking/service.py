@@ -19,7 +19,7 @@ from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, FINAL_STATUSES, 
 from services.booking.reservation import Lapsed, Particulars, Reservation, awaiting_payment_event, held_event
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
-from services.booking.unit_of_work import HoldKeyInUse, PostgresUnitOfWork, SlotTaken, UnitOfWork
+from services.booking.unit_of_work import HoldKeyInUse, SlotTaken, UnitOfWork
 from shared import contracts
 from shared.sealing import Sealer
 

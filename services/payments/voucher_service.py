@@ -16,9 +16,9 @@ import asyncpg
 from cryptography.fernet import Fernet
 
 from services.payments import store
-from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption, VoucherError,  # noqa: F401 VoucherSpec,
-                                        VoucherState, check_delivery_date, code_hash, expiry_for, generate_code,
-                                        normalise, plan_redemption, redact)
+from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption, VoucherError,  # noqa: F401
+                                        VoucherSpec, VoucherState, check_delivery_date, code_hash, expiry_for,
+                                        generate_code, normalise, plan_redemption, redact)
 from shared import gift_delivery
 from shared.sealing import fernet
 from shared import contracts

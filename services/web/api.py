@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from shared.keys import SETTINGS
 from shared.logs import request_id_var
 from shared.web import REQUEST_ID_HEADER
 
