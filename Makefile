@@ -14,9 +14,11 @@ run: install deps-up db
 	@$(BIN)/python -m shared.dev.announce &
 	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile
 
-# The architecture's import contracts ([tool.importlinter] in pyproject.toml) first, then the types ([tool.mypy];
-# incremental, cached in .mypy_cache), then the suite.
+# Lint and format ([tool.ruff] in pyproject.toml), the architecture's import contracts ([tool.importlinter]), the
+# types ([tool.mypy]; incremental, cached in .mypy_cache), then the suite.
 test: install deps-up deploy-tools browser-tools
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

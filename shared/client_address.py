@@ -9,6 +9,7 @@ ends it at the peer: the proxies' own address, never one the client chose.
 
 `X-Forwarded-For` is read when present (every common proxy writes it, so a client's own `Forwarded` is then
 ignored); the standard `Forwarded` (RFC 7239) only when it is absent."""
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,9 @@ def parse_networks(text: str) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
-def client_address(peer: str | None, trusted: Sequence[IPNetwork], x_forwarded_for: Sequence[str] = (),
-                   forwarded: Sequence[str] = ()) -> str | None:
+def client_address(
+    peer: str | None, trusted: Sequence[IPNetwork], x_forwarded_for: Sequence[str] = (), forwarded: Sequence[str] = ()
+) -> str | None:
     """The client's address: the TCP `peer`, unless the peer is a trusted proxy naming whom it forwards for.
     The header arguments are every line of each header, as received."""
     peer_address = _address(peer or "")
@@ -72,7 +74,7 @@ def _address(node: str) -> IPAddress | None:
         host, closed, port = node[1:].partition("]")
         if not closed or (port and not (port.startswith(":") and _is_port(port[1:]))):
             return None
-    elif node.count(":") == 1:                      # IPv4 with a port (IPv6 has at least two colons)
+    elif node.count(":") == 1:  # IPv4 with a port (IPv6 has at least two colons)
         host, port = node.split(":")
         if not _is_port(port):
             return None
@@ -96,13 +98,13 @@ def _forwarded_for(header: str) -> list[str | None] | None:
     nodes: list[str | None] = []
     element: dict[str, str] = {}
     for name, value, separator in _pairs(header):
-        if name is None or name in element:     # a syntax error, or a parameter twice in one element
+        if name is None or name in element:  # a syntax error, or a parameter twice in one element
             return None
         element[name] = value
         if separator != ";":
             nodes.append(element.get("for"))
             element = {}
-    return None if element else nodes           # a trailing ";" leaves an element unfinished
+    return None if element else nodes  # a trailing ";" leaves an element unfinished
 
 
 def _pairs(header: str) -> Iterator[tuple[str | None, str, str]]:

@@ -1,6 +1,7 @@
 """Who a clinic API request is for. The gateway checks the clinic's API key and forwards the clinic's
 id with the internal token; each service checks both again and scopes every query by that clinic
 (defence in depth: a service never trusts a clinic header without the token)."""
+
 from __future__ import annotations
 
 import hmac
@@ -19,7 +20,7 @@ INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 def internal_caller(request: web.Request) -> bool:
     settings = request.app[SETTINGS]
     if not isinstance(settings, InternalTokenSettings):
-        return False                        # a process without the token (the web pages) answers no internal call
+        return False  # a process without the token (the web pages) answers no internal call
     given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
     return hmac.compare_digest(given.encode(), settings.internal_token.encode())
 

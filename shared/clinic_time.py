@@ -1,4 +1,5 @@
 """How we name a clinic's zone to its customers (pure), for the pages and the emails alike."""
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo

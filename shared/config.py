@@ -8,6 +8,7 @@ import time) with `load_settings(TheServicesSettings)` and passed down explicitl
 A field is read from the environment variable named after it in upper case (or the one its `setting(env=…)`
 names), parsed by its type; unset, it keeps its default (or what its `fallback` makes of the environment).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,13 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def setting(default: T, *, env: str | None = None, fallback: Callable[[Environ], str] | None = None,
-            parse: Callable[[str], T] | None = None) -> T:
+def setting(
+    default: T,
+    *,
+    env: str | None = None,
+    fallback: Callable[[Environ], str] | None = None,
+    parse: Callable[[str], T] | None = None,
+) -> T:
     """A settings field read from the variable `env` (default: the field's name in upper case) and parsed with
     `parse` (default: by the field's type). Unset, the field is `fallback(environ)` parsed the same way if a
     fallback is given (a default that depends on other variables), else `default`."""
@@ -112,6 +118,7 @@ class Settings:
 class InternalTokenSettings(Settings):
     """The services that call each other's internal API or answer it (booking, payments, notifications, the
     gateway; not the web pages, which use the public API like any client)."""
+
     # Shared by the services for their internal calls (never routed by the gateway).
     internal_token: str = DEV_INTERNAL_TOKEN
 
@@ -180,10 +187,10 @@ def load_settings(cls: type[Settings] | None = None, environ: Environ | None = N
         if text is None:
             fallback = f.metadata.get("fallback")
             if fallback is None:
-                continue                            # the field's default
+                continue  # the field's default
             text = fallback(env)
         elif text == "" and f.metadata.get("parse") is None and typing.get_origin(hints[f.name]) is tuple:
-            continue                                # an empty list: the default
+            continue  # an empty list: the default
         values[f.name] = parse(text)
     return cls(**values)
 
@@ -196,6 +203,5 @@ def validate_for_production(settings: Settings) -> list[str]:
 
 
 def stripe_mode(key: str) -> str:
-    """"live" or "test" by a Stripe key's prefix (pk_live_…, sk_test_…, rk_live_…)."""
+    """ "live" or "test" by a Stripe key's prefix (pk_live_…, sk_test_…, rk_live_…)."""
     return "live" if "_live_" in key else "test"
-

@@ -7,6 +7,7 @@ still parse. `from_data()` ignores keys it does not know (a newer producer may a
 payload lacks. Each model has a VERSION, carried in the envelope's `version` (shared/events.py); bump it, and
 teach `from_data` the old shape, when a change is not backward compatible. REGISTRY maps each event type to its
 model. Ids stay strings (as on the wire: some older events carry ids that are not UUIDs); times are datetimes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,10 +43,12 @@ def _opt_dt(value: Any, where: str) -> datetime | None:
 
 # --- parts several payloads share ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ClinicRef:
     """The clinic as events name it (emails are sent in its name, in its zone). Booking events also carry its
     reminder offsets; voucher events (and booking events written before the offsets were added) do not."""
+
     id: str
     slug: str
     name: str
@@ -61,9 +64,13 @@ class ClinicRef:
     @classmethod
     def from_data(cls, data: Mapping[str, Any], where: str = "clinic") -> ClinicRef:
         offsets = data.get("reminder_offsets_minutes") if isinstance(data, Mapping) else None
-        return cls(id=_req(data, "id", where), slug=_req(data, "slug", where), name=_req(data, "name", where),
-                   timezone=_req(data, "timezone", where),
-                   reminder_offsets_minutes=None if offsets is None else tuple(offsets))
+        return cls(
+            id=_req(data, "id", where),
+            slug=_req(data, "slug", where),
+            name=_req(data, "name", where),
+            timezone=_req(data, "timezone", where),
+            reminder_offsets_minutes=None if offsets is None else tuple(offsets),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,17 @@ class TreatmentRef:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], where: str = "treatment") -> TreatmentRef:
-        return cls(id=_req(data, "id", where), name=_req(data, "name", where),
-                   duration_minutes=_req(data, "duration_minutes", where))
+        return cls(
+            id=_req(data, "id", where),
+            name=_req(data, "name", where),
+            duration_minutes=_req(data, "duration_minutes", where),
+        )
 
 
 @dataclass(frozen=True)
 class Money:
     """Integer minor units and an ISO currency code."""
+
     amount: int
     currency: str
 
@@ -124,6 +135,7 @@ class Person:
 @dataclass(frozen=True)
 class SeriesRef:
     """A session of a course: the series and the session's 0-based index in it."""
+
     id: str
     index: int | None
 
@@ -138,6 +150,7 @@ class SeriesRef:
 @dataclass(frozen=True)
 class PreviousSlot:
     """Where a rescheduled booking was before."""
+
     start: datetime
     end: datetime
     therapist: Ref
@@ -147,14 +160,17 @@ class PreviousSlot:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], where: str = "previous") -> PreviousSlot:
-        return cls(start=_dt(_req(data, "start", where), f"{where}.start"),
-                   end=_dt(_req(data, "end", where), f"{where}.end"),
-                   therapist=Ref.from_data(_req(data, "therapist", where), f"{where}.therapist"))
+        return cls(
+            start=_dt(_req(data, "start", where), f"{where}.start"),
+            end=_dt(_req(data, "end", where), f"{where}.end"),
+            therapist=Ref.from_data(_req(data, "therapist", where), f"{where}.therapist"),
+        )
 
 
 @dataclass(frozen=True)
 class Remaining:
     """What a voucher has left: money, or sessions of a treatment or course."""
+
     amount: int | None = None
     currency: str | None = None
     sessions: int | None = None
@@ -173,6 +189,7 @@ class Remaining:
 
 # --- the payloads --------------------------------------------------------------------------------
 
+
 class Contract(Protocol):
     TYPES: ClassVar[tuple[str, ...]]
     VERSION: ClassVar[int]
@@ -184,8 +201,15 @@ class Contract(Protocol):
 class BookingChanged:
     """A booking as it now stands, for emails and webhooks (never health data). `voucher` is what a voucher put
     towards a confirmed booking, as payments described it (passed through as is)."""
-    TYPES: ClassVar[tuple[str, ...]] = ("booking.held", "booking.confirmed", "booking.rescheduled",
-                                        "booking.cancelled", "booking.completed", "booking.no_show")
+
+    TYPES: ClassVar[tuple[str, ...]] = (
+        "booking.held",
+        "booking.confirmed",
+        "booking.rescheduled",
+        "booking.cancelled",
+        "booking.completed",
+        "booking.no_show",
+    )
     VERSION: ClassVar[int] = 1
     booking_id: str
     status: str
@@ -205,9 +229,14 @@ class BookingChanged:
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "booking_id": self.booking_id, "status": self.status, "clinic": self.clinic.to_data(),
-            "treatment": self.treatment.to_data(), "therapist": self.therapist.to_data(),
-            "start": self.start.isoformat(), "end": self.end.isoformat(), "price": self.price.to_data(),
+            "booking_id": self.booking_id,
+            "status": self.status,
+            "clinic": self.clinic.to_data(),
+            "treatment": self.treatment.to_data(),
+            "therapist": self.therapist.to_data(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "price": self.price.to_data(),
             "customer": self.customer.to_data() if self.customer else None,
         }
         if self.series is not None:
@@ -229,17 +258,22 @@ class BookingChanged:
         w = cls.__name__
         customer, series, previous = _req(data, "customer", w), data.get("series"), data.get("previous")
         return cls(
-            booking_id=_req(data, "booking_id", w), status=_req(data, "status", w),
+            booking_id=_req(data, "booking_id", w),
+            status=_req(data, "status", w),
             clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
             treatment=TreatmentRef.from_data(_req(data, "treatment", w), f"{w}.treatment"),
             therapist=Ref.from_data(_req(data, "therapist", w), f"{w}.therapist"),
-            start=_dt(_req(data, "start", w), f"{w}.start"), end=_dt(_req(data, "end", w), f"{w}.end"),
+            start=_dt(_req(data, "start", w), f"{w}.start"),
+            end=_dt(_req(data, "end", w), f"{w}.end"),
             price=Money.from_data(_req(data, "price", w), f"{w}.price"),
             customer=Person.from_data(customer, f"{w}.customer") if customer is not None else None,
             series=SeriesRef.from_data(series, f"{w}.series") if series is not None else None,
-            manage_url=data.get("manage_url"), voucher=data.get("voucher"), cancelled_by=data.get("cancelled_by"),
+            manage_url=data.get("manage_url"),
+            voucher=data.get("voucher"),
+            cancelled_by=data.get("cancelled_by"),
             previous=PreviousSlot.from_data(previous, f"{w}.previous") if previous is not None else None,
-            expires_at=_opt_dt(data.get("expires_at"), f"{w}.expires_at"))
+            expires_at=_opt_dt(data.get("expires_at"), f"{w}.expires_at"),
+        )
 
     @property
     def paid_for(self) -> str:
@@ -251,6 +285,7 @@ class BookingChanged:
 class BookingLapsed:
     """A hold or unpaid booking marked expired or released. `payment_id` None: the customer's booking was never
     written, so there is no card payment to claim it. Older events had no `payment_id` key (`payment_known`)."""
+
     TYPES: ClassVar[tuple[str, ...]] = ("booking.expired", "booking.released")
     VERSION: ClassVar[int] = 1
     booking_id: str
@@ -266,8 +301,12 @@ class BookingLapsed:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> BookingLapsed:
-        return cls(booking_id=_req(data, "booking_id", cls.__name__), series_id=data.get("series_id"),
-                   payment_id=data.get("payment_id"), payment_known="payment_id" in data)
+        return cls(
+            booking_id=_req(data, "booking_id", cls.__name__),
+            series_id=data.get("series_id"),
+            payment_id=data.get("payment_id"),
+            payment_known="payment_id" in data,
+        )
 
     @property
     def paid_for(self) -> str:
@@ -284,20 +323,28 @@ class BookingAwaitingPayment:
     amount: Money
 
     def to_data(self) -> dict[str, Any]:
-        return {"booking_id": self.booking_id, "payment_id": self.payment_id, "pay_by": self.pay_by.isoformat(),
-                "amount": self.amount.to_data()}
+        return {
+            "booking_id": self.booking_id,
+            "payment_id": self.payment_id,
+            "pay_by": self.pay_by.isoformat(),
+            "amount": self.amount.to_data(),
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> BookingAwaitingPayment:
         w = cls.__name__
-        return cls(booking_id=_req(data, "booking_id", w), payment_id=_req(data, "payment_id", w),
-                   pay_by=_dt(_req(data, "pay_by", w), f"{w}.pay_by"),
-                   amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"))
+        return cls(
+            booking_id=_req(data, "booking_id", w),
+            payment_id=_req(data, "payment_id", w),
+            pay_by=_dt(_req(data, "pay_by", w), f"{w}.pay_by"),
+            amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"),
+        )
 
 
 @dataclass(frozen=True)
 class BookingPaymentOrphaned:
     """A paid booking that could not be confirmed: payments refunds it. `customer` when the booking was found."""
+
     TYPES: ClassVar[tuple[str, ...]] = ("booking.payment_orphaned",)
     VERSION: ClassVar[int] = 1
     booking_id: str
@@ -315,15 +362,19 @@ class BookingPaymentOrphaned:
     def from_data(cls, data: Mapping[str, Any]) -> BookingPaymentOrphaned:
         w = cls.__name__
         customer = data.get("customer")
-        return cls(booking_id=_req(data, "booking_id", w), payment_id=_req(data, "payment_id", w),
-                   reason=_req(data, "reason", w),
-                   customer=Person.from_data(customer, f"{w}.customer") if customer is not None else None)
+        return cls(
+            booking_id=_req(data, "booking_id", w),
+            payment_id=_req(data, "payment_id", w),
+            reason=_req(data, "reason", w),
+            customer=Person.from_data(customer, f"{w}.customer") if customer is not None else None,
+        )
 
 
 @dataclass(frozen=True)
 class PaymentStatusChanged:
     """A payment succeeded, failed or was canceled. `purpose` is "booking" or "voucher"; `reference_id` what was
     paid for (a booking, a course's series, a voucher)."""
+
     TYPES: ClassVar[tuple[str, ...]] = ("payment.succeeded", "payment.failed", "payment.canceled")
     VERSION: ClassVar[int] = 1
     payment_id: str
@@ -333,16 +384,24 @@ class PaymentStatusChanged:
     stripe_payment_intent: str
 
     def to_data(self) -> dict[str, Any]:
-        return {"payment_id": self.payment_id, "purpose": self.purpose, "reference_id": self.reference_id,
-                "amount": self.amount.to_data(), "stripe_payment_intent": self.stripe_payment_intent}
+        return {
+            "payment_id": self.payment_id,
+            "purpose": self.purpose,
+            "reference_id": self.reference_id,
+            "amount": self.amount.to_data(),
+            "stripe_payment_intent": self.stripe_payment_intent,
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> PaymentStatusChanged:
         w = cls.__name__
-        return cls(payment_id=_req(data, "payment_id", w), purpose=_req(data, "purpose", w),
-                   reference_id=_req(data, "reference_id", w),
-                   amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"),
-                   stripe_payment_intent=_req(data, "stripe_payment_intent", w))
+        return cls(
+            payment_id=_req(data, "payment_id", w),
+            purpose=_req(data, "purpose", w),
+            reference_id=_req(data, "reference_id", w),
+            amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"),
+            stripe_payment_intent=_req(data, "stripe_payment_intent", w),
+        )
 
 
 @dataclass(frozen=True)
@@ -358,23 +417,35 @@ class PaymentRefunded:
     amount: Money
 
     def to_data(self) -> dict[str, Any]:
-        return {"payment_id": self.payment_id, "refund_id": self.refund_id, "purpose": self.purpose,
-                "reference_id": self.reference_id, "reason": self.reason, "customer_email": self.customer_email,
-                "amount": self.amount.to_data()}
+        return {
+            "payment_id": self.payment_id,
+            "refund_id": self.refund_id,
+            "purpose": self.purpose,
+            "reference_id": self.reference_id,
+            "reason": self.reason,
+            "customer_email": self.customer_email,
+            "amount": self.amount.to_data(),
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> PaymentRefunded:
         w = cls.__name__
-        return cls(payment_id=_req(data, "payment_id", w), refund_id=_req(data, "refund_id", w),
-                   purpose=_req(data, "purpose", w), reference_id=_req(data, "reference_id", w),
-                   reason=_req(data, "reason", w), customer_email=_req(data, "customer_email", w),
-                   amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"))
+        return cls(
+            payment_id=_req(data, "payment_id", w),
+            refund_id=_req(data, "refund_id", w),
+            purpose=_req(data, "purpose", w),
+            reference_id=_req(data, "reference_id", w),
+            reason=_req(data, "reason", w),
+            customer_email=_req(data, "customer_email", w),
+            amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"),
+        )
 
 
 @dataclass(frozen=True)
 class VoucherPurchased:
     """A paid voucher, issued (never its code: `code_hint` only). Older events named the clinic only by the
     envelope's clinic_id (no `clinic`) and had no `buyer_token`."""
+
     TYPES: ClassVar[tuple[str, ...]] = ("voucher.purchased",)
     VERSION: ClassVar[int] = 1
     voucher_id: str
@@ -394,10 +465,19 @@ class VoucherPurchased:
         data: dict[str, Any] = {"voucher_id": self.voucher_id}
         if self.clinic is not None:
             data["clinic"] = self.clinic.to_data()
-        data.update({"kind": self.kind, "title": self.title, "vat_class": self.vat_class,
-                     "price": self.price.to_data(), "buyer": self.buyer.to_data(),
-                     "recipient": self.recipient.to_data(), "deliver_on": self.deliver_on.isoformat(),
-                     "expires_at": self.expires_at.isoformat(), "code_hint": self.code_hint})
+        data.update(
+            {
+                "kind": self.kind,
+                "title": self.title,
+                "vat_class": self.vat_class,
+                "price": self.price.to_data(),
+                "buyer": self.buyer.to_data(),
+                "recipient": self.recipient.to_data(),
+                "deliver_on": self.deliver_on.isoformat(),
+                "expires_at": self.expires_at.isoformat(),
+                "code_hint": self.code_hint,
+            }
+        )
         if self.buyer_token is not None:
             data["buyer_token"] = self.buyer_token
         return data
@@ -407,14 +487,19 @@ class VoucherPurchased:
         w = cls.__name__
         clinic = data.get("clinic")
         return cls(
-            voucher_id=_req(data, "voucher_id", w), kind=_req(data, "kind", w), title=_req(data, "title", w),
-            vat_class=_req(data, "vat_class", w), price=Money.from_data(_req(data, "price", w), f"{w}.price"),
+            voucher_id=_req(data, "voucher_id", w),
+            kind=_req(data, "kind", w),
+            title=_req(data, "title", w),
+            vat_class=_req(data, "vat_class", w),
+            price=Money.from_data(_req(data, "price", w), f"{w}.price"),
             buyer=Person.from_data(_req(data, "buyer", w), f"{w}.buyer"),
             recipient=Person.from_data(_req(data, "recipient", w), f"{w}.recipient"),
             deliver_on=_date(_req(data, "deliver_on", w), f"{w}.deliver_on"),
-            expires_at=_dt(_req(data, "expires_at", w), f"{w}.expires_at"), code_hint=_req(data, "code_hint", w),
+            expires_at=_dt(_req(data, "expires_at", w), f"{w}.expires_at"),
+            code_hint=_req(data, "code_hint", w),
             clinic=ClinicRef.from_data(clinic, f"{w}.clinic") if clinic is not None else None,
-            buyer_token=data.get("buyer_token"))
+            buyer_token=data.get("buyer_token"),
+        )
 
 
 def _date(value: Any, where: str) -> date:
@@ -427,6 +512,7 @@ def _date(value: Any, where: str) -> date:
 @dataclass(frozen=True)
 class VoucherDeliveryChanged:
     """The buyer changed where (`recipient_email`) or when (`deliver_on`) the gift goes: `changed` names which."""
+
     TYPES: ClassVar[tuple[str, ...]] = ("voucher.delivery_changed",)
     VERSION: ClassVar[int] = 1
     voucher_id: str
@@ -435,16 +521,22 @@ class VoucherDeliveryChanged:
     changed: tuple[str, ...]
 
     def to_data(self) -> dict[str, Any]:
-        return {"voucher_id": self.voucher_id, "clinic": self.clinic.to_data(),
-                "deliver_on": self.deliver_on.isoformat(), "changed": list(self.changed)}
+        return {
+            "voucher_id": self.voucher_id,
+            "clinic": self.clinic.to_data(),
+            "deliver_on": self.deliver_on.isoformat(),
+            "changed": list(self.changed),
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> VoucherDeliveryChanged:
         w = cls.__name__
-        return cls(voucher_id=_req(data, "voucher_id", w),
-                   clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
-                   deliver_on=_date(_req(data, "deliver_on", w), f"{w}.deliver_on"),
-                   changed=tuple(_req(data, "changed", w)))
+        return cls(
+            voucher_id=_req(data, "voucher_id", w),
+            clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
+            deliver_on=_date(_req(data, "deliver_on", w), f"{w}.deliver_on"),
+            changed=tuple(_req(data, "changed", w)),
+        )
 
 
 @dataclass(frozen=True)
@@ -465,6 +557,7 @@ class VoucherExpired:
 @dataclass(frozen=True)
 class VoucherExpiring:
     """30 days before a voucher expires: its recipient is told what is left (`code_hint`, never the code)."""
+
     TYPES: ClassVar[tuple[str, ...]] = ("voucher.expiring",)
     VERSION: ClassVar[int] = 1
     voucher_id: str
@@ -476,26 +569,44 @@ class VoucherExpiring:
     code_hint: str
 
     def to_data(self) -> dict[str, Any]:
-        return {"voucher_id": self.voucher_id, "clinic": self.clinic.to_data(), "title": self.title,
-                "expires_at": self.expires_at.isoformat(), "recipient": self.recipient.to_data(),
-                "remaining": self.remaining.to_data(), "code_hint": self.code_hint}
+        return {
+            "voucher_id": self.voucher_id,
+            "clinic": self.clinic.to_data(),
+            "title": self.title,
+            "expires_at": self.expires_at.isoformat(),
+            "recipient": self.recipient.to_data(),
+            "remaining": self.remaining.to_data(),
+            "code_hint": self.code_hint,
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> VoucherExpiring:
         w = cls.__name__
-        return cls(voucher_id=_req(data, "voucher_id", w),
-                   clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"), title=_req(data, "title", w),
-                   expires_at=_dt(_req(data, "expires_at", w), f"{w}.expires_at"),
-                   recipient=Person.from_data(_req(data, "recipient", w), f"{w}.recipient"),
-                   remaining=Remaining.from_data(_req(data, "remaining", w), f"{w}.remaining"),
-                   code_hint=_req(data, "code_hint", w))
+        return cls(
+            voucher_id=_req(data, "voucher_id", w),
+            clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
+            title=_req(data, "title", w),
+            expires_at=_dt(_req(data, "expires_at", w), f"{w}.expires_at"),
+            recipient=Person.from_data(_req(data, "recipient", w), f"{w}.recipient"),
+            remaining=Remaining.from_data(_req(data, "remaining", w), f"{w}.remaining"),
+            code_hint=_req(data, "code_hint", w),
+        )
 
 
 # --- the registry, building and parsing events ---------------------------------------------------
 
-MODELS: tuple[Any, ...] = (BookingChanged, BookingLapsed, BookingAwaitingPayment, BookingPaymentOrphaned,
-                           PaymentStatusChanged, PaymentRefunded, VoucherPurchased, VoucherDeliveryChanged,
-                           VoucherExpired, VoucherExpiring)
+MODELS: tuple[Any, ...] = (
+    BookingChanged,
+    BookingLapsed,
+    BookingAwaitingPayment,
+    BookingPaymentOrphaned,
+    PaymentStatusChanged,
+    PaymentRefunded,
+    VoucherPurchased,
+    VoucherDeliveryChanged,
+    VoucherExpired,
+    VoucherExpiring,
+)
 REGISTRY: dict[str, Any] = {event_type: model for model in MODELS for event_type in model.TYPES}
 
 M = TypeVar("M")

@@ -1,4 +1,5 @@
 """asyncpg pools: one per service, each bound to the service's own schema through search_path."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,9 @@ async def create_pool(settings: Settings, schema: str, *, min_size: int = 1, max
 
 async def connect(settings: Settings, schema: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(
-        settings.database_url, timeout=5, command_timeout=settings.db_command_timeout,
+        settings.database_url,
+        timeout=5,
+        command_timeout=settings.db_command_timeout,
         server_settings=_server_settings(schema),
     )
     await _init_connection(conn)
@@ -68,6 +71,7 @@ _T = TypeVar("_T")
 def retry_conflicts(use_case: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
     """Run `use_case` (an async function that opens its own transactions) again after a deadlock or a
     serialization failure, a bounded number of times, with a little jitter so the racers part."""
+
     @functools.wraps(use_case)
     async def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         for attempt in range(1, CONFLICT_ATTEMPTS):
@@ -75,5 +79,6 @@ def retry_conflicts(use_case: Callable[_P, Awaitable[_T]]) -> Callable[_P, Corou
                 return await use_case(*args, **kwargs)
             except asyncpg.exceptions.TransactionRollbackError:
                 await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * attempt))
-        return await use_case(*args, **kwargs)      # the last attempt: its error goes to the caller
+        return await use_case(*args, **kwargs)  # the last attempt: its error goes to the caller
+
     return run

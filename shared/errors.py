@@ -3,6 +3,7 @@
 Handlers raise `ApiError`; the middleware turns it, aiohttp's own HTTP errors, validation
 errors and database outages into that shape. A client never sees a stack trace.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,9 @@ RETRY_AFTER_CONFLICT = 1
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -37,8 +39,12 @@ class ApiError(Exception):
 
 class DependencyUnavailable(ApiError):
     def __init__(self, what: str):
-        super().__init__(503, "service_unavailable", f"{what} is unavailable, please retry shortly",
-                         headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+        super().__init__(
+            503,
+            "service_unavailable",
+            f"{what} is unavailable, please retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -48,8 +54,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response(error_body(code, message, details), status=status, headers=headers)
 
 
@@ -65,9 +72,16 @@ DB_UNAVAILABLE = (
 )
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
 }
 
 
@@ -85,8 +99,9 @@ def validation_details(exc: pydantic.ValidationError) -> list[dict[str, str]]:
 
 
 @web.middleware
-async def error_middleware(request: web.Request,
-                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -107,22 +122,36 @@ async def error_middleware(request: web.Request,
     except asyncpg.exceptions.TransactionRollbackError as exc:
         # A deadlock or serialization failure that outlived the use case's own retries: busy, not broken.
         log.warning("transaction conflict", extra={"sqlstate": exc.sqlstate, "path": request.path})
-        return error_response(503, "busy", "Too many changes at once; please retry in a moment",
-                              headers={"Retry-After": str(RETRY_AFTER_CONFLICT)})
+        return error_response(
+            503,
+            "busy",
+            "Too many changes at once; please retry in a moment",
+            headers={"Retry-After": str(RETRY_AFTER_CONFLICT)},
+        )
     except asyncpg.exceptions.DataError as exc:
         # The database refused a value the input checks let through: the client's data, not our state.
         # Logged (without the value) so the check that missed it gets written.
-        log.warning("value refused by the database", extra={"sqlstate": exc.sqlstate, "path": request.path,
-                                                            "error": type(exc).__name__})
+        log.warning(
+            "value refused by the database",
+            extra={"sqlstate": exc.sqlstate, "path": request.path, "error": type(exc).__name__},
+        )
         return error_response(422, "invalid_value", "A value in the request cannot be stored")
     except REDIS_UNAVAILABLE as exc:
         log.warning("redis unavailable", extra={"error": type(exc).__name__, "path": request.path})
-        return error_response(503, "service_unavailable", "A service we rely on is unavailable, please retry shortly",
-                              headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+        return error_response(
+            503,
+            "service_unavailable",
+            "A service we rely on is unavailable, please retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
     except DB_UNAVAILABLE as exc:
         log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.path})
-        return error_response(503, "service_unavailable", "The database is unavailable, please retry shortly",
-                              headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+        return error_response(
+            503,
+            "service_unavailable",
+            "The database is unavailable, please retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -1,4 +1,5 @@
 """The event envelope every service publishes and consumes."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class Event:
-    type: str                      # e.g. "booking.confirmed"; the part before the dot is the topic
+    type: str  # e.g. "booking.confirmed"; the part before the dot is the topic
     data: dict[str, Any]
     clinic_id: str | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)

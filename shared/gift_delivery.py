@@ -1,6 +1,7 @@
 """When a gift voucher's email goes, and how we say so (pure). It goes on its delivery day at the clinic's
 delivery hour, in the clinic's zone; a gift for today bought after that hour goes at once. The voucher pages
 and the buyer's receipt both say it with these words, so they never disagree with what is sent."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time

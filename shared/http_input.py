@@ -1,6 +1,7 @@
 """Reading what a client sent, for every service: the JSON body, path and query parameters. The rules
 are shared.input's; this module applies them at the HTTP edge and answers in the one error shape, so no
 hostile byte reaches SQL, a parser's recursion or date arithmetic."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,7 @@ import pydantic
 from aiohttp import web
 
 from shared.errors import ApiError
-from shared.input import (FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, in_day_window, json_too_deep, surrogate_path,
-                          text_problem)
+from shared.input import FIRST_DAY, LAST_DAY, MAX_JSON_DEPTH, in_day_window, json_too_deep, surrogate_path, text_problem
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
@@ -29,8 +29,9 @@ async def read_json(request: web.Request, model: type[Model]) -> Model:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
     raw = await request.read()
     if json_too_deep(raw):
-        raise ApiError(400, "json_too_deep", f"The request body nests arrays or objects more than "
-                                             f"{MAX_JSON_DEPTH} deep")
+        raise ApiError(
+            400, "json_too_deep", f"The request body nests arrays or objects more than {MAX_JSON_DEPTH} deep"
+        )
     if not raw.lstrip().startswith(b"{"):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object")
     try:
@@ -45,20 +46,27 @@ def _unreadable(raw: bytes) -> ApiError:
     """Why pydantic could not read the body: not JSON, or JSON whose text is not Unicode (a lone
     surrogate escape, which has no UTF-8 form: named by its field)."""
     try:
-        payload = json.loads(raw, parse_constant=_no_constants)   # NaN and Infinity are not JSON
+        payload = json.loads(raw, parse_constant=_no_constants)  # NaN and Infinity are not JSON
     except (ValueError, UnicodeDecodeError, RecursionError):
         return ApiError(400, "invalid_json", "The request body is not valid JSON")
     if (field := surrogate_path(payload)) is not None:
         message = "must not contain an unpaired surrogate"
-        return ApiError(422, "validation_failed", "The request body is not valid",
-                        [{"field": field, "message": message, "type": "string_unicode"}])
+        return ApiError(
+            422,
+            "validation_failed",
+            "The request body is not valid",
+            [{"field": field, "message": message, "type": "string_unicode"}],
+        )
     return ApiError(400, "invalid_json", "The request body is not valid JSON")
 
 
 def _invalid(name: str, where: str, message: str, kind: str, status: int = 422) -> ApiError:
-    return ApiError(status, "validation_failed" if status == 422 else "not_found",
-                    f"`{name}` {message}" if status == 422 else "No such resource",
-                    [{"field": name, "in": where, "message": message, "type": kind}])
+    return ApiError(
+        status,
+        "validation_failed" if status == 422 else "not_found",
+        f"`{name}` {message}" if status == 422 else "No such resource",
+        [{"field": name, "in": where, "message": message, "type": kind}],
+    )
 
 
 def query_uuid(request: web.Request, name: str, *, required: bool = False) -> uuid.UUID | None:
@@ -108,8 +116,9 @@ def idempotency_key(request: web.Request) -> str | None:
 
 
 @web.middleware
-async def parameters_middleware(request: web.Request,
-                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def parameters_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Path and query parameters are text too: refuse what shared.input refuses in a one-line field,
     before any handler sees them (a path segment that cannot name anything is 404, a query value 422).
     So is the Idempotency-Key header, checked here too so that the gateway refuses it rather than pass

@@ -5,6 +5,7 @@ One booking is one calendar entry for its whole life: the UID is derived from th
 every later message about it (moved: REQUEST, cancelled: CANCEL) carries a higher SEQUENCE, so the
 customer's calendar updates or removes the entry it already has instead of adding another.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ class Invite:
     booking_id: str
     start: datetime
     end: datetime
-    changed_at: datetime          # when the booking was confirmed, moved or cancelled (the event's time)
-    sequence: int                 # higher than that of any earlier invite for the booking
+    changed_at: datetime  # when the booking was confirmed, moved or cancelled (the event's time)
+    sequence: int  # higher than that of any earlier invite for the booking
     summary: str
     location: str
     description: str
@@ -74,12 +75,16 @@ def _calendar(method: str, invite: Invite, status: str) -> str:
     event.add("transp", "OPAQUE")
     if invite.url:
         event.add("url", invite.url)
-    if invite.organizer_email:          # a clinic may publish no email address
+    if invite.organizer_email:  # a clinic may publish no email address
         event.add("organizer", _address(invite.organizer_email, invite.organizer_name))
-    event.add("attendee", _address(invite.attendee_email, invite.attendee_name, role="REQ-PARTICIPANT",
-                                   partstat="NEEDS-ACTION", rsvp="FALSE"))
+    event.add(
+        "attendee",
+        _address(
+            invite.attendee_email, invite.attendee_name, role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="FALSE"
+        ),
+    )
     cal.add_component(event)
-    ical: bytes = cal.to_ical()         # icalendar leaves to_ical unannotated
+    ical: bytes = cal.to_ical()  # icalendar leaves to_ical unannotated
     return ical.decode()
 
 

@@ -10,6 +10,7 @@
 `StrictModel` is the base of every request body: it applies the text rules to every string it holds
 (dict keys and list items included), and `Instant` / `Day` are the only datetime and date field types.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,7 +50,7 @@ def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Does this JSON text nest arrays and objects more than `limit` deep? Linear, and no recursion:
     for bodies json.loads and pydantic would otherwise recurse into until they fail."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False        # the usual body: too few brackets to be that deep
+        return False  # the usual body: too few brackets to be that deep
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
     return max(accumulate(_DEPTH_STEP[b] for b in brackets), default=0) > limit
 
@@ -122,8 +123,11 @@ def _utc_in_window(value: datetime) -> datetime:
     except OverflowError:
         utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
-        raise PydanticCustomError("datetime_out_of_range", "Give a time between {earliest} and {latest} (UTC)",
-                                  {"earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()})
+        raise PydanticCustomError(
+            "datetime_out_of_range",
+            "Give a time between {earliest} and {latest} (UTC)",
+            {"earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()},
+        )
     return utc
 
 
@@ -133,8 +137,11 @@ def in_day_window(day: date) -> bool:
 
 def _day_in_window(value: date) -> date:
     if not in_day_window(value):
-        raise PydanticCustomError("date_out_of_range", "Give a date between {first} and {last}",
-                                  {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+        raise PydanticCustomError(
+            "date_out_of_range",
+            "Give a date between {first} and {last}",
+            {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+        )
     return value
 
 
@@ -148,6 +155,7 @@ class StrictModel(BaseModel):
     """The base of request bodies: unknown fields refused, strings stripped, and every string held,
     however nested, checked by the text rules. Strings are one line unless their field is listed in
     `multiline`."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     multiline: ClassVar[frozenset[str]] = frozenset()
 

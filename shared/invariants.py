@@ -5,6 +5,7 @@ examples; exits 1 if any is violated.
 
 Each check is one query over the services' own schemas, read-only. Counts of work in flight (an event not
 yet published, a booking not yet emailed) only count once older than `settle` seconds."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,26 +21,34 @@ from shared.events import dead_letter_key
 SETTLE_SECONDS = 60.0
 EXAMPLES = 3
 TOPICS = ("booking", "payment", "voucher")
-LIVE = "('held', 'pending_payment', 'confirmed')"      # what the no-overlap constraint covers
+LIVE = "('held', 'pending_payment', 'confirmed')"  # what the no-overlap constraint covers
 
 
 @dataclass(frozen=True)
 class Invariant:
     name: str
-    query: str          # the violations: one row each, its first column naming it; $1, if used, the settle time
+    query: str  # the violations: one row each, its first column naming it; $1, if used, the settle time
 
 
 INVARIANTS = (
-    Invariant("no two live reservations of a therapist overlap", f"""
+    Invariant(
+        "no two live reservations of a therapist overlap",
+        f"""
         SELECT a.id || ' & ' || b.id FROM booking.bookings a JOIN booking.bookings b
           ON a.therapist_id = b.therapist_id AND a.id < b.id AND a.blocked && b.blocked
-        WHERE a.status IN {LIVE} AND b.status IN {LIVE}"""),
-    Invariant("every voucher's balance is its ledger's sum, and never below zero", """
+        WHERE a.status IN {LIVE} AND b.status IN {LIVE}""",
+    ),
+    Invariant(
+        "every voucher's balance is its ledger's sum, and never below zero",
+        """
         SELECT v.id::text FROM payments.vouchers v
         LEFT JOIN (SELECT voucher_id, sum(units) AS units FROM payments.voucher_ledger GROUP BY voucher_id) l
           ON l.voucher_id = v.id
-        WHERE (v.balance <> coalesce(l.units, 0) OR v.balance < 0)"""),
-    Invariant("every succeeded payment has its booking, its issued voucher or its refund", """
+        WHERE (v.balance <> coalesce(l.units, 0) OR v.balance < 0)""",
+    ),
+    Invariant(
+        "every succeeded payment has its booking, its issued voucher or its refund",
+        """
         SELECT p.id::text FROM payments.payments p
         WHERE p.status = 'succeeded' AND p.amount_refunded < p.amount
           AND p.succeeded_at < clock_timestamp() - make_interval(secs => $1)
@@ -47,14 +56,20 @@ INVARIANTS = (
                 SELECT 1 FROM booking.bookings b WHERE (b.id = p.reference_id OR b.series_id = p.reference_id)
                   AND b.status IN ('confirmed', 'completed', 'no_show')))
           AND NOT (p.purpose = 'voucher' AND EXISTS (
-                SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))"""),
-    Invariant("every confirmed booking has its confirmation email", """
+                SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))""",
+    ),
+    Invariant(
+        "every confirmed booking has its confirmation email",
+        """
         SELECT o.envelope->'data'->>'booking_id' FROM booking.outbox o
         WHERE o.envelope->>'type' = 'booking.confirmed'
           AND o.created_at < clock_timestamp() - make_interval(secs => $1)
           AND NOT EXISTS (SELECT 1 FROM notifications.emails e
-                          WHERE e.event_id = o.event_id AND e.kind = 'booking_confirmed')"""),
-    Invariant("every confirmed booking has one booking.created delivery per endpoint subscribed then", """
+                          WHERE e.event_id = o.event_id AND e.kind = 'booking_confirmed')""",
+    ),
+    Invariant(
+        "every confirmed booking has one booking.created delivery per endpoint subscribed then",
+        """
         SELECT o.envelope->'data'->>'booking_id' || ' -> ' || w.id FROM booking.outbox o
         JOIN notifications.webhook_endpoints w
           ON w.clinic_id::text = o.envelope->>'clinic_id' AND 'booking.created' = ANY(w.event_types)
@@ -62,13 +77,17 @@ INVARIANTS = (
         WHERE o.envelope->>'type' = 'booking.confirmed'
           AND o.created_at < clock_timestamp() - make_interval(secs => $1)
           AND (SELECT count(*) FROM notifications.webhook_deliveries d
-               WHERE d.endpoint_id = w.id AND d.event_id = o.event_id) <> 1"""),
-    Invariant("no outbox row is left unpublished", """
+               WHERE d.endpoint_id = w.id AND d.event_id = o.event_id) <> 1""",
+    ),
+    Invariant(
+        "no outbox row is left unpublished",
+        """
         SELECT 'booking ' || seq FROM booking.outbox
         WHERE published_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
         UNION ALL
         SELECT 'payments ' || seq FROM payments.outbox
-        WHERE published_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)"""),
+        WHERE published_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)""",
+    ),
 )
 
 
@@ -90,8 +109,11 @@ async def check_database(conn: asyncpg.Connection, settle: float = SETTLE_SECOND
 async def check_dead_letters(redis: aioredis.Redis, prefix: str) -> Finding:
     """A dead-lettered event is one no handler could take: each needs a person to look at it."""
     counts = {topic: await redis.xlen(dead_letter_key(prefix, topic)) for topic in TOPICS}
-    return Finding("no event is dead-lettered", sum(counts.values()),
-                   [f"{topic}: {n}" for topic, n in counts.items() if n][:EXAMPLES])
+    return Finding(
+        "no event is dead-lettered",
+        sum(counts.values()),
+        [f"{topic}: {n}" for topic, n in counts.items() if n][:EXAMPLES],
+    )
 
 
 async def check(database_url: str, redis_url: str, prefix: str, settle: float = SETTLE_SECONDS) -> list[Finding]:
@@ -105,8 +127,11 @@ async def check(database_url: str, redis_url: str, prefix: str, settle: float = 
 
 
 def report(findings: list[Finding]) -> str:
-    lines = [f"{'ok  ' if f.count == 0 else 'FAIL'} {f.count:6d}  {f.name}"
-             + (f"  (e.g. {', '.join(f.examples)})" if f.examples else "") for f in findings]
+    lines = [
+        f"{'ok  ' if f.count == 0 else 'FAIL'} {f.count:6d}  {f.name}"
+        + (f"  (e.g. {', '.join(f.examples)})" if f.examples else "")
+        for f in findings
+    ]
     violated = sum(f.count for f in findings)
     lines.append(f"{violated} violation(s) of {len(findings)} invariants")
     return "\n".join(lines)
@@ -114,8 +139,12 @@ def report(findings: list[Finding]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS,
-                        help="seconds work in flight may take before it counts as missing")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="seconds work in flight may take before it counts as missing",
+    )
     args = parser.parse_args()
     settings = load_settings()
     findings = asyncio.run(check(settings.database_url, settings.redis_url, settings.redis_prefix, args.settle))

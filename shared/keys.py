@@ -1,4 +1,5 @@
 """Typed aiohttp application keys shared by every service."""
+
 from typing import Awaitable, Callable
 
 import asyncpg

@@ -4,6 +4,7 @@ The request id lives in a context variable: the HTTP middleware sets it from `X-
 event consumers set it from the event envelope, so one customer action can be followed
 from the gateway to the email.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -58,7 +59,7 @@ class OffLoopHandler(logging.handlers.QueueHandler):
     log's pipe or file (one line per request), which the loop would otherwise do at every request. What the
     line needs from the moment it was made (its request id, its message and traceback) is fixed here."""
 
-    listener: logging.handlers.QueueListener      # the thread writing the records (set by setup_logging)
+    listener: logging.handlers.QueueListener  # the thread writing the records (set by setup_logging)
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         record.__dict__.setdefault("request_id", request_id_var.get())
@@ -76,6 +77,7 @@ class MalformedRequestFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         from aiohttp.http_exceptions import HttpProcessingError
+
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError) and (error.code or 400) < 500:
             record.msg, record.args = "malformed HTTP request refused", ()

@@ -2,6 +2,7 @@
 and, read at scrape time, what is waiting on the event path (outbox backlog, stream lag and pending
 entries of each consumer group, Celery queue depth, the relays' and consumers' counters) plus anything a
 service adds."""
+
 from __future__ import annotations
 
 import hmac
@@ -33,8 +34,9 @@ def worker_counter_key(prefix: str, name: str) -> str:
     return f"{prefix}metrics:{name}"
 
 
-async def count_in_redis(redis: aioredis.Redis, prefix: str, name: str, labels: tuple[str, ...],
-                         amount: int = 1) -> None:
+async def count_in_redis(
+    redis: aioredis.Redis, prefix: str, name: str, labels: tuple[str, ...], amount: int = 1
+) -> None:
     """Add `amount` to a WORKER_COUNTERS counter; `labels` are its label values, in its labels' order."""
     if amount:
         await redis.hincrby(worker_counter_key(prefix, name), _LABEL_SEPARATOR.join(labels), amount)
@@ -60,16 +62,23 @@ class Metrics:
     def __init__(self, topics: tuple[str, ...] = ()) -> None:
         self.topics = topics
         self.registry = CollectorRegistry()
-        self.requests = Counter("http_requests", "HTTP requests answered", ["route", "method", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("http_request_duration_seconds", "Time to answer", ["route"],
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-                                 registry=self.registry)
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered", ["route", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
         self.outbox_backlog = Gauge("outbox_backlog", "Outbox rows not yet published", registry=self.registry)
-        self.stream_lag = Gauge("stream_lag", "Entries not yet read by the consumer group", ["stream", "group"],
-                                registry=self.registry)
-        self.stream_pending = Gauge("stream_pending", "Entries read but not acknowledged", ["stream", "group"],
-                                    registry=self.registry)
+        self.stream_lag = Gauge(
+            "stream_lag", "Entries not yet read by the consumer group", ["stream", "group"], registry=self.registry
+        )
+        self.stream_pending = Gauge(
+            "stream_pending", "Entries read but not acknowledged", ["stream", "group"], registry=self.registry
+        )
         self.worker_counters = WorkerCounters()
         self.registry.register(self.worker_counters)
         self.gauges: dict[str, Gauge] = {}
@@ -85,8 +94,9 @@ METRICS = web.AppKey("metrics", Metrics)
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request,
-                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def metrics_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
     try:
@@ -141,6 +151,6 @@ def install(app: web.Application, topics: tuple[str, ...] = ()) -> None:
     """/metrics on `app`; `topics`: the event topics whose streams' lag it shows (those the service publishes
     or reads)."""
     app[METRICS] = Metrics(topics)
-    app.middlewares.insert(0, metrics_middleware)   # outermost: it sees the status the client gets
+    app.middlewares.insert(0, metrics_middleware)  # outermost: it sees the status the client gets
     app.router.add_get("/metrics", metrics_handler)
     app[METRICS].gauge("service_up", "1 while the service runs", ("service",)).labels(app[SERVICE_NAME]).set(1)

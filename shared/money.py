@@ -1,4 +1,5 @@
 """How money and what is on a voucher are said to customers (pure), by the pages and the emails alike."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ no service's code.
 Request bodies come from the same pydantic models the handlers validate with (`shared.http_input.read_json`),
 so the spec and the validation cannot drift apart: one source of truth.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ ERROR_SCHEMA: JsonObject = {
 MONEY_SCHEMA: JsonObject = {
     "type": "object",
     "required": ["amount", "currency"],
-    "properties": {"amount": {"type": "integer", "description": "minor units (pence)"},
-                   "currency": {"type": "string", "minLength": 3, "maxLength": 3}},
+    "properties": {
+        "amount": {"type": "integer", "description": "minor units (pence)"},
+        "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+    },
 }
 # Named "Amount": "Money" is the request model of payments (services/payments/schemas.py).
 SHARED_SCHEMAS = {"Error": ERROR_SCHEMA, "Amount": MONEY_SCHEMA}
@@ -73,8 +76,10 @@ WITH_BODY = (400, 413, 415, 422)
 
 
 def error_response(status: int, description: str | None = None) -> JsonObject:
-    return {"description": description or ERROR_REASONS.get(status, "Error"),
-            "content": {JSON: {"schema": {"$ref": REF.format(model="Error")}}}}
+    return {
+        "description": description or ERROR_REASONS.get(status, "Error"),
+        "content": {JSON: {"schema": {"$ref": REF.format(model="Error")}}},
+    }
 
 
 def json_response(description: str, schema: JsonObject) -> JsonObject:
@@ -95,8 +100,9 @@ def path_param(name: str, schema: JsonObject | None = None, description: str = "
     return param
 
 
-def query_param(name: str, schema: JsonObject | None = None, description: str = "",
-                required: bool = False) -> JsonObject:
+def query_param(
+    name: str, schema: JsonObject | None = None, description: str = "", required: bool = False
+) -> JsonObject:
     param = {"name": name, "in": "query", "required": required, "schema": schema or {"type": "string"}}
     if description:
         param["description"] = description
@@ -106,9 +112,13 @@ def query_param(name: str, schema: JsonObject | None = None, description: str = 
 UUID = {"type": "string", "format": "uuid"}
 DATE = {"type": "string", "format": "date"}
 DATETIME = {"type": "string", "format": "date-time"}
-IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
-                   "description": "Retry-safe creation: the same key answers with the same result",
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry-safe creation: the same key answers with the same result",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 @dataclass(frozen=True)
@@ -117,18 +127,32 @@ class Operation:
     method: str
     spec: JsonObject
     schemas: dict[str, JsonObject] = field(default_factory=dict)
-    model: type[pydantic.BaseModel] | None = None   # the request body's model, the handler's too
+    model: type[pydantic.BaseModel] | None = None  # the request body's model, the handler's too
 
 
-def operation(method: str, path: str, *, summary: str, tag: str, responses: dict[int, JsonObject],
-              errors: tuple[int, ...] = (), parameters: list[JsonObject] | None = None,
-              body: type[pydantic.BaseModel] | None = None, body_required: bool = True,
-              raw_body: JsonObject | None = None,
-              clinic_auth: bool = False, description: str = "", operation_id: str | None = None) -> Operation:
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    responses: dict[int, JsonObject],
+    errors: tuple[int, ...] = (),
+    parameters: list[JsonObject] | None = None,
+    body: type[pydantic.BaseModel] | None = None,
+    body_required: bool = True,
+    raw_body: JsonObject | None = None,
+    clinic_auth: bool = False,
+    description: str = "",
+    operation_id: str | None = None,
+) -> Operation:
     """One operation: `responses` are the success answers (status → response object), `errors` the
     statuses the handler raises; the gateway's statuses and those of body parsing are added."""
-    spec: dict[str, Any] = {"summary": summary, "tags": [tag],
-                            "operationId": operation_id or _operation_id(method, path)}
+    spec: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "operationId": operation_id or _operation_id(method, path),
+    }
     if description:
         spec["description"] = description
     if parameters:
@@ -143,7 +167,7 @@ def operation(method: str, path: str, *, summary: str, tag: str, responses: dict
         ref, schemas = model_schema(body)
         spec["requestBody"] = {"required": body_required, "content": {JSON: {"schema": ref}}}
         statuses |= set(WITH_BODY)
-    elif raw_body is not None:   # a body checked otherwise (e.g. a signature over the raw bytes)
+    elif raw_body is not None:  # a body checked otherwise (e.g. a signature over the raw bytes)
         spec["requestBody"] = {"required": True, "content": {JSON: {"schema": raw_body}}}
     if clinic_auth:
         spec["security"] = [{CLINIC_SECURITY: []}]
@@ -162,17 +186,22 @@ def _operation_id(method: str, path: str) -> str:
 
 # --- the operations on the wire: service → gateway -------------------------------------------------
 
+
 def operations_to_json(operations: Iterable[Operation]) -> JsonObject:
     """What a service serves at SPEC_PATH: each operation's path, method, spec and component schemas (the
     request model itself stays behind: the document needs only its schema, already in `schemas`)."""
-    return {"operations": [{"path": op.path, "method": op.method, "spec": op.spec, "schemas": op.schemas}
-                           for op in operations]}
+    return {
+        "operations": [
+            {"path": op.path, "method": op.method, "spec": op.spec, "schemas": op.schemas} for op in operations
+        ]
+    }
 
 
 def operations_from_json(document: JsonObject) -> tuple[Operation, ...]:
     """The operations a service served (KeyError or TypeError if it is not that shape)."""
-    return tuple(Operation(item["path"], item["method"], item["spec"], item["schemas"])
-                 for item in document["operations"])
+    return tuple(
+        Operation(item["path"], item["method"], item["spec"], item["schemas"]) for item in document["operations"]
+    )
 
 
 def serve_operations(app: web.Application, operations: Iterable[Operation]) -> None:

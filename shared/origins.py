@@ -2,13 +2,14 @@
 wildcard, no user name, no IPv6 literal, no non-ASCII host). The booking service refuses anything else
 when a clinic sets it; the web service puts the stored origins into a CSP `frame-ancestors` header, and
 skips anything else there too, so a stored value can never add a directive to that header. Pure."""
+
 from __future__ import annotations
 
 import re
 
 MAX_ORIGIN_LENGTH = 300
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_ORIGIN = re.compile(rf"(https?)://({_LABEL}(?:\.{_LABEL})*)(?::([0-9]{{1,5}}))?")     # whole text (fullmatch)
+_ORIGIN = re.compile(rf"(https?)://({_LABEL}(?:\.{_LABEL})*)(?::([0-9]{{1,5}}))?")  # whole text (fullmatch)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_HOST_LENGTH = 253
 EXAMPLE = "https://www.example.com"

@@ -12,6 +12,7 @@ republish_requests_key); the relay whose outbox holds the topic answers at its m
 (answer_republish_requests) and records the stream's last id at that moment under republished_key: every
 re-published copy comes after it, so a gap at or below it is covered and the consumer does not ask again.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,11 +47,15 @@ ERROR_BACKOFF = 1.0
 
 
 # Re-publishes the window of one topic (answer_republish_requests); ensure_redis_intact does it for all topics.
-RESET_TOPIC = ("UPDATE outbox SET published_at = NULL WHERE topic = $1 AND published_at IS NOT NULL "
-               "AND created_at > clock_timestamp() - make_interval(secs => $2)")
+RESET_TOPIC = (
+    "UPDATE outbox SET published_at = NULL WHERE topic = $1 AND published_at IS NOT NULL "
+    "AND created_at > clock_timestamp() - make_interval(secs => $2)"
+)
 # Which of the requested topics this outbox holds: only that relay (of its schema's replicas) answers them.
-TOPICS_HELD = ("SELECT topic FROM unnest($1::text[]) AS requested (topic) "
-               "WHERE EXISTS (SELECT 1 FROM outbox WHERE outbox.topic = requested.topic)")
+TOPICS_HELD = (
+    "SELECT topic FROM unnest($1::text[]) AS requested (topic) "
+    "WHERE EXISTS (SELECT 1 FROM outbox WHERE outbox.topic = requested.topic)"
+)
 # Records the answer and removes the request only if it is still the one answered: one made meanwhile (a gap
 # found after the answer's last id was read) stays for the next check.
 RECORD_ANSWER = """
@@ -76,8 +81,15 @@ OUTBOX_COLUMNS = "outbox (event_id, topic, envelope)"
 def outbox_row(event: Event) -> tuple[uuid.UUID, str, dict[str, Any]]:
     """The values of `event`'s outbox row (OUTBOX_COLUMNS), stamped with the current request id."""
     if event.request_id is None and (rid := request_id_var.get()):
-        event = Event(type=event.type, data=event.data, clinic_id=event.clinic_id, id=event.id,
-                      occurred_at=event.occurred_at, request_id=rid, version=event.version)
+        event = Event(
+            type=event.type,
+            data=event.data,
+            clinic_id=event.clinic_id,
+            id=event.id,
+            occurred_at=event.occurred_at,
+            request_id=rid,
+            version=event.version,
+        )
     return event.id, event.topic, event.to_dict()
 
 
@@ -87,8 +99,16 @@ async def add_event(conn: Connection, event: Event) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, schema: str, prefix: str,
-                 poll_interval: float = 1.0, republish_window: float = 7 * 24 * 3600):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        *,
+        schema: str,
+        prefix: str,
+        poll_interval: float = 1.0,
+        republish_window: float = 7 * 24 * 3600,
+    ):
         self.pool = pool
         self.redis = redis
         self.schema = schema
@@ -101,7 +121,7 @@ class OutboxRelay:
         self._last_cleanup = 0.0
         self._last_trim = 0.0
         self._last_marker_check = float("-inf")
-        self._streams: set[str] = set()       # the streams this relay has published to
+        self._streams: set[str] = set()  # the streams this relay has published to
 
     async def ensure_redis_intact(self) -> int:
         """Re-publish the window if Redis lost its data since we last published; returns rows reset."""
@@ -117,8 +137,10 @@ class OutboxRelay:
         run_id = (await self.redis.info("server")).get("run_id")
         await self.redis.set(self.marker_key, str(run_id))
         if reset:
-            log.warning("redis lost its data; re-publishing outbox window",
-                        extra={"schema": self.schema, "rows": reset, "redis_run_id": run_id})
+            log.warning(
+                "redis lost its data; re-publishing outbox window",
+                extra={"schema": self.schema, "rows": reset, "redis_run_id": run_id},
+            )
             await count_in_redis(self.redis, self.prefix, "outbox_republished_rows", (self.schema, "redis_lost"), reset)
         return reset
 
@@ -143,16 +165,30 @@ class OutboxRelay:
                 request = await self.redis.hget(republish_requests_key(self.prefix), topic)
                 if request is None:
                     return 0
-                covered = await last_generated_id(self.redis, stream_key(self.prefix, topic))   # before the reset
+                covered = await last_generated_id(self.redis, stream_key(self.prefix, topic))  # before the reset
                 reset = int((await conn.execute(RESET_TOPIC, topic, self.republish_window)).split()[-1])
                 # A crash before this line leaves the request, so it is answered again: twice is safe, never is not.
-                await self.redis.eval(RECORD_ANSWER, 2, republish_requests_key(self.prefix),
-                                      republished_key(self.prefix), topic, request, covered)
+                await self.redis.eval(
+                    RECORD_ANSWER,
+                    2,
+                    republish_requests_key(self.prefix),
+                    republished_key(self.prefix),
+                    topic,
+                    request,
+                    covered,
+                )
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
-        log.warning("consumer found a gap; re-publishing the topic's outbox window",
-                    extra={"schema": self.schema, "topic": topic, "rows": reset, "request": request,
-                           "copies_after_id": covered})
+        log.warning(
+            "consumer found a gap; re-publishing the topic's outbox window",
+            extra={
+                "schema": self.schema,
+                "topic": topic,
+                "rows": reset,
+                "request": request,
+                "copies_after_id": covered,
+            },
+        )
         await count_in_redis(self.redis, self.prefix, "outbox_republished_rows", (self.schema, "gap"), reset)
         return reset
 
@@ -238,7 +274,7 @@ class OutboxRelay:
                     if listener is not None:
                         await self._release(listener)
                         listener = None
-                    self._last_marker_check = float("-inf")     # check first thing when back
+                    self._last_marker_check = float("-inf")  # check first thing when back
                     await _wait(stop, ERROR_BACKOFF)
                     continue
                 # Until a commit notifies us, `stop` is set (it wakes us too) or the poll interval passes.

@@ -5,6 +5,7 @@ Requests checked in the same event-loop turn share one call (RateLimiter).
 
 A limit of N per window lets a burst of N through, then one request every window/N: the bucket refills
 steadily instead of all at once at a window edge (a fixed window lets 2N through around that edge)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -71,18 +72,21 @@ class Verdict:
     allowed: bool
     limit: int
     remaining: int
-    reset_seconds: int        # until the bucket is full again
+    reset_seconds: int  # until the bucket is full again
     retry_after_seconds: int  # until one more request would be allowed (0 when allowed)
 
     def headers(self) -> dict[str, str]:
-        headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                   "RateLimit-Reset": str(self.reset_seconds)}
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after_seconds)
         return headers
 
 
-Check = tuple[Limit, str]      # a limit and whom it counts (a client address, a key's fingerprint)
+Check = tuple[Limit, str]  # a limit and whom it counts (a client address, a key's fingerprint)
 
 
 class RateLimiter:
@@ -110,7 +114,7 @@ class RateLimiter:
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             call = asyncio.ensure_future(self._call(batch))
-            self._calls.add(call)                 # held until done (the loop keeps only weak references)
+            self._calls.add(call)  # held until done (the loop keeps only weak references)
             call.add_done_callback(self._calls.discard)
 
     async def _call(self, batch: list[tuple[list[Check], int, asyncio.Future[Verdict]]]) -> None:
@@ -140,8 +144,10 @@ class RateLimiter:
 
 # One request's answers from _SCRIPT, per bucket: (allowed 1 or 0, remaining, ms until full, ms until allowed).
 def _tightest(checks: list[Check], answers: Sequence[Sequence[int]]) -> Verdict:
-    verdicts = [Verdict(bool(allowed), limit.limit, max(0, int(remaining)), _seconds(full_ms), _seconds(wait_ms))
-                for (limit, _), (allowed, remaining, full_ms, wait_ms) in zip(checks, answers)]
+    verdicts = [
+        Verdict(bool(allowed), limit.limit, max(0, int(remaining)), _seconds(full_ms), _seconds(wait_ms))
+        for (limit, _), (allowed, remaining, full_ms, wait_ms) in zip(checks, answers)
+    ]
     refused = [v for v in verdicts if not v.allowed]
     if refused:
         return max(refused, key=lambda v: v.retry_after_seconds)

@@ -1,4 +1,5 @@
 """`python -m shared.relay <schema>`: publish a service's outbox to Redis Streams."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,9 +20,14 @@ async def relay_main(settings: Settings, schema: str, stop: asyncio.Event) -> No
     pool = await db.create_pool(settings, schema, min_size=1, max_size=3)
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
-        relay = OutboxRelay(pool, redis, schema=schema, prefix=settings.redis_prefix,
-                            poll_interval=settings.relay_poll_interval,
-                            republish_window=settings.relay_republish_window)
+        relay = OutboxRelay(
+            pool,
+            redis,
+            schema=schema,
+            prefix=settings.redis_prefix,
+            poll_interval=settings.relay_poll_interval,
+            republish_window=settings.relay_republish_window,
+        )
         await relay.run(stop)
     finally:
         await redis.aclose()

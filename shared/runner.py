@@ -1,4 +1,5 @@
 """Entry point helper for long-running workers (relays, stream consumers): logs, uvloop, clean stop."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """Small values encrypted at rest with a key kept outside the database (Fernet: AES-CBC with an HMAC), so a
 dump or a stolen backup shows nothing of them. Each purpose derives its own key from its secret."""
+
 from __future__ import annotations
 
 import base64

@@ -11,6 +11,7 @@ Entries removed from a stream before this group read them (trimmed by something 
 deleted, or trimmed before the group existed) are a gap: check_gaps finds it and asks the relay to re-publish
 the topic's outbox window (see shared/outbox.py); the inbox drops the copies of what was already handled.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,6 +45,7 @@ Fields = dict[str, str]
 @dataclass
 class HandlerContext:
     """What a handler gets: the transaction's connection, and a place for work to do after commit."""
+
     conn: Connection
     _after_commit: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -66,15 +68,27 @@ def combine(*handler_maps: dict[str, Handler]) -> dict[str, Handler]:
         async def run(ctx: HandlerContext, event: Event) -> None:
             for handler in handlers:
                 await handler(ctx, event)
+
         return run
 
     return {event_type: chain(handlers) for event_type, handlers in parts.items()}
 
 
 class StreamConsumer:
-    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, prefix: str, group: str, name: str,
-                 handlers: dict[str, Handler], block_ms: int = 1000, claim_idle_ms: int = 30_000,
-                 max_attempts: int = 5, after_batch: AfterBatch | None = None):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        *,
+        prefix: str,
+        group: str,
+        name: str,
+        handlers: dict[str, Handler],
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        max_attempts: int = 5,
+        after_batch: AfterBatch | None = None,
+    ):
         """`after_batch`: run after each read batch's events were handled (and their after-commit steps
         run), before the batch is acked; e.g. to start in one go the work the batch's handlers collected."""
         self.pool = pool
@@ -92,8 +106,8 @@ class StreamConsumer:
         self._last_errors: dict[str, str] = {}
         self._last_claim = 0.0
         self._last_gap_check = float("-inf")
-        self._behind = False                         # the last read filled a batch: more entries wait
-        self._gaps_reported: dict[str, str] = {}     # stream -> the gap last counted and logged
+        self._behind = False  # the last read filled a batch: more entries wait
+        self._gaps_reported: dict[str, str] = {}  # stream -> the gap last counted and logged
 
     async def ensure_groups(self) -> None:
         # Groups start at 0, not $: after Redis lost its data the relay re-publishes the window and we
@@ -109,7 +123,10 @@ class StreamConsumer:
         """Entries never delivered to this group, as (stream, entry_id, fields)."""
         try:
             reply = await self.redis.xreadgroup(
-                self.group, self.name, {s: ">" for s in self.streams}, count=READ_COUNT,
+                self.group,
+                self.name,
+                {s: ">" for s in self.streams},
+                count=READ_COUNT,
                 block=self.block_ms if block_ms is None else block_ms,
             )
         except ResponseError as exc:
@@ -117,7 +134,7 @@ class StreamConsumer:
                 raise
             log.warning("consumer group missing (redis lost its data?); recreating", extra={"group": self.group})
             await self.ensure_groups()
-            self._last_gap_check = float("-inf")    # a group new on a trimmed stream has a gap: look before reading
+            self._last_gap_check = float("-inf")  # a group new on a trimmed stream has a gap: look before reading
             return []
         # RESP2, decoded: a [stream, [(entry_id, fields), ...]] pair per stream with entries; None if none came.
         streams = cast("list[tuple[str, list[tuple[str, Fields]]]] | None", reply)
@@ -136,7 +153,7 @@ class StreamConsumer:
         asked = []
         for (stream, topic), info, groups in zip(self.streams.items(), replies[::2], replies[1::2]):
             if isinstance(info, ResponseError) and "no such key" in str(info):
-                continue    # no stream, no group: Redis lost its data, which the relay's marker covers
+                continue  # no stream, no group: Redis lost its data, which the relay's marker covers
             for reply in (info, groups, answered):
                 if isinstance(reply, Exception):
                     raise reply
@@ -145,10 +162,10 @@ class StreamConsumer:
                 continue
             missing = missing_up_to(info, group)
             if missing is None or (topic in answered and missing <= entry_id_order(answered[topic])):
-                continue    # no gap, or the relay re-published after it (the copies are on their way)
+                continue  # no gap, or the relay re-published after it (the copies are on their way)
             await self._request_republish(stream, topic, group["last-delivered-id"], "%d-%d" % missing)
             asked.append(stream)
-        self._last_gap_check = time.monotonic()     # only once done: a failed check is made again before reading
+        self._last_gap_check = time.monotonic()  # only once done: a failed check is made again before reading
         return asked
 
     async def _request_republish(self, stream: str, topic: str, delivered: str, missing: str) -> None:
@@ -160,9 +177,10 @@ class StreamConsumer:
             return
         self._gaps_reported[stream] = missing
         await count_in_redis(self.redis, self.prefix, "stream_gaps", (self.group, topic))
-        log.warning("stream gap: entries were removed before this group read them; re-publish requested",
-                    extra={"group": self.group, "stream": stream, "last_delivered_id": delivered,
-                           "missing_up_to": missing})
+        log.warning(
+            "stream gap: entries were removed before this group read them; re-publish requested",
+            extra={"group": self.group, "stream": stream, "last_delivered_id": delivered, "missing_up_to": missing},
+        )
 
     async def process(self, stream: str, entry_id: str, fields: Fields) -> bool:
         """Handle one entry and ack it; False (entry left pending) if the handler failed."""
@@ -197,7 +215,9 @@ class StreamConsumer:
                     first = await conn.fetchval(
                         "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) "
                         "ON CONFLICT DO NOTHING RETURNING true",
-                        self.group, event.id, event.type,
+                        self.group,
+                        event.id,
+                        event.type,
                     )
                     if not first:
                         log.info("duplicate event ignored", extra={"event_id": str(event.id), "type": event.type})
@@ -225,13 +245,14 @@ class StreamConsumer:
         processed = 0
         for stream, topic in self.streams.items():
             _next, claimed, _deleted = await self.redis.xautoclaim(
-                stream, self.group, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=READ_COUNT)
+                stream, self.group, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=READ_COUNT
+            )
             claimed = [(entry_id, fields) for entry_id, fields in claimed if fields]
             if not claimed:
                 continue
             deliveries = await self._deliveries(stream, [entry_id for entry_id, _fields in claimed])
             for entry_id, fields in claimed:
-                tries = deliveries.get(entry_id, 1) - 1      # the claim itself counts as a delivery
+                tries = deliveries.get(entry_id, 1) - 1  # the claim itself counts as a delivery
                 if tries >= self.max_attempts:
                     await self.dead_letter(stream, topic, entry_id, tries, fields)
                 else:
@@ -244,14 +265,17 @@ class StreamConsumer:
         pipe = self.redis.pipeline(transaction=False)
         for entry_id in entry_ids:
             pipe.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1, consumername=self.name)
-        return {entry["message_id"]: entry["times_delivered"]
-                for listing in await pipe.execute() for entry in listing}
+        return {entry["message_id"]: entry["times_delivered"] for listing in await pipe.execute() for entry in listing}
 
     async def dead_letter(self, stream: str, topic: str, entry_id: str, attempts: int, fields: Fields) -> None:
         record: dict[FieldT, EncodableT] = {
-            "stream": stream, "entry_id": entry_id, "group": self.group, "attempts": str(attempts),
+            "stream": stream,
+            "entry_id": entry_id,
+            "group": self.group,
+            "attempts": str(attempts),
             "error": self._last_errors.pop(entry_id, "unknown (failed in another consumer)"),
-            "event": fields.get("event", "")}
+            "event": fields.get("event", ""),
+        }
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(dead_letter_key(self.prefix, topic), record)
         pipe.xack(stream, self.group, entry_id)
@@ -315,16 +339,16 @@ def missing_up_to(info: dict[str, Any], group: dict[str, Any]) -> tuple[int, int
     None if the group missed none. `info` and `group` are XINFO STREAM's and XINFO GROUPS' answers (Redis 7)."""
     delivered = entry_id_order(group["last-delivered-id"])
     found = []
-    deleted = entry_id_order(info["max-deleted-entry-id"])     # XDEL's doing; "0-0" if none
+    deleted = entry_id_order(info["max-deleted-entry-id"])  # XDEL's doing; "0-0" if none
     if deleted > delivered:
         found.append(deleted)
     removed = info["entries-added"] - info["length"]
     if removed and info["first-entry"] is None:
-        last = entry_id_order(info["last-generated-id"])       # all gone, and some were never delivered
+        last = entry_id_order(info["last-generated-id"])  # all gone, and some were never delivered
         if last > delivered:
             found.append(last)
     elif removed and entry_id_order(info["first-entry"][0]) > delivered and not _read_all_removed(info, group):
-        found.append(_before(entry_id_order(info["first-entry"][0])))     # trimmed: all below the first entry
+        found.append(_before(entry_id_order(info["first-entry"][0])))  # trimmed: all below the first entry
     return max(found, default=None)
 
 
@@ -336,30 +360,54 @@ def _read_all_removed(info: dict[str, Any], group: dict[str, Any]) -> bool:
         return False
     lag: int = group["lag"]
     length: int = info["length"]
-    return lag <= length     # no more entries were added after its last than remain
+    return lag <= length  # no more entries were added after its last than remain
 
 
 def _before(entry_id: tuple[int, int]) -> tuple[int, int]:
     milliseconds, sequence = entry_id
-    return (milliseconds, sequence - 1) if sequence else (milliseconds - 1, 2 ** 64 - 1)
+    return (milliseconds, sequence - 1) if sequence else (milliseconds - 1, 2**64 - 1)
 
 
-def consumer_for(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, *, group: str,
-                 handlers: dict[str, Handler], name: str | None = None,
-                 after_batch: AfterBatch | None = None) -> StreamConsumer:
+def consumer_for(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    settings: Settings,
+    *,
+    group: str,
+    handlers: dict[str, Handler],
+    name: str | None = None,
+    after_batch: AfterBatch | None = None,
+) -> StreamConsumer:
     """A consumer configured from settings; the name defaults to host and pid (one per process)."""
     import os
     import socket
+
     return StreamConsumer(
-        pool, redis, prefix=settings.redis_prefix, group=group, name=name or f"{socket.gethostname()}-{os.getpid()}",
-        handlers=handlers, block_ms=settings.consumer_block_ms, claim_idle_ms=settings.consumer_claim_idle_ms,
-        max_attempts=settings.consumer_max_attempts, after_batch=after_batch)
+        pool,
+        redis,
+        prefix=settings.redis_prefix,
+        group=group,
+        name=name or f"{socket.gethostname()}-{os.getpid()}",
+        handlers=handlers,
+        block_ms=settings.consumer_block_ms,
+        claim_idle_ms=settings.consumer_claim_idle_ms,
+        max_attempts=settings.consumer_max_attempts,
+        after_batch=after_batch,
+    )
 
 
-async def serve(settings: Settings, *, schema: str, group: str, handlers: dict[str, Handler], stop: asyncio.Event,
-                after_batch: AfterBatch | None = None) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    schema: str,
+    group: str,
+    handlers: dict[str, Handler],
+    stop: asyncio.Event,
+    after_batch: AfterBatch | None = None,
+) -> None:
     """The body of a consumer process: a pool on `schema`, a Redis client, and the loop until `stop`."""
     from shared import db
+
     pool = await db.create_pool(settings, schema, min_size=1, max_size=4)
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:

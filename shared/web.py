@@ -1,4 +1,5 @@
 """What every aiohttp service has: request ids, access logs, the error shape, health, resources."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,9 @@ READY_CHECK_TIMEOUT = 2.0
 
 
 @web.middleware
-async def request_id_middleware(request: web.Request,
-                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def request_id_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
     token = request_id_var.set(request_id)
@@ -39,17 +41,27 @@ async def request_id_middleware(request: web.Request,
         response.headers[REQUEST_ID_HEADER] = request_id
         # `client`: the peer, or at the gateway behind a trusted proxy the client it named; behind the gateway
         # a service's peer is the gateway, and `forwarded_for` is the client the gateway worked out.
-        log.info("request", extra={"method": request.method, "path": request.path, "status": response.status,
-                                   "ms": round((time.perf_counter() - started) * 1000, 2), "client": request.remote,
-                                   "forwarded_for": request.headers.get("X-Forwarded-For")})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": request.remote,
+                "forwarded_for": request.headers.get("X-Forwarded-For"),
+            },
+        )
         return response
     finally:
         request_id_var.reset(token)
 
 
 # Pages are our own HTML and CSS only (no CDN, no inline script); the API answers JSON.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                           "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -65,12 +77,20 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     headers.pop("Server", None)
 
 
-def create_base_app(settings: Settings, service: str, *, schema: str | None = None, migrations: Path | None = None,
-                    with_redis: bool = True, topics: tuple[str, ...] = ()) -> web.Application:
+def create_base_app(
+    settings: Settings,
+    service: str,
+    *,
+    schema: str | None = None,
+    migrations: Path | None = None,
+    with_redis: bool = True,
+    topics: tuple[str, ...] = (),
+) -> web.Application:
     """An app with the common middlewares, /healthz, /readyz, /metrics (with the lag of the event `topics` it
     publishes or reads), and optionally its pool on `schema`, migrated from the folder `migrations`, and Redis."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware, parameters_middleware],
-                          client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware, parameters_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app.on_response_prepare.append(_security_headers)
     app[SETTINGS] = settings
     app[SERVICE_NAME] = service
@@ -88,6 +108,7 @@ def create_base_app(settings: Settings, service: str, *, schema: str | None = No
 def _database_ctx(schema: str, folder: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     """The service's pool. In development its schema is migrated here; in production the migrations Job
     (deploy/) has run before the rollout, and a schema it has not brought up to date stops the start."""
+
     async def database(app: web.Application) -> AsyncIterator[None]:
         pool = await db.create_pool(app[SETTINGS], schema)
         try:
@@ -97,13 +118,15 @@ def _database_ctx(schema: str, folder: Path) -> Callable[[web.Application], Asyn
                 elif pending := await migrations.pending_migrations(conn, schema, folder):
                     raise migrations.SchemaBehind(
                         f"schema {schema} lacks migrations {', '.join(pending)}: run the migrations first "
-                        "(python -m shared.migrations, the Kubernetes migrations Job)")
+                        "(python -m shared.migrations, the Kubernetes migrations Job)"
+                    )
         except BaseException:
             await pool.close()
             raise
         app[DB] = pool
         yield
         await pool.close()
+
     return database
 
 
@@ -128,8 +151,11 @@ async def readyz(request: web.Request) -> web.Response:
     ready = all(v == "ok" for v in checks.values())
     soft = {name: await _check(ping()) for name, ping in app.get(SOFT_DEPENDENCIES, {}).items()}
     status = "unavailable" if not ready else "ready" if all(v == "ok" for v in soft.values()) else "degraded"
-    return web.json_response({"status": status, "checks": {**checks, **soft}},
-                             status=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
+    return web.json_response(
+        {"status": status, "checks": {**checks, **soft}},
+        status=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "5"},
+    )
 
 
 async def _ping_db(app: web.Application) -> None:
@@ -146,7 +172,7 @@ async def _check(coro: Awaitable[object]) -> str:
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
-    freeze_startup_objects()          # after the cleanup contexts opened the pools and clients
+    freeze_startup_objects()  # after the cleanup contexts opened the pools and clients
 
 
 def run_service(app_factory: Callable[[Settings], web.Application], service: str, settings: Settings) -> None:
@@ -156,12 +182,14 @@ def run_service(app_factory: Callable[[Settings], web.Application], service: str
     if problems:
         raise SystemExit("refusing to start: " + "; ".join(problems))
     import uvloop
+
     host, port = settings.service_host, settings.port(service)
     log.info("listening", extra={"url": f"http://{host}:{port}"})
     app = app_factory(settings)
     app.on_startup.append(_freeze_startup_objects)
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None,
-                    shutdown_timeout=10, loop=uvloop.new_event_loop())
+        web.run_app(
+            app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10, loop=uvloop.new_event_loop()
+        )
     except migrations.SchemaBehind as exc:
         raise SystemExit(f"refusing to start: {exc}") from None

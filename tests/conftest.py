@@ -1,5 +1,6 @@
 """Fixtures on real infrastructure: each test gets its own database (cloned from a migrated template)
 and its own Redis key prefix on a private redis-server of this test run."""
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,9 @@ import redis.asyncio as aioredis
 from hypothesis import settings as hypothesis_settings
 
 from shared import db
+from tests.support.infra import clone_database, create_template_database, database_url, drop_database, running_redis
 from tests.support.payments import FakeStripe
 from tests.support.settings import AllSettings
-from tests.support.infra import (clone_database, create_template_database, database_url, drop_database,
-                                 running_redis)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,6 +125,9 @@ def no_unhandled_errors():
     logger.addHandler(watch)
     yield watch
     logger.removeHandler(watch)
-    unhandled = [f"{r.getMessage()} {getattr(r, 'method', '')} {getattr(r, 'path', '')}" for r in watch.records
-                 if r.getMessage() in NEVER_LOGGED - watch.allowed]
+    unhandled = [
+        f"{r.getMessage()} {getattr(r, 'method', '')} {getattr(r, 'path', '')}"
+        for r in watch.records
+        if r.getMessage() in NEVER_LOGGED - watch.allowed
+    ]
     assert not unhandled, unhandled

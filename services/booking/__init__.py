@@ -1,4 +1,5 @@
 """Booking service: catalogue, therapists, availability, holds and bookings."""
+
 from pathlib import Path
 
 # This service's own migrations, which shared.migrations applies to its schema (shared knows no service).

@@ -1,5 +1,6 @@
 """Clinic API keys (pure): `clk_<prefix>_<secret>`, 8 visible characters and 160 secret bits; stored
 as a SHA-256 hash (a key is random, so a fast hash is enough; no salt needed)."""
+
 from __future__ import annotations
 
 import hashlib

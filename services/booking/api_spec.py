@@ -1,11 +1,31 @@
 """The booking service's public operations, for the gateway's OpenAPI document (see shared/openapi.py)."""
+
 from __future__ import annotations
 
-from services.booking.schemas import (MAX_EMBED_ORIGINS, ApiKeyIn, BookingIn, ClinicSettingsPatch, HoldIn, ManageIn,
-                                      RescheduleIn, RotateKeyIn, ScreeningIn)
+from services.booking.schemas import (
+    MAX_EMBED_ORIGINS,
+    ApiKeyIn,
+    BookingIn,
+    ClinicSettingsPatch,
+    HoldIn,
+    ManageIn,
+    RescheduleIn,
+    RotateKeyIn,
+    ScreeningIn,
+)
 from services.booking.settings_routes import SETTINGS_PATH
-from shared.openapi import (DATE, DATETIME, IDEMPOTENCY_KEY, MONEY, UUID, Operation, json_response, operation,
-                            path_param, query_param)
+from shared.openapi import (
+    DATE,
+    DATETIME,
+    IDEMPOTENCY_KEY,
+    MONEY,
+    UUID,
+    Operation,
+    json_response,
+    operation,
+    path_param,
+    query_param,
+)
 
 TAG = "Booking"
 CLINIC_TAG = "Clinic API"
@@ -23,158 +43,424 @@ def _list(key: str, item: dict) -> dict:
     return _obj([key], **{key: {"type": "array", "items": item}})
 
 
-EMBED_ORIGINS = {"type": "array", "items": {"type": "string"},
-                 "description": "Origins of the clinic's own websites that may frame its booking pages"}
+EMBED_ORIGINS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Origins of the clinic's own websites that may frame its booking pages",
+}
 CLINIC_SCHEMA = _obj(
     ["id", "slug", "name", "timezone", "contact", "policies", "embed_origins"],
-    id=UUID, slug={"type": "string"}, name={"type": "string"}, timezone={"type": "string"},
+    id=UUID,
+    slug={"type": "string"},
+    name={"type": "string"},
+    timezone={"type": "string"},
     contact=_obj(["email", "phone", "address"], email=NULLABLE_STR, phone=NULLABLE_STR, address=NULLABLE_STR),
-    policies={"type": "object", "properties": {
-        "booking_horizon_days": {"type": "integer"}, "min_notice_minutes": {"type": "integer"},
-        "slot_step_minutes": {"type": "integer"}, "hold_minutes": {"type": "integer"},
-        "change_window_hours": {"type": "integer"},
-        "reminder_offsets_minutes": {"type": "array", "items": {"type": "integer"}},
-        "voucher_validity_months": {"type": "integer"}, "message": NULLABLE_STR}},
+    policies={
+        "type": "object",
+        "properties": {
+            "booking_horizon_days": {"type": "integer"},
+            "min_notice_minutes": {"type": "integer"},
+            "slot_step_minutes": {"type": "integer"},
+            "hold_minutes": {"type": "integer"},
+            "change_window_hours": {"type": "integer"},
+            "reminder_offsets_minutes": {"type": "array", "items": {"type": "integer"}},
+            "voucher_validity_months": {"type": "integer"},
+            "message": NULLABLE_STR,
+        },
+    },
     embed_origins=EMBED_ORIGINS,
 )
-TREATMENT = _obj(["id", "slug", "name", "duration_minutes", "price"],
-                 id=UUID, slug={"type": "string"}, name={"type": "string"}, description=NULLABLE_STR,
-                 duration_minutes={"type": "integer"}, buffer_before_minutes={"type": "integer"},
-                 buffer_after_minutes={"type": "integer"}, requires_screening={"type": "boolean"}, price=MONEY)
-COURSE = _obj(["id", "slug", "name", "treatment", "sessions", "price"],
-              id=UUID, slug={"type": "string"}, name={"type": "string"}, description=NULLABLE_STR,
-              treatment=UUID, sessions={"type": "integer"},
-              spacing=_obj([], min_days_between={"type": ["integer", "null"]},
-                           max_days_between={"type": ["integer", "null"]}),
-              price=MONEY)
-THERAPIST = _obj(["id", "slug", "name", "credentials", "treatments"],
-                 id=UUID, slug={"type": "string"}, name={"type": "string"}, bio=NULLABLE_STR,
-                 credentials={"type": "array", "items": {"type": "string"}},
-                 treatments={"type": "array", "items": UUID})
-SCREENING = _obj(["version", "questions"], version={}, intro={"type": "string"},
-                 questions={"type": "array", "items": _obj(["id", "text", "answer"], id={"type": "string"},
-                                                           text={"type": "string"}, answer={"const": "boolean"})})
-SLOT = _obj(["start", "end", "therapist"], start=DATETIME, end=DATETIME,
-            therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}))
-AVAILABILITY = _obj(["clinic", "timezone", "treatment", "from", "to", "slots"],
-                    clinic={"type": "string"}, timezone={"type": "string"}, treatment=UUID,
-                    **{"from": DATE, "to": DATE}, slots={"type": "array", "items": SLOT})
+TREATMENT = _obj(
+    ["id", "slug", "name", "duration_minutes", "price"],
+    id=UUID,
+    slug={"type": "string"},
+    name={"type": "string"},
+    description=NULLABLE_STR,
+    duration_minutes={"type": "integer"},
+    buffer_before_minutes={"type": "integer"},
+    buffer_after_minutes={"type": "integer"},
+    requires_screening={"type": "boolean"},
+    price=MONEY,
+)
+COURSE = _obj(
+    ["id", "slug", "name", "treatment", "sessions", "price"],
+    id=UUID,
+    slug={"type": "string"},
+    name={"type": "string"},
+    description=NULLABLE_STR,
+    treatment=UUID,
+    sessions={"type": "integer"},
+    spacing=_obj([], min_days_between={"type": ["integer", "null"]}, max_days_between={"type": ["integer", "null"]}),
+    price=MONEY,
+)
+THERAPIST = _obj(
+    ["id", "slug", "name", "credentials", "treatments"],
+    id=UUID,
+    slug={"type": "string"},
+    name={"type": "string"},
+    bio=NULLABLE_STR,
+    credentials={"type": "array", "items": {"type": "string"}},
+    treatments={"type": "array", "items": UUID},
+)
+SCREENING = _obj(
+    ["version", "questions"],
+    version={},
+    intro={"type": "string"},
+    questions={
+        "type": "array",
+        "items": _obj(
+            ["id", "text", "answer"], id={"type": "string"}, text={"type": "string"}, answer={"const": "boolean"}
+        ),
+    },
+)
+SLOT = _obj(
+    ["start", "end", "therapist"],
+    start=DATETIME,
+    end=DATETIME,
+    therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}),
+)
+AVAILABILITY = _obj(
+    ["clinic", "timezone", "treatment", "from", "to", "slots"],
+    clinic={"type": "string"},
+    timezone={"type": "string"},
+    treatment=UUID,
+    **{"from": DATE, "to": DATE},
+    slots={"type": "array", "items": SLOT},
+)
 SESSION = _obj(["id", "start", "end", "price"], id=UUID, start=DATETIME, end=DATETIME, price=MONEY)
-HOLD = _obj(["id", "expires_at", "therapist", "treatment", "kind"],
-            id={**UUID, "description": "the hold (or, for a course, the series) to book with"},
-            expires_at=DATETIME, therapist=UUID, treatment=UUID, kind={"enum": ["single", "series"]},
-            start=DATETIME, end=DATETIME, price=MONEY, course=UUID,
-            sessions={"type": "array", "items": SESSION})
-BOOKING = _obj(["id", "status", "clinic", "treatment", "therapist", "start", "end", "amount_due", "customer"],
-               id=UUID, status={"type": "string"}, clinic={"type": "string"}, treatment=UUID, therapist=UUID,
-               start=DATETIME, end=DATETIME, amount_due=MONEY,
-               customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}),
-               change_deadline=DATETIME, policy=NULLABLE_STR,
-               series=_obj(["id", "index"], id=UUID, index={"type": "integer"}),
-               manage_url={"type": "string", "format": "uri"})
-BOOKING_CREATED = {"allOf": [BOOKING, _obj(["price", "payment", "manage_url"], price=MONEY,
-                                           payment={"type": "object"}, pay_by={"type": ["string", "null"]},
-                                           sessions={"type": "array", "items": BOOKING})]}
-CLINIC_BOOKING = _obj(["id", "status", "start", "end", "treatment", "therapist", "customer", "price"],
-                      id=UUID, status={"type": "string"}, start=DATETIME, end=DATETIME,
-                      treatment=_obj(["id", "name"], id=UUID, name={"type": "string"}),
-                      therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}),
-                      customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"},
-                                    phone=NULLABLE_STR),
-                      price=MONEY, series={"type": ["object", "null"]}, screening={"type": ["object", "null"]})
+HOLD = _obj(
+    ["id", "expires_at", "therapist", "treatment", "kind"],
+    id={**UUID, "description": "the hold (or, for a course, the series) to book with"},
+    expires_at=DATETIME,
+    therapist=UUID,
+    treatment=UUID,
+    kind={"enum": ["single", "series"]},
+    start=DATETIME,
+    end=DATETIME,
+    price=MONEY,
+    course=UUID,
+    sessions={"type": "array", "items": SESSION},
+)
+BOOKING = _obj(
+    ["id", "status", "clinic", "treatment", "therapist", "start", "end", "amount_due", "customer"],
+    id=UUID,
+    status={"type": "string"},
+    clinic={"type": "string"},
+    treatment=UUID,
+    therapist=UUID,
+    start=DATETIME,
+    end=DATETIME,
+    amount_due=MONEY,
+    customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}),
+    change_deadline=DATETIME,
+    policy=NULLABLE_STR,
+    series=_obj(["id", "index"], id=UUID, index={"type": "integer"}),
+    manage_url={"type": "string", "format": "uri"},
+)
+BOOKING_CREATED = {
+    "allOf": [
+        BOOKING,
+        _obj(
+            ["price", "payment", "manage_url"],
+            price=MONEY,
+            payment={"type": "object"},
+            pay_by={"type": ["string", "null"]},
+            sessions={"type": "array", "items": BOOKING},
+        ),
+    ]
+}
+CLINIC_BOOKING = _obj(
+    ["id", "status", "start", "end", "treatment", "therapist", "customer", "price"],
+    id=UUID,
+    status={"type": "string"},
+    start=DATETIME,
+    end=DATETIME,
+    treatment=_obj(["id", "name"], id=UUID, name={"type": "string"}),
+    therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}),
+    customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}, phone=NULLABLE_STR),
+    price=MONEY,
+    series={"type": ["object", "null"]},
+    screening={"type": ["object", "null"]},
+)
 
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-API_KEY = _obj(["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "replaced_by"],
-               id=UUID, name={"type": "string"}, prefix={"type": "string"}, created_at=DATETIME,
-               last_used_at=NULLABLE_TIME, expires_at=NULLABLE_TIME, revoked_at=NULLABLE_TIME,
-               replaced_by={"type": ["string", "null"]})
+API_KEY = _obj(
+    ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "replaced_by"],
+    id=UUID,
+    name={"type": "string"},
+    prefix={"type": "string"},
+    created_at=DATETIME,
+    last_used_at=NULLABLE_TIME,
+    expires_at=NULLABLE_TIME,
+    revoked_at=NULLABLE_TIME,
+    replaced_by={"type": ["string", "null"]},
+)
 CLINIC_SETTINGS = _obj(["embed_origins"], embed_origins=EMBED_ORIGINS)
 NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "description": "shown this once only"})]}
 KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
 
 
-SCREENING_VERDICT = {"type": "object", "required": ["outcome", "stops_booking", "advice"],
-                     "properties": {"outcome": {"enum": ["clear", "flag", "see_doctor", "emergency"]},
-                                    "stops_booking": {"type": "boolean"},
-                                    "advice": {"type": "array", "items": {"type": "string"}}}}
+SCREENING_VERDICT = {
+    "type": "object",
+    "required": ["outcome", "stops_booking", "advice"],
+    "properties": {
+        "outcome": {"enum": ["clear", "flag", "see_doctor", "emergency"]},
+        "stops_booking": {"type": "boolean"},
+        "advice": {"type": "array", "items": {"type": "string"}},
+    },
+}
 OPERATIONS: tuple[Operation, ...] = (
-    operation("GET", "/api/v1/clinics", summary="List the clinics", tag=TAG,
-              responses={200: json_response("The clinics", _list("clinics", CLINIC_SCHEMA))}),
-    operation("GET", "/api/v1/clinics/{clinic}", summary="A clinic: settings, time zone, policies", tag=TAG,
-              parameters=[CLINIC], errors=(404,), responses={200: json_response("The clinic", CLINIC_SCHEMA)}),
-    operation("GET", "/api/v1/clinics/{clinic}/treatments", summary="The clinic's treatments", tag=TAG,
-              parameters=[CLINIC], errors=(404,),
-              responses={200: json_response("Treatments", _list("treatments", TREATMENT))}),
-    operation("GET", "/api/v1/clinics/{clinic}/courses", summary="The clinic's courses of sessions", tag=TAG,
-              parameters=[CLINIC], errors=(404,), responses={200: json_response("Courses", _list("courses", COURSE))}),
-    operation("GET", "/api/v1/clinics/{clinic}/therapists", summary="The clinic's therapists", tag=TAG,
-              parameters=[CLINIC], errors=(404,),
-              responses={200: json_response("Therapists", _list("therapists", THERAPIST))}),
-    operation("GET", "/api/v1/clinics/{clinic}/screening", summary="The pre-treatment health screening questions",
-              tag=TAG, parameters=[CLINIC], errors=(404,), responses={200: json_response("The questions", SCREENING)}),
-    operation("POST", "/api/v1/clinics/{clinic}/screening/check", summary="Judge screening answers before booking",
-              tag=TAG, parameters=[CLINIC], body=ScreeningIn, errors=(404,),
-              description="Nothing is stored. `stops_booking` with `advice` (e.g. go to A&E now) ends the booking "
-                          "there; the booking itself judges the same answers again.",
-              responses={200: json_response("The verdict", SCREENING_VERDICT)}),
-    operation("GET", "/api/v1/clinics/{clinic}/availability", summary="Free slots for a treatment", tag=TAG,
-              parameters=[CLINIC, query_param("treatment", UUID, "The treatment's id", required=True),
-                          query_param("therapist", UUID, "Only this therapist's slots"),
-                          query_param("from", DATE, "First day (clinic time); today by default"),
-                          query_param("to", DATE, "Last day (clinic time); a week from `from` by default")],
-              errors=(404, 422), responses={200: json_response("Slots, in clinic time with offsets", AVAILABILITY)}),
-    operation("POST", "/api/v1/holds", summary="Hold a slot (or a course's sessions) for a few minutes", tag=TAG,
-              body=HoldIn, parameters=[IDEMPOTENCY_KEY], errors=(404, 409),
-              responses={201: json_response("Held", HOLD),
-                         200: json_response("The hold made earlier with this Idempotency-Key", HOLD)}),
-    operation("DELETE", "/api/v1/holds/{id}", summary="Let a hold go: the time is free again at once", tag=TAG,
-              parameters=[path_param("id", UUID, "The hold's (or the series') id")],
-              description="Only a hold not yet booked; a repeat, or a hold already booked or expired, changes nothing.",
-              responses={204: {"description": "Released (or nothing left to release)"}}),
-    operation("POST", "/api/v1/bookings", summary="Book a held slot (screening, voucher, card payment)", tag=TAG,
-              body=BookingIn, parameters=[IDEMPOTENCY_KEY], errors=(402, 404, 409),
-              description="422 `screening_red_flag` stops the booking with advice in `message`.",
-              responses={201: json_response("Booked, awaiting payment if `amount_due` is not zero", BOOKING_CREATED)}),
-    operation("GET", "/api/v1/bookings/{id}", summary="A booking, from its manage link", tag=TAG,
-              parameters=[BOOKING_ID, TOKEN], errors=(403, 404), responses={200: json_response("The booking", BOOKING)}),
-    operation("POST", "/api/v1/bookings/{id}/cancel", summary="Cancel a booking within the policy window", tag=TAG,
-              parameters=[BOOKING_ID, TOKEN], body=ManageIn, body_required=False, errors=(403, 404, 409),
-              responses={200: json_response("Cancelled", BOOKING)}),
-    operation("POST", "/api/v1/bookings/{id}/reschedule", summary="Move a booking within the policy window",
-              tag=TAG, parameters=[BOOKING_ID, TOKEN], body=RescheduleIn, errors=(403, 404, 409),
-              responses={200: json_response("Rescheduled (with a new manage link)", BOOKING)}),
-    operation("GET", "/api/v1/clinic/bookings", summary="The clinic's bookings over some days", tag=CLINIC_TAG,
-              clinic_auth=True, errors=(422,),
-              parameters=[query_param("from", DATE, "First day (clinic time); today by default"),
-                          query_param("to", DATE, "Last day (clinic time); a week from `from` by default")],
-              responses={200: json_response("Bookings", _obj(["from", "to", "bookings"], **{"from": DATE, "to": DATE},
-                                                             bookings={"type": "array", "items": CLINIC_BOOKING}))}),
-    operation("GET", "/api/v1/clinic/bookings/{id}", summary="One booking, with its screening answers",
-              tag=CLINIC_TAG, clinic_auth=True, parameters=[BOOKING_ID], errors=(404,),
-              responses={200: json_response("The booking", CLINIC_BOOKING)}),
-    *(operation("POST", f"/api/v1/clinic/bookings/{{id}}/{action}", summary=f"Mark a visit {label}",
-                tag=CLINIC_TAG, clinic_auth=True, parameters=[BOOKING_ID], errors=(404, 409),
-                description="Only a confirmed booking whose start has passed; repeating it changes nothing.",
-                responses={200: json_response(f"Marked {label}", CLINIC_BOOKING)})
-      for action, label in (("complete", "completed"), ("no-show", "a no-show"))),
-    operation("GET", SETTINGS_PATH, summary="The clinic's settings", tag=CLINIC_TAG, clinic_auth=True,
-              responses={200: json_response("The settings", CLINIC_SETTINGS)}),
-    operation("PATCH", SETTINGS_PATH, summary="Change the clinic's settings (the fields given)", tag=CLINIC_TAG,
-              clinic_auth=True, body=ClinicSettingsPatch,
-              description="`embed_origins`: the websites allowed to show the booking pages in a frame, e.g. "
-                          f"`[\"https://www.example.com\"]`; each an origin only (no path, no wildcard), at most "
-                          f"{MAX_EMBED_ORIGINS}; `[]` allows none.",
-              responses={200: json_response("The settings, changed", CLINIC_SETTINGS)}),
-    operation("GET", "/api/v1/clinic/api-keys", summary="The clinic's API keys (prefixes, never the keys)",
-              tag=CLINIC_TAG, clinic_auth=True, responses={200: json_response("Keys", _list("api_keys", API_KEY))}),
-    operation("POST", "/api/v1/clinic/api-keys", summary="Create an API key (the key is shown once)",
-              tag=CLINIC_TAG, clinic_auth=True, body=ApiKeyIn, errors=(409,),
-              responses={201: json_response("The new key", NEW_API_KEY)}),
-    operation("POST", "/api/v1/clinic/api-keys/{id}/rotate", summary="Replace a key; the old one works for a grace period",
-              tag=CLINIC_TAG, clinic_auth=True, parameters=[KEY_ID], body=RotateKeyIn, body_required=False,
-              errors=(404, 409),
-              responses={201: json_response("The new key, and the old one with its end",
-                                            {"allOf": [NEW_API_KEY, _obj(["replaces"], replaces=API_KEY)]})}),
-    operation("DELETE", "/api/v1/clinic/api-keys/{id}", summary="Revoke a key at once", tag=CLINIC_TAG,
-              clinic_auth=True, parameters=[KEY_ID], errors=(404,), responses={200: json_response("Revoked", API_KEY)}),
+    operation(
+        "GET",
+        "/api/v1/clinics",
+        summary="List the clinics",
+        tag=TAG,
+        responses={200: json_response("The clinics", _list("clinics", CLINIC_SCHEMA))},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinics/{clinic}",
+        summary="A clinic: settings, time zone, policies",
+        tag=TAG,
+        parameters=[CLINIC],
+        errors=(404,),
+        responses={200: json_response("The clinic", CLINIC_SCHEMA)},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinics/{clinic}/treatments",
+        summary="The clinic's treatments",
+        tag=TAG,
+        parameters=[CLINIC],
+        errors=(404,),
+        responses={200: json_response("Treatments", _list("treatments", TREATMENT))},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinics/{clinic}/courses",
+        summary="The clinic's courses of sessions",
+        tag=TAG,
+        parameters=[CLINIC],
+        errors=(404,),
+        responses={200: json_response("Courses", _list("courses", COURSE))},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinics/{clinic}/therapists",
+        summary="The clinic's therapists",
+        tag=TAG,
+        parameters=[CLINIC],
+        errors=(404,),
+        responses={200: json_response("Therapists", _list("therapists", THERAPIST))},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinics/{clinic}/screening",
+        summary="The pre-treatment health screening questions",
+        tag=TAG,
+        parameters=[CLINIC],
+        errors=(404,),
+        responses={200: json_response("The questions", SCREENING)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/clinics/{clinic}/screening/check",
+        summary="Judge screening answers before booking",
+        tag=TAG,
+        parameters=[CLINIC],
+        body=ScreeningIn,
+        errors=(404,),
+        description="Nothing is stored. `stops_booking` with `advice` (e.g. go to A&E now) ends the booking "
+        "there; the booking itself judges the same answers again.",
+        responses={200: json_response("The verdict", SCREENING_VERDICT)},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinics/{clinic}/availability",
+        summary="Free slots for a treatment",
+        tag=TAG,
+        parameters=[
+            CLINIC,
+            query_param("treatment", UUID, "The treatment's id", required=True),
+            query_param("therapist", UUID, "Only this therapist's slots"),
+            query_param("from", DATE, "First day (clinic time); today by default"),
+            query_param("to", DATE, "Last day (clinic time); a week from `from` by default"),
+        ],
+        errors=(404, 422),
+        responses={200: json_response("Slots, in clinic time with offsets", AVAILABILITY)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/holds",
+        summary="Hold a slot (or a course's sessions) for a few minutes",
+        tag=TAG,
+        body=HoldIn,
+        parameters=[IDEMPOTENCY_KEY],
+        errors=(404, 409),
+        responses={
+            201: json_response("Held", HOLD),
+            200: json_response("The hold made earlier with this Idempotency-Key", HOLD),
+        },
+    ),
+    operation(
+        "DELETE",
+        "/api/v1/holds/{id}",
+        summary="Let a hold go: the time is free again at once",
+        tag=TAG,
+        parameters=[path_param("id", UUID, "The hold's (or the series') id")],
+        description="Only a hold not yet booked; a repeat, or a hold already booked or expired, changes nothing.",
+        responses={204: {"description": "Released (or nothing left to release)"}},
+    ),
+    operation(
+        "POST",
+        "/api/v1/bookings",
+        summary="Book a held slot (screening, voucher, card payment)",
+        tag=TAG,
+        body=BookingIn,
+        parameters=[IDEMPOTENCY_KEY],
+        errors=(402, 404, 409),
+        description="422 `screening_red_flag` stops the booking with advice in `message`.",
+        responses={201: json_response("Booked, awaiting payment if `amount_due` is not zero", BOOKING_CREATED)},
+    ),
+    operation(
+        "GET",
+        "/api/v1/bookings/{id}",
+        summary="A booking, from its manage link",
+        tag=TAG,
+        parameters=[BOOKING_ID, TOKEN],
+        errors=(403, 404),
+        responses={200: json_response("The booking", BOOKING)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/bookings/{id}/cancel",
+        summary="Cancel a booking within the policy window",
+        tag=TAG,
+        parameters=[BOOKING_ID, TOKEN],
+        body=ManageIn,
+        body_required=False,
+        errors=(403, 404, 409),
+        responses={200: json_response("Cancelled", BOOKING)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/bookings/{id}/reschedule",
+        summary="Move a booking within the policy window",
+        tag=TAG,
+        parameters=[BOOKING_ID, TOKEN],
+        body=RescheduleIn,
+        errors=(403, 404, 409),
+        responses={200: json_response("Rescheduled (with a new manage link)", BOOKING)},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinic/bookings",
+        summary="The clinic's bookings over some days",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        errors=(422,),
+        parameters=[
+            query_param("from", DATE, "First day (clinic time); today by default"),
+            query_param("to", DATE, "Last day (clinic time); a week from `from` by default"),
+        ],
+        responses={
+            200: json_response(
+                "Bookings",
+                _obj(
+                    ["from", "to", "bookings"],
+                    **{"from": DATE, "to": DATE},
+                    bookings={"type": "array", "items": CLINIC_BOOKING},
+                ),
+            )
+        },
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinic/bookings/{id}",
+        summary="One booking, with its screening answers",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[BOOKING_ID],
+        errors=(404,),
+        responses={200: json_response("The booking", CLINIC_BOOKING)},
+    ),
+    *(
+        operation(
+            "POST",
+            f"/api/v1/clinic/bookings/{{id}}/{action}",
+            summary=f"Mark a visit {label}",
+            tag=CLINIC_TAG,
+            clinic_auth=True,
+            parameters=[BOOKING_ID],
+            errors=(404, 409),
+            description="Only a confirmed booking whose start has passed; repeating it changes nothing.",
+            responses={200: json_response(f"Marked {label}", CLINIC_BOOKING)},
+        )
+        for action, label in (("complete", "completed"), ("no-show", "a no-show"))
+    ),
+    operation(
+        "GET",
+        SETTINGS_PATH,
+        summary="The clinic's settings",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        responses={200: json_response("The settings", CLINIC_SETTINGS)},
+    ),
+    operation(
+        "PATCH",
+        SETTINGS_PATH,
+        summary="Change the clinic's settings (the fields given)",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        body=ClinicSettingsPatch,
+        description="`embed_origins`: the websites allowed to show the booking pages in a frame, e.g. "
+        f'`["https://www.example.com"]`; each an origin only (no path, no wildcard), at most '
+        f"{MAX_EMBED_ORIGINS}; `[]` allows none.",
+        responses={200: json_response("The settings, changed", CLINIC_SETTINGS)},
+    ),
+    operation(
+        "GET",
+        "/api/v1/clinic/api-keys",
+        summary="The clinic's API keys (prefixes, never the keys)",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        responses={200: json_response("Keys", _list("api_keys", API_KEY))},
+    ),
+    operation(
+        "POST",
+        "/api/v1/clinic/api-keys",
+        summary="Create an API key (the key is shown once)",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        body=ApiKeyIn,
+        errors=(409,),
+        responses={201: json_response("The new key", NEW_API_KEY)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/clinic/api-keys/{id}/rotate",
+        summary="Replace a key; the old one works for a grace period",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[KEY_ID],
+        body=RotateKeyIn,
+        body_required=False,
+        errors=(404, 409),
+        responses={
+            201: json_response(
+                "The new key, and the old one with its end",
+                {"allOf": [NEW_API_KEY, _obj(["replaces"], replaces=API_KEY)]},
+            )
+        },
+    ),
+    operation(
+        "DELETE",
+        "/api/v1/clinic/api-keys/{id}",
+        summary="Revoke a key at once",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[KEY_ID],
+        errors=(404,),
+        responses={200: json_response("Revoked", API_KEY)},
+    ),
 )

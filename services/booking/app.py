@@ -1,4 +1,5 @@
 """Booking service app factory."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +11,8 @@ from aiohttp import web
 from services.booking import MIGRATIONS, api_spec, service, settings_routes
 from services.booking.payments_client import payments_client_ctx
 from services.booking.routes import routes
-from services.booking.unit_of_work import PostgresUnitOfWork
 from services.booking.settings import BookingSettings
+from services.booking.unit_of_work import PostgresUnitOfWork
 from shared.keys import DB, SETTINGS
 from shared.openapi import serve_operations
 from shared.web import create_base_app
@@ -44,6 +45,7 @@ def hold_sweeper_ctx(interval: float):
             await app[HOLD_SWEEPER]
         except asyncio.CancelledError:
             pass
+
     return hold_sweeper
 
 
@@ -63,5 +65,5 @@ def create_app(settings: BookingSettings, *, hold_sweep_interval: float = HOLD_S
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
     app.add_routes(routes)
     app.add_routes(settings_routes.routes)
-    serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json
+    serve_operations(app, api_spec.OPERATIONS)  # for the gateway's /openapi.json
     return app

@@ -6,6 +6,7 @@ change), a wall time that does not exist (the spring-forward gap) is never offer
 that happens twice (the autumn repeated hour) is offered once, at its first occurrence. Durations are
 real elapsed minutes.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 @dataclass(frozen=True)
 class Interval:
     """A half-open UTC interval [start, end), start <= end."""
+
     start: datetime
     end: datetime
 
@@ -29,6 +31,7 @@ class Interval:
 @dataclass(frozen=True)
 class WeeklyTime:
     """Wall-clock hours on one weekday (0 = Monday), e.g. Tuesday 09:00–17:30, or a break."""
+
     weekday: int
     start: time
     end: time
@@ -37,23 +40,27 @@ class WeeklyTime:
 @dataclass(frozen=True)
 class Schedule:
     """What decides one therapist's free time."""
+
     therapist_id: uuid.UUID
     hours: tuple[WeeklyTime, ...]
     breaks: tuple[WeeklyTime, ...] = ()
     time_off: tuple[Interval, ...] = ()
-    busy: tuple[Interval, ...] = ()      # blocked ranges (with buffers) of live holds and bookings
+    busy: tuple[Interval, ...] = ()  # blocked ranges (with buffers) of live holds and bookings
 
 
 @dataclass(frozen=True)
 class Timing:
     """How long a treatment occupies the therapist."""
+
     duration_minutes: int
     buffer_before_minutes: int = 0
     buffer_after_minutes: int = 0
 
     def blocked(self, start: datetime) -> Interval:
-        return Interval(start - timedelta(minutes=self.buffer_before_minutes),
-                        start + timedelta(minutes=self.duration_minutes + self.buffer_after_minutes))
+        return Interval(
+            start - timedelta(minutes=self.buffer_before_minutes),
+            start + timedelta(minutes=self.duration_minutes + self.buffer_after_minutes),
+        )
 
     def end(self, start: datetime) -> datetime:
         return start + timedelta(minutes=self.duration_minutes)
@@ -62,6 +69,7 @@ class Timing:
 @dataclass(frozen=True)
 class Rules:
     """The clinic's booking settings."""
+
     timezone: str
     slot_step_minutes: int = 15
     min_notice_minutes: int = 120
@@ -162,8 +170,10 @@ def _steady_midnights(first: date, last: date, zone: ZoneInfo) -> list[tuple[dat
     1: a change within the day shows as different offsets, one at midnight as a skipped or repeated
     midnight. (To slip through, a zone would have to change its clocks twice in one day and end where
     it started; none does.)"""
-    readings = [(day, {_utc_offset(datetime.combine(day, time(fold=fold), tzinfo=zone)) for fold in (0, 1)})
-                for day in _days(first, last + timedelta(days=1))]
+    readings = [
+        (day, {_utc_offset(datetime.combine(day, time(fold=fold), tzinfo=zone)) for fold in (0, 1)})
+        for day in _days(first, last + timedelta(days=1))
+    ]
     days = []
     for (day, offsets), (_, next_offsets) in zip(readings, readings[1:]):
         offsets = offsets | next_offsets
@@ -188,8 +198,9 @@ def _starts_wall_by_wall(day: date, hours: WeeklyTime, zone: ZoneInfo, step: int
     return starts
 
 
-def _day_plan(schedule: Schedule, day: date, midnight: int | None, zone: ZoneInfo, step: int,
-              duration: int) -> tuple[list[Sequence[int]], list[tuple[int, int]]]:
+def _day_plan(
+    schedule: Schedule, day: date, midnight: int | None, zone: ZoneInfo, step: int, duration: int
+) -> tuple[list[Sequence[int]], list[tuple[int, int]]]:
     """For each working interval of the day, the starts on its grid whose treatment fits inside it
     (ascending); and for each break, the starts whose treatment would overlap it, as an open interval."""
     weekday = day.weekday()
@@ -200,11 +211,17 @@ def _day_plan(schedule: Schedule, day: date, midnight: int | None, zone: ZoneInf
             if hours.weekday == weekday:
                 opening, closing = midnight + _since_midnight(hours.start), midnight + _since_midnight(hours.end)
                 windows.append(range(opening, min(closing, closing - duration + 1), step))
-        breaks = [(midnight + _since_midnight(b.start) - duration, midnight + _since_midnight(b.end))
-                  for b in schedule.breaks if b.weekday == weekday]
+        breaks = [
+            (midnight + _since_midnight(b.start) - duration, midnight + _since_midnight(b.end))
+            for b in schedule.breaks
+            if b.weekday == weekday
+        ]
     else:
-        windows = [_starts_wall_by_wall(day, hours, zone, step, duration)
-                   for hours in schedule.hours if hours.weekday == weekday]
+        windows = [
+            _starts_wall_by_wall(day, hours, zone, step, duration)
+            for hours in schedule.hours
+            if hours.weekday == weekday
+        ]
         breaks = [(_us(b.start) - duration, _us(b.end)) for b in _breaks(schedule, day, zone)]
     return windows, breaks
 
@@ -230,7 +247,7 @@ def _outside(candidates: Sequence[int], forbidden: Iterable[tuple[int, int]]) ->
     free: list[int] = []
     i = 0
     for low, high in forbidden:
-        allowed = bisect_right(candidates, low, i)          # up to `low`: clear of this and the later ones
+        allowed = bisect_right(candidates, low, i)  # up to `low`: clear of this and the later ones
         free.extend(candidates[i:allowed])
         i = max(allowed, bisect_left(candidates, high, allowed))
     if i == 0:
@@ -239,8 +256,9 @@ def _outside(candidates: Sequence[int], forbidden: Iterable[tuple[int, int]]) ->
     return free
 
 
-def free_slots(schedules: Iterable[Schedule], timing: Timing, rules: Rules, first_day: date, last_day: date,
-               now: datetime) -> list[Slot]:
+def free_slots(
+    schedules: Iterable[Schedule], timing: Timing, rules: Rules, first_day: date, last_day: date, now: datetime
+) -> list[Slot]:
     """Every bookable slot of these therapists between two local dates (inclusive), by start time.
 
     A slot starts on the wall-time grid of a working interval, its treatment fits inside the interval
@@ -258,17 +276,19 @@ def free_slots(schedules: Iterable[Schedule], timing: Timing, rules: Rules, firs
         therapist_id, sort_id = schedule.therapist_id, str(schedule.therapist_id)
         # The starts whose blocked time would overlap time off or a busy range, as open intervals; both
         # ends ascend, as the merged ranges do.
-        blocked = [(start - duration - after, end + before) for start, end in _merged(schedule.busy + schedule.time_off)]
+        blocked = [
+            (start - duration - after, end + before) for start, end in _merged(schedule.busy + schedule.time_off)
+        ]
         lows, highs = [low for low, _ in blocked], [high for _, high in blocked]
         for day, midnight in days:
             windows, breaks = _day_plan(schedule, day, midnight, zone, step, duration)
             for starts in windows:
-                starts = starts[bisect_left(starts, earliest):bisect_right(starts, latest)]
+                starts = starts[bisect_left(starts, earliest) : bisect_right(starts, latest)]
                 if not starts:
                     continue
                 # Only intervals reaching past the first start and beginning before the last can matter.
                 first = bisect_right(highs, starts[0])
-                forbidden = blocked[first:bisect_left(lows, starts[-1], first)]
+                forbidden = blocked[first : bisect_left(lows, starts[-1], first)]
                 if breaks:
                     forbidden = sorted(forbidden + breaks)
                 found.extend((start, sort_id, therapist_id) for start in _outside(starts, forbidden))
@@ -304,8 +324,13 @@ def refusal(schedule: Schedule, timing: Timing, rules: Rules, start: datetime, n
     local = start.astimezone(zone)
     day = local.date()
     treatment = Interval(start, timing.end(start))
-    fitting = [h for h in schedule.hours if h.weekday == day.weekday()
-               and (window := _hours_window(day, h, zone)).start <= start and treatment.end <= window.end]
+    fitting = [
+        h
+        for h in schedule.hours
+        if h.weekday == day.weekday()
+        and (window := _hours_window(day, h, zone)).start <= start
+        and treatment.end <= window.end
+    ]
     if not fitting:
         return "outside_hours"
     if any(treatment.overlaps(b) for b in _breaks(schedule, day, zone)):

@@ -1,4 +1,5 @@
 """Booking rules with no I/O: the catalogue's shapes, holds, the change window, and what events say."""
+
 from __future__ import annotations
 
 import uuid
@@ -20,7 +21,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "expired": frozenset({"confirmed"}),
     "released": frozenset({"confirmed"}),
     "confirmed": frozenset({"cancelled", "completed", "no_show"}),
-    "cancelled": frozenset(), "completed": frozenset(), "no_show": frozenset(),
+    "cancelled": frozenset(),
+    "completed": frozenset(),
+    "no_show": frozenset(),
 }
 # The statuses that block the therapist's time (a hold and an unpaid booking only until they expire).
 LIVE_STATUSES = ("held", "pending_payment", "confirmed")
@@ -109,6 +112,7 @@ class Customer:
 @dataclass(frozen=True)
 class Hold:
     """A reservation of a therapist's time that becomes a booking, or expires."""
+
     id: uuid.UUID
     clinic_id: uuid.UUID
     treatment: Treatment
@@ -128,15 +132,33 @@ class Hold:
         return self.treatment.id
 
 
-def new_hold(clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID, start: datetime, now: datetime, *,
-             price_amount: int | None = None, course_id: uuid.UUID | None = None,
-             series_id: uuid.UUID | None = None, series_index: int | None = None) -> Hold:
+def new_hold(
+    clinic: Clinic,
+    treatment: Treatment,
+    therapist_id: uuid.UUID,
+    start: datetime,
+    now: datetime,
+    *,
+    price_amount: int | None = None,
+    course_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
+    series_index: int | None = None,
+) -> Hold:
     return Hold(
-        id=uuid.uuid4(), clinic_id=clinic.id, treatment=treatment, therapist_id=therapist_id, start=start,
-        end=treatment.timing.end(start), blocked=treatment.timing.blocked(start),
+        id=uuid.uuid4(),
+        clinic_id=clinic.id,
+        treatment=treatment,
+        therapist_id=therapist_id,
+        start=start,
+        end=treatment.timing.end(start),
+        blocked=treatment.timing.blocked(start),
         expires_at=now + timedelta(minutes=clinic.hold_minutes),
         price_amount=treatment.price_amount if price_amount is None else price_amount,
-        currency=treatment.currency, course_id=course_id, series_id=series_id, series_index=series_index)
+        currency=treatment.currency,
+        course_id=course_id,
+        series_id=series_id,
+        series_index=series_index,
+    )
 
 
 def course_session_prices(course: Course) -> list[int]:
@@ -166,8 +188,9 @@ def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: date
     if not can_become(status, "cancelled"):
         raise BookingError(409, "not_changeable", f"This booking is {status.replace('_', ' ')} and cannot be changed")
     if start - now < timedelta(hours=clinic.change_window_hours):
-        raise BookingError(409, "outside_change_window", clinic.policy_message,
-                           {"change_window_hours": clinic.change_window_hours})
+        raise BookingError(
+            409, "outside_change_window", clinic.policy_message, {"change_window_hours": clinic.change_window_hours}
+        )
 
 
 # What a clinic records after the visit time has come: the status it becomes.
@@ -179,13 +202,20 @@ def outcome_change(status: str, outcome: str, start: datetime, now: datetime) ->
     if status == outcome:
         return False
     if not can_become(status, outcome):
-        raise BookingError(409, "invalid_transition",
-                           f"This booking is {status.replace('_', ' ')}; only a confirmed booking can be marked "
-                           f"{outcome.replace('_', ' ')}", {"status": status})
+        raise BookingError(
+            409,
+            "invalid_transition",
+            f"This booking is {status.replace('_', ' ')}; only a confirmed booking can be marked "
+            f"{outcome.replace('_', ' ')}",
+            {"status": status},
+        )
     if now < start:
-        raise BookingError(409, "visit_not_started",
-                           "A visit can be marked completed or no-show only once its start time has passed",
-                           {"start": start.isoformat()})
+        raise BookingError(
+            409,
+            "visit_not_started",
+            "A visit can be marked completed or no-show only once its start time has passed",
+            {"start": start.isoformat()},
+        )
     return True
 
 
@@ -207,23 +237,46 @@ def refused_start(code: str) -> BookingError:
     return BookingError(422, code, REFUSALS[code])
 
 
-def booking_changed(*, booking_id: uuid.UUID, status: str, clinic: Clinic, treatment: Treatment,
-                    therapist: Therapist, start: datetime, end: datetime, customer: Customer | None,
-                    price_amount: int, currency: str, series_id: uuid.UUID | None = None,
-                    series_index: int | None = None, manage_url: str | None = None, voucher: dict[str, Any] | None = None,
-                    cancelled_by: str | None = None, previous: contracts.PreviousSlot | None = None,
-                    expires_at: datetime | None = None) -> contracts.BookingChanged:
+def booking_changed(
+    *,
+    booking_id: uuid.UUID,
+    status: str,
+    clinic: Clinic,
+    treatment: Treatment,
+    therapist: Therapist,
+    start: datetime,
+    end: datetime,
+    customer: Customer | None,
+    price_amount: int,
+    currency: str,
+    series_id: uuid.UUID | None = None,
+    series_index: int | None = None,
+    manage_url: str | None = None,
+    voucher: dict[str, Any] | None = None,
+    cancelled_by: str | None = None,
+    previous: contracts.PreviousSlot | None = None,
+    expires_at: datetime | None = None,
+) -> contracts.BookingChanged:
     """What booking events carry: enough for emails and webhooks, never health data."""
     return contracts.BookingChanged(
-        booking_id=str(booking_id), status=status,
-        clinic=contracts.ClinicRef(str(clinic.id), clinic.slug, clinic.name, clinic.timezone,
-                                   tuple(clinic.reminder_offsets_minutes)),
+        booking_id=str(booking_id),
+        status=status,
+        clinic=contracts.ClinicRef(
+            str(clinic.id), clinic.slug, clinic.name, clinic.timezone, tuple(clinic.reminder_offsets_minutes)
+        ),
         treatment=contracts.TreatmentRef(str(treatment.id), treatment.name, treatment.duration_minutes),
-        therapist=contracts.Ref(str(therapist.id), therapist.name), start=start, end=end,
+        therapist=contracts.Ref(str(therapist.id), therapist.name),
+        start=start,
+        end=end,
         price=contracts.Money(price_amount, currency),
         customer=contracts.Person(customer.name, customer.email) if customer else None,
         series=contracts.SeriesRef(str(series_id), series_index) if series_id is not None else None,
-        manage_url=manage_url, voucher=voucher, cancelled_by=cancelled_by, previous=previous, expires_at=expires_at)
+        manage_url=manage_url,
+        voucher=voucher,
+        cancelled_by=cancelled_by,
+        previous=previous,
+        expires_at=expires_at,
+    )
 
 
 def booking_event_data(**particulars: Any) -> dict[str, Any]:

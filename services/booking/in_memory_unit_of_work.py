@@ -1,6 +1,7 @@
 """The unit of work in memory, for the use cases' unit tests: dicts instead of tables, with PostgreSQL's
 promises that the use cases rely on (unit_of_work.UnitOfWork): nothing kept until commit, two live
 reservations of one therapist never overlap (the exclusion constraint), one hold per Idempotency-Key."""
+
 from __future__ import annotations
 
 import copy
@@ -11,17 +12,18 @@ from datetime import datetime, timedelta, timezone
 
 from services.booking import store
 from services.booking.availability import Interval, Schedule
-from services.booking.domain import (LIVE_STATUSES, Clinic, Course, Hold, Therapist, Treatment, statuses_before)
+from services.booking.domain import LIVE_STATUSES, Clinic, Course, Hold, Therapist, Treatment, statuses_before
 from services.booking.reservation import Lapsed, Reservation
 from services.booking.unit_of_work import Collecting, HoldKeyInUse, Pending, SlotTaken
 from shared.events import Event
 
-SCREENING_KEPT = timedelta(days=365)   # store.has_screening_on_file's year
+SCREENING_KEPT = timedelta(days=365)  # store.has_screening_on_file's year
 
 
 @dataclass
 class Row:
     """A bookings row: the reservation, the time it blocks (with buffers), and its hold's Idempotency-Key."""
+
     reservation: Reservation
     blocked: Interval
     hold_key: str | None = None
@@ -30,11 +32,12 @@ class Row:
 @dataclass
 class Tables:
     """What is committed. The catalogue's dicts are keyed by id, each entry with its clinic's id."""
+
     clinics: dict[uuid.UUID, Clinic] = dataclasses.field(default_factory=dict)
     treatments: dict[uuid.UUID, tuple[uuid.UUID, Treatment]] = dataclasses.field(default_factory=dict)
     therapists: dict[uuid.UUID, tuple[uuid.UUID, Therapist]] = dataclasses.field(default_factory=dict)
     courses: dict[uuid.UUID, tuple[uuid.UUID, Course]] = dataclasses.field(default_factory=dict)
-    schedules: dict[uuid.UUID, Schedule] = dataclasses.field(default_factory=dict)   # without busy
+    schedules: dict[uuid.UUID, Schedule] = dataclasses.field(default_factory=dict)  # without busy
     bookings: dict[uuid.UUID, Row] = dataclasses.field(default_factory=dict)
     # booking id -> clinic id, when, questionnaire version, sealed answers, outcome
     screenings: dict[uuid.UUID, tuple[uuid.UUID, datetime, int, str, str]] = dataclasses.field(default_factory=dict)
@@ -50,8 +53,9 @@ def _handed_out(reservation: Reservation) -> Reservation:
 
 
 def _lapsed(reservation: Reservation) -> Lapsed:
-    return Lapsed(reservation.id, reservation.clinic_id, reservation.series_id, reservation.payment_id,
-                  reservation.status)
+    return Lapsed(
+        reservation.id, reservation.clinic_id, reservation.series_id, reservation.payment_id, reservation.status
+    )
 
 
 def _live(row: Row) -> bool:
@@ -99,22 +103,40 @@ class InMemoryUnitOfWork(Collecting):
         self._begin()
 
     def _insert_hold(self, hold: Hold, hold_key: str | None) -> None:
-        if hold_key is not None and any(row.hold_key == hold_key and row.reservation.clinic_id == hold.clinic_id
-                                        for row in self.bookings.values()):
+        if hold_key is not None and any(
+            row.hold_key == hold_key and row.reservation.clinic_id == hold.clinic_id for row in self.bookings.values()
+        ):
             raise HoldKeyInUse()
         self.check_free(hold.therapist_id, hold.blocked, hold.start)
         reservation = Reservation(
-            id=hold.id, clinic_id=hold.clinic_id, treatment_id=hold.treatment_id, therapist_id=hold.therapist_id,
-            start=hold.start, end=hold.end, status="held", expires_at=hold.expires_at, price_amount=hold.price_amount,
-            currency=hold.currency, course_id=hold.course_id, series_id=hold.series_id, series_index=hold.series_index,
-            created_at=_now())
+            id=hold.id,
+            clinic_id=hold.clinic_id,
+            treatment_id=hold.treatment_id,
+            therapist_id=hold.therapist_id,
+            start=hold.start,
+            end=hold.end,
+            status="held",
+            expires_at=hold.expires_at,
+            price_amount=hold.price_amount,
+            currency=hold.currency,
+            course_id=hold.course_id,
+            series_id=hold.series_id,
+            series_index=hold.series_index,
+            created_at=_now(),
+        )
         self.bookings[hold.id] = Row(reservation, hold.blocked, hold_key)
 
-    def check_free(self, therapist_id: uuid.UUID, blocked: Interval, start: datetime,
-                   moving: uuid.UUID | None = None) -> None:
+    def check_free(
+        self, therapist_id: uuid.UUID, blocked: Interval, start: datetime, moving: uuid.UUID | None = None
+    ) -> None:
         """The exclusion constraint: SlotTaken if a live reservation of the therapist (but `moving`) overlaps."""
-        if any(_live(row) and row.reservation.therapist_id == therapist_id and row.blocked.overlaps(blocked)
-               and row.reservation.id != moving for row in self.bookings.values()):
+        if any(
+            _live(row)
+            and row.reservation.therapist_id == therapist_id
+            and row.blocked.overlaps(blocked)
+            and row.reservation.id != moving
+            for row in self.bookings.values()
+        ):
             raise SlotTaken(start)
 
 
@@ -149,8 +171,9 @@ class _Catalogue:
         clinic = await self.clinic(slug)
         if clinic is None:
             return None
-        return store.Named(clinic, await self.treatment(clinic.id, treatment_id),
-                           await self.therapist(clinic.id, therapist_id))
+        return store.Named(
+            clinic, await self.treatment(clinic.id, treatment_id), await self.therapist(clinic.id, therapist_id)
+        )
 
     async def hold_context(self, slug, treatment_id, therapist_id, start):
         named = await self._named(slug, treatment_id, therapist_id)
@@ -162,11 +185,19 @@ class _Catalogue:
         now, found = _now(), []
         for therapist_id in therapist_ids:
             schedule = self._tables.schedules.get(therapist_id, Schedule(therapist_id, ()))
-            busy = tuple(row.blocked for row in self._uow.bookings.values()
-                         if with_busy and row.reservation.therapist_id == therapist_id and _blocking(row, now)
-                         and row.blocked.overlaps(window))
-            found.append(dataclasses.replace(
-                schedule, time_off=tuple(o for o in schedule.time_off if o.overlaps(window)), busy=busy))
+            busy = tuple(
+                row.blocked
+                for row in self._uow.bookings.values()
+                if with_busy
+                and row.reservation.therapist_id == therapist_id
+                and _blocking(row, now)
+                and row.blocked.overlaps(window)
+            )
+            found.append(
+                dataclasses.replace(
+                    schedule, time_off=tuple(o for o in schedule.time_off if o.overlaps(window)), busy=busy
+                )
+            )
         return found
 
     async def availability_context(self, slug, treatment_id, therapist_id, days, now):
@@ -179,17 +210,23 @@ class _Catalogue:
         if therapist_id is not None:
             considered = [named.therapist] if named.therapist else []
         else:
-            considered = sorted((Therapist(t.id, t.name, frozenset({treatment_id}))
-                                 for owner, t in self._tables.therapists.values()
-                                 if owner == clinic.id and treatment_id in t.treatment_ids), key=lambda t: t.name)
+            considered = sorted(
+                (
+                    Therapist(t.id, t.name, frozenset({treatment_id}))
+                    for owner, t in self._tables.therapists.values()
+                    if owner == clinic.id and treatment_id in t.treatment_ids
+                ),
+                key=lambda t: t.name,
+            )
         ids = [t.id for t in considered]
         if first <= last and (last - first).days < days.max_days:
             zone = clinic.rules.zone
-            window = Interval(datetime.combine(first, datetime.min.time(), tzinfo=zone) - days.padding,
-                              datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-                              + days.padding)
+            window = Interval(
+                datetime.combine(first, datetime.min.time(), tzinfo=zone) - days.padding,
+                datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone) + days.padding,
+            )
             schedules = await self.schedules(ids, window)
-        else:       # the caller refuses such days, having read nothing
+        else:  # the caller refuses such days, having read nothing
             schedules = [Schedule(tid, ()) for tid in ids]
         return store.AvailabilityContext(named, first, last, considered, schedules)
 
@@ -200,8 +237,9 @@ class _Reservations:
 
     def _rows(self, predicate) -> list[Row]:
         rows = [row for row in self._uow.bookings.values() if predicate(row.reservation)]
-        return sorted(rows, key=lambda row: (row.reservation.series_index is not None,
-                                             row.reservation.series_index or 0))
+        return sorted(
+            rows, key=lambda row: (row.reservation.series_index is not None, row.reservation.series_index or 0)
+        )
 
     def _hand_out(self, rows: list[Row]) -> list[Reservation]:
         return self._uow.seen([_handed_out(row.reservation) for row in rows])
@@ -222,13 +260,17 @@ class _Reservations:
         return self._hand_out(found)[0] if found else None
 
     async def for_hold_key(self, clinic_id, hold_key):
-        keyed = [row.reservation for row in self._uow.bookings.values()
-                 if row.hold_key == hold_key and row.reservation.clinic_id == clinic_id]
+        keyed = [
+            row.reservation
+            for row in self._uow.bookings.values()
+            if row.hold_key == hold_key and row.reservation.clinic_id == clinic_id
+        ]
         if not keyed:
             return []
         first = keyed[0]
-        return self._hand_out(self._rows(lambda r: r.id == first.id or (
-            first.series_id is not None and r.series_id == first.series_id)))
+        return self._hand_out(
+            self._rows(lambda r: r.id == first.id or (first.series_id is not None and r.series_id == first.series_id))
+        )
 
     async def lock_therapist_time(self, therapist_id):
         """Nothing to wait for: the fake has one writer at a time."""
@@ -240,24 +282,40 @@ class _Reservations:
 
     async def expire_overlapping(self, therapist_id, blocked):
         now = _now()
-        return self._mark("expired", lambda r: r.therapist_id == therapist_id and r.expires_at <= now
-                          and self._uow.bookings[r.id].blocked.overlaps(blocked))
+        return self._mark(
+            "expired",
+            lambda r: (
+                r.therapist_id == therapist_id
+                and r.expires_at <= now
+                and self._uow.bookings[r.id].blocked.overlaps(blocked)
+            ),
+        )
 
     async def release(self, hold_or_series_id):
         return self._mark("released", lambda r: hold_or_series_id in (r.id, r.series_id))
 
     async def claim_expired(self, limit):
         now = _now()
-        due = sorted((row.reservation for row in self._uow.bookings.values()
-                      if row.reservation.status in statuses_before("expired") and row.reservation.expires_at <= now),
-                     key=lambda r: r.expires_at)[:limit]
+        due = sorted(
+            (
+                row.reservation
+                for row in self._uow.bookings.values()
+                if row.reservation.status in statuses_before("expired") and row.reservation.expires_at <= now
+            ),
+            key=lambda r: r.expires_at,
+        )[:limit]
         ids = {r.id for r in due}
         return self._mark("expired", lambda r: r.id in ids)
 
     async def save_awaiting_payment(self, reservations):
         first = reservations[0]
-        self._update(reservations, status="pending_payment", expires_at=first.expires_at, customer=first.customer,
-                     confirm_key=first.confirm_key)
+        self._update(
+            reservations,
+            status="pending_payment",
+            expires_at=first.expires_at,
+            customer=first.customer,
+            confirm_key=first.confirm_key,
+        )
 
     async def save_payment(self, reservations):
         first = reservations[0]
@@ -267,15 +325,17 @@ class _Reservations:
             self._update(reservations, voucher=copy.copy(first.voucher))
 
     async def save_back_to_hold(self, reservations):
-        self._update(reservations, status="held", expires_at=reservations[0].expires_at, customer=None,
-                     confirm_key=None)
+        self._update(
+            reservations, status="held", expires_at=reservations[0].expires_at, customer=None, confirm_key=None
+        )
 
     async def save_confirmed(self, reservations):
         for reservation in reservations:
             row = self._uow.bookings[reservation.id]
-            if not _live(row):      # revived: its time must still be free (checked before any is changed)
-                self._uow.check_free(row.reservation.therapist_id, row.blocked, row.reservation.start,
-                                     moving=row.reservation.id)
+            if not _live(row):  # revived: its time must still be free (checked before any is changed)
+                self._uow.check_free(
+                    row.reservation.therapist_id, row.blocked, row.reservation.start, moving=row.reservation.id
+                )
         self._update(reservations, status="confirmed", expires_at=None)
 
     async def save_cancelled(self, reservation):
@@ -286,8 +346,7 @@ class _Reservations:
 
     async def save_move(self, reservation, blocked):
         self._uow.check_free(reservation.therapist_id, blocked, reservation.start, moving=reservation.id)
-        self._update([reservation], therapist_id=reservation.therapist_id, start=reservation.start,
-                     end=reservation.end)
+        self._update([reservation], therapist_id=reservation.therapist_id, start=reservation.start, end=reservation.end)
         self._uow.bookings[reservation.id].blocked = blocked
 
 
@@ -298,10 +357,14 @@ class _Screenings:
     async def on_file(self, clinic_id, email):
         since = _now() - SCREENING_KEPT
         bookings = self._uow.bookings
-        return any(owner == clinic_id and created_at > since and booking_id in bookings
-                   and (customer := bookings[booking_id].reservation.customer) is not None
-                   and customer.email.lower() == email.lower()
-                   for booking_id, (owner, created_at, *_) in self._uow.screening_rows.items())
+        return any(
+            owner == clinic_id
+            and created_at > since
+            and booking_id in bookings
+            and (customer := bookings[booking_id].reservation.customer) is not None
+            and customer.email.lower() == email.lower()
+            for booking_id, (owner, created_at, *_) in self._uow.screening_rows.items()
+        )
 
     async def add(self, booking_id, clinic_id, version, sealed, outcome):
         self._uow.screening_rows[booking_id] = (clinic_id, _now(), version, sealed, outcome)

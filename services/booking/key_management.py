@@ -1,4 +1,5 @@
 """A clinic's own API keys: create (the key is shown once), rotate (with a grace period), revoke."""
+
 from __future__ import annotations
 
 import uuid
@@ -14,23 +15,27 @@ from services.booking.domain import BookingError
 @dataclass(frozen=True)
 class NewKey:
     id: uuid.UUID
-    key: str          # the only time it is ever available
+    key: str  # the only time it is ever available
     record: asyncpg.Record
 
 
 async def create(conn: asyncpg.Connection, clinic_id: uuid.UUID, name: str) -> NewKey:
     if await store.count_live_api_keys(conn, clinic_id) >= api_keys.MAX_LIVE_KEYS:
-        raise BookingError(409, "too_many_api_keys",
-                           f"A clinic can have {api_keys.MAX_LIVE_KEYS} working keys; revoke one you no longer use")
+        raise BookingError(
+            409,
+            "too_many_api_keys",
+            f"A clinic can have {api_keys.MAX_LIVE_KEYS} working keys; revoke one you no longer use",
+        )
     key, prefix = api_keys.generate()
     key_id = await store.insert_api_key(conn, clinic_id, prefix, api_keys.digest(key), name)
-    if key_id is None:                  # a prefix clash (1 in 4 billion): the caller may simply retry
+    if key_id is None:  # a prefix clash (1 in 4 billion): the caller may simply retry
         raise BookingError(503, "try_again", "Could not create a key just now, please retry")
     return NewKey(key_id, key, await store.get_api_key(conn, clinic_id, key_id))
 
 
-async def rotate(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, grace_hours: int,
-                 now: datetime) -> tuple[NewKey, asyncpg.Record]:
+async def rotate(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, grace_hours: int, now: datetime
+) -> tuple[NewKey, asyncpg.Record]:
     """A new key with the old one's name; the old one works for `grace_hours` more (0: stops now)."""
     old = await _usable(conn, clinic_id, key_id, now)
     if old["replaced_by"] is not None:

@@ -1,4 +1,5 @@
 """The booking service's client for the payments service's internal API."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,26 +22,50 @@ class PaymentsClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
 
-    async def booking_payment(self, *, booking_id: uuid.UUID, clinic_id: uuid.UUID, amount: int, currency: str,
-                              customer_email: str, treatment_id: uuid.UUID, sessions: int,
-                              voucher_code: str | None = None, pay_rest_by_card: bool = True) -> dict:
+    async def booking_payment(
+        self,
+        *,
+        booking_id: uuid.UUID,
+        clinic_id: uuid.UUID,
+        amount: int,
+        currency: str,
+        customer_email: str,
+        treatment_id: uuid.UUID,
+        sessions: int,
+        voucher_code: str | None = None,
+        pay_rest_by_card: bool = True,
+    ) -> dict:
         """How this booking is paid: voucher part and card part (the same answer on every call)."""
-        body = {"booking_id": str(booking_id), "clinic_id": str(clinic_id), "amount": amount, "currency": currency,
-                "customer_email": customer_email, "treatment_id": str(treatment_id), "sessions": sessions,
-                "voucher_code": voucher_code, "pay_rest_by_card": pay_rest_by_card}
+        body = {
+            "booking_id": str(booking_id),
+            "clinic_id": str(clinic_id),
+            "amount": amount,
+            "currency": currency,
+            "customer_email": customer_email,
+            "treatment_id": str(treatment_id),
+            "sessions": sessions,
+            "voucher_code": voucher_code,
+            "pay_rest_by_card": pay_rest_by_card,
+        }
         try:
-            async with self.session.post(f"{self.base_url}/internal/v1/booking-payments", json=body,
-                                         headers={INTERNAL_TOKEN_HEADER: self.token}) as resp:
+            async with self.session.post(
+                f"{self.base_url}/internal/v1/booking-payments", json=body, headers={INTERNAL_TOKEN_HEADER: self.token}
+            ) as resp:
                 answer = await resp.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            raise BookingError(503, "payments_unavailable",
-                               "Payments are unavailable for a moment; nothing was charged. Please retry shortly") from None
+            raise BookingError(
+                503,
+                "payments_unavailable",
+                "Payments are unavailable for a moment; nothing was charged. Please retry shortly",
+            ) from None
         if resp.status != 201:
             error = (answer or {}).get("error", {})
-            raise BookingError(resp.status if resp.status in (402, 404, 409, 422, 503) else 503,
-                               error.get("code", "payments_unavailable"),
-                               error.get("message", "Payments are unavailable for a moment; please retry shortly"),
-                               error.get("details"))
+            raise BookingError(
+                resp.status if resp.status in (402, 404, 409, 422, 503) else 503,
+                error.get("code", "payments_unavailable"),
+                error.get("message", "Payments are unavailable for a moment; please retry shortly"),
+                error.get("details"),
+            )
         return answer
 
 

@@ -1,6 +1,7 @@
 """The read side of the booking service (cosmicpython's "views"): what the routes show, each read on a pool
 connection of its own, outside any unit of work (no lock, no transaction, no events). What is not there is a
 BookingError, as in the use cases. The SQL stays in store.py."""
+
 from __future__ import annotations
 
 import uuid
@@ -48,6 +49,7 @@ async def therapists(pool: asyncpg.Pool, slug: str) -> list[asyncpg.Record]:
 
 # --- a booking, through its manage link ----------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Booking:
     clinic: Clinic
@@ -68,17 +70,20 @@ def _booking_not_found() -> BookingError:
 
 # --- the clinic API (scoped to the clinic whose key the gateway checked) ------------------------
 
+
 @dataclass(frozen=True)
 class ClinicBookings:
     """The clinic's bookings over days in its zone (`first` to `last`, both included)."""
+
     clinic: Clinic
     first: date
     last: date
     bookings: list[store.ClinicBooking]
 
 
-async def clinic_bookings(pool: asyncpg.Pool, clinic_id: uuid.UUID, first: date | None, last: date | None,
-                          now: datetime) -> ClinicBookings:
+async def clinic_bookings(
+    pool: asyncpg.Pool, clinic_id: uuid.UUID, first: date | None, last: date | None, now: datetime
+) -> ClinicBookings:
     """By default from the clinic's today, for as many days as availability shows by default."""
     async with pool.acquire() as conn:
         clinic = await store.get_clinic_by_id(conn, clinic_id)
@@ -87,8 +92,11 @@ async def clinic_bookings(pool: asyncpg.Pool, clinic_id: uuid.UUID, first: date 
         if last is None:
             last = first + timedelta(days=DEFAULT_AVAILABILITY_DAYS - 1)
         if last < first or (last - first).days >= MAX_AVAILABILITY_DAYS:
-            raise BookingError(422, "range_too_large" if last >= first else "invalid_range",
-                               f"Ask for 1 to {MAX_AVAILABILITY_DAYS} days at a time")
+            raise BookingError(
+                422,
+                "range_too_large" if last >= first else "invalid_range",
+                f"Ask for 1 to {MAX_AVAILABILITY_DAYS} days at a time",
+            )
         seen = await store.clinic_bookings(conn, clinic_id, service.local_days(clinic, first, last))
     return ClinicBookings(clinic, first, last, seen)
 
@@ -114,6 +122,7 @@ async def api_keys_of(pool: asyncpg.Pool, clinic_id: uuid.UUID) -> list[asyncpg.
 
 
 # --- for the gateway -----------------------------------------------------------------------------
+
 
 async def key_owner(pool: asyncpg.Pool, key: str) -> asyncpg.Record:
     """The clinic (and key id, and expiry) of a working API key; 401 for anything else."""

@@ -1,5 +1,6 @@
 """A reservation of a therapist's time, from hold to visit: the aggregate whose methods are the only way its
 status changes (by domain.TRANSITIONS), each recording the events it raises for the outbox. Pure: no I/O."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,8 +8,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from services.booking.domain import (BookingError, Clinic, Customer, Hold, Therapist, Treatment, booking_changed,
-                                     can_become, check_change_allowed, check_hold_usable, outcome_change)
+from services.booking.domain import (
+    BookingError,
+    Clinic,
+    Customer,
+    Hold,
+    Therapist,
+    Treatment,
+    booking_changed,
+    can_become,
+    check_change_allowed,
+    check_hold_usable,
+    outcome_change,
+)
 from shared import contracts
 from shared.events import Event
 
@@ -19,6 +31,7 @@ ManageUrl = Callable[[uuid.UUID, datetime], str]
 @dataclass(frozen=True)
 class Particulars:
     """What booking events name besides the reservation itself."""
+
     clinic: Clinic
     treatment: Treatment
     therapist: Therapist
@@ -32,6 +45,7 @@ def _words(status: str) -> str:
 class Reservation:
     """One reservation (a course books one per session, sharing their series id). `events`: raised by its
     changes since it was loaded, for the outbox."""
+
     id: uuid.UUID
     clinic_id: uuid.UUID
     treatment_id: uuid.UUID
@@ -48,7 +62,7 @@ class Reservation:
     series_index: int | None = None
     confirm_key: str | None = None
     payment_id: uuid.UUID | None = None
-    voucher: dict[str, Any] | None = None          # what a voucher put towards it: code hint, value, remaining
+    voucher: dict[str, Any] | None = None  # what a voucher put towards it: code hint, value, remaining
     created_at: datetime | None = None
     events: list[Event] = field(default_factory=list, repr=False)
 
@@ -62,9 +76,12 @@ class Reservation:
 
     def _become(self, status: str) -> None:
         if not self.can_become(status):
-            raise BookingError(409, "invalid_transition",
-                               f"This booking is {_words(self.status)} and cannot become {_words(status)}",
-                               {"status": self.status})
+            raise BookingError(
+                409,
+                "invalid_transition",
+                f"This booking is {_words(self.status)} and cannot become {_words(status)}",
+                {"status": self.status},
+            )
         self.status = status
 
     def was_submitted_with(self, confirm_key: str) -> bool:
@@ -100,8 +117,9 @@ class Reservation:
         """Paid for: confirmed, and announced with its manage link (and the voucher, if one paid)."""
         self._become("confirmed")
         self.expires_at = None
-        self.events.append(self._event("confirmed", described, manage_url=manage_url(self.id, self.end),
-                                       voucher=self.voucher or None))
+        self.events.append(
+            self._event("confirmed", described, manage_url=manage_url(self.id, self.end), voucher=self.voucher or None)
+        )
 
     def check_changeable(self, clinic: Clinic, now: datetime) -> None:
         check_change_allowed(clinic, self.status, self.start, now)
@@ -111,15 +129,25 @@ class Reservation:
         self._become("cancelled")
         self.events.append(self._event("cancelled", described, cancelled_by="customer"))
 
-    def reschedule(self, moved_to: Particulars, previous_therapist: Therapist, start: datetime, now: datetime,
-                   manage_url: ManageUrl) -> None:
+    def reschedule(
+        self,
+        moved_to: Particulars,
+        previous_therapist: Therapist,
+        start: datetime,
+        now: datetime,
+        manage_url: ManageUrl,
+    ) -> None:
         """Moved to `start` with `moved_to`'s therapist: the same booking (and id), so calendars update it."""
         self.check_changeable(moved_to.clinic, now)
-        previous = contracts.PreviousSlot(self.start, self.end,
-                                          contracts.Ref(str(previous_therapist.id), previous_therapist.name))
+        previous = contracts.PreviousSlot(
+            self.start, self.end, contracts.Ref(str(previous_therapist.id), previous_therapist.name)
+        )
         self.therapist_id, self.start, self.end = moved_to.therapist.id, start, moved_to.treatment.timing.end(start)
-        self.events.append(self._event("confirmed", moved_to, kind="rescheduled",
-                                       manage_url=manage_url(self.id, self.end), previous=previous))
+        self.events.append(
+            self._event(
+                "confirmed", moved_to, kind="rescheduled", manage_url=manage_url(self.id, self.end), previous=previous
+            )
+        )
 
     def record_outcome(self, outcome: str, described: Particulars, now: datetime) -> bool:
         """The visit's time has come: completed or no-show (`outcome`). False if already recorded."""
@@ -131,17 +159,32 @@ class Reservation:
 
     def _event(self, status: str, described: Particulars, *, kind: str | None = None, **extra: Any) -> Event:
         """`booking.<kind>` (by default the status): the booking as it now stands, for emails and webhooks."""
-        return contracts.event(booking_changed(
-            booking_id=self.id, status=status, clinic=described.clinic, treatment=described.treatment,
-            therapist=described.therapist, start=self.start, end=self.end, customer=self.customer,
-            price_amount=self.price_amount, currency=self.currency, series_id=self.series_id,
-            series_index=self.series_index, **extra), f"booking.{kind or status}", clinic_id=str(described.clinic.id))
+        return contracts.event(
+            booking_changed(
+                booking_id=self.id,
+                status=status,
+                clinic=described.clinic,
+                treatment=described.treatment,
+                therapist=described.therapist,
+                start=self.start,
+                end=self.end,
+                customer=self.customer,
+                price_amount=self.price_amount,
+                currency=self.currency,
+                series_id=self.series_id,
+                series_index=self.series_index,
+                **extra,
+            ),
+            f"booking.{kind or status}",
+            clinic_id=str(described.clinic.id),
+        )
 
 
 @dataclass(frozen=True)
 class Lapsed:
     """A hold or unpaid booking the store marked expired or released, many in one statement (the sweep, a
     hold in the way, a hold let go)."""
+
     id: uuid.UUID
     clinic_id: uuid.UUID
     series_id: uuid.UUID | None
@@ -151,24 +194,50 @@ class Lapsed:
     @property
     def event(self) -> Event:
         # payment_id None: the customer's booking was never written, so payments has no card payment to cancel.
-        return contracts.event(contracts.BookingLapsed(
-            booking_id=str(self.id), series_id=str(self.series_id) if self.series_id else None,
-            payment_id=str(self.payment_id) if self.payment_id else None),
-            f"booking.{self.status}", clinic_id=str(self.clinic_id))
+        return contracts.event(
+            contracts.BookingLapsed(
+                booking_id=str(self.id),
+                series_id=str(self.series_id) if self.series_id else None,
+                payment_id=str(self.payment_id) if self.payment_id else None,
+            ),
+            f"booking.{self.status}",
+            clinic_id=str(self.clinic_id),
+        )
 
 
 def held_event(hold: Hold, described: Particulars) -> Event:
     """What a new hold raises."""
-    return contracts.event(booking_changed(
-        booking_id=hold.id, status="held", clinic=described.clinic, treatment=described.treatment,
-        therapist=described.therapist, start=hold.start, end=hold.end, customer=None,
-        price_amount=hold.price_amount, currency=hold.currency, series_id=hold.series_id,
-        series_index=hold.series_index, expires_at=hold.expires_at), "booking.held", clinic_id=str(described.clinic.id))
+    return contracts.event(
+        booking_changed(
+            booking_id=hold.id,
+            status="held",
+            clinic=described.clinic,
+            treatment=described.treatment,
+            therapist=described.therapist,
+            start=hold.start,
+            end=hold.end,
+            customer=None,
+            price_amount=hold.price_amount,
+            currency=hold.currency,
+            series_id=hold.series_id,
+            series_index=hold.series_index,
+            expires_at=hold.expires_at,
+        ),
+        "booking.held",
+        clinic_id=str(described.clinic.id),
+    )
 
 
-def awaiting_payment_event(booking_id: uuid.UUID, clinic_id: uuid.UUID, payment: dict[str, Any],
-                           pay_by: datetime) -> Event:
+def awaiting_payment_event(
+    booking_id: uuid.UUID, clinic_id: uuid.UUID, payment: dict[str, Any], pay_by: datetime
+) -> Event:
     """What a booking left for its card to pay raises, once for all its sessions (payments' answer in `payment`)."""
-    return contracts.event(contracts.BookingAwaitingPayment(
-        booking_id=str(booking_id), payment_id=payment["id"], pay_by=pay_by,
-        amount=contracts.Money(payment["amount"], payment["currency"])), clinic_id=str(clinic_id))
+    return contracts.event(
+        contracts.BookingAwaitingPayment(
+            booking_id=str(booking_id),
+            payment_id=payment["id"],
+            pay_by=pay_by,
+            amount=contracts.Money(payment["amount"], payment["currency"]),
+        ),
+        clinic_id=str(clinic_id),
+    )

@@ -1,4 +1,5 @@
 """The booking service's routes, every audience's (services/booking/http/): what app.py registers."""
+
 from __future__ import annotations
 
 from aiohttp import web

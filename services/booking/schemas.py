@@ -1,4 +1,5 @@
 """Request bodies of the booking API (validated with pydantic; the same models will feed the OpenAPI spec)."""
+
 from __future__ import annotations
 
 import uuid
@@ -23,6 +24,7 @@ class CustomerIn(StrictModel):
 
 class HoldIn(StrictModel):
     """Hold one treatment slot, or every session of a course (planned from `start`, or exactly `starts`)."""
+
     clinic: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
     treatment: uuid.UUID | None = None
     course: uuid.UUID | None = None
@@ -63,21 +65,25 @@ class RescheduleIn(ManageIn):
 
 class ApiKeyIn(StrictModel):
     """A new clinic API key; the name says what uses it (e.g. "practice software")."""
+
     name: str = Field(default="", max_length=100)
 
 
 class ApiKeyCheckIn(StrictModel):
     """Internal (the gateway): a key to look up."""
+
     key: str = Field(min_length=1, max_length=200)
 
 
 class RotateKeyIn(StrictModel):
     """Rotate a key: the old one keeps working for `grace_hours` (0 to stop it at once)."""
+
     grace_hours: int = Field(default=api_keys.ROTATION_GRACE_HOURS, ge=0, le=api_keys.MAX_ROTATION_GRACE_HOURS)
 
 
 class SignInIn(StrictModel):
     """Dashboard sign-in, as the gateway passes it on."""
+
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
 
@@ -99,7 +105,9 @@ EmbedOrigins = Annotated[list[EmbedOrigin], Field(max_length=MAX_EMBED_ORIGINS),
 
 class ClinicSettingsPatch(StrictModel):
     """Change some of the clinic's settings; a field left out (or null) keeps its value."""
+
     embed_origins: EmbedOrigins | None = Field(
         default=None,
         description="The clinic's own websites that may show the booking pages in a frame (the embed snippet), "
-                    "as origins: `https://host` or `https://host:port`, no path. `[]` allows none.")
+        "as origins: `https://host` or `https://host:port`, no path. `[]` allows none.",
+    )

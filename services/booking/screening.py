@@ -1,5 +1,6 @@
 """Pre-treatment health screening. The questions and what each answer means live in screening.json
 (clinical content, reviewed as data); this module only evaluates answers against it."""
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,9 @@ class Questionnaire:
 
 @dataclass(frozen=True)
 class Assessment:
-    outcome: str                      # one of SEVERITY
-    advice: tuple[str, ...]           # for the customer, worst first
-    flags: tuple[str, ...]            # question ids answered "yes" that a rule cares about
+    outcome: str  # one of SEVERITY
+    advice: tuple[str, ...]  # for the customer, worst first
+    flags: tuple[str, ...]  # question ids answered "yes" that a rule cares about
 
     @property
     def stops_booking(self) -> bool:

@@ -1,21 +1,34 @@
 """Use cases of the booking service. Each is given a unit of work, in which it reads and changes what it
 needs and commits (the events with the change), and raises BookingError for what the rules refuse."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 import asyncpg
 
 from services.booking import key_management, screening, staff, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
-from services.booking.domain import (DEFAULT_AVAILABILITY_DAYS, FINAL_STATUSES, MAX_AVAILABILITY_DAYS, BookingError,
-                                     Clinic, Customer, Hold, Therapist, Treatment, course_session_prices,
-                                     manage_link_expiry, new_hold, refused_start)
+from services.booking.domain import (
+    DEFAULT_AVAILABILITY_DAYS,
+    FINAL_STATUSES,
+    MAX_AVAILABILITY_DAYS,
+    BookingError,
+    Clinic,
+    Customer,
+    Hold,
+    Therapist,
+    Treatment,
+    course_session_prices,
+    manage_link_expiry,
+    new_hold,
+    refused_start,
+)
 from services.booking.reservation import Lapsed, Particulars, Reservation, awaiting_payment_event, held_event
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
@@ -59,8 +72,11 @@ def found_therapist(therapist: Therapist | None, treatment: Treatment) -> Therap
     if therapist is None:
         raise BookingError(404, "therapist_not_found", "This clinic has no such therapist")
     if treatment.id not in therapist.treatment_ids:
-        raise BookingError(422, "therapist_does_not_give_treatment",
-                           f"{therapist.name} does not give {treatment.name}; please choose another therapist")
+        raise BookingError(
+            422,
+            "therapist_does_not_give_treatment",
+            f"{therapist.name} does not give {treatment.name}; please choose another therapist",
+        )
     return therapist
 
 
@@ -79,8 +95,10 @@ async def therapist_for(uow: UnitOfWork, clinic: Clinic, therapist_id: uuid.UUID
 def local_days(clinic: Clinic, first: date, last: date) -> Interval:
     """From the start of `first` to the end of `last`, in the clinic's zone."""
     zone = clinic.rules.zone
-    return Interval(datetime.combine(first, datetime.min.time(), tzinfo=zone),
-                    datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone))
+    return Interval(
+        datetime.combine(first, datetime.min.time(), tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone),
+    )
 
 
 def _local_window(clinic: Clinic, first: date, last: date) -> Interval:
@@ -89,6 +107,7 @@ def _local_window(clinic: Clinic, first: date, last: date) -> Interval:
 
 
 # --- availability --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Availability:
@@ -100,8 +119,15 @@ class Availability:
     slots: list[Slot]
 
 
-async def availability(uow: UnitOfWork, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None,
-                       first: date | None, last: date | None, now: datetime) -> Availability:
+async def availability(
+    uow: UnitOfWork,
+    slug: str,
+    treatment_id: uuid.UUID,
+    therapist_id: uuid.UUID | None,
+    first: date | None,
+    last: date | None,
+    now: datetime,
+) -> Availability:
     """Free slots of the treatment (with one therapist, or any giving it) over days in the clinic's zone
     (by default a week from the clinic's today), read in one round trip."""
     days = store.DaysAsked(first, last, DEFAULT_AVAILABILITY_DAYS, MAX_AVAILABILITY_DAYS, WINDOW_PADDING)
@@ -116,22 +142,33 @@ async def availability(uow: UnitOfWork, slug: str, treatment_id: uuid.UUID, ther
         raise BookingError(422, "invalid_range", "The end date is before the start date")
     if (last - first).days + 1 > MAX_AVAILABILITY_DAYS:
         raise BookingError(422, "range_too_large", f"Ask for at most {MAX_AVAILABILITY_DAYS} days at a time")
-    slots = free_slots(context.schedules, treatment.timing, clinic.rules, first, last, now) if context.considered else []
+    slots = (
+        free_slots(context.schedules, treatment.timing, clinic.rules, first, last, now) if context.considered else []
+    )
     return Availability(clinic, treatment, context.considered, first, last, slots)
 
 
 # --- holds ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Held:
     """What a hold request made, or (`replayed`) what the request with its Idempotency-Key made before."""
+
     clinic: Clinic
     holds: list[Hold] | list[Reservation]
     replayed: bool = False
 
 
-async def _check_start(uow: UnitOfWork, clinic: Clinic, treatment: Treatment, therapist_id: uuid.UUID,
-                       start: datetime, now: datetime, schedule: Schedule | None = None) -> None:
+async def _check_start(
+    uow: UnitOfWork,
+    clinic: Clinic,
+    treatment: Treatment,
+    therapist_id: uuid.UUID,
+    start: datetime,
+    now: datetime,
+    schedule: Schedule | None = None,
+) -> None:
     """Refuse a start the clinic's rules do not allow. `schedule`: the therapist's hours, breaks and
     the time off around `start`, if the caller has them already."""
     if schedule is None:
@@ -150,8 +187,9 @@ async def _expire_in_the_way(uow: UnitOfWork, therapist_id: uuid.UUID, blocked: 
 
 
 def _slot_taken(start: datetime) -> BookingError:
-    return BookingError(409, "slot_taken", "That time has just been taken; please choose another",
-                        {"start": start.isoformat()})
+    return BookingError(
+        409, "slot_taken", "That time has just been taken; please choose another", {"start": start.isoformat()}
+    )
 
 
 async def _commit_holds(uow: UnitOfWork) -> None:
@@ -175,8 +213,15 @@ async def _place_holds(uow: UnitOfWork, holds: list[Hold], hold_key: str | None,
         raise _slot_taken(taken.start) from None
 
 
-async def hold_slot(uow: UnitOfWork, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
-                    start: datetime, now: datetime, hold_key: str | None) -> Held:
+async def hold_slot(
+    uow: UnitOfWork,
+    slug: str,
+    treatment_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    start: datetime,
+    now: datetime,
+    hold_key: str | None,
+) -> Held:
     """Hold one treatment's time. One read (what the request names, and the therapist's schedule), then
     usually one write: the hold and its event together. Only if that is refused (taken, or an expired hold
     not yet marked is in the way) are expired holds marked in a transaction and the hold tried once more."""
@@ -199,9 +244,16 @@ async def hold_slot(uow: UnitOfWork, slug: str, treatment_id: uuid.UUID, therapi
     return Held(clinic, [hold])
 
 
-async def hold_course(uow: UnitOfWork, slug: str, course_id: uuid.UUID, therapist_id: uuid.UUID,
-                      start: datetime | None, starts: list[datetime] | None, now: datetime,
-                      hold_key: str | None) -> Held:
+async def hold_course(
+    uow: UnitOfWork,
+    slug: str,
+    course_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    start: datetime | None,
+    starts: list[datetime] | None,
+    now: datetime,
+    hold_key: str | None,
+) -> Held:
     """Hold every session of a course, all or nothing: explicit `starts`, or planned from `start`
     (or the first free slot) with the course's spacing."""
     async with uow:
@@ -216,14 +268,30 @@ async def hold_course(uow: UnitOfWork, slug: str, course_id: uuid.UUID, therapis
         if starts is None:
             starts = await _plan_course(uow, clinic, treatment, therapist, course, start, now)
         if len(starts) != course.sessions:
-            raise BookingError(422, "wrong_session_count", f"{course.name} has {course.sessions} sessions",
-                               {"sessions": course.sessions})
+            raise BookingError(
+                422,
+                "wrong_session_count",
+                f"{course.name} has {course.sessions} sessions",
+                {"sessions": course.sessions},
+            )
         for session_start in starts:
             await _check_start(uow, clinic, treatment, therapist.id, session_start, now)
         series_id = uuid.uuid4()
         prices = course_session_prices(course)
-        holds = [new_hold(clinic, treatment, therapist.id, s, now, price_amount=prices[i], course_id=course.id,
-                          series_id=series_id, series_index=i) for i, s in enumerate(sorted(starts))]
+        holds = [
+            new_hold(
+                clinic,
+                treatment,
+                therapist.id,
+                s,
+                now,
+                price_amount=prices[i],
+                course_id=course.id,
+                series_id=series_id,
+                series_index=i,
+            )
+            for i, s in enumerate(sorted(starts))
+        ]
         await _place_holds(uow, holds, hold_key, Particulars(clinic, treatment, therapist))
     return Held(clinic, holds)
 
@@ -242,8 +310,11 @@ async def _plan_course(uow, clinic, treatment, therapist, course, start, now) ->
         plan = plan_series(schedule, treatment.timing, clinic.rules, spacing, first, now)
         if plan is not None:
             return [s.start for s in plan]
-    raise BookingError(409, "series_unavailable",
-                       f"There are not enough free times for all {course.sessions} sessions with this therapist")
+    raise BookingError(
+        409,
+        "series_unavailable",
+        f"There are not enough free times for all {course.sessions} sessions with this therapist",
+    )
 
 
 # --- booking a hold: screening, then payment ------------------------------------------------------
@@ -255,14 +326,26 @@ PAYMENT_WINDOW = timedelta(minutes=15)
 @dataclass(frozen=True)
 class Submitted:
     """A booking made of a hold: its sessions as they now stand, and how they are paid (payments' answer)."""
+
     clinic: Clinic
     reservations: list[Reservation]
     payment: dict
 
 
-async def submit(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
-                 confirm_key: str | None, now: datetime, links: Links, payments, *, health: Sealer,
-                 voucher_code: str | None = None, pay_rest_by_card: bool = True) -> Submitted:
+async def submit(
+    uow: UnitOfWork,
+    hold_id: uuid.UUID,
+    customer: Customer,
+    answers: dict[str, bool] | None,
+    confirm_key: str | None,
+    now: datetime,
+    links: Links,
+    payments,
+    *,
+    health: Sealer,
+    voucher_code: str | None = None,
+    pay_rest_by_card: bool = True,
+) -> Submitted:
     """Turn a hold (or every hold of a series) into a booking, after the health screening (its answers kept
     sealed by `health`): confirmed at once if a voucher pays for all of it, else awaiting its card payment.
 
@@ -273,14 +356,21 @@ async def submit(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer, answer
     payment, and payments cancels any it made (never a charge without a booking); a retry with the same
     Idempotency-Key finishes it instead, payments answering it the same."""
     started = await _start_booking(uow, hold_id, customer, answers, confirm_key, now, health)
-    if started.reservations[0].paid_for:   # a retry of the request that already did this
+    if started.reservations[0].paid_for:  # a retry of the request that already did this
         return Submitted(started.clinic, started.reservations, await _payment_of(payments, started.reservations))
     first = started.reservations[0]
     try:
         payment = await payments.booking_payment(
-            booking_id=hold_id, clinic_id=started.clinic.id, amount=sum(r.price_amount for r in started.reservations),
-            currency=first.currency, customer_email=first.customer.email, treatment_id=first.treatment_id,
-            sessions=len(started.reservations), voucher_code=voucher_code, pay_rest_by_card=pay_rest_by_card)
+            booking_id=hold_id,
+            clinic_id=started.clinic.id,
+            amount=sum(r.price_amount for r in started.reservations),
+            currency=first.currency,
+            customer_email=first.customer.email,
+            treatment_id=first.treatment_id,
+            sessions=len(started.reservations),
+            voucher_code=voucher_code,
+            pay_rest_by_card=pay_rest_by_card,
+        )
     except BookingError:
         if started.held_until is not None:
             await _undo_booking(uow, hold_id, confirm_key, started.held_until)
@@ -292,14 +382,22 @@ async def submit(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer, answer
 class _Started:
     """A booking awaiting the answer of payments. `held_until`: the hold's expiry, if this request made the
     booking (undone if payments fails); None if an earlier request with its key did."""
+
     clinic: Clinic
     treatment: Treatment
     reservations: list[Reservation]
     held_until: datetime | None
 
 
-async def _start_booking(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer, answers: dict[str, bool] | None,
-                         confirm_key: str | None, now: datetime, health: Sealer) -> _Started:
+async def _start_booking(
+    uow: UnitOfWork,
+    hold_id: uuid.UUID,
+    customer: Customer,
+    answers: dict[str, bool] | None,
+    confirm_key: str | None,
+    now: datetime,
+    health: Sealer,
+) -> _Started:
     async with uow:
         reservations = await uow.reservations.lock(hold_id)
         if not reservations:
@@ -316,8 +414,13 @@ async def _start_booking(uow: UnitOfWork, hold_id: uuid.UUID, customer: Customer
         # is asked for anything. (No therapist lock: these updates keep the reservation's time; a deadlock with
         # a hold racing for it is rare and retried by the route.)
         if assessment is not None:
-            await uow.screenings.add(first.id, clinic.id, screening.questionnaire().version,
-                                     seal_screening(health, answers, assessment.flags), assessment.outcome)
+            await uow.screenings.add(
+                first.id,
+                clinic.id,
+                screening.questionnaire().version,
+                seal_screening(health, answers, assessment.flags),
+                assessment.outcome,
+            )
         held_until = first.expires_at
         pay_by = max(now + PAYMENT_WINDOW, held_until)
         for reservation in reservations:
@@ -332,7 +435,7 @@ async def _undo_booking(uow: UnitOfWork, hold_id: uuid.UUID, confirm_key: str | 
     async with uow:
         reservations = await uow.reservations.lock(hold_id)
         if not all(r.was_submitted_with(confirm_key) and not r.paid_for for r in reservations):
-            return      # a retry with the same key got further meanwhile
+            return  # a retry with the same key got further meanwhile
         for reservation in reservations:
             reservation.back_to_hold(held_until)
         await uow.reservations.save_back_to_hold(reservations)
@@ -340,15 +443,16 @@ async def _undo_booking(uow: UnitOfWork, hold_id: uuid.UUID, confirm_key: str | 
         await uow.commit()
 
 
-async def _record_payment(uow: UnitOfWork, hold_id: uuid.UUID, started: _Started, confirm_key: str | None,
-                          payment: dict, links: Links) -> Submitted:
+async def _record_payment(
+    uow: UnitOfWork, hold_id: uuid.UUID, started: _Started, confirm_key: str | None, payment: dict, links: Links
+) -> Submitted:
     """How the booking is paid (payments' answer), and what that means: confirmed, or awaiting the card."""
     async with uow:
         reservations = await uow.reservations.lock(hold_id)
         if not all(r.was_submitted_with(confirm_key) for r in reservations):
             # It ran out while payments answered, announced without a payment, which payments cancels.
             raise BookingError(409, "hold_expired", "This hold has expired; please choose a time again")
-        if reservations[0].paid_for:     # a retry with the same key recorded it first
+        if reservations[0].paid_for:  # a retry with the same key recorded it first
             return Submitted(started.clinic, reservations, payment)
         payment_id = uuid.UUID(payment["id"]) if payment["id"] else None
         voucher = None
@@ -357,7 +461,7 @@ async def _record_payment(uow: UnitOfWork, hold_id: uuid.UUID, started: _Started
         for reservation in reservations:
             reservation.note_payment(payment_id, voucher)
         await uow.reservations.save_payment(reservations)
-        if payment["covered"]:   # the voucher paid for everything: nothing to wait for
+        if payment["covered"]:  # the voucher paid for everything: nothing to wait for
             await _confirm(uow, reservations, links, started.clinic, started.treatment)
         else:
             uow.add_event(awaiting_payment_event(hold_id, started.clinic.id, payment, reservations[0].expires_at))
@@ -368,9 +472,14 @@ async def _record_payment(uow: UnitOfWork, hold_id: uuid.UUID, started: _Started
 async def _payment_of(payments, reservations: list[Reservation]) -> dict:
     first = reservations[0]
     return await payments.booking_payment(
-        booking_id=first.booking_id, clinic_id=first.clinic_id,
-        amount=sum(r.price_amount for r in reservations), currency=first.currency,
-        customer_email=first.customer.email, treatment_id=first.treatment_id, sessions=len(reservations))
+        booking_id=first.booking_id,
+        clinic_id=first.clinic_id,
+        amount=sum(r.price_amount for r in reservations),
+        currency=first.currency,
+        customer_email=first.customer.email,
+        treatment_id=first.treatment_id,
+        sessions=len(reservations),
+    )
 
 
 async def on_payment_succeeded(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, links: Links) -> str:
@@ -397,28 +506,39 @@ async def _settle_payment(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: st
     try:
         await _confirm(uow, reservations, links)
     except SlotTaken:
-        for reservation in reservations:   # not confirmed after all: nothing of theirs to announce
+        for reservation in reservations:  # not confirmed after all: nothing of theirs to announce
             reservation.events.clear()
         return _orphan_payment(uow, booking_id, payment_id, reservations, "slot_taken_after_hold_expired")
     late = statuses & {"expired", "released"}
     return "rebooked_after_expiry" if late else "confirmed"
 
 
-def _orphan_payment(uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, reservations: list[Reservation],
-                    reason: str) -> str:
+def _orphan_payment(
+    uow: UnitOfWork, booking_id: uuid.UUID, payment_id: str, reservations: list[Reservation], reason: str
+) -> str:
     customer = reservations[0].customer if reservations else None
     orphaned = contracts.BookingPaymentOrphaned(
-        booking_id=str(booking_id), payment_id=payment_id, reason=reason,
+        booking_id=str(booking_id),
+        payment_id=payment_id,
+        reason=reason,
         customer=contracts.Person(customer.name if customer else None, customer.email if customer else None)
-        if reservations else None)
+        if reservations
+        else None,
+    )
     uow.add_event(contracts.event(orphaned, clinic_id=str(reservations[0].clinic_id) if reservations else None))
-    log.warning("paid booking could not be confirmed; refund requested",
-                extra={"booking_id": str(booking_id), "reason": reason})
+    log.warning(
+        "paid booking could not be confirmed; refund requested", extra={"booking_id": str(booking_id), "reason": reason}
+    )
     return reason
 
 
-async def _confirm(uow: UnitOfWork, reservations: list[Reservation], links: Links, clinic: Clinic | None = None,
-                   treatment: Treatment | None = None) -> None:
+async def _confirm(
+    uow: UnitOfWork,
+    reservations: list[Reservation],
+    links: Links,
+    clinic: Clinic | None = None,
+    treatment: Treatment | None = None,
+) -> None:
     """Confirm the sessions of a paid booking, each announced with its manage link."""
     described = await _particulars(uow, reservations[0], clinic, treatment)
     for reservation in reservations:
@@ -452,26 +572,37 @@ def assess_screening(answers: dict[str, bool]) -> screening.Assessment:
     try:
         return screening.assess(answers, screening.questionnaire())
     except screening.AnswersInvalid as exc:
-        raise BookingError(422, "screening_incomplete", "Please answer every screening question yes or no",
-                           {"missing": exc.missing, "unknown": exc.unknown}) from None
+        raise BookingError(
+            422,
+            "screening_incomplete",
+            "Please answer every screening question yes or no",
+            {"missing": exc.missing, "unknown": exc.unknown},
+        ) from None
 
 
-async def _screen(uow: UnitOfWork, clinic: Clinic, treatment: Treatment, customer: Customer,
-                  answers: dict[str, bool] | None) -> screening.Assessment | None:
+async def _screen(
+    uow: UnitOfWork, clinic: Clinic, treatment: Treatment, customer: Customer, answers: dict[str, bool] | None
+) -> screening.Assessment | None:
     form = screening.questionnaire()
     if answers is None:
         if not treatment.requires_screening or await uow.screenings.on_file(clinic.id, customer.email):
             return None
-        raise BookingError(422, "screening_required", form.intro,
-                           {"questions": [{"id": q.id, "text": q.text} for q in form.questions]})
+        raise BookingError(
+            422, "screening_required", form.intro, {"questions": [{"id": q.id, "text": q.text} for q in form.questions]}
+        )
     result = assess_screening(answers)
     if result.stops_booking:
-        raise BookingError(422, "screening_red_flag", " ".join(result.advice),
-                           {"outcome": result.outcome, "advice": list(result.advice)})
+        raise BookingError(
+            422,
+            "screening_red_flag",
+            " ".join(result.advice),
+            {"outcome": result.outcome, "advice": list(result.advice)},
+        )
     return result
 
 
 # --- managing a booking --------------------------------------------------------------------------
+
 
 def check_manage_token(links: Links, booking_id: uuid.UUID, token: str | None, now: datetime) -> None:
     try:
@@ -480,8 +611,9 @@ def check_manage_token(links: Links, booking_id: uuid.UUID, token: str | None, n
         raise BookingError(403, "invalid_token", "This link is not valid or has expired") from None
 
 
-async def _particulars(uow: UnitOfWork, reservation: Reservation, clinic: Clinic | None = None,
-                       treatment: Treatment | None = None) -> Particulars:
+async def _particulars(
+    uow: UnitOfWork, reservation: Reservation, clinic: Clinic | None = None, treatment: Treatment | None = None
+) -> Particulars:
     """What the reservation's events name; `clinic` and `treatment` if the caller has them already."""
     clinic = clinic or await uow.catalogue.clinic_by_id(reservation.clinic_id)
     treatment = treatment or await uow.catalogue.treatment(clinic.id, reservation.treatment_id)
@@ -491,6 +623,7 @@ async def _particulars(uow: UnitOfWork, reservation: Reservation, clinic: Clinic
 @dataclass(frozen=True)
 class Changed:
     """A booking as a change left it, and its clinic."""
+
     clinic: Clinic
     reservation: Reservation
 
@@ -512,8 +645,9 @@ async def cancel(uow: UnitOfWork, booking_id: uuid.UUID, now: datetime) -> Chang
     return Changed(described.clinic, reservation)
 
 
-async def reschedule(uow: UnitOfWork, booking_id: uuid.UUID, start: datetime, therapist_id: uuid.UUID | None,
-                     now: datetime, links: Links) -> Changed:
+async def reschedule(
+    uow: UnitOfWork, booking_id: uuid.UUID, start: datetime, therapist_id: uuid.UUID | None, now: datetime, links: Links
+) -> Changed:
     async with uow:
         reservation = await _locked_booking(uow, booking_id)
         booked = await _particulars(uow, reservation)
@@ -524,8 +658,9 @@ async def reschedule(uow: UnitOfWork, booking_id: uuid.UUID, start: datetime, th
         blocked = treatment.timing.blocked(start)
         await uow.reservations.lock_therapist_time(therapist.id)
         await _expire_in_the_way(uow, therapist.id, blocked)
-        reservation.reschedule(Particulars(clinic, treatment, therapist), booked.therapist, start, now,
-                               links.manage_url)
+        reservation.reschedule(
+            Particulars(clinic, treatment, therapist), booked.therapist, start, now, links.manage_url
+        )
         try:
             await uow.reservations.save_move(reservation, blocked)
         except SlotTaken:
@@ -534,8 +669,9 @@ async def reschedule(uow: UnitOfWork, booking_id: uuid.UUID, start: datetime, th
     return Changed(clinic, reservation)
 
 
-async def record_outcome(uow: UnitOfWork, clinic_id: uuid.UUID, booking_id: uuid.UUID, outcome: str,
-                         now: datetime) -> None:
+async def record_outcome(
+    uow: UnitOfWork, clinic_id: uuid.UUID, booking_id: uuid.UUID, outcome: str, now: datetime
+) -> None:
     """The clinic marks a visit completed or a no-show (`outcome` is the status), once its time has come."""
     async with uow:
         reservation = await _locked_booking(uow, booking_id, clinic_id)
@@ -562,6 +698,7 @@ def _announced(uow: UnitOfWork, lapsed: list[Lapsed]) -> int:
 
 # --- housekeeping --------------------------------------------------------------------------------
 
+
 async def expire_lapsed(uow: UnitOfWork, limit: int = 500) -> int:
     """The periodic sweep: holds and unpaid bookings whose time ran out become 'expired', announced."""
     async with uow:
@@ -573,13 +710,15 @@ async def expire_lapsed(uow: UnitOfWork, limit: int = 500) -> int:
 # --- the clinic's access: its API keys, its staff's sign-in ---------------------------------------
 # Outside the unit of work (they announce nothing): each in a transaction of its own on a pool connection.
 
+
 async def create_api_key(pool: asyncpg.Pool, clinic_id: uuid.UUID, name: str) -> key_management.NewKey:
     async with pool.acquire() as conn, conn.transaction():
         return await key_management.create(conn, clinic_id, name)
 
 
-async def rotate_api_key(pool: asyncpg.Pool, clinic_id: uuid.UUID, key_id: uuid.UUID, grace_hours: int,
-                         now: datetime) -> tuple[key_management.NewKey, asyncpg.Record]:
+async def rotate_api_key(
+    pool: asyncpg.Pool, clinic_id: uuid.UUID, key_id: uuid.UUID, grace_hours: int, now: datetime
+) -> tuple[key_management.NewKey, asyncpg.Record]:
     async with pool.acquire() as conn, conn.transaction():
         return await key_management.rotate(conn, clinic_id, key_id, grace_hours, now)
 
@@ -594,8 +733,9 @@ async def sign_in(pool: asyncpg.Pool, email: str, password: str) -> asyncpg.Reco
     async with pool.acquire() as conn:
         row = await store.staff_by_email(conn, email)
         # The same scrypt work whether or not the account exists (no timing hint), off the event loop.
-        ok = await asyncio.to_thread(staff.verify_password, password,
-                                     row["password_hash"] if row else staff.dummy_hash())
+        ok = await asyncio.to_thread(
+            staff.verify_password, password, row["password_hash"] if row else staff.dummy_hash()
+        )
         if row is None or not ok:
             raise BookingError(401, "sign_in_failed", "That email and password do not match an account")
         await store.stamp_sign_in(conn, row["id"])

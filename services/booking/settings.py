@@ -1,4 +1,5 @@
 """The booking service's settings (its API, its consumer, its seed and staff tools): the base, and its own keys."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """The clinic API for the clinic's own settings, scoped to the clinic whose key the gateway checked. For now
 one: which of the clinic's websites may frame its booking pages; others join as the dashboard needs them."""
+
 from __future__ import annotations
 
 from aiohttp import web

@@ -1,5 +1,6 @@
 """Clinic staff passwords (pure): scrypt from the standard library, a random salt per password, the
 parameters stored with the hash so they can be raised later; and the demo accounts' stable passwords."""
+
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,7 @@ import secrets
 from functools import lru_cache
 
 # scrypt cost: 2^15 x 8 (about 32 MiB and some tens of ms per check): slow for a guesser, fine for a sign-in.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 MIN_PASSWORD_LENGTH = 12
 
 

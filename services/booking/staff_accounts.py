@@ -4,6 +4,7 @@
 
 asks for the password twice (or reads it from standard input when that is not a terminal), stores only its
 scrypt hash, and prints the account's id. Adding an existing email of the same clinic sets a new password."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,8 @@ import getpass
 import sys
 
 from services.booking import staff, store
-from shared import db
 from services.booking.settings import BookingSettings
+from shared import db
 from shared.config import load_settings
 
 

@@ -1,4 +1,5 @@
 """All SQL of the booking service."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,8 +10,17 @@ import asyncpg
 from asyncpg import Range
 
 from services.booking.availability import Interval, Schedule, WeeklyTime
-from services.booking.domain import (LIVE_STATUSES, UNLISTED_STATUSES, Clinic, Course, Customer, Hold, Therapist,
-                                     Treatment, statuses_before)
+from services.booking.domain import (
+    LIVE_STATUSES,
+    UNLISTED_STATUSES,
+    Clinic,
+    Course,
+    Customer,
+    Hold,
+    Therapist,
+    Treatment,
+    statuses_before,
+)
 from services.booking.reservation import Lapsed, Reservation
 from shared.events import Event
 from shared.outbox import OUTBOX_COLUMNS, outbox_row
@@ -24,8 +34,7 @@ def _sql_list(statuses: tuple[str, ...]) -> str:
 # Written with the exclusion constraint's own predicate first, so that one scan of its GiST index
 # serves it (an OR of two statuses made the planner combine two scans of it, and re-plan the statement
 # on every execution instead of using a prepared generic plan).
-LIVE = (f"(status IN ({_sql_list(LIVE_STATUSES)}) "
-        "AND (status = 'confirmed' OR expires_at > now()))")
+LIVE = f"(status IN ({_sql_list(LIVE_STATUSES)}) AND (status = 'confirmed' OR expires_at > now()))"
 # Those a reservation may leave for 'expired' (once its time has run out) and for 'released'.
 EXPIRING = f"status IN ({_sql_list(statuses_before('expired'))})"
 RELEASABLE = f"status IN ({_sql_list(statuses_before('released'))})"
@@ -39,8 +48,13 @@ TREATMENT_FIELDS = tuple(column.strip() for column in TREATMENT_COLUMNS.split(",
 
 
 def _clinic(row) -> Clinic:
-    return Clinic(**{**dict(row), "reminder_offsets_minutes": tuple(row["reminder_offsets_minutes"]),
-                     "embed_origins": tuple(row["embed_origins"])})
+    return Clinic(
+        **{
+            **dict(row),
+            "reminder_offsets_minutes": tuple(row["reminder_offsets_minutes"]),
+            "embed_origins": tuple(row["embed_origins"]),
+        }
+    )
 
 
 def _treatment(row) -> Treatment:
@@ -52,6 +66,7 @@ def _range(interval: Interval) -> Range:
 
 
 # --- catalogue ----------------------------------------------------------------------------------
+
 
 async def list_clinics(conn: asyncpg.Connection) -> list[Clinic]:
     return [_clinic(r) for r in await conn.fetch(f"SELECT {CLINIC_COLUMNS} FROM clinics ORDER BY name")]
@@ -67,31 +82,41 @@ async def get_clinic_by_id(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> Cl
 
 
 async def set_embed_origins(conn: asyncpg.Connection, clinic_id: uuid.UUID, origins: list[str]) -> Clinic:
-    return _clinic(await conn.fetchrow(
-        f"UPDATE clinics SET embed_origins = $2 WHERE id = $1 RETURNING {CLINIC_COLUMNS}", clinic_id, origins))
+    return _clinic(
+        await conn.fetchrow(
+            f"UPDATE clinics SET embed_origins = $2 WHERE id = $1 RETURNING {CLINIC_COLUMNS}", clinic_id, origins
+        )
+    )
 
 
 async def list_treatments(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
-        f"SELECT {TREATMENT_COLUMNS}, slug, description FROM treatments WHERE clinic_id = $1 ORDER BY name", clinic_id)
+        f"SELECT {TREATMENT_COLUMNS}, slug, description FROM treatments WHERE clinic_id = $1 ORDER BY name", clinic_id
+    )
 
 
 async def get_treatment(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> Treatment | None:
-    row = await conn.fetchrow(f"SELECT {TREATMENT_COLUMNS} FROM treatments WHERE clinic_id = $1 AND id = $2",
-                              clinic_id, treatment_id)
+    row = await conn.fetchrow(
+        f"SELECT {TREATMENT_COLUMNS} FROM treatments WHERE clinic_id = $1 AND id = $2", clinic_id, treatment_id
+    )
     return _treatment(row) if row else None
 
 
 async def list_courses(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, slug, name, description, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, "
-        "currency FROM courses WHERE clinic_id = $1 ORDER BY name", clinic_id)
+        "currency FROM courses WHERE clinic_id = $1 ORDER BY name",
+        clinic_id,
+    )
 
 
 async def get_course(conn: asyncpg.Connection, clinic_id: uuid.UUID, course_id: uuid.UUID) -> Course | None:
     row = await conn.fetchrow(
         "SELECT id, name, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, currency "
-        "FROM courses WHERE clinic_id = $1 AND id = $2", clinic_id, course_id)
+        "FROM courses WHERE clinic_id = $1 AND id = $2",
+        clinic_id,
+        course_id,
+    )
     return Course(**row) if row else None
 
 
@@ -100,14 +125,19 @@ async def list_therapists(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> lis
         """SELECT t.id, t.slug, t.name, t.bio, t.credentials,
                   coalesce(array_agg(tt.treatment_id) FILTER (WHERE tt.treatment_id IS NOT NULL), '{}') AS treatment_ids
            FROM therapists t LEFT JOIN therapist_treatments tt ON tt.therapist_id = t.id
-           WHERE t.clinic_id = $1 GROUP BY t.id ORDER BY t.name""", clinic_id)
+           WHERE t.clinic_id = $1 GROUP BY t.id ORDER BY t.name""",
+        clinic_id,
+    )
 
 
 async def get_therapist(conn: asyncpg.Connection, clinic_id: uuid.UUID, therapist_id: uuid.UUID) -> Therapist | None:
     row = await conn.fetchrow(
         """SELECT t.id, t.name, coalesce(array_agg(tt.treatment_id) FILTER (WHERE tt.treatment_id IS NOT NULL), '{}') AS ids
            FROM therapists t LEFT JOIN therapist_treatments tt ON tt.therapist_id = t.id
-           WHERE t.clinic_id = $1 AND t.id = $2 GROUP BY t.id""", clinic_id, therapist_id)
+           WHERE t.clinic_id = $1 AND t.id = $2 GROUP BY t.id""",
+        clinic_id,
+        therapist_id,
+    )
     return Therapist(row["id"], row["name"], frozenset(row["ids"])) if row else None
 
 
@@ -140,6 +170,7 @@ SELECT {NAMED_COLUMNS},
 @dataclass(frozen=True)
 class Named:
     """The clinic a request names, and its treatment and therapist if they exist (and are the clinic's)."""
+
     clinic: Clinic
     treatment: Treatment | None
     therapist: Therapist | None
@@ -160,26 +191,34 @@ def _named(row) -> Named:
 class HoldContext:
     """What a hold of one treatment reads (HOLD_CONTEXT_SQL): what the request names, and the
     therapist's schedule around the start without other reservations."""
+
     named: Named
     schedule: Schedule
 
 
-async def hold_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
-                       start: datetime) -> HoldContext | None:
+async def hold_context(
+    conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID, start: datetime
+) -> HoldContext | None:
     """None if there is no such clinic."""
     row = await conn.fetchrow(HOLD_CONTEXT_SQL, slug, treatment_id, therapist_id, start)
     if row is None:
         return None
-    schedule = Schedule(therapist_id, tuple(WeeklyTime(*r) for r in row["hours"]),
-                        tuple(WeeklyTime(*r) for r in row["breaks"]),
-                        tuple(Interval(*r) for r in row["time_off"]))
+    schedule = Schedule(
+        therapist_id,
+        tuple(WeeklyTime(*r) for r in row["hours"]),
+        tuple(WeeklyTime(*r) for r in row["breaks"]),
+        tuple(Interval(*r) for r in row["time_off"]),
+    )
     return HoldContext(_named(row), schedule)
 
 
 async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> list[Therapist]:
     rows = await conn.fetch(
         """SELECT t.id, t.name FROM therapists t JOIN therapist_treatments tt ON tt.therapist_id = t.id
-           WHERE t.clinic_id = $1 AND tt.treatment_id = $2 ORDER BY t.name""", clinic_id, treatment_id)
+           WHERE t.clinic_id = $1 AND tt.treatment_id = $2 ORDER BY t.name""",
+        clinic_id,
+        treatment_id,
+    )
     return [Therapist(r["id"], r["name"], frozenset({treatment_id})) for r in rows]
 
 
@@ -213,17 +252,22 @@ SCHEDULE_BUSY_SQL = _schedule_sql("$1::uuid[]", "$2", with_busy=True)
 
 
 def _schedules(therapist_ids: list[uuid.UUID], rows) -> list[Schedule]:
-    found: dict[uuid.UUID, dict[str, list]] = {tid: {"hours": [], "break": [], "off": [], "busy": []}
-                                               for tid in therapist_ids}
+    found: dict[uuid.UUID, dict[str, list]] = {
+        tid: {"hours": [], "break": [], "off": [], "busy": []} for tid in therapist_ids
+    }
     for therapist_id, kind, weekday, starts, ends, lower, upper in rows:
-        found[therapist_id][kind].append(WeeklyTime(weekday, starts, ends) if kind in ("hours", "break")
-                                         else Interval(lower, upper))
-    return [Schedule(tid, tuple(f["hours"]), tuple(f["break"]), tuple(f["off"]), tuple(f["busy"]))
-            for tid, f in found.items()]
+        found[therapist_id][kind].append(
+            WeeklyTime(weekday, starts, ends) if kind in ("hours", "break") else Interval(lower, upper)
+        )
+    return [
+        Schedule(tid, tuple(f["hours"]), tuple(f["break"]), tuple(f["off"]), tuple(f["busy"]))
+        for tid, f in found.items()
+    ]
 
 
-async def load_schedules(conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval, *,
-                         with_busy: bool = True) -> list[Schedule]:
+async def load_schedules(
+    conn: asyncpg.Connection, therapist_ids: list[uuid.UUID], window: Interval, *, with_busy: bool = True
+) -> list[Schedule]:
     """Hours, breaks, and the time off and (unless not needed) live reservations that overlap `window`,
     per therapist."""
     rows = await conn.fetch(SCHEDULE_BUSY_SQL if with_busy else SCHEDULE_SQL, therapist_ids, _range(window))
@@ -272,33 +316,52 @@ class AvailabilityContext:
     named: Named
     first: date
     last: date
-    considered: list[Therapist]        # as they give the treatment (a named therapist: whatever they give)
-    schedules: list[Schedule]          # of the considered therapists, in their order
+    considered: list[Therapist]  # as they give the treatment (a named therapist: whatever they give)
+    schedules: list[Schedule]  # of the considered therapists, in their order
 
 
 @dataclass(frozen=True)
 class DaysAsked:
-    first: date | None                 # None: the clinic's today
-    last: date | None                  # None: `default_days` after first
+    first: date | None  # None: the clinic's today
+    last: date | None  # None: `default_days` after first
     default_days: int
     max_days: int
-    padding: timedelta                 # read this much more either side (offsets, buffers)
+    padding: timedelta  # read this much more either side (offsets, buffers)
 
 
-async def availability_context(conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID,
-                               therapist_id: uuid.UUID | None, days: DaysAsked,
-                               now: datetime) -> AvailabilityContext | None:
+async def availability_context(
+    conn: asyncpg.Connection,
+    slug: str,
+    treatment_id: uuid.UUID,
+    therapist_id: uuid.UUID | None,
+    days: DaysAsked,
+    now: datetime,
+) -> AvailabilityContext | None:
     """None if there is no such clinic."""
     sql = AVAILABILITY_ANY_SQL if therapist_id is None else AVAILABILITY_ONE_SQL
-    row = await conn.fetchrow(sql, slug, treatment_id, therapist_id, days.first, days.last,
-                              days.padding, now, days.default_days - 1, days.max_days)
+    row = await conn.fetchrow(
+        sql,
+        slug,
+        treatment_id,
+        therapist_id,
+        days.first,
+        days.last,
+        days.padding,
+        now,
+        days.default_days - 1,
+        days.max_days,
+    )
     if row is None:
         return None
     named = _named(row)
-    considered = [named.therapist] if therapist_id is not None and named.therapist else [
-        Therapist(tid, name, frozenset({treatment_id})) for tid, name in row["considered"]]
-    return AvailabilityContext(named, row["first"], row["last"], considered,
-                               _schedules([t.id for t in considered], row["schedule"]))
+    considered = (
+        [named.therapist]
+        if therapist_id is not None and named.therapist
+        else [Therapist(tid, name, frozenset({treatment_id})) for tid, name in row["considered"]]
+    )
+    return AvailabilityContext(
+        named, row["first"], row["last"], considered, _schedules([t.id for t in considered], row["schedule"])
+    )
 
 
 # --- holds and bookings --------------------------------------------------------------------------
@@ -310,7 +373,7 @@ async def availability_context(conn: asyncpg.Connection, slug: str, treatment_id
 # The constraint still decides who wins; it only ever meets committed rows. (A hash collision of two
 # therapists costs a little queueing, never correctness.) The first key keeps these locks apart from
 # any other advisory lock.
-THERAPIST_LOCK_SPACE = 0x74686572          # "ther"
+THERAPIST_LOCK_SPACE = 0x74686572  # "ther"
 THERAPIST_LOCK = f"pg_advisory_xact_lock({THERAPIST_LOCK_SPACE}, hashtext({{therapist}}::text))"
 
 
@@ -324,20 +387,32 @@ async def lock_therapist_time(conn: asyncpg.Connection, therapist_id: uuid.UUID)
 LAPSED_COLUMNS = "id, clinic_id, series_id, payment_id, status"
 
 
-async def expire_overlapping_holds(conn: asyncpg.Connection, therapist_id: uuid.UUID,
-                                   blocked: Interval) -> list[Lapsed]:
+async def expire_overlapping_holds(
+    conn: asyncpg.Connection, therapist_id: uuid.UUID, blocked: Interval
+) -> list[Lapsed]:
     """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
     blocking now rather than when the sweeper next runs; those marked, to announce like the sweeper's."""
-    return [Lapsed(*row) for row in await conn.fetch(
-        f"UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND {EXPIRING} "
-        f"AND expires_at <= now() AND blocked && $2 RETURNING {LAPSED_COLUMNS}", therapist_id, _range(blocked))]
+    return [
+        Lapsed(*row)
+        for row in await conn.fetch(
+            f"UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND {EXPIRING} "
+            f"AND expires_at <= now() AND blocked && $2 RETURNING {LAPSED_COLUMNS}",
+            therapist_id,
+            _range(blocked),
+        )
+    ]
 
 
 async def release_holds(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[Lapsed]:
     """The customer let the hold (or every session of the series) go before booking it: released at once."""
-    return [Lapsed(*row) for row in await conn.fetch(
-        f"UPDATE bookings SET status = 'released' WHERE (id = $1 OR series_id = $1) AND {RELEASABLE} "
-        f"RETURNING {LAPSED_COLUMNS}", hold_or_series_id)]
+    return [
+        Lapsed(*row)
+        for row in await conn.fetch(
+            f"UPDATE bookings SET status = 'released' WHERE (id = $1 OR series_id = $1) AND {RELEASABLE} "
+            f"RETURNING {LAPSED_COLUMNS}",
+            hold_or_series_id,
+        )
+    ]
 
 
 INSERT_HOLD_COLUMNS = """bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
@@ -360,9 +435,22 @@ INSERT INTO {OUTBOX_COLUMNS} SELECT $15::uuid, $16::text, $17::jsonb FROM hold""
 
 
 def _hold_values(hold: Hold, hold_key: str | None) -> tuple:
-    return (hold.id, hold.clinic_id, hold.treatment.id, hold.therapist_id, hold.course_id, hold.series_id,
-            hold.series_index, hold.start, hold.end, _range(hold.blocked), hold.expires_at, hold.price_amount,
-            hold.currency, hold_key)
+    return (
+        hold.id,
+        hold.clinic_id,
+        hold.treatment.id,
+        hold.therapist_id,
+        hold.course_id,
+        hold.series_id,
+        hold.series_index,
+        hold.start,
+        hold.end,
+        _range(hold.blocked),
+        hold.expires_at,
+        hold.price_amount,
+        hold.currency,
+        hold_key,
+    )
 
 
 async def insert_hold(conn: asyncpg.Connection, hold: Hold, hold_key: str | None) -> None:
@@ -375,10 +463,16 @@ async def insert_hold_announced(conn: asyncpg.Connection, hold: Hold, hold_key: 
 
 
 async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key: str) -> list[Reservation]:
-    return [_reservation(row) for row in await conn.fetch(
-        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.clinic_id = $1 AND "
-        "(b.hold_key = $2 OR b.series_id = (SELECT series_id FROM bookings WHERE clinic_id = $1 AND hold_key = $2)) "
-        "ORDER BY b.series_index NULLS FIRST", clinic_id, hold_key)]
+    return [
+        _reservation(row)
+        for row in await conn.fetch(
+            f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.clinic_id = $1 AND "
+            "(b.hold_key = $2 OR b.series_id = (SELECT series_id FROM bookings WHERE clinic_id = $1 AND hold_key = $2)) "
+            "ORDER BY b.series_index NULLS FIRST",
+            clinic_id,
+            hold_key,
+        )
+    ]
 
 
 # What a Reservation is read from (_reservation).
@@ -392,18 +486,37 @@ def _reservation(row) -> Reservation:
     if row["customer_email"] is not None:
         customer = Customer(row["customer_name"], row["customer_email"], row["customer_phone"])
     return Reservation(
-        id=row["id"], clinic_id=row["clinic_id"], treatment_id=row["treatment_id"], therapist_id=row["therapist_id"],
-        start=row["starts_at"], end=row["ends_at"], status=row["status"], expires_at=row["expires_at"],
-        price_amount=row["price_amount"], currency=row["currency"], customer=customer, course_id=row["course_id"],
-        series_id=row["series_id"], series_index=row["series_index"], confirm_key=row["confirm_key"],
-        payment_id=row["payment_id"], voucher=row["voucher"], created_at=row["created_at"])
+        id=row["id"],
+        clinic_id=row["clinic_id"],
+        treatment_id=row["treatment_id"],
+        therapist_id=row["therapist_id"],
+        start=row["starts_at"],
+        end=row["ends_at"],
+        status=row["status"],
+        expires_at=row["expires_at"],
+        price_amount=row["price_amount"],
+        currency=row["currency"],
+        customer=customer,
+        course_id=row["course_id"],
+        series_id=row["series_id"],
+        series_index=row["series_index"],
+        confirm_key=row["confirm_key"],
+        payment_id=row["payment_id"],
+        voucher=row["voucher"],
+        created_at=row["created_at"],
+    )
 
 
 async def lock_reservations(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[Reservation]:
     """The hold (or every session of the series) with this id, locked for the transaction."""
-    return [_reservation(row) for row in await conn.fetch(
-        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 OR b.series_id = $1 "
-        "ORDER BY b.series_index NULLS FIRST FOR UPDATE", hold_or_series_id)]
+    return [
+        _reservation(row)
+        for row in await conn.fetch(
+            f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 OR b.series_id = $1 "
+            "ORDER BY b.series_index NULLS FIRST FOR UPDATE",
+            hold_or_series_id,
+        )
+    ]
 
 
 async def _one(conn: asyncpg.Connection, sql: str, *args) -> Reservation | None:
@@ -415,30 +528,46 @@ async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> Reser
     return await _one(conn, f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 FOR UPDATE", booking_id)
 
 
-async def lock_clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID,
-                              booking_id: uuid.UUID) -> Reservation | None:
-    return await _one(conn, f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 AND b.clinic_id = $2 FOR UPDATE",
-                      booking_id, clinic_id)
+async def lock_clinic_booking(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID
+) -> Reservation | None:
+    return await _one(
+        conn,
+        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1 AND b.clinic_id = $2 FOR UPDATE",
+        booking_id,
+        clinic_id,
+    )
 
 
 async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> Reservation | None:
     return await _one(conn, f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
 
 
-async def await_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer, confirm_key: str | None,
-                        expires_at: datetime) -> None:
+async def await_payment(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], customer: Customer, confirm_key: str | None, expires_at: datetime
+) -> None:
     """The customer's booking, holding the time a little longer while they pay (it confirms on the payment
     event); its payment is attached by attach_payment."""
     await conn.execute(
         """UPDATE bookings SET status = 'pending_payment', expires_at = $5,
                   customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $6
-           WHERE id = ANY($1::uuid[])""", ids, customer.name, customer.email, customer.phone, expires_at, confirm_key)
+           WHERE id = ANY($1::uuid[])""",
+        ids,
+        customer.name,
+        customer.email,
+        customer.phone,
+        expires_at,
+        confirm_key,
+    )
 
 
 async def back_to_hold(conn: asyncpg.Connection, ids: list[uuid.UUID], expires_at: datetime) -> None:
     await conn.execute(
         """UPDATE bookings SET status = 'held', expires_at = $2, customer_name = NULL, customer_email = NULL,
-                  customer_phone = NULL, confirm_key = NULL WHERE id = ANY($1::uuid[])""", ids, expires_at)
+                  customer_phone = NULL, confirm_key = NULL WHERE id = ANY($1::uuid[])""",
+        ids,
+        expires_at,
+    )
 
 
 async def attach_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], payment_id: uuid.UUID) -> None:
@@ -450,53 +579,86 @@ async def note_voucher(conn: asyncpg.Connection, ids: list[uuid.UUID], voucher: 
 
 
 async def confirm_paid(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
-    await conn.execute("UPDATE bookings SET status = 'confirmed', confirmed_at = clock_timestamp(), expires_at = NULL "
-                       "WHERE id = ANY($1::uuid[])", ids)
+    await conn.execute(
+        "UPDATE bookings SET status = 'confirmed', confirmed_at = clock_timestamp(), expires_at = NULL "
+        "WHERE id = ANY($1::uuid[])",
+        ids,
+    )
 
 
 async def cancel_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
     await conn.execute(
-        "UPDATE bookings SET status = 'cancelled', cancelled_at = clock_timestamp() WHERE id = $1", booking_id)
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = clock_timestamp() WHERE id = $1", booking_id
+    )
 
 
 async def set_outcome(conn: asyncpg.Connection, booking_id: uuid.UUID, status: str) -> None:
     await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
 
 
-async def move_booking(conn: asyncpg.Connection, booking_id: uuid.UUID, therapist_id: uuid.UUID, start: datetime,
-                       end: datetime, blocked: Interval) -> None:
+async def move_booking(
+    conn: asyncpg.Connection,
+    booking_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    blocked: Interval,
+) -> None:
     """Reschedule in place (same id, so calendars update the same entry); the constraint guards overlap."""
     await conn.execute(
         """UPDATE bookings SET therapist_id = $2, starts_at = $3, ends_at = $4, blocked = $5,
                   reschedule_count = reschedule_count + 1 WHERE id = $1""",
-        booking_id, therapist_id, start, end, _range(blocked))
+        booking_id,
+        therapist_id,
+        start,
+        end,
+        _range(blocked),
+    )
 
 
 async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[Lapsed]:
     """Mark holds past their expiry as expired (SKIP LOCKED: several sweepers never collide)."""
-    return [Lapsed(*row) for row in await conn.fetch(
-        f"""UPDATE bookings SET status = 'expired'
+    return [
+        Lapsed(*row)
+        for row in await conn.fetch(
+            f"""UPDATE bookings SET status = 'expired'
            WHERE id IN (SELECT id FROM bookings WHERE {EXPIRING} AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING {LAPSED_COLUMNS}""", limit)]
+           RETURNING {LAPSED_COLUMNS}""",
+            limit,
+        )
+    ]
 
 
 # --- screening -----------------------------------------------------------------------------------
 
+
 async def has_screening_on_file(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> bool:
     """Did this customer answer the screening at this clinic within the last year?"""
-    return bool(await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM screenings s JOIN bookings b ON b.id = s.booking_id
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM screenings s JOIN bookings b ON b.id = s.booking_id
                           WHERE s.clinic_id = $1 AND lower(b.customer_email) = lower($2)
-                            AND s.created_at > now() - interval '1 year')""", clinic_id, email))
+                            AND s.created_at > now() - interval '1 year')""",
+            clinic_id,
+            email,
+        )
+    )
 
 
-async def insert_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int,
-                           sealed: str, outcome: str) -> None:
+async def insert_screening(
+    conn: asyncpg.Connection, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int, sealed: str, outcome: str
+) -> None:
     """`sealed`: the answers and the flags they raised, encrypted (service.seal_screening)."""
     await conn.execute(
         "INSERT INTO screenings (booking_id, clinic_id, questionnaire_version, answers_sealed, outcome) "
-        "VALUES ($1, $2, $3, $4, $5)", booking_id, clinic_id, version, sealed, outcome)
+        "VALUES ($1, $2, $3, $4, $5)",
+        booking_id,
+        clinic_id,
+        version,
+        sealed,
+        outcome,
+    )
 
 
 async def delete_screening(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
@@ -505,22 +667,35 @@ async def delete_screening(conn: asyncpg.Connection, booking_id: uuid.UUID) -> N
 
 async def plain_screenings(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     """Screenings written before answers were sealed (migration 0007), locked for sealing."""
-    return await conn.fetch("SELECT booking_id, answers, flags FROM screenings WHERE answers IS NOT NULL "
-                            "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+    return await conn.fetch(
+        "SELECT booking_id, answers, flags FROM screenings WHERE answers IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
 
 
 async def seal_screening(conn: asyncpg.Connection, booking_id: uuid.UUID, sealed: str) -> None:
-    await conn.execute("UPDATE screenings SET answers = NULL, flags = '{}', answers_sealed = $2 WHERE booking_id = $1",
-                       booking_id, sealed)
+    await conn.execute(
+        "UPDATE screenings SET answers = NULL, flags = '{}', answers_sealed = $2 WHERE booking_id = $1",
+        booking_id,
+        sealed,
+    )
 
 
 # --- clinic API keys -----------------------------------------------------------------------------
 
-async def insert_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, prefix: str, key_hash: bytes,
-                         name: str) -> uuid.UUID | None:
+
+async def insert_api_key(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, prefix: str, key_hash: bytes, name: str
+) -> uuid.UUID | None:
     return await conn.fetchval(
         "INSERT INTO api_keys (id, clinic_id, prefix, key_hash, name) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT DO NOTHING RETURNING id", uuid.uuid4(), clinic_id, prefix, key_hash, name)
+        "ON CONFLICT DO NOTHING RETURNING id",
+        uuid.uuid4(),
+        clinic_id,
+        prefix,
+        key_hash,
+        name,
+    )
 
 
 # A key works while it is neither revoked nor past the end of its rotation grace period.
@@ -533,45 +708,66 @@ async def clinic_for_key(conn: asyncpg.Connection, key_hash: bytes) -> asyncpg.R
     return await conn.fetchrow(
         f"""UPDATE api_keys SET last_used_at = now() FROM clinics c
             WHERE api_keys.key_hash = $1 AND {LIVE_KEY} AND c.id = api_keys.clinic_id
-            RETURNING api_keys.id AS key_id, api_keys.expires_at, c.id AS clinic_id, c.slug""", key_hash)
+            RETURNING api_keys.id AS key_id, api_keys.expires_at, c.id AS clinic_id, c.slug""",
+        key_hash,
+    )
 
 
 async def list_api_keys(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE clinic_id = $1 ORDER BY created_at, id",
-                            clinic_id)
+    return await conn.fetch(
+        f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE clinic_id = $1 ORDER BY created_at, id", clinic_id
+    )
 
 
 async def count_live_api_keys(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> int:
     return await conn.fetchval(f"SELECT count(*) FROM api_keys WHERE clinic_id = $1 AND {LIVE_KEY}", clinic_id)
 
 
-async def get_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, *,
-                      for_update: bool = False) -> asyncpg.Record | None:
+async def get_api_key(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, *, for_update: bool = False
+) -> asyncpg.Record | None:
     lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE clinic_id = $1 AND id = $2{lock}",
-                               clinic_id, key_id)
+    return await conn.fetchrow(
+        f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE clinic_id = $1 AND id = $2{lock}", clinic_id, key_id
+    )
 
 
 async def revoke_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE clinic_id = $1 AND id = $2",
-                       clinic_id, key_id)
+    await conn.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE clinic_id = $1 AND id = $2",
+        clinic_id,
+        key_id,
+    )
 
 
-async def retire_api_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, replaced_by: uuid.UUID,
-                         expires_at: datetime) -> None:
-    await conn.execute("UPDATE api_keys SET replaced_by = $3, expires_at = $4 WHERE clinic_id = $1 AND id = $2",
-                       clinic_id, key_id, replaced_by, expires_at)
+async def retire_api_key(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, key_id: uuid.UUID, replaced_by: uuid.UUID, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE api_keys SET replaced_by = $3, expires_at = $4 WHERE clinic_id = $1 AND id = $2",
+        clinic_id,
+        key_id,
+        replaced_by,
+        expires_at,
+    )
 
 
 # --- clinic staff (dashboard sign-in) ------------------------------------------------------------
 
-async def upsert_staff(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str, name: str,
-                       password_hash: str) -> uuid.UUID:
+
+async def upsert_staff(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str, name: str, password_hash: str
+) -> uuid.UUID:
     return await conn.fetchval(
         """INSERT INTO clinic_staff (id, clinic_id, email, name, password_hash) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash, name = EXCLUDED.name
            WHERE clinic_staff.clinic_id = EXCLUDED.clinic_id RETURNING id""",
-        uuid.uuid4(), clinic_id, email, name, password_hash)
+        uuid.uuid4(),
+        clinic_id,
+        email,
+        name,
+        password_hash,
+    )
 
 
 async def staff_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
@@ -579,7 +775,9 @@ async def staff_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record
     return await conn.fetchrow(
         """SELECT s.id, s.name, s.password_hash, c.id AS clinic_id, c.slug, c.name AS clinic_name
            FROM clinic_staff s JOIN clinics c ON c.id = s.clinic_id
-           WHERE lower(s.email) = lower($1) AND s.disabled_at IS NULL""", email)
+           WHERE lower(s.email) = lower($1) AND s.disabled_at IS NULL""",
+        email,
+    )
 
 
 async def stamp_sign_in(conn: asyncpg.Connection, staff_id: uuid.UUID) -> None:
@@ -588,14 +786,16 @@ async def stamp_sign_in(conn: asyncpg.Connection, staff_id: uuid.UUID) -> None:
 
 # --- the clinic's own view -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ClinicBooking:
     """A booking as the clinic sees it: with the names of its treatment and therapist, and its screening."""
+
     reservation: Reservation
     treatment_name: str
     therapist_name: str
     screening_outcome: str | None
-    screening_sealed: str | None       # the answers and flags, encrypted (service.seal_screening)
+    screening_sealed: str | None  # the answers and flags, encrypted (service.seal_screening)
 
 
 CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS therapist_name,
@@ -607,16 +807,27 @@ CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS
 
 
 def _clinic_booking(row) -> ClinicBooking:
-    return ClinicBooking(_reservation(row), row["treatment_name"], row["therapist_name"], row["screening_outcome"],
-                         row["screening_sealed"])
+    return ClinicBooking(
+        _reservation(row),
+        row["treatment_name"],
+        row["therapist_name"],
+        row["screening_outcome"],
+        row["screening_sealed"],
+    )
 
 
 async def clinic_bookings(conn: asyncpg.Connection, clinic_id: uuid.UUID, window: Interval) -> list[ClinicBooking]:
     """The clinic's bookings (not holds) starting in `window`."""
-    return [_clinic_booking(row) for row in await conn.fetch(
-        f"""{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
+    return [
+        _clinic_booking(row)
+        for row in await conn.fetch(
+            f"""{CLINIC_VIEW} WHERE b.clinic_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
             AND b.status NOT IN ({_sql_list(UNLISTED_STATUSES)}) ORDER BY b.starts_at""",
-        clinic_id, window.start, window.end)]
+            clinic_id,
+            window.start,
+            window.end,
+        )
+    ]
 
 
 async def clinic_booking(conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID) -> ClinicBooking | None:

@@ -1,4 +1,5 @@
 """Manage-link tokens: HMAC-signed, expiring, bound to one booking. Not guessable, not the booking id."""
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,7 @@
 reservations and the screenings, and on commit writes the events raised meanwhile to the outbox with the
 change. Two adapters keep its promises: PostgresUnitOfWork here, and in_memory_unit_of_work's fake for unit
 tests."""
+
 from __future__ import annotations
 
 import uuid
@@ -38,15 +39,18 @@ class Catalogue(Protocol):
     async def therapist(self, clinic_id: uuid.UUID, therapist_id: uuid.UUID) -> Therapist | None: ...
     async def course(self, clinic_id: uuid.UUID, course_id: uuid.UUID) -> Course | None: ...
 
-    async def hold_context(self, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID,
-                           start: datetime) -> store.HoldContext | None:
+    async def hold_context(
+        self, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID, start: datetime
+    ) -> store.HoldContext | None:
         """None if there is no such clinic."""
 
-    async def schedules(self, therapist_ids: list[uuid.UUID], window: Interval, *,
-                        with_busy: bool = True) -> list[Schedule]: ...
+    async def schedules(
+        self, therapist_ids: list[uuid.UUID], window: Interval, *, with_busy: bool = True
+    ) -> list[Schedule]: ...
 
-    async def availability_context(self, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None,
-                                   days: store.DaysAsked, now: datetime) -> store.AvailabilityContext | None: ...
+    async def availability_context(
+        self, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None, days: store.DaysAsked, now: datetime
+    ) -> store.AvailabilityContext | None: ...
 
 
 class Reservations(Protocol):
@@ -85,8 +89,9 @@ class Screenings(Protocol):
     async def on_file(self, clinic_id: uuid.UUID, email: str) -> bool:
         """Did this customer answer the screening at this clinic within the last year?"""
 
-    async def add(self, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int, sealed: str,
-                  outcome: str) -> None: ...
+    async def add(
+        self, booking_id: uuid.UUID, clinic_id: uuid.UUID, version: int, sealed: str, outcome: str
+    ) -> None: ...
     async def remove(self, booking_id: uuid.UUID) -> None: ...
 
 
@@ -111,6 +116,7 @@ class UnitOfWork(Protocol):
 class Pending:
     """What a unit of work keeps until commit: holds to write, events added, and the reservations it handed
     out, whose events follow those."""
+
     holds: list[tuple[list[Hold], str | None]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     handed_out: list[Reservation] = field(default_factory=list)
@@ -125,6 +131,7 @@ class Pending:
 
 class Collecting:
     """Both adapters' collecting of what commit writes (Pending)."""
+
     pending: Pending
 
     def add_event(self, event: Event) -> None:
@@ -174,7 +181,7 @@ class PostgresUnitOfWork(Collecting):
     async def in_transaction(self) -> asyncpg.Connection:
         if self._transaction is None:
             transaction = self.conn.transaction()
-            await transaction.start()       # kept only once started: one cancelled meanwhile is not ours to undo
+            await transaction.start()  # kept only once started: one cancelled meanwhile is not ours to undo
             self._transaction = transaction
         return self.conn
 
@@ -295,8 +302,9 @@ class _PostgresReservations:
 
     async def save_awaiting_payment(self, reservations):
         first = reservations[0]
-        await store.await_payment(await self._uow.in_transaction(), _ids(reservations), first.customer,
-                                  first.confirm_key, first.expires_at)
+        await store.await_payment(
+            await self._uow.in_transaction(), _ids(reservations), first.customer, first.confirm_key, first.expires_at
+        )
 
     async def save_payment(self, reservations):
         conn, first = await self._uow.in_transaction(), reservations[0]
@@ -311,7 +319,7 @@ class _PostgresReservations:
     async def save_confirmed(self, reservations):
         conn = await self._uow.in_transaction()
         try:
-            async with conn.transaction():   # a savepoint: the unit of work goes on if the time was taken
+            async with conn.transaction():  # a savepoint: the unit of work goes on if the time was taken
                 await store.confirm_paid(conn, _ids(reservations))
         except asyncpg.ExclusionViolationError:
             raise SlotTaken(reservations[0].start) from None
@@ -324,8 +332,14 @@ class _PostgresReservations:
 
     async def save_move(self, reservation, blocked):
         try:
-            await store.move_booking(await self._uow.in_transaction(), reservation.id, reservation.therapist_id,
-                                     reservation.start, reservation.end, blocked)
+            await store.move_booking(
+                await self._uow.in_transaction(),
+                reservation.id,
+                reservation.therapist_id,
+                reservation.start,
+                reservation.end,
+                blocked,
+            )
         except asyncpg.ExclusionViolationError:
             raise SlotTaken(reservation.start) from None
 
@@ -338,8 +352,7 @@ class _PostgresScreenings:
         return await store.has_screening_on_file(self._uow.conn, clinic_id, email)
 
     async def add(self, booking_id, clinic_id, version, sealed, outcome):
-        await store.insert_screening(await self._uow.in_transaction(), booking_id, clinic_id, version, sealed,
-                                     outcome)
+        await store.insert_screening(await self._uow.in_transaction(), booking_id, clinic_id, version, sealed, outcome)
 
     async def remove(self, booking_id):
         await store.delete_screening(await self._uow.in_transaction(), booking_id)

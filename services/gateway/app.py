@@ -1,4 +1,5 @@
 """Gateway app factory."""
+
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -6,13 +7,14 @@ from aiohttp import web
 from services.gateway import dashboard
 from services.gateway.cors import cors_middleware
 from services.gateway.limits import LIMITER, REFUSED, RecentlyRefused
-from services.gateway.openapi import openapi_ctx, routes as docs_routes
+from services.gateway.openapi import openapi_ctx
+from services.gateway.openapi import routes as docs_routes
 from services.gateway.proxy import client_address_middleware, http_session_ctx
 from services.gateway.routes import ROUTE_TABLE, proxy, routes
 from services.gateway.routing import ROUTES, Route
 from services.gateway.sessions import SESSIONS, SessionStore
-from shared import redis_client
 from services.gateway.settings import GatewaySettings
+from shared import redis_client
 from shared.keys import SETTINGS, SOFT_DEPENDENCIES
 from shared.ratelimit import RateLimiter
 from shared.web import create_base_app
@@ -51,5 +53,5 @@ def create_app(settings: GatewaySettings, route_table: tuple[Route, ...] = ROUTE
     for pages in ("/c/{tail:.*}", "/manage/{tail:.*}", "/vouchers/{tail:.*}", "/assets/{tail:.*}"):  # services/web
         app.router.add_route("*", pages, proxy)
     app.router.add_route("GET", "/", proxy)
-    app.router.add_route("GET", "/embed.js", proxy)     # the snippet's script, on clinics' own websites
+    app.router.add_route("GET", "/embed.js", proxy)  # the snippet's script, on clinics' own websites
     return app

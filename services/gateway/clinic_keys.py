@@ -1,6 +1,7 @@
 """Checking clinic API keys at the door: the booking service knows them; answers are cached briefly
 so the clinic API costs one lookup per key per half minute, not one per request. A key revoked or
 rotated through this gateway is forgotten at once; one whose rotation grace ends stops then."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ MAX_CACHED = 10_000
 class KnownKey:
     clinic_id: str
     key_id: str
-    good_until: float        # time.monotonic()
+    good_until: float  # time.monotonic()
 
 
 @dataclass
@@ -37,8 +38,12 @@ class KeyChecker:
         """The clinic id of a `Bearer` key; 401 in the error shape otherwise."""
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            raise ApiError(401, "unauthorized", "Send your clinic API key as `Authorization: Bearer <key>`",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "Send your clinic API key as `Authorization: Bearer <key>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         fingerprint = hashlib.sha256(key.strip().encode()).digest()
         cached = self._cache.get(fingerprint)
         if cached and cached.good_until > time.monotonic():
@@ -56,18 +61,33 @@ class KeyChecker:
 
     async def _ask(self, key: str) -> KnownKey:
         try:
-            async with self.session.post(f"{self.booking_url}/internal/v1/api-keys/verify", json={"key": key},
-                                         headers={INTERNAL_TOKEN_HEADER: self.internal_token}) as resp:
+            async with self.session.post(
+                f"{self.booking_url}/internal/v1/api-keys/verify",
+                json={"key": key},
+                headers={INTERNAL_TOKEN_HEADER: self.internal_token},
+            ) as resp:
                 body = await resp.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            raise ApiError(503, "service_unavailable", "Cannot check API keys right now, please retry shortly",
-                           headers={"Retry-After": "5"}) from None
+            raise ApiError(
+                503,
+                "service_unavailable",
+                "Cannot check API keys right now, please retry shortly",
+                headers={"Retry-After": "5"},
+            ) from None
         if resp.status in (401, 422):
-            raise ApiError(401, "invalid_api_key", "This API key is not valid or has been revoked",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "invalid_api_key",
+                "This API key is not valid or has been revoked",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if resp.status != 200:
-            raise ApiError(503, "service_unavailable", "Cannot check API keys right now, please retry shortly",
-                           headers={"Retry-After": "5"})
+            raise ApiError(
+                503,
+                "service_unavailable",
+                "Cannot check API keys right now, please retry shortly",
+                headers={"Retry-After": "5"},
+            )
         good_until = time.monotonic() + CACHE_SECONDS
         if body.get("expires_at"):
             left = datetime.fromisoformat(body["expires_at"]) - datetime.now(timezone.utc)

@@ -1,5 +1,6 @@
 """CORS for the configured origins only (e.g. a clinic's website embedding the booking flow); any other
 origin gets no CORS headers, so browsers keep it out."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -23,9 +24,16 @@ async def cors_middleware(request: web.Request, handler):
     if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
         if origin is None:
             return web.Response(status=403)
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": ALLOWED_METHODS,
-            "Access-Control-Allow-Headers": ALLOWED_HEADERS, "Access-Control-Max-Age": MAX_AGE, "Vary": "Origin"})
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                "Access-Control-Max-Age": MAX_AGE,
+                "Vary": "Origin",
+            },
+        )
     response = await handler(request)
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

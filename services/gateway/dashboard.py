@@ -4,6 +4,7 @@ Sign-in is checked by the booking service (it owns the staff accounts); the gate
 (services.gateway.sessions). Forms carry a CSRF token: before sign-in a double-submit token (cookie and
 form field), after it the session's own. A signed-in page may call the clinic API with the session
 cookie instead of an API key (see `session_clinic`), sending the CSRF token on anything but a read."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,15 @@ from aiohttp import web
 
 from services.gateway.limits import LIMITER, fingerprint
 from services.gateway.proxy import HTTP_SESSION
-from services.gateway.sessions import (COOKIE, CSRF_HEADER, SESSIONS, SIGN_IN_CSRF_COOKIE, Session, cookie_options,
-                                       tokens_match)
+from services.gateway.sessions import (
+    COOKIE,
+    CSRF_HEADER,
+    SESSIONS,
+    SIGN_IN_CSRF_COOKIE,
+    Session,
+    cookie_options,
+    tokens_match,
+)
 from shared.clinic_auth import INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
@@ -44,13 +52,17 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @lru_cache(maxsize=1)
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
 
 
 def _page(name: str, status: int = 200, **context) -> web.Response:
-    response = web.Response(text=_templates().get_template(name).render(**context), status=status,
-                            content_type="text/html")
+    response = web.Response(
+        text=_templates().get_template(name).render(**context), status=status, content_type="text/html"
+    )
     # Pages with a session or a form token in them are never cached, by the browser or on the way.
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -60,12 +72,14 @@ def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _sign_in_page(request: web.Request, *, error: str | None = None, email: str = "",
-                  status: int = 200) -> web.Response:
+def _sign_in_page(
+    request: web.Request, *, error: str | None = None, email: str = "", status: int = 200
+) -> web.Response:
     token = secrets.token_urlsafe(32)
     response = _page("sign_in.html", status, form_csrf=token, error=error, email=email, csrf=None)
-    response.set_cookie(SIGN_IN_CSRF_COOKIE, token,
-                        **cookie_options(request.app[SETTINGS], max_age=SIGN_IN_FORM_SECONDS))
+    response.set_cookie(
+        SIGN_IN_CSRF_COOKIE, token, **cookie_options(request.app[SETTINGS], max_age=SIGN_IN_FORM_SECONDS)
+    )
     return response
 
 
@@ -101,9 +115,8 @@ async def sign_in(request: web.Request) -> web.Response:
         return response
     identity = await _check_password(request, email, password) if email and password else None
     if identity is None:
-        log.info("dashboard sign-in refused")            # no email in the log: it may be a typo'd password
-        return _sign_in_page(request, error="That email and password do not match an account.", email=email,
-                             status=401)
+        log.info("dashboard sign-in refused")  # no email in the log: it may be a typo'd password
+        return _sign_in_page(request, error="That email and password do not match an account.", email=email, status=401)
     token, session = await request.app[SESSIONS].start(identity)
     log.info("dashboard sign-in", extra={"staff_id": session.staff_id, "clinic": session.clinic})
     response = _redirect("/clinic")
@@ -131,16 +144,20 @@ async def _check_password(request: web.Request, email: str, password: str) -> di
     settings = request.app[SETTINGS]
     try:
         async with request.app[HTTP_SESSION].post(
-                f"{settings.upstream('booking')}/internal/v1/staff/sign-in", json={"email": email, "password": password},
-                headers={INTERNAL_TOKEN_HEADER: settings.internal_token}, timeout=SIGN_IN_TIMEOUT) as resp:
+            f"{settings.upstream('booking')}/internal/v1/staff/sign-in",
+            json={"email": email, "password": password},
+            headers={INTERNAL_TOKEN_HEADER: settings.internal_token},
+            timeout=SIGN_IN_TIMEOUT,
+        ) as resp:
             if resp.status in (401, 422):
                 return None
             if resp.status == 200:
                 return await resp.json()
     except (aiohttp.ClientError, asyncio.TimeoutError):
         pass
-    raise ApiError(503, "service_unavailable", "Cannot sign you in right now, please retry shortly",
-                   headers={"Retry-After": "5"})
+    raise ApiError(
+        503, "service_unavailable", "Cannot sign you in right now, please retry shortly", headers={"Retry-After": "5"}
+    )
 
 
 async def session_clinic(request: web.Request) -> str | None:

@@ -5,6 +5,7 @@ The client address is `request.remote`: the one our trusted proxies name, if any
 A read (GET/HEAD) does not wait for that round trip: the check runs while the upstream answers and a
 refusal still wins (see routes.proxy). A client refused once is then checked first, before any upstream
 work, until its Retry-After has passed, so going over the limit buys no upstream reads."""
+
 from __future__ import annotations
 
 import hashlib

@@ -8,6 +8,7 @@ gateway). The first request for /openapi.json fetches them from SPEC_SERVICES an
 for the gateway's life; a service that cannot answer makes that request a 503 (Retry-After), and the next
 request tries again.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,8 @@ from aiohttp import web
 from openapi_ui_bundles import swagger_ui
 
 from services.gateway.proxy import CONNECT_TIMEOUT, HTTP_SESSION, RETRY_AFTER_UPSTREAM
-from shared.clinic_auth import INTERNAL_TOKEN_HEADER
 from services.gateway.settings import GatewaySettings
+from shared.clinic_auth import INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 from shared.openapi import CLINIC_SECURITY, SHARED_SCHEMAS, SPEC_PATH, Operation, operations_from_json
@@ -40,8 +41,11 @@ SPEC_TIMEOUT = 5.0
 TAGS = [
     {"name": "Booking", "description": "Catalogue, availability, holds, bookings and changes (customers, no key)"},
     {"name": "Vouchers", "description": "Gift vouchers and their balance (customers, no key)"},
-    {"name": "Clinic API", "description": "For clinics, with `Authorization: Bearer <clinic API key>`; "
-                                          "everything is scoped to the key's clinic"},
+    {
+        "name": "Clinic API",
+        "description": "For clinics, with `Authorization: Bearer <clinic API key>`; "
+        "everything is scoped to the key's clinic",
+    },
     {"name": "Stripe", "description": "Stripe's webhook"},
 ]
 
@@ -72,18 +76,22 @@ def build_document(public_url: str, operations: tuple[Operation, ...]) -> dict:
                 raise ValueError(f"two different schemas are called {name}")
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": "Clinic booking API", "version": API_VERSION,
-                 "description": "Book and pay for treatments, gift vouchers, and the clinic integration API. "
-                                "Times are ISO 8601 with offset; money is `{amount, currency}` in minor units; "
-                                "every error is `{\"error\": {\"code\", \"message\", \"details\"?}}`.",
-                 "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"}},
+        "info": {
+            "title": "Clinic booking API",
+            "version": API_VERSION,
+            "description": "Book and pay for treatments, gift vouchers, and the clinic integration API. "
+            "Times are ISO 8601 with offset; money is `{amount, currency}` in minor units; "
+            'every error is `{"error": {"code", "message", "details"?}}`.',
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
         "servers": [{"url": public_url}],
         "tags": TAGS,
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.items())),
-            "securitySchemes": {CLINIC_SECURITY: {"type": "http", "scheme": "bearer",
-                                                  "description": "The clinic's API key"}},
+            "securitySchemes": {
+                CLINIC_SECURITY: {"type": "http", "scheme": "bearer", "description": "The clinic's API key"}
+            },
         },
     }
 
@@ -91,6 +99,7 @@ def build_document(public_url: str, operations: tuple[Operation, ...]) -> dict:
 @dataclass
 class Document:
     """The document's bytes once assembled; the lock makes concurrent first requests fetch once."""
+
     body: bytes | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -103,22 +112,30 @@ async def openapi_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def service_operations(session: aiohttp.ClientSession, settings: GatewaySettings,
-                             service: str) -> tuple[Operation, ...]:
+async def service_operations(
+    session: aiohttp.ClientSession, settings: GatewaySettings, service: str
+) -> tuple[Operation, ...]:
     """The public operations `service` serves on its internal API; ApiError 503 if it cannot say."""
     timeout = aiohttp.ClientTimeout(total=SPEC_TIMEOUT, connect=CONNECT_TIMEOUT)
     try:
-        async with session.get(settings.upstream(service) + SPEC_PATH, timeout=timeout, allow_redirects=False,
-                               headers={INTERNAL_TOKEN_HEADER: settings.internal_token}) as resp:
+        async with session.get(
+            settings.upstream(service) + SPEC_PATH,
+            timeout=timeout,
+            allow_redirects=False,
+            headers={INTERNAL_TOKEN_HEADER: settings.internal_token},
+        ) as resp:
             body = await resp.read()
             if resp.status != 200:
                 raise ValueError(f"status {resp.status}")
         return operations_from_json(json.loads(body))
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError) as exc:
         log.warning("service operations unavailable", extra={"service": service, "error": repr(exc)})
-        raise ApiError(503, "service_unavailable",
-                       f"The API document needs the {service} service, which is unavailable; please retry shortly",
-                       headers={"Retry-After": RETRY_AFTER_UPSTREAM}) from None
+        raise ApiError(
+            503,
+            "service_unavailable",
+            f"The API document needs the {service} service, which is unavailable; please retry shortly",
+            headers={"Retry-After": RETRY_AFTER_UPSTREAM},
+        ) from None
 
 
 async def document_json(app: web.Application) -> bytes:
@@ -128,8 +145,10 @@ async def document_json(app: web.Application) -> bytes:
         async with document.lock:
             if document.body is None:
                 settings = app[SETTINGS]
-                fetched = await asyncio.gather(*(service_operations(app[HTTP_SESSION], settings, service)
-                                                 for service in SPEC_SERVICES), return_exceptions=True)
+                fetched = await asyncio.gather(
+                    *(service_operations(app[HTTP_SESSION], settings, service) for service in SPEC_SERVICES),
+                    return_exceptions=True,
+                )
                 for result in fetched:
                     if isinstance(result, BaseException):
                         raise result
@@ -161,5 +180,4 @@ async def docs_asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in DOCS_ASSETS:
         raise web.HTTPNotFound()
-    return web.Response(body=_asset(name), content_type=DOCS_ASSETS[name][1],
-                        headers={"Cache-Control": ASSET_CACHE})
+    return web.Response(body=_asset(name), content_type=DOCS_ASSETS[name][1], headers={"Cache-Control": ASSET_CACHE})

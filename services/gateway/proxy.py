@@ -7,6 +7,7 @@ big body in memory. Request bodies stop at MAX_BODY_BYTES either way.
 Behind our own proxies (TRUSTED_PROXIES) the client is the one they name (shared.client_address);
 `client_address_middleware` makes that `request.remote`, so the rate limits, the sign-in limiter and the
 one X-Forwarded-For address the services receive all mean the same client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,13 +36,28 @@ CONNECT_TIMEOUT = 2.0
 BUFFER_BYTES = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones we set ourselves.
-HOP_BY_HOP = frozenset(h.lower() for h in (
-    "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-    "Transfer-Encoding", "Upgrade", "Host", "Content-Length", REQUEST_ID_HEADER,
-    # Set only by the gateway itself: a client sending them is ignored. The services get exactly one
-    # client address, ours, and no client-written Forwarded to misread.
-    CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER, "X-Forwarded-For", "Forwarded",
-))
+HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Host",
+        "Content-Length",
+        REQUEST_ID_HEADER,
+        # Set only by the gateway itself: a client sending them is ignored. The services get exactly one
+        # client address, ours, and no client-written Forwarded to misread.
+        CLINIC_ID_HEADER,
+        INTERNAL_TOKEN_HEADER,
+        "X-Forwarded-For",
+        "Forwarded",
+    )
+)
 RETRY_AFTER_UPSTREAM = "5"
 
 
@@ -49,8 +65,12 @@ RETRY_AFTER_UPSTREAM = "5"
 async def client_address_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Installed only with TRUSTED_PROXIES set: `request.remote` becomes the client the proxies name (a
     clone: aiohttp's way to override it), before any other middleware or handler reads it."""
-    client = client_address(request.remote, request.app[SETTINGS].trusted_proxies,
-                            request.headers.getall("X-Forwarded-For", ()), request.headers.getall("Forwarded", ()))
+    client = client_address(
+        request.remote,
+        request.app[SETTINGS].trusted_proxies,
+        request.headers.getall("X-Forwarded-For", ()),
+        request.headers.getall("Forwarded", ()),
+    )
     if client != request.remote:
         request = request.clone(remote=client)
     return await handler(request)
@@ -61,9 +81,12 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     # No cookie jar: cookies belong to each client, not to the gateway (a shared jar would hand one
     # client's Set-Cookie to every later request), and skipping it saves work on every request. No
     # Accept-Encoding of its own either: answers pass through undecoded, so only the client may ask for gzip.
-    app[HTTP_SESSION] = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                              skip_auto_headers=("User-Agent", "Accept-Encoding"),
-                                              cookie_jar=aiohttp.DummyCookieJar())
+    app[HTTP_SESSION] = aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
     settings = app[SETTINGS]
     app[KEY_CHECKER] = KeyChecker(app[HTTP_SESSION], settings.upstream("booking"), settings.internal_token)
     yield
@@ -111,8 +134,9 @@ async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         upstream.release()
 
 
-async def forward(request: web.Request, route: Route, clinic_id: str | None = None,
-                  admit: Awaitable | None = None) -> web.Response:
+async def forward(
+    request: web.Request, route: Route, clinic_id: str | None = None, admit: Awaitable | None = None
+) -> web.Response:
     """The upstream's answer to `request`. `admit`, if given, is awaited once the upstream has answered and
     before the answer is passed on: if it raises, the answer is dropped and its error is the client's."""
     settings = request.app[SETTINGS]
@@ -129,8 +153,9 @@ async def forward(request: web.Request, route: Route, clinic_id: str | None = No
     data = AsyncIterablePayload(aiter(body)) if isinstance(body, CappedBody) else body
     timeout = aiohttp.ClientTimeout(total=route.timeout, connect=CONNECT_TIMEOUT)
     try:
-        upstream = await request.app[HTTP_SESSION].request(request.method, url, headers=headers, data=data,
-                                                           allow_redirects=False, timeout=timeout)
+        upstream = await request.app[HTTP_SESSION].request(
+            request.method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
+        )
         if admit is not None:
             try:
                 await admit
@@ -146,11 +171,19 @@ async def forward(request: web.Request, route: Route, clinic_id: str | None = No
         return web.Response(status=upstream.status, body=AsyncIterablePayload(_relay(upstream)), headers=out_headers)
     except asyncio.TimeoutError:
         log.warning("upstream timed out", extra={"service": route.service, "timeout": route.timeout})
-        raise ApiError(504, "upstream_timeout", f"The {route.service} service did not answer in time",
-                       headers={"Retry-After": RETRY_AFTER_UPSTREAM}) from None
+        raise ApiError(
+            504,
+            "upstream_timeout",
+            f"The {route.service} service did not answer in time",
+            headers={"Retry-After": RETRY_AFTER_UPSTREAM},
+        ) from None
     except aiohttp.ClientError as exc:
         if isinstance(body, CappedBody) and body.over_limit:
             raise _too_large() from None
         log.warning("upstream unavailable", extra={"service": route.service, "error": repr(exc)})
-        raise ApiError(503, "service_unavailable", f"The {route.service} service is unavailable, please retry shortly",
-                       headers={"Retry-After": RETRY_AFTER_UPSTREAM}) from None
+        raise ApiError(
+            503,
+            "service_unavailable",
+            f"The {route.service} service is unavailable, please retry shortly",
+            headers={"Retry-After": RETRY_AFTER_UPSTREAM},
+        ) from None

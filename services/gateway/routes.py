@@ -1,4 +1,5 @@
 """Gateway routes: the API goes to the owning service, the pages to the web service."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,7 @@ CLINIC_API = "/api/v1/clinic/"
 KEY_CHANGE = re.compile(r"^/api/v1/clinic/api-keys/([^/]+)(/rotate)?$")
 
 
-ROUTE_TABLE = web.AppKey("route_table", tuple)     # of routing.Route
+ROUTE_TABLE = web.AppKey("route_table", tuple)  # of routing.Route
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:

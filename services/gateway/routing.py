@@ -1,4 +1,5 @@
 """Which service answers which public path, and how long it may take (pure; longest prefix wins)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from functools import lru_cache
 class Route:
     prefix: str
     service: str
-    timeout: float       # seconds for the whole upstream exchange; then 504
+    timeout: float  # seconds for the whole upstream exchange; then 504
 
 
 # Paths are agreed in HANDBOOK §5. Reads answer in milliseconds; routes that call Stripe (booking with a

@@ -1,6 +1,7 @@
 """Clinic dashboard sessions: a random token in an HttpOnly cookie, the session in Redis under a hash of
 that token (any gateway replica knows it, signing out ends it everywhere, and a copy of Redis holds no
 usable cookie). Each session has its own CSRF token, which forms and the dashboard's API calls carry."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,14 @@ class SessionStore:
     async def start(self, identity: dict) -> tuple[str, Session]:
         """A new session for who signed in (the booking service's answer); its cookie token."""
         token = secrets.token_urlsafe(32)
-        session = Session(identity["staff_id"], identity["name"], identity["clinic_id"], identity["clinic"],
-                          identity["clinic_name"], secrets.token_urlsafe(32))
+        session = Session(
+            identity["staff_id"],
+            identity["name"],
+            identity["clinic_id"],
+            identity["clinic"],
+            identity["clinic_name"],
+            secrets.token_urlsafe(32),
+        )
         await self.redis.set(self._key(token), json.dumps(asdict(session)), ex=LIFETIME_SECONDS)
         return token, session
 
@@ -72,5 +79,10 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 
 def cookie_options(settings: GatewaySettings, max_age: int = LIFETIME_SECONDS) -> dict:
     """HttpOnly (no script reads it), SameSite=Lax (not sent on other sites' POSTs), Secure in production."""
-    return {"httponly": True, "samesite": "Lax", "secure": settings.env == "production", "path": "/",
-            "max_age": max_age}
+    return {
+        "httponly": True,
+        "samesite": "Lax",
+        "secure": settings.env == "production",
+        "path": "/",
+        "max_age": max_age,
+    }

@@ -1,4 +1,5 @@
 """The gateway's settings: the base, its rate limits, its proxies and the browser origins it lets in."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

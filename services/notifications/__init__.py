@@ -10,6 +10,7 @@ Two wings and the worker they share:
 Top level: the app factory (app.py, `python -m services.notifications`), the consumer wiring both wings'
 handlers (consumer.py), the dev routes (routes.py), the public operations (api_spec.py), migrations/.
 """
+
 from pathlib import Path
 
 # This service's own migrations, which shared.migrations applies to its schema (shared knows no service).

@@ -1,4 +1,5 @@
 """The notifications service's public operations (the clinic webhook API), for the gateway's OpenAPI document."""
+
 from __future__ import annotations
 
 from services.notifications.webhooks.routes import BASE, STATUSES, EndpointIn, EndpointPatch, ReplayIn
@@ -9,55 +10,177 @@ TAG = "Clinic API"
 ENDPOINT_ID = path_param("id", {"type": "string"}, "The webhook endpoint's id (a uuid)")
 NULLABLE_STR = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-ENDPOINT = {"type": "object",
-            "required": ["id", "url", "events", "description", "enabled", "created_at"],
-            "properties": {"id": UUID, "url": {"type": "string"},
-                           "events": {"type": "array", "items": {"type": "string", "enum": sorted(EVENT_TYPES)}},
-                           "description": {"type": "string"}, "enabled": {"type": "boolean"},
-                           "disabled_reason": NULLABLE_STR, "alert_email": NULLABLE_STR,
-                           "failing_since": NULLABLE_TIME, "created_at": DATETIME,
-                           "secret": {"type": "string", "description": "`whsec_…`, shown only at creation and rotation"}}}
+ENDPOINT = {
+    "type": "object",
+    "required": ["id", "url", "events", "description", "enabled", "created_at"],
+    "properties": {
+        "id": UUID,
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "string", "enum": sorted(EVENT_TYPES)}},
+        "description": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        "disabled_reason": NULLABLE_STR,
+        "alert_email": NULLABLE_STR,
+        "failing_since": NULLABLE_TIME,
+        "created_at": DATETIME,
+        "secret": {"type": "string", "description": "`whsec_…`, shown only at creation and rotation"},
+    },
+}
 WITH_SECRET = {"allOf": [ENDPOINT, {"type": "object", "required": ["secret"]}]}
-DELIVERY = {"type": "object",
-            "required": ["id", "event_type", "status", "attempts", "created_at", "payload", "attempt_log"],
-            "properties": {"id": UUID, "event_type": {"type": "string"}, "status": {"enum": list(STATUSES)},
-                           "attempts": {"type": "integer"}, "last_status": {"type": ["integer", "null"]},
-                           "last_error": NULLABLE_STR, "next_attempt_at": NULLABLE_TIME, "created_at": DATETIME,
-                           "delivered_at": NULLABLE_TIME, "payload": {},
-                           "attempt_log": {"type": "array", "items": {"type": "object", "properties": {
-                               "at": DATETIME, "status_code": {"type": ["integer", "null"]},
-                               "latency_ms": {"type": ["integer", "null"]}, "response": NULLABLE_STR,
-                               "error": NULLABLE_STR}}}}}
+DELIVERY = {
+    "type": "object",
+    "required": ["id", "event_type", "status", "attempts", "created_at", "payload", "attempt_log"],
+    "properties": {
+        "id": UUID,
+        "event_type": {"type": "string"},
+        "status": {"enum": list(STATUSES)},
+        "attempts": {"type": "integer"},
+        "last_status": {"type": ["integer", "null"]},
+        "last_error": NULLABLE_STR,
+        "next_attempt_at": NULLABLE_TIME,
+        "created_at": DATETIME,
+        "delivered_at": NULLABLE_TIME,
+        "payload": {},
+        "attempt_log": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": DATETIME,
+                    "status_code": {"type": ["integer", "null"]},
+                    "latency_ms": {"type": ["integer", "null"]},
+                    "response": NULLABLE_STR,
+                    "error": NULLABLE_STR,
+                },
+            },
+        },
+    },
+}
 
 OPERATIONS: tuple[Operation, ...] = (
-    operation("GET", BASE, summary="The clinic's webhook endpoints", tag=TAG, clinic_auth=True,
-              responses={200: json_response("Endpoints", {"type": "object", "required": ["endpoints"], "properties": {
-                  "endpoints": {"type": "array", "items": ENDPOINT}}})}),
-    operation("POST", BASE, summary="Register a webhook endpoint (answers its secret once)", tag=TAG,
-              clinic_auth=True, body=EndpointIn, responses={201: json_response("Registered", WITH_SECRET)}),
-    operation("GET", BASE + "/{id}", summary="A webhook endpoint", tag=TAG, clinic_auth=True,
-              parameters=[ENDPOINT_ID], errors=(404,), responses={200: json_response("The endpoint", ENDPOINT)}),
-    operation("PATCH", BASE + "/{id}", summary="Change a webhook endpoint (URL, events, enabled…)", tag=TAG,
-              clinic_auth=True, parameters=[ENDPOINT_ID], body=EndpointPatch, errors=(404,),
-              responses={200: json_response("Changed", ENDPOINT)}),
-    operation("DELETE", BASE + "/{id}", summary="Delete a webhook endpoint", tag=TAG, clinic_auth=True,
-              parameters=[ENDPOINT_ID], errors=(404,), responses={204: {"description": "Deleted"}}),
-    operation("POST", BASE + "/{id}/rotate-secret", summary="A new secret; the old one signs too for 24 h", tag=TAG,
-              clinic_auth=True, parameters=[ENDPOINT_ID], errors=(404,),
-              responses={200: json_response("The new secret", {"allOf": [WITH_SECRET, {
-                  "type": "object", "required": ["previous_secret_expires_at"],
-                  "properties": {"previous_secret_expires_at": DATETIME}}]})}),
-    operation("GET", BASE + "/{id}/deliveries", summary="The endpoint's deliveries and every attempt", tag=TAG,
-              clinic_auth=True, errors=(404, 422),
-              parameters=[ENDPOINT_ID, query_param("status", {"enum": list(STATUSES)}, "Only deliveries in this state")],
-              responses={200: json_response("Deliveries, newest first", {
-                  "type": "object", "required": ["deliveries"],
-                  "properties": {"deliveries": {"type": "array", "items": DELIVERY}}})}),
-    operation("POST", BASE + "/{id}/replay", summary="Replay every failed delivery since a time", tag=TAG,
-              clinic_auth=True, parameters=[ENDPOINT_ID], body=ReplayIn, errors=(404,),
-              responses={202: json_response("Queued", {"type": "object", "required": ["replayed"],
-                                                       "properties": {"replayed": {"type": "integer"}}})}),
-    operation("POST", "/api/v1/clinic/deliveries/{id}/replay", summary="Send one delivery again", tag=TAG,
-              clinic_auth=True, parameters=[path_param("id", {"type": "string"}, "The delivery's id (a uuid)")],
-              errors=(404,), responses={202: json_response("Queued", DELIVERY)}),
+    operation(
+        "GET",
+        BASE,
+        summary="The clinic's webhook endpoints",
+        tag=TAG,
+        clinic_auth=True,
+        responses={
+            200: json_response(
+                "Endpoints",
+                {
+                    "type": "object",
+                    "required": ["endpoints"],
+                    "properties": {"endpoints": {"type": "array", "items": ENDPOINT}},
+                },
+            )
+        },
+    ),
+    operation(
+        "POST",
+        BASE,
+        summary="Register a webhook endpoint (answers its secret once)",
+        tag=TAG,
+        clinic_auth=True,
+        body=EndpointIn,
+        responses={201: json_response("Registered", WITH_SECRET)},
+    ),
+    operation(
+        "GET",
+        BASE + "/{id}",
+        summary="A webhook endpoint",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[ENDPOINT_ID],
+        errors=(404,),
+        responses={200: json_response("The endpoint", ENDPOINT)},
+    ),
+    operation(
+        "PATCH",
+        BASE + "/{id}",
+        summary="Change a webhook endpoint (URL, events, enabled…)",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[ENDPOINT_ID],
+        body=EndpointPatch,
+        errors=(404,),
+        responses={200: json_response("Changed", ENDPOINT)},
+    ),
+    operation(
+        "DELETE",
+        BASE + "/{id}",
+        summary="Delete a webhook endpoint",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[ENDPOINT_ID],
+        errors=(404,),
+        responses={204: {"description": "Deleted"}},
+    ),
+    operation(
+        "POST",
+        BASE + "/{id}/rotate-secret",
+        summary="A new secret; the old one signs too for 24 h",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[ENDPOINT_ID],
+        errors=(404,),
+        responses={
+            200: json_response(
+                "The new secret",
+                {
+                    "allOf": [
+                        WITH_SECRET,
+                        {
+                            "type": "object",
+                            "required": ["previous_secret_expires_at"],
+                            "properties": {"previous_secret_expires_at": DATETIME},
+                        },
+                    ]
+                },
+            )
+        },
+    ),
+    operation(
+        "GET",
+        BASE + "/{id}/deliveries",
+        summary="The endpoint's deliveries and every attempt",
+        tag=TAG,
+        clinic_auth=True,
+        errors=(404, 422),
+        parameters=[ENDPOINT_ID, query_param("status", {"enum": list(STATUSES)}, "Only deliveries in this state")],
+        responses={
+            200: json_response(
+                "Deliveries, newest first",
+                {
+                    "type": "object",
+                    "required": ["deliveries"],
+                    "properties": {"deliveries": {"type": "array", "items": DELIVERY}},
+                },
+            )
+        },
+    ),
+    operation(
+        "POST",
+        BASE + "/{id}/replay",
+        summary="Replay every failed delivery since a time",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[ENDPOINT_ID],
+        body=ReplayIn,
+        errors=(404,),
+        responses={
+            202: json_response(
+                "Queued", {"type": "object", "required": ["replayed"], "properties": {"replayed": {"type": "integer"}}}
+            )
+        },
+    ),
+    operation(
+        "POST",
+        "/api/v1/clinic/deliveries/{id}/replay",
+        summary="Send one delivery again",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[path_param("id", {"type": "string"}, "The delivery's id (a uuid)")],
+        errors=(404,),
+        responses={202: json_response("Queued", DELIVERY)},
+    ),
 )

@@ -1,12 +1,13 @@
 """Notifications service app factory: the clinic webhook API (webhooks/routes.py), the dev mailbox in
 development (routes.py), and the metrics of the work waiting on Celery."""
+
 from aiohttp import web
 
 from services.notifications import MIGRATIONS, api_spec
 from services.notifications.routes import dev_routes
+from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks.routes import routes as webhook_routes
 from services.notifications.worker.celery_app import CELERY_QUEUE
-from services.notifications.settings import NotificationsSettings
 from shared.keys import DB, REDIS
 from shared.metrics import METRICS
 from shared.openapi import serve_operations
@@ -20,8 +21,7 @@ TOPICS = ("booking", "payment", "voucher")
 async def _notifications_probe(app: web.Application) -> None:
     """Work waiting on Celery, and how clinic webhook deliveries stand."""
     metrics = app[METRICS]
-    metrics.gauge("celery_queue_depth", "Tasks waiting in the Celery queue").set(
-        await app[REDIS].llen(CELERY_QUEUE))
+    metrics.gauge("celery_queue_depth", "Tasks waiting in the Celery queue").set(await app[REDIS].llen(CELERY_QUEUE))
     deliveries = metrics.gauge("webhook_deliveries", "Clinic webhook deliveries by status", ("status",))
     emails = metrics.gauge("emails", "Emails by status", ("status",))
     async with app[DB].acquire() as conn:
@@ -32,11 +32,10 @@ async def _notifications_probe(app: web.Application) -> None:
 
 
 def create_app(settings: NotificationsSettings) -> web.Application:
-    app = create_base_app(settings, SERVICE, schema="notifications", migrations=MIGRATIONS,
-                          topics=TOPICS)
+    app = create_base_app(settings, SERVICE, schema="notifications", migrations=MIGRATIONS, topics=TOPICS)
     app[METRICS].probes.append(_notifications_probe)
     app.add_routes(webhook_routes)
-    serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json
+    serve_operations(app, api_spec.OPERATIONS)  # for the gateway's /openapi.json
     if settings.development:
         app.add_routes(dev_routes)
     return app

@@ -1,5 +1,6 @@
 """HTTP handlers of the notifications service in development: the dev mailbox (emails/mailbox.py). The clinic
 webhook API's handlers are webhooks/routes.py."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """The notifications service's settings (its API, its consumer, the Celery worker and beat): the base, SMTP,
 clinic webhooks, Celery."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Payments service app factory."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +11,8 @@ from aiohttp import web
 from services.payments import MIGRATIONS, api_spec, service, voucher_service
 from services.payments.catalogue import catalogue_ctx
 from services.payments.routes import issuer, limiter_ctx, routes
-from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
 from services.payments.settings import PaymentsSettings
+from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
 from shared.keys import DB, SETTINGS
 from shared.openapi import serve_operations
 from shared.web import create_base_app
@@ -44,7 +45,7 @@ async def reconcile_forever(app: web.Application) -> None:
     while True:
         try:
             await housekeeping_once(app)
-        except Exception as exc:   # the database may be down for a while; keep going after
+        except Exception as exc:  # the database may be down for a while; keep going after
             log.warning("housekeeping failed", extra={"error": repr(exc)})
         await asyncio.sleep(app[SETTINGS].reconcile_interval)
 
@@ -60,13 +61,12 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: PaymentsSettings, *, reconciler: bool = True) -> web.Application:
-    app = create_base_app(settings, SERVICE, schema="payments", migrations=MIGRATIONS,
-                          topics=TOPICS)
+    app = create_base_app(settings, SERVICE, schema="payments", migrations=MIGRATIONS, topics=TOPICS)
     app.cleanup_ctx.append(limiter_ctx)
     app.cleanup_ctx.append(stripe_ctx)
     app.cleanup_ctx.append(catalogue_ctx)
     if reconciler:
         app.cleanup_ctx.append(reconciler_ctx)
     app.add_routes(routes)
-    serve_operations(app, api_spec.OPERATIONS)      # for the gateway's /openapi.json
+    serve_operations(app, api_spec.OPERATIONS)  # for the gateway's /openapi.json
     return app

@@ -1,12 +1,13 @@
 """What payments needs of the booking service's catalogue (clinic, treatment and course prices),
 read from its public API: the booking service owns that data."""
+
 from __future__ import annotations
 
 import asyncio
 import uuid
 from dataclasses import dataclass
-from urllib.parse import quote
 from typing import AsyncIterator
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -33,19 +34,28 @@ class Catalogue:
 
     async def _get(self, path: str) -> dict:
         try:
-            async with self.session.get(f"{self.base_url}/api/v1/clinics/{path}") as resp:   # slugs are validated
+            async with self.session.get(f"{self.base_url}/api/v1/clinics/{path}") as resp:  # slugs are validated
                 if resp.status == 404:
                     raise VoucherError(404, "clinic_not_found", "No such clinic")
                 if resp.status != 200:
-                    raise VoucherError(503, "catalogue_unavailable", "The clinic's catalogue is unavailable; please retry")
+                    raise VoucherError(
+                        503, "catalogue_unavailable", "The clinic's catalogue is unavailable; please retry"
+                    )
                 return await resp.json()
         except (aiohttp.ClientError, asyncio.TimeoutError):
-            raise VoucherError(503, "catalogue_unavailable", "The clinic's catalogue is unavailable; please retry") from None
+            raise VoucherError(
+                503, "catalogue_unavailable", "The clinic's catalogue is unavailable; please retry"
+            ) from None
 
     async def clinic(self, slug: str) -> ClinicInfo:
         data = await self._get(quote(slug, safe=""))
-        return ClinicInfo(uuid.UUID(data["id"]), data["slug"], data["name"], data["timezone"],
-                          data["policies"]["voucher_validity_months"])
+        return ClinicInfo(
+            uuid.UUID(data["id"]),
+            data["slug"],
+            data["name"],
+            data["timezone"],
+            data["policies"]["voucher_validity_months"],
+        )
 
     async def treatment(self, slug: str, treatment_id: uuid.UUID) -> CatalogueItem:
         for t in (await self._get(f"{quote(slug, safe='')}/treatments"))["treatments"]:
@@ -56,8 +66,14 @@ class Catalogue:
     async def course(self, slug: str, course_id: uuid.UUID) -> CatalogueItem:
         for c in (await self._get(f"{quote(slug, safe='')}/courses"))["courses"]:
             if c["id"] == str(course_id):
-                return CatalogueItem(course_id, c["name"], c["price"]["amount"], c["price"]["currency"],
-                                     c["sessions"], uuid.UUID(c["treatment"]))
+                return CatalogueItem(
+                    course_id,
+                    c["name"],
+                    c["price"]["amount"],
+                    c["price"]["currency"],
+                    c["sessions"],
+                    uuid.UUID(c["treatment"]),
+                )
         raise VoucherError(404, "course_not_found", "This clinic has no such course")
 
 

@@ -1,12 +1,13 @@
 """`python -m services.payments.consumer`: refunds when a booking is cancelled or a payment found no
 booking to confirm."""
+
 from __future__ import annotations
 
 import uuid
 
 from services.payments import service, voucher_service
-from services.payments.stripe_gateway import StripeGateway
 from services.payments.settings import PaymentsSettings
+from services.payments.stripe_gateway import StripeGateway
 from shared import contracts
 from shared.config import load_settings
 from shared.events import Event
@@ -21,20 +22,26 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
         orphaned = contracts.parse(contracts.BookingPaymentOrphaned, event)
         reference = uuid.UUID(orphaned.booking_id)
         await voucher_service.give_back(ctx.conn, reference, entry="refund")
-        await service.refund_booking_payment(ctx.conn, stripe, booking_id=reference, reason=orphaned.reason,
-                                             cause_event_id=event.id)
+        await service.refund_booking_payment(
+            ctx.conn, stripe, booking_id=reference, reason=orphaned.reason, cause_event_id=event.id
+        )
 
     async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
         # A cancellation within the clinic's window (the booking service enforces it) is refunded in full,
         # to the methods that paid: the voucher part back to the voucher first, the rest to the card.
         booking = contracts.parse(contracts.BookingChanged, event)
         price = booking.price.amount
-        paid_for = uuid.UUID(booking.paid_for)   # the series for a session of a course, else the booking
+        paid_for = uuid.UUID(booking.paid_for)  # the series for a session of a course, else the booking
         to_voucher = await voucher_service.give_back(ctx.conn, paid_for, entry="refund", value=price)
         if price - to_voucher > 0:
-            await service.refund_booking_payment(ctx.conn, stripe, booking_id=paid_for,
-                                                 reason="cancelled_by_customer", cause_event_id=event.id,
-                                                 amount=price - to_voucher)
+            await service.refund_booking_payment(
+                ctx.conn,
+                stripe,
+                booking_id=paid_for,
+                reason="cancelled_by_customer",
+                cause_event_id=event.id,
+                amount=price - to_voucher,
+            )
 
     async def on_booking_expired(ctx: HandlerContext, event: Event) -> None:
         # Never paid: what a voucher put towards it goes back.
@@ -45,8 +52,12 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
             # A hold whose booking was never written: a card payment asked for it has nobody to pay for.
             await service.cancel_unclaimed_payment(ctx.conn, stripe, reference)
 
-    return {"booking.payment_orphaned": on_payment_orphaned, "booking.cancelled": on_booking_cancelled,
-            "booking.expired": on_booking_expired, "booking.released": on_booking_expired}
+    return {
+        "booking.payment_orphaned": on_payment_orphaned,
+        "booking.cancelled": on_booking_cancelled,
+        "booking.expired": on_booking_expired,
+        "booking.released": on_booking_expired,
+    }
 
 
 async def consumer_main(settings: PaymentsSettings, stop) -> None:

@@ -1,4 +1,5 @@
 """Payment rules with no I/O: how Stripe's PaymentIntent states map onto ours, and which moves are allowed."""
+
 from __future__ import annotations
 
 from shared.domain_errors import DomainError
@@ -36,5 +37,6 @@ def check_amount(amount: int, currency: str, clinic_currency: str) -> None:
     if currency.upper() != clinic_currency.upper():
         raise PaymentError(422, "currency_mismatch", f"This clinic takes payments in {clinic_currency.upper()}")
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        raise PaymentError(422, "amount_out_of_range",
-                           f"Card payments must be between {MIN_AMOUNT} and {MAX_AMOUNT} minor units")
+        raise PaymentError(
+            422, "amount_out_of_range", f"Card payments must be between {MIN_AMOUNT} and {MAX_AMOUNT} minor units"
+        )

@@ -1,26 +1,25 @@
 """HTTP handlers of the payments service: the Stripe webhook, and the internal API other services call."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import stripe
 from aiohttp import web
 from pydantic import Field
 
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
-
 from services.payments import service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
 from services.payments.schemas import BalanceIn, BookingPaymentIn, GiftDeliveryChangeIn, VoucherPurchaseIn
 from services.payments.stripe_gateway import STRIPE
-from services.payments.vouchers import (normalise, purchase_options, spec_for_amount, spec_for_course,
-                                       spec_for_treatment)
+from services.payments.vouchers import normalise, purchase_options, spec_for_amount, spec_for_course, spec_for_treatment
 from shared.clinic_auth import clinic_scope, require_internal
 from shared.errors import ApiError
 from shared.http_input import idempotency_key, read_json
@@ -41,6 +40,8 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIMITER] = RateLimiter(app[REDIS], app[SETTINGS].redis_prefix)
     yield
+
+
 BALANCE_MISSES = Limit("voucher-balance-miss", 5, 900)
 PREFIX_MISSES = Limit("voucher-balance-prefix-miss", 20, 900)
 
@@ -81,10 +82,20 @@ async def booking_payment(request: web.Request) -> web.Response:
     body = await read_json(request, BookingPaymentIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
         answer = await service.request_booking_payment(
-            conn, request.app[STRIPE], issuer(request.app).keys, booking_id=body.booking_id, clinic_id=body.clinic_id,
-            amount=body.amount, currency=body.currency, customer_email=body.customer_email,
-            treatment_id=body.treatment_id, sessions=body.sessions, voucher_code=body.voucher_code,
-            pay_rest_by_card=body.pay_rest_by_card, now=_now())
+            conn,
+            request.app[STRIPE],
+            issuer(request.app).keys,
+            booking_id=body.booking_id,
+            clinic_id=body.clinic_id,
+            amount=body.amount,
+            currency=body.currency,
+            customer_email=body.customer_email,
+            treatment_id=body.treatment_id,
+            sessions=body.sessions,
+            voucher_code=body.voucher_code,
+            pay_rest_by_card=body.pay_rest_by_card,
+            now=_now(),
+        )
     return web.json_response(answer, status=201)
 
 
@@ -103,14 +114,23 @@ async def buy_voucher(request: web.Request) -> web.Response:
     try:
         async with request.app[DB].acquire() as conn, conn.transaction():
             voucher = await voucher_service.start_purchase(
-                conn, clinic=clinic, spec=spec, buyer=body.buyer.model_dump(), recipient=body.recipient.model_dump(),
-                message=body.message, deliver_on=body.deliver_on, today=_now().astimezone(CLINIC_ZONE).date(),
-                purchase_key=idempotency_key(request))
+                conn,
+                clinic=clinic,
+                spec=spec,
+                buyer=body.buyer.model_dump(),
+                recipient=body.recipient.model_dump(),
+                message=body.message,
+                deliver_on=body.deliver_on,
+                today=_now().astimezone(CLINIC_ZONE).date(),
+                purchase_key=idempotency_key(request),
+            )
             payment = await service.voucher_payment(conn, request.app[STRIPE], voucher)
-    except asyncpg.UniqueViolationError:      # the same key's first request is still being answered
+    except asyncpg.UniqueViolationError:  # the same key's first request is still being answered
         raise ApiError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
-    return web.json_response({**voucher_service.voucher_json(voucher), "clinic": clinic.slug,
-                              "payment": service.payment_json(payment)}, status=201)
+    return web.json_response(
+        {**voucher_service.voucher_json(voucher), "clinic": clinic.slug, "payment": service.payment_json(payment)},
+        status=201,
+    )
 
 
 def _client(request: web.Request) -> str:
@@ -144,13 +164,13 @@ async def voucher_balance(request: web.Request) -> web.Response:
     # answered, so a limited client learns nothing from the lookup it caused.
     verdict, found = await asyncio.gather(limiter.take([(checks, client)], look=misses), look_up())
     if not verdict.allowed:
-        raise ApiError(429, "rate_limited", "Too many voucher checks; please wait before trying again",
-                       headers=verdict.headers())
+        raise ApiError(
+            429, "rate_limited", "Too many voucher checks; please wait before trying again", headers=verdict.headers()
+        )
     if isinstance(found, voucher_service.VoucherError):
         await limiter.take(misses)
         raise found
     return web.json_response(found)
-
 
 
 @routes.get("/internal/v1/vouchers/{id}/delivery")
@@ -165,7 +185,6 @@ async def voucher_delivery(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
         delivery = await voucher_service.delivery(conn, voucher_id, issuer(request.app).keys)
     return web.json_response(delivery)
-
 
 
 def _linked_voucher(request: web.Request, role: str, token: str) -> uuid.UUID:
@@ -185,8 +204,9 @@ async def held_voucher(request: web.Request) -> web.Response:
     voucher_id = _linked_voucher(request, "holder", request.query.get("token", ""))
     async with request.app[DB].acquire() as conn:
         voucher = await voucher_service.delivery(conn, voucher_id, issuer(request.app).keys)
-    return web.json_response({k: v for k, v in voucher.items() if k != "holder_token"},
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {k: v for k, v in voucher.items() if k != "holder_token"}, headers={"Cache-Control": "no-store"}
+    )
 
 
 @routes.get("/api/v1/vouchers/{id}/delivery")
@@ -194,8 +214,9 @@ async def gift_delivery_details(request: web.Request) -> web.Response:
     """Whom the gift goes to and when, for its buyer (the receipt's link), and whether that may still change."""
     voucher_id = _linked_voucher(request, "buyer", request.query.get("token", ""))
     async with request.app[DB].acquire() as conn:
-        return web.json_response(await voucher_service.gift(conn, voucher_id, _now()),
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            await voucher_service.gift(conn, voucher_id, _now()), headers={"Cache-Control": "no-store"}
+        )
 
 
 @routes.patch("/api/v1/vouchers/{id}/delivery")
@@ -203,8 +224,9 @@ async def change_gift_delivery(request: web.Request) -> web.Response:
     body = await read_json(request, GiftDeliveryChangeIn)
     voucher_id = _linked_voucher(request, "buyer", body.token)
     async with request.app[DB].acquire() as conn, conn.transaction():
-        answer = await voucher_service.change_delivery(conn, voucher_id, recipient_email=body.recipient_email,
-                                                       deliver_on=body.deliver_on, now=_now())
+        answer = await voucher_service.change_delivery(
+            conn, voucher_id, recipient_email=body.recipient_email, deliver_on=body.deliver_on, now=_now()
+        )
     return web.json_response(answer)
 
 
@@ -214,10 +236,18 @@ async def clinic_vouchers(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
     async with request.app[DB].acquire() as conn:
         rows = await store.list_vouchers(conn, clinic_id)
-    return web.json_response({"vouchers": [
-        {**voucher_service.voucher_json(r), "buyer": {"name": r["buyer_name"], "email": r["buyer_email"]},
-         "recipient": {"name": r["recipient_name"], "email": r["recipient_email"]}} for r in rows]})
-
+    return web.json_response(
+        {
+            "vouchers": [
+                {
+                    **voucher_service.voucher_json(r),
+                    "buyer": {"name": r["buyer_name"], "email": r["buyer_email"]},
+                    "recipient": {"name": r["recipient_name"], "email": r["recipient_email"]},
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
 class ReactivateIn(StrictModel):
@@ -241,7 +271,13 @@ async def reactivate_voucher(request: web.Request) -> web.Response:
         if row is None or row["clinic_id"] != clinic_id:
             raise ApiError(404, "voucher_not_found", "No such voucher")
         units = body.units or await store.expired_units(conn, voucher_id)
-        answer = await voucher_service.reactivate(conn, voucher_id, units=units, actor=f"clinic:{clinic_id}",
-                                                  reason=body.reason, now=_now(),
-                                                  extend=timedelta(days=body.extend_days))
+        answer = await voucher_service.reactivate(
+            conn,
+            voucher_id,
+            units=units,
+            actor=f"clinic:{clinic_id}",
+            reason=body.reason,
+            now=_now(),
+            extend=timedelta(days=body.extend_days),
+        )
     return web.json_response(answer)

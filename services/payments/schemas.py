@@ -1,4 +1,5 @@
 """Request bodies of the payments API."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,6 +13,7 @@ from shared.input import PG_INTEGER_MAX, Day, StrictModel
 
 class BookingPaymentIn(StrictModel):
     """Internal: how the booking service asks for a booking's payment."""
+
     booking_id: uuid.UUID
     clinic_id: uuid.UUID
     amount: int = Field(ge=0, le=PG_INTEGER_MAX)
@@ -49,7 +51,7 @@ class VoucherPurchaseIn(StrictModel):
     recipient: Person
     message: str = Field(default="", max_length=MESSAGE_MAX_LENGTH)
     deliver_on: Day
-    multiline = frozenset({"message"})      # a gift message may have lines; names and emails may not
+    multiline = frozenset({"message"})  # a gift message may have lines; names and emails may not
 
     @model_validator(mode="after")
     def matches_kind(self) -> "VoucherPurchaseIn":
@@ -67,6 +69,7 @@ class BalanceIn(StrictModel):
 
 class GiftDeliveryChangeIn(StrictModel):
     """The buyer's change to a gift not yet sent (the receipt's link carries `token`)."""
+
     token: str = Field(min_length=1, max_length=100)
     recipient_email: str | None = Field(default=None, min_length=3, max_length=254, pattern=EMAIL)
     deliver_on: Day | None = None

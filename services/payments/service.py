@@ -1,5 +1,6 @@
 """Use cases of the payments service. Each runs in the caller's transaction and writes its events to
 the outbox with the change; Stripe is called through StripeGateway."""
+
 from __future__ import annotations
 
 import logging
@@ -23,43 +24,85 @@ CLINIC_CURRENCY = "GBP"
 
 # Stripe event types that tell us about a PaymentIntent; every other type is acknowledged and ignored.
 INTENT_EVENTS = {
-    "payment_intent.created", "payment_intent.processing", "payment_intent.requires_action",
-    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+    "payment_intent.created",
+    "payment_intent.processing",
+    "payment_intent.requires_action",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
 }
 
 
 @dataclass(frozen=True)
 class VoucherIssuer:
     """What issuing a voucher on payment needs: the code keys and the clock."""
+
     keys: voucher_service.CodeKeys
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
 
 
 def _unavailable() -> PaymentError:
-    return PaymentError(503, "payment_provider_unavailable",
-                        "Card payments are unavailable for a moment; nothing was charged. Please retry shortly")
+    return PaymentError(
+        503,
+        "payment_provider_unavailable",
+        "Card payments are unavailable for a moment; nothing was charged. Please retry shortly",
+    )
 
 
 def payment_json(row, applied: "voucher_service.Applied | None" = None, currency: str | None = None) -> dict:
     """The payment as the booking service (and the customer) see it: the card part, and the voucher part."""
-    body = {"id": None, "status": "succeeded", "amount": 0, "currency": currency, "stripe_payment_intent": None,
-            "client_secret": None}
+    body = {
+        "id": None,
+        "status": "succeeded",
+        "amount": 0,
+        "currency": currency,
+        "stripe_payment_intent": None,
+        "client_secret": None,
+    }
     if row is not None:
-        body.update(id=str(row["id"]), status=row["status"], amount=row["amount"], currency=row["currency"],
-                    stripe_payment_intent=row["stripe_payment_intent"], client_secret=row["client_secret"])
-    body["covered"] = row is None   # nothing left to pay by card
-    body["voucher"] = None if applied is None else {
-        "code_hint": applied.code_hint, "unit": applied.unit, "units": applied.redemption.units,
-        "value": {"amount": applied.redemption.value, "currency": body["currency"]},
-        "remaining": ({"amount": applied.remaining, "currency": body["currency"]} if applied.unit == "money"
-                      else {"sessions": applied.remaining})}
+        body.update(
+            id=str(row["id"]),
+            status=row["status"],
+            amount=row["amount"],
+            currency=row["currency"],
+            stripe_payment_intent=row["stripe_payment_intent"],
+            client_secret=row["client_secret"],
+        )
+    body["covered"] = row is None  # nothing left to pay by card
+    body["voucher"] = (
+        None
+        if applied is None
+        else {
+            "code_hint": applied.code_hint,
+            "unit": applied.unit,
+            "units": applied.redemption.units,
+            "value": {"amount": applied.redemption.value, "currency": body["currency"]},
+            "remaining": (
+                {"amount": applied.remaining, "currency": body["currency"]}
+                if applied.unit == "money"
+                else {"sessions": applied.remaining}
+            ),
+        }
+    )
     return body
 
 
-async def request_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, keys: "voucher_service.CodeKeys",
-                                  *, booking_id: uuid.UUID, clinic_id: uuid.UUID, amount: int, currency: str,
-                                  customer_email: str, treatment_id: uuid.UUID, sessions: int,
-                                  voucher_code: str | None, pay_rest_by_card: bool, now) -> dict:
+async def request_booking_payment(
+    conn: asyncpg.Connection,
+    stripe: StripeGateway,
+    keys: "voucher_service.CodeKeys",
+    *,
+    booking_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    amount: int,
+    currency: str,
+    customer_email: str,
+    treatment_id: uuid.UUID,
+    sessions: int,
+    voucher_code: str | None,
+    pay_rest_by_card: bool,
+    now,
+) -> dict:
     """How a booking is paid: a voucher first if given (all of it, or what is left on it), the rest by card.
     Created once per booking; a retry gets the same answer."""
     if currency.upper() != CLINIC_CURRENCY:
@@ -68,22 +111,45 @@ async def request_booking_payment(conn: asyncpg.Connection, stripe: StripeGatewa
     card_amount = amount
     if voucher_code:
         applied = await voucher_service.redeem(
-            conn, code=voucher_code, charge=Charge(clinic_id, amount, treatment_id, sessions), reference_id=booking_id,
-            keys=keys, now=now)
+            conn,
+            code=voucher_code,
+            charge=Charge(clinic_id, amount, treatment_id, sessions),
+            reference_id=booking_id,
+            keys=keys,
+            now=now,
+        )
         card_amount = applied.redemption.card_amount
         if card_amount > 0 and not pay_rest_by_card:
-            raise PaymentError(402, "voucher_insufficient",
-                               "The voucher does not cover this booking; please pay the rest by card",
-                               {"voucher_pays": applied.redemption.value, "rest": card_amount})
+            raise PaymentError(
+                402,
+                "voucher_insufficient",
+                "The voucher does not cover this booking; please pay the rest by card",
+                {"voucher_pays": applied.redemption.value, "rest": card_amount},
+            )
     if card_amount == 0:
         return payment_json(None, applied, currency)
-    row = await _card_payment(conn, stripe, booking_id=booking_id, clinic_id=clinic_id, amount=card_amount,
-                              currency=currency, customer_email=customer_email)
+    row = await _card_payment(
+        conn,
+        stripe,
+        booking_id=booking_id,
+        clinic_id=clinic_id,
+        amount=card_amount,
+        currency=currency,
+        customer_email=customer_email,
+    )
     return payment_json(row, applied)
 
 
-async def _card_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
-                        clinic_id: uuid.UUID, amount: int, currency: str, customer_email: str) -> asyncpg.Record:
+async def _card_payment(
+    conn: asyncpg.Connection,
+    stripe: StripeGateway,
+    *,
+    booking_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    amount: int,
+    currency: str,
+    customer_email: str,
+) -> asyncpg.Record:
     """The card payment for a booking: created once, found again on every retry."""
     check_amount(amount, currency, CLINIC_CURRENCY)
     existing = await store.payment_for(conn, "booking", booking_id)
@@ -91,28 +157,60 @@ async def _card_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, book
         if existing["amount"] != amount or existing["currency"] != currency:
             raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
         return existing
-    return await _new_payment(conn, stripe, purpose="booking", reference_id=booking_id, clinic_id=clinic_id,
-                              amount=amount, currency=currency, customer_email=customer_email)
+    return await _new_payment(
+        conn,
+        stripe,
+        purpose="booking",
+        reference_id=booking_id,
+        clinic_id=clinic_id,
+        amount=amount,
+        currency=currency,
+        customer_email=customer_email,
+    )
 
 
-async def _new_payment(conn, stripe: StripeGateway, *, purpose: str, reference_id: uuid.UUID, clinic_id: uuid.UUID,
-                       amount: int, currency: str, customer_email: str) -> asyncpg.Record:
+async def _new_payment(
+    conn,
+    stripe: StripeGateway,
+    *,
+    purpose: str,
+    reference_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    amount: int,
+    currency: str,
+    customer_email: str,
+) -> asyncpg.Record:
     payment_id = uuid.uuid4()
     try:
         intent = await stripe.create_intent(
-            amount=amount, currency=currency,
-            metadata={"purpose": purpose, "reference_id": str(reference_id), "clinic_id": str(clinic_id),
-                      "payment_id": str(payment_id)},
-            idempotency_key=f"{purpose}-payment-{reference_id}")
+            amount=amount,
+            currency=currency,
+            metadata={
+                "purpose": purpose,
+                "reference_id": str(reference_id),
+                "clinic_id": str(clinic_id),
+                "payment_id": str(payment_id),
+            },
+            idempotency_key=f"{purpose}-payment-{reference_id}",
+        )
     except StripeUnavailable:
         raise _unavailable() from None
     except StripeRefused as exc:
         raise PaymentError(422, "payment_refused", str(exc)) from None
     row = await store.insert_payment(
-        conn, payment_id=payment_id, clinic_id=clinic_id, purpose=purpose, reference_id=reference_id, amount=amount,
-        currency=currency, customer_email=customer_email, intent_id=intent.id, client_secret=intent.client_secret,
-        status=FROM_STRIPE.get(intent.status, "requires_payment"))
-    if row is None:   # a concurrent request for the same reference won: keep theirs, drop ours
+        conn,
+        payment_id=payment_id,
+        clinic_id=clinic_id,
+        purpose=purpose,
+        reference_id=reference_id,
+        amount=amount,
+        currency=currency,
+        customer_email=customer_email,
+        intent_id=intent.id,
+        client_secret=intent.client_secret,
+        status=FROM_STRIPE.get(intent.status, "requires_payment"),
+    )
+    if row is None:  # a concurrent request for the same reference won: keep theirs, drop ours
         await _cancel_quietly(stripe, intent.id)
         return await store.payment_for(conn, purpose, reference_id)
     return row
@@ -123,9 +221,16 @@ async def voucher_payment(conn: asyncpg.Connection, stripe: StripeGateway, vouch
     existing = await store.payment_for(conn, "voucher", voucher["id"])
     if existing is not None:
         return existing
-    return await _new_payment(conn, stripe, purpose="voucher", reference_id=voucher["id"],
-                              clinic_id=voucher["clinic_id"], amount=voucher["price_amount"],
-                              currency=voucher["currency"], customer_email=voucher["buyer_email"])
+    return await _new_payment(
+        conn,
+        stripe,
+        purpose="voucher",
+        reference_id=voucher["id"],
+        clinic_id=voucher["clinic_id"],
+        amount=voucher["price_amount"],
+        currency=voucher["currency"],
+        customer_email=voucher["buyer_email"],
+    )
 
 
 async def _cancel_quietly(stripe: StripeGateway, intent_id: str) -> None:
@@ -135,8 +240,9 @@ async def _cancel_quietly(stripe: StripeGateway, intent_id: str) -> None:
         log.warning("could not cancel a duplicate PaymentIntent", extra={"intent": intent_id})
 
 
-async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool = False,
-                       vouchers: "VoucherIssuer | None" = None) -> str | None:
+async def apply_intent(
+    conn: asyncpg.Connection, intent: Intent, *, failed: bool = False, vouchers: "VoucherIssuer | None" = None
+) -> str | None:
     """Move our payment to what Stripe says of its PaymentIntent; announce what changed. Returns the new
     status, or None when nothing changed (a duplicate or out-of-order event)."""
     row = await store.lock_payment_by_intent(conn, intent.id)
@@ -152,10 +258,20 @@ async def apply_intent(conn: asyncpg.Connection, intent: Intent, *, failed: bool
         return None
     await store.set_status(conn, row["id"], new)
     if new in {"succeeded", "failed", "canceled"}:
-        await add_event(conn, contracts.event(contracts.PaymentStatusChanged(
-            payment_id=str(row["id"]), purpose=row["purpose"], reference_id=str(row["reference_id"]),
-            amount=contracts.Money(row["amount"], row["currency"]), stripe_payment_intent=intent.id),
-            f"payment.{new}", clinic_id=str(row["clinic_id"])))
+        await add_event(
+            conn,
+            contracts.event(
+                contracts.PaymentStatusChanged(
+                    payment_id=str(row["id"]),
+                    purpose=row["purpose"],
+                    reference_id=str(row["reference_id"]),
+                    amount=contracts.Money(row["amount"], row["currency"]),
+                    stripe_payment_intent=intent.id,
+                ),
+                f"payment.{new}",
+                clinic_id=str(row["clinic_id"]),
+            ),
+        )
     if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
         await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now())
     log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
@@ -170,10 +286,18 @@ async def _adopt_unknown_intent(conn: asyncpg.Connection, intent: Intent):
         log.info("ignoring a PaymentIntent that is not ours", extra={"intent": intent.id})
         return None
     await store.insert_payment(
-        conn, payment_id=uuid.UUID(meta.get("payment_id") or str(uuid.uuid4())), clinic_id=uuid.UUID(meta["clinic_id"]),
-        purpose=meta["purpose"], reference_id=uuid.UUID(meta["reference_id"]), amount=intent.amount,
-        currency=intent.currency.upper(), customer_email=None, intent_id=intent.id, client_secret=None,
-        status="requires_payment")
+        conn,
+        payment_id=uuid.UUID(meta.get("payment_id") or str(uuid.uuid4())),
+        clinic_id=uuid.UUID(meta["clinic_id"]),
+        purpose=meta["purpose"],
+        reference_id=uuid.UUID(meta["reference_id"]),
+        amount=intent.amount,
+        currency=intent.currency.upper(),
+        customer_email=None,
+        intent_id=intent.id,
+        client_secret=None,
+        status="requires_payment",
+    )
     return await store.lock_payment_by_intent(conn, intent.id)
 
 
@@ -188,8 +312,13 @@ async def handle_stripe_event(conn: asyncpg.Connection, event: dict, vouchers: "
     return True
 
 
-async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_seconds: float,
-                    vouchers: "VoucherIssuer", limit: int = 50) -> int:
+async def reconcile(
+    conn: asyncpg.Connection,
+    stripe: StripeGateway,
+    older_than_seconds: float,
+    vouchers: "VoucherIssuer",
+    limit: int = 50,
+) -> int:
     """Ask Stripe about payments still open after a while, so a lost webhook never leaves a paid customer
     unconfirmed. Re-fetches the PaymentIntent rather than trusting event order."""
     changed = 0
@@ -200,8 +329,9 @@ async def reconcile(conn: asyncpg.Connection, stripe: StripeGateway, older_than_
     return changed
 
 
-async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGateway,
-                                   booking_id: uuid.UUID) -> str | None:
+async def cancel_unclaimed_payment(
+    conn: asyncpg.Connection, stripe: StripeGateway, booking_id: uuid.UUID
+) -> str | None:
     """The card payment asked for a booking that was never written (the booking's own write failed after
     we answered), once its hold has expired: cancelled at Stripe, so nobody can ever be charged for it.
     If it was paid meanwhile, that is recorded instead (and the booking side refunds it). Returns the
@@ -211,7 +341,7 @@ async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGatew
         return None
     try:
         intent = await stripe.cancel_intent(payment["stripe_payment_intent"])
-    except StripeRefused:       # not cancellable any more (e.g. it succeeded): take what Stripe says it is
+    except StripeRefused:  # not cancellable any more (e.g. it succeeded): take what Stripe says it is
         intent = await stripe.retrieve_intent(payment["stripe_payment_intent"])
     except StripeUnavailable:
         raise _unavailable() from None
@@ -219,8 +349,15 @@ async def cancel_unclaimed_payment(conn: asyncpg.Connection, stripe: StripeGatew
     return await apply_intent(conn, intent)
 
 
-async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway, *, booking_id: uuid.UUID,
-                                 reason: str, cause_event_id: uuid.UUID, amount: int | None = None) -> int:
+async def refund_booking_payment(
+    conn: asyncpg.Connection,
+    stripe: StripeGateway,
+    *,
+    booking_id: uuid.UUID,
+    reason: str,
+    cause_event_id: uuid.UUID,
+    amount: int | None = None,
+) -> int:
     """Refund a booking's card payment (all that is left, or at most `amount`), once per cause; the amount
     refunded (0 if nothing was paid)."""
     payment = await store.lock_payment(conn, "booking", booking_id)
@@ -230,16 +367,29 @@ async def refund_booking_payment(conn: asyncpg.Connection, stripe: StripeGateway
     amount = left if amount is None else min(amount, left)
     if amount <= 0:
         return 0
-    refund_id = await store.insert_refund(conn, payment_id=payment["id"], amount=amount, reason=reason,
-                                          cause_event_id=cause_event_id)
+    refund_id = await store.insert_refund(
+        conn, payment_id=payment["id"], amount=amount, reason=reason, cause_event_id=cause_event_id
+    )
     if refund_id is None:
         return 0
     # The fake Stripe sends no refund events: the outcome is taken from the API's answer.
-    refund = await stripe.refund(intent_id=payment["stripe_payment_intent"], amount=amount,
-                                 idempotency_key=f"refund-{cause_event_id}")
+    refund = await stripe.refund(
+        intent_id=payment["stripe_payment_intent"], amount=amount, idempotency_key=f"refund-{cause_event_id}"
+    )
     await store.complete_refund(conn, refund_id, payment["id"], refund.id, refund.status, refund.amount)
-    await add_event(conn, contracts.event(contracts.PaymentRefunded(
-        payment_id=str(payment["id"]), refund_id=str(refund_id), purpose="booking",
-        reference_id=str(booking_id), reason=reason, customer_email=payment["customer_email"],
-        amount=contracts.Money(refund.amount, payment["currency"])), clinic_id=str(payment["clinic_id"])))
+    await add_event(
+        conn,
+        contracts.event(
+            contracts.PaymentRefunded(
+                payment_id=str(payment["id"]),
+                refund_id=str(refund_id),
+                purpose="booking",
+                reference_id=str(booking_id),
+                reason=reason,
+                customer_email=payment["customer_email"],
+                amount=contracts.Money(refund.amount, payment["currency"]),
+            ),
+            clinic_id=str(payment["clinic_id"]),
+        ),
+    )
     return refund.amount

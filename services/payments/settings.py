@@ -1,10 +1,17 @@
 """The payments service's settings (its API, its consumer): the base, Stripe, voucher codes, the reconciler."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config import (DEV_VOUCHER_CODE_KEY, DEV_WEBHOOK_SECRET, InternalTokenSettings, fake_stripe_url, setting,
-                           stripe_mode)
+from shared.config import (
+    DEV_VOUCHER_CODE_KEY,
+    DEV_WEBHOOK_SECRET,
+    InternalTokenSettings,
+    fake_stripe_url,
+    setting,
+    stripe_mode,
+)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """All SQL of the payments service."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,20 +12,38 @@ PAYMENT_COLUMNS = """id, clinic_id, purpose, reference_id, amount, currency, cus
 
 async def record_stripe_event(conn: asyncpg.Connection, event: dict) -> bool:
     """True if this Stripe event id is new."""
-    return bool(await conn.fetchval(
-        "INSERT INTO stripe_events (id, type, livemode, payload) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (id) DO NOTHING RETURNING true",
-        event["id"], event["type"], bool(event.get("livemode")), event))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO stripe_events (id, type, livemode, payload) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (id) DO NOTHING RETURNING true",
+            event["id"],
+            event["type"],
+            bool(event.get("livemode")),
+            event,
+        )
+    )
 
 
 async def payment_for(conn: asyncpg.Connection, purpose: str, reference_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE purpose = $1 AND reference_id = $2",
-                               purpose, reference_id)
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE purpose = $1 AND reference_id = $2", purpose, reference_id
+    )
 
 
-async def insert_payment(conn: asyncpg.Connection, *, payment_id: uuid.UUID, clinic_id: uuid.UUID, purpose: str,
-                         reference_id: uuid.UUID, amount: int, currency: str, customer_email: str | None,
-                         intent_id: str, client_secret: str | None, status: str) -> asyncpg.Record | None:
+async def insert_payment(
+    conn: asyncpg.Connection,
+    *,
+    payment_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    purpose: str,
+    reference_id: uuid.UUID,
+    amount: int,
+    currency: str,
+    customer_email: str | None,
+    intent_id: str,
+    client_secret: str | None,
+    status: str,
+) -> asyncpg.Record | None:
     """The new row, or None if this reference already has a payment (a concurrent request won)."""
     return await conn.fetchrow(
         f"""INSERT INTO payments (id, clinic_id, purpose, reference_id, amount, currency, customer_email,
@@ -32,26 +51,40 @@ async def insert_payment(conn: asyncpg.Connection, *, payment_id: uuid.UUID, cli
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
                     CASE WHEN $10 = 'succeeded' THEN clock_timestamp() END)
             ON CONFLICT (purpose, reference_id) DO NOTHING RETURNING {PAYMENT_COLUMNS}""",
-        payment_id, clinic_id, purpose, reference_id, amount, currency, customer_email, intent_id, client_secret,
-        status)
+        payment_id,
+        clinic_id,
+        purpose,
+        reference_id,
+        amount,
+        currency,
+        customer_email,
+        intent_id,
+        client_secret,
+        status,
+    )
 
 
 async def lock_payment_by_intent(conn: asyncpg.Connection, intent_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE stripe_payment_intent = $1 FOR UPDATE",
-                               intent_id)
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE stripe_payment_intent = $1 FOR UPDATE", intent_id
+    )
 
 
 async def lock_payment(conn: asyncpg.Connection, purpose: str, reference_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE purpose = $1 AND reference_id = $2 FOR UPDATE",
-        purpose, reference_id)
+        purpose,
+        reference_id,
+    )
 
 
 async def set_status(conn: asyncpg.Connection, payment_id: uuid.UUID, status: str) -> None:
     await conn.execute(
         "UPDATE payments SET status = $2, updated_at = clock_timestamp(), "
         "succeeded_at = CASE WHEN $2 = 'succeeded' THEN clock_timestamp() ELSE succeeded_at END WHERE id = $1",
-        payment_id, status)
+        payment_id,
+        status,
+    )
 
 
 async def stale_open_payments(conn: asyncpg.Connection, older_than_seconds: float, limit: int) -> list[asyncpg.Record]:
@@ -60,24 +93,43 @@ async def stale_open_payments(conn: asyncpg.Connection, older_than_seconds: floa
         f"""SELECT {PAYMENT_COLUMNS} FROM payments
             WHERE status IN ('requires_payment', 'processing')
               AND created_at < clock_timestamp() - make_interval(secs => $1)
-            ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""", older_than_seconds, limit)
+            ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        older_than_seconds,
+        limit,
+    )
 
 
-async def insert_refund(conn: asyncpg.Connection, *, payment_id: uuid.UUID, amount: int, reason: str,
-                        cause_event_id: uuid.UUID) -> uuid.UUID | None:
+async def insert_refund(
+    conn: asyncpg.Connection, *, payment_id: uuid.UUID, amount: int, reason: str, cause_event_id: uuid.UUID
+) -> uuid.UUID | None:
     """A refund row for this cause, or None if the cause was already refunded."""
     return await conn.fetchval(
         "INSERT INTO refunds (id, payment_id, amount, reason, status, cause_event_id) "
         "VALUES ($1, $2, $3, $4, 'pending', $5) ON CONFLICT (cause_event_id) DO NOTHING RETURNING id",
-        uuid.uuid4(), payment_id, amount, reason, cause_event_id)
+        uuid.uuid4(),
+        payment_id,
+        amount,
+        reason,
+        cause_event_id,
+    )
 
 
-async def complete_refund(conn: asyncpg.Connection, refund_id: uuid.UUID, payment_id: uuid.UUID,
-                          stripe_refund_id: str, status: str, amount: int) -> None:
-    await conn.execute("UPDATE refunds SET stripe_refund_id = $2, status = $3 WHERE id = $1",
-                       refund_id, stripe_refund_id, status)
-    await conn.execute("UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = clock_timestamp() "
-                       "WHERE id = $1", payment_id, amount)
+async def complete_refund(
+    conn: asyncpg.Connection,
+    refund_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    stripe_refund_id: str,
+    status: str,
+    amount: int,
+) -> None:
+    await conn.execute(
+        "UPDATE refunds SET stripe_refund_id = $2, status = $3 WHERE id = $1", refund_id, stripe_refund_id, status
+    )
+    await conn.execute(
+        "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = clock_timestamp() WHERE id = $1",
+        payment_id,
+        amount,
+    )
 
 
 # --- vouchers ------------------------------------------------------------------------------------
@@ -88,8 +140,18 @@ VOUCHER_COLUMNS = """id, clinic_id, clinic_slug, clinic_name, clinic_timezone, v
     code_last4, expires_at, created_at, issued_at"""
 
 
-async def insert_voucher(conn: asyncpg.Connection, *, voucher_id: uuid.UUID, clinic, spec,
-                         buyer: dict, recipient: dict, message: str, deliver_on, purchase_key: str | None):
+async def insert_voucher(
+    conn: asyncpg.Connection,
+    *,
+    voucher_id: uuid.UUID,
+    clinic,
+    spec,
+    buyer: dict,
+    recipient: dict,
+    message: str,
+    deliver_on,
+    purchase_key: str | None,
+):
     return await conn.fetchrow(
         f"""INSERT INTO vouchers (id, clinic_id, clinic_slug, clinic_name, clinic_timezone, validity_months, kind,
                                   vat_class, unit, treatment_id, course_id, title, face_value, currency, price_amount,
@@ -98,15 +160,35 @@ async def insert_voucher(conn: asyncpg.Connection, *, voucher_id: uuid.UUID, cli
             VALUES ($1, $2, $19, $20, $21, $22, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                     'awaiting_payment', $18)
             RETURNING {VOUCHER_COLUMNS}""",
-        voucher_id, clinic.id, spec.kind, spec.vat_class, spec.unit, spec.treatment_id, spec.course_id, spec.title,
-        spec.face_value, spec.currency, spec.price_amount, buyer["name"], buyer["email"], recipient["name"],
-        recipient["email"], message, deliver_on, purchase_key, clinic.slug, clinic.name, clinic.timezone,
-        clinic.voucher_validity_months)
+        voucher_id,
+        clinic.id,
+        spec.kind,
+        spec.vat_class,
+        spec.unit,
+        spec.treatment_id,
+        spec.course_id,
+        spec.title,
+        spec.face_value,
+        spec.currency,
+        spec.price_amount,
+        buyer["name"],
+        buyer["email"],
+        recipient["name"],
+        recipient["email"],
+        message,
+        deliver_on,
+        purchase_key,
+        clinic.slug,
+        clinic.name,
+        clinic.timezone,
+        clinic.voucher_validity_months,
+    )
 
 
 async def voucher_for_purchase_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, key: str):
-    return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 AND purchase_key = $2",
-                               clinic_id, key)
+    return await conn.fetchrow(
+        f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 AND purchase_key = $2", clinic_id, key
+    )
 
 
 async def lock_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID):
@@ -130,23 +212,44 @@ async def voucher_by_hash(conn: asyncpg.Connection, digest: bytes):
     return await conn.fetchrow(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE code_hash = $1", digest)
 
 
-async def activate_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, digest: bytes, last4: str,
-                           ciphertext: str, expires_at) -> None:
+async def activate_voucher(
+    conn: asyncpg.Connection, voucher_id: uuid.UUID, *, digest: bytes, last4: str, ciphertext: str, expires_at
+) -> None:
     await conn.execute(
         """UPDATE vouchers SET status = 'active', code_hash = $2, code_last4 = $3, code_ciphertext = $4,
                   expires_at = $5, issued_at = clock_timestamp() WHERE id = $1""",
-        voucher_id, digest, last4, ciphertext, expires_at)
+        voucher_id,
+        digest,
+        last4,
+        ciphertext,
+        expires_at,
+    )
 
 
-async def append_entry(conn: asyncpg.Connection, voucher_id: uuid.UUID, entry: str, units: int, *,
-                       reference_id: uuid.UUID | None = None, actor: str = "system", note: str = "") -> int:
+async def append_entry(
+    conn: asyncpg.Connection,
+    voucher_id: uuid.UUID,
+    entry: str,
+    units: int,
+    *,
+    reference_id: uuid.UUID | None = None,
+    actor: str = "system",
+    note: str = "",
+) -> int:
     """Add a ledger entry and move the cached balance with it, in the caller's transaction; the new
     balance. A balance that would go below zero raises CheckViolationError and nothing is written."""
-    balance = await conn.fetchval("UPDATE vouchers SET balance = balance + $2 WHERE id = $1 RETURNING balance",
-                                  voucher_id, units)
+    balance = await conn.fetchval(
+        "UPDATE vouchers SET balance = balance + $2 WHERE id = $1 RETURNING balance", voucher_id, units
+    )
     await conn.execute(
         "INSERT INTO voucher_ledger (voucher_id, entry, units, reference_id, actor, note) VALUES ($1, $2, $3, $4, $5, $6)",
-        voucher_id, entry, units, reference_id, actor, note)
+        voucher_id,
+        entry,
+        units,
+        reference_id,
+        actor,
+        note,
+    )
     return balance
 
 
@@ -154,46 +257,69 @@ async def ledger_sum(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> int:
     return await conn.fetchval("SELECT coalesce(sum(units), 0) FROM voucher_ledger WHERE voucher_id = $1", voucher_id)
 
 
-async def insert_redemption(conn: asyncpg.Connection, *, voucher_id: uuid.UUID, reference_id: uuid.UUID, units: int,
-                            value_amount: int) -> None:
+async def insert_redemption(
+    conn: asyncpg.Connection, *, voucher_id: uuid.UUID, reference_id: uuid.UUID, units: int, value_amount: int
+) -> None:
     await conn.execute(
         "INSERT INTO voucher_redemptions (id, voucher_id, reference_id, units, value_amount, status) "
-        "VALUES ($1, $2, $3, $4, $5, 'redeemed')", uuid.uuid4(), voucher_id, reference_id, units, value_amount)
+        "VALUES ($1, $2, $3, $4, $5, 'redeemed')",
+        uuid.uuid4(),
+        voucher_id,
+        reference_id,
+        units,
+        value_amount,
+    )
 
 
 async def lock_redemption(conn: asyncpg.Connection, reference_id: uuid.UUID):
     return await conn.fetchrow(
         "SELECT r.id, r.voucher_id, r.units, r.value_amount, r.status, v.code_last4, v.unit, v.kind "
         "FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id WHERE r.reference_id = $1 FOR UPDATE OF r",
-        reference_id)
+        reference_id,
+    )
 
 
-async def set_redemption(conn: asyncpg.Connection, redemption_id: uuid.UUID, status: str, units: int,
-                         value_amount: int) -> None:
-    await conn.execute("UPDATE voucher_redemptions SET status = $2, units = $3, value_amount = $4 WHERE id = $1",
-                       redemption_id, status, units, value_amount)
+async def set_redemption(
+    conn: asyncpg.Connection, redemption_id: uuid.UUID, status: str, units: int, value_amount: int
+) -> None:
+    await conn.execute(
+        "UPDATE voucher_redemptions SET status = $2, units = $3, value_amount = $4 WHERE id = $1",
+        redemption_id,
+        status,
+        units,
+        value_amount,
+    )
 
 
 async def list_vouchers(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 ORDER BY created_at DESC",
-                            clinic_id)
+    return await conn.fetch(
+        f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 ORDER BY created_at DESC", clinic_id
+    )
 
 
 async def claim_expired_vouchers(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE status = 'active' AND expires_at <= now()
-            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
 
 
-async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, changes: dict[str, tuple], actor: str) -> None:
+async def change_delivery(
+    conn: asyncpg.Connection, voucher_id: uuid.UUID, changes: dict[str, tuple], actor: str
+) -> None:
     """Change a gift's recipient email or delivery day ({field: (old, new)}), each change kept in voucher_changes."""
     await conn.execute(
         """UPDATE vouchers SET recipient_email = coalesce($2, recipient_email), deliver_on = coalesce($3, deliver_on)
            WHERE id = $1""",
-        voucher_id, changes.get("recipient_email", (None, None))[1], changes.get("deliver_on", (None, None))[1])
+        voucher_id,
+        changes.get("recipient_email", (None, None))[1],
+        changes.get("deliver_on", (None, None))[1],
+    )
     await conn.executemany(
         "INSERT INTO voucher_changes (voucher_id, actor, field, old_value, new_value) VALUES ($1, $2, $3, $4, $5)",
-        [(voucher_id, actor, field, str(old), str(new)) for field, (old, new) in changes.items()])
+        [(voucher_id, actor, field, str(old), str(new)) for field, (old, new) in changes.items()],
+    )
 
 
 async def mark_expired(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> None:
@@ -207,16 +333,22 @@ async def claim_expiry_notices(conn: asyncpg.Connection, notice_seconds: float, 
             WHERE id IN (SELECT id FROM vouchers WHERE status = 'active' AND balance > 0 AND expiry_notice_at IS NULL
                            AND expires_at <= now() + make_interval(secs => $1)
                          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-            RETURNING {VOUCHER_COLUMNS}""", notice_seconds, limit)
+            RETURNING {VOUCHER_COLUMNS}""",
+        notice_seconds,
+        limit,
+    )
 
 
 async def expired_units(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> int:
     """What the voucher's expiry took away (0 if it had nothing left)."""
-    return await conn.fetchval("SELECT coalesce(-sum(units), 0) FROM voucher_ledger "
-                               "WHERE voucher_id = $1 AND entry = 'expire'", voucher_id)
+    return await conn.fetchval(
+        "SELECT coalesce(-sum(units), 0) FROM voucher_ledger WHERE voucher_id = $1 AND entry = 'expire'", voucher_id
+    )
 
 
 async def reactivate_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID, expires_at) -> None:
     await conn.execute(
         "UPDATE vouchers SET status = 'active', expires_at = $2, expiry_notice_at = NULL WHERE id = $1",
-        voucher_id, expires_at)
+        voucher_id,
+        expires_at,
+    )

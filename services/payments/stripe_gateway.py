@@ -2,6 +2,7 @@
 
 Offline (no STRIPE_SECRET_KEY) the same calls go to the local fake Stripe server. Our own tables make
 retries safe (one payment row per booking), because the fake ignores idempotency keys."""
+
 from __future__ import annotations
 
 import logging
@@ -44,16 +45,23 @@ class Refund:
 
 def _intent(obj) -> Intent:
     data = obj.to_dict()
-    return Intent(data["id"], data["status"], data["amount"], data["currency"], data.get("client_secret"),
-                  dict(data.get("metadata") or {}))
+    return Intent(
+        data["id"],
+        data["status"],
+        data["amount"],
+        data["currency"],
+        data.get("client_secret"),
+        dict(data.get("metadata") or {}),
+    )
 
 
 class StripeGateway:
     def __init__(self, settings: PaymentsSettings):
         self._http = stripe.AIOHTTPClient()
         options = {} if settings.stripe_secret_key else {"base_addresses": {"api": settings.stripe_api_base}}
-        self._client = stripe.StripeClient(settings.stripe_secret_key or OFFLINE_KEY, http_client=self._http,
-                                           max_network_retries=1, **options)
+        self._client = stripe.StripeClient(
+            settings.stripe_secret_key or OFFLINE_KEY, http_client=self._http, max_network_retries=1, **options
+        )
 
     async def close(self) -> None:
         await self._http.close_async()
@@ -72,12 +80,19 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise StripeRefused(str(exc.user_message or exc)) from None
 
-    async def create_intent(self, *, amount: int, currency: str, metadata: dict[str, str],
-                            idempotency_key: str) -> Intent:
-        params = {"amount": amount, "currency": currency.lower(), "metadata": metadata,
-                  "payment_method_types": ["card"]}
-        obj = await self._call("create_intent", self._client.v1.payment_intents.create_async(
-            params=params, options={"idempotency_key": idempotency_key}))
+    async def create_intent(
+        self, *, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> Intent:
+        params = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "metadata": metadata,
+            "payment_method_types": ["card"],
+        }
+        obj = await self._call(
+            "create_intent",
+            self._client.v1.payment_intents.create_async(params=params, options={"idempotency_key": idempotency_key}),
+        )
         return _intent(obj)
 
     async def retrieve_intent(self, intent_id: str) -> Intent:
@@ -87,8 +102,12 @@ class StripeGateway:
         return _intent(await self._call("cancel_intent", self._client.v1.payment_intents.cancel_async(intent_id)))
 
     async def refund(self, *, intent_id: str, amount: int, idempotency_key: str) -> Refund:
-        obj = await self._call("refund", self._client.v1.refunds.create_async(
-            params={"payment_intent": intent_id, "amount": amount}, options={"idempotency_key": idempotency_key}))
+        obj = await self._call(
+            "refund",
+            self._client.v1.refunds.create_async(
+                params={"payment_intent": intent_id, "amount": amount}, options={"idempotency_key": idempotency_key}
+            ),
+        )
         data = obj.to_dict()
         return Refund(data["id"], data["status"], data["amount"])
 
@@ -98,6 +117,7 @@ STRIPE = web.AppKey("stripe", StripeGateway)
 
 async def stripe_ctx(app: web.Application) -> AsyncIterator[None]:
     from shared.keys import SETTINGS
+
     app[STRIPE] = StripeGateway(app[SETTINGS])
     yield
     await app[STRIPE].close()

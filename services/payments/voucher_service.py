@@ -1,6 +1,7 @@
 """Use cases of gift vouchers: buy, issue on payment, check a balance, redeem against a booking,
 release or refund, expire and reactivate. Each runs in the caller's transaction; every balance change is
 a ledger entry (store.append_entry)."""
+
 from __future__ import annotations
 
 import base64
@@ -16,13 +17,24 @@ import asyncpg
 from cryptography.fernet import Fernet
 
 from services.payments import store
-from services.payments.vouchers import (EXPIRY_NOTICE_BEFORE, Charge, Redemption, VoucherError,  # noqa: F401
-                                        VoucherSpec, VoucherState, check_delivery_date, code_hash, expiry_for,
-                                        generate_code, normalise, plan_redemption, redact)
-from shared import gift_delivery
-from shared.sealing import fernet
-from shared import contracts
+from services.payments.vouchers import (  # noqa: F401
+    EXPIRY_NOTICE_BEFORE,
+    Charge,
+    Redemption,
+    VoucherError,
+    VoucherSpec,
+    VoucherState,
+    check_delivery_date,
+    code_hash,
+    expiry_for,
+    generate_code,
+    normalise,
+    plan_redemption,
+    redact,
+)
+from shared import contracts, gift_delivery
 from shared.outbox import add_event
+from shared.sealing import fernet
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +42,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CodeKeys:
     """Hashing finds a code; encryption (a key derived apart) keeps it for the delivery email."""
+
     secret: str
 
     def digest(self, normalised: str) -> bytes:
@@ -63,28 +76,55 @@ def clinic_of(row) -> contracts.ClinicRef:
 
 
 def voucher_json(row) -> dict:
-    remaining = ({"amount": row["balance"], "currency": row["currency"]} if row["unit"] == "money"
-                 else {"sessions": row["balance"]})
-    return {"id": str(row["id"]), "kind": row["kind"], "title": row["title"], "status": row["status"],
-            "vat_class": row["vat_class"], "remaining": remaining,
-            "code_hint": redact(row["code_last4"]) if row["code_last4"] else None,
-            "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
-            "deliver_on": row["deliver_on"].isoformat(),
-            "price": {"amount": row["price_amount"], "currency": row["currency"]}}
+    remaining = (
+        {"amount": row["balance"], "currency": row["currency"]}
+        if row["unit"] == "money"
+        else {"sessions": row["balance"]}
+    )
+    return {
+        "id": str(row["id"]),
+        "kind": row["kind"],
+        "title": row["title"],
+        "status": row["status"],
+        "vat_class": row["vat_class"],
+        "remaining": remaining,
+        "code_hint": redact(row["code_last4"]) if row["code_last4"] else None,
+        "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
+        "deliver_on": row["deliver_on"].isoformat(),
+        "price": {"amount": row["price_amount"], "currency": row["currency"]},
+    }
 
 
 # --- buying and issuing --------------------------------------------------------------------------
 
-async def start_purchase(conn: asyncpg.Connection, *, clinic, spec: VoucherSpec, buyer: dict,
-                         recipient: dict, message: str, deliver_on: date, today: date,
-                         purchase_key: str | None):
+
+async def start_purchase(
+    conn: asyncpg.Connection,
+    *,
+    clinic,
+    spec: VoucherSpec,
+    buyer: dict,
+    recipient: dict,
+    message: str,
+    deliver_on: date,
+    today: date,
+    purchase_key: str | None,
+):
     """The voucher, awaiting its payment (the caller asks Stripe for the payment next)."""
     check_delivery_date(deliver_on, today)
     if purchase_key and (existing := await store.voucher_for_purchase_key(conn, clinic.id, purchase_key)):
         return existing
-    return await store.insert_voucher(conn, voucher_id=uuid.uuid4(), clinic=clinic, spec=spec, buyer=buyer,
-                                      recipient=recipient, message=message, deliver_on=deliver_on,
-                                      purchase_key=purchase_key)
+    return await store.insert_voucher(
+        conn,
+        voucher_id=uuid.uuid4(),
+        clinic=clinic,
+        spec=spec,
+        buyer=buyer,
+        recipient=recipient,
+        message=message,
+        deliver_on=deliver_on,
+        purchase_key=purchase_key,
+    )
 
 
 async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys, now: datetime) -> bool:
@@ -95,31 +135,55 @@ async def issue(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKeys,
         return False
     code = generate_code()
     normalised = normalise(code)
-    expires_at = expiry_for(now, voucher["validity_months"])   # the clinic's setting when it was sold
-    await store.activate_voucher(conn, voucher_id, digest=keys.digest(normalised), last4=normalised[-4:],
-                                 ciphertext=keys.encrypt(code), expires_at=expires_at)
+    expires_at = expiry_for(now, voucher["validity_months"])  # the clinic's setting when it was sold
+    await store.activate_voucher(
+        conn,
+        voucher_id,
+        digest=keys.digest(normalised),
+        last4=normalised[-4:],
+        ciphertext=keys.encrypt(code),
+        expires_at=expires_at,
+    )
     await store.append_entry(conn, voucher_id, "issue", voucher["face_value"], actor="payment")
-    await add_event(conn, contracts.event(contracts.VoucherPurchased(
-        voucher_id=str(voucher_id), clinic=clinic_of(voucher), kind=voucher["kind"], title=voucher["title"],
-        vat_class=voucher["vat_class"], price=contracts.Money(voucher["price_amount"], voucher["currency"]),
-        buyer=contracts.Person(voucher["buyer_name"], voucher["buyer_email"]),
-        recipient=contracts.Person(voucher["recipient_name"], voucher["recipient_email"]),
-        deliver_on=voucher["deliver_on"], expires_at=expires_at, code_hint=redact(normalised),
-        buyer_token=keys.link_token("buyer", voucher_id)), clinic_id=str(voucher["clinic_id"])))
+    await add_event(
+        conn,
+        contracts.event(
+            contracts.VoucherPurchased(
+                voucher_id=str(voucher_id),
+                clinic=clinic_of(voucher),
+                kind=voucher["kind"],
+                title=voucher["title"],
+                vat_class=voucher["vat_class"],
+                price=contracts.Money(voucher["price_amount"], voucher["currency"]),
+                buyer=contracts.Person(voucher["buyer_name"], voucher["buyer_email"]),
+                recipient=contracts.Person(voucher["recipient_name"], voucher["recipient_email"]),
+                deliver_on=voucher["deliver_on"],
+                expires_at=expires_at,
+                code_hint=redact(normalised),
+                buyer_token=keys.link_token("buyer", voucher_id),
+            ),
+            clinic_id=str(voucher["clinic_id"]),
+        ),
+    )
     log.info("voucher issued", extra={"voucher_id": str(voucher_id), "code": redact(normalised)})
     return True
 
 
 # --- the buyer's changes before delivery -----------------------------------------------------------
 
+
 def gift_json(row, now: datetime) -> dict:
     """A gift as its buyer manages it from the receipt: whom and when, and whether that may still change."""
     zone = ZoneInfo(row["clinic_timezone"])
-    return {"voucher_id": str(row["id"]), "title": row["title"], "clinic": row["clinic_slug"],
-            "clinic_name": row["clinic_name"], "recipient": {"name": row["recipient_name"],
-                                                             "email": row["recipient_email"]},
-            "deliver_on": row["deliver_on"].isoformat(),
-            "changeable": row["status"] == "active" and not gift_delivery.goes_at_once(row["deliver_on"], zone, now)}
+    return {
+        "voucher_id": str(row["id"]),
+        "title": row["title"],
+        "clinic": row["clinic_slug"],
+        "clinic_name": row["clinic_name"],
+        "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
+        "deliver_on": row["deliver_on"].isoformat(),
+        "changeable": row["status"] == "active" and not gift_delivery.goes_at_once(row["deliver_on"], zone, now),
+    }
 
 
 def _bought(row):
@@ -133,8 +197,14 @@ async def gift(conn: asyncpg.Connection, voucher_id: uuid.UUID, now: datetime) -
     return gift_json(_bought(await store.get_voucher(conn, voucher_id)), now)
 
 
-async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, recipient_email: str | None,
-                          deliver_on: date | None, now: datetime) -> dict:
+async def change_delivery(
+    conn: asyncpg.Connection,
+    voucher_id: uuid.UUID,
+    *,
+    recipient_email: str | None,
+    deliver_on: date | None,
+    now: datetime,
+) -> dict:
     """Until the gift is sent, its buyer may change where and when it goes: audited, ledger-neutral, and
     announced (voucher.delivery_changed) so the delivery is planned again."""
     row = _bought(await store.lock_voucher(conn, voucher_id))
@@ -142,20 +212,32 @@ async def change_delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, re
         raise VoucherError(409, "voucher_already_sent", "The voucher has already been sent, so it can no longer change")
     if deliver_on is not None:
         check_delivery_date(deliver_on, now.astimezone(ZoneInfo(row["clinic_timezone"])).date())
-    changes = {field: (row[field], new) for field, new in (("recipient_email", recipient_email),
-                                                           ("deliver_on", deliver_on))
-               if new is not None and new != row[field]}
+    changes = {
+        field: (row[field], new)
+        for field, new in (("recipient_email", recipient_email), ("deliver_on", deliver_on))
+        if new is not None and new != row[field]
+    }
     if changes:
         await store.change_delivery(conn, voucher_id, changes, actor="buyer")
         row = await store.lock_voucher(conn, voucher_id)
-        await add_event(conn, contracts.event(contracts.VoucherDeliveryChanged(
-            voucher_id=str(voucher_id), clinic=clinic_of(row), deliver_on=row["deliver_on"],
-            changed=tuple(sorted(changes))), clinic_id=str(row["clinic_id"])))
+        await add_event(
+            conn,
+            contracts.event(
+                contracts.VoucherDeliveryChanged(
+                    voucher_id=str(voucher_id),
+                    clinic=clinic_of(row),
+                    deliver_on=row["deliver_on"],
+                    changed=tuple(sorted(changes)),
+                ),
+                clinic_id=str(row["clinic_id"]),
+            ),
+        )
         log.info("gift delivery changed", extra={"voucher_id": str(voucher_id), "changed": sorted(changes)})
     return gift_json(row, now)
 
 
 # --- balance -------------------------------------------------------------------------------------
+
 
 async def balance(conn: asyncpg.Connection, code: str, keys: CodeKeys) -> dict:
     normalised = normalise(code)
@@ -171,20 +253,37 @@ async def delivery(conn: asyncpg.Connection, voucher_id: uuid.UUID, keys: CodeKe
     row = await conn.fetchrow(
         "SELECT id, clinic_id, clinic_slug, clinic_name, title, kind, unit, balance, currency, recipient_name, "
         "recipient_email, buyer_name, message, deliver_on, expires_at, status, code_ciphertext "
-        "FROM vouchers WHERE id = $1", voucher_id)
+        "FROM vouchers WHERE id = $1",
+        voucher_id,
+    )
     if row is None or row["code_ciphertext"] is None:
         raise VoucherError(404, "voucher_not_found", "No such issued voucher")
-    remaining = ({"amount": row["balance"], "currency": row["currency"]} if row["unit"] == "money"
-                 else {"sessions": row["balance"]})
-    return {"voucher_id": str(row["id"]), "clinic_id": str(row["clinic_id"]), "title": row["title"],
-            "kind": row["kind"], "status": row["status"], "code": keys.decrypt(row["code_ciphertext"]),
-            "remaining": remaining, "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
-            "buyer_name": row["buyer_name"], "message": row["message"], "deliver_on": row["deliver_on"].isoformat(),
-            "expires_at": row["expires_at"].isoformat(), "clinic": row["clinic_slug"], "clinic_name": row["clinic_name"],
-            "holder_token": keys.holder_token(row["id"])}
+    remaining = (
+        {"amount": row["balance"], "currency": row["currency"]}
+        if row["unit"] == "money"
+        else {"sessions": row["balance"]}
+    )
+    return {
+        "voucher_id": str(row["id"]),
+        "clinic_id": str(row["clinic_id"]),
+        "title": row["title"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "code": keys.decrypt(row["code_ciphertext"]),
+        "remaining": remaining,
+        "recipient": {"name": row["recipient_name"], "email": row["recipient_email"]},
+        "buyer_name": row["buyer_name"],
+        "message": row["message"],
+        "deliver_on": row["deliver_on"].isoformat(),
+        "expires_at": row["expires_at"].isoformat(),
+        "clinic": row["clinic_slug"],
+        "clinic_name": row["clinic_name"],
+        "holder_token": keys.holder_token(row["id"]),
+    }
 
 
 # --- redeeming against a booking -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -192,34 +291,49 @@ class Applied:
     code_hint: str
     unit: str
     redemption: Redemption
-    remaining: int          # what the voucher has left after this booking: money, or sessions
+    remaining: int  # what the voucher has left after this booking: money, or sessions
 
 
-async def redeem(conn: asyncpg.Connection, *, code: str, charge: Charge, reference_id: uuid.UUID, keys: CodeKeys,
-                 now: datetime) -> Applied:
+async def redeem(
+    conn: asyncpg.Connection, *, code: str, charge: Charge, reference_id: uuid.UUID, keys: CodeKeys, now: datetime
+) -> Applied:
     """Take what a booking needs (or what is left) from a voucher; once per booking."""
     existing = await store.lock_redemption(conn, reference_id)
     if existing is not None and existing["status"] == "redeemed":
-        return Applied(existing["voucher_id"], redact(existing["code_last4"]), existing["unit"],
-                       Redemption(existing["units"], existing["value_amount"], charge.amount - existing["value_amount"]),
-                       await store.voucher_balance(conn, existing["voucher_id"]))
+        return Applied(
+            existing["voucher_id"],
+            redact(existing["code_last4"]),
+            existing["unit"],
+            Redemption(existing["units"], existing["value_amount"], charge.amount - existing["value_amount"]),
+            await store.voucher_balance(conn, existing["voucher_id"]),
+        )
     normalised = normalise(code)
     row = await store.lock_voucher_by_hash(conn, keys.digest(normalised)) if normalised else None
     if row is None:
         raise VoucherError(404, "voucher_not_found", "We don't recognise that voucher code")
-    state = VoucherState(row["clinic_id"], row["unit"], row["status"], row["balance"], row["expires_at"],
-                         row["treatment_id"])
+    state = VoucherState(
+        row["clinic_id"], row["unit"], row["status"], row["balance"], row["expires_at"], row["treatment_id"]
+    )
     plan = plan_redemption(state, charge, now)
     try:
-        async with conn.transaction():   # savepoint: a balance that would go negative writes nothing
-            remaining = await store.append_entry(conn, row["id"], "redeem", -plan.units, reference_id=reference_id,
-                                                 actor="booking")
+        async with conn.transaction():  # savepoint: a balance that would go negative writes nothing
+            remaining = await store.append_entry(
+                conn, row["id"], "redeem", -plan.units, reference_id=reference_id, actor="booking"
+            )
     except asyncpg.CheckViolationError:
         raise VoucherError(409, "voucher_used_up", "This voucher has already been used in full") from None
-    await store.insert_redemption(conn, voucher_id=row["id"], reference_id=reference_id, units=plan.units,
-                                  value_amount=plan.value)
-    log.info("voucher redeemed", extra={"voucher_id": str(row["id"]), "code": redact(normalised),
-                                        "units": plan.units, "reference_id": str(reference_id)})
+    await store.insert_redemption(
+        conn, voucher_id=row["id"], reference_id=reference_id, units=plan.units, value_amount=plan.value
+    )
+    log.info(
+        "voucher redeemed",
+        extra={
+            "voucher_id": str(row["id"]),
+            "code": redact(normalised),
+            "units": plan.units,
+            "reference_id": str(reference_id),
+        },
+    )
     return Applied(row["id"], redact(normalised), row["unit"], plan, remaining)
 
 
@@ -233,18 +347,20 @@ async def give_back(conn: asyncpg.Connection, reference_id: uuid.UUID, *, entry:
         back_units, back_value = r["units"], r["value_amount"]
     elif r["unit"] == "money":
         back_units = back_value = value
-    else:                                   # sessions: one session per cancelled session
+    else:  # sessions: one session per cancelled session
         back_units, back_value = 1, value
     await store.append_entry(conn, r["voucher_id"], entry, back_units, reference_id=reference_id, actor="booking")
     if back_units < r["units"]:
         await store.set_redemption(conn, r["id"], "redeemed", r["units"] - back_units, r["value_amount"] - back_value)
     else:
-        await store.set_redemption(conn, r["id"], "released" if entry == "release" else "refunded",
-                                   r["units"], r["value_amount"])
+        await store.set_redemption(
+            conn, r["id"], "released" if entry == "release" else "refunded", r["units"], r["value_amount"]
+        )
     return back_value
 
 
 # --- expiry --------------------------------------------------------------------------------------
+
 
 async def expire_due(conn: asyncpg.Connection, limit: int = 200) -> int:
     """Vouchers past their expiry lose what is left (an `expire` entry); announce it."""
@@ -253,8 +369,12 @@ async def expire_due(conn: asyncpg.Connection, limit: int = 200) -> int:
         if row["balance"] > 0:
             await store.append_entry(conn, row["id"], "expire", -row["balance"], actor="expiry")
         await store.mark_expired(conn, row["id"])
-        await add_event(conn, contracts.event(contracts.VoucherExpired(voucher_id=str(row["id"]), title=row["title"]),
-                                              clinic_id=str(row["clinic_id"])))
+        await add_event(
+            conn,
+            contracts.event(
+                contracts.VoucherExpired(voucher_id=str(row["id"]), title=row["title"]), clinic_id=str(row["clinic_id"])
+            ),
+        )
     return len(rows)
 
 
@@ -262,16 +382,34 @@ async def announce_expiring(conn: asyncpg.Connection, limit: int = 200) -> int:
     """Once per voucher, 30 days before expiry: voucher.expiring (the notifications service emails it)."""
     rows = await store.claim_expiry_notices(conn, EXPIRY_NOTICE_BEFORE.total_seconds(), limit)
     for row in rows:
-        await add_event(conn, contracts.event(contracts.VoucherExpiring(
-            voucher_id=str(row["id"]), clinic=clinic_of(row), title=row["title"], expires_at=row["expires_at"],
-            recipient=contracts.Person(row["recipient_name"], row["recipient_email"]),
-            remaining=contracts.Remaining.from_data(voucher_json(row)["remaining"]),
-            code_hint=redact(row["code_last4"])), clinic_id=str(row["clinic_id"])))
+        await add_event(
+            conn,
+            contracts.event(
+                contracts.VoucherExpiring(
+                    voucher_id=str(row["id"]),
+                    clinic=clinic_of(row),
+                    title=row["title"],
+                    expires_at=row["expires_at"],
+                    recipient=contracts.Person(row["recipient_name"], row["recipient_email"]),
+                    remaining=contracts.Remaining.from_data(voucher_json(row)["remaining"]),
+                    code_hint=redact(row["code_last4"]),
+                ),
+                clinic_id=str(row["clinic_id"]),
+            ),
+        )
     return len(rows)
 
 
-async def reactivate(conn: asyncpg.Connection, voucher_id: uuid.UUID, *, units: int, actor: str, reason: str,
-                     now: datetime, extend: timedelta) -> dict:
+async def reactivate(
+    conn: asyncpg.Connection,
+    voucher_id: uuid.UUID,
+    *,
+    units: int,
+    actor: str,
+    reason: str,
+    now: datetime,
+    extend: timedelta,
+) -> dict:
     """Clinic staff bring an expired voucher back with `units` of balance: an audited `adjust` entry."""
     row = await store.lock_voucher(conn, voucher_id)
     if row is None:

@@ -1,4 +1,5 @@
 """Gift voucher rules with no I/O: codes, what a purchase issues, and how a code pays for a booking."""
+
 from __future__ import annotations
 
 import calendar
@@ -14,10 +15,10 @@ from shared.domain_errors import DomainError
 
 # No 0/O, 1/I: a code read aloud or copied from paper survives. 32 symbols = 5 bits each.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 16                      # 80 bits of entropy
+CODE_LENGTH = 16  # 80 bits of entropy
 GROUP = 4
 MIN_AMOUNT, MAX_AMOUNT = 2500, 50000  # £25 to £500 for money vouchers
-AMOUNT_PRESETS = (2500, 5000, 7500, 10000)    # what a shop offers first; any amount within the limits is fine
+AMOUNT_PRESETS = (2500, 5000, 7500, 10000)  # what a shop offers first; any amount within the limits is fine
 MESSAGE_MAX_LENGTH = 1000
 VALIDITY_MONTHS = 24
 MAX_DELIVERY_AHEAD = timedelta(days=365)
@@ -30,7 +31,7 @@ class VoucherError(DomainError):
 
 def generate_code() -> str:
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-    return "-".join(raw[i:i + GROUP] for i in range(0, CODE_LENGTH, GROUP))
+    return "-".join(raw[i : i + GROUP] for i in range(0, CODE_LENGTH, GROUP))
 
 
 def normalise(code: str) -> str | None:
@@ -53,12 +54,13 @@ def redact(normalised_or_last4: str) -> str:
 @dataclass(frozen=True)
 class CatalogueItem:
     """A treatment or course as the booking service lists it."""
+
     id: uuid.UUID
     name: str
     price_amount: int
     currency: str
     sessions: int = 1
-    treatment_id: uuid.UUID | None = None   # a course's treatment
+    treatment_id: uuid.UUID | None = None  # a course's treatment
 
 
 @dataclass(frozen=True)
@@ -76,28 +78,50 @@ class VoucherSpec:
 
 def purchase_options(currency: str) -> dict[str, Any]:
     """What a voucher shop needs to offer before asking: the limits a purchase is checked against."""
-    return {"amount": {"currency": currency, "min": MIN_AMOUNT, "max": MAX_AMOUNT, "presets": list(AMOUNT_PRESETS)},
-            "message_max_length": MESSAGE_MAX_LENGTH, "deliver_within_days": MAX_DELIVERY_AHEAD.days}
+    return {
+        "amount": {"currency": currency, "min": MIN_AMOUNT, "max": MAX_AMOUNT, "presets": list(AMOUNT_PRESETS)},
+        "message_max_length": MESSAGE_MAX_LENGTH,
+        "deliver_within_days": MAX_DELIVERY_AHEAD.days,
+    }
 
 
 def spec_for_amount(amount: int, currency: str, clinic_currency: str) -> VoucherSpec:
     if currency.upper() != clinic_currency:
         raise VoucherError(422, "currency_mismatch", f"This clinic sells vouchers in {clinic_currency}")
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        raise VoucherError(422, "amount_out_of_range",
-                           f"Gift vouchers are from £{MIN_AMOUNT // 100} to £{MAX_AMOUNT // 100}")
-    return VoucherSpec("amount", "multi_purpose", "money", f"£{amount / 100:,.2f} gift voucher", amount, amount,
-                       clinic_currency)
+        raise VoucherError(
+            422, "amount_out_of_range", f"Gift vouchers are from £{MIN_AMOUNT // 100} to £{MAX_AMOUNT // 100}"
+        )
+    return VoucherSpec(
+        "amount", "multi_purpose", "money", f"£{amount / 100:,.2f} gift voucher", amount, amount, clinic_currency
+    )
 
 
 def spec_for_treatment(treatment: CatalogueItem) -> VoucherSpec:
-    return VoucherSpec("treatment", "single_purpose", "sessions", treatment.name, 1, treatment.price_amount,
-                       treatment.currency, treatment_id=treatment.id)
+    return VoucherSpec(
+        "treatment",
+        "single_purpose",
+        "sessions",
+        treatment.name,
+        1,
+        treatment.price_amount,
+        treatment.currency,
+        treatment_id=treatment.id,
+    )
 
 
 def spec_for_course(course: CatalogueItem) -> VoucherSpec:
-    return VoucherSpec("course", "single_purpose", "sessions", course.name, course.sessions, course.price_amount,
-                       course.currency, treatment_id=course.treatment_id, course_id=course.id)
+    return VoucherSpec(
+        "course",
+        "single_purpose",
+        "sessions",
+        course.name,
+        course.sessions,
+        course.price_amount,
+        course.currency,
+        treatment_id=course.treatment_id,
+        course_id=course.id,
+    )
 
 
 def check_delivery_date(deliver_on: date, today: date) -> None:
@@ -127,6 +151,7 @@ class VoucherState:
 @dataclass(frozen=True)
 class Charge:
     """What a booking costs: money due, and how many sessions of which treatment."""
+
     clinic_id: uuid.UUID
     amount: int
     treatment_id: uuid.UUID
@@ -135,15 +160,15 @@ class Charge:
 
 @dataclass(frozen=True)
 class Redemption:
-    units: int           # taken from the voucher: money or sessions
-    value: int           # what that pays of the booking, in money
-    card_amount: int     # what is left for the card
+    units: int  # taken from the voucher: money or sessions
+    value: int  # what that pays of the booking, in money
+    card_amount: int  # what is left for the card
 
 
 def plan_redemption(voucher: VoucherState, charge: Charge, now: datetime) -> Redemption:
     if voucher.status == "awaiting_payment":
         raise VoucherError(404, "voucher_not_found", "We don't recognise that voucher code")
-    if voucher.clinic_id != charge.clinic_id:      # (the balance page names its clinic: no secret kept here)
+    if voucher.clinic_id != charge.clinic_id:  # (the balance page names its clinic: no secret kept here)
         raise VoucherError(422, "voucher_other_clinic", "This voucher is for another clinic, so it cannot pay here")
     if voucher.status == "void":
         raise VoucherError(409, "voucher_void", "This voucher has been cancelled")
@@ -157,7 +182,10 @@ def plan_redemption(voucher: VoucherState, charge: Charge, now: datetime) -> Red
     if voucher.treatment_id != charge.treatment_id:
         raise VoucherError(422, "voucher_not_valid_for_treatment", "This voucher is for a different treatment")
     if voucher.balance < charge.sessions:
-        raise VoucherError(409, "voucher_not_enough_sessions",
-                           f"This voucher has {voucher.balance} session(s) left; the booking needs {charge.sessions}",
-                           {"sessions_left": voucher.balance, "sessions_needed": charge.sessions})
+        raise VoucherError(
+            409,
+            "voucher_not_enough_sessions",
+            f"This voucher has {voucher.balance} session(s) left; the booking needs {charge.sessions}",
+            {"sessions_left": voucher.balance, "sessions_needed": charge.sessions},
+        )
     return Redemption(charge.sessions, charge.amount, 0)

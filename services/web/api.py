@@ -1,5 +1,6 @@
 """The pages' only way to the data: the same public HTTP API any clinic's own front end would use,
 called on the services' internal addresses with the customer's address and the request id passed on."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,7 @@ class ApiRefused(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None, retry_after: int | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
-        self.retry_after = retry_after      # seconds, when the API limited the client (429)
+        self.retry_after = retry_after  # seconds, when the API limited the client (429)
 
 
 class ApiUnavailable(Exception):
@@ -34,7 +35,7 @@ class Api:
     session: aiohttp.ClientSession
     booking_url: str
     payments_url: str
-    client: str | None = None          # the customer's address, as the gateway saw it
+    client: str | None = None  # the customer's address, as the gateway saw it
 
     def for_request(self, request: web.Request) -> "Api":
         forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
@@ -61,8 +62,13 @@ class Api:
             except (ApiUnavailable, AttributeError):
                 error = {}
             retry_after = resp.headers.get("Retry-After", "")
-            raise ApiRefused(resp.status, error.get("code", "refused"), error.get("message", ""), error.get("details"),
-                             int(retry_after) if retry_after.isdigit() else None)
+            raise ApiRefused(
+                resp.status,
+                error.get("code", "refused"),
+                error.get("message", ""),
+                error.get("details"),
+                int(retry_after) if retry_after.isdigit() else None,
+            )
         return raw
 
     # --- the catalogue (booking) ------------------------------------------------------------------
@@ -86,8 +92,9 @@ class Api:
         return await self._call("GET", f"{self.booking_url}/api/v1/clinics/{slug}/screening")
 
     async def check_screening(self, slug: str, answers: dict[str, bool]) -> dict:
-        return await self._call("POST", f"{self.booking_url}/api/v1/clinics/{slug}/screening/check",
-                                json={"answers": answers})
+        return await self._call(
+            "POST", f"{self.booking_url}/api/v1/clinics/{slug}/screening/check", json={"answers": answers}
+        )
 
     async def availability(self, slug: str, treatment: str, therapist: str | None, first, last) -> dict:
         return json_of(await self.availability_answer(slug, treatment, therapist, first, last), "availability")
@@ -115,8 +122,9 @@ class Api:
         return await self._call("GET", f"{self.booking_url}/api/v1/bookings/{booking_id}", params={"token": token})
 
     async def cancel(self, booking_id: str, token: str) -> dict:
-        return await self._call("POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/cancel",
-                                json={"token": token})
+        return await self._call(
+            "POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/cancel", json={"token": token}
+        )
 
     async def reschedule(self, booking_id: str, token: str, start: str, therapist: str | None) -> dict:
         body = {"token": token, "start": start, **({"therapist": therapist} if therapist else {})}
@@ -128,8 +136,12 @@ class Api:
         return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/options")
 
     async def buy_voucher(self, body: dict, *, idempotency_key: str) -> dict:
-        return await self._call("POST", f"{self.payments_url}/api/v1/vouchers", json=body,
-                                extra_headers={"Idempotency-Key": idempotency_key})
+        return await self._call(
+            "POST",
+            f"{self.payments_url}/api/v1/vouchers",
+            json=body,
+            extra_headers={"Idempotency-Key": idempotency_key},
+        )
 
     async def voucher_balance(self, code: str) -> dict:
         return await self._call("POST", f"{self.payments_url}/api/v1/vouchers/balance", json={"code": code})
@@ -138,12 +150,16 @@ class Api:
         return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/{voucher_id}", params={"token": token})
 
     async def gift(self, voucher_id: str, token: str) -> dict:
-        return await self._call("GET", f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery",
-                                params={"token": token})
+        return await self._call(
+            "GET", f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery", params={"token": token}
+        )
 
     async def change_gift(self, voucher_id: str, token: str, recipient_email: str, deliver_on: str) -> dict:
-        return await self._call("PATCH", f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery",
-                                json={"token": token, "recipient_email": recipient_email, "deliver_on": deliver_on})
+        return await self._call(
+            "PATCH",
+            f"{self.payments_url}/api/v1/vouchers/{voucher_id}/delivery",
+            json={"token": token, "recipient_email": recipient_email, "deliver_on": deliver_on},
+        )
 
 
 def json_of(raw: bytes, what: str) -> Any:

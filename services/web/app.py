@@ -1,4 +1,5 @@
 """The web service's app factory: pages, their assets, and the API client they use."""
+
 from __future__ import annotations
 
 from typing import AsyncIterator
@@ -10,8 +11,7 @@ from aiohttp import web
 from services.web import booking, card_payment, formatting, gifts, manage, vouchers
 from services.web.api import Api
 from services.web.assets import Assets
-from services.web.catalogue import (CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache,
-                                    Kept)
+from services.web.catalogue import CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache, Kept
 from services.web.compression import compression_middleware
 from services.web.csrf import csrf_cookie_middleware
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
@@ -27,16 +27,23 @@ SITE_NAME = "Clinic bookings"
 
 def templates(assets: Assets) -> jinja2.Environment:
     # No auto_reload: templates ship with the code, and checking each file's mtime cost six stat calls a page.
-    env = jinja2.Environment(loader=jinja2.PackageLoader("services.web", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("services.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
     env.globals.update(asset=assets.url, site_name=SITE_NAME, money=formatting.money, minutes=formatting.minutes)
     return env
 
 
 async def api_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
-                                    cookie_jar=aiohttp.DummyCookieJar())
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30), cookie_jar=aiohttp.DummyCookieJar()
+    )
     app[API] = Api(session, settings.upstream("booking"), settings.upstream("payments"))
     secure = settings.env == "production"
     app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "booking_flow", secure=secure)
@@ -47,10 +54,10 @@ async def api_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: WebSettings) -> web.Application:
     app = create_base_app(settings, SERVICE)
-    app.middlewares.append(compression_middleware)      # outside the next: error pages are compressed too
+    app.middlewares.append(compression_middleware)  # outside the next: error pages are compressed too
     app.middlewares.append(page_errors_middleware)
     app.middlewares.append(csrf_cookie_middleware)
-    app.middlewares.append(card_payment.card_payment_middleware)     # the pay page's PaymentIntent, for Stripe.js
+    app.middlewares.append(card_payment.card_payment_middleware)  # the pay page's PaymentIntent, for Stripe.js
     app[ASSETS] = Assets()
     app[CATALOGUE] = CatalogueCache()
     app[VOUCHER_OPTIONS] = Kept(VOUCHER_OPTIONS_FRESH_SECONDS)

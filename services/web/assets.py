@@ -2,6 +2,7 @@
 a changed file is a new name. Read and compressed once at start-up; nothing generated lands in git. The one
 file other websites link to (the embed script in a clinic's own pages) keeps its plain name, so it is kept
 minutes only."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,12 +25,13 @@ SHORT_LIVED = "public, max-age=300"
 class Asset:
     body: bytes
     content_type: str
-    compressed: dict[ContentCoding, bytes]      # by coding, made once at start-up (compression.precompressed)
+    compressed: dict[ContentCoding, bytes]  # by coding, made once at start-up (compression.precompressed)
 
     def response(self, cache_control: str) -> web.Response:
-        response = web.Response(body=self.body, content_type=self.content_type,
-                                headers={"Cache-Control": cache_control})
-        response[PRECOMPRESSED] = self.compressed       # the compression middleware sends these as they are
+        response = web.Response(
+            body=self.body, content_type=self.content_type, headers={"Cache-Control": cache_control}
+        )
+        response[PRECOMPRESSED] = self.compressed  # the compression middleware sends these as they are
         return response
 
 
@@ -42,8 +44,9 @@ class Assets:
             digest = hashlib.sha256(body).hexdigest()[:12]
             hashed = f"{path.stem}.{digest}{path.suffix}"
             self._hashed[path.name] = hashed
-            self._by_hashed[hashed] = Asset(body, mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                                            precompressed(body))
+            self._by_hashed[hashed] = Asset(
+                body, mimetypes.guess_type(path.name)[0] or "application/octet-stream", precompressed(body)
+            )
 
     def url(self, name: str) -> str:
         """The URL of a static file by its plain name (`site.css` → `/assets/site.<hash>.css`)."""

@@ -2,6 +2,7 @@
 treatment → therapist → a week of slots → hold → health screening → details → payment → confirmed.
 Where the customer is lives in flows.FlowStore; the health answers only in the bodies of the two forms
 that carry them."""
+
 from __future__ import annotations
 
 import functools
@@ -25,7 +26,7 @@ from shared import ics
 from shared.clinic_time import zone_name
 
 DAYS_SHOWN = 7
-SEARCH_WINDOW_DAYS = 31         # the longest range the availability API answers at once
+SEARCH_WINDOW_DAYS = 31  # the longest range the availability API answers at once
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # An instant's text that is safe in a page as it is (fromisoformat takes any character between date and time).
 ISO_INSTANT = re.compile(r"[0-9T:.+Z-]+")
@@ -72,18 +73,23 @@ async def genuine_form(request: web.Request):
 
 # --- choose: what, with whom, when ----------------------------------------------------------------
 
+
 @routes.get("/c/{clinic}/book")
 async def choose(request: web.Request) -> web.Response:
     slug, query = clinic_slug(request), request.query
-    found = await catalogue(request, slug)          # then the week's times, fresh
+    found = await catalogue(request, slug)  # then the week's times, fresh
     what = query.get("what", "")
     treatment_id = _uuid(query.get("treatment")) or (_uuid(what[10:]) if what.startswith("treatment:") else None)
     course = found.course(_uuid(query.get("course")) or (_uuid(what[7:]) if what.startswith("course:") else None))
     treatment = found.treatment(course["treatment"] if course else treatment_id)
-    context = {"clinic": found.clinic, "treatments": found.treatments, "courses": found.courses,
-               "message": query.get("message")}
+    context = {
+        "clinic": found.clinic,
+        "treatments": found.treatments,
+        "courses": found.courses,
+        "message": query.get("message"),
+    }
     if treatment is None:
-        answered = "what" in query or query.get("step") == "what"     # an unticked radio group sends nothing
+        answered = "what" in query or query.get("step") == "what"  # an unticked radio group sends nothing
         errors = {"what": "Choose a treatment or a course"} if answered else {}
         return render(request, "book_what.html", status=400 if errors else 200, errors=errors, **context)
     therapists = [t for t in found.therapists if treatment["id"] in t["treatments"]]
@@ -93,8 +99,7 @@ async def choose(request: web.Request) -> web.Response:
         return render(request, "book_who.html", errors={}, **context)
     therapist = next((t for t in therapists if t["id"] == therapist_choice), None)
     if therapist is None and therapist_choice != "any":
-        return render(request, "book_who.html", errors={"therapist": "Choose a therapist, or no preference"},
-                      **context)
+        return render(request, "book_who.html", errors={"therapist": "Choose a therapist, or no preference"}, **context)
     return await _week(request, context, therapist, query)
 
 
@@ -102,15 +107,16 @@ class Time(NamedTuple):
     """A free time as a button of the week shows it. Every field but the therapist's name is safe in HTML as it
     is (checked by _free_time, or made from a parsed value), so the `week` macro prints them unescaped: a week
     has a hundred-odd times, and escaping their values was most of the page's rendering."""
-    start: str                  # ISO 8601
-    clock: str                  # '10:30', clinic time
+
+    start: str  # ISO 8601
+    clock: str  # '10:30', clinic time
     therapist_id: str
-    therapist_name: str         # escaped by the macro
+    therapist_name: str  # escaped by the macro
 
 
 class Day(NamedTuple):
-    id: str                     # of the day's heading, which describes each of its times (aria-describedby)
-    heading: str                # 'Monday 14 December 2026 (UK time, GMT)'
+    id: str  # of the day's heading, which describes each of its times (aria-describedby)
+    heading: str  # 'Monday 14 December 2026 (UK time, GMT)'
     times: list[Time]
 
 
@@ -130,8 +136,14 @@ def _free_time(start: str, therapist_id: str, therapist_name: str, zone: ZoneInf
     return local.date(), Time(safe_start, formatting.wall_clock(local), str(uuid.UUID(therapist_id)), therapist_name)
 
 
-async def week_view(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,
-                    week: str | None, button: str = "slot") -> dict:
+async def week_view(
+    request: web.Request,
+    clinic: dict,
+    treatment_id: str,
+    therapist_id: str | None,
+    week: str | None,
+    button: str = "slot",
+) -> dict:
     """A week of free times from `week` (default: the clinic's today), day by day in the clinic's zone,
     each day's heading naming its zone, with the zone's name and the neighbouring weeks: what a page needs to
     show them. The times are buttons named `button` of the page's form (see the `week` macro)."""
@@ -141,13 +153,18 @@ async def week_view(request: web.Request, clinic: dict, treatment_id: str, thera
     first = first_free or max(today, _day(week, today))
     last = first + timedelta(days=DAYS_SHOWN - 1)
     answer = await api(request).availability_answer(clinic["slug"], treatment_id, therapist_id, first, last)
-    shown = rendered_week(request.app[TEMPLATES].get_template("_macros.html").module, answer, first, zone, button,
-                          therapist_id is None)
-    return {"week_html": shown.html, "zone_name": zone_name(zone),
-            "shown_week": first.isoformat(), "none_free": shown.none_free,
-            "none_free_ahead": week == "first" and first_free is None,
-            "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
-            "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat()}
+    shown = rendered_week(
+        request.app[TEMPLATES].get_template("_macros.html").module, answer, first, zone, button, therapist_id is None
+    )
+    return {
+        "week_html": shown.html,
+        "zone_name": zone_name(zone),
+        "shown_week": first.isoformat(),
+        "none_free": shown.none_free,
+        "none_free_ahead": week == "first" and first_free is None,
+        "previous_week": (first - timedelta(days=DAYS_SHOWN)).isoformat() if first > today else None,
+        "next_week": (first + timedelta(days=DAYS_SHOWN)).isoformat(),
+    }
 
 
 class RenderedWeek(NamedTuple):
@@ -156,8 +173,9 @@ class RenderedWeek(NamedTuple):
 
 
 @functools.lru_cache(maxsize=WEEKS_KEPT)
-def rendered_week(macros, answer: bytes, first: date, zone: ZoneInfo, button: str,
-                  with_therapist: bool) -> RenderedWeek:
+def rendered_week(
+    macros, answer: bytes, first: date, zone: ZoneInfo, button: str, with_therapist: bool
+) -> RenderedWeek:
     """The week's times as the `week` macro of `macros` prints them, from the availability API's `answer`.
     Kept by the answer's bytes: while a week's free times do not change, every customer looking at it gets
     the same answer, and its buttons are made once (decoding and rendering them is most of the page's work).
@@ -171,8 +189,9 @@ def rendered_week(macros, answer: bytes, first: date, zone: ZoneInfo, button: st
     return RenderedWeek(macros.week(list(days.values()), button, with_therapist=with_therapist), not slots)
 
 
-async def first_free_day(request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None,
-                         today: date) -> date | None:
+async def first_free_day(
+    request: web.Request, clinic: dict, treatment_id: str, therapist_id: str | None, today: date
+) -> date | None:
     """The clinic's first day with a free time, looked for window by window up to its booking horizon."""
     zone, horizon = clinic_zone(clinic), today + timedelta(days=clinic["policies"]["booking_horizon_days"])
     first = today
@@ -186,17 +205,28 @@ async def first_free_day(request: web.Request, clinic: dict, treatment_id: str, 
 
 
 async def _week(request: web.Request, context: dict, therapist: dict | None, query) -> web.Response:
-    week = await week_view(request, context["clinic"], context["treatment"]["id"],
-                           therapist["id"] if therapist else None, query.get("week"))
-    return render(request, "book_when.html", therapist=therapist,
-                  therapist_choice=therapist["id"] if therapist else "any", **week, **context)
+    week = await week_view(
+        request,
+        context["clinic"],
+        context["treatment"]["id"],
+        therapist["id"] if therapist else None,
+        query.get("week"),
+    )
+    return render(
+        request,
+        "book_when.html",
+        therapist=therapist,
+        therapist_choice=therapist["id"] if therapist else "any",
+        **week,
+        **context,
+    )
 
 
 @routes.post("/c/{clinic}/book/hold")
 async def hold(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     form = await genuine_form(request)
-    chosen_therapist, _, start = str(form.get("slot", "")).partition("|")     # the button pressed
+    chosen_therapist, _, start = str(form.get("slot", "")).partition("|")  # the button pressed
     therapist = _uuid(chosen_therapist)
     body = {"clinic": slug, "therapist": therapist, "start": start}
     kind = "course" if _uuid(form.get("course")) else "treatment"
@@ -205,17 +235,22 @@ async def hold(request: web.Request) -> web.Response:
     try:
         held = await api(request).hold(body)
     except ApiRefused as exc:
-        message = ("Sorry, that time has just been taken. Please choose another." if exc.status == 409
-                   else "Sorry, that time cannot be booked. Please choose another.")
+        message = (
+            "Sorry, that time has just been taken. Please choose another."
+            if exc.status == 409
+            else "Sorry, that time cannot be booked. Please choose another."
+        )
         raise web.HTTPSeeOther(f"/c/{slug}/book?" + _query({**back, "message": message}))
     flows = request.app[FLOWS]
     found = await flows.find(request)
     if found and "hold" in found[1] and "booking" not in found[1]:
-        await api(request).release(found[1]["hold"]["id"])       # the time chosen before is free again
+        await api(request).release(found[1]["hold"]["id"])  # the time chosen before is free again
     # A gift voucher brought from its email (vouchers.book_with) waits for the details step.
     code = found[1].get("voucher_code") if found and found[1].get("clinic") == slug else None
-    flow_id = await flows.save(found[0] if found else None,
-                               {"clinic": slug, "hold": held, "choice": back, **({"voucher_code": code} if code else {})})
+    flow_id = await flows.save(
+        found[0] if found else None,
+        {"clinic": slug, "hold": held, "choice": back, **({"voucher_code": code} if code else {})},
+    )
     response = web.HTTPSeeOther(f"/c/{slug}/book/screening")
     flows.remember(response, flow_id)
     raise response
@@ -237,9 +272,12 @@ async def _flow(request: web.Request, slug: str, *, needs: str = "hold") -> tupl
 def _hold_summary(flow: dict, clinic: dict) -> dict:
     held = flow["hold"]
     sessions = held.get("sessions") or [held]
-    return {"sessions": [when_label(s["start"], clinic) for s in sessions], "booked": "booking" in flow,
-            "expires_at": held["expires_at"],
-            "expires_clock": formatting.clock(datetime.fromisoformat(held["expires_at"]), clinic_zone(clinic))}
+    return {
+        "sessions": [when_label(s["start"], clinic) for s in sessions],
+        "booked": "booking" in flow,
+        "expires_at": held["expires_at"],
+        "expires_clock": formatting.clock(datetime.fromisoformat(held["expires_at"]), clinic_zone(clinic)),
+    }
 
 
 def _expired(flow: dict) -> bool:
@@ -263,6 +301,7 @@ async def choose_another_time(request: web.Request) -> web.Response:
 
 # --- screening ------------------------------------------------------------------------------------
 
+
 @routes.get("/c/{clinic}/book/screening")
 async def screening_form(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
@@ -272,8 +311,17 @@ async def screening_form(request: web.Request) -> web.Response:
 
 async def _screening_page(request, slug, flow, answers, errors, status=200) -> web.Response:
     clinic, form = (await catalogue(request, slug)).clinic, await api(request).screening(slug)
-    return render(request, "book_screening.html", status=status, private=True, clinic=clinic, form=form,
-                  answers=answers, errors=errors, held=_hold_summary(flow, clinic))
+    return render(
+        request,
+        "book_screening.html",
+        status=status,
+        private=True,
+        clinic=clinic,
+        form=form,
+        answers=answers,
+        errors=errors,
+        held=_hold_summary(flow, clinic),
+    )
 
 
 def _answers(form, questions: list[dict]) -> tuple[dict[str, bool], dict[str, str]]:
@@ -317,10 +365,20 @@ async def screening_answered(request: web.Request) -> web.Response:
 
 # --- details and the booking ----------------------------------------------------------------------
 
+
 async def _details_page(request, slug, flow, answers, values, errors, status=200) -> web.Response:
     clinic = (await catalogue(request, slug)).clinic
-    return render(request, "book_details.html", status=status, private=True, clinic=clinic, answers=answers,
-                  values=values, errors=errors, held=_hold_summary(flow, clinic))
+    return render(
+        request,
+        "book_details.html",
+        status=status,
+        private=True,
+        clinic=clinic,
+        answers=answers,
+        values=values,
+        errors=errors,
+        held=_hold_summary(flow, clinic),
+    )
 
 
 DETAILS = ("name", "email", "phone", "voucher_code")
@@ -330,7 +388,7 @@ DETAILS = ("name", "email", "phone", "voucher_code")
 async def details_given(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     form, flow_id, flow, answers, unanswered = await _answered(request, slug)
-    if unanswered:          # the hidden answers did not come back: ask them again
+    if unanswered:  # the hidden answers did not come back: ask them again
         return await _screening_page(request, slug, flow, answers, unanswered, status=400)
     values = {name: str(form.get(name, "")).strip() for name in DETAILS}
     errors = {}
@@ -344,24 +402,31 @@ async def details_given(request: web.Request) -> web.Response:
         return await _details_page(request, slug, flow, answers, values, errors, status=400)
     if _expired(flow):
         raise _ran_out(slug, flow)
-    body = {"hold": flow["hold"]["id"], "customer": {"name": values["name"], "email": values["email"],
-                                                     "phone": values["phone"] or None},
-            "screening": {"answers": answers}}
+    body = {
+        "hold": flow["hold"]["id"],
+        "customer": {"name": values["name"], "email": values["email"], "phone": values["phone"] or None},
+        "screening": {"answers": answers},
+    }
     if values["voucher_code"]:
         body["voucher_code"] = values["voucher_code"]
     try:
         booked = await api(request).book(body)
     except ApiRefused as exc:
         return await _booking_refused(request, slug, flow, answers, values, exc)
-    flow["booking"] = {"id": booked["id"], "token": booked["manage_url"].split("token=", 1)[1],
-                       "manage_url": booked["manage_url"], "payment": booked["payment"],
-                       "amount_due": booked["amount_due"], "price": booked["price"]}
+    flow["booking"] = {
+        "id": booked["id"],
+        "token": booked["manage_url"].split("token=", 1)[1],
+        "manage_url": booked["manage_url"],
+        "payment": booked["payment"],
+        "amount_due": booked["amount_due"],
+        "price": booked["price"],
+    }
     await request.app[FLOWS].save(flow_id, flow)
     raise web.HTTPSeeOther(f"/c/{slug}/book/{'confirming' if booked['payment']['covered'] else 'pay'}")
 
 
 async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused) -> web.Response:
-    if exc.code.startswith("voucher"):         # the code cannot pay: said at its field, the time still held
+    if exc.code.startswith("voucher"):  # the code cannot pay: said at its field, the time still held
         return await _details_page(request, slug, flow, answers, values, {"voucher_code": exc.message}, status=400)
     if exc.code in ("hold_expired", "hold_not_found") or exc.status == 409:
         raise _ran_out(slug, flow)
@@ -372,6 +437,7 @@ async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused
 
 
 # --- payment --------------------------------------------------------------------------------------
+
 
 @routes.get("/c/{clinic}/book/pay")
 async def pay_form(request: web.Request) -> web.Response:
@@ -385,10 +451,19 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
     booking = flow["booking"]
     payment = booking["payment"]
     voucher = payment.get("voucher")
-    return render(request, "book_pay.html", status=status, private=True, clinic=clinic, errors=errors,
-                  held=_hold_summary(flow, clinic), price=booking["price"], due=booking["amount_due"],
-                  voucher=voucher, offline=OFFLINE_CARDS in request.app)
-
+    return render(
+        request,
+        "book_pay.html",
+        status=status,
+        private=True,
+        clinic=clinic,
+        errors=errors,
+        held=_hold_summary(flow, clinic),
+        price=booking["price"],
+        due=booking["amount_due"],
+        voucher=voucher,
+        offline=OFFLINE_CARDS in request.app,
+    )
 
 
 @routes.post("/c/{clinic}/book/pay")
@@ -397,7 +472,7 @@ async def pay(request: web.Request) -> web.Response:
     form = await genuine_form(request)
     _, flow = await _flow(request, slug, needs="booking")
     if OFFLINE_CARDS not in request.app:
-        raise web.HTTPNotFound()        # with real Stripe keys the card is paid in Stripe's own field
+        raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
     if problem := await test_card_problem(request, form, flow["booking"]["payment"]["stripe_payment_intent"]):
         return await _pay_page(request, slug, flow, {"card": problem}, status=400)
     raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
@@ -412,7 +487,7 @@ async def confirming(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirmed")
     clinic = (await catalogue(request, slug)).clinic
     response = render(request, "book_confirming.html", private=True, clinic=clinic, errors={})
-    response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)   # without JavaScript, the page asks again
+    response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)  # without JavaScript, the page asks again
     return response
 
 
@@ -432,13 +507,25 @@ async def confirmed(request: web.Request) -> web.Response:
     clinic, treatment = found.clinic, found.treatment(booking["treatment"])
     calendar = formatting.google_calendar_url(
         f"{treatment['name'] if treatment else 'Treatment'} at {clinic['name']}",
-        datetime.fromisoformat(booking["start"]), datetime.fromisoformat(booking["end"]), clinic["contact"]["address"],
-        f"Booked with {clinic['name']}. To cancel or move it, use the link in your confirmation email.")
-    return render(request, "book_confirmed.html", private=True, clinic=clinic, booking=booking, calendar=calendar,
-                  when=when_label(booking["start"], clinic), sessions=_hold_summary(flow, clinic)["sessions"],
-                  therapist=found.therapist(booking["therapist"]), treatment=treatment,
-                  manage_url=flow["booking"]["manage_url"],
-                  voucher_paid=formatting.voucher_paid(flow["booking"]["payment"].get("voucher")))
+        datetime.fromisoformat(booking["start"]),
+        datetime.fromisoformat(booking["end"]),
+        clinic["contact"]["address"],
+        f"Booked with {clinic['name']}. To cancel or move it, use the link in your confirmation email.",
+    )
+    return render(
+        request,
+        "book_confirmed.html",
+        private=True,
+        clinic=clinic,
+        booking=booking,
+        calendar=calendar,
+        when=when_label(booking["start"], clinic),
+        sessions=_hold_summary(flow, clinic)["sessions"],
+        therapist=found.therapist(booking["therapist"]),
+        treatment=treatment,
+        manage_url=flow["booking"]["manage_url"],
+        voucher_paid=formatting.voucher_paid(flow["booking"]["payment"].get("voucher")),
+    )
 
 
 @routes.get("/c/{clinic}/book/confirmed/booking.ics")
@@ -450,15 +537,24 @@ async def calendar_file(request: web.Request) -> web.Response:
     clinic, now = found.clinic, datetime.now(timezone.utc)
     treatment, therapist = found.treatment(booking["treatment"]), found.therapist(booking["therapist"])
     invite = ics.Invite(
-        booking_id=booking["id"], start=datetime.fromisoformat(booking["start"]),
-        end=datetime.fromisoformat(booking["end"]), changed_at=now, sequence=ics.sequence_for(now),
+        booking_id=booking["id"],
+        start=datetime.fromisoformat(booking["start"]),
+        end=datetime.fromisoformat(booking["end"]),
+        changed_at=now,
+        sequence=ics.sequence_for(now),
         summary=f"{treatment['name'] if treatment else 'Treatment'}"
-                f"{' with ' + therapist['name'] if therapist else ''} at {clinic['name']}",
+        f"{' with ' + therapist['name'] if therapist else ''} at {clinic['name']}",
         location=", ".join(filter(None, [clinic["name"], clinic["contact"]["address"]])),
         description=f"Booking reference: {booking['id']}\nView, cancel or move it: {flow['booking']['manage_url']}",
-        organizer_name=clinic["name"], organizer_email=clinic["contact"]["email"] or "",
-        attendee_name=booking["customer"]["name"], attendee_email=booking["customer"]["email"],
-        url=flow["booking"]["manage_url"])
-    return web.Response(body=ics.publish(invite).encode(), content_type="text/calendar", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="booking.ics"',
-                                 "Cache-Control": "no-store"})
+        organizer_name=clinic["name"],
+        organizer_email=clinic["contact"]["email"] or "",
+        attendee_name=booking["customer"]["name"],
+        attendee_email=booking["customer"]["email"],
+        url=flow["booking"]["manage_url"],
+    )
+    return web.Response(
+        body=ics.publish(invite).encode(),
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="booking.ics"', "Cache-Control": "no-store"},
+    )

@@ -4,6 +4,7 @@ Element with the booking's or the gift's PaymentIntent and confirms it there (3-
 never reaches our servers. Stripe.js then comes back to the flow's next page (the booking's confirming page,
 the gift's thank-you page). Without the key, the offline test-card form (offline_card.py) stands in, and
 nothing here applies."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,19 +18,26 @@ from shared.keys import SETTINGS
 STRIPE_JS = "https://js.stripe.com/v3/"
 # What Stripe documents Stripe.js needs beyond our own files (its integration security guide): only on the
 # pay page, added to our policy (csp.py).
-STRIPE_SOURCES = {"script-src": ("https://js.stripe.com",),
-                  "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com"),
-                  "connect-src": ("https://api.stripe.com",)}
+STRIPE_SOURCES = {
+    "script-src": ("https://js.stripe.com",),
+    "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com"),
+    "connect-src": ("https://api.stripe.com",),
+}
+
+
 @dataclass(frozen=True)
 class PayPage:
     """A flow's pay page: where its PaymentIntent is kept, and where Stripe.js goes after confirming."""
+
     flows: web.AppKey
-    payment_of: str                 # the flow's key whose value holds the API's `payment`
+    payment_of: str  # the flow's key whose value holds the API's `payment`
     next_page: str
 
 
-PAY_PAGES = {"/c/{clinic}/book/pay": PayPage(FLOWS, "booking", "/c/{clinic}/book/confirming"),
-             "/c/{clinic}/vouchers/pay": PayPage(VOUCHER_FLOWS, "voucher", "/c/{clinic}/vouchers/thanks")}
+PAY_PAGES = {
+    "/c/{clinic}/book/pay": PayPage(FLOWS, "booking", "/c/{clinic}/book/confirming"),
+    "/c/{clinic}/vouchers/pay": PayPage(VOUCHER_FLOWS, "voucher", "/c/{clinic}/vouchers/thanks"),
+}
 AFTER_PAYING = {pay.next_page: path for path, pay in PAY_PAGES.items()}
 # Stripe.js sends the customer to the confirming page with `redirect_status=failed` when the bank refused
 # (e.g. 3-D Secure not passed): the intent can be paid again, so back to the pay page, told why.
@@ -40,10 +48,11 @@ PROBLEMS = {REFUSED: "Your bank did not approve the payment. Nothing was charged
 @dataclass(frozen=True)
 class CardPayment:
     """What the pay page gives card_payment.js (as data attributes: the CSP allows no inline script)."""
+
     publishable_key: str
     client_secret: str
-    return_url: str                 # absolute: Stripe.js goes there after confirming
-    problem: str | None = None      # why the last try failed, in words
+    return_url: str  # absolute: Stripe.js goes there after confirming
+    problem: str | None = None  # why the last try failed, in words
     stripe_js: ClassVar[str] = STRIPE_JS
 
 
@@ -75,7 +84,10 @@ async def card_payment_middleware(request: web.Request, handler):
             raise web.HTTPSeeOther(AFTER_PAYING[page].format(clinic=slug) + f"?card={REFUSED}")
         pay = PAY_PAGES.get(page)
         if pay and (secret := (await _payment(request, pay, slug)).get("client_secret")):
-            request[CARD_PAYMENT] = CardPayment(settings.stripe_publishable_key, secret,
-                                                settings.public_url + pay.next_page.format(clinic=slug),
-                                                PROBLEMS.get(request.query.get("card", "")))
+            request[CARD_PAYMENT] = CardPayment(
+                settings.stripe_publishable_key,
+                secret,
+                settings.public_url + pay.next_page.format(clinic=slug),
+                PROBLEMS.get(request.query.get("card", "")),
+            )
     return await handler(request)

@@ -1,6 +1,7 @@
 """A clinic's catalogue as the pages show it (the clinic, its treatments, courses and therapists), read from
 the API in one go and kept for a few seconds: every page of the flow shows it, and it changes rarely.
 Free times are never kept: they are read fresh for every page that shows them."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,9 @@ class CatalogueCache:
         kept = self._kept.get(slug)
         if kept and kept[0] > time.monotonic():
             return kept[1]
-        found = Catalogue(*await asyncio.gather(api.clinic(slug), api.treatments(slug), api.courses(slug),
-                                                api.therapists(slug)))
+        found = Catalogue(
+            *await asyncio.gather(api.clinic(slug), api.treatments(slug), api.courses(slug), api.therapists(slug))
+        )
         if len(self._kept) >= MAX_CLINICS:
             self._kept.clear()
         self._kept[slug] = (time.monotonic() + self.fresh_seconds, found)

@@ -1,6 +1,7 @@
 """Text answers (pages, CSS, JavaScript, JSON) compressed for clients that accept gzip or deflate: a page of
 the booking flow shrinks to a fraction, and its weight is what a customer on a phone waits for. The gateway
 passes the encoding through as it is (its proxy never decompresses)."""
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,7 @@ LEVEL = 1
 TEXT_TYPES = frozenset({"application/javascript", "application/json", "image/svg+xml"})
 # gzip first: "deflate" was long sent raw by some servers and misread by some clients.
 PREFERRED = (ContentCoding.gzip, ContentCoding.deflate)
-REFUSED = re.compile(r"\bq\s*=\s*0(\.0*)?\s*$")       # "gzip;q=0" says the client does not want it
+REFUSED = re.compile(r"\bq\s*=\s*0(\.0*)?\s*$")  # "gzip;q=0" says the client does not want it
 # The body of a response already compressed, by coding (see precompressed()).
 PRECOMPRESSED = web.ResponseKey("precompressed", dict)
 
@@ -37,10 +38,14 @@ def accepted_coding(accept_encoding: str) -> ContentCoding | None:
 def compressible(response: web.StreamResponse) -> bool:
     """A whole text body worth compressing. Streamed bodies (a payload, or a response the handler has
     already started sending) go out as they are."""
-    return (isinstance(response, web.Response) and not response.prepared
-            and isinstance(response.body, bytes) and len(response.body) >= MIN_BYTES
-            and hdrs.CONTENT_ENCODING not in response.headers
-            and (response.content_type.startswith("text/") or response.content_type in TEXT_TYPES))
+    return (
+        isinstance(response, web.Response)
+        and not response.prepared
+        and isinstance(response.body, bytes)
+        and len(response.body) >= MIN_BYTES
+        and hdrs.CONTENT_ENCODING not in response.headers
+        and (response.content_type.startswith("text/") or response.content_type in TEXT_TYPES)
+    )
 
 
 def compressed(body: bytes, coding: ContentCoding, level: int = LEVEL) -> bytes:
@@ -59,7 +64,7 @@ def compress(response: web.Response, coding: ContentCoding) -> None:
     if coding not in ready and len(response.body) > IN_LOOP_MAX_BYTES:
         response.enable_compression(coding)
         return
-    response.body = ready.get(coding) or compressed(response.body, coding)     # and its Content-Length
+    response.body = ready.get(coding) or compressed(response.body, coding)  # and its Content-Length
     response.headers[hdrs.CONTENT_ENCODING] = coding.value
 
 
@@ -71,5 +76,5 @@ async def compression_middleware(request: web.Request, handler):
         response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
         coding = accepted_coding(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
         if coding is not None:
-            compress(response, coding)       # a HEAD answer says the same length and encoding, without the body
+            compress(response, coding)  # a HEAD answer says the same length and encoding, without the body
     return response

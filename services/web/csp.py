@@ -1,6 +1,7 @@
 """The Content-Security-Policy of our pages: our own files only, no inline script or style, framed by nobody.
 A page widens it only for what it needs: the booking flow may be framed by the clinic's own websites
 (framing.py), and the pay page loads Stripe.js (card_payment.py)."""
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -9,8 +10,13 @@ Sources = tuple[str, ...]
 
 # Directive → sources, in the order the header lists them.
 PAGE: Mapping[str, Sources] = {
-    "default-src": ("'self'",), "script-src": ("'self'",), "style-src": ("'self'",), "img-src": ("'self'", "data:"),
-    "frame-ancestors": ("'none'",), "base-uri": ("'none'",), "form-action": ("'self'",),
+    "default-src": ("'self'",),
+    "script-src": ("'self'",),
+    "style-src": ("'self'",),
+    "img-src": ("'self'", "data:"),
+    "frame-ancestors": ("'none'",),
+    "base-uri": ("'none'",),
+    "form-action": ("'self'",),
 }
 
 

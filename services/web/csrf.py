@@ -2,6 +2,7 @@
 hidden field of each form; a POST whose field does not match the cookie changes nothing (403). Its
 middleware is the last our cookies pass on their way out: inside a clinic's frame it makes each of them
 a partitioned cookie (framing.py), this one and the booking flow's alike."""
+
 from __future__ import annotations
 
 import hmac
@@ -33,11 +34,17 @@ def form_is_genuine(request: web.Request, form) -> bool:
 async def csrf_cookie_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
-    except web.HTTPException as exc:        # a redirect may set a cookie too (the booking flow's)
+    except web.HTTPException as exc:  # a redirect may set a cookie too (the booking flow's)
         fit_cookies_to_frame(request, exc)
         raise
     if TOKEN in request and request.cookies.get(COOKIE) != request[TOKEN]:
-        response.set_cookie(COOKIE, request[TOKEN], httponly=True, samesite="Strict", path="/",
-                            secure=request.app[SETTINGS].env == "production")
+        response.set_cookie(
+            COOKIE,
+            request[TOKEN],
+            httponly=True,
+            samesite="Strict",
+            path="/",
+            secure=request.app[SETTINGS].env == "production",
+        )
     fit_cookies_to_frame(request, response)
     return response

@@ -1,5 +1,6 @@
 """How the pages say money and time (pure). Always the clinic's wall time with its zone named, since a
 customer may be reading in another zone; money from minor units."""
+
 from __future__ import annotations
 
 import functools
@@ -55,10 +56,19 @@ def minutes(total: int) -> str:
 
 def google_calendar_url(title: str, start: datetime, end: datetime, location: str, details: str) -> str:
     """An "add to Google Calendar" link for one appointment (Google's documented event template URL)."""
+
     def stamp(moment: datetime) -> str:
         return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    query = urlencode({"action": "TEMPLATE", "text": title, "dates": f"{stamp(start)}/{stamp(end)}",
-                       "location": location, "details": details})
+
+    query = urlencode(
+        {
+            "action": "TEMPLATE",
+            "text": title,
+            "dates": f"{stamp(start)}/{stamp(end)}",
+            "location": location,
+            "details": details,
+        }
+    )
     return f"https://calendar.google.com/calendar/render?{query}"
 
 

@@ -11,6 +11,7 @@
 - A browser that keeps no cookie in the frame even so loses the flow at its first form post (the CSRF
   check): that answer says so and offers the flow in a new window (see pages.page_errors_middleware).
 """
+
 from __future__ import annotations
 
 import re

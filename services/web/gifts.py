@@ -2,6 +2,7 @@
 gift email's links (printable, and into the booking flow with its code), and the buyer's changes before it
 is sent (from the receipt's link). The code and the links' tokens travel only in form bodies and in the
 emails' own links, never in a URL a page links on."""
+
 from __future__ import annotations
 
 import uuid
@@ -21,6 +22,7 @@ routes = web.RouteTableDef()
 
 
 # --- what is left on a code -----------------------------------------------------------------------
+
 
 def what_it_pays_for(voucher: dict) -> str:
     """What is left on a voucher, as a sentence about what it can still buy."""
@@ -58,25 +60,37 @@ async def balance(request: web.Request) -> web.Response:
     except ApiRefused as exc:
         if exc.status == 429:
             return _balance_page(request, 429, code=code, limited=formatting.wait(exc.retry_after))
-        message = ("We don't recognise that code. Check it against your voucher email and try again."
-                   if exc.status in (404, 422) else exc.message)
+        message = (
+            "We don't recognise that code. Check it against your voucher email and try again."
+            if exc.status in (404, 422)
+            else exc.message
+        )
         return _balance_page(request, 400, code=code, errors={"code": message})
     clinic = (await catalogue(request, voucher["clinic"])).clinic
     expires = datetime.fromisoformat(voucher["expires_at"]) if voucher["expires_at"] else None
     usable = voucher["status"] == "active" and any(voucher["remaining"].get(k) for k in ("amount", "sessions"))
-    return _balance_page(request, voucher=voucher, clinic=clinic, pays_for=what_it_pays_for(voucher), usable=usable,
-                         expires=formatting.day_label(expires.astimezone(clinic_zone(clinic)).date()) if expires else None)
+    return _balance_page(
+        request,
+        voucher=voucher,
+        clinic=clinic,
+        pays_for=what_it_pays_for(voucher),
+        usable=usable,
+        expires=formatting.day_label(expires.astimezone(clinic_zone(clinic)).date()) if expires else None,
+    )
 
 
 # --- the recipient's voucher, from the gift email's links -----------------------------------------
+
 
 async def held_voucher(request: web.Request, token: str) -> dict:
     try:
         voucher_id = str(uuid.UUID(request.match_info["voucher"]))
         return await api(request).held_voucher(voucher_id, token)
     except (ValueError, ApiRefused):
-        raise web.HTTPForbidden(text="This voucher link is not valid. Use the link in your gift email, or "
-                                     "check your code on the balance page.") from None
+        raise web.HTTPForbidden(
+            text="This voucher link is not valid. Use the link in your gift email, or "
+            "check your code on the balance page."
+        ) from None
 
 
 @routes.get("/vouchers/{voucher}")
@@ -86,9 +100,16 @@ async def printable(request: web.Request) -> web.Response:
     voucher = await held_voucher(request, token)
     clinic = (await catalogue(request, voucher["clinic"])).clinic
     expires = datetime.fromisoformat(voucher["expires_at"]).astimezone(clinic_zone(clinic)).date()
-    return render(request, "voucher.html", private=True, voucher=voucher, clinic=clinic, token=token,
-                  value=what_it_pays_for({**voucher, "clinic_name": clinic["name"]}),
-                  expires=formatting.day_label(expires))
+    return render(
+        request,
+        "voucher.html",
+        private=True,
+        voucher=voucher,
+        clinic=clinic,
+        token=token,
+        value=what_it_pays_for({**voucher, "clinic_name": clinic["name"]}),
+        expires=formatting.day_label(expires),
+    )
 
 
 @routes.route("*", "/vouchers/{voucher}/book")
@@ -114,6 +135,7 @@ async def book_with(request: web.Request) -> web.Response:
 
 # --- the buyer's changes before it is sent, from the receipt's link ---------------------------------
 
+
 async def _gift(request: web.Request, token: str) -> dict:
     try:
         return await api(request).gift(str(uuid.UUID(request.match_info["voucher"])), token)
@@ -121,13 +143,29 @@ async def _gift(request: web.Request, token: str) -> dict:
         raise web.HTTPForbidden(text="This link is not valid. Use the link in your receipt email.") from None
 
 
-async def _change_page(request: web.Request, gift: dict, token: str, values: dict, errors: dict,
-                       status: int = 200, done: bool = False) -> web.Response:
+async def _change_page(
+    request: web.Request, gift: dict, token: str, values: dict, errors: dict, status: int = 200, done: bool = False
+) -> web.Response:
     clinic = (await catalogue(request, gift["clinic"])).clinic
-    words = gift_delivery.in_words(gift["recipient"]["name"], date.fromisoformat(gift["deliver_on"]),
-                                   clinic_zone(clinic), datetime.now(timezone.utc))
-    return render(request, "vouchers_change.html", status=status, private=True, clinic=clinic, gift=gift,
-                  token=token, values=values, errors=errors, delivery=words, done=done)
+    words = gift_delivery.in_words(
+        gift["recipient"]["name"],
+        date.fromisoformat(gift["deliver_on"]),
+        clinic_zone(clinic),
+        datetime.now(timezone.utc),
+    )
+    return render(
+        request,
+        "vouchers_change.html",
+        status=status,
+        private=True,
+        clinic=clinic,
+        gift=gift,
+        token=token,
+        values=values,
+        errors=errors,
+        delivery=words,
+        done=done,
+    )
 
 
 @routes.get("/vouchers/{voucher}/change")
@@ -154,8 +192,9 @@ async def change(request: web.Request) -> web.Response:
     if errors or not gift["changeable"]:
         return await _change_page(request, gift, token, values, errors, status=400 if errors else 409)
     try:
-        changed = await api(request).change_gift(gift["voucher_id"], token, values["recipient_email"],
-                                                 values["deliver_on"])
+        changed = await api(request).change_gift(
+            gift["voucher_id"], token, values["recipient_email"], values["deliver_on"]
+        )
     except ApiRefused as exc:
         field = "deliver_on" if exc.code.startswith("delivery_date") else "recipient_email"
         return await _change_page(request, gift, token, values, {field: exc.message}, status=400)

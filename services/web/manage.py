@@ -1,6 +1,7 @@
 """The page behind the link in every confirmation email: the booking, the clinic's policy, and (inside
 the change window) cancel or move it. The signed token arrives in the email's URL once; after that it
 travels only in the bodies of this page's forms, never in another URL."""
+
 from __future__ import annotations
 
 import uuid
@@ -34,11 +35,17 @@ async def _context(request: web.Request, booking_id: str, token: str) -> dict:
     found = await catalogue(request, booking["clinic"])
     clinic = found.clinic
     deadline = datetime.fromisoformat(booking["change_deadline"])
-    return {"booking": booking, "clinic": clinic, "token": token, "when": when_label(booking["start"], clinic),
-            "treatment": found.treatment(booking["treatment"]), "therapist": found.therapist(booking["therapist"]),
-            "deadline": formatting.when(deadline, clinic_zone(clinic)),
-            "refund": formatting.money(booking["amount_due"]["amount"], booking["amount_due"]["currency"]),
-            "changeable": booking["status"] == "confirmed" and datetime.now(timezone.utc) < deadline}
+    return {
+        "booking": booking,
+        "clinic": clinic,
+        "token": token,
+        "when": when_label(booking["start"], clinic),
+        "treatment": found.treatment(booking["treatment"]),
+        "therapist": found.therapist(booking["therapist"]),
+        "deadline": formatting.when(deadline, clinic_zone(clinic)),
+        "refund": formatting.money(booking["amount_due"]["amount"], booking["amount_due"]["currency"]),
+        "changeable": booking["status"] == "confirmed" and datetime.now(timezone.utc) < deadline,
+    }
 
 
 @routes.get("/manage/{booking}")
@@ -75,11 +82,23 @@ async def move(request: web.Request) -> web.Response:
         try:
             moved = await api(request).reschedule(booking_id, context["token"], start, booking["therapist"])
         except ApiRefused as exc:
-            context["problem"] = ("Sorry, that time has just been taken. Please choose another."
-                                  if exc.status == 409 else exc.message)
+            context["problem"] = (
+                "Sorry, that time has just been taken. Please choose another." if exc.status == 409 else exc.message
+            )
         else:
-            return render(request, "manage_done.html", private=True, done="moved",
-                          **{**context, "when": when_label(moved["start"], context["clinic"])})
-    week = await week_view(request, context["clinic"], booking["treatment"], booking["therapist"],
-                           str(form.get("week", "")) or None, button="start")
+            return render(
+                request,
+                "manage_done.html",
+                private=True,
+                done="moved",
+                **{**context, "when": when_label(moved["start"], context["clinic"])},
+            )
+    week = await week_view(
+        request,
+        context["clinic"],
+        booking["treatment"],
+        booking["therapist"],
+        str(form.get("week", "")) or None,
+        button="start",
+    )
     return render(request, "manage_move.html", private=True, **week, **context)

@@ -1,5 +1,6 @@
 """Offline only (no Stripe keys): what Stripe.js does in the browser, done by the server for the
 clearly marked test-mode card form, against the local fake Stripe: attach a test card, confirm."""
+
 from __future__ import annotations
 
 from typing import AsyncIterator
@@ -16,8 +17,9 @@ TEST_CARDS = {"visa": "pm_card_visa", "declined": "pm_card_chargeCustomerFail"}
 class OfflineCardPayer:
     def __init__(self, api_base: str):
         self._http = stripe.AIOHTTPClient()
-        self._client = stripe.StripeClient("sk_test_offline_browser", http_client=self._http,
-                                           base_addresses={"api": api_base})
+        self._client = stripe.StripeClient(
+            "sk_test_offline_browser", http_client=self._http, base_addresses={"api": api_base}
+        )
 
     async def pay(self, intent_id: str, card: str) -> str:
         """The intent's status after paying with the named test card: "declined" if the bank said no,

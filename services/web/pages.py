@@ -1,5 +1,6 @@
 """Page plumbing shared by every page (rendering, headers, HTML errors) and the catalogue pages:
 the list of clinics and a clinic's own page."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,8 @@ from services.web.assets import Assets
 from services.web.card_payment import CARD_PAYMENT, STRIPE_SOURCES
 from services.web.catalogue import CATALOGUE, Catalogue
 from services.web.csp import page_policy
-from services.web.csrf import COOKIE as CSRF_COOKIE, token_for
+from services.web.csrf import COOKIE as CSRF_COOKIE
+from services.web.csrf import token_for
 from services.web.framing import cookies_refused, frame_ancestors
 from shared.errors import RETRY_AFTER_UNAVAILABLE
 from shared.redis_client import REDIS_UNAVAILABLE
@@ -36,10 +38,15 @@ def render(request: web.Request, template: str, *, status: int = 200, private: b
     (csp.py) lets the clinic's own websites frame the booking pages and Stripe.js into the card pay page."""
     context.setdefault("errors", {})
     card_payment = request.get(CARD_PAYMENT)
-    html = request.app[TEMPLATES].get_template(template).render(csrf=token_for(request), card_payment=card_payment,
-                                                               **context)
-    csp = page_policy(frame_ancestors=frame_ancestors(request, context.get("clinic")),
-                      widened=STRIPE_SOURCES if card_payment else None)
+    html = (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(csrf=token_for(request), card_payment=card_payment, **context)
+    )
+    csp = page_policy(
+        frame_ancestors=frame_ancestors(request, context.get("clinic")),
+        widened=STRIPE_SOURCES if card_payment else None,
+    )
     headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store" if private else "no-cache"}
     return web.Response(text=html, content_type="text/html", status=status, headers=headers)
 
@@ -66,22 +73,31 @@ async def page_errors_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except web.HTTPNotFound:
-        return render(request, "error.html", status=404, heading="Page not found",
-                      message="If you typed the web address, check it is correct. "
-                              "If you followed a link, it may be out of date.")
-    except web.HTTPForbidden as exc:        # a form without its CSRF token, a manage link not valid
+        return render(
+            request,
+            "error.html",
+            status=404,
+            heading="Page not found",
+            message="If you typed the web address, check it is correct. If you followed a link, it may be out of date.",
+        )
+    except web.HTTPForbidden as exc:  # a form without its CSRF token, a manage link not valid
         if cookies_refused(request, CSRF_COOKIE) and "clinic" in request.match_info:
-            with contextlib.suppress(ApiRefused, ApiUnavailable):      # else the plain page below
+            with contextlib.suppress(ApiRefused, ApiUnavailable):  # else the plain page below
                 return await _go_on_in_a_new_window(request)
         return render(request, "error.html", status=403, heading="This page cannot be shown", message=exc.text)
     except ApiRefused as exc:
         if exc.status == 404:
             return render(request, "error.html", status=404, heading="Page not found", message=exc.message)
         raise
-    except (ApiUnavailable, *REDIS_UNAVAILABLE) as exc:     # our API, or the Redis the flows are kept in
+    except (ApiUnavailable, *REDIS_UNAVAILABLE) as exc:  # our API, or the Redis the flows are kept in
         log.warning("service unavailable", extra={"error": repr(exc)})
-        response = render(request, "error.html", status=503, heading="Sorry, there is a problem with the service",
-                          message="Please try again in a few minutes. Nothing has been booked or charged.")
+        response = render(
+            request,
+            "error.html",
+            status=503,
+            heading="Sorry, there is a problem with the service",
+            message="Please try again in a few minutes. Nothing has been booked or charged.",
+        )
         response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
         return response
 
@@ -92,8 +108,13 @@ async def _go_on_in_a_new_window(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     form = await request.post()
     choices = {name: str(form[field]) for field, name in CHOICES.items() if form.get(field)}
-    return render(request, "book_new_window.html", status=403, clinic=(await catalogue(request, slug)).clinic,
-                  url=f"/c/{slug}/book?{urlencode(choices)}" if choices else f"/c/{slug}/book")
+    return render(
+        request,
+        "book_new_window.html",
+        status=403,
+        clinic=(await catalogue(request, slug)).clinic,
+        url=f"/c/{slug}/book?{urlencode(choices)}" if choices else f"/c/{slug}/book",
+    )
 
 
 @routes.get("/")
@@ -104,8 +125,14 @@ async def clinics(request: web.Request) -> web.Response:
 @routes.get("/c/{clinic}")
 async def clinic_page(request: web.Request) -> web.Response:
     found = await catalogue(request, clinic_slug(request))
-    return render(request, "clinic.html", clinic=found.clinic, treatments=found.treatments, courses=found.courses,
-                  therapists=found.therapists)
+    return render(
+        request,
+        "clinic.html",
+        clinic=found.clinic,
+        treatments=found.treatments,
+        courses=found.courses,
+        therapists=found.therapists,
+    )
 
 
 @routes.get("/assets/{name}")

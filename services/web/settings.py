@@ -1,5 +1,6 @@
 """The web pages' settings: the base and how the pay page takes cards (no secret of its own: it is a client of
 the public API, and never holds the Stripe secret key)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

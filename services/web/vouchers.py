@@ -1,6 +1,7 @@
 """The voucher shop: an amount, a treatment or a course; whom it is for, a message and the day it is sent;
 the buyer; then the card, and a page that says in words when the gift goes. Every step a plain form.
 (After the purchase: gifts.py.)"""
+
 from __future__ import annotations
 
 import re
@@ -19,25 +20,53 @@ from services.web.pages import api, catalogue, clinic_slug, render
 from shared import gift_delivery
 
 routes = web.RouteTableDef()
-FIELDS = ("what", "custom_amount", "recipient_name", "recipient_email", "to_me", "message", "deliver_on",
-          "buyer_name", "buyer_email", "purchase")
+FIELDS = (
+    "what",
+    "custom_amount",
+    "recipient_name",
+    "recipient_email",
+    "to_me",
+    "message",
+    "deliver_on",
+    "buyer_name",
+    "buyer_email",
+    "purchase",
+)
 POUNDS = re.compile(r"^£?\s*(\d{1,6})(?:\.(\d{2}))?$")
 # Where the API's refusals belong on the form.
-API_FIELDS = {"amount_out_of_range": "custom_amount", "currency_mismatch": "custom_amount",
-              "delivery_date_in_past": "deliver_on", "delivery_date_too_far": "deliver_on"}
+API_FIELDS = {
+    "amount_out_of_range": "custom_amount",
+    "currency_mismatch": "custom_amount",
+    "delivery_date_in_past": "deliver_on",
+    "delivery_date_too_far": "deliver_on",
+}
 
 
 def choices(found: Catalogue, options: dict) -> list[tuple[str, str, str]]:
     """The radio options, each with what it is worth: (value, label, hint)."""
     currency = options["amount"]["currency"]
-    money = [(f"amount:{p}", formatting.money(p, currency), "Money towards any treatment")
-             for p in options["amount"]["presets"]]
-    money.append(("amount:other", "Another amount", "From {} to {}".format(
-        formatting.money(options["amount"]["min"], currency), formatting.money(options["amount"]["max"], currency))))
-    treatments = [(f"treatment:{t['id']}", t["name"], f"One session, worth {formatting.money(**t['price'])}")
-                  for t in found.treatments]
-    courses = [(f"course:{c['id']}", c["name"], f"{c['sessions']} sessions, worth {formatting.money(**c['price'])}")
-               for c in found.courses]
+    money = [
+        (f"amount:{p}", formatting.money(p, currency), "Money towards any treatment")
+        for p in options["amount"]["presets"]
+    ]
+    money.append(
+        (
+            "amount:other",
+            "Another amount",
+            "From {} to {}".format(
+                formatting.money(options["amount"]["min"], currency),
+                formatting.money(options["amount"]["max"], currency),
+            ),
+        )
+    )
+    treatments = [
+        (f"treatment:{t['id']}", t["name"], f"One session, worth {formatting.money(**t['price'])}")
+        for t in found.treatments
+    ]
+    courses = [
+        (f"course:{c['id']}", c["name"], f"{c['sessions']} sessions, worth {formatting.money(**c['price'])}")
+        for c in found.courses
+    ]
     return money + treatments + courses
 
 
@@ -58,7 +87,8 @@ def read_order(values: dict, options: dict, today: date) -> tuple[dict, dict]:
             errors["custom_amount"] = "Enter an amount in pounds, like 60 or 60.50"
         elif amount is None or not limits["min"] <= amount <= limits["max"]:
             errors["custom_amount" if chosen == "other" else "what"] = "Enter an amount from {} to {}".format(
-                formatting.money(limits["min"], limits["currency"]), formatting.money(limits["max"], limits["currency"]))
+                formatting.money(limits["min"], limits["currency"]), formatting.money(limits["max"], limits["currency"])
+            )
         order = {"kind": "amount", "amount": {"amount": amount, "currency": limits["currency"]}}
     elif kind in ("treatment", "course") and chosen:
         order = {"kind": kind, kind: chosen}
@@ -85,10 +115,17 @@ def read_order(values: dict, options: dict, today: date) -> tuple[dict, dict]:
     if not EMAIL.match(values["buyer_email"]):
         errors["buyer_email"] = "Enter your email address, like name@example.com"
     buyer = {"name": values["buyer_name"], "email": values["buyer_email"]}
-    recipient = {"name": values["recipient_name"],
-                 "email": values["buyer_email"] if values["to_me"] else values["recipient_email"]}
-    return {**order, "buyer": buyer, "recipient": recipient, "message": values["message"],
-            "deliver_on": values["deliver_on"]}, errors
+    recipient = {
+        "name": values["recipient_name"],
+        "email": values["buyer_email"] if values["to_me"] else values["recipient_email"],
+    }
+    return {
+        **order,
+        "buyer": buyer,
+        "recipient": recipient,
+        "message": values["message"],
+        "deliver_on": values["deliver_on"],
+    }, errors
 
 
 async def voucher_options(request: web.Request) -> dict:
@@ -97,8 +134,17 @@ async def voucher_options(request: web.Request) -> dict:
 
 async def _shop_page(request: web.Request, slug: str, values: dict, errors: dict, status: int = 200) -> web.Response:
     found, options = await catalogue(request, slug), await voucher_options(request)
-    return render(request, "vouchers.html", status=status, private=bool(errors), clinic=found.clinic,
-                  choices=choices(found, options), options=options, values=values, errors=errors)
+    return render(
+        request,
+        "vouchers.html",
+        status=status,
+        private=bool(errors),
+        clinic=found.clinic,
+        choices=choices(found, options),
+        options=options,
+        values=values,
+        errors=errors,
+    )
 
 
 @routes.get("/c/{clinic}/vouchers")
@@ -106,8 +152,12 @@ async def shop(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     clinic = (await catalogue(request, slug)).clinic
     # `purchase`: this order's idempotency key, so pressing Continue twice makes one voucher.
-    values = {**dict.fromkeys(FIELDS, ""), "deliver_on": clinic_today(clinic).isoformat(),
-              "purchase": secrets.token_urlsafe(18), "what": request.query.get("what", "")}
+    values = {
+        **dict.fromkeys(FIELDS, ""),
+        "deliver_on": clinic_today(clinic).isoformat(),
+        "purchase": secrets.token_urlsafe(18),
+        "what": request.query.get("what", ""),
+    }
     return await _shop_page(request, slug, values, {})
 
 
@@ -141,11 +191,22 @@ async def order(request: web.Request) -> web.Response:
         return await _shop_page(request, slug, values, {_refusal_field(exc): exc.message or "Check this"}, status=400)
     flows = request.app[VOUCHER_FLOWS]
     found = await flows.find(request)
-    flow_id = await flows.save(found[0] if found else None, {
-        "clinic": slug, "voucher": {"id": voucher["id"], "title": voucher["title"], "price": voucher["price"],
-                                    "deliver_on": voucher["deliver_on"], "payment": voucher["payment"]},
-        "recipient": body["recipient"]["name"], "buyer_email": body["buyer"]["email"],
-        "to_me": bool(values["to_me"])})
+    flow_id = await flows.save(
+        found[0] if found else None,
+        {
+            "clinic": slug,
+            "voucher": {
+                "id": voucher["id"],
+                "title": voucher["title"],
+                "price": voucher["price"],
+                "deliver_on": voucher["deliver_on"],
+                "payment": voucher["payment"],
+            },
+            "recipient": body["recipient"]["name"],
+            "buyer_email": body["buyer"]["email"],
+            "to_me": bool(values["to_me"]),
+        },
+    )
     response = web.HTTPSeeOther(f"/c/{slug}/vouchers/pay")
     flows.remember(response, flow_id)
     raise response
@@ -161,25 +222,38 @@ async def voucher_flow(request: web.Request, slug: str) -> tuple[str, dict]:
 
 def delivery_words(flow: dict, clinic: dict, bought_at: datetime) -> str:
     recipient = "you" if flow["to_me"] else flow["recipient"]
-    return gift_delivery.in_words(recipient, date.fromisoformat(flow["voucher"]["deliver_on"]), clinic_zone(clinic),
-                                  bought_at)
+    return gift_delivery.in_words(
+        recipient, date.fromisoformat(flow["voucher"]["deliver_on"]), clinic_zone(clinic), bought_at
+    )
 
 
 # --- paying, and what happens next ----------------------------------------------------------------
 
+
 async def _pay_page(request: web.Request, slug: str, flow: dict, errors: dict, status: int = 200) -> web.Response:
     clinic = (await catalogue(request, slug)).clinic
     voucher = flow["voucher"]
-    return render(request, "vouchers_pay.html", status=status, private=True, clinic=clinic, errors=errors,
-                  voucher=voucher, due=voucher["price"], offline=OFFLINE_CARDS in request.app,
-                  delivery=delivery_words(flow, clinic, datetime.now(timezone.utc)))
+    return render(
+        request,
+        "vouchers_pay.html",
+        status=status,
+        private=True,
+        clinic=clinic,
+        errors=errors,
+        voucher=voucher,
+        due=voucher["price"],
+        offline=OFFLINE_CARDS in request.app,
+        delivery=delivery_words(flow, clinic, datetime.now(timezone.utc)),
+    )
 
 
 def _stripe_says_paid(request: web.Request, flow: dict) -> bool:
     """Stripe.js came back from the Payment Element with this gift's payment done. (Only what this page
     says depends on it: the voucher is issued when Stripe's own event reaches payments.)"""
-    return (request.query.get("redirect_status") == "succeeded"
-            and request.query.get("payment_intent") == flow["voucher"]["payment"]["stripe_payment_intent"])
+    return (
+        request.query.get("redirect_status") == "succeeded"
+        and request.query.get("payment_intent") == flow["voucher"]["payment"]["stripe_payment_intent"]
+    )
 
 
 @routes.get("/c/{clinic}/vouchers/pay")
@@ -197,7 +271,7 @@ async def pay(request: web.Request) -> web.Response:
     form = await genuine_form(request)
     flow_id, flow = await voucher_flow(request, slug)
     if OFFLINE_CARDS not in request.app:
-        raise web.HTTPNotFound()        # with real Stripe keys the card is paid in Stripe's own field
+        raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
     if flow.get("paid_at"):
         raise web.HTTPSeeOther(f"/c/{slug}/vouchers/thanks")
     if problem := await test_card_problem(request, form, flow["voucher"]["payment"]["stripe_payment_intent"]):
@@ -217,6 +291,13 @@ async def thanks(request: web.Request) -> web.Response:
     if not flow.get("paid_at"):
         raise web.HTTPSeeOther(f"/c/{slug}/vouchers/pay")
     clinic = (await catalogue(request, slug)).clinic
-    return render(request, "vouchers_thanks.html", private=True, clinic=clinic, voucher=flow["voucher"],
-                  buyer_email=flow["buyer_email"], to_me=flow["to_me"],
-                  delivery=delivery_words(flow, clinic, datetime.fromisoformat(flow["paid_at"])))
+    return render(
+        request,
+        "vouchers_thanks.html",
+        private=True,
+        clinic=clinic,
+        voucher=flow["voucher"],
+        buyer_email=flow["buyer_email"],
+        to_me=flow["to_me"],
+        delivery=delivery_words(flow, clinic, datetime.fromisoformat(flow["paid_at"])),
+    )

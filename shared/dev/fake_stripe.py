@@ -4,6 +4,7 @@ localstripe's own CLI listens on every interface and keeps its state in one fixe
 every instance, so we run its app ourselves: bound to FAKE_STRIPE_HOST (127.0.0.1), in memory only,
 and with our Stripe webhook endpoint registered at every start (it forgets endpoints on restart).
 """
+
 from __future__ import annotations
 
 import logging

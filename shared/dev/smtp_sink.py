@@ -2,6 +2,7 @@
 
 The dev mailbox page (notifications service, /dev/mailbox) reads the same Maildir.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -49,7 +50,7 @@ class MaildirSink:
         return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._counter)}.{self._host}"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert envelope.original_content is not None     # aiosmtpd sets it before it calls handle_DATA
+        assert envelope.original_content is not None  # aiosmtpd sets it before it calls handle_DATA
         name = self._unique_name()
         tmp = self.root / "tmp" / name
         tmp.write_bytes(envelope.original_content.replace(b"\r\n", b"\n"))
@@ -60,8 +61,9 @@ class MaildirSink:
 def sink_controller(directory: str | Path, host: str, port: int) -> Controller:
     # hostname must be given: without it aiosmtpd listens on ::1 only. SMTPUTF8: addresses outside ASCII.
     # uvloop: the SMTP conversation is read a line at a time, where the default loop costs more per line.
-    return Controller(MaildirSink(directory), hostname=host, port=port, enable_SMTPUTF8=True,
-                      loop=uvloop.new_event_loop())
+    return Controller(
+        MaildirSink(directory), hostname=host, port=port, enable_SMTPUTF8=True, loop=uvloop.new_event_loop()
+    )
 
 
 def main() -> None:
@@ -70,8 +72,7 @@ def main() -> None:
     host = os.environ.get("SMTP_SINK_HOST", "127.0.0.1")
     controller = sink_controller(settings.mailbox_dir, host, settings.smtp_port)
     controller.start()
-    log.info("smtp sink listening", extra={"address": f"{host}:{settings.smtp_port}",
-                                           "maildir": settings.mailbox_dir})
+    log.info("smtp sink listening", extra={"address": f"{host}:{settings.smtp_port}", "maildir": settings.mailbox_dir})
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

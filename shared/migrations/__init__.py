@@ -6,6 +6,7 @@ service). Each file runs in one transaction
 and is recorded in `<schema>.schema_migrations`, so re-running is a no-op and two replicas starting
 at once never race (the second waits for the lock, then finds nothing to do).
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,11 @@ async def apply_migrations(conn: Connection, schema: str, folder: Path) -> list[
 async def pending_migrations(conn: Connection, schema: str, folder: Path) -> list[str]:
     """The versions of `schema` (the service's own in `folder`) not yet applied, in order; reads only."""
     recorded = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".schema_migrations')
-    done = ({r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
-            if recorded else set())
+    done = (
+        {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
+        if recorded
+        else set()
+    )
     return [version for version, _ in migration_files(schema, folder) if version not in done]
 
 

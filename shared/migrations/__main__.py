@@ -1,5 +1,6 @@
 """`python -m shared.migrations services/booking services/payments ...`: create the database if needed and
 migrate each service named by its folder (its schema is the folder's name; its files are in `migrations/`)."""
+
 import asyncio
 import logging
 import sys

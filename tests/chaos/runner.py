@@ -19,6 +19,7 @@ are still accepted (into the kernel's backlog) but nothing is answered meanwhile
 Exits 1 if an invariant is violated (after any fault, or at the end), a request got a 500 (or a service logged
 an unhandled error), a fault did not recover, a paid booking did not end as its customer left it, or an email
 or webhook never arrived."""
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,15 @@ from services.payments.voucher_service import CodeKeys
 from shared import invariants
 from shared.config import load_settings
 from tests.support.booking import CLINIC, TREATMENT, booking_body, hold_body
-from tests.support.infra import (PrivatePostgres, PrivateRedis, clone_database, create_template_database,
-                                 database_url, free_port, wait_for)
+from tests.support.infra import (
+    PrivatePostgres,
+    PrivateRedis,
+    clone_database,
+    create_template_database,
+    database_url,
+    free_port,
+    wait_for,
+)
 from tests.support.payments import customer_pays
 from tests.support.stack import HTTP_SERVICES, Stack, stack_env
 from tests.support.vouchers import purchase_body
@@ -64,29 +72,41 @@ from tests.support.vouchers import purchase_body
 LOOPBACK = "127.0.0.1"
 # Every process of ours (a fault of that name kill -9s it); the dev fakes (Stripe, SMTP sink) stand for the outside
 # world and keep their state in memory, so they are stalled, never killed.
-PROCESSES = ("gateway", "booking", "payments", "notifications", "web", "booking-relay", "payments-relay",
-             "booking-consumer", "payments-consumer", "notifications-consumer", "celery-worker", "celery-beat")
-REDIS = "redis"                       # restarted empty
-POSTGRES = "postgres"                 # crashed (immediate stop) and started again
-SMTP_STALL = "smtp-stall"             # the SMTP sink SIGSTOPped for the stall's length
-WEBHOOK_STALL = "webhook-stall"       # the clinic's webhook receiver answers nothing for the stall's length
-STRIPE_DELAY = "stripe-delay"         # the fake Stripe SIGSTOPped for the stall's length
+PROCESSES = (
+    "gateway",
+    "booking",
+    "payments",
+    "notifications",
+    "web",
+    "booking-relay",
+    "payments-relay",
+    "booking-consumer",
+    "payments-consumer",
+    "notifications-consumer",
+    "celery-worker",
+    "celery-beat",
+)
+REDIS = "redis"  # restarted empty
+POSTGRES = "postgres"  # crashed (immediate stop) and started again
+SMTP_STALL = "smtp-stall"  # the SMTP sink SIGSTOPped for the stall's length
+WEBHOOK_STALL = "webhook-stall"  # the clinic's webhook receiver answers nothing for the stall's length
+STRIPE_DELAY = "stripe-delay"  # the fake Stripe SIGSTOPped for the stall's length
 STALLED_PROCESS = {SMTP_STALL: "smtp-sink", STRIPE_DELAY: "fake-stripe"}
 STALLS = (SMTP_STALL, WEBHOOK_STALL, STRIPE_DELAY)
 ALL_FAULTS = (*PROCESSES, REDIS, POSTGRES, *STALLS)
-POSTGRES_DOWN = 2.0           # seconds without a PostgreSQL server between its crash and its start
-RESTART_DELAY = 1.0           # seconds before a dead process is started again (a pod's first back-off)
+POSTGRES_DOWN = 2.0  # seconds without a PostgreSQL server between its crash and its start
+RESTART_DELAY = 1.0  # seconds before a dead process is started again (a pod's first back-off)
 SUPERVISE_INTERVAL = 0.2
-RECOVERY_TIMEOUT = 90.0       # a fault not recovered from by then is a failure
+RECOVERY_TIMEOUT = 90.0  # a fault not recovered from by then is a failure
 # After each fault the checker counts work in flight older than `fault_settle` seconds, from that long after the
 # fault ended (so what the fault interrupted is counted); a violation still there this much later is a failure.
 FAULT_CHECK_WINDOW = 60.0
-STEP_TIMEOUT = 60.0           # a customer waits this long at most for a confirmation or an issued voucher
+STEP_TIMEOUT = 60.0  # a customer waits this long at most for a confirmation or an issued voucher
 JOURNEYS_DRAIN_TIMEOUT = 90.0
 SETTLE_POLL = 2.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
-BLOCKED = timedelta(minutes=75)        # the demo's 60-minute deep tissue treatment and its 15-minute buffer
-HORIZON_DAYS = 58                       # inside the demo clinic's 60-day booking horizon
+BLOCKED = timedelta(minutes=75)  # the demo's 60-minute deep tissue treatment and its 15-minute buffer
+HORIZON_DAYS = 58  # inside the demo clinic's 60-day booking horizon
 FULL_VOUCHER, PART_VOUCHER = 6500, 4000  # pays the whole treatment; pays part, the rest by card
 # A Stripe webhook lost while the gateway or payments is down is made good by the reconciler: sooner than in
 # production (180 s / 60 s), so within the run's settle time.
@@ -110,44 +130,75 @@ def assert_loopback(url: str) -> str:
 
 @dataclass(frozen=True)
 class Options:
-    duration: float = 180.0       # seconds of load; the faults are spread evenly over it
-    rate: float = 1.5             # customer journeys started per second
-    concurrency: int = 12         # journeys under way at most
+    duration: float = 180.0  # seconds of load; the faults are spread evenly over it
+    rate: float = 1.5  # customer journeys started per second
+    concurrency: int = 12  # journeys under way at most
     faults: tuple[str, ...] = ALL_FAULTS
-    settle: float = 120.0         # seconds at most for the work in flight to finish after the load
-    stall: float = 10.0           # seconds each stall or delay lasts (below the 15 s SMTP/webhook client timeouts)
-    fault_settle: float = 10.0    # the checker's allowance for work in flight, after each fault
+    settle: float = 120.0  # seconds at most for the work in flight to finish after the load
+    stall: float = 10.0  # seconds each stall or delay lasts (below the 15 s SMTP/webhook client timeouts)
+    fault_settle: float = 10.0  # the checker's allowance for work in flight, after each fault
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
     env, d = os.environ, Options()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=float(env.get("CHAOS_DURATION", d.duration)),
-                        help="seconds of load with faults (env CHAOS_DURATION)")
-    parser.add_argument("--rate", type=float, default=float(env.get("CHAOS_RATE", d.rate)),
-                        help="customer journeys started per second (env CHAOS_RATE)")
-    parser.add_argument("--faults", default=env.get("CHAOS_FAULTS", ",".join(d.faults)),
-                        help=f"comma-separated, in order (env CHAOS_FAULTS); any of {', '.join(ALL_FAULTS)}")
-    parser.add_argument("--settle", type=float, default=float(env.get("CHAOS_SETTLE", d.settle)),
-                        help="seconds at most to wait for work in flight after the load (env CHAOS_SETTLE)")
-    parser.add_argument("--stall", type=float, default=float(env.get("CHAOS_STALL", d.stall)),
-                        help=f"seconds each of {', '.join(STALLS)} lasts (env CHAOS_STALL)")
-    parser.add_argument("--fault-settle", type=float, default=float(env.get("CHAOS_FAULT_SETTLE", d.fault_settle)),
-                        help="seconds work in flight may take before the checker run after each fault counts it "
-                             "(env CHAOS_FAULT_SETTLE)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(env.get("CHAOS_DURATION", d.duration)),
+        help="seconds of load with faults (env CHAOS_DURATION)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=float(env.get("CHAOS_RATE", d.rate)),
+        help="customer journeys started per second (env CHAOS_RATE)",
+    )
+    parser.add_argument(
+        "--faults",
+        default=env.get("CHAOS_FAULTS", ",".join(d.faults)),
+        help=f"comma-separated, in order (env CHAOS_FAULTS); any of {', '.join(ALL_FAULTS)}",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=float(env.get("CHAOS_SETTLE", d.settle)),
+        help="seconds at most to wait for work in flight after the load (env CHAOS_SETTLE)",
+    )
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=float(env.get("CHAOS_STALL", d.stall)),
+        help=f"seconds each of {', '.join(STALLS)} lasts (env CHAOS_STALL)",
+    )
+    parser.add_argument(
+        "--fault-settle",
+        type=float,
+        default=float(env.get("CHAOS_FAULT_SETTLE", d.fault_settle)),
+        help="seconds work in flight may take before the checker run after each fault counts it "
+        "(env CHAOS_FAULT_SETTLE)",
+    )
     args = parser.parse_args(argv)
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     if unknown := set(faults) - set(ALL_FAULTS):
         parser.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
-    return Options(duration=args.duration, rate=args.rate, faults=faults, settle=args.settle, stall=args.stall,
-                   fault_settle=args.fault_settle)
+    return Options(
+        duration=args.duration,
+        rate=args.rate,
+        faults=faults,
+        settle=args.settle,
+        stall=args.stall,
+        fault_settle=args.fault_settle,
+    )
 
 
 # --- the stack ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Rig:
     """What the faults act on: the stack's processes, its Redis, its PostgreSQL cluster, and its database."""
+
     stack: Stack
     redis: PrivateRedis
     postgres: PrivatePostgres
@@ -174,15 +225,15 @@ async def chaos_stack(workdir: Path) -> AsyncIterator[Rig]:
         yield Rig(stack, redis, postgres, url)
     finally:
         if stack is not None:
-            for name in STALLED_PROCESS.values():      # a stopped process would take SIGTERM only once continued
+            for name in STALLED_PROCESS.values():  # a stopped process would take SIGTERM only once continued
                 with contextlib.suppress(OSError):
                     stack.send_signal(name, signal.SIGCONT)
             await asyncio.to_thread(stack.stop_all)
         if redis is not None:
             redis.stop()
-        if postgres.root is not None and postgres.logfile.exists():     # kept with the processes' logs
+        if postgres.root is not None and postgres.logfile.exists():  # kept with the processes' logs
             shutil.copyfile(postgres.logfile, workdir / "postgres.log")
-        await asyncio.to_thread(postgres.destroy)      # the cluster, its databases and its folder
+        await asyncio.to_thread(postgres.destroy)  # the cluster, its databases and its folder
 
 
 class Supervisor:
@@ -197,7 +248,7 @@ class Supervisor:
 
     def kill(self, name: str) -> None:
         self.killing.add(name)
-        self.stack.send_signal(name, signal.SIGKILL)     # the whole process group: a pod killed, children too
+        self.stack.send_signal(name, signal.SIGKILL)  # the whole process group: a pod killed, children too
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -219,6 +270,7 @@ class Supervisor:
 
 
 # --- customers -----------------------------------------------------------------------------------------------
+
 
 class Gateway:
     """The public API as a customer uses it; every answer is tallied by what was asked and how it went."""
@@ -252,7 +304,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.arrivals: Counter = Counter()
-        self.first_seen: dict[str, float] = {}      # booking id -> time.monotonic() it was first answered 2xx
+        self.first_seen: dict[str, float] = {}  # booking id -> time.monotonic() it was first answered 2xx
         self.answering = asyncio.Event()
         self.answering.set()
 
@@ -260,7 +312,7 @@ class Receiver:
         body = await request.read()
         self.arrivals[request.headers.get("webhook-id", "")] += 1
         await self.answering.wait()
-        if request.transport is not None and not request.transport.is_closing():     # the sender still waits
+        if request.transport is not None and not request.transport.is_closing():  # the sender still waits
             with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
                 self.first_seen.setdefault(json.loads(body)["data"]["booking_id"], time.monotonic())
         return web.Response(text="ok")
@@ -293,15 +345,15 @@ class Run:
     session: aiohttp.ClientSession
     pool: asyncpg.Pool
     gateway: Gateway
-    probe: Gateway                      # the recovery probes' requests, tallied apart from the load's
+    probe: Gateway  # the recovery probes' requests, tallied apart from the load's
     receiver: Receiver
-    endpoint: str = ""                  # the webhook endpoint's id
+    endpoint: str = ""  # the webhook endpoint's id
     slots: deque = field(default_factory=deque)
     # booking id -> (manage token, the statuses it may end in as its customer left it)
     paid: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     journeys: Counter = field(default_factory=Counter)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
-    message_ids: dict[str, str | None] = field(default_factory=dict)    # SMTP sink file name -> its Message-ID
+    message_ids: dict[str, str | None] = field(default_factory=dict)  # SMTP sink file name -> its Message-ID
 
     @property
     def stripe_url(self) -> str:
@@ -318,9 +370,12 @@ async def free_starts(gateway: Gateway, first: date, days: int) -> list[tuple[st
     for offset in range(0, days, MAX_AVAILABILITY_DAYS):
         frm = first + timedelta(days=offset)
         to = min(first + timedelta(days=days - 1), frm + timedelta(days=MAX_AVAILABILITY_DAYS - 1))
-        status, body = await gateway.call("GET", f"/api/v1/clinics/{CLINIC}/availability", "availability",
-                                          params={"treatment": TREATMENT, "from": frm.isoformat(),
-                                                  "to": to.isoformat()})
+        status, body = await gateway.call(
+            "GET",
+            f"/api/v1/clinics/{CLINIC}/availability",
+            "availability",
+            params={"treatment": TREATMENT, "from": frm.isoformat(), "to": to.isoformat()},
+        )
         if status != 200:
             raise RuntimeError(f"availability answered {status}")
         slots += [(s["therapist"]["id"], datetime.fromisoformat(s["start"]), s["start"]) for s in body["slots"]]
@@ -346,7 +401,7 @@ async def book(run: Run, email: str, gateway: Gateway | None = None, last: bool 
     therapist, start = slot = run.slots.pop() if last else run.slots.popleft()
     status, held = await gateway.post("/api/v1/holds", "hold", hold_body(start, therapist=therapist))
     if status != 201:
-        if status != 409:           # nothing was held: the next customer may try it
+        if status != 409:  # nothing was held: the next customer may try it
             (run.slots.append if last else run.slots.appendleft)(slot)
         return None
     status, booking = await gateway.post("/api/v1/bookings", "book", booking_body(held["id"], email, **extra))
@@ -373,8 +428,9 @@ async def pay(run: Run, booking: dict, gateway: Gateway | None = None) -> bool:
 
 async def status_of(run: Run, booking_id: str, gateway: Gateway | None = None) -> str | None:
     token = run.paid[booking_id][0]
-    status, body = await (gateway or run.gateway).call("GET", f"/api/v1/bookings/{booking_id}", "booking status",
-                                                       params={"token": token})
+    status, body = await (gateway or run.gateway).call(
+        "GET", f"/api/v1/bookings/{booking_id}", "booking status", params={"token": token}
+    )
     return body.get("status") if status == 200 else None
 
 
@@ -392,7 +448,7 @@ async def cancel_when_confirmed(run: Run, booking_id: str) -> None:
     status, _ = await run.gateway.post(f"/api/v1/bookings/{booking_id}/cancel", "cancel", {"token": token})
     if status == 200:
         run.paid[booking_id] = (token, frozenset({"cancelled"}))
-    elif status is None or status >= 500:       # it may have happened all the same
+    elif status is None or status >= 500:  # it may have happened all the same
         run.paid[booking_id] = (token, frozenset({"confirmed", "cancelled"}))
 
 
@@ -405,12 +461,16 @@ async def card_journey(run: Run, n: int, cancel: bool) -> None:
 async def issued_code(run: Run, voucher_id: str) -> str | None:
     """The code the recipient's email will carry on the delivery date (tomorrow): read and decrypted with the
     stack's own key, since no customer of this run can wait for that email."""
+
     async def code() -> str | None:
         try:
-            return await run.pool.fetchval("SELECT code_ciphertext FROM payments.vouchers "
-                                           "WHERE id = $1 AND issued_at IS NOT NULL", uuid.UUID(voucher_id))
-        except DB_DOWN:        # PostgreSQL restarting: ask again
+            return await run.pool.fetchval(
+                "SELECT code_ciphertext FROM payments.vouchers WHERE id = $1 AND issued_at IS NOT NULL",
+                uuid.UUID(voucher_id),
+            )
+        except DB_DOWN:  # PostgreSQL restarting: ask again
             return None
+
     try:
         token = await wait_for(code, timeout=STEP_TIMEOUT, interval=0.5, what="the voucher issued")
     except AssertionError:
@@ -420,11 +480,14 @@ async def issued_code(run: Run, voucher_id: str) -> str | None:
 
 async def voucher_journey(run: Run, n: int, amount: int) -> None:
     """A gift voucher bought and paid by card, then spent on a booking (the rest, if any, by card)."""
-    body = purchase_body(amount={"amount": amount, "currency": "GBP"},
-                         buyer={"name": "Ada Lovelace", "email": run.email(f"{n}-buyer")})
+    body = purchase_body(
+        amount={"amount": amount, "currency": "GBP"}, buyer={"name": "Ada Lovelace", "email": run.email(f"{n}-buyer")}
+    )
     status, voucher = await run.gateway.post("/api/v1/vouchers", "buy voucher", body)
-    if status != 201 or await pay_intent(run.gateway, run.stripe_url,
-                                         voucher["payment"]["stripe_payment_intent"]) != "succeeded":
+    if (
+        status != 201
+        or await pay_intent(run.gateway, run.stripe_url, voucher["payment"]["stripe_payment_intent"]) != "succeeded"
+    ):
         return
     if (code := await issued_code(run, voucher["id"])) is None:
         run.journeys["voucher not issued in time"] += 1
@@ -440,8 +503,11 @@ def journey_for(n: int) -> tuple[str, Callable[[Run, int], Awaitable[None]]]:
     if step in (2, 7):
         amount = FULL_VOUCHER if step == 2 else PART_VOUCHER
         return "voucher", lambda run, n: voucher_journey(run, n, amount)
-    return ("card, then cancel", lambda run, n: card_journey(run, n, cancel=True)) if step in (4, 9) \
+    return (
+        ("card, then cancel", lambda run, n: card_journey(run, n, cancel=True))
+        if step in (4, 9)
         else ("card", lambda run, n: card_journey(run, n, cancel=False))
+    )
 
 
 async def one_journey(run: Run, n: int, gate: asyncio.Semaphore) -> None:
@@ -449,7 +515,7 @@ async def one_journey(run: Run, n: int, gate: asyncio.Semaphore) -> None:
     run.journeys[kind] += 1
     try:
         await journey(run, n)
-    except Exception as exc:      # a bug of this runner: counted and shown, the load goes on
+    except Exception as exc:  # a bug of this runner: counted and shown, the load goes on
         run.journeys[f"runner error: {type(exc).__name__}"] += 1
         say("".join(traceback.format_exception(exc))[-2000:])
     finally:
@@ -478,19 +544,21 @@ async def drive_load(run: Run, options: Options, stop: asyncio.Event) -> None:
 
 # --- faults and recovery ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class Recovery:
     """Seconds from the fault until each step of a probe customer's path worked again (None: not in time), and
     what the invariant checker found once the work in flight at the fault's end had had its settle time."""
+
     fault: str
-    lasted: float = 0.0              # the fault itself: a restart's time without the server, a stall's length
-    ready: float | None = None       # the gateway's /readyz (and the killed service's own, or all) answer 200
-    booked: float | None = None      # a hold and a booking through the gateway answer 201
-    confirmed: float | None = None   # paid by card, it is confirmed (Stripe webhook, relay, consumers)
-    emailed: float | None = None     # its confirmation email is in the SMTP sink (relay, consumer, Celery)
-    webhooked: float | None = None   # its booking.created webhook reached the clinic's receiver (Celery)
-    findings: list[invariants.Finding] | None = None    # the checker's last answer after the fault (None: none)
-    clean_after: float | None = None     # seconds from the fault's end until the checker found nothing
+    lasted: float = 0.0  # the fault itself: a restart's time without the server, a stall's length
+    ready: float | None = None  # the gateway's /readyz (and the killed service's own, or all) answer 200
+    booked: float | None = None  # a hold and a booking through the gateway answer 201
+    confirmed: float | None = None  # paid by card, it is confirmed (Stripe webhook, relay, consumers)
+    emailed: float | None = None  # its confirmation email is in the SMTP sink (relay, consumer, Celery)
+    webhooked: float | None = None  # its booking.created webhook reached the clinic's receiver (Celery)
+    findings: list[invariants.Finding] | None = None  # the checker's last answer after the fault (None: none)
+    clean_after: float | None = None  # seconds from the fault's end until the checker found nothing
 
     @property
     def recovered(self) -> bool:
@@ -603,7 +671,7 @@ async def inject(fault: str, run: Run, rig: Rig, supervisor: Supervisor, options
     """Starts `fault`; what it returns resolves (to time.monotonic()) when the fault is over: a stall goes on in
     the background for `options.stall` seconds, anything else is over when this returns."""
     if fault == REDIS:
-        await asyncio.to_thread(rig.redis.restart)     # killed and started empty, as Redis runs here
+        await asyncio.to_thread(rig.redis.restart)  # killed and started empty, as Redis runs here
     elif fault == POSTGRES:
         await asyncio.to_thread(rig.postgres.restart, POSTGRES_DOWN)
     elif fault == WEBHOOK_STALL:
@@ -624,9 +692,10 @@ async def check_after(run: Run, found: Recovery, fault_over: float, options: Opt
     deadline = time.monotonic() + FAULT_CHECK_WINDOW
     while True:
         try:
-            found.findings = await invariants.check(env["DATABASE_URL"], env["REDIS_URL"], env["REDIS_PREFIX"],
-                                                    settle=options.fault_settle)
-        except CHECKER_DOWN as exc:         # another fault under way (PostgreSQL or Redis restarting)
+            found.findings = await invariants.check(
+                env["DATABASE_URL"], env["REDIS_URL"], env["REDIS_PREFIX"], settle=options.fault_settle
+            )
+        except CHECKER_DOWN as exc:  # another fault under way (PostgreSQL or Redis restarting)
             say(f"{found.fault}: the checker could not run ({type(exc).__name__}); trying again")
         else:
             if not found.violations:
@@ -634,20 +703,26 @@ async def check_after(run: Run, found: Recovery, fault_over: float, options: Opt
                 say(f"{found.fault}: the checker finds no violation ({found.clean_after:.1f}s after the fault ended)")
                 return
         if time.monotonic() > deadline:
-            say(f"{found.fault}: " + (f"the checker finds {found.violations} violation(s):\n"
-                                      + invariants.report(found.findings) if found.findings is not None
-                                      else "the checker could not run"))
+            say(
+                f"{found.fault}: "
+                + (
+                    f"the checker finds {found.violations} violation(s):\n" + invariants.report(found.findings)
+                    if found.findings is not None
+                    else "the checker could not run"
+                )
+            )
             return
         await asyncio.sleep(SETTLE_POLL)
 
 
-async def inject_faults(run: Run, rig: Rig, supervisor: Supervisor, options: Options,
-                        checks: list[asyncio.Task]) -> list[Recovery]:
+async def inject_faults(
+    run: Run, rig: Rig, supervisor: Supervisor, options: Options, checks: list[asyncio.Task]
+) -> list[Recovery]:
     """Each fault in turn, evenly spread over the run, the next only once the last one was recovered from and
     is over; the checker after each runs in the background (its task added to `checks`)."""
     gap, began, recoveries = options.duration / (len(options.faults) + 1), time.monotonic(), []
     for i, fault in enumerate(options.faults):
-        await asyncio.sleep(max(0.0, began + gap * (i + 1) - time.monotonic()))     # pacing, not waiting on state
+        await asyncio.sleep(max(0.0, began + gap * (i + 1) - time.monotonic()))  # pacing, not waiting on state
         injected_at = time.monotonic()
         ongoing = await inject(fault, run, rig, supervisor, options)
         found = await measure_recovery(run, fault, injected_at)
@@ -661,6 +736,7 @@ async def inject_faults(run: Run, rig: Rig, supervisor: Supervisor, options: Opt
 
 # --- settling and the verdict -----------------------------------------------------------------------------------
 
+
 async def paid_not_as_left(run: Run, suspects: set[str]) -> set[str]:
     """The paid bookings among `suspects` whose status is not (yet) what their customers left them in."""
     return {bid for bid in suspects if await status_of(run, bid) not in run.paid[bid][1]}
@@ -671,6 +747,7 @@ class Arrivals:
     """Every confirmation email in the SMTP sink and every booking.created delivery at the clinic's endpoint:
     what has not arrived (by emails row id, by webhook-id), and second copies of one (a redelivery, not a
     second email or webhook: the receiver drops it by its Message-ID or webhook-id)."""
+
     emails: int = 0
     emails_missing: set[str] = field(default_factory=set)
     email_copies: int = 0
@@ -684,14 +761,24 @@ class Arrivals:
 
 
 async def arrivals(run: Run) -> Arrivals:
-    emails = {r[0] for r in await run.pool.fetch(
-        "SELECT id::text FROM notifications.emails WHERE kind = 'booking_confirmed'")}
-    deliveries = {r[0] for r in await run.pool.fetch(
-        "SELECT id::text FROM notifications.webhook_deliveries WHERE endpoint_id = $1", uuid.UUID(run.endpoint))}
+    emails = {
+        r[0] for r in await run.pool.fetch("SELECT id::text FROM notifications.emails WHERE kind = 'booking_confirmed'")
+    }
+    deliveries = {
+        r[0]
+        for r in await run.pool.fetch(
+            "SELECT id::text FROM notifications.webhook_deliveries WHERE endpoint_id = $1", uuid.UUID(run.endpoint)
+        )
+    }
     copies, hooks = await asyncio.to_thread(confirmation_copies, run), run.receiver.arrivals
-    return Arrivals(len(emails), emails - copies.keys(), sum(copies.values()) - len(copies),
-                    len(deliveries), deliveries - hooks.keys(), sum(hooks[d] for d in deliveries if d in hooks)
-                    - len(deliveries & hooks.keys()))
+    return Arrivals(
+        len(emails),
+        emails - copies.keys(),
+        sum(copies.values()) - len(copies),
+        len(deliveries),
+        deliveries - hooks.keys(),
+        sum(hooks[d] for d in deliveries if d in hooks) - len(deliveries & hooks.keys()),
+    )
 
 
 async def settle(run: Run, options: Options) -> tuple[list[invariants.Finding], set[str], Arrivals, float]:
@@ -703,8 +790,7 @@ async def settle(run: Run, options: Options) -> tuple[list[invariants.Finding], 
         suspects = await paid_not_as_left(run, suspects)
         arrived = await arrivals(run)
         findings = await invariants.check(env["DATABASE_URL"], env["REDIS_URL"], env["REDIS_PREFIX"], settle=0)
-        if (not suspects and arrived.complete and not any(f.count for f in findings)) \
-                or time.monotonic() > deadline:
+        if (not suspects and arrived.complete and not any(f.count for f in findings)) or time.monotonic() > deadline:
             return findings, suspects, arrived, time.monotonic() - began
         await asyncio.sleep(SETTLE_POLL)
 
@@ -749,8 +835,9 @@ class Result:
         if self.arrivals.emails_missing:
             reasons.append(f"{len(self.arrivals.emails_missing)} confirmation email(s) never reached the SMTP sink")
         if self.arrivals.webhooks_missing:
-            reasons.append(f"{len(self.arrivals.webhooks_missing)} booking.created webhook(s) never reached "
-                           "the receiver")
+            reasons.append(
+                f"{len(self.arrivals.webhooks_missing)} booking.created webhook(s) never reached the receiver"
+            )
         if not self.paid:
             reasons.append("no booking was paid: the load did not run")
         return reasons
@@ -759,12 +846,20 @@ class Result:
 async def subscribe(run: Run, url: str) -> str:
     """The demo clinic subscribes `url` to booking.created, with an API key of its own; returns the endpoint's id."""
     key, prefix = api_keys.generate()
-    await run.pool.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
-                           "VALUES ($1, $2, $3, $4, 'chaos')",
-                           uuid.uuid4(), stable_id(CLINIC), prefix, api_keys.digest(key))
-    status, body = await run.gateway.call("POST", "/api/v1/clinic/webhook-endpoints", "register webhook endpoint",
-                                          json={"url": url, "events": ["booking.created"]},
-                                          headers={"Authorization": f"Bearer {key}"})
+    await run.pool.execute(
+        "INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) VALUES ($1, $2, $3, $4, 'chaos')",
+        uuid.uuid4(),
+        stable_id(CLINIC),
+        prefix,
+        api_keys.digest(key),
+    )
+    status, body = await run.gateway.call(
+        "POST",
+        "/api/v1/clinic/webhook-endpoints",
+        "register webhook endpoint",
+        json={"url": url, "events": ["booking.created"]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     if status != 201:
         raise RuntimeError(f"registering the webhook endpoint answered {status}: {body}")
     return body["id"]
@@ -774,14 +869,15 @@ def unhandled_errors(stack: Stack) -> dict[str, int]:
     return {name: n for name in HTTP_SERVICES if (n := sum(stack.log(name).count(m) for m in UNHANDLED))}
 
 
-async def load_with_faults(run: Run, rig: Rig, supervisor: Supervisor, options: Options,
-                           checks: list[asyncio.Task]) -> list[Recovery]:
+async def load_with_faults(
+    run: Run, rig: Rig, supervisor: Supervisor, options: Options, checks: list[asyncio.Task]
+) -> list[Recovery]:
     """The load for `duration` seconds, the faults spread over it; returns once the load has stopped."""
     stop_load, began = asyncio.Event(), time.monotonic()
     load = asyncio.create_task(drive_load(run, options, stop_load))
     try:
         recoveries = await inject_faults(run, rig, supervisor, options, checks)
-        await asyncio.sleep(max(0.0, began + options.duration - time.monotonic()))     # the rest of the run
+        await asyncio.sleep(max(0.0, began + options.duration - time.monotonic()))  # the rest of the run
     finally:
         stop_load.set()
         await load
@@ -792,15 +888,26 @@ async def run_chaos(rig: Rig, options: Options) -> Result:
     """Load, faults, settling and the checks, on a stack already started (see chaos_stack)."""
     began, tally, receiver, stack = time.monotonic(), Counter(), Receiver(), rig.stack
     supervisor, stop_supervising, checks = Supervisor(stack), asyncio.Event(), []
-    async with (aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
-                asyncpg.create_pool(rig.db_url, min_size=0, max_size=4) as pool, receiver.serving() as hook_url):
-        run = Run(stack, session, pool, Gateway(session, stack.url(), tally),
-                  Gateway(session, stack.url(), tally, "probe: "), receiver)
+    async with (
+        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
+        asyncpg.create_pool(rig.db_url, min_size=0, max_size=4) as pool,
+        receiver.serving() as hook_url,
+    ):
+        run = Run(
+            stack,
+            session,
+            pool,
+            Gateway(session, stack.url(), tally),
+            Gateway(session, stack.url(), tally, "probe: "),
+            receiver,
+        )
         run.endpoint = await subscribe(run, hook_url)
         today = datetime.now(timezone.utc).date()
         run.slots.extend(await free_starts(run.gateway, today + timedelta(days=1), HORIZON_DAYS))
-        say(f"stack ready; {len(run.slots)} free slots; {options.duration:.0f}s of load at {options.rate}/s, "
-            f"faults: {', '.join(options.faults)}")
+        say(
+            f"stack ready; {len(run.slots)} free slots; {options.duration:.0f}s of load at {options.rate}/s, "
+            f"faults: {', '.join(options.faults)}"
+        )
         supervising = asyncio.create_task(supervisor.run(stop_supervising))
         try:
             recoveries = await load_with_faults(run, rig, supervisor, options, checks)
@@ -812,20 +919,35 @@ async def run_chaos(rig: Rig, options: Options) -> Result:
                 check.cancel()
             stop_supervising.set()
             await supervising
-    return Result(options, time.monotonic() - began, tally, run.journeys, recoveries, supervisor.restarts,
-                  supervisor.unexpected, len(run.paid), not_as_left, arrived, findings, settled_in,
-                  unhandled_errors(stack))
+    return Result(
+        options,
+        time.monotonic() - began,
+        tally,
+        run.journeys,
+        recoveries,
+        supervisor.restarts,
+        supervisor.unexpected,
+        len(run.paid),
+        not_as_left,
+        arrived,
+        findings,
+        settled_in,
+        unhandled_errors(stack),
+    )
 
 
 # --- the report ------------------------------------------------------------------------------------------------
+
 
 def _seconds(value: float | None) -> str:
     return f"{value:6.1f}s" if value is not None else "   n/a "
 
 
 def recovery_line(r: Recovery) -> str:
-    return (f"lasted {_seconds(r.lasted)}  ready {_seconds(r.ready)}  booked {_seconds(r.booked)}  "
-            f"confirmed {_seconds(r.confirmed)}  emailed {_seconds(r.emailed)}  webhook {_seconds(r.webhooked)}")
+    return (
+        f"lasted {_seconds(r.lasted)}  ready {_seconds(r.ready)}  booked {_seconds(r.booked)}  "
+        f"confirmed {_seconds(r.confirmed)}  emailed {_seconds(r.emailed)}  webhook {_seconds(r.webhooked)}"
+    )
 
 
 def check_line(r: Recovery) -> str:
@@ -838,27 +960,36 @@ def check_line(r: Recovery) -> str:
 
 def render(result: Result) -> str:
     a = result.arrivals
-    lines = [f"chaos run: {result.seconds:.0f}s in all, {result.options.duration:.0f}s of load at "
-             f"{result.options.rate}/s; {len(result.recoveries)} faults injected",
-             "", "customer journeys started:"]
+    lines = [
+        f"chaos run: {result.seconds:.0f}s in all, {result.options.duration:.0f}s of load at "
+        f"{result.options.rate}/s; {len(result.recoveries)} faults injected",
+        "",
+        "customer journeys started:",
+    ]
     lines += [f"  {n:6d}  {kind}" for kind, n in sorted(result.journeys.items())]
     lines += ["", "requests sent (by outcome):"]
     lines += [f"  {n:6d}  {what:32s} {outcome}" for (what, outcome), n in sorted(result.requests.items())]
-    lines += ["", "faults (seconds from the fault until each step of a probe booking worked again; then the "
-                  f"invariant checker, counting work in flight older than {result.options.fault_settle:g}s):"]
+    lines += [
+        "",
+        "faults (seconds from the fault until each step of a probe booking worked again; then the "
+        f"invariant checker, counting work in flight older than {result.options.fault_settle:g}s):",
+    ]
     lines += [f"  {r.fault:24s} {recovery_line(r)}\n  {'':24s} {check_line(r)}" for r in result.recoveries]
     unexpected = ", ".join(f"{k} x{n}" for k, n in result.unexpected_exits.items()) or "none"
-    lines += [f"restarts by the supervisor: {sum(result.restarts.values())}; exits nobody caused: {unexpected}",
-              f"paid bookings: {result.paid}; not as their customers left them: {len(result.not_as_left)}"
-              + (f" (e.g. {', '.join(sorted(result.not_as_left)[:3])})" if result.not_as_left else ""),
-              f"confirmation emails: {a.emails}; not in the SMTP sink: {len(a.emails_missing)}; "
-              f"second copies of a Message-ID: {a.email_copies}",
-              f"booking.created webhooks: {a.webhooks}; not received: {len(a.webhooks_missing)}; "
-              f"redeliveries of a webhook-id: {a.webhook_copies}",
-              f"unhandled errors in the service logs: {result.unhandled_errors or 'none'}",
-              f"settled in {result.settled_in:.1f}s; the invariant checker says:",
-              invariants.report(result.findings), "",
-              "verdict: " + ("OK" if not result.failures else "FAILED: " + "; ".join(result.failures))]
+    lines += [
+        f"restarts by the supervisor: {sum(result.restarts.values())}; exits nobody caused: {unexpected}",
+        f"paid bookings: {result.paid}; not as their customers left them: {len(result.not_as_left)}"
+        + (f" (e.g. {', '.join(sorted(result.not_as_left)[:3])})" if result.not_as_left else ""),
+        f"confirmation emails: {a.emails}; not in the SMTP sink: {len(a.emails_missing)}; "
+        f"second copies of a Message-ID: {a.email_copies}",
+        f"booking.created webhooks: {a.webhooks}; not received: {len(a.webhooks_missing)}; "
+        f"redeliveries of a webhook-id: {a.webhook_copies}",
+        f"unhandled errors in the service logs: {result.unhandled_errors or 'none'}",
+        f"settled in {result.settled_in:.1f}s; the invariant checker says:",
+        invariants.report(result.findings),
+        "",
+        "verdict: " + ("OK" if not result.failures else "FAILED: " + "; ".join(result.failures)),
+    ]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 whole stack: with JavaScript off at a phone's width, and with the keyboard alone at a desktop's. axe-core
 judges every page on the way (no violation of impact serious or critical); screenshots of each page go to
 test-artifacts/ (git-ignored)."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 import stripe
-from icalendar import Calendar
 from axe_playwright_python.async_playwright import Axe
+from icalendar import Calendar
 from playwright.async_api import Page, expect
 
 from tests.support.infra import database_url, wait_for
@@ -67,7 +68,9 @@ async def book_and_pay(page: Page, visit: Visit, email: str) -> None:
     # A time says its clock; a screen reader adds its day's heading, which names the zone, as its description.
     first_time = page.locator("button.slot").first
     await expect(first_time).to_have_accessible_name(re.compile(r"^\d\d:\d\d$"))
-    await expect(first_time).to_have_accessible_description(re.compile(r"^\w+day \d+ \w+ \d{4} \(UK time, (GMT|BST)\)$"))
+    await expect(first_time).to_have_accessible_description(
+        re.compile(r"^\w+day \d+ \w+ \d{4} \(UK time, (GMT|BST)\)$")
+    )
     await first_time.click()
     await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
     await visit.check("screening")
@@ -87,7 +90,8 @@ async def book_and_pay(page: Page, visit: Visit, email: str) -> None:
     await visit.check("confirmed")
     await expect(page.get_by_text(email)).to_be_visible()
     await expect(page.get_by_role("link", name="Cancel or move this booking")).to_have_attribute(
-        "href", re.compile(r"/manage/[0-9a-f-]+\?token="))
+        "href", re.compile(r"/manage/[0-9a-f-]+\?token=")
+    )
 
 
 async def cancel_from_the_manage_link(page: Page, visit: Visit) -> None:
@@ -166,9 +170,11 @@ async def test_two_customers_choose_the_same_time_one_gets_it_the_other_is_told(
         await slot.click()
         await expect(pages[0].get_by_role("heading", name="Before your treatment")).to_be_visible()
         await pages[1].locator("button.slot").first.click()
-        await expect(pages[1].get_by_text("Sorry, that time has just been taken. Please choose another.")).to_be_visible()
+        await expect(
+            pages[1].get_by_text("Sorry, that time has just been taken. Please choose another.")
+        ).to_be_visible()
         await expect(pages[1].get_by_role("heading", name="Choose a time")).to_be_visible()
-        assert await pages[1].locator("button.slot").first.inner_text() != label   # other times are offered
+        assert await pages[1].locator("button.slot").first.inner_text() != label  # other times are offered
         await Visit(pages[1], "taken-phone", judge=True).check("taken")
     finally:
         await first.close()
@@ -187,7 +193,7 @@ async def test_the_whole_flow_with_the_keyboard_alone_on_a_phone(browser, stack)
         await keyboard.press("Space")
         await tab_to(page, "Continue")
         await press_and_load(page, "Enter")
-        await tab_to(page, "No preference")           # a radio group takes one Tab; its arrows choose within it
+        await tab_to(page, "No preference")  # a radio group takes one Tab; its arrows choose within it
         await choose_with_arrows(page, "Amara Okafor")
         await expect(page.get_by_label("Amara Okafor")).to_be_checked()
         await tab_to(page, "Continue")
@@ -200,9 +206,11 @@ async def test_the_whole_flow_with_the_keyboard_alone_on_a_phone(browser, stack)
         await press_and_load(page, "Enter")
         await expect(page.get_by_role("heading", name="Before your treatment")).to_be_visible()
         for _ in range(await page.locator("fieldset").count()):
-            await tab_to(page, "Yes")                 # each question's group, then the arrow to its "No"
+            await tab_to(page, "Yes")  # each question's group, then the arrow to its "No"
             await choose_with_arrows(page, "No")
-        assert await page.locator("input[type=radio][value=no]:checked").count() == await page.locator("fieldset").count()
+        assert (
+            await page.locator("input[type=radio][value=no]:checked").count() == await page.locator("fieldset").count()
+        )
         await tab_to(page, "Continue")
         await press_and_load(page, "Enter")
         await tab_to(page, "Full name")
@@ -214,7 +222,7 @@ async def test_the_whole_flow_with_the_keyboard_alone_on_a_phone(browser, stack)
         await tab_to(page, "Continue to payment")
         await press_and_load(page, "Enter")
         await expect(page.get_by_text("Test mode.")).to_be_visible()
-        await tab_to(page, "Pay £")                   # the test Visa card is chosen already
+        await tab_to(page, "Pay £")  # the test Visa card is chosen already
         await press_and_load(page, "Enter")
         await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
         await expect(page.get_by_text("grace.keyboard@example.com")).to_be_visible()
@@ -240,13 +248,15 @@ def invite_of(message: dict):
 async def refunds_at_fake_stripe(stack, stack_db, booking_id: str) -> list:
     conn = await asyncpg.connect(database_url(stack_db))
     try:
-        intent = await conn.fetchval("SELECT stripe_payment_intent FROM payments.payments WHERE reference_id = $1",
-                                     booking_id)
+        intent = await conn.fetchval(
+            "SELECT stripe_payment_intent FROM payments.payments WHERE reference_id = $1", booking_id
+        )
     finally:
         await conn.close()
     http = stripe.AIOHTTPClient()
-    client = stripe.StripeClient("sk_test_offline", http_client=http,
-                                 base_addresses={"api": f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"})
+    client = stripe.StripeClient(
+        "sk_test_offline", http_client=http, base_addresses={"api": f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"}
+    )
     try:
         return (await client.v1.refunds.list_async(params={"payment_intent": intent})).data
     finally:
@@ -267,8 +277,11 @@ async def test_a_customer_pays_by_card_then_moves_and_cancels_from_the_emails_li
             await page.get_by_role("link", name="Download the calendar file (.ics)").click()
         [downloaded] = Calendar.from_ical(Path(await (await download.value).path()).read_text()).walk("VEVENT")
 
-        [confirmation] = await wait_for(lambda: emails_to(page, address, "booking_confirmed"), timeout=20,
-                                        what="the confirmation email in the dev mailbox")
+        [confirmation] = await wait_for(
+            lambda: emails_to(page, address, "booking_confirmed"),
+            timeout=20,
+            what="the confirmation email in the dev mailbox",
+        )
         first = invite_of(confirmation)
         assert first["UID"] == downloaded["UID"] and first.decoded("DTSTART") == downloaded.decoded("DTSTART")
         manage_url = re.search(r"https?://\S+/manage/[0-9a-f-]+\?token=[\w.-]+", confirmation["text"]).group(0)
@@ -279,12 +292,15 @@ async def test_a_customer_pays_by_card_then_moves_and_cancels_from_the_emails_li
         await page.get_by_role("button", name="Move this booking").click()
         await expect(page.get_by_role("heading", name="Choose a new time")).to_be_visible()
         await visit.check("move")
-        await page.get_by_role("button", name="Next week").click()     # beyond the change window, as booked
+        await page.get_by_role("button", name="Next week").click()  # beyond the change window, as booked
         await page.locator("button.slot").first.click()
         await expect(page.get_by_role("heading", name="Booking moved")).to_be_visible()
         await visit.check("moved")
-        [moved] = await wait_for(lambda: emails_to(page, address, "booking_rescheduled"), timeout=20,
-                                 what="the email saying the booking moved")
+        [moved] = await wait_for(
+            lambda: emails_to(page, address, "booking_rescheduled"),
+            timeout=20,
+            what="the email saying the booking moved",
+        )
         second = invite_of(moved)
         assert second["UID"] == first["UID"] and second["SEQUENCE"] > first["SEQUENCE"]
         assert second.decoded("DTSTART") != first.decoded("DTSTART")
@@ -294,8 +310,11 @@ async def test_a_customer_pays_by_card_then_moves_and_cancels_from_the_emails_li
         shown = await page.get_by_text(re.compile(r"We will refund £\d+\.\d\d")).inner_text()
         await page.get_by_role("button", name="Yes, cancel it").click()
         await expect(page.get_by_role("heading", name="Booking cancelled")).to_be_visible()
-        [refund] = await wait_for(lambda: refunds_at_fake_stripe(stack, stack_db, booking_id), timeout=20,
-                                  what="the refund at the fake Stripe")
+        [refund] = await wait_for(
+            lambda: refunds_at_fake_stripe(stack, stack_db, booking_id),
+            timeout=20,
+            what="the refund at the fake Stripe",
+        )
         assert refund.status == "succeeded" and f"£{refund.amount / 100:.2f}" in shown
     finally:
         await context.close()

@@ -3,6 +3,7 @@ another origin (http://localhost:<port>, another site than the stack's http://12
 that snippet. Allowed by the clinic, BOOK NOW at desktop width opens the booking in an overlay and the whole
 flow runs inside the frame (its cookies partitioned); Escape closes it and gives the focus back; at phone
 width the link opens the booking as a page. Not allowed, the browser refuses the frame."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 ALLOWED, NOT_ALLOWED = "urban-therapy", "spinecare"
-CATALOGUE_FRESH_SECONDS = 15        # the web service keeps a clinic's catalogue (its setting too) for 5 s
+CATALOGUE_FRESH_SECONDS = 15  # the web service keeps a clinic's catalogue (its setting too) for 5 s
 
 
 def documented_snippet(stack_url: str, slug: str) -> str:
@@ -38,13 +39,19 @@ def documented_snippet(stack_url: str, slug: str) -> str:
 @pytest.fixture
 async def clinic_website(stack, aiohttp_server) -> str:
     """The clinic's own website, another origin: /<clinic> is an article with the snippet."""
+
     async def article(request: web.Request) -> web.Response:
         slug = request.match_info["clinic"]
-        return web.Response(content_type="text/html", text=(
-            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Massage for sciatica</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>'
-            "<h1>Massage for sciatica</h1><p>How clinical massage eases back and leg pain.</p>"
-            f"{documented_snippet(stack.url(), slug)}</main></body></html>"))
+        return web.Response(
+            content_type="text/html",
+            text=(
+                '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Massage for sciatica</title>'
+                '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>'
+                "<h1>Massage for sciatica</h1><p>How clinical massage eases back and leg pain.</p>"
+                f"{documented_snippet(stack.url(), slug)}</main></body></html>"
+            ),
+        )
+
     app = web.Application()
     app.router.add_get("/{clinic}", article)
     server = await aiohttp_server(app, port=free_port())
@@ -60,8 +67,9 @@ async def allow(stack, stack_db: str, slug: str, origins: list[str]) -> None:
     finally:
         await pool.close()
     async with aiohttp.ClientSession() as http:
-        async with http.patch(f"{stack.url()}/api/v1/clinic/settings", headers=bearer(key),
-                              json={"embed_origins": origins}) as resp:
+        async with http.patch(
+            f"{stack.url()}/api/v1/clinic/settings", headers=bearer(key), json={"embed_origins": origins}
+        ) as resp:
             assert resp.status == 200, await resp.text()
         wanted = "frame-ancestors " + (" ".join(origins) or "'none'")
         deadline = time.monotonic() + CATALOGUE_FRESH_SECONDS

@@ -2,6 +2,7 @@
 printable voucher's link, redeemed in the booking flow (all, then part with the card paying the rest), the
 balance checked in between. With JavaScript off at a phone's width, with the keyboard alone, and judged by
 axe-core on every voucher page at phone and desktop width."""
+
 from __future__ import annotations
 
 import re
@@ -38,7 +39,9 @@ async def buy_a_gift(page: Page, visit: Visit, recipient: str, amount: str = "60
     await visit.check("gift-pay")
     await page.get_by_role("button", name=re.compile(r"^Pay £")).click()
     await expect(page.get_by_role("heading", name="Thank you for your gift")).to_be_visible()
-    await expect(page.get_by_text(re.compile(r"will be emailed to Sam Carter (straight away|at 08:00 on)"))).to_be_visible()
+    await expect(
+        page.get_by_text(re.compile(r"will be emailed to Sam Carter (straight away|at 08:00 on)"))
+    ).to_be_visible()
     await visit.check("gift-thanks")
 
 
@@ -47,16 +50,21 @@ async def gift_email(page: Page, stack_db: str, recipient: str) -> dict:
     that hour: the test moves its delivery to now, as the notifications tests move the clock."""
     conn = await asyncpg.connect(database_url(stack_db))
     try:
+
         async def planned():
             return await conn.fetchval(
                 "UPDATE notifications.voucher_deliveries d SET due_at = least(due_at, now()) FROM payments.vouchers v "
-                "WHERE v.id = d.voucher_id AND v.recipient_email = $1 RETURNING d.id", recipient)
+                "WHERE v.id = d.voucher_id AND v.recipient_email = $1 RETURNING d.id",
+                recipient,
+            )
+
         await wait_for(planned, timeout=20, what="the gift's delivery to be planned")
     finally:
         await conn.close()
 
-    [message] = await wait_for(lambda: emails_to(page, recipient, "voucher_gift"), timeout=30,
-                               what="the gift email in the dev mailbox")
+    [message] = await wait_for(
+        lambda: emails_to(page, recipient, "voucher_gift"), timeout=30, what="the gift email in the dev mailbox"
+    )
     return message
 
 
@@ -97,8 +105,9 @@ async def a_gift_from_purchase_to_two_bookings(page: Page, visit: Visit, stack_d
     [receipt] = [m for m in await emails_to(page, "ada.buyer@example.com", "voucher_receipt") if recipient in m["text"]]
     await page.goto(re.search(r"https?://\S+/vouchers/[0-9a-f-]+/change\?token=\S+", receipt["text"]).group(0))
     # (Bought after 08:00 it went at once and can no longer change; before, it still could.)
-    await expect(page.get_by_role("heading", name=re.compile("The gift has been sent|Change where or when"))
-                 ).to_be_visible()
+    await expect(
+        page.get_by_role("heading", name=re.compile("The gift has been sent|Change where or when"))
+    ).to_be_visible()
     await visit.check("gift-change")
 
     await page.goto(printable)
@@ -115,8 +124,9 @@ async def a_gift_from_purchase_to_two_bookings(page: Page, visit: Visit, stack_d
     await expect(page.get_by_label("Gift voucher code (optional)")).to_have_value(code)
     await page.get_by_role("button", name="Continue to payment").click()
     await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
-    await expect(page.get_by_text(re.compile(r"Your gift voucher …\w{4} paid £40\.00; £20\.00 is left on it\."))
-                 ).to_be_visible()
+    await expect(
+        page.get_by_text(re.compile(r"Your gift voucher …\w{4} paid £40\.00; £20\.00 is left on it\."))
+    ).to_be_visible()
     await check_balance(page, visit, code, "£20.00 towards any treatment at Urban Therapy Clinic, London.")
 
     # A £55 treatment: the £20 left, and the card the other £35.
@@ -132,12 +142,14 @@ async def a_gift_from_purchase_to_two_bookings(page: Page, visit: Visit, stack_d
 
 
 async def test_a_gift_bought_delivered_and_spent_over_two_bookings_with_javascript_off_on_a_phone(
-        browser, stack, stack_db):
+    browser, stack, stack_db
+):
     context = await browser.new_context(viewport=PHONE, java_script_enabled=False, base_url=stack.url())
     try:
         page = await context.new_page()
-        await a_gift_from_purchase_to_two_bookings(page, Visit(page, "gift-no-js-phone", judge=False), stack_db,
-                                                   "sam.nojs@example.com")
+        await a_gift_from_purchase_to_two_bookings(
+            page, Visit(page, "gift-no-js-phone", judge=False), stack_db, "sam.nojs@example.com"
+        )
     finally:
         await context.close()
 
@@ -147,8 +159,9 @@ async def test_every_voucher_page_passes_axe_at_phone_and_desktop_width(browser,
     context = await browser.new_context(viewport=VIEWPORTS[width], base_url=stack.url())
     try:
         page = await context.new_page()
-        await a_gift_from_purchase_to_two_bookings(page, Visit(page, f"gift-axe-{width}", judge=True), stack_db,
-                                                   f"sam.{width}@example.com")
+        await a_gift_from_purchase_to_two_bookings(
+            page, Visit(page, f"gift-axe-{width}", judge=True), stack_db, f"sam.{width}@example.com"
+        )
     finally:
         await context.close()
 
@@ -159,13 +172,17 @@ async def test_a_gift_bought_with_the_keyboard_alone_on_a_phone(browser, stack):
         page = await context.new_page()
         keyboard = page.keyboard
         await page.goto("/c/urban-therapy/vouchers")
-        await tab_to(page, "£25.00")                # the group's first option; the arrows choose within it
+        await tab_to(page, "£25.00")  # the group's first option; the arrows choose within it
         await choose_with_arrows(page, "Another amount")
         await expect(page.get_by_label("Another amount", exact=True)).to_be_checked()
-        for label, text in (("Another amount, in pounds", "45"), ("Their name", "Sam Carter"),
-                            ("Their email address", "sam.keyboard@example.com"),
-                            ("Your message (optional)", "Enjoy!"), ("Your full name", "Ada Lovelace"),
-                            ("Your email address", "ada.keyboard@example.com")):
+        for label, text in (
+            ("Another amount, in pounds", "45"),
+            ("Their name", "Sam Carter"),
+            ("Their email address", "sam.keyboard@example.com"),
+            ("Your message (optional)", "Enjoy!"),
+            ("Your full name", "Ada Lovelace"),
+            ("Your email address", "ada.keyboard@example.com"),
+        ):
             await tab_to(page, label)
             await keyboard.type(text)
         await expect(page.get_by_text("You have 994 characters remaining")).to_be_visible()
@@ -191,7 +208,7 @@ async def test_a_course_voucher_bought_in_the_browser_pays_for_a_whole_course_bo
         await page.get_by_label("Gift voucher code (optional)").fill(code)
         await page.get_by_role("button", name="Continue to payment").click()
         await expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible(timeout=20_000)
-        await expect(page.locator(".summary li")).to_have_count(6)       # the six sessions, with their dates
+        await expect(page.locator(".summary li")).to_have_count(6)  # the six sessions, with their dates
         await expect(page.get_by_text("paid £345.00; nothing is left on it.")).to_be_visible()
     finally:
         await context.close()

@@ -5,6 +5,7 @@ receiver stall. Every fault is recovered from and the invariant checker finds no
 a 500, every paid booking ends as its customer left it, every confirmation email and webhook arrives, and no
 invariant is violated at the end. The run has a stack of its own, on a PostgreSQL cluster of its own (the
 session's would not survive the kills unchanged, and the machine's PostgreSQL is never restarted)."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,16 @@ import pytest
 from tests.chaos.runner import Options, chaos_stack, render, run_chaos
 
 pytestmark = pytest.mark.e2e
-FAULTS = ("booking", "booking-relay", "postgres", "notifications-consumer", "celery-worker", "redis",
-          "smtp-stall", "webhook-stall")
+FAULTS = (
+    "booking",
+    "booking-relay",
+    "postgres",
+    "notifications-consumer",
+    "celery-worker",
+    "redis",
+    "smtp-stall",
+    "webhook-stall",
+)
 
 
 @pytest.mark.timeout(240)

@@ -2,6 +2,7 @@
 has in flight, then exits cleanly. Shown on the real gateway process in front of a slow upstream (every
 HTTP service runs through the same shared.web.run_service), and on a real stream consumer process (every
 relay and consumer runs through the same shared.runner.run_worker), which finishes and acks its batch."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,8 @@ async def slow_upstream(aiohttp_server):
 
 
 async def test_the_gateway_finishes_in_flight_requests_refuses_new_ones_and_exits_on_sigterm(
-        slow_upstream, stack_redis, tmp_path):
+    slow_upstream, stack_redis, tmp_path
+):
     env = stack_env(database_url("unused"), stack_redis.url, tmp_path)
     env["BOOKING_URL"] = str(slow_upstream.make_url("")).rstrip("/")
     stack = Stack(env, tmp_path)
@@ -43,6 +45,7 @@ async def test_the_gateway_finishes_in_flight_requests_refuses_new_ones_and_exit
     gateway = stack.url("gateway")
     try:
         async with aiohttp.ClientSession() as http:
+
             async def up() -> bool:
                 try:
                     async with http.get(f"{gateway}/healthz") as resp:
@@ -57,10 +60,10 @@ async def test_the_gateway_finishes_in_flight_requests_refuses_new_ones_and_exit
                     return resp.status, await resp.json()
 
             in_flight = asyncio.create_task(slow_request())
-            await asyncio.sleep(0.4)                     # the request is now waiting on the upstream
+            await asyncio.sleep(0.4)  # the request is now waiting on the upstream
             stack.send_signal("gateway", signal.SIGTERM)
             await asyncio.sleep(0.3)
-            async with aiohttp.ClientSession() as fresh:   # a new connection, as a new client would open
+            async with aiohttp.ClientSession() as fresh:  # a new connection, as a new client would open
                 with pytest.raises(aiohttp.ClientConnectionError):
                     async with fresh.get(f"{gateway}/healthz") as resp:
                         await resp.read()
@@ -81,7 +84,8 @@ async def _count(pool, sql: str) -> int:
 
 
 async def test_a_consumer_finishes_its_batch_acks_it_and_exits_on_sigterm(
-        settings, booking_pool, notifications_pool, redis, tmp_path):
+    settings, booking_pool, notifications_pool, redis, tmp_path
+):
     """The notifications consumer, as its own process, is stopped while it works through a backlog: it
     finishes and acks what it read, exits 0, and on restart handles the rest, each event once."""
     for i in range(BATCH):

@@ -1,5 +1,6 @@
 """One booking through the real stack: gateway → booking → outbox → relay → stream → consumer →
 Celery → SMTP sink → dev mailbox; and the same path surviving a dead consumer and a flushed Redis."""
+
 from __future__ import annotations
 
 import signal
@@ -11,8 +12,8 @@ import pytest
 import stripe
 
 from tests.support.booking import BaseUrlClient, next_weekday
-from tests.support.payments import book_and_pay_by_card
 from tests.support.infra import database_url, wait_for
+from tests.support.payments import book_and_pay_by_card
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +26,9 @@ async def mailbox_for(http: aiohttp.ClientSession, stack, address: str) -> list[
 
 async def book(http, stack, address: str, weekday: int) -> dict:
     stripe_url = f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"
-    return await book_and_pay_by_card(BaseUrlClient(http, stack.url()), stripe_url, email=address,
-                                      day=next_weekday(weekday))
+    return await book_and_pay_by_card(
+        BaseUrlClient(http, stack.url()), stripe_url, email=address, day=next_weekday(weekday)
+    )
 
 
 async def test_booking_produces_a_confirmation_email_in_the_dev_mailbox(stack):
@@ -34,8 +36,9 @@ async def test_booking_produces_a_confirmation_email_in_the_dev_mailbox(stack):
     async with aiohttp.ClientSession() as http:
         booking = await book(http, stack, address, weekday=1)
         # Card paid on Stripe → signed webhook → payments → booking confirmed → email.
-        [message] = await wait_for(lambda: mailbox_for(http, stack, address), timeout=20,
-                                   what="the confirmation email in the dev mailbox")
+        [message] = await wait_for(
+            lambda: mailbox_for(http, stack, address), timeout=20, what="the confirmation email in the dev mailbox"
+        )
         assert "Booking confirmed" in message["subject"]
         assert booking["id"] in message["text"]
         assert "Amara Okafor" in message["text"] and "Europe/London" in message["text"]
@@ -55,14 +58,16 @@ async def test_consumer_down_and_redis_flushed_the_email_still_arrives_once(stac
                 return await conn.fetchval(
                     "SELECT published_at IS NOT NULL FROM booking.outbox "
                     "WHERE envelope->>'type' = 'booking.confirmed' AND envelope->'data'->>'booking_id' = $1",
-                    booking["id"])
+                    booking["id"],
+                )
 
             await wait_for(relayed, timeout=20, what="payment, confirmation, and the relay publishing it")
-            await stack_redis_client.flushall()   # published, not yet consumed: gone from Redis
+            await stack_redis_client.flushall()  # published, not yet consumed: gone from Redis
             stack.start("notifications-consumer")
 
-            [message] = await wait_for(lambda: mailbox_for(http, stack, address), timeout=20,
-                                       what="the email after the Redis loss")
+            [message] = await wait_for(
+                lambda: mailbox_for(http, stack, address), timeout=20, what="the email after the Redis loss"
+            )
             assert booking["id"] in message["text"]
             # Let the consumer go through everything the relay re-published, then count again.
             await wait_for(lambda: _stream_drained(stack_redis_client, stack), timeout=20, what="drained stream")
@@ -83,19 +88,25 @@ async def _stream_drained(redis, stack) -> bool:
 
 async def test_fake_stripe_delivers_signed_webhooks_to_our_endpoint(stack, stack_db):
     http_client = stripe.AIOHTTPClient()
-    client = stripe.StripeClient("sk_test_offline", http_client=http_client,
-                                 base_addresses={"api": f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"})
+    client = stripe.StripeClient(
+        "sk_test_offline",
+        http_client=http_client,
+        base_addresses={"api": f"http://127.0.0.1:{stack.env['FAKE_STRIPE_PORT']}"},
+    )
     try:
         intent = await client.v1.payment_intents.create_async(
-            params={"amount": 6500, "currency": "gbp", "payment_method": "pm_card_visa", "confirm": True})
+            params={"amount": 6500, "currency": "gbp", "payment_method": "pm_card_visa", "confirm": True}
+        )
     finally:
         await http_client.close_async()
     assert intent.status == "succeeded"
     conn = await asyncpg.connect(database_url(stack_db))
     try:
+
         async def received():
             return await conn.fetchval(
-                "SELECT type FROM payments.stripe_events WHERE payload->'data'->'object'->>'id' = $1", intent.id)
+                "SELECT type FROM payments.stripe_events WHERE payload->'data'->'object'->>'id' = $1", intent.id
+            )
 
         assert await wait_for(received, timeout=15, what="the Stripe webhook") == "payment_intent.succeeded"
     finally:

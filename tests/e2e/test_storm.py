@@ -3,6 +3,7 @@ through the gateway. Every connection is open before any request is written, so 
 arrive together, and each time a hold that lapsed a moment ago is still in the way. Exactly one wins;
 every other customer gets a 409 in the error shape (never a 5xx or a timeout) — five runs in a row, for
 one slot, for overlapping slots and for a course's series."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,7 @@ import asyncpg
 import pytest
 
 from services.booking.seed import stable_id
-from tests.support.booking import (CLINIC, THERAPIST, TREATMENT, BaseUrlClient, free_slots, hold_body,
-                                   next_weekday)
+from tests.support.booking import CLINIC, THERAPIST, TREATMENT, BaseUrlClient, free_slots, hold_body, next_weekday
 from tests.support.infra import database_url
 
 pytestmark = pytest.mark.e2e
@@ -36,8 +36,10 @@ def client_address(i: int) -> str:
 def _request(url: str, body: dict) -> bytes:
     payload = json.dumps(body).encode()
     target = urlsplit(url)
-    head = (f"POST {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"POST {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + payload
 
 
@@ -50,9 +52,12 @@ def _answer(raw: bytes) -> tuple[int, dict]:
 async def storm(stack, bodies: list[dict]) -> tuple[Counter, Counter]:
     """Statuses, and the error codes of the refusals, of `bodies` sent together from many addresses."""
     url = urlsplit(stack.url())
-    connections = await asyncio.gather(*(
-        asyncio.open_connection(url.hostname, url.port, local_addr=(client_address(i), 0))
-        for i in range(len(bodies))))
+    connections = await asyncio.gather(
+        *(
+            asyncio.open_connection(url.hostname, url.port, local_addr=(client_address(i), 0))
+            for i in range(len(bodies))
+        )
+    )
     # Every customer is connected: now all of them press the button.
     for (_, writer), body in zip(connections, bodies):
         writer.write(_request(f"{stack.url()}/api/v1/holds", body))
@@ -61,8 +66,10 @@ async def storm(stack, bodies: list[dict]) -> tuple[Counter, Counter]:
     for _, writer in connections:
         writer.close()
     parsed = [_answer(raw) for raw in answers]
-    return (Counter(status for status, _ in parsed),
-            Counter(body["error"]["code"] for status, body in parsed if status != 201))
+    return (
+        Counter(status for status, _ in parsed),
+        Counter(body["error"]["code"] for status, body in parsed if status != 201),
+    )
 
 
 async def open_days(stack, first: date, days: int, **slot_filter) -> list[list[dict]]:
@@ -105,8 +112,14 @@ async def lapsed_hold(stack_db: str, clinic: str, therapist: str, treatment: str
             """INSERT INTO booking.bookings (id, clinic_id, treatment_id, therapist_id, starts_at, ends_at, blocked,
                                              status, expires_at, price_amount, currency)
                VALUES ($1, $2, $3, $4, $5, $6, tstzrange($5, $7), 'held', now() - interval '1 second', 100, 'GBP')""",
-            uuid.uuid4(), stable_id(clinic), uuid.UUID(treatment), uuid.UUID(therapist), begins,
-            begins + timedelta(minutes=60), begins + BLOCKED)
+            uuid.uuid4(),
+            stable_id(clinic),
+            uuid.UUID(treatment),
+            uuid.UUID(therapist),
+            begins,
+            begins + timedelta(minutes=60),
+            begins + BLOCKED,
+        )
     finally:
         await conn.close()
 

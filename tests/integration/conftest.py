@@ -3,11 +3,11 @@ from dataclasses import dataclass
 import pytest
 
 from services.booking.app import create_app as create_booking_app
-from services.payments import service as payments_service
-from services.payments.app import create_app as create_payments_app
-from services.payments import voucher_service
 from services.gateway.app import create_app as create_gateway
 from services.notifications.app import create_app as create_notifications
+from services.payments import service as payments_service
+from services.payments import voucher_service
+from services.payments.app import create_app as create_payments_app
 from tests.support.clinic_api import issue_keys
 from tests.support.infra import free_port
 from tests.support.payments import EventPath, customer_pays
@@ -51,8 +51,9 @@ async def payments(booking_server, payments_server, aiohttp_client):
 
 @pytest.fixture
 async def event_path(settings, redis, booking_pool, payments_pool, notifications_pool):
-    path = EventPath(settings, redis, {"booking": booking_pool, "payments": payments_pool,
-                                       "notifications": notifications_pool})
+    path = EventPath(
+        settings, redis, {"booking": booking_pool, "payments": payments_pool, "notifications": notifications_pool}
+    )
     await path.start()
     yield path
     await path.close()
@@ -61,6 +62,7 @@ async def event_path(settings, redis, booking_pool, payments_pool, notifications
 @dataclass
 class Checkout:
     """The customer's card payment, and what our side does about it, step by step."""
+
     settings: object
     payments_pool: object
     event_path: EventPath

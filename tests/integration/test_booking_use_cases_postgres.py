@@ -1,5 +1,6 @@
 """The booking use cases' cases of tests/unit/test_booking_use_cases.py, against PostgreSQL: the same
 tests, given a world whose unit of work is a PostgresUnitOfWork on this test's own seeded database."""
+
 import asyncio
 import random
 
@@ -19,7 +20,8 @@ def world(booking_pool):
 async def test_a_cancelled_use_case_stays_cancelled(booking_pool):
     """The hold sweeper stops on cancellation and carries on after errors: a cancellation that reached it as
     an error (a rollback refused after a cancelled statement) kept it, and its app's shutdown, waiting forever."""
-    async def sweep():              # as the sweeper in app.py does
+
+    async def sweep():  # as the sweeper in app.py does
         await service.expire_lapsed(PostgresUnitOfWork(booking_pool))
 
     for attempt in range(150):

@@ -1,4 +1,5 @@
 """Confirming holds with a health screening, and managing bookings with signed links."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,19 @@ import pytest
 
 from services.booking.app import create_app as create_booking_app
 from services.booking.service import health_sealer
-from services.booking.tokens import make_token
 from services.booking.settings import BookingSettings
-from tests.support.booking import (ALL_CLEAR, COURSE, COURSE_DAYS, THERAPIST, book_and_pay, booking_body, free_slots, hold,
-                                   next_weekday)
+from services.booking.tokens import make_token
+from tests.support.booking import (
+    ALL_CLEAR,
+    COURSE,
+    COURSE_DAYS,
+    THERAPIST,
+    book_and_pay,
+    booking_body,
+    free_slots,
+    hold,
+    next_weekday,
+)
 
 
 async def table_counts(pool) -> dict:
@@ -32,7 +42,8 @@ def token_of(manage_url: str) -> str:
 
 
 async def test_a_hold_becomes_a_booking_confirmed_when_the_card_payment_succeeds(
-        booking, booking_pool, payments_pool, settings, checkout):
+    booking, booking_pool, payments_pool, settings, checkout
+):
     held = await hold(booking, (await free_slots(booking))[0]["start"])
     resp = await booking.post("/api/v1/bookings", json=booking_body(held["id"]))
     assert resp.status == 201, await resp.text()
@@ -42,8 +53,9 @@ async def test_a_hold_becomes_a_booking_confirmed_when_the_card_payment_succeeds
     assert body["payment"]["amount"] == 6500 and body["payment"]["client_secret"]
     assert body["manage_url"].startswith(f"{settings.public_url}/manage/{body['id']}?token=")
     assert body["id"] not in token_of(body["manage_url"])
-    assert [e["type"] for e in await events(booking_pool)] == ["booking.held", "booking.pending_payment"], \
+    assert [e["type"] for e in await events(booking_pool)] == ["booking.held", "booking.pending_payment"], (
         "not confirmed before payment"
+    )
 
     assert await checkout.pay(body) == "succeeded"
 
@@ -64,12 +76,14 @@ async def test_screening_answers_are_kept_with_the_booking_and_nowhere_else(book
     resp = await booking.post("/api/v1/bookings", json=booking_body(held["id"], answers=answers))
     assert resp.status == 201
     async with booking_pool.acquire() as conn:
-        stored = await conn.fetchrow("SELECT answers_sealed, outcome FROM screenings WHERE booking_id = $1",
-                                     uuid.UUID(held["id"]))
-        dump = str(await conn.fetch("SELECT s::text FROM screenings s"))       # what a backup would show
+        stored = await conn.fetchrow(
+            "SELECT answers_sealed, outcome FROM screenings WHERE booking_id = $1", uuid.UUID(held["id"])
+        )
+        dump = str(await conn.fetch("SELECT s::text FROM screenings s"))  # what a backup would show
     # Kept encrypted with the key outside the database: the clinic's view opens it (test_clinic_api_auth).
-    assert stored["outcome"] == "flag" and health_sealer(BookingSettings().health_data_key).open(stored["answers_sealed"]) \
-        == {"answers": answers, "flags": ["pain_both_legs"]}
+    assert stored["outcome"] == "flag" and health_sealer(BookingSettings().health_data_key).open(
+        stored["answers_sealed"]
+    ) == {"answers": answers, "flags": ["pain_both_legs"]}
     for text in [json.dumps(e) for e in await events(booking_pool)] + [await resp.text(), caplog.text, dump]:
         assert "pain_both_legs" not in text and "saddle_numbness" not in text and ": true" not in text
 
@@ -97,7 +111,9 @@ async def test_screening_is_required_before_a_first_booking_only(booking, bookin
 
     assert (await booking.post("/api/v1/bookings", json=booking_body(first["id"]))).status == 201
     second = await hold(booking, slots[-1]["start"])
-    again = await booking.post("/api/v1/bookings", json=booking_body(second["id"], email="ADA@example.com", answers=None))
+    again = await booking.post(
+        "/api/v1/bookings", json=booking_body(second["id"], email="ADA@example.com", answers=None)
+    )
     assert again.status == 201, "a returning customer is not asked again"
 
 
@@ -112,15 +128,16 @@ async def test_incomplete_answers_are_422(booking):
 
 async def test_expired_used_or_unknown_holds(booking, booking_pool):
     slots = await free_slots(booking)
-    used = await hold(booking, slots[0]["start"])   # booked (awaiting payment): no longer a hold
+    used = await hold(booking, slots[0]["start"])  # booked (awaiting payment): no longer a hold
     assert (await booking.post("/api/v1/bookings", json=booking_body(used["id"]))).status == 201
     resp = await booking.post("/api/v1/bookings", json=booking_body(used["id"]))
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "hold_used"
 
     expired = await hold(booking, slots[-1]["start"])
     async with booking_pool.acquire() as conn:
-        await conn.execute("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1",
-                           uuid.UUID(expired["id"]))
+        await conn.execute(
+            "UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1", uuid.UUID(expired["id"])
+        )
     resp = await booking.post("/api/v1/bookings", json=booking_body(expired["id"]))
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "hold_expired"
 
@@ -141,8 +158,9 @@ async def test_booking_twice_with_the_same_idempotency_key_makes_one_payment(boo
 
 async def test_a_course_is_paid_once_and_confirmed_all_together(booking, booking_pool, checkout):
     first = (await free_slots(booking, next_weekday(0, open_days=COURSE_DAYS)))[0]["start"]
-    resp = await booking.post("/api/v1/holds", json={"clinic": "urban-therapy", "course": COURSE,
-                                                     "therapist": THERAPIST, "start": first})
+    resp = await booking.post(
+        "/api/v1/holds", json={"clinic": "urban-therapy", "course": COURSE, "therapist": THERAPIST, "start": first}
+    )
     series = await resp.json()
     resp = await booking.post("/api/v1/bookings", json=booking_body(series["id"]))
     assert resp.status == 201, await resp.text()
@@ -155,6 +173,7 @@ async def test_a_course_is_paid_once_and_confirmed_all_together(booking, booking
 
 # --- manage links --------------------------------------------------------------------------------
 
+
 async def test_view_with_the_link_and_not_without(booking, settings, checkout):
     booked = await book_and_pay(booking, checkout)
     token = token_of(booked["manage_url"])
@@ -162,7 +181,9 @@ async def test_view_with_the_link_and_not_without(booking, settings, checkout):
     assert ok.status == 200 and (await ok.json())["status"] == "confirmed"
     other = await book_and_pay(booking, checkout, email="other@example.com", slot_index=-1)
     forged = make_token("not-the-key", uuid.UUID(booked["id"]), datetime.now(timezone.utc) + timedelta(days=1))
-    expired = make_token(settings.manage_link_key, uuid.UUID(booked["id"]), datetime.now(timezone.utc) - timedelta(seconds=1))
+    expired = make_token(
+        settings.manage_link_key, uuid.UUID(booked["id"]), datetime.now(timezone.utc) - timedelta(seconds=1)
+    )
     for bad in (token_of(other["manage_url"]), forged, expired, "", booked["id"]):
         resp = await booking.get(f"/api/v1/bookings/{booked['id']}", params={"token": bad})
         assert resp.status == 403, bad
@@ -185,13 +206,17 @@ async def test_cancel_within_the_window(booking, booking_pool, checkout):
 
 async def test_outside_the_window_the_clinic_policy_is_returned(booking, booking_pool, checkout):
     booked = await book_and_pay(booking, checkout)
-    async with booking_pool.acquire() as conn:   # the appointment is now only 3 hours away
-        await conn.execute("UPDATE bookings SET starts_at = now() + interval '3 hours', "
-                           "ends_at = now() + interval '4 hours' WHERE id = $1", uuid.UUID(booked["id"]))
+    async with booking_pool.acquire() as conn:  # the appointment is now only 3 hours away
+        await conn.execute(
+            "UPDATE bookings SET starts_at = now() + interval '3 hours', "
+            "ends_at = now() + interval '4 hours' WHERE id = $1",
+            uuid.UUID(booked["id"]),
+        )
     before = await table_counts(booking_pool)
     for action, body in (("cancel", {}), ("reschedule", {"start": booked["start"]})):
-        resp = await booking.post(f"/api/v1/bookings/{booked['id']}/{action}",
-                                  json={**body, "token": token_of(booked["manage_url"])})
+        resp = await booking.post(
+            f"/api/v1/bookings/{booked['id']}/{action}", json={**body, "token": token_of(booked["manage_url"])}
+        )
         assert resp.status == 409
         error = (await resp.json())["error"]
         assert error["code"] == "outside_change_window" and "24 hours" in error["message"]
@@ -201,8 +226,10 @@ async def test_outside_the_window_the_clinic_policy_is_returned(booking, booking
 async def test_reschedule_moves_the_same_booking(booking, booking_pool, checkout):
     booked = await book_and_pay(booking, checkout)
     new_start = (await free_slots(booking, next_weekday(3)))[2]["start"]
-    resp = await booking.post(f"/api/v1/bookings/{booked['id']}/reschedule",
-                              json={"token": token_of(booked["manage_url"]), "start": new_start})
+    resp = await booking.post(
+        f"/api/v1/bookings/{booked['id']}/reschedule",
+        json={"token": token_of(booked["manage_url"]), "start": new_start},
+    )
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     assert body["id"] == booked["id"] and body["start"] == new_start
@@ -215,23 +242,28 @@ async def test_reschedule_onto_a_taken_or_invalid_time(booking, checkout):
     booked = await book_and_pay(booking, checkout)
     taken = await book_and_pay(booking, checkout, email="b@example.com", day=next_weekday(3))
     token = token_of(booked["manage_url"])
-    resp = await booking.post(f"/api/v1/bookings/{booked['id']}/reschedule", json={"token": token, "start": taken["start"]})
+    resp = await booking.post(
+        f"/api/v1/bookings/{booked['id']}/reschedule", json={"token": token, "start": taken["start"]}
+    )
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "slot_taken"
     off_grid = taken["start"].replace(":00:00", ":07:00")
     resp = await booking.post(f"/api/v1/bookings/{booked['id']}/reschedule", json={"token": token, "start": off_grid})
     assert resp.status == 422 and (await resp.json())["error"]["code"] == "off_grid"
 
 
-async def test_screenings_kept_before_sealing_are_sealed_when_the_service_starts(booking, booking_pool, settings,
-                                                                                  aiohttp_server):
+async def test_screenings_kept_before_sealing_are_sealed_when_the_service_starts(
+    booking, booking_pool, settings, aiohttp_server
+):
     held = await hold(booking, (await free_slots(booking))[0]["start"])
     await booking.post("/api/v1/bookings", json=booking_body(held["id"], answers={**ALL_CLEAR, "pain_both_legs": True}))
-    async with booking_pool.acquire() as conn:       # as a row from before migration 0007 stood
+    async with booking_pool.acquire() as conn:  # as a row from before migration 0007 stood
         await conn.execute("""UPDATE screenings SET answers_sealed = NULL, flags = '{pain_both_legs}',
                                      answers = '{"pain_both_legs": true}'""")
-    await aiohttp_server(create_booking_app(settings))      # a (re)start of the booking service
+    await aiohttp_server(create_booking_app(settings))  # a (re)start of the booking service
     async with booking_pool.acquire() as conn:
         row = await conn.fetchrow("SELECT answers, flags, answers_sealed FROM screenings")
     assert row["answers"] is None and row["flags"] == []
     assert health_sealer(settings.health_data_key).open(row["answers_sealed"]) == {
-        "answers": {"pain_both_legs": True}, "flags": ["pain_both_legs"]}
+        "answers": {"pain_both_legs": True},
+        "flags": ["pain_both_legs"],
+    }

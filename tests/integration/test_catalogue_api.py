@@ -1,4 +1,5 @@
 """The catalogue as customers see it: clinics with policies, treatments, courses, therapists, screening."""
+
 from __future__ import annotations
 
 from tests.support.booking import CLINIC, COURSE, THERAPIST, TREATMENT
@@ -24,8 +25,12 @@ async def test_treatments_courses_and_therapists(booking):
     deep = next(t for t in treatments if t["id"] == TREATMENT)
     assert deep["duration_minutes"] == 60 and deep["buffer_after_minutes"] == 15
     assert deep["price"] == {"amount": 6500, "currency": "GBP"} and deep["requires_screening"] is True
-    assert {t["name"].split(" (")[0] for t in treatments} >= {"Deep tissue massage", "Swedish massage",
-                                                             "Myofascial release", "Trigger point therapy"}
+    assert {t["name"].split(" (")[0] for t in treatments} >= {
+        "Deep tissue massage",
+        "Swedish massage",
+        "Myofascial release",
+        "Trigger point therapy",
+    }
 
     [course] = (await get_json(booking, f"/api/v1/clinics/{CLINIC}/courses"))["courses"]
     assert course["id"] == COURSE and course["sessions"] == 6

@@ -1,4 +1,5 @@
 """The clinic API through the gateway: a clinic's API key opens its own data only."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,11 @@ from tests.support.clinic_api import bearer
 
 async def test_a_clinic_key_reaches_its_own_endpoints_only(gateway, keys):
     path = "/api/v1/clinic/webhook-endpoints"
-    created = await gateway.post(path, headers=bearer(keys["urban-therapy"]),
-                                 json={"url": "http://127.0.0.1:9/hook", "events": ["booking.created"]})
+    created = await gateway.post(
+        path,
+        headers=bearer(keys["urban-therapy"]),
+        json={"url": "http://127.0.0.1:9/hook", "events": ["booking.created"]},
+    )
     assert created.status == 201, await created.text()
     endpoint = await created.json()
     mine = await (await gateway.get(path, headers=bearer(keys["urban-therapy"]))).json()
@@ -21,12 +25,15 @@ async def test_a_clinic_key_reaches_its_own_endpoints_only(gateway, keys):
     assert (await (await gateway.get(path, headers=bearer(keys["spinecare"]))).json())["endpoints"] == []
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer clk_00000000_notarealkeyatall"},
-    {"Authorization": "Basic dXNlcjpwdw=="},
-    {"X-Clinic-Id": str(stable_id("urban-therapy")), "X-Internal-Token": "guess"},   # forged gateway headers
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer clk_00000000_notarealkeyatall"},
+        {"Authorization": "Basic dXNlcjpwdw=="},
+        {"X-Clinic-Id": str(stable_id("urban-therapy")), "X-Internal-Token": "guess"},  # forged gateway headers
+    ],
+)
 async def test_missing_invalid_or_forged_credentials_are_401(gateway, headers):
     resp = await gateway.get("/api/v1/clinic/webhook-endpoints", headers=headers)
     assert resp.status == 401
@@ -35,6 +42,7 @@ async def test_missing_invalid_or_forged_credentials_are_401(gateway, headers):
 
 async def test_a_revoked_key_stops_working(gateway, keys, booking_pool, settings):
     from services.gateway import clinic_keys
+
     async with booking_pool.acquire() as conn:
         await conn.execute("UPDATE api_keys SET revoked_at = now()")
     resp = await gateway.get("/api/v1/clinic/webhook-endpoints", headers=bearer(keys["spinecare"]))
@@ -48,13 +56,18 @@ async def test_development_keys_are_stable(settings):
 
 
 async def test_the_clinic_sees_its_bookings_with_screening_answers_and_nobody_else_does(
-        gateway, keys, booking, checkout):
+    gateway, keys, booking, checkout
+):
     from tests.support.booking import ALL_CLEAR, book_and_pay, next_weekday
+
     day = next_weekday(1)
     paid = await book_and_pay(booking, checkout, day=day)
     mine = bearer(keys["urban-therapy"])
-    listing = await (await gateway.get("/api/v1/clinic/bookings", headers=mine,
-                                       params={"from": day.isoformat(), "to": day.isoformat()})).json()
+    listing = await (
+        await gateway.get(
+            "/api/v1/clinic/bookings", headers=mine, params={"from": day.isoformat(), "to": day.isoformat()}
+        )
+    ).json()
     [row] = listing["bookings"]
     assert row["id"] == paid["id"] and row["status"] == "confirmed"
     assert row["screening"] == {"outcome": "clear", "flags": []}, "the list shows outcomes, not answers"
@@ -63,8 +76,15 @@ async def test_the_clinic_sees_its_bookings_with_screening_answers_and_nobody_el
     assert detail["customer"]["email"] == "ada@example.com"
     other = await gateway.get(f"/api/v1/clinic/bookings/{paid['id']}", headers=bearer(keys["spinecare"]))
     assert other.status == 404
-    theirs = await (await gateway.get("/api/v1/clinic/bookings", headers=bearer(keys["spinecare"]),
-                                      params={"from": day.isoformat(), "to": day.isoformat()})).json()
+    theirs = await (
+        await gateway.get(
+            "/api/v1/clinic/bookings",
+            headers=bearer(keys["spinecare"]),
+            params={"from": day.isoformat(), "to": day.isoformat()},
+        )
+    ).json()
     assert theirs["bookings"] == []
-    public = await gateway.get(f"/api/v1/bookings/{paid['id']}", params={"token": paid["manage_url"].split("token=")[1]})
+    public = await gateway.get(
+        f"/api/v1/bookings/{paid['id']}", params={"token": paid["manage_url"].split("token=")[1]}
+    )
     assert "answers" not in await public.text() and "screening" not in await public.text()

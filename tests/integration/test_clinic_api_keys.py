@@ -1,5 +1,6 @@
 """A clinic manages its own API keys through the gateway: shown once, stored hashed, rotated with a
 grace period, revoked at once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ from services.booking import api_keys
 from tests.support.clinic_api import bearer
 
 KEYS = "/api/v1/clinic/api-keys"
-PROBE = "/api/v1/clinic/bookings"      # any clinic route: does this key open it?
+PROBE = "/api/v1/clinic/bookings"  # any clinic route: does this key open it?
 
 
 async def _create(gateway, key: str, name: str = "practice software") -> dict:
@@ -31,7 +32,7 @@ async def test_a_new_key_is_shown_once_and_stored_only_as_a_hash(gateway, keys, 
 
 async def test_a_revoked_key_stops_at_once_even_though_the_gateway_had_it_cached(gateway, keys):
     created = await _create(gateway, keys["urban-therapy"])
-    assert (await gateway.get(PROBE, headers=bearer(created["key"]))).status == 200      # now cached
+    assert (await gateway.get(PROBE, headers=bearer(created["key"]))).status == 200  # now cached
     revoked = await gateway.delete(f"{KEYS}/{created['id']}", headers=bearer(keys["urban-therapy"]))
     assert revoked.status == 200 and (await revoked.json())["revoked_at"]
     refused = await gateway.get(PROBE, headers=bearer(created["key"]))
@@ -53,13 +54,13 @@ async def test_rotation_gives_a_new_key_and_the_old_one_works_through_its_grace_
     twice = await gateway.post(f"{KEYS}/{old['id']}/rotate", headers=bearer(rotated["key"]))
     assert twice.status == 409 and (await twice.json())["error"]["code"] == "already_rotated"
 
-    now = await gateway.post(f"{KEYS}/{rotated['id']}/rotate", headers=bearer(rotated["key"]),
-                             json={"grace_hours": 0})
+    now = await gateway.post(f"{KEYS}/{rotated['id']}/rotate", headers=bearer(rotated["key"]), json={"grace_hours": 0})
     assert now.status == 201
     assert (await gateway.get(PROBE, headers=bearer(rotated["key"]))).status == 401, "grace 0: stops at once"
     assert (await gateway.get(PROBE, headers=bearer((await now.json())["key"]))).status == 200
-    too_long = await gateway.post(f"{KEYS}/{old['id']}/rotate", headers=bearer(keys["urban-therapy"]),
-                                  json={"grace_hours": 24 * 30})
+    too_long = await gateway.post(
+        f"{KEYS}/{old['id']}/rotate", headers=bearer(keys["urban-therapy"]), json={"grace_hours": 24 * 30}
+    )
     assert too_long.status == 422
 
 
@@ -84,7 +85,6 @@ async def test_another_clinic_s_keys_are_not_found(gateway, keys):
 
 async def test_a_clinic_has_a_bounded_number_of_working_keys(gateway, keys):
     mine = keys["urban-therapy"]
-    statuses = [(await gateway.post(KEYS, headers=bearer(mine), json={})).status
-                for _ in range(api_keys.MAX_LIVE_KEYS)]
+    statuses = [(await gateway.post(KEYS, headers=bearer(mine), json={})).status for _ in range(api_keys.MAX_LIVE_KEYS)]
     assert statuses.count(201) == api_keys.MAX_LIVE_KEYS - 1, "the fixture's key is one of them"
     assert statuses[-1] == 409

@@ -1,4 +1,5 @@
 """After the visit: the clinic marks a confirmed booking completed or a no-show, through the clinic API."""
+
 from __future__ import annotations
 
 import json
@@ -13,16 +14,19 @@ async def _move_into_past(pool, booking_id: str) -> None:
         await conn.execute(
             """UPDATE bookings SET starts_at = starts_at - interval '30 days', ends_at = ends_at - interval '30 days',
                       blocked = tstzrange(lower(blocked) - interval '30 days', upper(blocked) - interval '30 days')
-               WHERE id = $1""", booking_id)
+               WHERE id = $1""",
+            booking_id,
+        )
 
 
 async def _outcome_events(pool, booking_id: str) -> list[tuple[str, dict]]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             """SELECT envelope->>'type' AS type, envelope->'data' AS data FROM outbox
-               WHERE envelope->'data'->>'booking_id' = $1 ORDER BY seq""", booking_id)
-    return [(r["type"], r["data"]) for r in rows
-            if r["type"] in {"booking.completed", "booking.no_show"}]
+               WHERE envelope->'data'->>'booking_id' = $1 ORDER BY seq""",
+            booking_id,
+        )
+    return [(r["type"], r["data"]) for r in rows if r["type"] in {"booking.completed", "booking.no_show"}]
 
 
 async def test_a_visit_is_marked_completed_once_its_time_has_come(gateway, keys, booking, checkout, booking_pool):
@@ -76,6 +80,7 @@ async def test_only_the_booking_clinic_can_record_an_outcome(gateway, keys, book
 
 async def test_a_hold_cannot_be_marked(gateway, keys, booking, booking_pool):
     from tests.support.booking import free_slots, hold
+
     [slot, *_] = await free_slots(booking, next_weekday(2))
     held = await hold(booking, slot["start"])
     await _move_into_past(booking_pool, held["id"])

@@ -2,6 +2,7 @@
 a delivery, a voucher and an API key; clinic B's key, on every clinic route of the OpenAPI document with
 A's ids, gets 404 (no existence leak), and B's listings show none of A's things. A new clinic route
 fails this test until it is covered here."""
+
 from __future__ import annotations
 
 import uuid
@@ -25,31 +26,48 @@ BODIES = {
 }
 
 
-async def _clinic_a_things(gateway, key_a, booking, checkout, payments, payments_pool, notifications_pool,
-                           settings) -> dict[str, str]:
+async def _clinic_a_things(
+    gateway, key_a, booking, checkout, payments, payments_pool, notifications_pool, settings
+) -> dict[str, str]:
     paid = await book_and_pay(booking, checkout, day=next_weekday(2))
-    endpoint = await gateway.post(f"{CLINIC_API}webhook-endpoints", headers=key_a,
-                                  json={"url": "http://127.0.0.1:9/hook", "events": ["booking.created"]})
+    endpoint = await gateway.post(
+        f"{CLINIC_API}webhook-endpoints",
+        headers=key_a,
+        json={"url": "http://127.0.0.1:9/hook", "events": ["booking.created"]},
+    )
     assert endpoint.status == 201, await endpoint.text()
     endpoint_id = (await endpoint.json())["id"]
     async with notifications_pool.acquire() as conn:
         [delivery_id] = await webhook_store.insert_deliveries(
-            conn, stable_id("urban-therapy"), "booking.created", uuid.uuid4(),
-            {"type": "booking.created", "timestamp": datetime.now(timezone.utc).isoformat(), "data": {}}, 3600)
+            conn,
+            stable_id("urban-therapy"),
+            "booking.created",
+            uuid.uuid4(),
+            {"type": "booking.created", "timestamp": datetime.now(timezone.utc).isoformat(), "data": {}},
+            3600,
+        )
     voucher, _code = await buy_voucher(payments, checkout, payments_pool, settings)
     api_key = await gateway.post(f"{CLINIC_API}api-keys", headers=key_a, json={"name": "A's integration"})
     assert api_key.status == 201
-    return {"bookings": paid["id"], "webhook-endpoints": endpoint_id, "deliveries": str(delivery_id),
-            "vouchers": voucher["id"], "api-keys": (await api_key.json())["id"]}
+    return {
+        "bookings": paid["id"],
+        "webhook-endpoints": endpoint_id,
+        "deliveries": str(delivery_id),
+        "vouchers": voucher["id"],
+        "api-keys": (await api_key.json())["id"],
+    }
 
 
 async def test_every_clinic_route_hides_another_clinic_s_things(
-        gateway, keys, booking, checkout, payments, payments_pool, notifications_pool, settings):
+    gateway, keys, booking, checkout, payments, payments_pool, notifications_pool, settings
+):
     key_a, key_b = bearer(keys["urban-therapy"]), bearer(keys["spinecare"])
-    ids = await _clinic_a_things(gateway, key_a, booking, checkout, payments, payments_pool, notifications_pool,
-                                 settings)
-    paths = {path: ops for path, ops in build_document(settings.public_url)["paths"].items()
-             if path.startswith(CLINIC_API)}
+    ids = await _clinic_a_things(
+        gateway, key_a, booking, checkout, payments, payments_pool, notifications_pool, settings
+    )
+    paths = {
+        path: ops for path, ops in build_document(settings.public_url)["paths"].items() if path.startswith(CLINIC_API)
+    }
     with_id = {path: ops for path, ops in paths.items() if "{id}" in path}
     assert {path.split("/")[4] for path in with_id} == set(KINDS), "a clinic route this test does not know"
 
@@ -65,17 +83,24 @@ async def test_every_clinic_route_hides_another_clinic_s_things(
 
     for path, ops in paths.items():
         if "{id}" not in path and "get" in ops:
-            listing = await gateway.get(path, headers=key_b, params={"from": next_weekday(2).isoformat()}
-                                        if path.endswith("/bookings") else None)
+            listing = await gateway.get(
+                path,
+                headers=key_b,
+                params={"from": next_weekday(2).isoformat()} if path.endswith("/bookings") else None,
+            )
             assert listing.status == 200, f"GET {path}: {await listing.text()}"
             text = await listing.text()
             assert not any(thing in text for thing in ids.values()), f"GET {path} shows clinic A's things"
 
     # The ids are real: clinic A itself sees them (read-only calls, so nothing above was changed).
-    for kind, path in (("bookings", "bookings/{id}"), ("webhook-endpoints", "webhook-endpoints/{id}"),
-                       ("webhook-endpoints", "webhook-endpoints/{id}/deliveries")):
+    for kind, path in (
+        ("bookings", "bookings/{id}"),
+        ("webhook-endpoints", "webhook-endpoints/{id}"),
+        ("webhook-endpoints", "webhook-endpoints/{id}/deliveries"),
+    ):
         resp = await gateway.get(CLINIC_API + path.replace("{id}", ids[kind]), headers=key_a)
         assert resp.status == 200, f"{path} as clinic A"
-    listed = await (await gateway.get(f"{CLINIC_API}webhook-endpoints/{ids['webhook-endpoints']}/deliveries",
-                                      headers=key_a)).json()
+    listed = await (
+        await gateway.get(f"{CLINIC_API}webhook-endpoints/{ids['webhook-endpoints']}/deliveries", headers=key_a)
+    ).json()
     assert ids["deliveries"] in str(listed)

@@ -1,6 +1,7 @@
 """Clinic staff sign in to the dashboard through the gateway: a session cookie (HttpOnly, SameSite, Secure in
 production), CSRF tokens on every form and on the dashboard's clinic API changes, sessions scoped to one
 clinic, sign-in attempts limited, passwords stored only as scrypt hashes."""
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,9 @@ async def _sign_in(gateway, email: str = EMAIL, password: str = PASSWORD, token:
     form = await gateway.get("/clinic/sign-in")
     assert form.status == 200 and form.headers["Cache-Control"] == "no-store"
     token = _form_token(await form.text()) if token is None else token
-    return await gateway.post("/clinic/sign-in", data={"email": email, "password": password, "csrf": token},
-                              allow_redirects=False)
+    return await gateway.post(
+        "/clinic/sign-in", data={"email": email, "password": password, "csrf": token}, allow_redirects=False
+    )
 
 
 async def test_staff_sign_in_gives_an_httponly_samesite_session_and_the_dashboard(gateway, account):
@@ -71,11 +73,11 @@ async def test_the_session_opens_the_own_clinic_s_api_and_changes_need_the_csrf_
     endpoint = {"url": "http://127.0.0.1:9/hook", "events": ["booking.created"]}
     refused = await gateway.post("/api/v1/clinic/webhook-endpoints", json=endpoint)
     assert refused.status == 403 and (await refused.json())["error"]["code"] == "csrf_failed"
-    made = await gateway.post("/api/v1/clinic/webhook-endpoints", json=endpoint,
-                              headers={sessions.CSRF_HEADER: csrf})
+    made = await gateway.post("/api/v1/clinic/webhook-endpoints", json=endpoint, headers={sessions.CSRF_HEADER: csrf})
     assert made.status == 201, await made.text()
-    theirs = await gateway.post("/api/v1/clinic/webhook-endpoints", json=endpoint,
-                                headers={"Authorization": f"Bearer {keys['spinecare']}"})
+    theirs = await gateway.post(
+        "/api/v1/clinic/webhook-endpoints", json=endpoint, headers={"Authorization": f"Bearer {keys['spinecare']}"}
+    )
     other_id = (await theirs.json())["id"]
     assert (await gateway.get(f"/api/v1/clinic/webhook-endpoints/{other_id}")).status == 404, "other clinic's: 404"
     mine = await (await gateway.get("/api/v1/clinic/webhook-endpoints")).json()
@@ -119,9 +121,12 @@ async def test_the_session_cookie_is_secure_in_production(linked, booking_server
     form_cookie = form.cookies[sessions.SIGN_IN_CSRF_COOKIE]
     assert form_cookie["secure"] and form_cookie["httponly"]
     # The test client speaks plain HTTP, so it keeps Secure cookies to itself: send the form's by hand.
-    resp = await gateway.post("/clinic/sign-in", allow_redirects=False,
-                              data={"email": EMAIL, "password": PASSWORD, "csrf": _form_token(await form.text())},
-                              headers={"Cookie": f"{sessions.SIGN_IN_CSRF_COOKIE}={form_cookie.value}"})
+    resp = await gateway.post(
+        "/clinic/sign-in",
+        allow_redirects=False,
+        data={"email": EMAIL, "password": PASSWORD, "csrf": _form_token(await form.text())},
+        headers={"Cookie": f"{sessions.SIGN_IN_CSRF_COOKIE}={form_cookie.value}"},
+    )
     assert resp.status == 303 and resp.cookies[sessions.COOKIE]["secure"]
 
 

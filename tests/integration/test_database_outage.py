@@ -1,9 +1,10 @@
 """PostgreSQL unreachable at request time: 503 with Retry-After in the error shape, no stack trace."""
+
 from __future__ import annotations
 
 from services.booking.app import create_app
-from tests.support.tcp_proxy import TcpProxy
 from tests.support.booking import hold_body
+from tests.support.tcp_proxy import TcpProxy
 
 
 async def test_database_unreachable_is_503_with_retry_after(aiohttp_client, settings):
@@ -15,8 +16,10 @@ async def test_database_unreachable_is_503_with_retry_after(aiohttp_client, sett
 
     await proxy.cut()
 
-    for method, path, kwargs in (("GET", "/api/v1/clinics", {}),
-                                 ("POST", "/api/v1/holds", {"json": hold_body("2030-01-08T10:00:00+00:00")})):
+    for method, path, kwargs in (
+        ("GET", "/api/v1/clinics", {}),
+        ("POST", "/api/v1/holds", {"json": hold_body("2030-01-08T10:00:00+00:00")}),
+    ):
         resp = await client.request(method, path, **kwargs)
         assert resp.status == 503, await resp.text()
         assert resp.headers["Retry-After"].isdigit()

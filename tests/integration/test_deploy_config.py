@@ -15,6 +15,7 @@
 The tools come from deploy/install-tools.sh. A missing tool FAILS these tests (never skips).
 Nothing is written into the repository: rendered manifests go to pytest's tmp_path.
 """
+
 from __future__ import annotations
 
 import re
@@ -135,7 +136,9 @@ def test_dockerfile_is_one_non_root_image_without_secrets() -> None:
         "the image must `pip install --no-cache-dir .` the project"
     )
     secretish = ("SECRET", "PASSWORD", "TOKEN", "_KEY", "DATABASE_URL")
-    leaked = [f"{op} {arg}" for op, arg in instructions if op in ("ENV", "ARG") and any(w in arg.upper() for w in secretish)]
+    leaked = [
+        f"{op} {arg}" for op, arg in instructions if op in ("ENV", "ARG") and any(w in arg.upper() for w in secretish)
+    ]
     assert not leaked, f"no secrets or credentials in the image: {leaked}"
 
 
@@ -241,8 +244,12 @@ def test_k8s_every_procfile_process_has_a_deployment(target: str, rendered) -> N
     _, docs = rendered[target]
     deployments = of_kind(docs, "Deployment")
     expected = {name: line for name, line in procfile().items() if name not in DEV_ONLY}
-    assert not expected.keys() - deployments.keys(), f"processes without a Deployment: {sorted(expected.keys() - deployments.keys())}"
-    assert not DEV_ONLY & deployments.keys(), f"development helpers must not be deployed: {sorted(DEV_ONLY & deployments.keys())}"
+    assert not expected.keys() - deployments.keys(), (
+        f"processes without a Deployment: {sorted(expected.keys() - deployments.keys())}"
+    )
+    assert not DEV_ONLY & deployments.keys(), (
+        f"development helpers must not be deployed: {sorted(DEV_ONLY & deployments.keys())}"
+    )
     problems = []
     for name, line in expected.items():
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
@@ -276,7 +283,9 @@ def test_k8s_deployments_are_hardened_and_probed(target: str, rendered) -> None:
                 problems.append(f"{where}: runAsNonRoot is not true")
             if sc.get("readOnlyRootFilesystem") is not True:
                 problems.append(f"{where}: readOnlyRootFilesystem is not true")
-            if not any(m["mountPath"] == "/tmp" and m["name"] in tmp_volumes for m in container.get("volumeMounts", [])):
+            if not any(
+                m["mountPath"] == "/tmp" and m["name"] in tmp_volumes for m in container.get("volumeMounts", [])
+            ):
                 problems.append(f"{where}: /tmp must be an emptyDir mount")
             env_from = container.get("envFrom") or []
             if not any((source.get("secretRef") or {}).get("name") == SECRET_NAME for source in env_from):
@@ -322,18 +331,31 @@ def test_k8s_config_and_secrets(target: str, rendered) -> None:
 INGRESS_NAMESPACE = "ingress-nginx"  # where ingress-nginx (ingressClassName nginx) runs; see deploy/README.md
 MONITORING_NAMESPACE = "monitoring"  # Prometheus, scraping /metrics
 MIGRATIONS_COMMAND = "python -m shared.migrations services/booking services/payments services/notifications"
-STATELESS = {"gateway", "web", "booking", "payments", "notifications", "booking-consumer", "payments-consumer",
-             "notifications-consumer", "celery-worker"}
+STATELESS = {
+    "gateway",
+    "web",
+    "booking",
+    "payments",
+    "notifications",
+    "booking-consumer",
+    "payments-consumer",
+    "notifications-consumer",
+    "celery-worker",
+}
 AUTOSCALED = {"gateway", "web", "booking", "celery-worker"}
 SINGLETONS = {"celery-beat", "booking-relay", "payments-relay"}
 
 # Who calls whom over HTTP: every `settings.upstream("<service>")` in the code (and the gateway's route table),
 # attributed to the process running that file. test_k8s_http_call_table_matches_the_code keeps it true.
 CALLS = {
-    ("gateway", "web"), ("gateway", "booking"), ("gateway", "payments"), ("gateway", "notifications"),
-    ("web", "booking"), ("web", "payments"),
-    ("booking", "payments"),        # services/booking/payments_client.py
-    ("payments", "booking"),        # services/payments/catalogue.py
+    ("gateway", "web"),
+    ("gateway", "booking"),
+    ("gateway", "payments"),
+    ("gateway", "notifications"),
+    ("web", "booking"),
+    ("web", "payments"),
+    ("booking", "payments"),  # services/booking/payments_client.py
+    ("payments", "booking"),  # services/payments/catalogue.py
     ("celery-worker", "payments"),  # services/notifications/emails/tasks.py: a gift email's voucher code
 }
 UPSTREAM_CALLERS = {  # source folder or file -> the process that runs it
@@ -345,13 +367,34 @@ UPSTREAM_CALLERS = {  # source folder or file -> the process that runs it
 }
 
 # What each process reaches outside the cluster.
-USES_POSTGRES = {"booking", "payments", "notifications", "booking-relay", "payments-relay", "booking-consumer",
-                 "payments-consumer", "notifications-consumer", "celery-worker", "migrations"}
-USES_REDIS = {"gateway", "web", "payments", "notifications", "booking-relay", "payments-relay", "booking-consumer",
-              "payments-consumer", "notifications-consumer", "celery-worker", "celery-beat"}
-CALLS_STRIPE = {"payments", "payments-consumer"}      # services/payments/stripe_gateway.py
-SENDS_MAIL = {"celery-worker"}                         # services/notifications/emails/smtp.py
-CALLS_CLINICS = {"celery-worker"}                      # signed webhooks to any public address and port
+USES_POSTGRES = {
+    "booking",
+    "payments",
+    "notifications",
+    "booking-relay",
+    "payments-relay",
+    "booking-consumer",
+    "payments-consumer",
+    "notifications-consumer",
+    "celery-worker",
+    "migrations",
+}
+USES_REDIS = {
+    "gateway",
+    "web",
+    "payments",
+    "notifications",
+    "booking-relay",
+    "payments-relay",
+    "booking-consumer",
+    "payments-consumer",
+    "notifications-consumer",
+    "celery-worker",
+    "celery-beat",
+}
+CALLS_STRIPE = {"payments", "payments-consumer"}  # services/payments/stripe_gateway.py
+SENDS_MAIL = {"celery-worker"}  # services/notifications/emails/smtp.py
+CALLS_CLINICS = {"celery-worker"}  # signed webhooks to any public address and port
 PUBLIC_SAMPLE = "198.51.100.7"  # a public address outside every private range
 
 # The secret keys each process reads (each one's settings and code paths; issue 17: a Secret per process holding
@@ -361,8 +404,16 @@ NEEDS_SECRETS = {
     "gateway": {"REDIS_URL", "INTERNAL_TOKEN", "METRICS_TOKEN"},
     "web": {"REDIS_URL", "METRICS_TOKEN", "STRIPE_PUBLISHABLE_KEY"},
     "booking": {"DATABASE_URL", "INTERNAL_TOKEN", "METRICS_TOKEN", "MANAGE_LINK_KEY", "HEALTH_DATA_KEY"},
-    "payments": {"DATABASE_URL", "REDIS_URL", "INTERNAL_TOKEN", "METRICS_TOKEN", "STRIPE_SECRET_KEY",
-                 "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "VOUCHER_CODE_KEY"},
+    "payments": {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "INTERNAL_TOKEN",
+        "METRICS_TOKEN",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_PUBLISHABLE_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "VOUCHER_CODE_KEY",
+    },
     "notifications": {"DATABASE_URL", "REDIS_URL", "INTERNAL_TOKEN", "METRICS_TOKEN"},
     "booking-relay": {"DATABASE_URL", "REDIS_URL"},
     "payments-relay": {"DATABASE_URL", "REDIS_URL"},
@@ -381,8 +432,11 @@ UNREAD_COMMON = {"booking": {"REDIS_URL"}}
 PRE_STOP_SECONDS = 5
 GRACE_SECONDS = {
     **{name: 20 for name in HTTP_PORTS},  # preStop 5 + aiohttp shutdown_timeout + closing pools
-    "booking-relay": 15, "payments-relay": 15,
-    "booking-consumer": 30, "notifications-consumer": 30, "payments-consumer": 60,
+    "booking-relay": 15,
+    "payments-relay": 15,
+    "booking-consumer": 30,
+    "notifications-consumer": 30,
+    "payments-consumer": 60,
     "celery-worker": 90,  # TASK_TIME_LIMIT + the runtime's close
     "celery-beat": 10,
 }
@@ -394,8 +448,12 @@ def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
         return False
     for expr in selector.get("matchExpressions") or []:
         key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) \
-                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and labels.get(key) in values)
+            or (op == "Exists" and key not in labels)
+            or (op == "DoesNotExist" and key in labels)
+        ):
             return False
     return True
 
@@ -415,6 +473,7 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
 
 def _peer_matches(entry: dict[str, Any], peer: tuple[str, Any], pods: dict[str, dict[str, Any]]) -> bool:
     import ipaddress
+
     kind, value = peer
     if "ipBlock" in entry:
         if kind != "ip":
@@ -422,7 +481,8 @@ def _peer_matches(entry: dict[str, Any], peer: tuple[str, Any], pods: dict[str, 
         block = entry["ipBlock"]
         address = ipaddress.ip_address(value)
         return address in ipaddress.ip_network(block["cidr"]) and not any(
-            address in ipaddress.ip_network(cidr) for cidr in block.get("except") or [])
+            address in ipaddress.ip_network(cidr) for cidr in block.get("except") or []
+        )
     if "namespaceSelector" in entry:
         names = (entry["namespaceSelector"].get("matchLabels") or {}).get("kubernetes.io/metadata.name")
         assert names, f"namespaceSelector without kubernetes.io/metadata.name: {entry}"
@@ -436,18 +496,25 @@ def _port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
     ports = rule.get("ports")
     if not ports:
         return True
-    return any(p.get("protocol", "TCP") == protocol and (p.get("port") is None or p["port"] <= port <= p.get("endPort", p["port"]))
-               for p in ports)
+    return any(
+        p.get("protocol", "TCP") == protocol
+        and (p.get("port") is None or p["port"] <= port <= p.get("endPort", p["port"]))
+        for p in ports
+    )
 
 
-def allowed(docs: list[dict[str, Any]], direction: str, pod: str, peer: tuple[str, Any], port: int,
-            protocol: str = "TCP") -> bool:
+def allowed(
+    docs: list[dict[str, Any]], direction: str, pod: str, peer: tuple[str, Any], port: int, protocol: str = "TCP"
+) -> bool:
     """Does some NetworkPolicy let `pod` receive from (Ingress) / send to (Egress) `peer` on `port`?
     Pods no policy of that direction selects would be open: the default-deny policy must select them all."""
     pods = workloads(docs)
     labels = pod_labels(pods[pod])
-    policies = [p for p in of_kind(docs, "NetworkPolicy").values()
-                if direction in p["spec"].get("policyTypes", []) and selects(p["spec"]["podSelector"], labels)]
+    policies = [
+        p
+        for p in of_kind(docs, "NetworkPolicy").values()
+        if direction in p["spec"].get("policyTypes", []) and selects(p["spec"]["podSelector"], labels)
+    ]
     assert policies, f"{pod}: no {direction} NetworkPolicy selects it (default deny missing)"
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
     for policy in policies:
@@ -486,20 +553,28 @@ def test_k8s_http_call_table_matches_the_code() -> None:
             targets |= set(re.findall(r"\"(\w+)\"", spec))
         if not targets:
             continue
-        callers = [caller for prefix, caller in UPSTREAM_CALLERS.items() if rel == prefix or rel.startswith(prefix + "/")]
+        callers = [
+            caller for prefix, caller in UPSTREAM_CALLERS.items() if rel == prefix or rel.startswith(prefix + "/")
+        ]
         assert callers, f"{rel} calls {sorted(targets)}: say in UPSTREAM_CALLERS which process runs it"
         found |= {(callers[-1], target) for target in targets}
-    assert found == CALLS, (f"the code calls {sorted(found - CALLS)} beyond CALLS; "
-                            f"CALLS lists {sorted(CALLS - found)} it does not make")
+    assert found == CALLS, (
+        f"the code calls {sorted(found - CALLS)} beyond CALLS; CALLS lists {sorted(CALLS - found)} it does not make"
+    )
 
 
 @pytest.mark.parametrize("target", sorted(K8S_TARGETS))
 def test_k8s_network_policies_allow_exactly_the_calls_the_code_makes(target: str, rendered) -> None:
     _, docs = rendered[target]
     pods = workloads(docs)
-    default_deny = [p for p in of_kind(docs, "NetworkPolicy").values()
-                    if p["spec"]["podSelector"] == {} and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
-                    and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    default_deny = [
+        p
+        for p in of_kind(docs, "NetworkPolicy").values()
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert default_deny, "a default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rules) is missing"
     problems = []
     for src in pods:
@@ -507,10 +582,14 @@ def test_k8s_network_policies_allow_exactly_the_calls_the_code_makes(target: str
             port = http_port(workload)
             if src == dst or port is None:
                 continue
-            both = allowed(docs, "Egress", src, ("pod", dst), port) and allowed(docs, "Ingress", dst, ("pod", src), port)
+            both = allowed(docs, "Egress", src, ("pod", dst), port) and allowed(
+                docs, "Ingress", dst, ("pod", src), port
+            )
             if both != ((src, dst) in CALLS):
-                problems.append(f"{src} -> {dst}:{port}: {'allowed' if both else 'blocked'}, "
-                                f"the code {'does not call' if both else 'calls'} it")
+                problems.append(
+                    f"{src} -> {dst}:{port}: {'allowed' if both else 'blocked'}, "
+                    f"the code {'does not call' if both else 'calls'} it"
+                )
             if (src, dst) in CALLS and dst not in HTTP_PORTS:
                 problems.append(f"{dst} is called but is not an HTTP service")
     for name in pods:
@@ -520,16 +599,20 @@ def test_k8s_network_policies_allow_exactly_the_calls_the_code_makes(target: str
             port = http_port(pods[name])
             if port is None:
                 continue
-            expected = (namespace == INGRESS_NAMESPACE and name == "gateway") or \
-                       (namespace == MONITORING_NAMESPACE and name in HTTP_PORTS)
+            expected = (namespace == INGRESS_NAMESPACE and name == "gateway") or (
+                namespace == MONITORING_NAMESPACE and name in HTTP_PORTS
+            )
             if allowed(docs, "Ingress", name, ("namespace", namespace), port) != expected:
-                problems.append(f"{name}:{port} from namespace {namespace}: should be {'allowed' if expected else 'blocked'}")
+                problems.append(
+                    f"{name}:{port} from namespace {namespace}: should be {'allowed' if expected else 'blocked'}"
+                )
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("target", sorted(K8S_TARGETS))
 def test_k8s_network_policies_let_out_only_what_each_process_uses(target: str, rendered) -> None:
     from urllib.parse import urlsplit
+
     _, docs = rendered[target]
     secrets = secret_examples()
     database = urlsplit(secrets["migrations-secrets"]["DATABASE_URL"])
@@ -549,7 +632,9 @@ def test_k8s_network_policies_let_out_only_what_each_process_uses(target: str, r
     for name in workloads(docs):
         for what, (peer, port, users) in destinations.items():
             if allowed(docs, "Egress", name, peer, port) != (name in users):
-                problems.append(f"{name} -> {what} ({peer[1]}:{port}): should be {'allowed' if name in users else 'blocked'}")
+                problems.append(
+                    f"{name} -> {what} ({peer[1]}:{port}): should be {'allowed' if name in users else 'blocked'}"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -581,7 +666,9 @@ def test_k8s_every_replicated_deployment_has_a_disruption_budget(target: str, re
             problems.append(f"PodDisruptionBudget {budget['metadata']['name']} selects no Deployment")
     if target == "production":
         for name in STATELESS:
-            replicas = hpas[name]["spec"]["minReplicas"] if name in hpas else deployments[name]["spec"].get("replicas", 1)
+            replicas = (
+                hpas[name]["spec"]["minReplicas"] if name in hpas else deployments[name]["spec"].get("replicas", 1)
+            )
             if replicas < 2:
                 problems.append(f"{name}: production runs at least 2 (got {replicas})")
     assert not problems, "\n".join(problems)
@@ -602,15 +689,21 @@ def test_k8s_production_autoscalers(rendered) -> None:
             problems.append(f"HPA {name}: targets no existing Deployment: {ref}")
             continue
         if not 2 <= spec.get("minReplicas", 1) <= spec["maxReplicas"] <= 20:
-            problems.append(f"HPA {name}: want 2 <= minReplicas <= maxReplicas <= 20, "
-                            f"got {spec.get('minReplicas')}..{spec['maxReplicas']}")
+            problems.append(
+                f"HPA {name}: want 2 <= minReplicas <= maxReplicas <= 20, "
+                f"got {spec.get('minReplicas')}..{spec['maxReplicas']}"
+            )
         cpu = [m for m in spec.get("metrics", []) if m["type"] == "Resource" and m["resource"]["name"] == "cpu"]
         if not cpu or not 50 <= cpu[0]["resource"]["target"].get("averageUtilization", 0) <= 90:
             problems.append(f"HPA {name}: needs a CPU utilisation target between 50 and 90 %")
         deployment = deployments[ref["name"]]
         if "replicas" in deployment["spec"]:
-            problems.append(f"{ref['name']}: autoscaled, so its Deployment must not fix replicas (each apply would reset them)")
-        if not all((c.get("resources") or {}).get("requests", {}).get("cpu") for c in pod_spec(deployment)["containers"]):
+            problems.append(
+                f"{ref['name']}: autoscaled, so its Deployment must not fix replicas (each apply would reset them)"
+            )
+        if not all(
+            (c.get("resources") or {}).get("requests", {}).get("cpu") for c in pod_spec(deployment)["containers"]
+        ):
             problems.append(f"{ref['name']}: CPU utilisation needs CPU requests")
     assert "celery-beat" not in targets
     assert not problems, "\n".join(problems)
@@ -619,6 +712,7 @@ def test_k8s_production_autoscalers(rendered) -> None:
 def test_k8s_production_ingress_has_tls_and_the_gateway_trusts_only_it(rendered) -> None:
     import ipaddress
     from urllib.parse import urlsplit
+
     _, docs = rendered["production"]
     ingresses = of_kind(docs, "Ingress")
     assert len(ingresses) == 1, f"one Ingress in production, got {sorted(ingresses)}"
@@ -629,14 +723,17 @@ def test_k8s_production_ingress_has_tls_and_the_gateway_trusts_only_it(rendered)
     hosts = {rule["host"] for rule in spec["rules"]}
     tls_hosts = {host for tls in spec.get("tls", []) if tls.get("secretName") for host in tls.get("hosts", [])}
     assert hosts == {public.hostname} and hosts <= tls_hosts, (
-        f"the Ingress must serve PUBLIC_URL's host {public.hostname} with TLS: rules {hosts}, tls {tls_hosts}")
+        f"the Ingress must serve PUBLIC_URL's host {public.hostname} with TLS: rules {hosts}, tls {tls_hosts}"
+    )
     assert spec.get("ingressClassName") == "nginx", f"ingress-nginx assumed (namespace {INGRESS_NAMESPACE})"
     assert "cert-manager.io/cluster-issuer" in ingress["metadata"].get("annotations", {}), "the cert-manager option"
     gateway_service = of_kind(docs, "Service")["gateway"]
     for rule in spec["rules"]:
         for path in rule["http"]["paths"]:
             backend = path["backend"]["service"]
-            assert backend["name"] == "gateway" and (backend["port"].get("name") == "http" or backend["port"].get("number") == 8080)
+            assert backend["name"] == "gateway" and (
+                backend["port"].get("name") == "http" or backend["port"].get("number") == 8080
+            )
             assert backend["port"].get("name", "http") in {p["name"] for p in gateway_service["spec"]["ports"]}
     # TRUSTED_PROXIES: only our ingress controller may name the client. Its pods have pod-CIDR addresses and the
     # NetworkPolicies let nothing else but Prometheus reach the gateway (test above), so a private pod CIDR it is.
@@ -645,8 +742,11 @@ def test_k8s_production_ingress_has_tls_and_the_gateway_trusts_only_it(rendered)
     proxies = [ipaddress.ip_network(n.strip()) for n in (env.get("TRUSTED_PROXIES") or "").split(",") if n.strip()]
     assert proxies, "the gateway needs TRUSTED_PROXIES behind the Ingress"
     assert all(net.is_private and net.prefixlen >= 8 for net in proxies), (
-        f"TRUSTED_PROXIES must be private pod networks: {proxies}")
-    assert not allowed(docs, "Ingress", "gateway", ("ip", PUBLIC_SAMPLE), 8080), "the internet must not reach the gateway's pods"
+        f"TRUSTED_PROXIES must be private pod networks: {proxies}"
+    )
+    assert not allowed(docs, "Ingress", "gateway", ("ip", PUBLIC_SAMPLE), 8080), (
+        "the internet must not reach the gateway's pods"
+    )
 
 
 @pytest.mark.parametrize("target", sorted(K8S_TARGETS))
@@ -668,16 +768,23 @@ def test_k8s_migrations_job_runs_the_migrations_before_a_rollout(target: str, re
     assert job["spec"].get("activeDeadlineSeconds"), "a stuck migration must fail the rollout, not hang it"
     assert job["metadata"].get("annotations", {}).get("argocd.argoproj.io/hook") == "PreSync"
     sc = container.get("securityContext") or {}
-    assert sc.get("readOnlyRootFilesystem") is True and (sc.get("runAsNonRoot") or pod["securityContext"].get("runAsNonRoot"))
+    assert sc.get("readOnlyRootFilesystem") is True and (
+        sc.get("runAsNonRoot") or pod["securityContext"].get("runAsNonRoot")
+    )
     assert pod.get("serviceAccountName") == "migrations" and pod.get("automountServiceAccountToken") is False
     rollout = (ROOT / "deploy" / "rollout.sh").read_text()
     assert re.search(r"wait --for=condition=complete job/migrations", rollout), "rollout.sh waits for the Job"
     assert rollout.index("job/migrations") < rollout.index('apply -f "$RENDERED"\n'), "the Job before the workloads"
     # rollout.sh applies the Job and the NetworkPolicies first, by label: they must carry it.
-    first = [d["metadata"]["name"] for d in docs
-             if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component") in ("migrations", "network-policy")]
+    first = [
+        d["metadata"]["name"]
+        for d in docs
+        if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component") in ("migrations", "network-policy")
+    ]
     assert "migrations" in first and set(of_kind(docs, "NetworkPolicy")) <= set(first)
-    assert not any(e.get("configMapRef") for e in container.get("envFrom", [])), "the Job must not need the new ConfigMap"
+    assert not any(e.get("configMapRef") for e in container.get("envFrom", [])), (
+        "the Job must not need the new ConfigMap"
+    )
 
 
 @pytest.mark.parametrize("target", sorted(K8S_TARGETS))
@@ -696,10 +803,15 @@ def test_k8s_topology_spread_and_grace_periods(target: str, rendered) -> None:
         if grace != GRACE_SECONDS[name]:
             problems.append(f"{name}: terminationGracePeriodSeconds {grace}, want {GRACE_SECONDS[name]}")
         spread = pod.get("topologySpreadConstraints") or []
-        zones = [c for c in spread if c["topologyKey"] == "topology.kubernetes.io/zone"
-                 and selects(c["labelSelector"], pod_labels(deployment))]
+        zones = [
+            c
+            for c in spread
+            if c["topologyKey"] == "topology.kubernetes.io/zone" and selects(c["labelSelector"], pod_labels(deployment))
+        ]
         if (name in STATELESS) != bool(zones):
-            problems.append(f"{name}: {'needs' if name in STATELESS else 'must not have'} a zone spread selecting its pods")
+            problems.append(
+                f"{name}: {'needs' if name in STATELESS else 'must not have'} a zone spread selecting its pods"
+            )
         if name in HTTP_PORTS:
             pre_stop = pod["containers"][0].get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
             if pre_stop != ["sleep", str(PRE_STOP_SECONDS)]:
@@ -724,8 +836,11 @@ def test_k8s_each_process_gets_only_the_secrets_it_reads(target: str, rendered) 
     for name, workload in workloads(docs).items():
         for container in pod_spec(workload)["containers"]:
             refs = [s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s]
-            refs += [e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", [])
-                     if "secretKeyRef" in e.get("valueFrom", {})]
+            refs += [
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for e in container.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            ]
             missing = [ref for ref in refs if ref not in examples]
             if missing:
                 problems.append(f"{name}: mounts {missing}, not in secret.example.yaml")
@@ -753,7 +868,10 @@ def test_compose_migrations_one_shot_profiles_and_healthchecks(compose: dict[str
     problems = []
     migrations = services.get("migrations")
     assert migrations, "compose needs a `migrations` one-shot"
-    if as_argv(compose_command(migrations)) != shlex.split(MIGRATIONS_COMMAND) or migrations.get("working_dir") != "/src":
+    if (
+        as_argv(compose_command(migrations)) != shlex.split(MIGRATIONS_COMMAND)
+        or migrations.get("working_dir") != "/src"
+    ):
         problems.append("migrations: must run the migrations runner from /src")
     if str(migrations.get("restart", "no")) != "no":
         problems.append("migrations: a one-shot (restart: no)")

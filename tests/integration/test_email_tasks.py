@@ -1,10 +1,12 @@
 """Email tasks on real Celery + Redis + SMTP: a task run twice sends once; failures are recorded and
 retried; emails whose task was lost are found and enqueued again."""
+
 from __future__ import annotations
 
 import uuid
 
-from services.notifications.emails import rendering as emails, store
+from services.notifications.emails import rendering as emails
+from services.notifications.emails import store
 from services.notifications.emails.tasks import MAX_SEND_ATTEMPTS, requeue_lost_emails, send_email
 from tests.support.events import booking_confirmed
 from tests.support.notifications import run_task, sink, task_env  # noqa: F401  (fixtures)
@@ -37,7 +39,8 @@ async def test_a_task_run_twice_sends_one_email(task_env, sink, notifications_po
 
 async def test_smtp_down_is_retried_then_marked_failed(task_env, notifications_pool, monkeypatch):
     from tests.support.infra import free_port
-    monkeypatch.setenv("SMTP_PORT", str(free_port()))   # nothing listens there
+
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
     email_id = await new_email(notifications_pool)
     # Run in-process, Celery performs the retries at once instead of after the back-off.
     result = await run_task(send_email, str(email_id))

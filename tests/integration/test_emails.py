@@ -2,6 +2,7 @@
 one calendar entry per booking (REQUEST, updated REQUEST, CANCEL), the buyer's receipt, the recipient's
 gift on its delivery date with a code kept out of our database and logs, the dev mailbox, a template error
 that blocks nothing else, and SMTP coming back."""
+
 from __future__ import annotations
 
 import mailbox
@@ -15,23 +16,31 @@ import jinja2
 from celery.signals import task_retry
 
 from services.booking.seed import stable_id
-from services.notifications.emails import rendering as emails
 from services.notifications.app import create_app as create_notifications_app
 from services.notifications.consumer import GROUP, make_consumer
+from services.notifications.emails import rendering as emails
 from services.notifications.emails.reminders import gift_due_at
-from services.notifications.emails.tasks import (claim_due_voucher_deliveries, retry_countdown, send_email,
-                                                 send_voucher_gift)
+from services.notifications.emails.tasks import (
+    claim_due_voucher_deliveries,
+    retry_countdown,
+    send_email,
+    send_voucher_gift,
+)
 from services.payments import voucher_service
 from shared.events import dead_letter_key, stream_key
 from shared.outbox import OutboxRelay
 from tests.support.booking import book_and_pay, free_slots, next_weekday
 from tests.support.events import commit_event
-from tests.support.notifications import (booking_event, invite_of, of_kind, run_task, sink, task_env)  # noqa: F401
+from tests.support.notifications import booking_event, invite_of, of_kind, run_task, sink, task_env  # noqa: F401
 from tests.support.smtp import SmtpSink
 from tests.support.vouchers import buy_voucher
 
-URBAN = {"id": str(stable_id("urban-therapy")), "slug": "urban-therapy", "name": "Urban Therapy Clinic, London",
-         "timezone": "Europe/London"}
+URBAN = {
+    "id": str(stable_id("urban-therapy")),
+    "slug": "urban-therapy",
+    "name": "Urban Therapy Clinic, London",
+    "timezone": "Europe/London",
+}
 
 
 def token_of(manage_url: str) -> str:
@@ -48,13 +57,16 @@ async def send_new_emails(event_path, sent: set) -> None:
 
 async def live_reminders(pool, booking_id: str) -> list[tuple[int, datetime]]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT offset_minutes, due_at FROM reminders WHERE booking_id = $1 "
-                                "AND status = 'planned' ORDER BY due_at", uuid.UUID(booking_id))
+        rows = await conn.fetch(
+            "SELECT offset_minutes, due_at FROM reminders WHERE booking_id = $1 AND status = 'planned' ORDER BY due_at",
+            uuid.UUID(booking_id),
+        )
     return [(r["offset_minutes"], r["due_at"]) for r in rows]
 
 
 async def test_confirm_reschedule_cancel_keep_one_calendar_entry_and_its_reminders(
-        booking, checkout, notifications_pool, task_env, sink):
+    booking, checkout, notifications_pool, task_env, sink
+):
     sent: set = set()
     booked = await book_and_pay(booking, checkout)
     await send_new_emails(checkout.event_path, sent)
@@ -69,11 +81,15 @@ async def test_confirm_reschedule_cancel_keep_one_calendar_entry_and_its_reminde
     assert (param, method) == ("REQUEST", "REQUEST")
     assert first["UID"] == f"booking-{booked['id']}@clinic-booking" and first.decoded("DTSTART") == start
     assert await live_reminders(notifications_pool, booked["id"]) == [
-        (1440, start - timedelta(hours=24)), (120, start - timedelta(hours=2))]
+        (1440, start - timedelta(hours=24)),
+        (120, start - timedelta(hours=2)),
+    ]
 
     new_start = (await free_slots(booking, next_weekday(3)))[2]["start"]
-    resp = await booking.post(f"/api/v1/bookings/{booked['id']}/reschedule",
-                              json={"token": token_of(booked["manage_url"]), "start": new_start})
+    resp = await booking.post(
+        f"/api/v1/bookings/{booked['id']}/reschedule",
+        json={"token": token_of(booked["manage_url"]), "start": new_start},
+    )
     assert resp.status == 200, await resp.text()
     await checkout.event_path.drain()
     await send_new_emails(checkout.event_path, sent)
@@ -85,7 +101,9 @@ async def test_confirm_reschedule_cancel_keep_one_calendar_entry_and_its_reminde
     assert second.decoded("DTSTART") == moved_start
     assert emails.local_time_label(booked["start"], "Europe/London") in moved.get_body(("plain",)).get_content()
     assert await live_reminders(notifications_pool, booked["id"]) == [
-        (1440, moved_start - timedelta(hours=24)), (120, moved_start - timedelta(hours=2))], "re-planned"
+        (1440, moved_start - timedelta(hours=24)),
+        (120, moved_start - timedelta(hours=2)),
+    ], "re-planned"
 
     resp = await booking.post(f"/api/v1/bookings/{booked['id']}/cancel", json={"token": token_of(booked["manage_url"])})
     assert resp.status == 200, await resp.text()
@@ -105,7 +123,8 @@ async def test_confirm_reschedule_cancel_keep_one_calendar_entry_and_its_reminde
 
 
 async def test_dev_mailbox_shows_the_text_html_and_invite_of_each_email(
-        settings, redis, notifications_pool, task_env, sink, aiohttp_client):
+    settings, redis, notifications_pool, task_env, sink, aiohttp_client
+):
     consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=_ignore)
     event = booking_event(name="Ada <Lovelace>")
     await consumer.handle(event)
@@ -133,7 +152,8 @@ async def _ignore(_email_id) -> None:
 
 
 async def test_a_gift_moved_by_its_buyer_goes_on_the_new_day_to_the_new_address_only(
-        payments, payments_pool, checkout, notifications_pool, linked, settings, redis, task_env, sink, monkeypatch):
+    payments, payments_pool, checkout, notifications_pool, linked, settings, redis, task_env, sink, monkeypatch
+):
     ports, _ = linked
     monkeypatch.setenv("PAYMENTS_URL", f"http://127.0.0.1:{ports['payments']}")
     await checkout.event_path.consumers[0].handle(booking_event(clinic=URBAN))
@@ -144,8 +164,14 @@ async def test_a_gift_moved_by_its_buyer_goes_on_the_new_day_to_the_new_address_
     # The receipt's link, and the change it lets the buyer make.
     [receipt] = of_kind(sink.messages, "voucher_receipt")
     link = re.search(rf"/vouchers/{voucher['id']}/change\?token=(\S+)", receipt.get_body(("plain",)).get_content())
-    changed = await payments.patch(f"/api/v1/vouchers/{voucher['id']}/delivery", json={
-        "token": unquote(link.group(1)), "recipient_email": "grace.new@example.com", "deliver_on": later.isoformat()})
+    changed = await payments.patch(
+        f"/api/v1/vouchers/{voucher['id']}/delivery",
+        json={
+            "token": unquote(link.group(1)),
+            "recipient_email": "grace.new@example.com",
+            "deliver_on": later.isoformat(),
+        },
+    )
     assert changed.status == 200, await changed.text()
     await checkout.event_path.drain()
 
@@ -153,20 +179,21 @@ async def test_a_gift_moved_by_its_buyer_goes_on_the_new_day_to_the_new_address_
     assert (await run_task(claim_due_voucher_deliveries, old_due.isoformat())).result == 0, "not on the old day"
     assert (await run_task(claim_due_voucher_deliveries, new_due.isoformat())).result == 1
     async with notifications_pool.acquire() as conn:
-        delivery_id = await conn.fetchval("SELECT id FROM voucher_deliveries WHERE voucher_id = $1",
-                                          uuid.UUID(voucher["id"]))
+        delivery_id = await conn.fetchval(
+            "SELECT id FROM voucher_deliveries WHERE voucher_id = $1", uuid.UUID(voucher["id"])
+        )
     assert (await run_task(send_voucher_gift, str(delivery_id))).result == "sent"
     [gift] = of_kind(sink.messages, "voucher_gift")
     assert gift["To"] == "grace.new@example.com" and code in gift.get_body(("plain",)).get_content()
 
 
 async def test_voucher_receipt_now_and_the_gift_with_its_code_on_the_delivery_date_only(
-        payments, payments_pool, checkout, notifications_pool, linked, settings, redis, task_env, sink,
-        monkeypatch, caplog):
+    payments, payments_pool, checkout, notifications_pool, linked, settings, redis, task_env, sink, monkeypatch, caplog
+):
     ports, _ = linked
     monkeypatch.setenv("PAYMENTS_URL", f"http://127.0.0.1:{ports['payments']}")
     caplog.set_level("DEBUG")
-    ours = ("services", "shared", "celery")    # not the test's SMTP sink, which stands in for the recipient's
+    ours = ("services", "shared", "celery")  # not the test's SMTP sink, which stands in for the recipient's
     # The clinic has been seen in booking events: its name and zone brand the voucher emails.
     await checkout.event_path.consumers[0].handle(booking_event(clinic=URBAN))
     tomorrow = datetime.now(ZoneInfo("Europe/London")).date() + timedelta(days=1)
@@ -181,8 +208,9 @@ async def test_voucher_receipt_now_and_the_gift_with_its_code_on_the_delivery_da
     assert of_kind(sink.messages, "voucher_gift") == [], "not before the delivery date"
 
     async with notifications_pool.acquire() as conn:
-        delivery = await conn.fetchrow("SELECT id, due_at, status FROM voucher_deliveries WHERE voucher_id = $1",
-                                       uuid.UUID(voucher["id"]))
+        delivery = await conn.fetchrow(
+            "SELECT id, due_at, status FROM voucher_deliveries WHERE voucher_id = $1", uuid.UUID(voucher["id"])
+        )
     due = gift_due_at(tomorrow)
     assert delivery["due_at"] == due and delivery["status"] == "planned"
     assert (await run_task(claim_due_voucher_deliveries)).result == 0, "today is too early"
@@ -209,11 +237,16 @@ async def test_voucher_receipt_now_and_the_gift_with_its_code_on_the_delivery_da
     # The code reached the recipient and nothing of ours kept it: no notifications table, no broker
     # message, no log record.
     async with notifications_pool.acquire() as conn:
-        tables = [r["table_name"] for r in await conn.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'notifications'")]
+        tables = [
+            r["table_name"]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'notifications'"
+            )
+        ]
         dump = " ".join([str(await conn.fetch(f'SELECT t::text FROM notifications."{t}" t')) for t in tables])
-    queued = [v for key in await redis.keys("*") if await redis.type(key) == "list"
-              for v in await redis.lrange(key, 0, -1)]
+    queued = [
+        v for key in await redis.keys("*") if await redis.type(key) == "list" for v in await redis.lrange(key, 0, -1)
+    ]
     assert any(str(delivery["id"]) in v for v in queued), "the broker's messages are looked at"
     assert {"emails", "voucher_deliveries", "reminders", "booking_projection"} <= set(tables)
     assert voucher["id"] in dump, "the dump does cover the delivery"
@@ -224,7 +257,8 @@ async def test_voucher_receipt_now_and_the_gift_with_its_code_on_the_delivery_da
 
 
 async def test_voucher_expiry_reminder_goes_to_the_recipient_without_the_code(
-        payments, payments_pool, checkout, settings, task_env, sink):
+    payments, payments_pool, checkout, settings, task_env, sink
+):
     voucher, code = await buy_voucher(payments, checkout, payments_pool, settings)
     async with payments_pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE vouchers SET expires_at = now() + interval '20 days'")
@@ -239,10 +273,15 @@ async def test_voucher_expiry_reminder_goes_to_the_recipient_without_the_code(
 
 
 async def test_a_template_error_in_one_email_blocks_neither_other_emails_nor_the_event(
-        booking_pool, notifications_pool, redis, settings, task_env, sink, monkeypatch):
+    booking_pool, notifications_pool, redis, settings, task_env, sink, monkeypatch
+):
     # A template that fails for one customer only (a field no booking has).
-    broken = jinja2.DictLoader({"booking_confirmed.txt": '{% if customer.name == "Broken" %}{{ customer.nickname }}'
-                                                         '{% endif %}Hello {{ customer.name }}'})
+    broken = jinja2.DictLoader(
+        {
+            "booking_confirmed.txt": '{% if customer.name == "Broken" %}{{ customer.nickname }}'
+            "{% endif %}Hello {{ customer.name }}"
+        }
+    )
     monkeypatch.setattr(emails._env, "loader", jinja2.ChoiceLoader([broken, emails._env.loader]))
     enqueued = []
 
@@ -251,8 +290,12 @@ async def test_a_template_error_in_one_email_blocks_neither_other_emails_nor_the
 
     consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
     await consumer.ensure_groups()
-    bad = await commit_event(booking_pool, booking_event(booking_id=str(uuid.uuid4()), name="Broken",
-                                                         start=datetime.now(timezone.utc) + timedelta(days=3)))
+    bad = await commit_event(
+        booking_pool,
+        booking_event(
+            booking_id=str(uuid.uuid4()), name="Broken", start=datetime.now(timezone.utc) + timedelta(days=3)
+        ),
+    )
     good = await commit_event(booking_pool, booking_event(booking_id=str(uuid.uuid4()), email="b@example.com"))
     await OutboxRelay(booking_pool, redis, schema="booking", prefix=settings.redis_prefix).run_once()
 
@@ -262,8 +305,9 @@ async def test_a_template_error_in_one_email_blocks_neither_other_emails_nor_the
     assert await redis.xlen(dead_letter_key(settings.redis_prefix, "booking")) == 0
     async with notifications_pool.acquire() as conn:
         rows = {r["event_id"]: r for r in await conn.fetch("SELECT event_id, status, last_error FROM emails")}
-        bad_reminders = await conn.fetchval("SELECT count(*) FROM reminders WHERE booking_id = $1",
-                                            uuid.UUID(bad.data["booking_id"]))
+        bad_reminders = await conn.fetchval(
+            "SELECT count(*) FROM reminders WHERE booking_id = $1", uuid.UUID(bad.data["booking_id"])
+        )
     assert rows[bad.id]["status"] == "failed" and rows[bad.id]["last_error"].startswith("render: UndefinedError")
     assert bad_reminders == 2, "the event's other effects committed"
     assert rows[good.id]["status"] == "pending" and len(enqueued) == 1
@@ -272,8 +316,9 @@ async def test_a_template_error_in_one_email_blocks_neither_other_emails_nor_the
 
 
 async def test_smtp_down_is_retried_with_backoff_and_the_email_arrives_when_it_is_back(
-        settings, redis, notifications_pool, task_env, monkeypatch):
-    later = SmtpSink()                       # its port is chosen; nothing listens there yet
+    settings, redis, notifications_pool, task_env, monkeypatch
+):
+    later = SmtpSink()  # its port is chosen; nothing listens there yet
     monkeypatch.setenv("SMTP_PORT", str(later.port))
     consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=_ignore)
     event = booking_event()

@@ -1,10 +1,9 @@
 """The gateway forwards to the owning service, keeps request ids, and answers outages in the error shape."""
+
 from __future__ import annotations
 
-import pytest
-
 from services.gateway.app import create_app as create_gateway
-from tests.support.booking import book, hold_body
+from tests.support.booking import book
 from tests.support.infra import free_port
 
 
@@ -58,13 +57,16 @@ async def test_health_endpoints(aiohttp_client, settings):
 
 
 async def test_a_burst_of_holds_over_the_limit_is_429_with_retry_after(aiohttp_client, settings):
-    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
-        rate_limit_holds_per_ip=3, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})))
+    gateway = await aiohttp_client(
+        create_gateway(
+            settings.with_overrides(rate_limit_holds_per_ip=3, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})
+        )
+    )
     statuses = []
     for _ in range(5):
         resp = await gateway.post("/api/v1/holds", json={})
         statuses.append(resp.status)
-    assert statuses[:3] == [503, 503, 503]            # let through (the booking service is down here)
+    assert statuses[:3] == [503, 503, 503]  # let through (the booking service is down here)
     assert statuses[3:] == [429, 429]
     assert int(resp.headers["Retry-After"]) >= 1 and resp.headers["RateLimit-Remaining"] == "0"
     assert (await resp.json())["error"]["code"] == "rate_limited"
@@ -79,9 +81,14 @@ async def test_successful_answers_carry_ratelimit_headers(aiohttp_client, settin
 
 
 async def test_cors_only_for_configured_origins(aiohttp_client, settings, booking_server):
-    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
-        cors_origins=("https://urbantherapy.example",),
-        upstreams={"booking": str(booking_server.make_url("")).rstrip("/")})))
+    gateway = await aiohttp_client(
+        create_gateway(
+            settings.with_overrides(
+                cors_origins=("https://urbantherapy.example",),
+                upstreams={"booking": str(booking_server.make_url("")).rstrip("/")},
+            )
+        )
+    )
     preflight = {"Access-Control-Request-Method": "POST"}
     ok = await gateway.options("/api/v1/holds", headers={"Origin": "https://urbantherapy.example", **preflight})
     assert ok.status == 204 and ok.headers["Access-Control-Allow-Origin"] == "https://urbantherapy.example"
@@ -109,11 +116,13 @@ async def _counting_upstream(aiohttp_server):
     return seen, str(server.make_url("")).rstrip("/")
 
 
-async def test_a_burst_of_reads_over_the_limit_is_429_and_then_costs_no_upstream_work(aiohttp_client, aiohttp_server,
-                                                                                      settings):
+async def test_a_burst_of_reads_over_the_limit_is_429_and_then_costs_no_upstream_work(
+    aiohttp_client, aiohttp_server, settings
+):
     seen, upstream = await _counting_upstream(aiohttp_server)
-    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
-        rate_limit_per_ip=3, upstreams={"booking": upstream})))
+    gateway = await aiohttp_client(
+        create_gateway(settings.with_overrides(rate_limit_per_ip=3, upstreams={"booking": upstream}))
+    )
     statuses = [(await gateway.get("/api/v1/clinics")).status for _ in range(3)]
     assert statuses == [200, 200, 200] and seen["reads"] == 3
     refused = await gateway.get("/api/v1/clinics")
@@ -126,14 +135,18 @@ async def test_a_burst_of_reads_over_the_limit_is_429_and_then_costs_no_upstream
 
 
 async def test_a_refused_read_is_429_even_when_the_upstream_is_down(aiohttp_client, settings):
-    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
-        rate_limit_per_ip=2, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})))
+    gateway = await aiohttp_client(
+        create_gateway(
+            settings.with_overrides(rate_limit_per_ip=2, upstreams={"booking": f"http://127.0.0.1:{free_port()}"})
+        )
+    )
     statuses = [(await gateway.get("/api/v1/clinics")).status for _ in range(3)]
     assert statuses == [503, 503, 429]
 
 
-async def test_an_upstream_cookie_is_the_client_s_and_never_sent_for_another_client(aiohttp_client, aiohttp_server,
-                                                                                     settings):
+async def test_an_upstream_cookie_is_the_client_s_and_never_sent_for_another_client(
+    aiohttp_client, aiohttp_server, settings
+):
     from aiohttp import web
 
     cookies_seen = []
@@ -148,10 +161,11 @@ async def test_an_upstream_cookie_is_the_client_s_and_never_sent_for_another_cli
     app.router.add_get("/api/v1/clinics", read)
     upstream = await aiohttp_server(app)
     # By host name, as in docker-compose or Kubernetes (a cookie jar ignores cookies from IP addresses).
-    gateway = await aiohttp_client(create_gateway(settings.with_overrides(
-        upstreams={"booking": f"http://localhost:{upstream.port}"})))
+    gateway = await aiohttp_client(
+        create_gateway(settings.with_overrides(upstreams={"booking": f"http://localhost:{upstream.port}"}))
+    )
     first = await gateway.get("/api/v1/clinics")
     assert first.cookies["upstream_pref"].value == "a", "passed on to the client that got it"
-    gateway.session.cookie_jar.clear()                 # another client, without that cookie
+    gateway.session.cookie_jar.clear()  # another client, without that cookie
     await gateway.get("/api/v1/clinics")
     assert cookies_seen == [None, None], "the gateway keeps no cookies of its own"

@@ -1,5 +1,6 @@
 """The gateway's forwarding beyond small JSON: large bodies streamed both ways, the body limit kept on
 streamed uploads too, and each route's own upstream timeout."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,8 +46,13 @@ class Upstream:
     async def echo(self, request: web.Request) -> web.Response:
         self.echoed += 1
         body = await request.read()
-        return web.json_response({"length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-                                  "chunked": request.headers.get("Transfer-Encoding") == "chunked"})
+        return web.json_response(
+            {
+                "length": len(body),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "chunked": request.headers.get("Transfer-Encoding") == "chunked",
+            }
+        )
 
     async def slow(self, request: web.Request) -> web.Response:
         await asyncio.sleep(3)
@@ -63,8 +69,11 @@ async def upstream(aiohttp_server):
 @pytest.fixture
 async def gateway(aiohttp_client, settings, upstream):
     url = str(upstream.server.make_url("")).rstrip("/")
-    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams={"booking": url}),
-                                               route_table=(Route("/api/v1/clinics", "booking", 0.5),)))
+    return await aiohttp_client(
+        create_gateway(
+            settings.with_overrides(upstreams={"booking": url}), route_table=(Route("/api/v1/clinics", "booking", 0.5),)
+        )
+    )
 
 
 async def test_a_large_answer_is_streamed_not_buffered(gateway, upstream):
@@ -78,11 +87,11 @@ async def test_a_large_answer_is_streamed_not_buffered(gateway, upstream):
 
 
 async def test_an_unsized_upload_is_streamed_through_intact(gateway, upstream):
-    payload = bytes(range(256)) * 800          # 200 KiB, under the limit
+    payload = bytes(range(256)) * 800  # 200 KiB, under the limit
 
     async def parts():
         for i in range(0, len(payload), 10_000):
-            yield payload[i:i + 10_000]
+            yield payload[i : i + 10_000]
 
     resp = await gateway.post("/api/v1/clinics/echo", data=parts())
     assert resp.status == 200, await resp.text()

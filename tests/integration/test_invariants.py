@@ -1,5 +1,6 @@
 """The invariant checker (shared/invariants.py) over the services' real data: quiet on a sound system, and
 each invariant counts what breaks it (broken here by hand, below the services' own guards)."""
+
 from __future__ import annotations
 
 import os
@@ -27,18 +28,20 @@ async def test_a_sound_system_breaks_no_invariant(booking, payments, checkout, p
 
 
 async def test_each_broken_promise_is_counted_and_the_command_fails(
-        booking, payments, checkout, booking_pool, payments_pool, notifications_pool, redis, settings):
+    booking, payments, checkout, booking_pool, payments_pool, notifications_pool, redis, settings
+):
     paid = await book_and_pay(booking, checkout, day=next_weekday(3))
     voucher, _ = await buy_voucher(payments, checkout, payments_pool, settings)
     async with booking_pool.acquire() as conn:
-        await conn.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_no_overlap")   # as if it never held
+        await conn.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_no_overlap")  # as if it never held
         await conn.execute(
             """INSERT INTO bookings (id, clinic_id, treatment_id, therapist_id, starts_at, ends_at, blocked, status,
                                      customer_name, customer_email, price_amount, currency)
                SELECT gen_random_uuid(), clinic_id, treatment_id, therapist_id, starts_at, ends_at, blocked,
                       'confirmed', customer_name, customer_email, price_amount, currency FROM bookings WHERE id = $1""",
-            uuid.UUID(paid["id"]))
-        await add_event(conn, Event("booking.noted", {}))                 # never published
+            uuid.UUID(paid["id"]),
+        )
+        await add_event(conn, Event("booking.noted", {}))  # never published
         await conn.execute("UPDATE outbox SET created_at = now() - interval '1 hour' WHERE published_at IS NULL")
     async with payments_pool.acquire() as conn:
         await conn.execute("UPDATE vouchers SET balance = balance + 1 WHERE id = $1", uuid.UUID(voucher["id"]))
@@ -46,10 +49,12 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
     await redis.xadd(dead_letter_key(settings.redis_prefix, "booking"), {"event": "{}"})
     async with notifications_pool.acquire() as conn:
         await conn.execute("DELETE FROM emails WHERE kind = 'booking_confirmed'")
-        await conn.execute(      # an endpoint subscribed before the booking, with no delivery of it
+        await conn.execute(  # an endpoint subscribed before the booking, with no delivery of it
             "INSERT INTO webhook_endpoints (id, clinic_id, url, event_types, created_at) "
             "VALUES ($1, $2, 'https://clinic.example/hook', '{booking.created}', now() - interval '1 day')",
-            uuid.uuid4(), stable_id("urban-therapy"))
+            uuid.uuid4(),
+            stable_id("urban-therapy"),
+        )
 
     findings = counts(await check(settings.database_url, settings.redis_url, settings.redis_prefix, settle=0))
     assert findings == {
@@ -61,9 +66,17 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
         "no outbox row is left unpublished": 1,
         "no event is dead-lettered": 1,
     }
-    command = subprocess.run([sys.executable, "-m", "shared.invariants", "--settle", "0"], capture_output=True,
-                             text=True, env={**os.environ, "DATABASE_URL": settings.database_url,
-                                             "REDIS_URL": settings.redis_url, "REDIS_PREFIX": settings.redis_prefix})
+    command = subprocess.run(
+        [sys.executable, "-m", "shared.invariants", "--settle", "0"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "REDIS_PREFIX": settings.redis_prefix,
+        },
+    )
     assert command.returncode == 1, command.stderr
     assert "FAIL      1  no two live reservations of a therapist overlap" in command.stdout
     assert "violation(s) of 7 invariants" in command.stdout

@@ -1,4 +1,5 @@
 """Prometheus metrics on every service: requests by route and status, and what waits on the event path."""
+
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +25,9 @@ async def test_requests_are_counted_by_route_and_status(booking):
     text = await (await booking.get("/metrics", headers=SCRAPER)).text()
     got = samples(text)
     assert got[("http_requests_total", (("method", "GET"), ("route", "/api/v1/clinics"), ("status", "200")))] == 1
-    assert got[("http_requests_total", (("method", "GET"), ("route", "/api/v1/clinics/{clinic}"), ("status", "404")))] == 1
+    assert (
+        got[("http_requests_total", (("method", "GET"), ("route", "/api/v1/clinics/{clinic}"), ("status", "404")))] == 1
+    )
     assert got[("http_request_duration_seconds_count", (("route", "/api/v1/clinics"),))] == 1
 
 

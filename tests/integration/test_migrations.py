@@ -1,4 +1,5 @@
 """Migrations: applied once, in order, even when two replicas start at the same moment."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,9 @@ async def test_two_replicas_migrating_at_once_apply_each_file_once(empty_db):
     a, b = await asyncpg.connect(empty_db), await asyncpg.connect(empty_db)
     try:
         for schema, folder in SERVICE_SCHEMAS.items():
-            applied_a, applied_b = await asyncio.gather(apply_migrations(a, schema, folder),
-                                                        apply_migrations(b, schema, folder))
+            applied_a, applied_b = await asyncio.gather(
+                apply_migrations(a, schema, folder), apply_migrations(b, schema, folder)
+            )
             expected = [version for version, _ in migration_files(schema, folder)]
             assert sorted([applied_a, applied_b], key=len) == [[], expected]
             recorded = await a.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
@@ -42,10 +44,12 @@ async def test_each_schema_has_its_own_outbox_and_inbox(empty_db):
     try:
         for schema, folder in SERVICE_SCHEMAS.items():
             await apply_migrations(conn, schema, folder)
-        rows = await conn.fetch("SELECT table_schema, table_name FROM information_schema.tables "
-                                "WHERE table_name IN ('outbox', 'inbox')")
+        rows = await conn.fetch(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN ('outbox', 'inbox')"
+        )
         assert {(r["table_schema"], r["table_name"]) for r in rows} == {
-            (s, t) for s in SERVICE_SCHEMAS for t in ("outbox", "inbox")}
+            (s, t) for s in SERVICE_SCHEMAS for t in ("outbox", "inbox")
+        }
     finally:
         await conn.close()
 
@@ -57,15 +61,27 @@ async def test_email_bodies_are_compressed_with_lz4_where_the_server_has_it(noti
         except asyncpg.PostgresError:
             pytest.skip("this PostgreSQL was built without lz4; the migration keeps the default")
         await conn.execute("RESET default_toast_compression")
-        methods = {r["attname"]: r["attcompression"] for r in await conn.fetch(
-            "SELECT attname, attcompression::text AS attcompression FROM pg_attribute WHERE attrelid = 'emails'::regclass "
-            "AND attname = ANY($1::text[])", ["text_body", "html_body", "attachments"])}
+        methods = {
+            r["attname"]: r["attcompression"]
+            for r in await conn.fetch(
+                "SELECT attname, attcompression::text AS attcompression FROM pg_attribute WHERE attrelid = 'emails'::regclass "
+                "AND attname = ANY($1::text[])",
+                ["text_body", "html_body", "attachments"],
+            )
+        }
     assert methods == {"text_body": "l", "html_body": "l", "attachments": "l"}
 
 
-@pytest.mark.parametrize("schema, table", [("booking", "treatments"), ("booking", "courses"),
-                                           ("booking", "bookings"), ("payments", "payments"),
-                                           ("payments", "vouchers")])
+@pytest.mark.parametrize(
+    "schema, table",
+    [
+        ("booking", "treatments"),
+        ("booking", "courses"),
+        ("booking", "bookings"),
+        ("payments", "payments"),
+        ("payments", "vouchers"),
+    ],
+)
 async def test_currencies_are_three_capital_letters_kept_as_written(booking_pool, payments_pool, schema, table):
     # text with a rule, not char(3): what is read back is what was written (no padding to strip), and a value
     # that is not an ISO 4217 code is refused by the database whatever the code above it checked.
@@ -73,11 +89,20 @@ async def test_currencies_are_three_capital_letters_kept_as_written(booking_pool
     async with pool.acquire() as conn:
         column = await conn.fetchrow(
             "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 "
-            "AND column_name = 'currency'", schema, table)
+            "AND column_name = 'currency'",
+            schema,
+            table,
+        )
         assert column["data_type"] == "text"
-        checks = [await conn.fetchval("SELECT $1::text ~ (regexp_match(pg_get_constraintdef(oid), "
-                                      "'''([^'']+)''')) [1] FROM pg_constraint WHERE conname = $2", value,
-                                      f"{table}_currency_iso") for value in ("GBP", "gbp", "GB", "GBPX", "GB ")]
+        checks = [
+            await conn.fetchval(
+                "SELECT $1::text ~ (regexp_match(pg_get_constraintdef(oid), "
+                "'''([^'']+)''')) [1] FROM pg_constraint WHERE conname = $2",
+                value,
+                f"{table}_currency_iso",
+            )
+            for value in ("GBP", "gbp", "GB", "GBPX", "GB ")
+        ]
     assert checks == [True, False, False, False, False]
 
 
@@ -93,25 +118,32 @@ async def test_in_production_a_service_refuses_a_schema_its_migrations_have_not_
     # run its queries against tables that are not there yet (nor migrate while other versions still serve).
     from services.payments import MIGRATIONS
     from shared.web import create_base_app
+
     production = Settings(env="production", database_url=empty_db)
     with pytest.raises(SchemaBehind, match="schema payments lacks migrations shared/0001_outbox_inbox.sql"):
-        await aiohttp_server(create_base_app(production, "payments", schema="payments", migrations=MIGRATIONS,
-                                             with_redis=False))
+        await aiohttp_server(
+            create_base_app(production, "payments", schema="payments", migrations=MIGRATIONS, with_redis=False)
+        )
     conn = await asyncpg.connect(empty_db)
     try:
         await apply_migrations(conn, "payments", MIGRATIONS)
     finally:
         await conn.close()
-    started = await aiohttp_server(create_base_app(production, "payments", schema="payments",
-                                                   migrations=MIGRATIONS, with_redis=False))
+    started = await aiohttp_server(
+        create_base_app(production, "payments", schema="payments", migrations=MIGRATIONS, with_redis=False)
+    )
     assert started.app[DB] is not None
 
 
 async def test_in_development_a_service_migrates_its_schema_at_start(empty_db, aiohttp_server):
     from services.payments import MIGRATIONS
     from shared.web import create_base_app
-    await aiohttp_server(create_base_app(Settings(database_url=empty_db), "payments", schema="payments",
-                                         migrations=MIGRATIONS, with_redis=False))
+
+    await aiohttp_server(
+        create_base_app(
+            Settings(database_url=empty_db), "payments", schema="payments", migrations=MIGRATIONS, with_redis=False
+        )
+    )
     conn = await asyncpg.connect(empty_db)
     try:
         assert await pending_migrations(conn, "payments", MIGRATIONS) == []

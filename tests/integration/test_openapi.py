@@ -1,6 +1,7 @@
 """The OpenAPI document: valid 3.1, exactly the public routes the services register, request bodies from the
 very pydantic models the handlers validate with, assembled by the gateway from the services' internal APIs
 (it imports none of their code); and /docs served from installed assets, no CDN."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,18 +30,32 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 # HANDBOOK §5: the agreed public and clinic API (a floor: the services may add more, the spec must follow).
 HANDBOOK_API = {
-    ("get", "/api/v1/clinics"), ("get", "/api/v1/clinics/{clinic}"),
-    ("get", "/api/v1/clinics/{clinic}/treatments"), ("get", "/api/v1/clinics/{clinic}/courses"),
-    ("get", "/api/v1/clinics/{clinic}/therapists"), ("get", "/api/v1/clinics/{clinic}/screening"),
-    ("get", "/api/v1/clinics/{clinic}/availability"), ("post", "/api/v1/holds"), ("post", "/api/v1/bookings"),
-    ("get", "/api/v1/bookings/{id}"), ("post", "/api/v1/bookings/{id}/cancel"),
-    ("post", "/api/v1/bookings/{id}/reschedule"), ("post", "/api/v1/vouchers"), ("post", "/api/v1/vouchers/balance"),
-    ("post", "/api/v1/stripe/webhook"), ("get", "/api/v1/clinic/bookings"), ("get", "/api/v1/clinic/bookings/{id}"),
-    ("get", "/api/v1/clinic/vouchers"), ("get", "/api/v1/clinic/webhook-endpoints"),
-    ("post", "/api/v1/clinic/webhook-endpoints"), ("get", "/api/v1/clinic/webhook-endpoints/{id}"),
-    ("patch", "/api/v1/clinic/webhook-endpoints/{id}"), ("delete", "/api/v1/clinic/webhook-endpoints/{id}"),
+    ("get", "/api/v1/clinics"),
+    ("get", "/api/v1/clinics/{clinic}"),
+    ("get", "/api/v1/clinics/{clinic}/treatments"),
+    ("get", "/api/v1/clinics/{clinic}/courses"),
+    ("get", "/api/v1/clinics/{clinic}/therapists"),
+    ("get", "/api/v1/clinics/{clinic}/screening"),
+    ("get", "/api/v1/clinics/{clinic}/availability"),
+    ("post", "/api/v1/holds"),
+    ("post", "/api/v1/bookings"),
+    ("get", "/api/v1/bookings/{id}"),
+    ("post", "/api/v1/bookings/{id}/cancel"),
+    ("post", "/api/v1/bookings/{id}/reschedule"),
+    ("post", "/api/v1/vouchers"),
+    ("post", "/api/v1/vouchers/balance"),
+    ("post", "/api/v1/stripe/webhook"),
+    ("get", "/api/v1/clinic/bookings"),
+    ("get", "/api/v1/clinic/bookings/{id}"),
+    ("get", "/api/v1/clinic/vouchers"),
+    ("get", "/api/v1/clinic/webhook-endpoints"),
+    ("post", "/api/v1/clinic/webhook-endpoints"),
+    ("get", "/api/v1/clinic/webhook-endpoints/{id}"),
+    ("patch", "/api/v1/clinic/webhook-endpoints/{id}"),
+    ("delete", "/api/v1/clinic/webhook-endpoints/{id}"),
     ("post", "/api/v1/clinic/webhook-endpoints/{id}/rotate-secret"),
-    ("get", "/api/v1/clinic/webhook-endpoints/{id}/deliveries"), ("post", "/api/v1/clinic/deliveries/{id}/replay"),
+    ("get", "/api/v1/clinic/webhook-endpoints/{id}/deliveries"),
+    ("post", "/api/v1/clinic/deliveries/{id}/replay"),
 }
 
 
@@ -63,8 +78,11 @@ def public_routes(app) -> dict[tuple[str, str], object]:
 @pytest.fixture
 def service_routes(settings) -> dict[str, dict]:
     dev = settings.with_overrides(env="development")
-    return {"booking": public_routes(create_booking(dev)), "payments": public_routes(create_payments(dev)),
-            "notifications": public_routes(create_notifications(dev))}
+    return {
+        "booking": public_routes(create_booking(dev)),
+        "payments": public_routes(create_payments(dev)),
+        "notifications": public_routes(create_notifications(dev)),
+    }
 
 
 def spec_operations(document: dict) -> set[tuple[str, str]]:
@@ -101,7 +119,10 @@ def test_operations_declare_their_path_parameters_and_clinic_auth(document):
             assert ("401" in op["responses"]) == is_clinic, f"{method} {path}"
             assert {"429", "503"} <= set(op["responses"])
     assert document["components"]["securitySchemes"]["clinicApiKey"] == {
-        "type": "http", "scheme": "bearer", "description": "The clinic's API key"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The clinic's API key",
+    }
 
 
 def test_request_bodies_are_the_models_the_handlers_validate_with(document, service_routes):
@@ -146,14 +167,13 @@ async def test_the_document_is_the_one_built_in_process_byte_for_byte(gateway, d
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
 
 
-async def test_a_service_down_makes_the_document_503_until_it_answers(linked, aiohttp_server, aiohttp_client,
-                                                                      document):
+async def test_a_service_down_makes_the_document_503_until_it_answers(linked, aiohttp_server, aiohttp_client, document):
     ports, settings = linked
     notifications = await aiohttp_server(create_notifications(settings))
     upstreams = {**settings.upstreams, "notifications": str(notifications.make_url("")).rstrip("/")}
     gateway = await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
     assert (await gateway.get("/readyz")).status == 200, "the gateway is ready without the services"
-    down = await gateway.get("/openapi.json")          # booking and payments are not started yet
+    down = await gateway.get("/openapi.json")  # booking and payments are not started yet
     assert down.status == 503 and int(down.headers["Retry-After"]) >= 1
     assert (await down.json())["error"]["code"] == "service_unavailable"
     await aiohttp_server(create_payments(settings, reconciler=False), port=ports["payments"])
@@ -162,17 +182,20 @@ async def test_a_service_down_makes_the_document_503_until_it_answers(linked, ai
     assert up.status == 200 and await up.json() == document
 
 
-async def test_concurrent_first_requests_fetch_each_service_s_operations_once(settings, aiohttp_server,
-                                                                              aiohttp_client, document):
+async def test_concurrent_first_requests_fetch_each_service_s_operations_once(
+    settings, aiohttp_server, aiohttp_client, document
+):
     calls = {service: 0 for service in SPEC_SERVICES}
 
     async def stand_in(service: str) -> str:
         """A service that serves only its operations, counting the fetches."""
+
         @web.middleware
         async def count(request, handler):
             calls[service] += 1
-            await asyncio.sleep(0.05)           # slow enough for the requests below to overlap
+            await asyncio.sleep(0.05)  # slow enough for the requests below to overlap
             return await handler(request)
+
         app = web.Application(middlewares=[count])
         app[SETTINGS] = settings
         serve_operations(app, BY_SERVICE[service])
@@ -195,7 +218,9 @@ async def test_docs_page_and_its_assets_are_served_locally(aiohttp_client, setti
     assert not re.search(r"(https?:)?//", html), "no external URL in the docs page"
     assert "<script>" not in html and "onload=" not in html, "no inline script (the CSP forbids it)"
     referenced = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', html)
-    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/docs.js", "/docs/assets/swagger-ui.css"} <= set(referenced)
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/docs.js", "/docs/assets/swagger-ui.css"} <= set(
+        referenced
+    )
     types = {"js": "text/javascript", "css": "text/css", "png": "image/png"}
     for url in referenced:
         resp = await gateway.get(url)

@@ -1,4 +1,5 @@
 """The outbox relay publishes exactly what committed, and refills a Redis that lost its data."""
+
 from __future__ import annotations
 
 from shared.events import Event, stream_key
@@ -64,7 +65,9 @@ async def test_events_older_than_the_window_are_not_republished(booking_pool, re
     async with booking_pool.acquire() as conn:
         await add_event(conn, Event("booking.confirmed", {"old": True}))
         await add_event(conn, Event("booking.confirmed", {"old": False}))
-        await conn.execute("UPDATE outbox SET created_at = now() - interval '30 days' WHERE envelope->'data'->>'old' = 'true'")
+        await conn.execute(
+            "UPDATE outbox SET created_at = now() - interval '30 days' WHERE envelope->'data'->>'old' = 'true'"
+        )
     relay = make_relay(booking_pool, redis, settings)
     await relay.run_once()
     await redis.flushall()
@@ -74,6 +77,7 @@ async def test_events_older_than_the_window_are_not_republished(booking_pool, re
 
 async def test_relay_wakes_on_commit_without_waiting_for_the_poll(booking_pool, redis, settings):
     import asyncio
+
     from tests.support.infra import wait_for
 
     relay = OutboxRelay(booking_pool, redis, schema="booking", prefix=settings.redis_prefix, poll_interval=30)
@@ -115,7 +119,7 @@ async def test_trimming_keeps_every_entry_a_consumer_group_has_not_acknowledged(
     await relay.trim_streams()
     assert await redis.xlen(stream) == 300, "the group that read nothing still needs them all"
 
-    down = await read_and_ack("down", 200, ack=150)     # back: reads 200, acknowledges 150 so far
+    down = await read_and_ack("down", 200, ack=150)  # back: reads 200, acknowledges 150 so far
     await relay.trim_streams()
     remaining = [entry_id for entry_id, _ in await redis.xrange(stream)]
     assert remaining[0] == down[150] and len(remaining) == 150, "the 50 it holds and the 100 it has not read"

@@ -1,4 +1,5 @@
 """The token-bucket rate limiter against a real Redis: bursts, steady refill, nothing charged when refused."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ async def test_the_bucket_refills_steadily_not_at_a_window_edge(limiter):
     ten_a_second = Limit("refill", 10, 1)
     assert all([(await limiter.take([(ten_a_second, "c")])).allowed for _ in range(10)])
     assert not (await limiter.take([(ten_a_second, "c")])).allowed
-    await asyncio.sleep(0.25)       # two intervals of 100 ms: two tokens back, not ten, not none
+    await asyncio.sleep(0.25)  # two intervals of 100 ms: two tokens back, not ten, not none
     again = [(await limiter.take([(ten_a_second, "c")])).allowed for _ in range(4)]
     assert again == [True, True, False, False]
 

@@ -1,6 +1,7 @@
 """Redis down, then restarted (the tests' own redis-server): every request that needs it is answered 503 in
 our error shape (a page, for the customer pages) with Retry-After, never 500; and the first request after
 the restart, on a pooled connection that died with the old server, is served."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,7 +17,7 @@ def redis_down(private_redis):
     try:
         yield
     finally:
-        private_redis.start()       # the session's other tests need it: back, empty, as after a crash
+        private_redis.start()  # the session's other tests need it: back, empty, as after a crash
 
 
 async def balance(payments):
@@ -24,7 +25,7 @@ async def balance(payments):
 
 
 async def test_the_voucher_balance_is_503_while_redis_is_down_and_served_after_its_restart(payments, private_redis):
-    assert (await balance(payments)).status == 404          # a pooled connection, before the crash
+    assert (await balance(payments)).status == 404  # a pooled connection, before the crash
     with redis_down(private_redis):
         down = await balance(payments)
         assert down.status == 503 and down.headers["Retry-After"]
@@ -42,7 +43,9 @@ async def test_a_customer_page_that_needs_redis_is_a_page_saying_so(site, privat
         assert not re.search(r"Traceback|internal_error", text)
     # After the restart the flow kept in Redis is gone (Redis here keeps nothing): the customer starts again.
     resp = await site.get(f"/c/{CLINIC}/book/screening", allow_redirects=False)
-    assert resp.status == 303 and "Your booking session has ended" in await page(await site.get(resp.headers["Location"]))
+    assert resp.status == 303 and "Your booking session has ended" in await page(
+        await site.get(resp.headers["Location"])
+    )
 
 
 async def test_the_gateway_without_redis_serves_the_public_api_and_says_it_is_degraded(gateway, private_redis):

@@ -1,6 +1,7 @@
 """Reminders on real PostgreSQL, Celery tasks run in-process and an SMTP sink: planned 24 h and 2 h ahead
 (none already due), re-planned on reschedule, nothing for a cancelled or moved booking, one email each
 even with two beats claiming at once, retried while SMTP is down, and a broken one blocking no other."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,9 @@ import jinja2
 import pytest
 from celery.signals import task_retry
 
-from services.notifications.emails import rendering as emails, store
 from services.notifications.consumer import make_consumer
+from services.notifications.emails import rendering as emails
+from services.notifications.emails import store
 from services.notifications.emails.tasks import claim_due_reminders, send_reminder
 from tests.support.notifications import booking_event, hours_from_now, run_task, sink, task_env  # noqa: F401
 from tests.support.smtp import SmtpSink
@@ -30,8 +32,11 @@ def consumer(notifications_pool, redis, settings):
 
 async def reminders_of(pool, booking_id: str) -> list[tuple[int, datetime, str]]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT offset_minutes, due_at, status FROM reminders WHERE booking_id = $1 "
-                                "ORDER BY created_at, offset_minutes DESC", uuid.UUID(booking_id))
+        rows = await conn.fetch(
+            "SELECT offset_minutes, due_at, status FROM reminders WHERE booking_id = $1 "
+            "ORDER BY created_at, offset_minutes DESC",
+            uuid.UUID(booking_id),
+        )
     return [(r["offset_minutes"], r["due_at"], r["status"]) for r in rows]
 
 
@@ -52,9 +57,12 @@ async def test_reminders_are_planned_before_each_booking_and_none_already_due(co
     too_soon, _ = await confirm(consumer, 1.5)
 
     assert await reminders_of(notifications_pool, days_ahead.data["booking_id"]) == [
-        (1440, start - timedelta(hours=24), "planned"), (120, start - timedelta(hours=2), "planned")]
+        (1440, start - timedelta(hours=24), "planned"),
+        (120, start - timedelta(hours=2), "planned"),
+    ]
     assert await reminders_of(notifications_pool, hours_ahead.data["booking_id"]) == [
-        (120, soon - timedelta(hours=2), "planned")], "no '24 hours to go' email at booking time"
+        (120, soon - timedelta(hours=2), "planned")
+    ], "no '24 hours to go' email at booking time"
     assert await reminders_of(notifications_pool, too_soon.data["booking_id"]) == []
 
 
@@ -62,11 +70,15 @@ async def test_a_reschedule_replans_and_a_cancellation_cancels(consumer, notific
     confirmed, start = await confirm(consumer, 72)
     booking_id = confirmed.data["booking_id"]
     moved = hours_from_now(120)
-    assert await consumer.handle(booking_event("booking.rescheduled", booking_id=booking_id, start=moved,
-                                               previous_start=start))
+    assert await consumer.handle(
+        booking_event("booking.rescheduled", booking_id=booking_id, start=moved, previous_start=start)
+    )
     assert await reminders_of(notifications_pool, booking_id) == [
-        (1440, start - timedelta(hours=24), "cancelled"), (120, start - timedelta(hours=2), "cancelled"),
-        (1440, moved - timedelta(hours=24), "planned"), (120, moved - timedelta(hours=2), "planned")]
+        (1440, start - timedelta(hours=24), "cancelled"),
+        (120, start - timedelta(hours=2), "cancelled"),
+        (1440, moved - timedelta(hours=24), "planned"),
+        (120, moved - timedelta(hours=2), "planned"),
+    ]
 
     assert await consumer.handle(booking_event("booking.cancelled", booking_id=booking_id, start=moved))
     assert {status for *_, status in await reminders_of(notifications_pool, booking_id)} == {"cancelled"}
@@ -77,10 +89,12 @@ async def test_an_older_event_handled_late_does_not_undo_a_newer_one(consumer, n
     start, moved = hours_from_now(72), hours_from_now(120)
     confirmed = booking_event(booking_id=booking_id, start=start)
     rescheduled = booking_event("booking.rescheduled", booking_id=booking_id, start=moved, previous_start=start)
-    assert await consumer.handle(rescheduled)          # two consumers: the later event committed first
+    assert await consumer.handle(rescheduled)  # two consumers: the later event committed first
     assert await consumer.handle(confirmed)
     assert await reminders_of(notifications_pool, booking_id) == [
-        (1440, moved - timedelta(hours=24), "planned"), (120, moved - timedelta(hours=2), "planned")]
+        (1440, moved - timedelta(hours=24), "planned"),
+        (120, moved - timedelta(hours=2), "planned"),
+    ]
 
 
 async def test_a_due_reminder_is_sent_once(consumer, notifications_pool, task_env, sink):
@@ -97,8 +111,9 @@ async def test_a_due_reminder_is_sent_once(consumer, notifications_pool, task_en
     [message] = sink.messages
     assert message["To"] == "ada@example.com" and message["X-Clinic-Email-Kind"] == "booking_reminder"
     assert message["From"].addresses[0].display_name == "Urban Therapy Clinic, London"
-    assert message["Subject"] == (f"Reminder: Deep tissue massage (60 min) tomorrow, "
-                                  f"{emails.local_time_label(start, 'Europe/London')}")
+    assert message["Subject"] == (
+        f"Reminder: Deep tissue massage (60 min) tomorrow, {emails.local_time_label(start, 'Europe/London')}"
+    )
     assert event.data["manage_url"] in message.get_body(("plain",)).get_content()
     assert message.get_body(("html",)) is not None
 
@@ -122,8 +137,10 @@ async def test_nothing_is_sent_for_a_cancelled_or_moved_booking(consumer, notifi
     assert (await run_task(claim_due_reminders, (start - timedelta(hours=24)).isoformat())).result == 1
     [claimed] = await claimed_ids(notifications_pool)
     async with notifications_pool.acquire() as conn:
-        await conn.execute("UPDATE booking_projection SET starts_at = starts_at + interval '1 day' "
-                           "WHERE booking_id = $1", uuid.UUID(moved.data["booking_id"]))
+        await conn.execute(
+            "UPDATE booking_projection SET starts_at = starts_at + interval '1 day' WHERE booking_id = $1",
+            uuid.UUID(moved.data["booking_id"]),
+        )
     assert (await run_task(send_reminder, claimed)).result == "obsolete"
 
     assert sink.messages == []
@@ -133,10 +150,11 @@ async def test_nothing_is_sent_for_a_cancelled_or_moved_booking(consumer, notifi
 
 
 async def test_two_beats_claiming_fifty_due_reminders_at_once_send_fifty_emails(
-        consumer, notifications_pool, settings, task_env, sink):
+    consumer, notifications_pool, settings, task_env, sink
+):
     starts = []
     for i in range(50):
-        _, start = await confirm(consumer, 3, email=f"customer{i}@example.com")   # one 2-hour reminder each
+        _, start = await confirm(consumer, 3, email=f"customer{i}@example.com")  # one 2-hour reminder each
         starts.append(start)
     now = max(starts)
 
@@ -147,7 +165,7 @@ async def test_two_beats_claiming_fifty_due_reminders_at_once_send_fifty_emails(
                 claimed += batch
         return claimed
 
-    first, second = await asyncio.gather(beat(), beat())   # two connections, two beats, the same rows
+    first, second = await asyncio.gather(beat(), beat())  # two connections, two beats, the same rows
     assert len(first) + len(second) == 50 and not set(first) & set(second)
 
     for reminder_id in first + second:
@@ -159,7 +177,8 @@ async def test_two_beats_claiming_fifty_due_reminders_at_once_send_fifty_emails(
 
 
 async def test_smtp_down_the_reminder_is_retried_and_arrives_when_it_is_back(
-        consumer, notifications_pool, task_env, monkeypatch):
+    consumer, notifications_pool, task_env, monkeypatch
+):
     later = SmtpSink()
     monkeypatch.setenv("SMTP_PORT", str(later.port))
     _, start = await confirm(consumer, 30)
@@ -177,15 +196,18 @@ async def test_smtp_down_the_reminder_is_retried_and_arrives_when_it_is_back(
         later.controller.stop()
     assert len(later.messages) == 1
     async with notifications_pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, attempts, last_error FROM reminders WHERE id = $1",
-                                  uuid.UUID(reminder_id))
+        row = await conn.fetchrow(
+            "SELECT status, attempts, last_error FROM reminders WHERE id = $1", uuid.UUID(reminder_id)
+        )
     assert row["status"] == "sent" and row["attempts"] == 2 and "ConnectionRefusedError" in row["last_error"]
 
 
 async def test_a_reminder_that_cannot_be_rendered_fails_alone(
-        consumer, notifications_pool, task_env, sink, monkeypatch):
-    broken = jinja2.DictLoader({"booking_reminder.txt": '{% if booking.customer_name == "Broken" %}'
-                                                        '{{ booking.nickname }}{% endif %}Hello'})
+    consumer, notifications_pool, task_env, sink, monkeypatch
+):
+    broken = jinja2.DictLoader(
+        {"booking_reminder.txt": '{% if booking.customer_name == "Broken" %}{{ booking.nickname }}{% endif %}Hello'}
+    )
     monkeypatch.setattr(emails._env, "loader", jinja2.ChoiceLoader([broken, emails._env.loader]))
     _, start = await confirm(consumer, 30, name="Broken", email="broken@example.com")
     await confirm(consumer, 30, email="fine@example.com")

@@ -1,6 +1,7 @@
 """The consumer's production path on real Redis, Celery, SMTP and HTTP: one Celery task per read batch
 starts the batch's emails and webhook deliveries together; a failed first email goes on to send_email's
 retries; the worker runtime keeps the task time limit."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ from tests.support.infra import free_port
 from tests.support.notifications import booking_event, run_task, sink, task_env  # noqa: F401  (fixtures)
 from tests.support.receiver import receiver  # noqa: F401  (fixture)
 
-QUEUE = "notifications"     # celery_app.CELERY_QUEUE
+QUEUE = "notifications"  # celery_app.CELERY_QUEUE
 
 
 @pytest.fixture
@@ -31,8 +32,10 @@ async def endpoint(settings, aiohttp_client, receiver) -> dict:
     """An endpoint of the sample clinic for booking.created, registered through the clinic API."""
     notifications = await aiohttp_client(create_notifications_app(settings))
     resp = await notifications.post(
-        "/api/v1/clinic/webhook-endpoints", json={"url": receiver.url, "events": ["booking.created"]},
-        headers={CLINIC_ID_HEADER: SAMPLE_CLINIC_ID, INTERNAL_TOKEN_HEADER: settings.internal_token})
+        "/api/v1/clinic/webhook-endpoints",
+        json={"url": receiver.url, "events": ["booking.created"]},
+        headers={CLINIC_ID_HEADER: SAMPLE_CLINIC_ID, INTERNAL_TOKEN_HEADER: settings.internal_token},
+    )
     assert resp.status == 201, await resp.text()
     return await resp.json()
 
@@ -48,8 +51,9 @@ async def queued_tasks(redis) -> list[tuple[str, dict, list]]:
 
 
 async def test_a_batch_s_emails_and_webhooks_start_with_one_task_and_arrive(
-        settings, redis, notifications_pool, task_env, sink, endpoint, receiver):
-    consumer = make_consumer(notifications_pool, redis, settings, name="c1")     # the production kick-off
+    settings, redis, notifications_pool, task_env, sink, endpoint, receiver
+):
+    consumer = make_consumer(notifications_pool, redis, settings, name="c1")  # the production kick-off
     events = [booking_event(booking_id=str(uuid.uuid4()), email=f"guest{i}@example.com") for i in range(3)]
     for event in events:
         await consumer.handle(event)
@@ -72,8 +76,9 @@ async def test_a_batch_s_emails_and_webhooks_start_with_one_task_and_arrive(
 
 
 async def test_a_failed_first_email_goes_on_to_send_email_s_retries(
-        settings, redis, notifications_pool, task_env, monkeypatch):
-    monkeypatch.setenv("SMTP_PORT", str(free_port()))       # nothing listens there
+    settings, redis, notifications_pool, task_env, monkeypatch
+):
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
     consumer = make_consumer(notifications_pool, redis, settings, name="c1")
     await consumer.handle(booking_event())
     await consumer.after_batch()
@@ -86,14 +91,16 @@ async def test_a_failed_first_email_goes_on_to_send_email_s_retries(
     assert (name, retry_args, headers["retries"]) == ("notifications.send_email", [args[0][0]], 1)
     assert headers["eta"] is not None, f"due after the back-off ({retry_countdown(0)} s), not at once"
     async with notifications_pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, attempts, last_error FROM emails WHERE id = $1",
-                                  uuid.UUID(args[0][0]))
+        row = await conn.fetchrow(
+            "SELECT status, attempts, last_error FROM emails WHERE id = $1", uuid.UUID(args[0][0])
+        )
     assert row["status"] == "pending" and row["attempts"] == 1 and "ConnectionRefusedError" in row["last_error"]
 
 
 def test_a_task_over_its_time_limit_is_cut_and_its_connection_returns_to_the_pool(task_env):
     runtime = Runtime(time_limit=0.3)
     try:
+
         async def stuck(conn):
             async with conn.transaction():
                 await conn.execute("SELECT 1")
@@ -103,8 +110,11 @@ def test_a_task_over_its_time_limit_is_cut_and_its_connection_returns_to_the_poo
             runtime.run(stuck)
 
         async def fine(conn):
-            return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
-                                       "AND datname = current_database()")
+            return await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
+                "AND datname = current_database()"
+            )
+
         assert runtime.run(fine) == 0, "the cut task's transaction was rolled back"
     finally:
         runtime.close()

@@ -1,4 +1,5 @@
 """Consumers handle each event once in effect: redelivery, reclaim, poison events, Redis data loss."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,6 +34,7 @@ def count_handler_runs(consumer: StreamConsumer) -> list:
         async def run(ctx, event):
             runs.append(event.id)
             await handler(ctx, event)
+
         return run
 
     consumer.handlers = {event_type: counted(h) for event_type, h in consumer.handlers.items()}
@@ -50,9 +52,11 @@ async def email_count(pool) -> int:
 
 async def emails_once_handled(consumer, pool) -> int:
     """Run the consumer until an email row exists; the number of rows."""
+
     async def handled():
         await consumer.run_once(block_ms=20)
         return await email_count(pool)
+
     return await wait_for(handled, what="the event to be handled")
 
 
@@ -76,7 +80,8 @@ async def test_published_event_is_handled_once_and_acked(booking_pool, notificat
 
 
 async def test_consumer_killed_after_commit_before_ack_is_redelivered_without_second_effect(
-        booking_pool, notifications_pool, redis, settings):
+    booking_pool, notifications_pool, redis, settings
+):
     enqueue = RecordingEnqueue()
     doomed = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="doomed")
     await doomed.ensure_groups()
@@ -86,6 +91,7 @@ async def test_consumer_killed_after_commit_before_ack_is_redelivered_without_se
     # The doomed consumer reads and commits its handler, then dies before XACK.
     [(stream, entry_id, fields)] = await doomed.read_new(block_ms=100)
     from shared.events import Event
+
     assert await doomed.handle(Event.from_json(fields["event"])) is True
     assert await pending_count(redis, settings) == 1
 
@@ -103,7 +109,8 @@ async def test_consumer_killed_after_commit_before_ack_is_redelivered_without_se
 
 
 async def test_poison_event_is_dead_lettered_and_the_consumer_moves_on(
-        booking_pool, notifications_pool, redis, settings):
+    booking_pool, notifications_pool, redis, settings
+):
     handled = []
 
     async def always_fails(ctx, event):
@@ -112,11 +119,20 @@ async def test_poison_event_is_dead_lettered_and_the_consumer_moves_on(
     async def works(ctx, event):
         handled.append(event.id)
 
-    consumer = StreamConsumer(notifications_pool, redis, prefix=settings.redis_prefix, group="test-group",
-                              name="c1", handlers={"booking.poison": always_fails, "booking.fine": works},
-                              block_ms=20, claim_idle_ms=100, max_attempts=3)
+    consumer = StreamConsumer(
+        notifications_pool,
+        redis,
+        prefix=settings.redis_prefix,
+        group="test-group",
+        name="c1",
+        handlers={"booking.poison": always_fails, "booking.fine": works},
+        block_ms=20,
+        claim_idle_ms=100,
+        max_attempts=3,
+    )
     await consumer.ensure_groups()
     from shared.events import Event
+
     poison = await commit_event(booking_pool, Event("booking.poison", {}))
     good = await commit_event(booking_pool, Event("booking.fine", {}))
     await relay_for(booking_pool, redis, settings).run_once()
@@ -162,12 +178,20 @@ async def test_a_poison_event_gets_exactly_max_attempts_tries(booking_pool, noti
         raise ValueError("cannot handle this one")
 
     claim_idle_ms = 50
-    consumer = StreamConsumer(notifications_pool, SlowPendingListing(redis, 1.2 * claim_idle_ms / 1000),
-                              prefix=settings.redis_prefix, group="test-group", name="c1",
-                              handlers={"booking.poison": always_fails}, block_ms=5, claim_idle_ms=claim_idle_ms,
-                              max_attempts=3)
+    consumer = StreamConsumer(
+        notifications_pool,
+        SlowPendingListing(redis, 1.2 * claim_idle_ms / 1000),
+        prefix=settings.redis_prefix,
+        group="test-group",
+        name="c1",
+        handlers={"booking.poison": always_fails},
+        block_ms=5,
+        claim_idle_ms=claim_idle_ms,
+        max_attempts=3,
+    )
     await consumer.ensure_groups()
     from shared.events import Event
+
     poison = [await commit_event(booking_pool, Event("booking.poison", {})) for _ in range(5)]
     await relay_for(booking_pool, redis, settings).run_once()
     dlq = dead_letter_key(settings.redis_prefix, "booking")
@@ -182,7 +206,8 @@ async def test_a_poison_event_gets_exactly_max_attempts_tries(booking_pool, noti
 
 
 async def test_redis_flushed_after_publish_before_consume_event_still_handled_once(
-        booking_pool, notifications_pool, redis, settings):
+    booking_pool, notifications_pool, redis, settings
+):
     enqueue = RecordingEnqueue()
     consumer = make_consumer(notifications_pool, redis, settings, enqueue_email=enqueue, name="c1")
     relay = relay_for(booking_pool, redis, settings)
@@ -193,7 +218,7 @@ async def test_redis_flushed_after_publish_before_consume_event_still_handled_on
     await redis.flushall()  # the event is gone from Redis before anyone handled it
 
     await consumer.run_once(block_ms=20)  # notices its group vanished, recreates it
-    await relay.run_once()                # notices the marker vanished, re-publishes the window
+    await relay.run_once()  # notices the marker vanished, re-publishes the window
 
     assert await emails_once_handled(consumer, notifications_pool) == 1
     assert len(enqueue.ids) == 1
@@ -227,9 +252,9 @@ async def test_republish_after_handling_has_no_second_effect(booking_pool, notif
     await redis.flushall()
     await consumer.run_once(block_ms=20)
     assert await relay.run_once() == 1
-    assert await consumer.run_once() == 1   # delivered again ...
+    assert await consumer.run_once() == 1  # delivered again ...
 
-    assert len(runs) == 1                                # ... but the handler does not run again
+    assert len(runs) == 1  # ... but the handler does not run again
     assert await email_count(notifications_pool) == 1
     assert len(enqueue.ids) == 1
 
@@ -242,7 +267,7 @@ async def test_redis_server_restart_loses_nothing(booking_pool, notifications_po
     await commit_event(booking_pool, booking_confirmed())
     await relay.run_once()
 
-    private_redis.restart()   # a real crash: the server keeps nothing on disk
+    private_redis.restart()  # a real crash: the server keeps nothing on disk
 
     async def handled():
         for step in (consumer.run_once(block_ms=20), relay.run_once()):

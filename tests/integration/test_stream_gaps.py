@@ -1,6 +1,7 @@
 """A consumer group that lost entries it never read (trimmed or deleted by something other than the relay, or
 trimmed before the group existed) asks the relay to re-publish from the outbox, the source of truth: it then
 handles every event once. Steady state, the relay's own trimming included, asks for nothing."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ from shared.streams import READ_COUNT, StreamConsumer
 from tests.support.events import commit_event
 
 GROUP = "gap-test"
-OLD_CAP = 10       # as the old fixed stream length cap (MAXLEN), scaled down
+OLD_CAP = 10  # as the old fixed stream length cap (MAXLEN), scaled down
 
 
 class Recorder:
@@ -29,11 +30,20 @@ class Recorder:
         self.runs.append(event.id)
 
 
-def consumer_for(pool, redis, settings, recorder: Recorder, group: str = GROUP,
-                 claim_idle_ms: int = 200) -> StreamConsumer:
+def consumer_for(
+    pool, redis, settings, recorder: Recorder, group: str = GROUP, claim_idle_ms: int = 200
+) -> StreamConsumer:
     """A consumer process of `group` (a new one is a restart); it looks for gaps every claim_idle_ms / 2."""
-    return StreamConsumer(pool, redis, prefix=settings.redis_prefix, group=group, name="c1",
-                          handlers={"booking.confirmed": recorder}, block_ms=5, claim_idle_ms=claim_idle_ms)
+    return StreamConsumer(
+        pool,
+        redis,
+        prefix=settings.redis_prefix,
+        group=group,
+        name="c1",
+        handlers={"booking.confirmed": recorder},
+        block_ms=5,
+        claim_idle_ms=claim_idle_ms,
+    )
 
 
 async def relay_for(pool, redis, settings, schema: str = "booking") -> OutboxRelay:
@@ -64,12 +74,16 @@ async def inbox_count(pool) -> int:
 async def scraped(settings, aiohttp_client) -> dict[tuple, float]:
     client = await aiohttp_client(create_notifications(settings))
     text = await (await client.get("/metrics", headers={"Authorization": f"Bearer {DEV_METRICS_TOKEN}"})).text()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
-async def rigged(booking_pool, notifications_pool, redis, settings, **consumer_options
-                 ) -> tuple[str, Recorder, StreamConsumer, OutboxRelay]:
+async def rigged(
+    booking_pool, notifications_pool, redis, settings, **consumer_options
+) -> tuple[str, Recorder, StreamConsumer, OutboxRelay]:
     """The booking stream, a notifications-side group on it (recording what it handles), the booking relay."""
     recorder = Recorder()
     consumer = consumer_for(notifications_pool, redis, settings, recorder, **consumer_options)
@@ -83,18 +97,19 @@ def warnings_saying(caplog, text: str) -> list[logging.LogRecord]:
 
 
 async def test_a_group_down_through_more_events_than_the_old_cap_gets_every_one_once(
-        booking_pool, notifications_pool, redis, settings, aiohttp_client, caplog):
+    booking_pool, notifications_pool, redis, settings, aiohttp_client, caplog
+):
     caplog.set_level(logging.WARNING)
     stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings)
     before = await publish(booking_pool, relay, 5)
-    await drain(consumer, relay)                      # handled while up
+    await drain(consumer, relay)  # handled while up
     handled_up_to = (await redis.xrange(stream))[-1][0]
 
     # Down meanwhile, and something trims what it never read.
     during = await publish(booking_pool, relay, 3 * OLD_CAP)
     await redis.xtrim(stream, maxlen=OLD_CAP, approximate=False)
 
-    await drain(consumer_for(notifications_pool, redis, settings, recorder), relay)     # back
+    await drain(consumer_for(notifications_pool, redis, settings, recorder), relay)  # back
 
     every = [e.id for e in before + during]
     assert sorted(recorder.runs) == sorted(every), "every event handled, once"
@@ -113,10 +128,11 @@ async def test_a_group_down_through_more_events_than_the_old_cap_gets_every_one_
     assert await relay.run_once() == 0
 
 
-async def test_a_group_behind_that_a_trim_overtakes_finds_the_gap(booking_pool, notifications_pool, redis,
-                                                                   settings):
+async def test_a_group_behind_that_a_trim_overtakes_finds_the_gap(booking_pool, notifications_pool, redis, settings):
     """Up, but a batch or more behind: the gap is looked for before the next read, not at the next period."""
-    stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings, claim_idle_ms=600_000)
+    stream, recorder, consumer, relay = await rigged(
+        booking_pool, notifications_pool, redis, settings, claim_idle_ms=600_000
+    )
     events = await publish(booking_pool, relay, READ_COUNT + 3 * OLD_CAP)
     assert await consumer.run_once(block_ms=1) == READ_COUNT
     await redis.xtrim(stream, maxlen=OLD_CAP, approximate=False)
@@ -125,8 +141,7 @@ async def test_a_group_behind_that_a_trim_overtakes_finds_the_gap(booking_pool, 
     assert sorted(recorder.runs) == sorted(e.id for e in events)
 
 
-async def test_a_deleted_entry_deep_in_the_backlog_is_asked_for_once(booking_pool, notifications_pool, redis,
-                                                                    settings):
+async def test_a_deleted_entry_deep_in_the_backlog_is_asked_for_once(booking_pool, notifications_pool, redis, settings):
     """A gap the group reads its way to slowly: once the relay answered, checks on the way ask no more."""
     stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings)
     events = await publish(booking_pool, relay, 30)
@@ -144,7 +159,8 @@ async def test_a_deleted_entry_deep_in_the_backlog_is_asked_for_once(booking_poo
 
 
 async def test_the_relays_own_trimming_and_removing_what_was_read_are_no_gap(
-        booking_pool, notifications_pool, redis, settings, caplog):
+    booking_pool, notifications_pool, redis, settings, caplog
+):
     caplog.set_level(logging.WARNING)
     stream, recorder, consumer, relay = await rigged(booking_pool, notifications_pool, redis, settings)
     await redis.xgroup_create(stream, "quick", id="0")
@@ -154,16 +170,16 @@ async def test_the_relays_own_trimming_and_removing_what_was_read_are_no_gap(
     await drain(consumer, relay)
     assert len(recorder.runs) == 30
 
-    assert await relay.trim_streams() == 29          # all acknowledged: all but the last delivered entry
-    await publish(booking_pool, relay, 5)            # new entries, not read yet
+    assert await relay.trim_streams() == 29  # all acknowledged: all but the last delivered entry
+    await publish(booking_pool, relay, 5)  # new entries, not read yet
     assert await consumer.check_gaps() == []
 
     await consumer.run_once(block_ms=1)
     first_entry = (await redis.xrange(stream, count=1))[0][0]
-    await redis.xdel(stream, first_entry)            # read and acknowledged: no loss to this group
+    await redis.xdel(stream, first_entry)  # read and acknowledged: no loss to this group
     await publish(booking_pool, relay, 5)
     unread = [entry_id for entry_id, _ in await redis.xrange(stream)][-5:]
-    await redis.xtrim(stream, minid=unread[0], approximate=False)      # by another hand, just past what it read
+    await redis.xtrim(stream, minid=unread[0], approximate=False)  # by another hand, just past what it read
     assert await consumer.check_gaps() == []
     assert await redis.hgetall(republish_requests_key(settings.redis_prefix)) == {}
     assert warnings_saying(caplog, "stream gap") == []
@@ -192,7 +208,8 @@ class PausedBeforeTheReset:
 
 
 async def test_a_request_is_answered_once_by_the_relay_holding_the_topic(
-        booking_pool, payments_pool, notifications_pool, redis, settings):
+    booking_pool, payments_pool, notifications_pool, redis, settings
+):
     stream = stream_key(settings.redis_prefix, "booking")
     requests = republish_requests_key(settings.redis_prefix)
     recorder = Recorder()
@@ -246,8 +263,7 @@ class NewRequestDuringAnswer:
         return await self.redis.eval(*args)
 
 
-async def test_a_request_made_while_the_relay_answers_is_not_lost(booking_pool, notifications_pool, redis,
-                                                                  settings):
+async def test_a_request_made_while_the_relay_answers_is_not_lost(booking_pool, notifications_pool, redis, settings):
     stream = stream_key(settings.redis_prefix, "booking")
     requests = republish_requests_key(settings.redis_prefix)
     consumer = consumer_for(notifications_pool, redis, settings, Recorder())

@@ -1,4 +1,5 @@
 """Stripe webhooks: verified on the raw body; bad or stale signatures are 400; duplicates have one effect."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,9 +11,22 @@ import pytest
 
 from services.payments.app import create_app
 
-EVENT = {"id": "evt_test_1", "object": "event", "type": "payment_intent.succeeded", "livemode": False,
-         "data": {"object": {"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 6500,
-                             "currency": "gbp", "metadata": {}}}}
+EVENT = {
+    "id": "evt_test_1",
+    "object": "event",
+    "type": "payment_intent.succeeded",
+    "livemode": False,
+    "data": {
+        "object": {
+            "id": "pi_1",
+            "object": "payment_intent",
+            "status": "succeeded",
+            "amount": 6500,
+            "currency": "gbp",
+            "metadata": {},
+        }
+    },
+}
 
 
 def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -28,6 +42,7 @@ async def client(settings, aiohttp_client):
 
 async def stored_events(settings) -> int:
     import asyncpg
+
     conn = await asyncpg.connect(settings.database_url)
     try:
         return await conn.fetchval("SELECT count(*) FROM payments.stripe_events")
@@ -51,12 +66,15 @@ async def test_signed_event_is_recorded_once(client, settings):
     assert await stored_events(settings) == 1
 
 
-@pytest.mark.parametrize("make_signature", [
-    lambda p, s: None,
-    lambda p, s: stripe_signature(p, "whsec_wrong"),
-    lambda p, s: stripe_signature(p, s, timestamp=int(time.time()) - 3600),   # stale
-    lambda p, s: stripe_signature(p + b" ", s),                                 # body changed after signing
-])
+@pytest.mark.parametrize(
+    "make_signature",
+    [
+        lambda p, s: None,
+        lambda p, s: stripe_signature(p, "whsec_wrong"),
+        lambda p, s: stripe_signature(p, s, timestamp=int(time.time()) - 3600),  # stale
+        lambda p, s: stripe_signature(p + b" ", s),  # body changed after signing
+    ],
+)
 async def test_bad_signatures_are_400_and_record_nothing(client, settings, make_signature):
     payload = json.dumps(EVENT).encode()
     resp = await post(client, payload, make_signature(payload, settings.stripe_webhook_secret))

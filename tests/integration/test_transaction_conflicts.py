@@ -1,6 +1,7 @@
 """The database's own refusals as the error middleware answers them: a transaction that loses a real
 deadlock is run again, one that keeps losing is a 503 with Retry-After, a value out of a column's range
 is a 422; never a 500."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ async def test_the_loser_of_a_real_deadlock_is_run_again_and_succeeds(booking_po
             await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST)
             holds_first.set()
             await other_holds_second.wait()
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SECOND)   # waits first: PostgreSQL picks it
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SECOND)  # waits first: PostgreSQL picks it
         return "done"
 
     async def other(conn: asyncpg.Connection) -> None:
@@ -35,7 +36,7 @@ async def test_the_loser_of_a_real_deadlock_is_run_again_and_succeeds(booking_po
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", SECOND)
             other_holds_second.set()
-            await asyncio.sleep(0.2)                                         # let the use case wait on SECOND
+            await asyncio.sleep(0.2)  # let the use case wait on SECOND
             await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST)
 
     async with booking_pool.acquire() as a, booking_pool.acquire() as b:
@@ -60,12 +61,13 @@ async def test_a_request_that_keeps_losing_is_503_busy(settings, aiohttp_client)
     assert calls == CONFLICT_ATTEMPTS
 
 
-async def test_a_value_the_database_refuses_is_422_and_a_warning_not_a_500(settings, booking_pool, aiohttp_client,
-                                                                          no_unhandled_errors):
+async def test_a_value_the_database_refuses_is_422_and_a_warning_not_a_500(
+    settings, booking_pool, aiohttp_client, no_unhandled_errors
+):
     no_unhandled_errors.allow("value refused by the database")
 
     async def store_a_count(request: web.Request) -> web.Response:
-        async with booking_pool.acquire() as conn:          # an integer column's range, which no check knew
+        async with booking_pool.acquire() as conn:  # an integer column's range, which no check knew
             await conn.fetchval("SELECT $1::integer", 10**12)
         return web.json_response({})
 

@@ -1,6 +1,7 @@
 """The gateway behind a reverse proxy: the test client (127.0.0.1) plays our trusted proxy and names clients in
 X-Forwarded-For / Forwarded. Each forwarded client has its own buckets, an untrusted peer cannot choose one,
 the services receive exactly the computed address, and dashboard sign-in is also limited per account."""
+
 from __future__ import annotations
 
 import re
@@ -17,13 +18,18 @@ from tests.integration.test_dashboard_sign_in import EMAIL, PASSWORD, _form_toke
 from tests.support.infra import free_port
 
 GATEWAY_MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "gateway.yaml"
-PROXIED = parse_networks("127.0.0.1/32, 10.0.0.0/8")    # the test client, and the proxies it says it came through
+PROXIED = parse_networks("127.0.0.1/32, 10.0.0.0/8")  # the test client, and the proxies it says it came through
 
 
 def holds_down(settings, trusted: str = "127.0.0.1/32"):
     """Two holds a minute per client, the booking service down: a hold let through is 503, a refused one 429."""
-    return create_gateway(settings.with_overrides(trusted_proxies=parse_networks(trusted), rate_limit_holds_per_ip=2,
-                                                  upstreams={"booking": f"http://127.0.0.1:{free_port()}"}))
+    return create_gateway(
+        settings.with_overrides(
+            trusted_proxies=parse_networks(trusted),
+            rate_limit_holds_per_ip=2,
+            upstreams={"booking": f"http://127.0.0.1:{free_port()}"},
+        )
+    )
 
 
 async def hold_statuses(gateway, *headers: dict) -> list[int]:
@@ -34,9 +40,12 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_hold_buc
     gateway = await aiohttp_client(holds_down(settings))
     first = {"X-Forwarded-For": "203.0.113.1"}
     assert await hold_statuses(gateway, first, first, first) == [503, 503, 429]
-    assert await hold_statuses(gateway, {"X-Forwarded-For": "203.0.113.2"}, {"Forwarded": 'for="[2001:db8::2]:4711"'},
-                               {"X-Forwarded-For": "198.51.100.9, 203.0.113.3"}) == [503, 503, 503], \
-        "other customers behind the same proxy are not held back by the first"
+    assert await hold_statuses(
+        gateway,
+        {"X-Forwarded-For": "203.0.113.2"},
+        {"Forwarded": 'for="[2001:db8::2]:4711"'},
+        {"X-Forwarded-For": "198.51.100.9, 203.0.113.3"},
+    ) == [503, 503, 503], "other customers behind the same proxy are not held back by the first"
     assert await hold_statuses(gateway, {"X-Forwarded-For": "203.0.113.1:50123"}) == [429], "the port is no new client"
 
 
@@ -50,26 +59,37 @@ async def test_an_untrusted_peer_cannot_choose_its_bucket(aiohttp_client, settin
 @pytest.fixture
 async def echo_url(aiohttp_server) -> str:
     """A stand-in upstream answering with the forwarding headers it received."""
+
     async def echo(request: web.Request) -> web.Response:
-        return web.json_response({"x-forwarded-for": request.headers.getall("X-Forwarded-For", []),
-                                  "forwarded": request.headers.getall("Forwarded", [])})
+        return web.json_response(
+            {
+                "x-forwarded-for": request.headers.getall("X-Forwarded-For", []),
+                "forwarded": request.headers.getall("Forwarded", []),
+            }
+        )
+
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", echo)
     return str((await aiohttp_server(app)).make_url("")).rstrip("/")
 
 
-@pytest.mark.parametrize(("headers", "client"), [
-    ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.1.2.3", "Forwarded": "for=192.0.2.1"}, "203.0.113.9"),
-    ([("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "10.1.2.3")], "203.0.113.9"),
-    ({"Forwarded": 'for=192.0.2.60;proto=https, For="[2001:DB8:cafe::17]:4711"'}, "2001:db8:cafe::17"),
-    ({"X-Forwarded-For": "garbage"}, "127.0.0.1"),
-    ({"X-Forwarded-For": "203.0.113.9, ,10.1.2.3"}, "127.0.0.1"),
-    ({"Forwarded": "for=_hidden"}, "127.0.0.1"),
-    ({"Forwarded": 'for="[2001:db8::17'}, "127.0.0.1"),
-], ids=["chain", "two-lines", "forwarded", "garbage", "empty-hop", "obfuscated", "unterminated"])
+@pytest.mark.parametrize(
+    ("headers", "client"),
+    [
+        ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.1.2.3", "Forwarded": "for=192.0.2.1"}, "203.0.113.9"),
+        ([("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "10.1.2.3")], "203.0.113.9"),
+        ({"Forwarded": 'for=192.0.2.60;proto=https, For="[2001:DB8:cafe::17]:4711"'}, "2001:db8:cafe::17"),
+        ({"X-Forwarded-For": "garbage"}, "127.0.0.1"),
+        ({"X-Forwarded-For": "203.0.113.9, ,10.1.2.3"}, "127.0.0.1"),
+        ({"Forwarded": "for=_hidden"}, "127.0.0.1"),
+        ({"Forwarded": 'for="[2001:db8::17'}, "127.0.0.1"),
+    ],
+    ids=["chain", "two-lines", "forwarded", "garbage", "empty-hop", "obfuscated", "unterminated"],
+)
 async def test_the_services_receive_exactly_the_computed_client(aiohttp_client, settings, echo_url, headers, client):
-    gateway = await aiohttp_client(create_gateway(settings.with_overrides(trusted_proxies=PROXIED,
-                                                                          upstreams={"booking": echo_url})))
+    gateway = await aiohttp_client(
+        create_gateway(settings.with_overrides(trusted_proxies=PROXIED, upstreams={"booking": echo_url}))
+    )
     resp = await gateway.get("/api/v1/clinics", headers=headers)
     assert resp.status == 200, "a malformed header is never a server error"
     assert await resp.json() == {"x-forwarded-for": [client], "forwarded": []}
@@ -77,8 +97,9 @@ async def test_the_services_receive_exactly_the_computed_client(aiohttp_client, 
 
 async def test_an_untrusted_peer_s_forwarding_headers_never_reach_the_services(aiohttp_client, settings, echo_url):
     gateway = await aiohttp_client(create_gateway(settings.with_overrides(upstreams={"booking": echo_url})))
-    resp = await gateway.get("/api/v1/clinics", headers={"X-Forwarded-For": "198.51.100.66",
-                                                         "Forwarded": "for=198.51.100.66"})
+    resp = await gateway.get(
+        "/api/v1/clinics", headers={"X-Forwarded-For": "198.51.100.66", "Forwarded": "for=198.51.100.66"}
+    )
     assert await resp.json() == {"x-forwarded-for": ["127.0.0.1"], "forwarded": []}
 
 
@@ -91,29 +112,37 @@ async def proxied(linked, booking_server, aiohttp_client):
 
 async def test_the_payments_voucher_limiter_counts_the_forwarded_client(proxied):
     async def check(client: str, i: int) -> int:
-        resp = await proxied.post("/api/v1/vouchers/balance", json={"code": f"ABCD-EFGH-JKLM-NP{i}Q"},
-                                  headers={"X-Forwarded-For": client})
+        resp = await proxied.post(
+            "/api/v1/vouchers/balance", json={"code": f"ABCD-EFGH-JKLM-NP{i}Q"}, headers={"X-Forwarded-For": client}
+        )
         return resp.status
+
     assert [await check("203.0.113.1", i) for i in range(6)] == [404] * 5 + [429]
     assert await check("203.0.113.2", 6) == 404, "another customer's wrong code is still just wrong"
 
 
 async def sign_in_from(gateway, client: str, email: str, password: str = "wrong password!"):
     form = await gateway.get("/clinic/sign-in")
-    return await gateway.post("/clinic/sign-in", headers={"X-Forwarded-For": client}, allow_redirects=False,
-                              data={"email": email, "password": password, "csrf": _form_token(await form.text())})
+    return await gateway.post(
+        "/clinic/sign-in",
+        headers={"X-Forwarded-For": client},
+        allow_redirects=False,
+        data={"email": email, "password": password, "csrf": _form_token(await form.text())},
+    )
 
 
 async def test_the_sign_in_limit_per_client_counts_the_forwarded_client(proxied, account):
     attempts = dashboard.SIGN_IN_ATTEMPTS
-    statuses = [(await sign_in_from(proxied, "203.0.113.1", f"guess{i}@example.com")).status
-                for i in range(attempts + 1)]
+    statuses = [
+        (await sign_in_from(proxied, "203.0.113.1", f"guess{i}@example.com")).status for i in range(attempts + 1)
+    ]
     assert statuses == [401] * attempts + [429]
     assert (await sign_in_from(proxied, "203.0.113.2", "someone@example.com")).status == 401
 
 
-async def test_sign_in_is_limited_per_account_across_addresses_and_alike_for_unknown_accounts(proxied, account,
-                                                                                          monkeypatch):
+async def test_sign_in_is_limited_per_account_across_addresses_and_alike_for_unknown_accounts(
+    proxied, account, monkeypatch
+):
     checked: list[str] = []
     check_password = dashboard._check_password
 
@@ -125,15 +154,16 @@ async def test_sign_in_is_limited_per_account_across_addresses_and_alike_for_unk
     attempts = dashboard.SIGN_IN_ACCOUNT_ATTEMPTS
     answers = {}
     for n, email in enumerate((EMAIL, "nobody@urban-therapy.example")):
-        spellings = (email, email.upper(), f"  {email.title()} ")       # one account, however typed
-        statuses = [(await sign_in_from(proxied, f"198.51.10{n}.{i}", spellings[i % 3])).status
-                    for i in range(attempts)]
+        spellings = (email, email.upper(), f"  {email.title()} ")  # one account, however typed
+        statuses = [
+            (await sign_in_from(proxied, f"198.51.10{n}.{i}", spellings[i % 3])).status for i in range(attempts)
+        ]
         assert statuses == [401] * attempts, "each from a fresh address: no per-client limit is near"
         checked.clear()
-        refused = await sign_in_from(proxied, f"192.0.2.{n}", email, PASSWORD)      # the known one's right password
+        refused = await sign_in_from(proxied, f"192.0.2.{n}", email, PASSWORD)  # the known one's right password
         assert refused.status == 429 and checked == [], "refused before any password check: no timing to tell"
         assert int(refused.headers["Retry-After"]) > 0
-        page = re.sub(r'name="csrf" value="[^"]+"', "", await refused.text())      # each form has a fresh token
+        page = re.sub(r'name="csrf" value="[^"]+"', "", await refused.text())  # each form has a fresh token
         limit_headers = [refused.headers[h] for h in ("RateLimit-Limit", "RateLimit-Remaining")]
         answers[email] = (refused.status, page, limit_headers)
     known, unknown = answers.values()

@@ -2,6 +2,7 @@
 the booking's PaymentIntent for it in data attributes, a CSP widened for Stripe.js on that page only, and
 no test-card form; without the key, the test-card form and nothing of Stripe's. (A fake key: nothing here
 reaches Stripe, and no test expects Stripe.js to load.)"""
+
 from __future__ import annotations
 
 import re
@@ -30,15 +31,24 @@ def settings(settings, publishable_key):
 
 async def to_the_pay_page(site) -> tuple[object, str]:
     screening = await hold_first_slot(site)
-    details = await page(await site.post(f"/c/{CLINIC}/book/screening",
-                                         data={"csrf": csrf_of(screening), **ALL_CLEAR}))
-    resp = await site.post(f"/c/{CLINIC}/book/details", data={
-        "csrf": csrf_of(details), **ALL_CLEAR, "name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes"})
+    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
+    resp = await site.post(
+        f"/c/{CLINIC}/book/details",
+        data={
+            "csrf": csrf_of(details),
+            **ALL_CLEAR,
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "policy": "yes",
+        },
+    )
     return resp, await page(resp)
 
 
 def csp_sources(resp) -> dict[str, list[str]]:
-    return {name: sources for name, *sources in (d.split() for d in resp.headers["Content-Security-Policy"].split("; "))}
+    return {
+        name: sources for name, *sources in (d.split() for d in resp.headers["Content-Security-Policy"].split("; "))
+    }
 
 
 async def test_the_pay_page_mounts_stripes_payment_element_for_the_bookings_intent(site, payments_pool, settings):
@@ -68,19 +78,21 @@ async def test_only_the_pay_page_widens_its_policy_and_no_test_card_is_taken(sit
     await to_the_pay_page(site)
     confirming = await site.get(f"/c/{CLINIC}/book/confirming")
     assert "js.stripe.com" not in confirming.headers["Content-Security-Policy"]
-    csrf = csrf_of(await page(await site.get(f"/c/{CLINIC}/book/screening")))    # the pay page has no form of ours
+    csrf = csrf_of(await page(await site.get(f"/c/{CLINIC}/book/screening")))  # the pay page has no form of ours
     refused = await site.post(PAY, data={"csrf": csrf, "card": "visa"})
     assert refused.status == 404, "the card is paid in Stripe's field, never by a server-side test card"
 
 
 async def test_a_payment_the_bank_refused_comes_back_to_the_pay_page_told_why(site):
     await to_the_pay_page(site)
-    back = await site.get(f"/c/{CLINIC}/book/confirming?payment_intent=pi_x&redirect_status=failed",
-                          allow_redirects=False)
+    back = await site.get(
+        f"/c/{CLINIC}/book/confirming?payment_intent=pi_x&redirect_status=failed", allow_redirects=False
+    )
     assert back.status == 303 and back.headers["Location"] == f"{PAY}?card=refused"
     pay = await page(await site.get(back.headers["Location"]))
-    problem = re.search(r'<div class="error-summary" role="alert" tabindex="-1" data-card-problem([^>]*)>(.*?)</div>',
-                        pay, re.S)
+    problem = re.search(
+        r'<div class="error-summary" role="alert" tabindex="-1" data-card-problem([^>]*)>(.*?)</div>', pay, re.S
+    )
     assert problem.group(1).strip() == "data-focus" and "Your bank did not approve the payment" in problem.group(2)
 
 
@@ -93,20 +105,26 @@ async def test_without_the_key_the_test_card_form_and_nothing_of_stripes(site):
 
 
 async def test_a_gift_is_paid_in_the_payment_element_too_and_stripes_return_thanks_the_buyer(
-        site, payments_pool, settings):
+    site, payments_pool, settings
+):
     pay_resp = await site.post(SHOP, data=order(await page(await site.get(SHOP))))
     pay = await page(pay_resp)
     async with payments_pool.acquire() as conn:
-        intent, secret = await conn.fetchrow("SELECT stripe_payment_intent, client_secret FROM payments "
-                                             "WHERE purpose = 'voucher'")
+        intent, secret = await conn.fetchrow(
+            "SELECT stripe_payment_intent, client_secret FROM payments WHERE purpose = 'voucher'"
+        )
     assert f'data-client-secret="{secret}"' in pay and STRIPE_JS in pay and "Test mode." not in pay
     assert f'data-return-url="{settings.public_url}/c/{CLINIC}/vouchers/thanks"' in pay
     assert csp_sources(pay_resp)["script-src"] == ["'self'", "https://js.stripe.com"]
-    refused = await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent={intent}&redirect_status=failed",
-                             allow_redirects=False)
+    refused = await site.get(
+        f"/c/{CLINIC}/vouchers/thanks?payment_intent={intent}&redirect_status=failed", allow_redirects=False
+    )
     assert refused.headers["Location"] == f"/c/{CLINIC}/vouchers/pay?card=refused"
-    other = await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent=pi_other&redirect_status=succeeded",
-                           allow_redirects=False)
+    other = await site.get(
+        f"/c/{CLINIC}/vouchers/thanks?payment_intent=pi_other&redirect_status=succeeded", allow_redirects=False
+    )
     assert other.status == 303, "another payment's return thanks nobody"
-    thanks = await page(await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent={intent}&redirect_status=succeeded"))
+    thanks = await page(
+        await site.get(f"/c/{CLINIC}/vouchers/thanks?payment_intent={intent}&redirect_status=succeeded")
+    )
     assert "Thank you for your gift" in thanks

@@ -1,5 +1,6 @@
 """Pages and our own assets travel compressed, through the gateway, to a browser that accepts gzip or deflate,
 and as they are to one that does not (issue 14: each page of the flow at most 50 KB transferred)."""
+
 from __future__ import annotations
 
 import re
@@ -35,7 +36,7 @@ async def test_a_page_and_an_asset_are_compressed_for_a_client_that_accepts_it(s
     for path in (PAGE, await stylesheet(site)):
         headers, body, sent = await fetched(site, path, accept_encoding)
         assert headers["Content-Encoding"] == coding, path
-        assert sent < len(body) / 2, (path, sent, len(body))     # text shrinks well
+        assert sent < len(body) / 2, (path, sent, len(body))  # text shrinks well
         assert "Accept-Encoding" in headers["Vary"]
     assert b"Urban Therapy Clinic, London" in (await fetched(site, PAGE, accept_encoding))[1]
 

@@ -3,6 +3,7 @@ clinic allows (CSP frame-ancestors), every other page by nobody; inside a frame 
 (SameSite=None; Secure; Partitioned) so the flow can go on there; a browser that keeps no cookie in the
 frame is offered a new window; the snippet's script under a stable name. (The same in Chromium: the
 browser tests'.)"""
+
 from __future__ import annotations
 
 import re
@@ -66,7 +67,7 @@ async def test_inside_a_frame_every_cookie_is_partitioned_and_outside_nothing_ch
 
 async def test_a_browser_that_keeps_no_cookie_in_the_frame_is_offered_a_new_window(embeddable, booking_pool):
     _, fields = await choose_a_slot(embeddable)
-    embeddable.session.cookie_jar.clear()           # what such a browser sends back: nothing
+    embeddable.session.cookie_jar.clear()  # what such a browser sends back: nothing
     resp = await embeddable.post(f"/c/{CLINIC}/book/hold", data=fields, headers=IN_A_FRAME)
     text = await page(resp, 403)
     assert "Continue in a new window" in text and frame_ancestors(resp) == ALLOWED

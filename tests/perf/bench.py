@@ -34,6 +34,7 @@ the end, also on error, Ctrl-C or SIGTERM (harness.BenchStack). Not part of the 
 Importing this package does nothing: the product, its test support and the drivers (asyncpg, aiohttp,
 uvloop) are imported inside the functions that use them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -74,16 +75,22 @@ SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
 ]
 
 
-def timed_section(runner: asyncio.Runner, fn: Callable[[BenchContext], Awaitable[Section]], ctx: BenchContext
-                  ) -> Section:
+def timed_section(
+    runner: asyncio.Runner, fn: Callable[[BenchContext], Awaitable[Section]], ctx: BenchContext
+) -> Section:
     """Run one section, noting how fast the machine was just before and after it."""
     before = python_loop_seconds()
     section = runner.run(fn(ctx))
     after = python_loop_seconds()
-    section.data["machine_speed"] = {"python_loop_steps": SPEED_LOOP_STEPS, "seconds_before": before,
-                                     "seconds_after": after}
-    section.notes.append(f"machine speed: a fixed Python loop ({SPEED_LOOP_STEPS:,} additions) took {before:.3f} s "
-                         f"before this section and {after:.3f} s after (it drifts here; compare runs at like speeds)")
+    section.data["machine_speed"] = {
+        "python_loop_steps": SPEED_LOOP_STEPS,
+        "seconds_before": before,
+        "seconds_after": after,
+    }
+    section.notes.append(
+        f"machine speed: a fixed Python loop ({SPEED_LOOP_STEPS:,} additions) took {before:.3f} s "
+        f"before this section and {after:.3f} s after (it drifts here; compare runs at like speeds)"
+    )
     return section
 
 
@@ -100,11 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         with BenchStack() as bench:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 bench.start(runner)
-                ctx = BenchContext(args, shape, bench.env, bench.database, bench.database_url, bench.stack,
-                                   CpuMeter(bench.stack, bench.redis_pid, bench.database))
-                sections = [timed_section(runner, fn, ctx)
-                            for key, fn in SECTIONS if not args.only or key in args.only]
-                sections.sort(key=lambda s: s.title)     # display as lettered ("a. ...", "b. ..."), not as run
+                ctx = BenchContext(
+                    args,
+                    shape,
+                    bench.env,
+                    bench.database,
+                    bench.database_url,
+                    bench.stack,
+                    CpuMeter(bench.stack, bench.redis_pid, bench.database),
+                )
+                sections = [timed_section(runner, fn, ctx) for key, fn in SECTIONS if not args.only or key in args.only]
+                sections.sort(key=lambda s: s.title)  # display as lettered ("a. ...", "b. ..."), not as run
                 machine = machine_info()
                 machine["postgres"] = runner.run(postgres_version(bench.database_url))
             results = results_json(sections, machine, shape, time.monotonic() - started)

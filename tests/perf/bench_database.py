@@ -1,6 +1,7 @@
 """The bench's own database (a clone, so the bench may change it): connections set up like the
 services', the demo clinic's catalogue, a longer booking horizon and synthetic therapists added by SQL,
 and waiting for the booking outbox to drain."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,9 @@ async def booking_pool(database_url: str, size: int):
 @dataclass(frozen=True)
 class Catalogue:
     """The demo clinic and the treatment every section books, as the service's own domain objects."""
-    clinic: Any         # services.booking.domain.Clinic
-    treatment: Any      # services.booking.domain.Treatment
+
+    clinic: Any  # services.booking.domain.Clinic
+    treatment: Any  # services.booking.domain.Treatment
 
 
 async def load_catalogue(conn) -> Catalogue:
@@ -62,9 +64,15 @@ async def set_bench_horizon(conn) -> None:
     await conn.execute("UPDATE clinics SET booking_horizon_days = $2 WHERE slug = $1", CLINIC, BENCH_HORIZON_DAYS)
 
 
-async def add_therapists(conn, cat: Catalogue, prefix: str, count: int,
-                         hours: WeeklyTimes = (), breaks: WeeklyTimes = (), with_hours: int | None = None
-                         ) -> list[uuid.UUID]:
+async def add_therapists(
+    conn,
+    cat: Catalogue,
+    prefix: str,
+    count: int,
+    hours: WeeklyTimes = (),
+    breaks: WeeklyTimes = (),
+    with_hours: int | None = None,
+) -> list[uuid.UUID]:
     """`count` synthetic therapists of the demo clinic (slugs <prefix>0000, <prefix>0001, ...), giving the
     bench's treatment, with these weekly hours and breaks (for the first `with_hours` of them, default
     all). Idempotent. Returns their ids in slug order."""
@@ -76,20 +84,37 @@ async def add_therapists(conn, cat: Catalogue, prefix: str, count: int,
             """INSERT INTO therapists (id, clinic_id, slug, name, bio)
                SELECT gen_random_uuid(), $1, $2 || lpad(g::text, 4, '0'), 'Bench therapist ' || $2 || g, 'synthetic'
                FROM generate_series(0, $3 - 1) AS g ON CONFLICT (clinic_id, slug) DO NOTHING""",
-            cat.clinic.id, prefix, count)
-        rows = await conn.fetch("SELECT id FROM therapists WHERE clinic_id = $1 AND starts_with(slug, $2) "
-                                "ORDER BY slug LIMIT $3", cat.clinic.id, prefix, count)
+            cat.clinic.id,
+            prefix,
+            count,
+        )
+        rows = await conn.fetch(
+            "SELECT id FROM therapists WHERE clinic_id = $1 AND starts_with(slug, $2) ORDER BY slug LIMIT $3",
+            cat.clinic.id,
+            prefix,
+            count,
+        )
         ids = [r["id"] for r in rows]
         staffed = ids[:with_hours]
         await conn.execute(
             "INSERT INTO therapist_treatments (therapist_id, treatment_id) SELECT t, $2 FROM unnest($1::uuid[]) t "
-            "ON CONFLICT DO NOTHING", staffed, cat.treatment.id)
-        fresh = [r["id"] for r in await conn.fetch(
-            "SELECT t AS id FROM unnest($1::uuid[]) t WHERE NOT EXISTS (SELECT 1 FROM working_hours w "
-            "WHERE w.therapist_id = t)", staffed)]
+            "ON CONFLICT DO NOTHING",
+            staffed,
+            cat.treatment.id,
+        )
+        fresh = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT t AS id FROM unnest($1::uuid[]) t WHERE NOT EXISTS (SELECT 1 FROM working_hours w "
+                "WHERE w.therapist_id = t)",
+                staffed,
+            )
+        ]
         for table, rows_ in (("working_hours", hours), ("breaks", breaks)):
-            await conn.executemany(f"INSERT INTO {table} (therapist_id, weekday, starts, ends) VALUES ($1, $2, $3, $4)",
-                                   [(t, d, a, b) for t in fresh for d, a, b in rows_])
+            await conn.executemany(
+                f"INSERT INTO {table} (therapist_id, weekday, starts, ends) VALUES ($1, $2, $3, $4)",
+                [(t, d, a, b) for t in fresh for d, a, b in rows_],
+            )
     return ids
 
 
@@ -110,9 +135,15 @@ async def insert_api_key(conn, name: str) -> tuple[str, uuid.UUID]:
 
     key, prefix = api_keys.generate()
     key_id = uuid.uuid4()
-    await conn.execute("INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
-                       "SELECT $1, id, $2, $3, $4 FROM booking.clinics WHERE slug = $5",
-                       key_id, prefix, api_keys.digest(key), name, CLINIC)
+    await conn.execute(
+        "INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
+        "SELECT $1, id, $2, $3, $4 FROM booking.clinics WHERE slug = $5",
+        key_id,
+        prefix,
+        api_keys.digest(key),
+        name,
+        CLINIC,
+    )
     return key, key_id
 
 

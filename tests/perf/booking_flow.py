@@ -1,5 +1,6 @@
 """The customer's booking flow through the gateway, one booking at a time and timed step by step:
 availability -> hold -> booking (all-clear screening) -> card payment on the fake Stripe if asked."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +19,11 @@ EMAIL_MAX_DAYS = 60
 @dataclass
 class FlowTimes:
     """Round trips (ms) of each step of the booking flow through the gateway."""
+
     availability: list[float] = field(default_factory=list)
     hold: list[float] = field(default_factory=list)
     booking: list[float] = field(default_factory=list)
-    payment: list[float] = field(default_factory=list)     # only if bookings await a card payment
+    payment: list[float] = field(default_factory=list)  # only if bookings await a card payment
 
 
 class SlotPicker:
@@ -44,8 +46,9 @@ class SlotPicker:
         raise RuntimeError(f"no free slot within {EMAIL_MAX_DAYS} days of the email bookings' first day")
 
 
-async def book_sequentially(client, picker: SlotPicker, count: int, pause: float, label: str,
-                            stripe_url: str) -> tuple[list[str], FlowTimes]:
+async def book_sequentially(
+    client, picker: SlotPicker, count: int, pause: float, label: str, stripe_url: str
+) -> tuple[list[str], FlowTimes]:
     """`count` bookings through the gateway, one at a time, `pause` seconds apart, each availability ->
     POST /api/v1/holds -> POST /api/v1/bookings (all-clear screening); their ids and round trips.
     A booking answered as pending_payment is paid on the fake Stripe as a browser would; it confirms
@@ -59,8 +62,9 @@ async def book_sequentially(client, picker: SlotPicker, count: int, pause: float
         with timed_ms(times.hold):
             held = await hold(client, start)
         with timed_ms(times.booking):
-            resp = await client.request("POST", BOOKINGS_PATH,
-                                        json=booking_body(held["id"], f"{label.lower()}-{i}@example.com"))
+            resp = await client.request(
+                "POST", BOOKINGS_PATH, json=booking_body(held["id"], f"{label.lower()}-{i}@example.com")
+            )
             payload = await resp.json()
             if resp.status != 201:
                 raise RuntimeError(f"{label} booking {i} answered {resp.status}: {payload}")
@@ -68,12 +72,13 @@ async def book_sequentially(client, picker: SlotPicker, count: int, pause: float
             from tests.support.payments import customer_pays
 
             with timed_ms(times.payment):
-                outcome = await customer_pays(assert_loopback(stripe_url),
-                                              payload["payment"]["stripe_payment_intent"])
+                outcome = await customer_pays(assert_loopback(stripe_url), payload["payment"]["stripe_payment_intent"])
                 if outcome != "succeeded":
                     raise RuntimeError(f"{label} booking {i}: card payment {outcome}")
         elif payload.get("status") != "confirmed":
-            raise RuntimeError(f"{label} booking {i} is {payload.get('status')!r}, neither confirmed nor awaiting payment")
+            raise RuntimeError(
+                f"{label} booking {i} is {payload.get('status')!r}, neither confirmed nor awaiting payment"
+            )
         ids.append(payload["id"])
         await asyncio.sleep(pause)
     return ids, times

@@ -1,5 +1,6 @@
 """CPU accounting: who used the (few) CPUs during a measured run, and waiting until the stack is quiet
 before the next one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,8 @@ def _process_cpu() -> dict[int, tuple[str, int, float]]:
                 raw = fh.read()
         except OSError:
             continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
         found[int(entry.name)] = (comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
     return found
 
@@ -61,7 +62,7 @@ class CpuMeter:
 
     def _group(self, pid: int, comm: str, pgrp: int) -> str | None:
         for name, proc in self.stack.procs.items():
-            if pgrp == proc.pid:           # each Procfile process leads its own session/group
+            if pgrp == proc.pid:  # each Procfile process leads its own session/group
                 return name
         if comm == "postgres":
             return _postgres_role(pid, self.database)
@@ -97,9 +98,13 @@ class CpuMeter:
         usage = self._usage(snap0, snap1)
         busy = snap1[1] - snap0[1]
         usage = {k: round(v, 2) for k, v in sorted(usage.items(), key=lambda kv: -kv[1]) if v >= 0.005}
-        return {"wall_s": round(wall, 2), "available_cpu_s": round(wall * (os.cpu_count() or 1), 2),
-                "machine_busy_cpu_s": round(busy, 2),
-                "unattributed_cpu_s": round(busy - sum(usage.values()), 2), "by_process": usage}, result
+        return {
+            "wall_s": round(wall, 2),
+            "available_cpu_s": round(wall * (os.cpu_count() or 1), 2),
+            "machine_busy_cpu_s": round(busy, 2),
+            "unattributed_cpu_s": round(busy - sum(usage.values()), 2),
+            "by_process": usage,
+        }, result
 
     async def wait_quiet(self, max_wait: float = 20.0, interval: float = 0.5) -> tuple[float, float]:
         """Wait until the stack (its processes, Redis, its database's backends) has been nearly idle
@@ -142,15 +147,24 @@ def _postgres_role(pid: int, database: str) -> str:
 
 def summed_usage(usages: list[dict[str, Any]]) -> dict[str, Any]:
     """Several measure() results as one, e.g. the slices of an interleaved run."""
-    total: dict[str, Any] = {k: round(sum(u[k] for u in usages), 2)
-                             for k in ("wall_s", "available_cpu_s", "machine_busy_cpu_s", "unattributed_cpu_s")}
+    total: dict[str, Any] = {
+        k: round(sum(u[k] for u in usages), 2)
+        for k in ("wall_s", "available_cpu_s", "machine_busy_cpu_s", "unattributed_cpu_s")
+    }
     by = summed_counts(u["by_process"] for u in usages)
     total["by_process"] = {k: round(v, 2) for k, v in sorted(by.items(), key=lambda kv: -kv[1])}
     return total
 
 
-EVENT_PATH = ("booking-relay", "payments-relay", "booking-consumer", "payments-consumer", "notifications-consumer",
-              "redis", "celery-worker")
+EVENT_PATH = (
+    "booking-relay",
+    "payments-relay",
+    "booking-consumer",
+    "payments-consumer",
+    "notifications-consumer",
+    "redis",
+    "celery-worker",
+)
 
 
 def cpu_per_tx(usage: dict[str, Any], transactions: int, names: list[str]) -> str:
@@ -171,5 +185,8 @@ def other_work_cpu_s(usage: dict[str, Any]) -> float:
 def cpu_note(label: str, usage: dict[str, Any], top: int = 6) -> str:
     ours = [(k, v) for k, v in usage["by_process"].items() if k != POSTGRES_OTHER]
     parts = [f"{k.split(' ')[0]} {v:.1f}" for k, v in ours[:top]]
-    return (f"CPU s during {label} (busy {usage['machine_busy_cpu_s']:.1f} of {usage['available_cpu_s']:.1f}): "
-            + ", ".join(parts) + f"; other work on the machine {other_work_cpu_s(usage):.1f}")
+    return (
+        f"CPU s during {label} (busy {usage['machine_busy_cpu_s']:.1f} of {usage['available_cpu_s']:.1f}): "
+        + ", ".join(parts)
+        + f"; other work on the machine {other_work_cpu_s(usage):.1f}"
+    )

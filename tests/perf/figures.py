@@ -1,5 +1,6 @@
 """Numbers of the bench: percentiles and summaries of millisecond samples, comparisons of a figure with
 its baseline, and a timer that collects samples."""
+
 from __future__ import annotations
 
 import time
@@ -22,11 +23,15 @@ def rounded(x: float | None, digits: int = 3) -> float | None:
 
 
 def summary_ms(values_ms: list[float]) -> dict[str, Any]:
-    return {"n": len(values_ms), "mean_ms": rounded(sum(values_ms) / len(values_ms) if values_ms else None),
-            "p50_ms": rounded(percentile(values_ms, 50)),
-            "p90_ms": rounded(percentile(values_ms, 90)), "p99_ms": rounded(percentile(values_ms, 99)),
-            "max_ms": rounded(max(values_ms) if values_ms else None),
-            "min_ms": rounded(min(values_ms) if values_ms else None)}
+    return {
+        "n": len(values_ms),
+        "mean_ms": rounded(sum(values_ms) / len(values_ms) if values_ms else None),
+        "p50_ms": rounded(percentile(values_ms, 50)),
+        "p90_ms": rounded(percentile(values_ms, 90)),
+        "p99_ms": rounded(percentile(values_ms, 99)),
+        "max_ms": rounded(max(values_ms) if values_ms else None),
+        "min_ms": rounded(min(values_ms) if values_ms else None),
+    }
 
 
 def summed_counts(mappings: Iterable[Mapping[str, float]]) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """What the bench runs on and how it is torn down: the bench's own databases, Redis and Procfile stack on
 127.0.0.1 (BenchStack), the context every section gets (BenchContext), the loopback guard and the
 progress log."""
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,8 @@ class BenchStack:
         self.database = ""
         self.database_url = ""
         self.env: dict[str, str] = {}
-        self.redis = None        # tests.support.infra.PrivateRedis
-        self.stack = None        # tests.support.stack.Stack
+        self.redis = None  # tests.support.infra.PrivateRedis
+        self.stack = None  # tests.support.stack.Stack
 
     def __enter__(self) -> BenchStack:
         self._previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -138,7 +139,7 @@ class BenchStack:
         try:
             dropped = asyncio.run(drop_own_databases(self.databases))
             log(f"dropped databases: {', '.join(dropped) or 'none'}")
-        except Exception as exc:   # report, never hide the original error
+        except Exception as exc:  # report, never hide the original error
             log(f"could not drop databases {self.databases}: {exc!r}")
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -162,6 +163,6 @@ async def drop_own_databases(known: list[str]) -> list[str]:
             names.update(r["datname"] for r in rows)
     finally:
         await admin.close()
-    for name in sorted(names, key=lambda n: n.startswith("clinic_tpl_")):   # clones before the template
+    for name in sorted(names, key=lambda n: n.startswith("clinic_tpl_")):  # clones before the template
         await drop_database(name)
     return sorted(names)

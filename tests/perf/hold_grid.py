@@ -1,5 +1,6 @@
 """The hold section's slot space: distinct, valid, non-overlapping hold starts for a set of synthetic
 therapists, by index (the same mapping as wrk_hold.lua), checked against the product's own rules."""
+
 from __future__ import annotations
 
 import random
@@ -16,9 +17,9 @@ from tests.perf.bench_database import CLINIC, Catalogue
 # hours, so a UTC quarter hour is a wall-clock quarter hour (the clinic's 15-minute grid).
 HOLD_HOURS = [(d, dt_time(8, 0), dt_time(20, 0)) for d in range(7)]
 HOLD_UTC_OPEN, HOLD_UTC_CLOSE = timedelta(hours=8), timedelta(hours=19)
-HOLD_FIRST_DAY = 2            # days after today (UTC): far past the 2 h minimum notice
-HOLD_LAST_DAY_MARGIN = 3      # days kept clear of the horizon's end
-HOLD_GRID_CHECKS = 300        # starts per grid checked against the product's own rules before use
+HOLD_FIRST_DAY = 2  # days after today (UTC): far past the 2 h minimum notice
+HOLD_LAST_DAY_MARGIN = 3  # days kept clear of the horizon's end
+HOLD_GRID_CHECKS = 300  # starts per grid checked against the product's own rules before use
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class HoldGrid:
     """Distinct valid hold starts for a set of therapists, indexed 0..capacity-1; the same mapping as
     wrk_hold.lua. Consecutive indices go to different therapists and days; two starts of one
     therapist on one day are `step` (>= the blocked span, treatment plus buffers) apart."""
+
     therapists: tuple[uuid.UUID, ...]
-    first: datetime            # HOLD_UTC_OPEN of the first day
+    first: datetime  # HOLD_UTC_OPEN of the first day
     days: int
     slots_per_day: int
     step: timedelta
@@ -45,8 +47,16 @@ class HoldGrid:
         return self.therapists[g % n], self.first + timedelta(days=day) + slot * self.step
 
     def wrk_args(self, offset: int, per_thread: int, cat: Catalogue) -> list[str]:
-        return [str(int(self.first.timestamp())), str(int(self.step.total_seconds())), str(self.days), str(offset),
-                str(per_thread), CLINIC, str(cat.treatment.id), ",".join(str(t) for t in self.therapists)]
+        return [
+            str(int(self.first.timestamp())),
+            str(int(self.step.total_seconds())),
+            str(self.days),
+            str(offset),
+            str(per_thread),
+            CLINIC,
+            str(cat.treatment.id),
+            ",".join(str(t) for t in self.therapists),
+        ]
 
 
 def hold_grid(therapists: list[uuid.UUID], cat: Catalogue, now: datetime) -> HoldGrid:
@@ -59,8 +69,13 @@ def hold_grid(therapists: list[uuid.UUID], cat: Catalogue, now: datetime) -> Hol
     span = HOLD_UTC_CLOSE - HOLD_UTC_OPEN - timedelta(minutes=timing.duration_minutes)
     first_day = now.astimezone(timezone.utc).date() + timedelta(days=HOLD_FIRST_DAY)
     days = rules.horizon_days - HOLD_FIRST_DAY - HOLD_LAST_DAY_MARGIN
-    return HoldGrid(tuple(therapists), datetime.combine(first_day, dt_time(0), timezone.utc) + HOLD_UTC_OPEN,
-                    days, span // step + 1, step)
+    return HoldGrid(
+        tuple(therapists),
+        datetime.combine(first_day, dt_time(0), timezone.utc) + HOLD_UTC_OPEN,
+        days,
+        span // step + 1,
+        step,
+    )
 
 
 def check_hold_grid(grid: HoldGrid, cat: Catalogue, now: datetime) -> None:

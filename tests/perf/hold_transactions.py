@@ -1,5 +1,6 @@
 """The hold section's baselines, as transactions for tx_loop: the writes of a hold in plain SQL, and the
 whole use case in-process; and a per-statement profile of the use case, one hold at a time."""
+
 from __future__ import annotations
 
 import re
@@ -28,11 +29,27 @@ def sql_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int, therapists: dict[uu
         hold = new_hold(clinic, treatment, therapist_id, start, datetime.now(timezone.utc))
         async with conn.transaction():
             await store.insert_hold(conn, hold, None)
-            await add_event(conn, Event("booking.held", booking_event_data(
-                booking_id=hold.id, status="held", clinic=clinic, treatment=treatment,
-                therapist=therapists[therapist_id], start=hold.start, end=hold.end, customer=None,
-                price_amount=hold.price_amount, currency=hold.currency, expires_at=hold.expires_at.isoformat()),
-                clinic_id=str(clinic.id)))
+            await add_event(
+                conn,
+                Event(
+                    "booking.held",
+                    booking_event_data(
+                        booking_id=hold.id,
+                        status="held",
+                        clinic=clinic,
+                        treatment=treatment,
+                        therapist=therapists[therapist_id],
+                        start=hold.start,
+                        end=hold.end,
+                        customer=None,
+                        price_amount=hold.price_amount,
+                        currency=hold.currency,
+                        expires_at=hold.expires_at.isoformat(),
+                    ),
+                    clinic_id=str(clinic.id),
+                ),
+            )
+
     return tx
 
 
@@ -45,18 +62,30 @@ def use_case_hold_tx(cat: Catalogue, grid: HoldGrid, offset: int):
 
     async def tx(conn, n: int) -> None:
         therapist_id, start = grid.start(offset + n)
-        await service.hold_slot(PostgresUnitOfWork.on(conn), CLINIC, cat.treatment.id, therapist_id, start,
-                                datetime.now(timezone.utc), None)
+        await service.hold_slot(
+            PostgresUnitOfWork.on(conn), CLINIC, cat.treatment.id, therapist_id, start, datetime.now(timezone.utc), None
+        )
+
     return tx
 
 
 # Names of the statements of the hold path, for the per-statement profile.
-STATEMENT_NAMES = [(re.compile(p), n) for p, n in (
-    (r"^WITH blocked AS", "context (names, schedule)"), (r"^WITH hold AS", "hold + event"),
-    (r"^SELECT .* FROM clinics", "clinic"), (r"^SELECT .* FROM treatments", "treatment"),
-    (r"^SELECT .* FROM therapists", "therapist"), (r"FROM working_hours", "hours"), (r"FROM breaks", "breaks"),
-    (r"FROM time_off", "time off"), (r"^UPDATE bookings", "expire"),
-    (r"^INSERT INTO bookings", "insert hold"), (r"^INSERT INTO outbox", "outbox"))]
+STATEMENT_NAMES = [
+    (re.compile(p), n)
+    for p, n in (
+        (r"^WITH blocked AS", "context (names, schedule)"),
+        (r"^WITH hold AS", "hold + event"),
+        (r"^SELECT .* FROM clinics", "clinic"),
+        (r"^SELECT .* FROM treatments", "treatment"),
+        (r"^SELECT .* FROM therapists", "therapist"),
+        (r"FROM working_hours", "hours"),
+        (r"FROM breaks", "breaks"),
+        (r"FROM time_off", "time off"),
+        (r"^UPDATE bookings", "expire"),
+        (r"^INSERT INTO bookings", "insert hold"),
+        (r"^INSERT INTO outbox", "outbox"),
+    )
+]
 PROFILE_HOLDS, PROFILE_WARMUP = 300, 50
 
 
@@ -80,6 +109,7 @@ class TimedConnection:
                 text = " ".join(query.split())
                 name = next((n for pattern, n in STATEMENT_NAMES if pattern.search(text)), text[:40])
                 self._times.setdefault(name, []).append((time.perf_counter() - began) * 1000.0)
+
         return timed
 
 
@@ -89,11 +119,11 @@ async def profile_hold_use_case(database_url: str, cat: Catalogue, grid: HoldGri
     conn = await service_connection(database_url)
     times: dict[str, list[float]] = {}
     totals: list[float] = []
-    offset = grid.capacity - PROFILE_WARMUP - PROFILE_HOLDS      # far from the measured runs' starts
+    offset = grid.capacity - PROFILE_WARMUP - PROFILE_HOLDS  # far from the measured runs' starts
     try:
         tx = use_case_hold_tx(cat, grid, offset)
         for n in range(PROFILE_WARMUP + PROFILE_HOLDS):
-            if n == PROFILE_WARMUP:                  # the first ones warm the statement caches
+            if n == PROFILE_WARMUP:  # the first ones warm the statement caches
                 times.clear()
                 totals.clear()
             with timed_ms(totals):
@@ -103,7 +133,11 @@ async def profile_hold_use_case(database_url: str, cat: Catalogue, grid: HoldGri
     holds = len(totals)
     per_hold = {name: sum(v) / holds for name, v in times.items()}
     statements = sum(len(v) for v in times.values()) / holds
-    return {"holds": holds, "total_ms": summary_ms(totals), "statements_per_hold": round(statements, 2),
-            "statements_ms_per_hold": {k: round(v, 3) for k, v in per_hold.items()},
-            "statements_sum_ms": round(sum(per_hold.values()), 3),
-            "rest_ms": round(sum(totals) / holds - sum(per_hold.values()), 3)}
+    return {
+        "holds": holds,
+        "total_ms": summary_ms(totals),
+        "statements_per_hold": round(statements, 2),
+        "statements_ms_per_hold": {k: round(v, 3) for k, v in per_hold.items()},
+        "statements_sum_ms": round(sum(per_hold.values()), 3),
+        "rest_ms": round(sum(totals) / holds - sum(per_hold.values()), 3),
+    }

@@ -1,6 +1,7 @@
 """Measuring several targets against each other in alternating slices instead of one whole run after the
 other: a machine whose speed drifts during a section (seen here: x1.6 within minutes) then weighs on every
 target alike, not on whichever ran at the wrong moment."""
+
 from __future__ import annotations
 
 from typing import Iterator, Sequence, TypeVar
@@ -14,7 +15,7 @@ ROUNDS = 4
 def alternating(targets: Sequence[T], rounds: int = ROUNDS) -> Iterator[tuple[int, T]]:
     """(round, target) in the order to measure them."""
     for i in range(rounds):
-        for target in (targets if i % 2 == 0 else targets[::-1]):
+        for target in targets if i % 2 == 0 else targets[::-1]:
             yield i, target
 
 
@@ -24,5 +25,7 @@ def slice_seconds(duration: float, rounds: int = ROUNDS) -> int:
 
 
 def described(rounds: int = ROUNDS) -> str:
-    return (f"{rounds} slices per target, the targets alternating (A B, B A, ...), so a change of machine speed "
-            "during the section weighs on all of them")
+    return (
+        f"{rounds} slices per target, the targets alternating (A B, B A, ...), so a change of machine speed "
+        "during the section weighs on all of them"
+    )

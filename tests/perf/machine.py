@@ -1,4 +1,5 @@
 """Facts about the machine and the software a run measured, for bench-results.json."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,6 @@ from typing import Any
 
 from tests.perf.harness import REPO_ROOT
 from tests.perf.wrk import wrk_version
-
 
 # A fixed pure-Python workload, timed to tell how fast the machine is at a given moment.
 SPEED_LOOP_STEPS = 20_000_000
@@ -42,18 +42,24 @@ def _output(cmd: list[str]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    mem_total = _proc_info("/proc/meminfo", "MemTotal:")      # "16318164 kB"
+    mem_total = _proc_info("/proc/meminfo", "MemTotal:")  # "16318164 kB"
     try:
         redis_server = _output(["redis-server", "--version"])
     except OSError:
         redis_server = None
-    return {"hostname": platform.node(), "cpu_model": _proc_info("/proc/cpuinfo", "model name"),
-            "cpus": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "mem_total_gib": None if mem_total is None else round(int(mem_total.split()[0]) / 1024 / 1024, 1),
-            "kernel": platform.release(), "python": platform.python_version(),
-            "wrk": wrk_version(), "git_commit": _output(["git", "rev-parse", "HEAD"]) or None,
-            "git_dirty": bool(_output(["git", "status", "--porcelain"])), "redis_server": redis_server}
+    return {
+        "hostname": platform.node(),
+        "cpu_model": _proc_info("/proc/cpuinfo", "model name"),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "mem_total_gib": None if mem_total is None else round(int(mem_total.split()[0]) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": wrk_version(),
+        "git_commit": _output(["git", "rev-parse", "HEAD"]) or None,
+        "git_dirty": bool(_output(["git", "status", "--porcelain"])),
+        "redis_server": redis_server,
+    }
 
 
 async def postgres_version(database_url: str) -> str:

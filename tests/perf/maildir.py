@@ -1,4 +1,5 @@
 """The SMTP sink's Maildir, read as emails arrive: which email row (by its Message-ID) landed when."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,7 @@ class MaildirWatcher:
                     with path.open("rb") as fh:
                         headers = self.parser.parse(fh)
                     mtime = path.stat().st_mtime_ns / 1e9
-                except FileNotFoundError:        # moved new/ -> cur/ by a reader meanwhile
+                except FileNotFoundError:  # moved new/ -> cur/ by a reader meanwhile
                     continue
                 self.seen.add(path)
                 if match := MESSAGE_ID.search(headers.get("Message-ID", "")):

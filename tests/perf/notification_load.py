@@ -3,6 +3,7 @@ gateway's clinic API, bookings awaiting their card payment on synthetic therapis
 confirmations committed at a fixed rate from this process by the booking service's own code (the
 booking consumer's handling of `payment.succeeded`: inbox row + service.on_payment_succeeded, i.e.
 store.confirm_paid and the booking.confirmed outbox event of _announce_confirmed, in one transaction)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,16 +43,16 @@ class PendingBooking:
 @dataclass
 class Confirmation:
     booking: PendingBooking
-    began: float          # time.time() when the handling started
-    committed: float      # time.time() when its transaction had committed (the handler returned)
+    began: float  # time.time() when the handling started
+    committed: float  # time.time() when its transaction had committed (the handler returned)
 
 
 @dataclass
 class PacedRun:
     confirmations: list[Confirmation]
-    lateness_ms: list[float] = field(default_factory=list)   # start vs its slot in the fixed schedule
+    lateness_ms: list[float] = field(default_factory=list)  # start vs its slot in the fixed schedule
     errors: dict[str, int] = field(default_factory=dict)
-    not_confirmed: int = 0       # bookings whose row is not 'confirmed' afterwards (set by the section)
+    not_confirmed: int = 0  # bookings whose row is not 'confirmed' afterwards (set by the section)
 
     def achieved_rate(self) -> float | None:
         times = sorted(c.committed for c in self.confirmations)
@@ -73,16 +74,19 @@ class ClinicApi:
         return cls(ctx, http, key, key_id)
 
     async def request(self, method: str, path: str, **kwargs) -> tuple[int, Any]:
-        async with self.http.request(method, self.ctx.gateway_url(path),
-                                     headers={"Authorization": f"Bearer {self.key}"}, **kwargs) as resp:
+        async with self.http.request(
+            method, self.ctx.gateway_url(path), headers={"Authorization": f"Bearer {self.key}"}, **kwargs
+        ) as resp:
             body = await resp.json() if resp.content_type == "application/json" else await resp.text()
             return resp.status, body
 
     async def register_endpoint(self, url: str) -> tuple[uuid.UUID, str]:
         """POST the webhook endpoint for booking.created; its id and `whsec_` secret."""
-        status, body = await self.request("POST", ENDPOINTS_PATH,
-                                          json={"url": assert_loopback(url), "events": ["booking.created"],
-                                                "description": "bench receiver"})
+        status, body = await self.request(
+            "POST",
+            ENDPOINTS_PATH,
+            json={"url": assert_loopback(url), "events": ["booking.created"], "description": "bench receiver"},
+        )
         if status != 201 or not str(body.get("secret", "")).startswith("whsec_"):
             raise RuntimeError(f"registering the bench webhook endpoint answered {status}: {body}")
         return uuid.UUID(body["id"]), body["secret"]
@@ -97,8 +101,9 @@ class ClinicApi:
             await revoke_api_key(conn, self.key_id)
 
 
-async def prepare_pending(conn, cat: Catalogue, therapists: list[uuid.UUID], count: int, tag: str
-                          ) -> list[PendingBooking]:
+async def prepare_pending(
+    conn, cat: Catalogue, therapists: list[uuid.UUID], count: int, tag: str
+) -> list[PendingBooking]:
     """`count` bookings awaiting their card payment, as service.submit leaves them (store.insert_hold,
     then store.await_payment), each with a unique customer email. No events: the holds and the submit
     happened long before the payment, and their events are not what is measured."""
@@ -112,11 +117,14 @@ async def prepare_pending(conn, cat: Catalogue, therapists: list[uuid.UUID], cou
         for i in range(count):
             slot, t = divmod(i, len(therapists))
             day, k = divmod(slot, NOTIFY_SLOTS_PER_DAY)
-            hold = new_hold(cat.clinic, cat.treatment, therapists[t], first + timedelta(days=day) + k * NOTIFY_STEP, now)
+            hold = new_hold(
+                cat.clinic, cat.treatment, therapists[t], first + timedelta(days=day) + k * NOTIFY_STEP, now
+            )
             await store.insert_hold(conn, hold, None)
             booking = PendingBooking(hold.id, uuid.uuid4(), f"notify-{tag}-{i}@example.com")
-            await store.await_payment(conn, [hold.id], Customer(f"Bench Customer {i}", booking.email, None), None,
-                                      now + PENDING_FOR)
+            await store.await_payment(
+                conn, [hold.id], Customer(f"Bench Customer {i}", booking.email, None), None, now + PENDING_FOR
+            )
             await store.attach_payment(conn, [hold.id], booking.payment_id)
             pending.append(booking)
     return pending
@@ -132,25 +140,39 @@ class Confirmer:
         from shared.streams import StreamConsumer
 
         # handle() uses only the pool; Redis is for reading the stream, which is skipped here.
-        self.consumer = StreamConsumer(pool, None, prefix=settings.redis_prefix, group=GROUP, name="bench-confirmer",
-                                       handlers=build_handlers(settings))
+        self.consumer = StreamConsumer(
+            pool,
+            None,
+            prefix=settings.redis_prefix,
+            group=GROUP,
+            name="bench-confirmer",
+            handlers=build_handlers(settings),
+        )
         self.clinic_id, self.amount, self.currency = str(clinic_id), amount, currency
 
     async def confirm(self, booking: PendingBooking) -> Confirmation:
         from shared.events import Event
 
-        event = Event("payment.succeeded", {
-            "payment_id": str(booking.payment_id), "purpose": "booking", "reference_id": str(booking.id),
-            "amount": {"amount": self.amount, "currency": self.currency}, "stripe_payment_intent": None},
-            clinic_id=self.clinic_id)
+        event = Event(
+            "payment.succeeded",
+            {
+                "payment_id": str(booking.payment_id),
+                "purpose": "booking",
+                "reference_id": str(booking.id),
+                "amount": {"amount": self.amount, "currency": self.currency},
+                "stripe_payment_intent": None,
+            },
+            clinic_id=self.clinic_id,
+        )
         began = time.time()
         if not await self.consumer.handle(event):
             raise RuntimeError(f"payment.succeeded of booking {booking.id} was not handled")
         return Confirmation(booking, began, time.time())
 
 
-async def paced(items: list[PendingBooking], rate: float, fn: Callable[[PendingBooking], Awaitable[Confirmation]]
-                ) -> PacedRun:
+async def paced(
+    items: list[PendingBooking], rate: float, fn: Callable[[PendingBooking], Awaitable[Confirmation]]
+) -> PacedRun:
     """Start `fn(item)` for item i at t0 + i/rate, on a fixed schedule: a slow one does not delay the
     next (they overlap, up to the pool), so the offered rate stays `rate`."""
     loop = asyncio.get_running_loop()
@@ -173,10 +195,10 @@ async def paced(items: list[PendingBooking], rate: float, fn: Callable[[PendingB
 
 @dataclass
 class QueueSample:
-    t_s: float                 # seconds since sampling began
+    t_s: float  # seconds since sampling began
     stream_unread: int | None  # booking.* entries not yet read by the notifications consumer group (lag)
-    stream_pending: int | None # read but not acked
-    celery_queue: int | None   # tasks waiting in the Celery broker's queue
+    stream_pending: int | None  # read but not acked
+    celery_queue: int | None  # tasks waiting in the Celery broker's queue
 
 
 LOCK_WAITS_QUERY = """
@@ -198,7 +220,7 @@ class QueueDepths:
         self.lock_waits: Counter[tuple[str, str, str]] = Counter()
         self.redis_url = assert_loopback(env["REDIS_URL"])
         self.stream = stream_key(env["REDIS_PREFIX"], "booking")
-        self.queue = "notifications"        # celery_app: task_default_queue
+        self.queue = "notifications"  # celery_app: task_default_queue
         self.interval = interval
         self.samples: list[QueueSample] = []
         self.began = time.monotonic()

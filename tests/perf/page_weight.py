@@ -9,6 +9,7 @@ page is judged as if the customer came to it first with an empty cache (e.g. by 
 clinic's own site), short only of the cached files' response headers (a few hundred bytes each). Stripe.js
 and what it fetches from Stripe's domains are not ours, so they are left out (issue 14); its iframes' own
 files are in their own timelines, not the page's. (Offline, with the test-card form, none of it loads.)"""
+
 from __future__ import annotations
 
 import re
@@ -32,6 +33,7 @@ RESOURCE_TIMING = """() => [...performance.getEntriesByType("navigation"), ...pe
 @dataclass(frozen=True)
 class Loaded:
     """One file of a page, as Resource Timing saw it (bytes)."""
+
     url: str
     kind: str
     transfer: int
@@ -74,8 +76,14 @@ class PageWeight:
         return kinds
 
     def as_dict(self) -> dict:
-        return {"page": self.name, "path": self.path, "bytes": self.bytes, "walked_bytes": self.walked_bytes,
-                "by_kind": self.by_kind(), "files": [vars(f) for f in self.files]}
+        return {
+            "page": self.name,
+            "path": self.path,
+            "bytes": self.bytes,
+            "walked_bytes": self.walked_bytes,
+            "by_kind": self.by_kind(),
+            "files": [vars(f) for f in self.files],
+        }
 
 
 Action = Callable[["Page"], Awaitable[object]]
@@ -84,7 +92,7 @@ Action = Callable[["Page"], Awaitable[object]]
 @dataclass(frozen=True)
 class Step:
     name: str
-    title: str            # the page's <title> before " – <site name>": the walk is where it means to be
+    title: str  # the page's <title> before " – <site name>": the walk is where it means to be
     go: Action
 
 
@@ -94,9 +102,11 @@ def goto(path: str) -> Action:
 
 def submit(button: Callable[[Page], Locator]) -> Action:
     """Press a form's button and wait for the page it leads to (after any redirects)."""
+
     async def press(page: Page) -> None:
         async with page.expect_navigation(wait_until="load"):
             await button(page).click()
+
     return press
 
 
@@ -112,6 +122,7 @@ def give_details(email: str) -> Action:
         await page.get_by_label("Email address").fill(email)
         await page.get_by_label("I have read the cancellation policy").check()
         await submit(lambda p: p.get_by_role("button", name="Continue to payment"))(page)
+
     return fill
 
 
@@ -144,6 +155,7 @@ def booking_walk(clinic: str, clinic_name: str, treatment: str, week_path: str, 
 
 def choose_a_gift(buyer_email: str) -> Action:
     """The shop's form: another amount (£60) for someone, from the buyer, then on to pay."""
+
     async def fill(page: Page) -> None:
         await page.get_by_label("Another amount", exact=True).check()
         await page.get_by_label("Another amount, in pounds").fill("60")
@@ -152,6 +164,7 @@ def choose_a_gift(buyer_email: str) -> Action:
         await page.get_by_label("Your full name").fill("Bench Buyer")
         await page.get_by_label("Your email address").fill(buyer_email)
         await submit(lambda p: p.get_by_role("button", name="Continue to payment"))(page)
+
     return fill
 
 
@@ -169,8 +182,9 @@ async def weigh(page: Page, step: Step) -> PageWeight:
     await step.go(page)
     title = (await page.title()).split(" – ")[0]
     if title != step.title:
-        raise RuntimeError(f"page weight: expected the page {step.title!r} at step {step.name}, got {title!r} "
-                           f"({page.url})")
+        raise RuntimeError(
+            f"page weight: expected the page {step.title!r} at step {step.name}, got {title!r} ({page.url})"
+        )
     files = tuple(Loaded(**entry) for entry in await page.evaluate(RESOURCE_TIMING))
     return PageWeight(step.name, urlsplit(page.url).path, files)
 

@@ -1,6 +1,7 @@
 """Section d: one therapist's week of availability through the gateway, one request at a time, at
 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (store.availability_context). The rows are a
 synthetic history of confirmed bookings, added by SQL to the bench's database."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,11 +31,11 @@ AVAIL_ROWS_PER_THERAPIST = AVAIL_WEEKS * 5 * len(AVAIL_DAY_STARTS)
 # The queried therapist (synthetic #0000) works like the demo's Amara: Mon-Fri 09:00-18:00, lunch 13-14.
 AVAIL_HOURS = [(d, dt_time(9, 0), dt_time(18, 0)) for d in range(5)]
 AVAIL_BREAKS = [(d, dt_time(13, 0), dt_time(14, 0)) for d in range(5)]
-AVAIL_LOAD_PARTS = 2          # concurrent INSERT ... SELECT statements per load step
-BULK_TIMEOUT = 600.0          # seconds, for the load, DELETE and VACUUM statements
+AVAIL_LOAD_PARTS = 2  # concurrent INSERT ... SELECT statements per load step
+BULK_TIMEOUT = 600.0  # seconds, for the load, DELETE and VACUUM statements
 # The booking issue's goal: p99 through the gateway at this table size, and a flat curve across sizes.
 GOAL_ROWS, GOAL_P99_MS = 200_000, 3.0
-FLAT_AT_MOST = 1.5            # p99 at the largest size / p99 at the smallest
+FLAT_AT_MOST = 1.5  # p99 at the largest size / p99 at the smallest
 
 # Row i of the synthetic history: therapist #(i / per_therapist), then (i % per_therapist) walks
 # weekday by weekday, AVAIL_DAY_STARTS per day. Rows never overlap per therapist, and the bench's
@@ -60,8 +61,10 @@ CROSS JOIN LATERAL (
 ) AS x
 """
 
-BUSY_QUERY_PLAN = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT therapist_id, blocked FROM bookings " \
-                  "WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {live}"
+BUSY_QUERY_PLAN = (
+    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT therapist_id, blocked FROM bookings "
+    "WHERE therapist_id = ANY($1::uuid[]) AND blocked && $2 AND {live}"
+)
 
 
 def plan_summary(plan: dict) -> dict[str, Any]:
@@ -77,9 +80,14 @@ def plan_summary(plan: dict) -> dict[str, Any]:
 
     walk(plan["Plan"])
     top = plan["Plan"]
-    return {"nodes": nodes, "indexes": indexes, "seq_scan": "Seq Scan" in nodes,
-            "shared_blocks": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
-            "rows": top.get("Actual Rows"), "execution_ms": plan.get("Execution Time")}
+    return {
+        "nodes": nodes,
+        "indexes": indexes,
+        "seq_scan": "Seq Scan" in nodes,
+        "shared_blocks": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
+        "rows": top.get("Actual Rows"),
+        "execution_ms": plan.get("Execution Time"),
+    }
 
 
 async def load_history(database_url: str, cat: Catalogue, first_monday: date, lo: int, hi: int) -> None:
@@ -96,10 +104,23 @@ async def load_history(database_url: str, cat: Catalogue, first_monday: date, lo
         conn = await asyncpg.connect(assert_loopback(database_url), server_settings={"search_path": "booking, public"})
         try:
             status = await conn.execute(
-                AVAIL_LOAD_SQL, cat.clinic.id, cat.treatment.id, AVAIL_PREFIX, a, b, AVAIL_ROWS_PER_THERAPIST,
-                first_monday, len(AVAIL_DAY_STARTS), AVAIL_DAY_STARTS, timedelta(minutes=timing.duration_minutes),
-                timedelta(minutes=timing.buffer_before_minutes), timedelta(minutes=timing.buffer_after_minutes),
-                cat.treatment.price_amount, cat.treatment.currency, cat.clinic.timezone)
+                AVAIL_LOAD_SQL,
+                cat.clinic.id,
+                cat.treatment.id,
+                AVAIL_PREFIX,
+                a,
+                b,
+                AVAIL_ROWS_PER_THERAPIST,
+                first_monday,
+                len(AVAIL_DAY_STARTS),
+                AVAIL_DAY_STARTS,
+                timedelta(minutes=timing.duration_minutes),
+                timedelta(minutes=timing.buffer_before_minutes),
+                timedelta(minutes=timing.buffer_after_minutes),
+                cat.treatment.price_amount,
+                cat.treatment.currency,
+                cat.clinic.timezone,
+            )
         finally:
             await conn.close()
         return int(status.split()[-1])
@@ -109,8 +130,9 @@ async def load_history(database_url: str, cat: Catalogue, first_monday: date, lo
         raise RuntimeError(f"loaded {inserted} synthetic bookings, expected {hi - lo} (too few therapists?)")
 
 
-async def sql_availability_loop(conn, cat: Catalogue, therapist_id: uuid.UUID, week: QueriedWeek, duration: float,
-                                warmup: int = 50) -> list[float]:
+async def sql_availability_loop(
+    conn, cat: Catalogue, therapist_id: uuid.UUID, week: QueriedWeek, duration: float, warmup: int = 50
+) -> list[float]:
     """The one statement the endpoint runs (store.availability_context) for one therapist and week, one
     call at a time."""
     from services.booking import service, store
@@ -118,8 +140,7 @@ async def sql_availability_loop(conn, cat: Catalogue, therapist_id: uuid.UUID, w
     days = store.DaysAsked(week.first, week.last, 7, 31, service.WINDOW_PADDING)
 
     async def read() -> None:
-        await store.availability_context(conn, CLINIC, cat.treatment.id, therapist_id, days,
-                                         datetime.now(timezone.utc))
+        await store.availability_context(conn, CLINIC, cat.treatment.id, therapist_id, days, datetime.now(timezone.utc))
 
     for _ in range(warmup):
         await read()
@@ -133,10 +154,10 @@ async def sql_availability_loop(conn, cat: Catalogue, therapist_id: uuid.UUID, w
 
 @dataclass(frozen=True)
 class QueriedWeek:
-    first: date              # next Monday, clinic time
+    first: date  # next Monday, clinic time
     last: date
-    window: Any              # what the endpoint reads: service._local_window of those days
-    interval: Any            # services.booking.availability.Interval of the week, midnight to midnight
+    window: Any  # what the endpoint reads: service._local_window of those days
+    interval: Any  # services.booking.availability.Interval of the week, midnight to midnight
 
     @classmethod
     def next_week(cls, cat: Catalogue) -> QueriedWeek:
@@ -147,14 +168,19 @@ class QueriedWeek:
         today = datetime.now(timezone.utc).astimezone(zone).date()
         first = today + timedelta(days=7 - today.weekday())
         last = first + timedelta(days=6)
-        return cls(first, last, service._local_window(cat.clinic, first, last),
-                   Interval(datetime.combine(first, dt_time(0), zone),
-                            datetime.combine(last + timedelta(days=1), dt_time(0), zone)))
+        return cls(
+            first,
+            last,
+            service._local_window(cat.clinic, first, last),
+            Interval(
+                datetime.combine(first, dt_time(0), zone), datetime.combine(last + timedelta(days=1), dt_time(0), zone)
+            ),
+        )
 
 
-async def measure_size(ctx: BenchContext, conn, http, url: str, cat: Catalogue, week: QueriedWeek,
-                       focus: uuid.UUID
-                       ) -> tuple[dict[str, Any], WrkResult, list[float]]:
+async def measure_size(
+    ctx: BenchContext, conn, http, url: str, cat: Catalogue, week: QueriedWeek, focus: uuid.UUID
+) -> tuple[dict[str, Any], WrkResult, list[float]]:
     """At the table's current size: what the week holds, the busy query's plan, then the endpoint
     through the gateway (wrk, one connection) and the SQL it runs. Figures for the JSON file, the wrk
     result and the SQL latencies (ms)."""
@@ -164,10 +190,13 @@ async def measure_size(ctx: BenchContext, conn, http, url: str, cat: Catalogue, 
     single = LoadShape(args.avail_duration, 0, 1, 1)
     rows = await conn.fetchval("SELECT count(*) FROM bookings")
     live_in_week = await conn.fetchval(
-        f"SELECT count(*) FROM bookings WHERE blocked && $1 AND {store.LIVE}", store._range(week.window))
+        f"SELECT count(*) FROM bookings WHERE blocked && $1 AND {store.LIVE}", store._range(week.window)
+    )
     focus_in_week = await conn.fetchval(
         f"SELECT count(*) FROM bookings WHERE therapist_id = $2 AND blocked && $1 AND {store.LIVE}",
-        store._range(week.interval), focus)
+        store._range(week.interval),
+        focus,
+    )
     plan = await conn.fetchval(BUSY_QUERY_PLAN.format(live=store.LIVE), [focus], store._range(week.window))
     plan = plan_summary((json.loads(plan) if isinstance(plan, str) else plan)[0])
 
@@ -180,17 +209,27 @@ async def measure_size(ctx: BenchContext, conn, http, url: str, cat: Catalogue, 
     await run_wrk(url, LoadShape(1, 0, 1, 1), 1, "wrk_get.lua")
     gw_cpu, gw = await ctx.cpu.measure(run_wrk(url, single, single.duration, "wrk_get.lua"))
     # The same request on the booking service itself: what of the gateway's figure is the proxy hop.
-    direct_url = ctx.booking_url(url[url.index("/api/"):])
+    direct_url = ctx.booking_url(url[url.index("/api/") :])
     await run_wrk(direct_url, LoadShape(1, 0, 1, 1), 1, "wrk_get.lua")
     direct = await run_wrk(direct_url, single, single.duration, "wrk_get.lua")
     sql_ms = await sql_availability_loop(conn, cat, focus, week, args.avail_sql_duration)
-    return {
-        "rows": rows, "live_rows_in_week_all_therapists": live_in_week, "focus_bookings_in_week": focus_in_week,
-        "free_slots_answered": len(body["slots"]), "busy_query_plan": plan,
-        "waited_for_quiet_s": round(quiet_s, 2), "stack_cpus_before": round(busy, 3),
-        "gateway": gw.as_dict() | {"cpu": gw_cpu}, "booking_direct": direct.as_dict(),
-        "sql_availability_context_ms": summary_ms(sql_ms),
-        "other_work_cpu_s": round(other_work_cpu_s(gw_cpu), 2)}, gw, sql_ms
+    return (
+        {
+            "rows": rows,
+            "live_rows_in_week_all_therapists": live_in_week,
+            "focus_bookings_in_week": focus_in_week,
+            "free_slots_answered": len(body["slots"]),
+            "busy_query_plan": plan,
+            "waited_for_quiet_s": round(quiet_s, 2),
+            "stack_cpus_before": round(busy, 3),
+            "gateway": gw.as_dict() | {"cpu": gw_cpu},
+            "booking_direct": direct.as_dict(),
+            "sql_availability_context_ms": summary_ms(sql_ms),
+            "other_work_cpu_s": round(other_work_cpu_s(gw_cpu), 2),
+        },
+        gw,
+        sql_ms,
+    )
 
 
 async def bench_availability(ctx: BenchContext) -> Section:
@@ -206,8 +245,11 @@ async def bench_availability(ctx: BenchContext) -> Section:
         first_monday = week.first - timedelta(weeks=AVAIL_WEEKS_BACK)
 
         # Section b's holds would count towards the sizes; they are not part of this picture.
-        removed = await conn.execute("DELETE FROM bookings WHERE therapist_id IN (SELECT id FROM therapists "
-                                     "WHERE starts_with(slug, 'bench-hold-'))", timeout=BULK_TIMEOUT)
+        removed = await conn.execute(
+            "DELETE FROM bookings WHERE therapist_id IN (SELECT id FROM therapists "
+            "WHERE starts_with(slug, 'bench-hold-'))",
+            timeout=BULK_TIMEOUT,
+        )
         removed_rows = int(removed.split()[-1])
         if removed_rows:
             await conn.execute("VACUUM (ANALYZE) booking.bookings", timeout=BULK_TIMEOUT)
@@ -215,10 +257,11 @@ async def bench_availability(ctx: BenchContext) -> Section:
         ids = await add_therapists(conn, cat, AVAIL_PREFIX, therapist_count, AVAIL_HOURS, AVAIL_BREAKS, with_hours=1)
         focus = ids[0]
         await conn.execute("ANALYZE booking.therapists; ANALYZE booking.working_hours; ANALYZE booking.breaks")
-        query = (f"treatment={cat.treatment.id}&therapist={focus}&from={week.first.isoformat()}"
-                 f"&to={week.last.isoformat()}")
+        query = (
+            f"treatment={cat.treatment.id}&therapist={focus}&from={week.first.isoformat()}&to={week.last.isoformat()}"
+        )
         url = ctx.gateway_url(f"{AVAILABILITY_PATH}?{query}")
-        loaded = 0          # synthetic rows so far
+        loaded = 0  # synthetic rows so far
         async with aiohttp.ClientSession() as http:
             for size in sizes:
                 existing = await conn.fetchval("SELECT count(*) FROM bookings")
@@ -235,8 +278,15 @@ async def bench_availability(ctx: BenchContext) -> Section:
                 await conn.execute("CHECKPOINT", timeout=BULK_TIMEOUT)
                 vacuum_s = time.monotonic() - began
                 figures, gw, sql_ms = await measure_size(ctx, conn, http, url, cat, week, focus)
-                points.append({"rows": figures.pop("rows"), "loaded": add, "load_s": round(load_s, 2),
-                               "vacuum_analyze_checkpoint_s": round(vacuum_s, 2)} | figures)
+                points.append(
+                    {
+                        "rows": figures.pop("rows"),
+                        "loaded": add,
+                        "load_s": round(load_s, 2),
+                        "vacuum_analyze_checkpoint_s": round(vacuum_s, 2),
+                    }
+                    | figures
+                )
                 runs.append((gw, sql_ms))
             floor = await machine_floor(ctx)
     finally:
@@ -254,15 +304,24 @@ async def machine_floor(ctx: BenchContext) -> WrkResult:
     return await run_wrk(ctx.gateway_url("/healthz"), shape, shape.duration, "wrk_get.lua")
 
 
-def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: list[tuple[WrkResult, list[float]]],
-                         week: QueriedWeek, focus: uuid.UUID, query: str, removed_rows: int,
-                         floor: WrkResult) -> Section:
+def availability_section(
+    ctx: BenchContext,
+    points: list[dict[str, Any]],
+    runs: list[tuple[WrkResult, list[float]]],
+    week: QueriedWeek,
+    focus: uuid.UUID,
+    query: str,
+    removed_rows: int,
+    floor: WrkResult,
+) -> Section:
     args = ctx.args
     load_total = sum(p["load_s"] for p in points)
-    section = Section("availability",
-                      "d. Availability, one therapist, one week: GET via gateway (wrk, 1 connection) "
-                      "vs the SQL it runs, store.availability_context (asyncpg, one at a time)",
-                      ("gateway", "SQL (1 query)", "gateway - SQL"))
+    section = Section(
+        "availability",
+        "d. Availability, one therapist, one week: GET via gateway (wrk, 1 connection) "
+        "vs the SQL it runs, store.availability_context (asyncpg, one at a time)",
+        ("gateway", "SQL (1 query)", "gateway - SQL"),
+    )
     for p, (gw, sql_ms) in zip(points, runs):
         label = f"{p['rows']:>9,} rows"
         section.rows.append(Row(f"{label}: p50", gw.ms("p50"), percentile(sql_ms, 50), "ms", "delta", 2))
@@ -274,53 +333,82 @@ def availability_section(ctx: BenchContext, points: list[dict[str, Any]], runs: 
     first, last = points[0], points[-1]
     gw_flat = ratio(last["gateway"]["latency_ms"]["p99"], first["gateway"]["latency_ms"]["p99"])
     sql_flat = ratio(last["sql_availability_context_ms"]["p99_ms"], first["sql_availability_context_ms"]["p99_ms"])
-    section.notes.append("the booking service itself, no gateway (wrk the same way), p50/p99 ms: " + "; ".join(
-        f"{p['rows']:,}: {p['booking_direct']['latency_ms']['p50']}/{p['booking_direct']['latency_ms']['p99']}"
-        for p in points))
-    section.notes.append(f"p99 at {last['rows']:,} rows / p99 at {first['rows']:,} rows: gateway x{gw_flat or 0:.2f}, "
-                         f"SQL x{sql_flat or 0:.2f}")
+    section.notes.append(
+        "the booking service itself, no gateway (wrk the same way), p50/p99 ms: "
+        + "; ".join(
+            f"{p['rows']:,}: {p['booking_direct']['latency_ms']['p50']}/{p['booking_direct']['latency_ms']['p99']}"
+            for p in points
+        )
+    )
+    section.notes.append(
+        f"p99 at {last['rows']:,} rows / p99 at {first['rows']:,} rows: gateway x{gw_flat or 0:.2f}, "
+        f"SQL x{sql_flat or 0:.2f}"
+    )
     at_goal = min(points, key=lambda p: abs(p["rows"] - GOAL_ROWS))
     goal_p99 = at_goal["gateway"]["latency_ms"]["p99"]
     section.notes.append(
         f"goal p99 <= {GOAL_P99_MS:g} ms through the gateway at {at_goal['rows']:,} rows: {goal_p99} ms -> "
         + ("MET" if goal_p99 is not None and goal_p99 <= GOAL_P99_MS else "NOT MET")
         + f" (same run: its SQL p99 {at_goal['sql_availability_context_ms']['p99_ms']} ms, the booking service alone "
-        f"{at_goal['booking_direct']['latency_ms']['p99']} ms, the gateway's /healthz {floor.ms('p99')} ms)")
+        f"{at_goal['booking_direct']['latency_ms']['p99']} ms, the gateway's /healthz {floor.ms('p99')} ms)"
+    )
     indexed = all(not p["busy_query_plan"]["seq_scan"] for p in points)
     flat = len(points) > 1 and gw_flat is not None and gw_flat <= FLAT_AT_MOST and indexed
-    section.notes.append(f"goal flat from {first['rows']:,} to {last['rows']:,} rows (p99 ratio <= x{FLAT_AT_MOST:g}, "
-                         f"no sequential scan): x{gw_flat or 0:.2f}, index at every size: {indexed} -> "
-                         + ("MET" if flat else "NOT MET" if len(points) > 1 else "one size only"))
+    section.notes.append(
+        f"goal flat from {first['rows']:,} to {last['rows']:,} rows (p99 ratio <= x{FLAT_AT_MOST:g}, "
+        f"no sequential scan): x{gw_flat or 0:.2f}, index at every size: {indexed} -> "
+        + ("MET" if flat else "NOT MET" if len(points) > 1 else "one size only")
+    )
     section.notes.append(
         "busy query (bookings overlapping the window) plan per size: "
-        + "; ".join(f"{p['rows']:,}: {'+'.join(dict.fromkeys(p['busy_query_plan']['nodes']))}"
-                    f" on {','.join(dict.fromkeys(p['busy_query_plan']['indexes'])) or '-'}, "
-                    f"{p['busy_query_plan']['shared_blocks']} blocks" for p in points))
-    steps = ", ".join(f"+{p['loaded']:,} rows {p['load_s']:.1f}s (+VACUUM ANALYZE, CHECKPOINT {p['vacuum_analyze_checkpoint_s']:.1f}s)"
-                      for p in points)
-    section.notes.append(f"load: {steps}; INSERT ... SELECT generate_series, {AVAIL_LOAD_PARTS} statements in "
-                         f"parallel; total {load_total:.1f}s" + (" -- over the ~60 s budget" if load_total > 60 else ""))
+        + "; ".join(
+            f"{p['rows']:,}: {'+'.join(dict.fromkeys(p['busy_query_plan']['nodes']))}"
+            f" on {','.join(dict.fromkeys(p['busy_query_plan']['indexes'])) or '-'}, "
+            f"{p['busy_query_plan']['shared_blocks']} blocks"
+            for p in points
+        )
+    )
+    steps = ", ".join(
+        f"+{p['loaded']:,} rows {p['load_s']:.1f}s (+VACUUM ANALYZE, CHECKPOINT {p['vacuum_analyze_checkpoint_s']:.1f}s)"
+        for p in points
+    )
+    section.notes.append(
+        f"load: {steps}; INSERT ... SELECT generate_series, {AVAIL_LOAD_PARTS} statements in "
+        f"parallel; total {load_total:.1f}s" + (" -- over the ~60 s budget" if load_total > 60 else "")
+    )
     section.notes.append(
         f"queried week {week.first}..{week.last}: the therapist has {last['focus_bookings_in_week']} bookings in it, "
         f"{last['free_slots_answered']} free slots answered; all therapists {first['live_rows_in_week_all_therapists']:,}"
         f" -> {last['live_rows_in_week_all_therapists']:,} live rows overlap it. Synthetic rows: confirmed, "
-        f"{AVAIL_ROWS_PER_THERAPIST:,} per therapist over {AVAIL_WEEKS} weeks, 4 a weekday")
+        f"{AVAIL_ROWS_PER_THERAPIST:,} per therapist over {AVAIL_WEEKS} weeks, 4 a weekday"
+    )
     if removed_rows:
-        section.notes.append(f"removed section b's {removed_rows:,} bench holds first (VACUUM ANALYZE), so the sizes "
-                             "are the table's")
-    section.notes.append("other work on the machine during the gateway runs (CPU s of "
-                         f"{points[0]['gateway']['cpu']['available_cpu_s']:g}): "
-                         + ", ".join(f"{p['rows']:,}: {p['other_work_cpu_s']:.1f}" for p in points))
-    section.notes.append("floor: the same wrk run on the gateway's /healthz (no upstream, no database): "
-                         "one process's round trip on this machine, tail included")
-    section.notes.append(f"gateway: wrk -t1 -c1, {args.avail_duration:g}s per size after 1s warm-up (latency in us); "
-                         f"SQL: {args.avail_sql_duration:g}s per size after 50 warm-up calls, on one connection")
+        section.notes.append(
+            f"removed section b's {removed_rows:,} bench holds first (VACUUM ANALYZE), so the sizes are the table's"
+        )
+    section.notes.append(
+        "other work on the machine during the gateway runs (CPU s of "
+        f"{points[0]['gateway']['cpu']['available_cpu_s']:g}): "
+        + ", ".join(f"{p['rows']:,}: {p['other_work_cpu_s']:.1f}" for p in points)
+    )
+    section.notes.append(
+        "floor: the same wrk run on the gateway's /healthz (no upstream, no database): "
+        "one process's round trip on this machine, tail included"
+    )
+    section.notes.append(
+        f"gateway: wrk -t1 -c1, {args.avail_duration:g}s per size after 1s warm-up (latency in us); "
+        f"SQL: {args.avail_sql_duration:g}s per size after 50 warm-up calls, on one connection"
+    )
     section.data = {
-        "endpoint": AVAILABILITY_PATH, "query": query,
-        "week": [week.first.isoformat(), week.last.isoformat()], "therapist": str(focus),
-        "rows_per_synthetic_therapist": AVAIL_ROWS_PER_THERAPIST, "load_total_s": round(load_total, 2),
+        "endpoint": AVAILABILITY_PATH,
+        "query": query,
+        "week": [week.first.isoformat(), week.last.isoformat()],
+        "therapist": str(focus),
+        "rows_per_synthetic_therapist": AVAIL_ROWS_PER_THERAPIST,
+        "load_total_s": round(load_total, 2),
         "removed_bench_holds": removed_rows,
-        "p99_ratio_last_over_first": {"gateway": gw_flat, "sql": sql_flat}, "sizes": points,
+        "p99_ratio_last_over_first": {"gateway": gw_flat, "sql": sql_flat},
+        "sizes": points,
         "floor_gateway_healthz": floor.as_dict(),
     }
     return section

@@ -1,6 +1,7 @@
 """Section c: commit -> relay -> consumer -> Celery -> SMTP sink, hop by hop, for sequential bookings
 through the gateway (availability -> hold -> booking, all-clear screening), beside the product's own
 smtp.send straight to the sink."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,7 @@ async def wait_for_emails(conn, watcher: MaildirWatcher, booking_ids: list[str],
         await asyncio.sleep(0.05)
 
 
-async def direct_smtp_sends(conn, watcher: MaildirWatcher, env: dict[str, str], rows: list, count: int
-                            ) -> list[float]:
+async def direct_smtp_sends(conn, watcher: MaildirWatcher, env: dict[str, str], rows: list, count: int) -> list[float]:
     """Baseline of the Celery hop: the product's own smtp.send of a copy of a real email row (new id),
     called straight from here, timed from the call to the file in the sink (ms)."""
     from services.notifications.emails import smtp
@@ -91,15 +91,17 @@ def hop_samples(complete: list, booking_ids: list[str], arrivals: dict[str, floa
     samples = []
     for r in sorted(complete, key=lambda r: order[str(r["booking_id"])]):
         sink = arrivals[str(r["email_id"])]
-        samples.append({
-            "i": order[str(r["booking_id"])],
-            "commit_to_published": _ms(r["committed"], r["published"]),
-            "published_to_consumed": _ms(r["published"], r["consumed"]),
-            "consumed_to_sent": _ms(r["consumed"], r["sent"]),
-            "sent_to_sink": _ms(r["sent"], sink),
-            "consumed_to_sink": _ms(r["consumed"], sink),
-            "total_commit_to_sink": _ms(r["committed"], sink),
-        })
+        samples.append(
+            {
+                "i": order[str(r["booking_id"])],
+                "commit_to_published": _ms(r["committed"], r["published"]),
+                "published_to_consumed": _ms(r["published"], r["consumed"]),
+                "consumed_to_sent": _ms(r["consumed"], r["sent"]),
+                "sent_to_sink": _ms(r["sent"], sink),
+                "consumed_to_sink": _ms(r["consumed"], sink),
+                "total_commit_to_sink": _ms(r["committed"], sink),
+            }
+        )
     return samples
 
 
@@ -123,23 +125,32 @@ async def bench_email_latency(ctx: BenchContext) -> Section:
             log(f"email_latency: {n_warm} warm-up bookings")
             warm_ids, _ = await book_sequentially(client, picker, n_warm, pause, "Warmup", stripe_url)
             warm_rows = await wait_for_emails(conn, watcher, warm_ids, ctx.args.email_timeout)
-            log(f"email_latency: {n} bookings through the gateway (availability -> hold -> booking), "
-                f"{pause:g}s apart")
+            log(f"email_latency: {n} bookings through the gateway (availability -> hold -> booking), {pause:g}s apart")
             flow_cpu, (booking_ids, flow) = await ctx.cpu.measure(
-                book_sequentially(client, picker, n, pause, "Latency", stripe_url))
+                book_sequentially(client, picker, n, pause, "Latency", stripe_url)
+            )
         complete = await wait_for_emails(conn, watcher, booking_ids, ctx.args.email_timeout)
         direct_smtp_ms = await direct_smtp_sends(conn, watcher, ctx.env, complete, ctx.args.smtp_sends)
     finally:
         await conn.close()
-    cold = {str(r["booking_id"]): (watcher.arrivals[str(r["email_id"])] - r["committed"].timestamp()) * 1000.0
-            for r in warm_rows}
+    cold = {
+        str(r["booking_id"]): (watcher.arrivals[str(r["email_id"])] - r["committed"].timestamp()) * 1000.0
+        for r in warm_rows
+    }
     cold_ms = [cold[b] for b in warm_ids if b in cold]
     samples = hop_samples(complete, booking_ids, watcher.arrivals)
     return email_section(ctx, samples, cold_ms, flow, flow_cpu, direct_smtp_ms, [first_day, picker.day])
 
 
-def email_section(ctx: BenchContext, samples: list[dict[str, Any]], cold_ms: list[float], flow: FlowTimes,
-                  flow_cpu: dict[str, Any], direct_smtp_ms: list[float], days_used: list) -> Section:
+def email_section(
+    ctx: BenchContext,
+    samples: list[dict[str, Any]],
+    cold_ms: list[float],
+    flow: FlowTimes,
+    flow_cpu: dict[str, Any],
+    direct_smtp_ms: list[float],
+    days_used: list,
+) -> Section:
     from tests.support.booking import THERAPIST
 
     n, pause, complete = ctx.args.emails, ctx.args.email_pause, len(samples)
@@ -151,60 +162,99 @@ def email_section(ctx: BenchContext, samples: list[dict[str, Any]], cold_ms: lis
         mean = stats[key]["mean_ms"]
         return "-" if mean is None or not mean_total else f"{mean / mean_total * 100:.0f}% of mean"
 
-    section = Section("email_latency",
-                      f"c. Commit -> email in the SMTP sink ({complete}/{n} sequential bookings via gateway, "
-                      f"{pause:g}s apart)", ("p50", "p99", "share (means)"))
-    labels = [("commit -> published (relay)", "commit_to_published"),
-              ("published -> consumed (inbox)", "published_to_consumed"),
-              ("consumed -> sent_at (Celery + SMTP)", "consumed_to_sent"),
-              ("sent_at -> in sink (file mtime)", "sent_to_sink"),
-              ("TOTAL commit -> in sink", "total_commit_to_sink"),
-              ("  of which consumed -> in sink", "consumed_to_sink")]
-    section.rows = [Row(label, stats[key]["p50_ms"], stats[key]["p99_ms"], "ms", "none", 1, share(key))
-                    for label, key in labels]
+    section = Section(
+        "email_latency",
+        f"c. Commit -> email in the SMTP sink ({complete}/{n} sequential bookings via gateway, {pause:g}s apart)",
+        ("p50", "p99", "share (means)"),
+    )
+    labels = [
+        ("commit -> published (relay)", "commit_to_published"),
+        ("published -> consumed (inbox)", "published_to_consumed"),
+        ("consumed -> sent_at (Celery + SMTP)", "consumed_to_sent"),
+        ("sent_at -> in sink (file mtime)", "sent_to_sink"),
+        ("TOTAL commit -> in sink", "total_commit_to_sink"),
+        ("  of which consumed -> in sink", "consumed_to_sink"),
+    ]
+    section.rows = [
+        Row(label, stats[key]["p50_ms"], stats[key]["p99_ms"], "ms", "none", 1, share(key)) for label, key in labels
+    ]
     direct_p50 = percentile(direct_smtp_ms, 50)
-    section.rows.append(Row("baseline: smtp.send straight to the sink", direct_p50, percentile(direct_smtp_ms, 99),
-                            "ms", "none", 1,
-                            f"vs consumed->sink x{ratio(stats['consumed_to_sink']['p50_ms'], direct_p50) or 0:.1f}"))
-    for label, values in (("GET availability round trip (1 day)", flow.availability),
-                          (f"POST {HOLDS_PATH} round trip", flow.hold),
-                          (f"POST {BOOKINGS_PATH} round trip", flow.booking),
-                          ("card payment on fake Stripe (browser side)", flow.payment)):
+    section.rows.append(
+        Row(
+            "baseline: smtp.send straight to the sink",
+            direct_p50,
+            percentile(direct_smtp_ms, 99),
+            "ms",
+            "none",
+            1,
+            f"vs consumed->sink x{ratio(stats['consumed_to_sink']['p50_ms'], direct_p50) or 0:.1f}",
+        )
+    )
+    for label, values in (
+        ("GET availability round trip (1 day)", flow.availability),
+        (f"POST {HOLDS_PATH} round trip", flow.hold),
+        (f"POST {BOOKINGS_PATH} round trip", flow.booking),
+        ("card payment on fake Stripe (browser side)", flow.payment),
+    ):
         if values:
             section.rows.append(Row(label, percentile(values, 50), percentile(values, 99), "ms", "none", 1, ""))
     if cold_ms:
-        section.rows.append(Row("first email after start (cold), total", cold_ms[0], None, "ms", "none", 1,
-                                "warm-up, not above"))
+        section.rows.append(
+            Row("first email after start (cold), total", cold_ms[0], None, "ms", "none", 1, "warm-up, not above")
+        )
     slowest = max(CHAIN, key=lambda k: stats[k]["mean_ms"] or 0.0) if samples else None
     if slowest:
-        section.notes.append(f"slowest hop: {slowest} (p50 {stats[slowest]['p50_ms']:.1f} ms, "
-                             f"p99 {stats[slowest]['p99_ms']:.1f} ms, {share(slowest)})")
+        section.notes.append(
+            f"slowest hop: {slowest} (p50 {stats[slowest]['p50_ms']:.1f} ms, "
+            f"p99 {stats[slowest]['p99_ms']:.1f} ms, {share(slowest)})"
+        )
         worst = max(samples, key=lambda x: x["total_commit_to_sink"])
-        section.notes.append(f"slowest email: booking #{worst['i']} of {n}, total {worst['total_commit_to_sink']:.1f} ms"
-                             f" ({', '.join(f'{k} {worst[k]:.1f}' for k in CHAIN)})")
-    section.notes.append("commit = bookings.confirmed_at; published = the booking.confirmed outbox row (each booking "
-                         "also has a booking.held event, not measured)"
-                         + ("; bookings awaited a card payment, paid on the fake Stripe, and confirmed on its event"
-                            if flow.payment else ""))
+        section.notes.append(
+            f"slowest email: booking #{worst['i']} of {n}, total {worst['total_commit_to_sink']:.1f} ms"
+            f" ({', '.join(f'{k} {worst[k]:.1f}' for k in CHAIN)})"
+        )
+    section.notes.append(
+        "commit = bookings.confirmed_at; published = the booking.confirmed outbox row (each booking "
+        "also has a booking.held event, not measured)"
+        + (
+            "; bookings awaited a card payment, paid on the fake Stripe, and confirmed on its event"
+            if flow.payment
+            else ""
+        )
+    )
     section.notes.append(cpu_note("the bookings", flow_cpu))
-    section.notes.append("published_at is stamped after XADD (same relay transaction) and sent_at after the SMTP "
-                         "conversation, so published -> consumed and sent_at -> in sink can be <= 0")
+    section.notes.append(
+        "published_at is stamped after XADD (same relay transaction) and sent_at after the SMTP "
+        "conversation, so published -> consumed and sent_at -> in sink can be <= 0"
+    )
     if complete < n:
         section.notes.append(f"only {complete} of {n} emails arrived within {ctx.args.email_timeout:g}s")
     section.data = {
-        "bookings": n, "complete": complete, "pause_s": pause, "via": "gateway",
-        "hops_ms": stats, "slowest_hop": slowest,
-        "round_trips_ms": {"availability": summary_ms(flow.availability), "hold": summary_ms(flow.hold),
-                           "booking": summary_ms(flow.booking), "payment": summary_ms(flow.payment)},
+        "bookings": n,
+        "complete": complete,
+        "pause_s": pause,
+        "via": "gateway",
+        "hops_ms": stats,
+        "slowest_hop": slowest,
+        "round_trips_ms": {
+            "availability": summary_ms(flow.availability),
+            "hold": summary_ms(flow.hold),
+            "booking": summary_ms(flow.booking),
+            "payment": summary_ms(flow.payment),
+        },
         "paid_by_card": bool(flow.payment),
-        "therapist": THERAPIST, "days_used": [d.isoformat() for d in days_used],
-        "direct_smtp_send_to_sink_ms": summary_ms(direct_smtp_ms), "cpu_during_bookings": flow_cpu,
+        "therapist": THERAPIST,
+        "days_used": [d.isoformat() for d in days_used],
+        "direct_smtp_send_to_sink_ms": summary_ms(direct_smtp_ms),
+        "cpu_during_bookings": flow_cpu,
         "warmup": {"bookings": ctx.args.email_warmup, "total_commit_to_sink_ms": [round(x, 3) for x in cold_ms]},
         "timestamps": {
             "committed": "booking.bookings.confirmed_at",
             "published": "booking.outbox.published_at of the booking.confirmed event",
-            "consumed": "notifications.inbox.received_at", "sent": "notifications.emails.sent_at",
-            "sink": "mtime of the Maildir file whose Message-ID is <emails.id@...>"},
+            "consumed": "notifications.inbox.received_at",
+            "sent": "notifications.emails.sent_at",
+            "sink": "mtime of the Maildir file whose Message-ID is <emails.id@...>",
+        },
         "samples_ms": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in x.items()} for x in samples],
     }
     return section

@@ -11,6 +11,7 @@ The checked voucher is bought through the gateway's API and paid on the stack's 
 payments issues it (and its code) when the payment's event arrives. One client checks its balance thousands of
 times: the bench's stack raises the per-client balance limit (VOUCHER_BALANCE_CHECKS_PER_MINUTE, 20 in
 production) as it raises the gateway's, so the limiter still runs on every check but refuses none."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,16 @@ from tests.perf.figures import ratio
 from tests.perf.harness import LOOPBACK, BenchContext, assert_loopback, log
 from tests.perf.interleave import described
 from tests.perf.page_weight import PageWeight, voucher_walk, walk_weights
-from tests.perf.section_web import (WEIGHT_GOAL_KB, browser_headers, compared_rows, failed, light_enough, verdict,
-                                    weight_notes, weight_row)
+from tests.perf.section_web import (
+    WEIGHT_GOAL_KB,
+    browser_headers,
+    compared_rows,
+    failed,
+    light_enough,
+    verdict,
+    weight_notes,
+    weight_row,
+)
 from tests.perf.table import Section
 from tests.perf.wrk import LoadShape, Target, WrkResult, combined, interleaved, warm_up
 
@@ -49,8 +58,11 @@ async def bought_code(ctx: BenchContext, http) -> str:
     from tests.support.payments import customer_pays
     from tests.support.vouchers import purchase_body
 
-    async with http.post(ctx.gateway_url("/api/v1/vouchers"), json=purchase_body(),
-                         headers={"Idempotency-Key": secrets.token_urlsafe(16)}) as resp:
+    async with http.post(
+        ctx.gateway_url("/api/v1/vouchers"),
+        json=purchase_body(),
+        headers={"Idempotency-Key": secrets.token_urlsafe(16)},
+    ) as resp:
         voucher = await resp.json()
         if resp.status != 201:
             raise RuntimeError(f"vouchers: buying the bench's voucher answered {resp.status}: {voucher}")
@@ -62,6 +74,7 @@ async def bought_code(ctx: BenchContext, http) -> str:
     async def issued() -> str | None:
         async with http.get(ctx.gateway_url(f"/api/v1/vouchers/{voucher['id']}"), params={"token": token}) as resp:
             return (await resp.json())["code"] if resp.status == 200 else None
+
     return await wait_for(issued, timeout=ISSUE_TIMEOUT_S, interval=0.2, what="the bench's voucher to be issued")
 
 
@@ -89,18 +102,19 @@ async def checked_targets(ctx: BenchContext, http) -> tuple[Target, ...]:
 
 @dataclass
 class Latency:
-    combined: dict[str, WrkResult]                      # by target name
-    round_p99_ratios: dict[str, list[float | None]]     # shop and balance over the read, slice by slice
+    combined: dict[str, WrkResult]  # by target name
+    round_p99_ratios: dict[str, list[float | None]]  # shop and balance over the read, slice by slice
     cpu: dict[str, dict[str, Any]]
 
 
 async def measure_latency(ctx: BenchContext, chosen: tuple[Target, ...]) -> Latency:
     shape = LoadShape(ctx.args.vouchers_duration, ctx.shape.warmup, 1, 1)
-    await ctx.cpu.wait_quiet()          # the purchase's events (emails, webhooks) done first
+    await ctx.cpu.wait_quiet()  # the purchase's events (emails, webhooks) done first
     await warm_up(chosen, shape, "vouchers")
     slices, cpu = await interleaved(ctx.cpu, chosen, shape, "vouchers")
-    rounds = {name: [ratio(s.ms("p99"), r.ms("p99")) for s, r in zip(slices[name], slices["read"])]
-              for name in MEASURED}
+    rounds = {
+        name: [ratio(s.ms("p99"), r.ms("p99")) for s, r in zip(slices[name], slices["read"])] for name in MEASURED
+    }
     return Latency({name: combined(runs) for name, runs in slices.items()}, rounds, cpu)
 
 
@@ -128,31 +142,48 @@ def latency_met(m: Latency, name: str, p99_ratio: float | None) -> bool:
 def latency_notes(m: Latency, ratios: dict[str, float | None]) -> list[str]:
     notes = []
     for name, what in MEASURED.items():
-        notes.append(f"goal {what} p99 <= x{OVER_TRIVIAL_READ_GOAL:g} of the trivial read's (GET {TRIVIAL_READ}): "
-                     f"x{ratios[name] or 0:.3f} -> {verdict(latency_met(m, name, ratios[name]))}; slice by slice "
-                     + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in m.round_p99_ratios[name]))
+        notes.append(
+            f"goal {what} p99 <= x{OVER_TRIVIAL_READ_GOAL:g} of the trivial read's (GET {TRIVIAL_READ}): "
+            f"x{ratios[name] or 0:.3f} -> {verdict(latency_met(m, name, ratios[name]))}; slice by slice "
+            + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in m.round_p99_ratios[name])
+        )
     for name, result in m.combined.items():
         usage = m.cpu[name]
-        notes.append(f"CPU ms per {name} request: {cpu_per_tx(usage, result.requests, STACK_PARTS)}; "
-                     + cpu_note(f"the {name} run", usage))
-    notes.append("the shop page asked as a returning browser asks (Accept-Encoding gzip, its CSRF cookie); the "
-                 "balance of one issued £60 voucher, its per-client limit raised for the bench")
+        notes.append(
+            f"CPU ms per {name} request: {cpu_per_tx(usage, result.requests, STACK_PARTS)}; "
+            + cpu_note(f"the {name} run", usage)
+        )
+    notes.append(
+        "the shop page asked as a returning browser asks (Accept-Encoding gzip, its CSRF cookie); the "
+        "balance of one issued £60 voucher, its per-client limit raised for the bench"
+    )
     notes.append(f"latency figures: {described()}; each latency is the median of the slices'")
     return notes
 
 
 def vouchers_section(m: Latency, weights: list[PageWeight]) -> Section:
     ratios = p99_ratios(m)
-    rows = [row for name, what in MEASURED.items()
-            for row in compared_rows(f"{what} vs trivial read", m.combined[name], m.combined["read"])]
-    section = Section("vouchers", "g. Gift vouchers: the shop page and the balance answer vs a trivial public read "
-                                  "via gateway (wrk, 1 connection); each voucher page's weight in Chromium",
-                      ("value", "read / goal", "value / read"), rows + [weight_row(w) for w in weights],
-                      latency_notes(m, ratios) + weight_notes(weights))
-    section.data = {**{name: result.as_dict() | {"cpu": m.cpu[name]} for name, result in m.combined.items()},
-                    "trivial_read": TRIVIAL_READ, "ratios_p99_over_read": ratios,
-                    "round_p99_ratios": m.round_p99_ratios,
-                    "latency_goal_met": {name: latency_met(m, name, ratios[name]) for name in MEASURED},
-                    "page_weights": [w.as_dict() for w in weights], "weight_goal_kb": WEIGHT_GOAL_KB,
-                    "weight_goal_met": all(map(light_enough, weights))}
+    rows = [
+        row
+        for name, what in MEASURED.items()
+        for row in compared_rows(f"{what} vs trivial read", m.combined[name], m.combined["read"])
+    ]
+    section = Section(
+        "vouchers",
+        "g. Gift vouchers: the shop page and the balance answer vs a trivial public read "
+        "via gateway (wrk, 1 connection); each voucher page's weight in Chromium",
+        ("value", "read / goal", "value / read"),
+        rows + [weight_row(w) for w in weights],
+        latency_notes(m, ratios) + weight_notes(weights),
+    )
+    section.data = {
+        **{name: result.as_dict() | {"cpu": m.cpu[name]} for name, result in m.combined.items()},
+        "trivial_read": TRIVIAL_READ,
+        "ratios_p99_over_read": ratios,
+        "round_p99_ratios": m.round_p99_ratios,
+        "latency_goal_met": {name: latency_met(m, name, ratios[name]) for name in MEASURED},
+        "page_weights": [w.as_dict() for w in weights],
+        "weight_goal_kb": WEIGHT_GOAL_KB,
+        "weight_goal_met": all(map(light_enough, weights)),
+    }
     return section

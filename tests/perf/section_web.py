@@ -11,6 +11,7 @@ The week is Amara's (the demo clinic's deep tissue massage) starting on a Monday
 is past the minimum notice and full of free times; the page is checked to show every one of them as a button
 before anything is measured. The walk books one of them, after the latency runs (its events would otherwise
 share the CPUs)."""
+
 from __future__ import annotations
 
 import re
@@ -34,7 +35,7 @@ WEIGHT_GOAL_KB = 50
 KB = 1024
 SLOT_BUTTON = re.compile(r'<button[^>]*\bname="slot"')
 WALK_EMAIL = "bench.page-weight@example.com"
-STACK_PARTS = ["web", "booking", "gateway", "postgres"]     # what a page or JSON request crosses
+STACK_PARTS = ["web", "booking", "gateway", "postgres"]  # what a page or JSON request crosses
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,21 @@ class Week:
     first: date
     page_path: str
     json_path: str
-    slots: int            # free times in the JSON, each a button on the page
-    page_bytes: dict[str, int]     # the page's body as sent to a browser (gzip) and decoded
+    slots: int  # free times in the JSON, each a button on the page
+    page_bytes: dict[str, int]  # the page's body as sent to a browser (gzip) and decoded
 
 
 def week_paths(clinic: str, treatment: str, therapist: str, first: date, days: int) -> tuple[str, str]:
     """The booking page showing `days` days from `first`, and the availability JSON of the same days."""
     page = urlencode({"treatment": treatment, "therapist": therapist, "week": first.isoformat()})
-    json = urlencode({"treatment": treatment, "therapist": therapist, "from": first.isoformat(),
-                      "to": (first + timedelta(days=days - 1)).isoformat()})
+    json = urlencode(
+        {
+            "treatment": treatment,
+            "therapist": therapist,
+            "from": first.isoformat(),
+            "to": (first + timedelta(days=days - 1)).isoformat(),
+        }
+    )
     return f"/c/{clinic}/book?{page}", f"/api/v1/clinics/{clinic}/availability?{json}"
 
 
@@ -75,8 +82,10 @@ async def week_with_times(ctx: BenchContext, http, headers: dict[str, str]) -> W
         status, encoding = resp.status, resp.headers.get("Content-Encoding", "none")
     buttons = len(SLOT_BUTTON.findall(text))
     if status != 200 or not slots or buttons != slots:
-        raise RuntimeError(f"web: the week of {first} answered {status} with {buttons} slot buttons for {slots} "
-                           f"free times in the JSON; nothing to measure ({page_path})")
+        raise RuntimeError(
+            f"web: the week of {first} answered {status} with {buttons} slot buttons for {slots} "
+            f"free times in the JSON; nothing to measure ({page_path})"
+        )
     log(f"web: week of {first}: {slots} free times, page {sent:,} bytes sent ({encoding}), {len(text):,} decoded")
     return Week(first, page_path, json_path, slots, {encoding: sent, "decoded": len(text.encode())})
 
@@ -91,13 +100,19 @@ class Latency:
 
 async def measure_latency(ctx: BenchContext, week: Week, headers: dict[str, str]) -> Latency:
     shape = LoadShape(ctx.args.web_duration, ctx.shape.warmup, 1, 1)
-    targets = (Target("page", ctx.gateway_url(week.page_path), headers),
-               Target("json", ctx.gateway_url(week.json_path), headers))
+    targets = (
+        Target("page", ctx.gateway_url(week.page_path), headers),
+        Target("json", ctx.gateway_url(week.json_path), headers),
+    )
     await ctx.cpu.wait_quiet()
     await warm_up(targets, shape, "web")
     slices, cpu = await interleaved(ctx.cpu, targets, shape, "web")
-    return Latency(combined(slices["page"]), combined(slices["json"]),
-                   [ratio(p.ms("p50"), j.ms("p50")) for p, j in zip(slices["page"], slices["json"])], cpu)
+    return Latency(
+        combined(slices["page"]),
+        combined(slices["json"]),
+        [ratio(p.ms("p50"), j.ms("p50")) for p, j in zip(slices["page"], slices["json"])],
+        cpu,
+    )
 
 
 async def bench_web(ctx: BenchContext) -> Section:
@@ -112,8 +127,9 @@ async def bench_web(ctx: BenchContext) -> Section:
             clinic_name = (await resp.json())["name"]
     latency = await measure_latency(ctx, week, headers)
     log("web: page weight: Chromium walks the booking flow")
-    weights = await walk_weights(ctx.gateway_url(""), booking_walk(CLINIC, clinic_name, TREATMENT, week.page_path,
-                                                                   WALK_EMAIL))
+    weights = await walk_weights(
+        ctx.gateway_url(""), booking_walk(CLINIC, clinic_name, TREATMENT, week.page_path, WALK_EMAIL)
+    )
     return web_section(latency, week, weights)
 
 
@@ -135,8 +151,7 @@ def compared_rows(label: str, value: WrkResult, baseline: WrkResult) -> list[Row
 
 def latency_rows(m: Latency) -> tuple[list[Row], dict[str, float | None], bool]:
     ratios = {p: ratio(m.page.ms(p), m.json.ms(p)) for p in PERCENTILES}
-    met = (not failed(m.page)
-           and all(ratios[p] is not None and ratios[p] <= PAGE_OVER_JSON_GOAL for p in ("p50", "p99")))
+    met = not failed(m.page) and all(ratios[p] is not None and ratios[p] <= PAGE_OVER_JSON_GOAL for p in ("p50", "p99"))
     return compared_rows("week page vs its JSON", m.page, m.json), ratios, met
 
 
@@ -145,49 +160,76 @@ def light_enough(w: PageWeight) -> bool:
 
 
 def weight_row(w: PageWeight) -> Row:
-    return Row(f"page weight: {w.name}", w.bytes / KB, WEIGHT_GOAL_KB, "KB", "none", 1,
-               compare_text=f"{verdict(light_enough(w))} (goal <= {WEIGHT_GOAL_KB})")
+    return Row(
+        f"page weight: {w.name}",
+        w.bytes / KB,
+        WEIGHT_GOAL_KB,
+        "KB",
+        "none",
+        1,
+        compare_text=f"{verdict(light_enough(w))} (goal <= {WEIGHT_GOAL_KB})",
+    )
 
 
 def latency_notes(m: Latency, week: Week, ratios: dict[str, float | None], met: bool) -> list[str]:
-    notes = [f"goal week page p50 and p99 <= x{PAGE_OVER_JSON_GOAL:g} of the JSON's: p50 x{ratios['p50'] or 0:.3f}, "
-             f"p99 x{ratios['p99'] or 0:.3f} -> {verdict(met)}",
-             "p50 page / JSON round by round: "
-             + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in m.round_p50_ratios),
-             f"week of {week.first}: {week.slots} free times, each a button on the page; the page sent "
-             + ", ".join(f"{k} {v:,} bytes" for k, v in week.page_bytes.items())
-             + "; both asked as a returning browser asks (Accept-Encoding gzip, its CSRF cookie)"]
+    notes = [
+        f"goal week page p50 and p99 <= x{PAGE_OVER_JSON_GOAL:g} of the JSON's: p50 x{ratios['p50'] or 0:.3f}, "
+        f"p99 x{ratios['p99'] or 0:.3f} -> {verdict(met)}",
+        "p50 page / JSON round by round: "
+        + ", ".join(f"x{r:.3f}" if r is not None else "-" for r in m.round_p50_ratios),
+        f"week of {week.first}: {week.slots} free times, each a button on the page; the page sent "
+        + ", ".join(f"{k} {v:,} bytes" for k, v in week.page_bytes.items())
+        + "; both asked as a returning browser asks (Accept-Encoding gzip, its CSRF cookie)",
+    ]
     for name, result in (("page", m.page), ("JSON", m.json)):
         usage = m.cpu[name.lower()]
-        notes.append(f"CPU ms per {name} request: {cpu_per_tx(usage, result.requests, STACK_PARTS)}; "
-                     + cpu_note(f"the {name} run", usage))
+        notes.append(
+            f"CPU ms per {name} request: {cpu_per_tx(usage, result.requests, STACK_PARTS)}; "
+            + cpu_note(f"the {name} run", usage)
+        )
     notes.append(f"latency figures: {described()}; each latency is the median of the slices'")
     return notes
 
 
 def weight_notes(weights: list[PageWeight]) -> list[str]:
     heavy = [w.name for w in weights if not light_enough(w)]
-    return [f"goal each page of the flow <= {WEIGHT_GOAL_KB} KB transferred (Stripe.js excluded): heaviest "
-            f"{max(w.bytes for w in weights) / KB:.1f} KB -> {verdict(not heavy)}"
-            + (f" ({', '.join(heavy)} over)" if heavy else ""),
-            "page weight by kind of file, bytes: " + "; ".join(
-                f"{w.name} " + " + ".join(f"{kind} {n:,}" for kind, n in w.by_kind().items()) for w in weights),
-            "page weight counts each file as if the page were the customer's first (transferSize, or the "
-            "compressed body of a file the walk had cached); what the walk itself transferred, with its cache, KB: "
-            + ", ".join(f"{w.name} {w.walked_bytes / KB:.1f}" for w in weights)]
+    return [
+        f"goal each page of the flow <= {WEIGHT_GOAL_KB} KB transferred (Stripe.js excluded): heaviest "
+        f"{max(w.bytes for w in weights) / KB:.1f} KB -> {verdict(not heavy)}"
+        + (f" ({', '.join(heavy)} over)" if heavy else ""),
+        "page weight by kind of file, bytes: "
+        + "; ".join(f"{w.name} " + " + ".join(f"{kind} {n:,}" for kind, n in w.by_kind().items()) for w in weights),
+        "page weight counts each file as if the page were the customer's first (transferSize, or the "
+        "compressed body of a file the walk had cached); what the walk itself transferred, with its cache, KB: "
+        + ", ".join(f"{w.name} {w.walked_bytes / KB:.1f}" for w in weights),
+    ]
 
 
 def web_section(m: Latency, week: Week, weights: list[PageWeight]) -> Section:
     rows, ratios, latency_met = latency_rows(m)
-    section = Section("web", "f. Customer pages: the week's booking page vs its availability JSON via gateway "
-                             "(wrk, 1 connection); each page's weight in Chromium",
-                      ("page", "JSON / goal", "page / JSON"), rows + [weight_row(w) for w in weights],
-                      latency_notes(m, week, ratios, latency_met) + weight_notes(weights))
-    section.data = {"week": {"first": week.first.isoformat(), "page": week.page_path, "json": week.json_path,
-                             "free_times": week.slots, "page_bytes": week.page_bytes},
-                    "page": m.page.as_dict() | {"cpu": m.cpu["page"]},
-                    "json": m.json.as_dict() | {"cpu": m.cpu["json"]},
-                    "ratios_page_over_json": ratios, "round_p50_ratios": m.round_p50_ratios,
-                    "latency_goal_met": latency_met, "page_weights": [w.as_dict() for w in weights],
-                    "weight_goal_kb": WEIGHT_GOAL_KB, "weight_goal_met": all(map(light_enough, weights))}
+    section = Section(
+        "web",
+        "f. Customer pages: the week's booking page vs its availability JSON via gateway "
+        "(wrk, 1 connection); each page's weight in Chromium",
+        ("page", "JSON / goal", "page / JSON"),
+        rows + [weight_row(w) for w in weights],
+        latency_notes(m, week, ratios, latency_met) + weight_notes(weights),
+    )
+    section.data = {
+        "week": {
+            "first": week.first.isoformat(),
+            "page": week.page_path,
+            "json": week.json_path,
+            "free_times": week.slots,
+            "page_bytes": week.page_bytes,
+        },
+        "page": m.page.as_dict() | {"cpu": m.cpu["page"]},
+        "json": m.json.as_dict() | {"cpu": m.cpu["json"]},
+        "ratios_page_over_json": ratios,
+        "round_p50_ratios": m.round_p50_ratios,
+        "latency_goal_met": latency_met,
+        "page_weights": [w.as_dict() for w in weights],
+        "weight_goal_kb": WEIGHT_GOAL_KB,
+        "weight_goal_met": all(map(light_enough, weights)),
+    }
     return section

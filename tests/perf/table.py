@@ -1,5 +1,6 @@
 """The report: sections of rows, each row a figure beside its baseline, printed as one plain-text table
 and written as bench-results.json."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ class Row:
     # "ratio": value / baseline (throughputs); "delta": value - baseline (latencies); "none"
     compare: str = "ratio"
     digits: int = 1
-    compare_text: str | None = None      # overrides the computed comparison
+    compare_text: str | None = None  # overrides the computed comparison
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Section:
     columns: tuple[str, str, str]
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)   # everything for the JSON file
+    data: dict[str, Any] = field(default_factory=dict)  # everything for the JSON file
 
 
 def _fmt(x: float | None, digits: int) -> str:
@@ -61,8 +62,9 @@ def render_table(sections: list[Section]) -> str:
         body.append(("", *section.columns))
         for row in section.rows:
             unit = f" ({row.unit})" if row.unit else ""
-            body.append((f"  {row.metric}{unit}", _fmt(row.value, row.digits), _fmt(row.baseline, row.digits),
-                         _compare(row)))
+            body.append(
+                (f"  {row.metric}{unit}", _fmt(row.value, row.digits), _fmt(row.baseline, row.digits), _compare(row))
+            )
         for note in section.notes:
             body.append(f"   * {note}")
     cells = [b for b in body if isinstance(b, tuple)]
@@ -75,17 +77,20 @@ def render_table(sections: list[Section]) -> str:
         else:
             lines.append(b)
     lines.append("=" * total_width)
-    return "\n".join(lines[:1] + lines[2:])   # drop the blank line before the first section
+    return "\n".join(lines[:1] + lines[2:])  # drop the blank line before the first section
 
 
 def heading(machine: dict[str, Any], shape: LoadShape) -> str:
-    return (f"Benchmark on {machine['cpus']} CPU(s) ({machine['cpu_model']}), {LOOPBACK} only; "
-            f"wrk {shape.threads} threads, {shape.connections} connections, {shape.duration:.0f}s runs "
-            f"after {shape.warmup:.0f}s warm-up")
+    return (
+        f"Benchmark on {machine['cpus']} CPU(s) ({machine['cpu_model']}), {LOOPBACK} only; "
+        f"wrk {shape.threads} threads, {shape.connections} connections, {shape.duration:.0f}s runs "
+        f"after {shape.warmup:.0f}s warm-up"
+    )
 
 
-def results_json(sections: list[Section], machine: dict[str, Any], shape: LoadShape, runtime_s: float
-                 ) -> dict[str, Any]:
+def results_json(
+    sections: list[Section], machine: dict[str, Any], shape: LoadShape, runtime_s: float
+) -> dict[str, Any]:
     """The content of bench-results.json."""
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,

@@ -1,5 +1,6 @@
 """The baseline driver of a throughput section: database transactions from this process, back to back at
 a fixed concurrency on an asyncpg pool, with their latencies, errors and (optionally) CPU use."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,7 @@ class TxRun:
     duration_s: float
     latencies_ms: list[float]
     cpu: dict[str, Any] | None = None
-    started: int = 0           # transactions begun (n = 0 .. started - 1), failed ones included
+    started: int = 0  # transactions begun (n = 0 .. started - 1), failed ones included
 
     @property
     def rps(self) -> float:
@@ -32,12 +33,19 @@ class TxRun:
         return percentile(self.latencies_ms, p)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"transactions": self.done, "errors": self.errors, "duration_s": round(self.duration_s, 3),
-                "tps": round(self.rps, 1), "latency_ms": summary_ms(self.latencies_ms), "cpu": self.cpu}
+        return {
+            "transactions": self.done,
+            "errors": self.errors,
+            "duration_s": round(self.duration_s, 3),
+            "tps": round(self.rps, 1),
+            "latency_ms": summary_ms(self.latencies_ms),
+            "cpu": self.cpu,
+        }
 
 
-async def tx_loop(pool, concurrency: int, duration: float, tx: Callable[[Any, int], Awaitable[None]],
-                  meter: CpuMeter | None = None) -> TxRun:
+async def tx_loop(
+    pool, concurrency: int, duration: float, tx: Callable[[Any, int], Awaitable[None]], meter: CpuMeter | None = None
+) -> TxRun:
     """`concurrency` workers calling `tx(conn, n)` back to back (n = 0, 1, 2, ... across workers) for
     `duration` seconds, each on a pooled connection; latency is acquire + transaction."""
     latencies: list[float] = []
@@ -71,6 +79,11 @@ async def tx_loop(pool, concurrency: int, duration: float, tx: Callable[[Any, in
 def combined_runs(runs: list[TxRun]) -> TxRun:
     """Slices of one baseline as one run (latencies pooled, CPU use summed)."""
     usages = [run.cpu for run in runs if run.cpu is not None]
-    return TxRun(sum(r.done for r in runs), summed_counts(r.errors for r in runs), sum(r.duration_s for r in runs),
-                 [ms for r in runs for ms in r.latencies_ms], summed_usage(usages) if usages else None,
-                 sum(r.started for r in runs))
+    return TxRun(
+        sum(r.done for r in runs),
+        summed_counts(r.errors for r in runs),
+        sum(r.duration_s for r in runs),
+        [ms for r in runs for ms in r.latencies_ms],
+        summed_usage(usages) if usages else None,
+        sum(r.started for r in runs),
+    )

@@ -2,6 +2,7 @@
 thread and event loop (so the bench's own work on the main loop does not delay the arrival stamps), that
 stamps each request's arrival (time.time(), once its body is read) per `webhook-id` and checks every
 signature with the `standardwebhooks` package; and the receiver's floor, signed POSTs straight to it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,14 +30,14 @@ class WebhookReceiver:
 
         self.port = free_port()
         self.url = assert_loopback(f"http://{LOOPBACK}:{self.port}{HOOK_PATH}")
-        self.arrivals: dict[str, float] = {}        # webhook-id -> time.time() of its first arrival
-        self.booking_of: dict[str, str] = {}        # webhook-id -> data.booking_id of the body
+        self.arrivals: dict[str, float] = {}  # webhook-id -> time.time() of its first arrival
+        self.booking_of: dict[str, str] = {}  # webhook-id -> data.booking_id of the body
         self.body_sizes: dict[str, int] = {}
-        self.sample_body: bytes | None = None       # the first verified body with a booking_id
+        self.sample_body: bytes | None = None  # the first verified body with a booking_id
         self.requests = 0
-        self.repeats = 0                            # the same webhook-id again (a redelivery)
-        self.failures: Counter[str] = Counter()     # verification failures by reason (must stay empty)
-        self.controls: Counter[str] = Counter()     # negative controls: "rejected" expected
+        self.repeats = 0  # the same webhook-id again (a redelivery)
+        self.failures: Counter[str] = Counter()  # verification failures by reason (must stay empty)
+        self.controls: Counter[str] = Counter()  # negative controls: "rejected" expected
         self._verifier = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -71,14 +72,14 @@ class WebhookReceiver:
                 if self._verifier is None:
                     raise RuntimeError("no secret yet")
                 payload = self._verifier.verify(body, dict(request.headers))
-            except Exception as exc:      # standardwebhooks' WebhookVerificationError, or a bad body
+            except Exception as exc:  # standardwebhooks' WebhookVerificationError, or a bad body
                 if control:
                     self.controls["rejected"] += 1
                 else:
                     self.failures[f"{type(exc).__name__}: {exc}"[:120]] += 1
                 return web.Response(text="ok")
             if control:
-                self.controls["accepted"] += 1       # a tampered body passed: the check is not working
+                self.controls["accepted"] += 1  # a tampered body passed: the check is not working
                 return web.Response(text="ok")
             if webhook_id in self.arrivals:
                 self.repeats += 1
@@ -139,9 +140,13 @@ def _signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
     from standardwebhooks.webhooks import Webhook
 
     now = datetime.now(timezone.utc)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, now, body),
-            "Content-Type": "application/json", "User-Agent": "ClinicBookings-Bench/1.0"}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
+        "Content-Type": "application/json",
+        "User-Agent": "ClinicBookings-Bench/1.0",
+    }
 
 
 async def _post_once(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -155,8 +160,9 @@ async def _post_once(url: str, body: bytes, headers: dict[str, str]) -> int:
             return resp.status
 
 
-async def direct_signed_posts(receiver: WebhookReceiver, secret: str, body: bytes, count: int, rate: float
-                              ) -> dict[str, Any]:
+async def direct_signed_posts(
+    receiver: WebhookReceiver, secret: str, body: bytes, count: int, rate: float
+) -> dict[str, Any]:
     """The receiver's floor: `count` signed POSTs of `body` from this process straight to the receiver,
     `1/rate` s apart, each timed from the call (after signing) to the receiver's arrival stamp (ms); then
     one POST whose body changed after signing (a negative control: the receiver must reject it)."""
@@ -172,7 +178,7 @@ async def direct_signed_posts(receiver: WebhookReceiver, secret: str, body: byte
             times.append((receiver.arrivals[msg_id] - began) * 1000.0)
         await asyncio.sleep(1.0 / rate)
     data = json.loads(text)
-    data["data"]["booking_id"] = "00000000-0000-0000-0000-000000000000"      # changed after signing
+    data["data"]["booking_id"] = "00000000-0000-0000-0000-000000000000"  # changed after signing
     headers = _signed_headers(secret, "msg_bench_control", text) | {CONTROL_HEADER: "tampered"}
     await _post_once(receiver.url, json.dumps(data, separators=(",", ":")).encode(), headers)
     return {"ms": times, "statuses": dict(statuses)}

@@ -1,5 +1,6 @@
 """wrk: the load shape of a run, running wrk with one of this folder's Lua scripts, and the figures of
 its report (the "BENCH_JSON {...}" line that wrk_report.lua prints)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,12 @@ class LoadShape:
     connections: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"duration_s": self.duration, "warmup_s": self.warmup, "threads": self.threads,
-                "connections": self.connections}
+        return {
+            "duration_s": self.duration,
+            "warmup_s": self.warmup,
+            "threads": self.threads,
+            "connections": self.connections,
+        }
 
 
 @dataclass
@@ -51,7 +56,7 @@ class WrkResult:
     @property
     def non_2xx(self) -> int | None:
         if self.statuses is None:
-            return self.errors["status"]     # wrk counts status >= 400; 3xx never happens here
+            return self.errors["status"]  # wrk counts status >= 400; 3xx never happens here
         return sum(n for code, n in self.statuses.items() if not code.startswith("2"))
 
     @property
@@ -63,10 +68,15 @@ class WrkResult:
         return sum(self.socket_errors_by_kind.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "duration_s": round(self.duration_s, 3), "rps": round(self.rps, 1),
-                "latency_ms": {k.replace("p99_9", "p99.9"): rounded(self.ms(k)) for k in self.latency_us},
-                "non_2xx": self.non_2xx, "socket_errors": self.socket_errors_by_kind,
-                "statuses": self.statuses}
+        return {
+            "requests": self.requests,
+            "duration_s": round(self.duration_s, 3),
+            "rps": round(self.rps, 1),
+            "latency_ms": {k.replace("p99_9", "p99.9"): rounded(self.ms(k)) for k in self.latency_us},
+            "non_2xx": self.non_2xx,
+            "socket_errors": self.socket_errors_by_kind,
+            "statuses": self.statuses,
+        }
 
 
 def combined(slices: list[WrkResult]) -> WrkResult:
@@ -79,23 +89,52 @@ def combined(slices: list[WrkResult]) -> WrkResult:
     latency: dict[str, float | None] = {}
     for key in slices[0].latency_us:
         values = [v for s in slices if (v := s.latency_us.get(key)) is not None]
-        latency[key] = (None if not values else min(values) if key == "min" else max(values) if key == "max"
-                        else statistics.median(values))
-    return WrkResult(requests=sum(s.requests for s in slices), duration_s=sum(s.duration_s for s in slices),
-                     errors=summed_counts(s.errors for s in slices), statuses=statuses, latency_us=latency)
+        latency[key] = (
+            None
+            if not values
+            else min(values)
+            if key == "min"
+            else max(values)
+            if key == "max"
+            else statistics.median(values)
+        )
+    return WrkResult(
+        requests=sum(s.requests for s in slices),
+        duration_s=sum(s.duration_s for s in slices),
+        errors=summed_counts(s.errors for s in slices),
+        statuses=statuses,
+        latency_us=latency,
+    )
 
 
-async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
-                  script_args: Sequence[str] = (), headers: dict[str, str] | None = None) -> WrkResult:
+async def run_wrk(
+    url: str,
+    shape: LoadShape,
+    duration: float,
+    script: str,
+    script_args: Sequence[str] = (),
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
     assert_loopback(url)
-    cmd = ["wrk", f"-t{shape.threads}", f"-c{shape.connections}", f"-d{max(1, round(duration))}s",
-           "--timeout", "10s", "--latency", "-s", str(PERF_DIR / script), url]
+    cmd = [
+        "wrk",
+        f"-t{shape.threads}",
+        f"-c{shape.connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(PERF_DIR / script),
+        url,
+    ]
     for name, value in (headers or {}).items():
         cmd[1:1] = ["-H", f"{name}: {value}"]
     if script_args:
         cmd += ["--", *script_args]
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, cwd=PERF_DIR)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PERF_DIR
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout=duration + 30)
     finally:
@@ -107,13 +146,19 @@ async def run_wrk(url: str, shape: LoadShape, duration: float, script: str,
     if proc.returncode != 0 or match is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {' '.join(cmd)}\n{text}\n{err.decode(errors='replace')}")
     data = json.loads(match.group(1))
-    return WrkResult(requests=data["requests"], duration_s=data["duration_us"] / 1e6, errors=data["errors"],
-                     statuses=data["statuses"], latency_us=data["latency_us"])
+    return WrkResult(
+        requests=data["requests"],
+        duration_s=data["duration_us"] / 1e6,
+        errors=data["errors"],
+        statuses=data["statuses"],
+        latency_us=data["latency_us"],
+    )
 
 
 class Target(NamedTuple):
     """A target of interleaved runs: its name, URL and request headers, and the script that asks for it (a plain
     GET by default; wrk_post.lua with its JSON body as the argument posts)."""
+
     name: str
     url: str
     headers: dict[str, str]
@@ -130,15 +175,18 @@ async def warm_up(targets: Sequence[Target], shape: LoadShape, label: str) -> No
         await target.run(shape, shape.warmup)
 
 
-async def interleaved(cpu: CpuMeter, targets: Sequence[Target], shape: LoadShape, label: str
-                      ) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
+async def interleaved(
+    cpu: CpuMeter, targets: Sequence[Target], shape: LoadShape, label: str
+) -> tuple[dict[str, list[WrkResult]], dict[str, dict[str, Any]]]:
     """ROUNDS slices of shape.duration / ROUNDS per target, alternating: each target's slices and its summed
     CPU use."""
     from tests.perf.cpu import summed_usage
 
     seconds = slice_seconds(shape.duration)
-    log(f"{label}: measure {' and '.join(target.name for target in targets)} alternately, "
-        f"{ROUNDS} x {seconds}s each, {shape.connections} connection(s)")
+    log(
+        f"{label}: measure {' and '.join(target.name for target in targets)} alternately, "
+        f"{ROUNDS} x {seconds}s each, {shape.connections} connection(s)"
+    )
     slices: dict[str, list[WrkResult]] = {target.name: [] for target in targets}
     usages: dict[str, list[dict[str, Any]]] = {name: [] for name in slices}
     for _round, target in alternating(targets):

@@ -3,6 +3,7 @@
 Every succeeded card payment must be attached to a confirmed (or completed) booking or an issued
 voucher, or be refunded in full; and no open PaymentIntent may wait for a booking that was never
 written (one confirm away from a charge without a booking). Prints the offenders; exits 1 if any."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,10 @@ async def main(url: str) -> int:
     finally:
         await conn.close()
     for row in charges:
-        print(f"charge without a booking: payment {row['id']} ({row['purpose']} {row['reference_id']}), "
-              f"{row['amount'] - row['amount_refunded']} not refunded")
+        print(
+            f"charge without a booking: payment {row['id']} ({row['purpose']} {row['reference_id']}), "
+            f"{row['amount'] - row['amount_refunded']} not refunded"
+        )
     for row in intents:
         print(f"open payment without a booking: payment {row['id']} (booking {row['reference_id']})")
     print(f"{len(charges)} charge(s) without a booking, {len(intents)} open payment(s) without a booking")

@@ -1,4 +1,5 @@
 """Booking the demo clinic as a customer would: availability → hold → booking (with screening)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -46,8 +47,14 @@ def booking_body(hold_id: str, email: str = "ada@example.com", answers: dict | N
     return body
 
 
-async def free_slots(http, day: date | None = None, therapist: str | None = THERAPIST, treatment: str = TREATMENT,
-                     days: int = 1, clinic: str = CLINIC) -> list[dict]:
+async def free_slots(
+    http,
+    day: date | None = None,
+    therapist: str | None = THERAPIST,
+    treatment: str = TREATMENT,
+    days: int = 1,
+    clinic: str = CLINIC,
+) -> list[dict]:
     """`http` is an aiohttp test client, or anything with .request(method, path) answering JSON.
     `therapist` None: any therapist giving the treatment."""
     day = day or next_weekday()

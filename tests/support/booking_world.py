@@ -1,5 +1,6 @@
 """The booking use cases' world for their tests: the demo catalogue (as services.booking.seed writes it) in
 an InMemoryUnitOfWork, or the seeded test database behind a PostgresUnitOfWork, with a look at the outbox."""
+
 from __future__ import annotations
 
 import uuid
@@ -21,8 +22,15 @@ def demo_tables() -> Tables:
     tables = Tables()
     off = Interval(datetime.fromisoformat(CHRISTMAS[0]), datetime.fromisoformat(CHRISTMAS[1]))
     for c in DEMO_CLINICS:
-        clinic = Clinic(stable_id(c["slug"]), c["slug"], c["name"], c["timezone"], email=c["email"], phone=c["phone"],
-                        address=c["address"])
+        clinic = Clinic(
+            stable_id(c["slug"]),
+            c["slug"],
+            c["name"],
+            c["timezone"],
+            email=c["email"],
+            phone=c["phone"],
+            address=c["address"],
+        )
         tables.clinics[clinic.id] = clinic
         treatment_ids = {}
         for slug, name, _, minutes, before, after, price in c["treatments"]:
@@ -30,16 +38,28 @@ def demo_tables() -> Tables:
             tables.treatments[treatment.id] = (clinic.id, treatment)
             treatment_ids[slug] = treatment.id
         for slug, name, _, treatment, sessions, min_gap, max_gap, price in c["courses"]:
-            course = Course(stable_id(c["slug"], "course", slug), name, treatment_ids[treatment], sessions, min_gap,
-                            max_gap, price, "GBP")
+            course = Course(
+                stable_id(c["slug"], "course", slug),
+                name,
+                treatment_ids[treatment],
+                sessions,
+                min_gap,
+                max_gap,
+                price,
+                "GBP",
+            )
             tables.courses[course.id] = (clinic.id, course)
         for slug, name, _, _, gives, hours, breaks in c["therapists"]:
-            therapist = Therapist(stable_id(c["slug"], "therapist", slug), name,
-                                  frozenset(treatment_ids[t] for t in gives))
+            therapist = Therapist(
+                stable_id(c["slug"], "therapist", slug), name, frozenset(treatment_ids[t] for t in gives)
+            )
             tables.therapists[therapist.id] = (clinic.id, therapist)
             tables.schedules[therapist.id] = Schedule(
-                therapist.id, tuple(WeeklyTime(d, _time(a), _time(b)) for d, a, b in hours),
-                tuple(WeeklyTime(d, _time(a), _time(b)) for d, a, b in breaks), (off,))
+                therapist.id,
+                tuple(WeeklyTime(d, _time(a), _time(b)) for d, a, b in hours),
+                tuple(WeeklyTime(d, _time(a), _time(b)) for d, a, b in breaks),
+                (off,),
+            )
     return tables
 
 
@@ -64,13 +84,18 @@ class PostgresWorld:
 
     async def event_types(self) -> list[str]:
         async with self.pool.acquire() as conn:
-            return [row["type"] for row in await conn.fetch(
-                "SELECT envelope->>'type' AS type FROM outbox ORDER BY seq")]
+            return [
+                row["type"] for row in await conn.fetch("SELECT envelope->>'type' AS type FROM outbox ORDER BY seq")
+            ]
 
     async def events(self, event_type: str) -> list[dict]:
         async with self.pool.acquire() as conn:
-            return [row["data"] for row in await conn.fetch(
-                "SELECT envelope->'data' AS data FROM outbox WHERE envelope->>'type' = $1 ORDER BY seq", event_type)]
+            return [
+                row["data"]
+                for row in await conn.fetch(
+                    "SELECT envelope->'data' AS data FROM outbox WHERE envelope->>'type' = $1 ORDER BY seq", event_type
+                )
+            ]
 
 
 async def reservations(uow: UnitOfWork, booking_id: uuid.UUID):

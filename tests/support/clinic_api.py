@@ -1,4 +1,5 @@
 """The clinic API as a clinic's integration calls it: an API key per seeded clinic, sent as a bearer token."""
+
 from __future__ import annotations
 
 import asyncpg

@@ -1,6 +1,7 @@
 """Real infrastructure for tests: private databases cloned from a migrated template, a private Redis
 server (so tests may FLUSHALL or restart it without touching anyone else's), a private PostgreSQL cluster
 (for a test that restarts PostgreSQL: the machine's own server is shared), free ports, polling."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,11 @@ from shared.migrations import apply_migrations
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 T = TypeVar("T")
 # Each service's schema and the folder of its migrations.
-SERVICE_SCHEMAS = {"booking": booking.MIGRATIONS, "payments": payments.MIGRATIONS,
-                   "notifications": notifications.MIGRATIONS}
+SERVICE_SCHEMAS = {
+    "booking": booking.MIGRATIONS,
+    "payments": payments.MIGRATIONS,
+    "notifications": notifications.MIGRATIONS,
+}
 
 
 # Ports handed out stay bound (not listening) for a while: the kernel then gives them to no other bind(0) or
@@ -121,8 +125,13 @@ class PrivatePostgres:
     committed WAL is in the kernel's page cache; only a crash of the machine would. The cluster is not a
     child of ours (pg_ctl detaches it): `destroy()` stops it and deletes the folder."""
 
-    SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "200", "shared_buffers": "64MB",
-                "fsync": "off", "logging_collector": "off"}
+    SETTINGS = {
+        "listen_addresses": "'127.0.0.1'",
+        "max_connections": "200",
+        "shared_buffers": "64MB",
+        "fsync": "off",
+        "logging_collector": "off",
+    }
 
     def __init__(self, os_user: str = "postgres"):
         self.port = free_port()
@@ -148,8 +157,15 @@ class PrivatePostgres:
         command = [str(self.bindir / program), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", self.os_user, "--", *command]
-        done = subprocess.run(command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        done = subprocess.run(
+            command,
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{program} {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}")
         return done.stdout
@@ -160,13 +176,26 @@ class PrivatePostgres:
             try:
                 user = pwd.getpwnam(self.os_user)
             except KeyError:
-                raise RuntimeError(f"PostgreSQL will not run as root, and there is no OS user {self.os_user!r} "
-                                   "to run it as") from None
+                raise RuntimeError(
+                    f"PostgreSQL will not run as root, and there is no OS user {self.os_user!r} to run it as"
+                ) from None
             os.chown(self.root, user.pw_uid, user.pw_gid)
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync", "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+            "--no-instructions",
+        )
         settings = {**self.SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.root}'"}
-        with open(self.datadir / "postgresql.conf", "a") as conf:     # the file stays its owner's
+        with open(self.datadir / "postgresql.conf", "a") as conf:  # the file stays its owner's
             conf.write("".join(f"{name} = {value}\n" for name, value in settings.items()))
 
     def start(self) -> None:
@@ -221,9 +250,22 @@ class PrivateRedis:
         if binary is None:
             raise RuntimeError("redis-server is not installed; the tests need it (it runs Redis on this machine)")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -254,8 +296,9 @@ def running_redis(tmp_path_factory, name: str):
     server.stop()
 
 
-async def wait_for(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02,
-                   what: str = "condition") -> T:
+async def wait_for(
+    check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> T:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,4 +1,5 @@
 """A keyboard user's moves in a Playwright page: Tab to a control, arrows within a radio group, Enter to go on."""
+
 from __future__ import annotations
 
 from playwright.async_api import Page

@@ -1,5 +1,6 @@
 """Notifications in tests: booking and voucher events as their producers write them, Celery tasks run
 in-process against the test's database and broker, an SMTP sink, and reading invites back."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,8 @@ import pytest
 from icalendar import Calendar
 
 from services.notifications.webhooks import delivery as webhook_delivery
-from services.notifications.worker.celery_app import app as celery_app, configure
+from services.notifications.worker.celery_app import app as celery_app
+from services.notifications.worker.celery_app import configure
 from services.notifications.worker.runtime import runtime
 from shared.events import Event
 from tests.support.events import SAMPLE_CLINIC_ID, booking_confirmed
@@ -47,33 +49,57 @@ def hours_from_now(hours: float) -> datetime:
     return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
 
 
-def booking_event(event_type: str = "booking.confirmed", *, booking_id: str | None = None,
-                  start: datetime | None = None, previous_start: datetime | None = None,
-                  email: str = "ada@example.com", name: str = "Ada Lovelace", occurred_at: datetime | None = None,
-                  manage_url: str | None = "http://127.0.0.1:8080/manage/b?token=t", **extra) -> Event:
+def booking_event(
+    event_type: str = "booking.confirmed",
+    *,
+    booking_id: str | None = None,
+    start: datetime | None = None,
+    previous_start: datetime | None = None,
+    email: str = "ada@example.com",
+    name: str = "Ada Lovelace",
+    occurred_at: datetime | None = None,
+    manage_url: str | None = "http://127.0.0.1:8080/manage/b?token=t",
+    **extra,
+) -> Event:
     """booking.confirmed / rescheduled (with `previous`) / cancelled, as services/booking/domain.py writes them."""
     base = booking_confirmed(email=email, start=start)
-    data = {**base.data, "booking_id": booking_id or base.data["booking_id"],
-            "customer": {"name": name, "email": email}, **extra}
+    data = {
+        **base.data,
+        "booking_id": booking_id or base.data["booking_id"],
+        "customer": {"name": name, "email": email},
+        **extra,
+    }
     if event_type == "booking.cancelled":
         data.update(status="cancelled", cancelled_by="customer")
     elif manage_url:
         data["manage_url"] = manage_url
     if event_type == "booking.rescheduled":
         previous_start = previous_start or datetime.fromisoformat(data["start"]) - timedelta(days=1)
-        data["previous"] = {"start": previous_start.isoformat(),
-                            "end": (previous_start + timedelta(hours=1)).isoformat(), "therapist": data["therapist"]}
+        data["previous"] = {
+            "start": previous_start.isoformat(),
+            "end": (previous_start + timedelta(hours=1)).isoformat(),
+            "therapist": data["therapist"],
+        }
     return Event(event_type, data, clinic_id=SAMPLE_CLINIC_ID, occurred_at=occurred_at or datetime.now(timezone.utc))
 
 
 def voucher_purchased(*, deliver_on: str, voucher_id: str | None = None) -> Event:
-    return Event("voucher.purchased", {
-        "voucher_id": voucher_id or str(uuid.uuid4()), "kind": "amount", "title": "£60 gift voucher",
-        "vat_class": "multi_purpose", "price": {"amount": 6000, "currency": "GBP"},
-        "buyer": {"name": "Ada Lovelace", "email": "ada@example.com"},
-        "recipient": {"name": "Grace Hopper", "email": "grace@example.com"},
-        "deliver_on": deliver_on, "expires_at": "2028-11-25T03:00:00+00:00", "code_hint": "…WXYZ"},
-        clinic_id=SAMPLE_CLINIC_ID)
+    return Event(
+        "voucher.purchased",
+        {
+            "voucher_id": voucher_id or str(uuid.uuid4()),
+            "kind": "amount",
+            "title": "£60 gift voucher",
+            "vat_class": "multi_purpose",
+            "price": {"amount": 6000, "currency": "GBP"},
+            "buyer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+            "recipient": {"name": "Grace Hopper", "email": "grace@example.com"},
+            "deliver_on": deliver_on,
+            "expires_at": "2028-11-25T03:00:00+00:00",
+            "code_hint": "…WXYZ",
+        },
+        clinic_id=SAMPLE_CLINIC_ID,
+    )
 
 
 def invite_of(message) -> tuple[str, str, object]:

@@ -1,5 +1,6 @@
 """The services' public operations in-process, as the gateway assembles them from their internal APIs:
 the tests' source of truth to compare the served document with, and to walk every route."""
+
 from __future__ import annotations
 
 from services.booking import api_spec as booking_spec
@@ -9,7 +10,8 @@ from services.payments import api_spec as payments_spec
 from shared.openapi import Operation
 
 BY_SERVICE: dict[str, tuple[Operation, ...]] = {
-    "booking": booking_spec.OPERATIONS, "payments": payments_spec.OPERATIONS,
+    "booking": booking_spec.OPERATIONS,
+    "payments": payments_spec.OPERATIONS,
     "notifications": notifications_spec.OPERATIONS,
 }
 assert set(BY_SERVICE) == set(openapi.SPEC_SERVICES), "a service with public operations this module does not know"

@@ -1,4 +1,5 @@
 """Paying as a customer's browser would (on the fake Stripe), and running the event path in-process."""
+
 from __future__ import annotations
 
 import os
@@ -35,11 +36,21 @@ class FakeStripe:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "FAKE_STRIPE_PORT": str(self.port), "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
-               "STRIPE_WEBHOOK_URL": "http://127.0.0.1:9/unset", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "FAKE_STRIPE_PORT": str(self.port),
+            "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
+            "STRIPE_WEBHOOK_URL": "http://127.0.0.1:9/unset",
+            "LOG_LEVEL": "WARNING",
+        }
         log = open(self.logdir / "fake-stripe.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "shared.dev.fake_stripe"], cwd=REPO_ROOT, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.dev.fake_stripe"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -47,7 +58,7 @@ class FakeStripe:
                 urllib.request.urlopen(f"{self.url}/v1/balance", timeout=0.5)
                 return
             except urllib.error.HTTPError:
-                return          # it answers (401 without a key): it is up
+                return  # it answers (401 without a key): it is up
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("fake Stripe did not start")
@@ -75,6 +86,7 @@ async def customer_pays(stripe_url: str, intent_id: str, card: str = "pm_card_vi
 async def book_and_pay_by_card(http, stripe_url: str, **book_kwargs) -> dict:
     """Book through the API and pay on (fake) Stripe; confirmation then arrives through the webhook."""
     from tests.support.booking import book
+
     booking = await book(http, **book_kwargs)
     assert await customer_pays(stripe_url, booking["payment"]["stripe_payment_intent"]) == "succeeded"
     return booking
@@ -88,19 +100,38 @@ class EventPath:
         self.stripe = StripeGateway(settings)
         self.enqueued_emails: list = []
         self.enqueued_deliveries: list = []
-        self.relays = [OutboxRelay(pools[s], redis, schema=s, prefix=settings.redis_prefix) for s in ("booking", "payments")]
+        self.relays = [
+            OutboxRelay(pools[s], redis, schema=s, prefix=settings.redis_prefix) for s in ("booking", "payments")
+        ]
         self.consumers = [
-            notifications_consumer.make_consumer(pools["notifications"], redis, settings,
-                                                 enqueue_email=self._record_email,
-                                                 enqueue_delivery=self._record_delivery, name="test-notifications"),
-            consumer_for(pools["booking"], redis, settings, group=booking_consumer.GROUP,
-                         handlers=booking_consumer.build_handlers(settings), name="test-booking"),
-            consumer_for(pools["payments"], redis, settings, group=payments_consumer.GROUP,
-                         handlers=payments_consumer.build_handlers(self.stripe), name="test-payments"),
+            notifications_consumer.make_consumer(
+                pools["notifications"],
+                redis,
+                settings,
+                enqueue_email=self._record_email,
+                enqueue_delivery=self._record_delivery,
+                name="test-notifications",
+            ),
+            consumer_for(
+                pools["booking"],
+                redis,
+                settings,
+                group=booking_consumer.GROUP,
+                handlers=booking_consumer.build_handlers(settings),
+                name="test-booking",
+            ),
+            consumer_for(
+                pools["payments"],
+                redis,
+                settings,
+                group=payments_consumer.GROUP,
+                handlers=payments_consumer.build_handlers(self.stripe),
+                name="test-payments",
+            ),
         ]
 
     async def _record_email(self, email_id) -> None:
-        self.enqueued_emails.append(email_id)   # Celery's part is tested on its own
+        self.enqueued_emails.append(email_id)  # Celery's part is tested on its own
 
     async def _record_delivery(self, delivery_id, attempt) -> None:
         self.enqueued_deliveries.append((delivery_id, attempt))

@@ -1,4 +1,5 @@
 """A clinic's webhook receiver for tests: records every request and answers as it is told."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,20 +13,22 @@ from aiohttp import web
 class Received:
     headers: dict
     body: bytes
-    peer: tuple | None = None        # the sender's address and port: the same on a kept-alive connection
+    peer: tuple | None = None  # the sender's address and port: the same on a kept-alive connection
 
 
 @dataclass
 class Receiver:
     """`answers` are taken in order (status, headers, delay seconds); after them, 200. Status 0: hang up
     without answering."""
+
     answers: list[tuple[int, dict, float]] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
 
     def app(self) -> web.Application:
         async def hook(request: web.Request) -> web.Response:
-            self.received.append(Received(dict(request.headers), await request.read(),
-                                          request.transport.get_extra_info("peername")))
+            self.received.append(
+                Received(dict(request.headers), await request.read(), request.transport.get_extra_info("peername"))
+            )
             status, headers, delay = self.answers.pop(0) if self.answers else (200, {}, 0.0)
             if delay:
                 await asyncio.sleep(delay)

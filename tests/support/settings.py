@@ -1,5 +1,6 @@
 """Every service's settings in one object, for tests that run several services' apps on one `settings`
 fixture (each process loads only its own class: services/<name>/settings.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

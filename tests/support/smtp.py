@@ -1,4 +1,5 @@
 """An in-process SMTP sink (aiosmtpd) that keeps messages in memory for assertions."""
+
 from __future__ import annotations
 
 import email

@@ -1,5 +1,6 @@
 """The whole product as real processes, started from the same Procfile as `make run`, on private
 ports, a private database and a private Redis, so it runs beside a developer's `make run`."""
+
 from __future__ import annotations
 
 import os
@@ -30,35 +31,37 @@ def procfile(path: Path = REPO_ROOT / "Procfile") -> dict[str, str]:
 def stack_env(database_url: str, redis_url: str, workdir: Path) -> dict[str, str]:
     ports = {name: free_port() for name in HTTP_SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV_"))}
-    env.update({
-        "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-        "APP_ENV": "test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "REDIS_PREFIX": f"e2e{uuid.uuid4().hex[:6]}:",
-        "FAKE_STRIPE_PORT": str(free_port()),
-        "SMTP_PORT": str(free_port()),
-        "VAR_DIR": str(workdir),
-        "MAILBOX_DIR": str(workdir / "mailbox"),
-        "PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
-        "RELAY_POLL_INTERVAL": "0.5",
-        "CONSUMER_CLAIM_IDLE_MS": "2000",
-        # Tasks of a killed worker come back after this many seconds (production: a minute).
-        "CELERY_VISIBILITY_TIMEOUT": "5",
-        # Work whose Celery task was lost with a killed worker is redone after this many seconds (default 90).
-        "LOST_TASK_SECONDS": "8",
-        # Due reminders and gift emails are looked for this often (production: a minute).
-        "SCHEDULED_SWEEP_SECONDS": "1",
-        # Storms and benchmarks come from one address: count, but do not stop them.
-        "RATE_LIMIT_PER_IP": "1000000",
-        "RATE_LIMIT_HOLDS_PER_IP": "1000000",
-        "RATE_LIMIT_PER_KEY": "1000000",
-        "VOUCHER_BALANCE_CHECKS_PER_MINUTE": "1000000",
-        "LOG_LEVEL": "INFO",
-        STACK_MARKER: uuid.uuid4().hex,
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-    })
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "REDIS_PREFIX": f"e2e{uuid.uuid4().hex[:6]}:",
+            "FAKE_STRIPE_PORT": str(free_port()),
+            "SMTP_PORT": str(free_port()),
+            "VAR_DIR": str(workdir),
+            "MAILBOX_DIR": str(workdir / "mailbox"),
+            "PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
+            "RELAY_POLL_INTERVAL": "0.5",
+            "CONSUMER_CLAIM_IDLE_MS": "2000",
+            # Tasks of a killed worker come back after this many seconds (production: a minute).
+            "CELERY_VISIBILITY_TIMEOUT": "5",
+            # Work whose Celery task was lost with a killed worker is redone after this many seconds (default 90).
+            "LOST_TASK_SECONDS": "8",
+            # Due reminders and gift emails are looked for this often (production: a minute).
+            "SCHEDULED_SWEEP_SECONDS": "1",
+            # Storms and benchmarks come from one address: count, but do not stop them.
+            "RATE_LIMIT_PER_IP": "1000000",
+            "RATE_LIMIT_HOLDS_PER_IP": "1000000",
+            "RATE_LIMIT_PER_KEY": "1000000",
+            "VOUCHER_BALANCE_CHECKS_PER_MINUTE": "1000000",
+            "LOG_LEVEL": "INFO",
+            STACK_MARKER: uuid.uuid4().hex,
+            **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        }
+    )
     return env
 
 
@@ -93,8 +96,13 @@ class Stack:
         for name in names or self.commands:
             log = open(self.logdir / f"{name}.log", "ab")
             self.procs[name] = subprocess.Popen(
-                ["bash", "-c", f"exec {self.commands[name]}"], cwd=REPO_ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                ["bash", "-c", f"exec {self.commands[name]}"],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log.close()
 
     def send_signal(self, name: str, sig: int) -> None:

@@ -1,4 +1,5 @@
 """A TCP forwarder a test can cut, to make a real dependency unreachable mid-test."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Buying and holding gift vouchers in tests."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -10,8 +11,14 @@ BUYER = {"name": "Ada Lovelace", "email": "ada@example.com"}
 
 
 def purchase_body(kind: str = "amount", **overrides) -> dict:
-    body = {"clinic": "urban-therapy", "kind": kind, "buyer": BUYER, "recipient": RECIPIENT,
-            "message": "Happy birthday!", "deliver_on": (date.today() + timedelta(days=1)).isoformat()}
+    body = {
+        "clinic": "urban-therapy",
+        "kind": kind,
+        "buyer": BUYER,
+        "recipient": RECIPIENT,
+        "message": "Happy birthday!",
+        "deliver_on": (date.today() + timedelta(days=1)).isoformat(),
+    }
     if kind == "amount":
         body["amount"] = {"amount": 6000, "currency": "GBP"}
     body.update(overrides)
@@ -21,6 +28,7 @@ def purchase_body(kind: str = "amount", **overrides) -> dict:
 async def issued_code(pool, voucher_id, settings) -> str:
     """The code as the delivery email will show it (decrypted with the key the database does not hold)."""
     import uuid
+
     async with pool.acquire() as conn:
         token = await conn.fetchval("SELECT code_ciphertext FROM vouchers WHERE id = $1", uuid.UUID(voucher_id))
     return CodeKeys(settings.voucher_code_key).decrypt(token)

@@ -3,14 +3,33 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.booking.domain import (BookingError, Clinic, Course, Customer, Therapist, Treatment,
-                                     booking_event_data, check_change_allowed, check_hold_usable,
-                                     course_session_prices, new_hold, outcome_change)
+from services.booking.domain import (
+    BookingError,
+    Clinic,
+    Course,
+    Customer,
+    Therapist,
+    Treatment,
+    booking_event_data,
+    check_change_allowed,
+    check_hold_usable,
+    course_session_prices,
+    new_hold,
+    outcome_change,
+)
 
-CLINIC = Clinic(uuid.uuid4(), "urban-therapy", "Urban Therapy Clinic, London", "Europe/London",
-                hold_minutes=10, change_window_hours=24, policy_message="Call us within 24 hours.")
-TREATMENT = Treatment(uuid.uuid4(), "Swedish massage", 60, 6000, "GBP", buffer_before_minutes=5,
-                      buffer_after_minutes=15)
+CLINIC = Clinic(
+    uuid.uuid4(),
+    "urban-therapy",
+    "Urban Therapy Clinic, London",
+    "Europe/London",
+    hold_minutes=10,
+    change_window_hours=24,
+    policy_message="Call us within 24 hours.",
+)
+TREATMENT = Treatment(
+    uuid.uuid4(), "Swedish massage", 60, 6000, "GBP", buffer_before_minutes=5, buffer_after_minutes=15
+)
 THERAPIST = Therapist(uuid.uuid4(), "Amara Okafor")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -51,13 +70,31 @@ def test_course_price_is_split_without_losing_a_penny():
 
 
 def test_event_data_carries_what_emails_and_webhooks_need_and_no_health_data():
-    data = booking_event_data(booking_id=uuid.uuid4(), status="confirmed", clinic=CLINIC, treatment=TREATMENT,
-                              therapist=THERAPIST, start=NOW, end=NOW + timedelta(hours=1),
-                              customer=Customer("Ada", "ada@example.com"), price_amount=6000, currency="GBP")
+    data = booking_event_data(
+        booking_id=uuid.uuid4(),
+        status="confirmed",
+        clinic=CLINIC,
+        treatment=TREATMENT,
+        therapist=THERAPIST,
+        start=NOW,
+        end=NOW + timedelta(hours=1),
+        customer=Customer("Ada", "ada@example.com"),
+        price_amount=6000,
+        currency="GBP",
+    )
     assert data["clinic"]["timezone"] == "Europe/London"
     assert data["customer"] == {"name": "Ada", "email": "ada@example.com"}
-    assert set(data) == {"booking_id", "status", "clinic", "treatment", "therapist", "start", "end", "price",
-                         "customer"}
+    assert set(data) == {
+        "booking_id",
+        "status",
+        "clinic",
+        "treatment",
+        "therapist",
+        "start",
+        "end",
+        "price",
+        "customer",
+    }
 
 
 @pytest.mark.parametrize("outcome", ["completed", "no_show"])
@@ -68,7 +105,13 @@ def test_an_outcome_is_recorded_once_on_a_confirmed_visit_that_has_started(outco
     with pytest.raises(BookingError) as early:
         outcome_change("confirmed", outcome, NOW + timedelta(minutes=1), NOW)
     assert (early.value.status, early.value.code) == (409, "visit_not_started")
-    for status in ("held", "pending_payment", "cancelled", "expired", {"completed": "no_show"}.get(outcome, "completed")):
+    for status in (
+        "held",
+        "pending_payment",
+        "cancelled",
+        "expired",
+        {"completed": "no_show"}.get(outcome, "completed"),
+    ):
         with pytest.raises(BookingError) as refused:
             outcome_change(status, outcome, start, NOW)
         assert (refused.value.status, refused.value.code) == (409, "invalid_transition")

@@ -1,16 +1,32 @@
 """The reservation's status machine: one table decides which change is allowed, and each change records its event."""
+
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.booking.domain import (FINAL_STATUSES, LIVE_STATUSES, TRANSITIONS, BookingError, Clinic, Customer,
-                                     Therapist, Treatment, statuses_before)
+from services.booking.domain import (
+    FINAL_STATUSES,
+    LIVE_STATUSES,
+    TRANSITIONS,
+    BookingError,
+    Clinic,
+    Customer,
+    Therapist,
+    Treatment,
+    statuses_before,
+)
 from services.booking.reservation import Lapsed, Particulars, Reservation
 from services.booking.store import EXPIRING, LIVE, RELEASABLE
 
-CLINIC = Clinic(uuid.uuid4(), "urban-therapy", "Urban Therapy Clinic, London", "Europe/London",
-                change_window_hours=24, policy_message="Call us within 24 hours.")
+CLINIC = Clinic(
+    uuid.uuid4(),
+    "urban-therapy",
+    "Urban Therapy Clinic, London",
+    "Europe/London",
+    change_window_hours=24,
+    policy_message="Call us within 24 hours.",
+)
 TREATMENT = Treatment(uuid.uuid4(), "Swedish massage", 60, 6000, "GBP", buffer_after_minutes=15)
 AMARA = Therapist(uuid.uuid4(), "Amara Okafor", frozenset({TREATMENT.id}))
 BEN = Therapist(uuid.uuid4(), "Ben Hale", frozenset({TREATMENT.id}))
@@ -25,10 +41,19 @@ def manage_url(booking_id: uuid.UUID, end: datetime) -> str:
 
 
 def reservation(status: str = "held", **changes) -> Reservation:
-    values = dict(id=uuid.uuid4(), clinic_id=CLINIC.id, treatment_id=TREATMENT.id, therapist_id=AMARA.id,
-                  start=START, end=START + timedelta(minutes=60), status=status,
-                  expires_at=NOW + timedelta(minutes=10) if status in ("held", "pending_payment") else None,
-                  price_amount=6000, currency="GBP", customer=None if status in ("held", "released") else ADA)
+    values = dict(
+        id=uuid.uuid4(),
+        clinic_id=CLINIC.id,
+        treatment_id=TREATMENT.id,
+        therapist_id=AMARA.id,
+        start=START,
+        end=START + timedelta(minutes=60),
+        status=status,
+        expires_at=NOW + timedelta(minutes=10) if status in ("held", "pending_payment") else None,
+        price_amount=6000,
+        currency="GBP",
+        customer=None if status in ("held", "released") else ADA,
+    )
     return Reservation(**{**values, **changes})
 
 
@@ -41,8 +66,9 @@ def test_the_table_knows_every_status_and_only_those():
 
 
 def test_the_sql_is_written_from_the_table():
-    assert LIVE == ("(status IN ('held', 'pending_payment', 'confirmed') "
-                    "AND (status = 'confirmed' OR expires_at > now()))")
+    assert LIVE == (
+        "(status IN ('held', 'pending_payment', 'confirmed') AND (status = 'confirmed' OR expires_at > now()))"
+    )
     assert EXPIRING == "status IN ('held', 'pending_payment')"
     assert RELEASABLE == "status IN ('held')"
 
@@ -121,8 +147,11 @@ def test_a_reschedule_moves_the_same_booking_and_says_where_it_was():
     [event] = booking.events
     assert event.type == "booking.rescheduled" and event.data["status"] == "confirmed"
     assert event.data["therapist"] == {"id": str(BEN.id), "name": "Ben Hale"}
-    assert event.data["previous"] == {"start": old_start.isoformat(), "end": old_end.isoformat(),
-                                      "therapist": {"id": str(AMARA.id), "name": "Amara Okafor"}}
+    assert event.data["previous"] == {
+        "start": old_start.isoformat(),
+        "end": old_end.isoformat(),
+        "therapist": {"id": str(AMARA.id), "name": "Amara Okafor"},
+    }
     assert event.data["manage_url"] == manage_url(booking.id, booking.end)
 
 

@@ -1,5 +1,6 @@
 """The booking use cases against the in-memory unit of work (tests/integration/test_booking_use_cases_postgres.py
 runs the same cases against PostgreSQL): hold, book, confirm on payment, cancel, reschedule, expire."""
+
 import asyncio
 import uuid
 from datetime import datetime, time, timedelta, timezone
@@ -56,24 +57,38 @@ class FakePayments:
         if self.fails is not None:
             raise self.fails
         if booking_id not in self.asked:
-            voucher = {"code_hint": "…K3Q9", "value": {"amount": amount, "currency": currency},
-                       "remaining": {"amount": 0, "currency": currency}} if self.covered else None
+            voucher = (
+                {
+                    "code_hint": "…K3Q9",
+                    "value": {"amount": amount, "currency": currency},
+                    "remaining": {"amount": 0, "currency": currency},
+                }
+                if self.covered
+                else None
+            )
             self.asked[booking_id] = {
-                "id": None if self.covered else str(uuid.uuid4()), "status": "requires_payment",
-                "amount": 0 if self.covered else amount, "currency": currency, "covered": self.covered,
-                "voucher": voucher}
+                "id": None if self.covered else str(uuid.uuid4()),
+                "status": "requires_payment",
+                "amount": 0 if self.covered else amount,
+                "currency": currency,
+                "covered": self.covered,
+                "voucher": voucher,
+            }
         return self.asked[booking_id]
 
 
-async def hold(world, start: datetime, therapist: uuid.UUID = AMARA, *, made: datetime | None = None,
-               key: str | None = None) -> service.Held:
+async def hold(
+    world, start: datetime, therapist: uuid.UUID = AMARA, *, made: datetime | None = None, key: str | None = None
+) -> service.Held:
     return await service.hold_slot(world.uow, CLINIC, TREATMENT, therapist, start, made or now(), key)
 
 
-async def book(world, hold_id: uuid.UUID, payments=None, *, made: datetime | None = None,
-               key: str | None = "book-1") -> service.Submitted:
-    return await service.submit(world.uow, hold_id, ADA, ALL_CLEAR, key, made or now(), LINKS,
-                                payments or FakePayments(), health=HEALTH)
+async def book(
+    world, hold_id: uuid.UUID, payments=None, *, made: datetime | None = None, key: str | None = "book-1"
+) -> service.Submitted:
+    return await service.submit(
+        world.uow, hold_id, ADA, ALL_CLEAR, key, made or now(), LINKS, payments or FakePayments(), health=HEALTH
+    )
 
 
 async def paid_booking(world, start: datetime) -> uuid.UUID:
@@ -89,6 +104,7 @@ async def status(world, booking_id: uuid.UUID) -> str:
 
 
 # --- hold ------------------------------------------------------------------------------------------
+
 
 async def test_a_hold_keeps_the_time_and_is_announced(world):
     held = await hold(world, at(10))
@@ -124,8 +140,7 @@ async def test_an_expired_hold_in_the_way_is_marked_and_the_time_held_again(worl
 
 
 async def test_a_course_holds_every_session_or_none(world):
-    held = await service.hold_course(world.uow, CLINIC, COURSE, AMARA, at(9, open_days=COURSE_DAYS), None,
-                                     now(), None)
+    held = await service.hold_course(world.uow, CLINIC, COURSE, AMARA, at(9, open_days=COURSE_DAYS), None, now(), None)
     assert len(held.holds) == 6 and len({h.series_id for h in held.holds}) == 1
     assert [r.status for r in await reservations(world.uow, held.holds[0].series_id)] == ["held"] * 6
     later = [h.start + timedelta(hours=3) for h in held.holds[:5]] + [held.holds[5].start]
@@ -145,13 +160,17 @@ async def test_a_released_hold_frees_its_time_at_once(world):
 
 # --- book and pay ----------------------------------------------------------------------------------
 
+
 async def test_a_booking_awaits_its_card_payment_and_a_retry_gets_the_same(world):
     held = (await hold(world, at(14))).holds[0]
     payments = FakePayments()
     submitted = await book(world, held.id, payments)
     [booking] = submitted.reservations
-    assert (booking.status, booking.customer, await status(world, held.id)) == ("pending_payment", ADA,
-                                                                               "pending_payment")
+    assert (booking.status, booking.customer, await status(world, held.id)) == (
+        "pending_payment",
+        ADA,
+        "pending_payment",
+    )
     again = await book(world, held.id, payments)
     assert again.payment == submitted.payment
     with pytest.raises(BookingError) as refused:
@@ -173,8 +192,17 @@ async def test_a_booking_a_voucher_pays_for_is_confirmed_at_once(world):
 async def test_a_booking_stops_at_a_red_flag_and_keeps_nothing(world):
     held = (await hold(world, at(16))).holds[0]
     with pytest.raises(BookingError) as refused:
-        await service.submit(world.uow, held.id, ADA, {**ALL_CLEAR, "saddle_numbness": True}, None, now(),
-                             LINKS, FakePayments(), health=HEALTH)
+        await service.submit(
+            world.uow,
+            held.id,
+            ADA,
+            {**ALL_CLEAR, "saddle_numbness": True},
+            None,
+            now(),
+            LINKS,
+            FakePayments(),
+            health=HEALTH,
+        )
     assert refused.value.code == "screening_red_flag"
     assert await status(world, held.id) == "held"
 
@@ -182,7 +210,7 @@ async def test_a_booking_stops_at_a_red_flag_and_keeps_nothing(world):
 async def test_payments_is_asked_with_no_row_locked(world):
     held = (await hold(world, at(10, weeks_ahead=5))).holds[0]
 
-    async def look_at_the_booking():     # another request, e.g. the payment's own event
+    async def look_at_the_booking():  # another request, e.g. the payment's own event
         [seen] = await asyncio.wait_for(reservations(world.uow, held.id), timeout=5)
         assert (seen.status, seen.customer) == ("pending_payment", ADA), "payments is asked for a booking that exists"
 
@@ -209,7 +237,7 @@ async def test_a_booking_payments_refuses_is_undone_and_can_be_tried_again(world
 async def test_a_booking_interrupted_after_payments_answered_is_finished_by_its_retry(world):
     held = (await hold(world, at(12, weeks_ahead=5))).holds[0]
     payments = FakePayments()
-    with pytest.raises(ConnectionResetError):   # e.g. the process stopped before the second transaction
+    with pytest.raises(ConnectionResetError):  # e.g. the process stopped before the second transaction
         await book(world, held.id, FakePayments(fails=ConnectionResetError()))
     [waiting] = await reservations(world.uow, held.id)
     assert (waiting.status, waiting.payment_id) == ("pending_payment", None)
@@ -232,8 +260,7 @@ async def test_a_paid_booking_is_confirmed_once(world):
     held = (await hold(world, at(10, weeks_ahead=2))).holds[0]
     submitted = await book(world, held.id)
     assert await service.on_payment_succeeded(world.uow, held.id, submitted.payment["id"], LINKS) == "confirmed"
-    assert await service.on_payment_succeeded(world.uow, held.id, submitted.payment["id"], LINKS) == \
-        "already_confirmed"
+    assert await service.on_payment_succeeded(world.uow, held.id, submitted.payment["id"], LINKS) == "already_confirmed"
     assert await status(world, held.id) == "confirmed"
     assert await world.event_types() == ["booking.held", "booking.pending_payment", "booking.confirmed"]
 
@@ -243,15 +270,17 @@ async def test_a_payment_after_expiry_books_the_time_again_if_still_free(world):
     submitted = await book(world, held.id, made=now() - LONG_AGO)
     assert await service.expire_lapsed(world.uow) == 1
     assert await status(world, held.id) == "expired"
-    assert await service.on_payment_succeeded(world.uow, held.id, submitted.payment["id"], LINKS) == \
-        "rebooked_after_expiry"
+    assert (
+        await service.on_payment_succeeded(world.uow, held.id, submitted.payment["id"], LINKS)
+        == "rebooked_after_expiry"
+    )
     assert await status(world, held.id) == "confirmed"
 
 
 async def test_a_payment_after_the_time_was_taken_is_refunded_not_booked(world):
     held = (await hold(world, at(12, weeks_ahead=2), made=now() - LONG_AGO)).holds[0]
     submitted = await book(world, held.id, made=now() - LONG_AGO)
-    await hold(world, at(12, weeks_ahead=2))       # the unpaid booking ran out: its time is free to hold
+    await hold(world, at(12, weeks_ahead=2))  # the unpaid booking ran out: its time is free to hold
     outcome = await service.on_payment_succeeded(world.uow, held.id, submitted.payment["id"], LINKS)
     assert outcome == "slot_taken_after_hold_expired"
     assert await status(world, held.id) == "expired"
@@ -267,6 +296,7 @@ async def test_a_payment_for_a_hold_never_booked_is_refunded(world):
 
 
 # --- change ----------------------------------------------------------------------------------------
+
 
 async def test_a_confirmed_booking_is_cancelled_and_announced(world):
     booking_id = await paid_booking(world, at(10, weeks_ahead=3))
@@ -305,6 +335,7 @@ async def test_a_booking_moves_to_a_free_time_and_not_to_a_taken_one(world):
 
 # --- expire ----------------------------------------------------------------------------------------
 
+
 async def test_the_sweep_expires_what_ran_out_and_only_that(world):
     stale = (await hold(world, at(10, weeks_ahead=4), made=now() - LONG_AGO)).holds[0]
     unpaid = (await hold(world, at(12, weeks_ahead=4), made=now() - LONG_AGO)).holds[0]
@@ -315,5 +346,6 @@ async def test_the_sweep_expires_what_ran_out_and_only_that(world):
     assert [await status(world, h.id) for h in (stale, unpaid, live)] == ["expired", "expired", "held"]
     expired = await world.events("booking.expired")
     assert sorted(e["booking_id"] for e in expired) == sorted([str(stale.id), str(unpaid.id)])
-    assert {e["booking_id"]: e["payment_id"] is None for e in expired}[str(stale.id)], \
+    assert {e["booking_id"]: e["payment_id"] is None for e in expired}[str(stale.id)], (
         "a hold never booked has no card payment"
+    )

@@ -1,17 +1,19 @@
 """Who the client is behind trusted proxies (shared.client_address): only a trusted peer is believed, the
 rightmost untrusted hop wins, RFC 7239 forms are read, and anything unreadable means the peer."""
+
 from __future__ import annotations
 
 import ipaddress
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.gateway.settings import GatewaySettings
 from shared.client_address import client_address, parse_networks
 from shared.config import load_settings
 
-PROXY = "10.0.0.9"                                   # the ingress, as the gateway's TCP peer
+PROXY = "10.0.0.9"  # the ingress, as the gateway's TCP peer
 TRUSTED = parse_networks("10.0.0.0/8, 127.0.0.1")
 
 
@@ -26,9 +28,13 @@ def via_forwarded(*lines: str, peer: str = PROXY) -> str | None:
 def test_trusted_proxies_are_comma_separated_cidrs_or_addresses_and_none_by_default():
     assert parse_networks("") == () and load_settings(GatewaySettings, {}).trusted_proxies == ()
     assert parse_networks(" 10.0.0.0/8 , 127.0.0.1,2001:db8::/32, ") == (
-        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("2001:db8::/32"))
-    assert load_settings(GatewaySettings, {"TRUSTED_PROXIES": "10.244.0.0/16"}).trusted_proxies \
-        == parse_networks("10.244.0.0/16")
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("2001:db8::/32"),
+    )
+    assert load_settings(GatewaySettings, {"TRUSTED_PROXIES": "10.244.0.0/16"}).trusted_proxies == parse_networks(
+        "10.244.0.0/16"
+    )
     for bad in ("10.0.0.0/33", "ingress", "10.0.0.0/8;127.0.0.1"):
         with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
             load_settings(GatewaySettings, {"TRUSTED_PROXIES": bad})
@@ -74,8 +80,14 @@ def test_the_forwarded_header_forms_of_rfc_7239():
 
 def test_an_obfuscated_or_unknown_node_is_no_address_and_means_the_peer():
     # Skipping it would believe whatever its sender wrote further left, so the walk ends at the peer.
-    for header in ("for=unknown", 'for="_gazonk"', "for=_hidden", "for=192.0.2.43, for=unknown", "proto=https",
-                   "by=10.0.0.1;proto=https, for=10.1.2.3"):
+    for header in (
+        "for=unknown",
+        'for="_gazonk"',
+        "for=_hidden",
+        "for=192.0.2.43, for=unknown",
+        "proto=https",
+        "by=10.0.0.1;proto=https, for=10.1.2.3",
+    ):
         assert via_forwarded(header) == PROXY, header
 
 
@@ -85,16 +97,46 @@ def test_x_forwarded_for_is_read_when_present_and_forwarded_only_without_it():
     assert client_address(PROXY, TRUSTED, [], ["for=198.51.100.66"]) == "198.51.100.66"
 
 
-@pytest.mark.parametrize("header", ["", " ", "not-an-ip", "unknown", "203.0.113.7,", "203.0.113.7, , 10.1.2.3",
-                                    "999.0.113.7", "203.0.113.7:99999", "203.0.113.7:port", "[2001:db8::7",
-                                    "[2001:db8::7]x", "2001:db8::7]", "01.2.3.4", "203.0.113.7 10.1.2.3"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        " ",
+        "not-an-ip",
+        "unknown",
+        "203.0.113.7,",
+        "203.0.113.7, , 10.1.2.3",
+        "999.0.113.7",
+        "203.0.113.7:99999",
+        "203.0.113.7:port",
+        "[2001:db8::7",
+        "[2001:db8::7]x",
+        "2001:db8::7]",
+        "01.2.3.4",
+        "203.0.113.7 10.1.2.3",
+    ],
+)
 def test_a_malformed_x_forwarded_for_means_the_peer(header):
     assert via_xff(header) == PROXY
 
 
-@pytest.mark.parametrize("header", ["", "for=", "for", "for=192.0.2.43;", 'for="192.0.2.43', "for=[2001:db8::7]",
-                                    "for=192.0.2.43:80", "for=192.0.2.43;for=192.0.2.44", "for=192.0.2.43,,for=1.2.3.4",
-                                    "for=192.0.2.43 for=1.2.3.4", "garbage", "for=a\u00e9"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "for=",
+        "for",
+        "for=192.0.2.43;",
+        'for="192.0.2.43',
+        "for=[2001:db8::7]",
+        "for=192.0.2.43:80",
+        "for=192.0.2.43;for=192.0.2.44",
+        "for=192.0.2.43,,for=1.2.3.4",
+        "for=192.0.2.43 for=1.2.3.4",
+        "garbage",
+        "for=a\u00e9",
+    ],
+)
 def test_a_malformed_forwarded_header_means_the_peer(header):
     assert via_forwarded(header) == PROXY
 

@@ -11,9 +11,17 @@ def test_defaults_are_local():
 
 
 def test_environment_overrides():
-    s = load_settings(AllSettings, {"GATEWAY_PORT": "9000", "BOOKING_URL": "http://booking:8081",
-                                    "REDIS_URL": "redis://r:6379/2", "SMTP_STARTTLS": "true",
-                                    "STRIPE_SECRET_KEY": "sk_live_x", "APP_ENV": "production"})
+    s = load_settings(
+        AllSettings,
+        {
+            "GATEWAY_PORT": "9000",
+            "BOOKING_URL": "http://booking:8081",
+            "REDIS_URL": "redis://r:6379/2",
+            "SMTP_STARTTLS": "true",
+            "STRIPE_SECRET_KEY": "sk_live_x",
+            "APP_ENV": "production",
+        },
+    )
     assert s.port("gateway") == 9000 and s.public_url == "http://127.0.0.1:9000"
     assert s.upstream("booking") == "http://booking:8081"
     assert s.celery_broker_url == "redis://r:6379/2"

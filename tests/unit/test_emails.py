@@ -5,11 +5,15 @@ from tests.support.events import booking_confirmed as sample_event
 
 
 def test_times_are_shown_in_clinic_time_with_the_zone_named():
-    assert local_time_label("2026-12-01T10:00:00+00:00", "Europe/London") == \
-        "Tuesday 1 December 2026, 10:00 (Europe/London, GMT)"
+    assert (
+        local_time_label("2026-12-01T10:00:00+00:00", "Europe/London")
+        == "Tuesday 1 December 2026, 10:00 (Europe/London, GMT)"
+    )
     # Summer time: 09:00 UTC is 10:00 BST.
-    assert local_time_label("2026-06-02T09:00:00+00:00", "Europe/London") == \
-        "Tuesday 2 June 2026, 10:00 (Europe/London, BST)"
+    assert (
+        local_time_label("2026-06-02T09:00:00+00:00", "Europe/London")
+        == "Tuesday 2 June 2026, 10:00 (Europe/London, BST)"
+    )
 
 
 def test_confirmation_email_has_text_and_html_and_escapes_names():

@@ -1,6 +1,7 @@
 """shared/contracts.py: every event's payload is one model, built by its producer and parsed by every consumer.
 Each producer's event is built here with its real code and checked against the exact dict it wrote before the
 models (so the wire is unchanged), then fed to every consumer that handles its type."""
+
 import dataclasses
 import json
 import uuid
@@ -8,13 +9,17 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.booking import consumer as booking_consumer, service as booking_service
+from services.booking import consumer as booking_consumer
+from services.booking import service as booking_service
 from services.booking.availability import Interval
 from services.booking.domain import Hold, Therapist
 from services.booking.reservation import Lapsed, Particulars, Reservation, awaiting_payment_event, held_event
-from services.notifications.emails import handlers as email_handlers, reminders, rendering
+from services.notifications.emails import handlers as email_handlers
+from services.notifications.emails import reminders, rendering
 from services.notifications.webhooks.rules import CLINIC_EVENTS, payload_for
-from services.payments import consumer as payments_consumer, service as payments_service, voucher_service
+from services.payments import consumer as payments_consumer
+from services.payments import service as payments_service
+from services.payments import voucher_service
 from services.payments.stripe_gateway import Intent, Refund
 from shared import contracts
 from shared.events import ENVELOPE_VERSION, Event
@@ -24,7 +29,11 @@ from tests.unit.test_booking_reservation import ADA, AMARA, BEN, CLINIC, DESCRIB
 
 END = START + timedelta(minutes=60)
 SERIES = uuid.uuid4()
-VOUCHER_PART = {"code_hint": "…K3Q9", "value": {"amount": 1000, "currency": "GBP"}, "remaining": {"amount": 0, "currency": "GBP"}}
+VOUCHER_PART = {
+    "code_hint": "…K3Q9",
+    "value": {"amount": 1000, "currency": "GBP"},
+    "remaining": {"amount": 0, "currency": "GBP"},
+}
 
 
 def manage_url(booking_id: uuid.UUID, end: datetime) -> str:
@@ -32,28 +41,55 @@ def manage_url(booking_id: uuid.UUID, end: datetime) -> str:
 
 
 def reservation(status: str, **changes) -> Reservation:
-    values = dict(id=uuid.uuid4(), clinic_id=CLINIC.id, treatment_id=TREATMENT.id, therapist_id=AMARA.id,
-                  start=START, end=END, status=status, expires_at=None, price_amount=6000, currency="GBP",
-                  customer=ADA, series_id=SERIES, series_index=2)
+    values = dict(
+        id=uuid.uuid4(),
+        clinic_id=CLINIC.id,
+        treatment_id=TREATMENT.id,
+        therapist_id=AMARA.id,
+        start=START,
+        end=END,
+        status=status,
+        expires_at=None,
+        price_amount=6000,
+        currency="GBP",
+        customer=ADA,
+        series_id=SERIES,
+        series_index=2,
+    )
     return Reservation(**{**values, **changes})
 
 
-def booking_dict(r: Reservation, status: str, therapist: Therapist = AMARA, start: datetime = START,
-                 end: datetime = END, customer: bool = True) -> dict:
+def booking_dict(
+    r: Reservation,
+    status: str,
+    therapist: Therapist = AMARA,
+    start: datetime = START,
+    end: datetime = END,
+    customer: bool = True,
+) -> dict:
     """services/booking/domain.py booking_event_data as it was written before the models."""
     return {
-        "booking_id": str(r.id), "status": status,
-        "clinic": {"id": str(CLINIC.id), "slug": CLINIC.slug, "name": CLINIC.name, "timezone": CLINIC.timezone,
-                   "reminder_offsets_minutes": list(CLINIC.reminder_offsets_minutes)},
+        "booking_id": str(r.id),
+        "status": status,
+        "clinic": {
+            "id": str(CLINIC.id),
+            "slug": CLINIC.slug,
+            "name": CLINIC.name,
+            "timezone": CLINIC.timezone,
+            "reminder_offsets_minutes": list(CLINIC.reminder_offsets_minutes),
+        },
         "treatment": {"id": str(TREATMENT.id), "name": TREATMENT.name, "duration_minutes": TREATMENT.duration_minutes},
         "therapist": {"id": str(therapist.id), "name": therapist.name},
-        "start": start.isoformat(), "end": end.isoformat(), "price": {"amount": 6000, "currency": "GBP"},
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "price": {"amount": 6000, "currency": "GBP"},
         "customer": {"name": "Ada", "email": "ada@example.com"} if customer else None,
         "series": {"id": str(SERIES), "index": 2},
     }
 
 
 # --- the booking service's events, built by its code ----------------------------------------------
+
 
 def _confirmed() -> tuple[Event, dict]:
     r = reservation("pending_payment")
@@ -67,9 +103,15 @@ def _rescheduled() -> tuple[Event, dict]:
     moved = START + timedelta(days=1)
     r.reschedule(Particulars(CLINIC, TREATMENT, BEN), AMARA, moved, NOW, manage_url)
     end = moved + timedelta(minutes=60)
-    return r.events[-1], {**booking_dict(r, "confirmed", BEN, moved, end), "manage_url": manage_url(r.id, end),
-                          "previous": {"start": START.isoformat(), "end": END.isoformat(),
-                                       "therapist": {"id": str(AMARA.id), "name": AMARA.name}}}
+    return r.events[-1], {
+        **booking_dict(r, "confirmed", BEN, moved, end),
+        "manage_url": manage_url(r.id, end),
+        "previous": {
+            "start": START.isoformat(),
+            "end": END.isoformat(),
+            "therapist": {"id": str(AMARA.id), "name": AMARA.name},
+        },
+    }
 
 
 def _cancelled() -> tuple[Event, dict]:
@@ -81,13 +123,24 @@ def _cancelled() -> tuple[Event, dict]:
 def _completed() -> tuple[Event, dict]:
     r = reservation("confirmed", start=NOW - timedelta(minutes=5), end=NOW + timedelta(minutes=55))
     r.record_outcome("completed", DESCRIBED, NOW)
-    return r.events[-1], booking_dict(r, "completed", start=NOW - timedelta(minutes=5),
-                                      end=NOW + timedelta(minutes=55))
+    return r.events[-1], booking_dict(r, "completed", start=NOW - timedelta(minutes=5), end=NOW + timedelta(minutes=55))
 
 
 def _held() -> tuple[Event, dict]:
-    hold = Hold(uuid.uuid4(), CLINIC.id, TREATMENT, AMARA.id, START, END, Interval(START, END),
-                NOW + timedelta(minutes=10), 6000, "GBP", series_id=SERIES, series_index=2)
+    hold = Hold(
+        uuid.uuid4(),
+        CLINIC.id,
+        TREATMENT,
+        AMARA.id,
+        START,
+        END,
+        Interval(START, END),
+        NOW + timedelta(minutes=10),
+        6000,
+        "GBP",
+        series_id=SERIES,
+        series_index=2,
+    )
     event = held_event(hold, DESCRIBED)
     r = reservation("held", id=hold.id)
     return event, {**booking_dict(r, "held", customer=False), "expires_at": hold.expires_at.isoformat()}
@@ -95,22 +148,31 @@ def _held() -> tuple[Event, dict]:
 
 def _expired() -> tuple[Event, dict]:
     hold_id, payment_id = uuid.uuid4(), uuid.uuid4()
-    return (Lapsed(hold_id, CLINIC.id, SERIES, payment_id, "expired").event,
-            {"booking_id": str(hold_id), "series_id": str(SERIES), "payment_id": str(payment_id)})
+    return (
+        Lapsed(hold_id, CLINIC.id, SERIES, payment_id, "expired").event,
+        {"booking_id": str(hold_id), "series_id": str(SERIES), "payment_id": str(payment_id)},
+    )
 
 
 def _released() -> tuple[Event, dict]:
     hold_id = uuid.uuid4()
-    return (Lapsed(hold_id, CLINIC.id, None, None, "released").event,
-            {"booking_id": str(hold_id), "series_id": None, "payment_id": None})
+    return (
+        Lapsed(hold_id, CLINIC.id, None, None, "released").event,
+        {"booking_id": str(hold_id), "series_id": None, "payment_id": None},
+    )
 
 
 def _pending_payment() -> tuple[Event, dict]:
     booking_id, payment_id = uuid.uuid4(), str(uuid.uuid4())
-    event = awaiting_payment_event(booking_id, CLINIC.id, {"id": payment_id, "amount": 5000, "currency": "GBP"},
-                                   NOW + timedelta(minutes=15))
-    return event, {"booking_id": str(booking_id), "payment_id": payment_id,
-                   "pay_by": (NOW + timedelta(minutes=15)).isoformat(), "amount": {"amount": 5000, "currency": "GBP"}}
+    event = awaiting_payment_event(
+        booking_id, CLINIC.id, {"id": payment_id, "amount": 5000, "currency": "GBP"}, NOW + timedelta(minutes=15)
+    )
+    return event, {
+        "booking_id": str(booking_id),
+        "payment_id": payment_id,
+        "pay_by": (NOW + timedelta(minutes=15)).isoformat(),
+        "amount": {"amount": 5000, "currency": "GBP"},
+    }
 
 
 class Outbox:
@@ -124,22 +186,52 @@ class Outbox:
 def _payment_orphaned() -> tuple[Event, dict]:
     uow, r = Outbox(), reservation("expired")
     booking_service._orphan_payment(uow, r.id, "pay-1", [r], "booking_gone")
-    return uow.events[-1], {"booking_id": str(r.id), "payment_id": "pay-1", "reason": "booking_gone",
-                            "customer": {"name": "Ada", "email": "ada@example.com"}}
+    return uow.events[-1], {
+        "booking_id": str(r.id),
+        "payment_id": "pay-1",
+        "reason": "booking_gone",
+        "customer": {"name": "Ada", "email": "ada@example.com"},
+    }
 
 
 # --- the payments service's events, built by its code against stand-ins for its store ------------
 
-PAYMENT_ROW = {"id": uuid.uuid4(), "status": "processing", "purpose": "booking", "reference_id": uuid.uuid4(),
-               "amount": 6000, "amount_refunded": 0, "currency": "GBP", "clinic_id": CLINIC.id,
-               "customer_email": "ada@example.com", "stripe_payment_intent": "pi_123"}
-VOUCHER_ROW = {"id": uuid.uuid4(), "status": "awaiting_payment", "clinic_id": CLINIC.id, "clinic_slug": CLINIC.slug,
-               "clinic_name": CLINIC.name, "clinic_timezone": CLINIC.timezone, "kind": "amount",
-               "title": "£60 gift voucher", "vat_class": "multi_purpose", "price_amount": 6000, "currency": "GBP",
-               "face_value": 6000, "validity_months": 24, "buyer_name": "Ada", "buyer_email": "ada@example.com",
-               "recipient_name": "Grace", "recipient_email": "grace@example.com", "deliver_on": date(2026, 12, 24),
-               "expires_at": datetime(2028, 11, 25, 12, 0, tzinfo=timezone.utc), "unit": "money", "balance": 2500,
-               "code_last4": "WXYZ"}
+PAYMENT_ROW = {
+    "id": uuid.uuid4(),
+    "status": "processing",
+    "purpose": "booking",
+    "reference_id": uuid.uuid4(),
+    "amount": 6000,
+    "amount_refunded": 0,
+    "currency": "GBP",
+    "clinic_id": CLINIC.id,
+    "customer_email": "ada@example.com",
+    "stripe_payment_intent": "pi_123",
+}
+VOUCHER_ROW = {
+    "id": uuid.uuid4(),
+    "status": "awaiting_payment",
+    "clinic_id": CLINIC.id,
+    "clinic_slug": CLINIC.slug,
+    "clinic_name": CLINIC.name,
+    "clinic_timezone": CLINIC.timezone,
+    "kind": "amount",
+    "title": "£60 gift voucher",
+    "vat_class": "multi_purpose",
+    "price_amount": 6000,
+    "currency": "GBP",
+    "face_value": 6000,
+    "validity_months": 24,
+    "buyer_name": "Ada",
+    "buyer_email": "ada@example.com",
+    "recipient_name": "Grace",
+    "recipient_email": "grace@example.com",
+    "deliver_on": date(2026, 12, 24),
+    "expires_at": datetime(2028, 11, 25, 12, 0, tzinfo=timezone.utc),
+    "unit": "money",
+    "balance": 2500,
+    "code_last4": "WXYZ",
+}
 
 
 class Keys:
@@ -172,6 +264,7 @@ def written(monkeypatch):
     def returning(value):
         async def fake(*args, **kwargs):
             return value
+
         return fake
 
     for module in (payments_service, voucher_service):
@@ -191,17 +284,29 @@ def written(monkeypatch):
 async def _payment_succeeded(written) -> tuple[Event, dict]:
     await payments_service.apply_intent(None, Intent("pi_123", "succeeded", 6000, "gbp", None, {}))
     row = PAYMENT_ROW
-    return written[-1], {"payment_id": str(row["id"]), "purpose": "booking", "reference_id": str(row["reference_id"]),
-                         "amount": {"amount": 6000, "currency": "GBP"}, "stripe_payment_intent": "pi_123"}
+    return written[-1], {
+        "payment_id": str(row["id"]),
+        "purpose": "booking",
+        "reference_id": str(row["reference_id"]),
+        "amount": {"amount": 6000, "currency": "GBP"},
+        "stripe_payment_intent": "pi_123",
+    }
 
 
 async def _payment_refunded(written) -> tuple[Event, dict]:
     booking_id = uuid.uuid4()
-    await payments_service.refund_booking_payment(None, Stripe(), booking_id=booking_id, reason="booking_gone",
-                                                  cause_event_id=uuid.uuid4())
-    return written[-1], {"payment_id": str(PAYMENT_ROW["id"]), "refund_id": str(uuid.UUID(int=7)),
-                         "purpose": "booking", "reference_id": str(booking_id), "reason": "booking_gone",
-                         "customer_email": "ada@example.com", "amount": {"amount": 6000, "currency": "GBP"}}
+    await payments_service.refund_booking_payment(
+        None, Stripe(), booking_id=booking_id, reason="booking_gone", cause_event_id=uuid.uuid4()
+    )
+    return written[-1], {
+        "payment_id": str(PAYMENT_ROW["id"]),
+        "refund_id": str(uuid.UUID(int=7)),
+        "purpose": "booking",
+        "reference_id": str(booking_id),
+        "reason": "booking_gone",
+        "customer_email": "ada@example.com",
+        "amount": {"amount": 6000, "currency": "GBP"},
+    }
 
 
 def _voucher_clinic() -> dict:
@@ -212,11 +317,19 @@ async def _voucher_purchased(written) -> tuple[Event, dict]:
     await voucher_service.issue(None, VOUCHER_ROW["id"], Keys(), NOW)
     data = written[-1].data
     return written[-1], {
-        "voucher_id": str(VOUCHER_ROW["id"]), "clinic": _voucher_clinic(), "kind": "amount",
-        "title": "£60 gift voucher", "vat_class": "multi_purpose", "price": {"amount": 6000, "currency": "GBP"},
+        "voucher_id": str(VOUCHER_ROW["id"]),
+        "clinic": _voucher_clinic(),
+        "kind": "amount",
+        "title": "£60 gift voucher",
+        "vat_class": "multi_purpose",
+        "price": {"amount": 6000, "currency": "GBP"},
         "buyer": {"name": "Ada", "email": "ada@example.com"},
-        "recipient": {"name": "Grace", "email": "grace@example.com"}, "deliver_on": "2026-12-24",
-        "expires_at": "2028-11-25T12:00:00+00:00", "code_hint": data["code_hint"], "buyer_token": "buyer-token"}
+        "recipient": {"name": "Grace", "email": "grace@example.com"},
+        "deliver_on": "2026-12-24",
+        "expires_at": "2028-11-25T12:00:00+00:00",
+        "code_hint": data["code_hint"],
+        "buyer_token": "buyer-token",
+    }
 
 
 async def _voucher_expired(written) -> tuple[Event, dict]:
@@ -226,29 +339,55 @@ async def _voucher_expired(written) -> tuple[Event, dict]:
 
 async def _voucher_expiring(written) -> tuple[Event, dict]:
     await voucher_service.announce_expiring(None)
-    return written[-1], {"voucher_id": str(VOUCHER_ROW["id"]), "clinic": _voucher_clinic(),
-                         "title": "£60 gift voucher", "expires_at": "2028-11-25T12:00:00+00:00",
-                         "recipient": {"name": "Grace", "email": "grace@example.com"},
-                         "remaining": {"amount": 2500, "currency": "GBP"}, "code_hint": "…WXYZ"}
+    return written[-1], {
+        "voucher_id": str(VOUCHER_ROW["id"]),
+        "clinic": _voucher_clinic(),
+        "title": "£60 gift voucher",
+        "expires_at": "2028-11-25T12:00:00+00:00",
+        "recipient": {"name": "Grace", "email": "grace@example.com"},
+        "remaining": {"amount": 2500, "currency": "GBP"},
+        "code_hint": "…WXYZ",
+    }
 
 
 def _voucher_delivery_changed() -> tuple[Event, dict]:
     # change_delivery needs a clock and the gift's whole row; the model is built as it builds it.
-    event = contracts.event(contracts.VoucherDeliveryChanged(
-        voucher_id=str(VOUCHER_ROW["id"]), clinic=voucher_service.clinic_of(VOUCHER_ROW),
-        deliver_on=VOUCHER_ROW["deliver_on"], changed=("deliver_on", "recipient_email")), clinic_id=str(CLINIC.id))
-    return event, {"voucher_id": str(VOUCHER_ROW["id"]), "clinic": _voucher_clinic(), "deliver_on": "2026-12-24",
-                   "changed": ["deliver_on", "recipient_email"]}
+    event = contracts.event(
+        contracts.VoucherDeliveryChanged(
+            voucher_id=str(VOUCHER_ROW["id"]),
+            clinic=voucher_service.clinic_of(VOUCHER_ROW),
+            deliver_on=VOUCHER_ROW["deliver_on"],
+            changed=("deliver_on", "recipient_email"),
+        ),
+        clinic_id=str(CLINIC.id),
+    )
+    return event, {
+        "voucher_id": str(VOUCHER_ROW["id"]),
+        "clinic": _voucher_clinic(),
+        "deliver_on": "2026-12-24",
+        "changed": ["deliver_on", "recipient_email"],
+    }
 
 
-SYNC_PRODUCERS = {"booking.confirmed": _confirmed, "booking.rescheduled": _rescheduled,
-                  "booking.cancelled": _cancelled, "booking.completed": _completed, "booking.held": _held,
-                  "booking.expired": _expired, "booking.released": _released,
-                  "booking.pending_payment": _pending_payment, "booking.payment_orphaned": _payment_orphaned,
-                  "voucher.delivery_changed": _voucher_delivery_changed}
-ASYNC_PRODUCERS = {"payment.succeeded": _payment_succeeded, "payment.refunded": _payment_refunded,
-                   "voucher.purchased": _voucher_purchased, "voucher.expired": _voucher_expired,
-                   "voucher.expiring": _voucher_expiring}
+SYNC_PRODUCERS = {
+    "booking.confirmed": _confirmed,
+    "booking.rescheduled": _rescheduled,
+    "booking.cancelled": _cancelled,
+    "booking.completed": _completed,
+    "booking.held": _held,
+    "booking.expired": _expired,
+    "booking.released": _released,
+    "booking.pending_payment": _pending_payment,
+    "booking.payment_orphaned": _payment_orphaned,
+    "voucher.delivery_changed": _voucher_delivery_changed,
+}
+ASYNC_PRODUCERS = {
+    "payment.succeeded": _payment_succeeded,
+    "payment.refunded": _payment_refunded,
+    "voucher.purchased": _voucher_purchased,
+    "voucher.expired": _voucher_expired,
+    "voucher.expiring": _voucher_expiring,
+}
 
 
 @pytest.fixture
@@ -262,10 +401,11 @@ async def produced(written) -> dict[str, tuple[Event, dict]]:
 
 # --- the tests -----------------------------------------------------------------------------------
 
+
 async def test_each_producer_writes_exactly_what_it_wrote_before(produced):
     for event_type, (event, before) in produced.items():
         assert event.type == event_type
-        assert json.dumps(event.data) == json.dumps(before), event_type   # same keys, same order, same values
+        assert json.dumps(event.data) == json.dumps(before), event_type  # same keys, same order, same values
         assert event.version == contracts.REGISTRY[event_type].VERSION == ENVELOPE_VERSION
         assert event.clinic_id == str(CLINIC.id)
 
@@ -288,8 +428,9 @@ def test_every_registered_type_has_a_producer_here_or_is_named():
 def consumed_types() -> dict[str, set[str]]:
     """Every event type some consumer handles, by consumer."""
     return {
-        "booking": set(booking_consumer.build_handlers(type("S", (), {"public_url": "http://x",
-                                                                      "manage_link_key": "k"})())),
+        "booking": set(
+            booking_consumer.build_handlers(type("S", (), {"public_url": "http://x", "manage_link_key": "k"})())
+        ),
         "payments": set(payments_consumer.build_handlers(None)),
         "notifications-emails": set(email_handlers.HANDLERS),
         "notifications-webhooks": set(CLINIC_EVENTS),
@@ -320,8 +461,7 @@ async def test_the_consumers_read_what_the_producers_write(produced):
         event = produced[event_type][0]
         changed = contracts.parse(contracts.BookingChanged, event)
         view = reminders.booking_view(changed)
-        assert (view.customer_email, view.clinic_timezone, view.series_index) == ("ada@example.com",
-                                                                                  "Europe/London", 2)
+        assert (view.customer_email, view.clinic_timezone, view.series_index) == ("ada@example.com", "Europe/London", 2)
         assert reminders.offsets_of(changed.clinic) == reminders.offsets_of(event.data["clinic"])
     confirmed = rendering.booking_confirmed(produced["booking.confirmed"][0].data, mail_from="Clinic <c@x.example>")
     assert confirmed.to_address == "ada@example.com" and "course session 3" in confirmed.text_body
@@ -332,8 +472,9 @@ async def test_the_consumers_read_what_the_producers_write(produced):
     refunded = rendering.payment_refunded(produced["payment.refunded"][0].data, brand)
     assert refunded.to_address == "ada@example.com"
     purchased = produced["voucher.purchased"][0]
-    receipt = rendering.voucher_receipt(purchased.data, brand, NOW,
-                                        change_url=rendering.gift_change_url("http://x", purchased.data))
+    receipt = rendering.voucher_receipt(
+        purchased.data, brand, NOW, change_url=rendering.gift_change_url("http://x", purchased.data)
+    )
     assert receipt.to_address == "ada@example.com"
     expiring = rendering.voucher_expiring(produced["voucher.expiring"][0].data, brand, book_url="http://x/book")
     assert expiring.to_address == "grace@example.com"
@@ -351,8 +492,11 @@ def test_unknown_keys_are_ignored_and_dropped():
 
 
 def required_keys(model) -> list[str]:
-    return [f.name for f in dataclasses.fields(model)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    return [
+        f.name
+        for f in dataclasses.fields(model)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
 
 
 async def test_a_missing_required_key_is_an_error_naming_it(produced):
@@ -363,17 +507,22 @@ async def test_a_missing_required_key_is_an_error_naming_it(produced):
             with pytest.raises(contracts.ContractError, match=repr(key)):
                 model.from_data(data)
     with pytest.raises(contracts.ContractError, match=r"BookingChanged\.clinic: missing required key 'timezone'"):
-        contracts.BookingChanged.from_data({**produced["booking.confirmed"][1],
-                                            "clinic": {"id": "c", "slug": "s", "name": "n"}})
+        contracts.BookingChanged.from_data(
+            {**produced["booking.confirmed"][1], "clinic": {"id": "c", "slug": "s", "name": "n"}}
+        )
 
 
 def test_older_events_still_parse_as_they_were():
     """Shapes written before fields were added: no reminder offsets, a voucher event naming no clinic, an expiry
     with no payment_id (payments then leaves the card payment alone)."""
-    from tests.support.notifications import voucher_purchased
     from tests.support.events import booking_confirmed
-    for event in (booking_confirmed(), voucher_purchased(deliver_on="2026-12-24"),
-                  Event("booking.expired", {"booking_id": "b", "series_id": None})):
+    from tests.support.notifications import voucher_purchased
+
+    for event in (
+        booking_confirmed(),
+        voucher_purchased(deliver_on="2026-12-24"),
+        Event("booking.expired", {"booking_id": "b", "series_id": None}),
+    ):
         model = contracts.parse_any(event)
         assert model.to_data() == event.data
     assert not contracts.BookingLapsed.from_data({"booking_id": "b"}).payment_known
@@ -384,6 +533,6 @@ def test_an_event_is_built_only_of_its_own_type():
     with pytest.raises(contracts.ContractError):
         contracts.event(lapsed, "booking.cancelled", clinic_id=None)
     with pytest.raises(contracts.ContractError):
-        contracts.event(lapsed, clinic_id=None)      # two types share the model: which one must be said
+        contracts.event(lapsed, clinic_id=None)  # two types share the model: which one must be said
     with pytest.raises(contracts.ContractError):
         contracts.parse(contracts.BookingChanged, Event("booking.expired", {"booking_id": "b"}))

@@ -3,23 +3,26 @@ import pytest
 from services.gateway.routing import service_for
 
 
-@pytest.mark.parametrize("path, service", [
-    ("/api/v1/clinics", "booking"),
-    ("/api/v1/clinics/urban-therapy/availability", "booking"),
-    ("/api/v1/bookings/123/cancel", "booking"),
-    ("/api/v1/clinic/bookings", "booking"),
-    ("/api/v1/clinic/vouchers", "payments"),
-    ("/api/v1/vouchers/balance", "payments"),
-    ("/api/v1/stripe/webhook", "payments"),
-    ("/api/v1/clinic/webhook-endpoints/9/rotate-secret", "notifications"),
-    ("/api/v1/clinic/deliveries/5/replay", "notifications"),
-    ("/dev/mailbox", "notifications"),
-    ("/", "web"),
-    ("/c/urban-therapy", "web"),
-    ("/c/urban-therapy/book/hold", "web"),
-    ("/manage/123", "web"),
-    ("/assets/site.0123456789ab.css", "web"),
-])
+@pytest.mark.parametrize(
+    "path, service",
+    [
+        ("/api/v1/clinics", "booking"),
+        ("/api/v1/clinics/urban-therapy/availability", "booking"),
+        ("/api/v1/bookings/123/cancel", "booking"),
+        ("/api/v1/clinic/bookings", "booking"),
+        ("/api/v1/clinic/vouchers", "payments"),
+        ("/api/v1/vouchers/balance", "payments"),
+        ("/api/v1/stripe/webhook", "payments"),
+        ("/api/v1/clinic/webhook-endpoints/9/rotate-secret", "notifications"),
+        ("/api/v1/clinic/deliveries/5/replay", "notifications"),
+        ("/dev/mailbox", "notifications"),
+        ("/", "web"),
+        ("/c/urban-therapy", "web"),
+        ("/c/urban-therapy/book/hold", "web"),
+        ("/manage/123", "web"),
+        ("/assets/site.0123456789ab.css", "web"),
+    ],
+)
 def test_paths_go_to_their_owner(path, service):
     assert service_for(path) == service
 

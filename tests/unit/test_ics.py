@@ -1,4 +1,5 @@
 """The .ics invites, read back with icalendar: one calendar entry per booking, updated then removed."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -60,12 +61,12 @@ def test_reschedule_updates_the_same_entry_with_a_higher_sequence_and_cancel_rem
 
 def test_sequence_orders_changes_a_second_apart_and_fits_a_32_bit_integer():
     assert ics.sequence_for(T0 + timedelta(seconds=1)) == ics.sequence_for(T0) + 1
-    assert ics.sequence_for(datetime(2090, 12, 31, tzinfo=timezone.utc)) < 2 ** 31
+    assert ics.sequence_for(datetime(2090, 12, 31, tzinfo=timezone.utc)) < 2**31
     assert ics.sequence_for(datetime(2000, 1, 1, tzinfo=timezone.utc)) == 0
 
 
 def test_times_on_a_dst_change_day_are_exact_instants():
     # 25 October 2026: London's clocks go back at 02:00 BST. 01:30 local happens twice; UTC does not.
-    start = datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc)   # 01:30 GMT, the second 01:30 in London
+    start = datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc)  # 01:30 GMT, the second 01:30 in London
     _, _, vevent = parsed(emails.booking_confirmed(booking_event(start=start).data, changed_at=T0))
     assert vevent["DTSTART"].to_ical() == b"20261025T013000Z"

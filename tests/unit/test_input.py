@@ -1,4 +1,5 @@
 """The shared input rules: JSON depth on raw bytes, storable text, and the windows of instants and days."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,21 @@ from datetime import date, datetime, timedelta, timezone
 
 import pydantic
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shared.input import (EARLIEST, LAST_DAY, LATEST, MAX_JSON_DEPTH, Day, Instant, StrictModel,
-                          json_too_deep, surrogate_path, text_problem)
+from shared.input import (
+    EARLIEST,
+    LAST_DAY,
+    LATEST,
+    MAX_JSON_DEPTH,
+    Day,
+    Instant,
+    StrictModel,
+    json_too_deep,
+    surrogate_path,
+    text_problem,
+)
 
 
 def depth(value) -> int:
@@ -21,10 +33,12 @@ def depth(value) -> int:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(alphabet="[]{}\"\\,:ab \n"),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="[]{}\"\\a", max_size=3),
-                                                                 inner, max_size=3),
-    max_leaves=60)
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\,:ab \n'),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=3), inner, max_size=3)
+    ),
+    max_leaves=60,
+)
 
 
 @given(json_values, st.integers(min_value=0, max_value=8))
@@ -36,23 +50,45 @@ def test_depth_is_measured_on_the_raw_bytes_as_a_parser_would(value, limit):
 def test_hostile_depths_are_refused_without_recursion():
     assert json_too_deep(b"[" * 100_000 + b"]" * 100_000)
     assert json_too_deep(b'{"hold": "x", "extra": ' + b'{"a": ' * 20_000 + b"1" + b"}" * 20_001)
-    assert json_too_deep(b"[" * 100_000)                        # unterminated: still too deep, not a crash
+    assert json_too_deep(b"[" * 100_000)  # unterminated: still too deep, not a crash
     assert not json_too_deep(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH)
-    assert not json_too_deep(b"[]" * 100_000)                   # wide is fine
+    assert not json_too_deep(b"[]" * 100_000)  # wide is fine
 
 
-@pytest.mark.parametrize("text, multiline", [
-    ("Ada\x00Lovelace", False), ("Ada\x00Lovelace", True), ("\ud800", False), ("a\udfffb", True),
-    ("bell\x07", True), ("esc\x1b[31m", False), ("del\x7f", False), ("c1\x85", True), ("line\nbreak", False),
-    ("carriage\rreturn", False), ("tab\there", False), ("sep\u2028", False), ("\uffff", True),
-])
+@pytest.mark.parametrize(
+    "text, multiline",
+    [
+        ("Ada\x00Lovelace", False),
+        ("Ada\x00Lovelace", True),
+        ("\ud800", False),
+        ("a\udfffb", True),
+        ("bell\x07", True),
+        ("esc\x1b[31m", False),
+        ("del\x7f", False),
+        ("c1\x85", True),
+        ("line\nbreak", False),
+        ("carriage\rreturn", False),
+        ("tab\there", False),
+        ("sep\u2028", False),
+        ("\uffff", True),
+    ],
+)
 def test_text_that_cannot_be_stored_or_shown_safely_is_refused(text, multiline):
     assert text_problem(text, multiline=multiline) is not None
 
 
-@pytest.mark.parametrize("text", [
-    "Ada Lovelace", "Zoë O'Brien-Smith", "محمد", "\u200fRTL mark", "'; DROP TABLE bookings; --", "😀", "a" * 10_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ada Lovelace",
+        "Zoë O'Brien-Smith",
+        "محمد",
+        "\u200fRTL mark",
+        "'; DROP TABLE bookings; --",
+        "😀",
+        "a" * 10_000,
+    ],
+)
 def test_ordinary_text_in_any_script_passes(text):
     assert text_problem(text) is None
 
@@ -87,8 +123,15 @@ def test_every_string_a_model_holds_is_checked_with_its_field_named():
     assert Body.model_validate({"name": "a", "note": "two\nlines"}).note == "two\nlines"
 
 
-@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00",
-                                    "1999-12-31T23:59:59+00:00", "2200-01-01T00:00:00+00:00"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "9999-12-31T23:59:59-12:00",
+        "0001-01-01T00:00:00+14:00",
+        "1999-12-31T23:59:59+00:00",
+        "2200-01-01T00:00:00+00:00",
+    ],
+)
 def test_instants_outside_the_window_are_refused_before_any_arithmetic(moment):
     assert errors({"name": "a", "at": moment}) == [("at", "datetime_out_of_range")]
 

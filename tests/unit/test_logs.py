@@ -43,7 +43,7 @@ def test_a_line_written_off_the_loop_keeps_what_it_had_where_it_was_made(capsys)
     finally:
         request_id_var.reset(token)
     request_id_var.set("a-later-request")
-    handler.listener.stop()             # what the process does at exit: every queued line written
+    handler.listener.stop()  # what the process does at exit: every queued line written
     atexit.unregister(handler.listener.stop)
     root.handlers[:], root.level = kept_handlers, kept_level
     shown, failed = (json.loads(line) for line in capsys.readouterr().out.splitlines())

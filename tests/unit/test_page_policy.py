@@ -1,12 +1,15 @@
 """Our pages' Content-Security-Policy (services/web/csp.py): unchanged for every page that needs nothing more;
 widened only by what a page asks for."""
+
 from __future__ import annotations
 
 from services.web.card_payment import STRIPE_SOURCES
 from services.web.csp import page_policy
 
-OWN_FILES_ONLY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+OWN_FILES_ONLY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -21,7 +24,8 @@ def test_a_booking_page_is_framed_by_the_clinics_own_websites_and_nothing_else_c
     policy = directives(page_policy(frame_ancestors=("https://www.example.com", "http://localhost:8000")))
     assert policy["frame-ancestors"] == ["https://www.example.com", "http://localhost:8000"]
     assert {k: v for k, v in policy.items() if k != "frame-ancestors"} == {
-        k: v for k, v in directives(OWN_FILES_ONLY).items() if k != "frame-ancestors"}
+        k: v for k, v in directives(OWN_FILES_ONLY).items() if k != "frame-ancestors"
+    }
 
 
 def test_the_card_pay_page_adds_only_what_stripe_js_needs():

@@ -21,8 +21,9 @@ def test_cauda_equina_signs_stop_the_booking_with_a_and_e_advice(sign):
     assert "A&E now" in result.advice[0]
 
 
-@pytest.mark.parametrize("sign, words", [("calf_swelling", "deep vein thrombosis"),
-                                         ("acute_inflammation", "physiotherapist")])
+@pytest.mark.parametrize(
+    "sign, words", [("calf_swelling", "deep vein thrombosis"), ("acute_inflammation", "physiotherapist")]
+)
 def test_dvt_or_inflammation_stop_it_with_gp_advice(sign, words):
     result = assess(answers(**{sign: True}))
     assert result.outcome == "see_doctor" and result.stops_booking

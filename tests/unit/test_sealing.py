@@ -1,4 +1,5 @@
 """Values sealed at rest: opaque, tamper-evident, and opened only with the key and purpose they were sealed with."""
+
 from __future__ import annotations
 
 import pytest

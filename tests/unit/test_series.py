@@ -1,5 +1,5 @@
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 
 from services.booking.availability import Interval, Rules, Schedule, Timing, WeeklyTime, free_slots
 from services.booking.series import Spacing, plan_series

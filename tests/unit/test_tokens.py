@@ -14,12 +14,18 @@ def test_a_fresh_token_opens_its_booking():
     check_token(KEY, make_token(KEY, BOOKING, NOW + timedelta(days=1)), BOOKING, NOW)
 
 
-@pytest.mark.parametrize("token", [
-    make_token(KEY, BOOKING, NOW - timedelta(seconds=1)),            # expired
-    make_token(KEY, uuid.uuid4(), NOW + timedelta(days=1)),          # another booking's
-    make_token("other-key", BOOKING, NOW + timedelta(days=1)),       # forged with another key
-    str(BOOKING), "", "abc.def", "1.!!!",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        make_token(KEY, BOOKING, NOW - timedelta(seconds=1)),  # expired
+        make_token(KEY, uuid.uuid4(), NOW + timedelta(days=1)),  # another booking's
+        make_token("other-key", BOOKING, NOW + timedelta(days=1)),  # forged with another key
+        str(BOOKING),
+        "",
+        "abc.def",
+        "1.!!!",
+    ],
+)
 def test_bad_tokens_are_refused(token):
     with pytest.raises(TokenInvalid):
         check_token(KEY, token, BOOKING, NOW)

@@ -3,6 +3,7 @@ modules strictly. No domain module escapes it: each one the import-linter's no-I
 files, but for those still waiting their turn (PENDING). And strictness is shown to bite: on a copy of the code
 with an unannotated function added to a domain module and an untyped dict to a shared one, mypy fails naming
 those two errors and nothing else."""
+
 from __future__ import annotations
 
 import shutil
@@ -28,8 +29,7 @@ def _domain_modules() -> list[str]:
 
 def _checked(module: str) -> bool:
     path = module.replace(".", "/")
-    return any(path == entry.removesuffix(".py") or path.startswith(entry.rstrip("/") + "/")
-               for entry in MYPY_FILES)
+    return any(path == entry.removesuffix(".py") or path.startswith(entry.rstrip("/") + "/") for entry in MYPY_FILES)
 
 
 def test_every_domain_module_is_type_checked_or_pending():
@@ -40,16 +40,24 @@ def test_every_domain_module_is_type_checked_or_pending():
 
 def test_strict_mypy_bites_on_domain_and_shared_code(tmp_path):
     for package in ("services", "shared"):
-        shutil.copytree(ROOT / package, tmp_path / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "static", "templates", "*.sql", "*.json"))
+        shutil.copytree(
+            ROOT / package,
+            tmp_path / package,
+            ignore=shutil.ignore_patterns("__pycache__", "static", "templates", "*.sql", "*.json"),
+        )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     domain = tmp_path / "services/payments/domain.py"
     domain.write_text(domain.read_text() + "\n\ndef untyped(amount):\n    return amount\n")
     money = tmp_path / "shared/money.py"
     money.write_text(money.read_text() + "\n\ndef bare(value: dict) -> int:\n    return len(value)\n")
 
-    done = subprocess.run([str(MYPY), "--cache-dir", str(tmp_path / ".mypy_cache")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(MYPY), "--cache-dir", str(tmp_path / ".mypy_cache")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     errors = [line for line in done.stdout.splitlines() if ": error: " in line]
     assert done.returncode == 1, done.stdout + done.stderr

@@ -5,9 +5,23 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from services.payments.vouchers import (ALPHABET, CODE_LENGTH, CatalogueItem, Charge, VoucherError, VoucherState,
-                                        check_delivery_date, code_hash, expiry_for, generate_code, normalise,
-                                        plan_redemption, spec_for_amount, spec_for_course, spec_for_treatment)
+from services.payments.vouchers import (
+    ALPHABET,
+    CODE_LENGTH,
+    CatalogueItem,
+    Charge,
+    VoucherError,
+    VoucherState,
+    check_delivery_date,
+    code_hash,
+    expiry_for,
+    generate_code,
+    normalise,
+    plan_redemption,
+    spec_for_amount,
+    spec_for_course,
+    spec_for_treatment,
+)
 
 CLINIC = uuid.uuid4()
 TREATMENT = uuid.uuid4()
@@ -34,18 +48,28 @@ def test_codes_are_forgiving_to_type_and_hashed_with_a_key():
 
 def test_what_a_purchase_issues():
     money = spec_for_amount(5000, "gbp", "GBP")
-    assert (money.kind, money.unit, money.vat_class, money.face_value, money.price_amount) == \
-        ("amount", "money", "multi_purpose", 5000, 5000)
+    assert (money.kind, money.unit, money.vat_class, money.face_value, money.price_amount) == (
+        "amount",
+        "money",
+        "multi_purpose",
+        5000,
+        5000,
+    )
     treatment = spec_for_treatment(CatalogueItem(TREATMENT, "Swedish massage", 6000, "GBP"))
-    assert (treatment.unit, treatment.vat_class, treatment.face_value, treatment.price_amount) == \
-        ("sessions", "single_purpose", 1, 6000)
+    assert (treatment.unit, treatment.vat_class, treatment.face_value, treatment.price_amount) == (
+        "sessions",
+        "single_purpose",
+        1,
+        6000,
+    )
     course = spec_for_course(CatalogueItem(uuid.uuid4(), "Sciatica course", 34500, "GBP", 6, TREATMENT))
     assert (course.face_value, course.treatment_id) == (6, TREATMENT)
 
 
-@pytest.mark.parametrize("amount, currency, code", [(2499, "GBP", "amount_out_of_range"),
-                                                    (50001, "GBP", "amount_out_of_range"),
-                                                    (5000, "EUR", "currency_mismatch")])
+@pytest.mark.parametrize(
+    "amount, currency, code",
+    [(2499, "GBP", "amount_out_of_range"), (50001, "GBP", "amount_out_of_range"), (5000, "EUR", "currency_mismatch")],
+)
 def test_refused_amounts(amount, currency, code):
     with pytest.raises(VoucherError) as refused:
         spec_for_amount(amount, currency, "GBP")
@@ -63,8 +87,14 @@ def test_delivery_dates_and_expiry():
 
 
 def money(balance, **kw):
-    return VoucherState(CLINIC, "money", kw.get("status", "active"), balance,
-                        kw.get("expires_at", datetime(2028, 1, 1, tzinfo=timezone.utc)), None)
+    return VoucherState(
+        CLINIC,
+        "money",
+        kw.get("status", "active"),
+        balance,
+        kw.get("expires_at", datetime(2028, 1, 1, tzinfo=timezone.utc)),
+        None,
+    )
 
 
 def test_money_voucher_pays_what_it_can_and_the_card_the_rest():
@@ -80,19 +110,23 @@ def test_session_vouchers_need_the_treatment_and_enough_sessions():
         plan_redemption(course, Charge(CLINIC, 6500, uuid.uuid4(), 1), NOW)
     assert other.value.code == "voucher_not_valid_for_treatment"
     with pytest.raises(VoucherError) as short:
-        plan_redemption(VoucherState(CLINIC, "sessions", "active", 2, None, TREATMENT),
-                        Charge(CLINIC, 34500, TREATMENT, 6), NOW)
+        plan_redemption(
+            VoucherState(CLINIC, "sessions", "active", 2, None, TREATMENT), Charge(CLINIC, 34500, TREATMENT, 6), NOW
+        )
     assert short.value.code == "voucher_not_enough_sessions"
 
 
-@pytest.mark.parametrize("voucher, code, status", [
-    (money(5000, expires_at=datetime(2026, 11, 1, tzinfo=timezone.utc)), "voucher_expired", 409),
-    (money(5000, status="expired"), "voucher_expired", 409),
-    (money(0), "voucher_used_up", 409),
-    (money(5000, status="void"), "voucher_void", 409),
-    (VoucherState(uuid.uuid4(), "money", "active", 5000, None, None), "voucher_other_clinic", 422),
-    (money(5000, status="awaiting_payment"), "voucher_not_found", 404),
-])
+@pytest.mark.parametrize(
+    "voucher, code, status",
+    [
+        (money(5000, expires_at=datetime(2026, 11, 1, tzinfo=timezone.utc)), "voucher_expired", 409),
+        (money(5000, status="expired"), "voucher_expired", 409),
+        (money(0), "voucher_used_up", 409),
+        (money(5000, status="void"), "voucher_void", 409),
+        (VoucherState(uuid.uuid4(), "money", "active", 5000, None, None), "voucher_other_clinic", 422),
+        (money(5000, status="awaiting_payment"), "voucher_not_found", 404),
+    ],
+)
 def test_unusable_vouchers(voucher, code, status):
     with pytest.raises(VoucherError) as refused:
         plan_redemption(voucher, Charge(CLINIC, 6500, TREATMENT, 1), NOW)

@@ -1,6 +1,7 @@
 """The week of free times as its buttons say it (services/web/booking.week_view, rendering the `week` macro): each time
 named by its clock and described by its day's heading, which names the zone; its values printed unescaped only
 because they are safe, whatever the API's text."""
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ from services.web.pages import API, TEMPLATES
 
 CLINIC = {"slug": "urban-therapy", "timezone": "Europe/London"}
 AMARA = {"id": "c8dcc88a-55d0-5d7a-90ca-aa3520453687", "name": "Amara <Okafor> & co"}
-WEEK = "2030-06-03"         # a Monday, in British Summer Time
+WEEK = "2030-06-03"  # a Monday, in British Summer Time
 
 
 class Availability:
@@ -38,8 +39,9 @@ async def week_html(slots: list[dict], *, with_therapist: bool = True) -> str:
     app = web.Application()
     app[API] = Availability(slots)
     app[TEMPLATES] = templates(Assets())
-    view = await week_view(make_mocked_request("GET", "/", app=app), CLINIC, "treatment",
-                           None if with_therapist else AMARA["id"], WEEK)
+    view = await week_view(
+        make_mocked_request("GET", "/", app=app), CLINIC, "treatment", None if with_therapist else AMARA["id"], WEEK
+    )
     return str(view["week_html"])
 
 
@@ -48,8 +50,12 @@ def buttons(html: str) -> list[str]:
 
 
 async def test_each_time_is_its_clock_described_by_its_day_which_names_the_zone():
-    html = await week_html([{"start": "2030-06-03T08:00:00+00:00", "therapist": AMARA},
-                            {"start": "2030-06-04T13:30:00+00:00", "therapist": AMARA}])
+    html = await week_html(
+        [
+            {"start": "2030-06-03T08:00:00+00:00", "therapist": AMARA},
+            {"start": "2030-06-04T13:30:00+00:00", "therapist": AMARA},
+        ]
+    )
     assert '<h2 class="h3" id="day-2030-06-03">Monday 3 June 2030 (UK time, BST)</h2>' in html
     monday, tuesday = buttons(html)
     assert f'value="{AMARA["id"]}|2030-06-03T08:00:00+00:00" aria-describedby="day-2030-06-03">09:00<' in monday
@@ -60,8 +66,9 @@ async def test_with_no_preference_each_time_names_its_therapist_escaped():
     html = await week_html([{"start": "2030-06-03T08:00:00+00:00", "therapist": AMARA}])
     assert '<span class="visually-hidden">, with Amara &lt;Okafor&gt; &amp; co</span>' in html
     assert "<Okafor>" not in html
-    assert "visually-hidden" not in await week_html([{"start": "2030-06-03T08:00:00+00:00", "therapist": AMARA}],
-                                                    with_therapist=False)
+    assert "visually-hidden" not in await week_html(
+        [{"start": "2030-06-03T08:00:00+00:00", "therapist": AMARA}], with_therapist=False
+    )
 
 
 async def test_a_start_the_page_could_not_print_as_it_is_is_written_anew():

@@ -1,5 +1,6 @@
 """The clinic API (`Authorization: Bearer <api key>`, checked by the gateway; everything scoped to the key's
 clinic): its bookings and their outcomes, and its API keys. (Its settings: services/booking/settings_routes.py.)"""
+
 from __future__ import annotations
 
 import uuid
@@ -20,15 +21,20 @@ routes = web.RouteTableDef()
 
 # --- bookings ------------------------------------------------------------------------------------
 
+
 def _clinic_booking_json(seen: store.ClinicBooking, clinic: Clinic, health: Sealer, *, with_answers: bool) -> dict:
     booking = seen.reservation
     body = {
-        "id": str(booking.id), "status": booking.status,
-        "start": serialise.local(booking.start, clinic), "end": serialise.local(booking.end, clinic),
+        "id": str(booking.id),
+        "status": booking.status,
+        "start": serialise.local(booking.start, clinic),
+        "end": serialise.local(booking.end, clinic),
         "treatment": {"id": str(booking.treatment_id), "name": seen.treatment_name},
         "therapist": {"id": str(booking.therapist_id), "name": seen.therapist_name},
-        "customer": {**serialise.customer(booking.customer),
-                     "phone": booking.customer.phone if booking.customer else None},
+        "customer": {
+            **serialise.customer(booking.customer),
+            "phone": booking.customer.phone if booking.customer else None,
+        },
         "price": serialise.money(booking.price_amount, booking.currency),
         "series": {"id": str(booking.series_id), "index": booking.series_index} if booking.series_id else None,
         "screening": None,
@@ -36,7 +42,7 @@ def _clinic_booking_json(seen: store.ClinicBooking, clinic: Clinic, health: Seal
     if seen.screening_outcome is not None:
         kept = health.open(seen.screening_sealed) if seen.screening_sealed else {"answers": None, "flags": []}
         body["screening"] = {"outcome": seen.screening_outcome, "flags": kept["flags"]}
-        if with_answers:   # health data: only on the single-booking view, only to this clinic
+        if with_answers:  # health data: only on the single-booking view, only to this clinic
             body["screening"]["answers"] = kept["answers"]
     return body
 
@@ -47,9 +53,13 @@ async def clinic_bookings(request: web.Request) -> web.Response:
     first, last = query_day(request, "from"), query_day(request, "to")
     found = await reads.clinic_bookings(context.pool(request), clinic_id, first, last, context.now())
     health = context.health(request)
-    return web.json_response({"from": found.first.isoformat(), "to": found.last.isoformat(),
-                              "bookings": [_clinic_booking_json(s, found.clinic, health, with_answers=False)
-                                           for s in found.bookings]})
+    return web.json_response(
+        {
+            "from": found.first.isoformat(),
+            "to": found.last.isoformat(),
+            "bookings": [_clinic_booking_json(s, found.clinic, health, with_answers=False) for s in found.bookings],
+        }
+    )
 
 
 @routes.get("/api/v1/clinic/bookings/{id}")
@@ -65,8 +75,9 @@ async def _record_outcome(request: web.Request, outcome: str) -> web.Response:
     booking_id = context.booking_id(request)
     await service.record_outcome(context.unit_of_work(request), clinic_id, booking_id, outcome, context.now())
     found = await reads.clinic_booking(context.pool(request), clinic_id, booking_id)
-    return web.json_response(_clinic_booking_json(found.seen, found.clinic, context.health(request),
-                                                  with_answers=False))
+    return web.json_response(
+        _clinic_booking_json(found.seen, found.clinic, context.health(request), with_answers=False)
+    )
 
 
 @routes.post("/api/v1/clinic/bookings/{id}/complete")
@@ -81,12 +92,19 @@ async def no_show_booking(request: web.Request) -> web.Response:
 
 # --- API keys ------------------------------------------------------------------------------------
 
+
 def _api_key_json(row: asyncpg.Record) -> dict:
     """Never the key itself (only its hash is kept): the prefix tells keys apart."""
-    return {"id": str(row["id"]), "name": row["name"], "prefix": row["prefix"],
-            "created_at": row["created_at"].isoformat(), "last_used_at": serialise.iso(row["last_used_at"]),
-            "expires_at": serialise.iso(row["expires_at"]), "revoked_at": serialise.iso(row["revoked_at"]),
-            "replaced_by": str(row["replaced_by"]) if row["replaced_by"] else None}
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "created_at": row["created_at"].isoformat(),
+        "last_used_at": serialise.iso(row["last_used_at"]),
+        "expires_at": serialise.iso(row["expires_at"]),
+        "revoked_at": serialise.iso(row["revoked_at"]),
+        "replaced_by": str(row["replaced_by"]) if row["replaced_by"] else None,
+    }
 
 
 def _new_key_json(new: key_management.NewKey) -> dict:

@@ -1,5 +1,6 @@
 """What the handlers of every audience take from the request and the app: the time, a unit of work, the pool
 for reads, the manage links, the health-data sealer, a path id and an optional body."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,5 +1,6 @@
 """The gateway's own calls (the internal token, never routed from outside): whose is this API key, whose are
 this email and password."""
+
 from __future__ import annotations
 
 import pydantic
@@ -21,10 +22,16 @@ async def verify_api_key(request: web.Request) -> web.Response:
     try:
         key = (await read_json(request, ApiKeyCheckIn)).key
     except pydantic.ValidationError:
-        key = ""        # nothing we could have issued (too long, control characters…): not a key
+        key = ""  # nothing we could have issued (too long, control characters…): not a key
     row = await reads.key_owner(context.pool(request), key)
-    return web.json_response({"clinic_id": str(row["clinic_id"]), "clinic": row["slug"], "key_id": str(row["key_id"]),
-                              "expires_at": serialise.iso(row["expires_at"])})
+    return web.json_response(
+        {
+            "clinic_id": str(row["clinic_id"]),
+            "clinic": row["slug"],
+            "key_id": str(row["key_id"]),
+            "expires_at": serialise.iso(row["expires_at"]),
+        }
+    )
 
 
 @routes.post("/internal/v1/staff/sign-in")
@@ -33,5 +40,12 @@ async def staff_sign_in(request: web.Request) -> web.Response:
     require_internal(request)
     body = await read_json(request, SignInIn)
     row = await service.sign_in(context.pool(request), body.email, body.password)
-    return web.json_response({"staff_id": str(row["id"]), "name": row["name"], "clinic_id": str(row["clinic_id"]),
-                              "clinic": row["slug"], "clinic_name": row["clinic_name"]})
+    return web.json_response(
+        {
+            "staff_id": str(row["id"]),
+            "name": row["name"],
+            "clinic_id": str(row["clinic_id"]),
+            "clinic": row["slug"],
+            "clinic_name": row["clinic_name"],
+        }
+    )

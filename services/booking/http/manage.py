@@ -1,5 +1,6 @@
 """A booking's manage link (no key: the link's signed token, in the query or the body): see the booking,
 cancel it, move it."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -44,6 +45,7 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     body = await read_json(request, RescheduleIn)
     links, now = context.manage_links(request), context.now()
     service.check_manage_token(links, booking_id, _token(request, body), now)
-    changed = await service.reschedule(context.unit_of_work(request), booking_id, body.start, body.therapist, now,
-                                       links)
+    changed = await service.reschedule(
+        context.unit_of_work(request), booking_id, body.start, body.therapist, now, links
+    )
     return web.json_response(serialise.booking(changed.reservation, changed.clinic, links, with_manage_url=True))

@@ -1,5 +1,6 @@
 """The customers' API (no key): the clinics' catalogue and screening questions, availability, holds, and
 booking a hold."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -23,14 +24,21 @@ routes = web.RouteTableDef()
 
 # --- catalogue -----------------------------------------------------------------------------------
 
+
 def _clinic_json(c: Clinic) -> dict:
     return {
-        "id": str(c.id), "slug": c.slug, "name": c.name, "timezone": c.timezone,
+        "id": str(c.id),
+        "slug": c.slug,
+        "name": c.name,
+        "timezone": c.timezone,
         "contact": {"email": c.email, "phone": c.phone, "address": c.address},
         "policies": {
-            "booking_horizon_days": c.booking_horizon_days, "min_notice_minutes": c.min_notice_minutes,
-            "slot_step_minutes": c.slot_step_minutes, "hold_minutes": c.hold_minutes,
-            "change_window_hours": c.change_window_hours, "reminder_offsets_minutes": list(c.reminder_offsets_minutes),
+            "booking_horizon_days": c.booking_horizon_days,
+            "min_notice_minutes": c.min_notice_minutes,
+            "slot_step_minutes": c.slot_step_minutes,
+            "hold_minutes": c.hold_minutes,
+            "change_window_hours": c.change_window_hours,
+            "reminder_offsets_minutes": list(c.reminder_offsets_minutes),
             "voucher_validity_months": c.voucher_validity_months,
             "message": c.policy_message,
         },
@@ -54,26 +62,49 @@ async def get_clinic(request: web.Request) -> web.Response:
 
 
 def _treatment_json(r: asyncpg.Record) -> dict:
-    return {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "description": r["description"],
-            "duration_minutes": r["duration_minutes"], "buffer_before_minutes": r["buffer_before_minutes"],
-            "buffer_after_minutes": r["buffer_after_minutes"], "requires_screening": r["requires_screening"],
-            "price": serialise.money(r["price_amount"], r["currency"])}
+    return {
+        "id": str(r["id"]),
+        "slug": r["slug"],
+        "name": r["name"],
+        "description": r["description"],
+        "duration_minutes": r["duration_minutes"],
+        "buffer_before_minutes": r["buffer_before_minutes"],
+        "buffer_after_minutes": r["buffer_after_minutes"],
+        "requires_screening": r["requires_screening"],
+        "price": serialise.money(r["price_amount"], r["currency"]),
+    }
 
 
 def _course_json(r: asyncpg.Record) -> dict:
-    return {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "description": r["description"],
-            "treatment": str(r["treatment_id"]), "sessions": r["sessions"],
-            "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
-            "price": serialise.money(r["price_amount"], r["currency"])}
+    return {
+        "id": str(r["id"]),
+        "slug": r["slug"],
+        "name": r["name"],
+        "description": r["description"],
+        "treatment": str(r["treatment_id"]),
+        "sessions": r["sessions"],
+        "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
+        "price": serialise.money(r["price_amount"], r["currency"]),
+    }
 
 
 def _therapist_json(r: asyncpg.Record) -> dict:
-    return {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "bio": r["bio"],
-            "credentials": list(r["credentials"]), "treatments": sorted(str(t) for t in r["treatment_ids"])}
+    return {
+        "id": str(r["id"]),
+        "slug": r["slug"],
+        "name": r["name"],
+        "bio": r["bio"],
+        "credentials": list(r["credentials"]),
+        "treatments": sorted(str(t) for t in r["treatment_ids"]),
+    }
 
 
-async def _listed(request: web.Request, read: Callable[[asyncpg.Pool, str], Awaitable[list[asyncpg.Record]]],
-                  name: str, shape: Callable[[asyncpg.Record], dict]) -> web.Response:
+async def _listed(
+    request: web.Request,
+    read: Callable[[asyncpg.Pool, str], Awaitable[list[asyncpg.Record]]],
+    name: str,
+    shape: Callable[[asyncpg.Record], dict],
+) -> web.Response:
     """One of the clinic's lists: `{name: [shape(row), ...]}`."""
     rows = await read(context.pool(request), _slug(request))
     return web.json_response({name: [shape(r) for r in rows]})
@@ -96,11 +127,15 @@ async def list_therapists(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/clinics/{clinic}/screening")
 async def get_screening(request: web.Request) -> web.Response:
-    await reads.clinic(context.pool(request), _slug(request))      # 404 for a clinic that does not exist
+    await reads.clinic(context.pool(request), _slug(request))  # 404 for a clinic that does not exist
     form = screening.questionnaire()
-    return web.json_response({"version": form.version, "intro": form.intro,
-                              "questions": [{"id": q.id, "text": q.text, "answer": "boolean"}
-                                            for q in form.questions]})
+    return web.json_response(
+        {
+            "version": form.version,
+            "intro": form.intro,
+            "questions": [{"id": q.id, "text": q.text, "answer": "boolean"} for q in form.questions],
+        }
+    )
 
 
 @routes.post("/api/v1/clinics/{clinic}/screening/check")
@@ -108,10 +143,11 @@ async def check_screening(request: web.Request) -> web.Response:
     """The verdict on screening answers, so a page can stop at the screening step; nothing is stored
     (health data), and the booking judges the answers again."""
     body = await read_json(request, ScreeningIn)
-    await reads.clinic(context.pool(request), _slug(request))      # 404 for a clinic that does not exist
+    await reads.clinic(context.pool(request), _slug(request))  # 404 for a clinic that does not exist
     result = service.assess_screening(body.answers)
-    return web.json_response({"outcome": result.outcome, "stops_booking": result.stops_booking,
-                              "advice": list(result.advice)})
+    return web.json_response(
+        {"outcome": result.outcome, "stops_booking": result.stops_booking, "advice": list(result.advice)}
+    )
 
 
 @routes.get("/api/v1/clinics/{clinic}/availability")
@@ -119,31 +155,55 @@ async def get_availability(request: web.Request) -> web.Response:
     treatment_id = query_uuid(request, "treatment", required=True)
     therapist_id = query_uuid(request, "therapist", required=False)
     first, last = query_day(request, "from"), query_day(request, "to")
-    found = await service.availability(context.unit_of_work(request), _slug(request), treatment_id,
-                                       therapist_id, first, last, context.now())
-    return web.json_response({
-        "clinic": found.clinic.slug, "timezone": found.clinic.timezone, "treatment": str(found.treatment.id),
-        "from": found.first.isoformat(), "to": found.last.isoformat(),
-        "slots": _slots_json(found.slots, found.therapists, found.clinic),
-    })
+    found = await service.availability(
+        context.unit_of_work(request), _slug(request), treatment_id, therapist_id, first, last, context.now()
+    )
+    return web.json_response(
+        {
+            "clinic": found.clinic.slug,
+            "timezone": found.clinic.timezone,
+            "treatment": str(found.treatment.id),
+            "from": found.first.isoformat(),
+            "to": found.last.isoformat(),
+            "slots": _slots_json(found.slots, found.therapists, found.clinic),
+        }
+    )
 
 
 def _slots_json(slots: list[Slot], therapists: list[Therapist], clinic: Clinic) -> list[dict]:
     zone = clinic.rules.zone
     # One therapist object per therapist, shared by their slots (the JSON is the same).
     refs = {t.id: {"id": str(t.id), "name": t.name} for t in therapists}
-    return [{"start": s.start.astimezone(zone).isoformat(), "end": s.end.astimezone(zone).isoformat(),
-             "therapist": refs[s.therapist_id]} for s in slots]
+    return [
+        {
+            "start": s.start.astimezone(zone).isoformat(),
+            "end": s.end.astimezone(zone).isoformat(),
+            "therapist": refs[s.therapist_id],
+        }
+        for s in slots
+    ]
 
 
 # --- holds and bookings --------------------------------------------------------------------------
 
+
 def _hold_json(holds: list[Hold] | list[Reservation], clinic: Clinic, expires_at: datetime) -> dict:
-    sessions = [{"id": str(h.id), "start": serialise.local(h.start, clinic), "end": serialise.local(h.end, clinic),
-                 "price": serialise.money(h.price_amount, h.currency)} for h in holds]
+    sessions = [
+        {
+            "id": str(h.id),
+            "start": serialise.local(h.start, clinic),
+            "end": serialise.local(h.end, clinic),
+            "price": serialise.money(h.price_amount, h.currency),
+        }
+        for h in holds
+    ]
     first = holds[0]
-    body = {"id": str(first.series_id or first.id), "expires_at": expires_at.isoformat(),
-            "therapist": str(first.therapist_id), "treatment": str(first.treatment_id)}
+    body = {
+        "id": str(first.series_id or first.id),
+        "expires_at": expires_at.isoformat(),
+        "therapist": str(first.therapist_id),
+        "treatment": str(first.treatment_id),
+    }
     if first.series_id is not None:
         body.update(kind="series", course=str(first.course_id), sessions=sessions)
     else:
@@ -165,8 +225,9 @@ async def create_hold(request: web.Request) -> web.Response:
     if body.treatment is not None:
         held = await service.hold_slot(uow, body.clinic, body.treatment, body.therapist, body.start, now, key)
     else:
-        held = await service.hold_course(uow, body.clinic, body.course, body.therapist, body.start, body.starts,
-                                         now, key)
+        held = await service.hold_course(
+            uow, body.clinic, body.course, body.therapist, body.start, body.starts, now, key
+        )
     if held.replayed:
         return web.json_response(_replayed_hold(held.clinic, held.holds), status=200)
     return web.json_response(_hold_json(held.holds, held.clinic, held.holds[0].expires_at), status=201)
@@ -188,14 +249,24 @@ async def create_booking(request: web.Request) -> web.Response:
     links = context.manage_links(request)
     customer = Customer(body.customer.name, body.customer.email, body.customer.phone)
     answers = body.screening.answers if body.screening else None
-    submitted = await service.submit(context.unit_of_work(request), body.hold, customer, answers, key, context.now(),
-                                     links, request.app[PAYMENTS], health=context.health(request),
-                                     voucher_code=body.voucher_code, pay_rest_by_card=body.pay_rest_by_card)
+    submitted = await service.submit(
+        context.unit_of_work(request),
+        body.hold,
+        customer,
+        answers,
+        key,
+        context.now(),
+        links,
+        request.app[PAYMENTS],
+        health=context.health(request),
+        voucher_code=body.voucher_code,
+        pay_rest_by_card=body.pay_rest_by_card,
+    )
     sessions, payment, first = submitted.reservations, submitted.payment, submitted.reservations[0]
     bookings = [serialise.booking(r, submitted.clinic, links, with_manage_url=True) for r in sessions]
     answer = dict(bookings[0])
     answer["price"] = serialise.money(sum(r.price_amount for r in sessions), first.currency)
-    answer["amount_due"] = serialise.money(payment["amount"], first.currency)   # what is left for the card
+    answer["amount_due"] = serialise.money(payment["amount"], first.currency)  # what is left for the card
     answer["payment"] = payment
     answer["pay_by"] = first.expires_at.isoformat() if first.expires_at else None
     if len(bookings) > 1:

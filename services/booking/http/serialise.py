@@ -1,4 +1,5 @@
 """JSON shapes more than one audience shows: money, clinic wall times, a customer, a booking."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -28,9 +29,13 @@ def customer(who: Customer | None) -> dict:
 def booking(reservation: Reservation, clinic: Clinic, links: service.Links, *, with_manage_url: bool) -> dict:
     """A booking as its customer sees it (the manage link's own answers leave its URL out)."""
     body = {
-        "id": str(reservation.id), "status": reservation.status, "clinic": clinic.slug,
-        "treatment": str(reservation.treatment_id), "therapist": str(reservation.therapist_id),
-        "start": local(reservation.start, clinic), "end": local(reservation.end, clinic),
+        "id": str(reservation.id),
+        "status": reservation.status,
+        "clinic": clinic.slug,
+        "treatment": str(reservation.treatment_id),
+        "therapist": str(reservation.therapist_id),
+        "start": local(reservation.start, clinic),
+        "end": local(reservation.end, clinic),
         "amount_due": money(reservation.price_amount, reservation.currency),
         "customer": customer(reservation.customer),
         "change_deadline": local(reservation.start - timedelta(hours=clinic.change_window_hours), clinic),

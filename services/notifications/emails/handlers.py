@@ -5,6 +5,7 @@ sent later by beat-driven tasks (emails/tasks.py).
 
 Each handler is a named function of (what it needs, the transaction, the event), listed in HANDLERS by the
 event type it handles; email_handlers gives them what they need."""
+
 from __future__ import annotations
 
 import functools
@@ -27,6 +28,7 @@ EnqueueEmail = Callable[[uuid.UUID], Awaitable[None]]
 class Mailer:
     """What the handlers need beyond the event: how to start a send, the sender, the site's address, and the
     clinics this consumer committed last (so an unchanged clinic is not written again at every event)."""
+
     enqueue_email: EnqueueEmail
     mail_from: str
     public_url: str
@@ -37,8 +39,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def _record(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
-                  render: Callable[[], rendering.RenderedEmail]) -> None:
+async def _record(
+    mailer: Mailer, ctx: HandlerContext, event: Event, kind: str, render: Callable[[], rendering.RenderedEmail]
+) -> None:
     try:
         email = render()
     except Exception as exc:
@@ -60,8 +63,9 @@ async def _keep_clinic(mailer: Mailer, ctx: HandlerContext, clinic: contracts.Cl
         ctx.after_commit(lambda: mailer.known_clinics.__setitem__(clinic.id, clinic))
 
 
-async def _project(mailer: Mailer, ctx: HandlerContext, event: Event, changed: contracts.BookingChanged
-                   ) -> tuple[reminders.BookingView | None, int, bool]:
+async def _project(
+    mailer: Mailer, ctx: HandlerContext, event: Event, changed: contracts.BookingChanged
+) -> tuple[reminders.BookingView | None, int, bool]:
     """Update the booking projection. Returns the booking if this event is the newest seen for it (else
     None), the SEQUENCE of the invite this event sends, and whether the booking is new here."""
     await _keep_clinic(mailer, ctx, changed.clinic)
@@ -75,29 +79,38 @@ async def _project(mailer: Mailer, ctx: HandlerContext, event: Event, changed: c
     return booking, applied["ics_sequence"], applied["inserted"]
 
 
-async def _replan_reminders(ctx: HandlerContext, booking: reminders.BookingView, clinic: contracts.ClinicRef, *,
-                            new: bool) -> None:
-    if not new:    # a booking new here has no reminders yet
+async def _replan_reminders(
+    ctx: HandlerContext, booking: reminders.BookingView, clinic: contracts.ClinicRef, *, new: bool
+) -> None:
+    if not new:  # a booking new here has no reminders yet
         await store.cancel_live_reminders(ctx.conn, booking.booking_id)
     if booking.status == "confirmed" and booking.customer_email:
         offsets = reminders.offsets_of(clinic)
-        await store.insert_reminders(ctx.conn, booking.booking_id, booking.start,
-                                     reminders.plan_reminders(booking.start, _now(), offsets))
+        await store.insert_reminders(
+            ctx.conn, booking.booking_id, booking.start, reminders.plan_reminders(booking.start, _now(), offsets)
+        )
 
 
-async def _booked(mailer: Mailer, ctx: HandlerContext, event: Event, kind: str,
-                  render: Callable[..., rendering.RenderedEmail]) -> None:
+async def _booked(
+    mailer: Mailer, ctx: HandlerContext, event: Event, kind: str, render: Callable[..., rendering.RenderedEmail]
+) -> None:
     """Confirmed or moved: project the booking, (re)plan its reminders, send the email with its invite."""
     changed = contracts.parse(contracts.BookingChanged, event)
     booking, sequence, new = await _project(mailer, ctx, event, changed)
     if booking:
         await _replan_reminders(ctx, booking, changed.clinic, new=new)
-    await _record(mailer, ctx, event, kind, lambda: render(
-        changed.to_data(), changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
+    await _record(
+        mailer,
+        ctx,
+        event,
+        kind,
+        lambda: render(changed.to_data(), changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from),
+    )
 
 
-async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event,
-                    named: contracts.ClinicRef | None = None) -> rendering.Brand:
+async def _brand_of(
+    mailer: Mailer, ctx: HandlerContext, event: Event, named: contracts.ClinicRef | None = None
+) -> rendering.Brand:
     # Voucher events name their clinic; older ones carried only its id (then: what booking events told us).
     if named is not None:
         await _keep_clinic(mailer, ctx, named)
@@ -108,6 +121,7 @@ async def _brand_of(mailer: Mailer, ctx: HandlerContext, event: Event,
 
 
 # --- the handlers --------------------------------------------------------------------------------
+
 
 async def on_booking_confirmed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     await _booked(mailer, ctx, event, "booking_confirmed", rendering.booking_confirmed)
@@ -122,8 +136,15 @@ async def on_booking_cancelled(mailer: Mailer, ctx: HandlerContext, event: Event
     booking, sequence, _new = await _project(mailer, ctx, event, changed)
     if booking:
         await store.cancel_live_reminders(ctx.conn, booking.booking_id)
-    await _record(mailer, ctx, event, "booking_cancelled", lambda: rendering.booking_cancelled(
-        changed.to_data(), changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from))
+    await _record(
+        mailer,
+        ctx,
+        event,
+        "booking_cancelled",
+        lambda: rendering.booking_cancelled(
+            changed.to_data(), changed_at=event.occurred_at, sequence=sequence, mail_from=mailer.mail_from
+        ),
+    )
 
 
 async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
@@ -133,8 +154,9 @@ async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event)
         return
     brand = await _brand_of(mailer, ctx, event)
     visit = await projection.projected_booking(ctx.conn, uuid.UUID(refunded.reference_id))
-    await _record(mailer, ctx, event, "payment_refunded",
-                  lambda: rendering.payment_refunded(refunded.to_data(), brand, visit))
+    await _record(
+        mailer, ctx, event, "payment_refunded", lambda: rendering.payment_refunded(refunded.to_data(), brand, visit)
+    )
 
 
 async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
@@ -142,26 +164,49 @@ async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event
     brand = await _brand_of(mailer, ctx, event, purchased.clinic)
     deliver_on = purchased.deliver_on
     await store.plan_voucher_delivery(
-        ctx.conn, voucher_id=uuid.UUID(purchased.voucher_id), event_id=event.id, clinic_id=event.clinic_id,
-        deliver_on=deliver_on, due_at=reminders.gift_due_at(deliver_on, brand.timezone))
+        ctx.conn,
+        voucher_id=uuid.UUID(purchased.voucher_id),
+        event_id=event.id,
+        clinic_id=event.clinic_id,
+        deliver_on=deliver_on,
+        due_at=reminders.gift_due_at(deliver_on, brand.timezone),
+    )
     data = purchased.to_data()
-    await _record(mailer, ctx, event, "voucher_receipt", lambda: rendering.voucher_receipt(
-        data, brand, event.occurred_at, change_url=rendering.gift_change_url(mailer.public_url, data)))
+    await _record(
+        mailer,
+        ctx,
+        event,
+        "voucher_receipt",
+        lambda: rendering.voucher_receipt(
+            data, brand, event.occurred_at, change_url=rendering.gift_change_url(mailer.public_url, data)
+        ),
+    )
 
 
 async def on_voucher_delivery_changed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     """The buyer moved the day: the planned delivery follows (a new email address is read at send time)."""
     changed = contracts.parse(contracts.VoucherDeliveryChanged, event)
     brand = await _brand_of(mailer, ctx, event, changed.clinic)
-    await store.replan_voucher_delivery(ctx.conn, uuid.UUID(changed.voucher_id), changed.deliver_on,
-                                        reminders.gift_due_at(changed.deliver_on, brand.timezone))
+    await store.replan_voucher_delivery(
+        ctx.conn,
+        uuid.UUID(changed.voucher_id),
+        changed.deliver_on,
+        reminders.gift_due_at(changed.deliver_on, brand.timezone),
+    )
 
 
 async def on_voucher_expiring(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     expiring = contracts.parse(contracts.VoucherExpiring, event)
     brand = await _brand_of(mailer, ctx, event, expiring.clinic)
-    await _record(mailer, ctx, event, "voucher_expiring", lambda: rendering.voucher_expiring(
-        expiring.to_data(), brand, book_url=rendering.book_url(mailer.public_url, brand)))
+    await _record(
+        mailer,
+        ctx,
+        event,
+        "voucher_expiring",
+        lambda: rendering.voucher_expiring(
+            expiring.to_data(), brand, book_url=rendering.book_url(mailer.public_url, brand)
+        ),
+    )
 
 
 HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] = {

@@ -2,6 +2,7 @@
 `booking_projection` tables. Emails need them after the event: a reminder is rendered from the booking as it is
 at send time, a refund email names the visit, voucher emails go out in the clinic's name and zone (the email
 handlers write both tables; the reminder and gift tasks read them)."""
+
 from __future__ import annotations
 
 import uuid
@@ -20,7 +21,11 @@ async def upsert_clinic(conn: asyncpg.Connection, clinic: ClinicRef) -> None:
                                           updated_at = clock_timestamp()
            WHERE (clinics.slug, clinics.name, clinics.timezone) IS DISTINCT FROM
                  (EXCLUDED.slug, EXCLUDED.name, EXCLUDED.timezone)""",
-        clinic.id, clinic.slug, clinic.name, clinic.timezone)
+        clinic.id,
+        clinic.slug,
+        clinic.name,
+        clinic.timezone,
+    )
 
 
 async def get_clinic(conn: asyncpg.Connection, clinic_id: str | None) -> asyncpg.Record | None:
@@ -29,8 +34,9 @@ async def get_clinic(conn: asyncpg.Connection, clinic_id: str | None) -> asyncpg
     return await conn.fetchrow("SELECT id, slug, name, timezone FROM clinics WHERE id = $1", clinic_id)
 
 
-async def apply_booking(conn: asyncpg.Connection, booking: BookingView, event_at: datetime,
-                        sequence: int) -> asyncpg.Record | None:
+async def apply_booking(
+    conn: asyncpg.Connection, booking: BookingView, event_at: datetime, sequence: int
+) -> asyncpg.Record | None:
     """Write the booking as an event describes it, unless a later event was applied already (events of one
     booking may be handled out of order by two consumers). Returns the SEQUENCE of this event's invite (at
     least `sequence`, and above the previous one) and whether the booking is new here; None if not applied."""
@@ -52,18 +58,41 @@ async def apply_booking(conn: asyncpg.Connection, booking: BookingView, event_at
            WHERE booking_projection.last_event_at <= EXCLUDED.last_event_at
            -- xmax is 0 on a row this statement inserted, not on one it updated
            RETURNING ics_sequence, xmax = 0 AS inserted""",
-        booking.booking_id, booking.clinic_id, booking.status, booking.start, booking.end, booking.customer_name,
-        booking.customer_email, booking.clinic_name, booking.clinic_timezone, booking.treatment_name,
-        booking.therapist_name, booking.manage_url, booking.series_index, event_at, sequence)
+        booking.booking_id,
+        booking.clinic_id,
+        booking.status,
+        booking.start,
+        booking.end,
+        booking.customer_name,
+        booking.customer_email,
+        booking.clinic_name,
+        booking.clinic_timezone,
+        booking.treatment_name,
+        booking.therapist_name,
+        booking.manage_url,
+        booking.series_index,
+        event_at,
+        sequence,
+    )
 
 
 def booking_from_row(row) -> BookingView:
     """A BookingView from a row with the projection's columns."""
     return BookingView(
-        booking_id=row["booking_id"], clinic_id=row["clinic_id"], status=row["status"], start=row["starts_at"],
-        end=row["ends_at"], customer_name=row["customer_name"], customer_email=row["customer_email"],
-        clinic_name=row["clinic_name"], clinic_timezone=row["clinic_timezone"], treatment_name=row["treatment_name"],
-        therapist_name=row["therapist_name"], manage_url=row["manage_url"], series_index=row["series_index"])
+        booking_id=row["booking_id"],
+        clinic_id=row["clinic_id"],
+        status=row["status"],
+        start=row["starts_at"],
+        end=row["ends_at"],
+        customer_name=row["customer_name"],
+        customer_email=row["customer_email"],
+        clinic_name=row["clinic_name"],
+        clinic_timezone=row["clinic_timezone"],
+        treatment_name=row["treatment_name"],
+        therapist_name=row["therapist_name"],
+        manage_url=row["manage_url"],
+        series_index=row["series_index"],
+    )
 
 
 async def projected_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> BookingView | None:
@@ -71,5 +100,7 @@ async def projected_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> 
     row = await conn.fetchrow(
         """SELECT booking_id, clinic_id, status, starts_at, ends_at, customer_name, customer_email, clinic_name,
                   clinic_timezone, treatment_name, therapist_name, manage_url, series_index
-           FROM booking_projection WHERE booking_id = $1""", booking_id)
+           FROM booking_projection WHERE booking_id = $1""",
+        booking_id,
+    )
     return booking_from_row(row) if row else None

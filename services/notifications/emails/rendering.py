@@ -3,6 +3,7 @@
 Every email has a text and an HTML part, is sent in the clinic's name, and shows times in the clinic's
 zone with the zone named. Booking emails carry an .ics invite (see shared/ics.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from services.notifications.emails.reminders import DEFAULT_CLINIC_ZONE, BookingView
-from shared import gift_delivery, ics, money
 from services.notifications.settings import NotificationsSettings
+from shared import gift_delivery, ics, money
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -30,7 +31,7 @@ DEFAULT_MAIL_FROM = NotificationsSettings.mail_from
 @dataclass(frozen=True)
 class Attachment:
     filename: str
-    content_type: str     # e.g. 'text/calendar; method=REQUEST'; text types only (content is a str)
+    content_type: str  # e.g. 'text/calendar; method=REQUEST'; text types only (content is a str)
     content: str
 
     def to_json(self) -> dict:
@@ -44,13 +45,14 @@ class RenderedEmail:
     subject: str
     text_body: str
     html_body: str
-    from_name: str | None = None          # the display name of the sender: the clinic
+    from_name: str | None = None  # the display name of the sender: the clinic
     attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
 class Brand:
     """Whose name an email goes out in, and whose clock it shows."""
+
     name: str
     timezone: str = DEFAULT_CLINIC_ZONE
     slug: str | None = None
@@ -94,6 +96,7 @@ def _render(name: str, context: dict) -> tuple[str, str]:
 
 # --- bookings ----------------------------------------------------------------------------------
 
+
 def _session_label(data: dict) -> str | None:
     series = data.get("series")
     return f"course session {series['index'] + 1}" if series and series.get("index") is not None else None
@@ -106,94 +109,157 @@ def _invite(data: dict, changed_at: datetime | None, sequence: int | None, mail_
     if data.get("manage_url"):
         description += f"\nView, cancel or move this appointment: {data['manage_url']}"
     return ics.Invite(
-        booking_id=data["booking_id"], start=datetime.fromisoformat(data["start"]),
-        end=datetime.fromisoformat(data["end"]), changed_at=changed_at,
+        booking_id=data["booking_id"],
+        start=datetime.fromisoformat(data["start"]),
+        end=datetime.fromisoformat(data["end"]),
+        changed_at=changed_at,
         sequence=ics.sequence_for(changed_at) if sequence is None else sequence,
-        summary=summary, location=data["clinic"]["name"], description=description,
-        organizer_name=data["clinic"]["name"], organizer_email=sender_address(mail_from),
-        attendee_name=data["customer"]["name"], attendee_email=data["customer"]["email"],
-        url=data.get("manage_url"))
+        summary=summary,
+        location=data["clinic"]["name"],
+        description=description,
+        organizer_name=data["clinic"]["name"],
+        organizer_email=sender_address(mail_from),
+        attendee_name=data["customer"]["name"],
+        attendee_email=data["customer"]["email"],
+        url=data.get("manage_url"),
+    )
 
 
 def _invite_attachment(method: str, content: str) -> Attachment:
-    return Attachment("invite.ics" if method == "REQUEST" else "cancel.ics",
-                      f"text/calendar; method={method}", content)
+    return Attachment("invite.ics" if method == "REQUEST" else "cancel.ics", f"text/calendar; method={method}", content)
 
 
 def _booking_email(kind: str, subject: str, data: dict, context: dict, attachment: Attachment) -> RenderedEmail:
     text, html = _render(kind, context)
-    return RenderedEmail(kind=kind, to_address=data["customer"]["email"], subject=subject, text_body=text,
-                         html_body=html, from_name=data["clinic"]["name"], attachments=(attachment,))
+    return RenderedEmail(
+        kind=kind,
+        to_address=data["customer"]["email"],
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        from_name=data["clinic"]["name"],
+        attachments=(attachment,),
+    )
 
 
-def booking_confirmed(data: dict, *, changed_at: datetime | None = None, sequence: int | None = None,
-                      mail_from: str = DEFAULT_MAIL_FROM) -> RenderedEmail:
+def booking_confirmed(
+    data: dict, *, changed_at: datetime | None = None, sequence: int | None = None, mail_from: str = DEFAULT_MAIL_FROM
+) -> RenderedEmail:
     """`changed_at` is the event's time (the invite's DTSTAMP); `sequence` orders this invite among the others
     of the same booking (by default derived from `changed_at`)."""
     tz = data["clinic"]["timezone"]
     session = _session_label(data)
-    context = {**data, "when": local_time_label(data["start"], tz), "session": session,
-               "voucher_paid": money.voucher_paid(data.get("voucher"))}
+    context = {
+        **data,
+        "when": local_time_label(data["start"], tz),
+        "session": session,
+        "voucher_paid": money.voucher_paid(data.get("voucher")),
+    }
     what = f"{data['treatment']['name']}, {session}" if session else data["treatment"]["name"]
-    return _booking_email("booking_confirmed", f"Booking confirmed: {what}, {context['when']}", data, context,
-                          _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))))
+    return _booking_email(
+        "booking_confirmed",
+        f"Booking confirmed: {what}, {context['when']}",
+        data,
+        context,
+        _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))),
+    )
 
 
-def booking_rescheduled(data: dict, *, changed_at: datetime | None = None, sequence: int | None = None,
-                        mail_from: str = DEFAULT_MAIL_FROM) -> RenderedEmail:
+def booking_rescheduled(
+    data: dict, *, changed_at: datetime | None = None, sequence: int | None = None, mail_from: str = DEFAULT_MAIL_FROM
+) -> RenderedEmail:
     tz = data["clinic"]["timezone"]
     previous = data["previous"]
-    context = {**data, "when": local_time_label(data["start"], tz), "session": _session_label(data),
-               "previous_when": local_time_label(previous["start"], tz),
-               "previous_therapist": (previous.get("therapist") or {}).get("name")}
-    return _booking_email("booking_rescheduled", f"Booking moved: {data['treatment']['name']}, now {context['when']}",
-                          data, context,
-                          _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))))
+    context = {
+        **data,
+        "when": local_time_label(data["start"], tz),
+        "session": _session_label(data),
+        "previous_when": local_time_label(previous["start"], tz),
+        "previous_therapist": (previous.get("therapist") or {}).get("name"),
+    }
+    return _booking_email(
+        "booking_rescheduled",
+        f"Booking moved: {data['treatment']['name']}, now {context['when']}",
+        data,
+        context,
+        _invite_attachment("REQUEST", ics.request(_invite(data, changed_at, sequence, mail_from))),
+    )
 
 
-def booking_cancelled(data: dict, *, changed_at: datetime | None = None, sequence: int | None = None,
-                      mail_from: str = DEFAULT_MAIL_FROM) -> RenderedEmail:
+def booking_cancelled(
+    data: dict, *, changed_at: datetime | None = None, sequence: int | None = None, mail_from: str = DEFAULT_MAIL_FROM
+) -> RenderedEmail:
     tz = data["clinic"]["timezone"]
-    context = {**data, "when": local_time_label(data["start"], tz), "session": _session_label(data),
-               "by_clinic": data.get("cancelled_by") == "clinic"}
-    return _booking_email("booking_cancelled", f"Booking cancelled: {data['treatment']['name']}, {context['when']}",
-                          data, context,
-                          _invite_attachment("CANCEL", ics.cancel(_invite(data, changed_at, sequence, mail_from))))
+    context = {
+        **data,
+        "when": local_time_label(data["start"], tz),
+        "session": _session_label(data),
+        "by_clinic": data.get("cancelled_by") == "clinic",
+    }
+    return _booking_email(
+        "booking_cancelled",
+        f"Booking cancelled: {data['treatment']['name']}, {context['when']}",
+        data,
+        context,
+        _invite_attachment("CANCEL", ics.cancel(_invite(data, changed_at, sequence, mail_from))),
+    )
 
 
 def booking_reminder(booking: BookingView, offset: timedelta) -> RenderedEmail:
     when = local_time_label(booking.start, booking.clinic_timezone)
     context = {"booking": booking, "when": when, "soon": offset_label(offset)}
     text, html = _render("booking_reminder", context)
-    return RenderedEmail(kind="booking_reminder", to_address=booking.customer_email,
-                         subject=f"Reminder: {booking.treatment_name} {offset_label(offset)}, {when}",
-                         text_body=text, html_body=html, from_name=booking.clinic_name)
+    return RenderedEmail(
+        kind="booking_reminder",
+        to_address=booking.customer_email,
+        subject=f"Reminder: {booking.treatment_name} {offset_label(offset)}, {when}",
+        text_body=text,
+        html_body=html,
+        from_name=booking.clinic_name,
+    )
 
 
 # --- money ---------------------------------------------------------------------------------------
 
 REFUND_REASONS = {
     "slot_taken_after_hold_expired": "Your payment arrived after your reserved time had been released, and "
-                                     "someone else has since booked it, so we could not confirm your booking.",
+    "someone else has since booked it, so we could not confirm your booking.",
     "booking_gone": "The booking this payment was for no longer exists, so nothing was booked.",
     "cancelled_by_customer": "This is for the appointment you cancelled.",
     "booking_never_written": "Your booking could not be completed, so nothing was booked.",
 }
+
+
 def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = None) -> RenderedEmail:
     """In the clinic's name, to the customer by name, saying which visit it was for when we know it."""
-    context = {"amount": money.money(data["amount"]["amount"], data["amount"]["currency"]),
-               "reason": REFUND_REASONS.get(data["reason"], ""), "payment_id": data["payment_id"],
-               "clinic": brand, "customer_name": visit.customer_name if visit else None, "visit": None}
+    context = {
+        "amount": money.money(data["amount"]["amount"], data["amount"]["currency"]),
+        "reason": REFUND_REASONS.get(data["reason"], ""),
+        "payment_id": data["payment_id"],
+        "clinic": brand,
+        "customer_name": visit.customer_name if visit else None,
+        "visit": None,
+    }
     if visit is not None:
-        context["visit"] = {"treatment": visit.treatment_name, "therapist": visit.therapist_name,
-                            "when": local_time_label(visit.start, visit.clinic_timezone)}
+        context["visit"] = {
+            "treatment": visit.treatment_name,
+            "therapist": visit.therapist_name,
+            "when": local_time_label(visit.start, visit.clinic_timezone),
+        }
     text, html = _render("payment_refunded", context)
     subject = f"Refund of {context['amount']} from {brand.name}"
-    return RenderedEmail(kind="payment_refunded", to_address=data["customer_email"], subject=subject,
-                         text_body=text, html_body=html, from_name=brand.name)
+    return RenderedEmail(
+        kind="payment_refunded",
+        to_address=data["customer_email"],
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        from_name=brand.name,
+    )
 
 
 # --- gift vouchers -------------------------------------------------------------------------------
+
 
 def gift_change_url(public_url: str, data: dict) -> str | None:
     """The receipt's link to change the recipient's email or the day (older events carry no token)."""
@@ -206,16 +272,26 @@ def voucher_receipt(data: dict, brand: Brand, bought_at: datetime, *, change_url
     """To the buyer, on purchase (`bought_at`: when the payment succeeded). It says when the gift goes, in
     the words the voucher pages use. The event carries no code, and neither does this email."""
     deliver_on = date.fromisoformat(data["deliver_on"])
-    context = {**data, "clinic": brand, "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
-               "deliver_on_label": date_label(deliver_on),
-               "delivery_in_words": gift_delivery.in_words(data["recipient"]["name"], deliver_on,
-                                                           ZoneInfo(brand.timezone), bought_at),
-               "change_url": change_url,
-               "expires_label": date_label(data["expires_at"], brand.timezone)}
+    context = {
+        **data,
+        "clinic": brand,
+        "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
+        "deliver_on_label": date_label(deliver_on),
+        "delivery_in_words": gift_delivery.in_words(
+            data["recipient"]["name"], deliver_on, ZoneInfo(brand.timezone), bought_at
+        ),
+        "change_url": change_url,
+        "expires_label": date_label(data["expires_at"], brand.timezone),
+    }
     text, html = _render("voucher_receipt", context)
-    return RenderedEmail(kind="voucher_receipt", to_address=data["buyer"]["email"],
-                         subject=f"Your gift voucher for {data['recipient']['name']}: receipt from {brand.name}",
-                         text_body=text, html_body=html, from_name=brand.name)
+    return RenderedEmail(
+        kind="voucher_receipt",
+        to_address=data["buyer"]["email"],
+        subject=f"Your gift voucher for {data['recipient']['name']}: receipt from {brand.name}",
+        text_body=text,
+        html_body=html,
+        from_name=brand.name,
+    )
 
 
 def book_url(public_url: str, brand: Brand) -> str:
@@ -231,28 +307,54 @@ def gift_links(public_url: str, brand: Brand, delivery: dict) -> dict[str, str]:
     never the code: the pages fetch the code with it (a code in a URL would reach logs and Referer)."""
     held = f"{public_url}/vouchers/{delivery['voucher_id']}"
     token = urlencode({"token": delivery["holder_token"]})
-    return {"book_url": book_url(public_url, brand), "balance_url": balance_url(public_url),
-            "voucher_url": f"{held}?{token}", "book_with_url": f"{held}/book?{token}"}
+    return {
+        "book_url": book_url(public_url, brand),
+        "balance_url": balance_url(public_url),
+        "voucher_url": f"{held}?{token}",
+        "book_with_url": f"{held}/book?{token}",
+    }
 
 
-def voucher_gift(delivery: dict, brand: Brand, *, book_url: str, balance_url: str, voucher_url: str,
-                 book_with_url: str) -> RenderedEmail:
+def voucher_gift(
+    delivery: dict, brand: Brand, *, book_url: str, balance_url: str, voucher_url: str, book_with_url: str
+) -> RenderedEmail:
     """To the recipient on the delivery date, with the code: rendered at send time, never stored."""
-    context = {**delivery, "clinic": brand, "value_label": money.voucher_value(delivery["remaining"]),
-               "expires_label": date_label(delivery["expires_at"], brand.timezone),
-               "book_url": book_url, "balance_url": balance_url, "voucher_url": voucher_url,
-               "book_with_url": book_with_url}
+    context = {
+        **delivery,
+        "clinic": brand,
+        "value_label": money.voucher_value(delivery["remaining"]),
+        "expires_label": date_label(delivery["expires_at"], brand.timezone),
+        "book_url": book_url,
+        "balance_url": balance_url,
+        "voucher_url": voucher_url,
+        "book_with_url": book_with_url,
+    }
     text, html = _render("voucher_gift", context)
-    return RenderedEmail(kind="voucher_gift", to_address=delivery["recipient"]["email"],
-                         subject=f"{delivery['buyer_name']} has sent you a gift voucher for {brand.name}",
-                         text_body=text, html_body=html, from_name=brand.name)
+    return RenderedEmail(
+        kind="voucher_gift",
+        to_address=delivery["recipient"]["email"],
+        subject=f"{delivery['buyer_name']} has sent you a gift voucher for {brand.name}",
+        text_body=text,
+        html_body=html,
+        from_name=brand.name,
+    )
 
 
 def voucher_expiring(data: dict, brand: Brand, *, book_url: str) -> RenderedEmail:
     """To the recipient, a month before expiry; no code (the event has only its last characters)."""
-    context = {**data, "clinic": brand, "value_label": money.voucher_value(data["remaining"]),
-               "expires_label": date_label(data["expires_at"], brand.timezone), "book_url": book_url}
+    context = {
+        **data,
+        "clinic": brand,
+        "value_label": money.voucher_value(data["remaining"]),
+        "expires_label": date_label(data["expires_at"], brand.timezone),
+        "book_url": book_url,
+    }
     text, html = _render("voucher_expiring", context)
-    return RenderedEmail(kind="voucher_expiring", to_address=data["recipient"]["email"],
-                         subject=f"Your {brand.name} gift voucher expires on {context['expires_label']}",
-                         text_body=text, html_body=html, from_name=brand.name)
+    return RenderedEmail(
+        kind="voucher_expiring",
+        to_address=data["recipient"]["email"],
+        subject=f"Your {brand.name} gift voucher expires on {context['expires_label']}",
+        text_body=text,
+        html_body=html,
+        from_name=brand.name,
+    )

@@ -1,4 +1,5 @@
 """Sending one email over SMTP (the local sink offline, a real server when SMTP_HOST is set)."""
+
 from __future__ import annotations
 
 import atexit
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
-from email.policy import Compat32
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Mapping
 
@@ -26,7 +27,7 @@ MAX_CONNECTIONS = 16
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
 _UTF8_QP.header_encoding = QP
-MAX_7BIT_LINE = 998     # RFC 5322 2.1.1
+MAX_7BIT_LINE = 998  # RFC 5322 2.1.1
 
 
 class _Wire(Compat32):
@@ -35,8 +36,13 @@ class _Wire(Compat32):
     email.header.Header (the larger part of the message's CPU); anything else is folded by compat32."""
 
     def _fold(self, name, value, sanitize):
-        if isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= self.max_line_length \
-                and "\n" not in value and "\r" not in value:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and len(name) + len(value) + 2 <= self.max_line_length
+            and "\n" not in value
+            and "\r" not in value
+        ):
             return f"{name}: {value}{self.linesep}"
         return super()._fold(name, value, sanitize)
 
@@ -50,12 +56,12 @@ class Envelope:
     sender: str
     recipient: str
     data: bytes
-    smtputf8: bool      # an address outside ASCII: the server must speak SMTPUTF8 (RFC 6531)
+    smtputf8: bool  # an address outside ASCII: the server must speak SMTPUTF8 (RFC 6531)
 
 
 def _text_part(content: str, subtype: str) -> MIMEText:
     if content.isascii() and max(map(len, content.splitlines()), default=0) <= MAX_7BIT_LINE:
-        return MIMEText(content, subtype, "us-ascii")       # 7bit: sent as it is, nothing to encode
+        return MIMEText(content, subtype, "us-ascii")  # 7bit: sent as it is, nothing to encode
     return MIMEText(content, subtype, _UTF8_QP)
 
 
@@ -92,12 +98,13 @@ def build_message(settings: NotificationsSettings, row: Mapping) -> Envelope:
     if attachments:
         msg = _multipart("mixed", [body, *(_attachment_part(a) for a in attachments)])
     # The clinic's name as the sender's name; the address stays ours (SPF/DKIM are ours to pass).
-    if smtputf8:    # headers in UTF-8 as they are (RFC 6532)
+    if smtputf8:  # headers in UTF-8 as they are (RFC 6532)
         msg["From"] = formataddr((row["from_name"], address)) if row.get("from_name") else settings.mail_from
         msg["Subject"] = row["subject"]
-    else:           # headers in ASCII, words outside it encoded (RFC 2047)
-        msg["From"] = (formataddr((row["from_name"], address), charset="utf-8") if row.get("from_name")
-                       else settings.mail_from)
+    else:  # headers in ASCII, words outside it encoded (RFC 2047)
+        msg["From"] = (
+            formataddr((row["from_name"], address), charset="utf-8") if row.get("from_name") else settings.mail_from
+        )
         msg["Subject"] = Header(row["subject"], "utf-8") if not row["subject"].isascii() else row["subject"]
     msg["To"] = row["to_address"]
     msg["Date"] = formatdate(localtime=False)
@@ -132,7 +139,7 @@ class Mailer:
                         raise
                     continue
                 except BaseException:
-                    _close(client)      # unknown state (e.g. a refused recipient mid-transaction): start afresh
+                    _close(client)  # unknown state (e.g. a refused recipient mid-transaction): start afresh
                     raise
                 with self._lock:
                     self._idle.append((key, client))
@@ -175,7 +182,7 @@ def _close(client: smtplib.SMTP) -> None:
 
 
 mailer = Mailer()
-atexit.register(mailer.close)   # say goodbye to the server instead of leaving the sockets to the collector
+atexit.register(mailer.close)  # say goodbye to the server instead of leaving the sockets to the collector
 
 
 def send(settings: NotificationsSettings, row: Mapping) -> None:

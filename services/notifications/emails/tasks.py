@@ -7,6 +7,7 @@ reminder from the booking as it is then (nothing is sent for one cancelled or mo
 a gift from the voucher fetched from payments then (its code is never stored here). Beat tasks claim what
 is due, each row for one beat only, and enqueue one send task per row.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +22,9 @@ import aiohttp
 import asyncpg
 
 from services.notifications.emails import projection, reminders, rendering, smtp, store
+from services.notifications.settings import NotificationsSettings
 from services.notifications.worker.celery_app import app
 from services.notifications.worker.runtime import runtime
-from services.notifications.settings import NotificationsSettings
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,14 @@ def _now() -> datetime:
 
 def retry_countdown(retries: int) -> int:
     """Seconds before the next try: 5, 10, 20, … up to 10 minutes."""
-    return min(RETRY_BACKOFF_BASE * 2 ** retries, RETRY_BACKOFF_MAX)
+    return min(RETRY_BACKOFF_BASE * 2**retries, RETRY_BACKOFF_MAX)
 
 
 @dataclass(frozen=True)
 class SendFailed:
     """A send that failed for now (the SMTP server, or payments, did not take it): recorded, then retried with
     back-off. Every other outcome is a word saying what happened ('sent', 'skipped', ...), final."""
+
     error: str
 
     @classmethod
@@ -61,14 +63,26 @@ SendOutcome = str | SendFailed
 
 async def _send(settings: NotificationsSettings, row_id: uuid.UUID, email: rendering.RenderedEmail) -> None:
     """Send an email rendered at send time (no emails row): the Message-ID comes from its own row's id."""
-    message = {"id": row_id, "kind": email.kind, "to_address": email.to_address, "subject": email.subject,
-               "text_body": email.text_body, "html_body": email.html_body, "from_name": email.from_name,
-               "attachments": [a.to_json() for a in email.attachments]}
+    message = {
+        "id": row_id,
+        "kind": email.kind,
+        "to_address": email.to_address,
+        "subject": email.subject,
+        "text_body": email.text_body,
+        "html_body": email.html_body,
+        "from_name": email.from_name,
+        "attachments": [a.to_json() for a in email.attachments],
+    }
     await asyncio.to_thread(smtp.send, settings, message)
 
 
-def _settle(task, what: str, item_id: str, outcome: SendOutcome,
-            record_failure: Callable[[asyncpg.Connection, uuid.UUID, str, bool, float], Awaitable[None]]) -> str:
+def _settle(
+    task,
+    what: str,
+    item_id: str,
+    outcome: SendOutcome,
+    record_failure: Callable[[asyncpg.Connection, uuid.UUID, str, bool, float], Awaitable[None]],
+) -> str:
     """A failure for now (SendFailed) is recorded and retried with back-off, up to MAX_SEND_ATTEMPTS."""
     if isinstance(outcome, SendFailed):
         error = outcome.error
@@ -87,9 +101,16 @@ def _render_error(exc: Exception) -> str:
     return f"render: {type(exc).__name__}: {exc}"
 
 
-async def _render_and_send(conn: asyncpg.Connection, settings: NotificationsSettings, row_id: uuid.UUID,
-                           render: Callable[[], rendering.RenderedEmail],
-                           finish: Callable[..., Awaitable[None]], *, what: str, log_extra: dict) -> SendOutcome:
+async def _render_and_send(
+    conn: asyncpg.Connection,
+    settings: NotificationsSettings,
+    row_id: uuid.UUID,
+    render: Callable[[], rendering.RenderedEmail],
+    finish: Callable[..., Awaitable[None]],
+    *,
+    what: str,
+    log_extra: dict,
+) -> SendOutcome:
     """Render at send time and send. A render error fails the row for good (retrying would repeat it);
     an SMTP error is returned for the retry; success marks the row sent."""
     try:
@@ -108,8 +129,10 @@ async def _render_and_send(conn: asyncpg.Connection, settings: NotificationsSett
 
 # --- emails rendered when their event was handled ------------------------------------------------
 
-async def send_recorded_email(conn: asyncpg.Connection, settings: NotificationsSettings,
-                              email_id: uuid.UUID) -> SendOutcome:
+
+async def send_recorded_email(
+    conn: asyncpg.Connection, settings: NotificationsSettings, email_id: uuid.UUID
+) -> SendOutcome:
     """Send an emails row if it is still pending: 'sent', 'skipped' (sent already, or being sent by a
     duplicate task right now), or SendFailed for an SMTP failure to retry."""
     async with conn.transaction():
@@ -147,6 +170,7 @@ def requeue_lost_emails() -> int:
 
 # --- reminders -----------------------------------------------------------------------------------
 
+
 def _enqueue_due(claim, task, what: str, now: str | None) -> int:
     """Claim the rows due at `now` (ISO 8601; default: the clock) and enqueue one send task for each.
     The claim is a database update, so two beats never take the same row."""
@@ -176,22 +200,29 @@ def send_reminder(self, reminder_id: str) -> str:
             if found is None:
                 return "skipped"
             row, booking = found
-            why = reminders.reminder_obsolete(row["planned_start"], booking and booking.status,
-                                              booking and booking.start, _now())
+            why = reminders.reminder_obsolete(
+                row["planned_start"], booking and booking.status, booking and booking.start, _now()
+            )
             if why is None and not booking.customer_email:
                 why = "no customer email"
             if why is not None:
                 await store.finish_reminder(conn, row["id"], "skipped", why)
                 return "obsolete"
             return await _render_and_send(
-                conn, settings, row["id"],
+                conn,
+                settings,
+                row["id"],
                 lambda: rendering.booking_reminder(booking, timedelta(minutes=row["offset_minutes"])),
-                store.finish_reminder, what="reminder", log_extra={"reminder_id": reminder_id})
+                store.finish_reminder,
+                what="reminder",
+                log_extra={"reminder_id": reminder_id},
+            )
 
     return _settle(self, "reminder", reminder_id, runtime.run(attempt), store.record_reminder_failure)
 
 
 # --- gift vouchers on their delivery date --------------------------------------------------------
+
 
 class PaymentsUnavailable(Exception):
     pass
@@ -235,13 +266,22 @@ def send_voucher_gift(self, delivery_id: str) -> str:
                 await store.finish_voucher_delivery(conn, row["id"], "cancelled", f"voucher {delivery['status']}")
                 return "cancelled"
             clinic = await projection.get_clinic(conn, row["clinic_id"])
-            brand = (rendering.Brand(clinic["name"], clinic["timezone"], clinic["slug"]) if clinic
-                     else rendering.Brand(rendering.sender_name(settings.mail_from)))
+            brand = (
+                rendering.Brand(clinic["name"], clinic["timezone"], clinic["slug"])
+                if clinic
+                else rendering.Brand(rendering.sender_name(settings.mail_from))
+            )
             # Rendered here and sent; the body (and the code in it) is never written anywhere.
             return await _render_and_send(
-                conn, settings, row["id"],
-                lambda: rendering.voucher_gift(delivery, brand,
-                                               **rendering.gift_links(settings.public_url, brand, delivery)),
-                store.finish_voucher_delivery, what="gift email", log_extra={"delivery_id": delivery_id})
+                conn,
+                settings,
+                row["id"],
+                lambda: rendering.voucher_gift(
+                    delivery, brand, **rendering.gift_links(settings.public_url, brand, delivery)
+                ),
+                store.finish_voucher_delivery,
+                what="gift email",
+                log_extra={"delivery_id": delivery_id},
+            )
 
     return _settle(self, "voucher_delivery", delivery_id, runtime.run(attempt), store.record_voucher_delivery_failure)

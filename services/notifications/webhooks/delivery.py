@@ -1,5 +1,6 @@
 """One attempt of a webhook delivery: sign, POST, record, decide what next. Runs inside a Celery task
 (see webhooks/tasks.py) in the transaction that holds the delivery's row lock."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,10 +18,18 @@ import asyncpg
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from services.notifications.webhooks import store
-from services.notifications.webhooks.rules import (DISABLE_AFTER, RESPONSE_SNIPPET, WebhookError, check_addresses,
-                                                   check_url, classify, next_attempt, sign)
 from services.notifications.settings import NotificationsSettings
+from services.notifications.webhooks import store
+from services.notifications.webhooks.rules import (
+    DISABLE_AFTER,
+    RESPONSE_SNIPPET,
+    WebhookError,
+    check_addresses,
+    check_url,
+    classify,
+    next_attempt,
+    sign,
+)
 
 log = logging.getLogger(__name__)
 USER_AGENT = "ClinicBookings-Webhooks/1.0"
@@ -38,7 +47,9 @@ class GuardedResolver(AbstractResolver):
         self._inner = inner or DefaultResolver()
         self._allow_private = allow_private
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
         check_addresses([a["host"] for a in answers], allow_private=self._allow_private)
         return answers
@@ -50,6 +61,7 @@ class GuardedResolver(AbstractResolver):
 def guarded_socket(allow_private: bool) -> Callable[[tuple], socket.socket]:
     """aiohttp's socket_factory, called with each address it is about to connect to. It judges IP literals,
     which never reach the resolver, and refuses a name, which asyncio would look up again at connect."""
+
     def new_socket(addr_info: tuple) -> socket.socket:
         family, type_, proto, _canonical_name, sockaddr = addr_info
         try:
@@ -58,6 +70,7 @@ def guarded_socket(allow_private: bool) -> Callable[[tuple], socket.socket]:
             # An OSError (aiohttp reports a connection that failed), with the reason as its strerror.
             raise PermissionError(errno.EACCES, exc.message) from None
         return socket.socket(family, type_, proto)
+
     return new_socket
 
 
@@ -68,18 +81,20 @@ async def resolve_and_check(url: str, settings: NotificationsSettings) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise WebhookError(422, "unresolvable_url", "The endpoint's host name does not resolve") from None
-    except UnicodeError:        # not a name IDNA can encode (an empty or over-long label)
+    except UnicodeError:  # not a name IDNA can encode (an empty or over-long label)
         raise WebhookError(422, "invalid_url", "The endpoint's host name is not a valid name") from None
     check_addresses([info[4][0] for info in infos], allow_private=settings.allow_private_webhooks)
 
 
-def guarded_session(settings: NotificationsSettings, dns: AbstractResolver | None = None,
-                    **options) -> aiohttp.ClientSession:
+def guarded_session(
+    settings: NotificationsSettings, dns: AbstractResolver | None = None, **options
+) -> aiohttp.ClientSession:
     """A client session that connects only to addresses the rules allow: names through the guarded resolver
     (`dns`: a test's resolver), and every socket through the guarded factory."""
     allow = settings.allow_private_webhooks
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow, dns), socket_factory=guarded_socket(allow),
-                                     **options)
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(allow, dns), socket_factory=guarded_socket(allow), **options
+    )
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -111,8 +126,9 @@ class KeptSession:
 kept_session = KeptSession()
 
 
-async def _post(url: str, body: bytes, headers: dict, settings: NotificationsSettings,
-                session: aiohttp.ClientSession | None) -> tuple[int | None, str | None, str | None, str | None]:
+async def _post(
+    url: str, body: bytes, headers: dict, settings: NotificationsSettings, session: aiohttp.ClientSession | None
+) -> tuple[int | None, str | None, str | None, str | None]:
     """(status, Retry-After, first bytes of the response, error). Without `session`, on a connection of its own."""
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout)
     own = session is None
@@ -138,8 +154,14 @@ async def _post(url: str, body: bytes, headers: dict, settings: NotificationsSet
 Alert = Callable[[asyncpg.Connection, dict], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 
-async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int,
-                  settings: NotificationsSettings, alert: Alert, session: aiohttp.ClientSession | None = None) -> str:
+async def attempt(
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    attempt_number: int,
+    settings: NotificationsSettings,
+    alert: Alert,
+    session: aiohttp.ClientSession | None = None,
+) -> str:
     """Make attempt `attempt_number` of a delivery, once; returns what happened. `alert` is called when an
     endpoint is disabled after failing for days (the clinic is emailed), and its email started after commit:
     a task started earlier could run before the email's row is visible, and the email wait for the sweeper.
@@ -153,9 +175,15 @@ async def attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_numb
     return outcome
 
 
-async def _attempt_locked(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt_number: int,
-                          settings: NotificationsSettings, alert: Alert, session: aiohttp.ClientSession | None,
-                          after_commit: list[Callable[[], Awaitable[None]]]) -> str:
+async def _attempt_locked(
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    attempt_number: int,
+    settings: NotificationsSettings,
+    alert: Alert,
+    session: aiohttp.ClientSession | None,
+    after_commit: list[Callable[[], Awaitable[None]]],
+) -> str:
     delivery = await store.lock_delivery_attempt(conn, delivery_id, attempt_number)
     if delivery is None:
         return "skipped"
@@ -174,7 +202,7 @@ async def _attempt_locked(conn: asyncpg.Connection, delivery_id: uuid.UUID, atte
     url = delivery["url"]
     started = time.perf_counter()
     try:
-        check_url(url, production=not settings.development)   # rows stored before a rule was tightened
+        check_url(url, production=not settings.development)  # rows stored before a rule was tightened
         status, retry_after, snippet, error = await _post(url, body.encode(), headers, settings, session)
     except WebhookError as exc:
         status, retry_after, snippet, error = None, None, None, exc.message
@@ -183,23 +211,53 @@ async def _attempt_locked(conn: asyncpg.Connection, delivery_id: uuid.UUID, atte
     endpoint_id = delivery["endpoint_id"]
     outcome = classify(status, retry_after)
     if outcome.delivered:
-        await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="delivered", last_error=None,
-                                   next_attempt_at=None, healthy=True)
+        await store.record_outcome(
+            conn,
+            delivery_id,
+            endpoint_id,
+            **answer,
+            status="delivered",
+            last_error=None,
+            next_attempt_at=None,
+            healthy=True,
+        )
         return "delivered"
     if outcome.disable_endpoint:
-        await store.record_outcome(conn, delivery_id, endpoint_id, **answer, status="failed",
-                                   last_error="410 Gone", next_attempt_at=None, healthy=None)
+        await store.record_outcome(
+            conn,
+            delivery_id,
+            endpoint_id,
+            **answer,
+            status="failed",
+            last_error="410 Gone",
+            next_attempt_at=None,
+            healthy=None,
+        )
         await store.disable_endpoint(conn, endpoint_id, "the endpoint answered 410 Gone")
         return "endpoint_gone"
     retry_at = next_attempt(delivery["attempts"] + 1, settings.webhook_retry_schedule, now, outcome.retry_after)
     failing_since = await store.record_outcome(
-        conn, delivery_id, endpoint_id, **answer, status="pending" if retry_at else "failed",
-        last_error=error or f"HTTP {status}", next_attempt_at=retry_at, healthy=False)
+        conn,
+        delivery_id,
+        endpoint_id,
+        **answer,
+        status="pending" if retry_at else "failed",
+        last_error=error or f"HTTP {status}",
+        next_attempt_at=retry_at,
+        healthy=False,
+    )
     if failing_since is not None and now - failing_since > DISABLE_AFTER:
         await store.disable_endpoint(conn, endpoint_id, "failing for more than 5 days")
         if start := await alert(conn, {"id": endpoint_id, "url": url, "alert_email": delivery["alert_email"]}):
             after_commit.append(start)
         log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint_id)})
-    log.info("webhook attempt failed", extra={"delivery_id": str(delivery_id), "status": status, "error": error,
-                                              "retry_at": retry_at.isoformat() if retry_at else None})
+    log.info(
+        "webhook attempt failed",
+        extra={
+            "delivery_id": str(delivery_id),
+            "status": status,
+            "error": error,
+            "retry_at": retry_at.isoformat() if retry_at else None,
+        },
+    )
     return "retry" if retry_at else "failed"

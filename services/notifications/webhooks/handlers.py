@@ -1,5 +1,6 @@
 """Events that clinics receive as webhooks: one delivery row per subscribed endpoint, in the event's
 transaction; the first attempt is enqueued after commit."""
+
 from __future__ import annotations
 
 import functools
@@ -20,6 +21,7 @@ EnqueueDelivery = Callable[[uuid.UUID, int], Awaitable[None]]
 class Fanout:
     """What fan_out needs beyond the event: how to start a delivery's first attempt, and after how long the
     dispatcher attempts a delivery whose start was lost."""
+
     enqueue_delivery: EnqueueDelivery
     safety_net_seconds: float
 
@@ -32,8 +34,9 @@ async def fan_out(fanout: Fanout, ctx: HandlerContext, event: Event) -> None:
     clinic_id = uuid.UUID(event.clinic_id)
     # The clinic gets the payload as its contract defines it (to_data: the producer's exact dict, no stray keys).
     payload = payload_for(clinic_type, event.occurred_at, contracts.parse_any(event).to_data())
-    for delivery_id in await store.insert_deliveries(ctx.conn, clinic_id, clinic_type, event.id, payload,
-                                                     fanout.safety_net_seconds):
+    for delivery_id in await store.insert_deliveries(
+        ctx.conn, clinic_id, clinic_type, event.id, payload, fanout.safety_net_seconds
+    ):
         ctx.after_commit(lambda d=delivery_id: fanout.enqueue_delivery(d, 0))
 
 

@@ -1,5 +1,6 @@
 """The clinic API for webhooks: endpoints, secrets, the delivery log and replays. Every query is scoped
 to the clinic the gateway authenticated (shared.clinic_auth)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,26 +45,47 @@ class ReplayIn(StrictModel):
 
 
 def endpoint_json(row, secret: str | None = None) -> dict:
-    body = {"id": str(row["id"]), "url": row["url"], "events": list(row["event_types"]),
-            "description": row["description"], "enabled": row["status"] == "enabled",
-            "disabled_reason": row["disabled_reason"], "alert_email": row["alert_email"],
-            "failing_since": row["failing_since"].isoformat() if row["failing_since"] else None,
-            "created_at": row["created_at"].isoformat()}
+    body = {
+        "id": str(row["id"]),
+        "url": row["url"],
+        "events": list(row["event_types"]),
+        "description": row["description"],
+        "enabled": row["status"] == "enabled",
+        "disabled_reason": row["disabled_reason"],
+        "alert_email": row["alert_email"],
+        "failing_since": row["failing_since"].isoformat() if row["failing_since"] else None,
+        "created_at": row["created_at"].isoformat(),
+    }
     if secret is not None:
-        body["secret"] = secret   # shown once, at creation or rotation
+        body["secret"] = secret  # shown once, at creation or rotation
     return body
 
 
 def delivery_json(row, attempts) -> dict:
-    return {"id": str(row["id"]), "event_type": row["event_type"], "status": row["status"],
-            "attempts": row["attempts"], "last_status": row["last_status"], "last_error": row["last_error"],
-            "next_attempt_at": row["next_attempt_at"].isoformat() if row["status"] == "pending" and row["next_attempt_at"] else None,
-            "created_at": row["created_at"].isoformat(),
-            "delivered_at": row["delivered_at"].isoformat() if row["delivered_at"] else None,
-            "payload": row["payload"],
-            "attempt_log": [{"at": a["attempted_at"].isoformat(), "status_code": a["status_code"],
-                             "latency_ms": a["latency_ms"], "response": a["response"], "error": a["error"]}
-                            for a in attempts]}
+    return {
+        "id": str(row["id"]),
+        "event_type": row["event_type"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "last_status": row["last_status"],
+        "last_error": row["last_error"],
+        "next_attempt_at": row["next_attempt_at"].isoformat()
+        if row["status"] == "pending" and row["next_attempt_at"]
+        else None,
+        "created_at": row["created_at"].isoformat(),
+        "delivered_at": row["delivered_at"].isoformat() if row["delivered_at"] else None,
+        "payload": row["payload"],
+        "attempt_log": [
+            {
+                "at": a["attempted_at"].isoformat(),
+                "status_code": a["status_code"],
+                "latency_ms": a["latency_ms"],
+                "response": a["response"],
+                "error": a["error"],
+            }
+            for a in attempts
+        ],
+    }
 
 
 def _id(request: web.Request, name: str = "id") -> uuid.UUID:
@@ -116,11 +138,15 @@ async def patch_endpoint(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn, conn.transaction():
         current = await _endpoint_or_404(conn, clinic_id, _id(request))
         row = await store.update_endpoint(
-            conn, clinic_id, current["id"], url=body.url or current["url"],
+            conn,
+            clinic_id,
+            current["id"],
+            url=body.url or current["url"],
             description=current["description"] if body.description is None else body.description,
             event_types=check_event_types(body.events) if body.events else list(current["event_types"]),
             status=current["status"] if body.enabled is None else ("enabled" if body.enabled else "disabled"),
-            alert_email=body.alert_email if "alert_email" in body.model_fields_set else current["alert_email"])
+            alert_email=body.alert_email if "alert_email" in body.model_fields_set else current["alert_email"],
+        )
     return web.json_response(endpoint_json(row))
 
 
@@ -161,6 +187,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 async def _enqueue(pairs) -> None:
     from services.notifications.webhooks.tasks import deliver_webhook
+
     for delivery_id, attempt in pairs:
         await asyncio.to_thread(deliver_webhook.delay, str(delivery_id), attempt)
 
@@ -169,8 +196,7 @@ async def _enqueue(pairs) -> None:
 async def replay_delivery(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
     async with request.app[DB].acquire() as conn, conn.transaction():
-        row = await store.replay(conn, clinic_id, _id(request),
-                                 request.app[SETTINGS].lost_task_seconds)
+        row = await store.replay(conn, clinic_id, _id(request), request.app[SETTINGS].lost_task_seconds)
         if row is None:
             raise ApiError(404, "delivery_not_found", "No such delivery")
     await _enqueue([(row["id"], row["attempts"])])
@@ -184,7 +210,8 @@ async def replay_failed(request: web.Request) -> web.Response:
     body = await read_json(request, ReplayIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
         endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
-        pairs = await store.replay_failed_since(conn, clinic_id, endpoint["id"], body.since,
-                                               request.app[SETTINGS].lost_task_seconds)
+        pairs = await store.replay_failed_since(
+            conn, clinic_id, endpoint["id"], body.since, request.app[SETTINGS].lost_task_seconds
+        )
     await _enqueue(pairs)
     return web.json_response({"replayed": len(pairs)}, status=202)

@@ -1,5 +1,6 @@
 """Clinic webhook rules with no I/O: which events clinics get, what they carry, when to retry, which
 addresses we refuse to call, and the Standard Webhooks signature."""
+
 from __future__ import annotations
 
 import base64
@@ -64,7 +65,7 @@ def sign(secrets_in_use: list[str], delivery_id: str, timestamp: datetime, body:
 class Outcome:
     delivered: bool
     disable_endpoint: bool = False
-    retry_after: float | None = None      # seconds the receiver asked us to wait
+    retry_after: float | None = None  # seconds the receiver asked us to wait
 
 
 def classify(status: int | None, retry_after_header: str | None) -> Outcome:
@@ -79,8 +80,13 @@ def classify(status: int | None, retry_after_header: str | None) -> Outcome:
     return Outcome(False)
 
 
-def next_attempt(attempts_made: int, schedule: tuple[float, ...], now: datetime,
-                 retry_after: float | None = None, rng: random.Random | None = None) -> datetime | None:
+def next_attempt(
+    attempts_made: int,
+    schedule: tuple[float, ...],
+    now: datetime,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> datetime | None:
     """When to try again after `attempts_made` attempts, or None when the schedule is used up."""
     if attempts_made >= len(schedule):
         return None
@@ -102,14 +108,14 @@ def check_url(url: str, *, production: bool) -> tuple[str, int]:
         raise WebhookError(422, "invalid_url", "The endpoint URL must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
-        port = parts.port          # parsed on access: "Port out of range", a bracket left open…
+        port = parts.port  # parsed on access: "Port out of range", a bracket left open…
     except ValueError:
         raise WebhookError(422, "invalid_url", "The endpoint URL is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise WebhookError(422, "invalid_url", "The endpoint URL must be an http(s) URL")
     if production and parts.scheme != "https":
         raise WebhookError(422, "insecure_url", "Webhook endpoints must use https")
-    if "@" in parts.netloc:    # even an empty user part: parsers disagree on where such a host starts
+    if "@" in parts.netloc:  # even an empty user part: parsers disagree on where such a host starts
         raise WebhookError(422, "invalid_url", "The endpoint URL must not carry credentials")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
@@ -122,8 +128,13 @@ NAT64_WELL_KNOWN = IPv6Network("64:ff9b::/96")
 # (SIIT, RFC 2765), NAT64 local-use (RFC 8215: the operator picks where the IPv4 sits, so there is no one
 # address to judge), Teredo (RFC 4380: clients behind NATs, never receivers) and 6to4 (RFC 3056: relays
 # deprecated by RFC 7526; newer Pythons count 2002::/16 as not global, so allowing some would vary by version).
-REFUSED_V6 = (IPv6Network("::/96"), IPv6Network("::ffff:0:0:0/96"), IPv6Network("64:ff9b:1::/48"),
-              IPv6Network("2001::/32"), IPv6Network("2002::/16"))
+REFUSED_V6 = (
+    IPv6Network("::/96"),
+    IPv6Network("::ffff:0:0:0/96"),
+    IPv6Network("64:ff9b:1::/48"),
+    IPv6Network("2001::/32"),
+    IPv6Network("2002::/16"),
+)
 # All the internet's IPv6 unicast is allocated from here; the rest of the space is special or reserved.
 GLOBAL_UNICAST = IPv6Network("2000::/3")
 # Not globally reachable, though some Pythons' is_global tables (3.11.7's among them) let them pass:
@@ -153,7 +164,7 @@ def is_public_address(address: str) -> bool:
     """Whether a webhook may connect to this numeric address: globally routable, and so is any IPv4 address an
     IPv6 form carries. Not an address (a name, a typo) is not public."""
     try:
-        ip = ip_address(address.split("%")[0])     # a zone index (fe80::1%eth0) says nothing about the address
+        ip = ip_address(address.split("%")[0])  # a zone index (fe80::1%eth0) says nothing about the address
     except ValueError:
         return False
     if ip.version == 6 and any(ip in net for net in REFUSED_V6):
@@ -168,15 +179,22 @@ def check_addresses(addresses: list[str], *, allow_private: bool) -> None:
     if not addresses:
         raise WebhookError(422, "unresolvable_url", "The endpoint's host name does not resolve")
     if not allow_private and not all(map(is_public_address, addresses)):
-        raise WebhookError(422, "private_address",
-                           "Webhook endpoints must be public internet addresses: not private, loopback, link-local, "
-                           "multicast, documentation or reserved ones, not 6to4, Teredo or IPv4-compatible IPv6, "
-                           "and no IPv6 form (IPv4-mapped, NAT64, ISATAP) carrying such an IPv4 address")
+        raise WebhookError(
+            422,
+            "private_address",
+            "Webhook endpoints must be public internet addresses: not private, loopback, link-local, "
+            "multicast, documentation or reserved ones, not 6to4, Teredo or IPv4-compatible IPv6, "
+            "and no IPv6 form (IPv4-mapped, NAT64, ISATAP) carrying such an IPv4 address",
+        )
 
 
 def check_event_types(types: list[str]) -> list[str]:
     unknown = sorted(set(types) - EVENT_TYPES)
     if unknown or not types:
-        raise WebhookError(422, "unknown_event_type", f"Unknown event types: {', '.join(unknown) or 'none given'}",
-                           {"allowed": sorted(EVENT_TYPES)})
+        raise WebhookError(
+            422,
+            "unknown_event_type",
+            f"Unknown event types: {', '.join(unknown) or 'none given'}",
+            {"allowed": sorted(EVENT_TYPES)},
+        )
     return sorted(set(types))

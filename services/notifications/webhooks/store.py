@@ -1,5 +1,6 @@
 """All SQL of clinic webhooks: endpoints, their secrets, deliveries and attempts (the email wing's tables are
 emails/store.py's). Every query that a clinic's request reaches is filtered by that clinic's id."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,55 +14,104 @@ DELIVERY_COLUMNS = """id, endpoint_id, clinic_id, event_id, event_type, payload,
     last_status, last_error, created_at, delivered_at"""
 
 
-async def insert_endpoint(conn: asyncpg.Connection, clinic_id: uuid.UUID, url: str, description: str,
-                          event_types: list[str], alert_email: str | None, secret: str) -> asyncpg.Record:
+async def insert_endpoint(
+    conn: asyncpg.Connection,
+    clinic_id: uuid.UUID,
+    url: str,
+    description: str,
+    event_types: list[str],
+    alert_email: str | None,
+    secret: str,
+) -> asyncpg.Record:
     endpoint_id = uuid.uuid4()
     row = await conn.fetchrow(
         f"""INSERT INTO webhook_endpoints (id, clinic_id, url, description, event_types, alert_email)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {ENDPOINT_COLUMNS}""",
-        endpoint_id, clinic_id, url, description, event_types, alert_email)
-    await conn.execute("INSERT INTO webhook_secrets (id, endpoint_id, secret) VALUES ($1, $2, $3)",
-                       uuid.uuid4(), endpoint_id, secret)
+        endpoint_id,
+        clinic_id,
+        url,
+        description,
+        event_types,
+        alert_email,
+    )
+    await conn.execute(
+        "INSERT INTO webhook_secrets (id, endpoint_id, secret) VALUES ($1, $2, $3)", uuid.uuid4(), endpoint_id, secret
+    )
     return row
 
 
 async def list_endpoints(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE clinic_id = $1 "
-                            "AND deleted_at IS NULL ORDER BY created_at", clinic_id)
+    return await conn.fetch(
+        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE clinic_id = $1 "
+        "AND deleted_at IS NULL ORDER BY created_at",
+        clinic_id,
+    )
 
 
 async def get_endpoint(conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE clinic_id = $1 AND id = $2 "
-                               "AND deleted_at IS NULL", clinic_id, endpoint_id)
+    return await conn.fetchrow(
+        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE clinic_id = $1 AND id = $2 AND deleted_at IS NULL",
+        clinic_id,
+        endpoint_id,
+    )
 
 
-async def update_endpoint(conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID, *, url: str,
-                          description: str, event_types: list[str], status: str, alert_email: str | None):
+async def update_endpoint(
+    conn: asyncpg.Connection,
+    clinic_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    url: str,
+    description: str,
+    event_types: list[str],
+    status: str,
+    alert_email: str | None,
+):
     return await conn.fetchrow(
         f"""UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, status = $6, alert_email = $7,
                    disabled_reason = CASE WHEN $6 = 'enabled' THEN NULL ELSE coalesce(disabled_reason, 'by the clinic') END,
                    failing_since = CASE WHEN $6 = 'enabled' THEN NULL ELSE failing_since END,
                    updated_at = clock_timestamp()
             WHERE clinic_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {ENDPOINT_COLUMNS}""",
-        clinic_id, endpoint_id, url, description, event_types, status, alert_email)
+        clinic_id,
+        endpoint_id,
+        url,
+        description,
+        event_types,
+        status,
+        alert_email,
+    )
 
 
 async def delete_endpoint(conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
     status = await conn.execute(
         "UPDATE webhook_endpoints SET deleted_at = clock_timestamp(), status = 'disabled' "
-        "WHERE clinic_id = $1 AND id = $2 AND deleted_at IS NULL", clinic_id, endpoint_id)
+        "WHERE clinic_id = $1 AND id = $2 AND deleted_at IS NULL",
+        clinic_id,
+        endpoint_id,
+    )
     return status.endswith(" 1")
 
 
 async def rotate_secret(conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret: str, old_until: datetime) -> None:
-    await conn.execute("UPDATE webhook_secrets SET expires_at = least(coalesce(expires_at, $2), $2) "
-                       "WHERE endpoint_id = $1", endpoint_id, old_until)
-    await conn.execute("INSERT INTO webhook_secrets (id, endpoint_id, secret) VALUES ($1, $2, $3)",
-                       uuid.uuid4(), endpoint_id, secret)
+    await conn.execute(
+        "UPDATE webhook_secrets SET expires_at = least(coalesce(expires_at, $2), $2) WHERE endpoint_id = $1",
+        endpoint_id,
+        old_until,
+    )
+    await conn.execute(
+        "INSERT INTO webhook_secrets (id, endpoint_id, secret) VALUES ($1, $2, $3)", uuid.uuid4(), endpoint_id, secret
+    )
 
 
-async def insert_deliveries(conn: asyncpg.Connection, clinic_id: uuid.UUID, clinic_type: str, event_id: uuid.UUID,
-                            payload: dict, safety_net_seconds: float) -> list[uuid.UUID]:
+async def insert_deliveries(
+    conn: asyncpg.Connection,
+    clinic_id: uuid.UUID,
+    clinic_type: str,
+    event_id: uuid.UUID,
+    payload: dict,
+    safety_net_seconds: float,
+) -> list[uuid.UUID]:
     """A pending delivery of the event to each of the clinic's enabled endpoints subscribed to its type, in one
     statement; the ids of those not recorded before. Their first attempts are enqueued right after commit;
     the dispatcher only takes one after `safety_net_seconds` (if that enqueue was lost)."""
@@ -72,11 +122,18 @@ async def insert_deliveries(conn: asyncpg.Connection, clinic_id: uuid.UUID, clin
            FROM webhook_endpoints e
            WHERE e.clinic_id = $1 AND e.status = 'enabled' AND e.deleted_at IS NULL AND $2 = ANY(e.event_types)
            ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id""",
-        clinic_id, clinic_type, event_id, payload, safety_net_seconds)
+        clinic_id,
+        clinic_type,
+        event_id,
+        payload,
+        safety_net_seconds,
+    )
     return [r["id"] for r in rows]
 
 
-async def lock_delivery_attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt: int) -> asyncpg.Record | None:
+async def lock_delivery_attempt(
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt: int
+) -> asyncpg.Record | None:
     """The delivery if it is pending at attempt number `attempt`, locked, with what the attempt needs of its
     endpoint (url, status, deleted_at, alert_email) and the endpoint's live secrets (newest first), in one
     round trip; a duplicate or stale task for the same attempt finds nothing and does nothing."""
@@ -91,13 +148,26 @@ async def lock_delivery_attempt(conn: asyncpg.Connection, delivery_id: uuid.UUID
                         ORDER BY s.created_at DESC) AS secrets
            FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
            WHERE d.id = $1 AND d.status = 'pending' AND d.attempts = $2
-           FOR UPDATE OF d SKIP LOCKED""", delivery_id, attempt)
+           FOR UPDATE OF d SKIP LOCKED""",
+        delivery_id,
+        attempt,
+    )
 
 
-async def record_outcome(conn: asyncpg.Connection, delivery_id: uuid.UUID, endpoint_id: uuid.UUID, *,
-                         status_code: int | None, latency_ms: int, response: str | None, error: str | None,
-                         status: str, last_error: str | None, next_attempt_at: datetime | None,
-                         healthy: bool | None) -> datetime | None:
+async def record_outcome(
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    status_code: int | None,
+    latency_ms: int,
+    response: str | None,
+    error: str | None,
+    status: str,
+    last_error: str | None,
+    next_attempt_at: datetime | None,
+    healthy: bool | None,
+) -> datetime | None:
     """One attempt's row, the delivery's new state and the endpoint's failing streak, in one statement.
     `healthy`: True clears the streak (no write if there is none), False starts it if not started, None
     leaves it. Returns when the endpoint started failing (None if it is not failing)."""
@@ -116,22 +186,41 @@ async def record_outcome(conn: asyncpg.Connection, delivery_id: uuid.UUID, endpo
                WHERE id = $2 AND $10::boolean IS NOT NULL AND (NOT $10::boolean OR failing_since IS NOT NULL)
                RETURNING failing_since)
            SELECT failing_since FROM health""",
-        delivery_id, endpoint_id, status_code, latency_ms, response, error, status, last_error, next_attempt_at,
-        healthy)
+        delivery_id,
+        endpoint_id,
+        status_code,
+        latency_ms,
+        response,
+        error,
+        status,
+        last_error,
+        next_attempt_at,
+        healthy,
+    )
 
 
 async def fail_unattempted(conn: asyncpg.Connection, delivery_id: uuid.UUID, error: str) -> None:
     """A delivery that will not be attempted (its endpoint was disabled or deleted meanwhile)."""
-    await conn.execute("UPDATE webhook_deliveries SET attempts = attempts + 1, status = 'failed', last_error = $2, "
-                       "next_attempt_at = NULL WHERE id = $1", delivery_id, error)
+    await conn.execute(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, status = 'failed', last_error = $2, "
+        "next_attempt_at = NULL WHERE id = $1",
+        delivery_id,
+        error,
+    )
 
 
 async def disable_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID, reason: str) -> None:
-    await conn.execute("UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $2, "
-                       "updated_at = clock_timestamp() WHERE id = $1", endpoint_id, reason)
+    await conn.execute(
+        "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $2, "
+        "updated_at = clock_timestamp() WHERE id = $1",
+        endpoint_id,
+        reason,
+    )
 
 
-async def claim_due_deliveries(conn: asyncpg.Connection, limit: int, stale_seconds: float) -> list[tuple[uuid.UUID, int]]:
+async def claim_due_deliveries(
+    conn: asyncpg.Connection, limit: int, stale_seconds: float
+) -> list[tuple[uuid.UUID, int]]:
     """Deliveries due for an attempt, as (id, attempt number). Each is pushed `stale_seconds` ahead as it
     is claimed, so two dispatchers never take it together; if its task is lost, it comes due again."""
     rows = await conn.fetch(
@@ -139,39 +228,61 @@ async def claim_due_deliveries(conn: asyncpg.Connection, limit: int, stale_secon
            WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending'
                           AND next_attempt_at <= clock_timestamp()
                         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, attempts""", limit, stale_seconds)
+           RETURNING id, attempts""",
+        limit,
+        stale_seconds,
+    )
     return [(r["id"], r["attempts"]) for r in rows]
 
 
-async def list_deliveries(conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID, status: str | None,
-                          limit: int) -> list[asyncpg.Record]:
+async def list_deliveries(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID, status: str | None, limit: int
+) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
             WHERE clinic_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR status = $3)
-            ORDER BY created_at DESC LIMIT $4""", clinic_id, endpoint_id, status, limit)
+            ORDER BY created_at DESC LIMIT $4""",
+        clinic_id,
+        endpoint_id,
+        status,
+        limit,
+    )
 
 
 async def attempts_of(conn: asyncpg.Connection, delivery_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT delivery_id, attempted_at, status_code, latency_ms, response, error FROM webhook_attempts "
-        "WHERE delivery_id = ANY($1::uuid[]) ORDER BY id", delivery_ids)
+        "WHERE delivery_id = ANY($1::uuid[]) ORDER BY id",
+        delivery_ids,
+    )
 
 
-async def replay(conn: asyncpg.Connection, clinic_id: uuid.UUID, delivery_id: uuid.UUID,
-                 safety_net_seconds: float) -> asyncpg.Record | None:
+async def replay(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, delivery_id: uuid.UUID, safety_net_seconds: float
+) -> asyncpg.Record | None:
     """Send a delivery again (same webhook-id, so receivers can dedupe), whatever its state; the attempt
     count goes on, so the log keeps every try."""
     return await conn.fetchrow(
         f"""UPDATE webhook_deliveries SET status = 'pending',
                    next_attempt_at = clock_timestamp() + make_interval(secs => $3)
-            WHERE clinic_id = $1 AND id = $2 RETURNING {DELIVERY_COLUMNS}""", clinic_id, delivery_id, safety_net_seconds)
+            WHERE clinic_id = $1 AND id = $2 RETURNING {DELIVERY_COLUMNS}""",
+        clinic_id,
+        delivery_id,
+        safety_net_seconds,
+    )
 
 
-async def replay_failed_since(conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID,
-                              since: datetime, safety_net_seconds: float) -> list[tuple[uuid.UUID, int]]:
+async def replay_failed_since(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID, since: datetime, safety_net_seconds: float
+) -> list[tuple[uuid.UUID, int]]:
     rows = await conn.fetch(
         """UPDATE webhook_deliveries SET status = 'pending',
                   next_attempt_at = clock_timestamp() + make_interval(secs => $4)
            WHERE clinic_id = $1 AND endpoint_id = $2 AND status = 'failed' AND created_at >= $3
-           RETURNING id, attempts""", clinic_id, endpoint_id, since, safety_net_seconds)
+           RETURNING id, attempts""",
+        clinic_id,
+        endpoint_id,
+        since,
+        safety_net_seconds,
+    )
     return [(r["id"], r["attempts"]) for r in rows]

@@ -1,5 +1,6 @@
 """Celery tasks of clinic webhooks: one attempt of a delivery, and the dispatcher that finds due retries
 (and deliveries whose task was lost). Tasks get only ids and re-read their rows."""
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,10 @@ import asyncpg
 from services.notifications.emails import store as email_store
 from services.notifications.emails.rendering import RenderedEmail
 from services.notifications.emails.tasks import send_email
+from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks import delivery, store
 from services.notifications.worker.celery_app import app
 from services.notifications.worker.runtime import runtime
-from services.notifications.settings import NotificationsSettings
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -27,26 +28,33 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[],
     if not endpoint["alert_email"]:
         return None
     email = RenderedEmail(
-        kind="webhook_endpoint_disabled", to_address=endpoint["alert_email"],
+        kind="webhook_endpoint_disabled",
+        to_address=endpoint["alert_email"],
         subject="Your webhook endpoint has been disabled",
-        text_body=(f"Deliveries to {endpoint['url']} have failed for more than five days, so we have disabled this "
-                   "endpoint. Fix the receiver, enable the endpoint again and replay the failed deliveries from the "
-                   "delivery log.\n"),
-        html_body=None)
+        text_body=(
+            f"Deliveries to {endpoint['url']} have failed for more than five days, so we have disabled this "
+            "endpoint. Fix the receiver, enable the endpoint again and replay the failed deliveries from the "
+            "delivery log.\n"
+        ),
+        html_body=None,
+    )
     email_id = await email_store.insert_email(conn, uuid.uuid4(), email)
     if email_id is None:
         return None
 
     async def send() -> None:
         send_email.delay(str(email_id))
+
     return send
 
 
-async def attempt_delivery(conn: asyncpg.Connection, settings: NotificationsSettings, delivery_id: str,
-                           attempt: int) -> str:
+async def attempt_delivery(
+    conn: asyncpg.Connection, settings: NotificationsSettings, delivery_id: str, attempt: int
+) -> str:
     """Attempt number `attempt` of a delivery, on the worker's kept-alive session."""
-    return await delivery.attempt(conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic,
-                                  session=delivery.kept_session.get(settings))
+    return await delivery.attempt(
+        conn, uuid.UUID(delivery_id), attempt, settings, alert_clinic, session=delivery.kept_session.get(settings)
+    )
 
 
 @app.task(name="notifications.deliver_webhook", acks_late=True)

@@ -2,6 +2,7 @@
 webhook delivery the batch's events committed to, side by side, in one task instead of one task each (a
 Celery task costs more CPU than a send). Later tries are the single-item tasks' (emails/tasks.py,
 webhooks/tasks.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -9,10 +10,10 @@ import uuid
 
 from services.notifications.emails import store
 from services.notifications.emails.tasks import SendFailed, retry_countdown, send_email, send_recorded_email
+from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks.tasks import attempt_delivery
 from services.notifications.worker.celery_app import app
 from services.notifications.worker.runtime import runtime
-from services.notifications.settings import NotificationsSettings
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,22 @@ def send_notifications(email_ids: list[str], deliveries: list[list]) -> dict[str
     pending for the sweepers."""
     settings = load_settings(NotificationsSettings)
     # Webhooks first: their goal is the tighter one, and a POST waits less than an SMTP conversation.
-    jobs = [lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
-            for delivery_id, attempt in deliveries]
+    jobs = [
+        lambda conn, d=delivery_id, a=attempt: attempt_delivery(conn, settings, d, a)
+        for delivery_id, attempt in deliveries
+    ]
     jobs += [lambda conn, e=email_id: send_recorded_email(conn, settings, uuid.UUID(e)) for email_id in email_ids]
     outcomes = runtime.run_all(jobs)
     items = [delivery_id for delivery_id, _attempt in deliveries] + email_ids
     tally: dict[str, int] = {}
     for item, outcome in zip(items, outcomes):
         if isinstance(outcome, BaseException):
-            log.error("notification send crashed; its sweeper will take it again",
-                      extra={"item_id": item, "error": repr(outcome)[:300]})
+            log.error(
+                "notification send crashed; its sweeper will take it again",
+                extra={"item_id": item, "error": repr(outcome)[:300]},
+            )
             outcome = "crashed"
-        elif isinstance(outcome, SendFailed):     # only emails answer so: a failed webhook attempt is "retry"
+        elif isinstance(outcome, SendFailed):  # only emails answer so: a failed webhook attempt is "retry"
             retry_email_later(item, outcome.error)
             outcome = "retry"
         tally[outcome] = tally.get(outcome, 0) + 1

@@ -4,6 +4,7 @@
 configured from the environment here but opens no connection until a worker or a send needs one. Its tasks are
 in emails/tasks.py, webhooks/tasks.py and worker/batch.py (TASK_MODULES; the worker imports them at start).
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,9 +14,9 @@ from celery.signals import setup_logging as celery_setup_logging
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from services.notifications.emails import smtp
+from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks import delivery
 from services.notifications.worker.runtime import runtime
-from services.notifications.settings import NotificationsSettings
 from shared.config import load_settings
 from shared.logs import setup_logging
 
@@ -55,10 +56,14 @@ def configure(app: Celery, settings: NotificationsSettings) -> None:
         beat_schedule={
             "requeue-lost-emails": {"task": "notifications.requeue_lost_emails", "schedule": REQUEUE_SWEEP_EVERY},
             # Running two beats is safe: each due row is claimed by one of them only (see emails/store.py).
-            "claim-due-reminders": {"task": "notifications.claim_due_reminders",
-                                    "schedule": settings.scheduled_sweep_seconds},
-            "claim-due-voucher-deliveries": {"task": "notifications.claim_due_voucher_deliveries",
-                                             "schedule": settings.scheduled_sweep_seconds},
+            "claim-due-reminders": {
+                "task": "notifications.claim_due_reminders",
+                "schedule": settings.scheduled_sweep_seconds,
+            },
+            "claim-due-voucher-deliveries": {
+                "task": "notifications.claim_due_voucher_deliveries",
+                "schedule": settings.scheduled_sweep_seconds,
+            },
             "dispatch-webhooks": {"task": "notifications.dispatch_webhooks", "schedule": WEBHOOK_DISPATCH_EVERY},
         },
     )
@@ -94,7 +99,10 @@ def _close_runtime(**_kwargs) -> None:
 
 # Task names ("notifications.send_email", ...) are given in each task's decorator: beat and the queued
 # messages name tasks so, whichever module holds them.
-TASK_MODULES = ["services.notifications.emails.tasks", "services.notifications.webhooks.tasks",
-                "services.notifications.worker.batch"]
+TASK_MODULES = [
+    "services.notifications.emails.tasks",
+    "services.notifications.webhooks.tasks",
+    "services.notifications.worker.batch",
+]
 app = Celery("notifications", include=TASK_MODULES)
 configure(app, load_settings(NotificationsSettings))

@@ -7,6 +7,7 @@ its coroutine over and blocks on the answer. Celery's own time limits need the p
 is kept here: a task's coroutine is cancelled when it runs longer (its transaction rolls back, its row stays
 pending and the sweepers give it another go).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,8 @@ import uvloop
 from celery.exceptions import TimeLimitExceeded
 
 from services.notifications.emails import smtp
-from shared import db
 from services.notifications.settings import NotificationsSettings
+from shared import db
 from shared.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,10 @@ class Runtime:
 
     def run_all(self, jobs: list[Job]) -> list:
         """Run the jobs side by side, each with a connection of its own; each one's result or exception."""
+
         async def together():
             return await asyncio.gather(*(self._with_conn(job) for job in jobs), return_exceptions=True)
+
         return self._submit(together())
 
     def _submit(self, coro: Awaitable[T]) -> T:
@@ -76,8 +79,9 @@ class Runtime:
         if self._pool is None:
             async with self._pool_ready:
                 if self._pool is None:
-                    self._pool = await db.create_pool(load_settings(NotificationsSettings), "notifications",
-                                                      min_size=1, max_size=DB_POOL_SIZE)
+                    self._pool = await db.create_pool(
+                        load_settings(NotificationsSettings), "notifications", min_size=1, max_size=DB_POOL_SIZE
+                    )
         return self._pool
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
