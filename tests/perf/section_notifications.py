@@ -129,13 +129,12 @@ class Arrivals:
 async def bench_notifications(ctx: BenchContext) -> Section:
     import aiohttp
 
-    from services.notifications.settings import NotificationsSettings
+    from services.booking.settings import BookingSettings
     from shared.config import load_settings
 
     args = ctx.args
     rate, n_warm, n_idle = args.notify_rate, args.notify_warmup, args.notify_idle
     n = max(2, round(rate * args.notify_duration))
-    settings = load_settings(NotificationsSettings, ctx.env)
     watcher = MaildirWatcher(Path(ctx.env["MAILBOX_DIR"]))
     booking_conn = await service_connection(ctx.database_url)
     # As the notifications service connects (jsonb codec): direct_smtp_sends hands its rows to smtp.send.
@@ -151,7 +150,14 @@ async def bench_notifications(ctx: BenchContext) -> Section:
         pending = await prepare_pending(booking_conn, cat, therapists, n_warm + n_idle + n, uuid.uuid4().hex[:6])
         warm, idle, measured = pending[:n_warm], pending[n_warm : n_warm + n_idle], pending[n_warm + n_idle :]
         pool = await booking_pool(ctx.database_url, CONFIRM_POOL)
-        confirmer = Confirmer(pool, settings, cat.clinic.id, cat.treatment.price_amount, cat.treatment.currency)
+        # The booking consumer's handlers, with the booking service's own settings (its manage links' key).
+        confirmer = Confirmer(
+            pool,
+            load_settings(BookingSettings, ctx.env),
+            cat.clinic.id,
+            cat.treatment.price_amount,
+            cat.treatment.currency,
+        )
         with WebhookReceiver() as receiver:
             arrivals = Arrivals(notif_conn, receiver, watcher)
             async with aiohttp.ClientSession() as http:
