@@ -8,7 +8,7 @@ from aiohttp import web
 from services.booking import store
 from services.booking.domain import Clinic
 from services.booking.schemas import ClinicSettingsPatch
-from shared.clinic_auth import clinic_scope
+from shared.clinic_auth import owner_scope
 from shared.http_input import read_json
 from shared.keys import DB
 
@@ -22,14 +22,14 @@ def settings_json(clinic: Clinic) -> dict:
 
 @routes.get(SETTINGS_PATH)
 async def get_settings(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn:
         return web.json_response(settings_json(await store.get_clinic_by_id(conn, clinic_id)))
 
 
 @routes.patch(SETTINGS_PATH)
 async def change_settings(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     body = await read_json(request, ClinicSettingsPatch)
     async with request.app[DB].acquire() as conn:
         if body.embed_origins is None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 
-from shared.clinic_auth import INTERNAL_TOKEN_HEADER
+from shared.clinic_auth import INTERNAL_TOKEN_HEADER, OWNER, ROLES, STAFF
 from shared.errors import ApiError
 
 # A key revoked elsewhere (another gateway, the database) keeps working here for at most this long.
@@ -25,6 +25,7 @@ class KnownKey:
     clinic_id: str
     key_id: str
     good_until: float  # time.monotonic()
+    role: str = OWNER  # what it may do (shared.clinic_auth): an API key acts as the owner
 
 
 @dataclass
@@ -34,8 +35,8 @@ class KeyChecker:
     internal_token: str
     _cache: dict[bytes, KnownKey] = field(default_factory=dict)
 
-    async def clinic_for(self, authorization: str | None) -> str:
-        """The clinic id of a `Bearer` key; 401 in the error shape otherwise."""
+    async def clinic_for(self, authorization: str | None) -> KnownKey:
+        """Whose is this `Bearer` key: its clinic and role; 401 in the error shape otherwise."""
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ApiError(
@@ -47,12 +48,12 @@ class KeyChecker:
         fingerprint = hashlib.sha256(key.strip().encode()).digest()
         cached = self._cache.get(fingerprint)
         if cached and cached.good_until > time.monotonic():
-            return cached.clinic_id
+            return cached
         known = await self._ask(key.strip())
         if len(self._cache) >= MAX_CACHED:
             self._cache.clear()
         self._cache[fingerprint] = known
-        return known.clinic_id
+        return known
 
     def forget(self, key_id: str) -> None:
         """After the key was revoked or rotated: ask again next time."""
@@ -92,4 +93,5 @@ class KeyChecker:
         if body.get("expires_at"):
             left = datetime.fromisoformat(body["expires_at"]) - datetime.now(timezone.utc)
             good_until = min(good_until, time.monotonic() + left.total_seconds())
-        return KnownKey(body["clinic_id"], body["key_id"], good_until)
+        role = body.get("role", OWNER)
+        return KnownKey(body["clinic_id"], body["key_id"], good_until, role if role in ROLES else STAFF)

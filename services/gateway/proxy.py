@@ -18,10 +18,10 @@ import aiohttp
 from aiohttp import web
 from aiohttp.payload import AsyncIterablePayload
 
-from services.gateway.clinic_keys import KeyChecker
+from services.gateway.clinic_keys import KeyChecker, KnownKey
 from services.gateway.routing import Route
 from shared.client_address import client_address
-from shared.clinic_auth import CLINIC_ID_HEADER, INTERNAL_TOKEN_HEADER
+from shared.clinic_auth import CLINIC_ID_HEADER, CLINIC_ROLE_HEADER, INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 from shared.logs import request_id_var
@@ -53,6 +53,7 @@ HOP_BY_HOP = frozenset(
         # Set only by the gateway itself: a client sending them is ignored. The services get exactly one
         # client address, ours, and no client-written Forwarded to misread.
         CLINIC_ID_HEADER,
+        CLINIC_ROLE_HEADER,
         INTERNAL_TOKEN_HEADER,
         "X-Forwarded-For",
         "Forwarded",
@@ -135,16 +136,18 @@ async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 
 async def forward(
-    request: web.Request, route: Route, clinic_id: str | None = None, admit: Awaitable | None = None
+    request: web.Request, route: Route, caller: KnownKey | None = None, admit: Awaitable | None = None
 ) -> web.Response:
-    """The upstream's answer to `request`. `admit`, if given, is awaited once the upstream has answered and
-    before the answer is passed on: if it raises, the answer is dropped and its error is the client's."""
+    """The upstream's answer to `request`, on behalf of `caller` (a clinic-API client, checked) if given.
+    `admit`, if given, is awaited once the upstream has answered and before the answer is passed on: if it
+    raises, the answer is dropped and its error is the client's."""
     settings = request.app[SETTINGS]
     url = settings.upstream(route.service) + request.rel_url.raw_path_qs
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     headers[REQUEST_ID_HEADER] = request_id_var.get() or ""
-    if clinic_id is not None:
-        headers[CLINIC_ID_HEADER] = clinic_id
+    if caller is not None:
+        headers[CLINIC_ID_HEADER] = caller.clinic_id
+        headers[CLINIC_ROLE_HEADER] = caller.role
         headers[INTERNAL_TOKEN_HEADER] = settings.internal_token
         headers.pop("Authorization", None)
     if request.remote:

@@ -7,10 +7,12 @@ import re
 
 from aiohttp import web
 
+from services.gateway.clinic_keys import KnownKey
 from services.gateway.dashboard import session_clinic
 from services.gateway.limits import enforce, may_check_alongside
 from services.gateway.proxy import KEY_CHECKER, forward
 from services.gateway.routing import route_for
+from shared.clinic_auth import OWNER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 
@@ -54,13 +56,13 @@ async def _refusal_wins(check: asyncio.Future) -> None:
         raise check.exception()
 
 
-async def _clinic_of(request: web.Request) -> str | None:
-    """The clinic a clinic-API request acts for (401 if none); None for the public API."""
+async def _clinic_of(request: web.Request) -> KnownKey | None:
+    """Who a clinic-API request acts for (401 if nobody); None for the public API."""
     if not request.path.startswith(CLINIC_API):
         return None
     # An integration sends its API key; the signed-in dashboard its session cookie.
     authorization = request.headers.get("Authorization")
     clinic_id = None if authorization else await session_clinic(request)
-    if clinic_id is None:
-        clinic_id = await request.app[KEY_CHECKER].clinic_for(authorization)
-    return clinic_id
+    if clinic_id is not None:
+        return KnownKey(clinic_id, key_id="", good_until=0.0, role=OWNER)
+    return await request.app[KEY_CHECKER].clinic_for(authorization)

@@ -12,7 +12,7 @@ from services.booking import domain, key_management, reads, service, store
 from services.booking.domain import Clinic
 from services.booking.http import context, serialise
 from services.booking.schemas import ApiKeyIn, RotateKeyIn
-from shared.clinic_auth import clinic_scope
+from shared.clinic_auth import clinic_scope, owner_scope
 from shared.http_input import query_day, read_json
 from shared.sealing import Sealer
 
@@ -117,13 +117,13 @@ def _key_id(request: web.Request) -> uuid.UUID:
 
 @routes.get("/api/v1/clinic/api-keys")
 async def list_api_keys(request: web.Request) -> web.Response:
-    rows = await reads.api_keys_of(context.pool(request), clinic_scope(request))
+    rows = await reads.api_keys_of(context.pool(request), owner_scope(request))
     return web.json_response({"api_keys": [_api_key_json(r) for r in rows]})
 
 
 @routes.post("/api/v1/clinic/api-keys")
 async def create_api_key(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     body = await read_json(request, ApiKeyIn)
     new = await service.create_api_key(context.pool(request), clinic_id, body.name)
     return web.json_response(_new_key_json(new), status=201)
@@ -131,7 +131,7 @@ async def create_api_key(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/clinic/api-keys/{id}/rotate")
 async def rotate_api_key(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     key_id = _key_id(request)
     body = await context.optional_body(request, RotateKeyIn)
     new, old = await service.rotate_api_key(context.pool(request), clinic_id, key_id, body.grace_hours, context.now())
@@ -140,7 +140,7 @@ async def rotate_api_key(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/clinic/api-keys/{id}")
 async def revoke_api_key(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     key_id = _key_id(request)
     row = await service.revoke_api_key(context.pool(request), clinic_id, key_id)
     return web.json_response(_api_key_json(row))

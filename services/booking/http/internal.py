@@ -9,7 +9,7 @@ from aiohttp import web
 from services.booking import reads, service
 from services.booking.http import context, serialise
 from services.booking.schemas import ApiKeyCheckIn, SignInIn
-from shared.clinic_auth import require_internal
+from shared.clinic_auth import OWNER, require_internal
 from shared.http_input import read_json
 
 routes = web.RouteTableDef()
@@ -30,6 +30,7 @@ async def verify_api_key(request: web.Request) -> web.Response:
             "clinic": row["slug"],
             "key_id": str(row["key_id"]),
             "expires_at": serialise.iso(row["expires_at"]),
+            "role": OWNER,  # an API key acts as the clinic's owner
         }
     )
 

@@ -13,7 +13,7 @@ from pydantic import Field
 from services.notifications.webhooks import store
 from services.notifications.webhooks.delivery import resolve_and_check
 from services.notifications.webhooks.rules import EVENT_TYPES, ROTATION_OVERLAP, check_event_types, new_secret
-from shared.clinic_auth import clinic_scope
+from shared.clinic_auth import owner_scope
 from shared.errors import ApiError
 from shared.http_input import query_choice, read_json
 from shared.input import Instant, StrictModel
@@ -104,7 +104,7 @@ async def _endpoint_or_404(conn, clinic_id: uuid.UUID, endpoint_id: uuid.UUID):
 
 @routes.get(BASE)
 async def list_endpoints(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn:
         rows = await store.list_endpoints(conn, clinic_id)
     return web.json_response({"endpoints": [endpoint_json(r) for r in rows]})
@@ -112,7 +112,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
 
 @routes.post(BASE)
 async def create_endpoint(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     body = await read_json(request, EndpointIn)
     events = check_event_types(body.events)
     await resolve_and_check(body.url, request.app[SETTINGS])
@@ -124,14 +124,14 @@ async def create_endpoint(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/{id}")
 async def get_endpoint(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn:
         return web.json_response(endpoint_json(await _endpoint_or_404(conn, clinic_id, _id(request))))
 
 
 @routes.patch(BASE + "/{id}")
 async def patch_endpoint(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     body = await read_json(request, EndpointPatch)
     if body.url is not None:
         await resolve_and_check(body.url, request.app[SETTINGS])
@@ -152,7 +152,7 @@ async def patch_endpoint(request: web.Request) -> web.Response:
 
 @routes.delete(BASE + "/{id}")
 async def delete_endpoint(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn:
         if not await store.delete_endpoint(conn, clinic_id, _id(request)):
             raise ApiError(404, "endpoint_not_found", "No such webhook endpoint")
@@ -162,7 +162,7 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 @routes.post(BASE + "/{id}/rotate-secret")
 async def rotate_secret(request: web.Request) -> web.Response:
     """A new secret; the old one keeps signing beside it for 24 hours."""
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     secret = new_secret()
     async with request.app[DB].acquire() as conn, conn.transaction():
         row = await _endpoint_or_404(conn, clinic_id, _id(request))
@@ -173,7 +173,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/{id}/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     status = query_choice(request, "status", STATUSES)
     async with request.app[DB].acquire() as conn:
         endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
@@ -194,7 +194,7 @@ async def _enqueue(pairs) -> None:
 
 @routes.post("/api/v1/clinic/deliveries/{id}/replay")
 async def replay_delivery(request: web.Request) -> web.Response:
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn, conn.transaction():
         row = await store.replay(conn, clinic_id, _id(request), request.app[SETTINGS].lost_task_seconds)
         if row is None:
@@ -206,7 +206,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
 @routes.post(BASE + "/{id}/replay")
 async def replay_failed(request: web.Request) -> web.Response:
     """Replay every failed delivery of this endpoint since a time."""
-    clinic_id = clinic_scope(request)
+    clinic_id = owner_scope(request)
     body = await read_json(request, ReplayIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
         endpoint = await _endpoint_or_404(conn, clinic_id, _id(request))
