@@ -66,6 +66,16 @@ def week_form(text: str) -> dict:
     return fields
 
 
+DETAILS = {"name": "Ada Lovelace", "email": "ada@example.com", "policy": "yes"}
+
+
+async def post_details(site, details: str, **fields: str):
+    """The details page sent with every screening answer "no" and Ada's details; `fields` add or replace."""
+    return await site.post(
+        f"/c/{CLINIC}/book/details", data={"csrf": csrf_of(details), **ALL_CLEAR, **DETAILS, **fields}
+    )
+
+
 async def hold_first_slot(site) -> str:
     _, fields = await choose_a_slot(site)
     return await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
@@ -137,18 +147,7 @@ async def test_book_and_pay_by_test_card_to_a_confirmation(site, checkout, booki
     assert "Before your treatment" in screening and "We are holding this time for you until" in screening
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
     assert "Your details" in details and 'name="bladder_bowel" value="no"' in details
-    pay = await page(
-        await site.post(
-            f"/c/{CLINIC}/book/details",
-            data={
-                "csrf": csrf_of(details),
-                **ALL_CLEAR,
-                "name": "Ada Lovelace",
-                "email": "ada@example.com",
-                "policy": "yes",
-            },
-        )
-    )
+    pay = await page(await post_details(site, details))
     assert "Test mode." in pay and "£65.00" in pay
     confirming = await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
     assert "Confirming your booking" in confirming
@@ -370,18 +369,7 @@ async def test_a_hold_that_runs_out_while_the_customer_types_is_told_in_words(si
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
     async with booking_pool.acquire() as conn:  # the ten minutes pass while they type
         await conn.execute("UPDATE bookings SET expires_at = now() - interval '1 second'")
-    back = await page(
-        await site.post(
-            f"/c/{CLINIC}/book/details",
-            data={
-                "csrf": csrf_of(details),
-                **ALL_CLEAR,
-                "name": "Ada Lovelace",
-                "email": "ada@example.com",
-                "policy": "yes",
-            },
-        )
-    )
+    back = await page(await post_details(site, details))
     assert "The time we were holding for you ran out" in back and "Choose a time" in back
     _, fields = await choose_a_slot(site)  # and the same time can be chosen again
     assert "Before your treatment" in await page(await site.post(f"/c/{CLINIC}/book/hold", data=fields))
@@ -393,19 +381,7 @@ async def test_a_voucher_pays_part_and_the_test_card_the_rest(site, checkout, pa
     _, code = await buy_voucher(site, checkout, payments_pool, settings, amount={"amount": 2500, "currency": "GBP"})
     screening = await hold_first_slot(site)
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
-    pay = await page(
-        await site.post(
-            f"/c/{CLINIC}/book/details",
-            data={
-                "csrf": csrf_of(details),
-                **ALL_CLEAR,
-                "name": "Ada Lovelace",
-                "email": "ada@example.com",
-                "policy": "yes",
-                "voucher_code": code,
-            },
-        )
-    )
+    pay = await page(await post_details(site, details, voucher_code=code))
     assert "Gift voucher" in pay and "− £25.00" in pay and "Pay £40.00" in pay
     await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
     await checkout.reconcile()
@@ -417,18 +393,7 @@ async def test_a_voucher_pays_part_and_the_test_card_the_rest(site, checkout, pa
 async def test_a_declined_card_is_said_in_words_and_nothing_is_confirmed(site, booking_pool):
     screening = await hold_first_slot(site)
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
-    pay = await page(
-        await site.post(
-            f"/c/{CLINIC}/book/details",
-            data={
-                "csrf": csrf_of(details),
-                **ALL_CLEAR,
-                "name": "Ada Lovelace",
-                "email": "ada@example.com",
-                "policy": "yes",
-            },
-        )
-    )
+    pay = await page(await post_details(site, details))
     declined = await page(
         await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "declined"}), 400
     )
@@ -456,18 +421,7 @@ async def test_a_course_books_all_its_sessions_in_one_go_listed_with_dates(site,
     assert "We are holding these times for you" in screening
     assert len(re.findall(r"<li>\w+day \d+ \w+ 20\d\d, \d\d:\d\d \(UK time, GMT\)</li>", screening)) == 6
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
-    pay = await page(
-        await site.post(
-            f"/c/{CLINIC}/book/details",
-            data={
-                "csrf": csrf_of(details),
-                **ALL_CLEAR,
-                "name": "Ada Lovelace",
-                "email": "ada@example.com",
-                "policy": "yes",
-            },
-        )
-    )
+    pay = await page(await post_details(site, details))
     assert "£345.00" in pay
     await page(await site.post(f"/c/{CLINIC}/book/pay", data={"csrf": csrf_of(pay), "card": "visa"}))
     await checkout.reconcile()

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.integration.test_web_booking import ALL_CLEAR, csrf_of, hold_first_slot, page, site  # noqa: F401
+from tests.integration.test_web_booking import ALL_CLEAR, csrf_of, hold_first_slot, page, post_details, site  # noqa: F401
 from tests.integration.test_web_vouchers import SHOP, order
 from tests.support.booking import CLINIC
 
@@ -32,16 +32,7 @@ def settings(settings, publishable_key):
 async def to_the_pay_page(site) -> tuple[object, str]:
     screening = await hold_first_slot(site)
     details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
-    resp = await site.post(
-        f"/c/{CLINIC}/book/details",
-        data={
-            "csrf": csrf_of(details),
-            **ALL_CLEAR,
-            "name": "Ada Lovelace",
-            "email": "ada@example.com",
-            "policy": "yes",
-        },
-    )
+    resp = await post_details(site, details)
     return resp, await page(resp)
 
 
