@@ -20,6 +20,8 @@ from shared.keys import SETTINGS
 
 CLINIC_ID_HEADER = "X-Clinic-Id"
 CLINIC_ROLE_HEADER = "X-Clinic-Role"
+# The caller's staff session id, when a signed-in staff member (not an API key) makes the request.
+CLINIC_SESSION_HEADER = "X-Clinic-Session"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 OWNER, STAFF = "owner", "staff"
 ROLES = (OWNER, STAFF)

@@ -209,6 +209,8 @@ class BookingChanged:
         "booking.cancelled",
         "booking.completed",
         "booking.no_show",
+        # A booking the clinic made by phone, awaiting the customer's online payment (the email with the pay link).
+        "booking.payment_requested",
     )
     VERSION: ClassVar[int] = 1
     booking_id: str
@@ -226,6 +228,13 @@ class BookingChanged:
     cancelled_by: str | None = None
     previous: PreviousSlot | None = None
     expires_at: datetime | None = None
+    # Added for the clinic's actions on behalf of customers (issue 18); left out when None, so the customer's
+    # own events are as before. `booked_by`/`rescheduled_by`: "clinic"; `payment`: how a booking the clinic
+    # made is paid ("online" | "at_clinic"); `refund`: what a cancellation refunds ("full").
+    booked_by: str | None = None
+    payment: str | None = None
+    rescheduled_by: str | None = None
+    refund: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -251,6 +260,9 @@ class BookingChanged:
             data["previous"] = self.previous.to_data()
         if self.expires_at is not None:
             data["expires_at"] = self.expires_at.isoformat()
+        for key in ("booked_by", "payment", "rescheduled_by", "refund"):
+            if (value := getattr(self, key)) is not None:
+                data[key] = value
         return data
 
     @classmethod
@@ -273,6 +285,10 @@ class BookingChanged:
             cancelled_by=data.get("cancelled_by"),
             previous=PreviousSlot.from_data(previous, f"{w}.previous") if previous is not None else None,
             expires_at=_opt_dt(data.get("expires_at"), f"{w}.expires_at"),
+            booked_by=data.get("booked_by"),
+            payment=data.get("payment"),
+            rescheduled_by=data.get("rescheduled_by"),
+            refund=data.get("refund"),
         )
 
     @property
@@ -593,6 +609,50 @@ class VoucherExpiring:
         )
 
 
+@dataclass(frozen=True)
+class StaffInvited:
+    """A clinic account made without a password (an owner's invitation, or a new clinic's owner): its person is
+    emailed a one-time link to set one. `set_password_url` carries the link's secret token: it is emailed, and
+    never logged or sent anywhere else."""
+
+    TYPES: ClassVar[tuple[str, ...]] = ("staff.invited",)
+    VERSION: ClassVar[int] = 1
+    staff_id: str
+    clinic: ClinicRef
+    name: str
+    email: str
+    role: str
+    set_password_url: str
+    expires_at: datetime
+    new_clinic: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "staff_id": self.staff_id,
+            "clinic": self.clinic.to_data(),
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "set_password_url": self.set_password_url,
+            "expires_at": self.expires_at.isoformat(),
+            "new_clinic": self.new_clinic,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> StaffInvited:
+        w = cls.__name__
+        return cls(
+            staff_id=_req(data, "staff_id", w),
+            clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
+            name=_req(data, "name", w),
+            email=_req(data, "email", w),
+            role=_req(data, "role", w),
+            set_password_url=_req(data, "set_password_url", w),
+            expires_at=_dt(_req(data, "expires_at", w), f"{w}.expires_at"),
+            new_clinic=bool(data.get("new_clinic", False)),
+        )
+
+
 # --- the registry, building and parsing events ---------------------------------------------------
 
 MODELS: tuple[Any, ...] = (
@@ -606,6 +666,7 @@ MODELS: tuple[Any, ...] = (
     VoucherDeliveryChanged,
     VoucherExpired,
     VoucherExpiring,
+    StaffInvited,
 )
 REGISTRY: dict[str, Any] = {event_type: model for model in MODELS for event_type in model.TYPES}
 

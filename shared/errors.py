@@ -15,6 +15,7 @@ import pydantic
 from aiohttp import web
 
 from shared.domain_errors import DomainError
+from shared.logs import loggable_path
 from shared.redis_client import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ async def error_middleware(
         return error_response(exc.status, code, message, headers=headers)
     except asyncpg.exceptions.TransactionRollbackError as exc:
         # A deadlock or serialization failure that outlived the use case's own retries: busy, not broken.
-        log.warning("transaction conflict", extra={"sqlstate": exc.sqlstate, "path": request.path})
+        log.warning("transaction conflict", extra={"sqlstate": exc.sqlstate, "path": loggable_path(request.path)})
         return error_response(
             503,
             "busy",
@@ -133,11 +134,11 @@ async def error_middleware(
         # Logged (without the value) so the check that missed it gets written.
         log.warning(
             "value refused by the database",
-            extra={"sqlstate": exc.sqlstate, "path": request.path, "error": type(exc).__name__},
+            extra={"sqlstate": exc.sqlstate, "path": loggable_path(request.path), "error": type(exc).__name__},
         )
         return error_response(422, "invalid_value", "A value in the request cannot be stored")
     except REDIS_UNAVAILABLE as exc:
-        log.warning("redis unavailable", extra={"error": type(exc).__name__, "path": request.path})
+        log.warning("redis unavailable", extra={"error": type(exc).__name__, "path": loggable_path(request.path)})
         return error_response(
             503,
             "service_unavailable",
@@ -145,7 +146,7 @@ async def error_middleware(
             headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
         )
     except DB_UNAVAILABLE as exc:
-        log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.path})
+        log.warning("database unavailable", extra={"error": type(exc).__name__, "path": loggable_path(request.path)})
         return error_response(
             503,
             "service_unavailable",
@@ -155,5 +156,5 @@ async def error_middleware(
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        log.exception("unhandled error", extra={"path": loggable_path(request.path), "method": request.method})
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged")

@@ -9,9 +9,11 @@ customer's calendar updates or removes the entry it already has instead of addin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Sequence
+from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import Calendar, Event, Timezone, vCalAddress, vDuration, vText
 
 PRODID = "-//Clinic booking//Notifications//EN"
 # Not derived from MAIL_FROM: a UID must not change when the sender address does.
@@ -102,3 +104,57 @@ def publish(invite: Invite) -> str:
 def cancel(invite: Invite) -> str:
     """Removes the entry: same UID, higher SEQUENCE."""
     return _calendar("CANCEL", invite, "CANCELLED")
+
+
+# --- a subscription calendar (a therapist's feed, services/booking/calendar_feed.py) ---------------
+
+FEED_PRODID = "-//Clinic booking//Calendar feed//EN"
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    uid: str
+    start: datetime
+    end: datetime
+    changed_at: datetime  # the entry's last revision: its DTSTAMP and LAST-MODIFIED
+    sequence: int  # grows with every change of its time (a move), the "significant" changes of RFC 5545 §3.8.7.4
+    summary: str
+
+
+def subscription(
+    name: str, zone: ZoneInfo, first_day: date, last_day: date, entries: Sequence[FeedEntry], refresh: timedelta
+) -> str:
+    """A calendar that apps subscribe to and poll (RFC 5545, with RFC 7986's NAME and REFRESH-INTERVAL).
+
+    No METHOD: it is not a message (iTIP) but the calendar itself, and then DTSTAMP is when the entry was last
+    revised (RFC 5545 §3.8.7.2), not when the file was made, so the same entries give the same bytes (and
+    ETag) at every poll. Times in UTC as in the invites; the clinic's zone is named (X-WR-TIMEZONE) and
+    described for the days covered (VTIMEZONE), which also keeps a calendar without entries valid: RFC 5545
+    wants at least one component."""
+    cal = Calendar()
+    cal.add("prodid", FEED_PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("name", name)
+    cal.add("x-wr-calname", name)
+    cal.add("x-wr-timezone", zone.key)
+    cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(refresh))  # the older name Outlook and Apple read
+    until = last_day + timedelta(days=1)  # to the end of the last day
+    cal.add_component(Timezone.from_tzinfo(zone, zone.key, first_date=first_day, last_date=until))
+    for item in entries:
+        event = Event()
+        changed = item.changed_at.astimezone(timezone.utc)
+        event.add("uid", item.uid)
+        event.add("sequence", item.sequence)
+        event.add("dtstamp", changed)
+        event.add("last-modified", changed)
+        event.add("dtstart", item.start.astimezone(timezone.utc))
+        event.add("dtend", item.end.astimezone(timezone.utc))
+        event.add("summary", item.summary)
+        event.add("status", "CONFIRMED")
+        event.add("transp", "OPAQUE")
+        event.add("class", "PRIVATE")  # a calendar shared with others shows them "busy", not the entry
+        cal.add_component(event)
+    ical: bytes = cal.to_ical()
+    return ical.decode()

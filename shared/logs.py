@@ -27,6 +27,20 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+# Paths whose rest is a secret, the only credential of what it names (a therapist's calendar feed URL, which
+# calendar apps poll): logged up to the prefix only.
+SECRET_PATH_PREFIXES = ("/api/v1/calendar/",)
+REDACTED = "[redacted]"
+
+
+def loggable_path(path: str) -> str:
+    """A request path as it may be logged: any secret it carries replaced."""
+    for prefix in SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + REDACTED
+    return path
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()

@@ -16,7 +16,7 @@ from shared.config import Settings, validate_for_production
 from shared.errors import error_middleware
 from shared.http_input import parameters_middleware
 from shared.keys import DB, REDIS, SERVICE_NAME, SETTINGS, SOFT_DEPENDENCIES
-from shared.logs import new_request_id, request_id_var, setup_logging
+from shared.logs import loggable_path, new_request_id, request_id_var, setup_logging
 from shared.runner import freeze_startup_objects
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ async def request_id_middleware(
             "request",
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": loggable_path(request.path),
                 "status": response.status,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
                 "client": request.remote,

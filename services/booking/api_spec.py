@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from services.booking import (
+    accounts_spec,
+    calendar_feed_spec,
+    catalogue_spec,
+    clinic_actions_spec,
+    clinic_settings,
+    schedules_spec,
+)
 from services.booking.schemas import (
     MAX_EMBED_ORIGINS,
     ApiKeyIn,
@@ -65,6 +73,8 @@ CLINIC_SCHEMA = _obj(
             "change_window_hours": {"type": "integer"},
             "reminder_offsets_minutes": {"type": "array", "items": {"type": "integer"}},
             "voucher_validity_months": {"type": "integer"},
+            "voucher_min_amount": {"type": "integer", "description": "minor units"},
+            "voucher_max_amount": {"type": "integer", "description": "minor units"},
             "message": NULLABLE_STR,
         },
     },
@@ -94,13 +104,14 @@ COURSE = _obj(
     price=MONEY,
 )
 THERAPIST = _obj(
-    ["id", "slug", "name", "credentials", "treatments"],
+    ["id", "slug", "name", "credentials", "treatments", "photo_url"],
     id=UUID,
     slug={"type": "string"},
     name={"type": "string"},
     bio=NULLABLE_STR,
     credentials={"type": "array", "items": {"type": "string"}},
     treatments={"type": "array", "items": UUID},
+    photo_url={"type": ["string", "null"], "description": "the photo's URL (versioned), relative to the API"},
 )
 SCREENING = _obj(
     ["version", "questions"],
@@ -182,6 +193,40 @@ CLINIC_BOOKING = _obj(
     series={"type": ["object", "null"]},
     screening={"type": ["object", "null"]},
 )
+SPAN = _obj(["start", "end"], start=DATETIME, end=DATETIME)
+DIARY_APPOINTMENT = _obj(
+    ["id", "kind", "status", "start", "end", "treatment", "customer"],
+    id=UUID,
+    kind={"enum": ["hold", "booking"]},
+    status={"enum": ["held", "pending_payment", "confirmed", "completed", "no_show"]},
+    start=DATETIME,
+    end=DATETIME,
+    treatment=_obj(["id", "name"], id=UUID, name={"type": "string"}),
+    customer={**_obj(["name"], name={"type": "string"}), "type": ["object", "null"]},
+    series=_obj(["id", "index"], id=UUID, index={"type": "integer"}),
+)
+DIARY_DAY = _obj(
+    ["date", "hours", "breaks", "time_off", "appointments"],
+    date=DATE,
+    hours={"type": "array", "items": SPAN},
+    breaks={"type": "array", "items": SPAN},
+    time_off={
+        "type": "array",
+        "items": _obj(["start", "end", "reason"], start=DATETIME, end=DATETIME, reason={"type": "string"}),
+    },
+    appointments={"type": "array", "items": DIARY_APPOINTMENT},
+)
+DIARY = _obj(
+    ["timezone", "from", "to", "therapists"],
+    timezone={"type": "string"},
+    **{"from": DATE, "to": DATE},
+    therapists={
+        "type": "array",
+        "items": _obj(
+            ["id", "name", "days"], id=UUID, name={"type": "string"}, days={"type": "array", "items": DIARY_DAY}
+        ),
+    },
+)
 
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 API_KEY = _obj(
@@ -195,7 +240,26 @@ API_KEY = _obj(
     revoked_at=NULLABLE_TIME,
     replaced_by={"type": ["string", "null"]},
 )
-CLINIC_SETTINGS = _obj(["embed_origins"], embed_origins=EMBED_ORIGINS)
+INTEGER = {"type": "integer"}
+CLINIC_SETTINGS = _obj(
+    list(clinic_settings.FIELDS),
+    name={"type": "string"},
+    timezone={"type": "string", "description": "IANA time zone name"},
+    booking_horizon_days=INTEGER,
+    min_notice_minutes=INTEGER,
+    slot_step_minutes=INTEGER,
+    hold_minutes=INTEGER,
+    change_window_hours=INTEGER,
+    reminder_offsets_minutes={"type": "array", "items": INTEGER, "description": "the earliest reminder first"},
+    policy_message={"type": "string"},
+    voucher_validity_months=INTEGER,
+    voucher_min_amount={**INTEGER, "description": "minor units"},
+    voucher_max_amount={**INTEGER, "description": "minor units"},
+    address=NULLABLE_STR,
+    email=NULLABLE_STR,
+    phone=NULLABLE_STR,
+    embed_origins=EMBED_ORIGINS,
+)
 NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "description": "shown this once only"})]}
 KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
 
@@ -400,10 +464,33 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     operation(
         "GET",
+        "/api/v1/clinic/diary",
+        summary="The diary: each therapist's days (a day or a week) with hours, breaks, time off, holds and bookings",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[
+            query_param("from", DATE, "First day (clinic time); the clinic's today by default"),
+            query_param("to", DATE, "Last day (clinic time), at most 6 days after `from`; `from` by default (a day)"),
+            query_param("therapist", UUID, "Only this therapist's days"),
+        ],
+        errors=(404, 422),
+        description="Owner and staff. Times in the clinic's zone with their offset. Shown: holds until they expire, "
+        "bookings awaiting payment until their payment time runs out, confirmed, completed and no-show bookings; "
+        "cancelled bookings and expired or released holds are left out (the bookings list still has a cancelled "
+        "booking). An appointment is on the day it starts; time off is clipped to each day it covers. No contact "
+        "details and no health data: GET /api/v1/clinic/bookings/{id} has those. 422 `range_too_large` for more "
+        "than 7 days, `invalid_range` if `to` is before `from`; 404 `therapist_not_found` for a therapist who is "
+        "not the clinic's.",
+        responses={200: json_response("The diary", DIARY)},
+    ),
+    operation(
+        "GET",
         SETTINGS_PATH,
         summary="The clinic's settings",
         tag=CLINIC_TAG,
         clinic_auth=True,
+        errors=(403,),
+        description="The owner's only (403 `owner_only` for staff).",
         responses={200: json_response("The settings", CLINIC_SETTINGS)},
     ),
     operation(
@@ -413,7 +500,11 @@ OPERATIONS: tuple[Operation, ...] = (
         tag=CLINIC_TAG,
         clinic_auth=True,
         body=ClinicSettingsPatch,
-        description="`embed_origins`: the websites allowed to show the booking pages in a frame, e.g. "
+        errors=(403,),
+        description="The owner's only (403 `owner_only` for staff). Only the fields given change; every one is "
+        "checked first, and on any error (422 `validation_failed`, a detail per field) nothing changes. A change "
+        "applies at once: the next hold, availability answer and booking use it (reminder offsets: bookings "
+        "confirmed after it). `embed_origins`: the websites allowed to show the booking pages in a frame, e.g. "
         f'`["https://www.example.com"]`; each an origin only (no path, no wildcard), at most '
         f"{MAX_EMBED_ORIGINS}; `[]` allows none.",
         responses={200: json_response("The settings, changed", CLINIC_SETTINGS)},
@@ -463,4 +554,9 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(404,),
         responses={200: json_response("Revoked", API_KEY)},
     ),
+    *catalogue_spec.OPERATIONS,
+    *calendar_feed_spec.OPERATIONS,
+    *accounts_spec.OPERATIONS,
+    *schedules_spec.OPERATIONS,
+    *clinic_actions_spec.OPERATIONS,
 )

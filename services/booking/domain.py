@@ -61,6 +61,9 @@ class Clinic:
     address: str | None = None
     # Origins of the clinic's own websites allowed to frame its booking pages (shared/origins.py).
     embed_origins: tuple[str, ...] = ()
+    # What a gift voucher of money may be worth, least and most, in minor units (payments checks a purchase).
+    voucher_min_amount: int = 2500
+    voucher_max_amount: int = 50000
 
     @property
     def rules(self) -> Rules:
@@ -193,6 +196,33 @@ def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: date
         )
 
 
+# --- the clinic's actions on behalf of its customers ----------------------------------------------
+
+# How a booking the clinic makes is paid: online by card (the customer pays from the link in the email the
+# booking sends), or at the clinic on the day (no charge, no payment row).
+PAYMENT_MODES = ("online", "at_clinic")
+# How long a phone booking paid online keeps its time for the customer to pay from that email (a customer's
+# own booking gets minutes: they are paying there and then); never past its start.
+PHONE_PAYMENT_WINDOW = timedelta(hours=24)
+MAX_CANCEL_REASON = 500
+
+
+def phone_pay_by(start: datetime, now: datetime) -> datetime:
+    return min(now + PHONE_PAYMENT_WINDOW, start)
+
+
+def check_clinic_change(status: str, change: str) -> None:
+    """The clinic cancels or moves (`change`: "cancelled", "moved") a booking whatever the change window says,
+    but only a confirmed one: the status machine's rule, said with the status."""
+    if not can_become(status, "cancelled"):
+        raise BookingError(
+            409,
+            "invalid_transition",
+            f"This booking is {status.replace('_', ' ')} and cannot be {change}; only a confirmed booking can",
+            {"status": status},
+        )
+
+
 # What a clinic records after the visit time has come: the status it becomes.
 OUTCOMES = {"complete": "completed", "no-show": "no_show"}
 
@@ -256,6 +286,10 @@ def booking_changed(
     cancelled_by: str | None = None,
     previous: contracts.PreviousSlot | None = None,
     expires_at: datetime | None = None,
+    booked_by: str | None = None,
+    payment: str | None = None,
+    rescheduled_by: str | None = None,
+    refund: str | None = None,
 ) -> contracts.BookingChanged:
     """What booking events carry: enough for emails and webhooks, never health data."""
     return contracts.BookingChanged(
@@ -276,6 +310,10 @@ def booking_changed(
         cancelled_by=cancelled_by,
         previous=previous,
         expires_at=expires_at,
+        booked_by=booked_by,
+        payment=payment,
+        rescheduled_by=rescheduled_by,
+        refund=refund,
     )
 
 

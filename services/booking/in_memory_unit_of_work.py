@@ -275,6 +275,15 @@ class _Reservations:
     async def lock_therapist_time(self, therapist_id):
         """Nothing to wait for: the fake has one writer at a time."""
 
+    async def lock_schedule(self, therapist_id):
+        """Nothing to wait for: the fake's schedules change only between use cases."""
+
+    async def check_schedule(self, therapist_id, schedule_version):
+        """Nothing to compare: the fake's schedules have no versions (its hold_context names none)."""
+
+    def judged_by(self, therapist_id, schedule_version):
+        """As check_schedule."""
+
     def _mark(self, status: str, predicate) -> list[Lapsed]:
         rows = self._rows(lambda r: r.status in statuses_before(status) and predicate(r))
         self._update([row.reservation for row in rows], status=status)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from services.booking.domain import (
+    PAYMENT_MODES,
     BookingError,
     Clinic,
     Customer,
@@ -18,6 +19,7 @@ from services.booking.domain import (
     booking_changed,
     can_become,
     check_change_allowed,
+    check_clinic_change,
     check_hold_usable,
     outcome_change,
 )
@@ -64,6 +66,8 @@ class Reservation:
     payment_id: uuid.UUID | None = None
     voucher: dict[str, Any] | None = None  # what a voucher put towards it: code hint, value, remaining
     created_at: datetime | None = None
+    booked_by: str = "customer"  # or "clinic": a booking the clinic made on the customer's behalf (by phone)
+    payment_mode: str = "online"  # or "at_clinic" (domain.PAYMENT_MODES)
     events: list[Event] = field(default_factory=list, repr=False)
 
     @property
@@ -157,8 +161,66 @@ class Reservation:
         self.events.append(self._event(outcome, described))
         return True
 
+    # --- the clinic's actions on the customer's behalf: whatever the change window says ------------------
+
+    def book_on_behalf(self, payment_mode: str) -> None:
+        """The clinic makes this booking for the customer (a phone booking), paid online or at the clinic."""
+        if payment_mode not in PAYMENT_MODES:
+            raise ValueError(f"unknown payment mode {payment_mode!r}")
+        self.booked_by, self.payment_mode = "clinic", payment_mode
+
+    def request_payment(self, described: Particulars, manage_url: ManageUrl) -> None:
+        """A phone booking awaiting the customer's online payment: announced (the email with the pay link, its
+        manage link, which offers the payment) with the time by which it must be paid."""
+        if self.status != "pending_payment" or self.payment_mode != "online":
+            raise BookingError(409, "nothing_to_pay", f"This booking is {_words(self.status)}; there is nothing to pay")
+        self.events.append(
+            self._event(
+                "pending_payment",
+                described,
+                kind="payment_requested",
+                manage_url=manage_url(self.id, self.end),
+                expires_at=self.expires_at,
+            )
+        )
+
+    def cancel_on_behalf(self, described: Particulars) -> None:
+        """The clinic cancels: at any time, with a full refund of what was paid (the event says so)."""
+        check_clinic_change(self.status, "cancelled")
+        self._become("cancelled")
+        self.events.append(self._event("cancelled", described, cancelled_by="clinic", refund="full"))
+
+    def check_movable_on_behalf(self) -> None:
+        check_clinic_change(self.status, "moved")
+
+    def move_on_behalf(
+        self,
+        moved_to: Particulars,
+        previous_therapist: Therapist,
+        start: datetime,
+        manage_url: ManageUrl,
+    ) -> None:
+        """The clinic moves it to `start` with `moved_to`'s therapist, whatever the window: as reschedule does."""
+        self.check_movable_on_behalf()
+        previous = contracts.PreviousSlot(
+            self.start, self.end, contracts.Ref(str(previous_therapist.id), previous_therapist.name)
+        )
+        self.therapist_id, self.start, self.end = moved_to.therapist.id, start, moved_to.treatment.timing.end(start)
+        self.events.append(
+            self._event(
+                "confirmed",
+                moved_to,
+                kind="rescheduled",
+                manage_url=manage_url(self.id, self.end),
+                previous=previous,
+                rescheduled_by="clinic",
+            )
+        )
+
     def _event(self, status: str, described: Particulars, *, kind: str | None = None, **extra: Any) -> Event:
         """`booking.<kind>` (by default the status): the booking as it now stands, for emails and webhooks."""
+        if self.booked_by == "clinic":  # a customer's own booking's events are as they always were
+            extra.update(booked_by=self.booked_by, payment=self.payment_mode)
         return contracts.event(
             booking_changed(
                 booking_id=self.id,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.booking import api_keys
+from services.booking import api_keys, clinic_settings
 from shared.input import Instant, StrictModel
 from shared.origins import EXAMPLE, MAX_ORIGIN_LENGTH, canonical_origin, origin_problem
 
@@ -81,13 +82,6 @@ class RotateKeyIn(StrictModel):
     grace_hours: int = Field(default=api_keys.ROTATION_GRACE_HOURS, ge=0, le=api_keys.MAX_ROTATION_GRACE_HOURS)
 
 
-class SignInIn(StrictModel):
-    """Dashboard sign-in, as the gateway passes it on."""
-
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=1, max_length=200)
-
-
 def _origin(text: str) -> str:
     if (problem := origin_problem(text)) is not None:
         raise PydanticCustomError("origin_not_allowed", problem)
@@ -103,11 +97,98 @@ EmbedOrigin = Annotated[str, Field(max_length=MAX_ORIGIN_LENGTH, examples=[EXAMP
 EmbedOrigins = Annotated[list[EmbedOrigin], Field(max_length=MAX_EMBED_ORIGINS), AfterValidator(_distinct)]
 
 
+def _zone(name: str) -> str:
+    if (problem := clinic_settings.zone_problem(name)) is not None:
+        raise PydanticCustomError("time_zone_unknown", problem)
+    return name
+
+
+def _email_or_blank(email: str) -> str:
+    if email and re.fullmatch(clinic_settings.EMAIL_PATTERN, email) is None:
+        raise PydanticCustomError("email_invalid", "must be an email address, like hello@example.com")
+    return email
+
+
+def _phone_or_blank(phone: str) -> str:
+    if phone and (problem := clinic_settings.phone_problem(phone)) is not None:
+        raise PydanticCustomError("phone_invalid", problem)
+    return phone
+
+
+def _setting(name: str, description: str, **constraints: Any) -> Any:
+    """A whole-number setting's field, within clinic_settings.BOUNDS (the database's CHECKs say the same)."""
+    least, most = clinic_settings.BOUNDS[name]
+    return Field(default=None, ge=least, le=most, description=f"{description} ({least} to {most})", **constraints)
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/London"]), AfterValidator(_zone)]
+ReminderOffset = Annotated[
+    int, Field(ge=clinic_settings.REMINDER_OFFSET_BOUNDS[0], le=clinic_settings.REMINDER_OFFSET_BOUNDS[1])
+]
+# Counted as sent, then each kept once, the earliest reminder first.
+ReminderOffsets = Annotated[
+    list[ReminderOffset],
+    Field(min_length=1, max_length=clinic_settings.MAX_REMINDERS, examples=[[1440, 120]]),
+    AfterValidator(clinic_settings.reminder_offsets),
+]
+ContactEmail = Annotated[str, Field(max_length=clinic_settings.EMAIL_MAX_LENGTH), AfterValidator(_email_or_blank)]
+ContactPhone = Annotated[str, Field(max_length=clinic_settings.PHONE_MAX_LENGTH), AfterValidator(_phone_or_blank)]
+
+
 class ClinicSettingsPatch(StrictModel):
-    """Change some of the clinic's settings; a field left out (or null) keeps its value."""
+    """Change some of the clinic's settings; a field left out (or null) keeps its value, and an empty
+    `email`, `phone` or `address` clears it. Every field is checked before anything changes."""
+
+    multiline: ClassVar[frozenset[str]] = frozenset({"policy_message", "address"})
 
     embed_origins: EmbedOrigins | None = Field(
         default=None,
         description="The clinic's own websites that may show the booking pages in a frame (the embed snippet), "
         "as origins: `https://host` or `https://host:port`, no path. `[]` allows none.",
     )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=clinic_settings.NAME_MAX_LENGTH, description="The clinic's name"
+    )
+    timezone: TimeZoneName | None = Field(
+        default=None,
+        description="The IANA time zone of the clinic's wall clock (hours, breaks, what customers see)",
+    )
+    booking_horizon_days: int | None = _setting("booking_horizon_days", "How many days ahead customers may book")
+    min_notice_minutes: int | None = _setting(
+        "min_notice_minutes", "How long before a visit online booking closes (shorter than the horizon)"
+    )
+    slot_step_minutes: int | None = _setting(
+        "slot_step_minutes",
+        "The grid appointments start on, in minutes",
+        multiple_of=clinic_settings.SLOT_STEP_MULTIPLE,
+    )
+    hold_minutes: int | None = _setting("hold_minutes", "How long a chosen time is held while the customer books")
+    change_window_hours: int | None = _setting(
+        "change_window_hours", "Until how many hours before a visit customers may cancel or move it online"
+    )
+    reminder_offsets_minutes: ReminderOffsets | None = Field(
+        default=None,
+        description="When reminder emails go, in minutes before the visit: 1 to "
+        f"{clinic_settings.MAX_REMINDERS} of them, each {clinic_settings.REMINDER_OFFSET_BOUNDS[0]} to "
+        f"{clinic_settings.REMINDER_OFFSET_BOUNDS[1]}; repeats are dropped. Bookings made after a change get them.",
+    )
+    policy_message: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=clinic_settings.POLICY_MESSAGE_MAX_LENGTH,
+        description="The cancellation policy as customers read it (shown when a change is refused)",
+    )
+    voucher_validity_months: int | None = _setting(
+        "voucher_validity_months", "How long a gift voucher sold from now on stays valid, in months"
+    )
+    voucher_min_amount: int | None = _setting(
+        "voucher_min_amount", "The least a gift voucher of money may be worth, in minor units (pence)"
+    )
+    voucher_max_amount: int | None = _setting(
+        "voucher_max_amount", "The most a gift voucher of money may be worth, in minor units (pence)"
+    )
+    address: str | None = Field(
+        default=None, max_length=clinic_settings.ADDRESS_MAX_LENGTH, description='The clinic\'s address; `""` clears it'
+    )
+    email: ContactEmail | None = Field(default=None, description='The clinic\'s contact email; `""` clears it')
+    phone: ContactPhone | None = Field(default=None, description='The clinic\'s contact phone; `""` clears it')

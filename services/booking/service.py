@@ -3,7 +3,6 @@ needs and commits (the events with the change), and raises BookingError for what
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from functools import lru_cache
 
 import asyncpg
 
-from services.booking import key_management, screening, staff, store
+from services.booking import key_management, screening, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
 from services.booking.domain import (
     DEFAULT_AVAILABILITY_DAYS,
@@ -32,7 +31,7 @@ from services.booking.domain import (
 from services.booking.reservation import Lapsed, Particulars, Reservation, awaiting_payment_event, held_event
 from services.booking.series import Spacing, plan_series
 from services.booking.tokens import TokenInvalid, check_token, make_token
-from services.booking.unit_of_work import HoldKeyInUse, SlotTaken, UnitOfWork
+from services.booking.unit_of_work import HoldKeyInUse, ScheduleChanged, SlotTaken, UnitOfWork
 from shared import contracts
 from shared.sealing import Sealer
 
@@ -199,8 +198,18 @@ async def _commit_holds(uow: UnitOfWork) -> None:
         raise BookingError(409, "idempotency_conflict", "A request with this Idempotency-Key is in progress") from None
 
 
-async def _place_holds(uow: UnitOfWork, holds: list[Hold], hold_key: str | None, described: Particulars) -> None:
-    """Each hold, after expired holds in its way, with its event, under the therapist's lock."""
+async def _place_holds(
+    uow: UnitOfWork,
+    holds: list[Hold],
+    hold_key: str | None,
+    described: Particulars,
+    schedule_version: int | None = None,
+) -> None:
+    """Each hold, after expired holds in its way, with its event, under the therapist's lock. The holds were
+    judged by the therapist's schedule under lock_schedule, or by its version `schedule_version`, checked here
+    (ScheduleChanged if it changed since)."""
+    if schedule_version is not None:
+        await uow.reservations.check_schedule(described.therapist.id, schedule_version)
     await uow.reservations.lock_therapist_time(described.therapist.id)
     for hold in holds:
         await _expire_in_the_way(uow, hold.therapist_id, hold.blocked)
@@ -211,6 +220,10 @@ async def _place_holds(uow: UnitOfWork, holds: list[Hold], hold_key: str | None,
         await _commit_holds(uow)
     except SlotTaken as taken:
         raise _slot_taken(taken.start) from None
+
+
+# How many times a hold is judged when its therapist's schedule keeps changing between its read and its write.
+SCHEDULE_ATTEMPTS = 3
 
 
 async def hold_slot(
@@ -224,7 +237,30 @@ async def hold_slot(
 ) -> Held:
     """Hold one treatment's time. One read (what the request names, and the therapist's schedule), then
     usually one write: the hold and its event together. Only if that is refused (taken, or an expired hold
-    not yet marked is in the way) are expired holds marked in a transaction and the hold tried once more."""
+    not yet marked is in the way) are expired holds marked in a transaction and the hold tried once more.
+    If the clinic changed the therapist's schedule between the read and the write, nothing was written: the
+    hold is judged again on the schedule as it now is."""
+    attempts = SCHEDULE_ATTEMPTS
+    while True:
+        try:
+            return await _hold_slot(uow, slug, treatment_id, therapist_id, start, now, hold_key)
+        except ScheduleChanged:
+            attempts -= 1
+            if not attempts:
+                raise BookingError(
+                    409, "schedule_changed", "The therapist's hours have just changed; please choose a time again"
+                ) from None
+
+
+async def _hold_slot(
+    uow: UnitOfWork,
+    slug: str,
+    treatment_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    start: datetime,
+    now: datetime,
+    hold_key: str | None,
+) -> Held:
     async with uow:
         context = await uow.catalogue.hold_context(slug, treatment_id, therapist_id, start)
         clinic = found_clinic(context.named.clinic if context else None, slug)
@@ -237,10 +273,12 @@ async def hold_slot(
         described = Particulars(clinic, treatment, therapist)
         uow.reservations.add_holds([hold], hold_key)
         uow.add_event(held_event(hold, described))
+        if context.schedule_version is not None:
+            uow.reservations.judged_by(therapist.id, context.schedule_version)
         try:
             await _commit_holds(uow)
         except SlotTaken:
-            await _place_holds(uow, [hold], hold_key, described)
+            await _place_holds(uow, [hold], hold_key, described, context.schedule_version)
     return Held(clinic, [hold])
 
 
@@ -274,6 +312,7 @@ async def hold_course(
                 f"{course.name} has {course.sessions} sessions",
                 {"sessions": course.sessions},
             )
+        await uow.reservations.lock_schedule(therapist.id)  # the schedule the starts are judged by stays
         for session_start in starts:
             await _check_start(uow, clinic, treatment, therapist.id, session_start, now)
         series_id = uuid.uuid4()
@@ -645,6 +684,21 @@ async def cancel(uow: UnitOfWork, booking_id: uuid.UUID, now: datetime) -> Chang
     return Changed(described.clinic, reservation)
 
 
+async def moving_to(
+    uow: UnitOfWork, booked: Particulars, therapist_id: uuid.UUID, start: datetime, now: datetime
+) -> tuple[Therapist, Interval]:
+    """Where a booking moves (whoever moves it): the therapist and the time it will block, judged by the slot rules
+    under the therapist's schedule lock (the schedule stays as judged), lapsed holds in the way expired."""
+    clinic, treatment = booked.clinic, booked.treatment
+    therapist = await therapist_for(uow, clinic, therapist_id, treatment)
+    await uow.reservations.lock_schedule(therapist.id)
+    await _check_start(uow, clinic, treatment, therapist.id, start, now)
+    blocked = treatment.timing.blocked(start)
+    await uow.reservations.lock_therapist_time(therapist.id)
+    await _expire_in_the_way(uow, therapist.id, blocked)
+    return therapist, blocked
+
+
 async def reschedule(
     uow: UnitOfWork, booking_id: uuid.UUID, start: datetime, therapist_id: uuid.UUID | None, now: datetime, links: Links
 ) -> Changed:
@@ -653,11 +707,7 @@ async def reschedule(
         booked = await _particulars(uow, reservation)
         clinic, treatment = booked.clinic, booked.treatment
         reservation.check_changeable(clinic, now)
-        therapist = await therapist_for(uow, clinic, therapist_id or reservation.therapist_id, treatment)
-        await _check_start(uow, clinic, treatment, therapist.id, start, now)
-        blocked = treatment.timing.blocked(start)
-        await uow.reservations.lock_therapist_time(therapist.id)
-        await _expire_in_the_way(uow, therapist.id, blocked)
+        therapist, blocked = await moving_to(uow, booked, therapist_id or reservation.therapist_id, start, now)
         reservation.reschedule(
             Particulars(clinic, treatment, therapist), booked.therapist, start, now, links.manage_url
         )
@@ -707,7 +757,7 @@ async def expire_lapsed(uow: UnitOfWork, limit: int = 500) -> int:
     return expired
 
 
-# --- the clinic's access: its API keys, its staff's sign-in ---------------------------------------
+# --- the clinic's access: its API keys --------------------------------------------------------------
 # Outside the unit of work (they announce nothing): each in a transaction of its own on a pool connection.
 
 
@@ -726,17 +776,3 @@ async def rotate_api_key(
 async def revoke_api_key(pool: asyncpg.Pool, clinic_id: uuid.UUID, key_id: uuid.UUID) -> asyncpg.Record:
     async with pool.acquire() as conn, conn.transaction():
         return await key_management.revoke(conn, clinic_id, key_id)
-
-
-async def sign_in(pool: asyncpg.Pool, email: str, password: str) -> asyncpg.Record:
-    """The staff account (with its clinic) whose email and password these are, its sign-in noted; 401 if none."""
-    async with pool.acquire() as conn:
-        row = await store.staff_by_email(conn, email)
-        # The same scrypt work whether or not the account exists (no timing hint), off the event loop.
-        ok = await asyncio.to_thread(
-            staff.verify_password, password, row["password_hash"] if row else staff.dummy_hash()
-        )
-        if row is None or not ok:
-            raise BookingError(401, "sign_in_failed", "That email and password do not match an account")
-        await store.stamp_sign_in(conn, row["id"])
-    return row

@@ -1,39 +1,62 @@
-"""The clinic API for the clinic's own settings, scoped to the clinic whose key the gateway checked. For now
-one: which of the clinic's websites may frame its booking pages; others join as the dashboard needs them."""
+"""The clinic API for the clinic's own settings (its owner only), and the clinic as other services look it up
+by id. The rules are clinic_settings'; a change takes effect at once, for every request read after it."""
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
-from services.booking import store
-from services.booking.domain import Clinic
+from services.booking import clinic_settings, store
 from services.booking.schemas import ClinicSettingsPatch
-from shared.clinic_auth import owner_scope
+from shared.clinic_auth import owner_scope, require_internal
+from shared.errors import ApiError
 from shared.http_input import read_json
 from shared.keys import DB
 
 routes = web.RouteTableDef()
 SETTINGS_PATH = "/api/v1/clinic/settings"
-
-
-def settings_json(clinic: Clinic) -> dict:
-    return {"embed_origins": list(clinic.embed_origins)}
+INTERNAL_CLINIC_PATH = "/internal/v1/clinics/{id}"
 
 
 @routes.get(SETTINGS_PATH)
 async def get_settings(request: web.Request) -> web.Response:
     clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn:
-        return web.json_response(settings_json(await store.get_clinic_by_id(conn, clinic_id)))
+        clinic = await store.get_clinic_by_id(conn, clinic_id)
+    return web.json_response(clinic_settings.settings_json(clinic))
 
 
 @routes.patch(SETTINGS_PATH)
 async def change_settings(request: web.Request) -> web.Response:
+    """Every field given is checked (the body's rules, then those between settings) before one changes."""
     clinic_id = owner_scope(request)
     body = await read_json(request, ClinicSettingsPatch)
+    changes = clinic_settings.changes_of(body.model_dump(exclude_none=True))
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        # Locked: two owners' changes are judged one after the other, each on what the other left.
+        current = await store.lock_clinic(conn, clinic_id)
+        if problems := clinic_settings.conflicts(current, changes):
+            raise ApiError(
+                422, "validation_failed", "The settings are not valid", [problem.detail() for problem in problems]
+            )
+        clinic = await store.change_clinic_settings(conn, clinic_id, changes) if changes else current
+    return web.json_response(clinic_settings.settings_json(clinic))
+
+
+@routes.get(INTERNAL_CLINIC_PATH)
+async def clinic_by_id(request: web.Request) -> web.Response:
+    """Internal: a clinic by its id, as other services know it from the clinic API's X-Clinic-Id (payments'
+    voucher report needs its zone)."""
+    require_internal(request)
+    try:
+        clinic_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "clinic_not_found", "No such clinic") from None
     async with request.app[DB].acquire() as conn:
-        if body.embed_origins is None:
-            clinic = await store.get_clinic_by_id(conn, clinic_id)
-        else:
-            clinic = await store.set_embed_origins(conn, clinic_id, body.embed_origins)
-    return web.json_response(settings_json(clinic))
+        clinic = await store.get_clinic_by_id_or_none(conn, clinic_id)
+    if clinic is None:
+        raise ApiError(404, "clinic_not_found", "No such clinic")
+    return web.json_response(
+        {"id": str(clinic.id), "slug": clinic.slug, "name": clinic.name, "timezone": clinic.timezone}
+    )

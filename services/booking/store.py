@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 import asyncpg
 from asyncpg import Range
 
+from services.booking import clinic_settings
 from services.booking.availability import Interval, Schedule, WeeklyTime
 from services.booking.domain import (
     LIVE_STATUSES,
@@ -41,7 +42,7 @@ RELEASABLE = f"status IN ({_sql_list(statuses_before('released'))})"
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
     hold_minutes, change_window_hours, reminder_offsets_minutes, voucher_validity_months, policy_message, email,
-    phone, address, embed_origins"""
+    phone, address, embed_origins, voucher_min_amount, voucher_max_amount"""
 TREATMENT_COLUMNS = """id, name, duration_minutes, price_amount, currency, buffer_before_minutes,
     buffer_after_minutes, requires_screening"""
 TREATMENT_FIELDS = tuple(column.strip() for column in TREATMENT_COLUMNS.split(","))
@@ -89,9 +90,47 @@ async def set_embed_origins(conn: asyncpg.Connection, clinic_id: uuid.UUID, orig
     )
 
 
+# The settings a clinic's owner may change, each a column of its own: the only columns a change may name.
+CLINIC_SETTINGS_COLUMNS = frozenset(clinic_settings.FIELDS)
+
+
+async def get_clinic_by_id_or_none(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> Clinic | None:
+    row = await conn.fetchrow(f"SELECT {CLINIC_COLUMNS} FROM clinics WHERE id = $1", clinic_id)
+    return _clinic(row) if row else None
+
+
+async def lock_clinic(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> Clinic:
+    """The clinic, locked for the caller's transaction (a change judged on what it changes)."""
+    return _clinic(await conn.fetchrow(f"SELECT {CLINIC_COLUMNS} FROM clinics WHERE id = $1 FOR UPDATE", clinic_id))
+
+
+async def change_clinic_settings(conn: asyncpg.Connection, clinic_id: uuid.UUID, changes: dict) -> Clinic:
+    """Write the settings given (column → value) in one statement: all of them, or none."""
+    names = sorted(changes)
+    if not set(names) <= CLINIC_SETTINGS_COLUMNS:
+        raise ValueError(f"not a clinic setting: {sorted(set(names) - CLINIC_SETTINGS_COLUMNS)}")
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+    return _clinic(
+        await conn.fetchrow(
+            f"UPDATE clinics SET {assignments} WHERE id = $1 RETURNING {CLINIC_COLUMNS}",
+            clinic_id,
+            *(changes[name] for name in names),
+        )
+    )
+
+
+# What customers see and may book (migration 0010): not archived, and (a treatment, a course) offered for
+# booking; a course only while its treatment is too. Archived rows stay, for the bookings that name them.
+def _offered(alias: str) -> str:
+    return f"{alias}.archived_at IS NULL AND {alias}.bookable"
+
+
 async def list_treatments(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The treatments customers may book, in the clinic's order."""
     return await conn.fetch(
-        f"SELECT {TREATMENT_COLUMNS}, slug, description FROM treatments WHERE clinic_id = $1 ORDER BY name", clinic_id
+        f"SELECT {TREATMENT_COLUMNS}, slug, description FROM treatments t WHERE clinic_id = $1 AND {_offered('t')} "
+        "ORDER BY position, name",
+        clinic_id,
     )
 
 
@@ -102,18 +141,24 @@ async def get_treatment(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatmen
     return _treatment(row) if row else None
 
 
+OFFERED_COURSES = f"courses c JOIN treatments t ON t.id = c.treatment_id AND {_offered('t')}"
+
+
 async def list_courses(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The courses customers may book, in the clinic's order."""
     return await conn.fetch(
-        "SELECT id, slug, name, description, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, "
-        "currency FROM courses WHERE clinic_id = $1 ORDER BY name",
+        "SELECT c.id, c.slug, c.name, c.description, c.treatment_id, c.sessions, c.min_gap_days, c.max_gap_days, "
+        f"c.price_amount, c.currency FROM {OFFERED_COURSES} WHERE c.clinic_id = $1 AND {_offered('c')} "
+        "ORDER BY c.position, c.name",
         clinic_id,
     )
 
 
 async def get_course(conn: asyncpg.Connection, clinic_id: uuid.UUID, course_id: uuid.UUID) -> Course | None:
+    """A course customers may book (only holds read it)."""
     row = await conn.fetchrow(
-        "SELECT id, name, treatment_id, sessions, min_gap_days, max_gap_days, price_amount, currency "
-        "FROM courses WHERE clinic_id = $1 AND id = $2",
+        "SELECT c.id, c.name, c.treatment_id, c.sessions, c.min_gap_days, c.max_gap_days, c.price_amount, "
+        f"c.currency FROM {OFFERED_COURSES} WHERE c.clinic_id = $1 AND c.id = $2 AND {_offered('c')}",
         clinic_id,
         course_id,
     )
@@ -121,11 +166,16 @@ async def get_course(conn: asyncpg.Connection, clinic_id: uuid.UUID, course_id: 
 
 
 async def list_therapists(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The therapists the clinic lists (not archived), with the treatments customers may book with them and
+    their photo's digest (its version)."""
     return await conn.fetch(
-        """SELECT t.id, t.slug, t.name, t.bio, t.credentials,
-                  coalesce(array_agg(tt.treatment_id) FILTER (WHERE tt.treatment_id IS NOT NULL), '{}') AS treatment_ids
-           FROM therapists t LEFT JOIN therapist_treatments tt ON tt.therapist_id = t.id
-           WHERE t.clinic_id = $1 GROUP BY t.id ORDER BY t.name""",
+        f"""SELECT t.id, t.slug, t.name, t.bio, t.credentials,
+                  ARRAY(SELECT tt.treatment_id FROM therapist_treatments tt JOIN treatments tr ON tr.id = tt.treatment_id
+                        WHERE tt.therapist_id = t.id AND {_offered("tr")}) AS treatment_ids,
+                  (SELECT p.digest FROM therapist_photos p WHERE p.therapist_id = t.id) AS photo_digest,
+                  c.slug AS clinic_slug
+           FROM therapists t JOIN clinics c ON c.id = t.clinic_id
+           WHERE t.clinic_id = $1 AND t.archived_at IS NULL ORDER BY t.name""",
         clinic_id,
     )
 
@@ -142,24 +192,25 @@ async def get_therapist(conn: asyncpg.Connection, clinic_id: uuid.UUID, therapis
 
 
 # What a request names (clinic by slug $1, treatment $2, therapist $3), in one round trip. The treatment
-# and the therapist are NULL unless they exist and are the clinic's; the therapist comes with the ids of
-# the treatments they give.
+# and the therapist are NULL unless they exist, are the clinic's and are offered (not archived; a treatment
+# bookable); the therapist comes with the ids of the treatments they give.
 NAMED_COLUMNS = f"""{", ".join(f"c.{column.strip()}" for column in CLINIC_COLUMNS.split(","))},
-       (SELECT ROW({TREATMENT_COLUMNS}) FROM treatments t WHERE t.clinic_id = c.id AND t.id = $2) AS treatment,
+       (SELECT ROW({TREATMENT_COLUMNS}) FROM treatments t WHERE t.clinic_id = c.id AND t.id = $2 AND {_offered("t")}) AS treatment,
        th.id AS therapist_id, th.name AS therapist_name,
        ARRAY(SELECT tt.treatment_id FROM therapist_treatments tt WHERE tt.therapist_id = th.id) AS therapist_treatments"""
-NAMED_FROM = "FROM clinics c LEFT JOIN therapists th ON th.clinic_id = c.id AND th.id = $3 WHERE c.slug = $1"
+NAMED_FROM = """FROM clinics c LEFT JOIN therapists th ON th.clinic_id = c.id AND th.id = $3 AND th.archived_at IS NULL
+WHERE c.slug = $1"""
 # Everything a hold of one treatment reads, in one round trip: what the request names (NAMED_COLUMNS),
 # and what the rules need to judge start $4 of that treatment with that therapist (their weekly hours and
-# breaks, and the time off overlapping the treatment's blocked time). Other reservations are the
-# exclusion constraint's business.
+# breaks, and the time off overlapping the treatment's blocked time, with the version of that schedule they
+# are: see INSERT_HOLD_ANNOUNCED_SQL). Other reservations are the exclusion constraint's business.
 HOLD_CONTEXT_SQL = f"""
 WITH blocked AS (   -- the treatment's blocked time from $4: buffer before, treatment, buffer after
     SELECT tstzrange($4::timestamptz - make_interval(mins => buffer_before_minutes),
                      $4::timestamptz + make_interval(mins => duration_minutes + buffer_after_minutes)) AS span
     FROM treatments WHERE id = $2
 )
-SELECT {NAMED_COLUMNS},
+SELECT {NAMED_COLUMNS}, th.schedule_version,
        ARRAY(SELECT ROW(h.weekday, h.starts, h.ends) FROM working_hours h WHERE h.therapist_id = $3) AS hours,
        ARRAY(SELECT ROW(b.weekday, b.starts, b.ends) FROM breaks b WHERE b.therapist_id = $3) AS breaks,
        ARRAY(SELECT ROW(lower(o.period), upper(o.period)) FROM time_off o, blocked
@@ -194,6 +245,7 @@ class HoldContext:
 
     named: Named
     schedule: Schedule
+    schedule_version: int | None = None  # of the therapist's row (migration 0013), if there is a therapist
 
 
 async def hold_context(
@@ -209,7 +261,7 @@ async def hold_context(
         tuple(WeeklyTime(*r) for r in row["breaks"]),
         tuple(Interval(*r) for r in row["time_off"]),
     )
-    return HoldContext(_named(row), schedule)
+    return HoldContext(_named(row), schedule, row["schedule_version"])
 
 
 async def therapists_giving(conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> list[Therapist]:
@@ -303,12 +355,12 @@ SELECT {NAMED_COLUMNS}, (SELECT first FROM span) AS first, (SELECT last FROM spa
 # Therapist $3, if the clinic's (whether they give treatment $2 is the caller's check).
 AVAILABILITY_ONE_SQL = _availability_sql("""
     SELECT t.id, t.name FROM therapists t JOIN clinics ON clinics.id = t.clinic_id AND clinics.slug = $1
-    WHERE t.id = $3""")
+    WHERE t.id = $3 AND t.archived_at IS NULL""")
 # Every therapist of the clinic giving treatment $2 ($3 is NULL).
 AVAILABILITY_ANY_SQL = _availability_sql("""
     SELECT t.id, t.name FROM therapist_treatments tt JOIN therapists t ON t.id = tt.therapist_id
     JOIN clinics ON clinics.id = t.clinic_id AND clinics.slug = $1
-    WHERE tt.treatment_id = $2 AND $3::uuid IS NULL""")
+    WHERE tt.treatment_id = $2 AND $3::uuid IS NULL AND t.archived_at IS NULL""")
 
 
 @dataclass(frozen=True)
@@ -382,6 +434,29 @@ async def lock_therapist_time(conn: asyncpg.Connection, therapist_id: uuid.UUID)
     await conn.execute(f"SELECT {THERAPIST_LOCK.format(therapist='$1::uuid')}", therapist_id)
 
 
+# A reservation must also stay inside its therapist's schedule, which the clinic changes in transactions of
+# their own (services/booking/schedule_changes.py). Such a change first updates the therapist's row (bumping
+# its schedule_version, migration 0013); a write that makes or moves a reservation takes that row FOR SHARE
+# before it judges the schedule (lock_schedule), or, if it judged it already, only while the row still has
+# the version it read (schedule_unchanged, INSERT_HOLD_ANNOUNCED_SQL). Either way one waits for the other,
+# and the second sees the first's work. Always the share lock before THERAPIST_LOCK, in every writer: a
+# change holds the row and waits for nothing else, so no cycle of waits can form.
+async def lock_schedule(conn: asyncpg.Connection, therapist_id: uuid.UUID) -> None:
+    """In the caller's transaction, before reading the schedule to judge by: no change to this therapist's
+    schedule until it ends (and one under way is waited for)."""
+    await conn.execute("SELECT 1 FROM therapists WHERE id = $1 FOR SHARE", therapist_id)
+
+
+async def schedule_unchanged(conn: asyncpg.Connection, therapist_id: uuid.UUID, version: int) -> bool:
+    """lock_schedule, if the schedule is still the one of `version` (waiting for a change under way: its
+    committed row is the one compared)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM therapists WHERE id = $1 AND schedule_version = $2 FOR SHARE", therapist_id, version
+        )
+    )
+
+
 # What an expiry marks and announces (reservation.Lapsed): whether the booking had been written
 # (payment_id), so that payments can cancel a card payment asked for a booking whose own write then failed.
 LAPSED_COLUMNS = "id, clinic_id, series_id, payment_id, status"
@@ -420,15 +495,18 @@ INSERT_HOLD_COLUMNS = """bookings (id, clinic_id, treatment_id, therapist_id, co
 INSERT_HOLD_SQL = f"""INSERT INTO {INSERT_HOLD_COLUMNS}
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'held', $11, $12, $13, $14)"""
 # The hold and its event in one statement, so one round trip and its own transaction: both or neither.
-# The row to insert is produced by the SELECT that takes the therapist's lock (see THERAPIST_LOCK), so
-# the insert, and its constraint check, wait for the lock. Casts: a SELECT's parameters have no types
-# of their own.
+# The row to insert is produced only if the therapist's row still has the schedule version $18 that the
+# hold was judged by, taken FOR SHARE (see lock_schedule: a schedule change committed meanwhile, or under
+# way, leaves nothing to insert, as PostgreSQL compares the row as that change left it); then by the SELECT
+# that takes the therapist's lock (see THERAPIST_LOCK; LATERAL: after the share lock), so the insert, and
+# its constraint check, wait for the lock. Casts: a SELECT's parameters have no types of their own.
 INSERT_HOLD_ANNOUNCED_SQL = f"""
 WITH hold AS (
     INSERT INTO {INSERT_HOLD_COLUMNS}
     SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid, $7::smallint, $8::timestamptz,
            $9::timestamptz, $10::tstzrange, 'held', $11::timestamptz, $12::integer, $13::text, $14::text
-    FROM (SELECT {THERAPIST_LOCK.format(therapist="$4::uuid")}) AS therapist_lock
+    FROM (SELECT id FROM therapists WHERE id = $4::uuid AND schedule_version = $18::bigint FOR SHARE) AS same_schedule,
+         LATERAL (SELECT {THERAPIST_LOCK.format(therapist="same_schedule.id")}) AS therapist_lock
     RETURNING id
 )
 INSERT INTO {OUTBOX_COLUMNS} SELECT $15::uuid, $16::text, $17::jsonb FROM hold"""
@@ -457,9 +535,15 @@ async def insert_hold(conn: asyncpg.Connection, hold: Hold, hold_key: str | None
     await conn.execute(INSERT_HOLD_SQL, *_hold_values(hold, hold_key))
 
 
-async def insert_hold_announced(conn: asyncpg.Connection, hold: Hold, hold_key: str | None, event: Event) -> None:
-    """The hold and its outbox event, atomically without an explicit transaction."""
-    await conn.execute(INSERT_HOLD_ANNOUNCED_SQL, *_hold_values(hold, hold_key), *outbox_row(event))
+async def insert_hold_announced(
+    conn: asyncpg.Connection, hold: Hold, hold_key: str | None, event: Event, schedule_version: int
+) -> bool:
+    """The hold and its outbox event, atomically without an explicit transaction; False (neither written) if
+    the therapist's schedule is no longer the one of `schedule_version`."""
+    status = await conn.execute(
+        INSERT_HOLD_ANNOUNCED_SQL, *_hold_values(hold, hold_key), *outbox_row(event), schedule_version
+    )
+    return status != "INSERT 0 0"
 
 
 async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key: str) -> list[Reservation]:
@@ -478,7 +562,7 @@ async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key
 # What a Reservation is read from (_reservation).
 BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
     b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
-    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.voucher, b.created_at"""
+    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.voucher, b.created_at, b.booked_by, b.payment_mode"""
 
 
 def _reservation(row) -> Reservation:
@@ -504,6 +588,8 @@ def _reservation(row) -> Reservation:
         payment_id=row["payment_id"],
         voucher=row["voucher"],
         created_at=row["created_at"],
+        booked_by=row["booked_by"],
+        payment_mode=row["payment_mode"],
     )
 
 
@@ -586,9 +672,16 @@ async def confirm_paid(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
     )
 
 
-async def cancel_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> None:
+async def cancel_booking(
+    conn: asyncpg.Connection, booking_id: uuid.UUID, cancelled_by: str = "customer", reason: str | None = None
+) -> None:
+    """`reason`: the clinic's, when it cancels on the customer's behalf (migration 0014)."""
     await conn.execute(
-        "UPDATE bookings SET status = 'cancelled', cancelled_at = clock_timestamp() WHERE id = $1", booking_id
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = clock_timestamp(), cancelled_by = $2, "
+        "cancel_reason = $3 WHERE id = $1",
+        booking_id,
+        cancelled_by,
+        reason,
     )
 
 
@@ -767,16 +860,6 @@ async def upsert_staff(
         email,
         name,
         password_hash,
-    )
-
-
-async def staff_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
-    """A working account, with its clinic."""
-    return await conn.fetchrow(
-        """SELECT s.id, s.name, s.password_hash, c.id AS clinic_id, c.slug, c.name AS clinic_name
-           FROM clinic_staff s JOIN clinics c ON c.id = s.clinic_id
-           WHERE lower(s.email) = lower($1) AND s.disabled_at IS NULL""",
-        email,
     )
 
 

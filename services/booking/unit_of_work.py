@@ -32,6 +32,10 @@ class HoldKeyInUse(Exception):
     """Another request with this Idempotency-Key is writing its hold."""
 
 
+class ScheduleChanged(Exception):
+    """The therapist's schedule changed after the reservation was judged by it: judge it again."""
+
+
 class Catalogue(Protocol):
     async def clinic(self, slug: str) -> Clinic | None: ...
     async def clinic_by_id(self, clinic_id: uuid.UUID) -> Clinic: ...
@@ -67,6 +71,18 @@ class Reservations(Protocol):
 
     async def lock_therapist_time(self, therapist_id: uuid.UUID) -> None:
         """Until commit, nobody else changes this therapist's reservations."""
+
+    # A reservation is judged by its therapist's schedule, which the clinic may change meanwhile
+    # (services/booking/schedule_changes.py); one of these keeps the judgement true until commit.
+    async def lock_schedule(self, therapist_id: uuid.UUID) -> None:
+        """Before reading the schedule to judge by: until commit, it does not change."""
+
+    async def check_schedule(self, therapist_id: uuid.UUID, schedule_version: int) -> None:
+        """lock_schedule, for a schedule read already: ScheduleChanged if it is not that version any more."""
+
+    def judged_by(self, therapist_id: uuid.UUID, schedule_version: int) -> None:
+        """The holds added were judged by this version of the therapist's schedule: commit writes them only
+        while it is still that one, else raises ScheduleChanged (and writes nothing)."""
 
     async def expire_overlapping(self, therapist_id: uuid.UUID, blocked: Interval) -> list[Lapsed]: ...
     async def release(self, hold_or_series_id: uuid.UUID) -> list[Lapsed]: ...
@@ -119,6 +135,7 @@ class Pending:
 
     holds: list[tuple[list[Hold], str | None]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    schedule_versions: dict[uuid.UUID, int] = field(default_factory=dict)  # by therapist (judged_by)
     handed_out: list[Reservation] = field(default_factory=list)
 
     def outbox(self) -> list[Event]:
@@ -203,11 +220,15 @@ class PostgresUnitOfWork(Collecting):
     async def commit(self) -> None:
         events = self.pending.outbox()
         try:
-            if self._transaction is None and _one_hold_announced(self.pending.holds, events):
-                [([hold], hold_key)] = self.pending.holds
-                await _written(store.insert_hold_announced(self.conn, hold, hold_key, events[0]), hold)
+            if self._transaction is None and (fast := _one_hold_announced(self.pending, events)) is not None:
+                hold, hold_key, version = fast
+                if not await _written(store.insert_hold_announced(self.conn, hold, hold_key, events[0], version), hold):
+                    raise ScheduleChanged()
             else:
                 conn = await self.in_transaction()
+                for therapist_id, version in self.pending.schedule_versions.items():
+                    if not await store.schedule_unchanged(conn, therapist_id, version):
+                        raise ScheduleChanged()
                 for holds, hold_key in self.pending.holds:
                     for i, hold in enumerate(holds):
                         await _written(store.insert_hold(conn, hold, hold_key if i == 0 else None), hold)
@@ -223,14 +244,21 @@ class PostgresUnitOfWork(Collecting):
         self._reset()
 
 
-def _one_hold_announced(staged: list[tuple[list[Hold], str | None]], events: list[Event]) -> bool:
-    """Whether the commit is one hold and its event, which one statement writes in its own transaction."""
-    return len(staged) == 1 and len(staged[0][0]) == 1 and len(events) == 1
+def _one_hold_announced(pending: Pending, events: list[Event]) -> tuple[Hold, str | None, int] | None:
+    """If the commit is one hold and its event, judged by a known version of its therapist's schedule, which
+    one statement writes in its own transaction: the hold, its key and that version."""
+    staged = pending.holds
+    if len(staged) == 1 and len(staged[0][0]) == 1 and len(events) == 1:
+        [([hold], hold_key)] = staged
+        version = pending.schedule_versions.get(hold.therapist_id)
+        if version is not None:
+            return hold, hold_key, version
+    return None
 
 
-async def _written(write, hold: Hold) -> None:
+async def _written(write, hold: Hold):
     try:
-        await write
+        return await write
     except asyncpg.ExclusionViolationError:
         raise SlotTaken(hold.start) from None
     except asyncpg.UniqueViolationError:
@@ -290,6 +318,16 @@ class _PostgresReservations:
 
     async def lock_therapist_time(self, therapist_id):
         await store.lock_therapist_time(await self._uow.in_transaction(), therapist_id)
+
+    async def lock_schedule(self, therapist_id):
+        await store.lock_schedule(await self._uow.in_transaction(), therapist_id)
+
+    async def check_schedule(self, therapist_id, schedule_version):
+        if not await store.schedule_unchanged(await self._uow.in_transaction(), therapist_id, schedule_version):
+            raise ScheduleChanged()
+
+    def judged_by(self, therapist_id, schedule_version):
+        self._uow.pending.schedule_versions[therapist_id] = schedule_version
 
     async def expire_overlapping(self, therapist_id, blocked):
         return await store.expire_overlapping_holds(await self._uow.in_transaction(), therapist_id, blocked)

@@ -28,6 +28,11 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 MAX_REMEMBERED = 10_000
 # A hold taken from a booking page counts against the same per-client hold limit as one taken via the API.
 PAGE_HOLD = re.compile(r"^/c/[^/]+/book/hold$")
+# Password guessing per client address: a handful of sign-in attempts per quarter hour (a token bucket: it
+# refills steadily), through the API or the dashboard's sign-in page (services/web, which passes the attempt on
+# to the booking service directly, so it is counted here once). Booking limits each account likewise.
+SIGN_IN_PATHS = frozenset({"/api/v1/staff/sessions", "/clinic/sign-in"})
+SIGN_IN_WINDOW = 15 * 60
 
 
 class RecentlyRefused:
@@ -70,6 +75,8 @@ def checks_for(request: web.Request, settings: GatewaySettings) -> list[Check]:
     checks = [(Limit("ip", settings.rate_limit_per_ip, WINDOW), client)]
     if request.method == "POST" and (request.path == "/api/v1/holds" or PAGE_HOLD.match(request.path)):
         checks.append((Limit("holds-ip", settings.rate_limit_holds_per_ip, WINDOW), client))
+    if request.method == "POST" and request.path in SIGN_IN_PATHS:
+        checks.append((Limit("sign-in-ip", settings.rate_limit_sign_ins_per_ip, SIGN_IN_WINDOW), client))
     authorization = request.headers.get("Authorization")
     if authorization and request.path.startswith("/api/v1/clinic/"):
         checks.append((Limit("key", settings.rate_limit_per_key, WINDOW), fingerprint(authorization)))

@@ -2,7 +2,8 @@
 
 Bodies of the usual size (every API answer) are read whole and sent in one write, the fastest way for
 small messages; larger or unsized ones are streamed, in both directions, so the gateway never holds a
-big body in memory. Request bodies stop at MAX_BODY_BYTES either way.
+big body in memory. Request bodies stop at their route's `max_body` (MAX_BODY_BYTES unless the route says
+more) either way.
 
 Behind our own proxies (TRUSTED_PROXIES) the client is the one they name (shared.client_address);
 `client_address_middleware` makes that `request.remote`, so the rate limits, the sign-in limiter and the
@@ -21,7 +22,7 @@ from aiohttp.payload import AsyncIterablePayload
 from services.gateway.clinic_keys import KeyChecker, KnownKey
 from services.gateway.routing import Route
 from shared.client_address import client_address
-from shared.clinic_auth import CLINIC_ID_HEADER, CLINIC_ROLE_HEADER, INTERNAL_TOKEN_HEADER
+from shared.clinic_auth import CLINIC_ID_HEADER, CLINIC_ROLE_HEADER, CLINIC_SESSION_HEADER, INTERNAL_TOKEN_HEADER
 from shared.errors import ApiError
 from shared.keys import SETTINGS
 from shared.logs import request_id_var
@@ -54,6 +55,7 @@ HOP_BY_HOP = frozenset(
         # client address, ours, and no client-written Forwarded to misread.
         CLINIC_ID_HEADER,
         CLINIC_ROLE_HEADER,
+        CLINIC_SESSION_HEADER,
         INTERNAL_TOKEN_HEADER,
         "X-Forwarded-For",
         "Forwarded",
@@ -94,37 +96,38 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP_SESSION].close()
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "body_too_large", f"The request body is over {MAX_BODY_BYTES // 1024} KiB")
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"The request body is over {limit // 1024} KiB")
 
 
 class CappedBody:
     """An unsized (chunked) request body, passed on as it comes, cut off past the limit. The client
     library reports the cut as a failed upload, so `over_limit` tells the two apart."""
 
-    def __init__(self, stream: aiohttp.StreamReader):
+    def __init__(self, stream: aiohttp.StreamReader, limit: int):
         self.stream = stream
+        self.limit = limit
         self.over_limit = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         sent = 0
         async for chunk in self.stream.iter_chunked(CHUNK_BYTES):
             sent += len(chunk)
-            if sent > MAX_BODY_BYTES:
+            if sent > self.limit:
                 self.over_limit = True
-                raise _too_large()
+                raise _too_large(self.limit)
             yield chunk
 
 
-async def _request_body(request: web.Request) -> bytes | CappedBody | None:
+async def _request_body(request: web.Request, limit: int) -> bytes | CappedBody | None:
     if not request.can_read_body:
         return None
     length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise _too_large()
-    if length is not None:
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    if length is not None and length <= MAX_BODY_BYTES:  # what the app reads whole (its client_max_size)
         return await request.read()
-    return CappedBody(request.content)
+    return CappedBody(request.content, limit)
 
 
 async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -148,11 +151,15 @@ async def forward(
     if caller is not None:
         headers[CLINIC_ID_HEADER] = caller.clinic_id
         headers[CLINIC_ROLE_HEADER] = caller.role
+        if caller.staff_id is not None:  # a signed-in staff member: which session (to sign it out, to name them)
+            headers[CLINIC_SESSION_HEADER] = caller.key_id
         headers[INTERNAL_TOKEN_HEADER] = settings.internal_token
         headers.pop("Authorization", None)
     if request.remote:
         headers["X-Forwarded-For"] = request.remote
-    body = await _request_body(request)
+    body = await _request_body(request, route.max_body)
+    if isinstance(body, CappedBody) and request.content_length is not None:
+        headers["Content-Length"] = str(request.content_length)  # a large declared body goes on as declared
     data = AsyncIterablePayload(aiter(body)) if isinstance(body, CappedBody) else body
     timeout = aiohttp.ClientTimeout(total=route.timeout, connect=CONNECT_TIMEOUT)
     try:
@@ -182,7 +189,7 @@ async def forward(
         ) from None
     except aiohttp.ClientError as exc:
         if isinstance(body, CappedBody) and body.over_limit:
-            raise _too_large() from None
+            raise _too_large(route.max_body) from None
         log.warning("upstream unavailable", extra={"service": route.service, "error": repr(exc)})
         raise ApiError(
             503,

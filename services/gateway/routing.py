@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.web import MAX_BODY_BYTES
+
 
 @dataclass(frozen=True)
 class Route:
     prefix: str
     service: str
     timeout: float  # seconds for the whole upstream exchange; then 504
+    max_body: int = MAX_BODY_BYTES  # request body bytes; more is refused (413) before or while it streams
+
+
+# A therapist's photo (the booking service takes up to 2 MiB of image) and the request around it.
+PHOTO_BODY_BYTES = 2 * 1024 * 1024 + 1024
 
 
 # Paths are agreed in HANDBOOK §5. Reads answer in milliseconds; routes that call Stripe (booking with a
@@ -22,6 +29,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/clinic/bookings", "booking", 10),
     Route("/api/v1/clinic/api-keys", "booking", 10),
     Route("/api/v1/clinic/settings", "booking", 10),
+    # Staff accounts: signing in (public: a password check takes tens of ms of scrypt), the caller, the staff.
+    Route("/api/v1/staff", "booking", 10),
+    Route("/api/v1/clinic/me", "booking", 5),
+    Route("/api/v1/clinic/session", "booking", 5),
+    Route("/api/v1/clinic/staff", "booking", 10),
+    Route("/api/v1/clinic/diary", "booking", 10),
+    Route("/api/v1/clinic/treatments", "booking", 10),
+    Route("/api/v1/clinic/courses", "booking", 10),
+    # Profiles and photos (up to 2 MB), and the therapists' hours, breaks and time off.
+    Route("/api/v1/clinic/therapists", "booking", 15, max_body=PHOTO_BODY_BYTES),
+    # A therapist's calendar feed (public: its secret token is in the path, the logs redact it).
+    Route("/api/v1/calendar", "booking", 10),
     Route("/api/v1/vouchers", "payments", 20),
     Route("/api/v1/stripe", "payments", 15),
     Route("/api/v1/clinic/vouchers", "payments", 10),
@@ -33,6 +52,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/c", "web", 25),
     Route("/manage", "web", 25),
     Route("/vouchers", "web", 10),
+    # The clinic dashboard: its pages call the clinic API back through the gateway, so they get that API's time.
+    Route("/clinic", "web", 15),
     Route("/assets", "web", 5),
     Route("/embed.js", "web", 5),
 )

@@ -19,6 +19,8 @@ class GatewaySettings(InternalTokenSettings):
     rate_limit_per_ip: int = 600
     rate_limit_holds_per_ip: int = 30
     rate_limit_per_key: int = 1200
+    # Sign-in attempts per client address per quarter hour (the API's and the dashboard page's together).
+    rate_limit_sign_ins_per_ip: int = 10
     # Networks of our own reverse proxies (the ingress, a load balancer): only a request whose TCP peer is in
     # one is believed about the client's address (X-Forwarded-For / Forwarded). None: the peer is the client.
     trusted_proxies: tuple[IPNetwork, ...] = setting((), parse=parse_networks)

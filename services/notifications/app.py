@@ -15,7 +15,7 @@ from shared.web import create_base_app
 
 SERVICE = "notifications"
 # The event streams it reads, whose lag /metrics shows.
-TOPICS = ("booking", "payment", "voucher")
+TOPICS = ("booking", "payment", "voucher", "staff")
 
 
 async def _notifications_probe(app: web.Application) -> None:

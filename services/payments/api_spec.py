@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from services.payments.clinic_vouchers import FORMATS, REPORT_PATH, VOUCHER_PATH
 from services.payments.routes import ReactivateIn
 from services.payments.schemas import BalanceIn, GiftDeliveryChangeIn, VoucherPurchaseIn
+from services.payments.voucher_report import COLUMNS
 from shared.openapi import (
     DATE,
     DATETIME,
@@ -126,6 +128,66 @@ GIFT = {
     },
 }
 VOUCHER_ID = path_param("id", {"type": "string"}, "The voucher's id (a uuid)")
+FIGURE = {
+    "type": "object",
+    "required": ["count", "amount"],
+    "properties": {"count": {"type": "integer"}, "amount": {"type": "integer", "description": "minor units"}},
+}
+FIGURES = {column: FIGURE for column in COLUMNS}
+VOUCHER_REPORT = {
+    "type": "object",
+    "required": ["month", "timezone", "from", "to", "currency", "rows", "totals"],
+    "properties": {
+        "month": {"type": "string", "examples": ["2026-07"]},
+        "timezone": {"type": "string"},
+        "from": DATETIME,
+        "to": DATETIME,
+        "currency": {"type": "string"},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["vat_class", "kind", *COLUMNS],
+                "properties": {
+                    "vat_class": {"enum": ["single_purpose", "multi_purpose"]},
+                    "kind": {"enum": ["treatment", "course", "amount"]},
+                    **FIGURES,
+                },
+            },
+        },
+        "totals": {"type": "object", "required": list(COLUMNS), "properties": FIGURES},
+    },
+}
+LEDGER_ENTRY = {
+    "type": "object",
+    "required": ["id", "entry", "units", "balance_after", "reference_id", "actor", "note", "at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "entry": {"enum": ["issue", "redeem", "release", "refund", "expire", "adjust"]},
+        "units": {"type": "integer", "description": "signed, in the voucher's unit (pence or sessions)"},
+        "balance_after": {"type": "integer"},
+        "reference_id": {"type": ["string", "null"], "description": "the booking (or series) concerned"},
+        "actor": {"type": "string"},
+        "note": {"type": "string"},
+        "at": DATETIME,
+    },
+}
+CLINIC_VOUCHER = {
+    "allOf": [
+        VOUCHER,
+        {
+            "type": "object",
+            "required": ["buyer", "recipient", "issued_at", "ledger", "delivery_changes"],
+            "properties": {
+                "buyer": PERSON,
+                "recipient": PERSON,
+                "issued_at": {"type": ["string", "null"], "format": "date-time"},
+                "ledger": {"type": "array", "items": LEDGER_ENTRY},
+                "delivery_changes": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    ]
+}
 STRIPE_ACK = {
     "type": "object",
     "required": ["received", "duplicate"],
@@ -162,6 +224,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "/api/v1/vouchers/options",
         summary="What a voucher shop may offer: amount limits and presets",
         tag=TAG,
+        parameters=[
+            query_param("clinic", {"type": "string"}, "A clinic's slug: its own limits (the defaults without)")
+        ],
+        errors=(404, 503),
         responses={200: json_response("The options", OPTIONS)},
     ),
     operation(
@@ -276,5 +342,49 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(404, 409),
         parameters=[VOUCHER_ID],
         responses={200: json_response("Reactivated", VOUCHER)},
+    ),
+    operation(
+        "GET",
+        REPORT_PATH,
+        summary="Voucher sales and redemptions in a month, by VAT class (JSON or CSV)",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[
+            query_param(
+                "month",
+                {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "examples": ["2026-07"]},
+                "The month, on the clinic's wall clock; this month by default",
+            ),
+            query_param("format", {"enum": list(FORMATS)}, "`csv` for a CSV download (or send `Accept: text/csv`)"),
+        ],
+        errors=(503,),
+        description="Owner and staff. From the voucher ledger, month boundaries at midnight in the clinic's time "
+        "zone. A row per VAT class and kind (single-purpose: treatment and course vouchers, taxed when sold; "
+        "multi-purpose: money vouchers, taxed when redeemed), each column a count of ledger entries and their "
+        "amount in minor units: `sold` (issued, at the price paid), `redeemed` (taken by bookings), `returned` "
+        "(given back when a booking was let go or cancelled), `expired` (what expiry took), `reactivated` (given "
+        "back by the clinic). A session is valued at the voucher's price per session. The CSV has a header row, the "
+        "same rows and a `total` row, amounts in pounds, and comes as an attachment `vouchers-YYYY-MM.csv`.",
+        responses={
+            200: {
+                "description": "The report",
+                "content": {
+                    "application/json": {"schema": VOUCHER_REPORT},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    ),
+    operation(
+        "GET",
+        VOUCHER_PATH,
+        summary="One voucher with its ledger",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[VOUCHER_ID],
+        errors=(404,),
+        description="Owner and staff. Every ledger entry with the balance it left, and the buyer's changes to "
+        "where and when the gift goes. Another clinic's voucher is not found.",
+        responses={200: json_response("The voucher", CLINIC_VOUCHER)},
     ),
 )

@@ -28,8 +28,10 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
 
     async def on_booking_cancelled(ctx: HandlerContext, event: Event) -> None:
         # A cancellation within the clinic's window (the booking service enforces it) is refunded in full,
-        # to the methods that paid: the voucher part back to the voucher first, the rest to the card.
+        # to the methods that paid: the voucher part back to the voucher first, the rest to the card. So is the
+        # clinic's cancellation on the customer's behalf, at any time (its event says `refund: full`).
         booking = contracts.parse(contracts.BookingChanged, event)
+        reason = "cancelled_by_clinic" if booking.cancelled_by == "clinic" else "cancelled_by_customer"
         price = booking.price.amount
         paid_for = uuid.UUID(booking.paid_for)  # the series for a session of a course, else the booking
         to_voucher = await voucher_service.give_back(ctx.conn, paid_for, entry="refund", value=price)
@@ -38,7 +40,7 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
                 ctx.conn,
                 stripe,
                 booking_id=paid_for,
-                reason="cancelled_by_customer",
+                reason=reason,
                 cause_event_id=event.id,
                 amount=price - to_voucher,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator
@@ -17,7 +18,14 @@ from pydantic import Field
 
 from services.payments import service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
-from services.payments.schemas import BalanceIn, BookingPaymentIn, GiftDeliveryChangeIn, VoucherPurchaseIn
+from services.payments.schemas import (
+    CLINIC_SLUG,
+    MAX_SLUG_LENGTH,
+    BalanceIn,
+    BookingPaymentIn,
+    GiftDeliveryChangeIn,
+    VoucherPurchaseIn,
+)
 from services.payments.stripe_gateway import STRIPE
 from services.payments.vouchers import normalise, purchase_options, spec_for_amount, spec_for_course, spec_for_treatment
 from shared.clinic_auth import clinic_scope, require_internal
@@ -106,7 +114,7 @@ async def buy_voucher(request: web.Request) -> web.Response:
     catalogue = request.app[CATALOGUE]
     clinic = await catalogue.clinic(body.clinic)
     if body.kind == "amount":
-        spec = spec_for_amount(body.amount.amount, body.amount.currency, service.CLINIC_CURRENCY)
+        spec = spec_for_amount(body.amount.amount, body.amount.currency, service.CLINIC_CURRENCY, clinic.voucher_limits)
     elif body.kind == "treatment":
         spec = spec_for_treatment(await catalogue.treatment(clinic.slug, body.treatment))
     else:
@@ -141,7 +149,16 @@ def _client(request: web.Request) -> str:
 
 @routes.get("/api/v1/vouchers/options")
 async def voucher_options(request: web.Request) -> web.Response:
-    return web.json_response(purchase_options(service.CLINIC_CURRENCY), headers={"Cache-Control": "max-age=300"})
+    """The shop's limits: a clinic's own (`?clinic=<slug>`), or the defaults."""
+    slug = request.query.get("clinic")
+    if slug is None:
+        limits = purchase_options(service.CLINIC_CURRENCY)
+    else:
+        if len(slug) > MAX_SLUG_LENGTH or re.fullmatch(CLINIC_SLUG, slug) is None:
+            raise ApiError(404, "clinic_not_found", "No such clinic")
+        clinic = await request.app[CATALOGUE].clinic(slug)
+        limits = purchase_options(service.CLINIC_CURRENCY, clinic.voucher_limits)
+    return web.json_response(limits, headers={"Cache-Control": "max-age=300"})
 
 
 @routes.post("/api/v1/vouchers/balance")

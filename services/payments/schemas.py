@@ -39,6 +39,7 @@ class Money(StrictModel):
 
 
 CLINIC_SLUG = r"^[a-z0-9][a-z0-9-]*$"
+MAX_SLUG_LENGTH = 100
 
 
 class VoucherPurchaseIn(StrictModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import asyncpg
 
@@ -351,4 +352,49 @@ async def reactivate_voucher(conn: asyncpg.Connection, voucher_id: uuid.UUID, ex
         "UPDATE vouchers SET status = 'active', expires_at = $2, expiry_notice_at = NULL WHERE id = $1",
         voucher_id,
         expires_at,
+    )
+
+
+# --- the clinic's view of its vouchers: one voucher's history, the monthly report --------------------
+
+
+async def clinic_voucher(conn: asyncpg.Connection, clinic_id: uuid.UUID, voucher_id: uuid.UUID):
+    """The clinic's voucher; another clinic's is not found."""
+    return await conn.fetchrow(
+        f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1 AND clinic_id = $2", voucher_id, clinic_id
+    )
+
+
+async def voucher_ledger(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, entry, units, reference_id, actor, note, created_at FROM voucher_ledger "
+        "WHERE voucher_id = $1 ORDER BY id",
+        voucher_id,
+    )
+
+
+async def voucher_changes(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT changed_at, actor, field, old_value, new_value FROM voucher_changes "
+        "WHERE voucher_id = $1 ORDER BY changed_at, id",
+        voucher_id,
+    )
+
+
+async def voucher_report_sums(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, currency: str, start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    """The clinic's ledger entries made in [start, end) on its vouchers in `currency` (the one it sells them
+    in), counted and summed per entry kind and per the terms their vouchers were sold on
+    (voucher_report.LedgerSum): few rows however many entries."""
+    return await conn.fetch(
+        """SELECT l.entry, v.kind, v.vat_class, v.face_value, v.price_amount,
+                  count(*) AS entries, sum(l.units) AS units
+           FROM vouchers v JOIN voucher_ledger l ON l.voucher_id = v.id
+           WHERE v.clinic_id = $1 AND v.currency = $2 AND l.created_at >= $3 AND l.created_at < $4
+           GROUP BY l.entry, v.kind, v.vat_class, v.face_value, v.price_amount""",
+        clinic_id,
+        currency,
+        start,
+        end,
     )

@@ -76,21 +76,35 @@ class VoucherSpec:
     course_id: uuid.UUID | None = None
 
 
-def purchase_options(currency: str) -> dict[str, Any]:
-    """What a voucher shop needs to offer before asking: the limits a purchase is checked against."""
+def purchase_options(currency: str, limits: tuple[int, int] = (MIN_AMOUNT, MAX_AMOUNT)) -> dict[str, Any]:
+    """What a voucher shop needs to offer before asking: the limits a purchase is checked against (a clinic's
+    own, or the defaults), and the presets within them."""
+    least, most = limits
+    presets = [preset for preset in AMOUNT_PRESETS if least <= preset <= most]
     return {
-        "amount": {"currency": currency, "min": MIN_AMOUNT, "max": MAX_AMOUNT, "presets": list(AMOUNT_PRESETS)},
+        "amount": {"currency": currency, "min": least, "max": most, "presets": presets},
         "message_max_length": MESSAGE_MAX_LENGTH,
         "deliver_within_days": MAX_DELIVERY_AHEAD.days,
     }
 
 
-def spec_for_amount(amount: int, currency: str, clinic_currency: str) -> VoucherSpec:
+def _pounds(amount: int) -> str:
+    return f"£{amount // 100}" if amount % 100 == 0 else f"£{amount / 100:,.2f}"
+
+
+def spec_for_amount(
+    amount: int, currency: str, clinic_currency: str, limits: tuple[int, int] = (MIN_AMOUNT, MAX_AMOUNT)
+) -> VoucherSpec:
+    """A voucher of money, within `limits` (least, most): the clinic's own settings, or the defaults."""
     if currency.upper() != clinic_currency:
         raise VoucherError(422, "currency_mismatch", f"This clinic sells vouchers in {clinic_currency}")
-    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+    least, most = limits
+    if not least <= amount <= most:
         raise VoucherError(
-            422, "amount_out_of_range", f"Gift vouchers are from £{MIN_AMOUNT // 100} to £{MAX_AMOUNT // 100}"
+            422,
+            "amount_out_of_range",
+            f"Gift vouchers are from {_pounds(least)} to {_pounds(most)}",
+            {"min": least, "max": most, "currency": clinic_currency},
         )
     return VoucherSpec(
         "amount", "multi_purpose", "money", f"£{amount / 100:,.2f} gift voucher", amount, amount, clinic_currency

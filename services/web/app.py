@@ -14,6 +14,9 @@ from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache, Kept
 from services.web.compression import compression_middleware
 from services.web.csrf import csrf_cookie_middleware
+from services.web.dashboard import pages as dashboard
+from services.web.dashboard.api import GATEWAY_URL
+from services.web.dashboard.session import SESSIONS, SessionStore
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
 from services.web.offline_card import offline_card_ctx
 from services.web.pages import API, ASSETS, TEMPLATES, page_errors_middleware, routes
@@ -48,6 +51,7 @@ async def api_ctx(app: web.Application) -> AsyncIterator[None]:
     secure = settings.env == "production"
     app[FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "booking_flow", secure=secure)
     app[VOUCHER_FLOWS] = FlowStore(app[REDIS], settings.redis_prefix, "voucher_flow", secure=secure)
+    app[SESSIONS] = SessionStore(app[REDIS], settings.redis_prefix, secure=secure)
     yield
     await session.close()
 
@@ -58,6 +62,9 @@ def create_app(settings: WebSettings) -> web.Application:
     app.middlewares.append(page_errors_middleware)
     app.middlewares.append(csrf_cookie_middleware)
     app.middlewares.append(card_payment.card_payment_middleware)  # the pay page's PaymentIntent, for Stripe.js
+    app.middlewares.append(dashboard.dashboard_middleware)  # /clinic/…: sessions ending, errors, no-store
+    # The clinic dashboard calls the clinic API through the gateway, with the signed-in staff member's token.
+    app[GATEWAY_URL] = settings.upstream("gateway")
     app[ASSETS] = Assets()
     app[CATALOGUE] = CatalogueCache()
     app[VOUCHER_OPTIONS] = Kept(VOUCHER_OPTIONS_FRESH_SECONDS)
@@ -69,4 +76,5 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(manage.routes)
     app.add_routes(vouchers.routes)
     app.add_routes(gifts.routes)
+    app.add_routes(dashboard.routes)
     return app

@@ -10,19 +10,37 @@ from datetime import datetime, timezone
 
 from services.booking.seed import stable_id
 from services.notifications.webhooks import store as webhook_store
-from tests.support.booking import book_and_pay, next_weekday
+from tests.support.booking import COURSE, THERAPIST, TREATMENT, book_and_pay, next_weekday
 from tests.support.clinic_api import bearer
 from tests.support.openapi import build_document
 from tests.support.vouchers import buy_voucher
 
 CLINIC_API = "/api/v1/clinic/"
 # What each clinic route's {id} names, by the path's first segment after /api/v1/clinic/.
-KINDS = ("bookings", "webhook-endpoints", "deliveries", "vouchers", "api-keys")
+KINDS = (
+    "bookings",
+    "webhook-endpoints",
+    "deliveries",
+    "vouchers",
+    "api-keys",
+    "staff",
+    "treatments",
+    "courses",
+    "therapists",
+)
+TIME_OFF = {"start": "2030-01-07T09:00:00+00:00", "end": "2030-01-07T17:00:00+00:00", "reason": "training"}
 # Valid bodies, so that a 404 is about the id and not a 422 about the body.
 BODIES = {
     ("PATCH", "/api/v1/clinic/webhook-endpoints/{id}"): {"description": "renamed"},
     ("POST", "/api/v1/clinic/webhook-endpoints/{id}/replay"): {"since": "2026-01-01T00:00:00+00:00"},
     ("POST", "/api/v1/clinic/vouchers/{id}/reactivate"): {"reason": "goodwill gesture"},
+    ("POST", "/api/v1/clinic/bookings/{id}/cancel"): {"reason": "therapist unwell"},
+    ("POST", "/api/v1/clinic/bookings/{id}/reschedule"): {"start": "2030-01-08T10:00:00+00:00"},
+    ("PATCH", "/api/v1/clinic/treatments/{id}"): {"name": "renamed"},
+    ("PATCH", "/api/v1/clinic/courses/{id}"): {"name": "renamed"},
+    ("PATCH", "/api/v1/clinic/therapists/{id}"): {"name": "renamed"},
+    ("PUT", "/api/v1/clinic/therapists/{id}/hours"): {"hours": [], "breaks": []},
+    ("POST", "/api/v1/clinic/therapists/{id}/time-off"): TIME_OFF,
 }
 
 
@@ -49,7 +67,18 @@ async def _clinic_a_things(
     voucher, _code = await buy_voucher(payments, checkout, payments_pool, settings)
     api_key = await gateway.post(f"{CLINIC_API}api-keys", headers=key_a, json={"name": "A's integration"})
     assert api_key.status == 201
+    staff = await gateway.post(
+        f"{CLINIC_API}staff", headers=key_a, json={"email": "desk@urban.example", "name": "Desk", "role": "staff"}
+    )
+    assert staff.status == 201, await staff.text()
+    time_off = await gateway.post(f"{CLINIC_API}therapists/{THERAPIST}/time-off", headers=key_a, json=TIME_OFF)
+    assert time_off.status == 201, await time_off.text()
     return {
+        "staff": (await staff.json())["id"],
+        "treatments": TREATMENT,
+        "courses": COURSE,
+        "therapists": THERAPIST,
+        "time_off_id": str((await time_off.json())["id"]),
         "bookings": paid["id"],
         "webhook-endpoints": endpoint_id,
         "deliveries": str(delivery_id),
@@ -73,7 +102,7 @@ async def test_every_clinic_route_hides_another_clinic_s_things(
 
     checked = []
     for path, ops in with_id.items():
-        url = path.replace("{id}", ids[path.split("/")[4]])
+        url = path.replace("{id}", ids[path.split("/")[4]]).replace("{time_off_id}", ids["time_off_id"])
         for method in ops:
             resp = await gateway.request(method.upper(), url, headers=key_b, json=BODIES.get((method.upper(), path)))
             assert resp.status == 404, f"{method.upper()} {path} as clinic B: {resp.status} {await resp.text()}"
@@ -90,7 +119,8 @@ async def test_every_clinic_route_hides_another_clinic_s_things(
             )
             assert listing.status == 200, f"GET {path}: {await listing.text()}"
             text = await listing.text()
-            assert not any(thing in text for thing in ids.values()), f"GET {path} shows clinic A's things"
+            uuids = [thing for kind, thing in ids.items() if kind in KINDS]  # (a time off's id is a small number)
+            assert not any(thing in text for thing in uuids), f"GET {path} shows clinic A's things"
 
     # The ids are real: clinic A itself sees them (read-only calls, so nothing above was changed).
     for kind, path in (

@@ -354,6 +354,7 @@ CALLS = {
     ("gateway", "notifications"),
     ("web", "booking"),
     ("web", "payments"),
+    ("web", "gateway"),  # services/web/app.py: the dashboard calls the clinic API through the gateway
     ("booking", "payments"),  # services/booking/payments_client.py
     ("payments", "booking"),  # services/payments/catalogue.py
     ("celery-worker", "payments"),  # services/notifications/emails/tasks.py: a gift email's voucher code

@@ -112,6 +112,23 @@ async def test_the_body_limit_holds_for_declared_and_streamed_uploads(gateway, u
     assert streamed.status == 413, await streamed.text()
 
 
+async def test_a_route_may_take_a_larger_body_than_the_default_and_no_more(aiohttp_client, settings, upstream):
+    """A therapist's photo (2 MiB) passes where the default limit would refuse it; past the route's own, 413."""
+    url = str(upstream.server.make_url("")).rstrip("/")
+    larger = 2 * MAX_BODY_BYTES
+    gateway = await aiohttp_client(
+        create_gateway(
+            settings.with_overrides(upstreams={"booking": url}),
+            route_table=(Route("/api/v1/clinics", "booking", 5, max_body=larger),),
+        )
+    )
+    photo = b"p" * (MAX_BODY_BYTES + 1)
+    passed = await gateway.post("/api/v1/clinics/echo", data=photo)
+    assert passed.status == 200 and (await passed.json())["length"] == len(photo)
+    over = await gateway.post("/api/v1/clinics/echo", data=b"p" * (larger + 1))
+    assert over.status == 413 and str(larger // 1024) in (await over.json())["error"]["message"]
+
+
 async def test_a_route_slower_than_its_timeout_is_504_with_retry_after(gateway):
     began = time.monotonic()
     resp = await gateway.get("/api/v1/clinics/slow")

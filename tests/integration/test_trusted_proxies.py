@@ -1,6 +1,7 @@
 """The gateway behind a reverse proxy: the test client (127.0.0.1) plays our trusted proxy and names clients in
 X-Forwarded-For / Forwarded. Each forwarded client has its own buckets, an untrusted peer cannot choose one,
-the services receive exactly the computed address, and dashboard sign-in is also limited per account."""
+the services receive exactly the computed address, and dashboard sign-in (services/web behind the gateway) is
+limited per forwarded client and per account."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 import yaml
 from aiohttp import web
 
-from services.gateway import dashboard
+from services.booking.accounts import SIGN_IN_ATTEMPTS as ACCOUNT_ATTEMPTS
 from services.gateway.app import create_app as create_gateway
+from services.gateway.settings import GatewaySettings
+from services.web.dashboard import session as sessions
 from shared.client_address import parse_networks
-from tests.integration.test_dashboard_sign_in import EMAIL, PASSWORD, _form_token, account  # noqa: F401 (a fixture)
+from tests.support.dashboard import OWNER_EMAIL, PASSWORD, make_site, owner, page, sign_in  # noqa: F401 (owner)
 from tests.support.infra import free_port
 
 GATEWAY_MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "gateway.yaml"
@@ -121,54 +124,48 @@ async def test_the_payments_voucher_limiter_counts_the_forwarded_client(proxied)
     assert await check("203.0.113.2", 6) == 404, "another customer's wrong code is still just wrong"
 
 
-async def sign_in_from(gateway, client: str, email: str, password: str = "wrong password!"):
-    form = await gateway.get("/clinic/sign-in")
-    return await gateway.post(
-        "/clinic/sign-in",
-        headers={"X-Forwarded-For": client},
-        allow_redirects=False,
-        data={"email": email, "password": password, "csrf": _form_token(await form.text())},
-    )
+@pytest.fixture
+async def proxied_dashboard(linked, booking_server, payments_server, aiohttp_server, aiohttp_client):
+    """The dashboard (web behind the gateway) with the gateway behind our fake trusted proxy."""
+    _, settings = linked
+    return await make_site(settings, aiohttp_server, aiohttp_client, trusted_proxies=PROXIED)
 
 
-async def test_the_sign_in_limit_per_client_counts_the_forwarded_client(proxied, account):
-    attempts = dashboard.SIGN_IN_ATTEMPTS
+async def sign_in_from(site, client: str, email: str, password: str = "wrong password!"):
+    return await sign_in(site, email, password, headers={"X-Forwarded-For": client})
+
+
+async def test_the_sign_in_limit_per_client_counts_the_forwarded_client(proxied_dashboard, owner):
+    attempts = GatewaySettings.rate_limit_sign_ins_per_ip  # the default: 10 a quarter hour
     statuses = [
-        (await sign_in_from(proxied, "203.0.113.1", f"guess{i}@example.com")).status for i in range(attempts + 1)
+        (await sign_in_from(proxied_dashboard, "203.0.113.1", f"guess{i}@example.com")).status
+        for i in range(attempts + 1)
     ]
     assert statuses == [401] * attempts + [429]
-    assert (await sign_in_from(proxied, "203.0.113.2", "someone@example.com")).status == 401
+    assert (await sign_in_from(proxied_dashboard, "203.0.113.2", "someone@example.com")).status == 401
 
 
-async def test_sign_in_is_limited_per_account_across_addresses_and_alike_for_unknown_accounts(
-    proxied, account, monkeypatch
-):
-    checked: list[str] = []
-    check_password = dashboard._check_password
-
-    async def counted(request, email, password):
-        checked.append(email)
-        return await check_password(request, email, password)
-
-    monkeypatch.setattr(dashboard, "_check_password", counted)
-    attempts = dashboard.SIGN_IN_ACCOUNT_ATTEMPTS
+async def test_sign_in_is_limited_per_account_across_addresses_and_alike_for_unknown_accounts(proxied_dashboard, owner):
+    """The booking service counts each account (the email typed, however spelt, known or not); the page says how
+    long to wait, in the same words for an account that exists and one that does not."""
+    attempts = ACCOUNT_ATTEMPTS
     answers = {}
-    for n, email in enumerate((EMAIL, "nobody@urban-therapy.example")):
+    for n, email in enumerate((OWNER_EMAIL, "nobody@urban-therapy.example")):
         spellings = (email, email.upper(), f"  {email.title()} ")  # one account, however typed
         statuses = [
-            (await sign_in_from(proxied, f"198.51.10{n}.{i}", spellings[i % 3])).status for i in range(attempts)
+            (await sign_in_from(proxied_dashboard, f"198.51.10{n}.{i}", spellings[i % 3])).status
+            for i in range(attempts)
         ]
         assert statuses == [401] * attempts, "each from a fresh address: no per-client limit is near"
-        checked.clear()
-        refused = await sign_in_from(proxied, f"192.0.2.{n}", email, PASSWORD)  # the known one's right password
-        assert refused.status == 429 and checked == [], "refused before any password check: no timing to tell"
-        assert int(refused.headers["Retry-After"]) > 0
-        page = re.sub(r'name="csrf" value="[^"]+"', "", await refused.text())  # each form has a fresh token
-        limit_headers = [refused.headers[h] for h in ("RateLimit-Limit", "RateLimit-Remaining")]
-        answers[email] = (refused.status, page, limit_headers)
+        refused = await sign_in_from(proxied_dashboard, f"192.0.2.{n}", email, PASSWORD)  # the known one's password
+        text = await page(refused, 429)
+        assert "Too many attempts to sign in. Wait" in text and int(refused.headers["Retry-After"]) > 0
+        assert sessions.COOKIE not in refused.cookies
+        words = re.sub(r'name="csrf" value="[^"]+"|value="[^"]*@[^"]*"', "", text)  # the token and the email typed
+        answers[email] = (refused.status, words)
     known, unknown = answers.values()
     assert known == unknown, "the limit tells nothing about whether an account exists"
-    assert (await sign_in_from(proxied, "192.0.2.9", "somebody.else@example.com")).status == 401, "per account"
+    assert (await sign_in_from(proxied_dashboard, "192.0.2.9", "somebody.else@example.com")).status == 401
 
 
 def test_kubernetes_trusts_the_cluster_s_own_network_for_the_ingress_and_never_everyone():

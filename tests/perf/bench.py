@@ -24,6 +24,9 @@ own module and it lands in the table and in bench-results.json under "sections")
 - vouchers:       the voucher shop page and an issued voucher's balance answer, each vs a trivial public read
                   (GET /api/v1/clinics), all through the gateway, one request at a time (wrk, alternating slices);
                   and the weight of the voucher shop's pages (shop, pay, thanks) walked in Chromium as the web's.
+- diary:          the clinic diary's week view of 10 therapists with 200,000 bookings in the table (clinic API
+                  key) vs one therapist-week's availability JSON, both through the gateway, one request at a
+                  time (wrk, alternating slices); it removes its synthetic rows and therapists afterwards.
 
 The bench's database is its own clone, so it may change it: the demo clinic's booking horizon is
 raised and synthetic therapists and bookings are added by SQL (see each section).
@@ -49,6 +52,7 @@ from tests.perf.harness import BenchContext, BenchStack
 from tests.perf.machine import SPEED_LOOP_STEPS, machine_info, postgres_version, python_loop_seconds
 from tests.perf.options import parse_args
 from tests.perf.section_availability import bench_availability
+from tests.perf.section_diary import bench_diary
 from tests.perf.section_email_latency import bench_email_latency
 from tests.perf.section_gateway import bench_gateway
 from tests.perf.section_holds import bench_holds
@@ -65,6 +69,9 @@ SECTIONS: list[tuple[str, Callable[[BenchContext], Awaitable[Section]]]] = [
     ("web", bench_web),
     # Like the web's: one client on a quiet stack (its voucher's emails go out before the email section counts).
     ("vouchers", bench_vouchers),
+    # Before the sections that add therapists to the demo clinic (its diary is of 10), on a quiet stack; it leaves
+    # the table and the clinic as it found them.
+    ("diary", bench_diary),
     # Before the holds: their tens of thousands of outbox events keep the relay and consumer busy.
     ("email_latency", bench_email_latency),
     # Right after it, on a stack still quiet (the holds' events would share the consumer).

@@ -120,6 +120,12 @@ def parse_args(argv: list[str] | None, description: str, sections: list[str]) ->
         help="seconds per target of the 1-connection shop page, balance and trivial read runs of the "
         "vouchers section (default 12)",
     )
+    p.add_argument(
+        "--diary-duration",
+        type=float,
+        default=12.0,
+        help="seconds per target of the 1-connection diary week vs availability runs of the diary section (default 12)",
+    )
     p.add_argument("--only", action="append", choices=sections, help="run only this section (repeatable)")
     p.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file (default bench-results.json)")
     return p.parse_args(argv)

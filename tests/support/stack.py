@@ -56,6 +56,7 @@ def stack_env(database_url: str, redis_url: str, workdir: Path) -> dict[str, str
             "RATE_LIMIT_PER_IP": "1000000",
             "RATE_LIMIT_HOLDS_PER_IP": "1000000",
             "RATE_LIMIT_PER_KEY": "1000000",
+            "RATE_LIMIT_SIGN_INS_PER_IP": "1000000",
             "VOUCHER_BALANCE_CHECKS_PER_MINUTE": "1000000",
             "LOG_LEVEL": "INFO",
             STACK_MARKER: uuid.uuid4().hex,

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from services.booking import accounts
 from services.booking import consumer as booking_consumer
 from services.booking import service as booking_service
 from services.booking.availability import Interval
@@ -172,6 +173,21 @@ def _pending_payment() -> tuple[Event, dict]:
         "payment_id": payment_id,
         "pay_by": (NOW + timedelta(minutes=15)).isoformat(),
         "amount": {"amount": 5000, "currency": "GBP"},
+    }
+
+
+def _payment_requested() -> tuple[Event, dict]:
+    # A phone booking the clinic made, to be paid online from the customer's email (issue 18).
+    pay_by = NOW + timedelta(hours=24)
+    r = reservation("pending_payment", expires_at=pay_by)
+    r.book_on_behalf("online")
+    r.request_payment(DESCRIBED, manage_url)
+    return r.events[-1], {
+        **booking_dict(r, "pending_payment"),
+        "manage_url": manage_url(r.id, END),
+        "expires_at": pay_by.isoformat(),
+        "booked_by": "clinic",
+        "payment": "online",
     }
 
 
@@ -369,6 +385,33 @@ def _voucher_delivery_changed() -> tuple[Event, dict]:
     }
 
 
+def _staff_invited() -> tuple[Event, dict]:
+    # An invitation, as services/booking/accounts_service.send_invitation builds it (issue 18).
+    staff_id = uuid.uuid4()
+    clinic = contracts.ClinicRef(id=str(CLINIC.id), slug=CLINIC.slug, name=CLINIC.name, timezone=CLINIC.timezone)
+    expires_at = NOW + accounts.LINK_LIFETIME
+    url = accounts.set_password_url("https://clinic.example", "t0ken")
+    event = accounts.invited_event(
+        staff_id=staff_id,
+        clinic=clinic,
+        name="Nina",
+        email="nina@x.example",
+        role="staff",
+        url=url,
+        expires_at=expires_at,
+    )
+    return event, {
+        "staff_id": str(staff_id),
+        "clinic": {"id": str(CLINIC.id), "slug": CLINIC.slug, "name": CLINIC.name, "timezone": CLINIC.timezone},
+        "name": "Nina",
+        "email": "nina@x.example",
+        "role": "staff",
+        "set_password_url": "https://clinic.example/clinic/set-password?token=t0ken",
+        "expires_at": expires_at.isoformat(),
+        "new_clinic": False,
+    }
+
+
 SYNC_PRODUCERS = {
     "booking.confirmed": _confirmed,
     "booking.rescheduled": _rescheduled,
@@ -378,8 +421,10 @@ SYNC_PRODUCERS = {
     "booking.expired": _expired,
     "booking.released": _released,
     "booking.pending_payment": _pending_payment,
+    "booking.payment_requested": _payment_requested,
     "booking.payment_orphaned": _payment_orphaned,
     "voucher.delivery_changed": _voucher_delivery_changed,
+    "staff.invited": _staff_invited,
 }
 ASYNC_PRODUCERS = {
     "payment.succeeded": _payment_succeeded,
@@ -478,6 +523,8 @@ async def test_the_consumers_read_what_the_producers_write(produced):
     assert receipt.to_address == "ada@example.com"
     expiring = rendering.voucher_expiring(produced["voucher.expiring"][0].data, brand, book_url="http://x/book")
     assert expiring.to_address == "grace@example.com"
+    invited = rendering.staff_invited(produced["staff.invited"][0].data, public_url="http://x")
+    assert invited.to_address == "nina@x.example" and "clinic/set-password?token=t0ken" in invited.text_body
     for event_type in CLINIC_EVENTS:
         event = produced[event_type][0]
         body = payload_for(CLINIC_EVENTS[event_type], event.occurred_at, contracts.parse_any(event).to_data())

@@ -82,6 +82,7 @@ VARIABLES_READ_BEFORE = {
     "RATE_LIMIT_PER_IP",
     "RATE_LIMIT_HOLDS_PER_IP",
     "RATE_LIMIT_PER_KEY",
+    "RATE_LIMIT_SIGN_INS_PER_IP",
     "VOUCHER_BALANCE_CHECKS_PER_MINUTE",
     "TRUSTED_PROXIES",
     "CORS_ORIGINS",
@@ -126,6 +127,7 @@ USED_BY = {
     "RATE_LIMIT_PER_IP": {"gateway"},
     "RATE_LIMIT_HOLDS_PER_IP": {"gateway"},
     "RATE_LIMIT_PER_KEY": {"gateway"},
+    "RATE_LIMIT_SIGN_INS_PER_IP": {"gateway"},
     "TRUSTED_PROXIES": {"gateway"},
     "CORS_ORIGINS": {"gateway"},
 }
@@ -182,6 +184,7 @@ DEFAULTS_BEFORE = {
     "rate_limit_per_ip": 600,
     "rate_limit_holds_per_ip": 30,
     "rate_limit_per_key": 1200,
+    "rate_limit_sign_ins_per_ip": 10,
     "voucher_balance_checks_per_minute": 20,
     "trusted_proxies": (),
     "cors_origins": (),

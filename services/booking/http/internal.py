@@ -1,14 +1,15 @@
-"""The gateway's own calls (the internal token, never routed from outside): whose is this API key, whose are
-this email and password."""
+"""The gateway's own call (the internal token, never routed from outside): whose is this API key or staff
+member's session token."""
 
 from __future__ import annotations
 
 import pydantic
 from aiohttp import web
 
-from services.booking import reads, service
+from services.booking import accounts, reads
 from services.booking.http import context, serialise
-from services.booking.schemas import ApiKeyCheckIn, SignInIn
+from services.booking.http import staff as staff_http
+from services.booking.schemas import ApiKeyCheckIn
 from shared.clinic_auth import OWNER, require_internal
 from shared.http_input import read_json
 
@@ -17,12 +18,14 @@ routes = web.RouteTableDef()
 
 @routes.post("/internal/v1/api-keys/verify")
 async def verify_api_key(request: web.Request) -> web.Response:
-    """Which clinic does this API key belong to?"""
+    """Which clinic does this API key (or staff sign-in token) belong to, and with which role?"""
     require_internal(request)
     try:
         key = (await read_json(request, ApiKeyCheckIn)).key
     except pydantic.ValidationError:
         key = ""  # nothing we could have issued (too long, control characters…): not a key
+    if accounts.is_session_token(key):  # a signed-in staff member's token: its clinic and role
+        return web.json_response(await staff_http.session_check(context.pool(request), key))
     row = await reads.key_owner(context.pool(request), key)
     return web.json_response(
         {
@@ -31,22 +34,5 @@ async def verify_api_key(request: web.Request) -> web.Response:
             "key_id": str(row["key_id"]),
             "expires_at": serialise.iso(row["expires_at"]),
             "role": OWNER,  # an API key acts as the clinic's owner
-        }
-    )
-
-
-@routes.post("/internal/v1/staff/sign-in")
-async def staff_sign_in(request: web.Request) -> web.Response:
-    """The dashboard's sign-in: whose are this email and password? 401 if nobody's."""
-    require_internal(request)
-    body = await read_json(request, SignInIn)
-    row = await service.sign_in(context.pool(request), body.email, body.password)
-    return web.json_response(
-        {
-            "staff_id": str(row["id"]),
-            "name": row["name"],
-            "clinic_id": str(row["clinic_id"]),
-            "clinic": row["slug"],
-            "clinic_name": row["clinic_name"],
         }
     )

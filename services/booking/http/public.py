@@ -11,6 +11,7 @@ from aiohttp import web
 
 from services.booking import reads, screening, service
 from services.booking.availability import Slot
+from services.booking.catalogue_admin import photo_path
 from services.booking.domain import Clinic, Customer, Hold, Therapist
 from services.booking.http import context, serialise
 from services.booking.payments_client import PAYMENTS
@@ -40,6 +41,8 @@ def _clinic_json(c: Clinic) -> dict:
             "change_window_hours": c.change_window_hours,
             "reminder_offsets_minutes": list(c.reminder_offsets_minutes),
             "voucher_validity_months": c.voucher_validity_months,
+            "voucher_min_amount": c.voucher_min_amount,
+            "voucher_max_amount": c.voucher_max_amount,
             "message": c.policy_message,
         },
         "embed_origins": list(c.embed_origins),
@@ -96,6 +99,7 @@ def _therapist_json(r: asyncpg.Record) -> dict:
         "bio": r["bio"],
         "credentials": list(r["credentials"]),
         "treatments": sorted(str(t) for t in r["treatment_ids"]),
+        "photo_url": photo_path(r["clinic_slug"], r["id"], r["photo_digest"]),
     }
 
 

@@ -147,6 +147,16 @@ async def on_booking_cancelled(mailer: Mailer, ctx: HandlerContext, event: Event
     )
 
 
+async def on_booking_payment_requested(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """A phone booking to be paid online: the email with the pay link. Not projected: it is not booked until
+    paid (then booking.confirmed projects it, plans its reminders and sends the confirmation)."""
+    changed = contracts.parse(contracts.BookingChanged, event)
+    await _keep_clinic(mailer, ctx, changed.clinic)
+    await _record(
+        mailer, ctx, event, "booking_payment_requested", lambda: rendering.booking_payment_requested(changed.to_data())
+    )
+
+
 async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     refunded = contracts.parse(contracts.PaymentRefunded, event)
     if not refunded.customer_email:
@@ -209,14 +219,26 @@ async def on_voucher_expiring(mailer: Mailer, ctx: HandlerContext, event: Event)
     )
 
 
+async def on_staff_invited(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """An invitation, or a new clinic's owner: the email with the one-time set-password link (never logged)."""
+    invited = contracts.parse(contracts.StaffInvited, event)
+    await _keep_clinic(mailer, ctx, invited.clinic)
+    data = invited.to_data()
+    await _record(
+        mailer, ctx, event, "staff_invited", lambda: rendering.staff_invited(data, public_url=mailer.public_url)
+    )
+
+
 HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] = {
     "booking.confirmed": on_booking_confirmed,
     "booking.rescheduled": on_booking_rescheduled,
     "booking.cancelled": on_booking_cancelled,
+    "booking.payment_requested": on_booking_payment_requested,
     "payment.refunded": on_payment_refunded,
     "voucher.purchased": on_voucher_purchased,
     "voucher.delivery_changed": on_voucher_delivery_changed,
     "voucher.expiring": on_voucher_expiring,
+    "staff.invited": on_staff_invited,
 }
 
 

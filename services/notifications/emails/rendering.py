@@ -154,6 +154,9 @@ def booking_confirmed(
         "when": local_time_label(data["start"], tz),
         "session": session,
         "voucher_paid": money.voucher_paid(data.get("voucher")),
+        # A phone booking the clinic made to be paid on the day (issue 18).
+        "pay_at_clinic": data.get("payment") == "at_clinic",
+        "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
     }
     what = f"{data['treatment']['name']}, {session}" if session else data["treatment"]["name"]
     return _booking_email(
@@ -176,6 +179,7 @@ def booking_rescheduled(
         "session": _session_label(data),
         "previous_when": local_time_label(previous["start"], tz),
         "previous_therapist": (previous.get("therapist") or {}).get("name"),
+        "by_clinic": data.get("rescheduled_by") == "clinic",
     }
     return _booking_email(
         "booking_rescheduled",
@@ -195,6 +199,10 @@ def booking_cancelled(
         "when": local_time_label(data["start"], tz),
         "session": _session_label(data),
         "by_clinic": data.get("cancelled_by") == "clinic",
+        # The clinic's cancellation refunds in full whatever the window; a booking paid at the clinic had nothing
+        # charged.
+        "full_refund": data.get("refund") == "full",
+        "paid_at_clinic": data.get("payment") == "at_clinic",
     }
     return _booking_email(
         "booking_cancelled",
@@ -202,6 +210,28 @@ def booking_cancelled(
         data,
         context,
         _invite_attachment("CANCEL", ics.cancel(_invite(data, changed_at, sequence, mail_from))),
+    )
+
+
+def booking_payment_requested(data: dict) -> RenderedEmail:
+    """A booking the clinic made by phone, to be paid online: the link (the customer's manage link, whose page
+    takes the payment) and the time by which it must be paid, else the time is let go. No invite yet: the
+    confirmation email brings it once paid."""
+    tz = data["clinic"]["timezone"]
+    context = {
+        **data,
+        "when": local_time_label(data["start"], tz),
+        "pay_by": local_time_label(data["expires_at"], tz),
+        "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
+    }
+    text, html = _render("booking_payment_requested", context)
+    return RenderedEmail(
+        kind="booking_payment_requested",
+        to_address=data["customer"]["email"],
+        subject=f"Please pay to confirm your booking: {data['treatment']['name']}, {context['when']}",
+        text_body=text,
+        html_body=html,
+        from_name=data["clinic"]["name"],
     )
 
 
@@ -226,6 +256,7 @@ REFUND_REASONS = {
     "someone else has since booked it, so we could not confirm your booking.",
     "booking_gone": "The booking this payment was for no longer exists, so nothing was booked.",
     "cancelled_by_customer": "This is for the appointment you cancelled.",
+    "cancelled_by_clinic": "This is a full refund for the appointment we cancelled.",
     "booking_never_written": "Your booking could not be completed, so nothing was booked.",
 }
 
@@ -357,4 +388,39 @@ def voucher_expiring(data: dict, brand: Brand, *, book_url: str) -> RenderedEmai
         text_body=text,
         html_body=html,
         from_name=brand.name,
+    )
+
+
+# --- staff accounts ------------------------------------------------------------------------------
+
+ROLE_WORDS = {
+    "owner": "as an owner: you can run everything, from the diary and bookings to the catalogue, settings, staff "
+    "and integrations",
+    "staff": "as reception staff: you can run the diary, bookings and vouchers",
+}
+
+
+def staff_invited(data: dict, *, public_url: str) -> RenderedEmail:
+    """To an invited staff member, or a new clinic's owner (`new_clinic`): the one-time link to set a password.
+    The link is a secret: it is in this email and nowhere else."""
+    clinic = data["clinic"]
+    context = {
+        **data,
+        "role_words": ROLE_WORDS.get(data["role"], ROLE_WORDS["staff"]),
+        "expires_label": local_time_label(data["expires_at"], clinic["timezone"]),
+        "sign_in_url": f"{public_url}/clinic/sign-in",
+    }
+    text, html = _render("staff_invited", context)
+    subject = (
+        f"{clinic['name']} is ready: set your password"
+        if data.get("new_clinic")
+        else f"You are invited to {clinic['name']}: set your password"
+    )
+    return RenderedEmail(
+        kind="staff_invited",
+        to_address=data["email"],
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        from_name=clinic["name"],
     )

@@ -1,0 +1,143 @@
+"""The clinic API's actions on behalf of customers (owner and staff; scoped to the caller's clinic): cancel,
+move, and book by phone. Each answers with the booking as the clinic sees it, and what the actions left on it."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from services.booking import accounts_service, clinic_actions, clinic_actions_store, reads
+from services.booking.clinic_actions_schemas import ClinicCancelIn, ClinicRescheduleIn, PhoneBookingIn
+from services.booking.clinic_actions_store import Actor, PostgresClinicUnitOfWork
+from services.booking.domain import Customer
+from services.booking.http import context, serialise
+from services.booking.http.clinic import _clinic_booking_json
+from services.booking.payments_client import PAYMENTS
+from services.booking.reservation import Reservation
+from shared.clinic_auth import CLINIC_SESSION_HEADER, clinic_role, clinic_scope
+from shared.db import retry_conflicts
+from shared.errors import ApiError
+from shared.http_input import idempotency_key, read_json
+
+routes = web.RouteTableDef()
+
+
+async def _acting(request: web.Request) -> tuple[uuid.UUID, Actor]:
+    """The clinic, and who acts for it: the role the gateway names, and the staff account of a signed-in
+    session (the gateway's CLINIC_SESSION_HEADER; none for an API key, which acts as the owner). A session
+    that has ended meanwhile is 401, as on GET /api/v1/clinic/me."""
+    clinic_id = clinic_scope(request)
+    session_id = None
+    if raw := request.headers.get(CLINIC_SESSION_HEADER):
+        try:
+            session_id = uuid.UUID(raw)
+        except ValueError:
+            raise ApiError(401, "unauthorized", "Send your clinic API key as `Authorization: Bearer <key>`") from None
+    account = await accounts_service.caller(context.pool(request), clinic_id, session_id)
+    return clinic_id, Actor(clinic_role(request), account["id"] if account is not None else None)
+
+
+def _unit_of_work(request: web.Request) -> PostgresClinicUnitOfWork:
+    return PostgresClinicUnitOfWork(context.pool(request))
+
+
+def _action_json(row) -> dict:
+    return {
+        "action": row["action"],
+        "role": row["role"],
+        "staff_id": str(row["staff_id"]) if row["staff_id"] else None,
+        "detail": row["detail"],
+        "at": row["at"].isoformat(),
+    }
+
+
+async def _booking_json(request: web.Request, clinic_id: uuid.UUID, booking_id: uuid.UUID) -> dict:
+    """The clinic's view of the booking (no health answers), with who booked it, how it is paid, who cancelled
+    it and why, and the clinic's actions on it."""
+    found = await reads.clinic_booking(context.pool(request), clinic_id, booking_id)
+    body = _clinic_booking_json(found.seen, found.clinic, context.health(request), with_answers=False)
+    async with context.pool(request).acquire() as conn:
+        record = await clinic_actions_store.record_of(conn, clinic_id, booking_id)
+    assert record is not None  # the clinic's booking, just read
+    body["booked_by"] = record.booked_by
+    body["payment"] = {"mode": record.payment_mode}
+    body["cancellation"] = (
+        {"by": record.cancelled_by, "reason": record.cancel_reason} if record.cancelled_by is not None else None
+    )
+    body["actions"] = [_action_json(row) for row in record.actions]
+    return body
+
+
+@routes.post("/api/v1/clinic/bookings/{id}/cancel")
+@retry_conflicts
+async def cancel_on_behalf(request: web.Request) -> web.Response:
+    clinic_id, actor = await _acting(request)
+    booking_id = context.booking_id(request)
+    body = await read_json(request, ClinicCancelIn)
+    await clinic_actions.cancel(_unit_of_work(request), clinic_id, booking_id, body.reason, actor)
+    return web.json_response(await _booking_json(request, clinic_id, booking_id))
+
+
+@routes.post("/api/v1/clinic/bookings/{id}/reschedule")
+@retry_conflicts
+async def reschedule_on_behalf(request: web.Request) -> web.Response:
+    clinic_id, actor = await _acting(request)
+    booking_id = context.booking_id(request)
+    body = await read_json(request, ClinicRescheduleIn)
+    await clinic_actions.reschedule(
+        _unit_of_work(request),
+        clinic_id,
+        booking_id,
+        body.start,
+        body.therapist,
+        actor,
+        context.now(),
+        context.manage_links(request),
+    )
+    return web.json_response(await _booking_json(request, clinic_id, booking_id))
+
+
+def _payment_json(reservation: Reservation, links) -> dict:
+    """How the phone booking is paid; while it awaits its online payment, by when and the link the customer
+    was emailed to pay (their manage link: its page offers the payment, GET /api/v1/bookings/{id}/payment)."""
+    awaiting = reservation.status == "pending_payment"
+    return {
+        "mode": reservation.payment_mode,
+        "amount_due": serialise.money(reservation.price_amount, reservation.currency),
+        "pay_by": serialise.iso(reservation.expires_at) if awaiting else None,
+        "pay_url": links.manage_url(reservation.id, reservation.end) if awaiting else None,
+    }
+
+
+@routes.post("/api/v1/clinic/bookings")
+@retry_conflicts
+async def book_on_behalf(request: web.Request) -> web.Response:
+    clinic_id, actor = await _acting(request)
+    body = await read_json(request, PhoneBookingIn)
+    key = idempotency_key(request)
+    links = context.manage_links(request)
+    order = clinic_actions.PhoneBooking(
+        treatment_id=body.treatment,
+        therapist_id=body.therapist,
+        start=body.start,
+        customer=Customer(body.customer.name, body.customer.email, body.customer.phone),
+        payment_mode=body.payment,
+        answers=body.screening.answers if body.screening else None,
+    )
+    booked = await clinic_actions.book(
+        _unit_of_work(request),
+        clinic_id,
+        order,
+        actor,
+        context.now(),
+        links,
+        request.app[PAYMENTS],
+        health=context.health(request),
+        key=key,
+    )
+    reservation = booked.reservation
+    answer = await _booking_json(request, clinic_id, reservation.id)
+    answer["payment"] = _payment_json(reservation, links)
+    answer["manage_url"] = links.manage_url(reservation.id, reservation.end)
+    return web.json_response(answer, status=201)
