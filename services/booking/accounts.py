@@ -10,12 +10,11 @@ import hashlib
 import re
 import secrets
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from urllib.parse import urlencode
 
+from services.booking import clinic_settings
 from services.booking.domain import BookingError
 from shared import contracts
 from shared.events import Event
@@ -125,23 +124,19 @@ def refuse_demotion(target: Member, new_role: str, other_owners: int) -> None:
 # --- a new clinic (the operators' onboarding command) --------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def slug_problem(slug: str) -> str | None:
-    return None if SLUG_PATTERN.match(slug) else f"the slug must be {SLUG_RULE} (got {slug!r})"
+    return None if SLUG_PATTERN.fullmatch(slug) else f"the slug must be {SLUG_RULE} (got {slug!r})"
 
 
 def timezone_problem(name: str) -> str | None:
-    if name in _zones():
+    """The settings' own rule (an IANA place name, not `localtime` or `Factory`), worded for the command line."""
+    if clinic_settings.zone_problem(name) is None:
         return None
     return f"unknown time zone {name!r}: give an IANA name such as Europe/London"
 
 
 def email_problem(what: str, email: str) -> str | None:
-    if len(email) > MAX_EMAIL_LENGTH or not re.match(EMAIL_PATTERN, email):
+    if len(email) > MAX_EMAIL_LENGTH or not re.fullmatch(EMAIL_PATTERN, email):
         return f"the {what} must be an email address (got {email!r})"
     return None
 

@@ -132,6 +132,9 @@ async def test_a_new_clinic_s_owner_gets_a_link_sets_a_password_once_and_runs_th
         ({"slug": "river side"}, "the slug must be"),
         ({"timezone": "Europe/Atlantis"}, "unknown time zone 'Europe/Atlantis'"),
         ({"timezone": "europe/london"}, "unknown time zone"),
+        ({"timezone": "Factory"}, "unknown time zone"),  # in the zone database, but no place: the settings refuse it
+        ({"slug": "riverside\n"}, "the slug must be"),
+        ({"owner_email": "sam@riverside.example\n"}, "the owner's email must be an email address"),
         ({"owner_email": "sam"}, "the owner's email must be an email address"),
         ({"name": "  "}, "the clinic's name must not be empty"),
         ({"address": "1 River Lane\nBristol"}, "the address must not contain a line break"),

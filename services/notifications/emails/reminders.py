@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 from shared import contracts, gift_delivery
 
-# Booking events do not carry the clinic's own reminder offsets (the booking service has them per clinic),
-# so every clinic gets these until they do.
+# Booking events carry the clinic's own reminder offsets (its settings); these stand in for an event without them.
 DEFAULT_REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
 # Voucher events carry no time zone; the demo clinics (and payments' delivery-date check) use this one.
 DEFAULT_CLINIC_ZONE = "Europe/London"
