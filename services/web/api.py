@@ -121,6 +121,13 @@ class Api:
     async def booking(self, booking_id: str, token: str) -> dict:
         return await self._call("GET", f"{self.booking_url}/api/v1/bookings/{booking_id}", params={"token": token})
 
+    async def booking_payment(self, booking_id: str, token: str) -> dict:
+        """What is left to pay by card for a booking awaiting its payment, by when, and its PaymentIntent;
+        409 `nothing_to_pay` for any other booking."""
+        return await self._call(
+            "GET", f"{self.booking_url}/api/v1/bookings/{booking_id}/payment", params={"token": token}
+        )
+
     async def cancel(self, booking_id: str, token: str) -> dict:
         return await self._call(
             "POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/cancel", json={"token": token}

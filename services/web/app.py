@@ -15,6 +15,7 @@ from services.web.catalogue import CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_F
 from services.web.compression import compression_middleware
 from services.web.csrf import csrf_cookie_middleware
 from services.web.dashboard import pages as dashboard
+from services.web.dashboard import vouchers as dashboard_vouchers
 from services.web.dashboard.api import GATEWAY_URL
 from services.web.dashboard.session import SESSIONS, SessionStore
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
@@ -77,4 +78,5 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(vouchers.routes)
     app.add_routes(gifts.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(dashboard_vouchers.routes)
     return app

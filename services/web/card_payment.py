@@ -2,13 +2,14 @@
 Stripe.js from js.stripe.com (Stripe requires it so) and our static/card_payment.js, which mounts the
 Element with the booking's or the gift's PaymentIntent and confirms it there (3-D Secure included); the card
 never reaches our servers. Stripe.js then comes back to the flow's next page (the booking's confirming page,
-the gift's thank-you page). Without the key, the offline test-card form (offline_card.py) stands in, and
-nothing here applies."""
+the gift's thank-you page, the manage link's confirming page). Without the key, the offline test-card form
+(offline_card.py) stands in, and nothing here applies."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -26,17 +27,27 @@ STRIPE_SOURCES = {
 
 
 @dataclass(frozen=True)
-class PayPage:
-    """A flow's pay page: where its PaymentIntent is kept, and where Stripe.js goes after confirming."""
+class KeptPayment:
+    """Where a flow keeps the API's answer whose `payment` holds the PaymentIntent (the flow of the page's clinic)."""
 
     flows: web.AppKey
     payment_of: str  # the flow's key whose value holds the API's `payment`
+
+
+@dataclass(frozen=True)
+class PayPage:
+    """A pay page: where Stripe.js goes after confirming, and where its PaymentIntent is kept; with none kept,
+    the page's own handler finds it and offers it (offer_card)."""
+
     next_page: str
+    kept: KeptPayment | None = None
 
 
 PAY_PAGES = {
-    "/c/{clinic}/book/pay": PayPage(FLOWS, "booking", "/c/{clinic}/book/confirming"),
-    "/c/{clinic}/vouchers/pay": PayPage(VOUCHER_FLOWS, "voucher", "/c/{clinic}/vouchers/thanks"),
+    "/c/{clinic}/book/pay": PayPage("/c/{clinic}/book/confirming", KeptPayment(FLOWS, "booking")),
+    "/c/{clinic}/vouchers/pay": PayPage("/c/{clinic}/vouchers/thanks", KeptPayment(VOUCHER_FLOWS, "voucher")),
+    # The manage link's (manage.py): the booking service says what is due, asked with the link's token.
+    "/manage/{booking}/pay": PayPage("/manage/{booking}/confirming"),
 }
 AFTER_PAYING = {pay.next_page: path for path, pay in PAY_PAGES.items()}
 # Stripe.js sends the customer to the confirming page with `redirect_status=failed` when the bank refused
@@ -64,30 +75,42 @@ def _page(request: web.Request) -> str | None:
     return resource.canonical if resource is not None else None
 
 
-async def _payment(request: web.Request, pay: PayPage, slug: str) -> dict:
+def _path(template: str, request: web.Request) -> str:
+    """One of PAY_PAGES' paths for this request's clinic or booking (its parts quoted: they end up in a URL)."""
+    return template.format_map({name: quote(value, safe="") for name, value in request.match_info.items()})
+
+
+async def _kept_payment(request: web.Request, kept: KeptPayment) -> dict:
     """The payment of the customer's booking or gift at this clinic (what the API answered), if any."""
-    found = await request.app[pay.flows].find(request)
-    if found is None or found[1].get("clinic") != slug:
+    found = await request.app[kept.flows].find(request)
+    if found is None or found[1].get("clinic") != request.match_info.get("clinic"):
         return {}
-    return found[1].get(pay.payment_of, {}).get("payment", {})
+    return found[1].get(kept.payment_of, {}).get("payment", {})
+
+
+def offer_card(request: web.Request, client_secret: str) -> None:
+    """Stripe's Payment Element on this pay page (one of PAY_PAGES) for the PaymentIntent whose secret is
+    given, which pages.render then shows (CARD_PAYMENT); nothing without the publishable key."""
+    settings, pay = request.app[SETTINGS], PAY_PAGES.get(_page(request) or "")
+    if settings.stripe_publishable_key and pay and client_secret:
+        request[CARD_PAYMENT] = CardPayment(
+            settings.stripe_publishable_key,
+            client_secret,
+            settings.public_url + _path(pay.next_page, request),
+            PROBLEMS.get(request.query.get("card", "")),
+        )
 
 
 @web.middleware
 async def card_payment_middleware(request: web.Request, handler):
-    """On the pay page, the customer's PaymentIntent for the page to show (CARD_PAYMENT, which pages.render
-    reads); on the confirming page after a refusal, back to the pay page. Beside the flow's handlers
-    (booking.py), which need not know which card form the page shows."""
-    settings = request.app[SETTINGS]
-    if settings.stripe_publishable_key and request.method == "GET":
-        page, slug = _page(request), request.match_info.get("clinic", "")
+    """On a flow's pay page, the customer's PaymentIntent for the page to show; on the confirming page after a
+    refusal, back to the pay page. Beside the flows' handlers (booking.py, vouchers.py), which need not know
+    which card form the page shows."""
+    if request.app[SETTINGS].stripe_publishable_key and request.method == "GET":
+        page = _page(request)
         if page in AFTER_PAYING and request.query.get("redirect_status") == "failed":
-            raise web.HTTPSeeOther(AFTER_PAYING[page].format(clinic=slug) + f"?card={REFUSED}")
-        pay = PAY_PAGES.get(page)
-        if pay and (secret := (await _payment(request, pay, slug)).get("client_secret")):
-            request[CARD_PAYMENT] = CardPayment(
-                settings.stripe_publishable_key,
-                secret,
-                settings.public_url + pay.next_page.format(clinic=slug),
-                PROBLEMS.get(request.query.get("card", "")),
-            )
+            raise web.HTTPSeeOther(_path(AFTER_PAYING[page], request) + f"?card={REFUSED}")
+        pay = PAY_PAGES.get(page or "")
+        if pay and pay.kept and (secret := (await _kept_payment(request, pay.kept)).get("client_secret")):
+            offer_card(request, secret)
     return await handler(request)

@@ -1,20 +1,61 @@
-"""The page behind the link in every confirmation email: the booking, the clinic's policy, and (inside
-the change window) cancel or move it. The signed token arrives in the email's URL once; after that it
-travels only in the bodies of this page's forms, never in another URL."""
+"""The page behind the link in every booking email: the booking, the clinic's policy, and (inside the change
+window) cancel or move it; for a booking awaiting its payment (a phone booking paid online), what is due and
+by when, and the card payment. The signed token arrives in the email's URL once; after that it travels only
+in the bodies of this page's forms, never in another URL. The payment's own pages cannot carry it in a form
+(Stripe.js comes back to one of them by a URL of ours), so while the customer pays it is kept in Redis under
+a random id in an HttpOnly cookie (flows.FlowStore), as the booking flow keeps its booking's."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from aiohttp import web
 
 from services.web import formatting
 from services.web.api import ApiRefused
-from services.web.booking import clinic_zone, genuine_form, week_view, when_label
+from services.web.booking import CONFIRMING_REFRESH_SECONDS, clinic_zone, genuine_form, week_view, when_label
+from services.web.card_payment import offer_card
+from services.web.flows import FlowStore
+from services.web.offline_card import OFFLINE_CARDS, test_card_problem
 from services.web.pages import api, catalogue, render
+from shared.keys import REDIS, SETTINGS
 
 routes = web.RouteTableDef()
+PAYING_COOKIE = "manage_payment"
+TOKENS_KEPT = 8  # bookings one browser is paying for at once (the oldest forgotten first)
+# What payments calls a payment it has the money for (or soon will): the booking is being confirmed.
+RECEIVED = ("succeeded", "processing")
+INVALID_LINK = "This link is not valid or has expired."
+
+
+@dataclass(frozen=True)
+class Due:
+    """A booking's card payment as the manage pages show it."""
+
+    amount_due: dict  # {"amount", "currency"}: minor units
+    amount: str  # '£65.00'
+    pay_by: str  # 'Tuesday 15 December 2026, 10:30 (UK time, GMT)'
+    lapsed: bool  # its pay-by time has passed: the time is no longer kept
+    received: bool  # payments has the money: the booking is being confirmed
+    intent: str  # the Stripe PaymentIntent's id
+    client_secret: str  # for Stripe.js
+
+
+def due_of(answer: dict, zone, now: datetime) -> Due:
+    """The booking service's answer about what is left to pay, in the page's words (the clinic's zone)."""
+    pay_by = datetime.fromisoformat(answer["pay_by"]) if answer.get("pay_by") else None
+    payment, amount_due = answer.get("payment") or {}, answer["amount_due"]
+    return Due(
+        amount_due=amount_due,
+        amount=formatting.money(amount_due["amount"], amount_due["currency"]),
+        pay_by=formatting.when(pay_by, zone) if pay_by else "",
+        lapsed=pay_by is not None and pay_by <= now,
+        received=payment.get("status") in RECEIVED,
+        intent=payment.get("stripe_payment_intent") or "",
+        client_secret=payment.get("client_secret") or "",
+    )
 
 
 def _booking_id(request: web.Request) -> str:
@@ -24,17 +65,38 @@ def _booking_id(request: web.Request) -> str:
         raise web.HTTPNotFound() from None
 
 
-async def _context(request: web.Request, booking_id: str, token: str) -> dict:
-    """The booking and what the page says about it; a refused token is a page saying so."""
+async def _booking(request: web.Request, booking_id: str, token: str) -> dict:
+    """The booking the token is for; a refused token is a page saying so."""
     try:
-        booking = await api(request).booking(booking_id, token)
+        return await api(request).booking(booking_id, token)
     except ApiRefused as exc:
         if exc.status in (403, 404):
-            raise web.HTTPForbidden(text="This link is not valid or has expired.") from None
+            raise web.HTTPForbidden(text=INVALID_LINK) from None
         raise
+
+
+async def _due(request: web.Request, booking: dict, token: str, clinic: dict) -> Due | None:
+    """What is left to pay for a booking awaiting its payment; None for any other booking."""
+    if booking["status"] != "pending_payment":
+        return None
+    try:
+        answer = await api(request).booking_payment(booking["id"], token)
+    except ApiRefused as exc:
+        if exc.status == 409:  # paid, or lapsed, since the booking was read
+            return None
+        if exc.status in (403, 404):  # the link ran out since
+            raise web.HTTPForbidden(text=INVALID_LINK) from None
+        raise
+    return due_of(answer, clinic_zone(clinic), datetime.now(timezone.utc))
+
+
+async def _context(request: web.Request, booking_id: str, token: str) -> dict:
+    """The booking and what the page says about it; a refused token is a page saying so."""
+    booking = await _booking(request, booking_id, token)
     found = await catalogue(request, booking["clinic"])
     clinic = found.clinic
     deadline = datetime.fromisoformat(booking["change_deadline"])
+    due = await _due(request, booking, token, clinic)
     return {
         "booking": booking,
         "clinic": clinic,
@@ -45,6 +107,9 @@ async def _context(request: web.Request, booking_id: str, token: str) -> dict:
         "deadline": formatting.when(deadline, clinic_zone(clinic)),
         "refund": formatting.money(booking["amount_due"]["amount"], booking["amount_due"]["currency"]),
         "changeable": booking["status"] == "confirmed" and datetime.now(timezone.utc) < deadline,
+        "due": due,
+        # Not paid in time: the booking service lets the time go (expired), maybe a moment after its pay-by time.
+        "lapsed": booking["status"] == "expired" or bool(due and due.lapsed),
     }
 
 
@@ -102,3 +167,108 @@ async def move(request: web.Request) -> web.Response:
         button="start",
     )
     return render(request, "manage_move.html", private=True, **week, **context)
+
+
+# --- paying for a booking that awaits its payment -------------------------------------------------
+
+
+def _paying(request: web.Request) -> FlowStore:
+    """The tokens of the bookings this browser is paying for (an hour, like a booking flow)."""
+    settings = request.app[SETTINGS]
+    return FlowStore(request.app[REDIS], settings.redis_prefix, PAYING_COOKIE, secure=settings.env == "production")
+
+
+async def _keep_token(request: web.Request, response: web.StreamResponse, booking_id: str, token: str) -> None:
+    paying = _paying(request)
+    found = await paying.find(request)
+    tokens = {k: v for k, v in (found[1].get("tokens", {}) if found else {}).items() if k != booking_id}
+    tokens[booking_id] = token
+    flow_id = await paying.save(found[0] if found else None, {"tokens": dict(list(tokens.items())[-TOKENS_KEPT:])})
+    paying.remember(response, flow_id)
+
+
+async def _kept_token(request: web.Request, booking_id: str) -> str:
+    found = await _paying(request).find(request)
+    token = found[1].get("tokens", {}).get(booking_id) if found else None
+    if not token:
+        raise web.HTTPForbidden(text="This page has expired. Please open the link in your email again.")
+    return str(token)
+
+
+@routes.post("/manage/{booking}/pay")
+async def start_paying(request: web.Request) -> web.Response:
+    """The manage page's pay button: the link's token kept for the payment's pages, then the pay page."""
+    booking_id = _booking_id(request)
+    form = await genuine_form(request)
+    token = str(form.get("token", ""))
+    await _booking(request, booking_id, token)  # a refused token: the page saying so, nothing kept
+    response = web.HTTPSeeOther(f"/manage/{booking_id}/pay")
+    await _keep_token(request, response, booking_id, token)
+    raise response
+
+
+def _pay_page(request: web.Request, context: dict, errors: dict, status: int = 200) -> web.Response:
+    """The amount due and the card form; for a booking with nothing to pay now, the page that says why."""
+    booking, due = context["booking"], context["due"]
+    if booking["status"] == "confirmed" or (due is not None and due.received):
+        raise web.HTTPSeeOther(f"/manage/{booking['id']}/confirming")
+    if due is None or due.lapsed:  # lapsed, cancelled, ...: the manage page says so
+        return render(request, "manage.html", status=409, private=True, **context)
+    offer_card(request, due.client_secret)  # Stripe's Payment Element, when the publishable key is set
+    return render(
+        request,
+        "manage_pay.html",
+        status=status,
+        private=True,
+        errors=errors,
+        offline=OFFLINE_CARDS in request.app,
+        **context,
+    )
+
+
+@routes.get("/manage/{booking}/pay")
+async def pay_form(request: web.Request) -> web.Response:
+    booking_id = _booking_id(request)
+    return _pay_page(request, await _context(request, booking_id, await _kept_token(request, booking_id)), {})
+
+
+@routes.post("/manage/{booking}/pay/card")
+async def pay_by_test_card(request: web.Request) -> web.Response:
+    """Offline only: the test card the form chose, paid by the server (offline_card.py)."""
+    booking_id = _booking_id(request)
+    form = await genuine_form(request)
+    if OFFLINE_CARDS not in request.app:
+        raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
+    context = await _context(request, booking_id, await _kept_token(request, booking_id))
+    due = context["due"]
+    if due is None or due.lapsed or due.received:
+        return _pay_page(request, context, {})  # nothing to pay now: said why, nothing charged
+    if problem := await test_card_problem(request, form, due.intent):
+        return _pay_page(request, context, {"card": problem}, status=400)
+    raise web.HTTPSeeOther(f"/manage/{booking_id}/confirming")
+
+
+@routes.get("/manage/{booking}/confirming")
+async def confirming(request: web.Request) -> web.Response:
+    """Paid: waiting for the payment's event to confirm the booking (as the booking flow's confirming page)."""
+    booking_id = _booking_id(request)
+    token = await _kept_token(request, booking_id)
+    booking = await _booking(request, booking_id, token)
+    if booking["status"] == "confirmed":
+        raise web.HTTPSeeOther(f"/manage/{booking_id}/confirmed")
+    if booking["status"] != "pending_payment":  # lapsed before the payment came: the manage page says so
+        return render(request, "manage.html", private=True, **await _context(request, booking_id, token))
+    clinic = (await catalogue(request, booking["clinic"])).clinic
+    response = render(request, "manage_confirming.html", private=True, clinic=clinic, booking=booking)
+    response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)  # without JavaScript, the page asks again
+    return response
+
+
+@routes.get("/manage/{booking}/confirmed")
+async def confirmed(request: web.Request) -> web.Response:
+    """The manage page of the booking just paid for, saying it is confirmed."""
+    booking_id = _booking_id(request)
+    context = await _context(request, booking_id, await _kept_token(request, booking_id))
+    if context["booking"]["status"] != "confirmed":
+        raise web.HTTPSeeOther(f"/manage/{booking_id}/confirming")
+    return render(request, "manage.html", private=True, just_paid=True, **context)
