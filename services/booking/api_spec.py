@@ -193,6 +193,44 @@ CLINIC_BOOKING = _obj(
     series={"type": ["object", "null"]},
     screening={"type": ["object", "null"]},
 )
+# One booking (GET /api/v1/clinic/bookings/{id}): also how it was booked and is paid, what a voucher paid, who
+# cancelled it and why, and the clinic's actions on it (as the actions' own answers, clinic_actions_spec.ACTED_ON).
+CLINIC_BOOKING_DETAIL = {
+    "allOf": [
+        CLINIC_BOOKING,
+        _obj(
+            ["booked_by", "payment", "cancellation", "actions", "voucher", "created_at"],
+            booked_by={"enum": ["customer", "clinic"]},
+            payment=_obj(["mode"], mode={"enum": ["online", "at_clinic"]}),
+            cancellation={
+                **_obj(["by", "reason"], by={"enum": ["customer", "clinic"]}, reason=NULLABLE_STR),
+                "type": ["object", "null"],
+            },
+            actions={
+                "type": "array",
+                "items": _obj(
+                    ["action", "role", "staff_id", "detail", "at"],
+                    action={"enum": ["book", "cancel", "reschedule"]},
+                    role={"enum": ["owner", "staff"]},
+                    staff_id=NULLABLE_STR,
+                    detail={"type": "object"},
+                    at=DATETIME,
+                ),
+            },
+            voucher={
+                **_obj(
+                    ["code_hint", "value", "remaining"],
+                    code_hint={**NULLABLE_STR, "description": "only the code's last characters"},
+                    value=MONEY,
+                    remaining={"type": "object", "description": "money, or `{sessions}` for a course's voucher"},
+                ),
+                "type": ["object", "null"],
+                "description": "what a gift voucher paid towards it",
+            },
+            created_at={"type": ["string", "null"], "format": "date-time"},
+        ),
+    ]
+}
 SPAN = _obj(["start", "end"], start=DATETIME, end=DATETIME)
 DIARY_APPOINTMENT = _obj(
     ["id", "kind", "status", "start", "end", "treatment", "customer"],
@@ -446,7 +484,10 @@ OPERATIONS: tuple[Operation, ...] = (
         clinic_auth=True,
         parameters=[BOOKING_ID],
         errors=(404,),
-        responses={200: json_response("The booking", CLINIC_BOOKING)},
+        description="Owner and staff. With the screening answers and their flags (health data: only here), who "
+        "booked it (the customer, or the clinic by phone), how it is paid (`online` or `at_clinic`), what a gift "
+        "voucher paid, who cancelled it and why, and the clinic's actions on it.",
+        responses={200: json_response("The booking", CLINIC_BOOKING_DETAIL)},
     ),
     *(
         operation(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.notifications.webhooks.routes import BASE, STATUSES, EndpointIn, EndpointPatch, ReplayIn
-from services.notifications.webhooks.rules import EVENT_TYPES
+from services.notifications.webhooks.rules import EVENT_TYPES, TEST_EVENT
 from shared.openapi import DATETIME, UUID, Operation, json_response, operation, path_param, query_param
 
 TAG = "Clinic API"
@@ -172,6 +172,22 @@ OPERATIONS: tuple[Operation, ...] = (
                 "Queued", {"type": "object", "required": ["replayed"], "properties": {"replayed": {"type": "integer"}}}
             )
         },
+    ),
+    operation(
+        "POST",
+        BASE + "/{id}/test",
+        summary="Send the endpoint a test event",
+        tag=TAG,
+        clinic_auth=True,
+        parameters=[ENDPOINT_ID],
+        errors=(403, 404, 409),
+        description=f"The owner's only (403 `owner_only` for staff). Queues a `{TEST_EVENT}` event to this endpoint "
+        "alone, whatever events it subscribes to: a delivery like any other (Standard Webhooks headers and "
+        "signature, retried on schedule, in the delivery log, replayable), body "
+        f'`{{"type": "{TEST_EVENT}", "timestamp": …, "data": {{"endpoint_id": …, "message": …}}}}`. '
+        "Answers the delivery (its `id` is the `webhook-id` the receiver gets). 409 `endpoint_disabled` if the "
+        "endpoint is disabled.",
+        responses={202: json_response("Queued", DELIVERY)},
     ),
     operation(
         "POST",

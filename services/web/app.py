@@ -14,7 +14,13 @@ from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache, Kept
 from services.web.compression import compression_middleware
 from services.web.csrf import csrf_cookie_middleware
+from services.web.dashboard import bookings as dashboard_bookings
+from services.web.dashboard import catalogue as dashboard_catalogue
+from services.web.dashboard import diary as dashboard_diary
+from services.web.dashboard import integrations as dashboard_integrations
 from services.web.dashboard import pages as dashboard
+from services.web.dashboard import settings_page as dashboard_settings
+from services.web.dashboard import therapists as dashboard_therapists
 from services.web.dashboard import vouchers as dashboard_vouchers
 from services.web.dashboard.api import GATEWAY_URL
 from services.web.dashboard.session import SESSIONS, SessionStore
@@ -78,5 +84,11 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(vouchers.routes)
     app.add_routes(gifts.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(dashboard_bookings.routes)
+    app.add_routes(dashboard_catalogue.routes)
+    app.add_routes(dashboard_diary.routes)
+    app.add_routes(dashboard_integrations.routes)
+    app.add_routes(dashboard_settings.routes)
+    app.add_routes(dashboard_therapists.routes)
     app.add_routes(dashboard_vouchers.routes)
     return app

@@ -128,3 +128,10 @@ async def kept_session(redis, settings, cookie: str):
     from services.web.dashboard.session import SessionStore
 
     return await SessionStore(redis, settings.redis_prefix, secure=False).load(cookie)
+
+
+def form_fields(text: str, action: str) -> dict[str, str]:
+    """The hidden inputs (csrf, once, confirm…) of the page's first form posting to `action`, as a browser sends them."""
+    match = re.search(rf'<form[^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', text, re.S)
+    assert match, f"no form posting to {action}"
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', match.group(1)))

@@ -4,6 +4,8 @@ in-process against the test's database and broker, an SMTP sink, and reading inv
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -112,3 +114,35 @@ def invite_of(message) -> tuple[str, str, object]:
 
 def of_kind(messages, kind: str) -> list:
     return [m for m in messages if m["X-Clinic-Email-Kind"] == kind]
+
+
+CELERY_QUEUE = "notifications"  # celery_app.CELERY_QUEUE
+
+
+async def take_queued_tasks(redis, name: str | None = None) -> list[tuple[str, list]]:
+    """(task name, args) of the messages waiting in the Celery queue (of task `name` only, if given), oldest
+    first, taken off the queue (as a worker would take them): what a request really enqueued."""
+    taken, kept = [], []
+    for raw in reversed(await redis.lrange(CELERY_QUEUE, 0, -1)):
+        message = json.loads(raw)
+        task = message["headers"]["task"]
+        if name is not None and task != name:
+            kept.append(raw)
+            continue
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        taken.append((task, args))
+    await redis.delete(CELERY_QUEUE)
+    if kept:  # back in their order (a worker takes from the list's right end)
+        await redis.lpush(CELERY_QUEUE, *kept)
+    return taken
+
+
+async def run_queued_deliveries(redis) -> list[str]:
+    """Run every webhook attempt a request enqueued, in-process (the `task_env` fixture: the test's database and
+    broker), as the worker would; their outcomes ("delivered", "retry", …)."""
+    from services.notifications.webhooks.tasks import deliver_webhook
+
+    outcomes = []
+    for _task, args in await take_queued_tasks(redis, "notifications.deliver_webhook"):
+        outcomes.append((await run_task(deliver_webhook, *args)).result)
+    return outcomes

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from services.booking import domain, key_management, reads, service, store
+from services.booking import clinic_actions_store, domain, key_management, reads, service, store
 from services.booking.domain import Clinic
 from services.booking.http import context, serialise
 from services.booking.schemas import ApiKeyIn, RotateKeyIn
@@ -62,12 +62,45 @@ async def clinic_bookings(request: web.Request) -> web.Response:
     )
 
 
+def _record_json(record: clinic_actions_store.Record) -> dict:
+    """What the clinic's actions left on a booking (as the actions' own answers show it, http/clinic_actions.py):
+    who booked it, how it is paid, who cancelled it and why, and every action with who took it."""
+    return {
+        "booked_by": record.booked_by,
+        "payment": {"mode": record.payment_mode},
+        "cancellation": (
+            {"by": record.cancelled_by, "reason": record.cancel_reason} if record.cancelled_by is not None else None
+        ),
+        "actions": [
+            {
+                "action": row["action"],
+                "role": row["role"],
+                "staff_id": str(row["staff_id"]) if row["staff_id"] else None,
+                "detail": row["detail"],
+                "at": row["at"].isoformat(),
+            }
+            for row in record.actions
+        ],
+    }
+
+
 @routes.get("/api/v1/clinic/bookings/{id}")
 async def clinic_booking(request: web.Request) -> web.Response:
     clinic_id = clinic_scope(request)
     booking_id = context.booking_id(request)
     found = await reads.clinic_booking(context.pool(request), clinic_id, booking_id)
-    return web.json_response(_clinic_booking_json(found.seen, found.clinic, context.health(request), with_answers=True))
+    body = _clinic_booking_json(found.seen, found.clinic, context.health(request), with_answers=True)
+    # The booking's page (the dashboard's) shows how it was booked and paid, and what the clinic did to it.
+    async with context.pool(request).acquire() as conn:
+        record = await clinic_actions_store.record_of(conn, clinic_id, booking_id)
+    if record is not None:  # None only if it went in between: the booking as it was read
+        body.update(_record_json(record))
+    booking = found.seen.reservation
+    body["voucher"] = (
+        {key: booking.voucher.get(key) for key in ("code_hint", "value", "remaining")} if booking.voucher else None
+    )
+    body["created_at"] = serialise.iso(booking.created_at)
+    return web.json_response(body)
 
 
 async def _record_outcome(request: web.Request, outcome: str) -> web.Response:

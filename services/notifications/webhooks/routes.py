@@ -12,7 +12,14 @@ from pydantic import Field
 
 from services.notifications.webhooks import store
 from services.notifications.webhooks.delivery import resolve_and_check
-from services.notifications.webhooks.rules import EVENT_TYPES, ROTATION_OVERLAP, check_event_types, new_secret
+from services.notifications.webhooks.rules import (
+    EVENT_TYPES,
+    ROTATION_OVERLAP,
+    TEST_EVENT,
+    check_event_types,
+    new_secret,
+    payload_of_test_event,
+)
 from shared.clinic_auth import owner_scope
 from shared.errors import ApiError
 from shared.http_input import query_choice, read_json
@@ -190,6 +197,24 @@ async def _enqueue(pairs) -> None:
 
     for delivery_id, attempt in pairs:
         await asyncio.to_thread(deliver_webhook.delay, str(delivery_id), attempt)
+
+
+@routes.post(BASE + "/{id}/test")
+async def send_test_event(request: web.Request) -> web.Response:
+    """A `webhook.test` event to this endpoint only: a delivery like any other (signed, retried on schedule, in
+    the delivery log, replayable), whatever events the endpoint subscribes to."""
+    clinic_id = owner_scope(request)
+    endpoint_id = _id(request)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        endpoint = await _endpoint_or_404(conn, clinic_id, endpoint_id)
+        if endpoint["status"] != "enabled":  # its attempt would fail unsent
+            raise ApiError(409, "endpoint_disabled", "This endpoint is disabled: enable it, then send a test event")
+        payload = payload_of_test_event(str(endpoint["id"]), datetime.now(timezone.utc))
+        row = await store.insert_delivery(
+            conn, clinic_id, endpoint["id"], TEST_EVENT, payload, request.app[SETTINGS].lost_task_seconds
+        )
+    await _enqueue([(row["id"], row["attempts"])])
+    return web.json_response(delivery_json(row, []), status=202)
 
 
 @routes.post("/api/v1/clinic/deliveries/{id}/replay")

@@ -25,6 +25,9 @@ CLINIC_EVENTS = {
     "voucher.purchased": "voucher.purchased",
 }
 EVENT_TYPES = frozenset(CLINIC_EVENTS.values())
+# Sent only when the clinic asks (POST …/webhook-endpoints/{id}/test), to that endpoint whatever it subscribes to:
+# not an event type to subscribe to, and it carries no booking or customer.
+TEST_EVENT = "webhook.test"
 # The Standard Webhooks schedule: about three days, then the delivery fails (dead letter).
 DEFAULT_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 JITTER = 0.1
@@ -54,6 +57,18 @@ def _scrub(value: object) -> object:
 def payload_for(clinic_type: str, occurred_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
     """The body clinics receive: {type, timestamp, data}."""
     return {"type": clinic_type, "timestamp": occurred_at.isoformat(), "data": _scrub(data)}
+
+
+def payload_of_test_event(endpoint_id: str, at: datetime) -> dict[str, Any]:
+    """The body of a test event: the same envelope as every event, data that only names the endpoint."""
+    return payload_for(
+        TEST_EVENT,
+        at,
+        {
+            "endpoint_id": endpoint_id,
+            "message": "A test event sent from the clinic dashboard or API. No action needed.",
+        },
+    )
 
 
 def sign(secrets_in_use: list[str], delivery_id: str, timestamp: datetime, body: str) -> str:

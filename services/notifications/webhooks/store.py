@@ -131,6 +131,30 @@ async def insert_deliveries(
     return [r["id"] for r in rows]
 
 
+async def insert_delivery(
+    conn: asyncpg.Connection,
+    clinic_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    event_type: str,
+    payload: dict,
+    safety_net_seconds: float,
+) -> asyncpg.Record:
+    """One pending delivery to one endpoint, of an event of its own (a test event), as insert_deliveries makes
+    them: its first attempt is enqueued after commit, the dispatcher's safety net takes it if that is lost."""
+    return await conn.fetchrow(
+        f"""INSERT INTO webhook_deliveries (id, endpoint_id, clinic_id, event_id, event_type, payload, status,
+                                            next_attempt_at)
+            VALUES (gen_random_uuid(), $2, $1, gen_random_uuid(), $3, $4, 'pending',
+                    clock_timestamp() + make_interval(secs => $5))
+            RETURNING {DELIVERY_COLUMNS}""",
+        clinic_id,
+        endpoint_id,
+        event_type,
+        payload,
+        safety_net_seconds,
+    )
+
+
 async def lock_delivery_attempt(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, attempt: int
 ) -> asyncpg.Record | None:
