@@ -286,7 +286,10 @@ async def move(request: web.Request) -> web.Response:
     owner_only(request, session)
     form = await session_form(request, session)
     kind, one_id = request.match_info["kind"], str(item_id(request))
-    live = [r["id"] for r in await listed(request, session, kind) if not r.get("archived_at")]
+    rows = await listed(request, session, kind)
+    if one_id not in {r["id"] for r in rows}:
+        raise web.HTTPNotFound()  # not this clinic's (or gone): as unknown as the API makes it
+    live = [r["id"] for r in rows if not r.get("archived_at")]
     order = forms.moved(live, one_id, str(form.get("direction", "")))
     if order is None:  # gone, archived, or already first or last: nothing to do
         raise redirect(BASE)
