@@ -27,7 +27,7 @@ from services.booking.catalogue_store import COURSES, THERAPISTS, TREATMENTS, Ta
 from services.booking.http import context, serialise
 from shared.clinic_auth import clinic_scope, owner_scope
 from shared.errors import ApiError
-from shared.http_input import read_json
+from shared.http_input import Model, read_json
 
 routes = web.RouteTableDef()
 
@@ -114,6 +114,28 @@ async def _one(request: web.Request, table: Table) -> web.Response:
     return web.json_response(SHAPES[table.name](row))
 
 
+async def _create(request: web.Request, table: Table, model: type[Model]) -> web.Response:
+    clinic_id = owner_scope(request)
+    body = await read_json(request, model)
+    row = await catalogue_service.create(context.pool(request), table, clinic_id, body)
+    return web.json_response(SHAPES[table.name](row), status=201)
+
+
+async def _change(request: web.Request, table: Table, model: type[Model]) -> web.Response:
+    clinic_id = owner_scope(request)
+    one_id = _id(request, table)
+    body = await read_json(request, model)
+    row = await catalogue_service.change(context.pool(request), table, clinic_id, one_id, body)
+    return web.json_response(SHAPES[table.name](row))
+
+
+async def _order(request: web.Request, table: Table, model: type[OrderIn]) -> web.Response:
+    clinic_id = owner_scope(request)
+    body = await read_json(request, model)
+    rows = await catalogue_service.reorder(context.pool(request), table, clinic_id, body.ids)
+    return web.json_response({table.name: [SHAPES[table.name](r) for r in rows]})
+
+
 async def _remove(request: web.Request, table: Table) -> web.Response:
     clinic_id = owner_scope(request)
     removed = await catalogue_service.remove(context.pool(request), table, clinic_id, _id(request, table))
@@ -137,18 +159,12 @@ async def list_treatments(request: web.Request) -> web.Response:
 
 @routes.post(TREATMENTS_PATH)
 async def create_treatment(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    body = await read_json(request, TreatmentIn)
-    row = await catalogue_service.create(context.pool(request), TREATMENTS, clinic_id, body)
-    return web.json_response(treatment_json(row), status=201)
+    return await _create(request, TREATMENTS, TreatmentIn)
 
 
 @routes.post(TREATMENTS_PATH + "/order")
 async def order_treatments(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    body = await read_json(request, OrderIn)
-    rows = await catalogue_service.reorder(context.pool(request), TREATMENTS, clinic_id, body.ids)
-    return web.json_response({"treatments": [treatment_json(r) for r in rows]})
+    return await _order(request, TREATMENTS, OrderIn)
 
 
 @routes.get(TREATMENTS_PATH + "/{id}")
@@ -158,11 +174,7 @@ async def get_treatment(request: web.Request) -> web.Response:
 
 @routes.patch(TREATMENTS_PATH + "/{id}")
 async def change_treatment(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    treatment_id = _id(request, TREATMENTS)
-    body = await read_json(request, TreatmentPatch)
-    row = await catalogue_service.change(context.pool(request), TREATMENTS, clinic_id, treatment_id, body)
-    return web.json_response(treatment_json(row))
+    return await _change(request, TREATMENTS, TreatmentPatch)
 
 
 @routes.delete(TREATMENTS_PATH + "/{id}")
@@ -180,18 +192,12 @@ async def list_courses(request: web.Request) -> web.Response:
 
 @routes.post(COURSES_PATH)
 async def create_course(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    body = await read_json(request, CourseIn)
-    row = await catalogue_service.create(context.pool(request), COURSES, clinic_id, body)
-    return web.json_response(course_json(row), status=201)
+    return await _create(request, COURSES, CourseIn)
 
 
 @routes.post(COURSES_PATH + "/order")
 async def order_courses(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    body = await read_json(request, OrderIn)
-    rows = await catalogue_service.reorder(context.pool(request), COURSES, clinic_id, body.ids)
-    return web.json_response({"courses": [course_json(r) for r in rows]})
+    return await _order(request, COURSES, OrderIn)
 
 
 @routes.get(COURSES_PATH + "/{id}")
@@ -201,11 +207,7 @@ async def get_course(request: web.Request) -> web.Response:
 
 @routes.patch(COURSES_PATH + "/{id}")
 async def change_course(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    course_id = _id(request, COURSES)
-    body = await read_json(request, CoursePatch)
-    row = await catalogue_service.change(context.pool(request), COURSES, clinic_id, course_id, body)
-    return web.json_response(course_json(row))
+    return await _change(request, COURSES, CoursePatch)
 
 
 @routes.delete(COURSES_PATH + "/{id}")
@@ -223,10 +225,7 @@ async def list_therapists(request: web.Request) -> web.Response:
 
 @routes.post(THERAPISTS_PATH)
 async def create_therapist(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    body = await read_json(request, TherapistIn)
-    row = await catalogue_service.create(context.pool(request), THERAPISTS, clinic_id, body)
-    return web.json_response(therapist_json(row), status=201)
+    return await _create(request, THERAPISTS, TherapistIn)
 
 
 @routes.get(THERAPISTS_PATH + "/{id}")
@@ -236,11 +235,7 @@ async def get_therapist(request: web.Request) -> web.Response:
 
 @routes.patch(THERAPISTS_PATH + "/{id}")
 async def change_therapist(request: web.Request) -> web.Response:
-    clinic_id = owner_scope(request)
-    therapist_id = _id(request, THERAPISTS)
-    body = await read_json(request, TherapistPatch)
-    row = await catalogue_service.change(context.pool(request), THERAPISTS, clinic_id, therapist_id, body)
-    return web.json_response(therapist_json(row))
+    return await _change(request, THERAPISTS, TherapistPatch)
 
 
 @routes.delete(THERAPISTS_PATH + "/{id}")
