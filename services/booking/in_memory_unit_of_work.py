@@ -164,6 +164,9 @@ class _Catalogue:
     async def therapist(self, clinic_id, therapist_id):
         return self._clinics(self._tables.therapists, clinic_id, therapist_id)
 
+    async def offered_therapist(self, clinic_id, therapist_id):  # the fake archives nobody
+        return self._clinics(self._tables.therapists, clinic_id, therapist_id)
+
     async def course(self, clinic_id, course_id):
         return self._clinics(self._tables.courses, clinic_id, course_id)
 

@@ -88,7 +88,7 @@ async def treatment_or_404(uow: UnitOfWork, clinic: Clinic, treatment_id: uuid.U
 
 
 async def therapist_for(uow: UnitOfWork, clinic: Clinic, therapist_id: uuid.UUID, treatment: Treatment) -> Therapist:
-    return found_therapist(await uow.catalogue.therapist(clinic.id, therapist_id), treatment)
+    return found_therapist(await uow.catalogue.offered_therapist(clinic.id, therapist_id), treatment)
 
 
 def local_days(clinic: Clinic, first: date, last: date) -> Interval:

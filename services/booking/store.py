@@ -180,13 +180,17 @@ async def list_therapists(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> lis
     )
 
 
-async def get_therapist(conn: asyncpg.Connection, clinic_id: uuid.UUID, therapist_id: uuid.UUID) -> Therapist | None:
+async def get_therapist(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, therapist_id: uuid.UUID, *, offered_only: bool = False
+) -> Therapist | None:
+    """The clinic's therapist; with `offered_only`, only one customers may book (not archived)."""
     row = await conn.fetchrow(
         """SELECT t.id, t.name, coalesce(array_agg(tt.treatment_id) FILTER (WHERE tt.treatment_id IS NOT NULL), '{}') AS ids
            FROM therapists t LEFT JOIN therapist_treatments tt ON tt.therapist_id = t.id
-           WHERE t.clinic_id = $1 AND t.id = $2 GROUP BY t.id""",
+           WHERE t.clinic_id = $1 AND t.id = $2 AND (NOT $3 OR t.archived_at IS NULL) GROUP BY t.id""",
         clinic_id,
         therapist_id,
+        offered_only,
     )
     return Therapist(row["id"], row["name"], frozenset(row["ids"])) if row else None
 

@@ -41,6 +41,9 @@ class Catalogue(Protocol):
     async def clinic_by_id(self, clinic_id: uuid.UUID) -> Clinic: ...
     async def treatment(self, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> Treatment | None: ...
     async def therapist(self, clinic_id: uuid.UUID, therapist_id: uuid.UUID) -> Therapist | None: ...
+    async def offered_therapist(self, clinic_id: uuid.UUID, therapist_id: uuid.UUID) -> Therapist | None:
+        """As `therapist`, for a new booking or move: None if the clinic no longer offers them (archived)."""
+
     async def course(self, clinic_id: uuid.UUID, course_id: uuid.UUID) -> Course | None: ...
 
     async def hold_context(
@@ -280,6 +283,9 @@ class _PostgresCatalogue:
 
     async def therapist(self, clinic_id, therapist_id):
         return await store.get_therapist(self._uow.conn, clinic_id, therapist_id)
+
+    async def offered_therapist(self, clinic_id, therapist_id):
+        return await store.get_therapist(self._uow.conn, clinic_id, therapist_id, offered_only=True)
 
     async def course(self, clinic_id, course_id):
         return await store.get_course(self._uow.conn, clinic_id, course_id)

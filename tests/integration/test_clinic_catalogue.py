@@ -389,6 +389,11 @@ async def test_a_therapist_with_bookings_is_archived_and_leaves_availability(boo
         "/api/v1/holds", json={"clinic": CLINIC, "treatment": TREATMENT, "therapist": THERAPIST, "start": slot["end"]}
     )
     assert resp.status == 404
+    # Nor a course with them, nor a booking moved to them, by anyone who knows their id.
+    resp = await booking.post(
+        "/api/v1/holds", json={"clinic": CLINIC, "course": COURSE, "therapist": THERAPIST, "start": slot["end"]}
+    )
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "therapist_not_found", await resp.text()
     assert (await owner.call("GET", f"{THERAPISTS}/{THERAPIST}"))["archived_at"] is not None, "kept for the clinic"
     await owner.call("PATCH", f"{THERAPISTS}/{THERAPIST}", json={"archived": False})
     assert THERAPIST in {s["therapist"]["id"] for s in await free_slots(booking, day, therapist=None)}
