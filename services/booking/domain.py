@@ -16,7 +16,8 @@ from shared.domain_errors import DomainError
 TRANSITIONS: dict[str, frozenset[str]] = {
     "held": frozenset({"pending_payment", "released", "expired"}),
     # Back to held: payments refused it or could not answer, so the customer may try again.
-    "pending_payment": frozenset({"held", "confirmed", "expired"}),
+    # Cancelled: the clinic calls off a phone booking still awaiting its payment (its payment is cancelled too).
+    "pending_payment": frozenset({"held", "confirmed", "expired", "cancelled"}),
     # A payment that succeeds after the time ran out: booked again if the time is still free.
     "expired": frozenset({"confirmed"}),
     "released": frozenset({"confirmed"}),
@@ -188,7 +189,7 @@ def check_hold_usable(status: str, expires_at: datetime | None, now: datetime) -
 
 def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: datetime) -> None:
     """Cancel or reschedule: only confirmed bookings, and only before the clinic's window closes."""
-    if not can_become(status, "cancelled"):
+    if status != "confirmed":
         raise BookingError(409, "not_changeable", f"This booking is {status.replace('_', ' ')} and cannot be changed")
     if start - now < timedelta(hours=clinic.change_window_hours):
         raise BookingError(
@@ -211,14 +212,21 @@ def phone_pay_by(start: datetime, now: datetime) -> datetime:
     return min(now + PHONE_PAYMENT_WINDOW, start)
 
 
+# What the clinic may change on a customer's behalf, from which statuses: it calls off a phone booking still
+# awaiting its payment too; it moves only a confirmed one.
+CLINIC_CHANGES: dict[str, tuple[str, ...]] = {"cancelled": ("confirmed", "pending_payment"), "moved": ("confirmed",)}
+
+
 def check_clinic_change(status: str, change: str) -> None:
     """The clinic cancels or moves (`change`: "cancelled", "moved") a booking whatever the change window says,
-    but only a confirmed one: the status machine's rule, said with the status."""
-    if not can_become(status, "cancelled"):
+    from the statuses CLINIC_CHANGES allows: the refusal names the status."""
+    allowed = CLINIC_CHANGES[change]
+    if status not in allowed:
+        which = "a confirmed booking" + (" or one awaiting payment" if "pending_payment" in allowed else "")
         raise BookingError(
             409,
             "invalid_transition",
-            f"This booking is {status.replace('_', ' ')} and cannot be {change}; only a confirmed booking can",
+            f"This booking is {status.replace('_', ' ')} and cannot be {change}; only {which} can",
             {"status": status},
         )
 

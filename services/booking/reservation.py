@@ -185,8 +185,17 @@ class Reservation:
         )
 
     def cancel_on_behalf(self, described: Particulars) -> None:
-        """The clinic cancels: at any time, with a full refund of what was paid (the event says so)."""
+        """The clinic cancels: at any time, with a full refund of what was paid (the event says so); one awaiting
+        its payment too (its payment is then cancelled), unless it is a course's session (the customer is paying
+        for the whole course in these minutes)."""
         check_clinic_change(self.status, "cancelled")
+        if self.status == "pending_payment" and self.series_id is not None:
+            raise BookingError(
+                409,
+                "invalid_transition",
+                "This course is awaiting its payment: it can be cancelled once paid",
+                {"status": self.status},
+            )
         self._become("cancelled")
         self.events.append(self._event("cancelled", described, cancelled_by="clinic", refund="full"))
 

@@ -34,6 +34,8 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
         reason = "cancelled_by_clinic" if booking.cancelled_by == "clinic" else "cancelled_by_customer"
         price = booking.price.amount
         paid_for = uuid.UUID(booking.paid_for)  # the series for a session of a course, else the booking
+        # Called off before it was paid (a phone booking awaiting its payment): nobody may pay it now.
+        await service.cancel_open_payment(ctx.conn, stripe, paid_for, "booking cancelled")
         to_voucher = await voucher_service.give_back(ctx.conn, paid_for, entry="refund", value=price)
         if price - to_voucher > 0:
             await service.refund_booking_payment(
@@ -52,7 +54,7 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
         await voucher_service.give_back(ctx.conn, reference, entry="release")
         if lapsed.payment_known and lapsed.payment_id is None:
             # A hold whose booking was never written: a card payment asked for it has nobody to pay for.
-            await service.cancel_unclaimed_payment(ctx.conn, stripe, reference)
+            await service.cancel_open_payment(ctx.conn, stripe, reference, "booking never written")
 
     return {
         "booking.payment_orphaned": on_payment_orphaned,

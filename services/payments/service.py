@@ -329,13 +329,12 @@ async def reconcile(
     return changed
 
 
-async def cancel_unclaimed_payment(
-    conn: asyncpg.Connection, stripe: StripeGateway, booking_id: uuid.UUID
+async def cancel_open_payment(
+    conn: asyncpg.Connection, stripe: StripeGateway, booking_id: uuid.UUID, why: str
 ) -> str | None:
-    """The card payment asked for a booking that was never written (the booking's own write failed after
-    we answered), once its hold has expired: cancelled at Stripe, so nobody can ever be charged for it.
-    If it was paid meanwhile, that is recorded instead (and the booking side refunds it). Returns the
-    payment's new status, or None if there was nothing open."""
+    """A booking's card payment nobody must pay any more, cancelled at Stripe: the booking was never written
+    (its hold has expired), or was called off before it was paid. If it was paid meanwhile, that is recorded
+    instead (and the booking side refunds it). Returns the payment's new status, or None if nothing was open."""
     payment = await store.lock_payment(conn, "booking", booking_id)
     if payment is None or payment["status"] not in {"requires_payment", "processing"}:
         return None
@@ -345,7 +344,7 @@ async def cancel_unclaimed_payment(
         intent = await stripe.retrieve_intent(payment["stripe_payment_intent"])
     except StripeUnavailable:
         raise _unavailable() from None
-    log.warning("cancelled a card payment whose booking was never written", extra={"payment_id": str(payment["id"])})
+    log.warning("cancelled an open card payment", extra={"payment_id": str(payment["id"]), "why": why})
     return await apply_intent(conn, intent)
 
 

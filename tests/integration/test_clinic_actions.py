@@ -409,3 +409,41 @@ async def test_another_clinics_booking_is_not_found_and_stays_as_it_was(
         row = await conn.fetchrow("SELECT status, starts_at FROM bookings WHERE id = $1", uuid.UUID(paid["id"]))
         assert await conn.fetchval("SELECT count(*) FROM booking_actions") == 0
     assert row["status"] == "confirmed" and row["starts_at"] == datetime.fromisoformat(paid["start"])
+
+
+async def test_a_phone_booking_awaiting_payment_can_be_called_off_and_then_cannot_be_paid(
+    gateway, keys, booking, checkout, event_path, endpoint, booking_pool, payments_pool, notifications_pool, settings
+):
+    """The customer rings back before paying: reception cancels it, the time is free again, the customer is
+    told, and the pay link's payment is cancelled at Stripe, so paying it now fails."""
+    slot = (await free_slots(booking))[2]
+    made = await gateway.post(
+        "/api/v1/clinic/bookings", json=_phone_booking(slot["start"], "online"), headers=bearer(keys[URBAN])
+    )
+    assert made.status == 201, await made.text()
+    body = await made.json()
+    await event_path.drain()
+    due = await (
+        await gateway.get(f"/api/v1/bookings/{body['id']}/payment", params={"token": token_of(body["manage_url"])})
+    ).json()
+    intent = due["payment"]["stripe_payment_intent"]
+
+    resp = await booking.post(
+        f"/api/v1/clinic/bookings/{body['id']}/cancel",
+        json={"reason": "customer rang back"},
+        headers=staff_of(settings),
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["status"] == "cancelled"
+    await event_path.drain()
+    async with payments_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM payments WHERE stripe_payment_intent = $1", intent) == "canceled"
+    with pytest.raises(stripe.InvalidRequestError):  # the link's payment is gone: Stripe refuses to confirm it
+        await customer_pays(settings.stripe_api_base, intent)
+    [told] = await _emails(notifications_pool, "booking_cancelled", "phone@example.com")
+    assert "Grace" in told["text_body"]
+    assert slot["start"] in {s["start"] for s in await free_slots(booking)}, "the time is free again"
+    again = await booking.post(
+        f"/api/v1/clinic/bookings/{body['id']}/cancel", json={"reason": "twice"}, headers=staff_of(settings)
+    )
+    assert again.status == 409 and (await again.json())["error"]["details"] == {"status": "cancelled"}

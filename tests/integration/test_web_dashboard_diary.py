@@ -328,6 +328,16 @@ async def test_a_phone_booking_paid_online_awaits_the_payment_from_the_emailed_l
     shown = await page(resp)
     assert "We have emailed the customer a link to pay online" in shown
     assert "waiting for the customer to pay" in shown and "Awaiting online payment" in shown
+    # The customer rings back before paying: it can be called off (and its payment link stops working).
+    assert "Cancel the booking" in shown and "Move to another time" not in shown
+    phoned = re.search(r'href="/clinic/bookings/([0-9a-f-]+)/cancel"', shown).group(1)
+    form = await page(await dashboard.get(f"/clinic/bookings/{phoned}/cancel"))
+    resp = await dashboard.post(
+        f"/clinic/bookings/{phoned}/cancel", data={"csrf": csrf_of(form), "reason": "Rang back: not needed"}
+    )
+    assert "Booking cancelled." in await page(resp)
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(phoned)) == "cancelled"
 
 
 async def test_a_red_flag_books_nothing_and_shows_the_advice(dashboard, owner, booking_pool):

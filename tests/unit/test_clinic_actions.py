@@ -26,15 +26,21 @@ def soon(status: str = "confirmed", **changes):
     return make(status, start=SOON, end=SOON + timedelta(minutes=60), **changes)
 
 
-@pytest.mark.parametrize("status", [s for s in TRANSITIONS if s != "confirmed"])
-@pytest.mark.parametrize("change", ["cancelled", "moved"])
+@pytest.mark.parametrize(
+    ("status", "change"),
+    [(s, "cancelled") for s in TRANSITIONS if s not in ("confirmed", "pending_payment")]
+    + [(s, "moved") for s in TRANSITIONS if s != "confirmed"],
+)
 def test_only_a_confirmed_booking_can_be_changed_and_the_refusal_names_the_status(status, change):
+    """Moved: only a confirmed booking. Cancelled: also one awaiting its payment (a phone booking called off)."""
     with pytest.raises(BookingError) as refused:
         check_clinic_change(status, change)
     error = refused.value
     assert (error.status, error.code, error.details) == (409, "invalid_transition", {"status": status})
     assert f"is {status.replace('_', ' ')} and cannot be {change}" in error.message
     check_clinic_change("confirmed", change)  # no error
+    if change == "cancelled":
+        check_clinic_change("pending_payment", change)
 
 
 def test_a_phone_booking_paid_online_waits_a_day_at_most_and_never_past_its_start():

@@ -110,6 +110,7 @@ async def _booking_page(
         actions=diary_view.actions_log(booking.get("actions") or (), zone, session.staff_id),
         created=diary_view.instant_words(booking["created_at"], zone) if booking.get("created_at") else None,
         confirmed=booking["status"] == "confirmed",
+        cancellable=_cancellable(booking),
         started=started,
     )
 
@@ -152,9 +153,14 @@ async def cancel_form(request: web.Request) -> web.Response:
     session = await signed_in(request)
     booking_id = _booking_id(request)
     booking = await _read(request, session, booking_id)
-    if booking["status"] != "confirmed":
+    if not _cancellable(booking):
         return await _refused(request, session, booking, "cancelled")
     return await _cancel_page(request, session, booking)
+
+
+def _cancellable(booking: dict) -> bool:
+    """Confirmed, or a phone booking still awaiting its payment (the API's rule: not a course's session)."""
+    return booking["status"] == "confirmed" or (booking["status"] == "pending_payment" and not booking.get("series"))
 
 
 async def _refused(request: web.Request, session: Session, booking: dict, verb: str) -> web.Response:
