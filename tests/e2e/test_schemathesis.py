@@ -14,7 +14,6 @@ import asyncpg
 import pytest
 
 from services.booking import api_keys
-from services.booking.seed import stable_id
 from tests.support.infra import database_url
 
 pytestmark = pytest.mark.e2e
@@ -29,14 +28,22 @@ MAX_SECONDS = 90
 
 
 async def clinic_key(stack_db: str) -> str:
+    """An owner's API key of a clinic of the fuzzer's own: its writes (settings, hours, the catalogue) must not
+    change the demo clinics the other tests of the session book at."""
     key, prefix = api_keys.generate()
+    clinic_id = uuid.uuid4()
     conn = await asyncpg.connect(database_url(stack_db))
     try:
+        await conn.execute(
+            "INSERT INTO booking.clinics (id, slug, name, timezone) VALUES ($1, $2, 'Fuzzed Clinic', 'Europe/London')",
+            clinic_id,
+            f"fuzzed-{clinic_id.hex[:8]}",
+        )
         await conn.execute(
             "INSERT INTO booking.api_keys (id, clinic_id, prefix, key_hash, name) "
             "VALUES ($1, $2, $3, $4, 'schemathesis')",
             uuid.uuid4(),
-            stable_id("urban-therapy"),
+            clinic_id,
             prefix,
             api_keys.digest(key),
         )
