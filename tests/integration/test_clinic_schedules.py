@@ -408,16 +408,19 @@ async def test_a_hold_judged_before_a_change_committed_is_judged_again(booking_p
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
 
 
-async def wait_then_commit(pool, period: Interval, attempt: asyncio.Task) -> None:
-    """Add time off in a transaction held open until `attempt` waits for the therapist's row, then commit it."""
+async def wait_then_commit(pool, period: Interval, make_attempt) -> asyncio.Task:
+    """Add time off in a transaction held open while the attempt (`make_attempt()`, started once the change holds
+    the therapist's row) waits for that row, then commit it; the attempt's task."""
     async with pool.acquire() as conn:
         change = conn.transaction()
         await change.start()
         await schedules_store.lock_for_change(conn, CLINIC_ID, AMARA)
         await schedules_store.add_time_off(conn, AMARA, period, "Training")
+        attempt = asyncio.create_task(make_attempt())
         await wait_for(lambda: waiting_on_a_lock(pool), what="the attempt to wait for the therapist's row")
         assert not attempt.done()
         await change.commit()
+    return attempt
 
 
 async def test_a_reschedule_waits_for_a_change_under_way_and_is_judged_by_the_new_schedule(
@@ -427,13 +430,12 @@ async def test_a_reschedule_waits_for_a_change_under_way_and_is_judged_by_the_ne
     day = next_weekday(3)
     afternoon = local(day, 15)
     token = booked["manage_url"].split("token=", 1)[1]
-    attempt = asyncio.create_task(
-        booking.post(
-            f"/api/v1/bookings/{booked['id']}/reschedule", json={"token": token, "start": afternoon.isoformat()}
-        )
-    )
-    await asyncio.sleep(0)  # the request is sent; it must now wait for the change
-    await wait_then_commit(booking_pool, Interval(local(day, 14), local(day, 18)), attempt)
+
+    def move():
+        path = f"/api/v1/bookings/{booked['id']}/reschedule"
+        return booking.post(path, json={"token": token, "start": afternoon.isoformat()})
+
+    attempt = await wait_then_commit(booking_pool, Interval(local(day, 14), local(day, 18)), move)
     assert (await error(await attempt, 422))["code"] == "therapist_unavailable"
 
 
@@ -441,8 +443,8 @@ async def test_a_course_hold_waits_for_a_change_under_way_and_is_judged_by_the_n
     first = (await free_slots(booking, next_weekday(open_days=COURSE_DAYS)))[0]
     start = datetime.fromisoformat(first["start"])
     body = {"clinic": CLINIC, "course": COURSE, "therapist": THERAPIST, "start": first["start"]}
-    attempt = asyncio.create_task(booking.post("/api/v1/holds", json=body))
-    await wait_then_commit(booking_pool, Interval(start + timedelta(days=1), start + timedelta(days=30)), attempt)
+    period = Interval(start + timedelta(days=1), start + timedelta(days=30))
+    attempt = await wait_then_commit(booking_pool, period, lambda: booking.post("/api/v1/holds", json=body))
     # Planned on the schedule it read first, each session is judged once the change is in: into the time off.
     assert (await error(await attempt, 422))["code"] == "therapist_unavailable"
     async with booking_pool.acquire() as conn:
