@@ -69,13 +69,22 @@ async def gift_email(page: Page, stack_db: str, recipient: str) -> dict:
 
 
 async def to_the_details(page: Page, treatment: str) -> None:
-    """The booking flow from its first question to the details, any therapist, the first time next week."""
+    """The booking flow from its first question to the details, any therapist, the first time next week that can be
+    held (for a course: whose sessions can all be planned; other tests of the session book times too)."""
     await page.get_by_label(treatment, exact=True).check()
     await page.get_by_role("button", name="Continue").click()
     await page.get_by_label("No preference").check()
     await page.get_by_role("button", name="Continue").click()
     await page.get_by_role("link", name="Next week").first.click()
-    await page.locator("button.slot").first.click()
+    week = page.url
+    for tried in range(10):
+        await page.locator("button.slot").nth(tried).click()
+        await page.wait_for_load_state()
+        if await page.get_by_text("We are holding").count():  # the screening page: the time is held
+            break
+        await page.goto(week)  # told it cannot be held: another time, as a customer would
+    else:
+        raise AssertionError("no time next week could be held")
     for group in await page.locator("fieldset").all():
         await group.get_by_label("No", exact=True).check()
     await page.get_by_role("button", name="Continue").click()
