@@ -50,36 +50,11 @@ def _kept(r: asyncpg.Record) -> dict:
 
 
 def treatment_json(r: asyncpg.Record) -> dict:
-    return {
-        "id": str(r["id"]),
-        "slug": r["slug"],
-        "name": r["name"],
-        "description": r["description"],
-        "duration_minutes": r["duration_minutes"],
-        "buffer_before_minutes": r["buffer_before_minutes"],
-        "buffer_after_minutes": r["buffer_after_minutes"],
-        "requires_screening": r["requires_screening"],
-        "price": serialise.money(r["price_amount"], r["currency"]),
-        "bookable": r["bookable"],
-        "position": r["position"],
-        **_kept(r),
-    }
+    return {**serialise.treatment(r), "bookable": r["bookable"], "position": r["position"], **_kept(r)}
 
 
 def course_json(r: asyncpg.Record) -> dict:
-    return {
-        "id": str(r["id"]),
-        "slug": r["slug"],
-        "name": r["name"],
-        "description": r["description"],
-        "treatment": str(r["treatment_id"]),
-        "sessions": r["sessions"],
-        "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
-        "price": serialise.money(r["price_amount"], r["currency"]),
-        "bookable": r["bookable"],
-        "position": r["position"],
-        **_kept(r),
-    }
+    return {**serialise.course(r), "bookable": r["bookable"], "position": r["position"], **_kept(r)}
 
 
 def therapist_json(r: asyncpg.Record) -> dict:

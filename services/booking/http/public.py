@@ -64,33 +64,6 @@ async def get_clinic(request: web.Request) -> web.Response:
     return web.json_response(_clinic_json(await reads.clinic(context.pool(request), _slug(request))))
 
 
-def _treatment_json(r: asyncpg.Record) -> dict:
-    return {
-        "id": str(r["id"]),
-        "slug": r["slug"],
-        "name": r["name"],
-        "description": r["description"],
-        "duration_minutes": r["duration_minutes"],
-        "buffer_before_minutes": r["buffer_before_minutes"],
-        "buffer_after_minutes": r["buffer_after_minutes"],
-        "requires_screening": r["requires_screening"],
-        "price": serialise.money(r["price_amount"], r["currency"]),
-    }
-
-
-def _course_json(r: asyncpg.Record) -> dict:
-    return {
-        "id": str(r["id"]),
-        "slug": r["slug"],
-        "name": r["name"],
-        "description": r["description"],
-        "treatment": str(r["treatment_id"]),
-        "sessions": r["sessions"],
-        "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
-        "price": serialise.money(r["price_amount"], r["currency"]),
-    }
-
-
 def _therapist_json(r: asyncpg.Record) -> dict:
     return {
         "id": str(r["id"]),
@@ -116,12 +89,12 @@ async def _listed(
 
 @routes.get("/api/v1/clinics/{clinic}/treatments")
 async def list_treatments(request: web.Request) -> web.Response:
-    return await _listed(request, reads.treatments, "treatments", _treatment_json)
+    return await _listed(request, reads.treatments, "treatments", serialise.treatment)
 
 
 @routes.get("/api/v1/clinics/{clinic}/courses")
 async def list_courses(request: web.Request) -> web.Response:
-    return await _listed(request, reads.courses, "courses", _course_json)
+    return await _listed(request, reads.courses, "courses", serialise.course)
 
 
 @routes.get("/api/v1/clinics/{clinic}/therapists")

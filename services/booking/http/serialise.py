@@ -1,8 +1,11 @@
-"""JSON shapes more than one audience shows: money, clinic wall times, a customer, a booking."""
+"""JSON shapes more than one audience shows: money, clinic wall times, a customer, a booking, a treatment and
+a course."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+import asyncpg
 
 from services.booking import service
 from services.booking.domain import Clinic, Customer
@@ -46,3 +49,32 @@ def booking(reservation: Reservation, clinic: Clinic, links: service.Links, *, w
     if with_manage_url:
         body["manage_url"] = links.manage_url(reservation.id, reservation.end)
     return body
+
+
+def treatment(r: asyncpg.Record) -> dict:
+    """A treatment as customers see it (the clinic's own view adds its state: http/catalogue.py)."""
+    return {
+        "id": str(r["id"]),
+        "slug": r["slug"],
+        "name": r["name"],
+        "description": r["description"],
+        "duration_minutes": r["duration_minutes"],
+        "buffer_before_minutes": r["buffer_before_minutes"],
+        "buffer_after_minutes": r["buffer_after_minutes"],
+        "requires_screening": r["requires_screening"],
+        "price": money(r["price_amount"], r["currency"]),
+    }
+
+
+def course(r: asyncpg.Record) -> dict:
+    """A course as customers see it (the clinic's own view adds its state)."""
+    return {
+        "id": str(r["id"]),
+        "slug": r["slug"],
+        "name": r["name"],
+        "description": r["description"],
+        "treatment": str(r["treatment_id"]),
+        "sessions": r["sessions"],
+        "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
+        "price": money(r["price_amount"], r["currency"]),
+    }
