@@ -8,6 +8,7 @@ from services.booking import (
     catalogue_spec,
     clinic_actions_spec,
     clinic_settings,
+    privacy_spec,
     schedules_spec,
 )
 from services.booking.schemas import (
@@ -188,10 +189,19 @@ CLINIC_BOOKING = _obj(
     end=DATETIME,
     treatment=_obj(["id", "name"], id=UUID, name={"type": "string"}),
     therapist=_obj(["id", "name"], id=UUID, name={"type": "string"}),
-    customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}, phone=NULLABLE_STR),
+    customer=_obj(
+        ["name", "email"],
+        name={**NULLABLE_STR, "description": "null once the customer was erased (/api/v1/clinic/privacy/erase)"},
+        email=NULLABLE_STR,
+        phone=NULLABLE_STR,
+    ),
     price=MONEY,
     series={"type": ["object", "null"]},
-    screening={"type": ["object", "null"]},
+    screening={
+        "type": ["object", "null"],
+        "description": "null if none was answered, or if it is restricted (its customer was erased: only an export "
+        "shows it until the daily job deletes it)",
+    },
 )
 # One booking (GET /api/v1/clinic/bookings/{id}): also how it was booked and is paid, what a voucher paid, who
 # cancelled it and why, and the clinic's actions on it (as the actions' own answers, clinic_actions_spec.ACTED_ON).
@@ -600,4 +610,5 @@ OPERATIONS: tuple[Operation, ...] = (
     *accounts_spec.OPERATIONS,
     *schedules_spec.OPERATIONS,
     *clinic_actions_spec.OPERATIONS,
+    *privacy_spec.OPERATIONS,
 )

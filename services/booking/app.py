@@ -10,6 +10,8 @@ from aiohttp import web
 
 from services.booking import MIGRATIONS, api_spec, service, settings_routes
 from services.booking.payments_client import payments_client_ctx
+from services.booking.privacy_client import privacy_client_ctx
+from services.booking.retention import RETENTION_CHECK_INTERVAL, retention_ctx
 from services.booking.routes import routes
 from services.booking.settings import BookingSettings
 from services.booking.unit_of_work import PostgresUnitOfWork
@@ -58,11 +60,20 @@ async def seal_old_screenings(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def create_app(settings: BookingSettings, *, hold_sweep_interval: float = HOLD_SWEEP_INTERVAL) -> web.Application:
+def create_app(
+    settings: BookingSettings,
+    *,
+    hold_sweep_interval: float = HOLD_SWEEP_INTERVAL,
+    retention_interval: float | None = RETENTION_CHECK_INTERVAL,
+) -> web.Application:
+    """`retention_interval` None: no daily retention job in this process (a test that runs it itself)."""
     app = create_base_app(settings, SERVICE, schema="booking", migrations=MIGRATIONS, with_redis=False)
     app.cleanup_ctx.append(seal_old_screenings)
     app.cleanup_ctx.append(payments_client_ctx)
+    app.cleanup_ctx.append(privacy_client_ctx)
     app.cleanup_ctx.append(hold_sweeper_ctx(hold_sweep_interval))
+    if retention_interval is not None:
+        app.cleanup_ctx.append(retention_ctx(retention_interval))
     app.add_routes(routes)
     app.add_routes(settings_routes.routes)
     serve_operations(app, api_spec.OPERATIONS)  # for the gateway's /openapi.json

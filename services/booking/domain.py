@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.booking.availability import Interval, Rules, Timing
@@ -111,6 +111,8 @@ class Customer:
     name: str
     email: str
     phone: str | None = None
+    # Optional (privacy_rules): how long a child's health answers are kept. Never in an event (booking_changed).
+    date_of_birth: date | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from services.booking.http import booking_payment as booking_payment_http
 from services.booking.http import calendar_feed as calendar_feed_http
 from services.booking.http import catalogue, clinic, diary, internal, manage, public
 from services.booking.http import clinic_actions as clinic_actions_http
+from services.booking.http import privacy as privacy_http
 from services.booking.http import schedules as schedules_http
 from services.booking.http import staff as staff_http
 
@@ -23,4 +24,5 @@ routes: list[web.AbstractRouteDef] = [
     *calendar_feed_http.routes,
     *clinic_actions_http.routes,
     *booking_payment_http.routes,
+    *privacy_http.routes,
 ]

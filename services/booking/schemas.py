@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.booking import api_keys, clinic_settings
+from services.booking import api_keys, clinic_settings, privacy_rules
+from services.booking.domain import Customer
 from shared.input import Instant, StrictModel
 from shared.origins import EXAMPLE, MAX_ORIGIN_LENGTH, canonical_origin, origin_problem
 
@@ -21,6 +23,19 @@ class CustomerIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=40)
+    date_of_birth: str | None = Field(
+        default=None,
+        max_length=10,
+        examples=["1990-04-23"],
+        description="Optional, YYYY-MM-DD: in the past, at most 120 years ago (else 422 `invalid_date_of_birth`). "
+        "Kept only to keep a child's health screening as long as clinical records must be kept "
+        "(docs/privacy.md); never sent in emails or webhooks",
+    )
+
+    def customer(self, today: date) -> Customer:
+        """The customer, their date of birth checked (privacy_rules.date_of_birth)."""
+        born = privacy_rules.date_of_birth(self.date_of_birth, today) if self.date_of_birth is not None else None
+        return Customer(self.name, self.email, self.phone, born)
 
 
 class HoldIn(StrictModel):
@@ -192,3 +207,20 @@ class ClinicSettingsPatch(StrictModel):
     )
     email: ContactEmail | None = Field(default=None, description='The clinic\'s contact email; `""` clears it')
     phone: ContactPhone | None = Field(default=None, description='The clinic\'s contact phone; `""` clears it')
+
+
+class PrivacySubjectIn(StrictModel):
+    """The customer a data export is for, by email (in the body: never in a URL, so never in an access log)."""
+
+    email: str = Field(
+        min_length=1,
+        max_length=320,
+        description="The customer's email (case and surrounding spaces do not matter; 422 `invalid_email` if it is "
+        "not one)",
+    )
+
+
+class PrivacyEraseIn(PrivacySubjectIn):
+    """Erase a customer's data at this clinic, or (dry run) say what would be erased and kept, and what stops it."""
+
+    dry_run: bool = Field(default=False, description="true: change nothing, answer what would happen")

@@ -640,7 +640,8 @@ async def await_payment(
     event); its payment is attached by attach_payment."""
     await conn.execute(
         """UPDATE bookings SET status = 'pending_payment', expires_at = $5,
-                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $6
+                  customer_name = $2, customer_email = $3, customer_phone = $4, confirm_key = $6,
+                  customer_birth_date = $7
            WHERE id = ANY($1::uuid[])""",
         ids,
         customer.name,
@@ -648,13 +649,14 @@ async def await_payment(
         customer.phone,
         expires_at,
         confirm_key,
+        customer.date_of_birth,
     )
 
 
 async def back_to_hold(conn: asyncpg.Connection, ids: list[uuid.UUID], expires_at: datetime) -> None:
     await conn.execute(
         """UPDATE bookings SET status = 'held', expires_at = $2, customer_name = NULL, customer_email = NULL,
-                  customer_phone = NULL, confirm_key = NULL WHERE id = ANY($1::uuid[])""",
+                  customer_phone = NULL, customer_birth_date = NULL, confirm_key = NULL WHERE id = ANY($1::uuid[])""",
         ids,
         expires_at,
     )
@@ -885,10 +887,11 @@ class ClinicBooking:
     screening_sealed: str | None  # the answers and flags, encrypted (service.seal_screening)
 
 
+# A restricted screening (its customer erased: migration 0016) is as if there were none: only an export shows it.
 CLINIC_VIEW = f"""SELECT {BOOKING_COLUMNS}, t.name AS treatment_name, th.name AS therapist_name,
         s.outcome AS screening_outcome, s.answers_sealed AS screening_sealed
     FROM bookings b JOIN treatments t ON t.id = b.treatment_id JOIN therapists th ON th.id = b.therapist_id
-    LEFT JOIN screenings s ON s.booking_id = coalesce(
+    LEFT JOIN screenings s ON s.restricted_at IS NULL AND s.booking_id = coalesce(
         (SELECT f.id FROM bookings f WHERE b.series_id IS NOT NULL AND f.series_id = b.series_id AND f.series_index = 0),
         b.id)"""
 

@@ -40,6 +40,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/clinic/diary", "booking", 10),
     Route("/api/v1/clinic/treatments", "booking", 10),
     Route("/api/v1/clinic/courses", "booking", 10),
+    # A customer's data export and erasure ask payments and notifications too (services/booking/privacy_client.py).
+    Route("/api/v1/clinic/privacy", "booking", 30),
     # Profiles and photos (up to 2 MB), and the therapists' hours, breaks and time off.
     Route("/api/v1/clinic/therapists", "booking", 15, max_body=PHOTO_BODY_BYTES),
     # A therapist's calendar feed (public: its secret token is in the path, the logs redact it).

@@ -40,7 +40,12 @@ DELIVERY = {
         "next_attempt_at": NULLABLE_TIME,
         "created_at": DATETIME,
         "delivered_at": NULLABLE_TIME,
-        "payload": {},
+        "payload": {"description": "The body sent; null once pruned (see `payload_pruned_at`)"},
+        "payload_pruned_at": {
+            **NULLABLE_TIME,
+            "description": "When the retention job deleted the payload and the attempts' responses (after "
+            "WEBHOOK_LOG_BODY_DAYS, 30 by default); such a delivery cannot be replayed",
+        },
         "attempt_log": {
             "type": "array",
             "items": {
@@ -167,9 +172,16 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=[ENDPOINT_ID],
         body=ReplayIn,
         errors=(404,),
+        description="Deliveries whose payload was pruned (older than the delivery log's retention period) cannot "
+        "be sent again: they are left as they are and counted in `skipped_pruned`.",
         responses={
             202: json_response(
-                "Queued", {"type": "object", "required": ["replayed"], "properties": {"replayed": {"type": "integer"}}}
+                "Queued",
+                {
+                    "type": "object",
+                    "required": ["replayed"],
+                    "properties": {"replayed": {"type": "integer"}, "skipped_pruned": {"type": "integer"}},
+                },
             )
         },
     ),
@@ -196,7 +208,9 @@ OPERATIONS: tuple[Operation, ...] = (
         tag=TAG,
         clinic_auth=True,
         parameters=[path_param("id", {"type": "string"}, "The delivery's id (a uuid)")],
-        errors=(404,),
+        errors=(404, 409),
+        description="409 `delivery_pruned` if the delivery's payload was deleted by the retention job (after "
+        "WEBHOOK_LOG_BODY_DAYS, 30 by default): there is nothing left to send.",
         responses={202: json_response("Queued", DELIVERY)},
     ),
 )

@@ -1,10 +1,10 @@
-"""Notifications service app factory: the clinic webhook API (webhooks/routes.py), the dev mailbox in
-development (routes.py), and the metrics of the work waiting on Celery."""
+"""Notifications service app factory: the clinic webhook API (webhooks/routes.py), the internal data protection
+API and the dev mailbox in development (routes.py), and the metrics of the work waiting on Celery."""
 
 from aiohttp import web
 
 from services.notifications import MIGRATIONS, api_spec
-from services.notifications.routes import dev_routes
+from services.notifications.routes import dev_routes, internal_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks.routes import routes as webhook_routes
 from services.notifications.worker.celery_app import CELERY_QUEUE
@@ -35,6 +35,7 @@ def create_app(settings: NotificationsSettings) -> web.Application:
     app = create_base_app(settings, SERVICE, schema="notifications", migrations=MIGRATIONS, topics=TOPICS)
     app[METRICS].probes.append(_notifications_probe)
     app.add_routes(webhook_routes)
+    app.add_routes(internal_routes)
     serve_operations(app, api_spec.OPERATIONS)  # for the gateway's /openapi.json
     if settings.development:
         app.add_routes(dev_routes)

@@ -41,3 +41,8 @@ class NotificationsSettings(InternalTokenSettings):
     # How often due reminders and gift emails are looked for: how late one may go out, at most. Lower in
     # tests that wait for one.
     scheduled_sweep_seconds: float = 60.0
+    # Retention (the daily job notifications.prune_logs, retention.py): a webhook delivery's payload and its
+    # attempts' responses are deleted this many days after it was made, once no longer pending; an email's
+    # bodies (text, HTML, attachments) this many days after it was made, once sent or failed.
+    webhook_log_body_days: int = 30
+    email_body_days: int = 365

@@ -16,10 +16,11 @@ import stripe
 from aiohttp import web
 from pydantic import Field
 
-from services.payments import service, store, voucher_service
+from services.payments import privacy, service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
 from services.payments.schemas import (
     CLINIC_SLUG,
+    EMAIL,
     MAX_SLUG_LENGTH,
     BalanceIn,
     BookingPaymentIn,
@@ -297,4 +298,38 @@ async def reactivate_voucher(request: web.Request) -> web.Response:
             now=_now(),
             extend=timedelta(days=body.extend_days),
         )
+    return web.json_response(answer)
+
+
+# --- data protection (issue 19): the booking service asks for a clinic's customer, by email ------------------
+
+
+class PrivacySubjectIn(StrictModel):
+    clinic_id: uuid.UUID
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL)
+
+
+class PrivacyEraseIn(PrivacySubjectIn):
+    dry_run: bool  # required: a caller that forgets it must not erase
+
+
+@routes.post("/internal/v1/privacy/export")
+async def privacy_export(request: web.Request) -> web.Response:
+    """Internal: everything payments holds about a clinic's customer ({"records": {kind: [...]}}), never a code."""
+    require_internal(request)
+    body = await read_json(request, PrivacySubjectIn)
+    # One snapshot: a payment and its refunds, a voucher and its ledger, as they were at one moment.
+    async with request.app[DB].acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        records = await privacy.export(conn, body.clinic_id, body.email)
+    return web.json_response({"records": records}, headers={"Cache-Control": "no-store"})
+
+
+@routes.post("/internal/v1/privacy/erase")
+async def privacy_erase(request: web.Request) -> web.Response:
+    """Internal: erase a clinic's customer (or, `dry_run`, say what would be erased, kept and what blocks it);
+    409 with the blocker while one of their vouchers is in progress. Idempotent."""
+    require_internal(request)
+    body = await read_json(request, PrivacyEraseIn)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        answer = await privacy.erase(conn, body.clinic_id, body.email, dry_run=body.dry_run, now=_now())
     return web.json_response(answer)

@@ -328,10 +328,12 @@ async def mark_expired(conn: asyncpg.Connection, voucher_id: uuid.UUID) -> None:
 
 
 async def claim_expiry_notices(conn: asyncpg.Connection, notice_seconds: float, limit: int) -> list[asyncpg.Record]:
-    """Active vouchers with a balance expiring within the notice period, not yet announced (stamped now)."""
+    """Active vouchers with a balance expiring within the notice period, not yet announced (stamped now). An erased
+    recipient is told nothing (a reactivation clears the stamp erasure set)."""
     return await conn.fetch(
         f"""UPDATE vouchers SET expiry_notice_at = clock_timestamp()
             WHERE id IN (SELECT id FROM vouchers WHERE status = 'active' AND balance > 0 AND expiry_notice_at IS NULL
+                           AND recipient_email IS NOT NULL
                            AND expires_at <= now() + make_interval(secs => $1)
                          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING {VOUCHER_COLUMNS}""",

@@ -19,8 +19,8 @@ def issuer_for(settings) -> payments_service.VoucherIssuer:
 
 @pytest.fixture
 def linked(settings):
-    """Settings in which booking and payments find each other on ports chosen up front."""
-    ports = {"booking": free_port(), "payments": free_port()}
+    """Settings in which booking, payments and notifications find each other on ports chosen up front."""
+    ports = {"booking": free_port(), "payments": free_port(), "notifications": free_port()}
     return ports, settings.with_overrides(upstreams={s: f"http://127.0.0.1:{p}" for s, p in ports.items()})
 
 
@@ -88,9 +88,8 @@ def checkout(settings, payments_pool, event_path) -> Checkout:
 async def gateway(linked, booking_server, payments_server, aiohttp_server, aiohttp_client):
     """The gateway in front of in-process booking, payments and notifications services."""
     ports, settings = linked
-    notifications = await aiohttp_server(create_notifications(settings))
-    upstreams = {**settings.upstreams, "notifications": str(notifications.make_url("")).rstrip("/")}
-    return await aiohttp_client(create_gateway(settings.with_overrides(upstreams=upstreams)))
+    await aiohttp_server(create_notifications(settings), port=ports["notifications"])
+    return await aiohttp_client(create_gateway(settings))
 
 
 @pytest.fixture

@@ -356,6 +356,7 @@ CALLS = {
     ("web", "payments"),
     ("web", "gateway"),  # services/web/app.py: the dashboard calls the clinic API through the gateway
     ("booking", "payments"),  # services/booking/payments_client.py
+    ("booking", "notifications"),  # services/booking/privacy_client.py: a customer's emails, exported or erased
     ("payments", "booking"),  # services/payments/catalogue.py
     ("celery-worker", "payments"),  # services/notifications/emails/tasks.py: a gift email's voucher code
 }

@@ -96,6 +96,11 @@ VARIABLES_READ_BEFORE = {
     "CONSUMER_MAX_ATTEMPTS",
     "DB_COMMAND_TIMEOUT",
 }
+# Variables added since, each with the processes that read it (also in USED_BY).
+VARIABLES_ADDED = {
+    "WEBHOOK_LOG_BODY_DAYS",  # issue 19: retention of webhook delivery bodies (notifications.prune_logs)
+    "EMAIL_BODY_DAYS",  # issue 19: retention of email bodies (notifications.prune_logs)
+}
 
 # Who reads what beyond the base (grep of the services' code): the variable, and the processes using it.
 USED_BY = {
@@ -130,6 +135,8 @@ USED_BY = {
     "RATE_LIMIT_SIGN_INS_PER_IP": {"gateway"},
     "TRUSTED_PROXIES": {"gateway"},
     "CORS_ORIGINS": {"gateway"},
+    "WEBHOOK_LOG_BODY_DAYS": {"celery-worker"},
+    "EMAIL_BODY_DAYS": {"celery-worker"},
 }
 
 # The secrets each service refuses to start without in production (validate_for_production, at run_service).
@@ -197,6 +204,9 @@ DEFAULTS_BEFORE = {
     "consumer_claim_idle_ms": 30000,
     "consumer_max_attempts": 5,
     "db_command_timeout": 10.0,
+    # Added since (VARIABLES_ADDED).
+    "webhook_log_body_days": 30,
+    "email_body_days": 365,
 }
 
 
@@ -285,7 +295,7 @@ def test_each_service_checks_only_its_own_secrets():
 
 def test_every_variable_read_before_is_still_read_by_the_processes_that_use_it():
     read = {process: variables_read(cls) for process, cls in PROCESSES.items()}
-    assert set().union(*read.values()) == VARIABLES_READ_BEFORE
+    assert set().union(*read.values()) == VARIABLES_READ_BEFORE | VARIABLES_ADDED
     for variable, processes in USED_BY.items():
         for process in processes:
             assert variable in read[process], (variable, process)

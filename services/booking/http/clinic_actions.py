@@ -10,7 +10,6 @@ from aiohttp import web
 from services.booking import accounts_service, clinic_actions, clinic_actions_store, reads
 from services.booking.clinic_actions_schemas import ClinicCancelIn, ClinicRescheduleIn, PhoneBookingIn
 from services.booking.clinic_actions_store import Actor, PostgresClinicUnitOfWork
-from services.booking.domain import Customer
 from services.booking.http import context, serialise
 from services.booking.http.clinic import _clinic_booking_json
 from services.booking.payments_client import PAYMENTS
@@ -121,7 +120,7 @@ async def book_on_behalf(request: web.Request) -> web.Response:
         treatment_id=body.treatment,
         therapist_id=body.therapist,
         start=body.start,
-        customer=Customer(body.customer.name, body.customer.email, body.customer.phone),
+        customer=body.customer.customer(context.now().date()),
         payment_mode=body.payment,
         answers=body.screening.answers if body.screening else None,
     )

@@ -12,7 +12,7 @@ from aiohttp import web
 from services.booking import reads, screening, service
 from services.booking.availability import Slot
 from services.booking.catalogue_admin import photo_path
-from services.booking.domain import Clinic, Customer, Hold, Therapist
+from services.booking.domain import Clinic, Hold, Therapist
 from services.booking.http import context, serialise
 from services.booking.payments_client import PAYMENTS
 from services.booking.reservation import Reservation
@@ -224,7 +224,7 @@ async def create_booking(request: web.Request) -> web.Response:
     body = await read_json(request, BookingIn)
     key = idempotency_key(request)
     links = context.manage_links(request)
-    customer = Customer(body.customer.name, body.customer.email, body.customer.phone)
+    customer = body.customer.customer(context.now().date())
     answers = body.screening.answers if body.screening else None
     submitted = await service.submit(
         context.unit_of_work(request),

@@ -49,9 +49,9 @@ async def _record(
         # email as failed and let the event's other effects (other emails, webhooks, reminders) commit.
         error = f"render: {type(exc).__name__}: {exc}"
         log.error("email could not be rendered", extra={"event_id": str(event.id), "kind": kind, "error": error})
-        await store.insert_unrenderable_email(ctx.conn, event.id, kind, error)
+        await store.insert_unrenderable_email(ctx.conn, event.id, kind, error, clinic_id=event.clinic_id)
         return
-    email_id = await store.insert_email(ctx.conn, event.id, email)
+    email_id = await store.insert_email(ctx.conn, event.id, email, clinic_id=event.clinic_id)
     if email_id is not None:
         ctx.after_commit(lambda: mailer.enqueue_email(email_id))
 

@@ -20,13 +20,17 @@ CLAIM_BATCH = 500
 # --- emails --------------------------------------------------------------------------------------
 
 
-async def insert_email(conn: asyncpg.Connection, event_id: uuid.UUID, email: RenderedEmail) -> uuid.UUID | None:
+async def insert_email(
+    conn: asyncpg.Connection, event_id: uuid.UUID, email: RenderedEmail, *, clinic_id: str | None = None
+) -> uuid.UUID | None:
     """Record an email to send, stamped as enqueued (the task is sent right after commit; if that
-    fails, the sweep finds the stamp old); None if this event already produced this kind of email."""
+    fails, the sweep finds the stamp old); None if this event already produced this kind of email (an
+    erased one included: its row stays, so a replayed event sends nothing). `clinic_id`: the clinic of the
+    event that caused it, whose privacy requests reach it (None: no clinic's)."""
     return await conn.fetchval(
         """INSERT INTO emails (id, event_id, kind, to_address, subject, text_body, html_body, from_name, attachments,
-                               enqueued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
+                               enqueued_at, clinic_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10)
            ON CONFLICT (event_id, kind) DO NOTHING RETURNING id""",
         uuid.uuid4(),
         event_id,
@@ -37,19 +41,23 @@ async def insert_email(conn: asyncpg.Connection, event_id: uuid.UUID, email: Ren
         email.html_body,
         email.from_name,
         [a.to_json() for a in email.attachments],
+        clinic_id,
     )
 
 
-async def insert_unrenderable_email(conn: asyncpg.Connection, event_id: uuid.UUID, kind: str, error: str) -> None:
+async def insert_unrenderable_email(
+    conn: asyncpg.Connection, event_id: uuid.UUID, kind: str, error: str, *, clinic_id: str | None = None
+) -> None:
     """An email that could not be rendered (a template or data error): recorded as failed, so it is seen
     and can be fixed, while the event's other effects still commit."""
     await conn.execute(
-        """INSERT INTO emails (id, event_id, kind, to_address, subject, text_body, status, last_error)
-           VALUES ($1, $2, $3, '', '', '', 'failed', $4) ON CONFLICT (event_id, kind) DO NOTHING""",
+        """INSERT INTO emails (id, event_id, kind, to_address, subject, text_body, status, last_error, clinic_id)
+           VALUES ($1, $2, $3, '', '', '', 'failed', $4, $5) ON CONFLICT (event_id, kind) DO NOTHING""",
         uuid.uuid4(),
         event_id,
         kind,
         error[:1000],
+        clinic_id,
     )
 
 

@@ -248,7 +248,13 @@ async def _attempt_locked(
     )
     if failing_since is not None and now - failing_since > DISABLE_AFTER:
         await store.disable_endpoint(conn, endpoint_id, "failing for more than 5 days")
-        if start := await alert(conn, {"id": endpoint_id, "url": url, "alert_email": delivery["alert_email"]}):
+        endpoint = {
+            "id": endpoint_id,
+            "clinic_id": delivery["clinic_id"],
+            "url": url,
+            "alert_email": delivery["alert_email"],
+        }
+        if start := await alert(conn, endpoint):
             after_commit.append(start)
         log.warning("webhook endpoint disabled after failing for days", extra={"endpoint_id": str(endpoint_id)})
     log.info(

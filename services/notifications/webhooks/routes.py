@@ -30,6 +30,10 @@ routes = web.RouteTableDef()
 BASE = "/api/v1/clinic/webhook-endpoints"
 MAX_DELIVERIES = 200
 STATUSES = ("pending", "delivered", "failed")
+PRUNED_MESSAGE = (
+    "This delivery is too old to send again: its content was deleted from the delivery log after the retention "
+    "period. Its record of when it was sent and how your endpoint answered is kept."
+)
 
 
 class EndpointIn(StrictModel):
@@ -81,7 +85,9 @@ def delivery_json(row, attempts) -> dict:
         else None,
         "created_at": row["created_at"].isoformat(),
         "delivered_at": row["delivered_at"].isoformat() if row["delivered_at"] else None,
-        "payload": row["payload"],
+        # Emptied by the retention job after settings.webhook_log_body_days: null, and when it was.
+        "payload": None if row["payload_pruned_at"] else row["payload"],
+        "payload_pruned_at": row["payload_pruned_at"].isoformat() if row["payload_pruned_at"] else None,
         "attempt_log": [
             {
                 "at": a["attempted_at"].isoformat(),
@@ -221,8 +227,11 @@ async def send_test_event(request: web.Request) -> web.Response:
 async def replay_delivery(request: web.Request) -> web.Response:
     clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn, conn.transaction():
-        row = await store.replay(conn, clinic_id, _id(request), request.app[SETTINGS].lost_task_seconds)
+        delivery_id = _id(request)
+        row = await store.replay(conn, clinic_id, delivery_id, request.app[SETTINGS].lost_task_seconds)
         if row is None:
+            if await store.is_pruned(conn, clinic_id, delivery_id):
+                raise ApiError(409, "delivery_pruned", PRUNED_MESSAGE)
             raise ApiError(404, "delivery_not_found", "No such delivery")
     await _enqueue([(row["id"], row["attempts"])])
     return web.json_response(delivery_json(row, []), status=202)
@@ -230,7 +239,8 @@ async def replay_delivery(request: web.Request) -> web.Response:
 
 @routes.post(BASE + "/{id}/replay")
 async def replay_failed(request: web.Request) -> web.Response:
-    """Replay every failed delivery of this endpoint since a time."""
+    """Replay every failed delivery of this endpoint since a time; those whose payload was pruned are skipped
+    (and counted)."""
     clinic_id = owner_scope(request)
     body = await read_json(request, ReplayIn)
     async with request.app[DB].acquire() as conn, conn.transaction():
@@ -238,5 +248,6 @@ async def replay_failed(request: web.Request) -> web.Response:
         pairs = await store.replay_failed_since(
             conn, clinic_id, endpoint["id"], body.since, request.app[SETTINGS].lost_task_seconds
         )
+        pruned = await store.count_pruned_failed_since(conn, clinic_id, endpoint["id"], body.since)
     await _enqueue(pairs)
-    return web.json_response({"replayed": len(pairs)}, status=202)
+    return web.json_response({"replayed": len(pairs), "skipped_pruned": pruned}, status=202)

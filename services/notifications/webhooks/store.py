@@ -11,7 +11,7 @@ import asyncpg
 ENDPOINT_COLUMNS = """id, clinic_id, url, description, event_types, status, disabled_reason, alert_email,
     failing_since, created_at, updated_at"""
 DELIVERY_COLUMNS = """id, endpoint_id, clinic_id, event_id, event_type, payload, status, attempts, next_attempt_at,
-    last_status, last_error, created_at, delivered_at"""
+    last_status, last_error, created_at, delivered_at, payload_pruned_at"""
 
 
 async def insert_endpoint(
@@ -165,8 +165,8 @@ async def lock_delivery_attempt(
     # call, and a lock on the endpoint would stall every other delivery to it and the consumer's new
     # deliveries (their foreign key needs a share lock on that row). Health updates are atomic statements.
     return await conn.fetchrow(
-        """SELECT d.id, d.endpoint_id, d.payload, d.attempts, e.url, e.status AS endpoint_status, e.deleted_at,
-                  e.alert_email,
+        """SELECT d.id, d.endpoint_id, d.clinic_id, d.payload, d.attempts, e.url, e.status AS endpoint_status,
+                  e.deleted_at, e.alert_email,
                   ARRAY(SELECT s.secret FROM webhook_secrets s
                         WHERE s.endpoint_id = e.id AND (s.expires_at IS NULL OR s.expires_at > now())
                         ORDER BY s.created_at DESC) AS secrets
@@ -285,24 +285,37 @@ async def replay(
     conn: asyncpg.Connection, clinic_id: uuid.UUID, delivery_id: uuid.UUID, safety_net_seconds: float
 ) -> asyncpg.Record | None:
     """Send a delivery again (same webhook-id, so receivers can dedupe), whatever its state; the attempt
-    count goes on, so the log keeps every try."""
+    count goes on, so the log keeps every try. None if the clinic has no such delivery or its payload was
+    pruned (nothing left to send: `is_pruned` tells which)."""
     return await conn.fetchrow(
         f"""UPDATE webhook_deliveries SET status = 'pending',
                    next_attempt_at = clock_timestamp() + make_interval(secs => $3)
-            WHERE clinic_id = $1 AND id = $2 RETURNING {DELIVERY_COLUMNS}""",
+            WHERE clinic_id = $1 AND id = $2 AND payload_pruned_at IS NULL RETURNING {DELIVERY_COLUMNS}""",
         clinic_id,
         delivery_id,
         safety_net_seconds,
     )
 
 
+async def is_pruned(conn: asyncpg.Connection, clinic_id: uuid.UUID, delivery_id: uuid.UUID) -> bool | None:
+    """Whether the clinic's delivery had its payload pruned; None if the clinic has no such delivery."""
+    return await conn.fetchval(
+        "SELECT payload_pruned_at IS NOT NULL FROM webhook_deliveries WHERE clinic_id = $1 AND id = $2",
+        clinic_id,
+        delivery_id,
+    )
+
+
 async def replay_failed_since(
     conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID, since: datetime, safety_net_seconds: float
 ) -> list[tuple[uuid.UUID, int]]:
+    """Every failed delivery of the endpoint since `since` sent again (those whose payload was pruned cannot
+    be), as (id, attempt number)."""
     rows = await conn.fetch(
         """UPDATE webhook_deliveries SET status = 'pending',
                   next_attempt_at = clock_timestamp() + make_interval(secs => $4)
            WHERE clinic_id = $1 AND endpoint_id = $2 AND status = 'failed' AND created_at >= $3
+             AND payload_pruned_at IS NULL
            RETURNING id, attempts""",
         clinic_id,
         endpoint_id,
@@ -310,3 +323,17 @@ async def replay_failed_since(
         safety_net_seconds,
     )
     return [(r["id"], r["attempts"]) for r in rows]
+
+
+async def count_pruned_failed_since(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, endpoint_id: uuid.UUID, since: datetime
+) -> int:
+    """The failed deliveries since `since` that replay_failed_since leaves: their payload was pruned."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM webhook_deliveries
+           WHERE clinic_id = $1 AND endpoint_id = $2 AND status = 'failed' AND created_at >= $3
+             AND payload_pruned_at IS NOT NULL""",
+        clinic_id,
+        endpoint_id,
+        since,
+    )

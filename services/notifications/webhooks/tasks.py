@@ -23,8 +23,8 @@ DISPATCH_BATCH = 500
 
 
 async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[], Awaitable[None]] | None:
-    """The clinic's email that `endpoint` was disabled, recorded in the caller's transaction, and what sends it
-    once that has committed (delivery.Alert)."""
+    """The clinic's email that `endpoint` was disabled (its `clinic_id`'s email), recorded in the caller's
+    transaction, and what sends it once that has committed (delivery.Alert)."""
     if not endpoint["alert_email"]:
         return None
     email = RenderedEmail(
@@ -38,7 +38,8 @@ async def alert_clinic(conn: asyncpg.Connection, endpoint: dict) -> Callable[[],
         ),
         html_body=None,
     )
-    email_id = await email_store.insert_email(conn, uuid.uuid4(), email)
+    clinic_id = endpoint.get("clinic_id")
+    email_id = await email_store.insert_email(conn, uuid.uuid4(), email, clinic_id=clinic_id and str(clinic_id))
     if email_id is None:
         return None
 

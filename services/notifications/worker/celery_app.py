@@ -2,7 +2,8 @@
 
 `celery -A services.notifications.worker.celery_app worker|beat`. Celery wants a module-level app; it is
 configured from the environment here but opens no connection until a worker or a send needs one. Its tasks are
-in emails/tasks.py, webhooks/tasks.py and worker/batch.py (TASK_MODULES; the worker imports them at start).
+in emails/tasks.py, webhooks/tasks.py, worker/batch.py and retention.py (TASK_MODULES; the worker imports them
+at start).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import setup_logging as celery_setup_logging
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
@@ -30,6 +32,9 @@ REQUEUE_SWEEP_EVERY = 30.0
 CELERY_QUEUE = "notifications"
 # Retries fall due at their scheduled times; the dispatcher looks this often.
 WEBHOOK_DISPATCH_EVERY = 2.0
+# The retention job (retention.py), once a day at a quiet hour (UTC). A crontab, not an interval: beat starting
+# afresh (its schedule file is not kept across restarts in every deployment) still runs it at that hour.
+PRUNE_LOGS_AT = crontab(hour=3, minute=30)
 
 
 def configure(app: Celery, settings: NotificationsSettings) -> None:
@@ -65,6 +70,7 @@ def configure(app: Celery, settings: NotificationsSettings) -> None:
                 "schedule": settings.scheduled_sweep_seconds,
             },
             "dispatch-webhooks": {"task": "notifications.dispatch_webhooks", "schedule": WEBHOOK_DISPATCH_EVERY},
+            "prune-logs": {"task": "notifications.prune_logs", "schedule": PRUNE_LOGS_AT},
         },
     )
 
@@ -103,6 +109,7 @@ TASK_MODULES = [
     "services.notifications.emails.tasks",
     "services.notifications.webhooks.tasks",
     "services.notifications.worker.batch",
+    "services.notifications.retention",
 ]
 app = Celery("notifications", include=TASK_MODULES)
 configure(app, load_settings(NotificationsSettings))

@@ -1,0 +1,138 @@
+"""The booking service's daily retention job (docs/privacy.md): what is kept no longer than it must be.
+
+- Health screening answers: each unrestricted screening's retention date is worked out again from its customer's
+  last visit and latest date of birth (privacy_rules.health_retain_until; a restricted one keeps the date frozen
+  when its customer was erased), and every screening past its date is deleted, restricted or not. Nothing else of
+  the booking goes.
+- Staff sign-in sessions and set-password links that ended (expired, signed out, used) over 30 days ago.
+
+It runs once a day whichever replica gets there first: the run inserts the day's row of `retention_runs` in its
+own transaction, so another replica's run of the same day waits and then finds it taken. The booking app checks
+hourly (app.py). Operators can run it by hand, or see what it would do:
+
+    python -m services.booking.retention [--dry-run]
+
+which prints the counts as JSON (a run by hand runs whether or not the day's run was done, and records no day;
+a dry run changes nothing)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from datetime import date, datetime, timedelta, timezone
+from typing import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from services.booking import privacy_rules, privacy_store
+from services.booking.settings import BookingSettings
+from shared import db
+from shared.config import load_settings
+from shared.keys import DB
+
+log = logging.getLogger(__name__)
+# Sessions and set-password links are kept this long after they ended (to look into a sign-in problem).
+ENDED_ACCESS_KEPT = timedelta(days=30)
+# How often the app looks whether today's run is done (it runs at most once a day).
+RETENTION_CHECK_INTERVAL = 3600.0
+RETENTION = web.AppKey("retention", asyncio.Task)
+
+
+class _DryRun(Exception):
+    """Raised inside a dry run's transaction to roll it back."""
+
+
+async def _apply(conn: asyncpg.Connection, today: date, now: datetime) -> dict[str, int]:
+    rows = await privacy_store.unrestricted_screenings(conn, now)
+    changed_ids, changed_dates = [], []
+    for row in rows:
+        anchor = privacy_rules.retention_anchor(row["answered_on"], row["last_visit"])
+        until = privacy_rules.health_retain_until(anchor, row["birth_date"])
+        if until != row["retain_until"]:
+            changed_ids.append(row["booking_id"])
+            changed_dates.append(until)
+    if changed_ids:
+        await privacy_store.set_retain_until(conn, changed_ids, changed_dates)
+    deleted, restricted = await privacy_store.delete_screenings_past(conn, today)
+    ended_before = now - ENDED_ACCESS_KEPT
+    return {
+        "screenings_dated": len(changed_ids),
+        "screenings_deleted": deleted,
+        "restricted_screenings_deleted": restricted,
+        "staff_sessions_deleted": await privacy_store.delete_ended_staff_sessions(conn, ended_before),
+        "password_links_deleted": await privacy_store.delete_ended_password_links(conn, ended_before),
+    }
+
+
+async def run_retention(
+    pool: asyncpg.Pool, *, today: date, now: datetime, dry_run: bool = False, claim: bool = True
+) -> dict[str, int] | None:
+    """Today's run: the counts of what it did, or None if another run has the day already. `claim` False (an
+    operator's run by hand): run whether or not the day was run, and record no day. A dry run claims no day and
+    changes nothing: the counts of what a run would do now."""
+    async with pool.acquire() as conn:
+        if dry_run:
+            counts: dict[str, int] = {}
+            try:
+                async with conn.transaction():
+                    counts = await _apply(conn, today, now)
+                    raise _DryRun()
+            except _DryRun:
+                return counts
+        async with conn.transaction():
+            if claim and not await privacy_store.claim_day(conn, today):
+                return None
+            counts = await _apply(conn, today, now)
+            if claim:
+                await privacy_store.finish_day(conn, today, counts)
+    log.info("retention run", extra={"run_on": today.isoformat(), **counts})
+    return counts
+
+
+async def _daily(app: web.Application, interval: float) -> None:
+    while True:
+        now = datetime.now(timezone.utc)
+        try:
+            await run_retention(app[DB], today=now.date(), now=now)
+        except Exception as exc:  # the database may be down for a while: the next check tries again
+            log.warning("retention run failed", extra={"error": repr(exc)})
+        await asyncio.sleep(interval)
+
+
+def retention_ctx(interval: float):
+    """The background task of the booking app: today's run, if no replica has done it, checked every `interval`."""
+
+    async def retention(app: web.Application) -> AsyncIterator[None]:
+        app[RETENTION] = asyncio.create_task(_daily(app, interval))
+        yield
+        app[RETENTION].cancel()
+        try:
+            await app[RETENTION]
+        except asyncio.CancelledError:
+            pass
+
+    return retention
+
+
+async def _main(settings: BookingSettings, dry_run: bool) -> dict[str, int] | None:
+    pool = await db.create_pool(settings, "booking", min_size=1, max_size=1)
+    try:
+        now = datetime.now(timezone.utc)
+        return await run_retention(pool, today=now.date(), now=now, dry_run=dry_run, claim=False)
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.booking.retention", description=__doc__.split("\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="print what a run would do now, and change nothing")
+    args = parser.parse_args(argv)
+    counts = asyncio.run(_main(load_settings(BookingSettings), args.dry_run))
+    print(json.dumps({"dry_run": args.dry_run, **(counts or {})}))
+
+
+if __name__ == "__main__":
+    main()
