@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import aiohttp
 import orjson
@@ -44,8 +44,14 @@ class Api:
     async def _call(self, method: str, url: str, **kwargs) -> Any:
         return json_of(await self._answer(method, url, **kwargs), f"{method} {url}")
 
-    async def _answer(self, method: str, url: str, *, extra_headers: dict | None = None, **kwargs) -> bytes:
+    async def _answer(self, method: str, url: str, **kwargs) -> bytes:
         """The body of a 2xx answer as sent; a 4xx raises ApiRefused, anything else ApiUnavailable."""
+        return (await self._answer_and_headers(method, url, **kwargs))[0]
+
+    async def _answer_and_headers(
+        self, method: str, url: str, *, extra_headers: dict | None = None, **kwargs
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """`_answer`, with the answer's headers (e.g. a file's Content-Disposition, passed on as sent)."""
         headers = {REQUEST_ID_HEADER: request_id_var.get() or "", **(extra_headers or {})}
         if self.client:
             headers["X-Forwarded-For"] = self.client
@@ -69,7 +75,7 @@ class Api:
                 error.get("details"),
                 int(retry_after) if retry_after.isdigit() else None,
             )
-        return raw
+        return raw, resp.headers
 
     # --- the catalogue (booking) ------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from services.web.dashboard import catalogue as dashboard_catalogue
 from services.web.dashboard import diary as dashboard_diary
 from services.web.dashboard import integrations as dashboard_integrations
 from services.web.dashboard import pages as dashboard
+from services.web.dashboard import privacy as dashboard_privacy
 from services.web.dashboard import settings_page as dashboard_settings
 from services.web.dashboard import therapists as dashboard_therapists
 from services.web.dashboard import vouchers as dashboard_vouchers
@@ -88,6 +89,7 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(dashboard_catalogue.routes)
     app.add_routes(dashboard_diary.routes)
     app.add_routes(dashboard_integrations.routes)
+    app.add_routes(dashboard_privacy.routes)
     app.add_routes(dashboard_settings.routes)
     app.add_routes(dashboard_therapists.routes)
     app.add_routes(dashboard_vouchers.routes)

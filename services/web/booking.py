@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
-from services.web import formatting
+from services.web import birth_date, formatting
 from services.web.api import ApiRefused, json_of
 from services.web.csrf import form_is_genuine
 from services.web.flows import FLOWS
@@ -366,7 +366,7 @@ async def screening_answered(request: web.Request) -> web.Response:
 # --- details and the booking ----------------------------------------------------------------------
 
 
-async def _details_page(request, slug, flow, answers, values, errors, status=200) -> web.Response:
+async def _details_page(request, slug, flow, answers, values, errors, status=200, dob_faulty=()) -> web.Response:
     clinic = (await catalogue(request, slug)).clinic
     return render(
         request,
@@ -377,11 +377,14 @@ async def _details_page(request, slug, flow, answers, values, errors, status=200
         answers=answers,
         values=values,
         errors=errors,
+        dob_faulty=dob_faulty,
         held=_hold_summary(flow, clinic),
     )
 
 
-DETAILS = ("name", "email", "phone", "voucher_code")
+# The date of birth (optional) in GOV.UK's three boxes: birth_date.parse reads them.
+DATE_OF_BIRTH = ("dob_day", "dob_month", "dob_year")
+DETAILS = ("name", "email", "phone", "voucher_code", *DATE_OF_BIRTH)
 
 
 @routes.post("/c/{clinic}/book/details")
@@ -396,17 +399,20 @@ async def details_given(request: web.Request) -> web.Response:
         errors["name"] = "Enter your full name"
     if not EMAIL.match(values["email"]):
         errors["email"] = "Enter an email address like name@example.com"
+    today = clinic_today((await catalogue(request, slug)).clinic)
+    born = birth_date.parse(values["dob_day"], values["dob_month"], values["dob_year"], today)
+    if born.error:  # linked to its first box at fault
+        errors[f"dob_{born.faulty[0]}"] = born.error
     if form.get("policy") != "yes":
         errors["policy"] = "Confirm you have read the cancellation policy"
     if errors:
-        return await _details_page(request, slug, flow, answers, values, errors, status=400)
+        return await _details_page(request, slug, flow, answers, values, errors, status=400, dob_faulty=born.faulty)
     if _expired(flow):
         raise _ran_out(slug, flow)
-    body = {
-        "hold": flow["hold"]["id"],
-        "customer": {"name": values["name"], "email": values["email"], "phone": values["phone"] or None},
-        "screening": {"answers": answers},
-    }
+    customer = {"name": values["name"], "email": values["email"], "phone": values["phone"] or None}
+    if born.value:
+        customer["date_of_birth"] = born.value
+    body = {"hold": flow["hold"]["id"], "customer": customer, "screening": {"answers": answers}}
     if values["voucher_code"]:
         body["voucher_code"] = values["voucher_code"]
     try:
@@ -432,6 +438,11 @@ async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused
         raise _ran_out(slug, flow)
     if exc.code == "screening_red_flag":
         return await _stopped(request, slug, flow, (exc.details or {}).get("advice", [exc.message]))
+    if exc.code == "invalid_date_of_birth":  # the API's bounds, a day apart from ours at most (its today)
+        message = "Date of birth must be a real date in the past, like 27 3 2010"
+        return await _details_page(
+            request, slug, flow, answers, values, {"dob_day": message}, status=400, dob_faulty=birth_date.PARTS
+        )
     field = "email" if "email" in str(exc.details) else "name"
     return await _details_page(request, slug, flow, answers, values, {field: exc.message or "Check this"}, status=400)
 

@@ -23,8 +23,8 @@ from tests.support.dashboard import (  # noqa: F401  (dashboard, owner, receptio
     signed_in,
 )
 
-OWNER_AREAS = ("Diary", "Catalogue", "Therapists", "Vouchers", "Staff", "Integrations", "Settings")
-OWNER_ONLY = {"/clinic/staff", "/clinic/integrations", "/clinic/settings"}
+OWNER_AREAS = ("Diary", "Catalogue", "Therapists", "Vouchers", "Staff", "Integrations", "Settings", "Privacy")
+OWNER_ONLY = {"/clinic/staff", "/clinic/integrations", "/clinic/settings", "/clinic/privacy"}
 
 
 def links(text: str) -> set[str]:

@@ -166,6 +166,24 @@ async def test_the_test_event_reaches_the_receiver_is_logged_and_replayed_with_t
     assert tries.count("HTTP 200 in") == 2, "each try listed"
 
 
+async def test_a_delivery_pruned_by_the_retention_job_is_not_replayed_and_the_page_says_why(
+    owner_site, receiver, redis, notifications_pool
+):
+    endpoint_id, _ = await added(owner_site, receiver)
+    endpoint_path = f"{AREA}/webhooks/{endpoint_id}"
+    before = await page(await owner_site.get(endpoint_path))
+    await owner_site.post(f"{endpoint_path}/test", data={"csrf": csrf_of(before)}, allow_redirects=False)
+    assert await run_queued_deliveries(redis) == ["delivered"]
+    async with notifications_pool.acquire() as conn:  # what the daily job does to a delivery past its days
+        await conn.execute("UPDATE webhook_deliveries SET payload = '{}'::jsonb, payload_pruned_at = now()")
+    logged = await page(await owner_site.get(endpoint_path))
+    webhook_id = receiver.received[0].headers["webhook-id"]
+    replay = f"{endpoint_path}/deliveries/{webhook_id}/replay"
+    refused = await owner_site.post(replay, data=form_fields(logged, replay), allow_redirects=False)
+    assert "too old to send again" in await page(refused, 409)
+    assert await run_queued_deliveries(redis) == [], "nothing sent again"
+
+
 async def test_the_delivery_log_filters_by_status_and_failed_ones_are_replayed_since_a_time(
     owner_site, receiver, redis, notifications_pool
 ):

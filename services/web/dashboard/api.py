@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
@@ -51,6 +51,20 @@ class ClinicApi:
         """`path` of the clinic API, as the signed-in staff member; SessionExpired if the API no longer knows them."""
         try:
             return await self.api._call(
+                method,
+                f"{self.gateway_url}{path}",
+                extra_headers={"Authorization": f"Bearer {self.token}"},
+                **kwargs,
+            )
+        except ApiRefused as exc:
+            if exc.status == 401:
+                raise SessionExpired() from None
+            raise
+
+    async def download(self, method: str, path: str, **kwargs: Any) -> tuple[bytes, Mapping[str, str]]:
+        """`call`, for an answer that is a file: its body as sent and its headers (its Content-Disposition)."""
+        try:
+            return await self.api._answer_and_headers(
                 method,
                 f"{self.gateway_url}{path}",
                 extra_headers={"Authorization": f"Bearer {self.token}"},

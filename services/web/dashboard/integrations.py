@@ -343,7 +343,12 @@ async def replay_delivery(request: web.Request) -> web.Response:
     session = await _owner(request)
     await session_form(request, session)
     endpoint_id, delivery_id = _id(request, "endpoint_id"), _id(request, "delivery_id")
-    await clinic_api(request, session).call("POST", f"/api/v1/clinic/deliveries/{delivery_id}/replay")
+    try:
+        await clinic_api(request, session).call("POST", f"/api/v1/clinic/deliveries/{delivery_id}/replay")
+    except ApiRefused as exc:
+        if exc.status != 409:  # its body was pruned by the retention job (docs/privacy.md)
+            raise
+        return await _endpoint_page(request, session, endpoint_id, problem=exc.message, status=409)
     log.info("dashboard: delivery replayed", extra={"clinic": session.clinic_slug, "delivery_id": str(delivery_id)})
     raise redirect(f"{AREA}/webhooks/{endpoint_id}?done=replayed")
 

@@ -17,7 +17,8 @@ class Area:
 
 
 # Reception runs the day (diary, bookings, vouchers) and reads the catalogue and therapists; the owner also runs
-# the accounts, the settings and the integrations (API keys, webhooks). The API refuses the rest (403) anyway.
+# the accounts, the settings, the integrations (API keys, webhooks) and customers' data requests (privacy). The API
+# refuses the rest (403) anyway.
 AREAS: tuple[Area, ...] = (
     Area("Diary", "/clinic/diary", "The day and the week for each therapist: bookings, holds, breaks and time off."),
     Area("Catalogue", "/clinic/catalogue", "Treatments and courses, their prices and the order they are shown in."),
@@ -31,6 +32,12 @@ AREAS: tuple[Area, ...] = (
         owner_only=True,
     ),
     Area("Settings", "/clinic/settings", "Booking rules, reminders, policies and contact details.", owner_only=True),
+    Area(
+        "Privacy",
+        "/clinic/privacy",
+        "A customer's data protection requests: download everything held about them, or erase it.",
+        owner_only=True,
+    ),
 )
 
 

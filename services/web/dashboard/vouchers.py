@@ -41,6 +41,7 @@ API_REPORT = "/api/v1/clinic/vouchers/report"
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 REASON_MIN, REASON_MAX = 3, 500  # the API's limits (services/payments/routes.py ReactivateIn)
 DONE_NOTES = {"reactivated": "Voucher reactivated. Its balance is back and it can be used until the new expiry date."}
+ERASED = "Erased at their request"
 MONTH_MESSAGE = "Enter a month as the year and month, like 2026-07"
 
 
@@ -71,8 +72,9 @@ def _list_row(voucher: dict, zone: ZoneInfo) -> dict:
         "status": views.status_words(voucher["status"]),
         "remaining": views.remaining_words(voucher["remaining"]),
         "expires": _when(voucher.get("expires_at"), zone, "Not issued yet"),
-        "recipient": voucher["recipient"]["name"],
-        "buyer": voucher["buyer"]["name"],
+        # Names are gone once the person was erased (docs/privacy.md).
+        "recipient": voucher["recipient"]["name"] or ERASED,
+        "buyer": voucher["buyer"]["name"] or ERASED,
     }
 
 
