@@ -122,6 +122,21 @@ async def test_a_bought_voucher_is_listed_and_its_page_shows_its_ledger(
         assert "Page not found" in await page(await dashboard.get(f"/clinic/vouchers?{wrong}"), 404)
 
 
+async def test_a_voucher_whose_people_were_erased_says_so_on_its_pages(dashboard, owner, bought, payments_pool):
+    voucher, _ = bought
+    async with payments_pool.acquire() as conn:  # what erasing its buyer and recipient leaves (docs/privacy.md)
+        await conn.execute(
+            """UPDATE vouchers SET buyer_name = NULL, buyer_email = NULL, recipient_name = NULL,
+                   recipient_email = NULL, message = '', erased_at = now() WHERE id = $1""",
+            uuid.UUID(voucher["id"]),
+        )
+    await signed_in(dashboard, OWNER_EMAIL)
+    row = row_of(await page(await dashboard.get("/clinic/vouchers")), f'href="/clinic/vouchers/{voucher["id"]}"')
+    one = await page(await dashboard.get(f"/clinic/vouchers/{voucher['id']}"))
+    for shown in (row, one[one.index("<dl") :]):
+        assert "Erased at their request" in shown and "None" not in shown
+
+
 async def test_staff_reactivate_an_expired_voucher_with_a_reason_and_it_shows_in_its_ledger(
     dashboard, receptionist, bought, payments_pool
 ):
