@@ -7,34 +7,24 @@ import uuid
 
 from aiohttp import web
 
-from services.booking import accounts_service, clinic_actions, clinic_actions_store, reads
+from services.booking import clinic_actions, clinic_actions_store, reads
 from services.booking.clinic_actions_schemas import ClinicCancelIn, ClinicRescheduleIn, PhoneBookingIn
 from services.booking.clinic_actions_store import Actor, PostgresClinicUnitOfWork
 from services.booking.http import context, serialise
 from services.booking.http.clinic import _clinic_booking_json
 from services.booking.payments_client import PAYMENTS
 from services.booking.reservation import Reservation
-from shared.clinic_auth import CLINIC_SESSION_HEADER, clinic_role, clinic_scope
+from shared.clinic_auth import clinic_scope
 from shared.db import retry_conflicts
-from shared.errors import ApiError
 from shared.http_input import idempotency_key, read_json
 
 routes = web.RouteTableDef()
 
 
 async def _acting(request: web.Request) -> tuple[uuid.UUID, Actor]:
-    """The clinic, and who acts for it: the role the gateway names, and the staff account of a signed-in
-    session (the gateway's CLINIC_SESSION_HEADER; none for an API key, which acts as the owner). A session
-    that has ended meanwhile is 401, as on GET /api/v1/clinic/me."""
+    """The clinic (staff and owner alike), and who acts for it."""
     clinic_id = clinic_scope(request)
-    session_id = None
-    if raw := request.headers.get(CLINIC_SESSION_HEADER):
-        try:
-            session_id = uuid.UUID(raw)
-        except ValueError:
-            raise ApiError(401, "unauthorized", "Send your clinic API key as `Authorization: Bearer <key>`") from None
-    account = await accounts_service.caller(context.pool(request), clinic_id, session_id)
-    return clinic_id, Actor(clinic_role(request), account["id"] if account is not None else None)
+    return clinic_id, await context.actor(request, clinic_id)
 
 
 def _unit_of_work(request: web.Request) -> PostgresClinicUnitOfWork:

@@ -9,8 +9,10 @@ from datetime import datetime, timezone
 import asyncpg
 from aiohttp import web
 
-from services.booking import service
+from services.booking import accounts_service, service
+from services.booking.clinic_actions_store import Actor
 from services.booking.unit_of_work import PostgresUnitOfWork
+from shared.clinic_auth import CLINIC_SESSION_HEADER, clinic_role
 from shared.errors import ApiError
 from shared.http_input import Model, read_json
 from shared.keys import DB, SETTINGS
@@ -55,3 +57,17 @@ async def optional_body(request: web.Request, model: type[Model]) -> Model:
     if request.can_read_body:
         return await read_json(request, model)
     return model()
+
+
+async def actor(request: web.Request, clinic_id: uuid.UUID) -> Actor:
+    """Who acts for the clinic (the caller's scope checked it): the role the gateway names, and the staff account of
+    a signed-in session (the gateway's CLINIC_SESSION_HEADER; none for an API key, which acts as the owner). A
+    session that has ended meanwhile is 401, as on GET /api/v1/clinic/me."""
+    session_id = None
+    if raw := request.headers.get(CLINIC_SESSION_HEADER):
+        try:
+            session_id = uuid.UUID(raw)
+        except ValueError:
+            raise ApiError(401, "unauthorized", "Send your clinic API key as `Authorization: Bearer <key>`") from None
+    account = await accounts_service.caller(pool(request), clinic_id, session_id)
+    return Actor(clinic_role(request), account["id"] if account is not None else None)

@@ -7,12 +7,12 @@ import uuid
 
 from aiohttp import web
 
-from services.booking import accounts_service, privacy
+from services.booking import privacy
 from services.booking.clinic_actions_store import Actor
 from services.booking.http import context
 from services.booking.privacy_client import PRIVACY
 from services.booking.schemas import PrivacyEraseIn, PrivacySubjectIn
-from shared.clinic_auth import CLINIC_SESSION_HEADER, clinic_role, owner_scope
+from shared.clinic_auth import owner_scope
 from shared.db import retry_conflicts
 from shared.errors import ApiError
 from shared.http_input import read_json
@@ -23,17 +23,10 @@ DEFAULT_LISTED = 50
 
 
 async def _owner(request: web.Request) -> tuple[uuid.UUID, Actor]:
-    """The clinic, and who acts for it (recorded on the audit entry as the clinic's actions record theirs): the
-    role, and the staff account of a signed-in session (none for an API key). Staff are refused (403)."""
+    """The clinic, and who acts for it (recorded on the audit entry as the clinic's actions record theirs). Staff
+    are refused (403)."""
     clinic_id = owner_scope(request)
-    session_id = None
-    if raw := request.headers.get(CLINIC_SESSION_HEADER):
-        try:
-            session_id = uuid.UUID(raw)
-        except ValueError:
-            raise ApiError(401, "unauthorized", "Send your clinic API key as `Authorization: Bearer <key>`") from None
-    account = await accounts_service.caller(context.pool(request), clinic_id, session_id)
-    return clinic_id, Actor(clinic_role(request), account["id"] if account is not None else None)
+    return clinic_id, await context.actor(request, clinic_id)
 
 
 def _subject(request: web.Request, clinic_id: uuid.UUID, email: str) -> privacy.Subject:

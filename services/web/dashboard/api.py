@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from aiohttp import web
 
 from services.web.api import Api, ApiRefused
+
+T = TypeVar("T")
 
 GATEWAY_URL = web.AppKey("dashboard_gateway_url", str)
 
@@ -49,26 +51,16 @@ class ClinicApi:
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """`path` of the clinic API, as the signed-in staff member; SessionExpired if the API no longer knows them."""
-        try:
-            return await self.api._call(
-                method,
-                f"{self.gateway_url}{path}",
-                extra_headers={"Authorization": f"Bearer {self.token}"},
-                **kwargs,
-            )
-        except ApiRefused as exc:
-            if exc.status == 401:
-                raise SessionExpired() from None
-            raise
+        return await self._as_staff(self.api._call, method, path, **kwargs)
 
     async def download(self, method: str, path: str, **kwargs: Any) -> tuple[bytes, Mapping[str, str]]:
         """`call`, for an answer that is a file: its body as sent and its headers (its Content-Disposition)."""
+        return await self._as_staff(self.api._answer_and_headers, method, path, **kwargs)
+
+    async def _as_staff(self, send: Callable[..., Awaitable[T]], method: str, path: str, **kwargs: Any) -> T:
         try:
-            return await self.api._answer_and_headers(
-                method,
-                f"{self.gateway_url}{path}",
-                extra_headers={"Authorization": f"Bearer {self.token}"},
-                **kwargs,
+            return await send(
+                method, f"{self.gateway_url}{path}", extra_headers={"Authorization": f"Bearer {self.token}"}, **kwargs
             )
         except ApiRefused as exc:
             if exc.status == 401:

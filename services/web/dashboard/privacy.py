@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from datetime import datetime, timezone
+from typing import Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from services.web.dashboard.session import Session
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+T = TypeVar("T")
 
 AREA = "/clinic/privacy"
 API = "/api/v1/clinic/privacy"
@@ -67,6 +69,24 @@ def _email(form) -> str:
 def _refused_email(exc: ApiRefused) -> str | None:
     """The API's refusal of the email itself (422 `invalid_email`), in the page's words; None for another."""
     return views.EMAIL_FORMAT if exc.status == 422 else None
+
+
+async def _asked(
+    request: web.Request, session: Session, email: str, ask: Callable[[], Awaitable[T]], unavailable: str, what: str
+) -> T | web.Response:
+    """The API's answer about the customer; or, instead, the page again saying what stopped it: the email (typed
+    wrong, or refused by the API) beside its field, or a service that did not answer."""
+    if problem := views.email_problem(email):
+        return await _privacy_page(request, session, email=email, errors={"email": problem}, status=400)
+    try:
+        return await ask()
+    except ApiRefused as exc:
+        if message := _refused_email(exc):
+            return await _privacy_page(request, session, email=email, errors={"email": message}, status=400)
+        raise
+    except ApiUnavailable as exc:
+        log.warning(f"dashboard: {what} unavailable", extra={"error": repr(exc)})
+        return await _privacy_page(request, session, email=email, problem=unavailable, status=503)
 
 
 # --- the page: what the clinic must do, the form, the recent requests -----------------------------------------
@@ -113,17 +133,18 @@ async def export(request: web.Request) -> web.StreamResponse:
     session = await _owner(request)
     form = await session_form(request, session)
     email = _email(form)
-    if problem := views.email_problem(email):
-        return await _privacy_page(request, session, email=email, errors={"email": problem}, status=400)
-    try:
-        body, headers = await clinic_api(request, session).download("POST", f"{API}/export", json={"email": email})
-    except ApiRefused as exc:
-        if message := _refused_email(exc):
-            return await _privacy_page(request, session, email=email, errors={"email": message}, status=400)
-        raise
-    except ApiUnavailable as exc:
-        log.warning("dashboard: customer data export unavailable", extra={"error": repr(exc)})
-        return await _privacy_page(request, session, email=email, problem=UNAVAILABLE_EXPORT, status=503)
+    api = clinic_api(request, session)
+    answer = await _asked(
+        request,
+        session,
+        email,
+        lambda: api.download("POST", f"{API}/export", json={"email": email}),
+        UNAVAILABLE_EXPORT,
+        "customer data export",
+    )
+    if isinstance(answer, web.Response):
+        return answer
+    body, headers = answer
     log.info("dashboard: customer data exported", extra={"clinic": session.clinic_slug, "staff_id": session.staff_id})
     disposition = headers.get("Content-Disposition", "")
     if not FILENAME.fullmatch(disposition):
@@ -181,17 +202,11 @@ async def erase_review(request: web.Request) -> web.Response:
     session = await _owner(request)
     form = await session_form(request, session)
     email = _email(form)
-    if problem := views.email_problem(email):
-        return await _privacy_page(request, session, email=email, errors={"email": problem}, status=400)
-    try:
-        review = await _dry_run(request, session, email)
-    except ApiRefused as exc:
-        if message := _refused_email(exc):
-            return await _privacy_page(request, session, email=email, errors={"email": message}, status=400)
-        raise
-    except ApiUnavailable as exc:
-        log.warning("dashboard: erasure review unavailable", extra={"error": repr(exc)})
-        return await _privacy_page(request, session, email=email, problem=UNAVAILABLE_REVIEW, status=503)
+    review = await _asked(
+        request, session, email, lambda: _dry_run(request, session, email), UNAVAILABLE_REVIEW, "erasure review"
+    )
+    if isinstance(review, web.Response):
+        return review
     return _review_page(request, session, email, review)
 
 
