@@ -19,7 +19,7 @@ from services.web.api import ApiRefused
 from services.web.booking import week_view
 from services.web.dashboard import diary_view
 from services.web.dashboard.api import SessionExpired
-from services.web.dashboard.diary import clinic_today, clinic_zone
+from services.web.dashboard.diary import clinic_today
 from services.web.dashboard.pages import clinic_api, redirect, render, session_form, signed_in
 from services.web.dashboard.session import Session
 from services.web.formatting import day_label, money, wall_clock, zone_label
@@ -68,7 +68,7 @@ async def _read(request: web.Request, session: Session, booking_id: str) -> dict
 
 def _summary(booking: dict, session: Session) -> dict:
     """What every page about the booking says of it."""
-    zone = clinic_zone(session)
+    zone = session.zone
     return {
         "booking": booking,
         "when": diary_view.when_words(booking["start"], booking["end"], zone),
@@ -89,7 +89,7 @@ async def _booking_page(
     booking: dict | None = None,
 ) -> web.Response:
     booking = booking or await _read(request, session, booking_id)
-    zone = clinic_zone(session)
+    zone = session.zone
     screening = booking.get("screening")
     questions = (await api(request).screening(session.clinic_slug))["questions"] if screening else []
     started = datetime.fromisoformat(booking["start"]) <= datetime.now(timezone.utc)
@@ -321,7 +321,7 @@ async def _new_page(
     day's free times (the availability API), the customer's details, how they pay and the health questions."""
     errors = dict(errors or {})
     found = await catalogue(request, session.clinic_slug)
-    zone, today = clinic_zone(session), clinic_today(session)
+    zone, today = session.zone, clinic_today(session)
     treatment, therapist = found.treatment(values.get("treatment")), found.therapist(values.get("therapist"))
     day = _day(values.get("date", ""))
     # The days a customer could book online too (today to the booking horizon): a list, not a date to type.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -18,12 +17,8 @@ from services.web.dashboard.session import Session
 routes = web.RouteTableDef()
 
 
-def clinic_zone(session: Session) -> ZoneInfo:
-    return ZoneInfo(session.clinic_timezone or "UTC")
-
-
 def clinic_today(session: Session) -> date:
-    return datetime.now(timezone.utc).astimezone(clinic_zone(session)).date()
+    return datetime.now(timezone.utc).astimezone(session.zone).date()
 
 
 def _day(text: str | None) -> date | None:

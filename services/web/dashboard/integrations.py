@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
@@ -65,15 +64,8 @@ async def _owner(request: web.Request) -> Session:
     return session
 
 
-def _zone(session: Session) -> ZoneInfo:
-    try:
-        return ZoneInfo(session.clinic_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _when(session: Session) -> forms.When:
-    zone = _zone(session)
+    zone = session.zone
     return lambda instant: formatting.when(instant, zone)
 
 
@@ -248,8 +240,8 @@ async def _endpoint_page(
         events=forms.EVENTS,
         values=values or {"url": endpoint["url"], "events": endpoint["events"], "description": endpoint["description"]},
         since_values=since_values
-        or {"since_date": datetime.now(_zone(session)).date().isoformat(), "since_time": "00:00"},
-        zone_words=formatting.zone_label(datetime.now(timezone.utc), _zone(session)),
+        or {"since_date": datetime.now(session.zone).date().isoformat(), "since_time": "00:00"},
+        zone_words=formatting.zone_label(datetime.now(timezone.utc), session.zone),
         errors=errors or {},
         problem=problem,
         done=_done(request),
@@ -359,7 +351,7 @@ async def replay_failed(request: web.Request) -> web.Response:
     form = await session_form(request, session)
     endpoint_id = _id(request, "endpoint_id")
     since_values = {name: str(form.get(name, "")).strip() for name in ("since_date", "since_time")}
-    since, errors = forms.since_instant(since_values["since_date"], since_values["since_time"], _zone(session))
+    since, errors = forms.since_instant(since_values["since_date"], since_values["since_time"], session.zone)
     if since is None:
         return await _endpoint_page(request, session, endpoint_id, since_values=since_values, errors=errors, status=400)
     replayed = await clinic_api(request, session).call(

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
@@ -452,15 +451,8 @@ async def home(request: web.Request) -> web.Response:
     return render(request, "dashboard/home.html", session=session)
 
 
-def _zone(session: Session) -> ZoneInfo:
-    try:
-        return ZoneInfo(session.clinic_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _staff_rows(members: list[dict], session: Session) -> list[dict]:
-    zone = _zone(session)
+    zone = session.zone
     rows = []
     for member in members:
         last = member.get("last_sign_in_at")

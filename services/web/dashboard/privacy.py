@@ -13,7 +13,6 @@ import logging
 import re
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
@@ -55,11 +54,7 @@ async def _owner(request: web.Request) -> Session:
 
 
 def _when(session: Session) -> views.When:
-    try:
-        zone = ZoneInfo(session.clinic_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return lambda instant: formatting.when(instant, zone)
+    return lambda instant: formatting.when(instant, session.zone)
 
 
 def _email(form) -> str:

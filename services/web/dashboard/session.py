@@ -11,6 +11,7 @@ import hmac
 import json
 import secrets
 from dataclasses import asdict, dataclass, replace
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -31,6 +32,14 @@ def tokens_match(sent: str | None, expected: str | None) -> bool:
     return bool(sent) and bool(expected) and hmac.compare_digest(str(sent).encode(), str(expected).encode())
 
 
+def zone_or_utc(name: str) -> ZoneInfo:
+    """A clinic's time zone by name; UTC for one this machine does not know, so its pages still render."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 @dataclass(frozen=True)
 class Session:
     token: str  # the clinic API's bearer token for this staff member (never shown, never in a page)
@@ -43,6 +52,10 @@ class Session:
     clinic_name: str
     clinic_timezone: str
     csrf: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_or_utc(self.clinic_timezone)
 
     @property
     def is_owner(self) -> bool:

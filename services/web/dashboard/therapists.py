@@ -18,7 +18,7 @@ import logging
 import uuid
 from datetime import datetime, time, timedelta
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from aiohttp import BodyPartReader, web
 
@@ -71,13 +71,6 @@ THERAPIST_NOTES = {
     "feed-revoked": "{name}'s calendar feed is turned off. Calendar apps using its address get nothing more.",
 }
 STATUS_WORDS = {"confirmed": "Confirmed", "pending_payment": "Awaiting payment", "held": "Being booked"}
-
-
-def _zone(session: Session) -> ZoneInfo:
-    try:
-        return ZoneInfo(session.clinic_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 # --- reading --------------------------------------------------------------------------------------------------
@@ -169,7 +162,7 @@ async def _page_context(request: web.Request, session: Session, therapist_id: uu
     if session.is_owner:  # the feed is the owner's alone (the API refuses staff)
         calls.append(api.call("GET", f"{path}/calendar-feed"))
     treatments, week, time_off, *feed = await asyncio.gather(*calls)
-    zone = _zone(session)
+    zone = session.zone
     feed_state = feed[0] if feed else None
     return {
         "therapist": therapist,
@@ -434,7 +427,7 @@ def _in_the_way_page(
         session=session,
         status=409,
         therapist=therapist,
-        bookings=in_the_way_rows(exc.details, _zone(session)),
+        bookings=in_the_way_rows(exc.details, session.zone),
         what=what,
         action=action,
         back=back,
@@ -462,7 +455,7 @@ async def _week_page(
         days=forms.week_days(values),
         values=values,
         errors=dict(errors or {}),
-        zone_words=zone_name(_zone(session)),
+        zone_words=zone_name(session.zone),
     )
 
 
@@ -521,7 +514,7 @@ async def add_time_off(request: web.Request) -> web.Response:
     form = await session_form(request, session)
     therapist_id = item_id(request)
     values = {name: str(form.get(name, "")).strip() for name in forms.TIME_OFF_INPUTS}
-    body, errors = forms.time_off_body(values, _zone(session))
+    body, errors = forms.time_off_body(values, session.zone)
     if not errors:
         body["confirm"] = session.is_owner and form.get("confirm") == "yes"
         try:

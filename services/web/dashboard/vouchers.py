@@ -14,7 +14,7 @@ import logging
 import uuid
 from datetime import datetime, timezone
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -24,7 +24,7 @@ from services.web.api import TIMEOUT, ApiRefused, ApiUnavailable, json_of
 from services.web.dashboard import voucher_views as views
 from services.web.dashboard.api import ClinicApi, SessionExpired
 from services.web.dashboard.pages import clinic_api, redirect, render, session_form, signed_in
-from services.web.dashboard.session import Session
+from services.web.dashboard.session import Session, zone_or_utc
 from shared.clinic_time import zone_name
 from shared.logs import request_id_var
 from shared.web import REQUEST_ID_HEADER
@@ -43,13 +43,6 @@ REASON_MIN, REASON_MAX = 3, 500  # the API's limits (services/payments/routes.py
 DONE_NOTES = {"reactivated": "Voucher reactivated. Its balance is back and it can be used until the new expiry date."}
 ERASED = "Erased at their request"
 MONTH_MESSAGE = "Enter a month as the year and month, like 2026-07"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _when(text: str | None, zone: ZoneInfo, missing: str) -> str:
@@ -97,7 +90,7 @@ async def voucher_list(request: web.Request) -> web.Response:
     if shown is None:
         raise web.HTTPNotFound()
     counts = views.counts_by_status(vouchers)
-    zone = _zone(session.clinic_timezone)
+    zone = session.zone
     filters = [("All", None, len(vouchers))] + [
         (label, key, counts[key]) for key, label in views.STATUSES.items() if counts[key] or key == status
     ]
@@ -174,7 +167,7 @@ async def _voucher_page(
         "dashboard/vouchers_voucher.html",
         session=session,
         status=status,
-        voucher=_voucher_view(voucher, _zone(session.clinic_timezone)),
+        voucher=_voucher_view(voucher, session.zone),
         values=values or {},
         errors=errors or {},
         problem=problem,
@@ -207,7 +200,7 @@ async def report_page(request: web.Request) -> web.Response:
 def _report_view(report: dict) -> dict:
     month = views.parse_month(report["month"])
     assert month is not None, "the API names the month it reports on"
-    zone = _zone(report["timezone"])
+    zone = zone_or_utc(report["timezone"])
     currency = report["currency"]
     previous = views.previous_month(month)
     following = views.next_month(month, datetime.now(timezone.utc), zone)
