@@ -394,6 +394,7 @@ async def details_given(request: web.Request) -> web.Response:
     if unanswered:  # the hidden answers did not come back: ask them again
         return await _screening_page(request, slug, flow, answers, unanswered, status=400)
     values = {name: str(form.get(name, "")).strip() for name in DETAILS}
+    values["policy"] = "yes" if form.get("policy") == "yes" else ""  # kept ticked after another field's error
     errors = {}
     if not values["name"]:
         errors["name"] = "Enter your full name"
@@ -403,7 +404,7 @@ async def details_given(request: web.Request) -> web.Response:
     born = birth_date.parse(values["dob_day"], values["dob_month"], values["dob_year"], today)
     if born.error:  # linked to its first box at fault
         errors[f"dob_{born.faulty[0]}"] = born.error
-    if form.get("policy") != "yes":
+    if not values["policy"]:
         errors["policy"] = "Confirm you have read the cancellation policy"
     if errors:
         return await _details_page(request, slug, flow, answers, values, errors, status=400, dob_faulty=born.faulty)

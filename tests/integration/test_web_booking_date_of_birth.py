@@ -91,4 +91,13 @@ async def test_a_wrong_date_of_birth_is_named_and_everything_typed_is_kept(site,
             assert ("input--error" in box) == (part in marked), (typed, part, box)
         for kept in ('value="Ada Lovelace"', 'value="ada@example.com"', 'value="07700 900123"'):
             assert kept in refused, kept
+        assert " checked" in re.search(r'<input id="policy"[^>]*>', refused).group(0), "the policy stays ticked"
     assert await stored(booking_pool) == [], "nothing booked"
+
+
+async def test_the_policy_left_unticked_is_named_at_its_box_which_says_so_to_a_screen_reader(site):  # noqa: F811
+    details = await details_page(site)
+    refused = await page(await post_details(site, details, policy=""), 400)
+    box = re.search(r'<input id="policy"[^>]*>', refused).group(0)
+    assert 'aria-describedby="policy-error"' in box and " checked" not in box
+    assert '<p class="field-error" id="policy-error">' in refused
