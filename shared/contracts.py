@@ -653,6 +653,105 @@ class StaffInvited:
         )
 
 
+@dataclass(frozen=True)
+class WaitlistJoined:
+    """A customer joined a clinic's waitlist for a treatment (services/booking/waitlist.py): the email saying so,
+    with the link to leave. `therapist` None: any therapist giving the treatment. `weekdays` (0 = Monday) and
+    `times_of_day` ("morning" < 12:00, "afternoon" 12:00-17:00, "evening" >= 17:00, clinic wall time) are what
+    they asked for; empty: any. `leave_url` carries a secret token: emailed, never logged."""
+
+    TYPES: ClassVar[tuple[str, ...]] = ("waitlist.joined",)
+    VERSION: ClassVar[int] = 1
+    entry_id: str
+    clinic: ClinicRef
+    treatment: Ref
+    therapist: Ref | None
+    customer: Person
+    leave_url: str
+    weekdays: tuple[int, ...] = ()
+    times_of_day: tuple[str, ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id,
+            "clinic": self.clinic.to_data(),
+            "treatment": self.treatment.to_data(),
+            "therapist": self.therapist.to_data() if self.therapist else None,
+            "customer": self.customer.to_data(),
+            "leave_url": self.leave_url,
+            "weekdays": list(self.weekdays),
+            "times_of_day": list(self.times_of_day),
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> WaitlistJoined:
+        w = cls.__name__
+        therapist = _req(data, "therapist", w)
+        return cls(
+            entry_id=_req(data, "entry_id", w),
+            clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
+            treatment=Ref.from_data(_req(data, "treatment", w), f"{w}.treatment"),
+            therapist=Ref.from_data(therapist, f"{w}.therapist") if therapist is not None else None,
+            customer=Person.from_data(_req(data, "customer", w), f"{w}.customer"),
+            leave_url=_req(data, "leave_url", w),
+            weekdays=tuple(data.get("weekdays") or ()),
+            times_of_day=tuple(data.get("times_of_day") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class WaitlistOffered:
+    """A freed time offered to the first matching person on a waitlist: held for them until `expires_at`
+    (services/booking/waitlist.py). `offer_url` leads straight into the booking flow for the held time; both
+    links carry secret tokens: emailed, never logged. Times are UTC instants (shown in the clinic's zone)."""
+
+    TYPES: ClassVar[tuple[str, ...]] = ("waitlist.offered",)
+    VERSION: ClassVar[int] = 1
+    offer_id: str
+    entry_id: str
+    clinic: ClinicRef
+    treatment: Ref
+    therapist: Ref
+    start: datetime
+    end: datetime
+    expires_at: datetime
+    customer: Person
+    offer_url: str
+    leave_url: str
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "offer_id": self.offer_id,
+            "entry_id": self.entry_id,
+            "clinic": self.clinic.to_data(),
+            "treatment": self.treatment.to_data(),
+            "therapist": self.therapist.to_data(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "customer": self.customer.to_data(),
+            "offer_url": self.offer_url,
+            "leave_url": self.leave_url,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> WaitlistOffered:
+        w = cls.__name__
+        return cls(
+            offer_id=_req(data, "offer_id", w),
+            entry_id=_req(data, "entry_id", w),
+            clinic=ClinicRef.from_data(_req(data, "clinic", w), f"{w}.clinic"),
+            treatment=Ref.from_data(_req(data, "treatment", w), f"{w}.treatment"),
+            therapist=Ref.from_data(_req(data, "therapist", w), f"{w}.therapist"),
+            start=_dt(_req(data, "start", w), f"{w}.start"),
+            end=_dt(_req(data, "end", w), f"{w}.end"),
+            expires_at=_dt(_req(data, "expires_at", w), f"{w}.expires_at"),
+            customer=Person.from_data(_req(data, "customer", w), f"{w}.customer"),
+            offer_url=_req(data, "offer_url", w),
+            leave_url=_req(data, "leave_url", w),
+        )
+
+
 # --- the registry, building and parsing events ---------------------------------------------------
 
 MODELS: tuple[Any, ...] = (
@@ -667,6 +766,8 @@ MODELS: tuple[Any, ...] = (
     VoucherExpired,
     VoucherExpiring,
     StaffInvited,
+    WaitlistJoined,
+    WaitlistOffered,
 )
 REGISTRY: dict[str, Any] = {event_type: model for model in MODELS for event_type in model.TYPES}
 

@@ -20,7 +20,7 @@ from shared.events import dead_letter_key
 
 SETTLE_SECONDS = 60.0
 EXAMPLES = 3
-TOPICS = ("booking", "payment", "voucher", "staff")
+TOPICS = ("booking", "payment", "voucher", "staff", "waitlist")
 LIVE = "('held', 'pending_payment', 'confirmed')"  # what the no-overlap constraint covers
 
 

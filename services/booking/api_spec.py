@@ -10,6 +10,7 @@ from services.booking import (
     clinic_settings,
     privacy_spec,
     schedules_spec,
+    waitlist_spec,
 )
 from services.booking.schemas import (
     MAX_EMBED_ORIGINS,
@@ -76,6 +77,10 @@ CLINIC_SCHEMA = _obj(
             "voucher_validity_months": {"type": "integer"},
             "voucher_min_amount": {"type": "integer", "description": "minor units"},
             "voucher_max_amount": {"type": "integer", "description": "minor units"},
+            "waitlist_offer_minutes": {
+                "type": "integer",
+                "description": "how long a time offered from the waitlist is held for the person offered it",
+            },
             "message": NULLABLE_STR,
         },
     },
@@ -307,6 +312,7 @@ CLINIC_SETTINGS = _obj(
     email=NULLABLE_STR,
     phone=NULLABLE_STR,
     embed_origins=EMBED_ORIGINS,
+    waitlist_offer_minutes={**INTEGER, "description": "how long a time offered from the waitlist is held"},
 )
 NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "description": "shown this once only"})]}
 KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
@@ -611,4 +617,5 @@ OPERATIONS: tuple[Operation, ...] = (
     *schedules_spec.OPERATIONS,
     *clinic_actions_spec.OPERATIONS,
     *privacy_spec.OPERATIONS,
+    *waitlist_spec.OPERATIONS,
 )

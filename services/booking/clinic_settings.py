@@ -27,6 +27,7 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "voucher_validity_months": (1, 120),
     "voucher_min_amount": (100, 500_000),
     "voucher_max_amount": (100, 500_000),
+    "waitlist_offer_minutes": (5, 240),
 }
 # Appointments start on a grid of whole five minutes (10:00, 10:05, …): nobody books a 10:07.
 SLOT_STEP_MULTIPLE = 5
@@ -64,6 +65,7 @@ FIELDS = (
     "email",
     "phone",
     "embed_origins",
+    "waitlist_offer_minutes",
 )
 
 

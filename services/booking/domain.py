@@ -65,6 +65,8 @@ class Clinic:
     # What a gift voucher of money may be worth, least and most, in minor units (payments checks a purchase).
     voucher_min_amount: int = 2500
     voucher_max_amount: int = 50000
+    # How long a time offered from the waitlist is held for the person offered it (migration 0017).
+    waitlist_offer_minutes: int = 30
 
     @property
     def rules(self) -> Rules:

@@ -23,10 +23,11 @@ from typing import Any
 
 import asyncpg
 
-from services.booking import privacy_rules, privacy_store, store
+from services.booking import privacy_rules, privacy_store, store, waitlist_store
 from services.booking.clinic_actions_store import Actor
 from services.booking.domain import BookingError, Clinic
 from services.booking.privacy_client import SERVICES, PrivacyClient
+from shared.outbox import add_event
 from shared.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,31 @@ def _booking_json(
     }
 
 
+def _waitlist_json(row: asyncpg.Record, clinic: Clinic) -> dict[str, Any]:
+    """A waitlist entry of the customer's (issue 20), with the times it was offered."""
+    return {
+        "id": str(row["id"]),
+        "treatment": {"id": str(row["treatment_id"]), "name": row["treatment_name"]},
+        "therapist": {"id": str(row["therapist_id"]), "name": row["therapist_name"]} if row["therapist_id"] else None,
+        "weekdays": list(row["weekdays"]),
+        "times_of_day": list(row["times_of_day"]),
+        "customer": {"name": row["customer_name"], "email": row["customer_email"]},
+        "status": row["status"],
+        "created_at": _local(row["created_at"], clinic),
+        "updated_at": _local(row["updated_at"], clinic),
+        "offers": [
+            {
+                "id": str(offer_id),
+                "starts_at": _local(starts_at, clinic),
+                "expires_at": _local(expires_at, clinic),
+                "status": status,
+                "created_at": _local(created_at, clinic),
+            }
+            for offer_id, starts_at, expires_at, status, created_at in row["offers"]
+        ],
+    }
+
+
 def _distinct(values: list[Any]) -> list[Any]:
     return list(dict.fromkeys(v for v in values if v is not None))
 
@@ -170,9 +196,11 @@ def export_document(
     facts: privacy_store.Found,
     health: Sealer,
     now: datetime,
+    waitlist: list[asyncpg.Record] | None = None,
 ) -> dict[str, Any]:
     """The one JSON file of an export (format customer-data/1, docs/privacy.md). `facts`: what the customer's
-    bookings say of their last visit and date of birth (the retention date of their unrestricted screenings)."""
+    bookings say of their last visit and date of birth (the retention date of their unrestricted screenings);
+    `waitlist`: their waitlist entries (waitlist_store.subject_entries)."""
     by_booking: dict[uuid.UUID, list[dict]] = {}
     for action in actions:
         by_booking.setdefault(action["booking_id"], []).append(
@@ -196,6 +224,7 @@ def export_document(
             ),
         },
         "bookings": [_booking_json(r, clinic, by_booking.get(r["id"], []), health, facts) for r in bookings],
+        "waitlist": [_waitlist_json(r, clinic) for r in waitlist or []],
     }
     for service in SERVICES:
         records = remote[service]
@@ -231,7 +260,8 @@ async def export(
         actions = await privacy_store.actions_of(conn, subject.clinic_id, [r["id"] for r in bookings])
         earlier = await privacy_store.requests_of_subject(conn, subject.clinic_id, subject.key)
         facts = await privacy_store.find_customer(conn, subject.clinic_id, subject.email, subject.key, now, lock=False)
-        document = export_document(subject, clinic, bookings, actions, remote, earlier, facts, health, now)
+        waitlist = await waitlist_store.subject_entries(conn, subject.clinic_id, subject.email)
+        document = export_document(subject, clinic, bookings, actions, remote, earlier, facts, health, now, waitlist)
         await privacy_store.insert_request(
             conn,
             subject.clinic_id,
@@ -255,6 +285,7 @@ class BookingPart:
     found: privacy_store.Found
     restrict: dict[uuid.UUID, date]  # screening (its booking's id) → its retention date, kept restricted
     delete: list[uuid.UUID]  # screenings past their retention date already: deleted now
+    waitlist_entries: int = 0  # their waitlist entries (issue 20): deleted, an open offer's hold released first
 
     @property
     def blockers(self) -> list[dict[str, Any]]:
@@ -263,14 +294,18 @@ class BookingPart:
 
     @property
     def erase(self) -> dict[str, int]:
-        return {"bookings": len(self.found.bookings), "screenings": len(self.delete)}
+        return {
+            "bookings": len(self.found.bookings),
+            "screenings": len(self.delete),
+            "waitlist_entries": self.waitlist_entries,
+        }
 
     @property
     def keep(self) -> dict[str, int]:
         return {"screenings": self.found.restricted + len(self.restrict)}
 
 
-def booking_part(found: privacy_store.Found, now: datetime) -> BookingPart:
+def booking_part(found: privacy_store.Found, now: datetime, waitlist_entries: int = 0) -> BookingPart:
     today = now.date()
     restrict: dict[uuid.UUID, date] = {}
     delete: list[uuid.UUID] = []
@@ -281,7 +316,7 @@ def booking_part(found: privacy_store.Found, now: datetime) -> BookingPart:
             delete.append(row["booking_id"])
         else:
             restrict[row["booking_id"]] = until
-    return BookingPart(found, restrict, delete)
+    return BookingPart(found, restrict, delete, waitlist_entries)
 
 
 async def erase(
@@ -297,7 +332,9 @@ async def erase(
     remote = await _at_once({s: client.erase(s, clinic_id, email, dry_run=True) for s in SERVICES})
     async with pool.acquire() as conn:
         mine = booking_part(
-            await privacy_store.find_customer(conn, clinic_id, email, subject.key, now, lock=False), now
+            await privacy_store.find_customer(conn, clinic_id, email, subject.key, now, lock=False),
+            now,
+            len(await waitlist_store.subject_entries(conn, clinic_id, email)),
         )
     blockers = mine.blockers + [b for s in SERVICES for b in remote[s]["blockers"]]
     if dry_run:
@@ -321,7 +358,7 @@ async def erase(
     }
     async with pool.acquire() as conn, conn.transaction():
         found = await privacy_store.find_customer(conn, clinic_id, email, subject.key, now, lock=True)
-        mine = booking_part(found, now)
+        mine = booking_part(found, now, await _erase_waitlist(conn, clinic_id, email))
         if mine.blockers:  # booked meanwhile: refused, as the dry run would have (the others erased what they had)
             raise _refused(mine.blockers)
         if mine.restrict:
@@ -347,6 +384,17 @@ async def erase(
     # The audit entry's id, never the email: the entry itself says whom, masked.
     log.info("customer erased", extra={"clinic_id": str(clinic_id), "privacy_request": str(row["id"])})
     return {"dry_run": False, "request": request_json(row), "erased": erased, "kept": kept}
+
+
+async def _erase_waitlist(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> int:
+    """In the erasure's transaction: the customer's open waitlist offers withdrawn and their held times freed
+    (announced as any release), then their entries deleted (their offers with them); how many entries."""
+    for entry_id, hold_id in await waitlist_store.subject_open_offer_holds(conn, clinic_id, email):
+        await waitlist_store.lock_hold(conn, hold_id)
+        if await waitlist_store.withdraw_offer(conn, entry_id, hold_id):
+            for lapsed in await store.release_holds(conn, hold_id):
+                await add_event(conn, lapsed.event)
+    return await waitlist_store.delete_subject_entries(conn, clinic_id, email)
 
 
 async def _voucher_names(client: PrivacyClient, subject: Subject) -> set[str]:

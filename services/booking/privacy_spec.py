@@ -115,6 +115,7 @@ EXPORT_DOCUMENT = _obj(
         "email",
         "customer",
         "bookings",
+        "waitlist",
         "payments",
         "vouchers_bought",
         "vouchers_received",
@@ -134,6 +135,10 @@ EXPORT_DOCUMENT = _obj(
         dates_of_birth={"type": "array", "items": DATE},
     ),
     bookings={"type": "array", "items": EXPORTED_BOOKING},
+    waitlist={
+        **RECORDS,
+        "description": "the customer's waitlist entries, each with its `offers` (the times held for them)",
+    },
     payments={**RECORDS, "description": "the payments service's: each with its `refunds`"},
     vouchers_bought={**RECORDS, "description": "each with its `ledger`, `redemptions` and `changes`; never the code"},
     vouchers_received=RECORDS,

@@ -11,6 +11,7 @@ from services.booking.http import clinic_actions as clinic_actions_http
 from services.booking.http import privacy as privacy_http
 from services.booking.http import schedules as schedules_http
 from services.booking.http import staff as staff_http
+from services.booking.http import waitlist as waitlist_http
 
 routes: list[web.AbstractRouteDef] = [
     *public.routes,
@@ -25,4 +26,5 @@ routes: list[web.AbstractRouteDef] = [
     *clinic_actions_http.routes,
     *booking_payment_http.routes,
     *privacy_http.routes,
+    *waitlist_http.routes,
 ]

@@ -207,6 +207,9 @@ class ClinicSettingsPatch(StrictModel):
     )
     email: ContactEmail | None = Field(default=None, description='The clinic\'s contact email; `""` clears it')
     phone: ContactPhone | None = Field(default=None, description='The clinic\'s contact phone; `""` clears it')
+    waitlist_offer_minutes: int | None = _setting(
+        "waitlist_offer_minutes", "How long a time offered from the waitlist is held for the person offered it"
+    )
 
 
 class PrivacySubjectIn(StrictModel):

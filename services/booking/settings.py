@@ -13,6 +13,9 @@ class BookingSettings(InternalTokenSettings):
     manage_link_key: str = DEV_MANAGE_LINK_KEY
     # Encrypts the health screening answers at rest (shared/sealing.py): never lose it, never in the database.
     health_data_key: str = DEV_HEALTH_DATA_KEY
+    # How often the waitlist's matcher looks for free times to offer (services/booking/waitlist.py); it also runs
+    # right after the hold sweeper expired something.
+    waitlist_sweep_seconds: float = 15.0
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

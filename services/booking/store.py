@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import asyncpg
 from asyncpg import Range
 
-from services.booking import clinic_settings
+from services.booking import clinic_settings, waitlist_store
 from services.booking.availability import Interval, Schedule, WeeklyTime
 from services.booking.domain import (
     LIVE_STATUSES,
@@ -42,7 +42,7 @@ RELEASABLE = f"status IN ({_sql_list(statuses_before('released'))})"
 
 CLINIC_COLUMNS = """id, slug, name, timezone, booking_horizon_days, min_notice_minutes, slot_step_minutes,
     hold_minutes, change_window_hours, reminder_offsets_minutes, voucher_validity_months, policy_message, email,
-    phone, address, embed_origins, voucher_min_amount, voucher_max_amount"""
+    phone, address, embed_origins, voucher_min_amount, voucher_max_amount, waitlist_offer_minutes"""
 TREATMENT_COLUMNS = """id, name, duration_minutes, price_amount, currency, buffer_before_minutes,
     buffer_after_minutes, requires_screening"""
 TREATMENT_FIELDS = tuple(column.strip() for column in TREATMENT_COLUMNS.split(","))
@@ -240,6 +240,14 @@ def _named(row) -> Named:
     if row["therapist_id"] is not None:
         therapist = Therapist(row["therapist_id"], row["therapist_name"], frozenset(row["therapist_treatments"]))
     return Named(clinic, treatment, therapist)
+
+
+async def named(
+    conn: asyncpg.Connection, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID | None
+) -> Named | None:
+    """What a request names (NAMED_COLUMNS: the treatment and therapist only if offered); None: no such clinic."""
+    row = await conn.fetchrow(f"SELECT {NAMED_COLUMNS} {NAMED_FROM}", slug, treatment_id, therapist_id)
+    return _named(row) if row else None
 
 
 @dataclass(frozen=True)
@@ -471,27 +479,35 @@ async def expire_overlapping_holds(
 ) -> list[Lapsed]:
     """Mark expired holds in the way of `blocked` as expired, in the caller's transaction, so they stop
     blocking now rather than when the sweeper next runs; those marked, to announce like the sweeper's."""
-    return [
-        Lapsed(*row)
-        for row in await conn.fetch(
+    return await _lapsed(
+        conn,
+        await conn.fetch(
             f"UPDATE bookings SET status = 'expired' WHERE therapist_id = $1 AND {EXPIRING} "
             f"AND expires_at <= now() AND blocked && $2 RETURNING {LAPSED_COLUMNS}",
             therapist_id,
             _range(blocked),
-        )
-    ]
+        ),
+    )
+
+
+async def _lapsed(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Lapsed]:
+    """Holds (or unpaid bookings) just marked expired or released, in the caller's transaction: a waitlist offer
+    made of one lapses with it, its entry waiting again (waitlist_store.holds_lapsed)."""
+    lapsed = [Lapsed(*row) for row in rows]
+    await waitlist_store.holds_lapsed(conn, [one.id for one in lapsed])
+    return lapsed
 
 
 async def release_holds(conn: asyncpg.Connection, hold_or_series_id: uuid.UUID) -> list[Lapsed]:
     """The customer let the hold (or every session of the series) go before booking it: released at once."""
-    return [
-        Lapsed(*row)
-        for row in await conn.fetch(
+    return await _lapsed(
+        conn,
+        await conn.fetch(
             f"UPDATE bookings SET status = 'released' WHERE (id = $1 OR series_id = $1) AND {RELEASABLE} "
             f"RETURNING {LAPSED_COLUMNS}",
             hold_or_series_id,
-        )
-    ]
+        ),
+    )
 
 
 INSERT_HOLD_COLUMNS = """bookings (id, clinic_id, treatment_id, therapist_id, course_id, series_id, series_index,
@@ -651,6 +667,7 @@ async def await_payment(
         confirm_key,
         customer.date_of_birth,
     )
+    await waitlist_store.holds_booked(conn, ids)  # a hold offered from the waitlist: the offer is taken
 
 
 async def back_to_hold(conn: asyncpg.Connection, ids: list[uuid.UUID], expires_at: datetime) -> None:
@@ -660,6 +677,7 @@ async def back_to_hold(conn: asyncpg.Connection, ids: list[uuid.UUID], expires_a
         ids,
         expires_at,
     )
+    await waitlist_store.holds_back(conn, ids)  # an offer's hold again: the offer is open again
 
 
 async def attach_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], payment_id: uuid.UUID) -> None:
@@ -717,16 +735,16 @@ async def move_booking(
 
 async def claim_expired_holds(conn: asyncpg.Connection, limit: int) -> list[Lapsed]:
     """Mark holds past their expiry as expired (SKIP LOCKED: several sweepers never collide)."""
-    return [
-        Lapsed(*row)
-        for row in await conn.fetch(
+    return await _lapsed(
+        conn,
+        await conn.fetch(
             f"""UPDATE bookings SET status = 'expired'
            WHERE id IN (SELECT id FROM bookings WHERE {EXPIRING} AND expires_at <= now()
                         ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING {LAPSED_COLUMNS}""",
             limit,
-        )
-    ]
+        ),
+    )
 
 
 # --- screening -----------------------------------------------------------------------------------

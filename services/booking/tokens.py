@@ -41,3 +41,25 @@ def check_token(key: str, token: str, booking_id: uuid.UUID, now: datetime) -> N
         raise TokenInvalid("signature")
     if datetime.fromtimestamp(expires, timezone.utc) <= now:
         raise TokenInvalid("expired")
+
+
+# --- links that name one thing for one purpose, without expiry (a waitlist entry's leave link, an offer's link) ----
+# The thing's own state decides what the link may still do (an entry left, an offer run out); the purpose keeps a
+# token for one kind of link from opening another kind, and from being a manage token.
+
+
+def _purpose_mac(key: str, purpose: str, thing_id: uuid.UUID) -> bytes:
+    return hmac.new(key.encode(), f"{purpose}:{thing_id}".encode(), hashlib.sha256).digest()
+
+
+def make_link_token(key: str, purpose: str, thing_id: uuid.UUID) -> str:
+    return _b64(_purpose_mac(key, purpose, thing_id))
+
+
+def check_link_token(key: str, purpose: str, token: str, thing_id: uuid.UUID) -> None:
+    try:
+        given = _unb64(token)
+    except (ValueError, TypeError):
+        raise TokenInvalid("malformed") from None
+    if not hmac.compare_digest(given, _purpose_mac(key, purpose, thing_id)):
+        raise TokenInvalid("signature")

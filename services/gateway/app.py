@@ -48,7 +48,13 @@ def create_app(settings: GatewaySettings, route_table: tuple[Route, ...] = ROUTE
     app.add_routes(docs_routes)
     app.router.add_route("*", "/api/{tail:.*}", proxy)
     app.router.add_route("*", "/dev/{tail:.*}", proxy)
-    for pages in ("/c/{tail:.*}", "/manage/{tail:.*}", "/vouchers/{tail:.*}", "/assets/{tail:.*}"):  # services/web
+    for pages in (
+        "/c/{tail:.*}",
+        "/manage/{tail:.*}",
+        "/vouchers/{tail:.*}",
+        "/waitlist/{tail:.*}",
+        "/assets/{tail:.*}",
+    ):  # services/web
         app.router.add_route("*", pages, proxy)
     for pages in ("/clinic", "/clinic/{tail:.*}"):  # the clinic dashboard (services/web/dashboard)
         app.router.add_route("*", pages, proxy)

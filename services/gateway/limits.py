@@ -26,11 +26,14 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 WINDOW = 60
 READ_METHODS = frozenset({"GET", "HEAD"})
 MAX_REMEMBERED = 10_000
-# A hold taken from a booking page counts against the same per-client hold limit as one taken via the API.
-PAGE_HOLD = re.compile(r"^/c/[^/]+/book/hold$")
+# A hold taken from a booking page (or a waitlist joined from one) counts against the same per-client hold limit as
+# one taken via the API.
+PAGE_HOLD = re.compile(r"^/c/[^/]+/book/(hold|waitlist)$")
 # Password guessing per client address: a handful of sign-in attempts per quarter hour (a token bucket: it
 # refills steadily), through the API or the dashboard's sign-in page (services/web, which passes the attempt on
 # to the booking service directly, so it is counted here once). Booking limits each account likewise.
+# Posts that make something costly (a hold of a time, a waitlist entry and its email), limited per client address.
+HOLD_LIKE_PATHS = frozenset({"/api/v1/holds", "/api/v1/waitlist"})
 SIGN_IN_PATHS = frozenset({"/api/v1/staff/sessions", "/clinic/sign-in"})
 SIGN_IN_WINDOW = 15 * 60
 
@@ -73,7 +76,8 @@ def may_check_alongside(request: web.Request) -> bool:
 def checks_for(request: web.Request, settings: GatewaySettings) -> list[Check]:
     client = request.remote or "unknown"
     checks = [(Limit("ip", settings.rate_limit_per_ip, WINDOW), client)]
-    if request.method == "POST" and (request.path == "/api/v1/holds" or PAGE_HOLD.match(request.path)):
+    # Joining the waitlist makes rows and emails: limited as holds are.
+    if request.method == "POST" and (request.path in HOLD_LIKE_PATHS or PAGE_HOLD.match(request.path)):
         checks.append((Limit("holds-ip", settings.rate_limit_holds_per_ip, WINDOW), client))
     if request.method == "POST" and request.path in SIGN_IN_PATHS:
         checks.append((Limit("sign-in-ip", settings.rate_limit_sign_ins_per_ip, SIGN_IN_WINDOW), client))

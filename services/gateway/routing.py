@@ -46,6 +46,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/clinic/therapists", "booking", 15, max_body=PHOTO_BODY_BYTES),
     # A therapist's calendar feed (public: its secret token is in the path, the logs redact it).
     Route("/api/v1/calendar", "booking", 10),
+    # The waitlist (issue 20): customers join, read an offer and leave; the clinic lists and removes entries.
+    Route("/api/v1/waitlist", "booking", 10),
+    Route("/api/v1/clinic/waitlist", "booking", 10),
     Route("/api/v1/vouchers", "payments", 20),
     Route("/api/v1/stripe", "payments", 15),
     Route("/api/v1/clinic/vouchers", "payments", 10),
@@ -57,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/c", "web", 25),
     Route("/manage", "web", 25),
     Route("/vouchers", "web", 10),
+    Route("/waitlist", "web", 10),  # leaving a waitlist, from its emails' link
     # The clinic dashboard: its pages call the clinic API back through the gateway, so they get that API's time.
     Route("/clinic", "web", 15),
     # A therapist's pages take the photo upload form: larger than the photo limit, so the page (not this gateway)

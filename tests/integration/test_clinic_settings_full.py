@@ -39,6 +39,7 @@ SEEDED = {
     "email": "hello@urbantherapy.example",
     "phone": "020 7946 0000",
     "embed_origins": [],
+    "waitlist_offer_minutes": 30,
 }
 
 
@@ -101,6 +102,7 @@ async def test_every_setting_at_once_with_repeated_reminders_kept_once_and_conta
         "email": "",
         "phone": "",
         "embed_origins": ["https://urban.example"],
+        "waitlist_offer_minutes": 45,
     }
     changed = await change(gateway, keys[URBAN], wanted)
     assert changed == {
@@ -115,6 +117,7 @@ async def test_every_setting_at_once_with_repeated_reminders_kept_once_and_conta
     assert public["contact"] == {"email": None, "phone": None, "address": "1 New Street\nLondon E1"}
     assert public["policies"]["voucher_min_amount"] == 1000 and public["policies"]["voucher_max_amount"] == 100000
     assert public["name"] == "Urban Therapy, Shoreditch"
+    assert public["policies"]["waitlist_offer_minutes"] == 45
 
 
 # --- each setting's checks ----------------------------------------------------------------------------------

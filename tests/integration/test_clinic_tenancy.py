@@ -27,6 +27,7 @@ KINDS = (
     "treatments",
     "courses",
     "therapists",
+    "waitlist",
 )
 TIME_OFF = {"start": "2030-01-07T09:00:00+00:00", "end": "2030-01-07T17:00:00+00:00", "reason": "training"}
 # Valid bodies, so that a 404 is about the id and not a 422 about the body.
@@ -73,7 +74,17 @@ async def _clinic_a_things(
     assert staff.status == 201, await staff.text()
     time_off = await gateway.post(f"{CLINIC_API}therapists/{THERAPIST}/time-off", headers=key_a, json=TIME_OFF)
     assert time_off.status == 201, await time_off.text()
+    waiting = await gateway.post(
+        "/api/v1/waitlist",
+        json={
+            "clinic": "urban-therapy",
+            "treatment": TREATMENT,
+            "customer": {"name": "Wendy Wait", "email": "wendy@example.com"},
+        },
+    )
+    assert waiting.status == 201, await waiting.text()
     return {
+        "waitlist": (await waiting.json())["id"],
         "staff": (await staff.json())["id"],
         "treatments": TREATMENT,
         "courses": COURSE,

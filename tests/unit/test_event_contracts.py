@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.booking import accounts
+from services.booking import accounts, waitlist
 from services.booking import consumer as booking_consumer
 from services.booking import service as booking_service
 from services.booking.availability import Interval
@@ -412,6 +412,60 @@ def _staff_invited() -> tuple[Event, dict]:
     }
 
 
+WAITLIST_LINKS = waitlist.Links("https://clinic.example", "k")
+WAITLIST_CLINIC = {"id": str(CLINIC.id), "slug": CLINIC.slug, "name": CLINIC.name, "timezone": CLINIC.timezone}
+
+
+def _waitlist_joined() -> tuple[Event, dict]:
+    # Joining, as services/booking/waitlist.join builds it (issue 20).
+    entry_id = uuid.uuid4()
+    leave_url = WAITLIST_LINKS.leave_url(entry_id)
+    event = waitlist.joined_event(
+        entry_id, CLINIC, TREATMENT, AMARA, "Ada Lovelace", "ada@example.com", [0, 4], ["morning"], leave_url
+    )
+    return event, {
+        "entry_id": str(entry_id),
+        "clinic": WAITLIST_CLINIC,
+        "treatment": {"id": str(TREATMENT.id), "name": TREATMENT.name},
+        "therapist": {"id": str(AMARA.id), "name": "Amara Okafor"},
+        "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "leave_url": leave_url,
+        "weekdays": [0, 4],
+        "times_of_day": ["morning"],
+    }
+
+
+def _waitlist_offered() -> tuple[Event, dict]:
+    # An offer, as services/booking/waitlist's matcher builds it (issue 20).
+    offer_id, entry_id = uuid.uuid4(), uuid.uuid4()
+    expires_at = NOW + timedelta(minutes=30)
+    event = waitlist.offered_event(
+        offer_id,
+        entry_id,
+        CLINIC,
+        TREATMENT,
+        AMARA,
+        START,
+        expires_at,
+        "Ada Lovelace",
+        "ada@example.com",
+        WAITLIST_LINKS,
+    )
+    return event, {
+        "offer_id": str(offer_id),
+        "entry_id": str(entry_id),
+        "clinic": WAITLIST_CLINIC,
+        "treatment": {"id": str(TREATMENT.id), "name": TREATMENT.name},
+        "therapist": {"id": str(AMARA.id), "name": "Amara Okafor"},
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "expires_at": expires_at.isoformat(),
+        "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "offer_url": WAITLIST_LINKS.offer_url(CLINIC.slug, offer_id),
+        "leave_url": WAITLIST_LINKS.leave_url(entry_id),
+    }
+
+
 SYNC_PRODUCERS = {
     "booking.confirmed": _confirmed,
     "booking.rescheduled": _rescheduled,
@@ -425,6 +479,8 @@ SYNC_PRODUCERS = {
     "booking.payment_orphaned": _payment_orphaned,
     "voucher.delivery_changed": _voucher_delivery_changed,
     "staff.invited": _staff_invited,
+    "waitlist.joined": _waitlist_joined,
+    "waitlist.offered": _waitlist_offered,
 }
 ASYNC_PRODUCERS = {
     "payment.succeeded": _payment_succeeded,

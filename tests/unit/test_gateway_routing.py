@@ -20,6 +20,7 @@ from services.gateway.routing import service_for
         ("/c/urban-therapy", "web"),
         ("/c/urban-therapy/book/hold", "web"),
         ("/manage/123", "web"),
+        ("/waitlist/123/leave", "web"),
         ("/assets/site.0123456789ab.css", "web"),
     ],
 )

@@ -100,6 +100,7 @@ VARIABLES_READ_BEFORE = {
 VARIABLES_ADDED = {
     "WEBHOOK_LOG_BODY_DAYS",  # issue 19: retention of webhook delivery bodies (notifications.prune_logs)
     "EMAIL_BODY_DAYS",  # issue 19: retention of email bodies (notifications.prune_logs)
+    "WAITLIST_SWEEP_SECONDS",  # issue 20: how often the booking service's waitlist matcher runs
 }
 
 # Who reads what beyond the base (grep of the services' code): the variable, and the processes using it.
@@ -137,6 +138,7 @@ USED_BY = {
     "CORS_ORIGINS": {"gateway"},
     "WEBHOOK_LOG_BODY_DAYS": {"celery-worker"},
     "EMAIL_BODY_DAYS": {"celery-worker"},
+    "WAITLIST_SWEEP_SECONDS": {"booking"},
 }
 
 # The secrets each service refuses to start without in production (validate_for_production, at run_service).
@@ -207,6 +209,7 @@ DEFAULTS_BEFORE = {
     # Added since (VARIABLES_ADDED).
     "webhook_log_body_days": 30,
     "email_body_days": 365,
+    "waitlist_sweep_seconds": 15.0,
 }
 
 

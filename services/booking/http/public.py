@@ -43,6 +43,7 @@ def _clinic_json(c: Clinic) -> dict:
             "voucher_validity_months": c.voucher_validity_months,
             "voucher_min_amount": c.voucher_min_amount,
             "voucher_max_amount": c.voucher_max_amount,
+            "waitlist_offer_minutes": c.waitlist_offer_minutes,
             "message": c.policy_message,
         },
         "embed_origins": list(c.embed_origins),
