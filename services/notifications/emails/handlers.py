@@ -229,6 +229,23 @@ async def on_staff_invited(mailer: Mailer, ctx: HandlerContext, event: Event) ->
     )
 
 
+async def on_waitlist_joined(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """A customer joined a clinic's waitlist: what they asked for, and the link to leave (no webhook)."""
+    joined = contracts.parse(contracts.WaitlistJoined, event)
+    await _keep_clinic(mailer, ctx, joined.clinic)
+    data = joined.to_data()
+    await _record(mailer, ctx, event, "waitlist_joined", lambda: rendering.waitlist_joined(data))
+
+
+async def on_waitlist_offered(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """A freed time held for the first customer waiting whose wishes it matches: the offer, with its links (the
+    customer's tokens: in this email only, never logged)."""
+    offered = contracts.parse(contracts.WaitlistOffered, event)
+    await _keep_clinic(mailer, ctx, offered.clinic)
+    data = offered.to_data()
+    await _record(mailer, ctx, event, "waitlist_offered", lambda: rendering.waitlist_offered(data))
+
+
 HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] = {
     "booking.confirmed": on_booking_confirmed,
     "booking.rescheduled": on_booking_rescheduled,
@@ -239,6 +256,8 @@ HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] 
     "voucher.delivery_changed": on_voucher_delivery_changed,
     "voucher.expiring": on_voucher_expiring,
     "staff.invited": on_staff_invited,
+    "waitlist.joined": on_waitlist_joined,
+    "waitlist.offered": on_waitlist_offered,
 }
 
 

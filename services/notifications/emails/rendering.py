@@ -391,6 +391,81 @@ def voucher_expiring(data: dict, brand: Brand, *, book_url: str) -> RenderedEmai
     )
 
 
+# --- the waitlist -------------------------------------------------------------------------------
+
+WEEKDAY_WORDS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
+# The parts of the day as the waitlist takes them (times the clinic's wall clock shows when the visit starts).
+TIME_OF_DAY_WORDS = {
+    "morning": "mornings (before 12:00)",
+    "afternoon": "afternoons (12:00 to 17:00)",
+    "evening": "evenings (from 17:00)",
+}
+
+
+def _or_list(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def weekdays_in_words(weekdays: list[int] | None) -> str:
+    """E.g. 'Mondays or Wednesdays' (0 = Monday); none chosen: 'Any day'."""
+    if not weekdays:
+        return "Any day"
+    return _or_list([WEEKDAY_WORDS[d] for d in sorted(set(weekdays))])
+
+
+def times_of_day_in_words(times_of_day: list[str] | None) -> str:
+    """E.g. 'Mornings (before 12:00) or evenings (from 17:00)'; none chosen: 'Any time'."""
+    if not times_of_day:
+        return "Any time"
+    chosen = [TIME_OF_DAY_WORDS[t] for t in TIME_OF_DAY_WORDS if t in times_of_day]
+    words = _or_list(chosen)
+    return words[:1].upper() + words[1:]
+
+
+def waitlist_joined(data: dict) -> RenderedEmail:
+    """To the customer who joined a clinic's waitlist: what they asked for, in words (nothing chosen: any), and
+    the link to leave it."""
+    therapist = data["therapist"]
+    context = {
+        **data,
+        "therapist_words": therapist["name"] if therapist else "Any therapist",
+        "days_words": weekdays_in_words(data["weekdays"]),
+        "times_words": times_of_day_in_words(data["times_of_day"]),
+    }
+    text, html = _render("waitlist_joined", context)
+    return RenderedEmail(
+        kind="waitlist_joined",
+        to_address=data["customer"]["email"],
+        subject=f"You're on the waitlist for {data['treatment']['name']} at {data['clinic']['name']}",
+        text_body=text,
+        html_body=html,
+        from_name=data["clinic"]["name"],
+    )
+
+
+def waitlist_offered(data: dict) -> RenderedEmail:
+    """To the first customer waiting whose wishes a freed time matches: the time (held for them until
+    `expires_at`), the link into the booking flow for it, and the link to leave the waitlist. Both links carry
+    the customer's token: they are in this email and nowhere else."""
+    tz = data["clinic"]["timezone"]
+    context = {
+        **data,
+        "when": local_time_label(data["start"], tz),
+        "held_until": local_time_label(data["expires_at"], tz),
+    }
+    text, html = _render("waitlist_offered", context)
+    return RenderedEmail(
+        kind="waitlist_offered",
+        to_address=data["customer"]["email"],
+        subject=(
+            f"A time has come up: {data['treatment']['name']} with {data['therapist']['name']}, {context['when']}"
+        ),
+        text_body=text,
+        html_body=html,
+        from_name=data["clinic"]["name"],
+    )
+
+
 # --- staff accounts ------------------------------------------------------------------------------
 
 ROLE_WORDS = {
