@@ -143,6 +143,20 @@ class Api:
         body = {"token": token, "start": start, **({"therapist": therapist} if therapist else {})}
         return await self._call("POST", f"{self.booking_url}/api/v1/bookings/{booking_id}/reschedule", json=body)
 
+    # --- the waitlist (booking) ---------------------------------------------------------------------
+
+    async def join_waitlist(self, body: dict) -> dict:
+        """201 (or 200: the same wishes already waiting) {id, status, leave_url}; ApiRefused 422 for bad input."""
+        return await self._call("POST", f"{self.booking_url}/api/v1/waitlist", json=body)
+
+    async def waitlist_offer(self, offer_id: str, token: str) -> dict:
+        """An offer's held time; ApiRefused 404 (not this link), 410 `offer_expired` (lapsed, withdrawn, taken)."""
+        return await self._call("GET", f"{self.booking_url}/api/v1/waitlist/offers/{offer_id}", params={"token": token})
+
+    async def leave_waitlist(self, entry_id: str, token: str) -> dict:
+        """{status: "left"} (again for an entry already left); ApiRefused 404 (not this link)."""
+        return await self._call("POST", f"{self.booking_url}/api/v1/waitlist/{entry_id}/leave", json={"token": token})
+
     # --- gift vouchers (payments) -------------------------------------------------------------------
 
     async def voucher_options(self) -> dict:

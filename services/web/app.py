@@ -8,7 +8,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.web import booking, card_payment, formatting, gifts, manage, vouchers
+from services.web import booking, card_payment, formatting, gifts, manage, vouchers, waitlist
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache, Kept
@@ -23,6 +23,7 @@ from services.web.dashboard import privacy as dashboard_privacy
 from services.web.dashboard import settings_page as dashboard_settings
 from services.web.dashboard import therapists as dashboard_therapists
 from services.web.dashboard import vouchers as dashboard_vouchers
+from services.web.dashboard import waitlist as dashboard_waitlist
 from services.web.dashboard.api import GATEWAY_URL
 from services.web.dashboard.session import SESSIONS, SessionStore
 from services.web.flows import FLOWS, VOUCHER_FLOWS, FlowStore
@@ -84,6 +85,7 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(manage.routes)
     app.add_routes(vouchers.routes)
     app.add_routes(gifts.routes)
+    app.add_routes(waitlist.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(dashboard_bookings.routes)
     app.add_routes(dashboard_catalogue.routes)
@@ -93,4 +95,5 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(dashboard_settings.routes)
     app.add_routes(dashboard_therapists.routes)
     app.add_routes(dashboard_vouchers.routes)
+    app.add_routes(dashboard_waitlist.routes)
     return app

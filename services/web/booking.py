@@ -241,19 +241,26 @@ async def hold(request: web.Request) -> web.Response:
             else "Sorry, that time cannot be booked. Please choose another."
         )
         raise web.HTTPSeeOther(f"/c/{slug}/book?" + _query({**back, "message": message}))
+    raise await start_with_hold(request, slug, held, back)
+
+
+async def start_with_hold(request: web.Request, slug: str, held: dict, choice: dict) -> web.HTTPSeeOther:
+    """The flow at its screening step with `held` (a hold as the holds API answers it: id, expires_at, start),
+    `choice` being where "choose a different time" goes back to: the redirect that says so, with the flow's cookie.
+    A time this browser held before is let go, unless it is this very hold (a waitlist offer's link opened twice)."""
     flows = request.app[FLOWS]
     found = await flows.find(request)
-    if found and "hold" in found[1] and "booking" not in found[1]:
+    if found and "hold" in found[1] and "booking" not in found[1] and found[1]["hold"]["id"] != held["id"]:
         await api(request).release(found[1]["hold"]["id"])  # the time chosen before is free again
     # A gift voucher brought from its email (vouchers.book_with) waits for the details step.
     code = found[1].get("voucher_code") if found and found[1].get("clinic") == slug else None
     flow_id = await flows.save(
         found[0] if found else None,
-        {"clinic": slug, "hold": held, "choice": back, **({"voucher_code": code} if code else {})},
+        {"clinic": slug, "hold": held, "choice": choice, **({"voucher_code": code} if code else {})},
     )
     response = web.HTTPSeeOther(f"/c/{slug}/book/screening")
     flows.remember(response, flow_id)
-    raise response
+    return response
 
 
 def _query(params: dict) -> str:

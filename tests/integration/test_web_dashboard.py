@@ -23,7 +23,17 @@ from tests.support.dashboard import (  # noqa: F401  (dashboard, owner, receptio
     signed_in,
 )
 
-OWNER_AREAS = ("Diary", "Catalogue", "Therapists", "Vouchers", "Staff", "Integrations", "Settings", "Privacy")
+OWNER_AREAS = (
+    "Diary",
+    "Catalogue",
+    "Therapists",
+    "Vouchers",
+    "Waitlist",
+    "Staff",
+    "Integrations",
+    "Settings",
+    "Privacy",
+)
 OWNER_ONLY = {"/clinic/staff", "/clinic/integrations", "/clinic/settings", "/clinic/privacy"}
 
 
@@ -58,7 +68,13 @@ async def test_a_staff_account_sees_no_owner_links_and_is_refused_the_staff_page
 ):
     home = await signed_in(dashboard, STAFF_EMAIL)
     assert "Signed in as <strong>Rita Patel</strong>" in home and "(Staff)" in home
-    assert {"/clinic/diary", "/clinic/catalogue", "/clinic/therapists", "/clinic/vouchers"} <= links(home)
+    assert {
+        "/clinic/diary",
+        "/clinic/catalogue",
+        "/clinic/therapists",
+        "/clinic/vouchers",
+        "/clinic/waitlist",
+    } <= links(home)
     assert not OWNER_ONLY & links(home), "no link to what the role may not use"
     refused = await page(await dashboard.get("/clinic/staff"), 403)
     assert "You cannot use this page" in refused and "Only the clinic's owner" in refused

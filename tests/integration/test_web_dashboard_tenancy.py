@@ -41,6 +41,7 @@ def urls_for(path: str, ids: dict[str, str]) -> list[str]:
         "staff_id": ids["staff"],
         "voucher_id": ids["vouchers"],
         "time_off_id": ids["time_off_id"],
+        "entry_id": ids["waitlist"],
     }
     if path.startswith("/clinic/catalogue/"):
         pairs = [{"kind": "treatments", "item_id": TREATMENT}, {"kind": "courses", "item_id": COURSE}]
@@ -88,6 +89,8 @@ async def clinic_a_state(site, key_a: dict, ids: dict[str, str]) -> dict:
         "api_key": keys[ids["api-keys"]],
         "staff": sorted(s["id"] for s in (await read("/api/v1/clinic/staff"))["staff"]),
         "voucher": (await read(f"/api/v1/clinic/vouchers/{ids['vouchers']}"))["status"],
+        # Its entries, none removed (a matcher running beside the test may offer one a time: not a change of ours).
+        "waitlist": [e["id"] for e in (await read("/api/v1/clinic/waitlist"))["entries"] if e["status"] != "removed"],
     }
 
 

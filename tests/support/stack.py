@@ -52,6 +52,8 @@ def stack_env(database_url: str, redis_url: str, workdir: Path) -> dict[str, str
             "LOST_TASK_SECONDS": "8",
             # Due reminders and gift emails are looked for this often (production: a minute).
             "SCHEDULED_SWEEP_SECONDS": "1",
+            # The waitlist's matcher offers freed times this often (production: every 15 seconds).
+            "WAITLIST_SWEEP_SECONDS": "1",
             # Storms and benchmarks come from one address: count, but do not stop them.
             "RATE_LIMIT_PER_IP": "1000000",
             "RATE_LIMIT_HOLDS_PER_IP": "1000000",

@@ -4,10 +4,10 @@ from services.web.dashboard.navigation import AREAS, areas_for, current_area
 
 
 def test_staff_see_the_day_s_areas_and_owners_every_area():
-    assert [a.label for a in areas_for("staff")] == ["Diary", "Catalogue", "Therapists", "Vouchers"]
+    assert [a.label for a in areas_for("staff")] == ["Diary", "Catalogue", "Therapists", "Vouchers", "Waitlist"]
     assert areas_for("owner") == AREAS
     assert {a.label for a in AREAS if a.owner_only} == {"Staff", "Integrations", "Settings", "Privacy"}
-    assert [a.label for a in areas_for("someone else")] == ["Diary", "Catalogue", "Therapists", "Vouchers"]
+    assert [a.label for a in areas_for("someone else")] == ["Diary", "Catalogue", "Therapists", "Vouchers", "Waitlist"]
 
 
 def test_a_page_belongs_to_the_area_its_path_is_under():

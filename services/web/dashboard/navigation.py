@@ -16,14 +16,15 @@ class Area:
     owner_only: bool = False
 
 
-# Reception runs the day (diary, bookings, vouchers) and reads the catalogue and therapists; the owner also runs
-# the accounts, the settings, the integrations (API keys, webhooks) and customers' data requests (privacy). The API
-# refuses the rest (403) anyway.
+# Reception runs the day (diary, bookings, vouchers, the waitlist) and reads the catalogue and therapists; the owner
+# also runs the accounts, the settings, the integrations (API keys, webhooks) and customers' data requests (privacy).
+# The API refuses the rest (403) anyway.
 AREAS: tuple[Area, ...] = (
     Area("Diary", "/clinic/diary", "The day and the week for each therapist: bookings, holds, breaks and time off."),
     Area("Catalogue", "/clinic/catalogue", "Treatments and courses, their prices and the order they are shown in."),
     Area("Therapists", "/clinic/therapists", "Profiles, the treatments each gives, working hours and time off."),
     Area("Vouchers", "/clinic/vouchers", "Gift vouchers, their balances and the monthly sales report."),
+    Area("Waitlist", "/clinic/waitlist", "Customers waiting for a time to come up, and the times offered to them."),
     Area("Staff", "/clinic/staff", "Invite the people who sign in to this dashboard, or remove them.", owner_only=True),
     Area(
         "Integrations",
