@@ -59,6 +59,19 @@ INVARIANTS = (
                 SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))""",
     ),
     Invariant(
+        "every booking's price is its voucher part + card part + due at the clinic; refunds never exceed the card",
+        """
+        SELECT bp.reference_id::text FROM payments.booking_parts bp
+        LEFT JOIN payments.payments p ON p.purpose = 'booking' AND p.reference_id = bp.reference_id
+        WHERE bp.price <> bp.voucher_part + bp.card_part + bp.due_at_clinic
+           OR bp.card_part <> coalesce(p.amount, 0)
+           OR coalesce(p.amount_refunded, 0) > bp.card_part
+           OR (SELECT coalesce(sum(r.amount), 0) FROM payments.refunds r
+               WHERE r.payment_id = p.id AND r.status NOT IN ('failed', 'canceled')) > bp.card_part
+           OR bp.price <> (SELECT coalesce(sum(b.price_amount), bp.price) FROM booking.bookings b
+                           WHERE b.id = bp.reference_id OR b.series_id = bp.reference_id)""",
+    ),
+    Invariant(
         "every confirmed booking has its confirmation email",
         """
         SELECT o.envelope->'data'->>'booking_id' FROM booking.outbox o

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.payments import service, voucher_service
+from services.payments import service, store, voucher_service
 from services.payments.settings import PaymentsSettings
 from services.payments.stripe_gateway import StripeGateway
 from shared import contracts
@@ -32,10 +32,13 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
         # clinic's cancellation on the customer's behalf, at any time (its event says `refund: full`).
         booking = contracts.parse(contracts.BookingChanged, event)
         reason = "cancelled_by_clinic" if booking.cancelled_by == "clinic" else "cancelled_by_customer"
-        price = booking.price.amount
         paid_for = uuid.UUID(booking.paid_for)  # the series for a session of a course, else the booking
         # Called off before it was paid (a phone booking awaiting its payment): nobody may pay it now.
         await service.cancel_open_payment(ctx.conn, stripe, paid_for, "booking cancelled")
+        # Under a deposit, what was still due at the clinic is owed no more, first: only what was paid comes back.
+        price = booking.price.amount - await store.cancel_due(ctx.conn, paid_for, booking.price.amount)
+        if price <= 0:
+            return
         to_voucher = await voucher_service.give_back(ctx.conn, paid_for, entry="refund", value=price)
         if price - to_voucher > 0:
             await service.refund_booking_payment(

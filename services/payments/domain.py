@@ -40,3 +40,10 @@ def check_amount(amount: int, currency: str, clinic_currency: str) -> None:
         raise PaymentError(
             422, "amount_out_of_range", f"Card payments must be between {MIN_AMOUNT} and {MAX_AMOUNT} minor units"
         )
+
+
+def card_and_clinic_parts(rest: int, card_at_most: int | None) -> tuple[int, int]:
+    """What is left after the voucher part, split: (the card part, now; what is due at the clinic). The card pays
+    it all unless the booking service caps it (a deposit), then at most the cap; the clinic is owed the rest."""
+    card = rest if card_at_most is None else min(card_at_most, rest)
+    return card, rest - card

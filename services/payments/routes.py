@@ -103,6 +103,7 @@ async def booking_payment(request: web.Request) -> web.Response:
             sessions=body.sessions,
             voucher_code=body.voucher_code,
             pay_rest_by_card=body.pay_rest_by_card,
+            card_at_most=body.card_at_most,
             now=_now(),
         )
     return web.json_response(answer, status=201)

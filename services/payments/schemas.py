@@ -23,6 +23,9 @@ class BookingPaymentIn(StrictModel):
     sessions: int = Field(ge=1, le=12)
     voucher_code: str | None = Field(default=None, max_length=40)
     pay_rest_by_card: bool = True
+    # A deposit (issue 20): the card pays at most this now, after the voucher part; the rest is due at the clinic.
+    # None: the card pays all the rest.
+    card_at_most: int | None = Field(default=None, ge=0, le=PG_INTEGER_MAX)
 
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

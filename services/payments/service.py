@@ -12,7 +12,7 @@ from typing import Callable
 import asyncpg
 
 from services.payments import store, voucher_service
-from services.payments.domain import FROM_STRIPE, PaymentError, check_amount, next_status
+from services.payments.domain import FROM_STRIPE, PaymentError, card_and_clinic_parts, check_amount, next_status
 from services.payments.stripe_gateway import Intent, StripeGateway, StripeRefused, StripeUnavailable
 from services.payments.vouchers import Charge
 from shared import contracts
@@ -102,13 +102,15 @@ async def request_booking_payment(
     voucher_code: str | None,
     pay_rest_by_card: bool,
     now,
+    card_at_most: int | None = None,
 ) -> dict:
-    """How a booking is paid: a voucher first if given (all of it, or what is left on it), the rest by card.
-    Created once per booking; a retry gets the same answer."""
+    """How a booking is paid: a voucher first if given (all of it, or what is left on it), the rest by card, or
+    under a deposit (`card_at_most`) the card at most that and the rest due at the clinic. Created once per
+    booking; a retry gets the same answer (the parts are kept in booking_parts, written with the first)."""
     if currency.upper() != CLINIC_CURRENCY:
         raise PaymentError(422, "currency_mismatch", f"This clinic takes payments in {CLINIC_CURRENCY}")
     applied = None
-    card_amount = amount
+    rest = amount
     if voucher_code:
         applied = await voucher_service.redeem(
             conn,
@@ -118,16 +120,29 @@ async def request_booking_payment(
             keys=keys,
             now=now,
         )
-        card_amount = applied.redemption.card_amount
-        if card_amount > 0 and not pay_rest_by_card:
-            raise PaymentError(
-                402,
-                "voucher_insufficient",
-                "The voucher does not cover this booking; please pay the rest by card",
-                {"voucher_pays": applied.redemption.value, "rest": card_amount},
-            )
+        rest = applied.redemption.card_amount
+    card_amount, due = card_and_clinic_parts(rest, card_at_most)
+    if applied is not None and card_amount > 0 and not pay_rest_by_card:
+        raise PaymentError(
+            402,
+            "voucher_insufficient",
+            "The voucher does not cover this booking; please pay the rest by card",
+            {"voucher_pays": applied.redemption.value, "rest": card_amount},
+        )
+    parts = await store.insert_parts(
+        conn,
+        reference_id=booking_id,
+        clinic_id=clinic_id,
+        currency=currency,
+        price=amount,
+        voucher_part=amount - rest,
+        card_part=card_amount,
+        due_at_clinic=due,
+    )
+    if parts["card_part"] != card_amount:
+        raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
     if card_amount == 0:
-        return payment_json(None, applied, currency)
+        return _with_due(payment_json(None, applied, currency), parts)
     row = await _card_payment(
         conn,
         stripe,
@@ -137,7 +152,12 @@ async def request_booking_payment(
         currency=currency,
         customer_email=customer_email,
     )
-    return payment_json(row, applied)
+    return _with_due(payment_json(row, applied), parts)
+
+
+def _with_due(body: dict, parts) -> dict:
+    """The answer with what is due at the clinic, as first recorded (zero when the card pays all the rest)."""
+    return {**body, "due_at_clinic": {"amount": parts["due_at_clinic"], "currency": parts["currency"]}}
 
 
 async def _card_payment(

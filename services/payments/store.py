@@ -133,6 +133,52 @@ async def complete_refund(
     )
 
 
+# --- a booking's parts: voucher, card, due at the clinic ---------------------------------------------
+
+PARTS_COLUMNS = "reference_id, clinic_id, currency, price, voucher_part, card_part, due_at_clinic, due_cancelled"
+
+
+async def insert_parts(
+    conn: asyncpg.Connection,
+    *,
+    reference_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    currency: str,
+    price: int,
+    voucher_part: int,
+    card_part: int,
+    due_at_clinic: int,
+) -> asyncpg.Record:
+    """The booking's parts: these if it had none, else those written first (the same on every call)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO booking_parts (reference_id, clinic_id, currency, price, voucher_part, card_part, due_at_clinic)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reference_id) DO NOTHING RETURNING {PARTS_COLUMNS}""",
+        reference_id,
+        clinic_id,
+        currency,
+        price,
+        voucher_part,
+        card_part,
+        due_at_clinic,
+    )
+    return row or await conn.fetchrow(
+        f"SELECT {PARTS_COLUMNS} FROM booking_parts WHERE reference_id = $1", reference_id
+    )
+
+
+async def cancel_due(conn: asyncpg.Connection, reference_id: uuid.UUID, value: int) -> int:
+    """Take up to `value` off what is still due at the clinic for this booking; what was taken off."""
+    still_due = await conn.fetchval(
+        "SELECT due_at_clinic - due_cancelled FROM booking_parts WHERE reference_id = $1 FOR UPDATE", reference_id
+    )
+    taken = min(value, still_due or 0)
+    if taken > 0:
+        await conn.execute(
+            "UPDATE booking_parts SET due_cancelled = due_cancelled + $2 WHERE reference_id = $1", reference_id, taken
+        )
+    return taken
+
+
 # --- vouchers ------------------------------------------------------------------------------------
 
 VOUCHER_COLUMNS = """id, clinic_id, clinic_slug, clinic_name, clinic_timezone, validity_months, kind, vat_class, unit,

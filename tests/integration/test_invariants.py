@@ -46,6 +46,11 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
     async with payments_pool.acquire() as conn:
         await conn.execute("UPDATE vouchers SET balance = balance + 1 WHERE id = $1", uuid.UUID(voucher["id"]))
         await conn.execute("UPDATE vouchers SET issued_at = NULL WHERE id = $1", uuid.UUID(voucher["id"]))
+        await conn.execute(  # its parts no longer name what the card paid
+            "UPDATE booking_parts SET card_part = card_part - 1, due_at_clinic = due_at_clinic + 1 "
+            "WHERE reference_id = $1",
+            uuid.UUID(paid["id"]),
+        )
     await redis.xadd(dead_letter_key(settings.redis_prefix, "booking"), {"event": "{}"})
     async with notifications_pool.acquire() as conn:
         await conn.execute("DELETE FROM emails WHERE kind = 'booking_confirmed'")
@@ -61,6 +66,7 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
         "no two live reservations of a therapist overlap": 1,
         "every voucher's balance is its ledger's sum, and never below zero": 1,
         "every succeeded payment has its booking, its issued voucher or its refund": 1,
+        "every booking's price is its voucher part + card part + due at the clinic; refunds never exceed the card": 1,
         "every confirmed booking has its confirmation email": 1,
         "every confirmed booking has one booking.created delivery per endpoint subscribed then": 1,
         "no outbox row is left unpublished": 1,
@@ -79,4 +85,4 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
     )
     assert command.returncode == 1, command.stderr
     assert "FAIL      1  no two live reservations of a therapist overlap" in command.stdout
-    assert "violation(s) of 7 invariants" in command.stdout
+    assert "violation(s) of 8 invariants" in command.stdout

@@ -1,4 +1,4 @@
-"""`python -m tests.support.audit DATABASE_URL`: the "no charge without a booking" check.
+"""`python -m tests.support.audit DATABASE_URL`: the "no charge without a booking" check, and the parts' sums.
 
 Every succeeded card payment must be attached to a confirmed (or completed) booking or an issued
 voucher, or be refunded in full; and no open PaymentIntent may wait for a booking that was never
@@ -35,6 +35,28 @@ WHERE p.purpose = 'booking' AND p.status IN ('requires_payment', 'processing')
 """
 
 
+# Every booking asked about is paid in parts (issue 20): price = voucher part + card part + due at the clinic; the
+# card part is its card payment's amount (no payment when 0); the price is its bookings' price; refunds never
+# exceed the card part. One row per booking whose parts do not add up.
+PARTS_NOT_ADDING_UP = """
+SELECT bp.reference_id, bp.price, bp.voucher_part, bp.card_part, bp.due_at_clinic,
+       coalesce(p.amount, 0) AS paid_by_card, coalesce(r.refunded, 0) AS refunded
+FROM payments.booking_parts bp
+LEFT JOIN payments.payments p ON p.purpose = 'booking' AND p.reference_id = bp.reference_id
+LEFT JOIN (SELECT payment_id, sum(amount) AS refunded FROM payments.refunds
+           WHERE status NOT IN ('failed', 'canceled') GROUP BY payment_id) r ON r.payment_id = p.id
+WHERE bp.price <> bp.voucher_part + bp.card_part + bp.due_at_clinic
+   OR bp.card_part <> coalesce(p.amount, 0)
+   OR greatest(coalesce(r.refunded, 0), coalesce(p.amount_refunded, 0)) > bp.card_part
+   OR bp.price <> (SELECT coalesce(sum(b.price_amount), bp.price) FROM booking.bookings b
+                   WHERE b.id = bp.reference_id OR b.series_id = bp.reference_id)
+"""
+
+
+async def parts_not_adding_up(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(PARTS_NOT_ADDING_UP)
+
+
 async def charges_without_booking(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(UNMATCHED_PAYMENTS)
 
@@ -48,6 +70,7 @@ async def main(url: str) -> int:
     try:
         charges = await charges_without_booking(conn)
         intents = await open_intents_without_booking(conn)
+        parts = await parts_not_adding_up(conn)
     finally:
         await conn.close()
     for row in charges:
@@ -57,8 +80,17 @@ async def main(url: str) -> int:
         )
     for row in intents:
         print(f"open payment without a booking: payment {row['id']} (booking {row['reference_id']})")
-    print(f"{len(charges)} charge(s) without a booking, {len(intents)} open payment(s) without a booking")
-    return 1 if charges or intents else 0
+    for row in parts:
+        print(
+            f"parts not adding up: booking {row['reference_id']}: price {row['price']} = voucher {row['voucher_part']}"
+            f" + card {row['card_part']} (paid {row['paid_by_card']}, refunded {row['refunded']})"
+            f" + at the clinic {row['due_at_clinic']}?"
+        )
+    print(
+        f"{len(charges)} charge(s) without a booking, {len(intents)} open payment(s) without a booking, "
+        f"{len(parts)} booking(s) whose parts do not add up"
+    )
+    return 1 if charges or intents or parts else 0
 
 
 if __name__ == "__main__":
