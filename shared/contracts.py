@@ -119,6 +119,10 @@ class Money:
         return cls(amount=_req(data, "amount", where), currency=_req(data, "currency", where))
 
 
+def _opt_money(data: Mapping[str, Any] | None, where: str) -> Money | None:
+    return Money.from_data(data, where) if data is not None else None
+
+
 @dataclass(frozen=True)
 class Person:
     name: str | None
@@ -235,6 +239,11 @@ class BookingChanged:
     payment: str | None = None
     rescheduled_by: str | None = None
     refund: str | None = None
+    # Added for deposits (issue 20), on booking.confirmed of a booking made under a deposit policy only (left out
+    # otherwise): what is left to pay at the clinic (of the whole booking; a course's, on each session), and the
+    # policy in words ("Pay a deposit of £13.00 now (20%); the rest, £52.00, at the clinic.").
+    due_at_clinic: Money | None = None
+    payment_policy_words: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -263,6 +272,10 @@ class BookingChanged:
         for key in ("booked_by", "payment", "rescheduled_by", "refund"):
             if (value := getattr(self, key)) is not None:
                 data[key] = value
+        if self.due_at_clinic is not None:
+            data["due_at_clinic"] = self.due_at_clinic.to_data()
+        if self.payment_policy_words is not None:
+            data["payment_policy_words"] = self.payment_policy_words
         return data
 
     @classmethod
@@ -289,6 +302,8 @@ class BookingChanged:
             payment=data.get("payment"),
             rescheduled_by=data.get("rescheduled_by"),
             refund=data.get("refund"),
+            due_at_clinic=_opt_money(data.get("due_at_clinic"), f"{w}.due_at_clinic"),
+            payment_policy_words=data.get("payment_policy_words"),
         )
 
     @property

@@ -8,6 +8,7 @@ from services.booking import (
     catalogue_spec,
     clinic_actions_spec,
     clinic_settings,
+    payment_policy,
     privacy_spec,
     schedules_spec,
     waitlist_spec,
@@ -82,10 +83,37 @@ CLINIC_SCHEMA = _obj(
                 "description": "how long a time offered from the waitlist is held for the person offered it",
             },
             "message": NULLABLE_STR,
+            "payment_policy": {
+                "type": "object",
+                "required": ["mode", "words"],
+                "description": "how bookings are paid for unless a treatment says otherwise (the clinic's policy, "
+                "as in its settings), and that in words",
+                "properties": {
+                    "mode": {"enum": list(payment_policy.MODES)},
+                    "deposit": {},
+                    "words": {"type": "string"},
+                },
+            },
         },
     },
     embed_origins=EMBED_ORIGINS,
 )
+# What a booking of a treatment (a course: of its treatment) is paid by, for its price (issue 20).
+PUBLIC_PAYMENT_POLICY = {
+    "type": "object",
+    "required": ["mode", "deposit_amount", "words"],
+    "description": "the policy bookings of it are paid by (its own, else the clinic's): the policy, what is paid "
+    "when booking (`deposit_amount`: the price when in full) and the rest at the clinic, in words",
+    "properties": {
+        "mode": {"enum": list(payment_policy.MODES)},
+        "deposit": {},
+        "deposit_amount": MONEY,
+        "words": {
+            "type": "string",
+            "examples": ["Pay a deposit of £13.00 now (20%); the rest, £52.00, at the clinic."],
+        },
+    },
+}
 TREATMENT = _obj(
     ["id", "slug", "name", "duration_minutes", "price"],
     id=UUID,
@@ -97,6 +125,7 @@ TREATMENT = _obj(
     buffer_after_minutes={"type": "integer"},
     requires_screening={"type": "boolean"},
     price=MONEY,
+    payment_policy=PUBLIC_PAYMENT_POLICY,
 )
 COURSE = _obj(
     ["id", "slug", "name", "treatment", "sessions", "price"],
@@ -108,6 +137,7 @@ COURSE = _obj(
     sessions={"type": "integer"},
     spacing=_obj([], min_days_between={"type": ["integer", "null"]}, max_days_between={"type": ["integer", "null"]}),
     price=MONEY,
+    payment_policy=PUBLIC_PAYMENT_POLICY,
 )
 THERAPIST = _obj(
     ["id", "slug", "name", "credentials", "treatments", "photo_url"],
@@ -168,6 +198,11 @@ BOOKING = _obj(
     start=DATETIME,
     end=DATETIME,
     amount_due=MONEY,
+    due_at_clinic={
+        "allOf": [MONEY],
+        "description": "what is left to pay at the clinic (a deposit policy; zero when paid in full), of the whole "
+        "booking (a course: of the whole course)",
+    },
     customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}),
     change_deadline=DATETIME,
     policy=NULLABLE_STR,
@@ -201,6 +236,7 @@ CLINIC_BOOKING = _obj(
         phone=NULLABLE_STR,
     ),
     price=MONEY,
+    due_at_clinic={"allOf": [MONEY], "description": "left to pay at the clinic (a deposit booking); zero if none"},
     series={"type": ["object", "null"]},
     screening={
         "type": ["object", "null"],
@@ -313,7 +349,9 @@ CLINIC_SETTINGS = _obj(
     phone=NULLABLE_STR,
     embed_origins=EMBED_ORIGINS,
     waitlist_offer_minutes={**INTEGER, "description": "how long a time offered from the waitlist is held"},
+    payment_policy={**payment_policy.SCHEMA, "description": "how bookings are paid for, unless a treatment says"},
 )
+CLINIC_SETTINGS["required"] = [*CLINIC_SETTINGS["required"], "payment_policy"]
 NEW_API_KEY = {"allOf": [API_KEY, _obj(["key"], key={"type": "string", "description": "shown this once only"})]}
 KEY_ID = path_param("id", {"type": "string"}, "The API key's id (a uuid)")
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from services.booking import payment_policy
 from shared.input import StrictModel
 
 # Every clinic takes payments in pounds for now (payments' CLINIC_CURRENCY says the same, and refuses a
@@ -136,6 +137,12 @@ class TreatmentIn(StrictModel):
     price: PriceIn
     requires_screening: bool = True
     bookable: bool = Field(default=True, description="false: kept, but not offered on the booking pages")
+    payment_policy: Any = Field(
+        default=None,
+        description="How bookings of it are paid for (payment_policy.parse: 422 `invalid_payment_policy`); null or "
+        "left out: the clinic's policy",
+        json_schema_extra={"anyOf": [payment_policy.SCHEMA, {"type": "null"}]},
+    )
 
 
 class TreatmentPatch(StrictModel):
@@ -154,6 +161,11 @@ class TreatmentPatch(StrictModel):
     requires_screening: bool | None = None
     bookable: bool | None = None
     archived: bool | None = Field(default=None, description="true archives it; false brings an archived one back")
+    payment_policy: Any = Field(
+        default=None,
+        description="Its own payment policy; null: the clinic's from now on; left out: kept as it is",
+        json_schema_extra={"anyOf": [payment_policy.SCHEMA, {"type": "null"}]},
+    )
 
 
 class SpacingIn(StrictModel):
@@ -270,6 +282,15 @@ def treatment_columns(body: TreatmentIn | TreatmentPatch) -> Columns:
     )
     columns: Columns = {f: getattr(body, f) for f in fields if getattr(body, f) is not None}
     return columns | _price(body.price)
+
+
+def treatment_policy_columns(body: TreatmentIn | TreatmentPatch, currency: str) -> Columns:
+    """The treatment's own payment policy, if the body sets it (given: checked, else PolicyInvalid; null: none, so
+    the clinic's). A new treatment without one has none."""
+    if "payment_policy" not in body.model_fields_set:
+        return {}
+    given = body.payment_policy
+    return {"payment_policy": None if given is None else payment_policy.parse(given, currency)}
 
 
 def course_columns(body: CourseIn | CoursePatch) -> Columns:

@@ -16,6 +16,7 @@ import asyncpg
 
 from services.booking import catalogue_admin as rules
 from services.booking import catalogue_store as store
+from services.booking import payment_policy
 from services.booking.catalogue_store import THERAPISTS, TREATMENTS, Table
 from shared.db import Connection
 from shared.errors import ApiError
@@ -113,6 +114,14 @@ async def _given_treatments(conn: Connection, clinic_id: uuid.UUID, ids: list[uu
         raise invalid(problems)
 
 
+def _policy_columns(body: rules.TreatmentIn | rules.TreatmentPatch) -> rules.Columns:
+    """The treatment's own payment policy a body sets (issue 20); 422 invalid_payment_policy, in a sentence."""
+    try:
+        return rules.treatment_policy_columns(body, rules.CLINIC_CURRENCY)
+    except payment_policy.PolicyInvalid as invalid_policy:
+        raise ApiError(422, payment_policy.ERROR_TYPE, invalid_policy.message) from None
+
+
 async def create(
     pool: asyncpg.Pool,
     table: Table,
@@ -121,7 +130,7 @@ async def create(
 ) -> asyncpg.Record:
     async with pool.acquire() as conn, conn.transaction():
         if isinstance(body, rules.TreatmentIn):
-            columns = rules.treatment_columns(body)
+            columns = rules.treatment_columns(body) | _policy_columns(body)
         elif isinstance(body, rules.CourseIn):
             await _course_treatment(conn, clinic_id, body.treatment)
             columns = rules.course_columns(body)
@@ -150,7 +159,7 @@ async def change(
     async with pool.acquire() as conn, conn.transaction():
         row = await _found(conn, table, clinic_id, row_id, for_update=True)
         if isinstance(body, rules.TreatmentPatch):
-            columns = rules.treatment_columns(body)
+            columns = rules.treatment_columns(body) | _policy_columns(body)
         elif isinstance(body, rules.CoursePatch):
             columns = rules.course_columns(body)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.booking import payment_policy
 from services.booking.catalogue_admin import (
     MAX_PHOTO_BYTES,
     PHOTO_TYPES,
@@ -49,6 +50,15 @@ TREATMENT = _obj(
     buffer_after_minutes=INTEGER,
     requires_screening=BOOLEAN,
     price=MONEY,
+    payment_policy={
+        "anyOf": [payment_policy.SCHEMA, {"type": "null"}],
+        "description": "its own payment policy; null: the clinic's",
+    },
+    effective_payment_policy={
+        "type": "object",
+        "description": "the policy its bookings are paid by, as customers see it (its own, else the clinic's): "
+        "with `deposit_amount` (money) and `words`",
+    },
     bookable={**BOOLEAN, "description": "false: not offered to customers"},
     position={**INTEGER, "description": "its place in the clinic's order (lowest first)"},
     **KEPT,
@@ -62,6 +72,11 @@ COURSE = _obj(
     sessions=INTEGER,
     spacing=_obj(min_days_between=INTEGER, max_days_between=INTEGER),
     price=MONEY,
+    payment_policy={
+        "type": "object",
+        "description": "the policy its bookings are paid by (its treatment's), as customers see it: with "
+        "`deposit_amount` (money, of the course's price) and `words`",
+    },
     bookable=BOOLEAN,
     position=INTEGER,
     **KEPT,

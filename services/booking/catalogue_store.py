@@ -24,10 +24,12 @@ class Table:
 TREATMENTS = Table(
     "treatments",
     """x.id, x.slug, x.name, x.description, x.duration_minutes, x.buffer_before_minutes, x.buffer_after_minutes,
-       x.price_amount, x.currency, x.requires_screening, x.bookable, x.position, x.archived_at""",
+       x.price_amount, x.currency, x.requires_screening, x.bookable, x.position, x.archived_at, x.payment_policy,
+       (SELECT c.payment_policy FROM clinics c WHERE c.id = x.clinic_id) AS clinic_payment_policy""",
     True,
     frozenset(
         {
+            "payment_policy",
             "name",
             "description",
             "duration_minutes",
@@ -43,7 +45,9 @@ TREATMENTS = Table(
 COURSES = Table(
     "courses",
     """x.id, x.slug, x.name, x.description, x.treatment_id, x.sessions, x.min_gap_days, x.max_gap_days,
-       x.price_amount, x.currency, x.bookable, x.position, x.archived_at""",
+       x.price_amount, x.currency, x.bookable, x.position, x.archived_at,
+       (SELECT t.payment_policy FROM treatments t WHERE t.id = x.treatment_id) AS payment_policy,
+       (SELECT c.payment_policy FROM clinics c WHERE c.id = x.clinic_id) AS clinic_payment_policy""",
     True,
     frozenset(
         {

@@ -302,6 +302,8 @@ def booking_changed(
     payment: str | None = None,
     rescheduled_by: str | None = None,
     refund: str | None = None,
+    due_at_clinic: int | None = None,
+    payment_policy_words: str | None = None,
 ) -> contracts.BookingChanged:
     """What booking events carry: enough for emails and webhooks, never health data."""
     return contracts.BookingChanged(
@@ -326,6 +328,8 @@ def booking_changed(
         payment=payment,
         rescheduled_by=rescheduled_by,
         refund=refund,
+        due_at_clinic=contracts.Money(due_at_clinic, currency) if due_at_clinic is not None else None,
+        payment_policy_words=payment_policy_words,
     )
 
 

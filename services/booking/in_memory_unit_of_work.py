@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services.booking import store
+from services.booking import payment_policy, store
 from services.booking.availability import Interval, Schedule
 from services.booking.domain import LIVE_STATUSES, Clinic, Course, Hold, Therapist, Treatment, statuses_before
 from services.booking.reservation import Lapsed, Reservation
@@ -42,6 +42,8 @@ class Tables:
     # booking id -> clinic id, when, questionnaire version, sealed answers, outcome
     screenings: dict[uuid.UUID, tuple[uuid.UUID, datetime, int, str, str]] = dataclasses.field(default_factory=dict)
     outbox: list[Event] = dataclasses.field(default_factory=list)
+    # clinic or treatment id -> its payment policy (issue 20); none: full (a treatment: the clinic's)
+    payment_policies: dict[uuid.UUID, dict] = dataclasses.field(default_factory=dict)
 
 
 def _now() -> datetime:
@@ -160,6 +162,11 @@ class _Catalogue:
 
     async def treatment(self, clinic_id, treatment_id):
         return self._clinics(self._tables.treatments, clinic_id, treatment_id)
+
+    async def payment_policy(self, clinic_id, treatment_id):
+        return payment_policy.effective(
+            self._tables.payment_policies.get(clinic_id), self._tables.payment_policies.get(treatment_id)
+        )
 
     async def therapist(self, clinic_id, therapist_id):
         return self._clinics(self._tables.therapists, clinic_id, therapist_id)
@@ -335,6 +342,10 @@ class _Reservations:
             self._update(reservations, payment_id=first.payment_id)
         if first.voucher is not None:
             self._update(reservations, voucher=copy.copy(first.voucher))
+        if first.payment_policy_words is not None:
+            self._update(
+                reservations, due_at_clinic=first.due_at_clinic, payment_policy_words=first.payment_policy_words
+            )
 
     async def save_back_to_hold(self, reservations):
         self._update(

@@ -34,6 +34,7 @@ class PaymentsClient:
         sessions: int,
         voucher_code: str | None = None,
         pay_rest_by_card: bool = True,
+        card_at_most: int | None = None,
     ) -> dict:
         """How this booking is paid: voucher part and card part (the same answer on every call)."""
         body = {
@@ -47,6 +48,8 @@ class PaymentsClient:
             "voucher_code": voucher_code,
             "pay_rest_by_card": pay_rest_by_card,
         }
+        if card_at_most is not None:  # a deposit (issue 20): the card pays at most this now; the rest at the clinic
+            body["card_at_most"] = card_at_most
         try:
             async with self.session.post(
                 f"{self.base_url}/internal/v1/booking-payments", json=body, headers={INTERNAL_TOKEN_HEADER: self.token}

@@ -23,6 +23,16 @@ async def clinics(pool: asyncpg.Pool) -> list[Clinic]:
         return await store.list_clinics(conn)
 
 
+async def clinic_payment_policies(pool: asyncpg.Pool) -> dict[uuid.UUID, dict]:
+    async with pool.acquire() as conn:
+        return await store.clinic_payment_policies(conn)
+
+
+async def clinic_payment_policy(pool: asyncpg.Pool, clinic_id: uuid.UUID) -> dict:
+    async with pool.acquire() as conn:
+        return await store.clinic_payment_policy(conn, clinic_id)
+
+
 async def clinic(pool: asyncpg.Pool, slug: str) -> Clinic:
     async with pool.acquire() as conn:
         return await _clinic(conn, slug)

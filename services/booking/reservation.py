@@ -68,6 +68,10 @@ class Reservation:
     created_at: datetime | None = None
     booked_by: str = "customer"  # or "clinic": a booking the clinic made on the customer's behalf (by phone)
     payment_mode: str = "online"  # or "at_clinic" (domain.PAYMENT_MODES)
+    # Booked under a deposit policy (issue 20): what payments left to pay at the clinic (of the whole booking: a
+    # course's, on each session, as `voucher`), and the policy in words; None: paid in full, as always.
+    due_at_clinic: int = 0
+    payment_policy_words: str | None = None
     events: list[Event] = field(default_factory=list, repr=False)
 
     @property
@@ -111,19 +115,38 @@ class Reservation:
         """Whether how it is paid has been recorded (a card payment attached, or a voucher paid it all)."""
         return self.payment_id is not None or self.status == "confirmed"
 
-    def note_payment(self, payment_id: uuid.UUID | None, voucher: dict[str, Any] | None) -> None:
+    def note_payment(
+        self,
+        payment_id: uuid.UUID | None,
+        voucher: dict[str, Any] | None,
+        due_at_clinic: int = 0,
+        payment_policy_words: str | None = None,
+    ) -> None:
         if payment_id is not None:
             self.payment_id = payment_id
         if voucher is not None:
             self.voucher = voucher
+        self.due_at_clinic, self.payment_policy_words = due_at_clinic, payment_policy_words
 
     def confirm(self, described: Particulars, manage_url: ManageUrl) -> None:
         """Paid for: confirmed, and announced with its manage link (and the voucher, if one paid)."""
         self._become("confirmed")
         self.expires_at = None
         self.events.append(
-            self._event("confirmed", described, manage_url=manage_url(self.id, self.end), voucher=self.voucher or None)
+            self._event(
+                "confirmed",
+                described,
+                manage_url=manage_url(self.id, self.end),
+                voucher=self.voucher or None,
+                **self._deposit(),
+            )
         )
+
+    def _deposit(self) -> dict[str, Any]:
+        """What a confirmation adds for a booking made under a deposit policy (nothing for one paid in full)."""
+        if self.payment_policy_words is None:
+            return {}
+        return {"due_at_clinic": self.due_at_clinic, "payment_policy_words": self.payment_policy_words}
 
     def check_changeable(self, clinic: Clinic, now: datetime) -> None:
         check_change_allowed(clinic, self.status, self.start, now)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.booking import api_keys, clinic_settings, privacy_rules
+from services.booking import api_keys, clinic_settings, payment_policy, privacy_rules
 from services.booking.domain import Customer
 from shared.input import Instant, StrictModel
 from shared.origins import EXAMPLE, MAX_ORIGIN_LENGTH, canonical_origin, origin_problem
@@ -209,6 +209,14 @@ class ClinicSettingsPatch(StrictModel):
     phone: ContactPhone | None = Field(default=None, description='The clinic\'s contact phone; `""` clears it')
     waitlist_offer_minutes: int | None = _setting(
         "waitlist_offer_minutes", "How long a time offered from the waitlist is held for the person offered it"
+    )
+    # Checked whole by payment_policy.parse (422 `invalid_payment_policy`, with a sentence), not here.
+    payment_policy: Any = Field(
+        default=None,
+        description='How bookings are paid for, unless a treatment has its own policy: `{"mode": "full"}` '
+        "(all when booking) or a deposit when booking (a percent of the price, 1 to 99, or an amount in the "
+        "clinic's currency, at most the price) and the rest at the clinic",
+        json_schema_extra={"anyOf": [payment_policy.SCHEMA, {"type": "null"}]},
     )
 
 

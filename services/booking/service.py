@@ -3,15 +3,16 @@ needs and commits (the events with the change), and raises BookingError for what
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import asyncpg
 
-from services.booking import key_management, screening, store
+from services.booking import key_management, payment_policy, screening, store
 from services.booking.availability import Interval, Schedule, Slot, free_slots, refusal
 from services.booking.domain import (
     DEFAULT_AVAILABILITY_DAYS,
@@ -395,20 +396,28 @@ async def submit(
     payment, and payments cancels any it made (never a charge without a booking); a retry with the same
     Idempotency-Key finishes it instead, payments answering it the same."""
     started = await _start_booking(uow, hold_id, customer, answers, confirm_key, now, health)
+    # Under a deposit policy (the treatment's, else the clinic's; a course's: its treatment's) the card pays at
+    # most the deposit of the whole price now, and the rest is due at the clinic (payments keeps the parts). Not
+    # when nothing is paid by card now anyway (a phone booking paid at the clinic).
+    if not pay_rest_by_card:
+        started = dataclasses.replace(started, policy=dict(payment_policy.FULL))
+    cap = payment_policy.card_at_most(started.policy, _price(started.reservations))
     if started.reservations[0].paid_for:  # a retry of the request that already did this
-        return Submitted(started.clinic, started.reservations, await _payment_of(payments, started.reservations))
+        payment = await _payment_of(payments, started.reservations, cap)
+        return Submitted(started.clinic, started.reservations, payment)
     first = started.reservations[0]
     try:
         payment = await payments.booking_payment(
             booking_id=hold_id,
             clinic_id=started.clinic.id,
-            amount=sum(r.price_amount for r in started.reservations),
+            amount=_price(started.reservations),
             currency=first.currency,
             customer_email=first.customer.email,
             treatment_id=first.treatment_id,
             sessions=len(started.reservations),
             voucher_code=voucher_code,
             pay_rest_by_card=pay_rest_by_card,
+            card_at_most=cap,
         )
     except BookingError:
         if started.held_until is not None:
@@ -426,6 +435,12 @@ class _Started:
     treatment: Treatment
     reservations: list[Reservation]
     held_until: datetime | None
+    policy: dict = field(default_factory=lambda: dict(payment_policy.FULL))  # the booking's payment policy
+
+
+def _price(reservations: list[Reservation]) -> int:
+    """The booking's whole price (a course's: of all its sessions)."""
+    return sum(r.price_amount for r in reservations)
 
 
 async def _start_booking(
@@ -444,8 +459,9 @@ async def _start_booking(
         first = reservations[0]
         clinic = await uow.catalogue.clinic_by_id(first.clinic_id)
         treatment = await uow.catalogue.treatment(clinic.id, first.treatment_id)
+        policy = await uow.catalogue.payment_policy(clinic.id, first.treatment_id)
         if confirm_key and all(r.was_submitted_with(confirm_key) for r in reservations):
-            return _Started(clinic, treatment, reservations, held_until=None)
+            return _Started(clinic, treatment, reservations, held_until=None, policy=policy)
         for reservation in reservations:
             reservation.check_usable(now)
         assessment = await _screen(uow, clinic, treatment, customer, answers)
@@ -466,7 +482,7 @@ async def _start_booking(
             reservation.await_payment(customer, confirm_key, pay_by, now)
         await uow.reservations.save_awaiting_payment(reservations)
         await uow.commit()
-    return _Started(clinic, treatment, reservations, held_until)
+    return _Started(clinic, treatment, reservations, held_until, policy)
 
 
 async def _undo_booking(uow: UnitOfWork, hold_id: uuid.UUID, confirm_key: str | None, held_until: datetime) -> None:
@@ -497,8 +513,9 @@ async def _record_payment(
         voucher = None
         if payment.get("voucher"):
             voucher = {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")}
+        due, words = _deposit_of(started, payment)
         for reservation in reservations:
-            reservation.note_payment(payment_id, voucher)
+            reservation.note_payment(payment_id, voucher, due, words)
         await uow.reservations.save_payment(reservations)
         if payment["covered"]:  # the voucher paid for everything: nothing to wait for
             await _confirm(uow, reservations, links, started.clinic, started.treatment)
@@ -508,16 +525,28 @@ async def _record_payment(
     return Submitted(started.clinic, reservations, payment)
 
 
-async def _payment_of(payments, reservations: list[Reservation]) -> dict:
+def _deposit_of(started: _Started, payment: dict) -> tuple[int, str | None]:
+    """What payments left due at the clinic, and the deposit policy in words (for the whole price); (0, None) for
+    a booking paid in full (as before the policies)."""
+    if not payment_policy.is_deposit(started.policy):
+        return 0, None
+    due = payment.get("due_at_clinic") or 0
+    amount = due["amount"] if isinstance(due, dict) else int(due)
+    first = started.reservations[0]
+    return amount, payment_policy.words(started.policy, _price(started.reservations), first.currency)
+
+
+async def _payment_of(payments, reservations: list[Reservation], card_at_most: int | None = None) -> dict:
     first = reservations[0]
     return await payments.booking_payment(
         booking_id=first.booking_id,
         clinic_id=first.clinic_id,
-        amount=sum(r.price_amount for r in reservations),
+        amount=_price(reservations),
         currency=first.currency,
         customer_email=first.customer.email,
         treatment_id=first.treatment_id,
         sessions=len(reservations),
+        card_at_most=card_at_most,
     )
 
 

@@ -7,7 +7,9 @@ import uuid
 
 from aiohttp import web
 
-from services.booking import clinic_settings, store
+from services.booking import clinic_settings, payment_policy, store
+from services.booking.catalogue_admin import CLINIC_CURRENCY
+from services.booking.domain import Clinic
 from services.booking.schemas import ClinicSettingsPatch
 from shared.clinic_auth import owner_scope, require_internal
 from shared.errors import ApiError
@@ -24,7 +26,23 @@ async def get_settings(request: web.Request) -> web.Response:
     clinic_id = owner_scope(request)
     async with request.app[DB].acquire() as conn:
         clinic = await store.get_clinic_by_id(conn, clinic_id)
-    return web.json_response(clinic_settings.settings_json(clinic))
+        policy = await store.clinic_payment_policy(conn, clinic_id)
+    return web.json_response(_settings_json(clinic, policy))
+
+
+def _settings_json(clinic: Clinic, policy: dict) -> dict:
+    """The settings object, and the clinic's payment policy (issue 20: kept apart from the Clinic the rules read)."""
+    return {**clinic_settings.settings_json(clinic), "payment_policy": policy}
+
+
+def _policy_of(given: object) -> dict | None:
+    """The payment policy a change sets (None: it sets none); else 422 invalid_payment_policy, in a sentence."""
+    if given is None:
+        return None
+    try:
+        return payment_policy.parse(given, CLINIC_CURRENCY)
+    except payment_policy.PolicyInvalid as invalid:
+        raise ApiError(422, payment_policy.ERROR_TYPE, invalid.message) from None
 
 
 @routes.patch(SETTINGS_PATH)
@@ -32,7 +50,8 @@ async def change_settings(request: web.Request) -> web.Response:
     """Every field given is checked (the body's rules, then those between settings) before one changes."""
     clinic_id = owner_scope(request)
     body = await read_json(request, ClinicSettingsPatch)
-    changes = clinic_settings.changes_of(body.model_dump(exclude_none=True))
+    policy = _policy_of(body.payment_policy)
+    changes = clinic_settings.changes_of(body.model_dump(exclude_none=True, exclude={"payment_policy"}))
     async with request.app[DB].acquire() as conn, conn.transaction():
         # Locked: two owners' changes are judged one after the other, each on what the other left.
         current = await store.lock_clinic(conn, clinic_id)
@@ -41,7 +60,10 @@ async def change_settings(request: web.Request) -> web.Response:
                 422, "validation_failed", "The settings are not valid", [problem.detail() for problem in problems]
             )
         clinic = await store.change_clinic_settings(conn, clinic_id, changes) if changes else current
-    return web.json_response(clinic_settings.settings_json(clinic))
+        if policy is not None:
+            await store.set_clinic_payment_policy(conn, clinic_id, policy)
+        kept = await store.clinic_payment_policy(conn, clinic_id)
+    return web.json_response(_settings_json(clinic, kept))
 
 
 @routes.get(INTERNAL_CLINIC_PATH)

@@ -119,17 +119,52 @@ async def change_clinic_settings(conn: asyncpg.Connection, clinic_id: uuid.UUID,
     )
 
 
+# --- payment policies (issue 20; migration 0018, services/booking/payment_policy.py) -------------------------
+
+
+async def clinic_payment_policy(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> dict:
+    return await conn.fetchval("SELECT payment_policy FROM clinics WHERE id = $1", clinic_id)
+
+
+async def set_clinic_payment_policy(conn: asyncpg.Connection, clinic_id: uuid.UUID, policy: dict) -> None:
+    await conn.execute("UPDATE clinics SET payment_policy = $2 WHERE id = $1", clinic_id, policy)
+
+
+async def clinic_payment_policies(conn: asyncpg.Connection) -> dict[uuid.UUID, dict]:
+    """Every clinic's payment policy, by its id."""
+    return {r["id"]: r["payment_policy"] for r in await conn.fetch("SELECT id, payment_policy FROM clinics")}
+
+
+async def payment_policies(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, treatment_id: uuid.UUID
+) -> tuple[dict, dict | None]:
+    """The clinic's policy and the treatment's own (None: the clinic's), archived or not."""
+    row = await conn.fetchrow(
+        """SELECT c.payment_policy AS clinic, t.payment_policy AS treatment
+           FROM clinics c LEFT JOIN treatments t ON t.clinic_id = c.id AND t.id = $2 WHERE c.id = $1""",
+        clinic_id,
+        treatment_id,
+    )
+    return row["clinic"], row["treatment"]
+
+
 # What customers see and may book (migration 0010): not archived, and (a treatment, a course) offered for
 # booking; a course only while its treatment is too. Archived rows stay, for the bookings that name them.
 def _offered(alias: str) -> str:
     return f"{alias}.archived_at IS NULL AND {alias}.bookable"
 
 
+# A treatment's payment policy (t: the treatment; a course's is its treatment's) and its clinic's, for what customers
+# see (serialise.treatment, serialise.course: payment_policy.effective of the two).
+POLICIES = """t.payment_policy AS payment_policy,
+    (SELECT cl.payment_policy FROM clinics cl WHERE cl.id = t.clinic_id) AS clinic_payment_policy"""
+
+
 async def list_treatments(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
     """The treatments customers may book, in the clinic's order."""
     return await conn.fetch(
-        f"SELECT {TREATMENT_COLUMNS}, slug, description FROM treatments t WHERE clinic_id = $1 AND {_offered('t')} "
-        "ORDER BY position, name",
+        f"SELECT {TREATMENT_COLUMNS}, slug, description, {POLICIES} FROM treatments t "
+        f"WHERE clinic_id = $1 AND {_offered('t')} ORDER BY position, name",
         clinic_id,
     )
 
@@ -148,7 +183,7 @@ async def list_courses(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[a
     """The courses customers may book, in the clinic's order."""
     return await conn.fetch(
         "SELECT c.id, c.slug, c.name, c.description, c.treatment_id, c.sessions, c.min_gap_days, c.max_gap_days, "
-        f"c.price_amount, c.currency FROM {OFFERED_COURSES} WHERE c.clinic_id = $1 AND {_offered('c')} "
+        f"c.price_amount, c.currency, {POLICIES} FROM {OFFERED_COURSES} WHERE c.clinic_id = $1 AND {_offered('c')} "
         "ORDER BY c.position, c.name",
         clinic_id,
     )
@@ -582,7 +617,8 @@ async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key
 # What a Reservation is read from (_reservation).
 BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
     b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
-    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.voucher, b.created_at, b.booked_by, b.payment_mode"""
+    b.price_amount, b.currency, b.confirm_key, b.payment_id, b.voucher, b.created_at, b.booked_by, b.payment_mode,
+    b.due_at_clinic, b.payment_policy_words"""
 
 
 def _reservation(row) -> Reservation:
@@ -610,6 +646,8 @@ def _reservation(row) -> Reservation:
         created_at=row["created_at"],
         booked_by=row["booked_by"],
         payment_mode=row["payment_mode"],
+        due_at_clinic=row["due_at_clinic"],
+        payment_policy_words=row["payment_policy_words"],
     )
 
 
@@ -682,6 +720,13 @@ async def back_to_hold(conn: asyncpg.Connection, ids: list[uuid.UUID], expires_a
 
 async def attach_payment(conn: asyncpg.Connection, ids: list[uuid.UUID], payment_id: uuid.UUID) -> None:
     await conn.execute("UPDATE bookings SET payment_id = $2 WHERE id = ANY($1::uuid[])", ids, payment_id)
+
+
+async def note_due_at_clinic(conn: asyncpg.Connection, ids: list[uuid.UUID], due: int, words: str | None) -> None:
+    """What payments left to pay at the clinic (of the whole booking), and the deposit policy's words."""
+    await conn.execute(
+        "UPDATE bookings SET due_at_clinic = $2, payment_policy_words = $3 WHERE id = ANY($1::uuid[])", ids, due, words
+    )
 
 
 async def note_voucher(conn: asyncpg.Connection, ids: list[uuid.UUID], voucher: dict) -> None:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import asyncpg
 
-from services.booking import store
+from services.booking import payment_policy, store
 from services.booking.availability import Interval, Schedule
 from services.booking.domain import Clinic, Course, Hold, Therapist, Treatment
 from services.booking.reservation import Lapsed, Reservation
@@ -45,6 +45,9 @@ class Catalogue(Protocol):
         """As `therapist`, for a new booking or move: None if the clinic no longer offers them (archived)."""
 
     async def course(self, clinic_id: uuid.UUID, course_id: uuid.UUID) -> Course | None: ...
+
+    async def payment_policy(self, clinic_id: uuid.UUID, treatment_id: uuid.UUID) -> dict:
+        """The policy a booking of the treatment is paid by (its own, else the clinic's: payment_policy.effective)."""
 
     async def hold_context(
         self, slug: str, treatment_id: uuid.UUID, therapist_id: uuid.UUID, start: datetime
@@ -290,6 +293,9 @@ class _PostgresCatalogue:
     async def course(self, clinic_id, course_id):
         return await store.get_course(self._uow.conn, clinic_id, course_id)
 
+    async def payment_policy(self, clinic_id, treatment_id):
+        return payment_policy.effective(*await store.payment_policies(self._uow.conn, clinic_id, treatment_id))
+
     async def hold_context(self, slug, treatment_id, therapist_id, start):
         return await store.hold_context(self._uow.conn, slug, treatment_id, therapist_id, start)
 
@@ -356,6 +362,8 @@ class _PostgresReservations:
             await store.attach_payment(conn, _ids(reservations), first.payment_id)
         if first.voucher is not None:
             await store.note_voucher(conn, _ids(reservations), first.voucher)
+        if first.payment_policy_words is not None:
+            await store.note_due_at_clinic(conn, _ids(reservations), first.due_at_clinic, first.payment_policy_words)
 
     async def save_back_to_hold(self, reservations):
         await store.back_to_hold(await self._uow.in_transaction(), _ids(reservations), reservations[0].expires_at)

@@ -40,6 +40,7 @@ SEEDED = {
     "phone": "020 7946 0000",
     "embed_origins": [],
     "waitlist_offer_minutes": 30,
+    "payment_policy": {"mode": "full"},  # issue 20: kept apart from the other settings (payment_policy.py)
 }
 
 
@@ -69,7 +70,7 @@ def as_role(settings, role: str) -> dict:
 
 async def test_the_settings_object_has_every_setting(gateway, keys):
     assert await current(gateway, keys[URBAN]) == SEEDED
-    assert list(SEEDED) == list(clinic_settings.FIELDS)
+    assert list(SEEDED) == [*clinic_settings.FIELDS, "payment_policy"]
 
 
 async def test_a_change_changes_only_the_fields_given_and_answers_the_whole_object(gateway, keys):
@@ -103,6 +104,7 @@ async def test_every_setting_at_once_with_repeated_reminders_kept_once_and_conta
         "phone": "",
         "embed_origins": ["https://urban.example"],
         "waitlist_offer_minutes": 45,
+        "payment_policy": {"mode": "deposit", "deposit": {"percent": 25}},
     }
     changed = await change(gateway, keys[URBAN], wanted)
     assert changed == {

@@ -50,7 +50,16 @@ def _kept(r: asyncpg.Record) -> dict:
 
 
 def treatment_json(r: asyncpg.Record) -> dict:
-    return {**serialise.treatment(r), "bookable": r["bookable"], "position": r["position"], **_kept(r)}
+    shown = serialise.treatment(r)
+    return {
+        **shown,
+        # Its own payment policy as set (null: the clinic's), and the one its bookings are paid by, as customers see it.
+        "payment_policy": r["payment_policy"],
+        "effective_payment_policy": shown["payment_policy"],
+        "bookable": r["bookable"],
+        "position": r["position"],
+        **_kept(r),
+    }
 
 
 def course_json(r: asyncpg.Record) -> dict:

@@ -9,9 +9,9 @@ from typing import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
-from services.booking import reads, screening, service
+from services.booking import payment_policy, reads, screening, service
 from services.booking.availability import Slot
-from services.booking.catalogue_admin import photo_path
+from services.booking.catalogue_admin import CLINIC_CURRENCY, photo_path
 from services.booking.domain import Clinic, Hold, Therapist
 from services.booking.http import context, serialise
 from services.booking.payments_client import PAYMENTS
@@ -26,7 +26,7 @@ routes = web.RouteTableDef()
 # --- catalogue -----------------------------------------------------------------------------------
 
 
-def _clinic_json(c: Clinic) -> dict:
+def _clinic_json(c: Clinic, policy: dict) -> dict:
     return {
         "id": str(c.id),
         "slug": c.slug,
@@ -45,6 +45,8 @@ def _clinic_json(c: Clinic) -> dict:
             "voucher_max_amount": c.voucher_max_amount,
             "waitlist_offer_minutes": c.waitlist_offer_minutes,
             "message": c.policy_message,
+            # How bookings are paid for unless a treatment says otherwise (issue 20), and that in words.
+            "payment_policy": {**policy, "words": payment_policy.general_words(policy, CLINIC_CURRENCY)},
         },
         "embed_origins": list(c.embed_origins),
     }
@@ -57,12 +59,14 @@ def _slug(request: web.Request) -> str:
 @routes.get("/api/v1/clinics")
 async def list_clinics(request: web.Request) -> web.Response:
     clinics = await reads.clinics(context.pool(request))
-    return web.json_response({"clinics": [_clinic_json(c) for c in clinics]})
+    policies = await reads.clinic_payment_policies(context.pool(request))
+    return web.json_response({"clinics": [_clinic_json(c, policies.get(c.id, payment_policy.FULL)) for c in clinics]})
 
 
 @routes.get("/api/v1/clinics/{clinic}")
 async def get_clinic(request: web.Request) -> web.Response:
-    return web.json_response(_clinic_json(await reads.clinic(context.pool(request), _slug(request))))
+    clinic = await reads.clinic(context.pool(request), _slug(request))
+    return web.json_response(_clinic_json(clinic, await reads.clinic_payment_policy(context.pool(request), clinic.id)))
 
 
 def _therapist_json(r: asyncpg.Record) -> dict:
@@ -245,6 +249,8 @@ async def create_booking(request: web.Request) -> web.Response:
     answer = dict(bookings[0])
     answer["price"] = serialise.money(sum(r.price_amount for r in sessions), first.currency)
     answer["amount_due"] = serialise.money(payment["amount"], first.currency)  # what is left for the card
+    # What is left to pay at the clinic (a deposit: the price less the voucher and card parts; else zero).
+    answer["due_at_clinic"] = serialise.money(first.due_at_clinic, first.currency)
     answer["payment"] = payment
     answer["pay_by"] = first.expires_at.isoformat() if first.expires_at else None
     if len(bookings) > 1:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.booking import service
+from services.booking import payment_policy, service
 from services.booking.domain import Clinic, Customer
 from services.booking.reservation import Reservation
 
@@ -40,6 +40,8 @@ def booking(reservation: Reservation, clinic: Clinic, links: service.Links, *, w
         "start": local(reservation.start, clinic),
         "end": local(reservation.end, clinic),
         "amount_due": money(reservation.price_amount, reservation.currency),
+        # Left to pay at the clinic (issue 20: a deposit booking; of the whole booking, a course's on each session).
+        "due_at_clinic": money(reservation.due_at_clinic, reservation.currency),
         "customer": customer(reservation.customer),
         "change_deadline": local(reservation.start - timedelta(hours=clinic.change_window_hours), clinic),
         "policy": clinic.policy_message,
@@ -63,7 +65,17 @@ def treatment(r: asyncpg.Record) -> dict:
         "buffer_after_minutes": r["buffer_after_minutes"],
         "requires_screening": r["requires_screening"],
         "price": money(r["price_amount"], r["currency"]),
+        **_payment_policy(r),
     }
+
+
+def _payment_policy(r: asyncpg.Record) -> dict:
+    """`payment_policy` (issue 20): the policy a booking is paid by (the treatment's, else its clinic's), with the
+    deposit of its price in money and in words; only where the row has the policies (store.POLICIES)."""
+    if "clinic_payment_policy" not in r.keys():
+        return {}
+    policy = payment_policy.effective(r["clinic_payment_policy"], r["payment_policy"])
+    return {"payment_policy": payment_policy.public_json(policy, r["price_amount"], r["currency"])}
 
 
 def course(r: asyncpg.Record) -> dict:
@@ -77,4 +89,5 @@ def course(r: asyncpg.Record) -> dict:
         "sessions": r["sessions"],
         "spacing": {"min_days_between": r["min_gap_days"], "max_days_between": r["max_gap_days"]},
         "price": money(r["price_amount"], r["currency"]),
+        **_payment_policy(r),
     }
