@@ -29,3 +29,27 @@ def voucher_paid(voucher: dict[str, Any] | None) -> str | None:
     nothing_left = not (remaining.get("amount") or remaining.get("sessions"))
     left = "nothing is left on it" if nothing_left else f"{voucher_value(remaining)} is left on it"
     return f"Your gift voucher {voucher['code_hint']} paid {voucher_value(voucher['value'])}; {left}."
+
+
+def deposit_paid(
+    paid_now: dict[str, Any] | None, due_at_clinic: dict[str, Any] | None, *, course: bool = False
+) -> str | None:
+    """'Paid: £13.00 deposit. To pay at the clinic: £52.00.' for a booking paid by a deposit (issue 20); only the
+    second sentence when the card paid nothing (a voucher paid the deposit); None when nothing is due at the clinic.
+    A course's sessions each carry the whole course's amount due: said once, as the course's."""
+    if not due_at_clinic or due_at_clinic.get("amount", 0) <= 0:
+        return None
+    where = "at the clinic for the whole course" if course else "at the clinic"
+    rest = f"To pay {where}: {money(due_at_clinic['amount'], due_at_clinic['currency'])}."
+    if paid_now and paid_now.get("amount", 0) > 0:
+        return f"Paid: {money(paid_now['amount'], paid_now['currency'])} deposit. {rest}"
+    return rest
+
+
+def card_part(
+    price: dict[str, Any], voucher: dict[str, Any] | None, due_at_clinic: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What the card paid of `price`: the price less the voucher's money and what is due at the clinic."""
+    voucher_amount = ((voucher or {}).get("value") or {}).get("amount", 0)
+    due = (due_at_clinic or {}).get("amount", 0)
+    return {"amount": max(0, price["amount"] - voucher_amount - due), "currency": price["currency"]}

@@ -433,6 +433,7 @@ async def details_given(request: web.Request) -> web.Response:
         "manage_url": booked["manage_url"],
         "payment": booked["payment"],
         "amount_due": booked["amount_due"],
+        "due_at_clinic": booked.get("due_at_clinic"),  # a deposit's rest (issue 20)
         "price": booked["price"],
     }
     await request.app[FLOWS].save(flow_id, flow)
@@ -480,9 +481,15 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
         held=_hold_summary(flow, clinic),
         price=booking["price"],
         due=booking["amount_due"],
+        at_clinic=_at_clinic(booking.get("due_at_clinic")),
         voucher=voucher,
         offline=OFFLINE_CARDS in request.app,
     )
+
+
+def _at_clinic(due_at_clinic: dict | None) -> dict | None:
+    """What is due at the clinic when a deposit is paid now (issue 20); None when nothing is."""
+    return due_at_clinic if due_at_clinic and due_at_clinic.get("amount", 0) > 0 else None
 
 
 @routes.post("/c/{clinic}/book/pay")
@@ -544,6 +551,9 @@ async def confirmed(request: web.Request) -> web.Response:
         treatment=treatment,
         manage_url=flow["booking"]["manage_url"],
         voucher_paid=formatting.voucher_paid(flow["booking"]["payment"].get("voucher")),
+        deposit_paid=formatting.deposit_paid(
+            flow["booking"]["amount_due"], booking.get("due_at_clinic") or flow["booking"].get("due_at_clinic")
+        ),
     )
 
 

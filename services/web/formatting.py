@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from shared.clinic_time import zone_name
-from shared.money import money, voucher_paid  # noqa: F401  (the pages' money words are the emails')
+from shared.money import deposit_paid, money, voucher_paid  # noqa: F401  (the pages' money words are the emails')
 
 # "00:00" .. "23:59" by minute of the day: strftime costs ~1.7 us a call, and a week's page says a hundred-odd.
 CLOCKS = tuple(f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in range(60))

@@ -157,6 +157,17 @@ def booking_confirmed(
         # A phone booking the clinic made to be paid on the day (issue 18).
         "pay_at_clinic": data.get("payment") == "at_clinic",
         "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
+        # A deposit paid now and the rest at the clinic (issue 20): "Paid: £13.00 deposit. To pay at the clinic: …"
+        "deposit_paid": None
+        if data.get("payment") == "at_clinic"
+        else money.deposit_paid(
+            # A session's price is not what the card paid for the course: only the amount due is said.
+            None
+            if data.get("series")
+            else money.card_part(data["price"], data.get("voucher"), data.get("due_at_clinic")),
+            data.get("due_at_clinic"),
+            course=bool(data.get("series")),
+        ),
     }
     what = f"{data['treatment']['name']}, {session}" if session else data["treatment"]["name"]
     return _booking_email(

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from services.web.api import ApiRefused
 from services.web.dashboard import catalogue_forms as forms
+from services.web.dashboard import payment_policy_form as policy_form
 from services.web.dashboard.pages import (
     clinic_api,
     owner_only,
@@ -200,7 +201,7 @@ async def _form_page(
 
 
 NEW_VALUES = {
-    "treatments": {"buffer_before": "0", "buffer_after": "0", "requires_screening": "yes"},
+    "treatments": {"buffer_before": "0", "buffer_after": "0", "requires_screening": "yes", "payment_mode": "clinic"},
     "courses": {},
 }
 
@@ -215,8 +216,15 @@ async def new_form(request: web.Request) -> web.Response:
 
 def _body(kind: str, form: Mapping[str, str], *, new: bool) -> tuple[dict, dict]:
     if kind == "treatments":
-        return forms.treatment_body(form)
+        body, errors = forms.treatment_body(form)
+        policy = policy_form.read(form, treatment=True)  # its own payment policy, or null: the clinic's
+        errors.update(policy.errors)
+        return ({**body, "payment_policy": policy.policy} if policy.given else body), errors
     return forms.course_body(form, new=new)
+
+
+def _refused(kind: str, exc: ApiRefused, form: Mapping[str, str]) -> dict:
+    return policy_form.api_error(exc.code, exc.message, form) or forms.api_errors(exc.details, FIELDS[kind], "name")
 
 
 FIELDS = {"treatments": forms.TREATMENT_FIELDS, "courses": forms.COURSE_FIELDS}
@@ -239,7 +247,7 @@ async def add(request: web.Request) -> web.Response:
         made = await clinic_api(request, session).call("POST", f"{API}/{kind}", json=body)
     except ApiRefused as exc:
         if exc.status == 422:
-            errors = forms.api_errors(exc.details, FIELDS[kind], "name")
+            errors = _refused(kind, exc, form)
             return await _form_page(request, session, kind, item=None, values=form, errors=errors, status=400)
         raise
     log.info("dashboard: catalogue item added", extra={"clinic": session.clinic_slug, "kind": kind})
@@ -251,7 +259,10 @@ async def item_page(request: web.Request) -> web.Response:
     session = await signed_in(request)
     kind = request.match_info["kind"]
     item = await one(request, session, kind, item_id(request))
-    values = forms.treatment_values(item) if kind == "treatments" else forms.course_values(item)
+    if kind == "treatments":
+        values = {**forms.treatment_values(item), **policy_form.values(item.get("payment_policy"), treatment=True)}
+    else:
+        values = forms.course_values(item)
     return await _form_page(request, session, kind, item=item, values=values)
 
 
@@ -269,7 +280,7 @@ async def change(request: web.Request) -> web.Response:
         await clinic_api(request, session).call("PATCH", f"{API}/{kind}/{one_id}", json=body)
     except ApiRefused as exc:
         if exc.status == 422:
-            errors = forms.api_errors(exc.details, FIELDS[kind], "name")
+            errors = _refused(kind, exc, form)
             return await _form_page(request, session, kind, item=item, values=form, errors=errors, status=400)
         raise
     raise done(BASE, "changed", one_id, kind=kind)

@@ -13,6 +13,7 @@ import logging
 from aiohttp import web
 
 from services.web.api import ApiRefused
+from services.web.dashboard import payment_policy_form as policy_form
 from services.web.dashboard import settings_form as forms
 from services.web.dashboard.pages import clinic_api, owner_only, redirect, render, session_form, signed_in
 from services.web.dashboard.session import SESSIONS, Session
@@ -61,7 +62,7 @@ def _page(
 async def settings_page(request: web.Request) -> web.Response:
     session = await _owner(request)
     current = await clinic_api(request, session).call("GET", API_SETTINGS)
-    return _page(request, session, forms.form_values(current))
+    return _page(request, session, {**forms.form_values(current), **policy_form.values(current.get("payment_policy"))})
 
 
 @routes.post(PAGE)
@@ -69,10 +70,15 @@ async def save_settings(request: web.Request) -> web.Response:
     session = await _owner(request)
     form = await session_form(request, session)
     read = forms.read_form({name: str(form.get(name, "")) for name in forms.INPUTS})
-    if read.errors:
-        return _page(request, session, read.values, errors=read.errors, status=400)
+    policy = policy_form.read(form)  # the clinic's payment policy (issue 20)
+    typed = {**read.values, **policy.values}
+    if read.errors or policy.errors:
+        return _page(request, session, typed, errors={**read.errors, **policy.errors}, status=400)
     api = clinic_api(request, session)
-    change = forms.changes(read.body, await api.call("GET", API_SETTINGS))
+    current = await api.call("GET", API_SETTINGS)
+    change = forms.changes(read.body, current)
+    if policy.given and policy.policy != current.get("payment_policy"):
+        change["payment_policy"] = policy.policy
     if not change:
         raise redirect(f"{PAGE}?done=unchanged")
     try:
@@ -80,9 +86,9 @@ async def save_settings(request: web.Request) -> web.Response:
     except ApiRefused as exc:
         if exc.status != 422:
             raise
-        errors = forms.api_errors(exc.details, read.values)
+        errors = policy_form.api_error(exc.code, exc.message, typed) or forms.api_errors(exc.details, read.values)
         problem = None if errors else (exc.message or "The settings could not be saved. Check them and try again.")
-        return _page(request, session, read.values, errors=errors, problem=problem, status=400)
+        return _page(request, session, typed, errors=errors, problem=problem, status=400)
     log.info("dashboard: settings changed", extra={"clinic": session.clinic_slug, "fields": sorted(change)})
     # The header names the clinic, and every page's times are in its zone: from the next page on.
     await request.app[SESSIONS].update(
