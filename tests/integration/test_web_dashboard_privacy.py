@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 
 import pytest
 
@@ -171,7 +172,12 @@ async def test_erasing_a_customer_with_only_cancelled_bookings_shows_the_counts_
     assert 'href="#understood"' in unticked and "cannot be undone" in unticked
     assert [row[3] for row in await held_about_ada(booking_pool)] == [ADA] and await audited(booking_pool) == []
 
-    done = await page(await owner_site.post(f"{AREA}/erase/confirm", data={**confirm, "understood": "yes"}))
+    sent = await owner_site.post(f"{AREA}/erase/confirm", data={**confirm, "understood": "yes"}, allow_redirects=False)
+    assert sent.status == 303 and sent.headers["Location"].startswith(f"{AREA}/erased/")
+    done = await page(await owner_site.get(sent.headers["Location"]))
+    # Reloaded: shown again, nothing erased or audited again (the one audit entry is checked below).
+    assert "Their data has been erased" in await page(await owner_site.get(sent.headers["Location"]))
+    assert "Page not found" in await page(await owner_site.get(f"{AREA}/erased/{uuid.uuid4()}"), 404)
     assert "Their data has been erased" in done and MASKED in done and ADA not in done
     assert re.search(r"<h2>Erased</h2>\s*<ul>.*1 booking.*</ul>", done, re.S)
     assert "1 health screening" in done and "until they turn 25" in done

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 
 import aiohttp
 
@@ -31,6 +32,19 @@ def dashboard_routes(settings) -> list[tuple[str, str]]:
     return found
 
 
+async def with_a_privacy_request(booking_pool, ids: dict[str, str]) -> dict[str, str]:
+    """Clinic A's erasure audit entry (its result page is /clinic/privacy/erased/{request_id})."""
+    request_id = uuid.uuid4()
+    async with booking_pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO privacy_requests (id, clinic_id, kind, subject_key, email_masked, role)
+               SELECT $1, id, 'erase', $2, 'a***@example.com', 'owner' FROM clinics WHERE slug = 'urban-therapy'""",
+            request_id,
+            secrets.token_bytes(32),
+        )
+    return {**ids, "privacy_request": str(request_id)}
+
+
 def urls_for(path: str, ids: dict[str, str]) -> list[str]:
     """The path with clinic A's ids in it (a catalogue item once as a treatment and once as a course)."""
     values = {
@@ -42,6 +56,7 @@ def urls_for(path: str, ids: dict[str, str]) -> list[str]:
         "voucher_id": ids["vouchers"],
         "time_off_id": ids["time_off_id"],
         "entry_id": ids["waitlist"],
+        "request_id": ids["privacy_request"],
     }
     if path.startswith("/clinic/catalogue/"):
         pairs = [{"kind": "treatments", "item_id": TREATMENT}, {"kind": "courses", "item_id": COURSE}]
@@ -106,8 +121,11 @@ async def test_no_dashboard_page_shows_or_changes_another_clinic_s_things(
     settings,
 ):
     key_a = bearer(keys["urban-therapy"])
-    ids = await _clinic_a_things(
-        dashboard, key_a, booking, checkout, payments, payments_pool, notifications_pool, settings
+    ids = await with_a_privacy_request(
+        booking_pool,
+        await _clinic_a_things(
+            dashboard, key_a, booking, checkout, payments, payments_pool, notifications_pool, settings
+        ),
     )
     before = await clinic_a_state(dashboard, key_a, ids)
     await add_account(booking_pool, "sam@spinecare.example", "Sam Owner", "owner", clinic="spinecare")
@@ -137,11 +155,15 @@ async def test_every_dashboard_form_refuses_a_post_without_its_csrf_token(
     payments,
     payments_pool,
     notifications_pool,
+    booking_pool,
     settings,
 ):
     key_a = bearer(keys["urban-therapy"])
-    ids = await _clinic_a_things(
-        dashboard, key_a, booking, checkout, payments, payments_pool, notifications_pool, settings
+    ids = await with_a_privacy_request(
+        booking_pool,
+        await _clinic_a_things(
+            dashboard, key_a, booking, checkout, payments, payments_pool, notifications_pool, settings
+        ),
     )
     before = await clinic_a_state(dashboard, key_a, ids)
     await signed_in(dashboard)

@@ -19,7 +19,7 @@ from aiohttp import web
 from services.web import formatting
 from services.web.api import ApiRefused, ApiUnavailable
 from services.web.dashboard import privacy_views as views
-from services.web.dashboard.pages import clinic_api, owner_only, render, session_form, signed_in
+from services.web.dashboard.pages import clinic_api, owner_only, redirect, render, session_form, signed_in
 from services.web.dashboard.session import Session
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,20 @@ async def erase(request: web.Request) -> web.Response:
         "dashboard: customer data erased",
         extra={"clinic": session.clinic_slug, "staff_id": session.staff_id, "privacy_request": entry.get("id")},
     )
+    # Post, then redirect: reloading the result shows it again instead of erasing (and auditing) a second time.
+    raise redirect(f"{AREA}/erased/{entry.get('id', '')}")
+
+
+@routes.get(AREA + "/erased/{request_id}")
+async def erased(request: web.Request) -> web.Response:
+    """An erasure's result, from the clinic's audit list (its counts; the email masked)."""
+    session = await _owner(request)
+    wanted = request.match_info["request_id"]
+    listed = await clinic_api(request, session).call("GET", f"{API}/requests", params={"limit": str(REQUESTS_SHOWN)})
+    entry = next((r for r in listed.get("requests", []) if r.get("id") == wanted and r.get("kind") == "erase"), None)
+    if entry is None:
+        raise web.HTTPNotFound()
+    counts = entry.get("counts") or {}
     at = views.instant(entry.get("at"))
     return render(
         request,
@@ -241,6 +255,6 @@ async def erase(request: web.Request) -> web.Response:
         session=session,
         email_masked=entry.get("email_masked", ""),
         at=_when(session)(at) if at else "",
-        erased=views.counts_in_words(done.get("erased")),
-        kept=views.kept_rows(done.get("kept")),
+        erased=views.counts_in_words(counts.get("erased")),
+        kept=views.kept_rows(counts.get("kept")),
     )
