@@ -27,7 +27,13 @@ from aiohttp import web
 from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.dashboard import integrations_form as forms
-from services.web.dashboard.pages import clinic_api, owner_only, redirect, render, session_form, signed_in
+from services.web.dashboard.pages import (
+    clinic_api,
+    redirect,
+    render,
+    session_form,
+    signed_in_owner,
+)
 from services.web.dashboard.session import Session
 from shared.keys import REDIS, SETTINGS
 
@@ -56,12 +62,6 @@ DONE_NOTES = {
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-async def _owner(request: web.Request) -> Session:
-    session = await signed_in(request)
-    owner_only(request, session)
-    return session
 
 
 def _when(session: Session) -> forms.When:
@@ -169,13 +169,13 @@ async def _overview(
 
 @routes.get(AREA)
 async def integrations_page(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     return await _overview(request, session)
 
 
 @routes.post(AREA + "/webhooks")
 async def add_endpoint(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     parsed = forms.endpoint_form(
         str(form.get("url", "")), [str(v) for v in form.getall("events", [])], str(form.get("description", ""))
@@ -252,13 +252,13 @@ async def _endpoint_page(
 
 @routes.get(ENDPOINT_PAGE)
 async def endpoint_page(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     return await _endpoint_page(request, session, _id(request, "endpoint_id"))
 
 
 @routes.post(ENDPOINT_PAGE)
 async def edit_endpoint(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     endpoint_id = _id(request, "endpoint_id")
     parsed = forms.endpoint_form(
@@ -280,7 +280,7 @@ async def edit_endpoint(request: web.Request) -> web.Response:
 
 @routes.post(ENDPOINT_PAGE + "/enabled")
 async def enable_endpoint(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     endpoint_id = _id(request, "endpoint_id")
     enabled = form.get("enabled") == "yes"
@@ -294,7 +294,7 @@ async def enable_endpoint(request: web.Request) -> web.Response:
 
 @routes.post(ENDPOINT_PAGE + "/rotate-secret")
 async def rotate_secret(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     endpoint_id = _id(request, "endpoint_id")
     page = f"{AREA}/webhooks/{endpoint_id}"
@@ -318,7 +318,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 @routes.post(ENDPOINT_PAGE + "/test")
 async def send_test_event(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     await session_form(request, session)
     endpoint_id = _id(request, "endpoint_id")
     try:
@@ -332,7 +332,7 @@ async def send_test_event(request: web.Request) -> web.Response:
 
 @routes.post(ENDPOINT_PAGE + "/deliveries/{delivery_id:" + UUID_PATTERN + "}/replay")
 async def replay_delivery(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     await session_form(request, session)
     endpoint_id, delivery_id = _id(request, "endpoint_id"), _id(request, "delivery_id")
     try:
@@ -347,7 +347,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
 
 @routes.post(ENDPOINT_PAGE + "/replay")
 async def replay_failed(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     endpoint_id = _id(request, "endpoint_id")
     since_values = {name: str(form.get(name, "")).strip() for name in ("since_date", "since_time")}
@@ -367,7 +367,7 @@ async def replay_failed(request: web.Request) -> web.Response:
 
 @routes.post(AREA + "/api-keys")
 async def create_key(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     name, problem = forms.key_name(str(form.get("key_name", "")))
     if problem:
@@ -415,7 +415,7 @@ def _rotate_question(
 @routes.post(KEY_PATH + "/rotate")
 async def rotate_key(request: web.Request) -> web.Response:
     """First the question (how long the old key keeps working); then, answered, the new key, shown once."""
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     key_id = _id(request, "key_id")
     if form.get("confirm") != "yes":
@@ -454,7 +454,7 @@ async def rotate_key(request: web.Request) -> web.Response:
 @routes.post(KEY_PATH + "/revoke")
 async def revoke_key(request: web.Request) -> web.Response:
     """First the question (what revoking does); then, confirmed, the revocation."""
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     key_id = _id(request, "key_id")
     if form.get("confirm") != "yes":

@@ -217,6 +217,13 @@ def owner_only(request: web.Request, session: Session) -> None:
         raise _forbidden(request, session, *NOT_OWNER)
 
 
+async def signed_in_owner(request: web.Request) -> Session:
+    """The signed-in owner's session (a page of an owner-only area: staff get the 403 page)."""
+    session = await signed_in(request)
+    owner_only(request, session)
+    return session
+
+
 def _lifetime(expires_at: str | None) -> int:
     """Seconds the session may last: 12 hours, or less if the API's token expires sooner."""
     try:

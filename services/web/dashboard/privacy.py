@@ -19,7 +19,13 @@ from aiohttp import web
 from services.web import formatting
 from services.web.api import ApiRefused, ApiUnavailable
 from services.web.dashboard import privacy_views as views
-from services.web.dashboard.pages import clinic_api, owner_only, redirect, render, session_form, signed_in
+from services.web.dashboard.pages import (
+    clinic_api,
+    redirect,
+    render,
+    session_form,
+    signed_in_owner,
+)
 from services.web.dashboard.session import Session
 
 log = logging.getLogger(__name__)
@@ -45,12 +51,6 @@ UNAVAILABLE_ERASE = (
     "The erasure could not be finished, because part of the service did not answer. What was erased stays erased; "
     "nothing is lost by trying again, and trying again finishes it. Try again in a few minutes."
 )
-
-
-async def _owner(request: web.Request) -> Session:
-    session = await signed_in(request)
-    owner_only(request, session)
-    return session
 
 
 def _when(session: Session) -> views.When:
@@ -115,7 +115,7 @@ async def _privacy_page(
 
 @routes.get(AREA)
 async def privacy_page(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     return await _privacy_page(request, session)
 
 
@@ -125,7 +125,7 @@ async def privacy_page(request: web.Request) -> web.Response:
 @routes.post(AREA + "/export")
 async def export(request: web.Request) -> web.StreamResponse:
     """The API's export, passed on as the JSON file it is (its name included), never cached."""
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     email = _email(form)
     api = clinic_api(request, session)
@@ -194,7 +194,7 @@ async def _dry_run(request: web.Request, session: Session, email: str) -> dict:
 
 @routes.post(AREA + "/erase")
 async def erase_review(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     email = _email(form)
     review = await _asked(
@@ -208,7 +208,7 @@ async def erase_review(request: web.Request) -> web.Response:
 @routes.post(AREA + "/erase/confirm")
 async def erase(request: web.Request) -> web.Response:
     """The erasure, once the owner has ticked that they understand it cannot be undone; its counts."""
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     email = _email(form)
     if problem := views.email_problem(email):
@@ -241,7 +241,7 @@ async def erase(request: web.Request) -> web.Response:
 @routes.get(AREA + "/erased/{request_id}")
 async def erased(request: web.Request) -> web.Response:
     """An erasure's result, from the clinic's audit list (its counts; the email masked)."""
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     wanted = request.match_info["request_id"]
     listed = await clinic_api(request, session).call("GET", f"{API}/requests", params={"limit": str(REQUESTS_SHOWN)})
     entry = next((r for r in listed.get("requests", []) if r.get("id") == wanted and r.get("kind") == "erase"), None)

@@ -15,7 +15,13 @@ from aiohttp import web
 from services.web.api import ApiRefused
 from services.web.dashboard import payment_policy_form as policy_form
 from services.web.dashboard import settings_form as forms
-from services.web.dashboard.pages import clinic_api, owner_only, redirect, render, session_form, signed_in
+from services.web.dashboard.pages import (
+    clinic_api,
+    redirect,
+    render,
+    session_form,
+    signed_in_owner,
+)
 from services.web.dashboard.session import SESSIONS, Session
 
 log = logging.getLogger(__name__)
@@ -28,12 +34,6 @@ DONE_NOTES = {
     "unchanged": "Nothing was changed.",
 }
 COMMON_ZONES = ("Europe/London", "Europe/Dublin", "Europe/Paris", "Europe/Berlin", "America/New_York")
-
-
-async def _owner(request: web.Request) -> Session:
-    session = await signed_in(request)
-    owner_only(request, session)
-    return session
 
 
 def _page(
@@ -60,14 +60,14 @@ def _page(
 
 @routes.get(PAGE)
 async def settings_page(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     current = await clinic_api(request, session).call("GET", API_SETTINGS)
     return _page(request, session, {**forms.form_values(current), **policy_form.values(current.get("payment_policy"))})
 
 
 @routes.post(PAGE)
 async def save_settings(request: web.Request) -> web.Response:
-    session = await _owner(request)
+    session = await signed_in_owner(request)
     form = await session_form(request, session)
     read = forms.read_form({name: str(form.get(name, "")) for name in forms.INPUTS})
     policy = policy_form.read(form)  # the clinic's payment policy (issue 20)
