@@ -194,6 +194,27 @@ class Remaining:
 # --- the payloads --------------------------------------------------------------------------------
 
 
+# The kinds of fee a booking's payment policy may charge (services/booking/payment_policy.py).
+FEE_KINDS = ("no_show", "late_cancellation")
+
+
+@dataclass(frozen=True)
+class FeeDue:
+    """A fee a booking owes: `kind` one of FEE_KINDS, `amount` as fixed when it was booked."""
+
+    kind: str
+    amount: Money
+
+    def to_data(self) -> dict[str, Any]:
+        return {"kind": self.kind, "amount": self.amount.to_data()}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], where: str) -> FeeDue:
+        return cls(
+            kind=_req(data, "kind", where), amount=Money.from_data(_req(data, "amount", where), f"{where}.amount")
+        )
+
+
 class Contract(Protocol):
     TYPES: ClassVar[tuple[str, ...]]
     VERSION: ClassVar[int]
@@ -244,6 +265,9 @@ class BookingChanged:
     # policy in words ("Pay a deposit of £13.00 now (20%); the rest, £52.00, at the clinic.").
     due_at_clinic: Money | None = None
     payment_policy_words: str | None = None
+    # Added for no-show and late-cancellation fees (issue 20), on booking.no_show and booking.cancelled only when
+    # the booking's policy charges one (left out otherwise): the fee payments is to charge to the saved card.
+    fee: FeeDue | None = None
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -276,6 +300,8 @@ class BookingChanged:
             data["due_at_clinic"] = self.due_at_clinic.to_data()
         if self.payment_policy_words is not None:
             data["payment_policy_words"] = self.payment_policy_words
+        if self.fee is not None:
+            data["fee"] = self.fee.to_data()
         return data
 
     @classmethod
@@ -304,6 +330,7 @@ class BookingChanged:
             refund=data.get("refund"),
             due_at_clinic=_opt_money(data.get("due_at_clinic"), f"{w}.due_at_clinic"),
             payment_policy_words=data.get("payment_policy_words"),
+            fee=FeeDue.from_data(data["fee"], f"{w}.fee") if data.get("fee") is not None else None,
         )
 
     @property
@@ -767,6 +794,53 @@ class WaitlistOffered:
         )
 
 
+@dataclass(frozen=True)
+class FeeOutcome:
+    """What became of a booking's fee (issue 20), from payments: `fee.charged` when the money is taken (off
+    session from the saved card, `via` "off_session", or paid by the customer from the pay link, "pay_link");
+    `fee.failed` when the off-session charge did not go through (declined, the bank asks for authentication, no
+    card saved): `failure` says why in words, and `pay_token` opens the pay page `/fees/{fee_id}?token=…` (never
+    sent to a clinic). `booking_id` is the booking marked (a course's session, not its series)."""
+
+    TYPES: ClassVar[tuple[str, ...]] = ("fee.charged", "fee.failed")
+    VERSION: ClassVar[int] = 1
+    fee_id: str
+    booking_id: str
+    kind: str
+    amount: Money
+    customer_email: str | None
+    via: str | None = None
+    failure: str | None = None
+    pay_token: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "fee_id": self.fee_id,
+            "booking_id": self.booking_id,
+            "kind": self.kind,
+            "amount": self.amount.to_data(),
+            "customer_email": self.customer_email,
+        }
+        for key in ("via", "failure", "pay_token"):
+            if (value := getattr(self, key)) is not None:
+                data[key] = value
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> FeeOutcome:
+        w = cls.__name__
+        return cls(
+            fee_id=_req(data, "fee_id", w),
+            booking_id=_req(data, "booking_id", w),
+            kind=_req(data, "kind", w),
+            amount=Money.from_data(_req(data, "amount", w), f"{w}.amount"),
+            customer_email=_req(data, "customer_email", w),
+            via=data.get("via"),
+            failure=data.get("failure"),
+            pay_token=data.get("pay_token"),
+        )
+
+
 # --- the registry, building and parsing events ---------------------------------------------------
 
 MODELS: tuple[Any, ...] = (
@@ -776,6 +850,7 @@ MODELS: tuple[Any, ...] = (
     BookingPaymentOrphaned,
     PaymentStatusChanged,
     PaymentRefunded,
+    FeeOutcome,
     VoucherPurchased,
     VoucherDeliveryChanged,
     VoucherExpired,

@@ -56,7 +56,23 @@ INVARIANTS = (
                 SELECT 1 FROM booking.bookings b WHERE (b.id = p.reference_id OR b.series_id = p.reference_id)
                   AND b.status IN ('confirmed', 'completed', 'no_show')))
           AND NOT (p.purpose = 'voucher' AND EXISTS (
-                SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))""",
+                SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))
+          AND NOT (p.purpose = 'fee' AND EXISTS (
+                SELECT 1 FROM payments.booking_fees f WHERE f.id = p.reference_id AND f.status = 'paid'
+                  AND f.amount = p.amount))""",
+    ),
+    Invariant(
+        "every fee charged is charged once, for a booking marked no-show or cancelled",
+        """
+        SELECT f.id::text FROM payments.booking_fees f
+        LEFT JOIN payments.payments p ON p.purpose = 'fee' AND p.reference_id = f.id AND p.status = 'succeeded'
+        WHERE f.created_at < clock_timestamp() - make_interval(secs => $1)
+          AND ((f.status = 'charged' AND (f.stripe_payment_intent IS NULL OR p.id IS NOT NULL))
+            OR (f.status = 'paid' AND (p.id IS NULL OR p.amount <> f.amount))
+            OR (f.status = 'pending')
+            OR (f.status IN ('charged', 'paid') AND NOT EXISTS (
+                  SELECT 1 FROM booking.bookings b WHERE b.id = f.booking_id
+                    AND b.status = CASE f.kind WHEN 'no_show' THEN 'no_show' ELSE 'cancelled' END)))""",
     ),
     Invariant(
         "every booking's price is its voucher part + card part + due at the clinic; refunds never exceed the card",

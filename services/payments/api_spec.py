@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.payments.clinic_vouchers import FORMATS, REPORT_PATH, VOUCHER_PATH
 from services.payments.routes import ReactivateIn
-from services.payments.schemas import BalanceIn, GiftDeliveryChangeIn, VoucherPurchaseIn
+from services.payments.schemas import BalanceIn, FeePayIn, GiftDeliveryChangeIn, VoucherPurchaseIn
 from services.payments.voucher_report import COLUMNS
 from shared.openapi import (
     DATE,
@@ -56,7 +56,15 @@ PAYMENT = {
         "amount": {"type": "integer"},
         "currency": NULLABLE_STR,
         "stripe_payment_intent": NULLABLE_STR,
-        "client_secret": {**NULLABLE_STR, "description": "for Stripe.js to confirm the card payment"},
+        "stripe_setup_intent": {
+            **NULLABLE_STR,
+            "description": "a card saved with nothing to pay now: the SetupIntent Stripe.js confirms",
+        },
+        "client_secret": {
+            **NULLABLE_STR,
+            "description": "for Stripe.js to confirm the card payment (or, `setup` true, the card setup)",
+        },
+        "setup": {"type": "boolean", "description": "true: nothing to pay now, the card is only saved"},
         "covered": {"type": "boolean"},
         "voucher": {"type": ["object", "null"]},
     },
@@ -188,6 +196,40 @@ CLINIC_VOUCHER = {
         },
     ]
 }
+FEE_TAG = "Fees"
+FEE_ID = path_param("id", {"type": "string"}, "The fee's id (a uuid)")
+FEE = {
+    "type": "object",
+    "required": ["id", "kind", "amount", "status", "booking_id", "clinic_id", "created_at", "failure"],
+    "properties": {
+        "id": UUID,
+        "kind": {"enum": ["no_show", "late_cancellation"]},
+        "amount": MONEY,
+        "status": {
+            "enum": ["charged", "failed", "paid"],
+            "description": "charged to the saved card; failed (to be paid from this link); paid from this link",
+        },
+        "booking_id": UUID,
+        "clinic_id": UUID,
+        "created_at": DATETIME,
+        "failure": {**NULLABLE_STR, "description": "why the charge to the saved card did not go through"},
+    },
+}
+FEE_PAYMENT = {
+    "type": "object",
+    "required": ["client_secret", "stripe_payment_intent", "amount", "status"],
+    "properties": {
+        "client_secret": {"type": "string", "description": "for Stripe.js to confirm the card payment"},
+        "stripe_payment_intent": {"type": "string"},
+        "amount": MONEY,
+        "status": {"enum": ["requires_payment", "processing"]},
+    },
+}
+SETUP_STATUS = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"enum": ["requires_payment", "processing", "succeeded", "failed", "canceled"]}},
+}
 STRIPE_ACK = {
     "type": "object",
     "required": ["received", "duplicate"],
@@ -300,6 +342,38 @@ OPERATIONS: tuple[Operation, ...] = (
         raw_body={"type": "object", "description": "a Stripe event"},
         errors=(400, 413),
         responses={200: json_response("Received (or a duplicate of an event already received)", STRIPE_ACK)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/stripe/setup-intents/{id}/refresh",
+        summary="Ask Stripe about a booking's card setup and apply what it says",
+        tag="Stripe",
+        description="For the pay page, right after Stripe.js confirmed a card-saving SetupIntent (a booking with "
+        "nothing to pay now): its success confirms the booking as a payment would.",
+        parameters=[path_param("id", {"type": "string"}, "The SetupIntent's id (`seti_…`)")],
+        errors=(404, 503),
+        responses={200: json_response("The booking payment's status now", SETUP_STATUS)},
+    ),
+    operation(
+        "GET",
+        "/api/v1/fees/{id}",
+        summary="A no-show or late-cancellation fee, from its pay link",
+        tag=FEE_TAG,
+        parameters=[FEE_ID, query_param("token", description="the token the email's pay link carries", required=True)],
+        errors=(404,),
+        responses={200: json_response("The fee", FEE)},
+    ),
+    operation(
+        "POST",
+        "/api/v1/fees/{id}/pay",
+        summary="Pay a fee the saved card could not be charged (answers the card payment to confirm)",
+        tag=FEE_TAG,
+        parameters=[FEE_ID],
+        body=FeePayIn,
+        errors=(404, 409, 503),
+        description="Created once; a failed or canceled payment is replaced by a new one. 409 `fee_already_paid` "
+        "once the fee is charged or paid.",
+        responses={200: json_response("The card payment to confirm", FEE_PAYMENT)},
     ),
     operation(
         "GET",

@@ -18,8 +18,8 @@ from shared.openapi import serve_operations
 from shared.web import create_base_app
 
 SERVICE = "payments"
-# The event streams it publishes (payment, voucher) and reads (booking), whose lag /metrics shows.
-TOPICS = ("booking", "payment", "voucher")
+# The event streams it publishes (payment, voucher, fee) and reads (booking), whose lag /metrics shows.
+TOPICS = ("booking", "payment", "voucher", "fee")
 log = logging.getLogger(__name__)
 RECONCILER = web.AppKey("reconciler", asyncio.Task)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.payments import service, store, voucher_service
+from services.payments import fees, service, store, voucher_service
 from services.payments.settings import PaymentsSettings
 from services.payments.stripe_gateway import StripeGateway
 from shared import contracts
@@ -17,7 +17,11 @@ from shared.streams import Handler, HandlerContext, serve
 GROUP = "payments"
 
 
-def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
+def build_handlers(stripe: StripeGateway, keys: voucher_service.CodeKeys | None = None) -> dict[str, Handler]:
+    def link_keys() -> voucher_service.CodeKeys:
+        # The fee pay link's token is signed as a voucher's links are (the voucher code key).
+        return keys or voucher_service.CodeKeys(stripe.settings.voucher_code_key)
+
     async def on_payment_orphaned(ctx: HandlerContext, event: Event) -> None:
         orphaned = contracts.parse(contracts.BookingPaymentOrphaned, event)
         reference = uuid.UUID(orphaned.booking_id)
@@ -37,6 +41,8 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
         await service.cancel_open_payment(ctx.conn, stripe, paid_for, "booking cancelled")
         # Under a deposit, what was still due at the clinic is owed no more, first: only what was paid comes back.
         price = booking.price.amount - await store.cancel_due(ctx.conn, paid_for, booking.price.amount)
+        # A late cancellation's fee (its event says so) is a charge of its own; what was paid is refunded anyway.
+        await fees.charge(ctx.conn, stripe, link_keys(), booking)
         if price <= 0:
             return
         to_voucher = await voucher_service.give_back(ctx.conn, paid_for, entry="refund", value=price)
@@ -50,6 +56,10 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
                 amount=price - to_voucher,
             )
 
+    async def on_booking_no_show(ctx: HandlerContext, event: Event) -> None:
+        # A no-show whose policy charges a fee: charged to the saved card, once however often it is marked.
+        await fees.charge(ctx.conn, stripe, link_keys(), contracts.parse(contracts.BookingChanged, event))
+
     async def on_booking_expired(ctx: HandlerContext, event: Event) -> None:
         # Never paid: what a voucher put towards it goes back.
         lapsed = contracts.parse(contracts.BookingLapsed, event)
@@ -62,6 +72,7 @@ def build_handlers(stripe: StripeGateway) -> dict[str, Handler]:
     return {
         "booking.payment_orphaned": on_payment_orphaned,
         "booking.cancelled": on_booking_cancelled,
+        "booking.no_show": on_booking_no_show,
         "booking.expired": on_booking_expired,
         "booking.released": on_booking_expired,
     }

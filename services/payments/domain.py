@@ -14,6 +14,15 @@ FROM_STRIPE = {
     "succeeded": "succeeded",
     "canceled": "canceled",
 }
+# Stripe SetupIntent status → ours (a card saved with nothing to pay: the booking's payment of amount 0).
+FROM_STRIPE_SETUP = {
+    "requires_payment_method": "requires_payment",
+    "requires_confirmation": "requires_payment",
+    "requires_action": "requires_payment",
+    "processing": "processing",
+    "succeeded": "succeeded",
+    "canceled": "canceled",
+}
 FINAL = frozenset({"succeeded", "canceled"})
 
 # Booking amounts we accept for one card payment, in minor units.
@@ -47,3 +56,18 @@ def card_and_clinic_parts(rest: int, card_at_most: int | None) -> tuple[int, int
     it all unless the booking service caps it (a deposit), then at most the cap; the clinic is owed the rest."""
     card = rest if card_at_most is None else min(card_at_most, rest)
     return card, rest - card
+
+
+FEE_FAILURES = {
+    "card_declined": "Your card was declined",
+    "authentication_required": "Your bank asked you to confirm this payment yourself",
+    "expired_card": "Your card has expired",
+    "insufficient_funds": "Your card was declined for insufficient funds",
+}
+
+
+def fee_failure(code: str | None, status: str | None = None) -> str:
+    """Why an off-session charge of a fee did not go through, in words for the customer's email."""
+    if status == "requires_action":  # what the fake answers where real Stripe says authentication_required
+        code = "authentication_required"
+    return FEE_FAILURES.get(code or "", "Your card could not be charged")

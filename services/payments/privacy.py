@@ -3,7 +3,9 @@ internal API): export everything payments holds about a customer, and erase what
 (services/payments/privacy_rules.py says what is kept and why). Each runs in the caller's transaction.
 
 Stripe's events (stripe_events.payload) are left as they are: they hold PaymentIntents with amounts, ids and
-our metadata (purpose, ids), never a name or an email, since we send Stripe none."""
+our metadata (purpose, ids), never a name or an email, since we send Stripe none (a Customer to save cards on
+included: created with our clinic's id only). Fees (issue 20) are kept as payments are; which Stripe Customer is
+the email's is forgotten."""
 
 from __future__ import annotations
 
@@ -62,6 +64,21 @@ def _payment_json(row, refunds: list) -> dict[str, Any]:
             }
             for r in refunds
         ],
+    }
+
+
+def _fee_json(row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "booking_id": str(row["booking_id"]),
+        "kind": row["kind"],
+        "amount": _money(row["amount"], row["currency"]),
+        "status": row["status"],
+        "failure": row["failure"],
+        "stripe_payment_intent": row["stripe_payment_intent"],
+        "customer_email": row["customer_email"],
+        "created_at": _iso(row["created_at"]),
+        "settled_at": _iso(row["settled_at"]),
     }
 
 
@@ -166,6 +183,7 @@ async def export(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> 
         "payments": [_payment_json(p, refunds[p["id"]]) for p in payments],
         "vouchers_bought": [shown(v) for v in vouchers if v["bought"]],
         "vouchers_received": [shown(v) for v in vouchers if v["received"]],
+        "fees": [_fee_json(f) for f in await store.fees(conn, clinic_id, email)],
     }
 
 
@@ -205,6 +223,7 @@ async def erase(
         "vouchers_received": await store.erase_recipient(conn, clinic_id, email),
         # Last: erasing the vouchers above does not touch the changes, which match on the email itself.
         "voucher_changes": await store.erase_changes(conn, clinic_id, email),
+        "stripe_customers": await store.erase_stripe_customer(conn, clinic_id, email),
     }
     log.info("privacy erasure", extra={"clinic_id": str(clinic_id), "email_masked": masked(email), **erased})
     return {"erased": erased, "kept": kept}

@@ -3,8 +3,9 @@ progress (so they cannot be erased yet), and how an erased value and an email in
 
 What is kept when a customer is erased, and why: payments and refunds whole (HMRC: six years; the email the
 receipt went to included, so a later export still finds them); a voucher sale's money (amounts, VAT class,
-ledger, redemptions), so the voucher stays redeemable by its code. What goes: the buyer's and the recipient's
-names and emails on the voucher, its gift message, and that email in the buyer's delivery changes."""
+ledger, redemptions), so the voucher stays redeemable by its code; no-show and late-cancellation fees whole, as
+payments (their email included). What goes: the buyer's and the recipient's names and emails on the voucher, its
+gift message, that email in the buyer's delivery changes, and which Stripe Customer (saved cards) was the email's."""
 
 from __future__ import annotations
 

@@ -52,6 +52,28 @@ async def payments(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -
     )
 
 
+async def fees(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> list[asyncpg.Record]:
+    """The customer's no-show and late-cancellation fees (issue 20), by the email their booking had."""
+    return await conn.fetch(
+        """SELECT id, booking_id, kind, amount, currency, customer_email, status, failure, stripe_payment_intent,
+                  created_at, settled_at
+           FROM booking_fees WHERE clinic_id = $1 AND lower(customer_email) = $2 ORDER BY created_at, id""",
+        clinic_id,
+        email,
+    )
+
+
+async def erase_stripe_customer(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> int:
+    """Which Stripe Customer is this email's: forgotten (Stripe holds no name or email of it, only our ids; a
+    booking's saved card stays charged for the fees it already owes)."""
+    rows = await conn.fetch(
+        "DELETE FROM stripe_customers WHERE clinic_id = $1 AND email_key = $2 RETURNING stripe_customer",
+        clinic_id,
+        email,
+    )
+    return len(rows)
+
+
 async def refunds(conn: asyncpg.Connection, payment_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT id, payment_id, stripe_refund_id, amount, reason, status, created_at
@@ -85,14 +107,16 @@ async def changes(conn: asyncpg.Connection, voucher_ids: list[uuid.UUID]) -> lis
 
 
 async def kept(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> asyncpg.Record:
-    """What erasure keeps and still links to the customer: their payments, those payments' refunds, and the sales
-    of the vouchers they bought (found through the purchase's payment, so the same before and after)."""
+    """What erasure keeps and still links to the customer: their payments, those payments' refunds, the sales
+    of the vouchers they bought (found through the purchase's payment, so the same before and after), and their
+    fees (money taken or owed, kept as payments are)."""
     return await conn.fetchrow(
         """WITH paid AS (SELECT id, purpose, reference_id FROM payments WHERE clinic_id = $1 AND lower(customer_email) = $2)
            SELECT (SELECT count(*) FROM paid) AS payments,
                   (SELECT count(*) FROM refunds r JOIN paid ON paid.id = r.payment_id) AS refunds,
                   (SELECT count(*) FROM vouchers v JOIN paid ON paid.purpose = 'voucher' AND paid.reference_id = v.id
-                   WHERE v.clinic_id = $1 AND v.status <> 'awaiting_payment') AS voucher_sales""",
+                   WHERE v.clinic_id = $1 AND v.status <> 'awaiting_payment') AS voucher_sales,
+                  (SELECT count(*) FROM booking_fees WHERE clinic_id = $1 AND lower(customer_email) = $2) AS fees""",
         clinic_id,
         email,
     )
@@ -112,7 +136,9 @@ async def count_to_erase(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: 
                    (SELECT count(*) FROM vouchers WHERE clinic_id = $1 AND lower(recipient_email) = $2)
                        AS vouchers_received,
                    (SELECT count(*) FROM voucher_changes c WHERE EXISTS (SELECT 1 {_CHANGES_NAMING}))
-                       AS voucher_changes""",
+                       AS voucher_changes,
+                   (SELECT count(*) FROM stripe_customers WHERE clinic_id = $1 AND email_key = $2)
+                       AS stripe_customers""",
         clinic_id,
         email,
     )

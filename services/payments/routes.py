@@ -16,7 +16,7 @@ import stripe
 from aiohttp import web
 from pydantic import Field
 
-from services.payments import privacy, service, store, voucher_service
+from services.payments import fees, privacy, service, store, voucher_service
 from services.payments.catalogue import CATALOGUE
 from services.payments.schemas import (
     CLINIC_SLUG,
@@ -24,6 +24,7 @@ from services.payments.schemas import (
     MAX_SLUG_LENGTH,
     BalanceIn,
     BookingPaymentIn,
+    FeePayIn,
     GiftDeliveryChangeIn,
     VoucherPurchaseIn,
 )
@@ -81,7 +82,70 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn, conn.transaction():
         is_new = await service.handle_stripe_event(conn, event, issuer(request.app))
     log.info("stripe event received", extra={"stripe_event": event["id"], "type": event["type"], "new": is_new})
+    if is_new and event["type"] in {"payment_intent.succeeded", "setup_intent.succeeded"}:
+        await attach_cards_quietly(request.app)
     return web.json_response({"received": True, "duplicate": not is_new})
+
+
+async def attach_cards_quietly(app: web.Application) -> None:
+    """Attach the cards just saved to their Customers, best-effort (a fee attaches its card if still needed)."""
+    try:
+        async with app[DB].acquire() as conn, conn.transaction():
+            await service.attach_saved_cards(conn, app[STRIPE])
+    except Exception as exc:  # never fail the webhook for it
+        log.warning("attaching saved cards failed; a fee will attach its card", extra={"error": repr(exc)})
+
+
+SETUP_INTENT_ID = re.compile(r"^seti_[A-Za-z0-9]{1,64}$")
+
+
+@routes.post("/api/v1/stripe/setup-intents/{id}/refresh")
+async def refresh_setup_intent(request: web.Request) -> web.Response:
+    """The pay page, right after the customer confirmed a card-saving SetupIntent: ask Stripe and apply what it
+    says (the fake Stripe sends no SetupIntent events). Only our own bookings' SetupIntents."""
+    setup_intent_id = request.match_info["id"]
+    if SETUP_INTENT_ID.fullmatch(setup_intent_id) is None:
+        raise ApiError(404, "setup_intent_not_found", "No such card setup")
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        status = await service.refresh_setup_intent(conn, request.app[STRIPE], setup_intent_id)
+    if status is None:
+        raise ApiError(404, "setup_intent_not_found", "No such card setup")
+    if status == "succeeded":
+        await attach_cards_quietly(request.app)
+    return web.json_response({"status": status}, headers={"Cache-Control": "no-store"})
+
+
+def _linked_fee(request: web.Request, token: str) -> uuid.UUID:
+    """The fee a pay link is for, with its token (404 alike for a bad token and an unknown fee)."""
+    try:
+        fee_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        fee_id = None
+    if fee_id is None or not issuer(request.app).keys.allows(fees.LINK_ROLE, fee_id, token):
+        raise ApiError(404, "fee_not_found", "This fee link is not valid")
+    return fee_id
+
+
+@routes.get("/api/v1/fees/{id}")
+async def fee_details(request: web.Request) -> web.Response:
+    """A fee, for its pay link (`?token=`): what it is for, how much, and whether it is paid."""
+    fee_id = _linked_fee(request, request.query.get("token", ""))
+    async with request.app[DB].acquire() as conn:
+        row = await store.get_fee(conn, fee_id)
+    if row is None:
+        raise ApiError(404, "fee_not_found", "This fee link is not valid")
+    return web.json_response(fees.fee_json(row), headers={"Cache-Control": "no-store"})
+
+
+@routes.post("/api/v1/fees/{id}/pay")
+async def pay_fee(request: web.Request) -> web.Response:
+    """The card payment of a fee whose charge to the saved card did not go through (created once; a failed one
+    is replaced); 409 `fee_already_paid` once it is charged or paid."""
+    body = await read_json(request, FeePayIn)
+    fee_id = _linked_fee(request, body.token)
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        answer = await fees.pay_link_payment(conn, request.app[STRIPE], fee_id)
+    return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/internal/v1/booking-payments")
@@ -104,6 +168,7 @@ async def booking_payment(request: web.Request) -> web.Response:
             voucher_code=body.voucher_code,
             pay_rest_by_card=body.pay_rest_by_card,
             card_at_most=body.card_at_most,
+            save_card=body.save_card,
             now=_now(),
         )
     return web.json_response(answer, status=201)

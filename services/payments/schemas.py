@@ -26,6 +26,9 @@ class BookingPaymentIn(StrictModel):
     # A deposit (issue 20): the card pays at most this now, after the voucher part; the rest is due at the clinic.
     # None: the card pays all the rest.
     card_at_most: int | None = Field(default=None, ge=0, le=PG_INTEGER_MAX)
+    # Fees or the card saved only (issue 20): keep the card for charges off session (a SetupIntent when nothing is
+    # paid by card now).
+    save_card: bool = False
 
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -77,3 +80,9 @@ class GiftDeliveryChangeIn(StrictModel):
     token: str = Field(min_length=1, max_length=100)
     recipient_email: str | None = Field(default=None, min_length=3, max_length=254, pattern=EMAIL)
     deliver_on: Day | None = None
+
+
+class FeePayIn(StrictModel):
+    """The customer paying a fee from its pay link (the email's link carries `token`)."""
+
+    token: str = Field(min_length=1, max_length=100)

@@ -11,9 +11,24 @@ from typing import Callable
 
 import asyncpg
 
-from services.payments import store, voucher_service
-from services.payments.domain import FROM_STRIPE, PaymentError, card_and_clinic_parts, check_amount, next_status
-from services.payments.stripe_gateway import Intent, StripeGateway, StripeRefused, StripeUnavailable
+from services.payments import fees, store, voucher_service
+from services.payments.domain import (
+    FROM_STRIPE,
+    FROM_STRIPE_SETUP,
+    PaymentError,
+    card_and_clinic_parts,
+    check_amount,
+    next_status,
+)
+from services.payments.stripe_gateway import (
+    Intent,
+    SetupIntent,
+    StripeGateway,
+    StripeRefused,
+    StripeUnavailable,
+    intent_from_data,
+    setup_intent_from_data,
+)
 from services.payments.vouchers import Charge
 from shared import contracts
 from shared.outbox import add_event
@@ -30,6 +45,15 @@ INTENT_EVENTS = {
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.canceled",
+}
+# A card-saving booking with nothing to pay now (issue 20). The fake Stripe sends none of these: the pay page
+# asks us to refresh the SetupIntent, and the reconciler asks about it too.
+SETUP_EVENTS = {
+    "setup_intent.created",
+    "setup_intent.requires_action",
+    "setup_intent.succeeded",
+    "setup_intent.setup_failed",
+    "setup_intent.canceled",
 }
 
 
@@ -57,7 +81,9 @@ def payment_json(row, applied: "voucher_service.Applied | None" = None, currency
         "amount": 0,
         "currency": currency,
         "stripe_payment_intent": None,
+        "stripe_setup_intent": None,
         "client_secret": None,
+        "setup": False,
     }
     if row is not None:
         body.update(
@@ -66,7 +92,10 @@ def payment_json(row, applied: "voucher_service.Applied | None" = None, currency
             amount=row["amount"],
             currency=row["currency"],
             stripe_payment_intent=row["stripe_payment_intent"],
+            stripe_setup_intent=row["stripe_setup_intent"],
             client_secret=row["client_secret"],
+            # Nothing to pay now, but the card is to be saved (Stripe.js confirms a SetupIntent, not a payment).
+            setup=row["kind"] == "setup",
         )
     body["covered"] = row is None  # nothing left to pay by card
     body["voucher"] = (
@@ -103,10 +132,13 @@ async def request_booking_payment(
     pay_rest_by_card: bool,
     now,
     card_at_most: int | None = None,
+    save_card: bool = False,
 ) -> dict:
     """How a booking is paid: a voucher first if given (all of it, or what is left on it), the rest by card, or
     under a deposit (`card_at_most`) the card at most that and the rest due at the clinic. Created once per
-    booking; a retry gets the same answer (the parts are kept in booking_parts, written with the first)."""
+    booking; a retry gets the same answer (the parts are kept in booking_parts, written with the first).
+    `save_card` (a policy with fees, or the card saved only): the card is kept on the customer's Stripe Customer
+    for charges off session; with nothing to pay by card, a SetupIntent saves it (answered `setup: true`)."""
     if currency.upper() != CLINIC_CURRENCY:
         raise PaymentError(422, "currency_mismatch", f"This clinic takes payments in {CLINIC_CURRENCY}")
     applied = None
@@ -141,18 +173,105 @@ async def request_booking_payment(
     )
     if parts["card_part"] != card_amount:
         raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
-    if card_amount == 0:
+    if card_amount == 0 and not save_card:
         return _with_due(payment_json(None, applied, currency), parts)
-    row = await _card_payment(
+    existing = await store.payment_for(conn, "booking", booking_id)
+    if existing is not None:
+        if existing["amount"] != card_amount or existing["currency"] != currency:
+            raise PaymentError(409, "payment_mismatch", "This booking already has a payment for another amount")
+        return _with_due(payment_json(existing, applied), parts)
+    customer = await customer_for(conn, stripe, clinic_id, customer_email) if save_card else None
+    if card_amount == 0:
+        assert customer is not None
+        row = await _setup_payment(
+            conn,
+            stripe,
+            booking_id=booking_id,
+            clinic_id=clinic_id,
+            currency=currency,
+            customer_email=customer_email,
+            customer=customer,
+        )
+    else:
+        row = await _card_payment(
+            conn,
+            stripe,
+            booking_id=booking_id,
+            clinic_id=clinic_id,
+            amount=card_amount,
+            currency=currency,
+            customer_email=customer_email,
+            customer=customer,
+        )
+    return _with_due(payment_json(row, applied), parts)
+
+
+async def customer_for(conn: asyncpg.Connection, stripe: StripeGateway, clinic_id: uuid.UUID, email: str) -> str:
+    """The clinic's customer's Stripe Customer (by email, any case), created once: of two created at once the
+    first recorded is kept (the other stays unused at Stripe, with no card)."""
+    found = await store.stripe_customer(conn, clinic_id, email)
+    if found is not None:
+        return found
+    try:
+        created = await stripe.create_customer(
+            metadata={"clinic_id": str(clinic_id)}, idempotency_key=f"customer-{uuid.uuid4()}"
+        )
+    except StripeUnavailable:
+        raise _unavailable() from None
+    except StripeRefused as exc:
+        raise PaymentError(422, "payment_refused", str(exc)) from None
+    return await store.insert_stripe_customer(conn, clinic_id, email, created)
+
+
+async def _setup_payment(
+    conn,
+    stripe: StripeGateway,
+    *,
+    booking_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    currency: str,
+    customer_email: str,
+    customer: str,
+) -> asyncpg.Record:
+    """The booking's card-saving SetupIntent (nothing to pay now), kept as its payment row of amount 0."""
+    payment_id = uuid.uuid4()
+    try:
+        setup = await stripe.create_setup_intent(
+            customer=customer,
+            metadata={
+                "purpose": "booking",
+                "reference_id": str(booking_id),
+                "clinic_id": str(clinic_id),
+                "payment_id": str(payment_id),
+            },
+            idempotency_key=f"booking-setup-{booking_id}",
+        )
+    except StripeUnavailable:
+        raise _unavailable() from None
+    except StripeRefused as exc:
+        raise PaymentError(422, "payment_refused", str(exc)) from None
+    row = await store.insert_payment(
         conn,
-        stripe,
-        booking_id=booking_id,
+        payment_id=payment_id,
         clinic_id=clinic_id,
-        amount=card_amount,
+        purpose="booking",
+        reference_id=booking_id,
+        amount=0,
         currency=currency,
         customer_email=customer_email,
+        intent_id=None,
+        client_secret=setup.client_secret,
+        status=FROM_STRIPE_SETUP.get(setup.status, "requires_payment"),
+        stripe_customer=customer,
+        setup_intent_id=setup.id,
     )
-    return _with_due(payment_json(row, applied), parts)
+    if row is None:  # a concurrent request won
+        try:
+            await stripe.cancel_setup_intent(setup.id)
+        except (StripeUnavailable, StripeRefused):
+            log.warning("could not cancel a duplicate SetupIntent", extra={"setup_intent": setup.id})
+        return await store.payment_for(conn, "booking", booking_id)
+    return row
 
 
 def _with_due(body: dict, parts) -> dict:
@@ -169,6 +288,7 @@ async def _card_payment(
     amount: int,
     currency: str,
     customer_email: str,
+    customer: str | None = None,
 ) -> asyncpg.Record:
     """The card payment for a booking: created once, found again on every retry."""
     check_amount(amount, currency, CLINIC_CURRENCY)
@@ -186,6 +306,7 @@ async def _card_payment(
         amount=amount,
         currency=currency,
         customer_email=customer_email,
+        customer=customer,
     )
 
 
@@ -199,6 +320,7 @@ async def _new_payment(
     amount: int,
     currency: str,
     customer_email: str,
+    customer: str | None = None,
 ) -> asyncpg.Record:
     payment_id = uuid.uuid4()
     try:
@@ -212,6 +334,7 @@ async def _new_payment(
                 "payment_id": str(payment_id),
             },
             idempotency_key=f"{purpose}-payment-{reference_id}",
+            customer=customer,
         )
     except StripeUnavailable:
         raise _unavailable() from None
@@ -229,6 +352,7 @@ async def _new_payment(
         intent_id=intent.id,
         client_secret=intent.client_secret,
         status=FROM_STRIPE.get(intent.status, "requires_payment"),
+        stripe_customer=customer,
     )
     if row is None:  # a concurrent request for the same reference won: keep theirs, drop ours
         await _cancel_quietly(stripe, intent.id)
@@ -277,25 +401,99 @@ async def apply_intent(
     if new is None:
         return None
     await store.set_status(conn, row["id"], new)
-    if new in {"succeeded", "failed", "canceled"}:
-        await add_event(
+    if row["purpose"] == "fee":  # a fee paid from its pay link: the fee's own event, no payment event
+        if new == "succeeded":
+            await fees.paid_by_link(conn, row["reference_id"])
+        log.info("fee payment status changed", extra={"payment_id": str(row["id"]), "status": new})
+        return new
+    if new == "succeeded" and row["stripe_customer"] and intent.payment_method:
+        await store.save_card(
             conn,
-            contracts.event(
-                contracts.PaymentStatusChanged(
-                    payment_id=str(row["id"]),
-                    purpose=row["purpose"],
-                    reference_id=str(row["reference_id"]),
-                    amount=contracts.Money(row["amount"], row["currency"]),
-                    stripe_payment_intent=intent.id,
-                ),
-                f"payment.{new}",
-                clinic_id=str(row["clinic_id"]),
-            ),
+            reference_id=row["reference_id"],
+            clinic_id=row["clinic_id"],
+            customer=row["stripe_customer"],
+            payment_method=intent.payment_method,
         )
+    if new in {"succeeded", "failed", "canceled"}:
+        await _announce(conn, row, new, intent.id)
     if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
         await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now())
     log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
     return new
+
+
+async def _announce(conn: asyncpg.Connection, row, new: str, stripe_id: str) -> None:
+    await add_event(
+        conn,
+        contracts.event(
+            contracts.PaymentStatusChanged(
+                payment_id=str(row["id"]),
+                purpose=row["purpose"],
+                reference_id=str(row["reference_id"]),
+                amount=contracts.Money(row["amount"], row["currency"]),
+                stripe_payment_intent=stripe_id,  # a SetupIntent's id for a card saved with nothing to pay
+            ),
+            f"payment.{new}",
+            clinic_id=str(row["clinic_id"]),
+        ),
+    )
+
+
+async def apply_setup_intent(conn: asyncpg.Connection, setup: SetupIntent, *, failed: bool = False) -> str | None:
+    """Move a card-saving booking's payment (amount 0) to what Stripe says of its SetupIntent: on success the
+    card is the booking's saved card and `payment.succeeded` confirms the booking as a payment would."""
+    row = await store.lock_payment_by_setup_intent(conn, setup.id)
+    incoming = "failed" if failed else FROM_STRIPE_SETUP.get(setup.status)
+    if row is None or incoming is None:
+        return None
+    new = next_status(row["status"], incoming)
+    if new is None:
+        return None
+    await store.set_status(conn, row["id"], new)
+    if new == "succeeded" and setup.payment_method:
+        await store.save_card(
+            conn,
+            reference_id=row["reference_id"],
+            clinic_id=row["clinic_id"],
+            customer=row["stripe_customer"],
+            payment_method=setup.payment_method,
+        )
+    if new in {"succeeded", "failed", "canceled"}:
+        await _announce(conn, row, new, setup.id)
+    log.info("card setup status changed", extra={"payment_id": str(row["id"]), "status": new})
+    return new
+
+
+async def refresh_setup_intent(conn: asyncpg.Connection, stripe: StripeGateway, setup_intent_id: str) -> str | None:
+    """Ask Stripe about a booking's SetupIntent and apply what it says (the fake sends no events): our status
+    after, or None if it is not one of ours."""
+    row = await store.payment_for_setup_intent(conn, setup_intent_id)
+    if row is None:
+        return None
+    try:
+        setup = await stripe.retrieve_setup_intent(setup_intent_id)
+    except StripeUnavailable:
+        raise _unavailable() from None
+    except StripeRefused:
+        return row["status"]
+    await apply_setup_intent(conn, setup)
+    return (await store.payment_for_setup_intent(conn, setup_intent_id))["status"]
+
+
+async def attach_saved_cards(conn: asyncpg.Connection, stripe: StripeGateway, limit: int = 20) -> int:
+    """Attach saved cards not yet seen on their Customer (offline nothing attaches a card on confirm; real
+    Stripe does it itself, and this only checks). Best-effort: a card left unattached is attached when a fee
+    needs it. How many were attached."""
+    done = 0
+    for card in await store.unattached_cards(conn, limit):
+        try:
+            await fees.attach(conn, stripe, card)
+            done += 1
+        except (StripeUnavailable, StripeRefused) as exc:
+            log.warning(
+                "could not attach a saved card", extra={"reference_id": str(card["reference_id"]), "error": str(exc)}
+            )
+    return done
 
 
 async def _adopt_unknown_intent(conn: asyncpg.Connection, intent: Intent):
@@ -326,9 +524,11 @@ async def handle_stripe_event(conn: asyncpg.Connection, event: dict, vouchers: "
     if not await store.record_stripe_event(conn, event):
         return False
     if event["type"] in INTENT_EVENTS:
-        obj = event["data"]["object"]
-        intent = Intent(obj["id"], obj["status"], obj["amount"], obj["currency"], None, dict(obj.get("metadata") or {}))
+        intent = intent_from_data(event["data"]["object"])
         await apply_intent(conn, intent, failed=event["type"] == "payment_intent.payment_failed", vouchers=vouchers)
+    elif event["type"] in SETUP_EVENTS:
+        setup = setup_intent_from_data(event["data"]["object"])
+        await apply_setup_intent(conn, setup, failed=event["type"] == "setup_intent.setup_failed")
     return True
 
 
@@ -343,9 +543,15 @@ async def reconcile(
     unconfirmed. Re-fetches the PaymentIntent rather than trusting event order."""
     changed = 0
     for row in await store.stale_open_payments(conn, older_than_seconds, limit):
+        if row["kind"] == "setup":
+            setup = await stripe.retrieve_setup_intent(row["stripe_setup_intent"])
+            if await apply_setup_intent(conn, setup) is not None:
+                changed += 1
+            continue
         intent = await stripe.retrieve_intent(row["stripe_payment_intent"])
         if await apply_intent(conn, intent, vouchers=vouchers) is not None:
             changed += 1
+    await attach_saved_cards(conn, stripe)  # the cards those payments saved, and any a webhook left unattached
     return changed
 
 
@@ -358,6 +564,8 @@ async def cancel_open_payment(
     payment = await store.lock_payment(conn, "booking", booking_id)
     if payment is None or payment["status"] not in {"requires_payment", "processing"}:
         return None
+    if payment["kind"] == "setup":
+        return await _cancel_setup(conn, stripe, payment, why)
     try:
         intent = await stripe.cancel_intent(payment["stripe_payment_intent"])
     except StripeRefused:  # not cancellable any more (e.g. it succeeded): take what Stripe says it is
@@ -366,6 +574,17 @@ async def cancel_open_payment(
         raise _unavailable() from None
     log.warning("cancelled an open card payment", extra={"payment_id": str(payment["id"]), "why": why})
     return await apply_intent(conn, intent)
+
+
+async def _cancel_setup(conn: asyncpg.Connection, stripe: StripeGateway, payment, why: str) -> str | None:
+    try:
+        setup = await stripe.cancel_setup_intent(payment["stripe_setup_intent"])
+    except StripeRefused:  # not cancellable any more (e.g. it succeeded): take what Stripe says it is
+        setup = await stripe.retrieve_setup_intent(payment["stripe_setup_intent"])
+    except StripeUnavailable:
+        raise _unavailable() from None
+    log.warning("cancelled an open card setup", extra={"payment_id": str(payment["id"]), "why": why})
+    return await apply_setup_intent(conn, setup)
 
 
 async def refund_booking_payment(

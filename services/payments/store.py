@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 PAYMENT_COLUMNS = """id, clinic_id, purpose, reference_id, amount, currency, customer_email, stripe_payment_intent,
-    client_secret, status, amount_refunded, created_at, succeeded_at"""
+    client_secret, status, amount_refunded, created_at, succeeded_at, stripe_customer, kind, stripe_setup_intent"""
 
 
 async def record_stripe_event(conn: asyncpg.Connection, event: dict) -> bool:
@@ -41,16 +41,21 @@ async def insert_payment(
     amount: int,
     currency: str,
     customer_email: str | None,
-    intent_id: str,
+    intent_id: str | None,
     client_secret: str | None,
     status: str,
+    stripe_customer: str | None = None,
+    setup_intent_id: str | None = None,
 ) -> asyncpg.Record | None:
-    """The new row, or None if this reference already has a payment (a concurrent request won)."""
+    """The new row, or None if this reference already has a payment (a concurrent request won). With
+    `setup_intent_id` (and no intent), a card-saving SetupIntent: kind 'setup', amount 0."""
     return await conn.fetchrow(
         f"""INSERT INTO payments (id, clinic_id, purpose, reference_id, amount, currency, customer_email,
-                                  stripe_payment_intent, client_secret, status, succeeded_at)
+                                  stripe_payment_intent, client_secret, status, succeeded_at, stripe_customer,
+                                  kind, stripe_setup_intent)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                    CASE WHEN $10 = 'succeeded' THEN clock_timestamp() END)
+                    CASE WHEN $10 = 'succeeded' THEN clock_timestamp() END, $11,
+                    CASE WHEN $12::text IS NULL THEN 'payment' ELSE 'setup' END, $12)
             ON CONFLICT (purpose, reference_id) DO NOTHING RETURNING {PAYMENT_COLUMNS}""",
         payment_id,
         clinic_id,
@@ -62,6 +67,34 @@ async def insert_payment(
         intent_id,
         client_secret,
         status,
+        stripe_customer,
+        setup_intent_id,
+    )
+
+
+async def replace_intent(
+    conn: asyncpg.Connection, payment_id: uuid.UUID, intent_id: str, client_secret: str | None, status: str
+) -> asyncpg.Record:
+    """A failed or canceled payment asked for again (a fee's pay link): the new PaymentIntent in its place."""
+    return await conn.fetchrow(
+        f"""UPDATE payments SET stripe_payment_intent = $2, client_secret = $3, status = $4,
+                                updated_at = clock_timestamp() WHERE id = $1 RETURNING {PAYMENT_COLUMNS}""",
+        payment_id,
+        intent_id,
+        client_secret,
+        status,
+    )
+
+
+async def payment_for_setup_intent(conn: asyncpg.Connection, setup_intent_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE stripe_setup_intent = $1", setup_intent_id
+    )
+
+
+async def lock_payment_by_setup_intent(conn: asyncpg.Connection, setup_intent_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE stripe_setup_intent = $1 FOR UPDATE", setup_intent_id
     )
 
 
@@ -177,6 +210,126 @@ async def cancel_due(conn: asyncpg.Connection, reference_id: uuid.UUID, value: i
             "UPDATE booking_parts SET due_cancelled = due_cancelled + $2 WHERE reference_id = $1", reference_id, taken
         )
     return taken
+
+
+# --- saved cards and fees (issue 20) ----------------------------------------------------------------
+
+
+async def stripe_customer(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT stripe_customer FROM stripe_customers WHERE clinic_id = $1 AND email_key = lower($2)", clinic_id, email
+    )
+
+
+async def insert_stripe_customer(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str, customer: str) -> str:
+    """This customer's Stripe Customer: `customer` if they had none, else the one recorded first."""
+    return await conn.fetchval(
+        """WITH new AS (INSERT INTO stripe_customers (clinic_id, email_key, stripe_customer)
+                        VALUES ($1, lower($2), $3) ON CONFLICT (clinic_id, email_key) DO NOTHING
+                        RETURNING stripe_customer)
+           SELECT stripe_customer FROM new
+           UNION ALL SELECT stripe_customer FROM stripe_customers WHERE clinic_id = $1 AND email_key = lower($2)
+           LIMIT 1""",
+        clinic_id,
+        email,
+        customer,
+    )
+
+
+SAVED_CARD_COLUMNS = "reference_id, clinic_id, stripe_customer, payment_method, attached_at"
+
+
+async def save_card(
+    conn: asyncpg.Connection, *, reference_id: uuid.UUID, clinic_id: uuid.UUID, customer: str, payment_method: str
+) -> None:
+    """The booking's saved card (the first recorded stays)."""
+    await conn.execute(
+        "INSERT INTO saved_cards (reference_id, clinic_id, stripe_customer, payment_method) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (reference_id) DO NOTHING",
+        reference_id,
+        clinic_id,
+        customer,
+        payment_method,
+    )
+
+
+async def saved_card(conn: asyncpg.Connection, reference_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {SAVED_CARD_COLUMNS} FROM saved_cards WHERE reference_id = $1", reference_id)
+
+
+async def unattached_cards(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {SAVED_CARD_COLUMNS} FROM saved_cards WHERE attached_at IS NULL
+            ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+
+
+async def card_attached(conn: asyncpg.Connection, reference_id: uuid.UUID, payment_method: str) -> None:
+    await conn.execute(
+        "UPDATE saved_cards SET payment_method = $2, attached_at = clock_timestamp() WHERE reference_id = $1",
+        reference_id,
+        payment_method,
+    )
+
+
+FEE_COLUMNS = """id, clinic_id, booking_id, paid_for, kind, amount, currency, customer_email, status, failure,
+    stripe_payment_intent, created_at, settled_at"""
+
+
+async def insert_fee(
+    conn: asyncpg.Connection,
+    *,
+    clinic_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    paid_for: uuid.UUID,
+    kind: str,
+    amount: int,
+    currency: str,
+    customer_email: str | None,
+) -> asyncpg.Record | None:
+    """The new fee (pending), or None if this booking already owes one of this kind."""
+    return await conn.fetchrow(
+        f"""INSERT INTO booking_fees (id, clinic_id, booking_id, paid_for, kind, amount, currency, customer_email,
+                                      status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')
+            ON CONFLICT (booking_id, kind) DO NOTHING RETURNING {FEE_COLUMNS}""",
+        uuid.uuid4(),
+        clinic_id,
+        booking_id,
+        paid_for,
+        kind,
+        amount,
+        currency,
+        customer_email,
+    )
+
+
+async def get_fee(conn: asyncpg.Connection, fee_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {FEE_COLUMNS} FROM booking_fees WHERE id = $1", fee_id)
+
+
+async def lock_fee(conn: asyncpg.Connection, fee_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {FEE_COLUMNS} FROM booking_fees WHERE id = $1 FOR UPDATE", fee_id)
+
+
+async def settle_fee(
+    conn: asyncpg.Connection,
+    fee_id: uuid.UUID,
+    status: str,
+    *,
+    intent_id: str | None = None,
+    failure: str | None = None,
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""UPDATE booking_fees SET status = $2, stripe_payment_intent = coalesce($3, stripe_payment_intent),
+                                    failure = coalesce($4, failure), settled_at = clock_timestamp()
+            WHERE id = $1 RETURNING {FEE_COLUMNS}""",
+        fee_id,
+        status,
+        intent_id,
+        failure,
+    )
 
 
 # --- vouchers ------------------------------------------------------------------------------------

@@ -51,6 +51,12 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
             "WHERE reference_id = $1",
             uuid.UUID(paid["id"]),
         )
+        await conn.execute(  # a fee charged for a booking never marked no-show
+            "INSERT INTO booking_fees (id, clinic_id, booking_id, paid_for, kind, amount, currency, status, "
+            "stripe_payment_intent) VALUES (gen_random_uuid(), $1, $2, $2, 'no_show', 3250, 'GBP', 'charged', 'pi_x')",
+            stable_id("urban-therapy"),
+            uuid.UUID(paid["id"]),
+        )
     await redis.xadd(dead_letter_key(settings.redis_prefix, "booking"), {"event": "{}"})
     async with notifications_pool.acquire() as conn:
         await conn.execute("DELETE FROM emails WHERE kind = 'booking_confirmed'")
@@ -67,6 +73,7 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
         "every voucher's balance is its ledger's sum, and never below zero": 1,
         "every succeeded payment has its booking, its issued voucher or its refund": 1,
         "every booking's price is its voucher part + card part + due at the clinic; refunds never exceed the card": 1,
+        "every fee charged is charged once, for a booking marked no-show or cancelled": 1,
         "every confirmed booking has its confirmation email": 1,
         "every confirmed booking has one booking.created delivery per endpoint subscribed then": 1,
         "no outbox row is left unpublished": 1,
@@ -85,4 +92,4 @@ async def test_each_broken_promise_is_counted_and_the_command_fails(
     )
     assert command.returncode == 1, command.stderr
     assert "FAIL      1  no two live reservations of a therapist overlap" in command.stdout
-    assert "violation(s) of 8 invariants" in command.stdout
+    assert "violation(s) of 9 invariants" in command.stdout

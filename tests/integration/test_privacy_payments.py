@@ -98,7 +98,7 @@ async def history(booking, payments, payments_pool, checkout, settings) -> dict:
 async def test_an_export_lists_every_kind_and_never_a_code(payments, payments_pool, settings, history):
     voucher, code = history["voucher"], history["code"]
     records = await export(payments, settings, " ADA@Example.com ")
-    assert sorted(records) == ["payments", "vouchers_bought", "vouchers_received"]
+    assert sorted(records) == ["fees", "payments", "vouchers_bought", "vouchers_received"]
 
     purchase, booking_payment = records["payments"]
     assert purchase["purpose"] == "voucher" and purchase["reference_id"] == voucher["id"]
@@ -141,6 +141,7 @@ async def test_an_export_lists_every_kind_and_never_a_code(payments, payments_po
         "payments": [],
         "vouchers_bought": [],
         "vouchers_received": [],
+        "fees": [],
     }, "another clinic holds nothing of hers"
 
 
@@ -148,13 +149,13 @@ async def test_a_dry_run_counts_and_changes_nothing(payments, payments_pool, set
     before = await snapshot(payments_pool)
     ada = await erased(payments, settings, ADA, dry_run=True)
     assert ada == {
-        "erase": {"vouchers_bought": 1, "vouchers_received": 0, "voucher_changes": 0},
-        "keep": {"payments": 2, "refunds": 1, "voucher_sales": 1},
+        "erase": {"vouchers_bought": 1, "vouchers_received": 0, "voucher_changes": 0, "stripe_customers": 0},
+        "keep": {"payments": 2, "refunds": 1, "voucher_sales": 1, "fees": 0},
         "blockers": [],
     }
     grace = await erased(payments, settings, "GRACE@example.com", dry_run=True)
-    assert grace["erase"] == {"vouchers_bought": 0, "vouchers_received": 1, "voucher_changes": 1}
-    assert grace["keep"] == {"payments": 0, "refunds": 0, "voucher_sales": 0}
+    assert grace["erase"] == {"vouchers_bought": 0, "vouchers_received": 1, "voucher_changes": 1, "stripe_customers": 0}
+    assert grace["keep"] == {"payments": 0, "refunds": 0, "voucher_sales": 0, "fees": 0}
     assert await snapshot(payments_pool) == before
 
 
@@ -172,16 +173,16 @@ async def test_erasing_anonymises_the_people_and_keeps_the_money(
     before = await snapshot(payments_pool)
 
     assert await erased(payments, settings, ADA) == {
-        "erased": {"vouchers_bought": 1, "vouchers_received": 0, "voucher_changes": 0},
-        "kept": {"payments": 2, "refunds": 1, "voucher_sales": 1},
+        "erased": {"vouchers_bought": 1, "vouchers_received": 0, "voucher_changes": 0, "stripe_customers": 0},
+        "kept": {"payments": 2, "refunds": 1, "voucher_sales": 1, "fees": 0},
     }
     async with payments_pool.acquire() as conn:
         mine = await conn.fetchrow("SELECT * FROM vouchers WHERE id = $1", voucher_id)
     assert (mine["buyer_name"], mine["buyer_email"], mine["message"]) == (None, None, ""), "her words go with her"
     assert (mine["recipient_name"], mine["recipient_email"]) == ("Grace Hopper", GRACE), "Grace is not erased yet"
     assert await erased(payments, settings, " grace@EXAMPLE.com") == {
-        "erased": {"vouchers_bought": 0, "vouchers_received": 2, "voucher_changes": 1},
-        "kept": {"payments": 0, "refunds": 0, "voucher_sales": 0},
+        "erased": {"vouchers_bought": 0, "vouchers_received": 2, "voucher_changes": 1, "stripe_customers": 0},
+        "kept": {"payments": 0, "refunds": 0, "voucher_sales": 0, "fees": 0},
     }
 
     after = await snapshot(payments_pool)
@@ -232,18 +233,20 @@ async def test_erasing_again_erases_nothing_and_keeps_the_same(payments, payment
     await erased(payments, settings, GRACE)
     before = await snapshot(payments_pool)
     assert await erased(payments, settings, ADA) == {
-        "erased": {"vouchers_bought": 0, "vouchers_received": 0, "voucher_changes": 0},
+        "erased": {"vouchers_bought": 0, "vouchers_received": 0, "voucher_changes": 0, "stripe_customers": 0},
         "kept": first["kept"],
     }
     assert (await erased(payments, settings, GRACE))["erased"] == {
         "vouchers_bought": 0,
         "vouchers_received": 0,
         "voucher_changes": 0,
+        "stripe_customers": 0,
     }
     assert (await erased(payments, settings, ADA, dry_run=True))["erase"] == {
         "vouchers_bought": 0,
         "vouchers_received": 0,
         "voucher_changes": 0,
+        "stripe_customers": 0,
     }
     assert await snapshot(payments_pool) == before
 

@@ -1,8 +1,10 @@
-"""`python -m tests.support.audit DATABASE_URL`: the "no charge without a booking" check, and the parts' sums.
+"""`python -m tests.support.audit DATABASE_URL`: the "no charge without a booking or a recorded fee" check, and
+the parts' sums.
 
-Every succeeded card payment must be attached to a confirmed (or completed) booking or an issued
-voucher, or be refunded in full; and no open PaymentIntent may wait for a booking that was never
-written (one confirm away from a charge without a booking). Prints the offenders; exits 1 if any."""
+Every succeeded card payment must be attached to a confirmed (or completed) booking, an issued voucher or a fee
+paid from its pay link, or be refunded in full; no open PaymentIntent may wait for a booking that was never
+written (one confirm away from a charge without a booking); every fee charged is charged once (off session or from
+its pay link, not both), for a booking marked no-show or cancelled. Prints the offenders; exits 1 if any."""
 
 from __future__ import annotations
 
@@ -22,6 +24,24 @@ WHERE p.status = 'succeeded'
           AND b.status IN ('confirmed', 'completed', 'no_show')))
   AND NOT (p.purpose = 'voucher' AND EXISTS (
         SELECT 1 FROM payments.vouchers v WHERE v.id = p.reference_id AND v.issued_at IS NOT NULL))
+  AND NOT (p.purpose = 'fee' AND EXISTS (
+        SELECT 1 FROM payments.booking_fees f WHERE f.id = p.reference_id AND f.status = 'paid' AND f.amount = p.amount))
+"""
+
+
+# Fees (issue 20): a fee charged off session (its PaymentIntent on the row) and also paid from its pay link is charged
+# twice; a fee `paid` has its pay link's succeeded payment of its amount; a fee is only for a booking marked so (a
+# no-show's for a no-show, a late cancellation's for a cancelled booking); none is left pending.
+FEES_NOT_MATCHING = """
+SELECT f.id, f.kind, f.status, f.booking_id, f.amount, p.id AS payment_id
+FROM payments.booking_fees f
+LEFT JOIN payments.payments p ON p.purpose = 'fee' AND p.reference_id = f.id AND p.status = 'succeeded'
+WHERE (f.status = 'charged' AND (f.stripe_payment_intent IS NULL OR p.id IS NOT NULL))
+   OR (f.status = 'paid' AND (p.id IS NULL OR p.amount <> f.amount))
+   OR f.status = 'pending'
+   OR (f.status IN ('charged', 'paid') AND NOT EXISTS (
+        SELECT 1 FROM booking.bookings b WHERE b.id = f.booking_id
+          AND b.status = CASE f.kind WHEN 'no_show' THEN 'no_show' ELSE 'cancelled' END))
 """
 
 
@@ -57,6 +77,10 @@ async def parts_not_adding_up(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(PARTS_NOT_ADDING_UP)
 
 
+async def fees_not_matching(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(FEES_NOT_MATCHING)
+
+
 async def charges_without_booking(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(UNMATCHED_PAYMENTS)
 
@@ -71,6 +95,7 @@ async def main(url: str) -> int:
         charges = await charges_without_booking(conn)
         intents = await open_intents_without_booking(conn)
         parts = await parts_not_adding_up(conn)
+        fees = await fees_not_matching(conn)
     finally:
         await conn.close()
     for row in charges:
@@ -86,11 +111,16 @@ async def main(url: str) -> int:
             f" + card {row['card_part']} (paid {row['paid_by_card']}, refunded {row['refunded']})"
             f" + at the clinic {row['due_at_clinic']}?"
         )
+    for row in fees:
+        print(
+            f"fee not matching: {row['kind']} fee {row['id']} ({row['status']}, {row['amount']}) of booking "
+            f"{row['booking_id']} (pay link payment {row['payment_id']})"
+        )
     print(
         f"{len(charges)} charge(s) without a booking, {len(intents)} open payment(s) without a booking, "
-        f"{len(parts)} booking(s) whose parts do not add up"
+        f"{len(parts)} booking(s) whose parts do not add up, {len(fees)} fee(s) not matching"
     )
-    return 1 if charges or intents or parts else 0
+    return 1 if charges or intents or parts or fees else 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from services.notifications.emails import handlers as email_handlers
 from services.notifications.emails import reminders, rendering
 from services.notifications.webhooks.rules import CLINIC_EVENTS, payload_for
 from services.payments import consumer as payments_consumer
+from services.payments import fees as payments_fees
 from services.payments import service as payments_service
 from services.payments import voucher_service
 from services.payments.stripe_gateway import Intent, Refund
@@ -223,6 +224,18 @@ PAYMENT_ROW = {
     "clinic_id": CLINIC.id,
     "customer_email": "ada@example.com",
     "stripe_payment_intent": "pi_123",
+    "stripe_customer": None,
+    "kind": "payment",
+}
+FEE_ROW = {
+    "id": uuid.uuid4(),
+    "clinic_id": CLINIC.id,
+    "booking_id": uuid.uuid4(),
+    "kind": "no_show",
+    "amount": 3250,
+    "currency": "GBP",
+    "customer_email": "ada@example.com",
+    "status": "pending",
 }
 VOUCHER_ROW = {
     "id": uuid.uuid4(),
@@ -283,7 +296,7 @@ def written(monkeypatch):
 
         return fake
 
-    for module in (payments_service, voucher_service):
+    for module in (payments_service, voucher_service, payments_fees):
         monkeypatch.setattr(module, "add_event", add_event)
     store = payments_service.store
     for name in ("set_status", "complete_refund", "activate_voucher", "append_entry", "mark_expired"):
@@ -294,6 +307,8 @@ def written(monkeypatch):
     monkeypatch.setattr(store, "lock_voucher", returning(VOUCHER_ROW))
     monkeypatch.setattr(store, "claim_expired_vouchers", returning([VOUCHER_ROW]))
     monkeypatch.setattr(store, "claim_expiry_notices", returning([VOUCHER_ROW]))
+    monkeypatch.setattr(store, "lock_fee", returning(FEE_ROW))
+    monkeypatch.setattr(store, "settle_fee", returning({**FEE_ROW, "status": "settled"}))
     return events
 
 
@@ -323,6 +338,27 @@ async def _payment_refunded(written) -> tuple[Event, dict]:
         "customer_email": "ada@example.com",
         "amount": {"amount": 6000, "currency": "GBP"},
     }
+
+
+def _fee(**extra) -> dict:
+    return {
+        "fee_id": str(FEE_ROW["id"]),
+        "booking_id": str(FEE_ROW["booking_id"]),
+        "kind": "no_show",
+        "amount": {"amount": 3250, "currency": "GBP"},
+        "customer_email": "ada@example.com",
+        **extra,
+    }
+
+
+async def _fee_charged(written) -> tuple[Event, dict]:
+    await payments_fees.paid_by_link(None, FEE_ROW["id"])
+    return written[-1], _fee(via="pay_link")
+
+
+async def _fee_failed(written) -> tuple[Event, dict]:
+    await payments_fees._failed(None, Keys(), FEE_ROW, "Your card was declined")
+    return written[-1], _fee(failure="Your card was declined", pay_token="fee-token")
 
 
 def _voucher_clinic() -> dict:
@@ -488,6 +524,8 @@ ASYNC_PRODUCERS = {
     "voucher.purchased": _voucher_purchased,
     "voucher.expired": _voucher_expired,
     "voucher.expiring": _voucher_expiring,
+    "fee.charged": _fee_charged,
+    "fee.failed": _fee_failed,
 }
 
 
