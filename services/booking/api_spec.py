@@ -91,6 +91,8 @@ CLINIC_SCHEMA = _obj(
                 "properties": {
                     "mode": {"enum": list(payment_policy.MODES)},
                     "deposit": {},
+                    "no_show_fee": payment_policy.FEE_SCHEMA,
+                    "late_cancellation_fee": payment_policy.FEE_SCHEMA,
                     "words": {"type": "string"},
                 },
             },
@@ -99,15 +101,32 @@ CLINIC_SCHEMA = _obj(
     embed_origins=EMBED_ORIGINS,
 )
 # What a booking of a treatment (a course: of its treatment) is paid by, for its price (issue 20).
+NULLABLE_MONEY = {"anyOf": [MONEY, {"type": "null"}]}
 PUBLIC_PAYMENT_POLICY = {
     "type": "object",
-    "required": ["mode", "deposit_amount", "words"],
+    "required": ["mode", "deposit_amount", "no_show_fee", "late_cancellation_fee", "save_card", "words"],
     "description": "the policy bookings of it are paid by (its own, else the clinic's): the policy, what is paid "
-    "when booking (`deposit_amount`: the price when in full) and the rest at the clinic, in words",
+    "when booking (`deposit_amount`: the price when in full, nothing when the card is saved only), its fees for "
+    "this price, whether booking saves the card, and the rest at the clinic, in words",
     "properties": {
         "mode": {"enum": list(payment_policy.MODES)},
         "deposit": {},
         "deposit_amount": MONEY,
+        "no_show_fee": {
+            **NULLABLE_MONEY,
+            "description": "charged to the saved card if the customer does not come (a course: per session); "
+            "null: none",
+        },
+        "late_cancellation_fee": {
+            **NULLABLE_MONEY,
+            "description": "charged to the saved card if the customer cancels inside the clinic's change window "
+            "(a course: per session); null: none",
+        },
+        "save_card": {
+            "type": "boolean",
+            "description": "booking saves the customer's card (with Strong Customer Authentication): the mode is "
+            "`card` or a fee is set",
+        },
         "words": {
             "type": "string",
             "examples": ["Pay a deposit of £13.00 now (20%); the rest, £52.00, at the clinic."],
@@ -188,6 +207,15 @@ HOLD = _obj(
     course=UUID,
     sessions={"type": "array", "items": SESSION},
 )
+# A booking's fees (issue 20), fixed when it was booked (a course's session: of its share of the course's price).
+BOOKING_FEES = _obj(
+    ["no_show", "late_cancellation"],
+    no_show={**NULLABLE_MONEY, "description": "charged to the saved card if the customer does not come; null: none"},
+    late_cancellation={
+        **NULLABLE_MONEY,
+        "description": "charged to the saved card if the customer cancels inside the change window; null: none",
+    },
+)
 BOOKING = _obj(
     ["id", "status", "clinic", "treatment", "therapist", "start", "end", "amount_due", "customer"],
     id=UUID,
@@ -206,9 +234,29 @@ BOOKING = _obj(
     customer=_obj(["name", "email"], name={"type": "string"}, email={"type": "string"}),
     change_deadline=DATETIME,
     policy=NULLABLE_STR,
+    fees=BOOKING_FEES,
+    late_cancellation_fee_due={
+        **NULLABLE_MONEY,
+        "description": "what cancelling now costs: its late-cancellation fee while it is confirmed, the change "
+        "window has closed and the visit has not started (cancelling is then still allowed); null otherwise",
+    },
     series=_obj(["id", "index"], id=UUID, index={"type": "integer"}),
     manage_url={"type": "string", "format": "uri"},
 )
+BOOKING["required"] = [*BOOKING["required"], "fees", "late_cancellation_fee_due"]
+BOOKING_CANCELLED = {
+    "allOf": [
+        BOOKING,
+        _obj(
+            ["fee"],
+            fee={
+                **NULLABLE_MONEY,
+                "description": "a late cancellation's fee, charged to the saved card (what was paid is refunded); "
+                "null: cancelling cost nothing",
+            },
+        ),
+    ]
+}
 BOOKING_CREATED = {
     "allOf": [
         BOOKING,
@@ -222,7 +270,7 @@ BOOKING_CREATED = {
     ]
 }
 CLINIC_BOOKING = _obj(
-    ["id", "status", "start", "end", "treatment", "therapist", "customer", "price"],
+    ["id", "status", "start", "end", "treatment", "therapist", "customer", "price", "fees"],
     id=UUID,
     status={"type": "string"},
     start=DATETIME,
@@ -237,6 +285,7 @@ CLINIC_BOOKING = _obj(
     ),
     price=MONEY,
     due_at_clinic={"allOf": [MONEY], "description": "left to pay at the clinic (a deposit booking); zero if none"},
+    fees=BOOKING_FEES,
     series={"type": ["object", "null"]},
     screening={
         "type": ["object", "null"],
@@ -496,7 +545,9 @@ OPERATIONS: tuple[Operation, ...] = (
         body=ManageIn,
         body_required=False,
         errors=(403, 404, 409),
-        responses={200: json_response("Cancelled", BOOKING)},
+        description="Before the clinic's change window closes; inside it only for a booking with a "
+        "late-cancellation fee, which is then charged to the saved card (`fee`). Else 409 `outside_change_window`.",
+        responses={200: json_response("Cancelled", BOOKING_CANCELLED)},
     ),
     operation(
         "POST",

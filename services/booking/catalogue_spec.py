@@ -57,7 +57,8 @@ TREATMENT = _obj(
     effective_payment_policy={
         "type": "object",
         "description": "the policy its bookings are paid by, as customers see it (its own, else the clinic's): "
-        "with `deposit_amount` (money) and `words`",
+        "with `deposit_amount` (money), `no_show_fee` and `late_cancellation_fee` (money or null), `save_card` and "
+        "`words`",
     },
     bookable={**BOOLEAN, "description": "false: not offered to customers"},
     position={**INTEGER, "description": "its place in the clinic's order (lowest first)"},
@@ -75,7 +76,8 @@ COURSE = _obj(
     payment_policy={
         "type": "object",
         "description": "the policy its bookings are paid by (its treatment's), as customers see it: with "
-        "`deposit_amount` (money, of the course's price) and `words`",
+        "`deposit_amount` (money, of the course's price), `no_show_fee` and `late_cancellation_fee` (money or null, "
+        "per session), `save_card` and `words`",
     },
     bookable=BOOLEAN,
     position=INTEGER,

@@ -25,7 +25,8 @@ TREATMENTS = Table(
     "treatments",
     """x.id, x.slug, x.name, x.description, x.duration_minutes, x.buffer_before_minutes, x.buffer_after_minutes,
        x.price_amount, x.currency, x.requires_screening, x.bookable, x.position, x.archived_at, x.payment_policy,
-       (SELECT c.payment_policy FROM clinics c WHERE c.id = x.clinic_id) AS clinic_payment_policy""",
+       (SELECT c.payment_policy FROM clinics c WHERE c.id = x.clinic_id) AS clinic_payment_policy,
+       (SELECT c.change_window_hours FROM clinics c WHERE c.id = x.clinic_id) AS clinic_change_window_hours""",
     True,
     frozenset(
         {
@@ -47,7 +48,8 @@ COURSES = Table(
     """x.id, x.slug, x.name, x.description, x.treatment_id, x.sessions, x.min_gap_days, x.max_gap_days,
        x.price_amount, x.currency, x.bookable, x.position, x.archived_at,
        (SELECT t.payment_policy FROM treatments t WHERE t.id = x.treatment_id) AS payment_policy,
-       (SELECT c.payment_policy FROM clinics c WHERE c.id = x.clinic_id) AS clinic_payment_policy""",
+       (SELECT c.payment_policy FROM clinics c WHERE c.id = x.clinic_id) AS clinic_payment_policy,
+       (SELECT c.change_window_hours FROM clinics c WHERE c.id = x.clinic_id) AS clinic_change_window_hours""",
     True,
     frozenset(
         {

@@ -201,6 +201,12 @@ def check_change_allowed(clinic: Clinic, status: str, start: datetime, now: date
         )
 
 
+def inside_change_window(clinic: Clinic, start: datetime, now: datetime) -> bool:
+    """Whether `now` is past the clinic's change deadline for a visit at `start`, but before it starts: when a
+    customer's cancellation is late (issue 20: allowed, for its fee, when the booking has a late-cancellation fee)."""
+    return now < start and start - now < timedelta(hours=clinic.change_window_hours)
+
+
 # --- the clinic's actions on behalf of its customers ----------------------------------------------
 
 # How a booking the clinic makes is paid: online by card (the customer pays from the link in the email the
@@ -304,6 +310,7 @@ def booking_changed(
     refund: str | None = None,
     due_at_clinic: int | None = None,
     payment_policy_words: str | None = None,
+    fee: contracts.FeeDue | None = None,
 ) -> contracts.BookingChanged:
     """What booking events carry: enough for emails and webhooks, never health data."""
     return contracts.BookingChanged(
@@ -330,6 +337,7 @@ def booking_changed(
         refund=refund,
         due_at_clinic=contracts.Money(due_at_clinic, currency) if due_at_clinic is not None else None,
         payment_policy_words=payment_policy_words,
+        fee=fee,
     )
 
 

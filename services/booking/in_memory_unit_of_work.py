@@ -346,6 +346,13 @@ class _Reservations:
             self._update(
                 reservations, due_at_clinic=first.due_at_clinic, payment_policy_words=first.payment_policy_words
             )
+        if first.save_card or first.no_show_fee is not None or first.late_cancellation_fee is not None:
+            self._update(
+                reservations,
+                no_show_fee=first.no_show_fee,
+                late_cancellation_fee=first.late_cancellation_fee,
+                save_card=first.save_card,
+            )
 
     async def save_back_to_hold(self, reservations):
         self._update(

@@ -35,6 +35,7 @@ class PaymentsClient:
         voucher_code: str | None = None,
         pay_rest_by_card: bool = True,
         card_at_most: int | None = None,
+        save_card: bool = False,
     ) -> dict:
         """How this booking is paid: voucher part and card part (the same answer on every call)."""
         body = {
@@ -50,6 +51,8 @@ class PaymentsClient:
         }
         if card_at_most is not None:  # a deposit (issue 20): the card pays at most this now; the rest at the clinic
             body["card_at_most"] = card_at_most
+        if save_card:  # fees or "card" mode (issue 20): payments saves the card (SCA) for off-session charges
+            body["save_card"] = True
         try:
             async with self.session.post(
                 f"{self.base_url}/internal/v1/booking-payments", json=body, headers={INTERNAL_TOKEN_HEADER: self.token}

@@ -21,6 +21,7 @@ from services.booking.domain import (
     check_change_allowed,
     check_clinic_change,
     check_hold_usable,
+    inside_change_window,
     outcome_change,
 )
 from shared import contracts
@@ -72,6 +73,11 @@ class Reservation:
     # course's, on each session, as `voucher`), and the policy in words; None: paid in full, as always.
     due_at_clinic: int = 0
     payment_policy_words: str | None = None
+    # Its fees (issue 20), fixed when it was booked (minor units; a course's session: of its share; None: no such
+    # fee), and whether booking it saved the customer's card (payments holds the card).
+    no_show_fee: int | None = None
+    late_cancellation_fee: int | None = None
+    save_card: bool = False
     events: list[Event] = field(default_factory=list, repr=False)
 
     @property
@@ -121,12 +127,29 @@ class Reservation:
         voucher: dict[str, Any] | None,
         due_at_clinic: int = 0,
         payment_policy_words: str | None = None,
+        fees: tuple[int | None, int | None] = (None, None),
+        save_card: bool = False,
     ) -> None:
+        """How it is paid (payments' answer), and what the policy it was booked under fixed: its `fees` (no-show,
+        late cancellation) and whether the card was saved."""
         if payment_id is not None:
             self.payment_id = payment_id
         if voucher is not None:
             self.voucher = voucher
         self.due_at_clinic, self.payment_policy_words = due_at_clinic, payment_policy_words
+        self.no_show_fee, self.late_cancellation_fee = fees
+        self.save_card = save_card
+
+    def _fee(self, kind: str, amount: int | None) -> dict[str, Any]:
+        """The fee an event carries (issue 20), if the booking has one of this kind."""
+        return {} if amount is None else {"fee": contracts.FeeDue(kind, contracts.Money(amount, self.currency))}
+
+    def late_cancellation_fee_due(self, clinic: Clinic, now: datetime) -> int | None:
+        """What cancelling now would cost: its late-cancellation fee, if it has one, is confirmed and its change
+        window has closed but the visit has not started; else None."""
+        if self.late_cancellation_fee is None or self.status != "confirmed":
+            return None
+        return self.late_cancellation_fee if inside_change_window(clinic, self.start, now) else None
 
     def confirm(self, described: Particulars, manage_url: ManageUrl) -> None:
         """Paid for: confirmed, and announced with its manage link (and the voucher, if one paid)."""
@@ -151,10 +174,18 @@ class Reservation:
     def check_changeable(self, clinic: Clinic, now: datetime) -> None:
         check_change_allowed(clinic, self.status, self.start, now)
 
-    def cancel(self, described: Particulars, now: datetime) -> None:
-        self.check_changeable(described.clinic, now)
+    def cancel(self, described: Particulars, now: datetime) -> int | None:
+        """The customer cancels: before the change window closes; inside it only if the booking has a
+        late-cancellation fee, then announced with that fee (payments charges it to the saved card; what was paid
+        is refunded as for any customer's cancellation). Returns the fee, if one is due."""
+        fee = self.late_cancellation_fee_due(described.clinic, now)
+        if fee is None:
+            self.check_changeable(described.clinic, now)
         self._become("cancelled")
-        self.events.append(self._event("cancelled", described, cancelled_by="customer"))
+        self.events.append(
+            self._event("cancelled", described, cancelled_by="customer", **self._fee("late_cancellation", fee))
+        )
+        return fee
 
     def reschedule(
         self,
@@ -181,7 +212,8 @@ class Reservation:
         if not outcome_change(self.status, outcome, self.start, now):
             return False
         self._become(outcome)
-        self.events.append(self._event(outcome, described))
+        fee = self._fee("no_show", self.no_show_fee) if outcome == "no_show" else {}
+        self.events.append(self._event(outcome, described, **fee))
         return True
 
     # --- the clinic's actions on the customer's behalf: whatever the change window says ------------------

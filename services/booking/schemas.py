@@ -214,8 +214,10 @@ class ClinicSettingsPatch(StrictModel):
     payment_policy: Any = Field(
         default=None,
         description='How bookings are paid for, unless a treatment has its own policy: `{"mode": "full"}` '
-        "(all when booking) or a deposit when booking (a percent of the price, 1 to 99, or an amount in the "
-        "clinic's currency, at most the price) and the rest at the clinic",
+        "(all when booking), a deposit when booking (a percent of the price, 1 to 99, or an amount in the "
+        'clinic\'s currency, at most the price) and the rest at the clinic, or `{"mode": "card"}` (the card '
+        "saved only, all paid at the clinic); any of them with a `no_show_fee` and a `late_cancellation_fee` (a "
+        "percent, 1 to 100, or an amount), charged to the card saved when booking",
         json_schema_extra={"anyOf": [payment_policy.SCHEMA, {"type": "null"}]},
     )
 

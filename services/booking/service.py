@@ -397,13 +397,16 @@ async def submit(
     Idempotency-Key finishes it instead, payments answering it the same."""
     started = await _start_booking(uow, hold_id, customer, answers, confirm_key, now, health)
     # Under a deposit policy (the treatment's, else the clinic's; a course's: its treatment's) the card pays at
-    # most the deposit of the whole price now, and the rest is due at the clinic (payments keeps the parts). Not
-    # when nothing is paid by card now anyway (a phone booking paid at the clinic).
+    # most the deposit of the whole price now, and the rest is due at the clinic (payments keeps the parts); in
+    # "card" mode nothing now. Not when nothing is paid by card now anyway (a phone booking paid at the clinic).
     if not pay_rest_by_card:
         started = dataclasses.replace(started, policy=dict(payment_policy.FULL))
     cap = payment_policy.card_at_most(started.policy, _price(started.reservations))
+    # A policy with fees, or "card" mode, has payments save the card (by the PaymentIntent, or a SetupIntent when
+    # nothing is paid by card now) for charges made later, off session.
+    save_card = payment_policy.needs_saved_card(started.policy)
     if started.reservations[0].paid_for:  # a retry of the request that already did this
-        payment = await _payment_of(payments, started.reservations, cap)
+        payment = await _payment_of(payments, started.reservations, cap, save_card)
         return Submitted(started.clinic, started.reservations, payment)
     first = started.reservations[0]
     try:
@@ -418,6 +421,7 @@ async def submit(
             voucher_code=voucher_code,
             pay_rest_by_card=pay_rest_by_card,
             card_at_most=cap,
+            save_card=save_card,
         )
     except BookingError:
         if started.held_until is not None:
@@ -514,8 +518,17 @@ async def _record_payment(
         if payment.get("voucher"):
             voucher = {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")}
         due, words = _deposit_of(started, payment)
+        price, sessions = _price(reservations), len(reservations)
+        fees = payment_policy.fee_amounts(started.policy, price, sessions)
         for reservation in reservations:
-            reservation.note_payment(payment_id, voucher, due, words)
+            reservation.note_payment(
+                payment_id,
+                voucher,
+                due,
+                words,
+                fees=(fees.no_show, fees.late_cancellation),
+                save_card=payment_policy.needs_saved_card(started.policy),
+            )
         await uow.reservations.save_payment(reservations)
         if payment["covered"]:  # the voucher paid for everything: nothing to wait for
             await _confirm(uow, reservations, links, started.clinic, started.treatment)
@@ -526,17 +539,26 @@ async def _record_payment(
 
 
 def _deposit_of(started: _Started, payment: dict) -> tuple[int, str | None]:
-    """What payments left due at the clinic, and the deposit policy in words (for the whole price); (0, None) for
-    a booking paid in full (as before the policies)."""
-    if not payment_policy.is_deposit(started.policy):
+    """What payments left due at the clinic, and the policy in words (for the whole price: a deposit, a card saved
+    only, the fees); (0, None) for a booking paid in full with no fee (as before the policies)."""
+    if payment_policy.is_plain(started.policy):
         return 0, None
     due = payment.get("due_at_clinic") or 0
     amount = due["amount"] if isinstance(due, dict) else int(due)
     first = started.reservations[0]
-    return amount, payment_policy.words(started.policy, _price(started.reservations), first.currency)
+    said = payment_policy.words(
+        started.policy,
+        _price(started.reservations),
+        first.currency,
+        started.clinic.change_window_hours,
+        len(started.reservations),
+    )
+    return amount, said
 
 
-async def _payment_of(payments, reservations: list[Reservation], card_at_most: int | None = None) -> dict:
+async def _payment_of(
+    payments, reservations: list[Reservation], card_at_most: int | None = None, save_card: bool = False
+) -> dict:
     first = reservations[0]
     return await payments.booking_payment(
         booking_id=first.booking_id,
@@ -547,6 +569,7 @@ async def _payment_of(payments, reservations: list[Reservation], card_at_most: i
         treatment_id=first.treatment_id,
         sessions=len(reservations),
         card_at_most=card_at_most,
+        save_card=save_card,
     )
 
 
@@ -694,6 +717,7 @@ class Changed:
 
     clinic: Clinic
     reservation: Reservation
+    fee: int | None = None  # a late cancellation's fee (issue 20), in the booking's currency
 
 
 async def _locked_booking(uow: UnitOfWork, booking_id: uuid.UUID, clinic_id: uuid.UUID | None = None) -> Reservation:
@@ -704,13 +728,14 @@ async def _locked_booking(uow: UnitOfWork, booking_id: uuid.UUID, clinic_id: uui
 
 
 async def cancel(uow: UnitOfWork, booking_id: uuid.UUID, now: datetime) -> Changed:
+    """The customer cancels (inside the change window only for its late-cancellation fee: `Changed.fee`)."""
     async with uow:
         reservation = await _locked_booking(uow, booking_id)
         described = await _particulars(uow, reservation)
-        reservation.cancel(described, now)
+        fee = reservation.cancel(described, now)
         await uow.reservations.save_cancelled(reservation)
         await uow.commit()
-    return Changed(described.clinic, reservation)
+    return Changed(described.clinic, reservation, fee)
 
 
 async def moving_to(

@@ -157,7 +157,8 @@ def _offered(alias: str) -> str:
 # A treatment's payment policy (t: the treatment; a course's is its treatment's) and its clinic's, for what customers
 # see (serialise.treatment, serialise.course: payment_policy.effective of the two).
 POLICIES = """t.payment_policy AS payment_policy,
-    (SELECT cl.payment_policy FROM clinics cl WHERE cl.id = t.clinic_id) AS clinic_payment_policy"""
+    (SELECT cl.payment_policy FROM clinics cl WHERE cl.id = t.clinic_id) AS clinic_payment_policy,
+    (SELECT cl.change_window_hours FROM clinics cl WHERE cl.id = t.clinic_id) AS clinic_change_window_hours"""
 
 
 async def list_treatments(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -618,7 +619,7 @@ async def holds_for_key(conn: asyncpg.Connection, clinic_id: uuid.UUID, hold_key
 BOOKING_COLUMNS = """b.id, b.clinic_id, b.treatment_id, b.therapist_id, b.course_id, b.series_id, b.series_index,
     b.starts_at, b.ends_at, b.status, b.expires_at, b.customer_name, b.customer_email, b.customer_phone,
     b.price_amount, b.currency, b.confirm_key, b.payment_id, b.voucher, b.created_at, b.booked_by, b.payment_mode,
-    b.due_at_clinic, b.payment_policy_words"""
+    b.due_at_clinic, b.payment_policy_words, b.no_show_fee, b.late_cancellation_fee, b.save_card"""
 
 
 def _reservation(row) -> Reservation:
@@ -648,6 +649,9 @@ def _reservation(row) -> Reservation:
         payment_mode=row["payment_mode"],
         due_at_clinic=row["due_at_clinic"],
         payment_policy_words=row["payment_policy_words"],
+        no_show_fee=row["no_show_fee"],
+        late_cancellation_fee=row["late_cancellation_fee"],
+        save_card=row["save_card"],
     )
 
 
@@ -726,6 +730,19 @@ async def note_due_at_clinic(conn: asyncpg.Connection, ids: list[uuid.UUID], due
     """What payments left to pay at the clinic (of the whole booking), and the deposit policy's words."""
     await conn.execute(
         "UPDATE bookings SET due_at_clinic = $2, payment_policy_words = $3 WHERE id = ANY($1::uuid[])", ids, due, words
+    )
+
+
+async def note_fees(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], no_show: int | None, late_cancellation: int | None, save_card: bool
+) -> None:
+    """The fees its policy fixed when it was booked (issue 20; migration 0019), and whether the card was saved."""
+    await conn.execute(
+        "UPDATE bookings SET no_show_fee = $2, late_cancellation_fee = $3, save_card = $4 WHERE id = ANY($1::uuid[])",
+        ids,
+        no_show,
+        late_cancellation,
+        save_card,
     )
 
 

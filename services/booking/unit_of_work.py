@@ -364,6 +364,10 @@ class _PostgresReservations:
             await store.note_voucher(conn, _ids(reservations), first.voucher)
         if first.payment_policy_words is not None:
             await store.note_due_at_clinic(conn, _ids(reservations), first.due_at_clinic, first.payment_policy_words)
+        if first.save_card or first.no_show_fee is not None or first.late_cancellation_fee is not None:
+            await store.note_fees(
+                conn, _ids(reservations), first.no_show_fee, first.late_cancellation_fee, first.save_card
+            )
 
     async def save_back_to_hold(self, reservations):
         await store.back_to_hold(await self._uow.in_transaction(), _ids(reservations), reservations[0].expires_at)

@@ -135,11 +135,17 @@ async def test_a_treatment_has_its_own_policy_or_the_clinics(gateway, keys):
     assert by_slug["deep-tissue-60"]["payment_policy"] == {
         **AMOUNT_15,
         "deposit_amount": gbp(1500),
+        "no_show_fee": None,
+        "late_cancellation_fee": None,
+        "save_card": False,
         "words": "Pay a deposit of £15.00 now; the rest, £50.00, at the clinic.",
     }
     assert by_slug["swedish-60"]["payment_policy"] == {  # the clinic's: 20% of £60
         **PERCENT_20,
         "deposit_amount": gbp(1200),
+        "no_show_fee": None,
+        "late_cancellation_fee": None,
+        "save_card": False,
         "words": "Pay a deposit of £12.00 now (20%); the rest, £48.00, at the clinic.",
     }
     # A course is paid by its treatment's policy, for the course's price.

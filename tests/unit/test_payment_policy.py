@@ -121,6 +121,9 @@ def test_public_json_has_the_deposit_in_money_and_the_words():
         "mode": "deposit",
         "deposit": {"percent": 20},
         "deposit_amount": {"amount": 1300, "currency": "GBP"},
+        "no_show_fee": None,
+        "late_cancellation_fee": None,
+        "save_card": False,
         "words": "Pay a deposit of £13.00 now (20%); the rest, £52.00, at the clinic.",
     }
 

@@ -38,6 +38,8 @@ def _clinic_booking_json(seen: store.ClinicBooking, clinic: Clinic, health: Seal
         "price": serialise.money(booking.price_amount, booking.currency),
         # Left to pay at the clinic (issue 20: a deposit booking); the diary's booking page says it.
         "due_at_clinic": serialise.money(booking.due_at_clinic, booking.currency),
+        # Its no-show and late-cancellation fees (issue 20), as fixed when it was booked; null: none.
+        "fees": serialise.fees(booking),
         "series": {"id": str(booking.series_id), "index": booking.series_index} if booking.series_id else None,
         "screening": None,
     }

@@ -24,7 +24,9 @@ async def get_booking(request: web.Request) -> web.Response:
     links = context.manage_links(request)
     service.check_manage_token(links, booking_id, request.query.get("token"), context.now())
     seen = await reads.booking(context.pool(request), booking_id)
-    return web.json_response(serialise.booking(seen.reservation, seen.clinic, links, with_manage_url=False))
+    return web.json_response(
+        serialise.booking(seen.reservation, seen.clinic, links, with_manage_url=False, now=context.now())
+    )
 
 
 @routes.post("/api/v1/bookings/{id}/cancel")
@@ -35,7 +37,10 @@ async def cancel_booking(request: web.Request) -> web.Response:
     links, now = context.manage_links(request), context.now()
     service.check_manage_token(links, booking_id, _token(request, body), now)
     changed = await service.cancel(context.unit_of_work(request), booking_id, now)
-    return web.json_response(serialise.booking(changed.reservation, changed.clinic, links, with_manage_url=False))
+    body = serialise.booking(changed.reservation, changed.clinic, links, with_manage_url=False, now=now)
+    # A late cancellation's fee (issue 20), charged to the saved card; null: cancelling cost nothing.
+    body["fee"] = serialise.money_or_none(changed.fee, changed.reservation.currency)
+    return web.json_response(body)
 
 
 @routes.post("/api/v1/bookings/{id}/reschedule")
@@ -48,4 +53,6 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     changed = await service.reschedule(
         context.unit_of_work(request), booking_id, body.start, body.therapist, now, links
     )
-    return web.json_response(serialise.booking(changed.reservation, changed.clinic, links, with_manage_url=True))
+    return web.json_response(
+        serialise.booking(changed.reservation, changed.clinic, links, with_manage_url=True, now=now)
+    )

@@ -46,7 +46,10 @@ def _clinic_json(c: Clinic, policy: dict) -> dict:
             "waitlist_offer_minutes": c.waitlist_offer_minutes,
             "message": c.policy_message,
             # How bookings are paid for unless a treatment says otherwise (issue 20), and that in words.
-            "payment_policy": {**policy, "words": payment_policy.general_words(policy, CLINIC_CURRENCY)},
+            "payment_policy": {
+                **policy,
+                "words": payment_policy.general_words(policy, CLINIC_CURRENCY, c.change_window_hours),
+            },
         },
         "embed_origins": list(c.embed_origins),
     }
@@ -245,7 +248,8 @@ async def create_booking(request: web.Request) -> web.Response:
         pay_rest_by_card=body.pay_rest_by_card,
     )
     sessions, payment, first = submitted.reservations, submitted.payment, submitted.reservations[0]
-    bookings = [serialise.booking(r, submitted.clinic, links, with_manage_url=True) for r in sessions]
+    now = context.now()
+    bookings = [serialise.booking(r, submitted.clinic, links, with_manage_url=True, now=now) for r in sessions]
     answer = dict(bookings[0])
     answer["price"] = serialise.money(sum(r.price_amount for r in sessions), first.currency)
     answer["amount_due"] = serialise.money(payment["amount"], first.currency)  # what is left for the card

@@ -29,8 +29,23 @@ def customer(who: Customer | None) -> dict:
     return {"name": who.name if who else None, "email": who.email if who else None}
 
 
-def booking(reservation: Reservation, clinic: Clinic, links: service.Links, *, with_manage_url: bool) -> dict:
-    """A booking as its customer sees it (the manage link's own answers leave its URL out)."""
+def money_or_none(amount: int | None, currency: str) -> dict | None:
+    return money(amount, currency) if amount is not None else None
+
+
+def fees(reservation: Reservation) -> dict:
+    """Its fees (issue 20), fixed when it was booked (a course's session: of its share): money, or null if none."""
+    return {
+        "no_show": money_or_none(reservation.no_show_fee, reservation.currency),
+        "late_cancellation": money_or_none(reservation.late_cancellation_fee, reservation.currency),
+    }
+
+
+def booking(
+    reservation: Reservation, clinic: Clinic, links: service.Links, *, with_manage_url: bool, now: datetime
+) -> dict:
+    """A booking as its customer sees it (the manage link's own answers leave its URL out). `now`: whether
+    cancelling now would cost its late-cancellation fee (`late_cancellation_fee_due`) depends on it."""
     body = {
         "id": str(reservation.id),
         "status": reservation.status,
@@ -45,6 +60,10 @@ def booking(reservation: Reservation, clinic: Clinic, links: service.Links, *, w
         "customer": customer(reservation.customer),
         "change_deadline": local(reservation.start - timedelta(hours=clinic.change_window_hours), clinic),
         "policy": clinic.policy_message,
+        "fees": fees(reservation),
+        "late_cancellation_fee_due": money_or_none(
+            reservation.late_cancellation_fee_due(clinic, now), reservation.currency
+        ),
     }
     if reservation.series_id is not None:
         body["series"] = {"id": str(reservation.series_id), "index": reservation.series_index}
@@ -75,7 +94,16 @@ def _payment_policy(r: asyncpg.Record) -> dict:
     if "clinic_payment_policy" not in r.keys():
         return {}
     policy = payment_policy.effective(r["clinic_payment_policy"], r["payment_policy"])
-    return {"payment_policy": payment_policy.public_json(policy, r["price_amount"], r["currency"])}
+    hours = r["clinic_change_window_hours"] if "clinic_change_window_hours" in r.keys() else None
+    return {
+        "payment_policy": payment_policy.public_json(
+            policy,
+            r["price_amount"],
+            r["currency"],
+            hours if hours is not None else payment_policy.DEFAULT_CHANGE_WINDOW_HOURS,
+            r["sessions"] if "sessions" in r.keys() else 1,  # a course: its fees are of one session's share
+        )
+    }
 
 
 def course(r: asyncpg.Record) -> dict:
