@@ -7,6 +7,17 @@ from services.notifications.webhooks.rules import EVENT_TYPES, TEST_EVENT
 from shared.openapi import DATETIME, UUID, Operation, json_response, operation, path_param, query_param
 
 TAG = "Clinic API"
+EVENTS_DESCRIPTION = (
+    "`events`: any of "
+    + ", ".join(f"`{t}`" for t in sorted(EVENT_TYPES))
+    + '. Each delivery\'s body is `{"type", "timestamp", "data"}` (Standard Webhooks headers and signature). '
+    "`booking.created`, `booking.rescheduled` and `booking.cancelled` carry the booking; `voucher.purchased` the "
+    "voucher (no code). `booking.fee_charged` (a booking's no-show or late-cancellation fee taken from the saved "
+    "card, `via` `off_session`, or paid by the customer from the link we emailed, `via` `pay_link`) and "
+    "`booking.fee_failed` (the saved card did not pay it; `failure` says why in words, and the customer is emailed a "
+    "link to pay) carry only `fee_id`, `booking_id`, `kind` (`no_show` or `late_cancellation`), `amount` (money) "
+    "and `via` or `failure`."
+)
 ENDPOINT_ID = path_param("id", {"type": "string"}, "The webhook endpoint's id (a uuid)")
 NULLABLE_STR = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -87,6 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag=TAG,
         clinic_auth=True,
         body=EndpointIn,
+        description=EVENTS_DESCRIPTION,
         responses={201: json_response("Registered", WITH_SECRET)},
     ),
     operation(

@@ -15,7 +15,7 @@ from shared.web import create_base_app
 
 SERVICE = "notifications"
 # The event streams it reads, whose lag /metrics shows.
-TOPICS = ("booking", "payment", "voucher", "staff", "waitlist")
+TOPICS = ("booking", "payment", "voucher", "staff", "waitlist", "fee")
 
 
 async def _notifications_probe(app: web.Application) -> None:

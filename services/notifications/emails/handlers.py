@@ -169,6 +169,50 @@ async def on_payment_refunded(mailer: Mailer, ctx: HandlerContext, event: Event)
     )
 
 
+async def _fee_parts(
+    mailer: Mailer, ctx: HandlerContext, event: Event
+) -> tuple[contracts.FeeOutcome, rendering.Brand, reminders.BookingView | None, str | None]:
+    """The fee, whose name it goes out in, which visit it was for (the booking projection) and to whom: the
+    event's customer email, else the booking's."""
+    outcome = contracts.parse(contracts.FeeOutcome, event)
+    brand = await _brand_of(mailer, ctx, event)
+    visit = await projection.projected_booking(ctx.conn, uuid.UUID(outcome.booking_id))
+    to_address = outcome.customer_email or (visit.customer_email if visit else None)
+    if not to_address:
+        log.warning("fee without a customer email; nobody to tell", extra={"event_id": str(event.id)})
+    return outcome, brand, visit, to_address
+
+
+async def on_fee_charged(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """A booking's fee taken (from the saved card, or paid from the pay link): the customer's receipt."""
+    outcome, brand, visit, to_address = await _fee_parts(mailer, ctx, event)
+    if to_address:
+        data = outcome.to_data()
+        await _record(
+            mailer,
+            ctx,
+            event,
+            "fee_charged",
+            lambda: rendering.fee_charged(data, brand, visit, to_address=to_address),
+        )
+
+
+async def on_fee_failed(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
+    """A booking's fee the saved card did not pay: why, and the link to pay it (its token: in this email only,
+    never logged)."""
+    outcome, brand, visit, to_address = await _fee_parts(mailer, ctx, event)
+    if to_address:
+        data = outcome.to_data()
+        pay_url = rendering.fee_pay_url(mailer.public_url, data)
+        await _record(
+            mailer,
+            ctx,
+            event,
+            "fee_failed",
+            lambda: rendering.fee_failed(data, brand, visit, to_address=to_address, pay_url=pay_url),
+        )
+
+
 async def on_voucher_purchased(mailer: Mailer, ctx: HandlerContext, event: Event) -> None:
     purchased = contracts.parse(contracts.VoucherPurchased, event)
     brand = await _brand_of(mailer, ctx, event, purchased.clinic)
@@ -252,6 +296,8 @@ HANDLERS: dict[str, Callable[[Mailer, HandlerContext, Event], Awaitable[None]]] 
     "booking.cancelled": on_booking_cancelled,
     "booking.payment_requested": on_booking_payment_requested,
     "payment.refunded": on_payment_refunded,
+    "fee.charged": on_fee_charged,
+    "fee.failed": on_fee_failed,
     "voucher.purchased": on_voucher_purchased,
     "voucher.delivery_changed": on_voucher_delivery_changed,
     "voucher.expiring": on_voucher_expiring,

@@ -142,6 +142,13 @@ def _booking_email(kind: str, subject: str, data: dict, context: dict, attachmen
     )
 
 
+def _fee_due(fee: dict | None, kind: str) -> str | None:
+    """'£20.00' when the event carries a fee of this kind."""
+    if not fee or fee.get("kind") != kind:
+        return None
+    return money.money(fee["amount"]["amount"], fee["amount"]["currency"])
+
+
 def booking_confirmed(
     data: dict, *, changed_at: datetime | None = None, sequence: int | None = None, mail_from: str = DEFAULT_MAIL_FROM
 ) -> RenderedEmail:
@@ -168,6 +175,9 @@ def booking_confirmed(
             data.get("due_at_clinic"),
             course=bool(data.get("series")),
         ),
+        # The booking's payment policy in the words shown before booking (issue 20): a deposit, "card saved only",
+        # a no-show or late-cancellation fee. Absent for a plain pay-in-full booking.
+        "policy_words": data.get("payment_policy_words"),
     }
     what = f"{data['treatment']['name']}, {session}" if session else data["treatment"]["name"]
     return _booking_email(
@@ -214,6 +224,8 @@ def booking_cancelled(
         # charged.
         "full_refund": data.get("refund") == "full",
         "paid_at_clinic": data.get("payment") == "at_clinic",
+        # A customer's cancellation inside the change window, under a policy with a late-cancellation fee (issue 20).
+        "late_fee": _fee_due(data.get("fee"), "late_cancellation"),
     }
     return _booking_email(
         "booking_cancelled",
@@ -297,6 +309,84 @@ def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = Non
         text_body=text,
         html_body=html,
         from_name=brand.name,
+    )
+
+
+# --- fees (issue 20) -----------------------------------------------------------------------------
+
+FEE_WORDS = {"no_show": "no-show fee", "late_cancellation": "late-cancellation fee"}
+FEE_REASONS = {
+    "no_show": "The appointment was missed, and the clinic's payment policy, agreed when booking, charges a no-show "
+    "fee.",
+    "late_cancellation": "The appointment was cancelled too close to its time, and the clinic's payment policy, "
+    "agreed when booking, charges a late-cancellation fee.",
+}
+
+
+def fee_pay_url(public_url: str, data: dict) -> str | None:
+    """The failed fee's pay page, `/fees/{fee_id}?token=…` (None if the event carries no token)."""
+    if not data.get("pay_token"):
+        return None
+    return f"{public_url}/fees/{data['fee_id']}?{urlencode({'token': data['pay_token']})}"
+
+
+def _sentence(words: str | None) -> str:
+    """The failure as payments words it, as a sentence: 'Your bank declined the charge.'"""
+    words = (words or "").strip()
+    if not words:
+        return ""
+    words = words[0].upper() + words[1:]
+    return words if words[-1] in ".!?" else words + "."
+
+
+def _fee_context(data: dict, brand: Brand, visit: BookingView | None) -> dict:
+    fee = FEE_WORDS.get(data["kind"], "fee")
+    context = {
+        "fee": fee,
+        "reason": FEE_REASONS.get(data["kind"], ""),
+        "amount": money.money(data["amount"]["amount"], data["amount"]["currency"]),
+        "fee_id": data["fee_id"],
+        "booking_id": data["booking_id"],
+        "clinic": brand,
+        "customer_name": visit.customer_name if visit else None,
+        "visit": None,
+    }
+    if visit is not None:
+        context["visit"] = {
+            "treatment": visit.treatment_name,
+            "therapist": visit.therapist_name,
+            "when": local_time_label(visit.start, visit.clinic_timezone),
+        }
+    return context
+
+
+def _fee_email(kind: str, subject: str, to_address: str, context: dict, brand: Brand) -> RenderedEmail:
+    text, html = _render(kind, context)
+    return RenderedEmail(
+        kind=kind, to_address=to_address, subject=subject, text_body=text, html_body=html, from_name=brand.name
+    )
+
+
+def fee_charged(data: dict, brand: Brand, visit: BookingView | None, *, to_address: str) -> RenderedEmail:
+    """The receipt for a booking's fee: charged to the saved card (`via` off_session), or paid by the customer
+    from the pay link (`via` pay_link). In the clinic's name, to the customer by name, naming the visit."""
+    context = {**_fee_context(data, brand, visit), "via_pay_link": data.get("via") == "pay_link"}
+    return _fee_email(
+        "fee_charged", f"Receipt: {context['fee']} of {context['amount']}, {brand.name}", to_address, context, brand
+    )
+
+
+def fee_failed(
+    data: dict, brand: Brand, visit: BookingView | None, *, to_address: str, pay_url: str | None
+) -> RenderedEmail:
+    """A fee the saved card did not pay: why, in words, and the link to pay it (its token: in this email only)."""
+    context = {**_fee_context(data, brand, visit), "failure": _sentence(data.get("failure")), "pay_url": pay_url}
+    return _fee_email(
+        "fee_failed",
+        f"Please pay the {context['fee']} of {context['amount']}, {brand.name}",
+        to_address,
+        context,
+        brand,
     )
 
 

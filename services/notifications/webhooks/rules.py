@@ -23,8 +23,18 @@ CLINIC_EVENTS = {
     "booking.rescheduled": "booking.rescheduled",
     "booking.cancelled": "booking.cancelled",
     "voucher.purchased": "voucher.purchased",
+    # A booking's no-show or late-cancellation fee (issue 20): charged (off session, or paid from the pay link), or
+    # not (the saved card declined, the bank asked for authentication, no card saved).
+    "fee.charged": "booking.fee_charged",
+    "fee.failed": "booking.fee_failed",
 }
 EVENT_TYPES = frozenset(CLINIC_EVENTS.values())
+# Clinic event types whose data is only these fields of the event's (the rest is for us: a fee's customer email is
+# the customer's own business, its pay token opens the customer's pay page). The others get all the event's data.
+DATA_SENT: dict[str, tuple[str, ...]] = {
+    "booking.fee_charged": ("fee_id", "booking_id", "kind", "amount", "via"),
+    "booking.fee_failed": ("fee_id", "booking_id", "kind", "amount", "failure"),
+}
 # Sent only when the clinic asks (POST …/webhook-endpoints/{id}/test), to that endpoint whatever it subscribes to:
 # not an event type to subscribe to, and it carries no booking or customer.
 TEST_EVENT = "webhook.test"
@@ -35,7 +45,7 @@ DISABLE_AFTER = timedelta(days=5)
 ROTATION_OVERLAP = timedelta(hours=24)
 RESPONSE_SNIPPET = 500
 # Fields never sent to a clinic's systems: health data never reaches events; these are belt and braces.
-NEVER_SENT = frozenset({"screening", "answers", "code", "code_hint", "voucher_code", "buyer_token"})
+NEVER_SENT = frozenset({"screening", "answers", "code", "code_hint", "voucher_code", "buyer_token", "pay_token"})
 
 
 class WebhookError(DomainError):
@@ -55,7 +65,9 @@ def _scrub(value: object) -> object:
 
 
 def payload_for(clinic_type: str, occurred_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    """The body clinics receive: {type, timestamp, data}."""
+    """The body clinics receive: {type, timestamp, data} (only the DATA_SENT fields for the types listed there)."""
+    if (fields := DATA_SENT.get(clinic_type)) is not None:
+        data = {key: data[key] for key in fields if key in data}
     return {"type": clinic_type, "timestamp": occurred_at.isoformat(), "data": _scrub(data)}
 
 
