@@ -53,6 +53,7 @@ def create_app(settings: GatewaySettings, route_table: tuple[Route, ...] = ROUTE
         "/manage/{tail:.*}",
         "/vouchers/{tail:.*}",
         "/waitlist/{tail:.*}",
+        "/fees/{tail:.*}",
         "/assets/{tail:.*}",
     ):  # services/web
         app.router.add_route("*", pages, proxy)

@@ -51,6 +51,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/clinic/waitlist", "booking", 10),
     Route("/api/v1/vouchers", "payments", 20),
     Route("/api/v1/stripe", "payments", 15),
+    # A booking's no-show or late-cancellation fee (issue 20): read, and paid from the link in its email.
+    Route("/api/v1/fees", "payments", 20),
     Route("/api/v1/clinic/vouchers", "payments", 10),
     Route("/api/v1/clinic/webhook-endpoints", "notifications", 15),
     Route("/api/v1/clinic/deliveries", "notifications", 10),
@@ -61,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/manage", "web", 25),
     Route("/vouchers", "web", 10),
     Route("/waitlist", "web", 10),  # leaving a waitlist, from its emails' link
+    Route("/fees", "web", 25),  # paying a fee the saved card did not pay, from its email's link
     # The clinic dashboard: its pages call the clinic API back through the gateway, so they get that API's time.
     Route("/clinic", "web", 15),
     # A therapist's pages take the photo upload form: larger than the photo limit, so the page (not this gateway)

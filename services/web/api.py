@@ -157,6 +157,23 @@ class Api:
         """{status: "left"} (again for an entry already left); ApiRefused 404 (not this link)."""
         return await self._call("POST", f"{self.booking_url}/api/v1/waitlist/{entry_id}/leave", json={"token": token})
 
+    # --- saved cards and fees (payments, issue 20) ----------------------------------------------------
+
+    async def refresh_setup_intent(self, setup_intent: str) -> dict:
+        """{status}: payments asks Stripe about a booking's card-saving SetupIntent and applies what it says (the
+        fake Stripe sends no event for one)."""
+        return await self._call("POST", f"{self.payments_url}/api/v1/stripe/setup-intents/{setup_intent}/refresh")
+
+    async def fee(self, fee_id: str, token: str) -> dict:
+        """{id, kind, amount, status: charged|failed|paid, booking_id, clinic_id, created_at, failure};
+        ApiRefused 404 `fee_not_found` for a token not the fee's."""
+        return await self._call("GET", f"{self.payments_url}/api/v1/fees/{fee_id}", params={"token": token})
+
+    async def pay_fee(self, fee_id: str, token: str) -> dict:
+        """{client_secret, stripe_payment_intent, amount, status}: the fee's PaymentIntent (made once); ApiRefused
+        409 `fee_already_paid`."""
+        return await self._call("POST", f"{self.payments_url}/api/v1/fees/{fee_id}/pay", json={"token": token})
+
     # --- gift vouchers (payments) -------------------------------------------------------------------
 
     async def voucher_options(self) -> dict:

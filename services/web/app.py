@@ -8,7 +8,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from services.web import booking, card_payment, formatting, gifts, manage, vouchers, waitlist
+from services.web import booking, card_payment, fees, formatting, gifts, manage, vouchers, waitlist
 from services.web.api import Api
 from services.web.assets import Assets
 from services.web.catalogue import CATALOGUE, VOUCHER_OPTIONS, VOUCHER_OPTIONS_FRESH_SECONDS, CatalogueCache, Kept
@@ -83,6 +83,7 @@ def create_app(settings: WebSettings) -> web.Application:
     app.add_routes(routes)
     app.add_routes(booking.routes)
     app.add_routes(manage.routes)
+    app.add_routes(fees.routes)
     app.add_routes(vouchers.routes)
     app.add_routes(gifts.routes)
     app.add_routes(waitlist.routes)

@@ -5,6 +5,7 @@ that carry them."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import uuid
@@ -17,7 +18,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from services.web import birth_date, formatting
-from services.web.api import ApiRefused, json_of
+from services.web.api import ApiRefused, ApiUnavailable, json_of
 from services.web.csrf import form_is_genuine
 from services.web.flows import FLOWS
 from services.web.offline_card import OFFLINE_CARDS, test_card_problem
@@ -484,7 +485,17 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
         at_clinic=_at_clinic(booking.get("due_at_clinic")),
         voucher=voucher,
         offline=OFFLINE_CARDS in request.app,
+        # Nothing to pay by card, the card only saved (issue 20): its SetupIntent, and the policy in words.
+        setup=bool(payment.get("setup")),
+        policy_words=_policy_words(await catalogue(request, slug), flow),
     )
+
+
+def _policy_words(found, flow: dict) -> str:
+    """The chosen treatment's (or course's) payment policy in words, as the catalogue says it."""
+    choice = flow.get("choice") or {}
+    item = found.treatment(choice.get("treatment")) or found.course(choice.get("course")) or {}
+    return str((item.get("payment_policy") or {}).get("words") or "")
 
 
 def _at_clinic(due_at_clinic: dict | None) -> dict | None:
@@ -499,9 +510,21 @@ async def pay(request: web.Request) -> web.Response:
     _, flow = await _flow(request, slug, needs="booking")
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
-    if problem := await test_card_problem(request, form, flow["booking"]["payment"]["stripe_payment_intent"]):
+    payment = flow["booking"]["payment"]
+    if payment.get("setup"):  # card saved only: the SetupIntent confirmed, then payments told (no event offline)
+        if problem := await test_card_problem(request, form, payment["stripe_setup_intent"], setup=True):
+            return await _pay_page(request, slug, flow, {"card": problem}, status=400)
+        await _setup_refreshed(request, payment)
+    elif problem := await test_card_problem(request, form, payment["stripe_payment_intent"]):
         return await _pay_page(request, slug, flow, {"card": problem}, status=400)
     raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
+
+
+async def _setup_refreshed(request: web.Request, payment: dict) -> None:
+    """Payments asked to look at the card-saving SetupIntent now (best effort: the confirming page asks again,
+    and payments' own reconciler finds it too)."""
+    with contextlib.suppress(ApiRefused, ApiUnavailable):
+        await api(request).refresh_setup_intent(payment["stripe_setup_intent"])
 
 
 @routes.get("/c/{clinic}/book/confirming")
@@ -509,10 +532,15 @@ async def confirming(request: web.Request) -> web.Response:
     slug = clinic_slug(request)
     _, flow = await _flow(request, slug, needs="booking")
     booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
+    if booking["status"] == "pending_payment" and flow["booking"]["payment"].get("setup"):
+        # A saved card's SetupIntent sends no event at the fake Stripe (and Stripe.js comes back here): ask.
+        await _setup_refreshed(request, flow["booking"]["payment"])
+        booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
     if booking["status"] == "confirmed":
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirmed")
     clinic = (await catalogue(request, slug)).clinic
-    response = render(request, "book_confirming.html", private=True, clinic=clinic, errors={})
+    setup = bool(flow["booking"]["payment"].get("setup"))
+    response = render(request, "book_confirming.html", private=True, clinic=clinic, errors={}, setup=setup)
     response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)  # without JavaScript, the page asks again
     return response
 

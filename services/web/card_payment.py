@@ -48,6 +48,8 @@ PAY_PAGES = {
     "/c/{clinic}/vouchers/pay": PayPage("/c/{clinic}/vouchers/thanks", KeptPayment(VOUCHER_FLOWS, "voucher")),
     # The manage link's (manage.py): the booking service says what is due, asked with the link's token.
     "/manage/{booking}/pay": PayPage("/manage/{booking}/confirming"),
+    # A fee's link (fees.py, issue 20): payments makes the fee's PaymentIntent when the page asks.
+    "/fees/{fee}/pay": PayPage("/fees/{fee}/paid"),
 }
 AFTER_PAYING = {pay.next_page: path for path, pay in PAY_PAGES.items()}
 # Stripe.js sends the customer to the confirming page with `redirect_status=failed` when the bank refused

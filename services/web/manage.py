@@ -1,5 +1,5 @@
 """The page behind the link in every booking email: the booking, the clinic's policy, and (inside the change
-window) cancel or move it; for a booking awaiting its payment (a phone booking paid online), what is due and
+window) cancel or move it (after it, a booking with a late-cancellation fee may still be cancelled, for the fee); for a booking awaiting its payment (a phone booking paid online), what is due and
 by when, and the card payment. The signed token arrives in the email's URL once; after that it travels only
 in the bodies of this page's forms, never in another URL. The payment's own pages cannot carry it in a form
 (Stripe.js comes back to one of them by a URL of ours), so while the customer pays it is kept in Redis under
@@ -97,6 +97,7 @@ async def _context(request: web.Request, booking_id: str, token: str) -> dict:
     clinic = found.clinic
     deadline = datetime.fromisoformat(booking["change_deadline"])
     due = await _due(request, booking, token, clinic)
+    late_fee = booking.get("late_cancellation_fee_due")  # inside the window, cancelling costs it (issue 20)
     return {
         "booking": booking,
         "clinic": clinic,
@@ -107,10 +108,28 @@ async def _context(request: web.Request, booking_id: str, token: str) -> dict:
         "deadline": formatting.when(deadline, clinic_zone(clinic)),
         "refund": formatting.money(booking["amount_due"]["amount"], booking["amount_due"]["currency"]),
         "changeable": booking["status"] == "confirmed" and datetime.now(timezone.utc) < deadline,
+        "late_fee": formatting.money(late_fee["amount"], late_fee["currency"]) if late_fee else None,
+        "fees": _fees_in_words(booking.get("fees")),
         "due": due,
         # Not paid in time: the booking service lets the time go (expired), maybe a moment after its pay-by time.
         "lapsed": booking["status"] == "expired" or bool(due and due.lapsed),
     }
+
+
+FEE_NAMES = {"no_show": "If you miss it", "late_cancellation": "If you cancel late"}
+
+
+def _fees_in_words(fees: dict | None) -> list[tuple[str, str]]:
+    """The booking's fees (issue 20) as the summary's rows: ('If you miss it', 'A no-show fee of £32.50, …')."""
+    words = {"no_show": "no-show fee", "late_cancellation": "late-cancellation fee"}
+    return [
+        (
+            FEE_NAMES[kind],
+            f"A {words[kind]} of {formatting.money(fee['amount'], fee['currency'])}, charged to your saved card",
+        )
+        for kind, fee in (fees or {}).items()
+        if kind in FEE_NAMES and fee
+    ]
 
 
 @routes.get("/manage/{booking}")
@@ -129,9 +148,11 @@ async def cancel(request: web.Request) -> web.Response:
     if form.get("confirm") != "yes":
         return render(request, "manage_cancel.html", private=True, **context)
     try:
-        await api(request).cancel(booking_id, context["token"])
+        cancelled = await api(request).cancel(booking_id, context["token"])
     except ApiRefused as exc:
         return render(request, "manage.html", status=409, private=True, problem=exc.message, **context)
+    fee = (cancelled or {}).get("fee")  # a late cancellation's fee, charged to the saved card (issue 20)
+    context["late_fee"] = formatting.money(fee["amount"], fee["currency"]) if fee else None
     return render(request, "manage_done.html", private=True, done="cancelled", **context)
 
 

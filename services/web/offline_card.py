@@ -1,5 +1,6 @@
 """Offline only (no Stripe keys): what Stripe.js does in the browser, done by the server for the
-clearly marked test-mode card form, against the local fake Stripe: attach a test card, confirm."""
+clearly marked test-mode card form, against the local fake Stripe: attach a test card, confirm (a PaymentIntent,
+or a SetupIntent that only saves the card: issue 20's "card saved only")."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ class OfflineCardPayer:
         except stripe.StripeError:
             return "failed"
 
+    async def save(self, setup_intent_id: str, card: str) -> str:
+        """The SetupIntent's status after saving the named test card (stripe.confirmSetup's part): as `pay`.
+        The fake takes the card at confirm for a SetupIntent (not for a PaymentIntent)."""
+        try:
+            confirmed = await self._client.v1.setup_intents.confirm_async(
+                setup_intent_id, params={"payment_method": TEST_CARDS[card]}
+            )
+            return confirmed.status
+        except stripe.CardError:
+            return "declined"
+        except stripe.StripeError:
+            return "failed"
+
     async def close(self) -> None:
         await self._http.close_async()
 
@@ -44,11 +58,20 @@ PAYMENT_PROBLEMS = {
 }
 
 
-async def test_card_problem(request: web.Request, form, intent_id: str) -> str | None:
-    """Pay `intent_id` with the test card the form chose: None if it paid, else what to tell the customer."""
+SAVING_PROBLEMS = {
+    "declined": "Your card was declined. Nothing was saved or charged. Try another card.",
+    "failed": "The card could not be saved. Nothing was charged. Please start again in a few minutes.",
+}
+
+
+async def test_card_problem(request: web.Request, form, intent_id: str, *, setup: bool = False) -> str | None:
+    """Pay `intent_id` with the test card the form chose (or, `setup`, save it with the SetupIntent `intent_id`):
+    None if it went through, else what to tell the customer."""
     card = str(form.get("card", ""))
     if card not in TEST_CARDS:
         return "Choose a test card"
+    if setup:
+        return SAVING_PROBLEMS.get(await request.app[OFFLINE_CARDS].save(intent_id, card))
     return PAYMENT_PROBLEMS.get(await request.app[OFFLINE_CARDS].pay(intent_id, card))
 
 

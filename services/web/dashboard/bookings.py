@@ -79,6 +79,34 @@ def _summary(booking: dict, session: Session) -> dict:
 # --- the booking's page ------------------------------------------------------------------------------------
 
 
+def _fee(fees: dict | None, kind: str) -> str | None:
+    fee = (fees or {}).get(kind)
+    return money(fee["amount"], fee["currency"]) if fee else None
+
+
+def fee_words(fees: dict | None) -> dict[str, str]:
+    """The booking's fees (issue 20), fixed when it was booked, as the page's rows and the no-show button's hint."""
+    shown = {}
+    if no_show := _fee(fees, "no_show"):
+        shown["no_show"] = f"{no_show}, charged to the customer's saved card if they are marked a no-show"
+        shown["no_show_hint"] = f"Marking a no-show charges the no-show fee of {no_show} to the customer's saved card."
+    if late := _fee(fees, "late_cancellation"):
+        shown["late_cancellation"] = (
+            f"{late}, charged to the customer's saved card if they cancel inside the change window"
+        )
+    return shown
+
+
+def _done_note(done: str, booking: dict) -> str | None:
+    note = DONE_NOTES.get(done)
+    if done == "no-show" and (no_show := _fee(booking.get("fees"), "no_show")):
+        note = (
+            f"{note} The no-show fee of {no_show} is being charged to the customer's saved card; they are emailed "
+            "a receipt, or a link to pay it if their bank declines it."
+        )
+    return note
+
+
 async def _booking_page(
     request: web.Request,
     session: Session,
@@ -99,7 +127,8 @@ async def _booking_page(
         session=session,
         status=status,
         problem=problem,
-        done=DONE_NOTES.get(request.query.get("done", "")),
+        done=_done_note(request.query.get("done", ""), booking),
+        fees=fee_words(booking.get("fees")),
         **_summary(booking, session),
         payment=diary_view.payment_words(booking),
         voucher=diary_view.voucher_words(booking.get("voucher")),

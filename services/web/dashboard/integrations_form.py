@@ -23,6 +23,9 @@ EVENTS: tuple[tuple[str, str, str], ...] = (
     ("booking.rescheduled", "Booking rescheduled", "A booking moves to another time or therapist"),
     ("booking.cancelled", "Booking cancelled", "By the customer or by the clinic"),
     ("voucher.purchased", "Gift voucher bought", "A gift voucher is paid for"),
+    # A booking's no-show or late-cancellation fee (issue 20).
+    ("booking.fee_charged", "Fee charged", "A no-show or late-cancellation fee is charged to the saved card, or paid"),
+    ("booking.fee_failed", "Fee not charged", "The saved card was declined: the customer is emailed a link to pay"),
 )
 EVENT_LABELS = {value: label for value, label, _hint in EVENTS} | {"webhook.test": "Test event"}
 # The delivery log's filter: (the API's `status`, or "" for all; the words the page uses).

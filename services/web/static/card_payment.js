@@ -1,5 +1,5 @@
 // The pay page with Stripe (only when a publishable key is configured): mounts Stripe's Payment Element with
-// the booking's PaymentIntent and confirms it there; Stripe.js handles 3-D Secure, then goes to the flow's
+// the booking's PaymentIntent (or SetupIntent, data-setup: the card saved only) and confirms it there; Stripe.js handles 3-D Secure, then goes to the flow's
 // confirming page (data-return-url). Without JavaScript the page says so in words (a noscript message).
 (function () {
   "use strict";
@@ -28,7 +28,9 @@
     event.preventDefault();
     pay.disabled = true;
     problem.hidden = true;
-    stripe.confirmPayment({ elements: elements, confirmParams: { return_url: form.getAttribute("data-return-url") } })
+    // data-setup: the card is only saved (a SetupIntent: "card saved only"), nothing charged now.
+    var confirm = form.hasAttribute("data-setup") ? stripe.confirmSetup : stripe.confirmPayment;
+    confirm.call(stripe, { elements: elements, confirmParams: { return_url: form.getAttribute("data-return-url") } })
       .then(function (result) {
         // Reached only when the payment did not go ahead (else Stripe.js has left for return_url). Stripe's
         // own words for the customer's card or typing; ours for anything else.
