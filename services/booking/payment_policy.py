@@ -79,9 +79,11 @@ def _share_schema(percent_bounds: tuple[int, int]) -> dict[str, Any]:
     }
 
 
+# null: no such fee (as leaving it out).
 FEE_SCHEMA: dict[str, Any] = {
-    **_share_schema(FEE_PERCENT_BOUNDS),
-    "description": "a percent of the booking's price (a course: of one session's share), or an amount (at most it)",
+    "oneOf": [*_share_schema(FEE_PERCENT_BOUNDS)["oneOf"], {"type": "null"}],
+    "description": "a percent of the booking's price (a course: of one session's share), or an amount (at most it);"
+    " null or left out: none",
 }
 _FEE_PROPERTIES: dict[str, Any] = {
     "no_show_fee": {
