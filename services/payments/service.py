@@ -407,19 +407,24 @@ async def apply_intent(
         log.info("fee payment status changed", extra={"payment_id": str(row["id"]), "status": new})
         return new
     if new == "succeeded" and row["stripe_customer"] and intent.payment_method:
-        await store.save_card(
-            conn,
-            reference_id=row["reference_id"],
-            clinic_id=row["clinic_id"],
-            customer=row["stripe_customer"],
-            payment_method=intent.payment_method,
-        )
+        await _save_card(conn, row, intent.payment_method)
     if new in {"succeeded", "failed", "canceled"}:
         await _announce(conn, row, new, intent.id)
     if new == "succeeded" and row["purpose"] == "voucher" and vouchers is not None:
         await voucher_service.issue(conn, row["reference_id"], vouchers.keys, vouchers.now())
     log.info("payment status changed", extra={"payment_id": str(row["id"]), "status": new})
     return new
+
+
+async def _save_card(conn: asyncpg.Connection, row, payment_method: str) -> None:
+    """The card that paid (or was set up for) the booking `row` is its saved card, for fees charged later."""
+    await store.save_card(
+        conn,
+        reference_id=row["reference_id"],
+        clinic_id=row["clinic_id"],
+        customer=row["stripe_customer"],
+        payment_method=payment_method,
+    )
 
 
 async def _announce(conn: asyncpg.Connection, row, new: str, stripe_id: str) -> None:
@@ -451,13 +456,7 @@ async def apply_setup_intent(conn: asyncpg.Connection, setup: SetupIntent, *, fa
         return None
     await store.set_status(conn, row["id"], new)
     if new == "succeeded" and setup.payment_method:
-        await store.save_card(
-            conn,
-            reference_id=row["reference_id"],
-            clinic_id=row["clinic_id"],
-            customer=row["stripe_customer"],
-            payment_method=setup.payment_method,
-        )
+        await _save_card(conn, row, setup.payment_method)
     if new in {"succeeded", "failed", "canceled"}:
         await _announce(conn, row, new, setup.id)
     log.info("card setup status changed", extra={"payment_id": str(row["id"]), "status": new})

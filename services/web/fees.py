@@ -17,14 +17,12 @@ from services.web import formatting
 from services.web.api import ApiRefused
 from services.web.booking import CONFIRMING_REFRESH_SECONDS, genuine_form
 from services.web.card_payment import offer_card
-from services.web.flows import FlowStore
+from services.web.kept_tokens import KeptTokens
 from services.web.offline_card import OFFLINE_CARDS, test_card_problem
 from services.web.pages import api, catalogue, render
-from shared.keys import REDIS, SETTINGS
 
 routes = web.RouteTableDef()
-PAYING_COOKIE = "fee_payment"
-TOKENS_KEPT = 8  # fees one browser is paying for at once (the oldest forgotten first)
+PAYING = KeptTokens("fee_payment")  # the pay links this browser is paying from
 PAID = ("charged", "paid")  # charged to the saved card, or paid from this link
 KIND_WORDS = {
     "no_show": ("No-show fee", "for missing the appointment"),
@@ -80,28 +78,6 @@ async def fee_page(request: web.Request) -> web.Response:
     return render(request, "fee.html", private=True, **context)
 
 
-def _paying(request: web.Request) -> FlowStore:
-    settings = request.app[SETTINGS]
-    return FlowStore(request.app[REDIS], settings.redis_prefix, PAYING_COOKIE, secure=settings.env == "production")
-
-
-async def _keep_token(request: web.Request, response: web.StreamResponse, fee_id: str, token: str) -> None:
-    paying = _paying(request)
-    found = await paying.find(request)
-    tokens = {k: v for k, v in (found[1].get("tokens", {}) if found else {}).items() if k != fee_id}
-    tokens[fee_id] = token
-    flow_id = await paying.save(found[0] if found else None, {"tokens": dict(list(tokens.items())[-TOKENS_KEPT:])})
-    paying.remember(response, flow_id)
-
-
-async def _kept_token(request: web.Request, fee_id: str) -> str:
-    found = await _paying(request).find(request)
-    token = found[1].get("tokens", {}).get(fee_id) if found else None
-    if not token:
-        raise web.HTTPForbidden(text="This page has expired. Please open the link in your email again.")
-    return str(token)
-
-
 @routes.post("/fees/{fee}/pay")
 async def start_paying(request: web.Request) -> web.Response:
     """The fee page's Pay button: the link's token kept for the payment's pages, then the card form."""
@@ -110,7 +86,7 @@ async def start_paying(request: web.Request) -> web.Response:
     token = str(form.get("token", ""))
     await _fee(request, fee_id, token)  # a token not the fee's: the 404 page, nothing kept
     response = web.HTTPSeeOther(f"/fees/{fee_id}/pay")
-    await _keep_token(request, response, fee_id, token)
+    await PAYING.keep(request, response, fee_id, token)
     raise response
 
 
@@ -145,7 +121,7 @@ async def _pay_page(request: web.Request, context: dict, errors: dict, status: i
 @routes.get("/fees/{fee}/pay")
 async def pay_form(request: web.Request) -> web.Response:
     fee_id = _fee_id(request)
-    return await _pay_page(request, await _context(request, fee_id, await _kept_token(request, fee_id)), {})
+    return await _pay_page(request, await _context(request, fee_id, await PAYING.kept(request, fee_id)), {})
 
 
 @routes.post("/fees/{fee}/pay/card")
@@ -155,7 +131,7 @@ async def pay_by_test_card(request: web.Request) -> web.Response:
     form = await genuine_form(request)
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
-    context = await _context(request, fee_id, await _kept_token(request, fee_id))
+    context = await _context(request, fee_id, await PAYING.kept(request, fee_id))
     intent = None if context["paid"] else await _intent(request, context)
     if intent is None:
         raise web.HTTPSeeOther(f"/fees/{fee_id}/paid")
@@ -168,7 +144,7 @@ async def pay_by_test_card(request: web.Request) -> web.Response:
 async def paid(request: web.Request) -> web.Response:
     """Thank you once payments has the money; until then a page that asks again by itself."""
     fee_id = _fee_id(request)
-    context = await _context(request, fee_id, await _kept_token(request, fee_id))
+    context = await _context(request, fee_id, await PAYING.kept(request, fee_id))
     response = render(request, "fee_paid.html", private=True, **context)
     if not context["paid"]:
         response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)  # without JavaScript, the page asks again

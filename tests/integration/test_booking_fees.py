@@ -13,7 +13,7 @@ import pytest
 import stripe
 
 from services.booking.seed import stable_id
-from tests.support.booking import booking_body, free_slots, hold
+from tests.support.booking import booking_body, free_slots, hold, move_visit
 from tests.support.clinic_api import bearer
 
 CLINIC_ID = stable_id("urban-therapy")
@@ -42,18 +42,6 @@ async def create_booking(booking, day=None, slot_index: int = 0) -> dict:
 
 def token_of(booked: dict) -> str:
     return booked["manage_url"].split("token=", 1)[1]
-
-
-async def move(pool, booking_id: str, to: datetime) -> None:
-    """The visit at `to` (the past for a no-show; inside the change window for a late cancellation)."""
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE bookings SET blocked = tstzrange($2::timestamptz - (starts_at - lower(blocked)),"
-            " $2::timestamptz + (upper(blocked) - starts_at)), ends_at = $2::timestamptz + (ends_at - starts_at),"
-            " starts_at = $2::timestamptz WHERE id = $1",
-            uuid.UUID(booking_id),
-            to,
-        )
 
 
 async def events(pool, booking_id: str, event_type: str) -> list[dict]:
@@ -190,7 +178,7 @@ async def test_card_mode_charges_nothing_now_and_awaits_the_card_being_saved(boo
 
 async def test_a_no_show_carries_its_fee_once(booking, gateway, keys, checkout, booking_pool):
     booked = await paid(booking, checkout, booking_pool, FULL_WITH_FEES)
-    await move(booking_pool, booked["id"], datetime.now(timezone.utc) - timedelta(days=2))
+    await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) - timedelta(days=2))
     for _ in range(2):
         resp = await gateway.post(
             f"/api/v1/clinic/bookings/{booked['id']}/no-show", headers=bearer(keys["urban-therapy"])
@@ -205,7 +193,7 @@ async def test_a_no_show_carries_its_fee_once(booking, gateway, keys, checkout, 
 
 async def test_a_no_show_without_a_fee_carries_none(booking, gateway, keys, checkout, booking_pool):
     booked = await paid(booking, checkout, booking_pool, {"mode": "full", "late_cancellation_fee": {"percent": 10}})
-    await move(booking_pool, booked["id"], datetime.now(timezone.utc) - timedelta(days=2))
+    await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) - timedelta(days=2))
     resp = await gateway.post(f"/api/v1/clinic/bookings/{booked['id']}/no-show", headers=bearer(keys["urban-therapy"]))
     assert resp.status == 200, await resp.text()
     [no_show] = await events(booking_pool, booked["id"], "booking.no_show")
@@ -223,7 +211,7 @@ async def test_a_late_cancellation_is_allowed_with_its_fee_and_announced_with_it
     assert early["late_cancellation_fee_due"] is None, "before the window closes cancelling costs nothing"
     assert early["fees"] == {"no_show": gbp(3250), "late_cancellation": gbp(2000)}
 
-    await move(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
+    await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
     late = await (await booking.get(url, params={"token": token})).json()
     assert late["late_cancellation_fee_due"] == gbp(2000)
 
@@ -251,7 +239,7 @@ async def test_an_early_cancellation_costs_nothing(booking, checkout, booking_po
 
 async def test_without_the_fee_a_late_cancellation_is_refused_as_before(booking, checkout, booking_pool):
     booked = await paid(booking, checkout, booking_pool, {"mode": "full", "no_show_fee": {"percent": 50}})
-    await move(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
+    await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
     url, token = f"/api/v1/bookings/{booked['id']}", token_of(booked)
     assert (await (await booking.get(url, params={"token": token})).json())["late_cancellation_fee_due"] is None
     refused = await booking.post(f"{url}/cancel", params={"token": token})
@@ -263,7 +251,7 @@ async def test_the_clinics_cancellation_inside_the_window_carries_no_fee(
     booking, gateway, keys, checkout, booking_pool
 ):
     booked = await paid(booking, checkout, booking_pool, FULL_WITH_FEES)
-    await move(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
+    await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
     resp = await gateway.post(
         f"/api/v1/clinic/bookings/{booked['id']}/cancel",
         headers=bearer(keys["urban-therapy"]),

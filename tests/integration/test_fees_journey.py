@@ -19,7 +19,7 @@ import stripe
 from services.booking.seed import stable_id
 from shared.invariants import check_database
 from tests.support.audit import charges_without_booking, open_intents_without_booking, parts_not_adding_up
-from tests.support.booking import booking_body, free_slots, hold, next_weekday
+from tests.support.booking import booking_body, free_slots, hold, move_visit, next_weekday
 from tests.support.clinic_api import bearer
 from tests.support.payments import customer_pays
 
@@ -46,18 +46,6 @@ async def _book(gateway, *, email: str, day, slot_index: int = 0) -> dict:
     resp = await gateway.post("/api/v1/bookings", json=booking_body(held["id"], email))
     assert resp.status == 201, await resp.text()
     return await resp.json()
-
-
-async def _move(booking_pool, booking_id: str, to: datetime) -> None:
-    """The booking's visit at `to` (the past for a no-show; within the change window for a late cancellation)."""
-    async with booking_pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE bookings SET blocked = tstzrange($2::timestamptz - (starts_at - lower(blocked)),"
-            " $2::timestamptz + (upper(blocked) - starts_at)), ends_at = $2::timestamptz + (ends_at - starts_at),"
-            " starts_at = $2::timestamptz WHERE id = $1",
-            uuid.UUID(booking_id),
-            to,
-        )
 
 
 async def _fees(payments_pool, booking_id: str) -> list[asyncpg.Record]:
@@ -129,7 +117,7 @@ async def test_a_no_show_marked_twice_is_charged_once_off_session_to_the_card_sa
         )
         assert saved["payment_method"] in [pm.id for pm in cards.data]
 
-        await _move(booking_pool, booked["id"], datetime.now(timezone.utc) - timedelta(days=2))
+        await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) - timedelta(days=2))
         for _ in range(2):
             resp = await gateway.post(f"/api/v1/clinic/bookings/{booked['id']}/no-show", headers=bearer(clinic))
             assert resp.status == 200, await resp.text()
@@ -154,7 +142,7 @@ async def test_a_no_show_marked_twice_is_charged_once_off_session_to_the_card_sa
 
 
 async def _no_show(gateway, key: str, booking_pool, checkout, booking_id: str) -> None:
-    await _move(booking_pool, booking_id, datetime.now(timezone.utc) - timedelta(days=1))
+    await move_visit(booking_pool, booking_id, datetime.now(timezone.utc) - timedelta(days=1))
     resp = await gateway.post(f"/api/v1/clinic/bookings/{booking_id}/no-show", headers=bearer(key))
     assert resp.status == 200, await resp.text()
     await checkout.event_path.drain()
@@ -220,7 +208,7 @@ async def test_a_late_cancellation_refunds_the_deposit_and_charges_the_late_fee_
     booked = await _book(gateway, email="mary@example.com", day=next_weekday(3, weeks_ahead=2))
     assert await checkout.pay(booked) == "succeeded"
     await checkout.event_path.drain()
-    await _move(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
+    await move_visit(booking_pool, booked["id"], datetime.now(timezone.utc) + timedelta(hours=3))
     token = booked["manage_url"].split("token=", 1)[1]
 
     shown = await (await gateway.get(f"/api/v1/bookings/{booked['id']}", params={"token": token})).json()

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from tests.integration.test_web_booking import ALL_CLEAR, DETAILS, choose_a_slot, page
 from tests.integration.test_web_payment_policy import clinic_policy, settings_form
-from tests.support.booking import CLINIC, next_weekday
+from tests.support.booking import CLINIC, move_visit, next_weekday
 from tests.support.dashboard import (  # noqa: F401  (dashboard, owner: fixtures)
     csrf_of,
     dashboard,
@@ -42,18 +42,6 @@ async def set_policy(site, fields: dict[str, str]) -> None:
     form = settings_form(await dashboard_page(await site.get(SETTINGS)))
     resp = await site.post(SETTINGS, data={**form, **fields}, allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == f"{SETTINGS}?done=saved", await resp.text()
-
-
-async def move_visit(booking_pool, booking_id: str, to: datetime) -> None:
-    """The booking's visit at `to` (the past for a no-show; inside the change window for a late cancellation)."""
-    async with booking_pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE bookings SET blocked = tstzrange($2::timestamptz - (starts_at - lower(blocked)),"
-            " $2::timestamptz + (upper(blocked) - starts_at)), ends_at = $2::timestamptz + (ends_at - starts_at),"
-            " starts_at = $2::timestamptz WHERE id = $1",
-            uuid.UUID(booking_id),
-            to,
-        )
 
 
 async def book_with_saved_card(site, checkout, card: str = "visa", weeks_ahead: int = 1) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from services.booking.screening import questionnaire
@@ -104,3 +105,16 @@ class BaseUrlClient:
         resp = await self.session.request(method, self.base_url + path, **kwargs)
         await resp.read()
         return resp
+
+
+async def move_visit(booking_pool, booking_id: str, to: datetime) -> None:
+    """The booking's visit at `to`, its blocked time with it (the past for a no-show; inside the change window for
+    a late cancellation), written straight to the booking service's database."""
+    async with booking_pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE bookings SET blocked = tstzrange($2::timestamptz - (starts_at - lower(blocked)),"
+            " $2::timestamptz + (upper(blocked) - starts_at)), ends_at = $2::timestamptz + (ends_at - starts_at),"
+            " starts_at = $2::timestamptz WHERE id = $1",
+            uuid.UUID(booking_id),
+            to,
+        )

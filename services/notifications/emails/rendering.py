@@ -284,6 +284,17 @@ REFUND_REASONS = {
 }
 
 
+def _visit(visit: "BookingView | None") -> dict | None:
+    """Which visit an email about money is for (None when we do not know it): treatment, therapist, when."""
+    if visit is None:
+        return None
+    return {
+        "treatment": visit.treatment_name,
+        "therapist": visit.therapist_name,
+        "when": local_time_label(visit.start, visit.clinic_timezone),
+    }
+
+
 def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = None) -> RenderedEmail:
     """In the clinic's name, to the customer by name, saying which visit it was for when we know it."""
     context = {
@@ -292,14 +303,8 @@ def payment_refunded(data: dict, brand: Brand, visit: "BookingView | None" = Non
         "payment_id": data["payment_id"],
         "clinic": brand,
         "customer_name": visit.customer_name if visit else None,
-        "visit": None,
+        "visit": _visit(visit),
     }
-    if visit is not None:
-        context["visit"] = {
-            "treatment": visit.treatment_name,
-            "therapist": visit.therapist_name,
-            "when": local_time_label(visit.start, visit.clinic_timezone),
-        }
     text, html = _render("payment_refunded", context)
     subject = f"Refund of {context['amount']} from {brand.name}"
     return RenderedEmail(
@@ -349,14 +354,8 @@ def _fee_context(data: dict, brand: Brand, visit: BookingView | None) -> dict:
         "booking_id": data["booking_id"],
         "clinic": brand,
         "customer_name": visit.customer_name if visit else None,
-        "visit": None,
+        "visit": _visit(visit),
     }
-    if visit is not None:
-        context["visit"] = {
-            "treatment": visit.treatment_name,
-            "therapist": visit.therapist_name,
-            "when": local_time_label(visit.start, visit.clinic_timezone),
-        }
     return context
 
 
