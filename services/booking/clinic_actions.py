@@ -205,17 +205,15 @@ async def _pay_online(
     payments,
 ) -> Reservation:
     """Payments asked for the card payment (no row locked meanwhile: it may wait on Stripe), then its answer
-    recorded and the customer asked to pay. If payments refuses, the booking is undone (the hold as it was)."""
+    recorded and the customer asked to pay. If payments refuses, the booking is undone (the hold as it was).
+    Under the treatment's payment policy, as the customer's own booking (service.submit): the card pays at most
+    the deposit now (nothing in "card" mode: a SetupIntent saves it), the card is saved when the policy needs it,
+    and what is due at the clinic, the policy in words and the fees are kept on the booking."""
+    async with uow:  # read, and let go before payments is asked
+        policy = await uow.catalogue.payment_policy(reservation.clinic_id, reservation.treatment_id)
+    card_at_most, save_card = service.payment_terms(policy, [reservation])
     try:
-        payment = await payments.booking_payment(
-            booking_id=reservation.id,
-            clinic_id=reservation.clinic_id,
-            amount=reservation.price_amount,
-            currency=reservation.currency,
-            customer_email=reservation.customer.email,
-            treatment_id=reservation.treatment_id,
-            sessions=1,
-        )
+        payment = await service._payment_of(payments, [reservation], card_at_most, save_card)
     except BookingError:
         if held_until is not None:
             await service._undo_booking(uow, reservation.id, hold_key, held_until)
@@ -228,7 +226,7 @@ async def _pay_online(
         if reservation.paid_for:  # a retry with the same key recorded it first
             return reservation
         described = await service._particulars(uow, reservation)
-        reservation.note_payment(uuid.UUID(payment["id"]) if payment["id"] else None, None)
+        service.note_payment([reservation], described.clinic, policy, payment)
         await uow.reservations.save_payment([reservation])
         if payment["covered"]:  # nothing to pay by card (a treatment without a price)
             await service._confirm(uow, [reservation], links, described.clinic, described.treatment)
@@ -248,8 +246,8 @@ async def _pay_online(
 @dataclass(frozen=True)
 class PaymentDue:
     reservation: Reservation  # the booking (the first session of a course)
-    amount: int  # what is left for the card, in minor units
-    payment: dict  # payments' answer: the card payment, with the client secret Stripe.js confirms
+    amount: int  # what is left for the card now, in minor units (a deposit; 0 when the card is only saved)
+    payment: dict  # payments' answer: the card payment (or SetupIntent), with the client secret Stripe.js confirms
 
 
 async def payment_due(uow: UnitOfWork, booking_id: uuid.UUID, payments) -> PaymentDue:
@@ -270,14 +268,19 @@ async def payment_due(uow: UnitOfWork, booking_id: uuid.UUID, payments) -> Payme
             {"status": first.status},
         )
     voucher_paid = (first.voucher or {}).get("value", {}).get("amount", 0)
-    amount = sum(r.price_amount for r in reservations) - voucher_paid
+    left = sum(r.price_amount for r in reservations) - voucher_paid
+    # Asked as it was when booked (payments answers the same): under a payment policy, the card pays what the
+    # clinic is not owed (a deposit; nothing in "card" mode, whose SetupIntent saves the card), as recorded then.
+    amount = left - first.due_at_clinic if first.payment_policy_words is not None else left
     payment = await payments.booking_payment(
         booking_id=first.booking_id,
         clinic_id=first.clinic_id,
-        amount=amount,
+        amount=left,
         currency=first.currency,
         customer_email=first.customer.email,
         treatment_id=first.treatment_id,
         sessions=len(reservations),
+        card_at_most=amount if first.payment_policy_words is not None else None,
+        save_card=first.save_card,
     )
     return PaymentDue(first, amount, payment)

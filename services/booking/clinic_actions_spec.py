@@ -81,21 +81,33 @@ PHONE_BOOKED = {
         ),
     ]
 }
+# The payment as the manage page is given it: every field always there (null where it does not apply).
+PAYMENT_FIELDS: dict[str, Any] = {
+    "id": UUID,
+    "status": STRING,
+    "amount": {"type": "integer"},
+    "currency": STRING,
+    "stripe_payment_intent": {**NULLABLE_STRING, "description": "null when the card is only saved (`setup`)"},
+    "client_secret": {
+        **STRING,
+        "description": "for Stripe.js to confirm the card payment (or, `setup`, the SetupIntent) in the customer's "
+        "browser",
+    },
+    "setup": {"type": "boolean", "description": "nothing to pay now: a SetupIntent saves the card (card saved only)"},
+    "stripe_setup_intent": {**NULLABLE_STRING, "description": "the SetupIntent's id when `setup`, else null"},
+}
 PAYMENT_DUE = _obj(
-    ["booking", "status", "pay_by", "amount_due", "payment"],
+    ["booking", "status", "pay_by", "amount_due", "due_at_clinic", "payment_policy_words", "payment"],
     booking=UUID,
     status={"const": "pending_payment"},
     pay_by=DATETIME,
     amount_due=MONEY,
-    payment=_obj(
-        ["id", "status", "amount", "currency", "stripe_payment_intent", "client_secret"],
-        id=UUID,
-        status=STRING,
-        amount={"type": "integer"},
-        currency=STRING,
-        stripe_payment_intent=STRING,
-        client_secret={**STRING, "description": "for Stripe.js to confirm the card payment in the customer's browser"},
-    ),
+    due_at_clinic=MONEY,
+    payment_policy_words={
+        **NULLABLE_STRING,
+        "description": "the booking's payment policy in words (a deposit, card saved only, fees); null: paid in full",
+    },
+    payment=_obj(list(PAYMENT_FIELDS), **PAYMENT_FIELDS),
 )
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -156,7 +168,9 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(403, 404, 409),
         description="For the manage page to take the payment of a booking awaiting it (a phone booking paid "
         "online): the card payment made when it was booked, with its client secret for Stripe.js. 409 "
-        "`nothing_to_pay` for a booking in any other state (paid, at the clinic, lapsed, cancelled).",
+        "`nothing_to_pay` for a booking in any other state (paid, at the clinic, lapsed, cancelled). Under the "
+        "treatment's payment policy: `amount_due` is what the card pays now (a deposit; 0 when the card is only "
+        "saved, `payment.setup`, by a SetupIntent) and `due_at_clinic` what is left to pay at the clinic.",
         responses={200: json_response("The payment due", PAYMENT_DUE)},
     ),
 )

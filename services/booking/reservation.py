@@ -226,7 +226,8 @@ class Reservation:
 
     def request_payment(self, described: Particulars, manage_url: ManageUrl) -> None:
         """A phone booking awaiting the customer's online payment: announced (the email with the pay link, its
-        manage link, which offers the payment) with the time by which it must be paid."""
+        manage link, which offers the payment) with the time by which it must be paid, and under a payment policy
+        what is left to pay at the clinic and the policy in words (the email says what is paid now)."""
         if self.status != "pending_payment" or self.payment_mode != "online":
             raise BookingError(409, "nothing_to_pay", f"This booking is {_words(self.status)}; there is nothing to pay")
         self.events.append(
@@ -236,6 +237,7 @@ class Reservation:
                 kind="payment_requested",
                 manage_url=manage_url(self.id, self.end),
                 expires_at=self.expires_at,
+                **self._deposit(),
             )
         )
 

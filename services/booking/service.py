@@ -401,10 +401,7 @@ async def submit(
     # "card" mode nothing now. Not when nothing is paid by card now anyway (a phone booking paid at the clinic).
     if not pay_rest_by_card:
         started = dataclasses.replace(started, policy=dict(payment_policy.FULL))
-    cap = payment_policy.card_at_most(started.policy, _price(started.reservations))
-    # A policy with fees, or "card" mode, has payments save the card (by the PaymentIntent, or a SetupIntent when
-    # nothing is paid by card now) for charges made later, off session.
-    save_card = payment_policy.needs_saved_card(started.policy)
+    cap, save_card = payment_terms(started.policy, started.reservations)
     if started.reservations[0].paid_for:  # a retry of the request that already did this
         payment = await _payment_of(payments, started.reservations, cap, save_card)
         return Submitted(started.clinic, started.reservations, payment)
@@ -513,22 +510,10 @@ async def _record_payment(
             raise BookingError(409, "hold_expired", "This hold has expired; please choose a time again")
         if reservations[0].paid_for:  # a retry with the same key recorded it first
             return Submitted(started.clinic, reservations, payment)
-        payment_id = uuid.UUID(payment["id"]) if payment["id"] else None
         voucher = None
         if payment.get("voucher"):
             voucher = {key: payment["voucher"][key] for key in ("code_hint", "value", "remaining")}
-        due, words = _deposit_of(started, payment)
-        price, sessions = _price(reservations), len(reservations)
-        fees = payment_policy.fee_amounts(started.policy, price, sessions)
-        for reservation in reservations:
-            reservation.note_payment(
-                payment_id,
-                voucher,
-                due,
-                words,
-                fees=(fees.no_show, fees.late_cancellation),
-                save_card=payment_policy.needs_saved_card(started.policy),
-            )
+        note_payment(reservations, started.clinic, started.policy, payment, voucher)
         await uow.reservations.save_payment(reservations)
         if payment["covered"]:  # the voucher paid for everything: nothing to wait for
             await _confirm(uow, reservations, links, started.clinic, started.treatment)
@@ -538,20 +523,42 @@ async def _record_payment(
     return Submitted(started.clinic, reservations, payment)
 
 
-def _deposit_of(started: _Started, payment: dict) -> tuple[int, str | None]:
+def payment_terms(policy: dict, reservations: list[Reservation]) -> tuple[int | None, bool]:
+    """What payments is asked for a booking under its payment policy (the treatment's, else the clinic's): the most
+    the card pays now (the deposit under a deposit policy, 0 in "card" mode, None: all of it), and whether it saves
+    the card (a policy with fees, or "card" mode: by the PaymentIntent, or a SetupIntent when nothing is paid by card
+    now) for charges made later, off session."""
+    return payment_policy.card_at_most(policy, _price(reservations)), payment_policy.needs_saved_card(policy)
+
+
+def note_payment(
+    reservations: list[Reservation], clinic: Clinic, policy: dict, payment: dict, voucher: dict | None = None
+) -> None:
+    """Payments' answer noted on the booking's reservations, with what its policy fixed: what is due at the clinic,
+    the policy in words, the fees and whether the card is saved (saved by save_payment)."""
+    payment_id = uuid.UUID(payment["id"]) if payment["id"] else None
+    due, words = _deposit_of(policy, reservations, clinic, payment)
+    fees = payment_policy.fee_amounts(policy, _price(reservations), len(reservations))
+    for reservation in reservations:
+        reservation.note_payment(
+            payment_id,
+            voucher,
+            due,
+            words,
+            fees=(fees.no_show, fees.late_cancellation),
+            save_card=payment_policy.needs_saved_card(policy),
+        )
+
+
+def _deposit_of(policy: dict, reservations: list[Reservation], clinic: Clinic, payment: dict) -> tuple[int, str | None]:
     """What payments left due at the clinic, and the policy in words (for the whole price: a deposit, a card saved
     only, the fees); (0, None) for a booking paid in full with no fee (as before the policies)."""
-    if payment_policy.is_plain(started.policy):
+    if payment_policy.is_plain(policy):
         return 0, None
     due = payment.get("due_at_clinic") or 0
     amount = due["amount"] if isinstance(due, dict) else int(due)
-    first = started.reservations[0]
     said = payment_policy.words(
-        started.policy,
-        _price(started.reservations),
-        first.currency,
-        started.clinic.change_window_hours,
-        len(started.reservations),
+        policy, _price(reservations), reservations[0].currency, clinic.change_window_hours, len(reservations)
     )
     return amount, said
 

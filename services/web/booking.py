@@ -482,7 +482,7 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
         held=_hold_summary(flow, clinic),
         price=booking["price"],
         due=booking["amount_due"],
-        at_clinic=_at_clinic(booking.get("due_at_clinic")),
+        at_clinic=at_clinic_part(booking.get("due_at_clinic")),
         voucher=voucher,
         offline=OFFLINE_CARDS in request.app,
         # Nothing to pay by card, the card only saved (issue 20): its SetupIntent, and the policy in words.
@@ -498,8 +498,9 @@ def _policy_words(found, flow: dict) -> str:
     return str((item.get("payment_policy") or {}).get("words") or "")
 
 
-def _at_clinic(due_at_clinic: dict | None) -> dict | None:
-    """What is due at the clinic when a deposit is paid now (issue 20); None when nothing is."""
+def at_clinic_part(due_at_clinic: dict | None) -> dict | None:
+    """What is due at the clinic when a deposit is paid now (issue 20); None when nothing is. The manage link's pay
+    page (manage.py) too."""
     return due_at_clinic if due_at_clinic and due_at_clinic.get("amount", 0) > 0 else None
 
 
@@ -514,17 +515,17 @@ async def pay(request: web.Request) -> web.Response:
     if payment.get("setup"):  # card saved only: the SetupIntent confirmed, then payments told (no event offline)
         if problem := await test_card_problem(request, form, payment["stripe_setup_intent"], setup=True):
             return await _pay_page(request, slug, flow, {"card": problem}, status=400)
-        await _setup_refreshed(request, payment)
+        await setup_refreshed(request, payment["stripe_setup_intent"])
     elif problem := await test_card_problem(request, form, payment["stripe_payment_intent"]):
         return await _pay_page(request, slug, flow, {"card": problem}, status=400)
     raise web.HTTPSeeOther(f"/c/{slug}/book/confirming")
 
 
-async def _setup_refreshed(request: web.Request, payment: dict) -> None:
+async def setup_refreshed(request: web.Request, setup_intent_id: str) -> None:
     """Payments asked to look at the card-saving SetupIntent now (best effort: the confirming page asks again,
-    and payments' own reconciler finds it too)."""
+    and payments' own reconciler finds it too). The manage link's pay pages (manage.py) too."""
     with contextlib.suppress(ApiRefused, ApiUnavailable):
-        await api(request).refresh_setup_intent(payment["stripe_setup_intent"])
+        await api(request).refresh_setup_intent(setup_intent_id)
 
 
 @routes.get("/c/{clinic}/book/confirming")
@@ -534,7 +535,7 @@ async def confirming(request: web.Request) -> web.Response:
     booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
     if booking["status"] == "pending_payment" and flow["booking"]["payment"].get("setup"):
         # A saved card's SetupIntent sends no event at the fake Stripe (and Stripe.js comes back here): ask.
-        await _setup_refreshed(request, flow["booking"]["payment"])
+        await setup_refreshed(request, flow["booking"]["payment"]["stripe_setup_intent"])
         booking = await api(request).booking(flow["booking"]["id"], flow["booking"]["token"])
     if booking["status"] == "confirmed":
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirmed")

@@ -7,13 +7,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.booking import clinic_actions, service
+from services.booking.clinic_actions_spec import PAYMENT_FIELDS
 from services.booking.http import context, serialise
 from services.booking.payments_client import PAYMENTS
 
 routes = web.RouteTableDef()
-
-# What of payments' answer the customer's page needs (the voucher part, if any, was paid when it was booked).
-PAYMENT_FIELDS = ("id", "status", "amount", "currency", "stripe_payment_intent", "client_secret")
 
 
 @routes.get("/api/v1/bookings/{id}/payment")
@@ -28,6 +26,10 @@ async def booking_payment(request: web.Request) -> web.Response:
             "status": booking.status,
             "pay_by": serialise.iso(booking.expires_at),
             "amount_due": serialise.money(due.amount, booking.currency),
+            "due_at_clinic": serialise.money(booking.due_at_clinic, booking.currency),
+            "payment_policy_words": booking.payment_policy_words,
+            # What of payments' answer the customer's page needs (a voucher part was paid when it was booked); a
+            # card-saved-only booking (issue 20) is "paid" by a SetupIntent that saves the card: `setup`, its id.
             "payment": {key: due.payment.get(key) for key in PAYMENT_FIELDS},
         }
     )

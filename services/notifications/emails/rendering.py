@@ -241,17 +241,27 @@ def booking_payment_requested(data: dict) -> RenderedEmail:
     takes the payment) and the time by which it must be paid, else the time is let go. No invite yet: the
     confirmation email brings it once paid."""
     tz = data["clinic"]["timezone"]
+    # Under the treatment's payment policy (issue 20) the card pays what is not due at the clinic: a deposit, or
+    # nothing when the card is only saved (then the link saves it); in full, the price.
+    due_at_clinic = data.get("due_at_clinic")
+    now = money.card_part(data["price"], data.get("voucher"), due_at_clinic)
+    at_clinic = due_at_clinic if due_at_clinic and due_at_clinic.get("amount", 0) > 0 else None
     context = {
         **data,
         "when": local_time_label(data["start"], tz),
         "pay_by": local_time_label(data["expires_at"], tz),
         "price_label": money.money(data["price"]["amount"], data["price"]["currency"]),
+        "pay_now_label": money.money(now["amount"], now["currency"]),
+        "at_clinic_label": money.money(at_clinic["amount"], at_clinic["currency"]) if at_clinic else None,
+        "save_card": at_clinic is not None and now["amount"] == 0,
+        "policy_words": data.get("payment_policy_words"),
     }
     text, html = _render("booking_payment_requested", context)
+    ask = "Please save your card" if context["save_card"] else "Please pay"
     return RenderedEmail(
         kind="booking_payment_requested",
         to_address=data["customer"]["email"],
-        subject=f"Please pay to confirm your booking: {data['treatment']['name']}, {context['when']}",
+        subject=f"{ask} to confirm your booking: {data['treatment']['name']}, {context['when']}",
         text_body=text,
         html_body=html,
         from_name=data["clinic"]["name"],
