@@ -15,16 +15,22 @@ from aiohttp import web
 
 from services.web import formatting
 from services.web.api import ApiRefused
-from services.web.booking import CONFIRMING_REFRESH_SECONDS, clinic_zone, genuine_form, week_view, when_label
+from services.web.booking import (
+    CONFIRMING_REFRESH_SECONDS,
+    at_clinic_part,
+    clinic_zone,
+    genuine_form,
+    setup_refreshed,
+    week_view,
+    when_label,
+)
 from services.web.card_payment import offer_card
-from services.web.flows import FlowStore
+from services.web.kept_tokens import KeptTokens
 from services.web.offline_card import OFFLINE_CARDS, test_card_problem
 from services.web.pages import api, catalogue, render
-from shared.keys import REDIS, SETTINGS
 
 routes = web.RouteTableDef()
-PAYING_COOKIE = "manage_payment"
-TOKENS_KEPT = 8  # bookings one browser is paying for at once (the oldest forgotten first)
+PAYING = KeptTokens("manage_payment")  # the manage links this browser is paying from
 # What payments calls a payment it has the money for (or soon will): the booking is being confirmed.
 RECEIVED = ("succeeded", "processing")
 INVALID_LINK = "This link is not valid or has expired."
@@ -39,22 +45,31 @@ class Due:
     pay_by: str  # 'Tuesday 15 December 2026, 10:30 (UK time, GMT)'
     lapsed: bool  # its pay-by time has passed: the time is no longer kept
     received: bool  # payments has the money: the booking is being confirmed
-    intent: str  # the Stripe PaymentIntent's id
+    intent: str  # the Stripe PaymentIntent's id (a card saved only: the SetupIntent's)
     client_secret: str  # for Stripe.js
+    # Under the treatment's payment policy (issue 20): nothing to pay now, the card only saved by a SetupIntent;
+    # what is left to pay at the clinic (a deposit's rest), None when nothing is.
+    setup: bool = False
+    at_clinic: dict | None = None
+    policy_words: str = ""  # the booking's payment policy in words ("" for one paid in full with no fee)
 
 
 def due_of(answer: dict, zone, now: datetime) -> Due:
     """The booking service's answer about what is left to pay, in the page's words (the clinic's zone)."""
     pay_by = datetime.fromisoformat(answer["pay_by"]) if answer.get("pay_by") else None
     payment, amount_due = answer.get("payment") or {}, answer["amount_due"]
+    setup = bool(payment.get("setup"))
     return Due(
         amount_due=amount_due,
         amount=formatting.money(amount_due["amount"], amount_due["currency"]),
         pay_by=formatting.when(pay_by, zone) if pay_by else "",
         lapsed=pay_by is not None and pay_by <= now,
         received=payment.get("status") in RECEIVED,
-        intent=payment.get("stripe_payment_intent") or "",
+        intent=(payment.get("stripe_setup_intent") if setup else payment.get("stripe_payment_intent")) or "",
         client_secret=payment.get("client_secret") or "",
+        setup=setup,
+        at_clinic=at_clinic_part(answer.get("due_at_clinic")),
+        policy_words=answer.get("payment_policy_words") or "",
     )
 
 
@@ -193,29 +208,6 @@ async def move(request: web.Request) -> web.Response:
 # --- paying for a booking that awaits its payment -------------------------------------------------
 
 
-def _paying(request: web.Request) -> FlowStore:
-    """The tokens of the bookings this browser is paying for (an hour, like a booking flow)."""
-    settings = request.app[SETTINGS]
-    return FlowStore(request.app[REDIS], settings.redis_prefix, PAYING_COOKIE, secure=settings.env == "production")
-
-
-async def _keep_token(request: web.Request, response: web.StreamResponse, booking_id: str, token: str) -> None:
-    paying = _paying(request)
-    found = await paying.find(request)
-    tokens = {k: v for k, v in (found[1].get("tokens", {}) if found else {}).items() if k != booking_id}
-    tokens[booking_id] = token
-    flow_id = await paying.save(found[0] if found else None, {"tokens": dict(list(tokens.items())[-TOKENS_KEPT:])})
-    paying.remember(response, flow_id)
-
-
-async def _kept_token(request: web.Request, booking_id: str) -> str:
-    found = await _paying(request).find(request)
-    token = found[1].get("tokens", {}).get(booking_id) if found else None
-    if not token:
-        raise web.HTTPForbidden(text="This page has expired. Please open the link in your email again.")
-    return str(token)
-
-
 @routes.post("/manage/{booking}/pay")
 async def start_paying(request: web.Request) -> web.Response:
     """The manage page's pay button: the link's token kept for the payment's pages, then the pay page."""
@@ -224,7 +216,7 @@ async def start_paying(request: web.Request) -> web.Response:
     token = str(form.get("token", ""))
     await _booking(request, booking_id, token)  # a refused token: the page saying so, nothing kept
     response = web.HTTPSeeOther(f"/manage/{booking_id}/pay")
-    await _keep_token(request, response, booking_id, token)
+    await PAYING.keep(request, response, booking_id, token)
     raise response
 
 
@@ -250,7 +242,7 @@ def _pay_page(request: web.Request, context: dict, errors: dict, status: int = 2
 @routes.get("/manage/{booking}/pay")
 async def pay_form(request: web.Request) -> web.Response:
     booking_id = _booking_id(request)
-    return _pay_page(request, await _context(request, booking_id, await _kept_token(request, booking_id)), {})
+    return _pay_page(request, await _context(request, booking_id, await PAYING.kept(request, booking_id)), {})
 
 
 @routes.post("/manage/{booking}/pay/card")
@@ -260,12 +252,14 @@ async def pay_by_test_card(request: web.Request) -> web.Response:
     form = await genuine_form(request)
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
-    context = await _context(request, booking_id, await _kept_token(request, booking_id))
+    context = await _context(request, booking_id, await PAYING.kept(request, booking_id))
     due = context["due"]
     if due is None or due.lapsed or due.received:
         return _pay_page(request, context, {})  # nothing to pay now: said why, nothing charged
-    if problem := await test_card_problem(request, form, due.intent):
+    if problem := await test_card_problem(request, form, due.intent, setup=due.setup):
         return _pay_page(request, context, {"card": problem}, status=400)
+    if due.setup:  # card saved only: payments told now (the fake Stripe sends no event for a SetupIntent)
+        await setup_refreshed(request, due.intent)
     raise web.HTTPSeeOther(f"/manage/{booking_id}/confirming")
 
 
@@ -273,14 +267,22 @@ async def pay_by_test_card(request: web.Request) -> web.Response:
 async def confirming(request: web.Request) -> web.Response:
     """Paid: waiting for the payment's event to confirm the booking (as the booking flow's confirming page)."""
     booking_id = _booking_id(request)
-    token = await _kept_token(request, booking_id)
+    token = await PAYING.kept(request, booking_id)
     booking = await _booking(request, booking_id, token)
     if booking["status"] == "confirmed":
         raise web.HTTPSeeOther(f"/manage/{booking_id}/confirmed")
     if booking["status"] != "pending_payment":  # lapsed before the payment came: the manage page says so
         return render(request, "manage.html", private=True, **await _context(request, booking_id, token))
     clinic = (await catalogue(request, booking["clinic"])).clinic
-    response = render(request, "manage_confirming.html", private=True, clinic=clinic, booking=booking)
+    due = await _due(request, booking, token, clinic)
+    if due is not None and due.setup:
+        # A saved card's SetupIntent sends no event at the fake Stripe (and Stripe.js comes back here): ask.
+        await setup_refreshed(request, due.intent)
+        booking = await _booking(request, booking_id, token)
+        if booking["status"] == "confirmed":
+            raise web.HTTPSeeOther(f"/manage/{booking_id}/confirmed")
+    setup = due is not None and due.setup
+    response = render(request, "manage_confirming.html", private=True, clinic=clinic, booking=booking, setup=setup)
     response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)  # without JavaScript, the page asks again
     return response
 
@@ -289,7 +291,7 @@ async def confirming(request: web.Request) -> web.Response:
 async def confirmed(request: web.Request) -> web.Response:
     """The manage page of the booking just paid for, saying it is confirmed."""
     booking_id = _booking_id(request)
-    context = await _context(request, booking_id, await _kept_token(request, booking_id))
+    context = await _context(request, booking_id, await PAYING.kept(request, booking_id))
     if context["booking"]["status"] != "confirmed":
         raise web.HTTPSeeOther(f"/manage/{booking_id}/confirming")
     return render(request, "manage.html", private=True, just_paid=True, **context)
