@@ -43,6 +43,9 @@ AMOUNT_BOUNDS = (1, 500_000)
 FEES = {"no_show_fee": "no_show", "late_cancellation_fee": "late_cancellation"}
 FEE_NAMES = {"no_show_fee": "no-show fee", "late_cancellation_fee": "late-cancellation fee"}
 ERROR_TYPE = "invalid_payment_policy"
+# The least a card is charged, in minor units: the payments service's MIN_AMOUNT (Stripe's own minimum for GBP is
+# 30p). A deposit or fee that comes to less is raised to it, or to the price if that is less.
+MIN_CARD_CHARGE = 50
 # What a clinic's change window is when nobody says (clinics.change_window_hours' default).
 DEFAULT_CHANGE_WINDOW_HOURS = 24
 
@@ -226,8 +229,19 @@ def deposit_for(policy: Mapping[str, Any], price: int) -> int:
         return price
     deposit = policy["deposit"]
     if "percent" in deposit:
-        return min(price, (price * int(deposit["percent"]) + 50) // 100)
-    return min(price, int(deposit["amount"]["amount"]))
+        share = (price * int(deposit["percent"]) + 50) // 100
+    else:
+        share = int(deposit["amount"]["amount"])
+    return card_charge(share, price)
+
+
+def card_charge(share: int, price: int) -> int:
+    """A share of `price` to charge by card, raised to the least a card may be charged (MIN_CARD_CHARGE; a smaller
+    charge would be refused, so a small percent of a cheap treatment would refuse every booking of it), at most
+    the price; 0 (nothing by card) if it comes to nothing or the price itself is less than that least charge."""
+    if share <= 0 or price < MIN_CARD_CHARGE:
+        return 0
+    return min(price, max(share, MIN_CARD_CHARGE))
 
 
 def session_share(price: int, sessions: int = 1) -> int:
@@ -238,11 +252,12 @@ def session_share(price: int, sessions: int = 1) -> int:
 
 def fee_for(fee: Mapping[str, Any] | None, price: int) -> int | None:
     """A fee (a policy's "no_show_fee" or "late_cancellation_fee") of `price`: a percent rounded half up, an amount
-    at most the price; None if there is no fee (or it comes to nothing)."""
+    at most the price, at least the least a card may be charged; None if there is no fee (or none a card could be
+    charged: it comes to nothing, or the price is less than the least charge)."""
     if fee is None or price <= 0:
         return None
-    amount = (price * int(fee["percent"]) + 50) // 100 if "percent" in fee else min(price, int(fee["amount"]["amount"]))
-    return amount or None
+    amount = (price * int(fee["percent"]) + 50) // 100 if "percent" in fee else int(fee["amount"]["amount"])
+    return card_charge(amount, price) or None
 
 
 @dataclass(frozen=True)

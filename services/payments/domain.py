@@ -55,6 +55,8 @@ def card_and_clinic_parts(rest: int, card_at_most: int | None) -> tuple[int, int
     """What is left after the voucher part, split: (the card part, now; what is due at the clinic). The card pays
     it all unless the booking service caps it (a deposit), then at most the cap; the clinic is owed the rest."""
     card = rest if card_at_most is None else min(card_at_most, rest)
+    if card_at_most is not None and 0 < card < MIN_AMOUNT:
+        card = 0  # what a voucher left of a deposit is too little to charge by card: paid at the clinic
     return card, rest - card
 
 

@@ -266,3 +266,18 @@ async def test_a_course_under_a_deposit_pays_the_deposit_of_the_course_price(boo
     assert len(confirmed) == 6
     assert {c["due_at_clinic"]["amount"] for c in confirmed} == {27600}  # of the whole course, on each session
     assert await audit(settings) == []
+
+
+async def test_a_deposit_too_small_for_a_card_is_raised_to_the_least_charge_not_refused(
+    booking, booking_pool, payments_pool, checkout, settings
+):
+    # 1% of a £20 treatment is 20p, less than a card may be charged: every booking of it used to be refused.
+    await set_policy(booking_pool, {"mode": "deposit", "deposit": {"percent": 1}})
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE treatments SET price_amount = 2000 WHERE id = $1", uuid.UUID(TREATMENT))
+    body = await create_booking(booking)
+    assert body["payment"]["amount"] == 50 and body["due_at_clinic"] == gbp(1950)
+    await checkout.pay(body)
+    async with booking_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings WHERE id = $1", uuid.UUID(body["id"])) == "confirmed"
+    assert await audit(settings) == []

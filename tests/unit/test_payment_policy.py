@@ -68,9 +68,9 @@ def test_the_treatments_own_policy_wins_else_the_clinics_else_full():
         (25, 1002, 251),  # 250.5 rounds half up
         (25, 1001, 250),  # 250.25 rounds down
         (33, 150, 50),  # 49.5 rounds half up
-        (99, 1, 1),
+        (99, 1, 0),  # a 1p price is less than a card may be charged: all at the clinic
         (1, 49, 0),  # 0.49 rounds down: nothing now, all at the clinic
-        (1, 50, 1),
+        (1, 50, 50),  # 0.5 rounds to 1p, raised to the least a card is charged (the price here)
     ],
 )
 def test_a_percent_deposit_rounds_half_up_to_the_minor_unit(percent, price, deposit):
