@@ -351,7 +351,7 @@ def words(
 def _general_fee(fee: Mapping[str, Any], currency: str) -> str:
     if "percent" in fee:
         return f"{fee['percent']}% of the price"
-    return f"{money(int(fee['amount']['amount']), currency)} (the price, if less)"
+    return f"{money(max(int(fee['amount']['amount']), MIN_CARD_CHARGE), currency)} (the price, if less)"
 
 
 def general_words(
@@ -369,7 +369,7 @@ def general_words(
     elif "percent" in policy["deposit"]:
         said = [f"Pay a deposit of {policy['deposit']['percent']}% when booking; the rest at the clinic."]
     else:
-        amount = money(int(policy["deposit"]["amount"]["amount"]), currency)
+        amount = money(max(int(policy["deposit"]["amount"]["amount"]), MIN_CARD_CHARGE), currency)
         said = [f"Pay a deposit of {amount} when booking (the price, if less); the rest at the clinic."]
     if (fee := policy.get("no_show_fee")) is not None:
         said.append(

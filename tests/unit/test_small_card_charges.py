@@ -36,6 +36,9 @@ def test_a_deposit_is_at_least_the_least_card_charge(policy, price, deposit):
 
 def test_the_words_say_the_deposit_charged():
     assert payment_policy.words(ONE_PERCENT, 2000, "GBP").startswith("Pay a deposit of £0.50 now")
+    tiny_fee = {**TEN_PENCE, "no_show_fee": {"amount": {"amount": 10, "currency": "GBP"}}}
+    said = payment_policy.general_words(tiny_fee, "GBP")
+    assert said.startswith("Pay a deposit of £0.50 when booking") and "no-show fee of £0.50" in said
 
 
 @pytest.mark.parametrize(
