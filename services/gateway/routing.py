@@ -54,6 +54,8 @@ ROUTES: tuple[Route, ...] = (
     # A booking's no-show or late-cancellation fee (issue 20): read, and paid from the link in its email.
     Route("/api/v1/fees", "payments", 20),
     Route("/api/v1/clinic/vouchers", "payments", 10),
+    # What became of each booking's fee (issue 20): the diary's booking page shows it.
+    Route("/api/v1/clinic/fees", "payments", 10),
     Route("/api/v1/clinic/webhook-endpoints", "notifications", 15),
     Route("/api/v1/clinic/deliveries", "notifications", 10),
     Route("/dev/mailbox", "notifications", 10),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.payments.clinic_fees import DEFAULT_LIMIT, FEES_PATH, MAX_LIMIT
 from services.payments.clinic_vouchers import FORMATS, REPORT_PATH, VOUCHER_PATH
 from services.payments.routes import ReactivateIn
 from services.payments.schemas import BalanceIn, FeePayIn, GiftDeliveryChangeIn, VoucherPurchaseIn
@@ -225,6 +226,27 @@ FEE_PAYMENT = {
         "status": {"enum": ["requires_payment", "processing"]},
     },
 }
+CLINIC_FEE = {
+    "type": "object",
+    "required": ["id", "booking_id", "kind", "amount", "status", "failure", "created_at", "via"],
+    "properties": {
+        "id": UUID,
+        "booking_id": UUID,
+        "kind": {"enum": ["no_show", "late_cancellation"]},
+        "amount": MONEY,
+        "status": {
+            "enum": ["pending", "charged", "failed", "paid"],
+            "description": "pending: being charged; charged: to the saved card, off session; failed: the saved card "
+            "was not charged (the customer is emailed a link to pay it); paid: by the customer, from that link",
+        },
+        "failure": {**NULLABLE_STR, "description": "why the charge to the saved card did not go through"},
+        "created_at": DATETIME,
+        "via": {
+            "enum": ["off_session", "pay_link", None],
+            "description": "how it was paid: charged to the saved card, or from the pay link; null while unpaid",
+        },
+    },
+}
 SETUP_STATUS = {
     "type": "object",
     "required": ["status"],
@@ -374,6 +396,34 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Created once; a failed or canceled payment is replaced by a new one. 409 `fee_already_paid` "
         "once the fee is charged or paid.",
         responses={200: json_response("The card payment to confirm", FEE_PAYMENT)},
+    ),
+    operation(
+        "GET",
+        FEES_PATH,
+        summary="The bookings' no-show and late-cancellation fees and what became of them",
+        tag=CLINIC_TAG,
+        clinic_auth=True,
+        parameters=[
+            query_param("booking", UUID, "Only this booking's fees"),
+            query_param(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                "At most this many fees",
+            ),
+        ],
+        description="Owner and staff. Newest first. Charged off session to the booking's saved card, or declined "
+        "(`failed`, with why: the customer is emailed a link to pay it), then paid from that link. Another clinic's "
+        "fees are never listed.",
+        responses={
+            200: json_response(
+                "The fees",
+                {
+                    "type": "object",
+                    "required": ["fees"],
+                    "properties": {"fees": {"type": "array", "items": CLINIC_FEE}},
+                },
+            )
+        },
     ),
     operation(
         "GET",

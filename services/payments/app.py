@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.payments import MIGRATIONS, api_spec, clinic_vouchers, service, voucher_service
+from services.payments import MIGRATIONS, api_spec, clinic_fees, clinic_vouchers, service, voucher_service
 from services.payments.catalogue import catalogue_ctx
 from services.payments.routes import issuer, limiter_ctx, routes
 from services.payments.settings import PaymentsSettings
@@ -69,5 +69,6 @@ def create_app(settings: PaymentsSettings, *, reconciler: bool = True) -> web.Ap
         app.cleanup_ctx.append(reconciler_ctx)
     app.add_routes(routes)
     app.add_routes(clinic_vouchers.routes)
+    app.add_routes(clinic_fees.routes)
     serve_operations(app, api_spec.OPERATIONS)  # for the gateway's /openapi.json
     return app

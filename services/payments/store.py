@@ -332,6 +332,20 @@ async def settle_fee(
     )
 
 
+async def clinic_fees(
+    conn: asyncpg.Connection, clinic_id: uuid.UUID, booking_id: uuid.UUID | None, limit: int
+) -> list[asyncpg.Record]:
+    """The clinic's fees (one booking's, if named), newest first."""
+    return await conn.fetch(
+        f"""SELECT {FEE_COLUMNS} FROM booking_fees
+            WHERE clinic_id = $1 AND ($2::uuid IS NULL OR booking_id = $2)
+            ORDER BY created_at DESC, id LIMIT $3""",
+        clinic_id,
+        booking_id,
+        limit,
+    )
+
+
 # --- vouchers ------------------------------------------------------------------------------------
 
 VOUCHER_COLUMNS = """id, clinic_id, clinic_slug, clinic_name, clinic_timezone, validity_months, kind, vat_class, unit,

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.web.api import ApiRefused
+from services.web.api import ApiRefused, ApiUnavailable
 from services.web.booking import week_view
 from services.web.dashboard import diary_view
 from services.web.dashboard.api import SessionExpired
@@ -97,6 +97,40 @@ def fee_words(fees: dict | None) -> dict[str, str]:
     return shown
 
 
+FEE_NAMES = {"no_show": "No-show fee", "late_cancellation": "Late-cancellation fee"}
+FEES_UNAVAILABLE = "Fee status unavailable"
+
+
+def fee_outcome_words(fee: dict) -> str:
+    """What became of a fee (the clinic API's GET /api/v1/clinic/fees), in a line."""
+    what = f"{FEE_NAMES.get(fee['kind'], 'Fee')} {money(fee['amount']['amount'], fee['amount']['currency'])}"
+    status = fee["status"]
+    if status == "charged":
+        return f"{what}: charged to the saved card"
+    if status == "paid":
+        return f"{what}: paid by the customer from the link"
+    if status == "failed":
+        # payments says why in words: the bank's answer, or that no card was saved.
+        why = fee.get("failure") or "the card could not be charged"
+        return f"{what}: not charged ({why}); the customer was emailed a link to pay it"
+    return f"{what}: being charged"
+
+
+async def _fee_outcomes(request: web.Request, session: Session, booking: dict) -> list[str] | None:
+    """Each of the booking's fees' outcome, from payments (oldest first); None if payments did not answer (the page
+    says so and shows the rest). A booking without fees asks nothing."""
+    if not booking.get("fees"):
+        return []
+    try:
+        answer = await clinic_api(request, session).call(
+            "GET", "/api/v1/clinic/fees", params={"booking": booking["id"]}
+        )
+        return [fee_outcome_words(fee) for fee in reversed(answer["fees"])]
+    except (ApiRefused, ApiUnavailable, KeyError, TypeError) as exc:
+        log.warning("fee outcomes unavailable", extra={"error": type(exc).__name__})
+        return None
+
+
 def _done_note(done: str, booking: dict) -> str | None:
     note = DONE_NOTES.get(done)
     if done == "no-show" and (no_show := _fee(booking.get("fees"), "no_show")):
@@ -129,6 +163,8 @@ async def _booking_page(
         problem=problem,
         done=_done_note(request.query.get("done", ""), booking),
         fees=fee_words(booking.get("fees")),
+        fee_outcomes=await _fee_outcomes(request, session, booking),
+        fees_unavailable=FEES_UNAVAILABLE,
         **_summary(booking, session),
         payment=diary_view.payment_words(booking),
         voucher=diary_view.voucher_words(booking.get("voucher")),
