@@ -19,7 +19,8 @@ own module and it lands in the table and in bench-results.json under "sections")
 - availability:   one therapist's week of availability through the gateway, one request at a time,
                   at 10k .. 1M rows in booking.bookings, vs the SQL the endpoint runs (availability_context).
 - web:            the booking page with a week of free times vs that week's availability JSON, both through
-                  the gateway, one request at a time (wrk, alternating slices); and the weight of every page of
+                  the gateway, one request at a time (wrk, alternating slices), and that JSON through one more
+                  bare aiohttp hop (as many services as the page crosses); and the weight of every page of
                   the booking flow walked in Chromium (Resource Timing, compressed bytes, Stripe.js excluded).
 - vouchers:       the voucher shop page and an issued voucher's balance answer, each vs a trivial public read
                   (GET /api/v1/clinics), all through the gateway, one request at a time (wrk, alternating slices);
