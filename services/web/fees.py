@@ -9,8 +9,6 @@ already paid says so."""
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
 from services.web import formatting
@@ -19,7 +17,7 @@ from services.web.booking import CONFIRMING_REFRESH_SECONDS, genuine_form
 from services.web.card_payment import offer_card
 from services.web.kept_tokens import KeptTokens
 from services.web.offline_card import OFFLINE_CARDS, test_card_problem
-from services.web.pages import api, catalogue, render
+from services.web.pages import api, catalogue, path_id, render
 
 routes = web.RouteTableDef()
 PAYING = KeptTokens("fee_payment")  # the pay links this browser is paying from
@@ -28,13 +26,6 @@ KIND_WORDS = {
     "no_show": ("No-show fee", "for missing the appointment"),
     "late_cancellation": ("Late-cancellation fee", "for cancelling after the change window closed"),
 }
-
-
-def _fee_id(request: web.Request) -> str:
-    try:
-        return str(uuid.UUID(request.match_info["fee"]))
-    except ValueError:
-        raise web.HTTPNotFound() from None
 
 
 async def _fee(request: web.Request, fee_id: str, token: str) -> dict:
@@ -74,14 +65,14 @@ async def _context(request: web.Request, fee_id: str, token: str) -> dict:
 @routes.get("/fees/{fee}")
 async def fee_page(request: web.Request) -> web.Response:
     """What the fee is for, its amount, and Pay (or that it is paid)."""
-    context = await _context(request, _fee_id(request), request.query.get("token", ""))
+    context = await _context(request, path_id(request, "fee"), request.query.get("token", ""))
     return render(request, "fee.html", private=True, **context)
 
 
 @routes.post("/fees/{fee}/pay")
 async def start_paying(request: web.Request) -> web.Response:
     """The fee page's Pay button: the link's token kept for the payment's pages, then the card form."""
-    fee_id = _fee_id(request)
+    fee_id = path_id(request, "fee")
     form = await genuine_form(request)
     token = str(form.get("token", ""))
     await _fee(request, fee_id, token)  # a token not the fee's: the 404 page, nothing kept
@@ -120,14 +111,14 @@ async def _pay_page(request: web.Request, context: dict, errors: dict, status: i
 
 @routes.get("/fees/{fee}/pay")
 async def pay_form(request: web.Request) -> web.Response:
-    fee_id = _fee_id(request)
+    fee_id = path_id(request, "fee")
     return await _pay_page(request, await _context(request, fee_id, await PAYING.kept(request, fee_id)), {})
 
 
 @routes.post("/fees/{fee}/pay/card")
 async def pay_by_test_card(request: web.Request) -> web.Response:
     """Offline only: the test card the form chose, paid by the server (offline_card.py)."""
-    fee_id = _fee_id(request)
+    fee_id = path_id(request, "fee")
     form = await genuine_form(request)
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
@@ -143,7 +134,7 @@ async def pay_by_test_card(request: web.Request) -> web.Response:
 @routes.get("/fees/{fee}/paid")
 async def paid(request: web.Request) -> web.Response:
     """Thank you once payments has the money; until then a page that asks again by itself."""
-    fee_id = _fee_id(request)
+    fee_id = path_id(request, "fee")
     context = await _context(request, fee_id, await PAYING.kept(request, fee_id))
     response = render(request, "fee_paid.html", private=True, **context)
     if not context["paid"]:

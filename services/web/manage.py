@@ -7,7 +7,6 @@ a random id in an HttpOnly cookie (flows.FlowStore), as the booking flow keeps i
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,7 +26,7 @@ from services.web.booking import (
 from services.web.card_payment import offer_card
 from services.web.kept_tokens import KeptTokens
 from services.web.offline_card import OFFLINE_CARDS, test_card_problem
-from services.web.pages import api, catalogue, render
+from services.web.pages import api, catalogue, path_id, render
 
 routes = web.RouteTableDef()
 PAYING = KeptTokens("manage_payment")  # the manage links this browser is paying from
@@ -71,13 +70,6 @@ def due_of(answer: dict, zone, now: datetime) -> Due:
         at_clinic=at_clinic_part(answer.get("due_at_clinic")),
         policy_words=answer.get("payment_policy_words") or "",
     )
-
-
-def _booking_id(request: web.Request) -> str:
-    try:
-        return str(uuid.UUID(request.match_info["booking"]))
-    except ValueError:
-        raise web.HTTPNotFound() from None
 
 
 async def _booking(request: web.Request, booking_id: str, token: str) -> dict:
@@ -149,7 +141,7 @@ def _fees_in_words(fees: dict | None) -> list[tuple[str, str]]:
 
 @routes.get("/manage/{booking}")
 async def manage(request: web.Request) -> web.Response:
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     context = await _context(request, booking_id, request.query.get("token", ""))
     return render(request, "manage.html", private=True, **context)
 
@@ -157,7 +149,7 @@ async def manage(request: web.Request) -> web.Response:
 @routes.post("/manage/{booking}/cancel")
 async def cancel(request: web.Request) -> web.Response:
     """First the question, with the refund shown; then, confirmed, the cancellation."""
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     form = await genuine_form(request)
     context = await _context(request, booking_id, str(form.get("token", "")))
     if form.get("confirm") != "yes":
@@ -174,7 +166,7 @@ async def cancel(request: web.Request) -> web.Response:
 @routes.post("/manage/{booking}/move")
 async def move(request: web.Request) -> web.Response:
     """The week of times for the same treatment and therapist; a time chosen moves the booking."""
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     form = await genuine_form(request)
     context = await _context(request, booking_id, str(form.get("token", "")))
     booking = context["booking"]
@@ -211,7 +203,7 @@ async def move(request: web.Request) -> web.Response:
 @routes.post("/manage/{booking}/pay")
 async def start_paying(request: web.Request) -> web.Response:
     """The manage page's pay button: the link's token kept for the payment's pages, then the pay page."""
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     form = await genuine_form(request)
     token = str(form.get("token", ""))
     await _booking(request, booking_id, token)  # a refused token: the page saying so, nothing kept
@@ -241,14 +233,14 @@ def _pay_page(request: web.Request, context: dict, errors: dict, status: int = 2
 
 @routes.get("/manage/{booking}/pay")
 async def pay_form(request: web.Request) -> web.Response:
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     return _pay_page(request, await _context(request, booking_id, await PAYING.kept(request, booking_id)), {})
 
 
 @routes.post("/manage/{booking}/pay/card")
 async def pay_by_test_card(request: web.Request) -> web.Response:
     """Offline only: the test card the form chose, paid by the server (offline_card.py)."""
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     form = await genuine_form(request)
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
@@ -266,7 +258,7 @@ async def pay_by_test_card(request: web.Request) -> web.Response:
 @routes.get("/manage/{booking}/confirming")
 async def confirming(request: web.Request) -> web.Response:
     """Paid: waiting for the payment's event to confirm the booking (as the booking flow's confirming page)."""
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     token = await PAYING.kept(request, booking_id)
     booking = await _booking(request, booking_id, token)
     if booking["status"] == "confirmed":
@@ -290,7 +282,7 @@ async def confirming(request: web.Request) -> web.Response:
 @routes.get("/manage/{booking}/confirmed")
 async def confirmed(request: web.Request) -> web.Response:
     """The manage page of the booking just paid for, saying it is confirmed."""
-    booking_id = _booking_id(request)
+    booking_id = path_id(request, "booking")
     context = await _context(request, booking_id, await PAYING.kept(request, booking_id))
     if context["booking"]["status"] != "confirmed":
         raise web.HTTPSeeOther(f"/manage/{booking_id}/confirming")

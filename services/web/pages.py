@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import uuid
 from urllib.parse import urlencode
 
 import jinja2
@@ -58,6 +59,14 @@ def api(request: web.Request) -> Api:
 async def catalogue(request: web.Request, slug: str) -> Catalogue:
     """The clinic's catalogue, as every page shows it (kept a few seconds: see services/web/catalogue.py)."""
     return await request.app[CATALOGUE].get(api(request), slug)
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """The id in the path's `name` part, as a canonical uuid; anything else is the 404 page."""
+    try:
+        return str(uuid.UUID(request.match_info[name]))
+    except ValueError:
+        raise web.HTTPNotFound() from None
 
 
 def clinic_slug(request: web.Request) -> str:

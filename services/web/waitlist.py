@@ -7,7 +7,6 @@ waitlist email, a page with one button; the token, as the manage page's, travels
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from aiohttp import web
 from services.web import waitlist_form
 from services.web.api import ApiRefused
 from services.web.booking import clinic_zone, genuine_form, start_with_hold
-from services.web.pages import api, catalogue, clinic_slug, render
+from services.web.pages import api, catalogue, clinic_slug, path_id, render
 from shared.clinic_time import zone_name
 
 routes = web.RouteTableDef()
@@ -23,13 +22,6 @@ NOT_A_LINK = (
     "This link is not valid",
     "Open the whole link from your email: some email programs cut long links in two.",
 )
-
-
-def _id(request: web.Request, name: str) -> str:
-    try:
-        return str(uuid.UUID(request.match_info[name]))
-    except ValueError:
-        raise web.HTTPNotFound() from None
 
 
 def _not_a_link(request: web.Request) -> web.Response:
@@ -116,7 +108,7 @@ async def join(request: web.Request) -> web.Response:
 @routes.get("/c/{clinic}/book/offer/{offer}")
 async def offer(request: web.Request) -> web.Response:
     """An open offer: its held time in a booking flow, on to the screening step; else a page saying it ended."""
-    slug, offer_id = clinic_slug(request), _id(request, "offer")
+    slug, offer_id = clinic_slug(request), path_id(request, "offer")
     try:
         offered = await api(request).waitlist_offer(offer_id, request.query.get("token", ""))
     except ApiRefused as exc:
@@ -146,7 +138,7 @@ async def _offer_gone(request: web.Request, slug: str, reason: str) -> web.Respo
 
 @routes.get("/waitlist/{entry}/leave")
 async def leave_form(request: web.Request) -> web.Response:
-    entry_id = _id(request, "entry")
+    entry_id = path_id(request, "entry")
     token = request.query.get("token", "")
     if not token:
         return _not_a_link(request)
@@ -155,7 +147,7 @@ async def leave_form(request: web.Request) -> web.Response:
 
 @routes.post("/waitlist/{entry}/leave")
 async def leave(request: web.Request) -> web.Response:
-    entry_id = _id(request, "entry")
+    entry_id = path_id(request, "entry")
     form = await genuine_form(request)
     try:
         await api(request).leave_waitlist(entry_id, str(form.get("token", "")))
