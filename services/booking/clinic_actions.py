@@ -243,6 +243,30 @@ async def _pay_online(
 # --- the customer pays online, from the manage link -----------------------------------------------
 
 
+def _left_after_voucher(reservations: list[Reservation]) -> int:
+    """The booking's price (a course's: of all its sessions) less what a voucher paid when it was booked."""
+    voucher_paid = (reservations[0].voucher or {}).get("value", {}).get("amount", 0)
+    return sum(r.price_amount for r in reservations) - voucher_paid
+
+
+def card_due(reservations: list[Reservation]) -> int:
+    """What the card pays now for a booking paid online, in minor units: what the voucher left, less what its
+    payment policy left due at the clinic as recorded when it was booked (the rest of a deposit; all of it in
+    "card" mode, whose SetupIntent only saves the card); all of it under a plain full policy."""
+    first = reservations[0]
+    left = _left_after_voucher(reservations)
+    return left - first.due_at_clinic if first.payment_policy_words is not None else left
+
+
+def phone_amounts(reservation: Reservation) -> tuple[int, int]:
+    """A phone booking's answer's (amount_due, due_at_clinic), in minor units. Paid online: what the card pays now
+    (card_due, as GET /api/v1/bookings/{id}/payment answers) and what is left to pay at the clinic. Paid at the
+    clinic: the whole price, and all of it at the clinic."""
+    if reservation.payment_mode == "at_clinic":
+        return reservation.price_amount, reservation.price_amount
+    return card_due([reservation]), reservation.due_at_clinic
+
+
 @dataclass(frozen=True)
 class PaymentDue:
     reservation: Reservation  # the booking (the first session of a course)
@@ -267,15 +291,12 @@ async def payment_due(uow: UnitOfWork, booking_id: uuid.UUID, payments) -> Payme
             f"This booking is {first.status.replace('_', ' ')}: there is nothing to pay online",
             {"status": first.status},
         )
-    voucher_paid = (first.voucher or {}).get("value", {}).get("amount", 0)
-    left = sum(r.price_amount for r in reservations) - voucher_paid
-    # Asked as it was when booked (payments answers the same): under a payment policy, the card pays what the
-    # clinic is not owed (a deposit; nothing in "card" mode, whose SetupIntent saves the card), as recorded then.
-    amount = left - first.due_at_clinic if first.payment_policy_words is not None else left
+    amount = card_due(reservations)
+    # Asked as it was when booked (payments answers the same).
     payment = await payments.booking_payment(
         booking_id=first.booking_id,
         clinic_id=first.clinic_id,
-        amount=left,
+        amount=_left_after_voucher(reservations),
         currency=first.currency,
         customer_email=first.customer.email,
         treatment_id=first.treatment_id,

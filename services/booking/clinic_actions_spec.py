@@ -71,9 +71,19 @@ PHONE_BOOKED = {
         _obj(
             ["payment", "manage_url"],
             payment=_obj(
-                ["mode", "amount_due", "pay_by", "pay_url"],
+                ["mode", "amount_due", "due_at_clinic", "pay_by", "pay_url"],
                 mode={"enum": ["online", "at_clinic"]},
-                amount_due=MONEY,
+                amount_due={
+                    "allOf": [MONEY],
+                    "description": "`online`: what the card pays now under the treatment's payment policy, as "
+                    "GET /api/v1/bookings/{id}/payment answers (the price in full; a deposit; 0 when the card is "
+                    "only saved); `at_clinic`: the price",
+                },
+                due_at_clinic={
+                    "allOf": [MONEY],
+                    "description": "what is left to pay at the clinic (`online`: the rest after a deposit, the price "
+                    "when the card is only saved, 0 in full; `at_clinic`: the price)",
+                },
                 pay_by={**NULLABLE_TIME, "description": "awaiting its online payment: the time it must be paid by"},
                 pay_url={**NULLABLE_STRING, "description": "the link the customer was emailed to pay online"},
             ),
@@ -126,7 +136,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "customer gets the confirmation email (saying to pay at the clinic) and the clinic the `booking.created` "
         f"webhook. `payment: online`: awaiting payment for up to {PHONE_HOURS} hours (never past its start); the "
         "customer is emailed a link to pay (`payment.pay_url`, their manage link), and once paid gets the "
-        "confirmation email and the clinic the `booking.created` webhook; unpaid, it lapses and its time is free.",
+        "confirmation email and the clinic the `booking.created` webhook; unpaid, it lapses and its time is free. "
+        "Online, the treatment's payment policy says what the card pays now (`payment.amount_due`: a deposit, or 0 "
+        "when the card is only saved) and what is left to pay at the clinic (`payment.due_at_clinic`).",
         responses={201: json_response("Booked", PHONE_BOOKED)},
     ),
     operation(

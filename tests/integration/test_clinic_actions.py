@@ -241,6 +241,7 @@ async def test_a_phone_booking_paid_at_the_clinic_is_confirmed_with_no_payment(
     assert body["payment"] == {
         "mode": "at_clinic",
         "amount_due": {"amount": 6500, "currency": "GBP"},
+        "due_at_clinic": {"amount": 6500, "currency": "GBP"},
         "pay_by": None,
         "pay_url": None,
     }

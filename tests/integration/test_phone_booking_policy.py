@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import uuid
 
+from jsonschema import Draft202012Validator
+
+from services.booking.clinic_actions_spec import PHONE_BOOKED
+from shared.openapi import SHARED_SCHEMAS
 from tests.integration.test_booking_fees import fees_row, gbp, set_policy
 from tests.integration.test_clinic_actions import URBAN, _emails, _phone_booking, token_of
 from tests.support.booking import free_slots, next_weekday
@@ -26,6 +30,20 @@ async def _book_by_phone(gateway, keys, payment: str, email: str, slot_index: in
     )
     assert resp.status == 201, await resp.text()
     return await resp.json()
+
+
+def _answered_due(body: dict) -> tuple[dict, dict]:
+    """The phone booking's answer, checked against its OpenAPI schema: its payment's amount_due and due_at_clinic."""
+    Draft202012Validator({**PHONE_BOOKED, "components": {"schemas": SHARED_SCHEMAS}}).validate(body)
+    return body["payment"]["amount_due"], body["payment"]["due_at_clinic"]
+
+
+async def _due_by_link(gateway, body: dict) -> tuple[dict, dict]:
+    """What the manage link's payment (GET /api/v1/bookings/{id}/payment) says is due now and at the clinic."""
+    due = await gateway.get(f"/api/v1/bookings/{body['id']}/payment", params={"token": token_of(body["manage_url"])})
+    assert due.status == 200, await due.text()
+    answer = await due.json()
+    return answer["amount_due"], answer["due_at_clinic"]
 
 
 async def _due_row(pool, booking_id: str) -> dict:
@@ -52,6 +70,8 @@ async def test_under_a_deposit_payments_is_asked_for_the_deposit_and_the_rest_is
     await set_policy(booking_pool, DEPOSIT)
     body = await _book_by_phone(gateway, keys, "online", "deposit@example.com")
     assert body["status"] == "pending_payment"
+    assert _answered_due(body) == (gbp(1300), gbp(5200)), "the clinic is told the deposit is paid now, not the price"
+    assert _answered_due(body) == await _due_by_link(gateway, body)
 
     payment = await _payment_row(payments_pool, body["id"])
     assert payment["amount"] == 1300 and payment["stripe_customer"] is None, "the deposit, no card saved (no fee)"
@@ -105,6 +125,8 @@ async def test_in_card_mode_with_a_no_show_fee_a_setup_intent_saves_the_card_and
     await set_policy(booking_pool, CARD_WITH_NO_SHOW_FEE)
     body = await _book_by_phone(gateway, keys, "online", "card@example.com", slot_index=1)
     assert body["status"] == "pending_payment"
+    assert _answered_due(body) == (gbp(0), gbp(6500)), "nothing by card now: all of it at the clinic"
+    assert _answered_due(body) == await _due_by_link(gateway, body)
 
     payment = await _payment_row(payments_pool, body["id"])
     assert payment["amount"] == 0 and payment["stripe_payment_intent"] is None
@@ -135,9 +157,21 @@ async def test_paid_at_the_clinic_under_a_policy_nothing_is_asked_kept_or_charge
     await set_policy(booking_pool, {"mode": "deposit", "deposit": {"percent": 20}, "no_show_fee": {"percent": 50}})
     body = await _book_by_phone(gateway, keys, "at_clinic", "clinic@example.com", slot_index=2)
     assert body["status"] == "confirmed"
+    assert _answered_due(body) == (gbp(6500), gbp(6500)), "the price, all of it at the clinic, whatever the policy"
     async with payments_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM payments") == 0, "nothing charged, no payment row"
         assert await conn.fetchval("SELECT count(*) FROM stripe_customers") == 0, "no card saved"
     row = await fees_row(booking_pool, body["id"])
     assert row == {"no_show_fee": None, "late_cancellation_fee": None, "save_card": False, "payment_policy_words": None}
     assert await _due_row(booking_pool, body["id"]) == {"status": "confirmed", "due_at_clinic": 0, "payment_id": None}
+
+
+async def test_in_full_the_phone_booking_s_card_pays_the_price_and_nothing_is_left_for_the_clinic(
+    gateway, keys, booking_pool, payments_pool
+):
+    await set_policy(booking_pool, {"mode": "full"})
+    body = await _book_by_phone(gateway, keys, "online", "full@example.com", slot_index=3)
+    assert body["status"] == "pending_payment"
+    assert _answered_due(body) == (gbp(6500), gbp(0))
+    assert _answered_due(body) == await _due_by_link(gateway, body)
+    assert (await _payment_row(payments_pool, body["id"]))["amount"] == 6500

@@ -88,12 +88,15 @@ async def reschedule_on_behalf(request: web.Request) -> web.Response:
 
 
 def _payment_json(reservation: Reservation, links) -> dict:
-    """How the phone booking is paid; while it awaits its online payment, by when and the link the customer
-    was emailed to pay (their manage link: its page offers the payment, GET /api/v1/bookings/{id}/payment)."""
+    """How the phone booking is paid: what is due now and at the clinic (clinic_actions.phone_amounts); while it
+    awaits its online payment, by when and the link the customer was emailed to pay (their manage link: its page
+    offers the payment, GET /api/v1/bookings/{id}/payment)."""
     awaiting = reservation.status == "pending_payment"
+    amount_due, due_at_clinic = clinic_actions.phone_amounts(reservation)
     return {
         "mode": reservation.payment_mode,
-        "amount_due": serialise.money(reservation.price_amount, reservation.currency),
+        "amount_due": serialise.money(amount_due, reservation.currency),
+        "due_at_clinic": serialise.money(due_at_clinic, reservation.currency),
         "pay_by": serialise.iso(reservation.expires_at) if awaiting else None,
         "pay_url": links.manage_url(reservation.id, reservation.end) if awaiting else None,
     }
