@@ -11,7 +11,7 @@ from datetime import date, datetime
 from shared.db import Connection
 
 # The statuses of a booking still in progress, and those that are a visit (privacy_rules' retention anchor;
-# unrestricted_screenings says the same in its SQL).
+# screenings_to_date says the same in its SQL).
 LIVE_STATUSES = ("held", "pending_payment", "confirmed")
 VISIT_STATUSES = ("confirmed", "completed")
 
@@ -210,10 +210,12 @@ async def finish_day(conn: Connection, day: date, counts: dict) -> None:
     )
 
 
-async def unrestricted_screenings(conn: Connection, now: datetime) -> list:
-    """Every screening not restricted, with what its retention date is worked out from (privacy_rules): the day
-    it was answered, and its customer's last visit and latest date of birth at that clinic (by email; a booking
-    with no email left is its own customer). Dates are the clinic's."""
+async def screenings_to_date(conn: Connection, now: datetime, after: uuid.UUID | None, limit: int) -> list:
+    """One batch (by booking id, after `after`) of the unrestricted screenings whose retention date must be worked
+    out (again): never dated, or whose facts moved on since it was (the dated_* columns, migration 0020). Each with
+    its facts (privacy_rules): the day it was answered, and its customer's last visit and latest date of birth at
+    that clinic (by email; a booking with no email left is its own customer). Dates are the clinic's. Every other
+    screening keeps its date as it is, unread."""
     return await conn.fetch(
         """WITH customers AS (
                 -- One row per customer (clinic and email) who has a screening.
@@ -229,26 +231,42 @@ async def unrestricted_screenings(conn: Connection, now: datetime) -> list:
                       FROM screenings ss JOIN bookings sb ON sb.id = ss.booking_id
                       WHERE ss.restricted_at IS NULL AND sb.customer_email IS NOT NULL)
                 GROUP BY b.clinic_id, lower(b.customer_email)
+            ),
+            facts AS (
+                -- Every unrestricted screening with its facts now, and those its date was worked out from.
+                SELECT s.booking_id, s.retain_until, (s.created_at AT TIME ZONE c.timezone)::date AS answered_on,
+                       cu.last_visit, coalesce(cu.birth_date, b.customer_birth_date) AS birth_date,
+                       s.dated_answered_on, s.dated_last_visit, s.dated_birth_date
+                FROM screenings s
+                JOIN bookings b ON b.id = s.booking_id
+                JOIN clinics c ON c.id = s.clinic_id
+                LEFT JOIN customers cu ON cu.clinic_id = b.clinic_id AND cu.email = lower(b.customer_email)
+                WHERE s.restricted_at IS NULL AND ($2::uuid IS NULL OR s.booking_id > $2)
             )
-            SELECT s.booking_id, s.retain_until, (s.created_at AT TIME ZONE c.timezone)::date AS answered_on,
-                   cu.last_visit, coalesce(cu.birth_date, b.customer_birth_date) AS birth_date
-            FROM screenings s
-            JOIN bookings b ON b.id = s.booking_id
-            JOIN clinics c ON c.id = s.clinic_id
-            LEFT JOIN customers cu ON cu.clinic_id = b.clinic_id AND cu.email = lower(b.customer_email)
-            WHERE s.restricted_at IS NULL
-            ORDER BY s.booking_id""",
+            SELECT booking_id, retain_until, answered_on, last_visit, birth_date FROM facts
+            WHERE retain_until IS NULL
+               OR (answered_on, last_visit, birth_date)
+                  IS DISTINCT FROM (dated_answered_on, dated_last_visit, dated_birth_date)
+            ORDER BY booking_id LIMIT $3""",
         now,
+        after,
+        limit,
     )
 
 
-async def set_retain_until(conn: Connection, booking_ids: list[uuid.UUID], retain_until: list[date]) -> None:
+async def set_retain_until(conn: Connection, rows: list, retain_until: list[date]) -> None:
+    """Each screening of `rows` (screenings_to_date's) dated `retain_until`, from the facts the row holds."""
     await conn.execute(
-        """UPDATE screenings s SET retain_until = u.retain_until
-           FROM unnest($1::uuid[], $2::date[]) AS u (booking_id, retain_until)
+        """UPDATE screenings s SET retain_until = u.retain_until, dated_answered_on = u.answered_on,
+                  dated_last_visit = u.last_visit, dated_birth_date = u.birth_date
+           FROM unnest($1::uuid[], $2::date[], $3::date[], $4::date[], $5::date[])
+                AS u (booking_id, retain_until, answered_on, last_visit, birth_date)
            WHERE s.booking_id = u.booking_id""",
-        booking_ids,
+        [row["booking_id"] for row in rows],
         retain_until,
+        [row["answered_on"] for row in rows],
+        [row["last_visit"] for row in rows],
+        [row["birth_date"] for row in rows],
     )
 
 

@@ -3,7 +3,10 @@
 - Health screening answers: each unrestricted screening's retention date is worked out again from its customer's
   last visit and latest date of birth (privacy_rules.health_retain_until; a restricted one keeps the date frozen
   when its customer was erased), and every screening past its date is deleted, restricted or not. Nothing else of
-  the booking goes.
+  the booking goes. Only the screenings whose facts moved on since they were dated (or never dated) are read, a
+  batch at a time (privacy_store.screenings_to_date): the date of every other one stands, and the deletion is one
+  statement on the dates.
+- Waitlist entries that ended (booked, left, removed) over waitlist_rules.ENDED_ENTRY_KEPT ago, with their offers.
 - Staff sign-in sessions and set-password links that ended (expired, signed out, used) over 30 days ago.
 
 It runs once a day whichever replica gets there first: the run inserts the day's row of `retention_runs` in its
@@ -27,7 +30,7 @@ from typing import AsyncIterator
 import asyncpg
 from aiohttp import web
 
-from services.booking import privacy_rules, privacy_store
+from services.booking import privacy_rules, privacy_store, waitlist_rules, waitlist_store
 from services.booking.settings import BookingSettings
 from shared import db
 from shared.config import load_settings
@@ -36,6 +39,8 @@ from shared.keys import DB
 log = logging.getLogger(__name__)
 # Sessions and set-password links are kept this long after they ended (to look into a sign-in problem).
 ENDED_ACCESS_KEPT = timedelta(days=30)
+# Rows read or deleted per statement (screenings dated, waitlist entries deleted): a backlog never in one go.
+RETENTION_BATCH = 1000
 # How often the app looks whether today's run is done (it runs at most once a day).
 RETENTION_CHECK_INTERVAL = 3600.0
 RETENTION = web.AppKey("retention", asyncio.Task)
@@ -45,23 +50,51 @@ class _DryRun(Exception):
     """Raised inside a dry run's transaction to roll it back."""
 
 
+def _retain_until(row) -> date:
+    """A screening's retention date from its facts (a row of privacy_store.screenings_to_date)."""
+    anchor = privacy_rules.retention_anchor(row["answered_on"], row["last_visit"])
+    return privacy_rules.health_retain_until(anchor, row["birth_date"])
+
+
+async def _date_screenings(conn: asyncpg.Connection, now: datetime) -> tuple[int, int]:
+    """The unrestricted screenings whose facts moved on, dated again a batch at a time: (examined, whose date
+    changed)."""
+    examined = changed = 0
+    after = None
+    while True:
+        rows = await privacy_store.screenings_to_date(conn, now, after, RETENTION_BATCH)
+        if not rows:
+            break
+        dates = [_retain_until(row) for row in rows]
+        await privacy_store.set_retain_until(conn, rows, dates)
+        examined += len(rows)
+        changed += sum(1 for row, until in zip(rows, dates) if until != row["retain_until"])
+        if len(rows) < RETENTION_BATCH:
+            break
+        after = rows[-1]["booking_id"]
+    return examined, changed
+
+
+async def _delete_ended_waitlist_entries(conn: asyncpg.Connection, now: datetime) -> int:
+    ended_before = waitlist_rules.ended_entries_forgotten_before(now)
+    deleted = 0
+    while True:
+        batch = await waitlist_store.delete_ended_entries(conn, ended_before, RETENTION_BATCH)
+        deleted += batch
+        if batch < RETENTION_BATCH:
+            return deleted
+
+
 async def _apply(conn: asyncpg.Connection, today: date, now: datetime) -> dict[str, int]:
-    rows = await privacy_store.unrestricted_screenings(conn, now)
-    changed_ids, changed_dates = [], []
-    for row in rows:
-        anchor = privacy_rules.retention_anchor(row["answered_on"], row["last_visit"])
-        until = privacy_rules.health_retain_until(anchor, row["birth_date"])
-        if until != row["retain_until"]:
-            changed_ids.append(row["booking_id"])
-            changed_dates.append(until)
-    if changed_ids:
-        await privacy_store.set_retain_until(conn, changed_ids, changed_dates)
+    examined, dated = await _date_screenings(conn, now)
     deleted, restricted = await privacy_store.delete_screenings_past(conn, today)
     ended_before = now - ENDED_ACCESS_KEPT
     return {
-        "screenings_dated": len(changed_ids),
+        "screenings_examined": examined,
+        "screenings_dated": dated,
         "screenings_deleted": deleted,
         "restricted_screenings_deleted": restricted,
+        "waitlist_entries_deleted": await _delete_ended_waitlist_entries(conn, now),
         "staff_sessions_deleted": await privacy_store.delete_ended_staff_sessions(conn, ended_before),
         "password_links_deleted": await privacy_store.delete_ended_password_links(conn, ended_before),
     }

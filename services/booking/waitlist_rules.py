@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,13 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 LIVE_STATUSES = ("waiting", "offered")
 MAX_LIVE_ENTRIES_PER_EMAIL = 20
 STATUSES = ("waiting", "offered", "booked", "left", "removed")
+# Entries out of the queue for good: the customer booked the time offered, left, or the clinic removed them.
+ENDED_STATUSES = ("booked", "left", "removed")
+# How long an ended entry is kept (from when it ended) before the retention job deletes it: long enough for the
+# booking made from its offer to settle (an unpaid one lapses within hours and puts a booked entry back in the
+# queue) and for the clinic to answer "was I on your waitlist?" about a recent one; after that the customer's
+# name and email serve no purpose (docs/privacy.md). As staff sessions' retention.ENDED_ACCESS_KEPT.
+ENDED_ENTRY_KEPT = timedelta(days=30)
 OFFER_STATUSES = ("open", "taken", "lapsed", "withdrawn")
 
 
@@ -63,6 +70,11 @@ def times_of_day(given: Iterable[str]) -> tuple[str, ...]:
     if len(set(chosen)) != len(chosen):
         raise WishInvalid("times_of_day", "each time of day may be given once")
     return tuple(t for t in TIMES_OF_DAY if t in chosen)
+
+
+def ended_entries_forgotten_before(now: datetime) -> datetime:
+    """Entries that ended (ENDED_STATUSES) before this are deleted by the retention job; later ones are kept."""
+    return now - ENDED_ENTRY_KEPT
 
 
 def may_join(live_entries_of_email: int) -> bool:

@@ -14,6 +14,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.booking import waitlist_rules
+
 # The matcher's lock of one (clinic, treatment) pair, in the caller's transaction: of two matchers, one offers the
 # pair's times and the other waits, then finds them held (the first key keeps these apart from other advisory locks).
 PAIR_LOCK_SPACE = 0x7761_6974  # "wait"
@@ -23,6 +25,9 @@ JOIN_LOCK_SPACE = 0x6A6F_696E  # "join"
 ENTRY_COLUMNS = """e.id, e.clinic_id, e.treatment_id, e.therapist_id, e.weekdays, e.times_of_day, e.customer_name,
     e.customer_email, e.status, e.created_at, e.updated_at"""
 LIVE = "e.status IN ('waiting', 'offered')"
+# Entries that ended (waitlist_rules.ENDED_STATUSES), written out so that the planner can use the partial index
+# waitlist_entries_ended (migration 0020), whose predicate says the same.
+ENDED = "status IN (" + ", ".join(f"'{status}'" for status in waitlist_rules.ENDED_STATUSES) + ")"
 
 
 # --- joining ---------------------------------------------------------------------------------------
@@ -341,3 +346,21 @@ async def delete_subject_entries(conn: asyncpg.Connection, clinic_id: uuid.UUID,
         "DELETE FROM waitlist_entries WHERE clinic_id = $1 AND lower(customer_email) = lower($2)", clinic_id, email
     )
     return int(status.split()[-1])
+
+
+# --- the daily retention job (retention.py) ---------------------------------------------------------------
+
+
+async def delete_ended_entries(conn: asyncpg.Connection, ended_before: datetime, limit: int) -> int:
+    """One batch: up to `limit` entries that ended (booked, left, removed) before `ended_before` deleted, their
+    offers with them (the bookings made from those stay); how many. An entry being changed right now (a booked
+    one whose hold lapses) holds its lock: skipped, left to the next run."""
+    return await conn.fetchval(
+        f"""WITH batch AS (
+                SELECT id FROM waitlist_entries WHERE {ENDED} AND updated_at < $1
+                ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+            gone AS (DELETE FROM waitlist_entries e USING batch WHERE e.id = batch.id RETURNING 1)
+            SELECT count(*) FROM gone""",
+        ended_before,
+        limit,
+    )

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.booking import privacy_store, retention
+from services.booking import privacy_store, retention, waitlist_rules
 from services.booking.app import create_app as create_booking_app
 from services.booking.retention import run_retention
 from services.booking.seed import stable_id
@@ -140,14 +140,9 @@ async def _count(pool, sql: str, *args) -> int:
         return await conn.fetchval(sql, *args)
 
 
-async def test_the_job_deletes_exactly_the_health_answers_past_their_date_and_nothing_else(booking_pool, world):
-    bookings_before = await _count(booking_pool, "SELECT count(*) FROM bookings")
-    counts = await run_retention(booking_pool, today=TODAY, now=NOW)
-    assert counts is not None
-    assert counts["screenings_deleted"] == 2 and counts["restricted_screenings_deleted"] == 1
-    assert counts["screenings_dated"] == 5, "every unrestricted screening got its date"
-
-    assert await _screenings(booking_pool) == {
+def _kept_after_the_first_run(world) -> dict[uuid.UUID, date]:
+    """The screenings the world's first run (on TODAY) keeps, with their dates."""
+    return {
         world["adult_returned"]: date(2028, 6, 1),
         world["child"]: date(2035, 5, 1),
         world["no_visit"]: date(2034, 11, 1),
@@ -155,6 +150,16 @@ async def test_the_job_deletes_exactly_the_health_answers_past_their_date_and_no
         world["restricted_today"]: TODAY,  # its last day: kept today
         world["other_clinic"]: date(2032, 1, 10),
     }
+
+
+async def test_the_job_deletes_exactly_the_health_answers_past_their_date_and_nothing_else(booking_pool, world):
+    bookings_before = await _count(booking_pool, "SELECT count(*) FROM bookings")
+    counts = await run_retention(booking_pool, today=TODAY, now=NOW)
+    assert counts is not None
+    assert counts["screenings_deleted"] == 2 and counts["restricted_screenings_deleted"] == 1
+    assert counts["screenings_dated"] == 5, "every unrestricted screening got its date"
+
+    assert await _screenings(booking_pool) == _kept_after_the_first_run(world)
     assert await _count(booking_pool, "SELECT count(*) FROM bookings") == bookings_before, "no booking goes"
     assert (
         await _count(
@@ -182,6 +187,101 @@ async def test_the_date_moves_on_with_a_new_visit(booking_pool, world):
     later = NOW.replace(year=2027, month=6)
     await run_retention(booking_pool, today=later.date(), now=later)
     assert (await _screenings(booking_pool))[world["child"]] == date(2036, 5, 1), "17 at the last visit: the 26th"
+
+
+async def test_in_batches_the_job_deletes_and_dates_the_same_screenings(booking_pool, world, monkeypatch):
+    monkeypatch.setattr(retention, "RETENTION_BATCH", 2)  # 5 unrestricted screenings: batches of 2, 2 and 1
+    counts = await run_retention(booking_pool, today=TODAY, now=NOW)
+    assert (counts["screenings_examined"], counts["screenings_dated"], counts["screenings_deleted"]) == (5, 5, 2)
+    assert await _screenings(booking_pool) == _kept_after_the_first_run(world)
+
+
+async def test_a_run_reads_only_the_screenings_whose_facts_moved_on(booking_pool, world):
+    first = await run_retention(booking_pool, today=TODAY, now=NOW)
+    assert first["screenings_examined"] == 5, "never dated: every unrestricted one"
+    day = timedelta(days=1)
+    again = await run_retention(booking_pool, today=TODAY + day, now=NOW + day)
+    assert (again["screenings_examined"], again["screenings_dated"]) == (0, 0), "nothing moved on: nothing read"
+    assert again["screenings_deleted"] == 1, "the date still deletes in SQL (restricted_today)"
+
+    # A booking still to come is not a visit yet; once it has started it is, and only its customer's screening is
+    # read again.
+    async with booking_pool.acquire() as conn:
+        await _booking(conn, "g@example.com", NOW + 3 * day, status="confirmed")
+    before_the_visit = await run_retention(booking_pool, today=TODAY + 2 * day, now=NOW + 2 * day)
+    assert before_the_visit["screenings_examined"] == 0
+    after_the_visit = await run_retention(booking_pool, today=TODAY + 4 * day, now=NOW + 4 * day)
+    assert (after_the_visit["screenings_examined"], after_the_visit["screenings_dated"]) == (1, 1)
+    assert (await _screenings(booking_pool))[world["no_visit"]] == date(2034, 12, 8), "8 years from the visit"
+
+    # A visit that stops being one (cancelled after the fact) moves the date back: read, and past, deleted.
+    async with booking_pool.acquire() as conn:
+        await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", world["adult_returned_visit"])
+    later = await run_retention(booking_pool, today=TODAY + 5 * day, now=NOW + 5 * day)
+    assert (later["screenings_examined"], later["screenings_dated"], later["screenings_deleted"]) == (1, 1, 1)
+    assert world["adult_returned"] not in await _screenings(booking_pool), "kept until 2026-01-10: past"
+
+
+async def _waitlist_entry(conn, status: str, ended_days_ago: int, *, offered: bool = False) -> uuid.UUID:
+    """An entry of that status, last changed (for an ended one: ended) that many days before NOW; `offered`: with
+    an offer taken (the booking made from it)."""
+    clinic_id, treatment_id, therapist_id = await _clinic_ids(conn, URBAN)
+    entry_id = uuid.uuid4()
+    changed = NOW - timedelta(days=ended_days_ago)
+    await conn.execute(
+        """INSERT INTO waitlist_entries (id, clinic_id, treatment_id, customer_name, customer_email, status,
+                                         created_at, updated_at)
+           VALUES ($1, $2, $3, 'Waiting Person', 'wait@example.com', $4, $5, $6)""",
+        entry_id,
+        clinic_id,
+        treatment_id,
+        status,
+        changed - timedelta(days=10),
+        changed,
+    )
+    if offered:
+        booked = await _booking(conn, "wait@example.com", changed + timedelta(days=2), status="confirmed")
+        await conn.execute(
+            """INSERT INTO waitlist_offers (id, entry_id, booking_id, therapist_id, starts_at, expires_at, status)
+               VALUES ($1, $2, $3, $4, $5, $5, 'taken')""",
+            uuid.uuid4(),
+            entry_id,
+            booked,
+            therapist_id,
+            changed + timedelta(days=2),
+        )
+    return entry_id
+
+
+async def test_waitlist_entries_that_ended_over_30_days_ago_are_deleted_and_no_others(booking_pool, monkeypatch):
+    kept_days = waitlist_rules.ENDED_ENTRY_KEPT.days
+    assert kept_days == 30
+    async with booking_pool.acquire() as conn:
+        gone = {
+            await _waitlist_entry(conn, "left", kept_days + 1),
+            await _waitlist_entry(conn, "removed", kept_days + 1),
+            await _waitlist_entry(conn, "booked", kept_days + 1, offered=True),
+            await _waitlist_entry(conn, "left", 400),
+        }
+        kept = {
+            await _waitlist_entry(conn, "left", kept_days - 1),
+            await _waitlist_entry(conn, "booked", kept_days - 1),
+            # Still in the queue: never deleted, however long ago they last changed.
+            await _waitlist_entry(conn, "waiting", 400),
+            await _waitlist_entry(conn, "offered", 400),
+        }
+        bookings_before = await conn.fetchval("SELECT count(*) FROM bookings")
+
+    monkeypatch.setattr(retention, "RETENTION_BATCH", 3)  # 4 due: a full batch, then a short one
+    counts = await run_retention(booking_pool, today=TODAY, now=NOW)
+    assert counts["waitlist_entries_deleted"] == len(gone)
+    async with booking_pool.acquire() as conn:
+        assert {r["id"] for r in await conn.fetch("SELECT id FROM waitlist_entries")} == kept
+        assert await conn.fetchval("SELECT count(*) FROM waitlist_offers") == 0, "the offer went with its entry"
+        assert await conn.fetchval("SELECT count(*) FROM bookings") == bookings_before, "its booking stays"
+
+    again = await run_retention(booking_pool, today=TODAY, now=NOW, claim=False)
+    assert again["waitlist_entries_deleted"] == 0, "idempotent"
 
 
 async def test_staff_sessions_and_set_password_links_go_30_days_after_they_ended(booking_pool):

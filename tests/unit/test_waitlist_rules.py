@@ -154,3 +154,9 @@ def test_link_tokens_name_one_thing_for_one_purpose():
     ):
         with pytest.raises(tokens.TokenInvalid):
             tokens.check_link_token(key, purpose, given, who)
+
+
+def test_an_ended_entry_is_forgotten_30_days_after_it_ended():
+    now = datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+    assert waitlist_rules.ended_entries_forgotten_before(now) == now - timedelta(days=30)
+    assert set(waitlist_rules.ENDED_STATUSES) == set(waitlist_rules.STATUSES) - set(waitlist_rules.LIVE_STATUSES)
