@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from shared.domain_errors import DomainError
 
 # Stripe PaymentIntent status → ours. Everything before a charge is "requires_payment" to us.
@@ -25,6 +27,19 @@ FROM_STRIPE_SETUP = {
 }
 FINAL = frozenset({"succeeded", "canceled"})
 
+# A gift-voucher purchase not paid this long after it started is cancelled by the reconciler: Stripe never expires
+# a PaymentIntent by itself, so an abandoned pay page would leave the voucher awaiting payment (and its buyer
+# impossible to erase) for ever. Paying takes minutes (a bank's 3-D Secure check included); a day lets a buyer come
+# back to a tab left open overnight, and still frees an abandoned purchase the next day.
+UNPAID_VOUCHER_EXPIRES_AFTER = timedelta(hours=24)
+
+# Attaching a saved card to its Customer (the reconciler's round): a card Stripe refuses is tried again after
+# ATTACH_FIRST_RETRY, each wait twice the last, ATTACH_TRIES times in all (10 min to 2 h 40: about 5 hours), then
+# given up. A refusal is usually final (a declined or removed card), so more tries would only spend Stripe calls;
+# a fee still attaches the card when it charges it.
+ATTACH_TRIES = 6
+ATTACH_FIRST_RETRY = timedelta(minutes=10)
+
 # Booking amounts we accept for one card payment, in minor units.
 MIN_AMOUNT = 50
 MAX_AMOUNT = 500_000
@@ -40,6 +55,14 @@ def next_status(current: str, incoming: str) -> str | None:
     if current in FINAL or incoming == current:
         return None
     return incoming
+
+
+def next_attach_try(refusals: int) -> timedelta | None:
+    """How long after its `refusals`-th refusal a saved card is tried again, or None: given up."""
+    if refusals >= ATTACH_TRIES:
+        return None
+    # The first wait after the first refusal, then twice the last wait after each next one.
+    return ATTACH_FIRST_RETRY * (1 << max(refusals - 1, 0))
 
 
 def check_amount(amount: int, currency: str, clinic_currency: str) -> None:

@@ -56,7 +56,8 @@ def in_progress(voucher: VoucherInProgress, now: datetime) -> str | None:
     """Why this voucher cannot lose its people yet, or None.
 
     - Awaiting payment: the payment may still succeed, and then the voucher is issued and its gift email and
-      receipt go to these very people. Not once its payment was cancelled (final: it is never issued).
+      receipt go to these very people. Not once its payment was cancelled (final: it is never issued); the
+      reconciler cancels a purchase left unpaid (domain.UNPAID_VOUCHER_EXPIRES_AFTER), so this never lasts.
     - Issued but its gift email not yet sent (due at 08:00 on the delivery day, plus GIFT_SEND_GRACE): the email
       needs the recipient's address and name and the buyer's name and message."""
     if voucher.status == "awaiting_payment":

@@ -6,18 +6,21 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import asyncpg
 
 from services.payments import fees, store, voucher_service
 from services.payments.domain import (
+    ATTACH_FIRST_RETRY,
     FROM_STRIPE,
     FROM_STRIPE_SETUP,
+    UNPAID_VOUCHER_EXPIRES_AFTER,
     PaymentError,
     card_and_clinic_parts,
     check_amount,
+    next_attach_try,
     next_status,
 )
 from services.payments.stripe_gateway import (
@@ -481,18 +484,45 @@ async def refresh_setup_intent(conn: asyncpg.Connection, stripe: StripeGateway, 
 
 async def attach_saved_cards(conn: asyncpg.Connection, stripe: StripeGateway, limit: int = 20) -> int:
     """Attach saved cards not yet seen on their Customer (offline nothing attaches a card on confirm; real
-    Stripe does it itself, and this only checks). Best-effort: a card left unattached is attached when a fee
-    needs it. How many were attached."""
+    Stripe does it itself, and this only checks). Best-effort: a card Stripe refuses waits longer each time and is
+    given up after domain.ATTACH_TRIES, so it never holds up the others; a card left unattached is attached when a
+    fee needs it. Stripe unreachable ends the round (that card waits a while; nothing is counted against it). How
+    many were attached."""
     done = 0
     for card in await store.unattached_cards(conn, limit):
         try:
             await fees.attach(conn, stripe, card)
             done += 1
-        except (StripeUnavailable, StripeRefused) as exc:
-            log.warning(
-                "could not attach a saved card", extra={"reference_id": str(card["reference_id"]), "error": str(exc)}
+        except StripeRefused as exc:
+            await _attach_refused(conn, card, str(exc))
+        except StripeUnavailable:
+            await store.attach_failed(
+                conn,
+                card["reference_id"],
+                attempts=card["attach_attempts"],
+                error="stripe unavailable",
+                retry_in=ATTACH_FIRST_RETRY.total_seconds(),
             )
+            log.warning("stripe unavailable: saved cards wait for the next round")
+            break
     return done
+
+
+async def _attach_refused(conn: asyncpg.Connection, card, error: str) -> None:
+    refusals = card["attach_attempts"] + 1
+    retry_in = next_attach_try(refusals)
+    await store.attach_failed(
+        conn,
+        card["reference_id"],
+        attempts=refusals,
+        error=error,
+        retry_in=None if retry_in is None else retry_in.total_seconds(),
+    )
+    about = {"reference_id": str(card["reference_id"]), "attempts": refusals, "error": error}
+    if retry_in is None:
+        log.error("gave up attaching a saved card; a fee will try it when it charges it", extra=about)
+    else:
+        log.warning("could not attach a saved card; will try again", extra={**about, "retry_in": str(retry_in)})
 
 
 async def _adopt_unknown_intent(conn: asyncpg.Connection, intent: Intent):
@@ -550,8 +580,42 @@ async def reconcile(
         intent = await stripe.retrieve_intent(row["stripe_payment_intent"])
         if await apply_intent(conn, intent, vouchers=vouchers) is not None:
             changed += 1
+    await expire_unpaid_vouchers(conn, stripe, vouchers)
     await attach_saved_cards(conn, stripe)  # the cards those payments saved, and any a webhook left unattached
     return changed
+
+
+async def expire_unpaid_vouchers(
+    conn: asyncpg.Connection,
+    stripe: StripeGateway,
+    vouchers: "VoucherIssuer",
+    older_than: timedelta = UNPAID_VOUCHER_EXPIRES_AFTER,
+    limit: int = 50,
+) -> int:
+    """Gift-voucher purchases left unpaid longer than `older_than`: their PaymentIntent cancelled at Stripe and the
+    payment recorded canceled as a `payment_intent.canceled` event would (the voucher is never issued, and no
+    longer holds up its buyer's erasure). One Stripe says succeeded meanwhile is issued instead: never a charge
+    without its voucher. How many were cancelled."""
+    expired = 0
+    for payment in await store.stale_unpaid_voucher_purchases(conn, older_than.total_seconds(), limit):
+        intent = await _cancel_intent(stripe, payment["stripe_payment_intent"])
+        new = await apply_intent(conn, intent, vouchers=vouchers)
+        if new == "canceled":
+            expired += 1
+        log.info(
+            "unpaid voucher purchase expired" if new == "canceled" else "unpaid voucher purchase went on meanwhile",
+            extra={"payment_id": str(payment["id"]), "voucher_id": str(payment["reference_id"]), "status": new},
+        )
+    return expired
+
+
+async def _cancel_intent(stripe: StripeGateway, intent_id: str) -> Intent:
+    """The PaymentIntent cancelled at Stripe, or as Stripe has it if it may not be cancelled any more (it succeeded,
+    or is processing). StripeUnavailable if Stripe cannot say."""
+    try:
+        return await stripe.cancel_intent(intent_id)
+    except StripeRefused:
+        return await stripe.retrieve_intent(intent_id)
 
 
 async def cancel_open_payment(

@@ -133,6 +133,21 @@ async def stale_open_payments(conn: asyncpg.Connection, older_than_seconds: floa
     )
 
 
+async def stale_unpaid_voucher_purchases(
+    conn: asyncpg.Connection, older_than_seconds: float, limit: int
+) -> list[asyncpg.Record]:
+    """Voucher purchases whose payment is not through this long after it started (never paid, or declined and not
+    tried again), locked so two reconcilers share the work."""
+    return await conn.fetch(
+        f"""SELECT {PAYMENT_COLUMNS} FROM payments
+            WHERE purpose = 'voucher' AND status IN ('requires_payment', 'processing', 'failed')
+              AND created_at < clock_timestamp() - make_interval(secs => $1)
+            ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        older_than_seconds,
+        limit,
+    )
+
+
 async def insert_refund(
     conn: asyncpg.Connection, *, payment_id: uuid.UUID, amount: int, reason: str, cause_event_id: uuid.UUID
 ) -> uuid.UUID | None:
@@ -236,7 +251,7 @@ async def insert_stripe_customer(conn: asyncpg.Connection, clinic_id: uuid.UUID,
     )
 
 
-SAVED_CARD_COLUMNS = "reference_id, clinic_id, stripe_customer, payment_method, attached_at"
+SAVED_CARD_COLUMNS = "reference_id, clinic_id, stripe_customer, payment_method, attached_at, attach_attempts"
 
 
 async def save_card(
@@ -258,10 +273,30 @@ async def saved_card(conn: asyncpg.Connection, reference_id: uuid.UUID) -> async
 
 
 async def unattached_cards(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Saved cards to try attaching now: not attached, not given up, and due (a refused one waits its turn), the
+    longest due first; locked so two reconcilers share them."""
     return await conn.fetch(
-        f"""SELECT {SAVED_CARD_COLUMNS} FROM saved_cards WHERE attached_at IS NULL
-            ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        f"""SELECT {SAVED_CARD_COLUMNS} FROM saved_cards
+            WHERE attached_at IS NULL AND attach_gave_up_at IS NULL AND next_attach_at <= clock_timestamp()
+            ORDER BY next_attach_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
         limit,
+    )
+
+
+async def attach_failed(
+    conn: asyncpg.Connection, reference_id: uuid.UUID, *, attempts: int, error: str, retry_in: float | None
+) -> None:
+    """Attaching the card did not go through: `attempts` refusals so far, tried again in `retry_in` seconds, or
+    never again (None: given up)."""
+    await conn.execute(
+        """UPDATE saved_cards SET attach_attempts = $2, last_attach_error = $3,
+                  next_attach_at = clock_timestamp() + make_interval(secs => coalesce($4, 0)),
+                  attach_gave_up_at = CASE WHEN $4::float8 IS NULL THEN clock_timestamp() END
+           WHERE reference_id = $1""",
+        reference_id,
+        attempts,
+        error,
+        retry_in,
     )
 
 
