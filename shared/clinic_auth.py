@@ -36,7 +36,9 @@ def internal_caller(request: web.Request) -> bool:
 
 
 def require_internal(request: web.Request) -> None:
-    if not internal_caller(request):
+    """Another service's call. A request naming a clinic is the clinic API's, forwarded by the gateway with the same
+    token: never an internal call (a second wall behind the gateway's routing, which keeps such paths out)."""
+    if not internal_caller(request) or CLINIC_ID_HEADER in request.headers:
         raise ApiError(401, "unauthorized", "Internal API: missing or wrong token")
 
 

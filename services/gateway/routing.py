@@ -81,7 +81,17 @@ def _longest_first(routes: tuple[Route, ...]) -> tuple[Route, ...]:
     return tuple(sorted(routes, key=lambda r: len(r.prefix), reverse=True))
 
 
+# Dot segments: the HTTP client that forwards a request resolves them (`%2e%2e` too) before sending, so a path that
+# has one would reach the upstream as another path than the one that chose the route: out of its prefix, onto any
+# route of that service, internal ones included, with the internal token the clinic API's requests carry.
+DOT_SEGMENTS = frozenset({".", ".."})
+
+
 def route_for(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
+    """The route of a path as the client sent it, percent-decoded (aiohttp's `request.path`); None for a path
+    with a dot segment, which names no route."""
+    if not DOT_SEGMENTS.isdisjoint(path.split("/")):
+        return None
     for route in _longest_first(routes):
         if path == route.prefix or (route.prefix != "/" and path.startswith(route.prefix + "/")):
             return route
