@@ -25,6 +25,8 @@ DEV_HEALTH_DATA_KEY = "dev-only-health-data-key"
 DEV_METRICS_TOKEN = "dev-only-metrics-token"
 
 Environ = Mapping[str, str]
+# The APP_ENV values that are not production: development defaults (and leniencies) apply only to these.
+DEVELOPMENT_ENVS = frozenset({"development", "test"})
 T = TypeVar("T")
 S = TypeVar("S", bound="Settings")
 
@@ -93,7 +95,7 @@ class Settings:
 
     @property
     def development(self) -> bool:
-        return self.env in {"development", "test"}
+        return self.env in DEVELOPMENT_ENVS
 
     def port(self, service: str) -> int:
         return self.ports[service]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.notifications.webhooks.routes import BASE, STATUSES, EndpointIn, EndpointPatch, ReplayIn
-from services.notifications.webhooks.rules import EVENT_TYPES, TEST_EVENT
+from services.notifications.webhooks.rules import EVENT_TYPES, MAX_ENDPOINTS, TEST_EVENT
 from shared.openapi import DATETIME, UUID, Operation, json_response, operation, path_param, query_param
 
 TAG = "Clinic API"
@@ -98,7 +98,9 @@ OPERATIONS: tuple[Operation, ...] = (
         tag=TAG,
         clinic_auth=True,
         body=EndpointIn,
-        description=EVENTS_DESCRIPTION,
+        errors=(409,),
+        description=EVENTS_DESCRIPTION
+        + f" 409 `too_many_endpoints` when the clinic already has {MAX_ENDPOINTS} endpoints (delete one first).",
         responses={201: json_response("Registered", WITH_SECRET)},
     ),
     operation(

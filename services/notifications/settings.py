@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config import Environ, InternalTokenSettings, default_mailbox_dir, setting
+from shared.config import DEVELOPMENT_ENVS, Environ, InternalTokenSettings, Settings, default_mailbox_dir, setting
 
 
 def _broker_default(env: Environ) -> str:
@@ -13,7 +13,9 @@ def _broker_default(env: Environ) -> str:
 
 
 def _private_webhooks_default(env: Environ) -> str:
-    return "0" if env.get("APP_ENV") == "production" else "1"
+    # On only where the environment says development or test (as Settings.development): a staging, "prod" or
+    # misspelt APP_ENV is not development, so it gets production's rule rather than reaching our own networks.
+    return "1" if env.get("APP_ENV", Settings.env) in DEVELOPMENT_ENVS else "0"
 
 
 @dataclass(frozen=True)

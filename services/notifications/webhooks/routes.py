@@ -16,6 +16,7 @@ from services.notifications.webhooks.rules import (
     EVENT_TYPES,
     ROTATION_OVERLAP,
     TEST_EVENT,
+    check_endpoint_room,
     check_event_types,
     new_secret,
     payload_of_test_event,
@@ -131,6 +132,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     await resolve_and_check(body.url, request.app[SETTINGS])
     secret = new_secret()
     async with request.app[DB].acquire() as conn, conn.transaction():
+        check_endpoint_room(await store.lock_and_count_live_endpoints(conn, clinic_id))
         row = await store.insert_endpoint(conn, clinic_id, body.url, body.description, events, body.alert_email, secret)
     return web.json_response(endpoint_json(row, secret), status=201)
 

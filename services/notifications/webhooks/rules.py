@@ -44,6 +44,10 @@ JITTER = 0.1
 DISABLE_AFTER = timedelta(days=5)
 ROTATION_OVERLAP = timedelta(hours=24)
 RESPONSE_SNIPPET = 500
+# Endpoints a clinic may have at once (as Stripe's 16 per account): every event is one delivery per endpoint, each
+# up to WEBHOOK_TIMEOUT of a worker shared by all clinics, so without a bound one clinic's thousands of endpoints
+# would multiply every booking into thousands of slow deliveries and hold up everyone's webhooks and emails.
+MAX_ENDPOINTS = 16
 # Fields never sent to a clinic's systems: health data never reaches events; these are belt and braces.
 NEVER_SENT = frozenset({"screening", "answers", "code", "code_hint", "voucher_code", "buyer_token", "pay_token"})
 
@@ -212,6 +216,18 @@ def check_addresses(addresses: list[str], *, allow_private: bool) -> None:
             "Webhook endpoints must be public internet addresses: not private, loopback, link-local, "
             "multicast, documentation or reserved ones, not 6to4, Teredo or IPv4-compatible IPv6, "
             "and no IPv6 form (IPv4-mapped, NAT64, ISATAP) carrying such an IPv4 address",
+        )
+
+
+def check_endpoint_room(live_endpoints: int) -> None:
+    """Refuse another endpoint when the clinic has MAX_ENDPOINTS already."""
+    if live_endpoints >= MAX_ENDPOINTS:
+        raise WebhookError(
+            409,
+            "too_many_endpoints",
+            f"A clinic can have {MAX_ENDPOINTS} webhook endpoints; delete one you no longer use, or subscribe an "
+            "existing one to more events",
+            {"limit": MAX_ENDPOINTS},
         )
 
 

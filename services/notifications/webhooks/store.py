@@ -40,6 +40,15 @@ async def insert_endpoint(
     return row
 
 
+async def lock_and_count_live_endpoints(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> int:
+    """The clinic's endpoints not deleted, counted under a transaction-scoped lock on the clinic's endpoints, so
+    that registrations at the same moment are counted one after another (the limit cannot be raced past)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('webhook_endpoints:' || $1::uuid::text))", clinic_id)
+    return await conn.fetchval(
+        "SELECT count(*) FROM webhook_endpoints WHERE clinic_id = $1 AND deleted_at IS NULL", clinic_id
+    )
+
+
 async def list_endpoints(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE clinic_id = $1 "
