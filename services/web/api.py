@@ -121,8 +121,14 @@ class Api:
     async def release(self, hold_id: str) -> None:
         await self._call("DELETE", f"{self.booking_url}/api/v1/holds/{hold_id}")
 
-    async def book(self, body: dict) -> dict:
-        return await self._call("POST", f"{self.booking_url}/api/v1/bookings", json=body)
+    async def book(self, body: dict, idempotency_key: str) -> dict:
+        """The hold made a booking; the same key again (a form sent twice) answers the same booking."""
+        return await self._call(
+            "POST",
+            f"{self.booking_url}/api/v1/bookings",
+            json=body,
+            extra_headers={"Idempotency-Key": idempotency_key},
+        )
 
     async def booking(self, booking_id: str, token: str) -> dict:
         return await self._call("GET", f"{self.booking_url}/api/v1/bookings/{booking_id}", params={"token": token})

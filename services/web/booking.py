@@ -284,8 +284,13 @@ def _hold_summary(flow: dict, clinic: dict) -> dict:
         "sessions": [when_label(s["start"], clinic) for s in sessions],
         "booked": "booking" in flow,
         "expires_at": held["expires_at"],
-        "expires_clock": formatting.clock(datetime.fromisoformat(held["expires_at"]), clinic_zone(clinic)),
+        "expires_clock": _clock_and_zone(datetime.fromisoformat(held["expires_at"]), clinic_zone(clinic)),
     }
+
+
+def _clock_and_zone(instant: datetime, zone: ZoneInfo) -> str:
+    """'10:40 (UK time, GMT)': a time alone still names its zone."""
+    return f"{formatting.clock(instant, zone)} ({formatting.zone_label(instant, zone)})"
 
 
 def _expired(flow: dict) -> bool:
@@ -424,8 +429,8 @@ async def details_given(request: web.Request) -> web.Response:
     body = {"hold": flow["hold"]["id"], "customer": customer, "screening": {"answers": answers}}
     if values["voucher_code"]:
         body["voucher_code"] = values["voucher_code"]
-    try:
-        booked = await api(request).book(body)
+    try:  # keyed by the hold: the same details sent twice at once book it once, and both answers are that booking
+        booked = await api(request).book(body, idempotency_key=f"web-booking-{flow['hold']['id']}")
     except ApiRefused as exc:
         return await _booking_refused(request, slug, flow, answers, values, exc)
     flow["booking"] = {
@@ -438,7 +443,12 @@ async def details_given(request: web.Request) -> web.Response:
         "price": booked["price"],
     }
     await request.app[FLOWS].save(flow_id, flow)
-    raise web.HTTPSeeOther(f"/c/{slug}/book/{'confirming' if booked['payment']['covered'] else 'pay'}")
+    raise _booked(slug, flow)
+
+
+def _booked(slug: str, flow: dict) -> web.HTTPSeeOther:
+    """On from the flow's booking: to paying for it, or to its confirmation when a voucher paid it all."""
+    return web.HTTPSeeOther(f"/c/{slug}/book/{'confirming' if flow['booking']['payment']['covered'] else 'pay'}")
 
 
 async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused) -> web.Response:
@@ -541,6 +551,9 @@ async def confirming(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(f"/c/{slug}/book/confirmed")
     clinic = (await catalogue(request, slug)).clinic
     setup = bool(flow["booking"]["payment"].get("setup"))
+    if booking["status"] != "pending_payment":  # its time ran out first: said so, with the way on, never a loop
+        again = f"/c/{slug}/book?" + _query(flow.get("choice") or {})
+        return render(request, "book_confirming.html", private=True, clinic=clinic, setup=setup, choose_again=again)
     response = render(request, "book_confirming.html", private=True, clinic=clinic, errors={}, setup=setup)
     response.headers["Refresh"] = str(CONFIRMING_REFRESH_SECONDS)  # without JavaScript, the page asks again
     return response

@@ -152,6 +152,8 @@ async def cancel(request: web.Request) -> web.Response:
     booking_id = path_id(request, "booking")
     form = await genuine_form(request)
     context = await _context(request, booking_id, str(form.get("token", "")))
+    if not (context["changeable"] or context["late_fee"]):  # cancelled meanwhile, or too late: the page says so
+        return render(request, "manage.html", status=409, private=True, **context)
     if form.get("confirm") != "yes":
         return render(request, "manage_cancel.html", private=True, **context)
     try:
@@ -170,8 +172,10 @@ async def move(request: web.Request) -> web.Response:
     form = await genuine_form(request)
     context = await _context(request, booking_id, str(form.get("token", "")))
     booking = context["booking"]
+    if not context["changeable"]:  # cancelled meanwhile, or too late: the page says so, and offers no times
+        return render(request, "manage.html", status=409, private=True, **context)
     start = str(form.get("start", ""))
-    if start and context["changeable"]:
+    if start:
         try:
             moved = await api(request).reschedule(booking_id, context["token"], start, booking["therapist"])
         except ApiRefused as exc:

@@ -4,6 +4,7 @@ or a SetupIntent that only saves the card: issue 20's "card saved only")."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import AsyncIterator
 
 import stripe
@@ -11,6 +12,8 @@ from aiohttp import web
 
 from shared.keys import SETTINGS
 
+# An intent's statuses once the card went through: pressing Pay again must not pay (or fail) again.
+DONE = ("succeeded", "processing")
 # The cards the test-mode form offers (Stripe's own test payment methods).
 TEST_CARDS = {"visa": "pm_card_visa", "declined": "pm_card_chargeCustomerFail"}
 
@@ -24,14 +27,15 @@ class OfflineCardPayer:
 
     async def pay(self, intent_id: str, card: str) -> str:
         """The intent's status after paying with the named test card: "declined" if the bank said no,
-        "failed" if the fake refused the request (it cannot retry an intent once a card was declined)."""
+        "failed" if the fake refused the request (it cannot retry an intent once a card was declined).
+        An intent already paid (Pay pressed twice, or Back and Pay again) is refused: its status, no failure."""
         try:
             await self._client.v1.payment_intents.update_async(intent_id, params={"payment_method": TEST_CARDS[card]})
             return (await self._client.v1.payment_intents.confirm_async(intent_id)).status
         except stripe.CardError:
             return "declined"
-        except stripe.StripeError:
-            return "failed"
+        except stripe.StripeError:  # refused because the other press paid it meanwhile: that is no failure
+            return await self._paid_status(intent_id) or "failed"
 
     async def save(self, setup_intent_id: str, card: str) -> str:
         """The SetupIntent's status after saving the named test card (stripe.confirmSetup's part): as `pay`.
@@ -45,6 +49,13 @@ class OfflineCardPayer:
             return "declined"
         except stripe.StripeError:
             return "failed"
+
+    async def _paid_status(self, intent_id: str) -> str | None:
+        """The PaymentIntent's status if it already has (or is getting) the money, else None."""
+        with contextlib.suppress(stripe.StripeError):
+            status = (await self._client.v1.payment_intents.retrieve_async(intent_id)).status
+            return status if status in DONE else None
+        return None
 
     async def close(self) -> None:
         await self._http.close_async()

@@ -226,5 +226,6 @@ async def test_with_the_key_the_pay_page_mounts_stripes_payment_element_for_the_
         r'<div class="error-summary" role="alert" tabindex="-1" data-card-problem([^>]*)>(.*?)</div>', again, re.S
     )
     assert problem.group(1).strip() == "data-focus" and "Your bank did not approve the payment" in problem.group(2)
+    assert "<title>Error: " in again, "the page's title says there is a problem too"
     waiting = await site.get(f"/manage/{booking_id}/confirming?payment_intent=pi_x&redirect_status=succeeded")
     assert "Confirming your booking" in await page(waiting)

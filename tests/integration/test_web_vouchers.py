@@ -66,6 +66,9 @@ async def test_the_shop_offers_amounts_treatments_and_courses_each_with_its_wort
         assert shown in text, shown
     assert f'value="treatment:{TREATMENT}"' in text
     assert re.search(r'name="deliver_on" type="date" value="\d{4}-\d\d-\d\d"', text)
+    # One h1, the page's; the first question is a section of it, like "Who is it for?"
+    assert re.findall(r"<h1>([^<]*)</h1>", text) == ["Buy a gift voucher"]
+    assert '<legend class="legend-heading"><h2>What would you like to give?</h2></legend>' in text
 
 
 async def test_an_empty_order_names_every_missing_answer_and_writes_nothing(site, payments_pool):
