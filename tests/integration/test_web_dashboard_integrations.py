@@ -420,3 +420,17 @@ async def test_another_clinic_s_owner_reaches_none_of_its_endpoints_deliveries_o
     assert (await keys_in_db(booking_pool))[0]["revoked_at"] is None and len(await keys_in_db(booking_pool)) == 1
     async with notifications_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM webhook_deliveries") == 1
+
+
+async def test_an_endpoint_past_the_clinic_s_limit_is_refused_beside_the_url_in_words(
+    owner_site, receiver, notifications_pool, monkeypatch
+):
+    from services.notifications.webhooks import rules
+
+    monkeypatch.setattr(rules, "MAX_ENDPOINTS", 1)  # the clinic's limit (16), reached sooner
+    await page((await add_endpoint(owner_site, receiver.url))[0])
+    resp, _ = await add_endpoint(owner_site, receiver.url + "/second", description="Second")
+    text = await page(resp, 400)
+    assert 'href="#url"' in text and "A clinic can have 1 webhook endpoints" in text
+    assert 'value="Second"' in text, "what was typed stays"
+    assert len(await endpoints_in_db(notifications_pool)) == 1

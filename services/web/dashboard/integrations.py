@@ -186,7 +186,7 @@ async def add_endpoint(request: web.Request) -> web.Response:
         try:
             created = await clinic_api(request, session).call("POST", API_ENDPOINTS, json=parsed.body)
         except ApiRefused as exc:
-            if exc.status != 422:
+            if exc.status != 422 and exc.code != "too_many_endpoints":  # the clinic has its 16: said by the URL
                 raise
             errors = forms.endpoint_refusal(exc.code, exc.message, exc.details)
             return await _overview(request, session, endpoint_values=parsed.values, errors=errors, status=400)
