@@ -64,10 +64,16 @@ def build_handlers(stripe: StripeGateway, keys: voucher_service.CodeKeys | None 
         # Never paid: what a voucher put towards it goes back.
         lapsed = contracts.parse(contracts.BookingLapsed, event)
         reference = uuid.UUID(lapsed.paid_for)
-        await voucher_service.give_back(ctx.conn, reference, entry="release")
         if lapsed.payment_known and lapsed.payment_id is None:
             # A hold whose booking was never written: a card payment asked for it has nobody to pay for.
             await service.cancel_open_payment(ctx.conn, stripe, reference, "booking never written")
+        elif await voucher_service.holds_redemption(ctx.conn, reference):
+            # A card paying the rest late would re-book the time with the voucher part given back (a £65 visit
+            # for £5): the card may not pay any more once the voucher part goes back.
+            await service.cancel_open_payment(ctx.conn, stripe, reference, "booking lapsed with a voucher part")
+        if await service.card_may_still_pay(ctx.conn, reference):
+            return  # paid (or being paid) meanwhile: the booking side re-books it, or refunds both parts
+        await voucher_service.give_back(ctx.conn, reference, entry="release")
 
     return {
         "booking.payment_orphaned": on_payment_orphaned,

@@ -625,7 +625,8 @@ async def cancel_open_payment(
     (its hold has expired), or was called off before it was paid. If it was paid meanwhile, that is recorded
     instead (and the booking side refunds it). Returns the payment's new status, or None if nothing was open."""
     payment = await store.lock_payment(conn, "booking", booking_id)
-    if payment is None or payment["status"] not in {"requires_payment", "processing"}:
+    # A declined card ("failed") leaves its PaymentIntent open at Stripe: another card could still pay it.
+    if payment is None or payment["status"] not in {"requires_payment", "processing", "failed"}:
         return None
     if payment["kind"] == "setup":
         return await _cancel_setup(conn, stripe, payment, why)
@@ -637,6 +638,13 @@ async def cancel_open_payment(
         raise _unavailable() from None
     log.warning("cancelled an open card payment", extra={"payment_id": str(payment["id"]), "why": why})
     return await apply_intent(conn, intent)
+
+
+async def card_may_still_pay(conn: asyncpg.Connection, booking_id: uuid.UUID) -> bool:
+    """Whether a booking's card payment succeeded, or is processing and may yet: then its booking is settled by
+    that payment (re-booked, or refunded in full: the voucher part too), not by its lapse."""
+    payment = await store.lock_payment(conn, "booking", booking_id)
+    return payment is not None and payment["status"] in {"succeeded", "processing"}
 
 
 async def _cancel_setup(conn: asyncpg.Connection, stripe: StripeGateway, payment, why: str) -> str | None:

@@ -337,6 +337,12 @@ async def redeem(
     return Applied(row["id"], redact(normalised), row["unit"], plan, remaining)
 
 
+async def holds_redemption(conn: asyncpg.Connection, reference_id: uuid.UUID) -> bool:
+    """Whether a voucher still pays part of this booking (so it would go back if the booking lapses)."""
+    redemption = await store.lock_redemption(conn, reference_id)
+    return redemption is not None and redemption["status"] == "redeemed"
+
+
 async def give_back(conn: asyncpg.Connection, reference_id: uuid.UUID, *, entry: str, value: int | None = None) -> int:
     """Return a booking's redemption to its voucher: all of it (`release`: the booking expired unpaid), or
     the part paying for `value` of it (`refund`: one cancelled session of a series). The value returned."""
