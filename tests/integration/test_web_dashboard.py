@@ -179,7 +179,8 @@ async def test_a_signed_out_visitor_is_sent_to_sign_in_from_every_dashboard_page
         assert resp.status == 303 and resp.headers["Location"] == "/clinic/sign-in", path
         assert resp.headers["Cache-Control"] == "no-store"
     posted = await dashboard.post("/clinic/staff", data={"email": "x@example.com"}, allow_redirects=False)
-    assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in"
+    # a signed-in page's form whose session lapsed meanwhile: the sign-in page says nothing was saved
+    assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"
 
 
 async def test_a_session_the_api_no_longer_takes_means_signing_in_again_with_a_message(

@@ -263,4 +263,4 @@ async def test_signed_out_every_voucher_page_asks_to_sign_in(dashboard, bought):
         resp = await dashboard.get(path, allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"] == "/clinic/sign-in", path
     posted = await dashboard.post(f"/clinic/vouchers/{voucher['id']}/reactivate", allow_redirects=False)
-    assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in"
+    assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"

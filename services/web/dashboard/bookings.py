@@ -40,6 +40,8 @@ PAYMENTS = (
 )
 DONE_NOTES = {
     "cancelled": "Booking cancelled. The customer gets a full refund and an email saying so.",
+    "cancelled-unpaid": "Booking cancelled. Nothing was paid online, so nothing is refunded; the customer has been "
+    "emailed that it is cancelled.",
     "moved": "Booking moved. The customer has been emailed the new time.",
     "completed": "Marked as completed.",
     "no-show": "Marked as a no-show.",
@@ -209,6 +211,7 @@ async def _cancel_page(
         reason=reason,
         errors=errors or {},
         max_reason=MAX_REASON,
+        refund=diary_view.cancel_refund_words(booking),
         **_summary(booking, session),
     )
 
@@ -246,8 +249,8 @@ async def cancel(request: web.Request) -> web.Response:
         errors["reason"] = "Enter why the booking is cancelled"
     elif len(reason) > MAX_REASON:
         errors["reason"] = f"The reason must be {MAX_REASON} characters or fewer"
+    booking = await _read(request, session, booking_id)  # what it was: whether anything is refunded
     if errors:
-        booking = await _read(request, session, booking_id)
         return await _cancel_page(request, session, booking, reason=reason, errors=errors, status=400)
     try:
         await clinic_api(request, session).call("POST", _path(booking_id, "cancel"), json={"reason": reason})
@@ -255,12 +258,12 @@ async def cancel(request: web.Request) -> web.Response:
         if exc.status == 409:  # e.g. cancelled meanwhile: the state machine's refusal, in its words
             return await _booking_page(request, session, booking_id, problem=exc.message, status=409)
         if exc.status == 422:
-            booking = await _read(request, session, booking_id)
             errors = {"reason": exc.message or "Check the reason"}
             return await _cancel_page(request, session, booking, reason=reason, errors=errors, status=400)
         raise
     log.info("dashboard: booking cancelled for the customer", extra={"booking_id": booking_id})
-    raise redirect(f"/clinic/bookings/{booking_id}?done=cancelled")
+    done = "cancelled-unpaid" if diary_view.paid_nothing_online(booking) else "cancelled"
+    raise redirect(f"/clinic/bookings/{booking_id}?done={done}")
 
 
 # --- mark completed or no-show -----------------------------------------------------------------------------

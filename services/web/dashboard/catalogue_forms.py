@@ -410,8 +410,20 @@ def week_api_errors(details: Any, week: Week) -> Errors:
             continue
         prefix, label = week.rows[parts[0]][position]
         name = f"{prefix}_{'end' if parts[2:3] == ['end'] else 'start'}"
-        errors.setdefault(name, f"{label}: {_api_words(str(detail.get('message') or ''))}")
+        words = _api_words(str(detail.get("message") or ""))
+        if parts[0] == "hours" and detail.get("type") == "end_not_after_start":
+            words += past_midnight(int(prefix[1]))
+        errors.setdefault(name, f"{label}: {words}")
     return errors
+
+
+def past_midnight(weekday: int) -> str:
+    """How to enter hours that run past midnight (an end before its start, e.g. 22:00 to 02:00), which the API
+    cannot take as one period: a day's hours end by its midnight."""
+    return (
+        f". A day's hours end by midnight: for hours past it, end this period at 23:59 and add one from 00:00 on "
+        f"{WEEKDAYS[(weekday + 1) % len(WEEKDAYS)]}"
+    )
 
 
 # --- time off, in the clinic's wall time --------------------------------------------------------------------

@@ -303,6 +303,29 @@ def refund_words(booking: Mapping[str, Any]) -> str | None:
     return "Cancelled by the customer from their booking's link; any refund follows the clinic's cancellation policy."
 
 
+def paid_nothing_online(booking: Mapping[str, Any]) -> bool:
+    """Nothing was charged online for it: paid at the clinic, or a phone booking whose link was never paid."""
+    return (booking.get("payment") or {}).get("mode") == "at_clinic" or booking["status"] == "pending_payment"
+
+
+def cancel_refund_words(booking: Mapping[str, Any]) -> str:
+    """What cancelling this (still open) booking gives the customer back, said before it is cancelled."""
+    voucher = " Any part a gift voucher paid goes back on the voucher." if booking.get("voucher") else ""
+    if (booking.get("payment") or {}).get("mode") == "at_clinic":
+        return (
+            f"Nothing was paid online, so nothing is refunded.{voucher} The customer is emailed that it is cancelled."
+        )
+    if booking["status"] == "pending_payment":
+        return (
+            "The customer has not paid yet, so nothing is refunded: their payment link stops working and they are "
+            "emailed that it is cancelled."
+        )
+    return (
+        "The customer gets a full refund and an email, whatever the cancellation policy says: what they paid by "
+        "card is refunded to the card, and any part a gift voucher paid goes back on the voucher."
+    )
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str

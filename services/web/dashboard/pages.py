@@ -47,6 +47,8 @@ ROLES = (STAFF, OWNER)
 # Why the sign-in page is shown (its `m` query): a word in the address, the sentence only here.
 SIGN_IN_NOTES = {
     "expired": "Your session has ended. Sign in again to carry on.",
+    "expired-unsaved": "Your session ended before what you sent was saved: nothing was changed. Sign in again, "
+    "then make the change again.",
     "signed-out": "You have signed out.",
     "password-set": "Your password is set. Sign in with your email address and your new password.",
 }
@@ -101,6 +103,12 @@ def to_sign_in(note: str | None = None) -> web.HTTPSeeOther:
     return redirect(f"{SIGN_IN}?{urlencode({'m': note})}" if note else SIGN_IN)
 
 
+def ended_note(request: web.Request) -> str:
+    """Why a session that ended sends its visitor to sign in: a form sent (a POST of a signed-in page) was not
+    saved, and the page says so rather than dropping what was typed without a word."""
+    return "expired-unsaved" if request.method == "POST" else "expired"
+
+
 class Answer(Exception):
     """A page that ends the handler early (a refusal), answered as it is by dashboard_middleware (aiohttp's
     HTTPForbidden would be turned into the customer pages' error page on its way out)."""
@@ -133,7 +141,7 @@ async def dashboard_middleware(request: web.Request, handler):
     except SessionExpired:
         log.info("dashboard session no longer accepted by the clinic API")
         await request.app[SESSIONS].end(request)
-        response = to_sign_in("expired")
+        response = to_sign_in(ended_note(request))
         request.app[SESSIONS].forget(response)
         raise response from None
     except web.HTTPNotFound:
@@ -192,10 +200,12 @@ async def _not_found(request: web.Request) -> web.Response:
 
 
 async def signed_in(request: web.Request) -> Session:
-    """This visitor's session; a signed-out visitor is sent to sign in."""
+    """This visitor's session; a signed-out visitor is sent to sign in. A form of a signed-in page sent without one
+    (its session lapsed meanwhile, and its cookie with it) is not dropped without a word: the sign-in page says
+    that nothing was saved."""
     session = await request.app[SESSIONS].find(request)
     if session is None:
-        raise to_sign_in()
+        raise to_sign_in(ended_note(request) if request.method == "POST" else None)
     request[SESSION] = session
     return session
 
