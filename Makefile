@@ -18,14 +18,15 @@ run: install deps-up db
 # types ([tool.mypy]; incremental, cached in .mypy_cache), then the suite: the end-to-end tests on their own (one
 # stack of real processes, timings that must not compete), then the rest in three processes (pytest-xdist; each
 # has its own databases, Redis and fake Stripe; mostly waiting on I/O: on two cores, three take 4:51 where two took
-# 5:46, measured on the same machine the same hour).
+# 5:46, measured on the same machine the same hour). The slowest tests are listed at the end of each part, to see
+# where the suite's time goes as it grows.
 test: install deps-up deploy-tools browser-tools
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
-	$(BIN)/python -m pytest tests/e2e
-	$(BIN)/python -m pytest -n 3 tests/unit tests/integration
+	$(BIN)/python -m pytest --durations=12 tests/e2e
+	$(BIN)/python -m pytest --durations=12 -n 3 tests/unit tests/integration
 
 bench: install deps-up bench-tools browser-tools
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
