@@ -523,8 +523,11 @@ OPERATIONS: tuple[Operation, ...] = (
         tag=TAG,
         body=BookingIn,
         parameters=[IDEMPOTENCY_KEY],
-        errors=(402, 404, 409),
-        description="422 `screening_red_flag` stops the booking with advice in `message`.",
+        errors=(402, 404, 409, 429),
+        description="422 `screening_red_flag` stops the booking with advice in `message`. A wrong `voucher_code` "
+        "(404 `voucher_not_found`) counts against the client's misses, shared with the voucher balance check: once "
+        "they are spent, 429 `rate_limited` with Retry-After for any voucher code (a booking without one still "
+        "goes ahead).",
         responses={201: json_response("Booked, awaiting payment if `amount_due` is not zero", BOOKING_CREATED)},
     ),
     operation(

@@ -16,6 +16,14 @@ from shared.keys import SETTINGS
 PAYMENTS_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=2)
 
 
+class TooManyVoucherCodes(BookingError):
+    """Payments refused the voucher code: its client got too many codes wrong lately. `retry_after`: seconds."""
+
+    def __init__(self, message: str, retry_after: str):
+        super().__init__(429, "rate_limited", message)
+        self.retry_after = retry_after
+
+
 class PaymentsClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str):
         self.session = session
@@ -33,6 +41,7 @@ class PaymentsClient:
         treatment_id: uuid.UUID,
         sessions: int,
         voucher_code: str | None = None,
+        client: str | None = None,
         pay_rest_by_card: bool = True,
         card_at_most: int | None = None,
         save_card: bool = False,
@@ -53,6 +62,8 @@ class PaymentsClient:
             body["card_at_most"] = card_at_most
         if save_card:  # fees or "card" mode (issue 20): payments saves the card (SCA) for off-session charges
             body["save_card"] = True
+        if client:  # the customer's address: a wrong voucher code counts against its misses
+            body["client"] = client
         try:
             async with self.session.post(
                 f"{self.base_url}/internal/v1/booking-payments", json=body, headers={INTERNAL_TOKEN_HEADER: self.token}
@@ -66,6 +77,11 @@ class PaymentsClient:
             ) from None
         if resp.status != 201:
             error = (answer or {}).get("error", {})
+            if resp.status == 429:
+                raise TooManyVoucherCodes(
+                    error.get("message", "Too many voucher codes tried; please wait before trying again"),
+                    resp.headers.get("Retry-After", "60"),
+                )
             raise BookingError(
                 resp.status if resp.status in (402, 404, 409, 422, 503) else 503,
                 error.get("code", "payments_unavailable"),

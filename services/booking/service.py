@@ -384,6 +384,7 @@ async def submit(
     *,
     health: Sealer,
     voucher_code: str | None = None,
+    client: str | None = None,
     pay_rest_by_card: bool = True,
 ) -> Submitted:
     """Turn a hold (or every hold of a series) into a booking, after the health screening (its answers kept
@@ -394,7 +395,8 @@ async def submit(
     the second records how it is paid. If payments refuses or cannot answer, the booking is undone (the hold
     as it was). If the second never comes, the booking runs out at its pay-by time, announced without a
     payment, and payments cancels any it made (never a charge without a booking); a retry with the same
-    Idempotency-Key finishes it instead, payments answering it the same."""
+    Idempotency-Key finishes it instead, payments answering it the same. `client`: the customer's address, whose
+    wrong voucher codes payments counts (429 once too many)."""
     started = await _start_booking(uow, hold_id, customer, answers, confirm_key, now, health)
     # Under a deposit policy (the treatment's, else the clinic's; a course's: its treatment's) the card pays at
     # most the deposit of the whole price now, and the rest is due at the clinic (payments keeps the parts); in
@@ -416,6 +418,7 @@ async def submit(
             treatment_id=first.treatment_id,
             sessions=len(started.reservations),
             voucher_code=voucher_code,
+            client=client,
             pay_rest_by_card=pay_rest_by_card,
             card_at_most=cap,
             save_card=save_card,

@@ -67,13 +67,9 @@ def build_handlers(stripe: StripeGateway, keys: voucher_service.CodeKeys | None 
         if lapsed.payment_known and lapsed.payment_id is None:
             # A hold whose booking was never written: a card payment asked for it has nobody to pay for.
             await service.cancel_open_payment(ctx.conn, stripe, reference, "booking never written")
-        elif await voucher_service.holds_redemption(ctx.conn, reference):
-            # A card paying the rest late would re-book the time with the voucher part given back (a £65 visit
-            # for £5): the card may not pay any more once the voucher part goes back.
-            await service.cancel_open_payment(ctx.conn, stripe, reference, "booking lapsed with a voucher part")
-        if await service.card_may_still_pay(ctx.conn, reference):
-            return  # paid (or being paid) meanwhile: the booking side re-books it, or refunds both parts
-        await voucher_service.give_back(ctx.conn, reference, entry="release")
+        # Paid (or being paid) meanwhile: the booking side re-books it, or refunds both parts; a payment still
+        # processing that then fails gives the part back later (the reconciler).
+        await service.release_lapsed_voucher_part(ctx.conn, stripe, reference)
 
     return {
         "booking.payment_orphaned": on_payment_orphaned,

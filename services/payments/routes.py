@@ -35,7 +35,7 @@ from shared.errors import ApiError
 from shared.http_input import idempotency_key, read_json
 from shared.input import PG_INTEGER_MAX, StrictModel
 from shared.keys import DB, REDIS, SETTINGS
-from shared.ratelimit import Limit, RateLimiter
+from shared.ratelimit import Check, Limit, RateLimiter
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -153,8 +153,31 @@ async def booking_payment(request: web.Request) -> web.Response:
     """The card payment of a booking (created once per booking; a retry gets the same one)."""
     require_internal(request)
     body = await read_json(request, BookingPaymentIn)
+    misses = _code_misses(body.client, body.voucher_code) if body.client and body.voucher_code else []
+    limiter = request.app[LIMITER]
+    if misses:
+        # A client out of misses tries no more codes (a right one neither: that would tell it which is right);
+        # a booking without a code is not limited here.
+        verdict = await limiter.take([], look=misses)
+        if not verdict.allowed:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Too many voucher codes tried; please wait before trying again",
+                headers=verdict.headers(),
+            )
+    try:
+        answer = await _booking_payment(request, body)
+    except voucher_service.VoucherError as exc:
+        if misses and exc.code == "voucher_not_found":
+            await limiter.take(misses)
+        raise
+    return web.json_response(answer, status=201)
+
+
+async def _booking_payment(request: web.Request, body: BookingPaymentIn) -> dict:
     async with request.app[DB].acquire() as conn, conn.transaction():
-        answer = await service.request_booking_payment(
+        return await service.request_booking_payment(
             conn,
             request.app[STRIPE],
             issuer(request.app).keys,
@@ -171,7 +194,6 @@ async def booking_payment(request: web.Request) -> web.Response:
             save_card=body.save_card,
             now=_now(),
         )
-    return web.json_response(answer, status=201)
 
 
 @routes.post("/api/v1/vouchers")
@@ -208,6 +230,13 @@ async def buy_voucher(request: web.Request) -> web.Response:
     )
 
 
+def _code_misses(client: str, code: str) -> list[Check]:
+    """What a wrong voucher code counts against, whether checked for its balance or tried on a booking: its
+    client's misses, and its prefix's (many clients guessing around one prefix)."""
+    prefix = (normalise(code) or code.upper().replace("-", ""))[:4]
+    return [(BALANCE_MISSES, client), (PREFIX_MISSES, prefix)]
+
+
 def _client(request: web.Request) -> str:
     # Behind the gateway the client is the first address it forwarded.
     forwarded = request.headers.get("X-Forwarded-For", "")
@@ -233,8 +262,7 @@ async def voucher_balance(request: web.Request) -> web.Response:
     body = await read_json(request, BalanceIn)
     limiter = request.app[LIMITER]
     client = _client(request)
-    prefix = (normalise(body.code) or body.code.upper().replace("-", ""))[:4]
-    misses = [(BALANCE_MISSES, client), (PREFIX_MISSES, prefix)]
+    misses = _code_misses(client, body.code)
     checks = Limit(BALANCE_CHECKS, request.app[SETTINGS].voucher_balance_checks_per_minute, 60)
 
     async def look_up() -> dict | voucher_service.VoucherError:

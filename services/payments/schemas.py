@@ -22,6 +22,9 @@ class BookingPaymentIn(StrictModel):
     treatment_id: uuid.UUID
     sessions: int = Field(ge=1, le=12)
     voucher_code: str | None = Field(default=None, max_length=40)
+    # The customer's address (what the gateway forwarded to booking): a voucher code it gets wrong counts against
+    # the same budget of misses as the balance check's. None: a caller with no customer (nothing limited).
+    client: str | None = Field(default=None, min_length=1, max_length=100)
     pay_rest_by_card: bool = True
     # A deposit (issue 20): the card pays at most this now, after the voucher part; the rest is due at the clinic.
     # None: the card pays all the rest.

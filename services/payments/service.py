@@ -581,6 +581,7 @@ async def reconcile(
         if await apply_intent(conn, intent, vouchers=vouchers) is not None:
             changed += 1
     await expire_unpaid_vouchers(conn, stripe, vouchers)
+    await release_lapsed_voucher_parts(conn, stripe)
     await attach_saved_cards(conn, stripe)  # the cards those payments saved, and any a webhook left unattached
     return changed
 
@@ -645,6 +646,31 @@ async def card_may_still_pay(conn: asyncpg.Connection, booking_id: uuid.UUID) ->
     that payment (re-booked, or refunded in full: the voucher part too), not by its lapse."""
     payment = await store.lock_payment(conn, "booking", booking_id)
     return payment is not None and payment["status"] in {"succeeded", "processing"}
+
+
+async def release_lapsed_voucher_part(conn: asyncpg.Connection, stripe: StripeGateway, booking_id: uuid.UUID) -> int:
+    """A booking ran out unpaid: its voucher part goes back, once (the value given back). Its card may not pay any
+    more first: a card paying the rest late would re-book the time with the voucher part given back (a £65 visit
+    for £5). A card payment Stripe cannot cancel (processing) decides instead: if it succeeds the booking side
+    re-books or refunds both parts; the booking is marked lapsed so that the part goes back if it does not
+    (release_lapsed_voucher_parts)."""
+    if not await voucher_service.holds_redemption(conn, booking_id):
+        return 0
+    await cancel_open_payment(conn, stripe, booking_id, "booking lapsed with a voucher part")
+    if await card_may_still_pay(conn, booking_id):
+        await store.mark_booking_lapsed(conn, booking_id)
+        return 0
+    return await voucher_service.give_back(conn, booking_id, entry="release")
+
+
+async def release_lapsed_voucher_parts(conn: asyncpg.Connection, stripe: StripeGateway, limit: int = 50) -> int:
+    """The voucher parts of bookings that lapsed while their card payment was processing, given back now that the
+    payment has failed or been cancelled (a failed one is cancelled at Stripe first). How many went back."""
+    released = 0
+    for booking_id in await store.lapsed_bookings_left_unpaid(conn, limit):
+        if await release_lapsed_voucher_part(conn, stripe, booking_id) > 0:
+            released += 1
+    return released
 
 
 async def _cancel_setup(conn: asyncpg.Connection, stripe: StripeGateway, payment, why: str) -> str | None:

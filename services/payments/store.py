@@ -540,6 +540,29 @@ async def set_redemption(
     )
 
 
+async def mark_booking_lapsed(conn: asyncpg.Connection, reference_id: uuid.UUID) -> None:
+    """The booking ran out unpaid while its card payment could still pay: its voucher part waits on that payment."""
+    await conn.execute(
+        "UPDATE voucher_redemptions SET booking_lapsed_at = coalesce(booking_lapsed_at, clock_timestamp()) "
+        "WHERE reference_id = $1 AND status = 'redeemed'",
+        reference_id,
+    )
+
+
+async def lapsed_bookings_left_unpaid(conn: asyncpg.Connection, limit: int) -> list[uuid.UUID]:
+    """Bookings that lapsed while their card payment was processing, whose payment has since ended without paying,
+    and whose voucher part is still taken."""
+    rows = await conn.fetch(
+        "SELECT r.reference_id FROM voucher_redemptions r "
+        "LEFT JOIN payments p ON p.purpose = 'booking' AND p.reference_id = r.reference_id "
+        "WHERE r.status = 'redeemed' AND r.booking_lapsed_at IS NOT NULL "
+        "AND (p.id IS NULL OR p.status NOT IN ('succeeded', 'processing')) "
+        "ORDER BY r.booking_lapsed_at LIMIT $1",
+        limit,
+    )
+    return [r["reference_id"] for r in rows]
+
+
 async def list_vouchers(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE clinic_id = $1 ORDER BY created_at DESC", clinic_id

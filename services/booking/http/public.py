@@ -14,10 +14,11 @@ from services.booking.availability import Slot
 from services.booking.catalogue_admin import CLINIC_CURRENCY, photo_path
 from services.booking.domain import Clinic, Hold, Therapist
 from services.booking.http import context, serialise
-from services.booking.payments_client import PAYMENTS
+from services.booking.payments_client import PAYMENTS, TooManyVoucherCodes
 from services.booking.reservation import Reservation
 from services.booking.schemas import BookingIn, HoldIn, ScreeningIn
 from shared.db import retry_conflicts
+from shared.errors import ApiError
 from shared.http_input import idempotency_key, query_day, query_uuid, read_json
 
 routes = web.RouteTableDef()
@@ -226,6 +227,12 @@ async def release_hold(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _client(request: web.Request) -> str:
+    # Behind the gateway (or the web pages) the customer is the first address forwarded.
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return forwarded.split(",")[0].strip() or request.remote or "unknown"
+
+
 @routes.post("/api/v1/bookings")
 @retry_conflicts
 async def create_booking(request: web.Request) -> web.Response:
@@ -234,19 +241,23 @@ async def create_booking(request: web.Request) -> web.Response:
     links = context.manage_links(request)
     customer = body.customer.customer(context.now().date())
     answers = body.screening.answers if body.screening else None
-    submitted = await service.submit(
-        context.unit_of_work(request),
-        body.hold,
-        customer,
-        answers,
-        key,
-        context.now(),
-        links,
-        request.app[PAYMENTS],
-        health=context.health(request),
-        voucher_code=body.voucher_code,
-        pay_rest_by_card=body.pay_rest_by_card,
-    )
+    try:
+        submitted = await service.submit(
+            context.unit_of_work(request),
+            body.hold,
+            customer,
+            answers,
+            key,
+            context.now(),
+            links,
+            request.app[PAYMENTS],
+            health=context.health(request),
+            voucher_code=body.voucher_code,
+            client=_client(request),
+            pay_rest_by_card=body.pay_rest_by_card,
+        )
+    except TooManyVoucherCodes as exc:  # the hold is as it was; the customer may book without a code
+        raise ApiError(exc.status, exc.code, exc.message, headers={"Retry-After": exc.retry_after}) from None
     sessions, payment, first = submitted.reservations, submitted.payment, submitted.reservations[0]
     now = context.now()
     bookings = [serialise.booking(r, submitted.clinic, links, with_manage_url=True, now=now) for r in sessions]
