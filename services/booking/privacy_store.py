@@ -195,21 +195,6 @@ async def requests_of_subject(conn: Connection, clinic_id: uuid.UUID, subject_ke
 # --- the daily retention job ---------------------------------------------------------------------
 
 
-async def claim_day(conn: Connection, day: date) -> bool:
-    """In the run's transaction: True if this run has the day. Another replica's claim of the same day waits for
-    this transaction, then finds the day taken (or takes it, if this run failed and rolled back)."""
-    claimed = await conn.fetchval(
-        "INSERT INTO retention_runs (run_on) VALUES ($1) ON CONFLICT (run_on) DO NOTHING RETURNING run_on", day
-    )
-    return claimed is not None
-
-
-async def finish_day(conn: Connection, day: date, counts: dict) -> None:
-    await conn.execute(
-        "UPDATE retention_runs SET finished_at = clock_timestamp(), counts = $2 WHERE run_on = $1", day, counts
-    )
-
-
 async def screenings_to_date(conn: Connection, now: datetime, after: uuid.UUID | None, limit: int) -> list:
     """One batch (by booking id, after `after`) of the unrestricted screenings whose retention date must be worked
     out (again): never dated, or whose facts moved on since it was (the dated_* columns, migration 0020). Each with

@@ -10,7 +10,7 @@
 - Staff sign-in sessions and set-password links that ended (expired, signed out, used) over 30 days ago.
 
 It runs once a day whichever replica gets there first: the run inserts the day's row of `retention_runs` in its
-own transaction, so another replica's run of the same day waits and then finds it taken. The booking app checks
+own transaction, so another replica's run of the same day waits and then finds it taken (shared.retention). The booking app checks
 hourly (app.py). Operators can run it by hand, or see what it would do:
 
     python -m services.booking.retention [--dry-run]
@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 from datetime import date, datetime, timedelta, timezone
-from typing import AsyncIterator
 
 import asyncpg
 from aiohttp import web
@@ -33,21 +31,16 @@ from aiohttp import web
 from services.booking import privacy_rules, privacy_store, waitlist_rules, waitlist_store
 from services.booking.settings import BookingSettings
 from shared import db
+from shared import retention as shared_retention
 from shared.config import load_settings
-from shared.keys import DB
 
-log = logging.getLogger(__name__)
 # Sessions and set-password links are kept this long after they ended (to look into a sign-in problem).
 ENDED_ACCESS_KEPT = timedelta(days=30)
 # Rows read or deleted per statement (screenings dated, waitlist entries deleted): a backlog never in one go.
 RETENTION_BATCH = 1000
 # How often the app looks whether today's run is done (it runs at most once a day).
-RETENTION_CHECK_INTERVAL = 3600.0
+RETENTION_CHECK_INTERVAL = shared_retention.RETENTION_CHECK_INTERVAL
 RETENTION = web.AppKey("retention", asyncio.Task)
-
-
-class _DryRun(Exception):
-    """Raised inside a dry run's transaction to roll it back."""
 
 
 def _retain_until(row) -> date:
@@ -105,49 +98,19 @@ async def run_retention(
 ) -> dict[str, int] | None:
     """Today's run: the counts of what it did, or None if another run has the day already. `claim` False (an
     operator's run by hand): run whether or not the day was run, and record no day. A dry run claims no day and
-    changes nothing: the counts of what a run would do now."""
-    async with pool.acquire() as conn:
-        if dry_run:
-            counts: dict[str, int] = {}
-            try:
-                async with conn.transaction():
-                    counts = await _apply(conn, today, now)
-                    raise _DryRun()
-            except _DryRun:
-                return counts
-        async with conn.transaction():
-            if claim and not await privacy_store.claim_day(conn, today):
-                return None
-            counts = await _apply(conn, today, now)
-            if claim:
-                await privacy_store.finish_day(conn, today, counts)
-    log.info("retention run", extra={"run_on": today.isoformat(), **counts})
-    return counts
+    changes nothing: the counts of what a run would do now (shared.retention.run_once)."""
+    return await shared_retention.run_once(
+        pool, _apply, service="booking", today=today, now=now, dry_run=dry_run, claim=claim
+    )
 
 
-async def _daily(app: web.Application, interval: float) -> None:
-    while True:
-        now = datetime.now(timezone.utc)
-        try:
-            await run_retention(app[DB], today=now.date(), now=now)
-        except Exception as exc:  # the database may be down for a while: the next check tries again
-            log.warning("retention run failed", extra={"error": repr(exc)})
-        await asyncio.sleep(interval)
+async def _todays_run(pool: asyncpg.Pool, today: date, now: datetime) -> dict[str, int] | None:
+    return await run_retention(pool, today=today, now=now)
 
 
 def retention_ctx(interval: float):
     """The background task of the booking app: today's run, if no replica has done it, checked every `interval`."""
-
-    async def retention(app: web.Application) -> AsyncIterator[None]:
-        app[RETENTION] = asyncio.create_task(_daily(app, interval))
-        yield
-        app[RETENTION].cancel()
-        try:
-            await app[RETENTION]
-        except asyncio.CancelledError:
-            pass
-
-    return retention
+    return shared_retention.daily_ctx(RETENTION, _todays_run, interval)
 
 
 async def _main(settings: BookingSettings, dry_run: bool) -> dict[str, int] | None:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.payments import MIGRATIONS, api_spec, clinic_fees, clinic_vouchers, service, voucher_service
 from services.payments.catalogue import catalogue_ctx
+from services.payments.retention import RETENTION_CHECK_INTERVAL, retention_ctx
 from services.payments.routes import issuer, limiter_ctx, routes
 from services.payments.settings import PaymentsSettings
 from services.payments.stripe_gateway import STRIPE, StripeUnavailable, stripe_ctx
@@ -60,13 +61,18 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
         pass
 
 
-def create_app(settings: PaymentsSettings, *, reconciler: bool = True) -> web.Application:
+def create_app(
+    settings: PaymentsSettings, *, reconciler: bool = True, retention_interval: float | None = RETENTION_CHECK_INTERVAL
+) -> web.Application:
+    """`retention_interval` None: no daily retention job in this process (a test that runs it itself)."""
     app = create_base_app(settings, SERVICE, schema="payments", migrations=MIGRATIONS, topics=TOPICS)
     app.cleanup_ctx.append(limiter_ctx)
     app.cleanup_ctx.append(stripe_ctx)
     app.cleanup_ctx.append(catalogue_ctx)
     if reconciler:
         app.cleanup_ctx.append(reconciler_ctx)
+    if retention_interval is not None:
+        app.cleanup_ctx.append(retention_ctx(retention_interval))
     app.add_routes(routes)
     app.add_routes(clinic_vouchers.routes)
     app.add_routes(clinic_fees.routes)

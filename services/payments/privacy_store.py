@@ -144,11 +144,20 @@ async def count_to_erase(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: 
     )
 
 
+# What erasing a voucher's people sets, here and in the retention job's anonymising (retention_store): the
+# buyer's or the recipient's name and email; with no recipient address left no expiry notice can be sent, so it
+# is marked as done; and the gift message (the buyer's words, written to the recipient), with when it was erased.
+ERASE_BUYER = "buyer_name = NULL, buyer_email = NULL"
+ERASE_RECIPIENT = (
+    "recipient_name = NULL, recipient_email = NULL, expiry_notice_at = coalesce(expiry_notice_at, clock_timestamp())"
+)
+ERASE_MESSAGE = "message = '', erased_at = coalesce(erased_at, clock_timestamp())"
+
+
 async def erase_buyer(conn: asyncpg.Connection, clinic_id: uuid.UUID, email: str) -> int:
     """The customer as a buyer: name, email and gift message (their words) go; the sale stays."""
     rows = await conn.fetch(
-        """UPDATE vouchers SET buyer_name = NULL, buyer_email = NULL, message = '',
-                                erased_at = coalesce(erased_at, clock_timestamp())
+        f"""UPDATE vouchers SET {ERASE_BUYER}, {ERASE_MESSAGE}
             WHERE clinic_id = $1 AND lower(buyer_email) = $2 RETURNING id""",
         clinic_id,
         email,
@@ -160,9 +169,7 @@ async def erase_recipient(conn: asyncpg.Connection, clinic_id: uuid.UUID, email:
     """The customer as a recipient: name, email and the message written to them go. With no address left, no
     expiry notice can be sent: it is marked as done so none is ever attempted."""
     rows = await conn.fetch(
-        """UPDATE vouchers SET recipient_name = NULL, recipient_email = NULL, message = '',
-                               expiry_notice_at = coalesce(expiry_notice_at, clock_timestamp()),
-                               erased_at = coalesce(erased_at, clock_timestamp())
+        f"""UPDATE vouchers SET {ERASE_RECIPIENT}, {ERASE_MESSAGE}
            WHERE clinic_id = $1 AND lower(recipient_email) = $2 RETURNING id""",
         clinic_id,
         email,
