@@ -454,6 +454,8 @@ def _booked(slug: str, flow: dict) -> web.HTTPSeeOther:
 async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused) -> web.Response:
     if exc.code.startswith("voucher"):  # the code cannot pay: said at its field, the time still held
         return await _details_page(request, slug, flow, answers, values, {"voucher_code": exc.message}, status=400)
+    if exc.status == 429 and values["voucher_code"]:  # too many wrong codes from here: the field says so
+        return await _details_page(request, slug, flow, answers, values, {"voucher_code": _codes_paused(exc)}, 429)
     if exc.code in ("hold_expired", "hold_not_found") or exc.status == 409:
         raise _ran_out(slug, flow)
     if exc.code == "screening_red_flag":
@@ -467,6 +469,12 @@ async def _booking_refused(request, slug, flow, answers, values, exc: ApiRefused
     return await _details_page(request, slug, flow, answers, values, {field: exc.message or "Check this"}, status=400)
 
 
+def _codes_paused(exc: ApiRefused) -> str:
+    minutes = -(-exc.retry_after // 60) if exc.retry_after else None
+    wait = f"in {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "later"
+    return f"Too many voucher codes have been tried. Try again {wait}, or leave the code out to pay by card"
+
+
 # --- payment --------------------------------------------------------------------------------------
 
 
@@ -477,8 +485,37 @@ async def pay_form(request: web.Request) -> web.Response:
     return await _pay_page(request, slug, flow, {})
 
 
+async def _pay_by(request: web.Request, flow: dict) -> datetime | None:
+    """The time by which the flow's booking must be paid, as the booking service says it now (it may be later than
+    the hold's: a payment window); None when it awaits no payment (paid, or let go: `lapsed` below says which)."""
+    booking = flow["booking"]
+    try:
+        answer = await api(request).booking_payment(booking["id"], booking["token"])
+    except ApiRefused as exc:
+        if exc.code == "nothing_to_pay" and (exc.details or {}).get("status") == "expired":
+            return datetime.min.replace(tzinfo=timezone.utc)  # let go already: long past
+        return None
+    return datetime.fromisoformat(answer["pay_by"]) if answer.get("pay_by") else None
+
+
+def _lapsed(pay_by: datetime | None) -> bool:
+    return pay_by is not None and pay_by <= datetime.now(timezone.utc)
+
+
+def _time_ran_out_page(request: web.Request, slug: str, flow: dict, clinic: dict) -> web.Response:
+    """A booking not paid by its pay-by time: said in words, the way on (the earlier choices kept), no card form."""
+    again = f"/c/{slug}/book?" + _query(flow.get("choice") or {})
+    return render(request, "book_pay.html", status=409, private=True, clinic=clinic, errors={}, choose_again=again)
+
+
 async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
     clinic = (await catalogue(request, slug)).clinic
+    pay_by = await _pay_by(request, flow)
+    if _lapsed(pay_by):
+        return _time_ran_out_page(request, slug, flow, clinic)
+    held = _hold_summary(flow, clinic)
+    if pay_by is not None:  # the booking service's pay-by time, not the hold's: the one that counts now
+        held.update(expires_at=pay_by.isoformat(), expires_clock=_clock_and_zone(pay_by, clinic_zone(clinic)))
     booking = flow["booking"]
     payment = booking["payment"]
     voucher = payment.get("voucher")
@@ -489,7 +526,7 @@ async def _pay_page(request, slug, flow, errors, status=200) -> web.Response:
         private=True,
         clinic=clinic,
         errors=errors,
-        held=_hold_summary(flow, clinic),
+        held=held,
         price=booking["price"],
         due=booking["amount_due"],
         at_clinic=at_clinic_part(booking.get("due_at_clinic")),
@@ -521,6 +558,8 @@ async def pay(request: web.Request) -> web.Response:
     _, flow = await _flow(request, slug, needs="booking")
     if OFFLINE_CARDS not in request.app:
         raise web.HTTPNotFound()  # with real Stripe keys the card is paid in Stripe's own field
+    if _lapsed(await _pay_by(request, flow)):  # its time was let go: nothing is charged for it
+        return _time_ran_out_page(request, slug, flow, (await catalogue(request, slug)).clinic)
     payment = flow["booking"]["payment"]
     if payment.get("setup"):  # card saved only: the SetupIntent confirmed, then payments told (no event offline)
         if problem := await test_card_problem(request, form, payment["stripe_setup_intent"], setup=True):

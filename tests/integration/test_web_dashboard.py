@@ -5,7 +5,7 @@ form, the set-password link taken out of the address, and a session the API no l
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from services.web.dashboard import pages as dashboard_pages
 from services.web.dashboard import session as sessions
@@ -176,11 +176,14 @@ async def test_a_form_without_the_session_s_csrf_token_is_refused_and_changes_no
 async def test_a_signed_out_visitor_is_sent_to_sign_in_from_every_dashboard_page(dashboard):
     for path in ("/clinic", "/clinic/staff"):
         resp = await dashboard.get(path, allow_redirects=False)
-        assert resp.status == 303 and resp.headers["Location"] == "/clinic/sign-in", path
+        location = urlsplit(resp.headers["Location"])  # signing in comes back to the page (home: by default)
+        back = {} if path == "/clinic" else {"next": path}
+        assert resp.status == 303 and location.path == "/clinic/sign-in", path
+        assert dict(parse_qsl(location.query)) == back, path
         assert resp.headers["Cache-Control"] == "no-store"
     posted = await dashboard.post("/clinic/staff", data={"email": "x@example.com"}, allow_redirects=False)
     # a signed-in page's form whose session lapsed meanwhile: the sign-in page says nothing was saved
-    assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"
+    assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in?m=expired-unsaved&next=/clinic/staff"
 
 
 async def test_a_session_the_api_no_longer_takes_means_signing_in_again_with_a_message(

@@ -128,7 +128,7 @@ async def test_a_price_typed_wrong_is_explained_kept_and_changes_nothing(dashboa
         data={**HOT_STONES, "duration": "2", "slug": "Not A Slug", "csrf": csrf},
     )
     text = await page(refused, 400)
-    assert 'href="#duration"' in text and "Length in minutes must be greater than or equal to 5" in text
+    assert 'href="#duration"' in text and "The length must be at least 5 minutes" in text
     assert 'href="#slug"' in text and "lower-case letters" in text
     assert await treatments(booking_pool) == before
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
@@ -485,4 +486,6 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
 async def test_signed_out_visitors_are_sent_to_sign_in(dashboard):
     for path in ("/clinic/diary", "/clinic/bookings/new", f"/clinic/bookings/{uuid.uuid4()}"):
         resp = await dashboard.get(path, allow_redirects=False)
-        assert resp.status == 303 and resp.headers["Location"] == "/clinic/sign-in", path
+        location = urlsplit(resp.headers["Location"])  # signing in comes back to the page
+        assert resp.status == 303 and location.path == "/clinic/sign-in", path
+        assert dict(parse_qsl(location.query)) == {"next": path}, path

@@ -44,7 +44,7 @@ async def test_a_form_sent_after_the_session_lapsed_says_nothing_was_saved_and_t
     sent = await dashboard.post(
         SETTINGS, data={"csrf": csrf_of(form), "name": "Urban Therapy Renamed"}, allow_redirects=False
     )
-    assert sent.status == 303 and sent.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"
+    assert sent.status == 303 and sent.headers["Location"] == "/clinic/sign-in?m=expired-unsaved&next=/clinic/settings"
     told = await page(await dashboard.get(sent.headers["Location"]))
     assert UNSAVED in told and 'name="password"' in told
     assert await clinic_name(booking_pool) == "Urban Therapy Clinic, London", "nothing changed"
@@ -55,7 +55,7 @@ async def test_a_form_sent_after_the_browser_dropped_the_session_cookie_says_not
     form = await page(await dashboard.get(SETTINGS))
     dashboard.session.cookie_jar.clear(lambda cookie: cookie.key == sessions.COOKIE)  # its max-age ran out
     sent = await dashboard.post(SETTINGS, data={"csrf": csrf_of(form), "name": "X"}, allow_redirects=False)
-    assert sent.status == 303 and sent.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"
+    assert sent.status == 303 and sent.headers["Location"] == "/clinic/sign-in?m=expired-unsaved&next=/clinic/settings"
 
 
 async def test_a_form_sent_with_a_token_the_api_no_longer_takes_says_nothing_was_saved(
@@ -68,7 +68,7 @@ async def test_a_form_sent_with_a_token_the_api_no_longer_takes_says_nothing_was
     assert ended.status == 204
     invite = {"csrf": csrf_of(form), "email": "tom@example.com", "name": "Tom Hughes", "role": "staff"}
     sent = await dashboard.post("/clinic/staff", data=invite, allow_redirects=False)
-    assert sent.status == 303 and sent.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"
+    assert sent.status == 303 and sent.headers["Location"] == "/clinic/sign-in?m=expired-unsaved&next=/clinic/staff"
     async with booking_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM clinic_staff WHERE email = 'tom@example.com'") == 0
 

@@ -11,6 +11,7 @@ import io
 import re
 import uuid
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -261,6 +262,8 @@ async def test_signed_out_every_voucher_page_asks_to_sign_in(dashboard, bought):
         "/clinic/vouchers/report.csv?month=2026-07",
     ):
         resp = await dashboard.get(path, allow_redirects=False)
-        assert resp.status == 303 and resp.headers["Location"] == "/clinic/sign-in", path
+        location = urlsplit(resp.headers["Location"])  # signing in comes back to the page
+        assert resp.status == 303 and location.path == "/clinic/sign-in", path
+        assert dict(parse_qsl(location.query)) == {"next": path}, path
     posted = await dashboard.post(f"/clinic/vouchers/{voucher['id']}/reactivate", allow_redirects=False)
     assert posted.status == 303 and posted.headers["Location"] == "/clinic/sign-in?m=expired-unsaved"

@@ -112,3 +112,17 @@ async def test_details_refused_for_a_voucher_code_then_sent_corrected_book_with_
     corrected = await page(await post_details(site, refused, voucher_code=""))
     assert "Pay £65.00" in corrected
     assert await customer_bookings(booking_pool) == ["pending_payment"]
+
+
+async def test_wrong_voucher_codes_past_the_limit_are_refused_at_the_field_with_when_to_try_again(site, booking_pool):
+    """Guessing codes through the booking form counts as the balance check's misses do (5 per client a quarter
+    hour): the sixth try is refused in words at the code's field, the time still held, nothing booked."""
+    details = await details_page(site)
+    for n in range(5):
+        details = await page(await post_details(site, details, voucher_code=f"WRONG-CODE-{n:04d}-XYZ"), 400)
+    refused = await page(await post_details(site, details, voucher_code="WRONG-CODE-9999-XYZ"), 429)
+    assert 'href="#voucher_code"' in refused and "Too many voucher codes have been tried. Try again in" in refused
+    assert 'value="WRONG-CODE-9999-XYZ"' in refused, "what was typed stays"
+    assert await customer_bookings(booking_pool) == []
+    without = await page(await post_details(site, refused, voucher_code=""))
+    assert "Pay £65.00" in without, "a booking without a code goes ahead"

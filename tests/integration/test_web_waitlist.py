@@ -392,8 +392,8 @@ async def test_reception_sees_the_waitlist_oldest_first_and_removes_an_entry(
 
     ada_id = offer["entry_id"]
     assert f'action="/clinic/waitlist/{ada_id}/remove"' in listed
-    removed = await dashboard.post(
-        f"/clinic/waitlist/{ada_id}/remove", data={"csrf": csrf_of(listed)}, allow_redirects=False
+    removed = await dashboard.post(  # the question first (test_web_polish.py), then confirmed
+        f"/clinic/waitlist/{ada_id}/remove", data={"csrf": csrf_of(listed), "confirm": "yes"}, allow_redirects=False
     )
     assert removed.status == 303 and removed.headers["Location"] == "/clinic/waitlist?done=removed"
     after = await page(await dashboard.get(removed.headers["Location"]))

@@ -88,14 +88,29 @@ def test_the_api_s_422_goes_beside_the_input_it_is_about():
     ]
     errors = forms.api_errors(details, forms.TREATMENT_FIELDS, "name")
     assert errors == {
-        "price": "Price must be less than or equal to 500000",
+        "price": "The price must be £5,000.00 or less",
         "slug": "Web address name: another treatment of this clinic has this slug",
-        "duration": "Length in minutes must be greater than or equal to 5",
+        "duration": "The length must be at least 5 minutes",
         "name": "Is odd",
     }
     spacing = [{"field": "spacing", "message": "max_days_between must not be less than min_days_between"}]
     assert list(forms.api_errors(spacing, forms.COURSE_FIELDS, "name")) == ["max_days"]
     assert forms.api_errors("not a list", forms.COURSE_FIELDS, "name") == {}
+
+
+def test_a_number_s_limit_is_said_as_a_receptionist_says_it():
+    said = forms.bound_sentence
+    assert said("duration", "must be greater than or equal to 5") == "The length must be at least 5 minutes"
+    assert said("duration", "must be less than or equal to 480") == "The length must be 480 minutes or less"
+    assert said("buffer_before", "must be greater than 0") == "The time kept free before must be at least 1 minute"
+    assert said("sessions", "must be less than 21") == "The number of sessions must be 20 or less"
+    assert (
+        said("min_days", "must be greater than or equal to 1")
+        == "The fewest days between sessions must be at least 1 day"
+    )
+    assert said("price", "must be greater than or equal to 30") == "The price must be at least £0.30"
+    assert said("name", "must be greater than or equal to 5") is None, "not a number's input"
+    assert said("duration", "must be a multiple of 5") is None, "not a limit: the API's words stand"
 
 
 def test_an_item_moves_a_place_up_or_down_and_not_past_either_end():

@@ -63,11 +63,43 @@ def api_errors(details: Any, fields: Mapping[str, tuple[str, str]], fallback: st
         name, label = _field_of(field, fields) or (fallback, "")
         if name not in errors:
             words = _api_words(str(detail.get("message") or ""))
-            if not label:
+            if sentence := bound_sentence(name, words):
+                errors[name] = sentence
+            elif not label:
                 errors[name] = words[:1].upper() + words[1:]
             else:  # "Price must be …", "Slug: another treatment has …"
                 errors[name] = f"{label} {words}" if words.startswith(("must ", "is ")) else f"{label}: {words}"
     return errors
+
+
+# How a number's limit is said, by the form's input: its subject, and the unit it counts (None: the price, in pence).
+NUMBER_SUBJECTS: dict[str, tuple[str, str | None]] = {
+    "duration": ("The length", "minute"),
+    "buffer_before": ("The time kept free before", "minute"),
+    "buffer_after": ("The time kept free after", "minute"),
+    "sessions": ("The number of sessions", ""),
+    "min_days": ("The fewest days between sessions", "day"),
+    "max_days": ("The most days between sessions", "day"),
+    "price": ("The price", None),
+}
+_BOUND = re.compile(r"must be (greater|less) than( or equal to)? (-?\d+)")
+
+
+def bound_sentence(name: str, words: str) -> str | None:
+    """The API's limit on a number ('must be greater than or equal to 5') as a receptionist says it ('The length
+    must be at least 5 minutes'); None for an input or words it is not about."""
+    found, subject = _BOUND.fullmatch(words), NUMBER_SUBJECTS.get(name)
+    if found is None or subject is None:
+        return None
+    noun, unit = subject
+    above, inclusive, limit = found.group(1) == "greater", bool(found.group(2)), int(found.group(3))
+    if not inclusive:  # whole numbers: more than 4 is at least 5
+        limit += 1 if above else -1
+    if unit is None:
+        amount = money(limit, CURRENCY)
+    else:
+        amount = f"{limit} {unit}{'' if limit == 1 or not unit else 's'}".strip()
+    return f"{noun} must be at least {amount}" if above else f"{noun} must be {amount} or less"
 
 
 def _field_of(field: str, fields: Mapping[str, tuple[str, str]]) -> tuple[str, str] | None:

@@ -26,6 +26,7 @@ from services.web.csrf import form_is_genuine, token_for
 from services.web.dashboard import api as clinic
 from services.web.dashboard.api import GATEWAY_URL, ClinicApi, SessionExpired
 from services.web.dashboard.navigation import OWNER, areas_for, current_area
+from services.web.dashboard.return_to import safe_next
 from services.web.dashboard.session import LIFETIME_SECONDS, SESSION, SESSIONS, STAFF, Session
 from services.web.pages import TEMPLATES, api
 from shared.errors import RETRY_AFTER_UNAVAILABLE
@@ -99,8 +100,28 @@ def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location, headers={"Cache-Control": "no-store"})
 
 
-def to_sign_in(note: str | None = None) -> web.HTTPSeeOther:
-    return redirect(f"{SIGN_IN}?{urlencode({'m': note})}" if note else SIGN_IN)
+def to_sign_in(note: str | None = None, back_to: str | None = None) -> web.HTTPSeeOther:
+    """To the sign-in page, saying why (`note`), and where signing in goes back to (`back_to`, a dashboard path)."""
+    query = {key: value for key, value in (("m", note), ("next", safe_next(back_to))) if value}
+    return redirect(f"{SIGN_IN}?{urlencode(query)}" if query else SIGN_IN)
+
+
+def page_left(request: web.Request) -> str | None:
+    """The dashboard page the visitor was on: this one for a page asked for (GET); for a form sent, its own address
+    when that is a page too (most forms post to the page they are on), as browsers send our pages no Referer."""
+    if request.method != "GET" and not _is_a_page(request):  # a button's own action (…/remove): no page
+        return None
+    return safe_next(request.path_qs)
+
+
+def _is_a_page(request: web.Request) -> bool:
+    """Whether the address the request was sent to is also a page (a GET route of the same path)."""
+    matched = request.match_info.route.resource
+    path = matched.canonical if matched is not None else None
+    return any(
+        resource.canonical == path and any(route.method == "GET" for route in resource)
+        for resource in request.app.router.resources()
+    )
 
 
 def ended_note(request: web.Request) -> str:
@@ -141,7 +162,7 @@ async def dashboard_middleware(request: web.Request, handler):
     except SessionExpired:
         log.info("dashboard session no longer accepted by the clinic API")
         await request.app[SESSIONS].end(request)
-        response = to_sign_in(ended_note(request))
+        response = to_sign_in(ended_note(request), page_left(request))
         request.app[SESSIONS].forget(response)
         raise response from None
     except web.HTTPNotFound:
@@ -205,7 +226,7 @@ async def signed_in(request: web.Request) -> Session:
     that nothing was saved."""
     session = await request.app[SESSIONS].find(request)
     if session is None:
-        raise to_sign_in(ended_note(request) if request.method == "POST" else None)
+        raise to_sign_in(ended_note(request) if request.method == "POST" else None, page_left(request))
     request[SESSION] = session
     return session
 
@@ -249,7 +270,12 @@ def _lifetime(expires_at: str | None) -> int:
 
 
 def _sign_in_page(
-    request: web.Request, *, email: str = "", errors: dict | None = None, status: int = 200
+    request: web.Request,
+    *,
+    email: str = "",
+    errors: dict | None = None,
+    status: int = 200,
+    back_to: str | None = None,
 ) -> web.Response:
     return render(
         request,
@@ -258,22 +284,25 @@ def _sign_in_page(
         email=email,
         errors=errors or {},
         note=SIGN_IN_NOTES.get(request.query.get("m", "")),
+        back_to=safe_next(back_to),
     )
 
 
 @routes.get(SIGN_IN)
 async def sign_in_form(request: web.Request) -> web.Response:
+    back_to = safe_next(request.query.get("next"))
     if await request.app[SESSIONS].find(request) is not None:
-        raise redirect(HOME)
-    return _sign_in_page(request)
+        raise redirect(back_to or HOME)
+    return _sign_in_page(request, back_to=back_to)
 
 
 @routes.post(SIGN_IN)
 async def sign_in(request: web.Request) -> web.Response:
     form = await request.post()
     email, password = str(form.get("email", "")).strip(), str(form.get("password", ""))
+    back_to = safe_next(form.get("next"))  # the page the session ended on; only a dashboard path
     if not form_is_genuine(request, form):
-        return _sign_in_page(request, email=email, errors={"email": FORM_EXPIRED}, status=403)
+        return _sign_in_page(request, email=email, errors={"email": FORM_EXPIRED}, status=403, back_to=back_to)
     errors = {}
     if not email:
         errors["email"] = "Enter your email address"
@@ -282,16 +311,16 @@ async def sign_in(request: web.Request) -> web.Response:
     if not password:
         errors["password"] = "Enter your password"
     if errors:
-        return _sign_in_page(request, email=email, errors=errors, status=400)
+        return _sign_in_page(request, email=email, errors=errors, status=400, back_to=back_to)
     try:
         signed = await clinic.sign_in(api(request), email, password)
     except ApiRefused as exc:
         if exc.status == 429:
-            return _too_many(request, email, exc.retry_after)
+            return _too_many(request, email, exc.retry_after, back_to)
         if exc.status in (401, 422):
             log.info("dashboard sign-in refused")  # no email in the log: it may be a password typed in the wrong box
             message = "That email and password do not match an account"
-            return _sign_in_page(request, email=email, errors={"email": message}, status=401)
+            return _sign_in_page(request, email=email, errors={"email": message}, status=401, back_to=back_to)
         raise
     session = Session(
         token=signed["token"],
@@ -311,7 +340,7 @@ async def sign_in(request: web.Request) -> web.Response:
     lifetime = _lifetime(signed.get("expires_at"))
     session_id = await request.app[SESSIONS].start(session, lifetime)
     log.info("dashboard sign-in", extra={"staff_id": session.staff_id, "clinic": session.clinic_slug})
-    response = redirect(HOME)
+    response = redirect(back_to or HOME)
     request.app[SESSIONS].remember(response, session_id, lifetime)
     raise response
 
@@ -322,13 +351,14 @@ def _minutes(retry_after: int | None) -> str:
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def _too_many(request: web.Request, email: str, retry_after: int | None) -> web.Response:
+def _too_many(request: web.Request, email: str, retry_after: int | None, back_to: str | None) -> web.Response:
     wait = _minutes(retry_after)
     response = _sign_in_page(
         request,
         email=email,
         errors={"email": f"Too many attempts to sign in. Wait {wait}, then try again."},
         status=429,
+        back_to=back_to,
     )
     response.headers["Retry-After"] = str(retry_after or 60)
     return response
