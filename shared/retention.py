@@ -8,14 +8,18 @@ its run does (`Apply`: in the run's transaction, the counts of what it did)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import logging
 from datetime import date, datetime, timezone
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import asyncpg
 from aiohttp import web
 
+from shared import db
+from shared.config import Settings, load_settings
 from shared.db import Connection
 from shared.keys import DB
 
@@ -27,6 +31,14 @@ Counts = dict[str, int]
 Apply = Callable[[Connection, date, datetime], Awaitable[Counts]]
 # A service's run: (pool, today, now) → the counts, or None if another replica has the day.
 DailyRun = Callable[[asyncpg.Pool, date, datetime], Awaitable[Counts | None]]
+
+
+class ServiceRun(Protocol):
+    """A service's `run_retention` (its `apply` given to run_once), as an operator's run by hand calls it."""
+
+    def __call__(
+        self, pool: asyncpg.Pool, *, today: date, now: datetime, dry_run: bool = ..., claim: bool = ...
+    ) -> Awaitable[Counts | None]: ...
 
 
 class _DryRun(Exception):
@@ -106,3 +118,24 @@ def daily_ctx(
             pass
 
     return retention
+
+
+def command_line(service: str, settings_class: type[Settings], run: ServiceRun, argv: list[str] | None = None) -> None:
+    """`python -m services.<service>.retention [--dry-run]`: a run now, whether or not the day's was done (no day
+    recorded), or with --dry-run what it would do; the counts printed as JSON."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m services.{service}.retention", description=f"The {service} service's retention job, by hand."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print what a run would do now, and change nothing")
+    args = parser.parse_args(argv)
+    counts = asyncio.run(_by_hand(load_settings(settings_class), service, run, args.dry_run))
+    print(json.dumps({"dry_run": args.dry_run, **(counts or {})}))
+
+
+async def _by_hand(settings: Settings, service: str, run: ServiceRun, dry_run: bool) -> Counts | None:
+    pool = await db.create_pool(settings, service, min_size=1, max_size=1)
+    try:
+        now = datetime.now(timezone.utc)
+        return await run(pool, today=now.date(), now=now, dry_run=dry_run, claim=False)
+    finally:
+        await pool.close()

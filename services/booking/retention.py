@@ -20,19 +20,15 @@ a dry run changes nothing)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
 
 from services.booking import privacy_rules, privacy_store, waitlist_rules, waitlist_store
 from services.booking.settings import BookingSettings
-from shared import db
 from shared import retention as shared_retention
-from shared.config import load_settings
 
 # Sessions and set-password links are kept this long after they ended (to look into a sign-in problem).
 ENDED_ACCESS_KEPT = timedelta(days=30)
@@ -113,21 +109,8 @@ def retention_ctx(interval: float):
     return shared_retention.daily_ctx(RETENTION, _todays_run, interval)
 
 
-async def _main(settings: BookingSettings, dry_run: bool) -> dict[str, int] | None:
-    pool = await db.create_pool(settings, "booking", min_size=1, max_size=1)
-    try:
-        now = datetime.now(timezone.utc)
-        return await run_retention(pool, today=now.date(), now=now, dry_run=dry_run, claim=False)
-    finally:
-        await pool.close()
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.booking.retention", description=__doc__.split("\n")[0])
-    parser.add_argument("--dry-run", action="store_true", help="print what a run would do now, and change nothing")
-    args = parser.parse_args(argv)
-    counts = asyncio.run(_main(load_settings(BookingSettings), args.dry_run))
-    print(json.dumps({"dry_run": args.dry_run, **(counts or {})}))
+    shared_retention.command_line("booking", BookingSettings, run_retention, argv)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,9 @@ a dry run changes nothing)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Awaitable, Callable
 
 import asyncpg
@@ -37,9 +35,7 @@ from services.payments.retention_rules import (
     stripe_events_kept_since,
 )
 from services.payments.settings import PaymentsSettings
-from shared import db
 from shared import retention as shared_retention
-from shared.config import load_settings
 
 # Rows read or deleted per statement: a backlog (the first run over years of records) never in one go.
 RETENTION_BATCH = 1000
@@ -144,21 +140,8 @@ def retention_ctx(interval: float):
     return shared_retention.daily_ctx(RETENTION, _todays_run, interval)
 
 
-async def _main(settings: PaymentsSettings, dry_run: bool) -> dict[str, int] | None:
-    pool = await db.create_pool(settings, "payments", min_size=1, max_size=1)
-    try:
-        now = datetime.now(timezone.utc)
-        return await run_retention(pool, today=now.date(), now=now, dry_run=dry_run, claim=False)
-    finally:
-        await pool.close()
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.payments.retention", description=__doc__.split("\n")[0])
-    parser.add_argument("--dry-run", action="store_true", help="print what a run would do now, and change nothing")
-    args = parser.parse_args(argv)
-    counts = asyncio.run(_main(load_settings(PaymentsSettings), args.dry_run))
-    print(json.dumps({"dry_run": args.dry_run, **(counts or {})}))
+    shared_retention.command_line("payments", PaymentsSettings, run_retention, argv)
 
 
 if __name__ == "__main__":
