@@ -29,12 +29,13 @@ RETENTION_CHECK_INTERVAL = 3600.0
 
 Counts = dict[str, int]
 Apply = Callable[[Connection, date, datetime], Awaitable[Counts]]
-# A service's run: (pool, today, now) → the counts, or None if another replica has the day.
-DailyRun = Callable[[asyncpg.Pool, date, datetime], Awaitable[Counts | None]]
+# The background task of a service's app that runs the day (daily_ctx).
+RETENTION = web.AppKey("retention", asyncio.Task)
 
 
 class ServiceRun(Protocol):
-    """A service's `run_retention` (its `apply` given to run_once), as an operator's run by hand calls it."""
+    """A service's `run_retention` (its `apply` given to run_once): today's run from the app's background task, or an
+    operator's run by hand. The counts, or None if another replica has the day."""
 
     def __call__(
         self, pool: asyncpg.Pool, *, today: date, now: datetime, dry_run: bool = ..., claim: bool = ...
@@ -92,28 +93,37 @@ async def run_once(
     return counts
 
 
-async def _daily(app: web.Application, run: DailyRun, interval: float) -> None:
+async def delete_in_batches(delete: Callable[[int], Awaitable[int]], batch: int) -> int:
+    """`delete(batch)` (deleting at most `batch` rows) again until it deletes fewer: how many in all. A backlog is
+    never one statement."""
+    deleted = 0
+    while True:
+        done = await delete(batch)
+        deleted += done
+        if done < batch:
+            return deleted
+
+
+async def _daily(app: web.Application, run: ServiceRun, interval: float) -> None:
     while True:
         now = datetime.now(timezone.utc)
         try:
-            await run(app[DB], now.date(), now)
+            await run(app[DB], today=now.date(), now=now)
         except Exception as exc:  # the database may be down for a while: the next check tries again
             log.warning("retention run failed", extra={"error": repr(exc)})
         await asyncio.sleep(interval)
 
 
-def daily_ctx(
-    key: web.AppKey[asyncio.Task[None]], run: DailyRun, interval: float
-) -> Callable[[web.Application], AsyncIterator[None]]:
+def daily_ctx(run: ServiceRun, interval: float) -> Callable[[web.Application], AsyncIterator[None]]:
     """A service app's background task (a cleanup_ctx): today's run, if no replica has done it, checked every
-    `interval` seconds; the task is kept under `key`."""
+    `interval` seconds; the task is kept under RETENTION."""
 
     async def retention(app: web.Application) -> AsyncIterator[None]:
-        app[key] = asyncio.create_task(_daily(app, run, interval))
+        app[RETENTION] = asyncio.create_task(_daily(app, run, interval))
         yield
-        app[key].cancel()
+        app[RETENTION].cancel()
         try:
-            await app[key]
+            await app[RETENTION]
         except asyncio.CancelledError:
             pass
 

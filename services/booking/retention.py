@@ -20,11 +20,9 @@ a dry run changes nothing)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 
 import asyncpg
-from aiohttp import web
 
 from services.booking import privacy_rules, privacy_store, waitlist_rules, waitlist_store
 from services.booking.settings import BookingSettings
@@ -36,7 +34,6 @@ ENDED_ACCESS_KEPT = timedelta(days=30)
 RETENTION_BATCH = 1000
 # How often the app looks whether today's run is done (it runs at most once a day).
 RETENTION_CHECK_INTERVAL = shared_retention.RETENTION_CHECK_INTERVAL
-RETENTION = web.AppKey("retention", asyncio.Task)
 
 
 def _retain_until(row) -> date:
@@ -66,12 +63,9 @@ async def _date_screenings(conn: asyncpg.Connection, now: datetime) -> tuple[int
 
 async def _delete_ended_waitlist_entries(conn: asyncpg.Connection, now: datetime) -> int:
     ended_before = waitlist_rules.ended_entries_forgotten_before(now)
-    deleted = 0
-    while True:
-        batch = await waitlist_store.delete_ended_entries(conn, ended_before, RETENTION_BATCH)
-        deleted += batch
-        if batch < RETENTION_BATCH:
-            return deleted
+    return await shared_retention.delete_in_batches(
+        lambda batch: waitlist_store.delete_ended_entries(conn, ended_before, batch), RETENTION_BATCH
+    )
 
 
 async def _apply(conn: asyncpg.Connection, today: date, now: datetime) -> dict[str, int]:
@@ -100,13 +94,9 @@ async def run_retention(
     )
 
 
-async def _todays_run(pool: asyncpg.Pool, today: date, now: datetime) -> dict[str, int] | None:
-    return await run_retention(pool, today=today, now=now)
-
-
 def retention_ctx(interval: float):
     """The background task of the booking app: today's run, if no replica has done it, checked every `interval`."""
-    return shared_retention.daily_ctx(RETENTION, _todays_run, interval)
+    return shared_retention.daily_ctx(run_retention, interval)
 
 
 def main(argv: list[str] | None = None) -> None:

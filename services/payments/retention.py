@@ -19,13 +19,11 @@ a dry run changes nothing)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, datetime
 from typing import Awaitable, Callable
 
 import asyncpg
-from aiohttp import web
 
 from services.payments import retention_store as store
 from services.payments.retention_rules import (
@@ -41,19 +39,15 @@ from shared import retention as shared_retention
 RETENTION_BATCH = 1000
 # How often the app looks whether today's run is done (it runs at most once a day).
 RETENTION_CHECK_INTERVAL = shared_retention.RETENTION_CHECK_INTERVAL
-RETENTION = web.AppKey("retention", asyncio.Task)
 
 Batch = Callable[[uuid.UUID | None], Awaitable[list[asyncpg.Record]]]
 
 
 async def _delete_stripe_events(conn: asyncpg.Connection, now: datetime) -> int:
     received_before = stripe_events_kept_since(now)
-    deleted = 0
-    while True:
-        batch = await store.delete_stripe_events(conn, received_before, RETENTION_BATCH)
-        deleted += batch
-        if batch < RETENTION_BATCH:
-            return deleted
+    return await shared_retention.delete_in_batches(
+        lambda batch: store.delete_stripe_events(conn, received_before, batch), RETENTION_BATCH
+    )
 
 
 async def _each_batch(read: Batch):
@@ -130,14 +124,10 @@ async def run_retention(
     )
 
 
-async def _todays_run(pool: asyncpg.Pool, today: date, now: datetime) -> dict[str, int] | None:
-    return await run_retention(pool, today=today, now=now)
-
-
 def retention_ctx(interval: float):
     """The background task of the payments app: today's run, if no replica has done it, checked every
     `interval`."""
-    return shared_retention.daily_ctx(RETENTION, _todays_run, interval)
+    return shared_retention.daily_ctx(run_retention, interval)
 
 
 def main(argv: list[str] | None = None) -> None:

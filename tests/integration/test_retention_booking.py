@@ -7,10 +7,7 @@ nothing; the app runs it in the background, and operators by hand."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -20,9 +17,8 @@ from services.booking import privacy_store, retention, waitlist_rules
 from services.booking.app import create_app as create_booking_app
 from services.booking.retention import run_retention
 from services.booking.seed import stable_id
-from tests.conftest import REPO_ROOT
 from tests.support.accounts import make_account
-from tests.support.infra import wait_for
+from tests.support.retention import by_hand, todays_run_finished
 
 NOW = datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
 TODAY = NOW.date()
@@ -368,28 +364,12 @@ async def test_a_run_that_fails_claims_no_day_and_a_dry_run_changes_nothing(book
 
 async def test_the_booking_app_runs_todays_job_in_the_background(settings, aiohttp_client, booking_pool):
     await aiohttp_client(create_booking_app(settings))
-    today = datetime.now(timezone.utc).date()
-
-    async def finished():
-        async with booking_pool.acquire() as conn:
-            return await conn.fetchval("SELECT finished_at FROM retention_runs WHERE run_on = $1", today)
-
-    await wait_for(finished, what="today's retention run")
+    await todays_run_finished(booking_pool)
     assert retention.RETENTION_CHECK_INTERVAL == 3600.0
 
 
 async def test_operators_run_it_by_hand_or_as_a_dry_run(settings, booking_pool, world):
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING"}
-    dry = subprocess.run(
-        [sys.executable, "-m", "services.booking.retention", "--dry-run"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert dry.returncode == 0, dry.stderr
-    printed = json.loads(dry.stdout)
+    printed = by_hand("booking", settings.database_url, "--dry-run")
     assert printed["dry_run"] is True and printed["screenings_dated"] == 5
     assert await _count(booking_pool, "SELECT count(*) FROM screenings WHERE retain_until IS NOT NULL") == 3, (
         "only the restricted ones have a date: the dry run set none"

@@ -6,10 +6,7 @@ gets there first; a dry run changes nothing; the app runs it in the background, 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -18,8 +15,7 @@ import pytest
 from services.payments import retention
 from services.payments.app import create_app as create_payments_app
 from services.payments.retention import run_retention
-from tests.conftest import REPO_ROOT
-from tests.support.infra import wait_for
+from tests.support.retention import by_hand, todays_run_finished
 
 NOW = datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
 TODAY = NOW.date()
@@ -298,28 +294,12 @@ async def test_two_replicas_at_once_run_the_day_once(payments_pool, world):
 
 async def test_the_payments_app_runs_todays_job_in_the_background(settings, aiohttp_client, payments_pool):
     await aiohttp_client(create_payments_app(settings, reconciler=False))
-    today = datetime.now(timezone.utc).date()
-
-    async def finished():
-        async with payments_pool.acquire() as conn:
-            return await conn.fetchval("SELECT finished_at FROM retention_runs WHERE run_on = $1", today)
-
-    await wait_for(finished, what="today's retention run")
+    await todays_run_finished(payments_pool)
     assert retention.RETENTION_CHECK_INTERVAL == 3600.0
 
 
 async def test_operators_see_what_a_run_would_do(settings, payments_pool, world):
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING"}
-    dry = subprocess.run(
-        [sys.executable, "-m", "services.payments.retention", "--dry-run"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert dry.returncode == 0, dry.stderr
-    printed = json.loads(dry.stdout)
+    printed = by_hand("payments", settings.database_url, "--dry-run")
     # Run today (not on NOW): the world's Stripe events are 29 and 31 days older than NOW.
     assert printed["dry_run"] is True and printed["payments_deleted"] == 3 and printed["vouchers_anonymised"] == 1
     async with payments_pool.acquire() as conn:
