@@ -18,6 +18,7 @@ from tests.integration.test_web_booking import (  # noqa: F401  (site: a fixture
     post_details,
     site,
 )
+from tests.integration.test_web_resubmits import details_page
 from tests.integration.test_web_waitlist import join, offer_row, offered
 from tests.support.booking import CLINIC
 from tests.support.dashboard import (  # noqa: F401  (dashboard, owner: fixtures)
@@ -36,9 +37,7 @@ from tests.support.dashboard import signed_in as dashboard_signed_in
 
 
 async def pay_page(site) -> str:
-    screening = await hold_first_slot(site)
-    details = await page(await site.post(f"/c/{CLINIC}/book/screening", data={"csrf": csrf_of(screening), **ALL_CLEAR}))
-    return await page(await post_details(site, details))
+    return await page(await post_details(site, await details_page(site)))
 
 
 async def pay_by_passes(booking_pool, status: str = "pending_payment") -> None:
